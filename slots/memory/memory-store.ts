@@ -1,0 +1,290 @@
+import {
+  compareSlotIds,
+  type BeginPassRequest,
+  type BeginPassResult,
+  type CancelResult,
+  type EndRequest,
+  type EndResult,
+  type EndReason,
+  type EndedOccupancy,
+  type KeepaliveResult,
+  type Lost,
+  type Occupancy,
+  type Reservation,
+  type SlotId,
+  type SlotState,
+  type SlotStore,
+  type StartRequest,
+  type StartResult,
+  type TaskRef,
+} from '../store.js';
+
+/** A slot as held in memory. `occupancy` is set only while running. */
+interface MemorySlot {
+  status: 'idle' | 'reserved' | 'running';
+  token: number;
+  owner: string | null;
+  leaseUntil: number | null;
+  occupancy: Occupancy | null;
+}
+
+/** What is kept of a task after its occupancy ended, to answer `timed_out` or `ended` rather than `unknown`. */
+interface Tombstone {
+  slotId: SlotId;
+  token: number;
+  reason: EndReason;
+  endedAt: number;
+}
+
+/** Options of {@link MemorySlotStore}. */
+export interface MemorySlotStoreOptions {
+  /**
+   * The clock, in milliseconds. The store's clock for every transition, as Redis `TIME` and
+   * PostgreSQL `now()` are for theirs; tests may pass a fake one.
+   * @defaultValue `Date.now`
+   */
+  now?: () => number;
+  /**
+   * Most ended records kept in the outbox; the oldest are dropped beyond it.
+   * @defaultValue 10000
+   */
+  outboxLimit?: number;
+}
+
+/**
+ * Slot state in the memory of one process: no server, for a single process (the embedded
+ * default), and the reference the Redis and PostgreSQL stores are checked against. Every method
+ * runs synchronously up to its return, so each transition is atomic among all schedulers of
+ * the process that share the instance.
+ */
+export class MemorySlotStore implements SlotStore {
+  readonly kind = 'memory';
+  private readonly now: () => number;
+  private readonly outboxLimit: number;
+  private readonly slots = new Map<SlotId, MemorySlot>();
+  /** taskId → slotId of every running occupancy: the uniqueness index of task ids. */
+  private readonly tasks = new Map<string, SlotId>();
+  private readonly tombstones = new Map<string, Tombstone>();
+  private readonly outbox: EndedOccupancy[] = [];
+  private lastToken = 0;
+
+  constructor(options: MemorySlotStoreOptions = {}) {
+    this.now = options.now ?? Date.now;
+    this.outboxLimit = options.outboxLimit ?? 10_000;
+  }
+
+  async init(slotIds: readonly SlotId[]): Promise<void> {
+    for (const slotId of slotIds) this.slot(slotId);
+  }
+
+  async beginPass(request: BeginPassRequest): Promise<BeginPassResult> {
+    const now = this.now();
+    const ended: EndedOccupancy[] = [];
+    let budget = request.limit;
+    let expiredReservations = 0;
+
+    for (const [slotId, slot] of this.slots) {
+      if (budget <= 0) break;
+      if (slot.status === 'reserved' && slot.leaseUntil !== null && slot.leaseUntil <= now) {
+        this.setIdle(slot);
+        expiredReservations++;
+        budget--;
+      } else if (slot.occupancy && expiryReason(slot.occupancy, now)) {
+        const record = this.endOccupancy(slotId, slot, expiryReason(slot.occupancy, now)!, null, null, now);
+        if (request.deliverable.includes(record.backend)) ended.push(record);
+        else this.pushOutbox(record);
+        budget--;
+      }
+    }
+
+    for (let i = 0; i < this.outbox.length && budget > 0; ) {
+      if (request.deliverable.includes(this.outbox[i]!.backend)) {
+        ended.push(this.outbox.splice(i, 1)[0]!);
+        budget--;
+      } else i++;
+    }
+
+    for (const [taskId, tombstone] of this.tombstones) {
+      if (tombstone.endedAt > now - request.retentionMs) break; // insertion order is end order
+      this.tombstones.delete(taskId);
+    }
+
+    const reserved: Reservation[] = [];
+    const running: Occupancy[] = [];
+    for (const slotId of request.slotIds) {
+      const slot = this.slot(slotId);
+      if (slot.status === 'idle') {
+        slot.status = 'reserved';
+        slot.token = ++this.lastToken;
+        slot.owner = request.owner;
+        slot.leaseUntil = now + request.leaseMs;
+        reserved.push({ slotId, token: slot.token });
+      } else if (slot.occupancy) {
+        running.push({ ...slot.occupancy });
+      }
+    }
+    return { now, ended, expiredReservations, reserved, running };
+  }
+
+  async start(request: StartRequest): Promise<StartResult> {
+    const now = this.now();
+    const slot = this.slots.get(request.slotId);
+    if (!slot || slot.status !== 'reserved' || slot.token !== request.token || slot.leaseUntil! <= now) {
+      return { ok: false, reason: 'reservation_lost' };
+    }
+    const holder = this.tasks.get(request.taskId);
+    if (holder !== undefined) return { ok: false, reason: 'duplicate', slotId: holder };
+
+    const occupancy: Occupancy = {
+      slotId: request.slotId,
+      token: slot.token,
+      taskId: request.taskId,
+      backend: request.backend,
+      owner: slot.owner!,
+      startedAt: now,
+      lastKeepaliveAt: now,
+      deadline: now + request.timeoutMs,
+      maxDeadline: request.maxRuntimeMs === null ? null : now + request.maxRuntimeMs,
+      timeoutMs: request.timeoutMs,
+      maxRuntimeMs: request.maxRuntimeMs,
+      cancelRequested: false,
+    };
+    slot.status = 'running';
+    slot.leaseUntil = null;
+    slot.occupancy = occupancy;
+    this.tasks.set(request.taskId, request.slotId);
+    this.tombstones.delete(request.taskId);
+    return { ok: true, occupancy: { ...occupancy } };
+  }
+
+  async release(reservations: readonly Reservation[]): Promise<void> {
+    for (const { slotId, token } of reservations) {
+      const slot = this.slots.get(slotId);
+      if (slot && slot.status === 'reserved' && slot.token === token) this.setIdle(slot);
+    }
+  }
+
+  async keepalive(ref: TaskRef): Promise<KeepaliveResult> {
+    const now = this.now();
+    const found = this.resolve(ref, now);
+    if (!found.ok) return found;
+    const occupancy = found.slot.occupancy!;
+    occupancy.lastKeepaliveAt = now;
+    occupancy.deadline = now + occupancy.timeoutMs;
+    return { ok: true, occupancy: { ...occupancy } };
+  }
+
+  async end(request: EndRequest): Promise<EndResult> {
+    const now = this.now();
+    const found = this.resolve(request, now);
+    if (!found.ok) return found;
+    const { slot } = found;
+    const cancelled = request.reason === 'stopped' && (slot.occupancy!.cancelRequested || request.status === 'cancelled');
+    const record = this.endOccupancy(
+      slot.occupancy!.slotId,
+      slot,
+      cancelled ? 'cancelled' : request.reason,
+      request.status ?? null,
+      request.error ?? null,
+      now,
+    );
+    const delivered = request.deliverable.includes(record.backend);
+    if (!delivered) this.pushOutbox(record);
+    return { ok: true, ended: record, delivered };
+  }
+
+  async requestCancel(ref: TaskRef): Promise<CancelResult> {
+    const found = this.resolve(ref, this.now());
+    if (!found.ok) return found;
+    const occupancy = found.slot.occupancy!;
+    const alreadyRequested = occupancy.cancelRequested;
+    occupancy.cancelRequested = true;
+    return { ok: true, occupancy: { ...occupancy }, alreadyRequested };
+  }
+
+  async inspect(): Promise<SlotState[]> {
+    const now = this.now();
+    return [...this.slots.entries()]
+      .sort(([a], [b]) => compareSlotIds(a, b))
+      .map(([slotId, slot]) => ({
+        slotId,
+        status: slot.status,
+        token: slot.token,
+        owner: slot.owner,
+        leaseUntil: slot.leaseUntil,
+        occupancy: slot.occupancy ? { ...slot.occupancy } : null,
+        overdue: slot.occupancy !== null && expiryReason(slot.occupancy, now) !== null,
+      }));
+  }
+
+  async close(): Promise<void> {}
+
+  private slot(slotId: SlotId): MemorySlot {
+    let slot = this.slots.get(slotId);
+    if (!slot) {
+      slot = { status: 'idle', token: 0, owner: null, leaseUntil: null, occupancy: null };
+      this.slots.set(slotId, slot);
+    }
+    return slot;
+  }
+
+  /** Finds the running, unexpired occupancy a task reference names, or says why there is none. */
+  private resolve(ref: TaskRef, now: number): { ok: true; slot: MemorySlot } | Lost {
+    const slotId = this.tasks.get(ref.taskId);
+    if (slotId === undefined) {
+      const tombstone = this.tombstones.get(ref.taskId);
+      if (!tombstone) return { ok: false, reason: 'unknown' };
+      const { slotId: endedIn, token, reason } = tombstone;
+      if (ref.token !== undefined && ref.token !== token) return { ok: false, reason: 'superseded', slotId: endedIn, token };
+      return { ok: false, reason: isTimeout(reason) ? 'timed_out' : 'ended', slotId: endedIn, token, endReason: reason };
+    }
+    const slot = this.slots.get(slotId)!;
+    const occupancy = slot.occupancy!;
+    if (ref.token !== undefined && ref.token !== occupancy.token) {
+      return { ok: false, reason: 'superseded', slotId, token: occupancy.token };
+    }
+    const expired = expiryReason(occupancy, now);
+    if (expired) return { ok: false, reason: 'timed_out', slotId, token: occupancy.token, endReason: expired };
+    return { ok: true, slot };
+  }
+
+  private endOccupancy(
+    slotId: SlotId,
+    slot: MemorySlot,
+    reason: EndReason,
+    status: string | null,
+    error: string | null,
+    now: number,
+  ): EndedOccupancy {
+    const occupancy = slot.occupancy!;
+    this.setIdle(slot);
+    this.tasks.delete(occupancy.taskId);
+    // Delete first so that insertion order stays end order, which pruning relies on.
+    this.tombstones.delete(occupancy.taskId);
+    this.tombstones.set(occupancy.taskId, { slotId, token: occupancy.token, reason, endedAt: now });
+    return { ...occupancy, reason, endedAt: now, status, error };
+  }
+
+  private setIdle(slot: MemorySlot): void {
+    slot.status = 'idle';
+    slot.owner = null;
+    slot.leaseUntil = null;
+    slot.occupancy = null;
+  }
+
+  private pushOutbox(record: EndedOccupancy): void {
+    this.outbox.push(record);
+    if (this.outbox.length > this.outboxLimit) this.outbox.shift();
+  }
+}
+
+/** `max_runtime` or `timeout` if the occupancy has passed that deadline at `now`, else null. */
+function expiryReason(occupancy: Occupancy, now: number): 'timeout' | 'max_runtime' | null {
+  if (occupancy.maxDeadline !== null && occupancy.maxDeadline <= now) return 'max_runtime';
+  if (occupancy.deadline <= now) return 'timeout';
+  return null;
+}
+
+function isTimeout(reason: EndReason): boolean {
+  return reason === 'timeout' || reason === 'max_runtime';
+}

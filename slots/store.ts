@@ -1,0 +1,225 @@
+/**
+ * The slot-store contract: where the state of one scheduler name's slots lives, and the only
+ * operations that may change it.
+ *
+ * Every method that changes state is ONE atomic compare-and-set in the store (a Lua script, a
+ * single SQL statement, a synchronous JS function), and every time it stamps or compares comes
+ * from the store's clock, in milliseconds since the epoch. Nothing is read, modified in the
+ * caller, and written back.
+ *
+ * A slot is `idle`, `reserved` (held by one scheduler while it polls backends, until `leaseUntil`)
+ * or `running` (holds one task until `deadline`, or `maxDeadline` when set). Each reservation gets
+ * a fencing `token` from a counter that only grows (per scheduler name, or wider); the token stays
+ * with the occupancy once a task starts in it. A deadline, max deadline or lease has passed when
+ * the store's clock reads a value greater than or equal to it. Operations on a task act only while the slot still holds
+ * that task id, and that token when the caller gives one.
+ *
+ * Invariants every store keeps, across any number of processes:
+ * - a slot holds at most one task, and a task id occupies at most one slot;
+ * - a running occupancy past its deadline (or max deadline) is never renewed, stopped or
+ *   cancelled: it is answered `timed_out` until `beginPass` reaps it;
+ * - each occupancy ends exactly once, and the one call that ends it returns the ended record
+ *   (or, where the caller cannot deliver its callbacks, queues it in the outbox; see `deliverable`).
+ *
+ * What the contract leaves out: configuration (it is code, never stored), and running backend
+ * callbacks (the scheduler does that with what the store returns).
+ */
+
+/** Slot ids are strings in the store; configs may give numbers, which the scheduler turns into strings. */
+export type SlotId = string;
+
+/** Why an occupancy ended. */
+export type EndReason =
+  /** The task called `stop()`. */
+  | 'stopped'
+  /** The task called `stop()` after a cancel was requested, or with status `cancelled`. */
+  | 'cancelled'
+  /** No keepalive arrived within `timeoutMs` of the last one (or of the start). */
+  | 'timeout'
+  /** The task ran longer than `maxRuntimeMs`. */
+  | 'max_runtime'
+  /** The backend's `startCallback` threw or rejected. */
+  | 'start_failed'
+  /** The slot's config no longer lists the task's backend. */
+  | 'backend_removed';
+
+/** A task's hold on a slot, as the store has it. Times are store-clock milliseconds. */
+export interface Occupancy {
+  slotId: SlotId;
+  token: number;
+  taskId: string;
+  backend: string;
+  /** The scheduler instance that reserved the slot and started the task. */
+  owner: string;
+  startedAt: number;
+  lastKeepaliveAt: number;
+  /** `lastKeepaliveAt + timeoutMs`: the task times out when the store's clock passes it. */
+  deadline: number;
+  /** `startedAt + maxRuntimeMs`, or null without a runtime cap. */
+  maxDeadline: number | null;
+  timeoutMs: number;
+  maxRuntimeMs: number | null;
+  cancelRequested: boolean;
+}
+
+/** An occupancy that has ended: what `stopCallback` receives. */
+export interface EndedOccupancy extends Occupancy {
+  reason: EndReason;
+  endedAt: number;
+  /** What the task reported to `stop()` (e.g. `succeeded`, `failed`), if anything. */
+  status: string | null;
+  /** An error message reported to `stop()` or caught from `startCallback`, if any. */
+  error: string | null;
+}
+
+/** A slot reserved by `beginPass`, to be started or released. */
+export interface Reservation {
+  slotId: SlotId;
+  token: number;
+}
+
+/** One slot as `inspect()` reads it from the store. */
+export interface SlotState {
+  slotId: SlotId;
+  status: 'idle' | 'reserved' | 'running';
+  /** The last token handed out for this slot (0 for a slot never reserved). */
+  token: number;
+  /** The reserving scheduler instance, for `reserved` and `running` slots. */
+  owner: string | null;
+  /** For `reserved` slots: when the reservation lapses. */
+  leaseUntil: number | null;
+  /** For `running` slots. */
+  occupancy: Occupancy | null;
+  /** A running slot past its deadline or max deadline, not yet reaped. */
+  overdue: boolean;
+}
+
+export interface BeginPassRequest {
+  /** Slots this scheduler may fill, in config order; idle ones among them are reserved. */
+  slotIds: readonly SlotId[];
+  /** Id of the calling scheduler instance, stored as the reservation's owner. */
+  owner: string;
+  /** How long a reservation lasts before any scheduler may reclaim it. */
+  leaseMs: number;
+  /** Backends whose callbacks the caller can run: see {@link EndRequest.deliverable}. */
+  deliverable: readonly string[];
+  /** How long the record of an ended task is kept for `unknown` vs `timed_out` answers. */
+  retentionMs: number;
+  /** Most occupancies to reap (and outbox entries to take) in one call; the rest wait for the next. */
+  limit: number;
+}
+
+export interface BeginPassResult {
+  /** The store's clock when the pass began. */
+  now: number;
+  /**
+   * Occupancies this call ended (reason `timeout` or `max_runtime`, any slot of the scheduler
+   * name, not only `slotIds`) whose backend is deliverable, plus entries taken from the outbox
+   * for deliverable backends. The caller runs their callbacks. Reaped occupancies of other
+   * backends went to the outbox.
+   */
+  ended: EndedOccupancy[];
+  /** How many lapsed reservations were set idle (no task had started in them). */
+  expiredReservations: number;
+  /** The slots of `slotIds` that were idle and are now reserved by this call, in `slotIds` order. */
+  reserved: Reservation[];
+  /** The occupancies now running in slots of `slotIds` (after reaping). */
+  running: Occupancy[];
+}
+
+export interface StartRequest {
+  slotId: SlotId;
+  token: number;
+  taskId: string;
+  backend: string;
+  timeoutMs: number;
+  maxRuntimeMs: number | null;
+}
+
+/** Why an operation on a task id could not act. */
+export type LostReason =
+  /** No slot holds the task, and no record of its end is kept. */
+  | 'unknown'
+  /** The task holds a slot under another token than the one given (a later occupancy). */
+  | 'superseded'
+  /** The task is past its deadline or max deadline, or ended by `timeout`/`max_runtime`. */
+  | 'timed_out'
+  /** The task ended for another reason (stopped, cancelled, start_failed, backend_removed). */
+  | 'ended';
+
+export interface Lost {
+  ok: false;
+  reason: LostReason;
+  /** Where the store still knows it: the slot, token and end reason of the task's last occupancy. */
+  slotId?: SlotId;
+  token?: number;
+  endReason?: EndReason;
+}
+
+export type StartResult =
+  | { ok: true; occupancy: Occupancy }
+  /** `duplicate`: the task id already occupies `slotId`. `reservation_lost`: the token no longer holds the slot. */
+  | { ok: false; reason: 'duplicate'; slotId: SlotId }
+  | { ok: false; reason: 'reservation_lost' };
+
+/** Identifies a task; with `token`, one particular occupancy of it. */
+export interface TaskRef {
+  taskId: string;
+  token?: number;
+}
+
+export type KeepaliveResult = { ok: true; occupancy: Occupancy } | Lost;
+
+export interface EndRequest extends TaskRef {
+  reason: EndReason;
+  status?: string | null;
+  error?: string | null;
+  /**
+   * Backends whose callbacks the caller can run. If the ended occupancy's backend is not among
+   * them, the store appends the ended record to the scheduler name's outbox in the same atomic
+   * step, and a later `beginPass` from a scheduler that has the backend takes it.
+   */
+  deliverable: readonly string[];
+  retentionMs: number;
+}
+
+export type EndResult = { ok: true; ended: EndedOccupancy; delivered: boolean } | Lost;
+
+export type CancelResult = { ok: true; occupancy: Occupancy; alreadyRequested: boolean } | Lost;
+
+/**
+ * A store for the slots of one scheduler name. Implementations: MemorySlotStore (one process),
+ * RedisSlotStore, PostgresSlotStore; users may write their own and check it with the exported
+ * conformance suite.
+ */
+export interface SlotStore {
+  /** A short label for logs and errors, e.g. `redis` or `postgres`. */
+  readonly kind: string;
+  /** Prepare the store (connect, migrate) and make sure these slots exist. Idempotent. */
+  init(slotIds: readonly SlotId[]): Promise<void>;
+  /**
+   * One round trip that starts a `schedule()` pass: reap lapsed reservations and timed-out
+   * occupancies of the whole scheduler name, take deliverable outbox entries, prune records of
+   * ended tasks older than `retentionMs`, then reserve every idle slot of `slotIds`.
+   */
+  beginPass(request: BeginPassRequest): Promise<BeginPassResult>;
+  /** Turn a reservation (slot and token still match, not lapsed) into a running occupancy of `taskId`. */
+  start(request: StartRequest): Promise<StartResult>;
+  /** Set idle the slots still reserved under these tokens; others are left alone. One round trip. */
+  release(reservations: readonly Reservation[]): Promise<void>;
+  /** Renew a running occupancy: `lastKeepaliveAt = now`, `deadline = now + timeoutMs`. */
+  keepalive(ref: TaskRef): Promise<KeepaliveResult>;
+  /** End a running occupancy (stop, start failure, backend removal), freeing its slot. */
+  end(request: EndRequest): Promise<EndResult>;
+  /** Flag a running occupancy so that its next keepalive reports `cancelRequested`. */
+  requestCancel(ref: TaskRef): Promise<CancelResult>;
+  /** Every slot of the scheduler name the store knows, sorted by slot id. */
+  inspect(): Promise<SlotState[]>;
+  /** Release connections this store opened; never those the caller passed in. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Sorts slot ids numerically where both are numbers, else as strings: 2 before 10, "a" before "b". */
+export function compareSlotIds(a: SlotId, b: SlotId): number {
+  return a.localeCompare(b, 'en', { numeric: true });
+}

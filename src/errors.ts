@@ -1,0 +1,127 @@
+/**
+ * Every error task-semaphore throws is a {@link TaskSemaphoreError}: a literal `name`, a stable
+ * `code` to branch on, the original `cause`, and the context that helps to find the culprit.
+ */
+
+/** Brand checked by `isTaskSemaphoreError`, so that errors from two copies of the package match. */
+const brand = Symbol.for('task-semaphore.error');
+
+/** Context fields an error may carry; each is set only where it is known. */
+export interface ErrorContext {
+  slotId?: string;
+  taskId?: string;
+  backend?: string;
+  token?: number;
+  field?: string;
+  value?: unknown;
+}
+
+export class TaskSemaphoreError extends Error {
+  override name = 'TaskSemaphoreError';
+  readonly code: string;
+  readonly slotId?: string;
+  readonly taskId?: string;
+  readonly backend?: string;
+  readonly token?: number;
+  readonly [brand] = true;
+
+  constructor(code: string, message: string, context: ErrorContext & { cause?: unknown } = {}) {
+    super(message, context.cause === undefined ? undefined : { cause: context.cause });
+    this.code = code;
+    if (context.slotId !== undefined) this.slotId = context.slotId;
+    if (context.taskId !== undefined) this.taskId = context.taskId;
+    if (context.backend !== undefined) this.backend = context.backend;
+    if (context.token !== undefined) this.token = context.token;
+  }
+}
+
+export function isTaskSemaphoreError(error: unknown): error is TaskSemaphoreError {
+  return typeof error === 'object' && error !== null && (error as Record<symbol, unknown>)[brand] === true;
+}
+
+/**
+ * Bad configuration or options. The message names the field, the bad value and what is allowed,
+ * e.g. `slots[2].slotCls: unknown slot class "RedisSlto"; registered: MemorySlot, RedisSlot, PostgresSlot`.
+ */
+export class ConfigError extends TaskSemaphoreError {
+  override name = 'ConfigError';
+  readonly field: string;
+  readonly value: unknown;
+
+  constructor(field: string, value: unknown, allowed: string, code = 'ERR_CONFIG') {
+    super(code, `${field}: got ${describe(value)}; ${allowed}`);
+    this.field = field;
+    this.value = value;
+  }
+}
+
+/** A backend's `poll` returned something other than a task id string or nothing. */
+export class PollResultError extends TaskSemaphoreError {
+  override name = 'PollResultError';
+  constructor(backend: string, slotId: string, value: unknown) {
+    super(
+      'ERR_POLL_RESULT',
+      `backend "${backend}" poll returned ${describe(value)}; expected a task id string, or null/undefined/'' for nothing`,
+      { backend, slotId, value },
+    );
+  }
+}
+
+/** A backend call (poll or a callback) did not settle within its time limit. */
+export class CallTimeoutError extends TaskSemaphoreError {
+  override name = 'CallTimeoutError';
+  constructor(what: string, ms: number, context: ErrorContext) {
+    super('ERR_CALL_TIMEOUT', `${what} did not settle within ${ms} ms`, context);
+  }
+}
+
+/** The store could not be reached or answered with an error. The URL never shows a password. */
+export class StoreUnavailableError extends TaskSemaphoreError {
+  override name = 'StoreUnavailableError';
+  readonly url: string;
+  constructor(kind: string, url: string, cause: unknown) {
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    super('ERR_STORE_UNAVAILABLE', `cannot reach ${kind} at ${redactUrl(url)}: ${reason}`, { cause });
+    this.url = redactUrl(url);
+  }
+}
+
+/** The scheduler was used before `load()` or after `close()`. */
+export class SchedulerStateError extends TaskSemaphoreError {
+  override name = 'SchedulerStateError';
+  constructor(message: string) {
+    super('ERR_SCHEDULER_STATE', message);
+  }
+}
+
+/** Replaces the password (and a lone user-info secret) in a connection URL with `***`. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    else if (parsed.username && /^redis/.test(parsed.protocol)) parsed.username = '***';
+    return parsed.toString();
+  } catch {
+    // Not a URL (a socket path or garbage): still hide anything between "//" and "@".
+    return url.replace(/\/\/[^@/]*@/, '//***@');
+  }
+}
+
+/** A short, safe rendering of a bad value for error messages. */
+export function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (value === undefined) return 'undefined';
+  if (typeof value === 'function') return `function ${value.name || '(anonymous)'}`;
+  try {
+    const text = JSON.stringify(value);
+    return text.length > 120 ? `${text.slice(0, 117)}...` : text;
+  } catch {
+    return String(value);
+  }
+}
+
+/** Wraps a non-Error throw so callers always get an Error with the original as `cause`. */
+export function toError(thrown: unknown): Error {
+  if (thrown instanceof Error) return thrown;
+  return new Error(`non-Error thrown: ${describe(thrown)}`, { cause: thrown });
+}
