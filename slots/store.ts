@@ -121,7 +121,10 @@ export interface BeginPassResult {
   ended: EndedOccupancy[];
   /** How many lapsed reservations were set idle (no task had started in them). */
   expiredReservations: number;
-  /** The slots of `slotIds` that were idle and are now reserved by this call, in `slotIds` order. */
+  /**
+   * The slots of `slotIds` that were idle and are now reserved by this call, in `slotIds` order.
+   * A slot this same call reaped may be among them or may stay idle until the next pass.
+   */
   reserved: Reservation[];
   /** The occupancies now running in slots of `slotIds` (after reaping). */
   running: Occupancy[];
