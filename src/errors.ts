@@ -125,3 +125,20 @@ export function toError(thrown: unknown): Error {
   if (thrown instanceof Error) return thrown;
   return new Error(`non-Error thrown: ${describe(thrown)}`, { cause: thrown });
 }
+
+/** Why a running task's AbortSignal fired. */
+export type AbortCause = 'cancel_requested' | 'timeout' | 'max_runtime' | 'backend_removed' | 'start_failed' | 'lost';
+
+/**
+ * The `signal.reason` of a task's AbortSignal: the task should stop. `cause` says why:
+ * a cancel was requested, it timed out, its backend was removed, its start failed, or it lost
+ * its slot some other way (reaped elsewhere, superseded).
+ */
+export class TaskAbortedError extends TaskSemaphoreError {
+  override name = 'TaskAbortedError';
+  readonly abortCause: AbortCause;
+  constructor(abortCause: AbortCause, context: ErrorContext) {
+    super('ERR_TASK_ABORTED', `task ${context.taskId ?? ''} should stop: ${abortCause.replace('_', ' ')}`, context);
+    this.abortCause = abortCause;
+  }
+}

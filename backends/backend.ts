@@ -1,0 +1,104 @@
+import type { EndedOccupancy, Occupancy, SlotId } from '../slots/store.js';
+import type { KeepaliveOutcome, StopOptions, StopOutcomeResult } from '../src/results.js';
+
+/** A value or a promise of it: every backend method may be synchronous or async. */
+export type Awaitable<T> = T | Promise<T>;
+
+/** What `poll` gets. */
+export interface PollContext {
+  /** The slot reserved for the task poll returns. */
+  slotId: SlotId;
+  /** Name the backend was registered under. */
+  backend: string;
+  /** Fires when the poll's time limit (`pollTimeout`) passes; the result is then ignored. */
+  signal: AbortSignal;
+}
+
+/** What `startCallback` gets besides the task id: the occupancy, and handles on it. */
+export interface TaskContext {
+  taskId: string;
+  slotId: SlotId;
+  /** Fencing token of this occupancy; pass it to `keepalive`/`stop` from elsewhere to act only on it. */
+  token: number;
+  backend: string;
+  startedAt: number;
+  /** When the task times out unless a keepalive arrives first (store-clock ms). */
+  deadline: number;
+  /** When the task's runtime cap ends, or null without one. */
+  maxDeadline: number | null;
+  /**
+   * Fires when the task should stop: a cancel was requested, it timed out, it lost its slot, or its
+   * backend was removed. `signal.reason` is an Error whose `code` says which.
+   */
+  signal: AbortSignal;
+  /** `scheduler.keepalive(taskId, { token })`. */
+  keepalive(): Promise<KeepaliveOutcome>;
+  /** `scheduler.stop(taskId, { token, ...options })`. */
+  stop(options?: Omit<StopOptions, 'token'>): Promise<StopOutcomeResult>;
+}
+
+/** What `stopCallback` gets: the ended occupancy, with its `reason`, `status` and `error`. */
+export type StopOutcome = EndedOccupancy;
+
+/** What `timeoutCallback` gets: the ended occupancy, whose `reason` is `timeout` or `max_runtime`. */
+export type TimeoutInfo = EndedOccupancy & { reason: 'timeout' | 'max_runtime' };
+
+/** Why a task id that `poll` returned was not started. */
+export interface RejectInfo {
+  /**
+   * `duplicate`: the task already occupies another slot; `reservation_lost`: the slot's
+   * reservation lapsed before the start was recorded; `unused`: a batch poll returned more ids
+   * than slots could take.
+   */
+  reason: 'duplicate' | 'reservation_lost' | 'unused';
+  slotId: SlotId;
+}
+
+/**
+ * A source of tasks for slots: the one class users subclass. The scheduler builds or receives one
+ * instance per registered name and shares it among the slots that list that name.
+ *
+ * What it leaves out: how tasks run. `startCallback` launches a task and returns; the task reports
+ * back with `keepalive(taskId)` and `stop(taskId)`, from this process or any other.
+ */
+export abstract class Backend {
+  /**
+   * Returns the id of the next task to run, or null/undefined/'' when there is none (the slot then
+   * tries its next backend). Called only after the slot is reserved in its store, so a poll that
+   * claims the task (e.g. marks it taken in a database) never claims for a slot that isn't held.
+   * Return a string: any other value is an error. A poll that found nothing is not called again
+   * in the same `schedule()` pass.
+   */
+  abstract poll(context: PollContext): Awaitable<string | null | undefined>;
+
+  /**
+   * Launches the task. Must not block: return once the task is launched. The occupancy is already
+   * saved in the store, so the task may call `stop()` or `keepalive()` right away. If this throws
+   * or rejects, the slot frees with reason `start_failed` and `stopCallback` follows.
+   */
+  abstract startCallback(taskId: string, context: TaskContext): Awaitable<void>;
+
+  /** Called exactly once per occupancy, whatever ended it; `outcome.reason` says what did. */
+  stopCallback(_taskId: string, _outcome: StopOutcome): Awaitable<void> {}
+
+  /** Called on a timeout (`timeout` or `max_runtime`), just before `stopCallback`. */
+  timeoutCallback(_taskId: string, _info: TimeoutInfo): Awaitable<void> {}
+
+  /** Called after a keepalive renewed the task's occupancy, in the process that received it. */
+  keepaliveCallback(_taskId: string, _occupancy: Occupancy): Awaitable<void> {}
+
+  /** Called when a task id this backend returned was not started; a claiming backend should un-claim it. */
+  rejectCallback(_taskId: string, _info: RejectInfo): Awaitable<void> {}
+}
+
+/**
+ * Optional capability: return up to `max` task ids in one call (e.g. one database round trip),
+ * used instead of repeated `poll` calls when several slots are idle in a pass.
+ */
+export interface BatchPolling {
+  pollBatch(max: number, context: PollContext): Awaitable<readonly string[]>;
+}
+
+export function canPollBatch(backend: Backend): backend is Backend & BatchPolling {
+  return typeof (backend as Partial<BatchPolling>).pollBatch === 'function';
+}

@@ -1,0 +1,1 @@
+export { MemorySlotStore, type MemorySlotStoreOptions } from './memory-store.js';

@@ -1,0 +1,25 @@
+import type { EndedOccupancy, Occupancy, SlotId } from '../slots/store.js';
+import type { PassReport } from './results.js';
+
+/**
+ * Events a Scheduler emits (`scheduler.on('task:stop', (ended) => …)`). A listener that throws
+ * is logged and ignored. There is no `error` event, so no listener is ever required.
+ */
+export interface SchedulerEvents {
+  /** A task's occupancy was saved and its `startCallback` is about to run. */
+  'task:start': [occupancy: Occupancy];
+  /** A task timed out (`reason` `timeout` or `max_runtime`); `task:stop` follows. */
+  'task:timeout': [ended: EndedOccupancy];
+  /** An occupancy ended and its callbacks ran in this process. */
+  'task:stop': [ended: EndedOccupancy];
+  /** A polled task id was not started (duplicate, reservation lost, unused batch id). */
+  'task:reject': [info: { backend: string; taskId: string; slotId: SlotId; reason: string }];
+  /** A poll threw, hung past `pollTimeout` or returned a bad value; the pass went on. */
+  'poll:error': [info: { backend: string; slotId: SlotId; error: Error }];
+  /** A backend callback threw or hung; the scheduler went on. */
+  'callback:error': [info: { backend: string; callback: string; taskId: string; error: Error }];
+  /** A pass finished. */
+  'pass:end': [report: PassReport];
+  /** A pass started by the cron tick or by a freed slot failed (e.g. the store is down). */
+  'pass:error': [error: Error];
+}

@@ -1,0 +1,30 @@
+import winston from 'winston';
+
+/**
+ * The logger task-semaphore writes to: a winston logger, or anything with the same shape. Each
+ * call gets a message and structured fields (`slotId`, `taskId`, `backend`, `token`, `reason`,
+ * `error` with its stack). Children carry fields of their component.
+ */
+export interface Logger {
+  error(message: string, fields?: Record<string, unknown>): unknown;
+  warn(message: string, fields?: Record<string, unknown>): unknown;
+  info(message: string, fields?: Record<string, unknown>): unknown;
+  debug(message: string, fields?: Record<string, unknown>): unknown;
+  child(fields: Record<string, unknown>): Logger;
+}
+
+/**
+ * The default logger: winston, silent. Library code never writes to the console; pass your own
+ * logger (`winston.createLogger({ transports: [new winston.transports.Console()] })`) to see logs.
+ */
+export function silentLogger(): Logger {
+  return winston.createLogger({ silent: true });
+}
+
+/** Fields describing an error for a log line: its message and stack, and its cause's. */
+export function errorFields(error: unknown): Record<string, unknown> {
+  if (!(error instanceof Error)) return { error: String(error) };
+  const fields: Record<string, unknown> = { error: error.message, stack: error.stack };
+  if (error.cause !== undefined) fields.cause = error.cause instanceof Error ? error.cause.stack : String(error.cause);
+  return fields;
+}

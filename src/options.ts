@@ -1,0 +1,158 @@
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import type { Redis, Cluster } from 'ioredis';
+import type pg from 'pg';
+import { parseDuration, type Duration } from './duration.js';
+import { ConfigError } from './errors.js';
+import { silentLogger, type Logger } from './logger.js';
+
+/** Options of `new Scheduler(options)`. Only `name` is required. */
+export interface SchedulerOptions {
+  /**
+   * The scheduler name: schedulers with the same name and store share the same slots, across
+   * processes and hosts. Letters, digits and `_ . : -`.
+   */
+  name: string;
+  /** Redis for `RedisSlot`: a redis:// URL (the scheduler opens and closes its client) or an ioredis client (never closed by us). */
+  redis?: string | Redis | Cluster;
+  /** PostgreSQL for `PostgresSlot`: a postgres:// URL (the scheduler opens and closes its pool) or a pg.Pool (never closed by us). */
+  postgres?: string | pg.Pool;
+  /**
+   * Schema of the PostgreSQL tables, created if missing.
+   * @defaultValue `'public'`
+   */
+  postgresSchema?: string;
+  /**
+   * Prefix of every Redis key.
+   * @defaultValue `'task-semaphore'`
+   */
+  keyPrefix?: string;
+  /**
+   * Slot class of slots whose config gives none.
+   * @defaultValue `'RedisSlot'` with `redis`, else `'PostgresSlot'` with `postgres`, else `'MemorySlot'`
+   */
+  defaultSlotClass?: string;
+  /**
+   * A winston logger (or one of the same shape). Library code never writes to the console.
+   * @defaultValue a silent winston logger
+   */
+  logger?: Logger;
+  /**
+   * Keepalive timeout of slots whose config gives none.
+   * @defaultValue `'5m'`
+   */
+  timeout?: Duration;
+  /**
+   * Time limit of one `poll` call; a poll that takes longer is abandoned (its signal fires) and the
+   * pass goes on with the next backend.
+   * @defaultValue `'10s'`
+   */
+  pollTimeout?: Duration;
+  /**
+   * Time limit of one callback call (start, stop, timeout, keepalive, reject). A start callback
+   * that takes longer counts as a failed start.
+   * @defaultValue `'30s'`
+   */
+  callbackTimeout?: Duration;
+  /**
+   * How long a slot stays reserved while a pass polls its backends. If the scheduler dies mid-pass,
+   * the slot is free again after this. Must exceed `pollTimeout`.
+   * @defaultValue `'60s'`
+   */
+  reservationTimeout?: Duration;
+  /**
+   * How long the end of a task is remembered, so that a late keepalive or stop learns `timed_out`
+   * or `ended` rather than `unknown`.
+   * @defaultValue `'1h'`
+   */
+  endedRetention?: Duration;
+  /**
+   * Most timed-out occupancies reaped (and outbox entries delivered) per pass; the rest wait for the next.
+   * @defaultValue 1000
+   */
+  reapLimit?: number;
+  /**
+   * Id of this scheduler instance, stored with its reservations for inspection.
+   * @defaultValue `<hostname>:<pid>:<random>`
+   */
+  owner?: string;
+}
+
+/** Options with every default applied and every duration in milliseconds. */
+export interface ResolvedOptions {
+  name: string;
+  redis: string | Redis | Cluster | undefined;
+  postgres: string | pg.Pool | undefined;
+  postgresSchema: string;
+  keyPrefix: string;
+  defaultSlotClass: string;
+  logger: Logger;
+  timeoutMs: number;
+  pollTimeoutMs: number;
+  callbackTimeoutMs: number;
+  reservationTimeoutMs: number;
+  endedRetentionMs: number;
+  reapLimit: number;
+  owner: string;
+}
+
+export const defaults = Object.freeze({
+  postgresSchema: 'public',
+  keyPrefix: 'task-semaphore',
+  timeout: '5m',
+  pollTimeout: '10s',
+  callbackTimeout: '30s',
+  reservationTimeout: '60s',
+  endedRetention: '1h',
+  reapLimit: 1000,
+} satisfies Partial<SchedulerOptions>);
+
+const namePattern = /^[\w.:-]{1,100}$/;
+
+/** Applies defaults and validates, naming the option, the bad value and what is allowed. */
+export function resolveOptions(options: SchedulerOptions): ResolvedOptions {
+  if (typeof options !== 'object' || options === null) {
+    throw new ConfigError('options', options, 'allowed: an object with at least `name`');
+  }
+  if (typeof options.name !== 'string' || !namePattern.test(options.name)) {
+    throw new ConfigError('name', options.name, 'allowed: 1 to 100 letters, digits, _ . : -');
+  }
+  const keyPrefix = options.keyPrefix ?? defaults.keyPrefix;
+  if (typeof keyPrefix !== 'string' || !namePattern.test(keyPrefix)) {
+    throw new ConfigError('keyPrefix', keyPrefix, 'allowed: 1 to 100 letters, digits, _ . : -');
+  }
+  const postgresSchema = options.postgresSchema ?? defaults.postgresSchema;
+  if (typeof postgresSchema !== 'string' || !/^[A-Za-z_][\w]{0,62}$/.test(postgresSchema)) {
+    throw new ConfigError('postgresSchema', postgresSchema, 'allowed: a PostgreSQL identifier (letters, digits, _; up to 63)');
+  }
+  const reapLimit = options.reapLimit ?? defaults.reapLimit;
+  if (!Number.isSafeInteger(reapLimit) || reapLimit < 1) {
+    throw new ConfigError('reapLimit', reapLimit, 'allowed: a positive integer');
+  }
+  const pollTimeoutMs = parseDuration(options.pollTimeout ?? defaults.pollTimeout, 'pollTimeout');
+  const reservationTimeoutMs = parseDuration(options.reservationTimeout ?? defaults.reservationTimeout, 'reservationTimeout');
+  if (reservationTimeoutMs <= pollTimeoutMs) {
+    throw new ConfigError(
+      'reservationTimeout',
+      options.reservationTimeout ?? defaults.reservationTimeout,
+      `allowed: longer than pollTimeout (${pollTimeoutMs} ms), so a reservation outlives the poll made under it`,
+    );
+  }
+  return {
+    name: options.name,
+    redis: options.redis,
+    postgres: options.postgres,
+    postgresSchema,
+    keyPrefix,
+    defaultSlotClass:
+      options.defaultSlotClass ?? (options.redis ? 'RedisSlot' : options.postgres ? 'PostgresSlot' : 'MemorySlot'),
+    logger: options.logger ?? silentLogger(),
+    timeoutMs: parseDuration(options.timeout ?? defaults.timeout, 'timeout'),
+    pollTimeoutMs,
+    callbackTimeoutMs: parseDuration(options.callbackTimeout ?? defaults.callbackTimeout, 'callbackTimeout'),
+    reservationTimeoutMs,
+    endedRetentionMs: parseDuration(options.endedRetention ?? defaults.endedRetention, 'endedRetention'),
+    reapLimit,
+    owner: options.owner ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`,
+  };
+}

@@ -1,0 +1,50 @@
+import type { EndedOccupancy, EndReason, LostReason, Occupancy, SlotId } from '../slots/store.js';
+
+/**
+ * Why `keepalive`, `stop` or `cancel` could not act on a task. The task should stop working: it
+ * no longer holds a slot (or never did).
+ * - `unknown`: no slot holds it, and no record of its end is kept;
+ * - `superseded`: the task id holds a slot under a later token than the one given;
+ * - `timed_out`: it passed its deadline or max runtime (`endReason` says which);
+ * - `ended`: it ended otherwise (`endReason`: stopped, cancelled, start_failed, backend_removed).
+ */
+export interface LostOutcome {
+  ok: false;
+  taskId: string;
+  reason: LostReason;
+  slotId?: SlotId;
+  token?: number;
+  endReason?: EndReason;
+}
+
+/** `keepalive` renewed the occupancy: its new deadline, and whether a cancel was requested. */
+export type KeepaliveOutcome = ({ ok: true } & Occupancy) | LostOutcome;
+
+/** `stop` ended the occupancy. `delivered` is false when the callbacks were left to a process that has the backend. */
+export type StopOutcomeResult = ({ ok: true; delivered: boolean } & EndedOccupancy) | LostOutcome;
+
+/** `cancel` flagged the occupancy; `alreadyRequested` if an earlier cancel had. */
+export type CancelOutcome = ({ ok: true; alreadyRequested: boolean } & Occupancy) | LostOutcome;
+
+/** Options of `stop`. */
+export interface StopOptions {
+  /** Act only on this occupancy of the task (its fencing token). */
+  token?: number;
+  /** What became of the task, e.g. `succeeded` or `failed`; `cancelled` ends it with reason `cancelled`. */
+  status?: string;
+  /** An error message to hand to `stopCallback`. */
+  error?: string | Error;
+}
+
+/** What one `schedule()` pass did. */
+export interface PassReport {
+  /** Tasks started. */
+  started: number;
+  /** Occupancies ended by this pass (timeouts, backend removals) and outbox entries delivered. */
+  ended: number;
+  /** Reservations taken and released unused. */
+  released: number;
+  /** Backend poll calls made. */
+  polls: number;
+  durationMs: number;
+}

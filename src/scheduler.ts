@@ -1,0 +1,566 @@
+import { EventEmitter } from 'node:events';
+import { performance } from 'node:perf_hooks';
+import { Backend, type TaskContext } from '../backends/backend.js';
+import type {
+  EndedOccupancy,
+  EndRequest,
+  EndResult,
+  Lost,
+  Occupancy,
+  Reservation,
+  SlotState,
+  SlotStore,
+  TaskRef,
+} from '../slots/store.js';
+import { callWithTimeout } from './call.js';
+import { normalizeConfig, type SlotConfig, type SlotConfigInput } from './config.js';
+import { startCron, type CronHandle } from './cron.js';
+import { ConfigError, SchedulerStateError, toError, type AbortCause } from './errors.js';
+import type { SchedulerEvents } from './events.js';
+import { LocalTasks } from './local-tasks.js';
+import { errorFields, type Logger } from './logger.js';
+import { resolveOptions, type ResolvedOptions, type SchedulerOptions } from './options.js';
+import { PassPoller } from './pass-poller.js';
+import type { CancelOutcome, KeepaliveOutcome, LostOutcome, PassReport, StopOptions, StopOutcomeResult } from './results.js';
+import { builtinSlotClasses, type SlotClass } from './slot-classes.js';
+
+/** A backend to register: an instance, or a class built once with no arguments. */
+export type BackendInput = Backend | (new () => Backend);
+
+/** A slot as `inspect()` shows it: the store's state plus what this scheduler's config says of it. */
+export interface InspectedSlot extends SlotState {
+  slotCls: string;
+  /** False for a slot that is in the store but no longer in the config: it drains. */
+  configured: boolean;
+  backends: readonly string[];
+}
+
+/**
+ * Holds N slots shared by every scheduler of the same name on the same store, fills idle slots
+ * from their ordered backends on each `schedule()` pass, and routes `keepalive`, `stop` and
+ * `cancel` by task id, from any process.
+ */
+export class Scheduler extends EventEmitter<SchedulerEvents> {
+  readonly name: string;
+  /** This instance's id, stored as the owner of the slots it reserves. */
+  readonly owner: string;
+  private readonly options: ResolvedOptions;
+  private readonly logger: Logger;
+  private readonly slotClasses = new Map<string, SlotClass>(Object.entries(builtinSlotClasses));
+  private readonly backends = new Map<string, Backend>();
+  /** One store per slot class in use, built on first use, closed by `close()`. */
+  private readonly stores = new Map<string, SlotStore>();
+  private slots = new Map<string, SlotConfig>();
+  private readonly localTasks = new LocalTasks();
+  private loaded = false;
+  private closing: Promise<void> | undefined;
+  private cron: CronHandle | undefined;
+  /** The pass under way, and the one queued behind it: overlapping `schedule()` calls share these. */
+  private currentPass: Promise<PassReport> | undefined;
+  private queuedPass: Promise<PassReport> | undefined;
+
+  constructor(options: SchedulerOptions) {
+    super();
+    this.options = resolveOptions(options);
+    this.name = this.options.name;
+    this.owner = this.options.owner;
+    this.logger = this.options.logger.child({ scheduler: this.name });
+  }
+
+  /** Registers a backend under a name that slot configs list. Re-registering a name replaces it. */
+  registerBackend(name: string, backend: BackendInput): this {
+    if (typeof name !== 'string' || name.length === 0) {
+      throw new ConfigError('registerBackend(name)', name, 'allowed: a non-empty string');
+    }
+    const instance = typeof backend === 'function' ? new backend() : backend;
+    if (!(instance instanceof Backend) && typeof (instance as Partial<Backend>)?.poll !== 'function') {
+      throw new ConfigError(`registerBackend("${name}")`, backend, 'allowed: a Backend subclass or instance');
+    }
+    this.backends.set(name, instance);
+    return this;
+  }
+
+  /** Registers a slot class: a factory of the store for slots whose config names it. */
+  registerSlotClass(name: string, slotClass: SlotClass): this {
+    if (typeof name !== 'string' || name.length === 0 || typeof slotClass !== 'function') {
+      throw new ConfigError(`registerSlotClass("${String(name)}")`, slotClass, 'allowed: a name and a function returning a SlotStore');
+    }
+    this.slotClasses.set(name, slotClass);
+    return this;
+  }
+
+  /**
+   * Validates a slot config and makes it current: stores are opened and migrated, slots created.
+   * May be called again with a new config: removed slots drain (their tasks run on, and they are
+   * not refilled); tasks whose backend a slot no longer lists end with `backend_removed`.
+   * @throws ConfigError for bad config, StoreUnavailableError when a store cannot be reached
+   */
+  async load(config: readonly SlotConfigInput[]): Promise<this> {
+    this.assertOpen();
+    const slots = normalizeConfig(config, {
+      slotCls: this.options.defaultSlotClass,
+      timeoutMs: this.options.timeoutMs,
+      slotClasses: [...this.slotClasses.keys()],
+      backends: [...this.backends.keys()],
+    });
+    for (const slotCls of new Set(slots.map((slot) => slot.slotCls))) {
+      const slotIds = slots.filter((slot) => slot.slotCls === slotCls).map((slot) => slot.slotId);
+      await (await this.storeOf(slotCls)).init(slotIds);
+    }
+    this.slots = new Map(slots.map((slot) => [slot.slotId, slot]));
+    this.loaded = true;
+    this.logger.info('config loaded', { slots: slots.length, slotClasses: [...this.stores.keys()] });
+    return this;
+  }
+
+  /**
+   * Runs `schedule()` now and on every tick of a node-cron expression (seconds optional), never
+   * overlapping itself. Errors of a pass are logged and emitted as `pass:error`.
+   * @defaultValue cron `'* * * * *'` (every minute, as the Python original's loop)
+   */
+  start(options: { cron?: string } = {}): this {
+    this.assertLoaded('start');
+    this.cron?.stop();
+    this.cron = startCron(options.cron ?? '* * * * *', () => this.scheduleLogged(), this.logger);
+    this.scheduleLogged();
+    return this;
+  }
+
+  /**
+   * One pass: reap timed-out slots, deliver their callbacks, then fill every idle slot of the
+   * config from its backends in order. Calls made while a pass runs share one queued pass.
+   */
+  schedule(): Promise<PassReport> {
+    this.assertLoaded('schedule');
+    if (this.queuedPass) return this.queuedPass;
+    if (this.currentPass) {
+      this.queuedPass = this.currentPass.then(
+        () => this.beginPass(),
+        () => this.beginPass(),
+      );
+      return this.queuedPass;
+    }
+    return this.beginPass();
+  }
+
+  /**
+   * Renews the task's slot: its deadline moves to now + timeout, by the store's clock. Works from
+   * any process that shares the store. A `{ ok: false }` answer means the task lost its slot and
+   * must stop; `cancelRequested` on an `ok` answer asks it to stop.
+   */
+  async keepalive(taskId: string, options: { token?: number } = {}): Promise<KeepaliveOutcome> {
+    const ref = this.taskRef(taskId, options.token);
+    const result = await this.firstAnswer((store) => store.keepalive(ref));
+    if (!result.ok) return this.lost(taskId, result);
+    const { occupancy } = result;
+    const local = this.localTasks.get(taskId, occupancy.token);
+    if (local && occupancy.cancelRequested) this.localTasks.abort(local, 'cancel_requested');
+    const backend = this.backends.get(occupancy.backend);
+    if (backend) await this.callback('keepaliveCallback', occupancy, () => backend.keepaliveCallback(taskId, occupancy));
+    return { ok: true, ...occupancy };
+  }
+
+  /**
+   * Ends the task's occupancy and frees its slot, which this scheduler refills at once. Exactly one
+   * `stopCallback` follows per occupancy, here if this process has the backend, else in the next
+   * pass of a scheduler that has it.
+   */
+  async stop(taskId: string, options: StopOptions = {}): Promise<StopOutcomeResult> {
+    const ref = this.taskRef(taskId, options.token);
+    if (options.status !== undefined && typeof options.status !== 'string') {
+      throw new ConfigError('stop(options.status)', options.status, 'allowed: a string such as "succeeded" or "failed"');
+    }
+    const local = this.localTasks.get(taskId, options.token);
+    if (local) local.stopping = true;
+    const error = options.error instanceof Error ? options.error.message : (options.error ?? null);
+    const result = await this.end({ ...ref, reason: 'stopped', status: options.status ?? null, error });
+    if (!result.ok) {
+      if (local) local.stopping = false;
+      return this.lost(taskId, result);
+    }
+    return { ok: true, delivered: result.delivered, ...result.ended };
+  }
+
+  /**
+   * Asks the task to stop, cooperatively: its next keepalive answers `cancelRequested: true`, and a
+   * task running in this process sees its AbortSignal fire. The task then calls `stop()`, which
+   * ends it with reason `cancelled`.
+   */
+  async cancel(taskId: string, options: { token?: number } = {}): Promise<CancelOutcome> {
+    const ref = this.taskRef(taskId, options.token);
+    const result = await this.firstAnswer((store) => store.requestCancel(ref));
+    if (!result.ok) return this.lost(taskId, result);
+    const local = this.localTasks.get(taskId, result.occupancy.token);
+    if (local) this.localTasks.abort(local, 'cancel_requested');
+    this.logger.info('cancel requested', { taskId, slotId: result.occupancy.slotId, token: result.occupancy.token });
+    return { ok: true, alreadyRequested: result.alreadyRequested, ...result.occupancy };
+  }
+
+  /** Every slot of this scheduler name in its stores, read from the stores (not from memory). */
+  async inspect(): Promise<InspectedSlot[]> {
+    await this.ensureStore();
+    const out: InspectedSlot[] = [];
+    for (const [slotCls, store] of this.stores) {
+      for (const state of await store.inspect()) {
+        const config = this.slots.get(state.slotId);
+        const configured = config?.slotCls === slotCls;
+        out.push({ ...state, slotCls, configured, backends: configured ? config.backends : [] });
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Stops the cron tick, waits for the pass under way, and closes the stores (and the connections
+   * they opened; never a client you passed in). Running tasks are not touched: they stay tracked
+   * in the store. Idempotent.
+   */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.cron?.stop();
+      await Promise.allSettled([this.currentPass, this.queuedPass]);
+      const results = await Promise.allSettled([...this.stores.values()].map((store) => store.close()));
+      const failures = results.flatMap((r) => (r.status === 'rejected' ? [r.reason] : []));
+      if (failures.length) throw new AggregateError(failures, 'closing the scheduler stores failed');
+    })();
+    return this.closing;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  // --- the pass ---------------------------------------------------------------------------
+
+  private beginPass(): Promise<PassReport> {
+    this.queuedPass = undefined;
+    const pass = this.runPass().finally(() => {
+      if (this.currentPass === pass) this.currentPass = undefined;
+    });
+    this.currentPass = pass;
+    return pass;
+  }
+
+  private async runPass(): Promise<PassReport> {
+    const began = performance.now();
+    const report: PassReport = { started: 0, ended: 0, released: 0, polls: 0, durationMs: 0 };
+    const poller = new PassPoller(this.backends, this.options.pollTimeoutMs, (backend, slotId, error) => {
+      this.logger.error('poll failed', { backend, slotId, ...errorFields(error) });
+      this.notify('poll:error', { backend, slotId, error });
+    });
+    try {
+      for (const [slotCls, store] of this.stores) {
+        const slots = [...this.slots.values()].filter((slot) => slot.slotCls === slotCls);
+        await this.passOnStore(store, slots, poller, report);
+      }
+    } finally {
+      for (const { backend, taskId } of poller.leftovers()) await this.reject(backend, taskId, 'unused', '');
+      report.polls = poller.polls;
+      report.durationMs = performance.now() - began;
+    }
+    this.notify('pass:end', report);
+    return report;
+  }
+
+  private async passOnStore(store: SlotStore, slots: SlotConfig[], poller: PassPoller, report: PassReport): Promise<void> {
+    const begin = await store.beginPass({
+      slotIds: slots.map((slot) => slot.slotId),
+      owner: this.owner,
+      leaseMs: this.options.reservationTimeoutMs,
+      deliverable: [...this.backends.keys()],
+      retentionMs: this.options.endedRetentionMs,
+      limit: this.options.reapLimit,
+    });
+    report.ended += begin.ended.length;
+    await Promise.all(begin.ended.map((ended) => this.deliver(ended)));
+    report.ended += await this.reconcile(store, slots, begin.running);
+
+    // Fill the reserved slots in config order; whatever is left unfilled is released in one call.
+    const pending = [...begin.reserved];
+    const unfilled: Reservation[] = [];
+    try {
+      while (pending.length > 0) {
+        const outcome = await this.fill(store, pending[0]!, poller, pending);
+        const reservation = pending.shift()!;
+        if (outcome === 'started') report.started++;
+        else if (outcome === 'empty') unfilled.push(reservation);
+      }
+    } finally {
+      // After an error mid-pass the untried reservations are released too; if even that fails, they lapse.
+      const release = [...unfilled, ...pending];
+      report.released += unfilled.length;
+      if (release.length > 0) await store.release(release);
+    }
+  }
+
+  /**
+   * Polls the slot's backends in order and starts the first task id returned: `started`, or
+   * `empty` (nothing to run: release it), or `lost` (the reservation lapsed: not ours to release).
+   */
+  private async fill(
+    store: SlotStore,
+    reservation: Reservation,
+    poller: PassPoller,
+    pending: Reservation[],
+  ): Promise<'started' | 'empty' | 'lost'> {
+    const slot = this.slots.get(reservation.slotId)!;
+    for (const backend of slot.backends) {
+      const wanted = pending.filter((r) => this.slots.get(r.slotId)!.backends.includes(backend)).length;
+      for (;;) {
+        const taskId = await poller.next(backend, reservation.slotId, wanted);
+        if (taskId === null) break;
+        const result = await store.start({
+          ...reservation,
+          taskId,
+          backend,
+          timeoutMs: slot.timeoutMs,
+          maxRuntimeMs: slot.maxRuntimeMs,
+        });
+        if (result.ok) {
+          await this.launch(store, result.occupancy);
+          return 'started';
+        }
+        await this.reject(backend, taskId, result.reason, reservation.slotId);
+        // A lapsed reservation may be someone else's slot now: nothing to fill, nothing to release.
+        if (result.reason === 'reservation_lost') return 'lost';
+      }
+    }
+    return 'empty';
+  }
+
+  /** Runs `startCallback`; if it throws, rejects or hangs, the occupancy ends with `start_failed`. */
+  private async launch(store: SlotStore, occupancy: Occupancy): Promise<void> {
+    const { taskId, slotId, token } = occupancy;
+    const backend = this.backends.get(occupancy.backend)!;
+    const local = this.localTasks.add({ taskId, slotId, token, backend: occupancy.backend });
+    const context: TaskContext = {
+      taskId,
+      slotId,
+      token,
+      backend: occupancy.backend,
+      startedAt: occupancy.startedAt,
+      deadline: occupancy.deadline,
+      maxDeadline: occupancy.maxDeadline,
+      signal: local.controller.signal,
+      keepalive: () => this.keepalive(taskId, { token }),
+      stop: (options) => this.stop(taskId, { ...options, token }),
+    };
+    this.logger.info('task started', { slotId, taskId, backend: occupancy.backend, token });
+    this.notify('task:start', occupancy);
+    try {
+      await callWithTimeout(
+        () => backend.startCallback(taskId, context),
+        this.options.callbackTimeoutMs,
+        `backend "${occupancy.backend}" startCallback`,
+        { taskId, slotId, backend: occupancy.backend, token },
+      );
+    } catch (error) {
+      this.logger.error('start callback failed', { slotId, taskId, backend: occupancy.backend, token, ...errorFields(error) });
+      this.notify('callback:error', { backend: occupancy.backend, callback: 'startCallback', taskId, error: error as Error });
+      await this.end({ taskId, token, reason: 'start_failed', error: (error as Error).message }, store);
+    }
+  }
+
+  /**
+   * Checks the running slots the pass found against this process's view: local tasks that lost
+   * their slot, cancels requested from elsewhere, and tasks whose backend the slot no longer lists.
+   * Returns how many occupancies it ended.
+   */
+  private async reconcile(store: SlotStore, slots: SlotConfig[], running: Occupancy[]): Promise<number> {
+    const bySlot = new Map(running.map((occupancy) => [occupancy.slotId, occupancy]));
+    for (const local of this.localTasks.inSlots(new Set(slots.map((slot) => slot.slotId)))) {
+      if (local.stopping) continue;
+      if (bySlot.get(local.slotId)?.token !== local.token) this.localTasks.remove(local.taskId, local.token, 'lost');
+    }
+    let ended = 0;
+    for (const occupancy of running) {
+      const local = this.localTasks.get(occupancy.taskId, occupancy.token);
+      if (local && occupancy.cancelRequested) this.localTasks.abort(local, 'cancel_requested');
+      if (!this.slots.get(occupancy.slotId)!.backends.includes(occupancy.backend)) {
+        this.logger.warn('backend removed from slot config; ending its task', {
+          slotId: occupancy.slotId,
+          taskId: occupancy.taskId,
+          backend: occupancy.backend,
+          token: occupancy.token,
+          reason: 'backend_removed',
+        });
+        const result = await this.end({ taskId: occupancy.taskId, token: occupancy.token, reason: 'backend_removed' }, store, false);
+        if (result.ok) ended++;
+      }
+    }
+    return ended;
+  }
+
+  // --- ending occupancies and running callbacks -------------------------------------------------
+
+  /**
+   * Ends an occupancy in its store (or the first store that knows the task), then delivers the
+   * callbacks here when the store says this process can, and refills the freed slot.
+   */
+  private async end(
+    request: Omit<EndRequest, 'deliverable' | 'retentionMs'>,
+    store?: SlotStore,
+    refill = true,
+  ): Promise<EndResult> {
+    const full: EndRequest = { ...request, deliverable: [...this.backends.keys()], retentionMs: this.options.endedRetentionMs };
+    const result = store ? await store.end(full) : await this.firstAnswer((s) => s.end(full));
+    if (!result.ok) return result;
+    if (result.delivered) await this.deliver(result.ended);
+    else {
+      this.localTasks.remove(result.ended.taskId, result.ended.token, abortCauseOf(result.ended.reason));
+      this.logger.info('task ended; callbacks left to a scheduler with its backend', fieldsOf(result.ended));
+    }
+    if (refill && this.slots.has(result.ended.slotId)) this.scheduleLogged();
+    return result;
+  }
+
+  /** Fires the local AbortSignal if the task runs here, then `timeoutCallback` (on timeouts) and `stopCallback`. */
+  private async deliver(ended: EndedOccupancy): Promise<void> {
+    this.localTasks.remove(ended.taskId, ended.token, abortCauseOf(ended.reason));
+    const backend = this.backends.get(ended.backend);
+    if (!backend) {
+      this.logger.error('no backend registered to receive the end of a task', fieldsOf(ended));
+      return;
+    }
+    if (ended.reason === 'timeout' || ended.reason === 'max_runtime') {
+      this.logger.warn('task timed out', fieldsOf(ended));
+      this.notify('task:timeout', ended);
+      const info = ended as EndedOccupancy & { reason: 'timeout' | 'max_runtime' };
+      await this.callback('timeoutCallback', ended, () => backend.timeoutCallback(ended.taskId, info));
+    } else {
+      this.logger.info('task ended', fieldsOf(ended));
+    }
+    await this.callback('stopCallback', ended, () => backend.stopCallback(ended.taskId, ended));
+    this.notify('task:stop', ended);
+  }
+
+  private async reject(backendName: string, taskId: string, reason: 'duplicate' | 'reservation_lost' | 'unused', slotId: string): Promise<void> {
+    const backend = this.backends.get(backendName)!;
+    this.logger.warn('polled task not started', { backend: backendName, taskId, slotId, reason });
+    this.notify('task:reject', { backend: backendName, taskId, slotId, reason });
+    await this.callback('rejectCallback', { taskId, slotId, backend: backendName }, () =>
+      backend.rejectCallback(taskId, { reason, slotId }),
+    );
+  }
+
+  /** Runs one backend callback; a throw, rejection or hang is logged and emitted, never raised. */
+  private async callback(
+    callback: 'stopCallback' | 'timeoutCallback' | 'keepaliveCallback' | 'rejectCallback',
+    about: { taskId: string; slotId: string; backend: string; token?: number },
+    fn: () => unknown,
+  ): Promise<void> {
+    try {
+      await callWithTimeout(fn, this.options.callbackTimeoutMs, `backend "${about.backend}" ${callback}`, about);
+    } catch (error) {
+      this.logger.error(`${callback} failed`, { ...pickFields(about), ...errorFields(error) });
+      this.notify('callback:error', { backend: about.backend, callback, taskId: about.taskId, error: toError(error) });
+    }
+  }
+
+  // --- helpers -------------------------------------------------------------------------------
+
+  private async storeOf(slotCls: string): Promise<SlotStore> {
+    let store = this.stores.get(slotCls);
+    if (!store) {
+      store = await this.slotClasses.get(slotCls)!({ name: this.name, options: this.options });
+      this.stores.set(slotCls, store);
+    }
+    return store;
+  }
+
+  /** keepalive/stop/cancel work in a process that never loaded a config: they open the default slot class. */
+  private async ensureStore(): Promise<void> {
+    this.assertOpen();
+    if (this.stores.size === 0) {
+      const store = await this.storeOf(this.options.defaultSlotClass);
+      await store.init([]);
+    }
+  }
+
+  /** Asks each store in turn; the first answer other than `unknown` wins (usually there is one store). */
+  private async firstAnswer<T extends { ok: true } | Lost>(ask: (store: SlotStore) => Promise<T>): Promise<T> {
+    await this.ensureStore();
+    let answer: T | undefined;
+    for (const store of this.stores.values()) {
+      answer = await ask(store);
+      if (answer.ok || answer.reason !== 'unknown') return answer;
+    }
+    return answer!;
+  }
+
+  /** Turns a store's "lost" answer into the public one, and tells the local task (if any) it lost its slot. */
+  private lost(taskId: string, lost: Lost): LostOutcome {
+    const local = lost.token === undefined ? undefined : this.localTasks.get(taskId, lost.token);
+    if (local && !local.stopping) {
+      const cause: AbortCause = lost.reason === 'timed_out' ? (lost.endReason === 'max_runtime' ? 'max_runtime' : 'timeout') : 'lost';
+      this.localTasks.abort(local, cause);
+    }
+    // An overdue task is reaped by the next pass; run it now rather than at the next tick.
+    if (lost.reason === 'timed_out' && this.loaded && !this.closing) this.scheduleLogged();
+    return { taskId, ...lost };
+  }
+
+  private taskRef(taskId: string, token: number | undefined): TaskRef {
+    if (typeof taskId !== 'string' || taskId.length === 0) {
+      throw new ConfigError('taskId', taskId, 'allowed: a non-empty string (the id poll returned)');
+    }
+    if (token !== undefined && !Number.isSafeInteger(token)) {
+      throw new ConfigError('token', token, 'allowed: an integer fencing token, as given to startCallback');
+    }
+    return token === undefined ? { taskId } : { taskId, token };
+  }
+
+  private scheduleLogged(): void {
+    if (!this.loaded || this.closing) return;
+    this.schedule().catch((error: unknown) => {
+      this.logger.error('schedule pass failed', errorFields(error));
+      this.notify('pass:error', toError(error));
+    });
+  }
+
+  /** Emits an event; a listener that throws is logged, never allowed to break the scheduler. */
+  private notify<K extends keyof SchedulerEvents>(event: K, ...args: SchedulerEvents[K]): void {
+    try {
+      (this.emit as (event: K, ...args: SchedulerEvents[K]) => boolean)(event, ...args);
+    } catch (error) {
+      this.logger.error('event listener threw', { event, ...errorFields(error) });
+    }
+  }
+
+  private assertOpen(): void {
+    if (this.closing) throw new SchedulerStateError(`scheduler "${this.name}" is closed`);
+  }
+
+  private assertLoaded(method: string): void {
+    this.assertOpen();
+    if (!this.loaded) throw new SchedulerStateError(`${method}() needs a config: call load() first`);
+  }
+}
+
+function abortCauseOf(reason: EndedOccupancy['reason']): AbortCause | undefined {
+  switch (reason) {
+    case 'timeout':
+    case 'max_runtime':
+    case 'backend_removed':
+    case 'start_failed':
+      return reason;
+    default:
+      return undefined; // the task itself stopped
+  }
+}
+
+function fieldsOf(ended: EndedOccupancy): Record<string, unknown> {
+  return {
+    slotId: ended.slotId,
+    taskId: ended.taskId,
+    backend: ended.backend,
+    token: ended.token,
+    reason: ended.reason,
+    status: ended.status,
+    error: ended.error,
+  };
+}
+
+function pickFields(about: { taskId: string; slotId: string; backend: string; token?: number }): Record<string, unknown> {
+  return { taskId: about.taskId, slotId: about.slotId, backend: about.backend, token: about.token };
+}

@@ -1,0 +1,39 @@
+import type { SlotStore } from '../slots/store.js';
+import { ConfigError } from './errors.js';
+import { MemorySlotStore } from '../slots/memory/memory-store.js';
+import type { ResolvedOptions } from './options.js';
+
+/** What a slot class factory gets to build the store of one scheduler. */
+export interface SlotClassContext {
+  /** The scheduler name. */
+  name: string;
+  options: ResolvedOptions;
+}
+
+/**
+ * A slot class: builds the store that holds the state of a scheduler's slots of this class. Each
+ * scheduler builds one store per slot class its config uses, and closes it on `close()`.
+ */
+export type SlotClass = (context: SlotClassContext) => SlotStore | Promise<SlotStore>;
+
+/**
+ * The built-in slot classes. The Redis and PostgreSQL stores are imported on first use, so that
+ * `ioredis` and `pg` stay optional: install the one you use.
+ */
+export const builtinSlotClasses: Readonly<Record<string, SlotClass>> = {
+  MemorySlot: () => new MemorySlotStore(),
+  RedisSlot: async ({ name, options }) => {
+    if (options.redis === undefined) {
+      throw new ConfigError('redis', undefined, 'slot class RedisSlot needs the scheduler option `redis`: a redis:// URL or an ioredis client');
+    }
+    const { RedisSlotStore } = await import('../slots/redis/index.js');
+    return new RedisSlotStore({ name, redis: options.redis, keyPrefix: options.keyPrefix });
+  },
+  PostgresSlot: async ({ name, options }) => {
+    if (options.postgres === undefined) {
+      throw new ConfigError('postgres', undefined, 'slot class PostgresSlot needs the scheduler option `postgres`: a postgres:// URL or a pg.Pool');
+    }
+    const { PostgresSlotStore } = await import('../slots/postgres/index.js');
+    return new PostgresSlotStore({ name, postgres: options.postgres, schema: options.postgresSchema });
+  },
+};
