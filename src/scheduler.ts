@@ -384,7 +384,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
           token: occupancy.token,
           reason: 'backend_removed',
         });
-        const result = await this.end({ taskId: occupancy.taskId, token: occupancy.token, reason: 'backend_removed' }, store, false);
+        const result = await this.end({ taskId: occupancy.taskId, token: occupancy.token, reason: 'backend_removed' }, store);
         if (result.ok) ended++;
       }
     }

@@ -1,0 +1,410 @@
+/**
+ * The scheduler conformance suite: the semantics every slot kind must give a Scheduler. It runs
+ * on MemorySlot, RedisSlot and PostgresSlot in this repository, and users run it on their own
+ * slot classes:
+ *
+ * ```ts
+ * import test from 'ava';
+ * import { schedulerConformanceSuite } from 'task-semaphore/testing';
+ * schedulerConformanceSuite(test, { label: 'MySlot', setup: async () => ({ ... }) });
+ * ```
+ */
+import type { ExecutionContext, TestFn } from 'ava';
+import { Scheduler } from '../../src/scheduler.js';
+import { PollResultError, CallTimeoutError, TaskAbortedError } from '../../src/errors.js';
+import type { SchedulerOptions } from '../../src/options.js';
+import {
+  ScriptedBackend,
+  makeScheduler,
+  sleep,
+  slots,
+  uniqueSchedulerName,
+  waitFor,
+  type SlotKind,
+  type SlotKindSetup,
+} from './scheduler-kit.js';
+
+export * from './scheduler-kit.js';
+
+interface Harness {
+  setup: SlotKindSetup;
+  name: string;
+  /** A scheduler on the test's store, closed at teardown. */
+  scheduler(backends: Record<string, ScriptedBackend>, options?: Partial<SchedulerOptions>): Scheduler;
+}
+
+async function harness(t: ExecutionContext, kind: SlotKind): Promise<Harness> {
+  const setup = await kind.setup();
+  const name = uniqueSchedulerName();
+  const made: Scheduler[] = [];
+  t.teardown(async () => {
+    await Promise.allSettled(made.map((s) => s.close()));
+    await setup.cleanup();
+  });
+  return {
+    setup,
+    name,
+    scheduler(backends, options) {
+      const scheduler = makeScheduler(setup, name, backends, options);
+      made.push(scheduler);
+      return scheduler;
+    },
+  };
+}
+
+export function schedulerConformanceSuite(test: TestFn, kind: SlotKind): void {
+  const title = (what: string) => `${kind.label}: ${what}`;
+
+  test(title('fills idle slots from their backends in order, and each slot holds one task'), async (t) => {
+    const h = await harness(t, kind);
+    const a = new ScriptedBackend(['a1']);
+    const b = new ScriptedBackend(['b1', 'b2', 'b3']);
+    const s = h.scheduler({ A: a, B: b });
+    await s.load(slots(3, ['A', 'B']));
+    const report = await s.schedule();
+    t.is(report.started, 3);
+    t.deepEqual(a.started.map((x) => [x.taskId, x.slotId]), [['a1', '1']]);
+    t.deepEqual(b.started.map((x) => [x.taskId, x.slotId]), [['b1', '2'], ['b2', '3']]);
+    const state = await s.inspect();
+    t.deepEqual(state.map((x) => [x.slotId, x.status, x.occupancy?.taskId]), [
+      ['1', 'running', 'a1'],
+      ['2', 'running', 'b1'],
+      ['3', 'running', 'b2'],
+    ]);
+    // Tokens are distinct per occupancy and handed to startCallback.
+    t.is(new Set([...a.started, ...b.started].map((x) => x.token)).size, 3);
+  });
+
+  test(title('accepts the Python original config shape unchanged'), async (t) => {
+    const h = await harness(t, kind);
+    const backend = new ScriptedBackend(['x']);
+    const s = h.scheduler({ MyBackend: backend });
+    await s.load([{ backends: ['MyBackend'], slot_cls: h.setup.slotCls, slot_id: 1, slot_kwargs: { timeout_after: 60 } }]);
+    await s.schedule();
+    const [slot] = await s.inspect();
+    t.is(slot?.occupancy?.timeoutMs, 3_600_000);
+    t.is(slot?.occupancy?.deadline! - slot?.occupancy?.lastKeepaliveAt!, 3_600_000);
+  });
+
+  test(title('a backend whose poll found nothing is polled once per pass, and idle slots are released'), async (t) => {
+    const h = await harness(t, kind);
+    const empty = new ScriptedBackend();
+    const s = h.scheduler({ Empty: empty });
+    await s.load(slots(20, ['Empty']));
+    const report = await s.schedule();
+    t.is(empty.polls, 1);
+    t.is(report.released, 20);
+    t.true((await s.inspect()).every((x) => x.status === 'idle'));
+  });
+
+  test(title('overlapping schedule() calls coalesce into at most one more pass'), async (t) => {
+    const h = await harness(t, kind);
+    const backend = new ScriptedBackend();
+    const s = h.scheduler({ A: backend });
+    await s.load(slots(2, ['A']));
+    let passes = 0;
+    s.on('pass:end', () => passes++);
+    await Promise.all(Array.from({ length: 10 }, () => s.schedule()));
+    t.true(passes >= 1 && passes <= 2, `passes: ${passes}`);
+  });
+
+  test(title('keepalive renews the deadline by the store clock; stop frees the slot and it refills at once'), async (t) => {
+    const h = await harness(t, kind);
+    const backend = new ScriptedBackend(['t1', 't2']);
+    const s = h.scheduler({ A: backend }, { timeout: '10s' });
+    await s.load(slots(1, ['A']));
+    await s.schedule();
+    const first = await s.inspect();
+    await sleep(30);
+    const renewed = await s.keepalive('t1');
+    if (!renewed.ok) return t.fail(`keepalive failed: ${renewed.reason}`);
+    t.is(renewed.deadline - renewed.lastKeepaliveAt, 10_000);
+    t.true(renewed.deadline > first[0]!.occupancy!.deadline);
+    t.deepEqual(backend.keepalives, ['t1']);
+
+    const stopped = await s.stop('t1', { status: 'succeeded' });
+    t.true(stopped.ok);
+    t.like(backend.stopsOf('t1'), [{ reason: 'stopped', status: 'succeeded' }]);
+    // Work-conserving: no schedule() call, yet t2 starts in the freed slot.
+    await waitFor(() => backend.started.length === 2, 't2 to start');
+    t.is(backend.started[1]!.taskId, 't2');
+  });
+
+  test(title('unknown, ended, timed-out and superseded task ids get typed answers'), async (t) => {
+    const h = await harness(t, kind);
+    const backend = new ScriptedBackend(['t1']);
+    const s = h.scheduler({ A: backend }, { timeout: '300ms' });
+    await s.load(slots(1, ['A']));
+    t.like(await s.keepalive('nope'), { ok: false, reason: 'unknown' });
+    t.like(await s.stop('nope'), { ok: false, reason: 'unknown' });
+    t.like(await s.cancel('nope'), { ok: false, reason: 'unknown' });
+
+    await s.schedule();
+    const token = backend.started[0]!.token;
+    t.like(await s.keepalive('t1', { token: token + 1000 }), { ok: false, reason: 'superseded', token });
+    await sleep(600);
+    t.like(await s.keepalive('t1'), { ok: false, reason: 'timed_out', endReason: 'timeout' });
+    await s.schedule();
+    t.like(await s.stop('t1'), { ok: false, reason: 'timed_out', endReason: 'timeout' });
+
+    backend.queue.push('t2');
+    await s.schedule();
+    await s.stop('t2');
+    t.like(await s.keepalive('t2'), { ok: false, reason: 'ended', endReason: 'stopped' });
+  });
+
+  test(title('a timeout calls timeoutCallback then stopCallback once, and fires the local AbortSignal'), async (t) => {
+    const h = await harness(t, kind);
+    const backend = new ScriptedBackend(['t1']);
+    const s = h.scheduler({ A: backend }, { timeout: '200ms' });
+    // Two more schedulers race to reap the same slot.
+    const others = [h.scheduler({ A: backend }, { timeout: '200ms' }), h.scheduler({ A: backend }, { timeout: '200ms' })];
+    for (const x of [s, ...others]) await x.load(slots(1, ['A']));
+    await s.schedule();
+    const signal = backend.contexts.get('t1')!.signal;
+    await sleep(400);
+    await Promise.all([s, ...others].map((x) => x.schedule()));
+    t.is(backend.timedOut.length, 1);
+    t.is(backend.timedOut[0]!.info.reason, 'timeout');
+    t.like(backend.stopsOf('t1'), [{ reason: 'timeout' }]);
+    // The reaping scheduler may be another instance; the signal fires at the owner's next pass at the latest.
+    await s.schedule();
+    t.true(signal.aborted);
+    t.true(signal.reason instanceof TaskAbortedError);
+  });
+
+  test(title('maxRuntime ends a task that keeps alive, with reason max_runtime'), async (t) => {
+    const h = await harness(t, kind);
+    const backend = new ScriptedBackend(['t1']);
+    const s = h.scheduler({ A: backend }, { timeout: '10s' });
+    await s.load(slots(1, ['A'], { maxRuntime: '1s' }));
+    await s.schedule();
+    for (let i = 0; i < 3; i++) {
+      await sleep(50);
+      t.like(await s.keepalive('t1'), { ok: true });
+    }
+    await sleep(1100);
+    t.like(await s.keepalive('t1'), { ok: false, reason: 'timed_out', endReason: 'max_runtime' });
+    await s.schedule();
+    t.is(backend.timedOut[0]?.info.reason, 'max_runtime');
+    t.like(backend.stopsOf('t1'), [{ reason: 'max_runtime' }]);
+  });
+
+  test(title('a late stop with an old token never frees the next occupant'), async (t) => {
+    const h = await harness(t, kind);
+    const backend = new ScriptedBackend(['t1']);
+    const s = h.scheduler({ A: backend }, { timeout: '200ms' });
+    await s.load(slots(1, ['A']));
+    await s.schedule();
+    const oldToken = backend.started[0]!.token;
+    await sleep(400);
+    backend.queue.push('t1'); // the same task id comes back and starts again
+    await s.schedule();
+    await waitFor(() => backend.started.length === 2, 't1 to restart');
+    t.like(await s.stop('t1', { token: oldToken }), { ok: false, reason: 'superseded' });
+    const [slot] = await s.inspect();
+    t.is(slot?.status, 'running');
+    t.true(slot!.occupancy!.token > oldToken);
+  });
+
+  test(title('a startCallback that throws or rejects frees the slot with start_failed'), async (t) => {
+    const h = await harness(t, kind);
+    const backend = new ScriptedBackend(['sync', 'async', 'ok']);
+    backend.onStart = async (taskId) => {
+      if (taskId === 'sync') throw new Error('boom');
+      if (taskId === 'async') return Promise.reject(new Error('later boom'));
+    };
+    const s = h.scheduler({ A: backend });
+    await s.load(slots(1, ['A']));
+    await s.schedule();
+    await waitFor(() => backend.started.length === 3, 'three starts');
+    t.like(backend.stopsOf('sync'), [{ reason: 'start_failed', error: 'boom' }]);
+    t.like(backend.stopsOf('async'), [{ reason: 'start_failed', error: 'later boom' }]);
+    t.is((await s.inspect())[0]?.occupancy?.taskId, 'ok');
+  });
+
+  test(title('a stop() from inside startCallback works and refills the slot'), async (t) => {
+    const h = await harness(t, kind);
+    const backend = new ScriptedBackend(['a', 'b', 'c']);
+    backend.onStart = async (_taskId, context) => {
+      await context.stop({ status: 'succeeded' });
+    };
+    const s = h.scheduler({ A: backend });
+    await s.load(slots(1, ['A']));
+    await s.schedule();
+    await waitFor(() => backend.stopped.length === 3, 'three stops');
+    t.deepEqual(backend.stopped.map((x) => x.outcome.reason), ['stopped', 'stopped', 'stopped']);
+  });
+
+  test(title('a poll that throws, hangs or returns a non-string is isolated; the pass goes on'), async (t) => {
+    const h = await harness(t, kind);
+    const throwing = new ScriptedBackend();
+    throwing.onPoll = () => {
+      throw new Error('poll exploded');
+    };
+    const hanging = new ScriptedBackend();
+    hanging.onPoll = () => new Promise(() => {});
+    const numeric = new ScriptedBackend();
+    numeric.onPoll = () => 42;
+    const good = new ScriptedBackend(['g1', 'g2']);
+    const s = h.scheduler({ Throwing: throwing, Hanging: hanging, Numeric: numeric, Good: good }, { pollTimeout: '100ms' });
+    const errors: Error[] = [];
+    s.on('poll:error', ({ error }) => errors.push(error));
+    await s.load(slots(2, ['Throwing', 'Hanging', 'Numeric', 'Good']));
+    await s.schedule();
+    t.deepEqual(good.started.map((x) => x.taskId), ['g1', 'g2']);
+    t.is(errors.length, 3);
+    t.true(errors.some((e) => e.message === 'poll exploded' && typeof e.stack === 'string'));
+    t.true(errors.some((e) => e instanceof CallTimeoutError));
+    t.true(errors.some((e) => e instanceof PollResultError));
+    // Each failing backend was called once in the pass, not once per slot.
+    t.deepEqual([throwing.polls, hanging.polls, numeric.polls], [1, 1, 1]);
+  });
+
+  test(title('callbacks and listeners that throw never kill the scheduler'), async (t) => {
+    const h = await harness(t, kind);
+    const backend = new ScriptedBackend(['t1', 't2']);
+    backend.throwIn = { stopCallback: true, timeoutCallback: true };
+    const s = h.scheduler({ A: backend }, { timeout: '150ms' });
+    s.on('task:start', () => {
+      throw new Error('listener exploded');
+    });
+    const callbackErrors: string[] = [];
+    s.on('callback:error', ({ callback }) => callbackErrors.push(callback));
+    await s.load(slots(1, ['A']));
+    await s.schedule();
+    await sleep(300);
+    await s.schedule(); // reaps t1 (timeout + stop callbacks throw), then starts t2
+    t.true(callbackErrors.includes('timeoutCallback') && callbackErrors.includes('stopCallback'));
+    t.is((await s.inspect())[0]?.occupancy?.taskId, 't2');
+    t.true((await s.stop('t2')).ok);
+  });
+
+  test(title('cancel: keepalive reports it, the local AbortSignal fires, and the stop ends as cancelled'), async (t) => {
+    const h = await harness(t, kind);
+    const backend = new ScriptedBackend(['t1']);
+    const s = h.scheduler({ A: backend });
+    await s.load(slots(1, ['A']));
+    await s.schedule();
+    const signal = backend.contexts.get('t1')!.signal;
+    t.like(await s.cancel('t1'), { ok: true, alreadyRequested: false });
+    t.true(signal.aborted);
+    t.is((signal.reason as TaskAbortedError).abortCause, 'cancel_requested');
+    t.like(await s.cancel('t1'), { ok: true, alreadyRequested: true });
+    t.like(await s.keepalive('t1'), { ok: true, cancelRequested: true });
+    await s.stop('t1');
+    t.like(backend.stopsOf('t1'), [{ reason: 'cancelled' }]);
+  });
+
+  test(title('keepalive, cancel and stop work from another scheduler instance with no config'), async (t) => {
+    const h = await harness(t, kind);
+    const backend = new ScriptedBackend(['t1', 't2']);
+    const worker = h.scheduler({ A: backend });
+    await worker.load(slots(1, ['A']));
+    await worker.schedule();
+    const signal = backend.contexts.get('t1')!.signal;
+
+    const client = h.scheduler({}); // another process, in effect: no backends, no load()
+    t.like(await client.keepalive('t1'), { ok: true, slotId: '1' });
+    t.like(await client.cancel('t1'), { ok: true });
+    await worker.schedule(); // the worker learns of the cancel at its next pass
+    t.true(signal.aborted);
+    const stopped = await client.stop('t1', { status: 'succeeded' });
+    t.like(stopped, { ok: true, delivered: false, reason: 'cancelled' });
+    t.is(backend.stopped.length, 0);
+    // The worker, which has the backend, delivers stopCallback exactly once and refills the slot.
+    await worker.schedule();
+    await worker.schedule();
+    t.like(backend.stopsOf('t1'), [{ reason: 'cancelled', status: 'succeeded' }]);
+    t.is(backend.stopped.length, 1);
+    t.is(backend.started.at(-1)?.taskId, 't2');
+  });
+
+  test(title('a backend removed from the config ends its task with backend_removed; a removed slot drains'), async (t) => {
+    const h = await harness(t, kind);
+    const a = new ScriptedBackend(['a1']);
+    const b = new ScriptedBackend(['b1', 'b2', 'b3']);
+    const s = h.scheduler({ A: a, B: b });
+    await s.load([
+      { slotId: 1, backends: ['A'] },
+      { slotId: 2, backends: ['B'] },
+    ]);
+    await s.schedule();
+    const signal = a.contexts.get('a1')!.signal;
+    // New config: slot 1 serves only B; slot 2 is gone.
+    await s.load([{ slotId: 1, backends: ['B'] }]);
+    await s.schedule();
+    t.like(a.stopsOf('a1'), [{ reason: 'backend_removed' }]);
+    t.is((signal.reason as TaskAbortedError).abortCause, 'backend_removed');
+    await waitFor(() => b.started.length === 2, 'slot 1 to take B work');
+    // b1 still runs in removed slot 2; once it stops, slot 2 is not refilled.
+    t.true((await s.stop('b1')).ok);
+    await s.schedule();
+    const state = await s.inspect();
+    const slot2 = state.find((x) => x.slotId === '2');
+    t.like(slot2, { status: 'idle', configured: false });
+    t.is(b.started.filter((x) => x.slotId === '2').length, 1);
+  });
+
+  test(title('a crash between reserve and start over-reserves until the reservation lapses, then the slot refills'), async (t) => {
+    const h = await harness(t, kind);
+    const crashed = await h.setup.createStore(h.name);
+    t.teardown(() => crashed.close());
+    await crashed.init(['1']);
+    // The "crashed" scheduler reserved slot 1 and died before starting anything.
+    const begin = await crashed.beginPass({ slotIds: ['1'], owner: 'crashed', leaseMs: 300, deliverable: [], retentionMs: 60_000, limit: 100 });
+    t.is(begin.reserved.length, 1);
+    const backend = new ScriptedBackend(['t1']);
+    const s = h.scheduler({ A: backend });
+    await s.load(slots(1, ['A']));
+    await s.schedule();
+    t.is(backend.started.length, 0, 'the reserved slot must not be filled while the reservation holds');
+    await sleep(500);
+    await s.schedule(); // reaps the lapsed reservation
+    await s.schedule();
+    t.deepEqual(backend.started.map((x) => x.taskId), ['t1']);
+  });
+
+  test(title('several schedulers racing never run more tasks than slots, nor one task twice'), async (t) => {
+    const h = await harness(t, kind);
+    // Every id appears twice in the queue: a non-claiming source, as in the Python original.
+    const ids = Array.from({ length: 30 }, (_, i) => `task-${i}`);
+    const backend = new ScriptedBackend([...ids, ...ids]);
+    backend.onStart = (taskId, context) => {
+      setTimeout(() => void context.stop({ status: 'succeeded' }), 5 + (taskId.length % 3) * 5);
+    };
+    const schedulers = Array.from({ length: 4 }, () => h.scheduler({ A: backend }));
+    for (const x of schedulers) await x.load(slots(3, ['A']));
+    for (let round = 0; round < 20 && backend.stopped.length < 30; round++) {
+      await Promise.all(schedulers.map((x) => x.schedule()));
+      await sleep(10);
+    }
+    await waitFor(() => backend.running.size === 0 && backend.queue.length === 0, 'the queue to drain', 10_000);
+    t.true(backend.maxRunning <= 3, `max running ${backend.maxRunning}`);
+    t.deepEqual(backend.doubleStarts, []);
+    // Every start got exactly one stop.
+    t.is(backend.stopped.length, backend.started.length);
+  });
+
+  test(title('exactly one stopCallback per occupancy when stops and timeouts race across schedulers'), async (t) => {
+    const h = await harness(t, kind);
+    const ids = Array.from({ length: 12 }, (_, i) => `r${i}`);
+    const backend = new ScriptedBackend(ids);
+    const schedulers = Array.from({ length: 3 }, () => h.scheduler({ A: backend }, { timeout: '150ms' }));
+    for (const x of schedulers) await x.load(slots(4, ['A']));
+    await schedulers[0]!.schedule();
+    await sleep(140);
+    // Right around the deadline: every scheduler stops every running task and passes at once.
+    const running = [...backend.running];
+    await Promise.all([
+      ...running.flatMap((id) => schedulers.map((x) => x.stop(id))),
+      ...schedulers.map((x) => x.schedule()),
+    ]);
+    await sleep(300);
+    await Promise.all(schedulers.map((x) => x.schedule()));
+    for (const { taskId, token } of backend.started.filter((x) => running.includes(x.taskId))) {
+      const stops = backend.stopped.filter((s) => s.taskId === taskId && s.outcome.token === token);
+      t.is(stops.length, 1, `${taskId}/${token} got ${stops.length} stopCallbacks`);
+    }
+  });
+}
