@@ -19,6 +19,8 @@ export class PassPoller {
   private readonly exhausted = new Set<string>();
   private readonly seen = new Set<string>();
   private readonly buffers = new Map<string, string[]>();
+  /** Ids returned again after being handed out in this pass: not started, so their backend must hear of it. */
+  private readonly repeats: Array<{ backend: string; taskId: string; slotId: SlotId }> = [];
 
   constructor(
     private readonly backends: ReadonlyMap<string, Backend>,
@@ -44,18 +46,25 @@ export class PassPoller {
         return taskId;
       }
       // A repeat from a single poll means the backend has nothing new; a repeat inside a batch is skipped.
+      this.repeats.push({ backend: name, taskId, slotId });
       if (!fromBuffer) this.exhausted.add(name);
     }
     return null;
   }
 
-  /** Ids a batch poll returned that no slot took: to be handed back to their backends. */
-  leftovers(): Array<{ backend: string; taskId: string }> {
-    const rest = [...this.buffers].flatMap(([backend, ids]) =>
-      ids.filter((id) => id !== EXHAUSTED).map((taskId) => ({ backend, taskId })),
+  /**
+   * Ids polled in this pass that no slot started: repeats of an id already handed out
+   * (`duplicate`), and ids a batch poll returned beyond what slots took (`unused`). A backend
+   * that claims tasks when polled must hear of them, or they would be lost.
+   */
+  unstarted(): Array<{ backend: string; taskId: string; slotId: SlotId; reason: 'duplicate' | 'unused' }> {
+    const unused = [...this.buffers].flatMap(([backend, ids]) =>
+      ids.filter((id) => id !== EXHAUSTED).map((taskId) => ({ backend, taskId, slotId: '', reason: 'unused' as const })),
     );
+    const repeats = this.repeats.map((repeat) => ({ ...repeat, reason: 'duplicate' as const }));
     this.buffers.clear();
-    return rest;
+    this.repeats.length = 0;
+    return [...repeats, ...unused];
   }
 
   private async poll(name: string, slotId: SlotId, wanted: number): Promise<string | null> {

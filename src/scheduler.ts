@@ -254,7 +254,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         await this.passOnStore(store, slots, poller, report);
       }
     } finally {
-      for (const { backend, taskId } of poller.leftovers()) await this.reject(backend, taskId, 'unused', '');
+      for (const { backend, taskId, slotId, reason } of poller.unstarted()) await this.reject(backend, taskId, reason, slotId);
       report.polls = poller.polls;
       report.durationMs = performance.now() - began;
     }

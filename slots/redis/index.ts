@@ -1,0 +1,1 @@
+export { RedisSlotStore, type RedisSlotStoreOptions } from './redis-store.js';

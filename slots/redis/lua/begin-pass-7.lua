@@ -1,0 +1,184 @@
+--[[
+Starts a schedule() pass for one scheduler name, atomically: reaps lapsed reservations and
+timed-out occupancies (any slot of the name), takes deliverable outbox entries, prunes old
+tombstones, then reserves every idle slot of the caller's list.
+
+KEYS[1] slots     hash   slotId -> slot record JSON
+KEYS[2] tasks     hash   taskId -> slotId of its running occupancy
+KEYS[3] ended     hash   taskId -> tombstone JSON {slotId, token, reason, endedAt}
+KEYS[4] expiry    zset   slotId scored by when its current state lapses
+KEYS[5] ended-at  zset   taskId scored by endedAt
+KEYS[6] outbox    list   ended-occupancy JSON, oldest first
+KEYS[7] token     string fencing-token counter
+
+ARGV[1] slot ids to reserve, JSON array of strings, in config order
+ARGV[2] owner (scheduler instance id)
+ARGV[3] leaseMs
+ARGV[4] deliverable backends, JSON array of strings
+ARGV[5] retentionMs
+ARGV[6] limit: most reaps plus outbox takes in this call (also the most tombstones pruned)
+ARGV[7] outboxLimit
+
+Returns {now, expiredReservations, ended, reserved, running}:
+  now                  integer ms, Redis TIME
+  expiredReservations  integer
+  ended                array of ended-occupancy JSON strings (reaped first, then outbox takes)
+  reserved             flat array slotId1, token1, slotId2, token2, ... in ARGV[1] order
+  running              array of occupancy JSON strings, in ARGV[1] order
+]]
+
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+local function is_null(v)
+  return v == nil or v == cjson.null
+end
+
+-- 'max_runtime' wins over 'timeout' when both have passed, as in the memory store.
+local function expiry_reason(occ, now)
+  if not is_null(occ.maxDeadline) and occ.maxDeadline <= now then return 'max_runtime' end
+  if occ.deadline <= now then return 'timeout' end
+  return nil
+end
+
+local function set_idle(slot)
+  slot.status = 'idle'
+  slot.owner = cjson.null
+  slot.leaseUntil = cjson.null
+  slot.occupancy = cjson.null
+end
+
+local now = now_ms()
+local slot_ids = cjson.decode(ARGV[1])
+local owner = ARGV[2]
+local lease_ms = tonumber(ARGV[3])
+local deliverable = {}
+for _, backend in ipairs(cjson.decode(ARGV[4])) do deliverable[backend] = true end
+local retention_ms = tonumber(ARGV[5])
+local limit = tonumber(ARGV[6])
+local outbox_limit = tonumber(ARGV[7])
+
+local budget = limit
+local expired = 0
+local ended = {}
+
+-- 1. Reap: the expiry index names exactly the slots whose state has lapsed, oldest first.
+if budget > 0 then
+  local due = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now, 'LIMIT', 0, budget)
+  for _, slot_id in ipairs(due) do
+    local raw = redis.call('HGET', KEYS[1], slot_id)
+    local slot = raw and cjson.decode(raw)
+    local reason = slot and slot.status == 'running' and not is_null(slot.occupancy)
+      and expiry_reason(slot.occupancy, now)
+    if slot and slot.status == 'reserved' and not is_null(slot.leaseUntil) and slot.leaseUntil <= now then
+      set_idle(slot)
+      redis.call('HSET', KEYS[1], slot_id, cjson.encode(slot))
+      redis.call('ZREM', KEYS[4], slot_id)
+      expired = expired + 1
+      budget = budget - 1
+    elseif reason then
+      local occ = slot.occupancy
+      set_idle(slot)
+      redis.call('HSET', KEYS[1], slot_id, cjson.encode(slot))
+      redis.call('ZREM', KEYS[4], slot_id)
+      redis.call('HDEL', KEYS[2], occ.taskId)
+      redis.call('HSET', KEYS[3], occ.taskId,
+        cjson.encode({ slotId = slot_id, token = occ.token, reason = reason, endedAt = now }))
+      redis.call('ZADD', KEYS[5], now, occ.taskId)
+      occ.reason = reason
+      occ.endedAt = now
+      occ.status = cjson.null
+      occ.error = cjson.null
+      local record = cjson.encode(occ)
+      if deliverable[occ.backend] then
+        ended[#ended + 1] = record
+      else
+        redis.call('RPUSH', KEYS[6], record)
+        redis.call('LTRIM', KEYS[6], -outbox_limit, -1)
+      end
+      budget = budget - 1
+    else
+      -- A stale index entry (no record, idle, or a score behind the record): drop it, or
+      -- re-score it from the record, without spending the budget.
+      local score = nil
+      if slot and slot.status == 'reserved' and not is_null(slot.leaseUntil) then
+        score = slot.leaseUntil
+      elseif slot and slot.status == 'running' and not is_null(slot.occupancy) then
+        score = slot.occupancy.deadline
+        if not is_null(slot.occupancy.maxDeadline) and slot.occupancy.maxDeadline < score then
+          score = slot.occupancy.maxDeadline
+        end
+      end
+      if score then
+        redis.call('ZADD', KEYS[4], score, slot_id)
+      else
+        redis.call('ZREM', KEYS[4], slot_id)
+      end
+    end
+  end
+end
+
+-- 2. Take outbox entries the caller can deliver, oldest first; the others stay in place.
+-- Entries are unique (each occupancy ends once and carries its token), so LREM by value is exact.
+if budget > 0 and next(deliverable) ~= nil then
+  local taken = {}
+  local chunk = 200
+  local start = 0
+  while budget > 0 do
+    local items = redis.call('LRANGE', KEYS[6], start, start + chunk - 1)
+    if #items == 0 then break end
+    for _, raw in ipairs(items) do
+      if budget <= 0 then break end
+      local record = cjson.decode(raw)
+      if deliverable[record.backend] then
+        taken[#taken + 1] = raw
+        ended[#ended + 1] = raw
+        budget = budget - 1
+      end
+    end
+    start = start + chunk
+  end
+  for _, raw in ipairs(taken) do
+    redis.call('LREM', KEYS[6], 1, raw)
+  end
+end
+
+-- 3. Prune tombstones ended at or before now - retentionMs, a bounded number per pass.
+if limit > 0 then
+  local old = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', now - retention_ms, 'LIMIT', 0, limit)
+  for _, task_id in ipairs(old) do
+    redis.call('HDEL', KEYS[3], task_id)
+    redis.call('ZREM', KEYS[5], task_id)
+  end
+end
+
+-- 4. Reserve the idle slots of the caller's list; report the running ones.
+local reserved = {}
+local running = {}
+for _, slot_id in ipairs(slot_ids) do
+  local raw = redis.call('HGET', KEYS[1], slot_id)
+  local slot
+  if raw then
+    slot = cjson.decode(raw)
+  else
+    slot = { status = 'idle', token = 0 }
+    set_idle(slot)
+  end
+  if slot.status == 'idle' then
+    local token = redis.call('INCR', KEYS[7])
+    slot.status = 'reserved'
+    slot.token = token
+    slot.owner = owner
+    slot.leaseUntil = now + lease_ms
+    redis.call('HSET', KEYS[1], slot_id, cjson.encode(slot))
+    redis.call('ZADD', KEYS[4], slot.leaseUntil, slot_id)
+    reserved[#reserved + 1] = slot_id
+    reserved[#reserved + 1] = token
+  elseif slot.status == 'running' and not is_null(slot.occupancy) then
+    running[#running + 1] = cjson.encode(slot.occupancy)
+  end
+end
+
+return { now, expired, ended, reserved, running }

@@ -1,0 +1,389 @@
+import { Redis, type Cluster } from 'ioredis';
+import { ConfigError, StoreUnavailableError, redactUrl } from '../../src/errors.js';
+import {
+  compareSlotIds,
+  type BeginPassRequest,
+  type BeginPassResult,
+  type CancelResult,
+  type EndReason,
+  type EndRequest,
+  type EndResult,
+  type EndedOccupancy,
+  type KeepaliveResult,
+  type Lost,
+  type Occupancy,
+  type Reservation,
+  type SlotId,
+  type SlotState,
+  type SlotStore,
+  type StartRequest,
+  type StartResult,
+  type TaskRef,
+} from '../store.js';
+import * as lua from './lua.generated.js';
+import { defineScript, runScript, type LuaScript, type ScriptArg } from './run-script.js';
+
+/** Options of {@link RedisSlotStore}. */
+export interface RedisSlotStoreOptions {
+  /** Scheduler name: all keys of one name share one hash tag. */
+  name: string;
+  /** A redis:// URL (the store creates and later closes its client) or an ioredis Redis/Cluster client (never closed by the store). */
+  redis: string | Redis | Cluster;
+  /** @defaultValue 'task-semaphore' */
+  keyPrefix?: string;
+  /** Most ended records kept in the outbox; oldest dropped beyond it. @defaultValue 10000 */
+  outboxLimit?: number;
+}
+
+const defaults = Object.freeze({
+  keyPrefix: 'task-semaphore',
+  outboxLimit: 10_000,
+}) satisfies Required<Pick<RedisSlotStoreOptions, 'keyPrefix' | 'outboxLimit'>>;
+
+/** One script per atomic operation; the number is the key count, as in the file names. */
+const scripts = {
+  beginPass: defineScript('begin-pass-7', lua.beginPass7, 7),
+  start: defineScript('start-5', lua.start5, 5),
+  release: defineScript('release-2', lua.release2, 2),
+  keepalive: defineScript('keepalive-4', lua.keepalive4, 4),
+  end: defineScript('end-6', lua.end6, 6),
+  requestCancel: defineScript('request-cancel-3', lua.requestCancel3, 3),
+  inspect: defineScript('inspect-1', lua.inspect1, 1),
+} as const;
+
+/** The first element of every task-script reply (see the Lua headers). */
+const Reply = {
+  ok: 0,
+  unknown: -1,
+  superseded: -2,
+  timedOut: -3,
+  ended: -4,
+  duplicate: -5,
+  reservationLost: -6,
+} as const;
+
+/** A reply that says why a task operation could not act: `{code, slotId?, token?, endReason?}`. */
+type LostReply = [code: number, slotId?: string, token?: number, endReason?: EndReason];
+
+/** A slot record as stored in the slots hash (JSON written by the scripts and by `init`). */
+interface SlotRecord {
+  status: SlotState['status'];
+  token: number;
+  owner: string | null;
+  leaseUntil: number | null;
+  occupancy: Occupancy | null;
+}
+
+/** How `init` writes a slot that does not exist yet; the scripts treat a missing record the same way. */
+const idleRecord = JSON.stringify({
+  status: 'idle',
+  token: 0,
+  owner: null,
+  leaseUntil: null,
+  occupancy: null,
+} satisfies SlotRecord);
+
+/** Client settings for a store-owned client: fail a command after a few retries rather than hang. */
+const ownedClientOptions = { maxRetriesPerRequest: 3, connectTimeout: 5000, lazyConnect: true } as const;
+
+/**
+ * Slot state in Redis, for schedulers in many processes. Every state change is one Lua script
+ * (one EVALSHA round trip) timed by Redis `TIME`, never by a client clock, so clock skew between
+ * processes cannot make two of them disagree on whether a lease or deadline has passed.
+ *
+ * All keys of one scheduler name live under the hash tag `{keyPrefix:name}`, so the store works
+ * unchanged on Redis Cluster:
+ * - `…:slots` hash slotId → slot record JSON; `…:tasks` hash taskId → slotId (running task ids);
+ * - `…:expiry` zset slotId → when the slot's reservation or occupancy lapses (reaping reads a range);
+ * - `…:token` fencing-token counter; `…:outbox` list of ended records awaiting a deliverer;
+ * - `…:ended` hash taskId → tombstone JSON and `…:ended-at` zset taskId → endedAt (for pruning).
+ *
+ * It answers as `MemorySlotStore` does for the same calls, with two bounded-work differences:
+ * reaping takes the slots that lapsed first (so `ended` lists reaped records in lapse order, not
+ * slot order), and a pass prunes at most `limit` tombstones.
+ */
+export class RedisSlotStore implements SlotStore {
+  readonly kind = 'redis';
+  private readonly url: string;
+  /** Whether the store created the client, and so must close it and may reconnect it. */
+  private readonly owned: boolean;
+  private client: Redis | Cluster;
+  private readonly outboxLimit: number;
+  private readonly keys: Readonly<Record<'slots' | 'tasks' | 'ended' | 'expiry' | 'endedAt' | 'outbox' | 'token', string>>;
+  /** The last 'error' event of an owned client: a failed connect() only says "Connection is closed". */
+  private lastError: Error | undefined;
+  private closing: Promise<void> | undefined;
+
+  /** @throws {ConfigError} when an option is missing or malformed. */
+  constructor(options: RedisSlotStoreOptions) {
+    const { name, redis } = options;
+    const keyPrefix = options.keyPrefix ?? defaults.keyPrefix;
+    const outboxLimit = options.outboxLimit ?? defaults.outboxLimit;
+    checkTagPart('name', name, false);
+    checkTagPart('keyPrefix', keyPrefix, true);
+    if (!Number.isSafeInteger(outboxLimit) || outboxLimit < 1) {
+      throw new ConfigError('outboxLimit', outboxLimit, 'expected a positive integer');
+    }
+    if (typeof redis === 'string') {
+      if (!/^rediss?:\/\//.test(redis)) {
+        throw new ConfigError('redis', redactUrl(redis), 'expected a redis:// or rediss:// URL, or an ioredis client');
+      }
+      this.url = redis;
+      this.owned = true;
+      this.client = this.createClient();
+    } else if (typeof redis === 'object' && redis !== null && typeof redis.evalsha === 'function') {
+      this.url = describeClient(redis);
+      this.owned = false;
+      this.client = redis;
+    } else {
+      throw new ConfigError('redis', redis, 'expected a redis:// URL or an ioredis Redis or Cluster client');
+    }
+    this.outboxLimit = outboxLimit;
+    const ns = `{${keyPrefix}:${name}}`;
+    this.keys = Object.freeze({
+      slots: `${ns}:slots`,
+      tasks: `${ns}:tasks`,
+      ended: `${ns}:ended`,
+      expiry: `${ns}:expiry`,
+      endedAt: `${ns}:ended-at`,
+      outbox: `${ns}:outbox`,
+      token: `${ns}:token`,
+    });
+  }
+
+  /**
+   * Connects (a store-owned client), checks the server answers, and creates missing slots as idle.
+   * @throws {StoreUnavailableError} when Redis cannot be reached; the message never shows a password.
+   */
+  async init(slotIds: readonly SlotId[]): Promise<void> {
+    if (this.owned && this.client.status === 'end') {
+      // Closed earlier: open again with a fresh client, which a later close() closes in turn.
+      this.client = this.createClient();
+      this.closing = undefined;
+    }
+    const client = this.client;
+    this.lastError = undefined;
+    try {
+      if (this.owned && client.status === 'wait') await client.connect();
+      await client.ping();
+    } catch (error) {
+      if (this.owned) {
+        // Stop the reconnect loop; the next init() starts over with a fresh client.
+        client.disconnect();
+        this.client = this.createClient();
+      }
+      throw new StoreUnavailableError('Redis', this.url, this.lastError ?? error);
+    }
+    // HSETNX never touches an existing slot, so init is idempotent and safe while others run.
+    await Promise.all(slotIds.map((slotId) => client.hsetnx(this.keys.slots, slotId, idleRecord)));
+  }
+
+  async beginPass(request: BeginPassRequest): Promise<BeginPassResult> {
+    const { slots, tasks, ended, expiry, endedAt, outbox, token } = this.keys;
+    const [now, expiredReservations, endedJson, reservedFlat, runningJson] = await this.run<
+      [number, number, string[], (string | number)[], string[]]
+    >(scripts.beginPass, [slots, tasks, ended, expiry, endedAt, outbox, token], [
+      JSON.stringify(request.slotIds),
+      request.owner,
+      request.leaseMs,
+      JSON.stringify(request.deliverable),
+      request.retentionMs,
+      request.limit,
+      this.outboxLimit,
+    ]);
+    const reserved: Reservation[] = [];
+    for (let i = 0; i + 1 < reservedFlat.length; i += 2) {
+      reserved.push({ slotId: String(reservedFlat[i]), token: Number(reservedFlat[i + 1]) });
+    }
+    return {
+      now: Number(now),
+      ended: endedJson.map(parseEnded),
+      expiredReservations: Number(expiredReservations),
+      reserved,
+      running: runningJson.map(parseOccupancy),
+    };
+  }
+
+  async start(request: StartRequest): Promise<StartResult> {
+    const { slots, tasks, ended, expiry, endedAt } = this.keys;
+    const reply = await this.run<[number, string?]>(scripts.start, [slots, tasks, ended, expiry, endedAt], [
+      request.slotId,
+      request.token,
+      request.taskId,
+      request.backend,
+      request.timeoutMs,
+      request.maxRuntimeMs ?? '',
+    ]);
+    if (reply[0] === Reply.ok) return { ok: true, occupancy: parseOccupancy(reply[1]!) };
+    if (reply[0] === Reply.duplicate) return { ok: false, reason: 'duplicate', slotId: reply[1]! };
+    return { ok: false, reason: 'reservation_lost' };
+  }
+
+  async release(reservations: readonly Reservation[]): Promise<void> {
+    if (reservations.length === 0) return; // nothing to do is not worth a round trip
+    const args = reservations.flatMap(({ slotId, token }) => [slotId, token]);
+    await this.run<number>(scripts.release, [this.keys.slots, this.keys.expiry], args);
+  }
+
+  async keepalive(ref: TaskRef): Promise<KeepaliveResult> {
+    const { slots, tasks, ended, expiry } = this.keys;
+    const reply = await this.run<[number, ...unknown[]]>(scripts.keepalive, [slots, tasks, ended, expiry], taskArgs(ref));
+    if (reply[0] !== Reply.ok) return toLost(reply as LostReply);
+    return { ok: true, occupancy: parseOccupancy(reply[1] as string) };
+  }
+
+  async end(request: EndRequest): Promise<EndResult> {
+    const { slots, tasks, ended, expiry, endedAt, outbox } = this.keys;
+    // One JSON argument keeps null apart from '' for status and error.
+    const payload = JSON.stringify({
+      taskId: request.taskId,
+      token: request.token,
+      reason: request.reason,
+      status: request.status ?? null,
+      error: request.error ?? null,
+      deliverable: request.deliverable,
+    });
+    const reply = await this.run<[number, ...unknown[]]>(
+      scripts.end,
+      [slots, tasks, ended, expiry, endedAt, outbox],
+      [payload, this.outboxLimit],
+    );
+    if (reply[0] !== Reply.ok) return toLost(reply as LostReply);
+    return { ok: true, ended: parseEnded(reply[1] as string), delivered: reply[2] === 1 };
+  }
+
+  async requestCancel(ref: TaskRef): Promise<CancelResult> {
+    const { slots, tasks, ended } = this.keys;
+    const reply = await this.run<[number, ...unknown[]]>(scripts.requestCancel, [slots, tasks, ended], taskArgs(ref));
+    if (reply[0] !== Reply.ok) return toLost(reply as LostReply);
+    return { ok: true, occupancy: parseOccupancy(reply[1] as string), alreadyRequested: reply[2] === 1 };
+  }
+
+  async inspect(): Promise<SlotState[]> {
+    const [now, flat] = await this.run<[number, string[]]>(scripts.inspect, [this.keys.slots], []);
+    const states: SlotState[] = [];
+    for (let i = 0; i + 1 < flat.length; i += 2) {
+      const slotId = flat[i]!;
+      const record = JSON.parse(flat[i + 1]!) as Partial<SlotRecord>;
+      const occupancy = record.status === 'running' && record.occupancy ? toOccupancy(record.occupancy) : null;
+      states.push({
+        slotId,
+        status: record.status ?? 'idle',
+        token: Number(record.token ?? 0),
+        owner: record.owner ?? null,
+        leaseUntil: record.leaseUntil ?? null,
+        occupancy,
+        overdue: occupancy !== null && isOverdue(occupancy, Number(now)),
+      });
+    }
+    return states.sort((a, b) => compareSlotIds(a.slotId, b.slotId));
+  }
+
+  /** Quits a store-owned client (gracefully, else by force); a caller's client is left open. */
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    if (!this.owned) return;
+    const client = this.client;
+    if (client.status === 'ready') {
+      try {
+        await client.quit();
+        return;
+      } catch {
+        // Fall through: the connection is going away either way.
+      }
+    }
+    client.disconnect();
+  }
+
+  private createClient(): Redis {
+    const client = new Redis(this.url, ownedClientOptions);
+    // Without a listener, a dead server would crash the process with an unhandled 'error' event;
+    // commands still reject on their own, and init() reports the last error as the cause.
+    client.on('error', (error: Error) => {
+      this.lastError = error;
+    });
+    return client;
+  }
+
+  private run<T>(script: LuaScript, keys: readonly string[], args: readonly ScriptArg[]): Promise<T> {
+    return runScript<T>(this.client, script, keys, args);
+  }
+}
+
+/** Rejects empty names and braces, which would split the keys across hash tags (and cluster slots). */
+function checkTagPart(field: string, value: unknown, allowEmpty: boolean): void {
+  if (typeof value !== 'string' || (!allowEmpty && value === '') || /[{}]/.test(value)) {
+    throw new ConfigError(field, value, `expected a ${allowEmpty ? '' : 'non-empty '}string without "{" or "}"`);
+  }
+}
+
+/** A password-free label of a caller's client for error messages. */
+function describeClient(client: Redis | Cluster): string {
+  if (client.isCluster) return 'redis-cluster://';
+  const { host, port, db, path } = (client as Redis).options;
+  return path ? `redis+unix://${path}` : `redis://${host ?? 'localhost'}:${port ?? 6379}/${db ?? 0}`;
+}
+
+function taskArgs(ref: TaskRef): ScriptArg[] {
+  return [ref.taskId, ref.token ?? ''];
+}
+
+function toLost([code, slotId, token, endReason]: LostReply): Lost {
+  switch (code) {
+    case Reply.superseded:
+      return { ok: false, reason: 'superseded', slotId: String(slotId), token: Number(token) };
+    case Reply.timedOut:
+    case Reply.ended:
+      return {
+        ok: false,
+        reason: code === Reply.timedOut ? 'timed_out' : 'ended',
+        slotId: String(slotId),
+        token: Number(token),
+        endReason: endReason!,
+      };
+    default:
+      return { ok: false, reason: 'unknown' };
+  }
+}
+
+function parseOccupancy(json: string): Occupancy {
+  return toOccupancy(JSON.parse(json) as Occupancy);
+}
+
+function parseEnded(json: string): EndedOccupancy {
+  const raw = JSON.parse(json) as EndedOccupancy;
+  return {
+    ...toOccupancy(raw),
+    reason: raw.reason,
+    endedAt: Number(raw.endedAt),
+    status: raw.status ?? null,
+    error: raw.error ?? null,
+  };
+}
+
+/** Rebuilds an occupancy field by field, so that results have exactly the memory store's shape. */
+function toOccupancy(raw: Occupancy): Occupancy {
+  return {
+    slotId: String(raw.slotId),
+    token: Number(raw.token),
+    taskId: String(raw.taskId),
+    backend: String(raw.backend),
+    owner: String(raw.owner),
+    startedAt: Number(raw.startedAt),
+    lastKeepaliveAt: Number(raw.lastKeepaliveAt),
+    deadline: Number(raw.deadline),
+    maxDeadline: raw.maxDeadline == null ? null : Number(raw.maxDeadline),
+    timeoutMs: Number(raw.timeoutMs),
+    maxRuntimeMs: raw.maxRuntimeMs == null ? null : Number(raw.maxRuntimeMs),
+    cancelRequested: raw.cancelRequested === true,
+  };
+}
+
+/** The Lua scripts' expiry test: a deadline has passed when the clock reads it or later. */
+function isOverdue(occupancy: Occupancy, now: number): boolean {
+  return (occupancy.maxDeadline !== null && occupancy.maxDeadline <= now) || occupancy.deadline <= now;
+}

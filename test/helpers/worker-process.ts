@@ -1,0 +1,78 @@
+/**
+ * A scheduler process for the multi-process tests. It serves slots 1..SLOTS of scheduler NAME
+ * on the store KIND (redis | postgres), takes task ids from a Redis list, and records every
+ * start and stop in Redis, counting running tasks independently of the slot store:
+ * the counter goes up after the occupancy is saved and down before `stop()`, so it can exceed
+ * the slot count only if the semaphore is broken.
+ *
+ * Environment: KIND, NAME, NS (Redis namespace of the test's queue and records), SLOTS,
+ * KEY_PREFIX (redis) or SCHEMA (postgres), TIMEOUT (e.g. '1s'), HANG=1 to start tasks that
+ * never stop (the process is then killed), REDIS_URL, DATABASE_URL.
+ */
+import { Redis } from 'ioredis';
+import { Backend, type StopOutcome, type TaskContext } from '../../backends/backend.js';
+import { Scheduler } from '../../src/scheduler.js';
+import { databaseUrl, redisUrl } from './services.js';
+
+const env = (key: string): string => {
+  const value = process.env[key];
+  if (value === undefined) throw new Error(`worker-process needs ${key}`);
+  return value;
+};
+
+const ns = env('NS');
+const hang = process.env.HANG === '1';
+const redis = new Redis(redisUrl);
+
+// INCR the running count and keep its maximum, atomically.
+const countUp = `local n = redis.call('INCR', KEYS[1])
+if n > tonumber(redis.call('GET', KEYS[2]) or '0') then redis.call('SET', KEYS[2], n) end
+return n`;
+
+class QueueBackend extends Backend {
+  override async poll(): Promise<string | null> {
+    return redis.lpop(`${ns}:queue`);
+  }
+
+  override async startCallback(taskId: string, context: TaskContext): Promise<void> {
+    if ((await redis.sadd(`${ns}:running`, taskId)) === 0) await redis.rpush(`${ns}:violations`, `${taskId} twice`);
+    await redis.eval(countUp, 2, `${ns}:concurrent`, `${ns}:max`);
+    await redis.rpush(`${ns}:starts`, JSON.stringify({ taskId, token: context.token, pid: process.pid }));
+    if (hang) return; // this process will be killed with its tasks running
+    setTimeout(async () => {
+      await redis.decr(`${ns}:concurrent`);
+      await redis.srem(`${ns}:running`, taskId);
+      await context.stop({ status: 'succeeded' });
+    }, 5 + Math.floor(Math.random() * 20));
+  }
+
+  override async stopCallback(taskId: string, outcome: StopOutcome): Promise<void> {
+    await redis.rpush(`${ns}:stops`, JSON.stringify({ taskId, token: outcome.token, reason: outcome.reason, pid: process.pid }));
+  }
+
+  override async rejectCallback(taskId: string): Promise<void> {
+    await redis.rpush(`${ns}:queue`, taskId); // running elsewhere right now: run it again later
+  }
+}
+
+const kind = env('KIND');
+const scheduler = new Scheduler({
+  name: env('NAME'),
+  ...(kind === 'redis' ? { redis: redisUrl, keyPrefix: env('KEY_PREFIX') } : { postgres: databaseUrl, postgresSchema: env('SCHEMA') }),
+  timeout: env('TIMEOUT'),
+  reservationTimeout: '5s',
+  pollTimeout: '1s',
+});
+scheduler.registerBackend('Queue', QueueBackend);
+await scheduler.load(Array.from({ length: Number(env('SLOTS')) }, (_, i) => ({ slotId: i + 1, backends: ['Queue'] })));
+await redis.rpush(`${ns}:ready`, String(process.pid));
+
+// Pass often, as many processes on a cron tick would, until the test says done.
+while ((await redis.get(`${ns}:done`)) === null) {
+  await scheduler.schedule().catch(async (error: unknown) => {
+    await redis.rpush(`${ns}:errors`, String(error));
+  });
+  await new Promise((resolve) => setTimeout(resolve, 5 + Math.floor(Math.random() * 10)));
+}
+await scheduler.close();
+redis.disconnect();

@@ -1,0 +1,411 @@
+/**
+ * RedisSlotStore against a real Redis: every answer of the contract, the Redis clock, the key
+ * layout under one hash tag, the outbox, connection failures, and parity with MemorySlotStore.
+ * Each test has its own key prefix, so tests run concurrently without touching each other's keys.
+ */
+import test, { type ExecutionContext } from 'ava';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createHash } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { RedisSlotStore, type RedisSlotStoreOptions } from '../../slots/redis/index.js';
+import { MemorySlotStore } from '../../slots/memory/memory-store.js';
+import { defineScript, runScript } from '../../slots/redis/run-script.js';
+import { StoreUnavailableError, isTaskSemaphoreError } from '../../src/errors.js';
+import type { BeginPassRequest, SlotStore, StartRequest } from '../../slots/store.js';
+import { connectRedis, redisUrl, uniqueName } from '../helpers/services.js';
+
+const NAME = 'sched';
+const SLOTS = ['1', '2', '3'];
+
+interface Setup {
+  redis: Redis;
+  store: RedisSlotStore;
+  keyPrefix: string;
+  ns: string;
+}
+
+async function setup(t: ExecutionContext, options: Partial<RedisSlotStoreOptions> = {}): Promise<Setup> {
+  const redis = await connectRedis();
+  t.teardown(() => redis.quit().then(() => undefined));
+  const keyPrefix = uniqueName('rs');
+  const store = new RedisSlotStore({ name: NAME, redis, keyPrefix, ...options });
+  t.teardown(() => store.close()); // runs before the client's quit: teardowns are LIFO
+  await store.init(SLOTS);
+  return { redis, store, keyPrefix, ns: `{${keyPrefix}:${NAME}}` };
+}
+
+function pass(overrides: Partial<BeginPassRequest> = {}): BeginPassRequest {
+  return { slotIds: SLOTS, owner: 'owner-a', leaseMs: 10_000, deliverable: ['b'], retentionMs: 60_000, limit: 100, ...overrides };
+}
+
+function startReq(slotId: string, token: number, taskId: string, overrides: Partial<StartRequest> = {}): StartRequest {
+  return { slotId, token, taskId, backend: 'b', timeoutMs: 10_000, maxRuntimeMs: null, ...overrides };
+}
+
+async function redisNow(redis: Redis): Promise<number> {
+  const [seconds, micros] = await redis.time();
+  return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+}
+
+/** Reserves `slotId` alone and starts `taskId` in it. */
+async function run(store: SlotStore, slotId: string, taskId: string, overrides: Partial<StartRequest> = {}) {
+  const { reserved } = await store.beginPass(pass({ slotIds: [slotId] }));
+  const reservation = reserved.find((r) => r.slotId === slotId);
+  if (!reservation) throw new Error(`slot ${slotId} was not reserved`);
+  const started = await store.start(startReq(slotId, reservation.token, taskId, overrides));
+  if (!started.ok) throw new Error(`start failed: ${started.reason}`);
+  return started.occupancy;
+}
+
+/**
+ * Reserves every slot in one pass, then starts one task per entry. Only beginPass reaps, so short
+ * timeouts cannot lapse into a reap between these starts, however slow the machine.
+ */
+async function runAll(store: SlotStore, tasks: Record<string, [taskId: string, overrides?: Partial<StartRequest>]>) {
+  const { reserved } = await store.beginPass(pass());
+  const started = [];
+  for (const [slotId, [taskId, overrides]] of Object.entries(tasks)) {
+    const token = reserved.find((r) => r.slotId === slotId)?.token;
+    if (token === undefined) throw new Error(`slot ${slotId} was not reserved`);
+    const result = await store.start(startReq(slotId, token, taskId, overrides));
+    if (!result.ok) throw new Error(`start failed: ${result.reason}`);
+    started.push(result.occupancy);
+  }
+  await store.release(reserved.filter((r) => !(r.slotId in tasks)));
+  return started;
+}
+
+test('init creates idle slots and is idempotent', async (t) => {
+  const { store } = await setup(t);
+  await store.init([...SLOTS, '10']);
+  const states = await store.inspect();
+  t.deepEqual(
+    states.map((s) => s.slotId),
+    ['1', '2', '3', '10'],
+  );
+  for (const state of states) {
+    t.like(state, { status: 'idle', token: 0, owner: null, leaseUntil: null, occupancy: null, overdue: false });
+  }
+});
+
+test('a full cycle: reserve, start, keepalive, end, timed by the Redis clock', async (t) => {
+  const { redis, store } = await setup(t);
+  const before = await redisNow(redis);
+  const first = await store.beginPass(pass());
+  t.true(first.now >= before && first.now <= (await redisNow(redis)));
+  t.deepEqual(first.reserved, [
+    { slotId: '1', token: 1 },
+    { slotId: '2', token: 2 },
+    { slotId: '3', token: 3 },
+  ]);
+  t.deepEqual(first.running, []);
+  t.is(first.expiredReservations, 0);
+
+  const reservedState = (await store.inspect())[0]!;
+  t.like(reservedState, { status: 'reserved', token: 1, owner: 'owner-a', leaseUntil: first.now + 10_000 });
+
+  const started = await store.start(startReq('1', 1, 'task-a', { maxRuntimeMs: 60_000 }));
+  if (!started.ok) return t.fail(started.reason);
+  const occ = started.occupancy;
+  t.like(occ, { slotId: '1', token: 1, taskId: 'task-a', backend: 'b', owner: 'owner-a', timeoutMs: 10_000, maxRuntimeMs: 60_000, cancelRequested: false });
+  t.is(occ.deadline, occ.startedAt + 10_000);
+  t.is(occ.maxDeadline, occ.startedAt + 60_000);
+  await store.release([{ slotId: '2', token: 2 }, { slotId: '3', token: 3 }]);
+
+  await sleep(20);
+  const renewed = await store.keepalive({ taskId: 'task-a', token: 1 });
+  if (!renewed.ok) return t.fail(renewed.reason);
+  t.true(renewed.occupancy.lastKeepaliveAt > occ.lastKeepaliveAt);
+  t.is(renewed.occupancy.deadline, renewed.occupancy.lastKeepaliveAt + 10_000);
+
+  const second = await store.beginPass(pass());
+  t.deepEqual(second.running, [renewed.occupancy]);
+  t.deepEqual(second.reserved, [{ slotId: '2', token: 4 }, { slotId: '3', token: 5 }]);
+  await store.release(second.reserved);
+
+  const ended = await store.end({ taskId: 'task-a', token: 1, reason: 'stopped', status: 'succeeded', deliverable: ['b'], retentionMs: 60_000 });
+  if (!ended.ok) return t.fail(ended.reason);
+  t.true(ended.delivered);
+  t.deepEqual(ended.ended, { ...renewed.occupancy, reason: 'stopped', endedAt: ended.ended.endedAt, status: 'succeeded', error: null });
+  t.true(ended.ended.endedAt >= renewed.occupancy.lastKeepaliveAt);
+
+  t.deepEqual(await store.inspect(), SLOTS.map((slotId, i) => ({
+    slotId, status: 'idle' as const, token: [1, 4, 5][i]!, owner: null, leaseUntil: null, occupancy: null, overdue: false,
+  })));
+  t.deepEqual(await store.keepalive({ taskId: 'task-a' }), { ok: false, reason: 'ended', slotId: '1', token: 1, endReason: 'stopped' });
+});
+
+test('a task id cannot occupy two slots', async (t) => {
+  const { store } = await setup(t);
+  const { reserved } = await store.beginPass(pass());
+  t.true((await store.start(startReq('1', reserved[0]!.token, 'dup'))).ok);
+  t.deepEqual(await store.start(startReq('2', reserved[1]!.token, 'dup')), { ok: false, reason: 'duplicate', slotId: '1' });
+  // The refused slot is still reserved and can take another task.
+  t.true((await store.start(startReq('2', reserved[1]!.token, 'other'))).ok);
+});
+
+test('a reservation is lost when its lease lapses or its token is stale', async (t) => {
+  const { store } = await setup(t);
+  const { reserved } = await store.beginPass(pass({ slotIds: ['1', '2'], leaseMs: 100 }));
+  t.deepEqual(await store.start(startReq('1', reserved[0]!.token + 100, 'x')), { ok: false, reason: 'reservation_lost' });
+  t.deepEqual(await store.start(startReq('9', 1, 'x')), { ok: false, reason: 'reservation_lost' });
+  await sleep(500);
+  t.deepEqual(await store.start(startReq('1', reserved[0]!.token, 'x')), { ok: false, reason: 'reservation_lost' });
+
+  const next = await store.beginPass(pass({ slotIds: ['1'], owner: 'owner-b' }));
+  t.is(next.expiredReservations, 2);
+  t.deepEqual(next.reserved, [{ slotId: '1', token: reserved[1]!.token + 1 }]);
+  // Releasing under the lapsed token does nothing to the new reservation.
+  await store.release([reserved[0]!]);
+  t.like((await store.inspect())[0], { status: 'reserved', owner: 'owner-b' });
+});
+
+test('beginPass reaps timeouts and max runtimes with the right reason', async (t) => {
+  const { store } = await setup(t);
+  const [a, b] = await runAll(store, {
+    1: ['slow', { timeoutMs: 100 }],
+    2: ['long', { timeoutMs: 60_000, maxRuntimeMs: 100 }],
+  });
+  await sleep(500);
+
+  // Overdue but not yet reaped: answered timed_out, never renewed.
+  t.deepEqual(await store.keepalive({ taskId: 'slow' }), { ok: false, reason: 'timed_out', slotId: '1', token: a!.token, endReason: 'timeout' });
+  t.deepEqual(await store.end({ taskId: 'long', reason: 'stopped', deliverable: ['b'], retentionMs: 60_000 }), {
+    ok: false, reason: 'timed_out', slotId: '2', token: b!.token, endReason: 'max_runtime',
+  });
+  t.true((await store.inspect())[0]!.overdue);
+
+  const result = await store.beginPass(pass({ slotIds: [] }));
+  const byTask = Object.fromEntries(result.ended.map((e) => [e.taskId, e]));
+  t.is(result.ended.length, 2);
+  t.deepEqual(byTask.slow, { ...a!, reason: 'timeout', endedAt: result.now, status: null, error: null });
+  t.deepEqual(byTask.long, { ...b!, reason: 'max_runtime', endedAt: result.now, status: null, error: null });
+
+  t.deepEqual(await store.requestCancel({ taskId: 'slow' }), { ok: false, reason: 'timed_out', slotId: '1', token: a!.token, endReason: 'timeout' });
+  t.deepEqual(await store.keepalive({ taskId: 'long', token: b!.token }), { ok: false, reason: 'timed_out', slotId: '2', token: b!.token, endReason: 'max_runtime' });
+  t.like((await store.inspect())[0], { status: 'idle', overdue: false });
+  t.deepEqual((await store.beginPass(pass({ slotIds: [] }))).ended, []);
+});
+
+test('beginPass reaps at most `limit` and leaves the rest for the next pass', async (t) => {
+  const { store } = await setup(t);
+  await runAll(store, { 1: ['a', { timeoutMs: 100 }], 2: ['b', { timeoutMs: 100 }], 3: ['c', { timeoutMs: 100 }] });
+  await sleep(500);
+  const first = await store.beginPass(pass({ slotIds: [], limit: 2 }));
+  t.is(first.ended.length, 2);
+  const second = await store.beginPass(pass({ slotIds: [], limit: 2 }));
+  t.is(second.ended.length, 1);
+  t.deepEqual(new Set([...first.ended, ...second.ended].map((e) => e.taskId)), new Set(['a', 'b', 'c']));
+});
+
+test('unknown, superseded, ended and cancelled answers', async (t) => {
+  const { store } = await setup(t);
+  t.deepEqual(await store.keepalive({ taskId: 'never' }), { ok: false, reason: 'unknown' });
+
+  const occ = await run(store, '1', 'task');
+  t.deepEqual(await store.keepalive({ taskId: 'task', token: occ.token + 1 }), { ok: false, reason: 'superseded', slotId: '1', token: occ.token });
+
+  const cancel = await store.requestCancel({ taskId: 'task', token: occ.token });
+  t.like(cancel, { ok: true, alreadyRequested: false, occupancy: { cancelRequested: true } });
+  t.like(await store.requestCancel({ taskId: 'task' }), { ok: true, alreadyRequested: true });
+  t.like(await store.keepalive({ taskId: 'task' }), { ok: true, occupancy: { cancelRequested: true } });
+
+  const ended = await store.end({ taskId: 'task', reason: 'stopped', error: '', deliverable: ['b'], retentionMs: 60_000 });
+  t.like(ended, { ok: true, ended: { reason: 'cancelled', status: null, error: '' } });
+  t.deepEqual(await store.end({ taskId: 'task', reason: 'stopped', deliverable: ['b'], retentionMs: 60_000 }), {
+    ok: false, reason: 'ended', slotId: '1', token: occ.token, endReason: 'cancelled',
+  });
+  t.deepEqual(await store.keepalive({ taskId: 'task', token: occ.token + 7 }), { ok: false, reason: 'superseded', slotId: '1', token: occ.token });
+
+  // A stop reported with status `cancelled` ends as cancelled too; other reasons are kept.
+  await run(store, '2', 'other');
+  t.like(await store.end({ taskId: 'other', reason: 'stopped', status: 'cancelled', deliverable: ['b'], retentionMs: 60_000 }), { ok: true, ended: { reason: 'cancelled' } });
+  await run(store, '2', 'failing');
+  t.like(await store.end({ taskId: 'failing', reason: 'start_failed', error: 'boom', deliverable: ['b'], retentionMs: 60_000 }), { ok: true, ended: { reason: 'start_failed', error: 'boom' } });
+});
+
+test('tombstones are pruned after retentionMs, then the task is unknown', async (t) => {
+  const { store } = await setup(t);
+  await run(store, '1', 'gone');
+  await store.end({ taskId: 'gone', reason: 'stopped', deliverable: ['b'], retentionMs: 50 });
+  t.like(await store.keepalive({ taskId: 'gone' }), { reason: 'ended' });
+  await sleep(300);
+  await store.beginPass(pass({ slotIds: [], retentionMs: 50 }));
+  t.deepEqual(await store.keepalive({ taskId: 'gone' }), { ok: false, reason: 'unknown' });
+});
+
+test('starting a task again clears its tombstone', async (t) => {
+  const { store } = await setup(t);
+  await run(store, '1', 'again');
+  await store.end({ taskId: 'again', reason: 'stopped', deliverable: ['b'], retentionMs: 60_000 });
+  const second = await run(store, '2', 'again');
+  await store.end({ taskId: 'again', reason: 'backend_removed', deliverable: ['b'], retentionMs: 60_000 });
+  t.deepEqual(await store.keepalive({ taskId: 'again' }), { ok: false, reason: 'ended', slotId: '2', token: second.token, endReason: 'backend_removed' });
+});
+
+test('token fencing: an end with an old token does nothing', async (t) => {
+  const { store } = await setup(t);
+  const first = await run(store, '1', 'fenced');
+  await store.end({ taskId: 'fenced', token: first.token, reason: 'stopped', deliverable: ['b'], retentionMs: 60_000 });
+  const second = await run(store, '1', 'fenced');
+  t.true(second.token > first.token);
+
+  t.deepEqual(await store.end({ taskId: 'fenced', token: first.token, reason: 'stopped', deliverable: ['b'], retentionMs: 60_000 }), {
+    ok: false, reason: 'superseded', slotId: '1', token: second.token,
+  });
+  t.deepEqual(await store.requestCancel({ taskId: 'fenced', token: first.token }), { ok: false, reason: 'superseded', slotId: '1', token: second.token });
+  const state = (await store.inspect())[0]!;
+  t.like(state, { status: 'running', token: second.token, occupancy: { taskId: 'fenced', cancelRequested: false } });
+  t.true((await store.end({ taskId: 'fenced', token: second.token, reason: 'stopped', deliverable: ['b'], retentionMs: 60_000 })).ok);
+});
+
+test('the outbox delivers ended records to a caller that has the backend, once', async (t) => {
+  const { store } = await setup(t);
+  await runAll(store, {
+    1: ['stopped-elsewhere', { backend: 'remote' }],
+    2: ['timing-out', { backend: 'remote', timeoutMs: 100 }],
+  });
+  const ended = await store.end({ taskId: 'stopped-elsewhere', reason: 'stopped', deliverable: ['b'], retentionMs: 60_000 });
+  t.like(ended, { ok: true, delivered: false, ended: { backend: 'remote' } });
+  await sleep(500);
+
+  // Reaped by a caller without the backend: it goes to the outbox as well.
+  const blind = await store.beginPass(pass({ slotIds: [], deliverable: ['b'] }));
+  t.deepEqual(blind.ended, []);
+  t.deepEqual((await store.beginPass(pass({ slotIds: [], deliverable: [] }))).ended, []);
+
+  const taker = await store.beginPass(pass({ slotIds: [], deliverable: ['remote'] }));
+  t.deepEqual(taker.ended.map((e) => [e.taskId, e.reason]), [
+    ['stopped-elsewhere', 'stopped'],
+    ['timing-out', 'timeout'],
+  ]);
+  t.deepEqual(taker.ended[0], ended.ok ? ended.ended : undefined);
+  t.deepEqual((await store.beginPass(pass({ slotIds: [], deliverable: ['remote'] }))).ended, []);
+});
+
+test('outbox takes count against limit and the outbox is capped', async (t) => {
+  const { store, redis, ns } = await setup(t, { outboxLimit: 2 });
+  for (const id of ['o1', 'o2', 'o3']) {
+    await run(store, '1', id, { backend: 'remote' });
+    await store.end({ taskId: id, reason: 'stopped', deliverable: [], retentionMs: 60_000 });
+  }
+  t.is(await redis.llen(`${ns}:outbox`), 2);
+  const first = await store.beginPass(pass({ slotIds: [], deliverable: ['remote'], limit: 1 }));
+  t.deepEqual(first.ended.map((e) => e.taskId), ['o2']);
+  const second = await store.beginPass(pass({ slotIds: [], deliverable: ['remote'], limit: 1 }));
+  t.deepEqual(second.ended.map((e) => e.taskId), ['o3']);
+});
+
+test('an unreachable Redis URL gives StoreUnavailableError without the password', async (t) => {
+  const store = new RedisSlotStore({ name: NAME, redis: 'redis://user:s3cret-pw@127.0.0.1:1/0' });
+  t.teardown(() => store.close());
+  const error = await t.throwsAsync(store.init(SLOTS), { instanceOf: StoreUnavailableError });
+  t.true(isTaskSemaphoreError(error));
+  t.is(error?.code, 'ERR_STORE_UNAVAILABLE');
+  t.false(error?.message.includes('s3cret-pw'), error?.message);
+  t.false(String(error?.stack).includes('s3cret-pw'));
+  t.regex(error?.message ?? '', /cannot reach Redis at redis:\/\/user:\*\*\*@127\.0\.0\.1:1/);
+  t.regex(error?.message ?? '', /ECONNREFUSED/);
+  // A second init tries again with a fresh client, and fails the same way.
+  await t.throwsAsync(store.init(SLOTS), { instanceOf: StoreUnavailableError });
+});
+
+test('a store given a URL owns its client; a store given a client leaves it open', async (t) => {
+  const keyPrefix = uniqueName('rs');
+  const owning = new RedisSlotStore({ name: NAME, redis: redisUrl, keyPrefix });
+  t.teardown(() => owning.close());
+  await owning.init(SLOTS);
+  await owning.init(SLOTS);
+  t.is((await owning.beginPass(pass())).reserved.length, 3);
+  await owning.close();
+  await owning.close();
+  await t.throwsAsync(owning.inspect(), { message: /Connection is closed/ });
+  // init() after close() opens a fresh client, which the next close() closes.
+  await owning.init(SLOTS);
+  t.is((await owning.inspect()).length, 3);
+  await owning.close();
+
+  const { redis, store } = await setup(t);
+  await store.close();
+  t.is(await redis.ping(), 'PONG');
+});
+
+test('options are validated', (t) => {
+  t.throws(() => new RedisSlotStore({ name: '', redis: redisUrl }), { message: /^name: / });
+  t.throws(() => new RedisSlotStore({ name: 'a}b', redis: redisUrl }), { message: /^name: / });
+  t.throws(() => new RedisSlotStore({ name: 'a', keyPrefix: '{x', redis: redisUrl }), { message: /^keyPrefix: / });
+  t.throws(() => new RedisSlotStore({ name: 'a', redis: redisUrl, outboxLimit: 0 }), { message: /^outboxLimit: / });
+  const bad = t.throws(() => new RedisSlotStore({ name: 'a', redis: 'http://:pw@x' }), { message: /^redis: / });
+  t.false(bad?.message.includes(':pw@'));
+});
+
+test('every key lives under the one hash tag', async (t) => {
+  const { redis, store, keyPrefix, ns } = await setup(t);
+  await run(store, '1', 'kept', { backend: 'remote' });
+  await run(store, '2', 'ended', { backend: 'remote' });
+  await store.end({ taskId: 'ended', reason: 'stopped', deliverable: [], retentionMs: 60_000 }); // to the outbox
+  await store.beginPass(pass());
+
+  const keys: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, batch] = await redis.scan(cursor, 'MATCH', `*${keyPrefix}*`, 'COUNT', 1000);
+    cursor = next;
+    keys.push(...batch);
+  } while (cursor !== '0');
+  t.deepEqual(
+    keys.sort(),
+    ['ended', 'ended-at', 'expiry', 'outbox', 'slots', 'tasks', 'token'].map((k) => `${ns}:${k}`),
+  );
+});
+
+test('runScript falls back to EVAL on NOSCRIPT, then runs by SHA', async (t) => {
+  const redis = await connectRedis();
+  t.teardown(() => redis.quit().then(() => undefined));
+  // A source no server has seen: a unique comment gives it a fresh SHA.
+  const source = `-- ${uniqueName('probe')}\nreturn {KEYS[1], ARGV[1]}`;
+  const script = defineScript('probe-1', source, 1);
+  t.is(script.sha, createHash('sha1').update(source).digest('hex'));
+  t.deepEqual(await redis.script('EXISTS', script.sha), [0]);
+  t.deepEqual(await runScript(redis, script, ['k'], ['v']), ['k', 'v']);
+  t.deepEqual(await redis.script('EXISTS', script.sha), [1]);
+  t.deepEqual(await runScript(redis, script, ['k2'], [3]), ['k2', '3']);
+  await t.throwsAsync(runScript(redis, script, [], []), { message: /takes 1 keys/ });
+});
+
+test('gives the same answers as MemorySlotStore for the same calls', async (t) => {
+  const { store: redisStore } = await setup(t);
+  const memory = new MemorySlotStore();
+  await memory.init(SLOTS);
+
+  // Times differ between the two clocks; everything else must match.
+  const timeFields = new Set(['now', 'startedAt', 'lastKeepaliveAt', 'deadline', 'maxDeadline', 'endedAt', 'leaseUntil']);
+  const scrub = (value: unknown): unknown =>
+    JSON.parse(JSON.stringify(value, (key, v: unknown) => (timeFields.has(key) && typeof v === 'number' ? 'T' : v)));
+
+  const script = async (s: SlotStore) => {
+    const out: unknown[] = [];
+    const p1 = await s.beginPass(pass({ slotIds: ['1', '2', '3'], leaseMs: 60_000 }));
+    out.push(p1);
+    out.push(await s.start(startReq('1', 1, 'a', { maxRuntimeMs: 60_000 })));
+    out.push(await s.start(startReq('2', 2, 'a')));
+    out.push(await s.start(startReq('2', 2, 'b', { backend: 'remote', timeoutMs: 30 })));
+    out.push(await s.start(startReq('3', 99, 'c')));
+    await s.release([{ slotId: '3', token: 3 }]);
+    out.push(await s.requestCancel({ taskId: 'a' }));
+    out.push(await s.keepalive({ taskId: 'a', token: 1 }));
+    out.push(await s.keepalive({ taskId: 'a', token: 2 }));
+    out.push(await s.keepalive({ taskId: 'zzz' }));
+    await sleep(150);
+    out.push(await s.keepalive({ taskId: 'b' }));
+    out.push(await s.beginPass(pass({ slotIds: ['3', '2'], deliverable: ['b'] })));
+    out.push(await s.end({ taskId: 'a', reason: 'stopped', status: 'done', deliverable: ['b'], retentionMs: 60_000 }));
+    out.push(await s.end({ taskId: 'a', reason: 'stopped', deliverable: ['b'], retentionMs: 60_000 }));
+    out.push(await s.keepalive({ taskId: 'b', token: 2 }));
+    out.push(await s.beginPass(pass({ slotIds: ['1'], deliverable: ['remote', 'b'] })));
+    out.push(await s.inspect());
+    return scrub(out);
+  };
+  const [fromRedis, fromMemory] = [await script(redisStore), await script(memory)];
+  t.deepEqual(fromRedis, fromMemory);
+});
