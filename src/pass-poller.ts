@@ -11,11 +11,17 @@ export type PollFailure = (backend: string, slotId: SlotId, error: Error) => voi
  * - a backend whose poll found nothing, failed or hung is not polled again in this pass;
  * - a task id already handed out in this pass counts as nothing (a backend that does not mark
  *   its tasks until `startCallback` would otherwise give every slot the same id);
- * - a backend that can poll in batches is asked once for as many ids as slots are waiting.
+ * - a backend that can poll in batches is asked once for as many ids as slots are waiting;
+ * - calls for one backend run one after another, in the order slots ask, while the slots of a
+ *   pass fill concurrently (so their store round trips overlap).
  */
 export class PassPoller {
   /** Backend poll calls made (batch calls count once). */
   polls = 0;
+  /** Whether some backend returned an id already handed out: it may have more once those tasks start. */
+  sawRepeat = false;
+  /** The last call per backend, which the next call for that backend waits for. */
+  private readonly chains = new Map<string, Promise<unknown>>();
   private readonly exhausted = new Set<string>();
   private readonly seen = new Set<string>();
   private readonly buffers = new Map<string, string[]>();
@@ -32,7 +38,14 @@ export class PassPoller {
    * The next task id from `name` for `slotId`, or null when the backend has nothing more in this pass.
    * @param wanted - how many slots may still take an id from this backend (sizes batch polls)
    */
-  async next(name: string, slotId: SlotId, wanted: number): Promise<string | null> {
+  next(name: string, slotId: SlotId, wanted: number): Promise<string | null> {
+    const previous = this.chains.get(name);
+    const result = previous ? previous.then(() => this.nextNow(name, slotId, wanted)) : this.nextNow(name, slotId, wanted);
+    this.chains.set(name, result.catch(() => {}));
+    return result;
+  }
+
+  private async nextNow(name: string, slotId: SlotId, wanted: number): Promise<string | null> {
     while (!this.exhausted.has(name)) {
       const buffer = this.buffers.get(name);
       const fromBuffer = buffer !== undefined && buffer.length > 0;
@@ -47,6 +60,7 @@ export class PassPoller {
       }
       // A repeat from a single poll means the backend has nothing new; a repeat inside a batch is skipped.
       this.repeats.push({ backend: name, taskId, slotId });
+      this.sawRepeat = true;
       if (!fromBuffer) this.exhausted.add(name);
     }
     return null;

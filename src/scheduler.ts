@@ -258,6 +258,9 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       report.polls = poller.polls;
       report.durationMs = performance.now() - began;
     }
+    // A backend that does not mark its tasks until startCallback repeats ids within a pass; now that
+    // those started, it may have more: pass again. Only after progress, so this cannot spin.
+    if (poller.sawRepeat && report.started > 0) this.scheduleLogged();
     this.notify('pass:end', report);
     return report;
   }
@@ -275,22 +278,19 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     await Promise.all(begin.ended.map((ended) => this.deliver(ended)));
     report.ended += await this.reconcile(store, slots, begin.running);
 
-    // Fill the reserved slots in config order; whatever is left unfilled is released in one call.
-    const pending = [...begin.reserved];
-    const unfilled: Reservation[] = [];
-    try {
-      while (pending.length > 0) {
-        const outcome = await this.fill(store, pending[0]!, poller, pending);
-        const reservation = pending.shift()!;
-        if (outcome === 'started') report.started++;
-        else if (outcome === 'empty') unfilled.push(reservation);
-      }
-    } finally {
-      // After an error mid-pass the untried reservations are released too; if even that fails, they lapse.
-      const release = [...unfilled, ...pending];
-      report.released += unfilled.length;
-      if (release.length > 0) await store.release(release);
-    }
+    // Fill the reserved slots concurrently: polls of one backend still go in slot order (the
+    // poller queues them), while the store round trips of different slots overlap.
+    const outcomes = await Promise.allSettled(begin.reserved.map((reservation) => this.fill(store, reservation, poller, begin.reserved)));
+    const release = begin.reserved.filter((_, i) => {
+      const outcome = outcomes[i]!;
+      // After an error (e.g. the store failed) the slot may still be reserved: release it too, or it lapses.
+      return outcome.status === 'rejected' || outcome.value === 'empty';
+    });
+    report.started += outcomes.filter((o) => o.status === 'fulfilled' && o.value === 'started').length;
+    report.released += release.length;
+    if (release.length > 0) await store.release(release);
+    const failure = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+    if (failure) throw failure.reason;
   }
 
   /**
@@ -301,11 +301,11 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     store: SlotStore,
     reservation: Reservation,
     poller: PassPoller,
-    pending: Reservation[],
+    reserved: Reservation[],
   ): Promise<'started' | 'empty' | 'lost'> {
     const slot = this.slots.get(reservation.slotId)!;
     for (const backend of slot.backends) {
-      const wanted = pending.filter((r) => this.slots.get(r.slotId)!.backends.includes(backend)).length;
+      const wanted = reserved.filter((r) => this.slots.get(r.slotId)!.backends.includes(backend)).length;
       for (;;) {
         const taskId = await poller.next(backend, reservation.slotId, wanted);
         if (taskId === null) break;

@@ -84,7 +84,7 @@ const idleRecord = JSON.stringify({
 } satisfies SlotRecord);
 
 /** Client settings for a store-owned client: fail a command after a few retries rather than hang. */
-const ownedClientOptions = { maxRetriesPerRequest: 3, connectTimeout: 5000, lazyConnect: true } as const;
+const ownedClientOptions = { maxRetriesPerRequest: 3, connectTimeout: 5000, lazyConnect: true, enableAutoPipelining: true } as const;
 
 /**
  * Slot state in Redis, for schedulers in many processes. Every state change is one Lua script
