@@ -28,7 +28,7 @@ export async function callWithTimeout<T>(
       controller?.abort(error);
       reject(error);
     }, ms);
-    timer.unref();
+    // Not unref'd: a pass waiting on this call must keep the process alive until it settles.
   });
   try {
     return await Promise.race([result.catch((thrown: unknown) => Promise.reject(toError(thrown))), timeout]);

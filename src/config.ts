@@ -144,13 +144,13 @@ function timeoutOf(
 ): number {
   if (input.timeout !== undefined) return parseDuration(input.timeout, `${path}.timeout`);
   if (kw.timeout !== undefined) return parseDuration(kw.timeout, `${kwargsPath}.timeout`);
-  const minutesKey = kw.timeout_after !== undefined ? 'timeout_after' : 'timeoutAfter';
-  const minutes = kw[minutesKey];
+  const minutes = pick(kw, 'timeoutAfter', 'timeout_after', kwargsPath);
+  const field = `${kwargsPath}.${'timeoutAfter' in kw ? 'timeoutAfter' : 'timeout_after'}`;
   if (minutes === undefined) return defaults.timeoutMs;
   if (typeof minutes !== 'number' || !(minutes > 0)) {
-    throw new ConfigError(`${kwargsPath}.${minutesKey}`, minutes, 'allowed: a positive number of minutes', 'ERR_BAD_DURATION');
+    throw new ConfigError(field, minutes, 'allowed: a positive number of minutes', 'ERR_BAD_DURATION');
   }
-  return parseDuration(minutes * 60_000, `${kwargsPath}.${minutesKey}`);
+  return parseDuration(minutes * 60_000, field);
 }
 
 function maxRuntimeOf(input: Record<string, unknown>, kw: Record<string, unknown>, path: string, kwargsPath: string): number | null {
@@ -158,8 +158,8 @@ function maxRuntimeOf(input: Record<string, unknown>, kw: Record<string, unknown
     [input, path],
     [kw, kwargsPath],
   ] as const) {
-    const key = source.maxRuntime !== undefined ? 'maxRuntime' : 'max_runtime';
-    const value = source[key];
+    const value = pick(source, 'maxRuntime', 'max_runtime', field);
+    const key = 'maxRuntime' in source ? 'maxRuntime' : 'max_runtime';
     if (value !== undefined && value !== null) return parseDuration(value, `${field}.${key}`);
   }
   return null;

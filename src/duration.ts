@@ -7,6 +7,8 @@ import { ConfigError } from './errors.js';
 export type Duration = number | string;
 
 const unitMs: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+/** The longest delay Node timers honour (2^31 - 1 ms); a longer one would fire at once. */
+const maxMs = 2 ** 31 - 1;
 const part = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/y;
 
 const allowed = "allowed: a number of milliseconds, or a string such as '500ms', '30s', '5m', '1h30m' (units ms, s, m, h, d)";
@@ -34,8 +36,8 @@ export function parseDuration(value: unknown, field: string, options: { min?: nu
   }
   if (ms === undefined || !Number.isFinite(ms)) throw new ConfigError(field, value, allowed, 'ERR_BAD_DURATION');
   ms = Math.round(ms);
-  if (ms < min || ms > 2 ** 31 * 1000) {
-    throw new ConfigError(field, value, `allowed: between ${min} ms and ${2 ** 31} s`, 'ERR_BAD_DURATION');
+  if (ms < min || ms > maxMs) {
+    throw new ConfigError(field, value, `allowed: between ${min} ms and ${maxMs} ms (about 24.8 days)`, 'ERR_BAD_DURATION');
   }
   return ms;
 }

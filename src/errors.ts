@@ -19,19 +19,20 @@ export interface ErrorContext {
 export class TaskSemaphoreError extends Error {
   override name = 'TaskSemaphoreError';
   readonly code: string;
-  readonly slotId?: string;
-  readonly taskId?: string;
-  readonly backend?: string;
-  readonly token?: number;
+  // Declared, not initialised, so that only the fields given exist on the instance.
+  declare readonly slotId?: string;
+  declare readonly taskId?: string;
+  declare readonly backend?: string;
+  declare readonly token?: number;
+  declare readonly value?: unknown;
   readonly [brand] = true;
 
   constructor(code: string, message: string, context: ErrorContext & { cause?: unknown } = {}) {
     super(message, context.cause === undefined ? undefined : { cause: context.cause });
     this.code = code;
-    if (context.slotId !== undefined) this.slotId = context.slotId;
-    if (context.taskId !== undefined) this.taskId = context.taskId;
-    if (context.backend !== undefined) this.backend = context.backend;
-    if (context.token !== undefined) this.token = context.token;
+    for (const key of ['slotId', 'taskId', 'backend', 'token', 'value'] as const) {
+      if (context[key] !== undefined) Object.defineProperty(this, key, { value: context[key], enumerable: true });
+    }
   }
 }
 
@@ -46,12 +47,12 @@ export function isTaskSemaphoreError(error: unknown): error is TaskSemaphoreErro
 export class ConfigError extends TaskSemaphoreError {
   override name = 'ConfigError';
   readonly field: string;
-  readonly value: unknown;
+  declare readonly value: unknown;
 
   constructor(field: string, value: unknown, allowed: string, code = 'ERR_CONFIG') {
     super(code, `${field}: got ${describe(value)}; ${allowed}`);
     this.field = field;
-    this.value = value;
+    Object.defineProperty(this, 'value', { value, enumerable: true });
   }
 }
 
@@ -94,22 +95,28 @@ export class SchedulerStateError extends TaskSemaphoreError {
   }
 }
 
-/** Replaces the password (and a lone user-info secret) in a connection URL with `***`. */
+/**
+ * Hides the secrets of a connection URL behind `***`: the password, a lone Redis user-info
+ * secret, and a `password` query parameter (pg and ioredis read both).
+ */
 export function redactUrl(url: string): string {
   try {
     const parsed = new URL(url);
+    if (!/^(redis|rediss|postgres|postgresql):$/.test(parsed.protocol)) throw new Error('not a store URL');
     if (parsed.password) parsed.password = '***';
     else if (parsed.username && /^redis/.test(parsed.protocol)) parsed.username = '***';
-    return parsed.toString();
+    if (parsed.searchParams.has('password')) parsed.searchParams.set('password', '***');
+    return parsed.toString().replace('password=%2A%2A%2A', 'password=***');
   } catch {
-    // Not a URL (a socket path or garbage): still hide anything between "//" and "@".
-    return url.replace(/\/\/[^@/]*@/, '//***@');
+    // Not a URL we know (scheme-less "user:pass@host", a socket path): hide all user info.
+    return url.replace(/^([a-z]+:\/\/)?[^@/]*@/i, (_, scheme: string | undefined) => `${scheme ?? ''}***@`).replace(/password=[^&]*/gi, 'password=***');
   }
 }
 
 /** A short, safe rendering of a bad value for error messages. */
 export function describe(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'number' && !Number.isFinite(value)) return String(value);
   if (value === undefined) return 'undefined';
   if (typeof value === 'function') return `function ${value.name || '(anonymous)'}`;
   try {

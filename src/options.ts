@@ -125,6 +125,12 @@ export function resolveOptions(options: SchedulerOptions): ResolvedOptions {
   if (typeof postgresSchema !== 'string' || !/^[A-Za-z_][\w]{0,62}$/.test(postgresSchema)) {
     throw new ConfigError('postgresSchema', postgresSchema, 'allowed: a PostgreSQL identifier (letters, digits, _; up to 63)');
   }
+  for (const key of ['redis', 'postgres'] as const) {
+    const value = options[key];
+    if (value !== undefined && !(typeof value === 'string' ? value.length > 0 : typeof value === 'object' && value !== null)) {
+      throw new ConfigError(key, value, `allowed: a ${key}:// URL or a ${key === 'redis' ? 'ioredis client' : 'pg.Pool'}`);
+    }
+  }
   const reapLimit = options.reapLimit ?? defaults.reapLimit;
   if (!Number.isSafeInteger(reapLimit) || reapLimit < 1) {
     throw new ConfigError('reapLimit', reapLimit, 'allowed: a positive integer');

@@ -72,11 +72,17 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     if (typeof name !== 'string' || name.length === 0) {
       throw new ConfigError('registerBackend(name)', name, 'allowed: a non-empty string');
     }
-    const instance = typeof backend === 'function' ? new backend() : backend;
-    if (!(instance instanceof Backend) && typeof (instance as Partial<Backend>)?.poll !== 'function') {
-      throw new ConfigError(`registerBackend("${name}")`, backend, 'allowed: a Backend subclass or instance');
+    const allowed = 'allowed: a Backend subclass, or an instance of one (an object with poll and startCallback)';
+    const isBackend = (value: unknown): value is Backend =>
+      value instanceof Backend ||
+      (typeof value === 'object' && value !== null && typeof (value as Backend).poll === 'function' && typeof (value as Backend).startCallback === 'function');
+    if (typeof backend === 'function') {
+      // A class is built once, with no arguments; an arrow function or a factory is not a class.
+      if (!isBackend(backend.prototype)) throw new ConfigError(`registerBackend("${name}")`, backend, allowed);
+      backend = new backend();
     }
-    this.backends.set(name, instance);
+    if (!isBackend(backend)) throw new ConfigError(`registerBackend("${name}")`, backend, allowed);
+    this.backends.set(name, backend);
     return this;
   }
 
@@ -120,8 +126,10 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
    */
   start(options: { cron?: string } = {}): this {
     this.assertLoaded('start');
+    // The new tick is made (and its expression validated) before the old one stops.
+    const cron = startCron(options.cron ?? '* * * * *', () => this.scheduleLogged(), this.logger);
     this.cron?.stop();
-    this.cron = startCron(options.cron ?? '* * * * *', () => this.scheduleLogged(), this.logger);
+    this.cron = cron;
     this.scheduleLogged();
     return this;
   }
@@ -276,6 +284,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     });
     report.ended += begin.ended.length;
     await Promise.all(begin.ended.map((ended) => this.deliver(ended)));
+    // A store may leave the slots it just reaped idle until the next pass: make that pass now.
+    if (begin.ended.length > 0 || begin.expiredReservations > 0) this.scheduleLogged();
     report.ended += await this.reconcile(store, slots, begin.running);
 
     // Fill the reserved slots concurrently: polls of one backend still go in slot order (the

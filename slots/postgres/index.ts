@@ -1,0 +1,1 @@
+export { PostgresSlotStore, type PostgresSlotStoreOptions } from './postgres-store.js';

@@ -1,0 +1,63 @@
+/**
+ * The migration runner of the PostgreSQL slot store: brings a schema up to the tables the store's
+ * statements expect. Each migration is idempotent SQL in `sql/migrate-NNN.sql`.
+ */
+import type pg from 'pg';
+import {
+  migrate001,
+  migrationsApplied,
+  migrationsLock,
+  migrationsPrepare,
+  migrationsRecord,
+  migrationsSchema,
+  migrationsState,
+} from './sql.generated.js';
+
+/** One numbered schema change. */
+export interface Migration {
+  version: number;
+  /** SQL text with the `__SCHEMA__` placeholder. */
+  sql: string;
+}
+
+/** Every migration, in version order. Append only: a released migration is never edited. */
+export const migrations: readonly Migration[] = Object.freeze([{ version: 1, sql: migrate001 }]);
+
+/** Replaces the schema placeholder of a statement with an escaped identifier. */
+export function bindSchema(sql: string, schemaIdentifier: string): string {
+  return sql.replaceAll('__SCHEMA__', schemaIdentifier);
+}
+
+/**
+ * Applies, in one transaction on `client`, the migrations `schema` lacks, creating the schema and
+ * the table of applied versions if needed. A transaction-scoped advisory lock per schema makes
+ * concurrent runs from several processes take turns: the later ones find everything in place and
+ * record nothing. Versions newer than this library knows are left alone, since migrations only add.
+ *
+ * @param client - a connected client, not in a transaction; it is left outside one.
+ * @param schema - the schema name, unescaped.
+ * @param schemaIdentifier - the same name escaped with `pg.escapeIdentifier`.
+ * @throws whatever PostgreSQL raises; the transaction is then rolled back.
+ */
+export async function migrate(client: pg.ClientBase, schema: string, schemaIdentifier: string): Promise<void> {
+  await client.query('BEGIN');
+  try {
+    await client.query(migrationsLock, [schema]);
+    // Create only what is missing: a role without CREATE privilege can still init a migrated schema.
+    const state = await client.query<{ has_schema: boolean; has_table: boolean }>(migrationsState, [schema]);
+    if (!state.rows[0]?.has_schema) await client.query(bindSchema(migrationsSchema, schemaIdentifier));
+    if (!state.rows[0]?.has_table) await client.query(bindSchema(migrationsPrepare, schemaIdentifier));
+    const applied = await client.query<{ version: number }>(bindSchema(migrationsApplied, schemaIdentifier));
+    const done = new Set(applied.rows.map((row) => row.version));
+    for (const { version, sql } of migrations) {
+      if (done.has(version)) continue;
+      await client.query(bindSchema(sql, schemaIdentifier));
+      await client.query(bindSchema(migrationsRecord, schemaIdentifier), [version]);
+    }
+    await client.query('COMMIT');
+  } catch (error) {
+    // A broken connection cannot roll back; the server does it when the session ends.
+    await client.query('ROLLBACK').catch(() => {});
+    throw error;
+  }
+}

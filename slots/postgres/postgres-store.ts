@@ -1,0 +1,393 @@
+import pg from 'pg';
+import { ConfigError, StoreUnavailableError, TaskSemaphoreError } from '../../src/errors.js';
+import {
+  compareSlotIds,
+  type BeginPassRequest,
+  type BeginPassResult,
+  type CancelResult,
+  type EndReason,
+  type EndRequest,
+  type EndResult,
+  type EndedOccupancy,
+  type KeepaliveResult,
+  type Lost,
+  type Occupancy,
+  type Reservation,
+  type SlotId,
+  type SlotState,
+  type SlotStore,
+  type StartRequest,
+  type StartResult,
+  type TaskRef,
+} from '../store.js';
+import { bindSchema, migrate } from './migrate.js';
+import * as statements from './sql.generated.js';
+
+/** Options of {@link PostgresSlotStore}. */
+export interface PostgresSlotStoreOptions {
+  /** Scheduler name: rows of several names share the tables. */
+  name: string;
+  /** A postgres:// URL (the store creates its pg.Pool and closes it on close()) or a pg.Pool (never closed by the store). */
+  postgres: string | pg.Pool;
+  /** Schema holding the tables; created if missing. @defaultValue 'public' */
+  schema?: string;
+  /** Most ended records kept in the outbox per scheduler name; oldest dropped beyond it. @defaultValue 10000 */
+  outboxLimit?: number;
+}
+
+const defaults = Object.freeze({
+  schema: 'public',
+  outboxLimit: 10_000,
+  /** Pool settings when the store opens its own pool from a URL. */
+  pool: Object.freeze({ max: 10, connectionTimeoutMillis: 5000 }),
+}) satisfies Required<Pick<PostgresSlotStoreOptions, 'schema' | 'outboxLimit'>> & { pool: pg.PoolConfig };
+
+/**
+ * How often a task statement runs again when a concurrent change made its snapshot disagree with
+ * the row it locked (see {@link lostFrom}). One retry settles it unless the task is churning.
+ */
+const maxAttempts = 5;
+
+/** The unique index that lets only one of two concurrent starts of a task id commit. */
+const taskIndex = 'task_semaphore_slots_task_uidx';
+
+/** bigint columns arrive as strings from `pg`, int and float columns as numbers. */
+type Int8 = string | number;
+
+/** The occupancy columns of a slot row, snake_case as the statements return them. */
+interface OccupancyRow {
+  slot_id: string;
+  token: Int8;
+  task_id: string;
+  backend: string;
+  owner: string;
+  started_at: Int8;
+  last_keepalive_at: Int8;
+  deadline: Int8;
+  max_deadline: Int8 | null;
+  timeout_ms: Int8;
+  max_runtime_ms: Int8 | null;
+  cancel_requested: boolean;
+}
+
+/** Where the statement's snapshot has a task it could not act on. */
+interface LookupRow {
+  acted: boolean;
+  cur_slot_id: string | null;
+  cur_token: Int8 | null;
+  cur_expiry: 'timeout' | 'max_runtime' | null;
+  ended_slot_id: string | null;
+  ended_token: Int8 | null;
+  ended_reason: EndReason | null;
+}
+
+type StartRow = Nullable<OccupancyRow> & { reservation_valid: boolean; holder: string | null };
+type KeepaliveRow = LookupRow & OccupancyRow;
+type CancelRow = LookupRow & OccupancyRow & { already_requested: boolean };
+type EndRow = LookupRow & { record: EndedOccupancy; delivered: boolean };
+type InspectRow = Nullable<OccupancyRow> & {
+  slot_id: string;
+  status: SlotState['status'];
+  token: Int8;
+  lease_until: Int8 | null;
+  overdue: boolean;
+};
+type PassRow = {
+  kind: 'pass' | 'ended' | 'reserved' | 'running';
+  slot_id: string | null;
+  token: Int8 | null;
+  record: EndedOccupancy | Occupancy | null;
+  now_ms: Int8 | null;
+  expired: Int8 | null;
+};
+type Nullable<T> = { [K in keyof T]: T[K] | null };
+
+/**
+ * Slot state in PostgreSQL, for schedulers in many processes. Every state change is one
+ * conditional statement (SQL in `sql/*.sql`), in autocommit, timed by the database's `now()`:
+ * nothing is read into Node, changed and written back, so the client clock never matters. The
+ * unique index on `(scheduler, task_id)` keeps a task id in at most one slot even when two starts
+ * race; `FOR UPDATE SKIP LOCKED` keeps concurrent passes from reserving or reaping the same slot.
+ */
+export class PostgresSlotStore implements SlotStore {
+  readonly kind = 'postgres';
+  private readonly name: string;
+  private readonly pool: pg.Pool;
+  /** Only a pool the store created is closed by it. */
+  private readonly ownsPool: boolean;
+  /** Where the pool connects, for errors (redacted by StoreUnavailableError). */
+  private readonly target: string;
+  private readonly schema: string;
+  private readonly schemaIdentifier: string;
+  private readonly outboxLimit: number;
+  /** The token sequence, passed as a regclass parameter so no schema name sits in a string literal. */
+  private readonly tokenSequence: string;
+  /** Every statement with the schema bound, once. */
+  private readonly sql: typeof statements;
+  private closing: Promise<void> | undefined;
+
+  /** @throws ConfigError when an option is missing or malformed. */
+  constructor(options: PostgresSlotStoreOptions) {
+    if (typeof options?.name !== 'string' || options.name === '') {
+      throw new ConfigError('PostgresSlotStoreOptions.name', options?.name, 'expected a non-empty string');
+    }
+    const { postgres, schema = defaults.schema, outboxLimit = defaults.outboxLimit } = options;
+    if (typeof schema !== 'string' || schema === '') {
+      throw new ConfigError('PostgresSlotStoreOptions.schema', schema, 'expected a non-empty string');
+    }
+    if (!Number.isInteger(outboxLimit) || outboxLimit < 0) {
+      throw new ConfigError('PostgresSlotStoreOptions.outboxLimit', outboxLimit, 'expected an integer >= 0');
+    }
+    if (typeof postgres === 'string') {
+      this.pool = new pg.Pool({ connectionString: postgres, ...defaults.pool });
+      // An idle client that loses its connection emits 'error'; unheard, it would crash the
+      // process. The next query reports the failure instead.
+      this.pool.on('error', () => {});
+      this.ownsPool = true;
+      this.target = postgres;
+    } else if (isPool(postgres)) {
+      this.pool = postgres;
+      this.ownsPool = false;
+      this.target = describePool(postgres);
+    } else {
+      throw new ConfigError('PostgresSlotStoreOptions.postgres', postgres, 'expected a postgres:// URL or a pg.Pool');
+    }
+    this.name = options.name;
+    this.schema = schema;
+    this.schemaIdentifier = pg.escapeIdentifier(schema);
+    this.outboxLimit = outboxLimit;
+    this.tokenSequence = `${this.schemaIdentifier}.task_semaphore_token`;
+    const bound: Record<string, string> = {};
+    for (const [key, text] of Object.entries(statements)) bound[key] = bindSchema(text, this.schemaIdentifier);
+    this.sql = bound as typeof statements;
+  }
+
+  /**
+   * Migrates the schema (creating it if missing) and adds the missing slots as idle. Safe to run
+   * from many processes at once.
+   * @throws StoreUnavailableError when no connection can be made.
+   */
+  async init(slotIds: readonly SlotId[]): Promise<void> {
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (cause) {
+      throw new StoreUnavailableError('PostgreSQL', this.target, cause);
+    }
+    try {
+      await migrate(client, this.schema, this.schemaIdentifier);
+      await client.query(this.sql.ensureSlots, [this.name, [...slotIds]]);
+      client.release();
+    } catch (error) {
+      client.release(true); // the connection may be broken: do not pool it again
+      throw error;
+    }
+  }
+
+  async beginPass(request: BeginPassRequest): Promise<BeginPassResult> {
+    const { rows } = await this.pool.query<PassRow>(this.sql.beginPass, [
+      this.name,
+      [...request.slotIds],
+      request.owner,
+      toInt8(request.leaseMs),
+      [...request.deliverable],
+      toInt8(request.retentionMs),
+      toInt8(request.limit),
+      this.outboxLimit,
+      this.tokenSequence,
+    ]);
+    const result: BeginPassResult = { now: 0, ended: [], expiredReservations: 0, reserved: [], running: [] };
+    // The statement orders rows within each kind as the contract wants them.
+    for (const row of rows) {
+      if (row.kind === 'pass') {
+        result.now = Number(row.now_ms);
+        result.expiredReservations = Number(row.expired);
+      } else if (row.kind === 'ended') result.ended.push(row.record as EndedOccupancy);
+      else if (row.kind === 'reserved') result.reserved.push({ slotId: row.slot_id!, token: Number(row.token) });
+      else result.running.push(row.record as Occupancy);
+    }
+    return result;
+  }
+
+  async start(request: StartRequest): Promise<StartResult> {
+    const values = [
+      this.name,
+      request.slotId,
+      request.token,
+      request.taskId,
+      request.backend,
+      toInt8(request.timeoutMs),
+      request.maxRuntimeMs === null ? null : toInt8(request.maxRuntimeMs),
+    ];
+    for (let attempt = 1; ; attempt++) {
+      let row: StartRow;
+      try {
+        row = (await this.pool.query<StartRow>(this.sql.start, values)).rows[0]!;
+      } catch (error) {
+        // A start of the same task id committed after this statement's snapshot was taken: the
+        // index refused ours. Nothing changed; run again, and the new snapshot names the holder.
+        if (isTaskConflict(error) && attempt < maxAttempts) continue;
+        throw error;
+      }
+      if (row.slot_id !== null) return { ok: true, occupancy: toOccupancy(row as OccupancyRow) };
+      if (row.reservation_valid && row.holder !== null) return { ok: false, reason: 'duplicate', slotId: row.holder };
+      // Either the reservation had lapsed or moved on in the snapshot, or it was valid there but
+      // released, reaped or started before the update could lock it: lost either way.
+      return { ok: false, reason: 'reservation_lost' };
+    }
+  }
+
+  async release(reservations: readonly Reservation[]): Promise<void> {
+    if (reservations.length === 0) return;
+    await this.pool.query(this.sql.release, [
+      this.name,
+      reservations.map((r) => r.slotId),
+      reservations.map((r) => r.token),
+    ]);
+  }
+
+  async keepalive(ref: TaskRef): Promise<KeepaliveResult> {
+    const found = await this.onTask<KeepaliveRow>(this.sql.keepalive, [this.name, ref.taskId, ref.token ?? null], ref);
+    return 'row' in found ? { ok: true, occupancy: toOccupancy(found.row) } : found;
+  }
+
+  async end(request: EndRequest): Promise<EndResult> {
+    const found = await this.onTask<EndRow>(
+      this.sql.end,
+      [
+        this.name,
+        request.taskId,
+        request.token ?? null,
+        request.reason,
+        request.status ?? null,
+        request.error ?? null,
+        [...request.deliverable],
+        this.outboxLimit,
+      ],
+      request,
+    );
+    return 'row' in found ? { ok: true, ended: found.row.record, delivered: found.row.delivered } : found;
+  }
+
+  async requestCancel(ref: TaskRef): Promise<CancelResult> {
+    const found = await this.onTask<CancelRow>(this.sql.requestCancel, [this.name, ref.taskId, ref.token ?? null], ref);
+    if (!('row' in found)) return found;
+    return { ok: true, occupancy: toOccupancy(found.row), alreadyRequested: found.row.already_requested };
+  }
+
+  async inspect(): Promise<SlotState[]> {
+    const { rows } = await this.pool.query<InspectRow>(this.sql.inspect, [this.name]);
+    return rows
+      .sort((a, b) => compareSlotIds(a.slot_id, b.slot_id))
+      .map((row) => ({
+        slotId: row.slot_id,
+        status: row.status,
+        token: Number(row.token),
+        owner: row.owner,
+        leaseUntil: nullableNumber(row.lease_until),
+        occupancy: row.status === 'running' ? toOccupancy(row as OccupancyRow) : null,
+        overdue: row.overdue,
+      }));
+  }
+
+  /** Ends the pool the store created from a URL; a pool passed in is left open. Idempotent. */
+  async close(): Promise<void> {
+    if (!this.ownsPool) return;
+    this.closing ??= this.pool.end();
+    await this.closing;
+  }
+
+  /**
+   * Runs a statement that acts on a task id (keepalive, end, request-cancel). Each run is one
+   * atomic statement; it runs again only when its snapshot showed the task live yet the row it
+   * locked had changed (ended or reaped by a transaction that committed meanwhile), since only a
+   * new snapshot shows what became of it.
+   */
+  private async onTask<R extends LookupRow>(sql: string, values: unknown[], ref: TaskRef): Promise<{ row: R } | Lost> {
+    for (let attempt = 1; ; attempt++) {
+      const row = (await this.pool.query<R>(sql, values)).rows[0]!;
+      if (row.acted) return { row };
+      const lost = lostFrom(row, ref);
+      if (lost) return lost;
+      if (attempt >= maxAttempts) {
+        throw new TaskSemaphoreError(
+          'ERR_STORE_CONFLICT',
+          `task "${ref.taskId}" kept changing under ${maxAttempts} attempts; retry the call`,
+          { taskId: ref.taskId },
+        );
+      }
+    }
+  }
+}
+
+/**
+ * Why a task statement could not act, as the memory store's `resolve` answers it, from the
+ * statement's snapshot; null when the snapshot shows the task live and matching, which means a
+ * concurrent transaction changed the row after the snapshot was taken.
+ */
+function lostFrom(row: LookupRow, ref: TaskRef): Lost | null {
+  if (row.cur_slot_id !== null) {
+    const slotId = row.cur_slot_id;
+    const token = Number(row.cur_token);
+    if (ref.token !== undefined && ref.token !== token) return { ok: false, reason: 'superseded', slotId, token };
+    if (row.cur_expiry !== null) return { ok: false, reason: 'timed_out', slotId, token, endReason: row.cur_expiry };
+    return null;
+  }
+  if (row.ended_slot_id === null || row.ended_reason === null) return { ok: false, reason: 'unknown' };
+  const slotId = row.ended_slot_id;
+  const token = Number(row.ended_token);
+  if (ref.token !== undefined && ref.token !== token) return { ok: false, reason: 'superseded', slotId, token };
+  const endReason = row.ended_reason;
+  const timedOut = endReason === 'timeout' || endReason === 'max_runtime';
+  return { ok: false, reason: timedOut ? 'timed_out' : 'ended', slotId, token, endReason };
+}
+
+function toOccupancy(row: OccupancyRow): Occupancy {
+  return {
+    slotId: row.slot_id,
+    token: Number(row.token),
+    taskId: row.task_id,
+    backend: row.backend,
+    owner: row.owner,
+    startedAt: Number(row.started_at),
+    lastKeepaliveAt: Number(row.last_keepalive_at),
+    deadline: Number(row.deadline),
+    maxDeadline: nullableNumber(row.max_deadline),
+    timeoutMs: Number(row.timeout_ms),
+    maxRuntimeMs: nullableNumber(row.max_runtime_ms),
+    cancelRequested: row.cancel_requested,
+  };
+}
+
+function nullableNumber(value: Int8 | null): number | null {
+  return value === null ? null : Number(value);
+}
+
+/** A duration or count as a bigint parameter: a whole number, infinities clamped to safe integers. */
+function toInt8(value: number): number {
+  if (value === Infinity) return Number.MAX_SAFE_INTEGER;
+  if (value === -Infinity) return -Number.MAX_SAFE_INTEGER;
+  return Math.round(value);
+}
+
+/** Read by shape, not `instanceof`: a pool passed in may come from another copy of `pg`. */
+function isTaskConflict(error: unknown): boolean {
+  const { code, constraint } = (error ?? {}) as { code?: unknown; constraint?: unknown };
+  return code === '23505' && constraint === taskIndex;
+}
+
+function isPool(value: unknown): value is pg.Pool {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as pg.Pool).connect === 'function' &&
+    typeof (value as pg.Pool).query === 'function'
+  );
+}
+
+/** The pool's connection string, or host, port and database when it was configured by fields. */
+function describePool(pool: pg.Pool): string {
+  const options = pool.options ?? {};
+  if (options.connectionString) return options.connectionString;
+  return `postgres://${options.host ?? 'localhost'}:${options.port ?? 5432}/${options.database ?? ''}`;
+}

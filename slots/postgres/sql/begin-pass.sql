@@ -1,0 +1,205 @@
+-- begin-pass: one scheduling pass in one statement, timed by now(). In order of the contract:
+--   1. reap lapsed reservations and overdue occupancies of the whole scheduler name (at most $7,
+--      in slot id order), write tombstones of the occupancies, queue to the outbox those whose
+--      backend is not deliverable (dropping the oldest entries beyond $8);
+--   2. take (delete) outbox entries of deliverable backends, oldest first, with what is left of $7;
+--   3. prune tombstones that ended at or before now - $6;
+--   4. reserve, under fresh tokens, every idle slot of $2 (creating missing ones), and list the
+--      running occupancies of $2.
+-- Data-modifying CTEs all see the snapshot taken when the statement began, so a slot reaped here
+-- was not idle in it and is not reserved here (the contract allows that). No two CTEs modify one row.
+-- Rows are locked with SKIP LOCKED wherever a pass would otherwise wait on another: a row another
+-- transaction is changing is left for the next pass.
+--
+-- Parameters:
+--   $1 text     scheduler name
+--   $2 text[]   slot ids to fill, in config order
+--   $3 text     owner: the calling scheduler instance
+--   $4 bigint   lease ms
+--   $5 text[]   deliverable backends
+--   $6 bigint   retention ms of tombstones
+--   $7 bigint   limit: most reaped slots plus outbox entries taken
+--   $8 bigint   outbox limit
+--   $9 regclass the token sequence (a parameter, so no schema name sits inside a string literal)
+-- Returns rows tagged by kind, ordered by kind, grp, pos, slot_id:
+--   'pass'     one row: now_ms bigint, expired bigint (lapsed reservations set idle)
+--   'ended'    record jsonb (an EndedOccupancy): reaped ones (grp 0) in slot id order, then taken
+--              outbox entries (grp 1) in outbox order
+--   'reserved' slot_id text, token bigint, pos = position in $2
+--   'running'  record jsonb (an Occupancy), pos = position in $2
+WITH clock AS (
+  SELECT floor(extract(epoch FROM now()) * 1000)::bigint AS now_ms
+),
+wanted AS (
+  -- A slot id listed twice counts once, at its first position.
+  SELECT DISTINCT ON (w.slot_id) w.slot_id, w.ord
+  FROM unnest($2::text[]) WITH ORDINALITY AS w(slot_id, ord)
+  ORDER BY w.slot_id, w.ord
+),
+victims AS MATERIALIZED (
+  -- Locked so that a concurrent pass skips them rather than ending them a second time; the lock
+  -- re-reads each row, so the values are current, not the snapshot's.
+  SELECT s.*,
+         CASE WHEN s.status = 'reserved' THEN NULL
+              WHEN s.max_deadline <= c.now_ms THEN 'max_runtime'
+              ELSE 'timeout' END AS reason
+  FROM __SCHEMA__.task_semaphore_slots AS s CROSS JOIN clock AS c
+  WHERE s.scheduler = $1::text
+    AND ((s.status = 'reserved' AND s.lease_until <= c.now_ms)
+      OR (s.status = 'running' AND (s.deadline <= c.now_ms OR s.max_deadline <= c.now_ms)))
+  ORDER BY s.slot_id
+  LIMIT greatest($7::bigint, 0)
+  FOR UPDATE OF s SKIP LOCKED
+),
+reaped AS (
+  UPDATE __SCHEMA__.task_semaphore_slots AS s
+  SET status = 'idle', owner = NULL, lease_until = NULL, task_id = NULL, backend = NULL,
+      started_at = NULL, last_keepalive_at = NULL, deadline = NULL, max_deadline = NULL,
+      timeout_ms = NULL, max_runtime_ms = NULL, cancel_requested = false
+  FROM victims AS v
+  WHERE s.scheduler = $1::text AND s.slot_id = v.slot_id
+  RETURNING v.*
+),
+records AS (
+  SELECT r.slot_id, r.task_id, r.token, r.backend, r.reason,
+         r.backend = ANY ($5::text[]) AS deliverable,
+         jsonb_build_object(
+           'slotId', r.slot_id, 'token', r.token, 'taskId', r.task_id, 'backend', r.backend,
+           'owner', r.owner, 'startedAt', r.started_at, 'lastKeepaliveAt', r.last_keepalive_at,
+           'deadline', r.deadline, 'maxDeadline', r.max_deadline, 'timeoutMs', r.timeout_ms,
+           'maxRuntimeMs', r.max_runtime_ms, 'cancelRequested', r.cancel_requested,
+           'reason', r.reason, 'endedAt', c.now_ms, 'status', NULL::text, 'error', NULL::text
+         ) AS record
+  FROM reaped AS r CROSS JOIN clock AS c
+  WHERE r.reason IS NOT NULL
+),
+tombstones AS (
+  -- With a retention of 0 or less a tombstone would be pruned at once: skip writing it.
+  INSERT INTO __SCHEMA__.task_semaphore_ended AS e (scheduler, task_id, slot_id, token, reason, ended_at)
+  SELECT $1::text, r.task_id, r.slot_id, r.token, r.reason, c.now_ms
+  FROM records AS r CROSS JOIN clock AS c
+  WHERE $6::bigint > 0
+  ON CONFLICT (scheduler, task_id) DO UPDATE
+  SET slot_id = excluded.slot_id, token = excluded.token, reason = excluded.reason, ended_at = excluded.ended_at
+),
+queued_count AS (
+  SELECT count(*) AS n FROM records WHERE NOT deliverable
+),
+dropped AS MATERIALIZED (
+  -- Existing entries that fall beyond the outbox limit once the queued ones are appended. Only
+  -- computed when something is queued: the outbox never grows otherwise.
+  SELECT o.id
+  FROM __SCHEMA__.task_semaphore_outbox AS o
+  WHERE o.scheduler = $1::text AND (SELECT n FROM queued_count) > 0
+  ORDER BY o.id DESC
+  OFFSET greatest($8::bigint - (SELECT n FROM queued_count), 0)
+),
+trimmed AS (
+  -- SKIP LOCKED: an entry another pass is taking is on its way out anyway, and waiting for it
+  -- could deadlock with that pass.
+  DELETE FROM __SCHEMA__.task_semaphore_outbox AS o
+  WHERE o.id IN (
+    SELECT l.id FROM __SCHEMA__.task_semaphore_outbox AS l
+    WHERE l.id IN (SELECT id FROM dropped)
+    FOR UPDATE SKIP LOCKED)
+),
+queued AS (
+  -- When more are queued than the limit, only the last ones are kept.
+  INSERT INTO __SCHEMA__.task_semaphore_outbox (scheduler, backend, record)
+  SELECT $1::text, r.backend, r.record
+  FROM records AS r
+  WHERE NOT r.deliverable
+  ORDER BY r.slot_id
+  OFFSET greatest((SELECT n FROM queued_count) - greatest($8::bigint, 0), 0)
+),
+taken_ids AS MATERIALIZED (
+  SELECT o.id
+  FROM __SCHEMA__.task_semaphore_outbox AS o
+  WHERE o.scheduler = $1::text
+    AND o.backend = ANY ($5::text[])
+    AND o.id NOT IN (SELECT id FROM dropped)
+  ORDER BY o.id
+  LIMIT greatest($7::bigint - (SELECT count(*) FROM victims), 0)
+  FOR UPDATE OF o SKIP LOCKED
+),
+taken AS (
+  DELETE FROM __SCHEMA__.task_semaphore_outbox AS o
+  USING taken_ids AS t
+  WHERE o.id = t.id
+  RETURNING o.id, o.record
+),
+pruned AS (
+  -- Tombstones of tasks reaped above are excluded so that no row is both upserted and deleted.
+  DELETE FROM __SCHEMA__.task_semaphore_ended AS e
+  WHERE (e.scheduler, e.task_id) IN (
+    SELECT p.scheduler, p.task_id
+    FROM __SCHEMA__.task_semaphore_ended AS p CROSS JOIN clock AS c
+    WHERE p.scheduler = $1::text
+      AND p.ended_at <= c.now_ms - $6::bigint
+      AND p.task_id NOT IN (SELECT task_id FROM records)
+    FOR UPDATE OF p SKIP LOCKED)
+),
+free AS MATERIALIZED (
+  -- Idle in the snapshot and still idle once locked; a slot another pass holds is skipped, not waited for.
+  SELECT s.slot_id
+  FROM __SCHEMA__.task_semaphore_slots AS s
+  JOIN wanted AS w ON w.slot_id = s.slot_id
+  WHERE s.scheduler = $1::text AND s.status = 'idle'
+  FOR UPDATE OF s SKIP LOCKED
+),
+tokens AS MATERIALIZED (
+  -- nextval() is evaluated after the sort, so tokens grow in config order.
+  SELECT f.slot_id, nextval($9::regclass) AS token
+  FROM free AS f JOIN wanted AS w ON w.slot_id = f.slot_id
+  ORDER BY w.ord
+),
+reserved AS (
+  UPDATE __SCHEMA__.task_semaphore_slots AS s
+  SET status = 'reserved', token = t.token, owner = $3::text, lease_until = c.now_ms + $4::bigint
+  FROM tokens AS t CROSS JOIN clock AS c
+  WHERE s.scheduler = $1::text AND s.slot_id = t.slot_id
+  RETURNING s.slot_id, s.token
+),
+created AS (
+  -- Slots of $2 the store does not know yet are created already reserved, as the memory store
+  -- does. A concurrent creator wins the row; this pass then leaves it alone.
+  INSERT INTO __SCHEMA__.task_semaphore_slots (scheduler, slot_id, status, token, owner, lease_until)
+  SELECT $1::text, w.slot_id, 'reserved', nextval($9::regclass), $3::text, c.now_ms + $4::bigint
+  FROM wanted AS w CROSS JOIN clock AS c
+  WHERE NOT EXISTS (
+    SELECT 1 FROM __SCHEMA__.task_semaphore_slots AS s
+    WHERE s.scheduler = $1::text AND s.slot_id = w.slot_id)
+  ORDER BY w.slot_id
+  ON CONFLICT (scheduler, slot_id) DO NOTHING
+  RETURNING slot_id, token
+),
+running AS (
+  -- Running in the snapshot and not reaped above.
+  SELECT w.ord, s.slot_id,
+         jsonb_build_object(
+           'slotId', s.slot_id, 'token', s.token, 'taskId', s.task_id, 'backend', s.backend,
+           'owner', s.owner, 'startedAt', s.started_at, 'lastKeepaliveAt', s.last_keepalive_at,
+           'deadline', s.deadline, 'maxDeadline', s.max_deadline, 'timeoutMs', s.timeout_ms,
+           'maxRuntimeMs', s.max_runtime_ms, 'cancelRequested', s.cancel_requested
+         ) AS record
+  FROM __SCHEMA__.task_semaphore_slots AS s
+  JOIN wanted AS w ON w.slot_id = s.slot_id
+  WHERE s.scheduler = $1::text
+    AND s.status = 'running'
+    AND s.slot_id NOT IN (SELECT slot_id FROM victims)
+)
+SELECT 'pass' AS kind, 0 AS grp, 0::bigint AS pos, NULL::text AS slot_id, NULL::bigint AS token,
+       NULL::jsonb AS record, c.now_ms,
+       (SELECT count(*) FROM victims WHERE reason IS NULL) AS expired
+FROM clock AS c
+UNION ALL
+SELECT 'ended', 0, 0, r.slot_id, NULL, r.record, NULL, NULL FROM records AS r WHERE r.deliverable
+UNION ALL
+SELECT 'ended', 1, t.id, NULL, NULL, t.record, NULL, NULL FROM taken AS t
+UNION ALL
+SELECT 'reserved', 0, w.ord, r.slot_id, r.token, NULL, NULL, NULL
+FROM (SELECT slot_id, token FROM reserved UNION ALL SELECT slot_id, token FROM created) AS r
+JOIN wanted AS w ON w.slot_id = r.slot_id
+UNION ALL
+SELECT 'running', 0, r.ord, r.slot_id, NULL, r.record, NULL, NULL FROM running AS r
+ORDER BY kind, grp, pos, slot_id;

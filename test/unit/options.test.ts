@@ -1,0 +1,171 @@
+/** Scheduler options: validated in the constructor, each error naming its option; derived defaults. */
+import test, { type ExecutionContext } from 'ava';
+import { Backend } from '../../backends/backend.js';
+import { MemorySlotStore } from '../../slots/memory/index.js';
+import { ConfigError } from '../../src/errors.js';
+import { defaults, resolveOptions, type SchedulerOptions } from '../../src/options.js';
+import { Scheduler } from '../../src/scheduler.js';
+
+/** Asserts that `new Scheduler(options)` throws a ConfigError about `field`. */
+function rejectsOption(
+  t: ExecutionContext,
+  options: unknown,
+  field: string,
+  value: unknown,
+  mention: string,
+  code = 'ERR_CONFIG',
+): void {
+  const error = t.throws(() => new Scheduler(options as SchedulerOptions), { instanceOf: ConfigError });
+  t.is(error.field, field);
+  t.deepEqual(error.value, value);
+  t.is(error.code, code);
+  t.true(error.message.startsWith(`${field}: `), error.message);
+  t.true(error.message.includes(mention), `"${mention}" missing from: ${error.message}`);
+}
+
+test('only name is required, and the defaults apply', (t) => {
+  const resolved = resolveOptions({ name: 'jobs' });
+  t.like(resolved, {
+    name: 'jobs',
+    postgresSchema: 'public',
+    keyPrefix: 'task-semaphore',
+    defaultSlotClass: 'MemorySlot',
+    timeoutMs: 300_000,
+    pollTimeoutMs: 10_000,
+    callbackTimeoutMs: 30_000,
+    reservationTimeoutMs: 60_000,
+    endedRetentionMs: 3_600_000,
+    reapLimit: 1000,
+  });
+  t.regex(resolved.owner, /^.+:\d+:[0-9a-f]{6}$/);
+  t.true(Object.isFrozen(defaults));
+  const scheduler = new Scheduler({ name: 'jobs', owner: 'me' });
+  t.is(scheduler.name, 'jobs');
+  t.is(scheduler.owner, 'me');
+});
+
+test('two schedulers get different owner ids', (t) => {
+  t.not(resolveOptions({ name: 'jobs' }).owner, resolveOptions({ name: 'jobs' }).owner);
+});
+
+test('durations in options are parsed', (t) => {
+  t.like(resolveOptions({ name: 'n', timeout: '2m', pollTimeout: 500, callbackTimeout: '1s', reservationTimeout: '1m30s', endedRetention: '1d' }), {
+    timeoutMs: 120_000,
+    pollTimeoutMs: 500,
+    callbackTimeoutMs: 1000,
+    reservationTimeoutMs: 90_000,
+    endedRetentionMs: 86_400_000,
+  });
+});
+
+test('a missing or bad name is rejected, naming the option', (t) => {
+  for (const name of [undefined, '', 'my jobs', 'jobs/1', 'x'.repeat(101), 42]) {
+    rejectsOption(t, { name }, 'name', name, 'allowed');
+  }
+  rejectsOption(t, {}, 'name', undefined, 'undefined');
+  rejectsOption(t, { name: 'my jobs' }, 'name', 'my jobs', '"my jobs"');
+});
+
+test('options that are not an object are rejected', (t) => {
+  for (const options of [undefined, null, 'jobs']) {
+    const error = t.throws(() => new Scheduler(options as unknown as SchedulerOptions), { instanceOf: ConfigError });
+    t.is(error.field, 'options');
+  }
+});
+
+test('reservationTimeout must be longer than pollTimeout', (t) => {
+  rejectsOption(t, { name: 'n', pollTimeout: '60s' }, 'reservationTimeout', '60s', 'pollTimeout');
+  rejectsOption(t, { name: 'n', pollTimeout: '10s', reservationTimeout: '5s' }, 'reservationTimeout', '5s', '10000 ms');
+  rejectsOption(t, { name: 'n', pollTimeout: 2000, reservationTimeout: 2000 }, 'reservationTimeout', 2000, 'pollTimeout');
+  t.notThrows(() => new Scheduler({ name: 'n', pollTimeout: 2000, reservationTimeout: 2001 }));
+  t.notThrows(() => new Scheduler({ name: 'n', pollTimeout: '2m', reservationTimeout: '5m' }));
+});
+
+test('a bad reapLimit is rejected, naming the option', (t) => {
+  for (const reapLimit of [0, -1, 1.5, Number.NaN, '100', 2 ** 60]) {
+    rejectsOption(t, { name: 'n', reapLimit }, 'reapLimit', reapLimit, 'positive integer');
+  }
+  t.is(resolveOptions({ name: 'n', reapLimit: 1 }).reapLimit, 1);
+});
+
+test('a bad keyPrefix is rejected, naming the option', (t) => {
+  for (const keyPrefix of ['', 'my prefix', 'a{b}', 'x'.repeat(101), 7]) {
+    rejectsOption(t, { name: 'n', keyPrefix }, 'keyPrefix', keyPrefix, 'allowed');
+  }
+  t.is(resolveOptions({ name: 'n', keyPrefix: 'app:sem' }).keyPrefix, 'app:sem');
+});
+
+test('a bad postgresSchema is rejected, naming the option', (t) => {
+  for (const postgresSchema of ['', '1abc', 'my-schema', 'a; DROP TABLE x', 'x'.repeat(64)]) {
+    rejectsOption(t, { name: 'n', postgresSchema }, 'postgresSchema', postgresSchema, 'identifier');
+  }
+});
+
+test('bad durations are rejected, naming the option', (t) => {
+  const bad = 'ERR_BAD_DURATION';
+  rejectsOption(t, { name: 'n', timeout: '5 minutes' }, 'timeout', '5 minutes', '"5 minutes"', bad);
+  rejectsOption(t, { name: 'n', pollTimeout: 'abc' }, 'pollTimeout', 'abc', '"abc"', bad);
+  rejectsOption(t, { name: 'n', callbackTimeout: -1 }, 'callbackTimeout', -1, '-1', bad);
+  rejectsOption(t, { name: 'n', endedRetention: '1 hour' }, 'endedRetention', '1 hour', '"1 hour"', bad);
+  // reservationTimeout's own parse error is a duration error too.
+  const error = t.throws(() => new Scheduler({ name: 'n', reservationTimeout: 'soon' }), { instanceOf: ConfigError });
+  t.is(error.field, 'reservationTimeout');
+  t.is(error.code, 'ERR_BAD_DURATION');
+});
+
+// --- defaultSlotClass ------------------------------------------------------------------------------
+
+test('defaultSlotClass follows the store options', (t) => {
+  t.is(resolveOptions({ name: 'n' }).defaultSlotClass, 'MemorySlot');
+  t.is(resolveOptions({ name: 'n', redis: 'redis://127.0.0.1:6379' }).defaultSlotClass, 'RedisSlot');
+  t.is(resolveOptions({ name: 'n', postgres: 'postgres://127.0.0.1/test' }).defaultSlotClass, 'PostgresSlot');
+  // Both given: Redis wins, as documented.
+  t.is(resolveOptions({ name: 'n', redis: 'redis://h', postgres: 'postgres://h/db' }).defaultSlotClass, 'RedisSlot');
+  // An explicit choice wins over both.
+  t.is(resolveOptions({ name: 'n', redis: 'redis://h', defaultSlotClass: 'MemorySlot' }).defaultSlotClass, 'MemorySlot');
+});
+
+class Idle extends Backend {
+  poll(): null {
+    return null;
+  }
+  startCallback(): void {}
+}
+
+/** Loads a slot without slotCls, with the named slot class served by a memory store, and returns the class inspect() reports. */
+async function slotClassUsed(options: SchedulerOptions, stand: string): Promise<string | undefined> {
+  const scheduler = new Scheduler(options);
+  try {
+    // Stand a memory store in for the named class, so that nothing connects.
+    scheduler.registerSlotClass(stand, () => new MemorySlotStore());
+    scheduler.registerBackend('idle', Idle);
+    await scheduler.load([{ slotId: 1, backends: ['idle'] }]);
+    const [slot] = await scheduler.inspect();
+    return slot?.slotCls;
+  } finally {
+    await scheduler.close();
+  }
+}
+
+test('a slot without slotCls uses the class derived from the store options', async (t) => {
+  t.is(await slotClassUsed({ name: 'n', postgres: 'postgres://nowhere.invalid/db' }, 'PostgresSlot'), 'PostgresSlot');
+  t.is(await slotClassUsed({ name: 'n', redis: 'redis://nowhere.invalid:6379' }, 'RedisSlot'), 'RedisSlot');
+  t.is(await slotClassUsed({ name: 'n' }, 'MemorySlot'), 'MemorySlot');
+  t.is(await slotClassUsed({ name: 'n', redis: 'redis://nowhere.invalid:6379', defaultSlotClass: 'Mine' }, 'Mine'), 'Mine');
+});
+
+test('a RedisSlot without the redis option is a ConfigError naming redis', async (t) => {
+  const scheduler = new Scheduler({ name: 'n' });
+  scheduler.registerBackend('idle', Idle);
+  const error = await t.throwsAsync(scheduler.load([{ slotId: 1, slotCls: 'RedisSlot', backends: ['idle'] }]), { instanceOf: ConfigError });
+  t.is(error.field, 'redis');
+  await scheduler.close();
+});
+
+test('a PostgresSlot without the postgres option is a ConfigError naming postgres', async (t) => {
+  const scheduler = new Scheduler({ name: 'n' });
+  scheduler.registerBackend('idle', Idle);
+  const error = await t.throwsAsync(scheduler.load([{ slotId: 1, slotCls: 'PostgresSlot', backends: ['idle'] }]), { instanceOf: ConfigError });
+  t.is(error.field, 'postgres');
+  await scheduler.close();
+});

@@ -1,0 +1,265 @@
+/**
+ * The Scheduler end to end on the memory store (no server): registering backends, loading a
+ * config, a pass, and the lifecycle errors (before load, bad cron, after close).
+ */
+import test from 'ava';
+import { Backend, type StopOutcome, type TaskContext } from '../../backends/backend.js';
+import { ConfigError, SchedulerStateError, isTaskSemaphoreError } from '../../src/errors.js';
+import { Scheduler } from '../../src/scheduler.js';
+
+/** Hands out the ids it was given, one per poll, and records its callbacks. */
+class Queue extends Backend {
+  static built = 0;
+  readonly started: Array<{ taskId: string; context: TaskContext }> = [];
+  readonly stopped: Array<{ taskId: string; outcome: StopOutcome }> = [];
+  constructor(private readonly ids: string[] = []) {
+    super();
+  }
+  poll(): string | null | Promise<string | null> {
+    return this.ids.shift() ?? null;
+  }
+  startCallback(taskId: string, context: TaskContext): void {
+    this.started.push({ taskId, context });
+  }
+  override stopCallback(taskId: string, outcome: StopOutcome): void {
+    this.stopped.push({ taskId, outcome });
+  }
+}
+
+/** Registered as a class: built by the scheduler with no arguments. */
+class ClassQueue extends Queue {
+  constructor() {
+    super(['c-1', 'c-2']);
+    ClassQueue.built++;
+  }
+}
+
+let names = 0;
+/** A fresh scheduler name per test: tests run concurrently. */
+const schedulerName = () => `unit-${process.pid}-${++names}`;
+
+function newScheduler(): Scheduler {
+  return new Scheduler({ name: schedulerName() });
+}
+
+const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+test.serial('a backend registered as a class and one as an instance both fill slots', async (t) => {
+  const scheduler = newScheduler();
+  t.teardown(() => scheduler.close());
+  const instance = new Queue(['i-1']);
+  const builtBefore = ClassQueue.built;
+  t.is(scheduler.registerBackend('fromClass', ClassQueue).registerBackend('fromInstance', instance), scheduler);
+  t.is(ClassQueue.built, builtBefore + 1); // built once, at registration
+
+  await scheduler.load([
+    { slotId: 1, backends: ['fromClass'] },
+    { slotId: 2, backends: ['fromInstance'] },
+    { slotId: 3, backends: ['fromInstance', 'fromClass'] },
+    { slotId: 4, backends: ['fromInstance'] },
+  ]);
+  t.is(ClassQueue.built, builtBefore + 1); // shared by the slots that list it, not built per slot
+
+  const report = await scheduler.schedule();
+  t.like(report, { started: 3, released: 1 });
+
+  const slots = await scheduler.inspect();
+  t.deepEqual(
+    slots.map((s) => [s.slotId, s.status, s.occupancy?.taskId ?? null, s.occupancy?.backend ?? null]),
+    [
+      ['1', 'running', 'c-1', 'fromClass'],
+      ['2', 'running', 'i-1', 'fromInstance'],
+      ['3', 'running', 'c-2', 'fromClass'],
+      ['4', 'idle', null, null],
+    ],
+  );
+  t.deepEqual(
+    instance.started.map((s) => s.taskId),
+    ['i-1'],
+  );
+  const [{ context }] = instance.started as [{ taskId: string; context: TaskContext }];
+  t.like(context, { taskId: 'i-1', slotId: '2', backend: 'fromInstance' });
+  t.true(Number.isSafeInteger(context.token));
+  t.false(context.signal.aborted);
+});
+
+test('stop() frees the slot and calls stopCallback once, in this process', async (t) => {
+  const scheduler = newScheduler();
+  t.teardown(() => scheduler.close());
+  const backend = new Queue(['t-1']);
+  scheduler.registerBackend('q', backend);
+  await scheduler.load([{ slotId: 1, backends: ['q'] }]);
+  t.like(await scheduler.schedule(), { started: 1 });
+
+  const outcome = await scheduler.stop('t-1', { status: 'succeeded' });
+  t.like(outcome, { ok: true, delivered: true, taskId: 't-1', slotId: '1', reason: 'stopped', status: 'succeeded' });
+  t.is(backend.stopped.length, 1);
+  t.like(backend.stopped[0]!.outcome, { taskId: 't-1', reason: 'stopped', status: 'succeeded' });
+  t.like(await scheduler.stop('t-1'), { ok: false, reason: 'ended' });
+  t.like(await scheduler.keepalive('never-polled'), { ok: false, reason: 'unknown' });
+  t.is(backend.stopped.length, 1);
+});
+
+test('load() before registerBackend rejects with ERR_UNKNOWN_BACKEND, and the scheduler stays usable', async (t) => {
+  const scheduler = newScheduler();
+  t.teardown(() => scheduler.close());
+  const error = await t.throwsAsync(scheduler.load([{ slotId: 1, backends: ['MyBackend'] }]), { instanceOf: ConfigError });
+  t.is(error.code, 'ERR_UNKNOWN_BACKEND');
+  t.is(error.field, 'slots[0].backends[0]');
+  t.true(error.message.includes('registerBackend'), error.message);
+  // Still not loaded.
+  t.throws(() => scheduler.schedule(), { instanceOf: SchedulerStateError });
+
+  scheduler.registerBackend('MyBackend', new Queue());
+  await t.notThrowsAsync(scheduler.load([{ slotId: 1, backends: ['MyBackend'] }]));
+  t.like(await scheduler.schedule(), { started: 0, released: 1 });
+});
+
+test('load() with a bad config keeps the config already loaded', async (t) => {
+  const scheduler = newScheduler();
+  t.teardown(() => scheduler.close());
+  scheduler.registerBackend('q', new Queue(['a']));
+  await scheduler.load([{ slotId: 1, backends: ['q'] }]);
+  await t.throwsAsync(scheduler.load([{ slotId: 1, backends: ['nope'] }]), { instanceOf: ConfigError });
+  t.like(await scheduler.schedule(), { started: 1 });
+});
+
+test('schedule() and start() before load() throw SchedulerStateError', (t) => {
+  const scheduler = newScheduler();
+  t.teardown(() => scheduler.close());
+  scheduler.registerBackend('q', new Queue());
+  const error = t.throws(() => scheduler.schedule(), { instanceOf: SchedulerStateError });
+  t.is(error.code, 'ERR_SCHEDULER_STATE');
+  t.true(isTaskSemaphoreError(error));
+  t.true(error.message.includes('load()'), error.message);
+  t.throws(() => scheduler.start(), { instanceOf: SchedulerStateError });
+});
+
+test("start({ cron: 'nonsense' }) throws ConfigError and runs no pass", async (t) => {
+  const scheduler = newScheduler();
+  t.teardown(() => scheduler.close());
+  let polls = 0;
+  scheduler.registerBackend(
+    'q',
+    new (class extends Queue {
+      override poll(): null {
+        polls++;
+        return null;
+      }
+    })(),
+  );
+  await scheduler.load([{ slotId: 1, backends: ['q'] }]);
+  let passes = 0;
+  scheduler.on('pass:end', () => passes++);
+  for (const cron of ['nonsense', '* * *', '61 * * * *', '']) {
+    const error = t.throws(() => scheduler.start({ cron }), { instanceOf: ConfigError });
+    t.is(error.field, 'start(options.cron)');
+    t.is(error.value, cron);
+  }
+  await delay(20);
+  t.is(passes, 0);
+  t.is(polls, 0);
+});
+
+test.serial('a start() with a bad cron stops the cron already running', async (t) => {
+  const scheduler = newScheduler();
+  t.teardown(() => scheduler.close());
+  scheduler.registerBackend('q', new Queue());
+  await scheduler.load([{ slotId: 1, backends: ['q'] }]);
+  let passes = 0;
+  const firstPass = new Promise<void>((resolve) => scheduler.once('pass:end', () => resolve()));
+  scheduler.on('pass:end', () => passes++);
+  scheduler.start({ cron: '* * * * * *' }); // every second
+  await firstPass;
+  t.throws(() => scheduler.start({ cron: 'nonsense' }), { instanceOf: ConfigError });
+  const before = passes;
+  await delay(2200);
+  t.true(passes > before, 'the every-second cron kept ticking after the rejected start()');
+});
+
+test('durations past what Node timers honour (2^31-1 ms) are refused, not silently shortened', (t) => {
+  for (const options of [{ callbackTimeout: '30d' }, { pollTimeout: '30d', reservationTimeout: '31d' }, { timeout: '25d' }]) {
+    const error = t.throws(() => new Scheduler({ name: schedulerName(), ...options }), { instanceOf: ConfigError });
+    t.regex(error.message, /2147483647 ms/);
+  }
+  t.notThrows(() => new Scheduler({ name: schedulerName(), callbackTimeout: '24d' }));
+});
+
+test('registerBackend rejects what is not a backend', (t) => {
+  const scheduler = newScheduler();
+  t.teardown(() => scheduler.close());
+  class NotABackend {}
+  for (const bad of [{}, 42, null, undefined, 'MyBackend', { poll: 'x' }, NotABackend]) {
+    const error = t.throws(() => scheduler.registerBackend('b', bad as unknown as Backend), { instanceOf: ConfigError });
+    t.is(error.field, 'registerBackend("b")');
+    t.true(error.message.includes('Backend'), error.message);
+  }
+  for (const name of ['', 42, undefined]) {
+    const error = t.throws(() => scheduler.registerBackend(name as unknown as string, new Queue()), { instanceOf: ConfigError });
+    t.is(error.field, 'registerBackend(name)');
+  }
+  // Nothing was registered by the failed calls.
+  return t.throwsAsync(scheduler.load([{ slotId: 1, backends: ['b'] }]), { instanceOf: ConfigError, message: /unknown backend/ });
+});
+
+test('registerBackend with a factory function throws a TypeError, not a ConfigError', (t) => {
+  // An arrow function cannot be called with `new`; the raw TypeError escapes.
+  const scheduler = newScheduler();
+  t.teardown(() => scheduler.close());
+  const factory = () => new Queue();
+  t.throws(() => scheduler.registerBackend('b', factory as unknown as Backend), { instanceOf: ConfigError });
+});
+
+test('close() is idempotent', async (t) => {
+  const scheduler = newScheduler();
+  scheduler.registerBackend('q', new Queue(['a']));
+  await scheduler.load([{ slotId: 1, backends: ['q'] }]);
+  await scheduler.schedule();
+  const first = scheduler.close();
+  t.is(scheduler.close(), first);
+  await t.notThrowsAsync(first);
+  await t.notThrowsAsync(scheduler.close());
+  await t.notThrowsAsync(scheduler[Symbol.asyncDispose]());
+});
+
+test('close() on a scheduler never loaded resolves', async (t) => {
+  const scheduler = newScheduler();
+  await t.notThrowsAsync(scheduler.close());
+});
+
+test('close() waits for the pass under way', async (t) => {
+  const scheduler = newScheduler();
+  scheduler.registerBackend(
+    'slow',
+    new (class extends Queue {
+      override async poll(): Promise<string | null> {
+        await delay(50);
+        return null;
+      }
+    })(),
+  );
+  await scheduler.load([{ slotId: 1, backends: ['slow'] }]);
+  let ended = false;
+  scheduler.on('pass:end', () => (ended = true));
+  const pass = scheduler.schedule();
+  await scheduler.close();
+  t.true(ended);
+  t.like(await pass, { released: 1 });
+});
+
+test('every method after close() throws SchedulerStateError', async (t) => {
+  const scheduler = newScheduler();
+  scheduler.registerBackend('q', new Queue(['a']));
+  await scheduler.load([{ slotId: 1, backends: ['q'] }]);
+  await scheduler.schedule();
+  await scheduler.close();
+
+  const state = { instanceOf: SchedulerStateError, message: /closed/ };
+  t.throws(() => scheduler.schedule(), state);
+  t.throws(() => scheduler.start(), state);
+  await t.throwsAsync(scheduler.load([{ slotId: 1, backends: ['q'] }]), state);
+  await t.throwsAsync(scheduler.keepalive('a'), state);
+  await t.throwsAsync(scheduler.stop('a'), state);
+  await t.throwsAsync(scheduler.cancel('a'), state);
+  await t.throwsAsync(scheduler.inspect(), state);
+});
