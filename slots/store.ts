@@ -184,7 +184,20 @@ export interface EndRequest extends TaskRef {
    */
   deliverable: readonly string[];
   retentionMs: number;
+  /**
+   * Publish a `freed` event when this ends an occupancy: set it when the caller will not refill
+   * the slot itself, so that a scheduler that serves the slot refills it at once.
+   */
+  notify?: boolean;
 }
+
+/**
+ * News from the store that a scheduler may act on at once rather than at its next pass. Best
+ * effort: an event can be lost (a connection drops), so passes stay the safety net.
+ * - `freed`: a process that does not serve the slot ended its task (see {@link EndRequest.notify});
+ * - `cancel`: a cancel was requested for the occupancy.
+ */
+export type StoreEvent = { type: 'freed'; slotId: SlotId } | { type: 'cancel'; taskId: string; token: number };
 
 export type EndResult = { ok: true; ended: EndedOccupancy; delivered: boolean } | Lost;
 
@@ -216,6 +229,12 @@ export interface SlotStore {
   end(request: EndRequest): Promise<EndResult>;
   /** Flag a running occupancy so that its next keepalive reports `cancelRequested`. */
   requestCancel(ref: TaskRef): Promise<CancelResult>;
+  /**
+   * Optional: calls `listener` with the {@link StoreEvent}s of this scheduler name: every
+   * `freed` published by an `end` with `notify`, and every successful `requestCancel`. Resolves
+   * once listening; the function it returns stops listening. Listening survives reconnects.
+   */
+  subscribe?(listener: (event: StoreEvent) => void): Promise<() => Promise<void>>;
   /** Every slot of the scheduler name the store knows, sorted by slot id. */
   inspect(): Promise<SlotState[]>;
   /** Release connections this store opened; never those the caller passed in. Idempotent. */

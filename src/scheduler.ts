@@ -10,6 +10,7 @@ import type {
   Reservation,
   SlotState,
   SlotStore,
+  StoreEvent,
   TaskRef,
 } from '../slots/store.js';
 import { callWithTimeout } from './call.js';
@@ -51,6 +52,10 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   /** One store per slot class in use, built on first use, closed by `close()`. */
   private readonly stores = new Map<string, SlotStore>();
   private slots = new Map<string, SlotConfig>();
+  /** Stores holding at least one slot of the config: this scheduler refills what they free. */
+  private servedStores = new Set<SlotStore>();
+  /** Stops listening to each store's events, for stores that publish them. */
+  private readonly unsubscribers = new Map<SlotStore, () => Promise<void>>();
   private readonly localTasks = new LocalTasks();
   private loaded = false;
   private closing: Promise<void> | undefined;
@@ -114,6 +119,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       await (await this.storeOf(slotCls)).init(slotIds);
     }
     this.slots = new Map(slots.map((slot) => [slot.slotId, slot]));
+    this.servedStores = new Set(slots.map((slot) => this.stores.get(slot.slotCls)!));
+    for (const store of this.servedStores) await this.subscribe(store);
     this.loaded = true;
     this.logger.info('config loaded', { slots: slots.length, slotClasses: [...this.stores.keys()] });
     return this;
@@ -226,6 +233,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.cron?.stop();
+      await Promise.allSettled([...this.unsubscribers.values()].map((unsubscribe) => unsubscribe()));
       await Promise.allSettled([this.currentPass, this.queuedPass]);
       const results = await Promise.allSettled([...this.stores.values()].map((store) => store.close()));
       const failures = results.flatMap((r) => (r.status === 'rejected' ? [r.reason] : []));
@@ -413,7 +421,9 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     refill = true,
   ): Promise<EndResult> {
     const full: EndRequest = { ...request, deliverable: [...this.backends.keys()], retentionMs: this.options.endedRetentionMs };
-    const result = store ? await store.end(full) : await this.firstAnswer((s) => s.end(full));
+    // A store this scheduler does not serve must tell the schedulers that do, so they refill at once.
+    const endIn = (s: SlotStore) => s.end({ ...full, notify: !this.servedStores.has(s) });
+    const result = store ? await endIn(store) : await this.firstAnswer(endIn);
     if (!result.ok) return result;
     if (result.delivered) await this.deliver(result.ended);
     else {
@@ -468,6 +478,26 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   }
 
   // --- helpers -------------------------------------------------------------------------------
+
+  /** Listens to a store's events, once: best effort, as passes remain the safety net. */
+  private async subscribe(store: SlotStore): Promise<void> {
+    if (!store.subscribe || this.unsubscribers.has(store)) return;
+    try {
+      this.unsubscribers.set(store, await store.subscribe((event) => this.onStoreEvent(event)));
+    } catch (error) {
+      this.logger.warn('cannot listen to store events; freed slots refill at the next tick', { store: store.kind, ...errorFields(error) });
+    }
+  }
+
+  /** A slot freed elsewhere refills here at once; a cancel requested elsewhere reaches the task's signal. */
+  private onStoreEvent(event: StoreEvent): void {
+    if (event.type === 'freed') {
+      if (this.slots.has(event.slotId)) this.scheduleLogged();
+      return;
+    }
+    const local = this.localTasks.get(event.taskId, event.token);
+    if (local) this.localTasks.abort(local, 'cancel_requested');
+  }
 
   private async storeOf(slotCls: string): Promise<SlotStore> {
     let store = this.stores.get(slotCls);

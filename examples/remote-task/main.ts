@@ -27,7 +27,7 @@ class Exports extends Backend {
   }
 }
 
-const scheduler = new Scheduler({ name, redis, timeout: '2s' });
+const scheduler = new Scheduler({ name, redis, timeout: '10s' });
 scheduler.registerBackend('Exports', Exports);
 await scheduler.load([{ slotId: 1, backends: ['Exports'] }]); // one slot: one export at a time
 scheduler.start({ cron: '*/1 * * * * *' }); // the tick delivers stops made by the child processes

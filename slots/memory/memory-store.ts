@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import {
   compareSlotIds,
   type BeginPassRequest,
@@ -16,6 +17,7 @@ import {
   type SlotStore,
   type StartRequest,
   type StartResult,
+  type StoreEvent,
   type TaskRef,
 } from '../store.js';
 
@@ -67,6 +69,7 @@ export class MemorySlotStore implements SlotStore {
   private readonly tombstones = new Map<string, Tombstone>();
   private readonly outbox: EndedOccupancy[] = [];
   private lastToken = 0;
+  private readonly events = new EventEmitter<{ event: [StoreEvent] }>();
 
   constructor(options: MemorySlotStoreOptions = {}) {
     this.now = options.now ?? Date.now;
@@ -190,6 +193,7 @@ export class MemorySlotStore implements SlotStore {
     );
     const delivered = request.deliverable.includes(record.backend);
     if (!delivered) this.pushOutbox(record);
+    if (request.notify) this.publish({ type: 'freed', slotId: record.slotId });
     return { ok: true, ended: record, delivered };
   }
 
@@ -199,7 +203,13 @@ export class MemorySlotStore implements SlotStore {
     const occupancy = found.slot.occupancy!;
     const alreadyRequested = occupancy.cancelRequested;
     occupancy.cancelRequested = true;
+    this.publish({ type: 'cancel', taskId: occupancy.taskId, token: occupancy.token });
     return { ok: true, occupancy: { ...occupancy }, alreadyRequested };
+  }
+
+  async subscribe(listener: (event: StoreEvent) => void): Promise<() => Promise<void>> {
+    this.events.on('event', listener);
+    return async () => void this.events.off('event', listener);
   }
 
   async inspect(): Promise<SlotState[]> {
@@ -270,6 +280,11 @@ export class MemorySlotStore implements SlotStore {
     slot.owner = null;
     slot.leaseUntil = null;
     slot.occupancy = null;
+  }
+
+  /** Delivered after the current call returns, as a store on a server would deliver it. */
+  private publish(event: StoreEvent): void {
+    setImmediate(() => this.events.emit('event', event));
   }
 
   private pushOutbox(record: EndedOccupancy): void {

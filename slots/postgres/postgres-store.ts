@@ -18,9 +18,11 @@ import {
   type SlotStore,
   type StartRequest,
   type StartResult,
+  type StoreEvent,
   type TaskRef,
 } from '../store.js';
 import { bindSchema, migrate } from './migrate.js';
+import { PgListener } from './listener.js';
 import * as statements from './sql.generated.js';
 
 /** Options of {@link PostgresSlotStore}. */
@@ -125,6 +127,9 @@ export class PostgresSlotStore implements SlotStore {
   /** Every statement with the schema bound, once. */
   private readonly sql: typeof statements;
   private closing: Promise<void> | undefined;
+  /** NOTIFY channel of the events of every scheduler name in the database; payloads say whose. */
+  private readonly channel: string;
+  private readonly listeners = new Set<PgListener>();
 
   /** @throws ConfigError when an option is missing or malformed. */
   constructor(options: PostgresSlotStoreOptions) {
@@ -157,6 +162,7 @@ export class PostgresSlotStore implements SlotStore {
     this.schemaIdentifier = pg.escapeIdentifier(schema);
     this.outboxLimit = outboxLimit;
     this.tokenSequence = `${this.schemaIdentifier}.task_semaphore_token`;
+    this.channel = `task_semaphore_events:${schema}`.slice(0, 63);
     const bound: Record<string, string> = {};
     for (const [key, text] of Object.entries(statements)) bound[key] = bindSchema(text, this.schemaIdentifier);
     this.sql = bound as typeof statements;
@@ -263,6 +269,8 @@ export class PostgresSlotStore implements SlotStore {
         request.error ?? null,
         [...request.deliverable],
         this.outboxLimit,
+        request.notify === true,
+        this.channel,
       ],
       request,
     );
@@ -270,7 +278,7 @@ export class PostgresSlotStore implements SlotStore {
   }
 
   async requestCancel(ref: TaskRef): Promise<CancelResult> {
-    const found = await this.onTask<CancelRow>(this.sql.requestCancel, [this.name, ref.taskId, ref.token ?? null], ref);
+    const found = await this.onTask<CancelRow>(this.sql.requestCancel, [this.name, ref.taskId, ref.token ?? null, this.channel], ref);
     if (!('row' in found)) return found;
     return { ok: true, occupancy: toOccupancy(found.row), alreadyRequested: found.row.already_requested };
   }
@@ -290,8 +298,35 @@ export class PostgresSlotStore implements SlotStore {
       }));
   }
 
+  /**
+   * LISTENs on a connection of its own (outside the pool, reconnecting by itself) and passes on
+   * the events of this scheduler name.
+   */
+  async subscribe(listener: (event: StoreEvent) => void): Promise<() => Promise<void>> {
+    const pgListener = new PgListener({
+      connection: (this.pool as pg.Pool & { options: pg.ClientConfig }).options,
+      channels: [this.channel],
+      onNotification: (_channel, payload) => {
+        try {
+          const { scheduler, ...event } = JSON.parse(payload) as StoreEvent & { scheduler: string };
+          if (scheduler === this.name) listener(event as StoreEvent);
+        } catch {
+          // Malformed: events are hints, never trusted for state.
+        }
+      },
+    });
+    await pgListener.start();
+    this.listeners.add(pgListener);
+    return async () => {
+      this.listeners.delete(pgListener);
+      await pgListener.stop();
+    };
+  }
+
   /** Ends the pool the store created from a URL; a pool passed in is left open. Idempotent. */
   async close(): Promise<void> {
+    await Promise.all([...this.listeners].map((listener) => listener.stop()));
+    this.listeners.clear();
     if (!this.ownsPool) return;
     this.closing ??= this.pool.end();
     await this.closing;

@@ -18,6 +18,7 @@ import {
   type SlotStore,
   type StartRequest,
   type StartResult,
+  type StoreEvent,
   type TaskRef,
 } from '../store.js';
 import * as lua from './lua.generated.js';
@@ -113,6 +114,9 @@ export class RedisSlotStore implements SlotStore {
   /** The last 'error' event of an owned client: a failed connect() only says "Connection is closed". */
   private lastError: Error | undefined;
   private closing: Promise<void> | undefined;
+  /** Pub/sub channel of the scheduler name's events (freed slots, cancels). */
+  private readonly channel: string;
+  private readonly subscribers = new Set<() => Promise<void>>();
 
   /** @throws {ConfigError} when an option is missing or malformed. */
   constructor(options: RedisSlotStoreOptions) {
@@ -149,6 +153,7 @@ export class RedisSlotStore implements SlotStore {
       outbox: `${ns}:outbox`,
       token: `${ns}:token`,
     });
+    this.channel = `${ns}:events`;
   }
 
   /**
@@ -242,11 +247,12 @@ export class RedisSlotStore implements SlotStore {
       status: request.status ?? null,
       error: request.error ?? null,
       deliverable: request.deliverable,
+      notify: request.notify === true,
     });
     const reply = await this.run<[number, ...unknown[]]>(
       scripts.end,
       [slots, tasks, ended, expiry, endedAt, outbox],
-      [payload, this.outboxLimit],
+      [payload, this.outboxLimit, this.channel],
     );
     if (reply[0] !== Reply.ok) return toLost(reply as LostReply);
     return { ok: true, ended: parseEnded(reply[1] as string), delivered: reply[2] === 1 };
@@ -254,7 +260,7 @@ export class RedisSlotStore implements SlotStore {
 
   async requestCancel(ref: TaskRef): Promise<CancelResult> {
     const { slots, tasks, ended } = this.keys;
-    const reply = await this.run<[number, ...unknown[]]>(scripts.requestCancel, [slots, tasks, ended], taskArgs(ref));
+    const reply = await this.run<[number, ...unknown[]]>(scripts.requestCancel, [slots, tasks, ended], [...taskArgs(ref), this.channel]);
     if (reply[0] !== Reply.ok) return toLost(reply as LostReply);
     return { ok: true, occupancy: parseOccupancy(reply[1] as string), alreadyRequested: reply[2] === 1 };
   }
@@ -285,7 +291,32 @@ export class RedisSlotStore implements SlotStore {
     return this.closing;
   }
 
+  /**
+   * Listens on the scheduler name's channel with a connection of its own (a duplicate of the
+   * client, closed by the returned function or by close()); ioredis subscribes again after a
+   * reconnect by itself.
+   */
+  async subscribe(listener: (event: StoreEvent) => void): Promise<() => Promise<void>> {
+    const subscriber = this.client.duplicate();
+    subscriber.on('error', () => {}); // reconnects by itself; a lost event is caught up by the next pass
+    subscriber.on('message', (_channel: string, message: string) => {
+      try {
+        listener(JSON.parse(message) as StoreEvent);
+      } catch {
+        // Not ours, or malformed: events are hints, never trusted for state.
+      }
+    });
+    await subscriber.subscribe(this.channel);
+    const stop = async () => {
+      this.subscribers.delete(stop);
+      subscriber.disconnect();
+    };
+    this.subscribers.add(stop);
+    return stop;
+  }
+
   private async shutdown(): Promise<void> {
+    await Promise.all([...this.subscribers].map((stop) => stop()));
     if (!this.owned) return;
     const client = this.client;
     if (client.status === 'ready') {

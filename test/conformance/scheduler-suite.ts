@@ -325,13 +325,38 @@ export function schedulerConformanceSuite(test: TestFn, kind: SlotKind): void {
     t.true(signal.aborted);
     const stopped = await client.stop('t1', { status: 'succeeded' });
     t.like(stopped, { ok: true, delivered: false, reason: 'cancelled' });
-    t.is(backend.stopped.length, 0);
     // The worker, which has the backend, delivers stopCallback exactly once and refills the slot.
     await worker.schedule();
     await worker.schedule();
+    await waitFor(() => backend.started.length === 2, 't2 to start');
     t.like(backend.stopsOf('t1'), [{ reason: 'cancelled', status: 'succeeded' }]);
     t.is(backend.stopped.length, 1);
     t.is(backend.started.at(-1)?.taskId, 't2');
+  });
+
+  test(title('a cancel requested and a slot freed by another process reach the worker at once, without a pass'), async (t) => {
+    const h = await harness(t, kind);
+    const probe = await h.setup.createStore(h.name);
+    t.teardown(() => probe.close());
+    const publishes = typeof probe.subscribe === 'function';
+    const backend = new ScriptedBackend(['t1', 't2']);
+    const worker = h.scheduler({ A: backend });
+    await worker.load(slots(1, ['A']));
+    await worker.schedule();
+    const signal = backend.contexts.get('t1')!.signal;
+    const client = h.scheduler({});
+    // A store without events (subscribe is optional) is caught up by the worker's next pass.
+    const catchUp = async () => void (publishes || (await worker.schedule()));
+
+    t.like(await client.cancel('t1'), { ok: true });
+    await catchUp();
+    await waitFor(() => signal.aborted, 'the worker to see the cancel');
+    t.like(await client.stop('t1', { status: 'cancelled' }), { ok: true, delivered: false });
+    await catchUp();
+    await waitFor(() => backend.started.length === 2, 'the freed slot to refill');
+    await waitFor(() => backend.stopped.length === 1, 'stopCallback of t1');
+    t.like(backend.stopsOf('t1'), [{ reason: 'cancelled' }]);
+    t.is(backend.started[1]!.taskId, 't2');
   });
 
   test(title('a backend removed from the config ends its task with backend_removed; a removed slot drains'), async (t) => {

@@ -13,6 +13,8 @@
 --   $6 text     error message, or null
 --   $7 text[]   deliverable backends
 --   $8 bigint   outbox limit
+--   $9 boolean  notify: when it acts, publish {"scheduler", "type": "freed", "slotId"} on channel $10
+--   $10 text    events channel
 -- Returns one row:
 --   acted boolean; record jsonb (the EndedOccupancy) and delivered boolean when acted;
 --   and the lookup columns described in keepalive.sql.
@@ -88,7 +90,11 @@ SELECT r.slot_id IS NOT NULL AS acted, r.record, r.delivered,
        cur.slot_id AS cur_slot_id, cur.token AS cur_token,
        CASE WHEN cur.max_deadline <= c.now_ms THEN 'max_runtime'
             WHEN cur.deadline <= c.now_ms THEN 'timeout' END AS cur_expiry,
-       e.slot_id AS ended_slot_id, e.token AS ended_token, e.reason AS ended_reason
+       e.slot_id AS ended_slot_id, e.token AS ended_token, e.reason AS ended_reason,
+       -- Sent at commit, so only an end that took effect is announced.
+       CASE WHEN $9::boolean AND r.slot_id IS NOT NULL THEN
+         pg_notify($10::text, json_build_object('scheduler', $1::text, 'type', 'freed', 'slotId', r.slot_id)::text)
+       END AS notified
 FROM clock AS c
 LEFT JOIN records AS r ON true
 LEFT JOIN __SCHEMA__.task_semaphore_slots AS cur ON cur.scheduler = $1::text AND cur.task_id = $2::text

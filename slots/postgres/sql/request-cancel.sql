@@ -5,6 +5,7 @@
 --   $1 text     scheduler name
 --   $2 text     task id
 --   $3 bigint   token, or null for whichever occupancy holds the task
+--   $4 text     events channel: when it acts, {"scheduler", "type": "cancel", "taskId", "token"} is published on it
 -- Returns one row:
 --   acted boolean; already_requested boolean (the flag before this call); the slot's occupancy
 --   columns after flagging when acted; and the lookup columns described in keepalive.sql.
@@ -36,7 +37,10 @@ SELECT a.slot_id IS NOT NULL AS acted, a.already_requested,
        cur.slot_id AS cur_slot_id, cur.token AS cur_token,
        CASE WHEN cur.max_deadline <= c.now_ms THEN 'max_runtime'
             WHEN cur.deadline <= c.now_ms THEN 'timeout' END AS cur_expiry,
-       e.slot_id AS ended_slot_id, e.token AS ended_token, e.reason AS ended_reason
+       e.slot_id AS ended_slot_id, e.token AS ended_token, e.reason AS ended_reason,
+       CASE WHEN a.slot_id IS NOT NULL THEN
+         pg_notify($4::text, json_build_object('scheduler', $1::text, 'type', 'cancel', 'taskId', a.task_id, 'token', a.token)::text)
+       END AS notified
 FROM clock AS c
 LEFT JOIN acted AS a ON true
 LEFT JOIN __SCHEMA__.task_semaphore_slots AS cur ON cur.scheduler = $1::text AND cur.task_id = $2::text

@@ -10,9 +10,10 @@ KEYS[4] expiry    zset  slotId scored by when its current state lapses
 KEYS[5] ended-at  zset  taskId scored by endedAt
 KEYS[6] outbox    list  ended-occupancy JSON, oldest first
 
-ARGV[1] JSON {taskId, token?, reason, status, error, deliverable: [backend...]}
+ARGV[1] JSON {taskId, token?, reason, status, error, deliverable: [backend...], notify}
         (status and error are strings or null)
 ARGV[2] outboxLimit
+ARGV[3] events channel: with notify, {"type":"freed","slotId":...} is published on it
 
 Returns one of:
   {0, ended-occupancy JSON, delivered}  ended; delivered is 1, or 0 when queued in the outbox
@@ -100,5 +101,8 @@ end
 if not delivered then
   redis.call('RPUSH', KEYS[6], record)
   redis.call('LTRIM', KEYS[6], -outbox_limit, -1)
+end
+if req.notify == true then
+  redis.call('PUBLISH', ARGV[3], cjson.encode({ type = 'freed', slotId = slot_id }))
 end
 return { 0, record, delivered and 1 or 0 }

@@ -7,6 +7,7 @@ KEYS[3] ended  hash  taskId -> tombstone JSON {slotId, token, reason, endedAt}
 
 ARGV[1] taskId
 ARGV[2] token, or '' for any occupancy of the task
+ARGV[3] events channel: {"type":"cancel","taskId":...,"token":...} is published on it
 
 Returns one of:
   {0, occupancy JSON, alreadyRequested}  flagged; alreadyRequested is 1 or 0
@@ -67,4 +68,5 @@ if not already then
   occ.cancelRequested = true
   redis.call('HSET', KEYS[1], slot_id, cjson.encode(slot))
 end
+redis.call('PUBLISH', ARGV[3], cjson.encode({ type = 'cancel', taskId = occ.taskId, token = occ.token }))
 return { 0, cjson.encode(occ), already and 1 or 0 }
