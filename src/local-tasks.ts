@@ -48,7 +48,7 @@ export class LocalTasks {
   }
 
   /** Local tasks whose slot is among `slotIds`. */
-  inSlots(slotIds: ReadonlySet<SlotId>): LocalTask[] {
+  inSlots(slotIds: { has(slotId: SlotId): boolean }): LocalTask[] {
     return [...this.byTaskId.values()].filter((task) => slotIds.has(task.slotId));
   }
 

@@ -264,9 +264,11 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       this.logger.error('poll failed', { backend, slotId, ...errorFields(error) });
       this.notify('poll:error', { backend, slotId, error });
     });
+    // The config as the pass began: a load() during the pass takes effect at the next one.
+    const config = this.slots;
     try {
       for (const [slotCls, store] of this.stores) {
-        const slots = [...this.slots.values()].filter((slot) => slot.slotCls === slotCls);
+        const slots = [...config.values()].filter((slot) => slot.slotCls === slotCls);
         await this.passOnStore(store, slots, poller, report);
       }
     } finally {
@@ -294,11 +296,19 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     await Promise.all(begin.ended.map((ended) => this.deliver(ended)));
     // A store may leave the slots it just reaped idle until the next pass: make that pass now.
     if (begin.ended.length > 0 || begin.expiredReservations > 0) this.scheduleLogged();
-    report.ended += await this.reconcile(store, slots, begin.running);
+    const bySlotId = new Map(slots.map((slot) => [slot.slotId, slot]));
+    report.ended += await this.reconcile(store, bySlotId, begin.running);
 
     // Fill the reserved slots concurrently: polls of one backend still go in slot order (the
     // poller queues them), while the store round trips of different slots overlap.
-    const outcomes = await Promise.allSettled(begin.reserved.map((reservation) => this.fill(store, reservation, poller, begin.reserved)));
+    // How many reserved slots list each backend: the most ids a batch poll should ask for.
+    const wanted = new Map<string, number>();
+    for (const { slotId } of begin.reserved) {
+      for (const backend of bySlotId.get(slotId)!.backends) wanted.set(backend, (wanted.get(backend) ?? 0) + 1);
+    }
+    const outcomes = await Promise.allSettled(
+      begin.reserved.map((reservation) => this.fill(store, reservation, bySlotId.get(reservation.slotId)!, poller, wanted)),
+    );
     const release = begin.reserved.filter((_, i) => {
       const outcome = outcomes[i]!;
       // After an error (e.g. the store failed) the slot may still be reserved: release it too, or it lapses.
@@ -318,14 +328,13 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private async fill(
     store: SlotStore,
     reservation: Reservation,
+    slot: SlotConfig,
     poller: PassPoller,
-    reserved: Reservation[],
+    wanted: ReadonlyMap<string, number>,
   ): Promise<'started' | 'empty' | 'lost'> {
-    const slot = this.slots.get(reservation.slotId)!;
     for (const backend of slot.backends) {
-      const wanted = reserved.filter((r) => this.slots.get(r.slotId)!.backends.includes(backend)).length;
       for (;;) {
-        const taskId = await poller.next(backend, reservation.slotId, wanted);
+        const taskId = await poller.next(backend, reservation.slotId, wanted.get(backend)!);
         if (taskId === null) break;
         const result = await store.start({
           ...reservation,
@@ -384,9 +393,9 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
    * their slot, cancels requested from elsewhere, and tasks whose backend the slot no longer lists.
    * Returns how many occupancies it ended.
    */
-  private async reconcile(store: SlotStore, slots: SlotConfig[], running: Occupancy[]): Promise<number> {
+  private async reconcile(store: SlotStore, slots: ReadonlyMap<string, SlotConfig>, running: Occupancy[]): Promise<number> {
     const bySlot = new Map(running.map((occupancy) => [occupancy.slotId, occupancy]));
-    for (const local of this.localTasks.inSlots(new Set(slots.map((slot) => slot.slotId)))) {
+    for (const local of this.localTasks.inSlots(slots)) {
       if (local.stopping) continue;
       if (bySlot.get(local.slotId)?.token !== local.token) this.localTasks.remove(local.taskId, local.token, 'lost');
     }
@@ -394,7 +403,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     for (const occupancy of running) {
       const local = this.localTasks.get(occupancy.taskId, occupancy.token);
       if (local && occupancy.cancelRequested) this.localTasks.abort(local, 'cancel_requested');
-      if (!this.slots.get(occupancy.slotId)!.backends.includes(occupancy.backend)) {
+      if (!slots.get(occupancy.slotId)!.backends.includes(occupancy.backend)) {
         this.logger.warn('backend removed from slot config; ending its task', {
           slotId: occupancy.slotId,
           taskId: occupancy.taskId,
