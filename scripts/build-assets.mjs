@@ -13,6 +13,13 @@ const bundles = [
   { dir: 'slots/postgres/sql', ext: '.sql', out: 'slots/postgres/sql.generated.ts' },
 ];
 
+/**
+ * Replaces each line `-- @include name.lua` with the file `includes/name.lua`: Lua has no imports
+ * inside Redis, and shared helpers are better written once.
+ */
+const inline = (text, includes) =>
+  text.replace(/^-- @include (\S+)$/gm, (_, name) => readFileSync(join(includes, name), 'utf8').trimEnd());
+
 const camel = (name) => name.replace(/[-_.](\w)/g, (_, c) => c.toUpperCase());
 
 for (const { dir, ext, out } of bundles) {
@@ -22,7 +29,7 @@ for (const { dir, ext, out } of bundles) {
     '',
   ];
   for (const file of files) {
-    const text = readFileSync(join(root, dir, file), 'utf8');
+    const text = inline(readFileSync(join(root, dir, file), 'utf8'), join(root, dir, 'includes'));
     lines.push(`export const ${camel(basename(file, ext))} = ${JSON.stringify(text)};`);
   }
   writeFileSync(join(root, out), lines.join('\n') + '\n');

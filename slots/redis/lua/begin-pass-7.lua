@@ -27,21 +27,7 @@ Returns {now, expiredReservations, ended, reserved, running}:
   running              array of occupancy JSON strings, in ARGV[1] order
 ]]
 
-local function now_ms()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
-
-local function is_null(v)
-  return v == nil or v == cjson.null
-end
-
--- 'max_runtime' wins over 'timeout' when both have passed, as in the memory store.
-local function expiry_reason(occ, now)
-  if not is_null(occ.maxDeadline) and occ.maxDeadline <= now then return 'max_runtime' end
-  if occ.deadline <= now then return 'timeout' end
-  return nil
-end
+-- @include clock.lua
 
 local function set_idle(slot)
   slot.status = 'idle'

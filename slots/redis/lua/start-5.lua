@@ -21,10 +21,7 @@ Returns one of:
   {-6}                  reservation_lost
 ]]
 
-local function now_ms()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
+-- @include clock.lua
 
 local now = now_ms()
 local slot_id = ARGV[1]
