@@ -323,7 +323,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
 
   /**
    * Polls the slot's backends in order and starts the first task id returned: `started`, or
-   * `empty` (nothing to run: release it), or `lost` (the reservation lapsed: not ours to release).
+   * `failed` (its startCallback failed; the slot is already free), or `empty` (nothing to run:
+   * release it), or `lost` (the reservation lapsed: not ours to release).
    */
   private async fill(
     store: SlotStore,
@@ -331,7 +332,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     slot: SlotConfig,
     poller: PassPoller,
     wanted: ReadonlyMap<string, number>,
-  ): Promise<'started' | 'empty' | 'lost'> {
+  ): Promise<'started' | 'failed' | 'empty' | 'lost'> {
     for (const backend of slot.backends) {
       for (;;) {
         const taskId = await poller.next(backend, reservation.slotId, wanted.get(backend)!);
@@ -344,8 +345,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
           maxRuntimeMs: slot.maxRuntimeMs,
         });
         if (result.ok) {
-          await this.launch(store, result.occupancy);
-          return 'started';
+          return (await this.launch(store, result.occupancy)) ? 'started' : 'failed';
         }
         await this.reject(backend, taskId, result.reason, reservation.slotId);
         // A lapsed reservation may be someone else's slot now: nothing to fill, nothing to release.
@@ -355,8 +355,11 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     return 'empty';
   }
 
-  /** Runs `startCallback`; if it throws, rejects or hangs, the occupancy ends with `start_failed`. */
-  private async launch(store: SlotStore, occupancy: Occupancy): Promise<void> {
+  /**
+   * Runs `startCallback`; if it throws, rejects or hangs, the occupancy ends with `start_failed`.
+   * True if the task started.
+   */
+  private async launch(store: SlotStore, occupancy: Occupancy): Promise<boolean> {
     const { taskId, slotId, token } = occupancy;
     const backend = this.backends.get(occupancy.backend)!;
     const local = this.localTasks.add({ taskId, slotId, token, backend: occupancy.backend });
@@ -384,8 +387,12 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     } catch (error) {
       this.logger.error('start callback failed', { slotId, taskId, backend: occupancy.backend, token, ...errorFields(error) });
       this.notify('callback:error', { backend: occupancy.backend, callback: 'startCallback', taskId, error: error as Error });
-      await this.end({ taskId, token, reason: 'start_failed', error: (error as Error).message }, store);
+      // No instant refill: a source that keeps handing out a task that cannot start would spin.
+      // The slot waits for the next tick (the Python original's defect 11).
+      await this.end({ taskId, token, reason: 'start_failed', error: (error as Error).message }, store, false);
+      return false;
     }
+    return true;
   }
 
   /**

@@ -229,11 +229,30 @@ export function schedulerConformanceSuite(test: TestFn, kind: SlotKind): void {
     };
     const s = h.scheduler({ A: backend });
     await s.load(slots(1, ['A']));
-    await s.schedule();
-    await waitFor(() => backend.started.length === 3, 'three starts');
+    // A failed start frees the slot for the next tick (a pass each), not at once.
+    for (let pass = 1; pass <= 3; pass++) {
+      await s.schedule();
+      t.is(backend.started.length, pass);
+    }
     t.like(backend.stopsOf('sync'), [{ reason: 'start_failed', error: 'boom' }]);
     t.like(backend.stopsOf('async'), [{ reason: 'start_failed', error: 'later boom' }]);
     t.is((await s.inspect())[0]?.occupancy?.taskId, 'ok');
+  });
+
+  test(title('a task that keeps failing to start is not retried in a tight loop'), async (t) => {
+    const h = await harness(t, kind);
+    const backend = new ScriptedBackend();
+    backend.onPoll = () => 'poison'; // a source that never marks the task taken
+    backend.onStart = () => {
+      throw new Error('cannot start');
+    };
+    const s = h.scheduler({ A: backend });
+    await s.load(slots(3, ['A']));
+    await s.schedule();
+    await sleep(300);
+    // Once per pass at most: the failed start frees its slot for the next tick, not at once.
+    t.is(backend.started.length, 1);
+    t.like(backend.stopsOf('poison'), [{ reason: 'start_failed' }]);
   });
 
   test(title('a stop() from inside startCallback works and refills the slot'), async (t) => {
