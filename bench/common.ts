@@ -8,6 +8,8 @@ import { Redis, type RedisOptions } from 'ioredis';
 import pg from 'pg';
 import * as lua from '../slots/redis/lua.generated.js';
 
+export type StoreKind = 'memory' | 'redis' | 'postgres';
+
 export const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 export const databaseUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
@@ -69,6 +71,59 @@ export async function deleteRedisPrefix(client: Redis, keyPrefix: string): Promi
 
 export async function dropSchema(pool: pg.Pool, schema: string): Promise<void> {
   await pool.query(`DROP SCHEMA IF EXISTS ${pg.escapeIdentifier(schema)} CASCADE`);
+}
+
+/**
+ * The services of one bench run: clients and pools made on demand (each benchmark gets its own,
+ * so that the counters wrapped around them stay separate), one key prefix and one schema for the
+ * whole run, and the cleanup that deletes both and closes every connection.
+ */
+export class Services {
+  readonly keyPrefix = uniqueName('bench');
+  readonly schema = uniqueName('bench');
+  private readonly clients: Redis[] = [];
+  private readonly pools: pg.Pool[] = [];
+  private schemaUsed = false;
+
+  /** @param autoPipelining - of the Redis clients handed out: on, as in the store's own client, or off. */
+  constructor(readonly autoPipelining = true) {}
+
+  async redis(): Promise<Redis> {
+    const client = await connectRedis({ ...storeLikeRedisOptions, enableAutoPipelining: this.autoPipelining });
+    this.clients.push(client);
+    return client;
+  }
+
+  /** A pool; the run's schema is created by the first store that migrates it, and dropped by cleanup. */
+  async postgres(max = 10): Promise<pg.Pool> {
+    const pool = await connectPostgres(max);
+    this.pools.push(pool);
+    this.schemaUsed = true;
+    return pool;
+  }
+
+  async cleanup(): Promise<string> {
+    const done: string[] = [];
+    if (this.clients.length > 0) {
+      const client = await connectRedis();
+      try {
+        done.push(`deleted ${await deleteRedisPrefix(client, this.keyPrefix)} Redis keys of prefix ${this.keyPrefix}`);
+      } finally {
+        client.disconnect();
+      }
+    }
+    if (this.schemaUsed) {
+      const pool = await connectPostgres(1);
+      try {
+        await dropSchema(pool, this.schema);
+        done.push(`dropped schema ${this.schema}`);
+      } finally {
+        await pool.end();
+      }
+    }
+    await Promise.allSettled([...this.clients.map((c) => c.quit()), ...this.pools.map((p) => p.end())]);
+    return done.join('; ');
+  }
 }
 
 // --- counting round trips -------------------------------------------------------------------
