@@ -1,5 +1,3 @@
-import winston from 'winston';
-
 /**
  * The logger task-semaphore writes to: a winston logger, or anything with the same shape. Each
  * call gets a message and structured fields (`slotId`, `taskId`, `backend`, `token`, `reason`,
@@ -14,12 +12,17 @@ export interface Logger {
 }
 
 /**
- * The default logger: winston, silent. Library code never writes to the console; pass your own
- * logger (`winston.createLogger({ transports: [new winston.transports.Console()] })`) to see logs.
+ * The default logger: it drops everything. Library code never writes to the console; pass your
+ * own winston logger (`winston.createLogger({ transports: [new winston.transports.Console()] })`)
+ * to see logs. Not a silent winston logger: its stream machinery still runs for every line and
+ * cost a tenth of the Redis drain throughput (bench/RESULTS.md).
  */
 export function silentLogger(): Logger {
-  return winston.createLogger({ silent: true });
+  return silent;
 }
+
+const ignore = () => undefined;
+const silent: Logger = { error: ignore, warn: ignore, info: ignore, debug: ignore, child: () => silent };
 
 /** Fields describing an error for a log line: its message and stack, and its cause's. */
 export function errorFields(error: unknown): Record<string, unknown> {

@@ -34,7 +34,7 @@ export interface SchedulerOptions {
   defaultSlotClass?: string;
   /**
    * A winston logger (or one of the same shape). Library code never writes to the console.
-   * @defaultValue a silent winston logger
+   * @defaultValue a logger that drops everything
    */
   logger?: Logger;
   /**

@@ -141,10 +141,11 @@ pruned AS (
 ),
 free AS MATERIALIZED (
   -- Idle in the snapshot and still idle once locked; a slot another pass holds is skipped, not waited for.
+  -- ANY($2) rather than a join with `wanted`: the planner reads it as an index condition, where a
+  -- join with the CTE could become a nested loop over every pair (seconds at 10,000 slots).
   SELECT s.slot_id
   FROM __SCHEMA__.task_semaphore_slots AS s
-  JOIN wanted AS w ON w.slot_id = s.slot_id
-  WHERE s.scheduler = $1::text AND s.status = 'idle'
+  WHERE s.scheduler = $1::text AND s.slot_id = ANY ($2::text[]) AND s.status = 'idle'
   FOR UPDATE OF s SKIP LOCKED
 ),
 tokens AS MATERIALIZED (
@@ -185,6 +186,7 @@ running AS (
   FROM __SCHEMA__.task_semaphore_slots AS s
   JOIN wanted AS w ON w.slot_id = s.slot_id
   WHERE s.scheduler = $1::text
+    AND s.slot_id = ANY ($2::text[])
     AND s.status = 'running'
     AND s.slot_id NOT IN (SELECT slot_id FROM victims)
 )
