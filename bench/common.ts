@@ -102,7 +102,13 @@ export class Services {
     return pool;
   }
 
+  /**
+   * Closes the run's connections first, so that nothing still running (a run cut short) writes
+   * after the keys are deleted, then deletes the keys and drops the schema over fresh connections.
+   */
   async cleanup(): Promise<string> {
+    for (const client of this.clients) client.disconnect();
+    await Promise.allSettled(this.pools.map((pool) => pool.end()));
     const done: string[] = [];
     if (this.clients.length > 0) {
       const client = await connectRedis();
@@ -121,7 +127,6 @@ export class Services {
         await pool.end();
       }
     }
-    await Promise.allSettled([...this.clients.map((c) => c.quit()), ...this.pools.map((p) => p.end())]);
     return done.join('; ');
   }
 }

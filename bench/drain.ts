@@ -1,0 +1,139 @@
+/**
+ * Drain: N no-op tasks through S slots, end to end through the Scheduler. The backend is in memory:
+ * `poll` returns the next id, `startCallback` stops the task in a microtask. Each task costs a
+ * `start` and an `end` request; freed slots are refilled by the passes that `stop` starts (at most
+ * one running and one queued), each one `beginPass` for all the slots freed meanwhile.
+ * Throughput is N ÷ (time from the first `schedule()` to the N-th `stopCallback`).
+ */
+import { Backend, Scheduler, type SchedulerOptions, type TaskContext } from '../src/index.js';
+import { countPostgres, countRedis, fmt, summarize, uniqueName, type RoundTrips, type Row, type Services, type StoreKind } from './common.js';
+
+class NoOp extends Backend {
+  private next = 0;
+  private stopped = 0;
+  readonly done: Promise<void>;
+  private resolve!: () => void;
+  private reject!: (error: Error) => void;
+
+  constructor(private readonly total: number) {
+    super();
+    this.done = new Promise((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+  }
+
+  poll(): string | null {
+    return this.next < this.total ? `t${++this.next}` : null;
+  }
+
+  startCallback(taskId: string, context: TaskContext): void {
+    queueMicrotask(() => {
+      context.stop().then(
+        (outcome) => {
+          if (!outcome.ok) this.reject(new Error(`stop(${taskId}) lost: ${outcome.reason}`));
+        },
+        (error: unknown) => this.reject(error as Error),
+      );
+    });
+  }
+
+  override stopCallback(): void {
+    if (++this.stopped === this.total) this.resolve();
+  }
+
+  fail(error: Error): void {
+    this.reject(error);
+  }
+}
+
+export interface DrainOptions {
+  stores: readonly StoreKind[];
+  tasks: number;
+  slots: number;
+  runs: number;
+  /** tasks/s the Redis drain should reach. */
+  redisTarget: number;
+}
+
+export interface DrainRun {
+  store: StoreKind;
+  tasksPerSec: number;
+  requestsPerTask: number;
+  passes: number;
+}
+
+export async function drain(services: Services, options: DrainOptions): Promise<{ rows: Row[]; runs: DrainRun[] }> {
+  const runs: DrainRun[] = [];
+  const rows: Row[] = [];
+  for (const store of options.stores) {
+    let counter: RoundTrips | undefined;
+    let storeOptions: Omit<SchedulerOptions, 'name'> = {};
+    if (store === 'redis') {
+      const client = await services.redis();
+      counter = countRedis(client);
+      storeOptions = { redis: client, keyPrefix: services.keyPrefix };
+    } else if (store === 'postgres') {
+      const pool = await services.postgres();
+      counter = countPostgres(pool);
+      storeOptions = { postgres: pool, postgresSchema: services.schema };
+    }
+    // One short unmeasured drain first: JIT, scripts cached on the server, pool connections open.
+    await drainOnce(storeOptions, Math.min(options.tasks, 2000), options.slots, undefined);
+    const mine: DrainRun[] = [];
+    for (let run = 0; run < options.runs; run++) {
+      const result = await drainOnce(storeOptions, options.tasks, options.slots, counter);
+      mine.push({ store, ...result });
+    }
+    runs.push(...mine);
+    const rate = summarize(mine.map((r) => r.tasksPerSec));
+    const row: Row = {
+      store,
+      slots: options.slots,
+      tasks: fmt(options.tasks, 0),
+      runs: mine.map((r) => fmt(r.tasksPerSec, 0)).join(', '),
+      'tasks/s median': fmt(rate.median, 0),
+      'spread (max−min)/median': `${fmt(((rate.max - rate.min) / rate.median) * 100, 1)}%`,
+      'requests/task': counter ? fmt(summarize(mine.map((r) => r.requestsPerTask)).median, 2) : '-',
+      'passes/run': fmt(summarize(mine.map((r) => r.passes)).median, 0),
+      target: '',
+    };
+    if (store === 'redis') {
+      const ratio = rate.median / options.redisTarget;
+      row.target =
+        ratio >= 1
+          ? `≥ ${fmt(options.redisTarget, 0)}: met (${fmt(ratio * 100, 0)}%)`
+          : `≥ ${fmt(options.redisTarget, 0)}: missed by ${fmt((1 - ratio) * 100, 1)}%`;
+    }
+    rows.push(row);
+  }
+  return { rows, runs };
+}
+
+async function drainOnce(
+  storeOptions: Omit<SchedulerOptions, 'name'>,
+  tasks: number,
+  slots: number,
+  counter: RoundTrips | undefined,
+): Promise<{ tasksPerSec: number; requestsPerTask: number; passes: number }> {
+  const backend = new NoOp(tasks);
+  const scheduler = new Scheduler({ name: uniqueName('drain'), timeout: '5m', ...storeOptions });
+  scheduler.registerBackend('NoOp', backend);
+  let passes = 0;
+  scheduler.on('pass:end', () => void passes++);
+  scheduler.on('pass:error', (error) => backend.fail(error));
+  try {
+    await scheduler.load(Array.from({ length: slots }, (_, i) => ({ slotId: i + 1, backends: ['NoOp'] })));
+    const stall = setTimeout(() => backend.fail(new Error('drain stalled for 120 s')), 120_000);
+    counter?.reset();
+    const began = performance.now();
+    scheduler.schedule().catch((error: unknown) => backend.fail(error as Error));
+    await backend.done;
+    const elapsedMs = performance.now() - began;
+    clearTimeout(stall);
+    const requests = counter?.total ?? 0;
+    return { tasksPerSec: (tasks / elapsedMs) * 1000, requestsPerTask: requests / tasks, passes };
+  } finally {
+    await scheduler.close();
+  }
+}

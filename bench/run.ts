@@ -1,0 +1,150 @@
+/**
+ * Runs the benchmarks and prints Markdown tables (paste-ready for bench/RESULTS.md).
+ *
+ *   npm run bench                                  # all of them
+ *   npm run bench -- drain --stores=redis --runs=5 # a selection
+ *
+ * Benchmarks: pass, keepalive, cycles, drain (default: all, in that order).
+ * Options: --stores=memory,redis,postgres  --slot-counts=10,100,1000,10000  --passes=20
+ *          --warmup=3  --duration=3000 (ms per throughput measurement)  --concurrency=16
+ *          --tasks=20000  --slots=10  --runs=3  --target=11000
+ *          --pass-budget=60 (s per slot count: fewer passes, at least 5, when they are slow)
+ *          --autopipelining=on|off (of the benchmarks' ioredis clients; on is what the store uses
+ *          for a client it opens from a URL)
+ * Services: REDIS_URL (default redis://127.0.0.1:6379), DATABASE_URL (default
+ * postgres://postgres@127.0.0.1:5432/test). Keys and schema are unique per run and removed after.
+ */
+import { execSync } from 'node:child_process';
+import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
+import { parseArgs } from 'node:util';
+import { Services, connectPostgres, connectRedis, fmt, table, type Row, type StoreKind } from './common.js';
+import { cycles } from './cycles.js';
+import { drain } from './drain.js';
+import { keepaliveStop } from './keepalive-stop.js';
+import { passCost } from './pass-cost.js';
+
+const benchmarks = ['pass', 'keepalive', 'cycles', 'drain'] as const;
+type Benchmark = (typeof benchmarks)[number];
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    stores: { type: 'string', default: 'memory,redis,postgres' },
+    'slot-counts': { type: 'string', default: '10,100,1000,10000' },
+    passes: { type: 'string', default: '20' },
+    warmup: { type: 'string', default: '3' },
+    duration: { type: 'string', default: '3000' },
+    concurrency: { type: 'string', default: '16' },
+    tasks: { type: 'string', default: '20000' },
+    slots: { type: 'string', default: '10' },
+    runs: { type: 'string', default: '3' },
+    target: { type: 'string', default: '11000' },
+    'pass-budget': { type: 'string', default: '60' },
+    autopipelining: { type: 'string', default: 'on' },
+  },
+});
+
+const int = (name: keyof typeof values): number => {
+  const n = Number(values[name]);
+  if (!Number.isSafeInteger(n) || n < 0) throw new Error(`--${name} must be a whole number, got ${String(values[name])}`);
+  return n;
+};
+const list = (text: string) => text.split(',').map((s) => s.trim()).filter(Boolean);
+
+const selected = (positionals.length > 0 ? positionals : benchmarks) as Benchmark[];
+for (const name of selected) {
+  if (!benchmarks.includes(name)) throw new Error(`unknown benchmark "${name}"; known: ${benchmarks.join(', ')}`);
+}
+const stores = list(values.stores!) as StoreKind[];
+for (const store of stores) {
+  if (!['memory', 'redis', 'postgres'].includes(store)) throw new Error(`unknown store "${store}"`);
+}
+const concurrency = int('concurrency');
+if (!['on', 'off'].includes(values.autopipelining!)) throw new Error('--autopipelining must be on or off');
+const autoPipelining = values.autopipelining === 'on';
+
+const load = () => loadavg().map((l) => l.toFixed(2)).join(' ');
+const print = (text = '') => process.stdout.write(`${text}\n`);
+
+async function machine(): Promise<Row[]> {
+  const rows: Row[] = [
+    { item: 'date', value: new Date().toISOString() },
+    { item: 'cpus (availableParallelism)', value: `${availableParallelism()} × ${cpus()[0]?.model ?? '?'}` },
+    { item: 'memory', value: `${fmt(totalmem() / 2 ** 30, 1)} GiB` },
+    { item: 'node', value: process.version },
+  ];
+  const shell = (command: string) => {
+    try {
+      return execSync(command, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    } catch {
+      return '?';
+    }
+  };
+  rows.push({ item: 'kernel', value: shell('uname -sr') });
+  const dirty = shell('git status --porcelain --untracked-files=no -- src slots backends') ? ' (with uncommitted changes to the library)' : '';
+  rows.push({ item: 'library commit', value: `${shell('git rev-parse --short HEAD')}${dirty}` });
+  if (stores.includes('redis')) {
+    const client = await connectRedis();
+    const info = await client.info('server');
+    client.disconnect();
+    rows.push({ item: 'redis', value: /redis_version:(\S+)/.exec(info)?.[1] ?? '?' });
+  }
+  if (stores.includes('postgres')) {
+    const pool = await connectPostgres(1);
+    const { rows: version } = await pool.query<{ server_version: string }>('SHOW server_version');
+    await pool.end();
+    rows.push({ item: 'postgresql', value: version[0]?.server_version ?? '?' });
+  }
+  if (stores.includes('redis')) {
+    rows.push({ item: 'ioredis clients', value: `enableAutoPipelining: ${autoPipelining} (${autoPipelining ? 'as the store’s own client from a URL' : '--autopipelining=off'})` });
+  }
+  rows.push({ item: 'load average (1/5/15 min) at start', value: load() });
+  return rows;
+}
+
+const services = new Services(autoPipelining);
+const began = performance.now();
+// The run's keys and schema are removed even when it is cut short: by Ctrl-C, or by a closed
+// pipe (`| head`), where the output is lost but the run goes on to its cleanup.
+process.stdout.on('error', () => {});
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    process.stderr.write(`\n${signal}: cleaning up\n`);
+    services.cleanup().then(
+      (done) => process.stderr.write(`cleanup: ${done}\n`),
+      (error: unknown) => process.stderr.write(`cleanup failed: ${String(error)}\n`),
+    ).finally(() => process.exit(130));
+  });
+}
+try {
+  print(`# task-semaphore benchmarks\n`);
+  print(`command: node ${process.argv.slice(1).map((a) => a.replace(process.cwd() + '/', '')).join(' ')}\n`);
+  print(table(await machine()));
+
+  for (const name of selected) {
+    const t0 = performance.now();
+    const loadBefore = load();
+    print();
+    if (name === 'pass') {
+      print(`## Pass cost vs slot count (idle slots, empty backend; ${int('passes')} passes after ${int('warmup')} warm-up)\n`);
+      print(table(await passCost(services, { stores, slotCounts: list(values['slot-counts']!).map(Number), passes: int('passes'), warmup: int('warmup'), budgetMs: int('pass-budget') * 1000 })));
+    } else if (name === 'keepalive') {
+      print(`## keepalive and stop through the Scheduler (${fmt(int('duration'), 0)} ms per measurement)\n`);
+      print(table(await keepaliveStop(services, { stores, concurrency, durationMs: int('duration') })));
+    } else if (name === 'cycles') {
+      const levels = [...new Set([1, concurrency])];
+      print(`## Reserve+start+stop cycles at the store level (beginPass, start, end; ${fmt(int('duration'), 0)} ms per measurement)\n`);
+      const { rows, notes } = await cycles(services, { stores, concurrency: levels, durationMs: int('duration') });
+      print(table(rows));
+      for (const note of notes) print(`\nnote: ${note}`);
+    } else {
+      print(`## Drain: ${fmt(int('tasks'), 0)} no-op tasks through ${int('slots')} slots, ${int('runs')} runs per store\n`);
+      const { rows } = await drain(services, { stores, tasks: int('tasks'), slots: int('slots'), runs: int('runs'), redisTarget: int('target') });
+      print(table(rows));
+    }
+    print(`\n(${name}: ${fmt((performance.now() - t0) / 1000, 1)} s; load average before ${loadBefore}, after ${load()})`);
+  }
+} finally {
+  const cleaned = await services.cleanup().catch((error: unknown) => `cleanup failed: ${String(error)}`);
+  print(`\ncleanup: ${cleaned || 'nothing to clean'}; total ${fmt((performance.now() - began) / 1000, 1)} s`);
+}
