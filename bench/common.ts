@@ -85,8 +85,8 @@ export class Services {
   private readonly pools: pg.Pool[] = [];
   private schemaUsed = false;
 
-  /** @param autoPipelining - of the Redis clients handed out: on, as in the store's own client, or off. */
-  constructor(readonly autoPipelining = true) {}
+  /** @param autoPipelining - of the Redis clients handed out: off, as in the store's own client, or on. */
+  constructor(readonly autoPipelining = false) {}
 
   async redis(): Promise<Redis> {
     const client = await connectRedis({ ...storeLikeRedisOptions, enableAutoPipelining: this.autoPipelining });
