@@ -11,6 +11,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const bundles = [
   { dir: 'slots/redis/lua', ext: '.lua', out: 'slots/redis/lua.generated.ts' },
   { dir: 'slots/postgres/sql', ext: '.sql', out: 'slots/postgres/sql.generated.ts' },
+  { dir: 'backends/procrastinate/sql', ext: '.sql', out: 'backends/procrastinate/sql.generated.ts' },
 ];
 
 /**
