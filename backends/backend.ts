@@ -1,4 +1,5 @@
 import type { EndedOccupancy, Occupancy, SlotId } from '../slots/store.js';
+import type { Logger } from '../src/logger.js';
 import type { KeepaliveOutcome, StopOptions, StopOutcomeResult } from '../src/results.js';
 
 /** A value or a promise of it: every backend method may be synchronous or async. */
@@ -35,6 +36,18 @@ export interface TaskContext {
   keepalive(): Promise<KeepaliveOutcome>;
   /** `scheduler.stop(taskId, { token, ...options })`. */
   stop(options?: Omit<StopOptions, 'token'>): Promise<StopOutcomeResult>;
+}
+
+/** What `open` gets: the backend's name and handles on its scheduler. */
+export interface BackendContext {
+  /** Name the backend was registered under. */
+  name: string;
+  /** The scheduler's name. */
+  scheduler: string;
+  /** Asks for a `schedule()` pass soon (passes coalesce): e.g. when a notification says work arrived. */
+  requestPass(): void;
+  /** The scheduler's logger, with `backend` set. */
+  logger: Logger;
 }
 
 /** What `stopCallback` gets: the ended occupancy, with its `reason`, `status` and `error`. */
@@ -77,6 +90,15 @@ export abstract class Backend {
    * or rejects, the slot frees with reason `start_failed` and `stopCallback` follows.
    */
   abstract startCallback(taskId: string, context: TaskContext): Awaitable<void>;
+
+  /**
+   * Called once, by the first `load()` whose config lists the backend, before any pass: connect,
+   * register, listen. If it throws, `load()` rejects.
+   */
+  open(_context: BackendContext): Awaitable<void> {}
+
+  /** Called once by `scheduler.close()`, after the last pass: release what `open` took. */
+  close(): Awaitable<void> {}
 
   /** Called exactly once per occupancy, whatever ended it; `outcome.reason` says what did. */
   stopCallback(_taskId: string, _outcome: StopOutcome): Awaitable<void> {}

@@ -49,6 +49,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private readonly logger: Logger;
   private readonly slotClasses = new Map<string, SlotClass>(Object.entries(builtinSlotClasses));
   private readonly backends = new Map<string, Backend>();
+  /** Backends whose `open` has run, in order, to close them in reverse. */
+  private readonly openedBackends: string[] = [];
   /** One store per slot class in use, built on first use, closed by `close()`. */
   private readonly stores = new Map<string, SlotStore>();
   private slots = new Map<string, SlotConfig>();
@@ -118,6 +120,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       const slotIds = slots.filter((slot) => slot.slotCls === slotCls).map((slot) => slot.slotId);
       await (await this.storeOf(slotCls)).init(slotIds);
     }
+    for (const name of new Set(slots.flatMap((slot) => slot.backends))) await this.openBackend(name);
     this.slots = new Map(slots.map((slot) => [slot.slotId, slot]));
     this.servedStores = new Set(slots.map((slot) => this.stores.get(slot.slotCls)!));
     for (const store of this.servedStores) await this.subscribe(store);
@@ -235,8 +238,17 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       this.cron?.stop();
       await Promise.allSettled([...this.unsubscribers.values()].map((unsubscribe) => unsubscribe()));
       await Promise.allSettled([this.currentPass, this.queuedPass]);
+      const failures: unknown[] = [];
+      // Backends close in the reverse order of opening, before the stores they may still use.
+      for (const name of this.openedBackends.reverse()) {
+        try {
+          await this.backends.get(name)!.close();
+        } catch (error) {
+          failures.push(error);
+        }
+      }
       const results = await Promise.allSettled([...this.stores.values()].map((store) => store.close()));
-      const failures = results.flatMap((r) => (r.status === 'rejected' ? [r.reason] : []));
+      failures.push(...results.flatMap((r) => (r.status === 'rejected' ? [r.reason] : [])));
       if (failures.length) throw new AggregateError(failures, 'closing the scheduler stores failed');
     })();
     return this.closing;
@@ -494,6 +506,14 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   }
 
   // --- helpers -------------------------------------------------------------------------------
+
+  /** Runs a backend's `open` once, handing it a way to ask for passes. */
+  private async openBackend(name: string): Promise<void> {
+    if (this.openedBackends.includes(name)) return;
+    const logger = this.logger.child({ backend: name });
+    await this.backends.get(name)!.open({ name, scheduler: this.name, logger, requestPass: () => this.scheduleLogged() });
+    this.openedBackends.push(name);
+  }
 
   /** Listens to a store's events, once: best effort, as passes remain the safety net. */
   private async subscribe(store: SlotStore): Promise<void> {

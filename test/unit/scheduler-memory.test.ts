@@ -3,7 +3,7 @@
  * config, a pass, and the lifecycle errors (before load, bad cron, after close).
  */
 import test from 'ava';
-import { Backend, type StopOutcome, type TaskContext } from '../../backends/backend.js';
+import { Backend, type BackendContext, type StopOutcome, type TaskContext } from '../../backends/backend.js';
 import { ConfigError, SchedulerStateError, isTaskSemaphoreError } from '../../src/errors.js';
 import { Scheduler } from '../../src/scheduler.js';
 
@@ -12,7 +12,7 @@ class Queue extends Backend {
   static built = 0;
   readonly started: Array<{ taskId: string; context: TaskContext }> = [];
   readonly stopped: Array<{ taskId: string; outcome: StopOutcome }> = [];
-  constructor(private readonly ids: string[] = []) {
+  constructor(readonly ids: string[] = []) {
     super();
   }
   poll(): string | null | Promise<string | null> {
@@ -262,4 +262,31 @@ test('every method after close() throws SchedulerStateError', async (t) => {
   await t.throwsAsync(scheduler.stop('a'), state);
   await t.throwsAsync(scheduler.cancel('a'), state);
   await t.throwsAsync(scheduler.inspect(), state);
+});
+
+test('a backend is opened once by load(), can request passes, and is closed by close()', async (t) => {
+  const calls: string[] = [];
+  let requestPass: (() => void) | undefined;
+  const backend = new (class extends Queue {
+    override open(context: BackendContext): void {
+      calls.push(`open ${context.name} of ${context.scheduler}`);
+      requestPass = context.requestPass;
+    }
+    override close(): void {
+      calls.push('close');
+    }
+  })();
+  const scheduler = newScheduler();
+  scheduler.registerBackend('q', backend);
+  await scheduler.load([{ slotId: 1, backends: ['q'] }]);
+  await scheduler.load([{ slotId: 1, backends: ['q'] }, { slotId: 2, backends: ['q'] }]);
+  t.deepEqual(calls, [`open q of ${scheduler.name}`]);
+  // Work arrives and the backend says so: a pass starts it, with no schedule() call.
+  const passed = new Promise<void>((resolve) => scheduler.once('pass:end', () => resolve()));
+  backend.ids.push('pushed');
+  requestPass!();
+  await passed;
+  t.is(backend.started.at(-1)?.taskId, 'pushed');
+  await scheduler.close();
+  t.deepEqual(calls.at(-1), 'close');
 });
