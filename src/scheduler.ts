@@ -61,6 +61,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private readonly localTasks = new LocalTasks();
   private loaded = false;
   private closing: Promise<void> | undefined;
+  /** Set once the stores close: until then, keepalive/stop/cancel still work, so backends can end their tasks while closing. */
+  private storesClosed = false;
   private cron: CronHandle | undefined;
   /** The pass under way, and the one queued behind it: overlapping `schedule()` calls share these. */
   private currentPass: Promise<PassReport> | undefined;
@@ -229,8 +231,9 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   }
 
   /**
-   * Stops the cron tick, waits for the pass under way, and closes the stores (and the connections
-   * they opened; never a client you passed in). Running tasks are not touched: they stay tracked
+   * Stops the cron tick, waits for the pass under way, closes the backends (whose `close` may end
+   * their running tasks: `stop` and `keepalive` work until the stores close), then the stores (and
+   * the connections they opened; never a client you passed in). Tasks still running stay tracked
    * in the store. Idempotent.
    */
   close(): Promise<void> {
@@ -247,6 +250,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
           failures.push(error);
         }
       }
+      this.storesClosed = true;
       const results = await Promise.allSettled([...this.stores.values()].map((store) => store.close()));
       failures.push(...results.flatMap((r) => (r.status === 'rejected' ? [r.reason] : [])));
       if (failures.length) throw new AggregateError(failures, 'closing the scheduler stores failed');
@@ -546,7 +550,10 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
 
   /** keepalive/stop/cancel work in a process that never loaded a config: they open the default slot class. */
   private async ensureStore(): Promise<void> {
-    this.assertOpen();
+    // While closing, backends may still end their tasks (a graceful shutdown), on the stores already open.
+    if (this.storesClosed || (this.closing && this.stores.size === 0)) {
+      throw new SchedulerStateError(`scheduler "${this.name}" is closed`);
+    }
     if (this.stores.size === 0) {
       const store = await this.storeOf(this.options.defaultSlotClass);
       await store.init([]);

@@ -35,3 +35,50 @@ export class ProcrastinateSchemaError extends TaskSemaphoreError {
     }
   }
 }
+
+/** The unique index that allows one queued (`todo`) job per queueing lock. */
+export const queueingLockIndex = 'procrastinate_jobs_queueing_lock_idx_v1';
+
+/**
+ * True for the unique violation Procrastinate maps to `AlreadyEnqueued`: SQLSTATE 23505 on
+ * {@link queueingLockIndex}. Any other 23505 is a different problem and must be rethrown. Read
+ * by shape, not `instanceof`, since a pool passed in may come from another copy of `pg`.
+ */
+export function isQueueingLockConflict(error: unknown): boolean {
+  const { code, constraint } = (error ?? {}) as { code?: unknown; constraint?: unknown };
+  return code === '23505' && constraint === queueingLockIndex;
+}
+
+/**
+ * The queueing lock a conflict names, read from the error detail
+ * `Key (queueing_lock)=(…) already exists.`; null when the server sent no such detail (it omits
+ * it when the role may not read the column).
+ */
+export function conflictingQueueingLock(error: unknown): string | null {
+  const { detail } = (error ?? {}) as { detail?: unknown };
+  if (typeof detail !== 'string') return null;
+  const match = /^Key \(queueing_lock\)=\((.*)\) already exists\.?$/s.exec(detail);
+  return match?.[1] ?? null;
+}
+
+/**
+ * A job could not be deferred (or put back to `todo`) because another queued job holds the same
+ * queueing lock: Procrastinate's `AlreadyEnqueued`. Nothing was written; in a batch, no job of
+ * the batch was. Branch on `code === 'ERR_ALREADY_ENQUEUED'`; the PostgreSQL error is the `cause`.
+ */
+export class AlreadyEnqueuedError extends TaskSemaphoreError {
+  override name = 'AlreadyEnqueuedError';
+  /** The queueing lock already held by a queued job; null if the server did not say which. */
+  readonly queueingLock: string | null;
+
+  constructor(queueingLock: string | null, cause: unknown, message?: string) {
+    super(
+      'ERR_ALREADY_ENQUEUED',
+      message ??
+        `a job with queueing lock ${queueingLock === null ? '(unknown)' : JSON.stringify(queueingLock)} is already queued; ` +
+          'defer again once it has started, or defer without a queueingLock',
+      { backend: 'procrastinate', cause },
+    );
+    this.queueingLock = queueingLock;
+  }
+}

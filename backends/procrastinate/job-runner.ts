@@ -1,0 +1,319 @@
+/**
+ * Runs one claimed job in this process and writes its end: the handler gets an AbortSignal and a
+ * keepalive, the slot is kept alive while it runs, and exactly one end is written through the
+ * ownership guard, then the slot is stopped. Writing the job before stopping the slot means a
+ * crash in between over-reserves the slot until it times out, and never leaves the job `doing`
+ * with nobody running it.
+ */
+import type { TaskContext } from '../backend.js';
+import { TaskAbortedError, toError } from '../../src/errors.js';
+import { errorFields, type Logger } from '../../src/logger.js';
+import type { KeepaliveOutcome } from '../../src/results.js';
+import { JobAbortedError, UnknownTaskError, type JobAbortReason } from './backend-errors.js';
+import type { DeleteJobsPolicy, JobContext, ResolvedTask } from './backend-options.js';
+import type { EndStatus, FetchedJob, JobStore } from './job-store.js';
+import { retryDelay } from './retry.js';
+
+/** What a runner needs from its backend. */
+export interface JobRunnerDeps {
+  store: JobStore;
+  /** The current worker id: it changes when the worker row is re-registered. */
+  workerId(): string | null;
+  logger: Logger;
+  /** The task's handler and policy; undefined when this backend has no handler for the task. */
+  task: ResolvedTask | undefined;
+  registeredTasks: readonly string[];
+  deleteJobs: DeleteJobsPolicy;
+  retryOnTimeout: boolean;
+  /** A retry was written: the job is due after `delaySeconds`, and no NOTIFY will say so. */
+  onRetried(delaySeconds: number): void;
+}
+
+/** The end to write. */
+type Decision = { status: EndStatus; error?: Error } | { status: 'retry'; delaySeconds: number; error: Error };
+
+/**
+ * What stopped the handler, first cause only: `user` (a Procrastinate abort request or a slot
+ * cancel: the job ends `aborted`), `shutdown` (retry per policy, else `aborted`), `slot` (the
+ * slot is gone: the end was already written when the signal fired).
+ */
+type AbortKind = 'user' | 'shutdown' | 'slot';
+
+/** Causes after which the slot no longer bounds the run: the owner writes the job at once. */
+const slotGone = new Set(['timeout', 'max_runtime', 'lost', 'backend_removed', 'start_failed']);
+
+/** Waits between attempts at a job write that failed for a connection reason. */
+const writeRetryDelaysMs = [500, 2000];
+
+/** One claimed job running in this process. */
+export class JobRunner {
+  /** Resolves once the job's end was written (or found no longer ours) and the slot told. Never rejects. */
+  readonly ended: Promise<void>;
+  private resolveEnded!: () => void;
+  private ending: Promise<void> | undefined;
+  private readonly controller = new AbortController();
+  private abortKind: AbortKind | undefined;
+  private userAbortRequested = false;
+  private keepaliveTimer: NodeJS.Timeout | undefined;
+  private maxRuntimeTimer: NodeJS.Timeout | undefined;
+  private keepaliveInFlight = false;
+  private readonly logger: Logger;
+  private readonly onSlotSignal = () => this.onSlotAbort(this.ctx.signal.reason);
+
+  constructor(
+    readonly job: FetchedJob,
+    private readonly ctx: TaskContext,
+    private readonly deps: JobRunnerDeps,
+  ) {
+    this.ended = new Promise((resolve) => (this.resolveEnded = resolve));
+    this.logger = deps.logger.child({ taskId: job.id, slotId: ctx.slotId, token: ctx.token, jobId: job.id, taskName: job.task_name });
+  }
+
+  /** True once an end is being written: the job is no longer this runner's to touch. */
+  get isEnding(): boolean {
+    return this.ending !== undefined;
+  }
+
+  /** Launches the handler and returns at once. */
+  start(): void {
+    const { task } = this.deps;
+    if (!task) {
+      const error = new UnknownTaskError(this.job.task_name, this.job.id, this.job.queue_name, this.deps.registeredTasks);
+      this.logger.error(error.message, errorFields(error));
+      void this.end({ status: 'failed', error });
+      return;
+    }
+    if (this.ctx.signal.aborted) {
+      this.onSlotAbort(this.ctx.signal.reason);
+      return;
+    }
+    this.ctx.signal.addEventListener('abort', this.onSlotSignal, { once: true });
+    this.startKeepalive();
+    const context: JobContext = {
+      id: this.job.id,
+      taskName: this.job.task_name,
+      args: this.job.args,
+      attempts: this.job.attempts,
+      queue: this.job.queue_name,
+      lock: this.job.lock,
+      priority: this.job.priority,
+      signal: this.controller.signal,
+      keepalive: () => this.keepalive(),
+    };
+    // A microtask later, so that a handler doing synchronous work does not run inside startCallback.
+    Promise.resolve()
+      .then(() => task.handler(this.job.args, context))
+      .then(
+        () => this.onSettled(undefined),
+        (thrown: unknown) => this.onSettled(toError(thrown)),
+      );
+  }
+
+  /** Procrastinate asks the job to stop: fires the handler's signal (once; later requests are no-ops). */
+  requestAbort(reason: JobAbortReason): void {
+    if (reason === 'user_request') this.userAbortRequested = true;
+    this.abortHandler(new JobAbortedError(reason, this.job.id), reason === 'user_request' ? 'user' : 'shutdown');
+  }
+
+  /**
+   * Shutdown, after the grace and the abort: writes the end now, whatever the handler does
+   * (`aborted` if an abort was requested, else requeued if the task's policy allows, else
+   * `aborted`). Returns the write under way if any.
+   */
+  forceEnd(): Promise<void> {
+    if (this.ending) return this.ending;
+    const reason = new JobAbortedError('shutdown', this.job.id);
+    this.abortHandler(reason, 'shutdown');
+    this.logger.warn('handler still running after the shutdown abort; writing the end of its job now', { jobId: this.job.id });
+    return this.end(this.abortKind === 'user' ? { status: 'aborted', error: reason } : this.retryOr('aborted', reason));
+  }
+
+  // --- the handler's signal ---------------------------------------------------------------------
+
+  private abortHandler(reason: Error, kind: AbortKind): void {
+    if (this.controller.signal.aborted) return;
+    this.abortKind = kind;
+    this.logger.info('aborting the job handler', { jobId: this.job.id, reason: reason.message });
+    this.controller.abort(reason);
+  }
+
+  /** The scheduler's signal fired: a cancel (the handler decides), or the slot is gone (write now). */
+  private onSlotAbort(reason: unknown): void {
+    const cause = reason instanceof TaskAbortedError ? reason.abortCause : 'lost';
+    const error = reason instanceof Error ? reason : new TaskAbortedError('lost', { taskId: this.job.id });
+    if (!slotGone.has(cause)) {
+      this.abortHandler(error, 'user');
+      return;
+    }
+    this.abortHandler(error, 'slot');
+    if (this.ending) return;
+    // The handler may ignore its signal and run on, outside any slot: requeueing could run the
+    // job twice, so by default it is failed. Its own end, if it ever comes, is then a no-op.
+    this.logger.warn('slot lost while the job ran; writing the end of its job now', { jobId: this.job.id, reason: cause });
+    const decision: Decision = this.deps.retryOnTimeout ? this.retryOr('failed', error) : { status: 'failed', error };
+    void this.end(decision, false);
+  }
+
+  // --- keepalive ----------------------------------------------------------------------------
+
+  /** The handler's keepalive: renews the slot; `cancelRequested` also reports a Procrastinate abort. */
+  private async keepalive(): Promise<KeepaliveOutcome> {
+    const outcome = await this.ctx.keepalive();
+    this.onKeepalive(outcome);
+    return outcome.ok && this.userAbortRequested ? { ...outcome, cancelRequested: true } : outcome;
+  }
+
+  private startKeepalive(): void {
+    // At a third of the slot's timeout, so that one lost keepalive never times the slot out.
+    const timeoutMs = this.ctx.deadline - this.ctx.startedAt;
+    const everyMs = Number.isFinite(timeoutMs) && timeoutMs > 0 ? Math.max(20, timeoutMs / 3) : 1000;
+    this.keepaliveTimer = setInterval(() => void this.keepaliveQuietly(), everyMs);
+    this.keepaliveTimer.unref();
+    // Keepalives cannot outlast a max runtime; one just after it makes the slot report it now,
+    // rather than at the next pass, so the handler's signal fires on time.
+    if (this.ctx.maxDeadline !== null) {
+      const afterMs = this.ctx.maxDeadline - this.ctx.startedAt + 50;
+      this.maxRuntimeTimer = setTimeout(() => void this.keepaliveQuietly(), Math.max(0, afterMs));
+      this.maxRuntimeTimer.unref();
+    }
+  }
+
+  private stopKeepalive(): void {
+    clearInterval(this.keepaliveTimer);
+    clearTimeout(this.maxRuntimeTimer);
+    this.ctx.signal.removeEventListener('abort', this.onSlotSignal);
+  }
+
+  /** A timer's keepalive: skipped while one is pending; failures (store down, closing) are only logged. */
+  private async keepaliveQuietly(): Promise<void> {
+    if (this.keepaliveInFlight || this.ending) return;
+    this.keepaliveInFlight = true;
+    try {
+      this.onKeepalive(await this.ctx.keepalive());
+    } catch (error) {
+      this.logger.debug('automatic keepalive failed', { jobId: this.job.id, ...errorFields(error) });
+    } finally {
+      this.keepaliveInFlight = false;
+    }
+  }
+
+  /** A lost slot or a cancel fires the handler's signal (the scheduler usually did already). */
+  private onKeepalive(outcome: KeepaliveOutcome): void {
+    if (outcome.ok) {
+      if (outcome.cancelRequested) this.onSlotAbort(new TaskAbortedError('cancel_requested', { taskId: this.job.id }));
+      return;
+    }
+    const cause = outcome.reason === 'timed_out' ? (outcome.endReason === 'max_runtime' ? 'max_runtime' : 'timeout') : 'lost';
+    this.onSlotAbort(new TaskAbortedError(cause, { taskId: this.job.id, slotId: outcome.slotId }));
+  }
+
+  // --- the end ------------------------------------------------------------------------------
+
+  private onSettled(error: Error | undefined): void {
+    this.stopKeepalive();
+    if (this.ending) {
+      this.logger.debug('handler settled after the end of its job was written; ignored', { jobId: this.job.id, handlerError: error?.message });
+      return;
+    }
+    if (error === undefined) {
+      void this.end({ status: 'succeeded' });
+    } else if (this.abortKind === 'user') {
+      void this.end({ status: 'aborted', error });
+    } else if (this.abortKind === 'shutdown') {
+      void this.end(this.retryOr('aborted', error));
+    } else {
+      void this.end(this.retryOr('failed', error));
+    }
+  }
+
+  /** A retry when the task's policy allows one for this error, else `otherwise`. */
+  private retryOr(otherwise: 'failed' | 'aborted', error: Error): Decision {
+    const delaySeconds = retryDelay(this.deps.task?.retry ?? null, this.job.attempts, error);
+    return delaySeconds === null ? { status: otherwise, error } : { status: 'retry', delaySeconds, error };
+  }
+
+  /** Writes the end once (the first decision wins), then stops the slot unless it is gone. */
+  private end(decision: Decision, stopSlot = true): Promise<void> {
+    this.ending ??= (async () => {
+      this.stopKeepalive();
+      const status = await this.write(decision);
+      if (stopSlot) {
+        try {
+          await this.ctx.stop({ status, ...(decision.error ? { error: decision.error } : {}) });
+        } catch (error) {
+          // The scheduler is closing, or its store is down: the slot frees at its timeout.
+          this.logger.debug('could not stop the slot after writing the job', { jobId: this.job.id, ...errorFields(error) });
+        }
+      }
+    })().finally(() => this.resolveEnded());
+    return this.ending;
+  }
+
+  /** Writes the decision through the guard; returns the status to report to the slot. Never throws. */
+  private async write(decision: Decision): Promise<string> {
+    const { store, deleteJobs } = this.deps;
+    const fields = { jobId: this.job.id, attempts: this.job.attempts };
+    try {
+      if (decision.status === 'retry') {
+        let result;
+        try {
+          result = await persist(() => store.retry(this.job, this.deps.workerId()!, decision.delaySeconds));
+        } catch (error) {
+          if ((error as { code?: unknown }).code !== '23505') throw error;
+          // Another queued job holds its queueing lock (upstream #1446): it cannot go back to todo.
+          this.logger.error('retry refused: another queued job holds the queueing lock; failing the job', { ...fields, ...errorFields(error) });
+          return await this.finish('failed', false, decision.error);
+        }
+        if (result === 'not_ours') return this.notOurs('retried');
+        if (result === 'failed_flagged') {
+          this.logger.warn('job failed with an abort request: failed, not retried', { ...fields, ...errorFields(decision.error) });
+          return 'failed';
+        }
+        this.logger.warn('job failed; retrying', { ...fields, delaySeconds: decision.delaySeconds, ...errorFields(decision.error) });
+        this.deps.onRetried(decision.delaySeconds);
+        return 'retried';
+      }
+      const deleteJob = deleteJobs === 'always' || (deleteJobs === 'successful' && decision.status === 'succeeded');
+      return await this.finish(decision.status, deleteJob, decision.error);
+    } catch (error) {
+      this.logger.error('could not write the end of the job; it stays doing until this worker retries it at shutdown or a sweeper does', {
+        ...fields,
+        ...errorFields(error),
+      });
+      return decision.status === 'retry' ? 'failed' : decision.status;
+    }
+  }
+
+  private async finish(status: EndStatus, deleteJob: boolean, error: Error | undefined): Promise<string> {
+    const written = await persist(() => this.deps.store.finish(this.job, this.deps.workerId()!, status, deleteJob));
+    if (!written) return this.notOurs(status);
+    const fields = { jobId: this.job.id, status, deleted: deleteJob };
+    if (status === 'failed') this.logger.error('job failed', { ...fields, ...errorFields(error) });
+    else if (status === 'aborted') this.logger.info('job aborted', { ...fields, ...(error ? { error: error.message } : {}) });
+    else this.logger.debug('job succeeded', fields);
+    return status;
+  }
+
+  private notOurs(status: string): string {
+    this.logger.warn('job is no longer ours (finished, requeued or claimed elsewhere); left alone', { jobId: this.job.id, wanted: status });
+    return status;
+  }
+}
+
+/**
+ * Runs a job write, again after a short wait when it failed for want of a connection (no SQLSTATE,
+ * or class 08 / 57P / 40: nothing was written). Any other error is final.
+ */
+async function persist<T>(write: () => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await write();
+    } catch (error) {
+      const code = (error as { code?: unknown }).code;
+      const transient = typeof code !== 'string' || /^(08|57P|40)/.test(code);
+      const waitMs = writeRetryDelaysMs[attempt];
+      if (!transient || waitMs === undefined) throw error;
+      await new Promise((resolve) => setTimeout(resolve, waitMs).unref());
+    }
+  }
+}

@@ -1,0 +1,96 @@
+/**
+ * The job statements of the Procrastinate backend: claiming through `procrastinate_fetch_job_v2`,
+ * and ending or retrying through the ownership guard, each in one statement (sql/job-*.sql).
+ */
+import type pg from 'pg';
+import { jobAbortRequests, jobFetch, jobFetchBatch, jobFinishGuarded, jobRetryGuarded } from './sql.generated.js';
+
+/** A claimed job, as fetch returns it (named columns; int8 ids as strings). */
+export interface FetchedJob {
+  id: string;
+  task_name: string;
+  priority: number;
+  lock: string | null;
+  queueing_lock: string | null;
+  args: Record<string, unknown>;
+  scheduled_at: Date | null;
+  queue_name: string;
+  /** Finished tries before this run; with the id it fences every write of this run. */
+  attempts: number;
+  worker_id: string | null;
+}
+
+/** The row fetch returns: all NULL when nothing was claimed. */
+type FetchRow = { [K in keyof FetchedJob]: FetchedJob[K] | null } & { status: string | null };
+
+/** The end states a run writes through `procrastinate_finish_job_v1`. */
+export type EndStatus = 'succeeded' | 'failed' | 'aborted';
+
+/** What a guarded retry did. */
+export type RetryResult =
+  /** Back to `todo`, due after the delay. */
+  | 'retried'
+  /** The job had an abort request: `retry_job_v2` failed it instead, as Python expects. */
+  | 'failed_flagged'
+  /** No longer ours (finished, requeued or re-claimed elsewhere): left alone. */
+  | 'not_ours';
+
+/** Runs the job statements on a pool; `workerId` is read at each write, as it changes on re-registration. */
+export class JobStore {
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly queues: readonly string[],
+  ) {}
+
+  /** Claims one job for the worker, or null when none is due. */
+  async fetch(workerId: string): Promise<FetchedJob | null> {
+    const { rows } = await this.pool.query<FetchRow>(jobFetch, [this.queues, workerId]);
+    const row = rows[0];
+    return row && row.id !== null ? toJob(row) : null;
+  }
+
+  /** Claims up to `max` jobs in one round trip (sql/job-fetch-batch.sql explains why it is safe). */
+  async fetchBatch(workerId: string, max: number): Promise<FetchedJob[]> {
+    const { rows } = await this.pool.query<FetchRow>(jobFetchBatch, [this.queues, workerId, max]);
+    return rows.map(toJob);
+  }
+
+  /** Ends the run as `status` if the job is still ours; false when it was left alone. */
+  async finish(job: FetchedJob, workerId: string, status: EndStatus, deleteJob: boolean): Promise<boolean> {
+    const { rowCount } = await this.pool.query(jobFinishGuarded, [job.id, workerId, job.attempts, status, deleteJob]);
+    return rowCount === 1;
+  }
+
+  /**
+   * Requeues the run's job after `delaySeconds` (database clock) if it is still ours.
+   * @throws the PostgreSQL 23505 error when another queued job holds its queueing lock (#1446)
+   */
+  async retry(job: FetchedJob, workerId: string, delaySeconds: number): Promise<RetryResult> {
+    const { rows } = await this.pool.query<{ flagged: boolean }>(jobRetryGuarded, [job.id, workerId, job.attempts, delaySeconds]);
+    const row = rows[0];
+    if (!row) return 'not_ours';
+    return row.flagged ? 'failed_flagged' : 'retried';
+  }
+
+  /** Which of these running jobs have an abort request. */
+  async abortRequested(jobIds: readonly string[]): Promise<string[]> {
+    if (jobIds.length === 0) return [];
+    const { rows } = await this.pool.query<{ id: string }>(jobAbortRequests, [jobIds]);
+    return rows.map((row) => row.id);
+  }
+}
+
+function toJob(row: FetchRow): FetchedJob {
+  return {
+    id: row.id!,
+    task_name: row.task_name!,
+    priority: row.priority!,
+    lock: row.lock,
+    queueing_lock: row.queueing_lock,
+    args: row.args ?? {},
+    scheduled_at: row.scheduled_at,
+    queue_name: row.queue_name!,
+    attempts: row.attempts!,
+    worker_id: row.worker_id,
+  };
+}

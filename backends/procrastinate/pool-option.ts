@@ -1,0 +1,46 @@
+/**
+ * The `postgres` option of the Procrastinate client and periodic deferrer: a URL, from which
+ * they open (and later end) a pool of their own, or a pool the caller owns and keeps open.
+ */
+import pg from 'pg';
+import { ConfigError } from '../../src/errors.js';
+
+/** A postgres:// URL or a pg.Pool connected with the search_path of the Python side. */
+export type PostgresOption = string | pg.Pool;
+
+/** Settings of a pool opened from a URL: small, since each call holds a connection briefly. */
+const ownPoolDefaults = Object.freeze({ max: 5, connectionTimeoutMillis: 5000 }) satisfies pg.PoolConfig;
+
+/** Checks the option without connecting. @throws ConfigError naming `field` */
+export function checkPostgresOption(postgres: unknown, field: string): PostgresOption {
+  if (typeof postgres === 'string' && postgres !== '') return postgres;
+  if (isPool(postgres)) return postgres;
+  throw new ConfigError(field, postgres, "expected a postgres:// URL or a pg.Pool (set its search_path with options: '-c search_path=<schema>')");
+}
+
+/** A pool to query and whether we must end it. */
+export interface PoolHandle {
+  pool: pg.Pool;
+  /** True for a pool opened from a URL: ours to end. A pool passed in is never ended. */
+  owned: boolean;
+}
+
+/** Opens a pool for a URL, or wraps the caller's pool. */
+export function openPool(postgres: PostgresOption): PoolHandle {
+  if (typeof postgres !== 'string') return { pool: postgres, owned: false };
+  const pool = new pg.Pool({ connectionString: postgres, ...ownPoolDefaults });
+  // An idle client that loses its connection emits 'error'; unheard, it would crash the
+  // process. The next query reports the failure instead.
+  pool.on('error', () => {});
+  return { pool, owned: true };
+}
+
+/** Read by shape, not `instanceof`: a pool passed in may come from another copy of `pg`. */
+function isPool(value: unknown): value is pg.Pool {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as pg.Pool).connect === 'function' &&
+    typeof (value as pg.Pool).query === 'function'
+  );
+}

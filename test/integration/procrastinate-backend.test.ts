@@ -1,0 +1,596 @@
+/**
+ * ProcrastinateBackend against real PostgreSQL (a schema per test) and real slots: jobs deferred
+ * with the statements Python sends end with the statuses, attempts and events Python expects;
+ * locks, priorities, retries, aborts, slot timeouts, batch claims, the worker row, LISTEN wake-ups
+ * and graceful shutdown.
+ */
+import test, { type ExecutionContext } from 'ava';
+import type pg from 'pg';
+import { ProcrastinateBackend } from '../../backends/procrastinate/backend.js';
+import { JobAbortedError } from '../../backends/procrastinate/backend-errors.js';
+import type { ProcrastinateBackendOptions } from '../../backends/procrastinate/backend-options.js';
+import { ProcrastinateSchemaError } from '../../backends/procrastinate/errors.js';
+import { ConfigError, TaskAbortedError } from '../../src/errors.js';
+import type { Logger } from '../../src/logger.js';
+import { Scheduler } from '../../src/scheduler.js';
+import { sleep, waitFor } from '../conformance/scheduler-kit.js';
+import { JobStore } from '../../backends/procrastinate/job-store.js';
+import { deferMany, deferOne, eventTypes, jobRow, procrastinateDb, registerWorker } from '../helpers/procrastinate.js';
+import { redisUrl, uniqueName } from '../helpers/services.js';
+
+type LogEntry = { level: string; message: string } & Record<string, unknown>;
+
+/** A logger of the Logger shape that keeps every line. */
+function capturingLogger(): { logger: Logger; entries: LogEntry[] } {
+  const entries: LogEntry[] = [];
+  const make = (base: Record<string, unknown>): Logger => {
+    const at = (level: string) => (message: string, fields?: Record<string, unknown>) => entries.push({ ...base, ...fields, level, message });
+    return { error: at('error'), warn: at('warn'), info: at('info'), debug: at('debug'), child: (fields) => make({ ...base, ...fields }) };
+  };
+  return { logger: make({}), entries };
+}
+
+interface Setup {
+  pool: pg.Pool;
+  backend: ProcrastinateBackend;
+  scheduler: Scheduler;
+  entries: LogEntry[];
+}
+
+/**
+ * A backend on the test's schema and a scheduler of a unique name whose slots (MemorySlot, or
+ * Redis slots under a unique prefix) list it; closed at teardown.
+ */
+async function setup(
+  t: ExecutionContext,
+  options: Partial<ProcrastinateBackendOptions> & Pick<ProcrastinateBackendOptions, 'tasks'>,
+  { slots = 1, redis = false, slot = {} as Record<string, unknown>, pool: given }: { slots?: number; redis?: boolean; slot?: Record<string, unknown>; pool?: pg.Pool } = {},
+): Promise<Setup> {
+  const pool = given ?? (await procrastinateDb(t)).pool;
+  const { logger, entries } = capturingLogger();
+  const backend = new ProcrastinateBackend({ postgres: pool, queues: ['default'], shutdownGraceMs: 2000, logger, ...options });
+  const scheduler = new Scheduler({
+    name: uniqueName('pb'),
+    pollTimeout: '3s',
+    reservationTimeout: '10s',
+    callbackTimeout: '5s',
+    logger,
+    ...(redis ? { redis: redisUrl, keyPrefix: uniqueName() } : {}),
+  });
+  scheduler.registerBackend('Procrastinate', backend);
+  t.teardown(() => scheduler.close());
+  await scheduler.load(Array.from({ length: slots }, (_, i) => ({ slotId: i + 1, backends: ['Procrastinate'], timeout: '10s', ...slot })));
+  return { pool, backend, scheduler, entries };
+}
+
+const statusOf = async (pool: pg.Pool, id: string) => (await jobRow(pool, id))?.status;
+const waitStatus = (pool: pg.Pool, id: string, status: string, ms = 8000) =>
+  waitFor(async () => (await statusOf(pool, id)) === status, `job ${id} to be ${status}`, ms);
+
+/** A promise with its resolve function (Node 20 has no Promise.withResolvers). */
+function deferred<T = void>() {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+/** Resolves when the signal fires, then throws its reason, as a cooperative handler does. */
+const untilAborted = (signal: AbortSignal) =>
+  new Promise<never>((_, reject) => {
+    if (signal.aborted) reject(signal.reason);
+    signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+  });
+
+test('a job runs its handler with its args and context and ends succeeded, with the events Python writes (Redis slots)', async (t) => {
+  const seen: unknown[] = [];
+  const { pool, backend, scheduler } = await setup(
+    t,
+    {
+      tasks: {
+        'app.add': (args, job) => {
+          seen.push({ ...job, handlerArgs: args, signal: job.signal.aborted, keepalive: typeof job.keepalive });
+          return (args.a as number) + (args.b as number);
+        },
+      },
+    },
+    { redis: true },
+  );
+  const id = await deferOne(pool, { task: 'app.add', args: { a: 1, b: 2 }, lock: 'L', priority: 3 });
+  await scheduler.schedule();
+  await waitStatus(pool, id, 'succeeded');
+  t.deepEqual(seen, [
+    { handlerArgs: { a: 1, b: 2 }, args: { a: 1, b: 2 }, id, taskName: 'app.add', attempts: 0, queue: 'default', lock: 'L', priority: 3, signal: false, keepalive: 'function' },
+  ]);
+  t.like(await jobRow(pool, id), { status: 'succeeded', attempts: 1, abort_requested: false, worker_id: backend.workerId });
+  t.deepEqual(await eventTypes(pool, id), ['deferred', 'started', 'succeeded']);
+  // The slot was stopped after the job was written: it is idle again.
+  await waitFor(async () => (await scheduler.inspect()).every((s) => s.status === 'idle'), 'the slot to be idle');
+});
+
+test('a failing job is retried per its policy and succeeds; one that keeps failing ends failed after its retries', async (t) => {
+  const runs: Record<string, number> = {};
+  const { pool } = await setup(t, {
+    tasks: {
+      flaky: {
+        handler: (_args, job) => {
+          runs.flaky = (runs.flaky ?? 0) + 1;
+          if (job.attempts === 0) throw new Error('first try fails');
+        },
+        retry: 2,
+      },
+      broken: {
+        handler: () => {
+          runs.broken = (runs.broken ?? 0) + 1;
+          throw new Error('always fails');
+        },
+        retry: { maxAttempts: 1, wait: 1 }, // one retry, one second later
+      },
+    },
+  });
+  // Deferred after load: the NOTIFY wakes the scheduler (no cron, no schedule() call). The retry of
+  // `broken` is due a second later, and nothing notifies it: the backend wakes itself.
+  const flaky = await deferOne(pool, { task: 'flaky' });
+  const broken = await deferOne(pool, { task: 'broken' });
+  await waitStatus(pool, flaky, 'succeeded');
+  t.like(await jobRow(pool, flaky), { attempts: 2 });
+  t.deepEqual(await eventTypes(pool, flaky), ['deferred', 'started', 'scheduled', 'deferred_for_retry', 'started', 'succeeded']);
+
+  await waitFor(async () => (await eventTypes(pool, broken)).includes('deferred_for_retry'), 'the retry of broken');
+  const retryRow = await jobRow(pool, broken);
+  if (retryRow?.status === 'todo') t.true(retryRow.scheduled_at!.getTime() > Date.now() - 500, 'retried with a delay');
+  await waitStatus(pool, broken, 'failed');
+  t.like(await jobRow(pool, broken), { attempts: 2 });
+  t.deepEqual(await eventTypes(pool, broken), ['deferred', 'started', 'scheduled', 'deferred_for_retry', 'started', 'failed']);
+  t.deepEqual(runs, { flaky: 2, broken: 2 });
+});
+
+test('a job whose task has no handler fails at once without retry, with a clear log line, and frees its slot', async (t) => {
+  const { pool, entries } = await setup(t, { tasks: { known: { handler: () => {}, retry: true } } });
+  const unknown = await deferOne(pool, { task: 'app.not_here' });
+  await waitStatus(pool, unknown, 'failed');
+  t.like(await jobRow(pool, unknown), { attempts: 1 });
+  t.deepEqual(await eventTypes(pool, unknown), ['deferred', 'started', 'failed']);
+  const line = entries.find((e) => e.level === 'error' && String(e.message).includes('app.not_here'));
+  t.truthy(line);
+  t.regex(String(line?.message), /no handler for task "app\.not_here" \(job \d+, queue "default"\); registered: "known"/);
+  // The single slot is free again: the next job runs.
+  const next = await deferOne(pool, { task: 'known' });
+  await waitStatus(pool, next, 'succeeded');
+});
+
+test('two jobs with one lock never run at once and run in order; a job without lock runs beside them', async (t) => {
+  const intervals: Record<string, { start: number; end: number }> = {};
+  const { pool } = await setup(
+    t,
+    {
+      tasks: {
+        work: async (args) => {
+          const name = args.name as string;
+          intervals[name] = { start: Date.now(), end: 0 };
+          await sleep(400);
+          intervals[name]!.end = Date.now();
+        },
+      },
+    },
+    { slots: 3 },
+  );
+  const [first, second, free] = await deferMany(pool, [
+    { task: 'work', lock: 'L', args: { name: 'first' } },
+    { task: 'work', lock: 'L', args: { name: 'second' } },
+    { task: 'work', args: { name: 'free' } },
+  ]);
+  for (const id of [first, second, free]) await waitStatus(pool, id, 'succeeded');
+  t.true(intervals.first!.end <= intervals.second!.start, JSON.stringify(intervals));
+  t.true(intervals.free!.start < intervals.first!.end, 'the job without lock ran beside the first');
+});
+
+test('jobs start in priority order, then id order', async (t) => {
+  const order: string[] = [];
+  const db = await procrastinateDb(t);
+  // Deferred before the scheduler exists: the first pass sees them all.
+  await deferMany(db.pool, [
+    { task: 'p', priority: 0, args: { n: 'p0' } },
+    { task: 'p', priority: 5, args: { n: 'p5-a' } },
+    { task: 'p', priority: 1, args: { n: 'p1' } },
+    { task: 'p', priority: 10, args: { n: 'p10' } },
+    { task: 'p', priority: 5, args: { n: 'p5-b' } },
+    { task: 'p', priority: -3, args: { n: 'p-3' } },
+  ]);
+  const { scheduler } = await setup(t, { tasks: { p: (args) => void order.push(args.n as string) } }, { pool: db.pool });
+  await scheduler.schedule();
+  await waitFor(() => order.length === 6, 'all six jobs');
+  t.deepEqual(order, ['p10', 'p5-a', 'p5-b', 'p1', 'p0', 'p-3']);
+});
+
+test('an abort request reaches the handler through NOTIFY, and the job ends aborted', async (t) => {
+  const started = deferred();
+  let reason: unknown;
+  let cancelRequested: boolean | undefined;
+  const { pool } = await setup(t, {
+    abortPollMs: 60_000, // only the NOTIFY can deliver it in time
+    tasks: {
+      long: async (_args, job) => {
+        started.resolve();
+        try {
+          await untilAborted(job.signal);
+        } catch (error) {
+          reason = error;
+          const outcome = await job.keepalive();
+          cancelRequested = outcome.ok && outcome.cancelRequested;
+          throw error;
+        }
+      },
+    },
+  });
+  const id = await deferOne(pool, { task: 'long' });
+  await started.promise;
+  await pool.query('SELECT procrastinate_cancel_job_v1($1::bigint, true, false)', [id]);
+  await waitStatus(pool, id, 'aborted');
+  t.true(reason instanceof JobAbortedError);
+  t.is((reason as JobAbortedError).abortReason, 'user_request');
+  t.true(cancelRequested, 'keepalive reports the abort request');
+  t.like(await jobRow(pool, id), { attempts: 1, abort_requested: false });
+  t.deepEqual(await eventTypes(pool, id), ['deferred', 'started', 'abort_requested', 'aborted']);
+});
+
+test('an abort request whose NOTIFY was lost is found by the abort poll', async (t) => {
+  const started = deferred();
+  const db = await procrastinateDb(t);
+  // No NOTIFY for abort requests in this schema: only the poll can find it.
+  await db.pool.query('ALTER TABLE procrastinate_jobs DISABLE TRIGGER procrastinate_jobs_notify_queue_job_aborted_v1');
+  const { pool } = await setup(
+    t,
+    {
+      abortPollMs: 200,
+      tasks: {
+        long: {
+          handler: async (_args, job) => {
+            started.resolve();
+            await untilAborted(job.signal);
+          },
+          retry: true, // an honoured abort is never retried
+        },
+      },
+    },
+    { pool: db.pool },
+  );
+  const id = await deferOne(pool, { task: 'long' });
+  await started.promise;
+  await pool.query('SELECT procrastinate_cancel_job_v1($1::bigint, true, false)', [id]);
+  await waitStatus(pool, id, 'aborted');
+  t.deepEqual(await eventTypes(pool, id), ['deferred', 'started', 'abort_requested', 'aborted']);
+});
+
+test('a slot cancel from the scheduler aborts the handler and the job ends aborted', async (t) => {
+  const started = deferred();
+  let reason: unknown;
+  const { pool, scheduler } = await setup(t, {
+    tasks: {
+      long: async (_args, job) => {
+        started.resolve();
+        await untilAborted(job.signal).catch((error: unknown) => {
+          reason = error;
+          throw error;
+        });
+      },
+    },
+  });
+  const id = await deferOne(pool, { task: 'long' });
+  await started.promise;
+  t.like(await scheduler.cancel(id), { ok: true });
+  await waitStatus(pool, id, 'aborted');
+  t.is((reason as TaskAbortedError).abortCause, 'cancel_requested');
+});
+
+test('a slot timeout fails the job at once, even when the handler ignores its signal, and its late end is a no-op', async (t) => {
+  let reason: unknown;
+  const handlerDone = deferred();
+  const { pool, entries } = await setup(
+    t,
+    {
+      tasks: {
+        stubborn: {
+          handler: async (_args, job) => {
+            job.signal.addEventListener('abort', () => (reason = job.signal.reason));
+            await sleep(2500); // ignores the signal
+            handlerDone.resolve();
+          },
+          retry: true, // not applied: a timed-out job may still run, so it is failed
+        },
+      },
+    },
+    { slot: { maxRuntime: '300ms' } },
+  );
+  const id = await deferOne(pool, { task: 'stubborn' });
+  const began = Date.now();
+  await waitStatus(pool, id, 'failed', 5000);
+  t.true(Date.now() - began < 2500, 'failed before the handler ended');
+  t.true(reason instanceof TaskAbortedError, String(reason));
+  t.is((reason as TaskAbortedError).abortCause, 'max_runtime');
+  await handlerDone.promise;
+  await sleep(200);
+  t.like(await jobRow(pool, id), { status: 'failed', attempts: 1 });
+  t.deepEqual(await eventTypes(pool, id), ['deferred', 'started', 'failed']);
+  t.truthy(entries.find((e) => e.message === 'handler settled after the end of its job was written; ignored'));
+});
+
+test('with retryOnTimeout a timed-out job is retried, and the first run ending late changes nothing', async (t) => {
+  const runs: number[] = [];
+  const firstEnded = deferred();
+  const { pool } = await setup(
+    t,
+    {
+      retryOnTimeout: true,
+      tasks: {
+        slow: {
+          handler: async (_args, job) => {
+            runs.push(job.attempts);
+            if (job.attempts > 0) return;
+            await sleep(1500); // the first run ignores its signal and ends (successfully) long after
+            firstEnded.resolve();
+          },
+          retry: 1,
+        },
+      },
+    },
+    { slot: { maxRuntime: '500ms' } },
+  );
+  const id = await deferOne(pool, { task: 'slow' });
+  await waitStatus(pool, id, 'succeeded');
+  t.deepEqual(runs, [0, 1]);
+  await firstEnded.promise;
+  await sleep(200);
+  t.like(await jobRow(pool, id), { status: 'succeeded', attempts: 2 });
+  t.deepEqual(await eventTypes(pool, id), ['deferred', 'started', 'scheduled', 'deferred_for_retry', 'started', 'succeeded']);
+});
+
+test('the ownership guard leaves alone a job that is no longer this run\'s: other worker, other status, later run', async (t) => {
+  const { pool } = await procrastinateDb(t);
+  const store = new JobStore(pool, ['default']);
+  const [me, other] = [await registerWorker(pool), await registerWorker(pool)];
+  await deferOne(pool);
+  const run1 = (await store.fetch(me))!;
+  t.false(await store.finish(run1, other, 'succeeded', false), 'another worker cannot finish it');
+  t.is(await store.retry(run1, me, 0), 'retried');
+  const run2 = (await store.fetch(me))!; // the same job, claimed again by the same worker
+  t.is(run2.id, run1.id);
+  t.is(run2.attempts, 1);
+  t.false(await store.finish(run1, me, 'succeeded', false), 'the first run cannot end the second');
+  t.is(await store.retry(run1, me, 0), 'not_ours');
+  // Pruned worker (worker_id NULL) and nobody re-claimed: still ours.
+  await pool.query('UPDATE procrastinate_jobs SET worker_id = NULL WHERE id = $1', [run2.id]);
+  t.true(await store.finish(run2, me, 'failed', false));
+  t.false(await store.finish(run2, me, 'failed', false), 'finished once');
+  t.like(await jobRow(pool, run2.id), { status: 'failed', attempts: 2 });
+});
+
+test('pollBatch claims distinct jobs in one round trip and keeps the lock rule inside the batch', async (t) => {
+  const { pool } = await procrastinateDb(t);
+  const backend = new ProcrastinateBackend({ postgres: pool, queues: ['default', 'other'], tasks: { x: () => {} }, heartbeatMs: 10_000 });
+  await backend.open({ name: 'P', scheduler: 's', requestPass: () => {}, logger: capturingLogger().logger });
+  const [a, b, c, d, e] = await deferMany(pool, [
+    { task: 'x', lock: 'L' },
+    { task: 'x', lock: 'L' },
+    { task: 'x', queue: 'other', priority: 2 },
+    { task: 'x' },
+    { task: 'x', queue: 'elsewhere' },
+  ]);
+  let queries = 0;
+  const query = pool.query.bind(pool);
+  pool.query = ((...args: Parameters<typeof query>) => {
+    queries++;
+    return query(...args);
+  }) as typeof pool.query;
+  const ids = await backend.pollBatch(5, { slotId: '1', backend: 'P', signal: new AbortController().signal });
+  pool.query = query;
+  t.is(queries, 1);
+  t.deepEqual(ids, [c, a, d]); // priority first, then id; b waits behind a's lock; e is not our queue
+  for (const id of ids) t.like(await jobRow(pool, id), { status: 'doing', worker_id: backend.workerId });
+  t.like(await jobRow(pool, b!), { status: 'todo' });
+  t.like(await jobRow(pool, e!), { status: 'todo' });
+  // Nothing left but b, blocked by a.
+  t.deepEqual(await backend.pollBatch(3, { slotId: '1', backend: 'P', signal: new AbortController().signal }), []);
+  // A claimed job no slot could take is handed back at once, costing one attempt as in Python.
+  await backend.rejectCallback(d!, { reason: 'unused', slotId: '' });
+  t.like(await jobRow(pool, d!), { status: 'todo', attempts: 1 });
+  // Closing hands back the other claimed jobs no slot started, then unregisters.
+  await backend.close();
+  for (const id of ids) t.like(await jobRow(pool, id), { status: 'todo', attempts: 1 });
+  t.is((await pool.query('SELECT 1 FROM procrastinate_workers')).rowCount, 0);
+});
+
+test('a pass with several idle slots claims its jobs with one batch poll', async (t) => {
+  const db = await procrastinateDb(t);
+  const ids = await deferMany(db.pool, [{ task: 'x' }, { task: 'x' }, { task: 'x' }, { task: 'x' }]);
+  const release = deferred();
+  const { scheduler, pool } = await setup(t, { tasks: { x: () => release.promise } }, { slots: 4, pool: db.pool });
+  const report = await scheduler.schedule();
+  t.like(report, { started: 4, polls: 1 });
+  release.resolve();
+  for (const id of ids) await waitStatus(pool, id, 'succeeded');
+});
+
+test('the worker row exists while open, heartbeats, is registered again when deleted, and is gone after close', async (t) => {
+  const release = deferred();
+  const started = deferred();
+  const { pool, backend, scheduler, entries } = await setup(t, {
+    heartbeatMs: 150,
+    tasks: {
+      wait: async () => {
+        started.resolve();
+        await release.promise;
+      },
+    },
+  });
+  const first = backend.workerId!;
+  const heartbeat = async (id: string) =>
+    (await pool.query<{ at: Date }>('SELECT last_heartbeat AS at FROM procrastinate_workers WHERE id = $1', [id])).rows[0]?.at.getTime();
+  const before = await heartbeat(first);
+  t.truthy(before);
+  await waitFor(async () => (await heartbeat(first))! > before!, 'a heartbeat', 3000);
+
+  const job = await deferOne(pool, { task: 'wait' });
+  await started.promise;
+  t.like(await jobRow(pool, job), { worker_id: first });
+  // Pruned (as a Python worker prunes a silent one): our job now looks stalled.
+  await pool.query('DELETE FROM procrastinate_workers WHERE id = $1', [first]);
+  t.like(await jobRow(pool, job), { status: 'doing', worker_id: null });
+  await waitFor(() => backend.workerId !== first, 'a new registration', 3000);
+  const second = backend.workerId!;
+  t.truthy(await heartbeat(second));
+  await waitFor(async () => (await jobRow(pool, job))?.worker_id === second, 'the running job to be adopted', 3000);
+  t.truthy(entries.find((e) => e.level === 'error' && e.message === 'procrastinate worker row is gone; registering again'));
+
+  release.resolve();
+  await waitStatus(pool, job, 'succeeded');
+  await scheduler.close();
+  t.is((await pool.query('SELECT 1 FROM procrastinate_workers')).rowCount, 0);
+});
+
+test('a fetch made after our worker row was deleted registers again and claims under the new id', async (t) => {
+  const { pool, backend } = await setup(t, { heartbeatMs: 10_000, tasks: { x: () => {} } });
+  const first = backend.workerId!;
+  await pool.query('DELETE FROM procrastinate_workers WHERE id = $1', [first]);
+  // The NOTIFY starts a pass before any heartbeat: the claim fails on the foreign key (23503).
+  const job = await deferOne(pool, { task: 'x' });
+  await waitStatus(pool, job, 'succeeded');
+  t.not(backend.workerId, first);
+  t.like(await jobRow(pool, job), { worker_id: backend.workerId });
+});
+
+test('graceful shutdown waits for a short handler, aborts the others after the grace, and leaves no job doing', async (t) => {
+  const started = new Set<string>();
+  let stubbornReason: unknown;
+  const { pool, scheduler, backend } = await setup(
+    t,
+    {
+      shutdownGraceMs: 800,
+      tasks: {
+        short: async (args) => {
+          started.add(args.name as string);
+          await sleep(300);
+        },
+        long: async (args, job) => {
+          started.add(args.name as string);
+          await untilAborted(job.signal);
+        },
+        requeued: {
+          handler: async (args, job) => {
+            started.add(args.name as string);
+            await untilAborted(job.signal);
+          },
+          retry: 3,
+        },
+        stubborn: async (args, job) => {
+          started.add(args.name as string);
+          job.signal.addEventListener('abort', () => (stubbornReason = job.signal.reason));
+          await sleep(5000); // ignores the signal
+        },
+      },
+    },
+    { slots: 4 },
+  );
+  const [short, long, requeued, stubborn] = await deferMany(pool, [
+    { task: 'short', args: { name: 'short' } },
+    { task: 'long', args: { name: 'long' } },
+    { task: 'requeued', args: { name: 'requeued' } },
+    { task: 'stubborn', args: { name: 'stubborn' } },
+  ]);
+  await waitFor(() => started.size === 4, 'all four handlers');
+  const worker = backend.workerId;
+  const began = Date.now();
+  await scheduler.close();
+  const tookMs = Date.now() - began;
+  t.true(tookMs >= 700, `waited for the grace (${tookMs} ms)`);
+  t.true(tookMs < 6000, `never hangs (${tookMs} ms)`);
+  t.like(await jobRow(pool, short!), { status: 'succeeded', attempts: 1 });
+  t.like(await jobRow(pool, long!), { status: 'aborted', attempts: 1, abort_requested: false });
+  t.like(await jobRow(pool, requeued!), { status: 'todo', attempts: 1, abort_requested: false });
+  // Unregistering the worker nulls worker_id on the requeued row too: that UPDATE of a todo row with
+  // a scheduled_at writes one more `scheduled` event, as it does for Python workers.
+  t.deepEqual((await eventTypes(pool, requeued!)).slice(0, 4), ['deferred', 'started', 'scheduled', 'deferred_for_retry']);
+  t.like(await jobRow(pool, stubborn!), { status: 'aborted', attempts: 1 });
+  t.is((stubbornReason as JobAbortedError).abortReason, 'shutdown');
+  t.is((await pool.query("SELECT 1 FROM procrastinate_jobs WHERE status = 'doing'")).rowCount, 0);
+  t.is((await pool.query('SELECT 1 FROM procrastinate_workers WHERE id = $1', [worker])).rowCount, 0);
+});
+
+test('LISTEN: a job deferred while the scheduler is idle starts at once, with no schedule() call and no cron', async (t) => {
+  const startedAt = deferred<number>();
+  const { pool } = await setup(t, { tasks: { now: () => startedAt.resolve(Date.now()) } });
+  await sleep(100);
+  const deferredAt = Date.now();
+  await deferOne(pool, { task: 'now' });
+  const latency = (await Promise.race([startedAt.promise, sleep(3000).then(() => Infinity)])) - deferredAt;
+  t.true(latency < 3000, `started ${latency} ms after the defer`);
+  t.log(`started ${latency} ms after the defer`);
+});
+
+test('10 slots never run more than 10 handlers at once (Redis slots)', async (t) => {
+  let running = 0;
+  let most = 0;
+  const { pool } = await setup(
+    t,
+    {
+      tasks: {
+        busy: async () => {
+          running++;
+          most = Math.max(most, running);
+          await sleep(30 + Math.random() * 50);
+          running--;
+        },
+      },
+    },
+    { slots: 10, redis: true },
+  );
+  const ids = await deferMany(pool, Array.from({ length: 40 }, () => ({ task: 'busy' })));
+  await waitFor(async () => (await pool.query("SELECT 1 FROM procrastinate_jobs WHERE status = 'succeeded'")).rowCount === 40, 'all 40 jobs', 20_000);
+  t.true(most <= 10, `at most 10 at once (saw ${most})`);
+  t.true(most >= 2, `ran in parallel (saw ${most})`);
+  t.is(ids.length, 40);
+});
+
+test('deleteJobs "successful" deletes succeeded jobs and keeps failed ones', async (t) => {
+  const { pool } = await setup(t, {
+    deleteJobs: 'successful',
+    tasks: {
+      ok: () => {},
+      ko: () => {
+        throw new Error('no');
+      },
+    },
+  });
+  const [ok, ko] = await deferMany(pool, [{ task: 'ok' }, { task: 'ko' }]);
+  await waitStatus(pool, ko!, 'failed');
+  await waitFor(async () => (await jobRow(pool, ok!)) === undefined, 'the succeeded job to be deleted');
+  t.deepEqual(await eventTypes(pool, ok!), []); // its events went with it
+});
+
+test('open fails fast on a database without the Procrastinate schema', async (t) => {
+  const { pool } = await procrastinateDb(t, { apply: false });
+  const scheduler = new Scheduler({ name: uniqueName('pb') });
+  t.teardown(() => scheduler.close());
+  scheduler.registerBackend('P', new ProcrastinateBackend({ postgres: pool, queues: ['default'], tasks: { x: () => {} } }));
+  await t.throwsAsync(scheduler.load([{ slotId: 1, backends: ['P'] }]), { instanceOf: ProcrastinateSchemaError });
+});
+
+test('options are checked in the constructor, naming the option and what is allowed', (t) => {
+  const base = { postgres: 'postgres://localhost/x', queues: ['q'], tasks: { x: () => {} } };
+  const cases: Array<[Record<string, unknown>, RegExp]> = [
+    [{ queues: [] }, /^queues: got \[\]; allowed: a non-empty array/],
+    [{ queues: ['x'.repeat(41)] }, /^queues\[0\]: .*at most 40 bytes/],
+    [{ tasks: {} }, /^tasks: got \{\}; allowed: a non-empty object/],
+    [{ tasks: { x: 42 } }, /^tasks\["x"\]: got 42; allowed: a handler function/],
+    [{ tasks: { x: { handler: () => {}, retry: -1 } } }, /^tasks\["x"\]\.retry: got -1/],
+    [{ deleteJobs: 'sometimes' }, /^deleteJobs: got "sometimes"; allowed: "never", "successful", "always"/],
+    [{ heartbeatMs: 30_000 }, /^heartbeatMs: got 30000; allowed: a number of milliseconds from 1 to 10000/],
+    [{ shutdownGraceMs: -1 }, /^shutdownGraceMs: got -1/],
+    [{ retryOnTimeout: 'yes' }, /^retryOnTimeout: got "yes"/],
+    [{ postgres: 42 }, /^postgres: got 42/],
+    [{ queue: ['q'] }, /^queue: got \["q"\]; unknown option/],
+  ];
+  for (const [patch, message] of cases) {
+    const error = t.throws(() => new ProcrastinateBackend({ ...base, ...patch } as unknown as ProcrastinateBackendOptions), { instanceOf: ConfigError });
+    t.regex(error.message, message);
+  }
+});
