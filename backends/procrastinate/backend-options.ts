@@ -95,6 +95,18 @@ export interface ProcrastinateBackendOptions {
    * @defaultValue 5_000 (Python's `abort_job_polling_interval`)
    */
   abortPollMs?: number;
+  /**
+   * Interval of the sweep that recovers jobs of our queues whose worker died (no heartbeat for
+   * `staleWorkerSeconds`): each is retried per its task's policy, or failed, at most once across
+   * every process. 0 turns it off.
+   * @defaultValue 30_000
+   */
+  sweepMs?: number;
+  /**
+   * A worker silent for this long counts as dead. Python's `stalled_worker_timeout` is 30 s.
+   * @defaultValue 30
+   */
+  staleWorkerSeconds?: number;
   /** @defaultValue the scheduler's logger, with `backend` set */
   logger?: Logger;
 }
@@ -106,6 +118,8 @@ export const backendDefaults = Object.freeze({
   shutdownGraceMs: 30_000,
   heartbeatMs: 10_000,
   abortPollMs: 5_000,
+  sweepMs: 30_000,
+  staleWorkerSeconds: 30,
 } satisfies Partial<ProcrastinateBackendOptions>);
 
 /** A task as the backend keeps it: its handler and its checked retry policy. */
@@ -124,10 +138,12 @@ export interface ResolvedBackendOptions {
   shutdownGraceMs: number;
   heartbeatMs: number;
   abortPollMs: number;
+  sweepMs: number;
+  staleWorkerSeconds: number;
   logger: Logger | undefined;
 }
 
-const optionKeys = ['postgres', 'queues', 'tasks', 'deleteJobs', 'retryOnTimeout', 'shutdownGraceMs', 'heartbeatMs', 'abortPollMs', 'logger'];
+const optionKeys = ['postgres', 'queues', 'tasks', 'deleteJobs', 'retryOnTimeout', 'shutdownGraceMs', 'heartbeatMs', 'abortPollMs', 'sweepMs', 'staleWorkerSeconds', 'logger'];
 const deletePolicies: readonly DeleteJobsPolicy[] = ['never', 'successful', 'always'];
 /** Above this a Python worker's default `stalled_worker_timeout` (30 s) comes too close. */
 const maxHeartbeatMs = 10_000;
@@ -159,6 +175,9 @@ export function resolveBackendOptions(options: ProcrastinateBackendOptions): Res
     shutdownGraceMs: milliseconds(options.shutdownGraceMs ?? backendDefaults.shutdownGraceMs, 'shutdownGraceMs', 0, Infinity),
     heartbeatMs: milliseconds(options.heartbeatMs ?? backendDefaults.heartbeatMs, 'heartbeatMs', 1, maxHeartbeatMs),
     abortPollMs: milliseconds(options.abortPollMs ?? backendDefaults.abortPollMs, 'abortPollMs', 1, Infinity),
+    sweepMs: milliseconds(options.sweepMs ?? backendDefaults.sweepMs, 'sweepMs', 0, 2 ** 31 - 1),
+    // Below the heartbeat interval, live workers would look dead.
+    staleWorkerSeconds: staleSeconds(options.staleWorkerSeconds ?? backendDefaults.staleWorkerSeconds),
     logger,
   };
 }
@@ -191,6 +210,15 @@ function milliseconds(value: unknown, field: string, min: number, max: number): 
   if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
     const range = max === Infinity ? `>= ${min}` : `from ${min} to ${max}`;
     throw new ConfigError(field, value, `allowed: a number of milliseconds ${range}`);
+  }
+  return value;
+}
+
+/** Above the longest heartbeat interval, or live workers would look dead. */
+function staleSeconds(value: unknown): number {
+  const min = (2 * maxHeartbeatMs) / 1000;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min) {
+    throw new ConfigError('staleWorkerSeconds', value, `allowed: a number of seconds >= ${min} (twice the longest heartbeat interval)`);
   }
   return value;
 }

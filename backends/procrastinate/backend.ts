@@ -14,6 +14,8 @@ import { JobRunner } from './job-runner.js';
 import { JobStore, type FetchedJob } from './job-store.js';
 import { openPool } from './pool-option.js';
 import { checkSchemaLevel } from './schema.js';
+import { recoverStalledJobs } from './sweeper.js';
+import { retryDelay } from './retry.js';
 import { WorkerRegistration } from './worker.js';
 
 /** How long `close()` waits, after aborting the handlers still running, for them to write their jobs. */
@@ -43,6 +45,8 @@ export class ProcrastinateBackend extends Backend implements BatchPolling {
   /** Jobs running here whose end is not written yet, by job id. */
   private readonly runners = new Map<string, JobRunner>();
   private abortPollTimer: NodeJS.Timeout | undefined;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private sweeping = false;
   private abortPolling = false;
   /** Passes asked for when a retried job becomes due: no NOTIFY announces it. */
   private readonly wakeTimers = new Set<NodeJS.Timeout>();
@@ -99,6 +103,10 @@ export class ProcrastinateBackend extends Backend implements BatchPolling {
     }
     this.abortPollTimer = setInterval(() => void this.pollAbortRequests(), this.options.abortPollMs);
     this.abortPollTimer.unref();
+    if (this.options.sweepMs > 0) {
+      this.sweepTimer = setInterval(() => void this.sweep(), this.options.sweepMs);
+      this.sweepTimer.unref();
+    }
     this.opened = true;
     this.logger.info('procrastinate backend open', { queues: this.options.queues, workerId: this.workerId });
   }
@@ -249,6 +257,37 @@ export class ProcrastinateBackend extends Backend implements BatchPolling {
     }
   }
 
+  /**
+   * Recovers jobs of our queues whose worker died (a crashed or killed process): retried per their
+   * task's policy, else failed. Never our own running jobs; never two sweeps at once here, and
+   * at most once across processes (row locks in recoverStalledJobs).
+   */
+  async sweep(): Promise<void> {
+    if (this.sweeping || !this.pool || this.closing) return;
+    this.sweeping = true;
+    try {
+      const result = await recoverStalledJobs(this.pool, {
+        queues: this.options.queues,
+        staleSeconds: this.options.staleWorkerSeconds,
+        exclude: new Set(this.runners.keys()),
+        decide: (job) => {
+          const delay = retryDelay(this.options.tasks.get(job.taskName)?.retry ?? null, job.attempts, new Error('worker died'));
+          return delay === null ? null : { retryAt: new Date(Date.now() + delay * 1000) };
+        },
+      });
+      const recovered = result.retried.length + result.failed.length;
+      if (recovered > 0) {
+        this.logger.warn('recovered jobs of dead workers', { retried: result.retried.map((j) => j.id), failed: result.failed.map((j) => j.id) });
+        if (result.retried.length > 0) this.context?.requestPass();
+      }
+      for (const { id, error } of result.errors) this.logger.error('could not recover a stalled job', { jobId: id, ...errorFields(error) });
+    } catch (error) {
+      this.logger.error('stalled-job sweep failed', errorFields(error));
+    } finally {
+      this.sweeping = false;
+    }
+  }
+
   // --- shutdown --------------------------------------------------------------------------------
 
   private async shutdown(): Promise<void> {
@@ -274,6 +313,7 @@ export class ProcrastinateBackend extends Backend implements BatchPolling {
   /** Stops timers and the listener, unregisters the worker, ends our pool; keeps the first error. */
   private async teardown(): Promise<void> {
     clearInterval(this.abortPollTimer);
+    clearInterval(this.sweepTimer);
     for (const timer of this.wakeTimers) clearTimeout(timer);
     this.wakeTimers.clear();
     this.worker?.stopHeartbeat();

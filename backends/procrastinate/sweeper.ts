@@ -33,6 +33,11 @@ export interface RecoverStalledJobsOptions {
    * Not called for a job with `abort_requested`: it is failed, as Python's retry would.
    */
   decide: (job: StalledJob) => StalledJobDecision | Promise<StalledJobDecision>;
+  /**
+   * Job ids to leave alone: those the calling process runs right now (a job of ours can look
+   * stalled for a moment after our worker row was pruned, until the heartbeat adopts it again).
+   */
+  exclude?: ReadonlySet<string>;
 }
 
 /** Why a stalled job was failed rather than retried. */
@@ -97,6 +102,7 @@ export async function recoverStalledJobs(pool: pg.Pool, options: RecoverStalledJ
   const candidates = await pool.query<{ id: string }>(sweepCandidates, [queues, staleSeconds]);
   // One job at a time: each transaction holds one row lock for as long as decide takes.
   for (const { id } of candidates.rows) {
+    if (options.exclude?.has(id)) continue;
     try {
       await recoverOne(pool, id, queues, staleSeconds, decide, result);
     } catch (error) {
