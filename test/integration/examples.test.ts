@@ -35,3 +35,14 @@ test('remote-task: tasks in other processes keep alive and stop through the stor
   const out = await example('remote-task/main.js');
   t.is([...out.matchAll(/export-\d: stopped \(succeeded\)/g)].length, 3);
 });
+
+test('procrastinate: a Node worker runs jobs deferred from Node and from SQL, with a retry', async (t) => {
+  (await connectRedis()).disconnect();
+  const out = await example('procrastinate/worker.js');
+  t.deepEqual(out.trim().split('\n'), [
+    'mail.send(ops@example.com) attempt 2',
+    'reports.build(1) attempt 1',
+    'reports.build(2) attempt 1',
+    'reports.build(3) attempt 1',
+  ]);
+});

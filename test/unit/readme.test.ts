@@ -14,10 +14,10 @@ test('the README has TypeScript snippets', (t) => {
   t.true(snippets.length >= 5);
 });
 
-for (const snippet of snippets) {
+for (const [index, snippet] of snippets.entries()) {
   const [first, ...rest] = snippet.split('\n');
   const named = /^\/\/ ((?:examples|test)\/[\w/.-]+\.ts)(:| \(excerpt\))/.exec(first ?? '');
-  test(`README snippet ${first}`, (t) => {
+  test(`README snippet ${index + 1}: ${first}`, (t) => {
     if (!named) return t.fail(`a README snippet must start with "// examples/<file>.ts: …" or "(excerpt)": ${first}`);
     const source = readFileSync(`${root}${named[1]}`, 'utf8');
     const body = named[2] === ' (excerpt)' ? rest.join('\n') : snippet;
