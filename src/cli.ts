@@ -1,0 +1,86 @@
+#!/usr/bin/env node
+/**
+ * The `task-semaphore` command. For now it manages the Procrastinate schema; the scheduler's own
+ * commands (run a config file, inspect slots) come with the CLI issue.
+ */
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { applySchema, checkSchemaLevel } from '../backends/procrastinate/schema.js';
+import { isTaskSemaphoreError, redactUrl } from './errors.js';
+
+export const usage = `Usage: task-semaphore <command> [options]
+
+Commands:
+  procrastinate check-schema   Check that the database holds a Procrastinate schema of level 3.4
+                               (Procrastinate 3.4 to 3.9); name what is missing otherwise.
+  procrastinate apply-schema   Create a Procrastinate-compatible schema (written for task-semaphore)
+                               where none exists; do nothing where it is complete.
+
+Options:
+  --database-url <url>   PostgreSQL to use (default: $DATABASE_URL)
+  --schema <name>        Schema holding the procrastinate_* objects, as the Python app's
+                         search_path (default: the connection's search_path)
+  -h, --help             Show this help
+`;
+
+/** Runs the command line; returns the exit code. Output goes to the given streams. */
+export async function main(argv: string[], out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: { 'database-url': { type: 'string' }, schema: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    });
+  } catch (error) {
+    err.write(`${(error as Error).message}\n\n${usage}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    out.write(usage);
+    return 0;
+  }
+  const command = positionals.join(' ');
+  if (command !== 'procrastinate check-schema' && command !== 'procrastinate apply-schema') {
+    err.write(`${command ? `unknown command "${command}"` : 'no command given'}\n\n${usage}`);
+    return 2;
+  }
+  const url = values['database-url'] ?? process.env.DATABASE_URL;
+  if (!url) {
+    err.write('no database: give --database-url <url> or set DATABASE_URL\n');
+    return 2;
+  }
+  if (values.schema !== undefined && !/^[A-Za-z_]\w{0,62}$/.test(values.schema)) {
+    err.write(`--schema: got "${values.schema}"; allowed: a PostgreSQL identifier (letters, digits, _)\n`);
+    return 2;
+  }
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: 1,
+    ...(values.schema ? { options: `-c search_path=${values.schema}` } : {}),
+  });
+  pool.on('error', () => {});
+  try {
+    if (command === 'procrastinate apply-schema') {
+      if (values.schema) await pool.query(`CREATE SCHEMA IF NOT EXISTS ${pg.escapeIdentifier(values.schema)}`);
+      const result = await applySchema(pool);
+      out.write(result.applied ? `created the Procrastinate schema in "${result.schema}"\n` : `the Procrastinate schema in "${result.schema}" is complete: nothing to do\n`);
+    } else {
+      const level = await checkSchemaLevel(pool);
+      out.write(`Procrastinate schema level ${level}: ok\n`);
+    }
+    return 0;
+  } catch (error) {
+    const message = isTaskSemaphoreError(error) ? error.message : `${redactUrl(url)}: ${(error as Error).message}`;
+    err.write(`${message}\n`);
+    return 1;
+  } finally {
+    await pool.end().catch(() => {});
+  }
+}
+
+// Run when executed, not when imported (tests import `main`).
+if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href) {
+  process.exitCode = await main(process.argv.slice(2));
+}
