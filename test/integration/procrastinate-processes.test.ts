@@ -1,0 +1,336 @@
+/**
+ * The Procrastinate backend across processes (test/helpers/procrastinate-worker-process): several
+ * Node processes sharing Redis slots never run more jobs at once than there are slots (counted
+ * independently, in Redis); a process killed with SIGKILL mid-job has its jobs recovered exactly
+ * once by a survivor's sweeper, which then runs them; a Python-style worker on other queues of
+ * the same table is left alone. Jobs are deferred with the statements Python sends.
+ */
+import test, { type ExecutionContext } from 'ava';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { Redis } from 'ioredis';
+import type pg from 'pg';
+import { sleep, waitFor } from '../conformance/scheduler-kit.js';
+import { deferMany, fetchJob, jobRow, procrastinateDb, q, registerWorker } from '../helpers/procrastinate.js';
+import { connectRedis, uniqueName } from '../helpers/services.js';
+
+const workerScript = fileURLToPath(new URL('../helpers/procrastinate-worker-process.js', import.meta.url));
+
+interface Ready {
+  pid: number;
+  workerId: string;
+}
+
+interface Run {
+  jobId: string;
+  task: string;
+  attempts: number;
+  pid: number;
+  workerId: string;
+}
+
+interface LogLine {
+  level: string;
+  message: string;
+  pid: number;
+  [field: string]: unknown;
+}
+
+/**
+ * A Redis client and a namespace for one test: its records, and the key prefix of its slots
+ * (whose keys read `{<keyPrefix>:<name>}…`); all deleted at teardown.
+ */
+async function redisNamespace(t: ExecutionContext): Promise<{ redis: Redis; ns: string; keyPrefix: string }> {
+  const redis = await connectRedis();
+  const ns = uniqueName('pp');
+  t.teardown(async () => {
+    const keys = await redis.keys(`*${ns}*`);
+    if (keys.length) await redis.del(...keys);
+    redis.disconnect();
+  });
+  return { redis, ns, keyPrefix: `${ns}-slots` };
+}
+
+/** Spawns worker processes; those still alive at teardown are killed with SIGKILL. */
+function startWorkers(t: ExecutionContext, count: number, env: Record<string, string>): ChildProcess[] {
+  const children = Array.from({ length: count }, () =>
+    spawn(process.execPath, [workerScript], { env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit'] }),
+  );
+  t.teardown(() => children.forEach((child) => child.exitCode === null && child.signalCode === null && child.kill('SIGKILL')));
+  return children;
+}
+
+/** The exit code (null when killed by a signal). */
+const exited = (child: ChildProcess) =>
+  new Promise<number | null>((resolve) =>
+    child.exitCode !== null || child.signalCode !== null ? resolve(child.exitCode) : child.once('exit', (code) => resolve(code)),
+  );
+
+const list = async <T>(redis: Redis, key: string): Promise<T[]> => (await redis.lrange(key, 0, -1)).map((line) => JSON.parse(line) as T);
+
+/** Waits until `count` processes have loaded (failing at once if one exits); returns their records. */
+async function ready(redis: Redis, ns: string, count: number, children: ChildProcess[]): Promise<Ready[]> {
+  await waitFor(
+    async () => {
+      const dead = children.find((child) => child.exitCode !== null || child.signalCode !== null);
+      if (dead) throw new Error(`worker process ${dead.pid} exited with ${dead.exitCode ?? dead.signalCode} before loading`);
+      return (await redis.llen(`${ns}:ready`)) >= count;
+    },
+    `${count} worker processes to load`,
+    30_000,
+  );
+  return list<Ready>(redis, `${ns}:ready`);
+}
+
+/** Waits until every job has `status`; the message of a timeout says where they are. */
+async function waitStatus(pool: pg.Pool, ids: readonly string[], status: string, ms: number): Promise<void> {
+  const counts = async () =>
+    (
+      await pool.query<{ status: string; n: string }>('SELECT status, count(*) AS n FROM procrastinate_jobs WHERE id = ANY($1::bigint[]) GROUP BY status', [
+        ids,
+      ])
+    ).rows;
+  try {
+    await waitFor(async () => (await counts()).every((row) => row.status === status), `${ids.length} jobs to be ${status}`, ms);
+  } catch (error) {
+    throw new Error(`${(error as Error).message}; now: ${JSON.stringify(await counts())}`);
+  }
+}
+
+/** The rows and event types of these jobs, by id. */
+async function jobsById(pool: pg.Pool, ids: readonly string[]) {
+  const { rows } = await pool.query<{ id: string; status: string; attempts: number; worker_id: string | null; task_name: string; queue_name: string; events: string[] }>(
+    `SELECT j.id, j.status, j.attempts, j.worker_id, j.task_name, j.queue_name,
+            ARRAY(SELECT e.type::text FROM procrastinate_events e WHERE e.job_id = j.id ORDER BY e.id) AS events
+     FROM procrastinate_jobs j WHERE j.id = ANY($1::bigint[])`,
+    [ids],
+  );
+  return new Map(rows.map((row) => [row.id, row]));
+}
+
+/** Tells the processes to close, and checks that each exits 0. */
+async function finish(t: ExecutionContext, redis: Redis, ns: string, children: ChildProcess[]): Promise<void> {
+  await redis.set(`${ns}:done`, '1');
+  let timer: NodeJS.Timeout | undefined;
+  const codes = await Promise.race([
+    Promise.all(children.map(exited)),
+    new Promise<string>((resolve) => (timer = setTimeout(() => resolve('still running 30 s after done'), 30_000))),
+  ]).finally(() => clearTimeout(timer));
+  t.deepEqual(codes, children.map(() => 0), 'every worker process closed and exited 0');
+}
+
+test('3 processes × 4 shared Redis slots: 60 jobs run once each and never more than 4 at once', async (t) => {
+  t.timeout(120_000);
+  const { pool, schema } = await procrastinateDb(t);
+  const { redis, ns, keyPrefix } = await redisNamespace(t);
+  const children = startWorkers(t, 3, {
+    NS: ns,
+    NAME: uniqueName('pp'),
+    KEY_PREFIX: keyPrefix,
+    SCHEMA: schema,
+    SLOTS: '4',
+    SLOT_TIMEOUT: '10s',
+    PASS_MS: '20',
+  });
+  const workers = await ready(redis, ns, 3, children);
+
+  const ids = await deferMany(
+    pool,
+    Array.from({ length: 60 }, (_, i) => ({ queue: 'node', task: 'node.work', args: { i, ms: 10 + ((i * 7) % 31) } })),
+  );
+  await waitStatus(pool, ids, 'succeeded', 60_000);
+  // Read before the processes close: unregistering their workers sets worker_id to NULL.
+  const jobs = await jobsById(pool, ids);
+  await finish(t, redis, ns, children);
+
+  t.deepEqual(await redis.lrange(`${ns}:violations`, 0, -1), []);
+  t.deepEqual(await redis.lrange(`${ns}:errors`, 0, -1), []);
+  t.deepEqual((await list<LogLine>(redis, `${ns}:log`)).filter((line) => line.level === 'error'), []);
+  const max = Number(await redis.get(`${ns}:max`));
+  t.true(max <= 4, `at most 4 jobs at once fleet-wide, counted ${max}`);
+  t.true(max >= 2, `jobs ran side by side, counted at most ${max}`);
+
+  const runs = await list<Run>(redis, `${ns}:runs`);
+  t.deepEqual(runs.map((run) => run.jobId).sort(), [...ids].sort(), 'each job ran exactly once');
+  const workerOf = new Map(workers.map((w) => [w.pid, w.workerId]));
+  for (const id of ids) {
+    const job = jobs.get(id);
+    const run = runs.find((r) => r.jobId === id);
+    t.like(job, { status: 'succeeded', attempts: 1, worker_id: run?.workerId }, `job ${id}`);
+    t.is(run?.workerId, workerOf.get(run!.pid), `job ${id} ran under its process's worker id`);
+    t.deepEqual(job?.events, ['deferred', 'started', 'succeeded'], `job ${id}`);
+    t.is(run?.attempts, 0);
+  }
+  const pids = new Set(runs.map((run) => run.pid));
+  t.true(pids.size >= 2, `several processes ran jobs: ${[...pids].join(', ')}`);
+  t.log(`at most ${max} at once; jobs per process: ${[...pids].map((pid) => runs.filter((r) => r.pid === pid).length).join(', ')}`);
+});
+
+test('kill -9 of a process mid-job: a survivor recovers its jobs exactly once after staleWorkerSeconds, then runs them', async (t) => {
+  t.timeout(90_000);
+  const { pool, schema } = await procrastinateDb(t);
+  const { redis, ns, keyPrefix } = await redisNamespace(t);
+  // Slots time out 2 s after the last keepalive: the dead process's slots come back by themselves.
+  const env = { NS: ns, NAME: uniqueName('pp'), KEY_PREFIX: keyPrefix, SCHEMA: schema, SLOTS: '2', SLOT_TIMEOUT: '2s', PASS_MS: '200' };
+  const [victim] = startWorkers(t, 1, { ...env, HANG: '1' });
+  const [victimInfo] = await ready(redis, ns, 1, [victim!]);
+
+  const ids = await deferMany(pool, [
+    { queue: 'node', task: 'hang', args: { n: 1 } },
+    { queue: 'node', task: 'hang', args: { n: 2 } },
+  ]);
+  await waitFor(async () => (await redis.llen(`${ns}:runs`)) >= 2, 'the victim to start both jobs', 30_000);
+  for (const id of ids) t.like(await jobRow(pool, id), { status: 'doing', attempts: 0, worker_id: victimInfo!.workerId });
+  victim!.kill('SIGKILL');
+  await exited(victim!);
+  const heartbeatOf = async (workerId: string) =>
+    (await pool.query<{ last_heartbeat: Date }>('SELECT last_heartbeat FROM procrastinate_workers WHERE id = $1', [workerId])).rows[0]?.last_heartbeat;
+  const lastBeat = await heartbeatOf(victimInfo!.workerId);
+  t.truthy(lastBeat);
+
+  const [survivor] = startWorkers(t, 1, { ...env, SWEEP_MS: '1000', STALE_SECONDS: '20', RETRY: '1', HEARTBEAT_MS: '2000' });
+  const survivorInfo = (await ready(redis, ns, 2, [survivor!]))[1]!;
+  await waitStatus(pool, ids, 'succeeded', 60_000);
+  const jobs = await jobsById(pool, ids);
+  const victimBeatAfter = await heartbeatOf(victimInfo!.workerId);
+  const retriedAt = (
+    await pool.query<{ at: Date }>("SELECT at FROM procrastinate_events WHERE job_id = ANY($1::bigint[]) AND type = 'deferred_for_retry' ORDER BY at", [ids])
+  ).rows.map((row) => row.at);
+  await finish(t, redis, ns, [survivor!]);
+
+  // The dead worker's row stays (nothing prunes it) and its heartbeat stopped at the kill.
+  t.deepEqual(victimBeatAfter, lastBeat, 'the killed worker sent no heartbeat after the kill');
+  // Recovered only once its heartbeat was staleWorkerSeconds old, by the database's clock.
+  t.is(retriedAt.length, 2);
+  for (const at of retriedAt) t.true(at.getTime() - lastBeat!.getTime() >= 20_000, `recovered ${at.getTime() - lastBeat!.getTime()} ms after the last heartbeat`);
+  for (const id of ids) {
+    // attempts: the stalled run counted by the retry, then the run that succeeded.
+    t.like(jobs.get(id), { status: 'succeeded', attempts: 2, worker_id: survivorInfo.workerId }, `job ${id}`);
+    t.deepEqual(jobs.get(id)?.events, ['deferred', 'started', 'scheduled', 'deferred_for_retry', 'started', 'succeeded'], `job ${id}`);
+  }
+  const runs = await list<Run>(redis, `${ns}:runs`);
+  const describe = (r: Run) => `${r.jobId}/${r.attempts}/${r.pid === victim!.pid ? 'victim' : r.pid === survivor!.pid ? 'survivor' : r.pid}`;
+  t.deepEqual(runs.map(describe).sort(), ids.flatMap((id) => [`${id}/0/victim`, `${id}/1/survivor`]).sort());
+
+  t.deepEqual(await redis.lrange(`${ns}:errors`, 0, -1), []);
+  const log = await list<LogLine>(redis, `${ns}:log`);
+  t.deepEqual(log.filter((line) => line.level === 'error'), []);
+  const recovered = log.filter((line) => line.message === 'recovered jobs of dead workers');
+  t.true(recovered.every((line) => line.pid === survivor!.pid));
+  t.deepEqual(recovered.flatMap((line) => line.retried as string[]).sort(), [...ids].sort(), 'each job recovered by one sweep');
+  t.deepEqual(recovered.flatMap((line) => line.failed as string[]), []);
+  // The survivor reaped the dead process's two occupancies when their slots timed out.
+  const timedOut = log.filter((line) => line.message === 'procrastinate job slot timed out');
+  t.deepEqual(timedOut.map((line) => line.taskId).sort(), [...ids].sort());
+  t.true(timedOut.every((line) => line.pid === survivor!.pid && line.runsHere === false));
+});
+
+test('a Python-style worker on queue python beside a Node process on queue node: neither disturbs the other', async (t) => {
+  t.timeout(90_000);
+  const { pool, schema } = await procrastinateDb(t);
+  const { redis, ns, keyPrefix } = await redisNamespace(t);
+
+  // The Python worker: prunes at start as Python does, registers, heartbeats.
+  await pool.query(q.prune, [30]);
+  const pyWorker = await registerWorker(pool);
+  const heartbeat = setInterval(() => void pool.query(q.heartbeat, [pyWorker]).catch(() => {}), 1000);
+  t.teardown(() => clearInterval(heartbeat));
+  // A dead Python worker holding a job of queue python: stalled, but not Node's to recover.
+  const deadPy = await registerWorker(pool);
+  const [stalled] = await deferMany(pool, [{ queue: 'python', task: 'pyapp.tasks.stalled' }]);
+  t.is((await fetchJob(pool, ['python'], deadPy)).id, stalled);
+  await pool.query("UPDATE procrastinate_workers SET last_heartbeat = now() - interval '1 minute' WHERE id = $1", [deadPy]);
+
+  // The Node process sweeps often, with the smallest staleness allowed.
+  const [child] = startWorkers(t, 1, {
+    NS: ns,
+    NAME: uniqueName('pp'),
+    KEY_PREFIX: keyPrefix,
+    SCHEMA: schema,
+    SLOTS: '3',
+    SLOT_TIMEOUT: '10s',
+    PASS_MS: '50',
+    SWEEP_MS: '300',
+    STALE_SECONDS: '20',
+    HEARTBEAT_MS: '1000',
+  });
+  const [nodeInfo] = await ready(redis, ns, 1, [child!]);
+  const startedAt = Date.now();
+
+  // Both queues in one batch, interleaved, as an app deferring to both would.
+  const ids = await deferMany(
+    pool,
+    Array.from({ length: 40 }, (_, i) =>
+      i % 2 === 0 ? { queue: 'node', task: 'node.work', args: { i, ms: 10 + (i % 20) } } : { queue: 'python', task: 'pyapp.tasks.work', args: { i } },
+    ),
+  );
+  const nodeIds = ids.filter((_, i) => i % 2 === 0);
+  const pythonIds = ids.filter((_, i) => i % 2 === 1);
+
+  // The Python worker's loop: fetch one job of its queue with the exact statement, run it, finish it.
+  const fetchedByPython: string[] = [];
+  let stopPython = false;
+  t.teardown(() => {
+    stopPython = true;
+  });
+  const pythonLoop = (async () => {
+    while (!stopPython) {
+      const job = await fetchJob(pool, ['python'], pyWorker);
+      if (job.id === null) {
+        // Done once none is left to claim (all ours, or, if Node took some, the checks below say so).
+        const left = await pool.query("SELECT 1 FROM procrastinate_jobs WHERE id = ANY($1::bigint[]) AND status = 'todo'", [pythonIds]);
+        if (left.rowCount === 0) break;
+        await sleep(20);
+        continue;
+      }
+      fetchedByPython.push(job.id);
+      await sleep(5 + Math.floor(Math.random() * 15));
+      await pool.query(q.finish, [job.id, 'succeeded', false]);
+    }
+  })();
+
+  await Promise.all([pythonLoop, waitStatus(pool, nodeIds, 'succeeded', 60_000)]);
+  await waitStatus(pool, pythonIds, 'succeeded', 10_000);
+  // Let the Node sweeper run several times while the dead Python worker's job looks stalled.
+  await sleep(Math.max(0, startedAt + 3000 - Date.now()));
+  const jobs = await jobsById(pool, [...ids, stalled!]);
+  const workers = async () => (await pool.query<{ id: string }>('SELECT id FROM procrastinate_workers ORDER BY id')).rows.map((row) => row.id);
+  const workersWhileRunning = await workers();
+  const pyBeat = (await pool.query<{ age: number }>('SELECT extract(epoch FROM now() - last_heartbeat)::float8 AS age FROM procrastinate_workers WHERE id = $1', [pyWorker]))
+    .rows[0]?.age;
+  await finish(t, redis, ns, [child!]);
+
+  t.deepEqual([...fetchedByPython].sort(), [...pythonIds].sort(), 'the Python worker ran every python job, once');
+  for (const id of pythonIds) {
+    t.like(jobs.get(id), { status: 'succeeded', attempts: 1, worker_id: pyWorker, task_name: 'pyapp.tasks.work' }, `python job ${id}`);
+    t.deepEqual(jobs.get(id)?.events, ['deferred', 'started', 'succeeded'], `python job ${id}`);
+  }
+  for (const id of nodeIds) {
+    t.like(jobs.get(id), { status: 'succeeded', attempts: 1, worker_id: nodeInfo!.workerId }, `node job ${id}`);
+    t.deepEqual(jobs.get(id)?.events, ['deferred', 'started', 'succeeded'], `node job ${id}`);
+  }
+  // The Node side ran only its own jobs, failed none, and left the stalled python job alone.
+  const runs = await list<Run>(redis, `${ns}:runs`);
+  t.deepEqual(runs.map((run) => run.jobId).sort(), [...nodeIds].sort(), 'Node ran every node job once, and nothing else');
+  t.like(jobs.get(stalled!), { status: 'doing', attempts: 0, worker_id: deadPy });
+  t.deepEqual(jobs.get(stalled!)?.events, ['deferred', 'started']);
+  t.is(Number((await pool.query("SELECT count(*) AS n FROM procrastinate_jobs WHERE status = 'failed'")).rows[0]!.n), 0);
+  // Node neither deleted nor pruned Python's worker rows (ids never come back once deleted);
+  // the Python worker's heartbeat kept it fresh; at close, Node removed only its own row.
+  t.deepEqual(workersWhileRunning, [pyWorker, deadPy, nodeInfo!.workerId].sort((a, b) => Number(a) - Number(b)));
+  t.true(pyBeat !== undefined && pyBeat < 5, `the Python worker's heartbeat is fresh (${pyBeat} s)`);
+  t.deepEqual(await workers(), [pyWorker, deadPy].sort((a, b) => Number(a) - Number(b)));
+  t.is((await jobRow(pool, pythonIds[0]!))?.worker_id, pyWorker, "Node's unregister nulled only its own jobs");
+  t.deepEqual(await redis.lrange(`${ns}:errors`, 0, -1), []);
+  t.deepEqual((await list<LogLine>(redis, `${ns}:log`)).filter((line) => line.level === 'error'), []);
+
+  // Python's own tooling recovers its stalled job (retry_job, as upstream's how-to), and a Python
+  // worker runs it: every job ends succeeded.
+  await pool.query(q.retry, [stalled, new Date(), null, null, null]);
+  t.is((await fetchJob(pool, ['python'], pyWorker)).id, stalled);
+  await pool.query(q.finish, [stalled, 'succeeded', false]);
+  t.like(await jobRow(pool, stalled!), { status: 'succeeded', attempts: 2 });
+  t.is(Number((await pool.query("SELECT count(*) AS n FROM procrastinate_jobs WHERE status <> 'succeeded'")).rows[0]!.n), 0);
+  clearInterval(heartbeat);
+  await pool.query(q.unregister, [pyWorker]);
+});
