@@ -42,9 +42,12 @@ export async function connectRedis(options: RedisOptions = storeLikeRedisOptions
   return client;
 }
 
-/** A pool like the one PostgresSlotStore opens from a URL (max 10). */
-export async function connectPostgres(max = 10): Promise<pg.Pool> {
-  const pool = new pg.Pool({ connectionString: databaseUrl, max, connectionTimeoutMillis: 5000 });
+/**
+ * A pool like the one PostgresSlotStore opens from a URL (max 10). `config` adds settings, e.g.
+ * `{ options: '-c search_path=<schema>' }` for a Procrastinate schema.
+ */
+export async function connectPostgres(max = 10, config: pg.PoolConfig = {}): Promise<pg.Pool> {
+  const pool = new pg.Pool({ connectionString: databaseUrl, max, connectionTimeoutMillis: 5000, ...config });
   pool.on('error', () => {});
   try {
     await pool.query('SELECT 1');
@@ -84,6 +87,8 @@ export class Services {
   private readonly clients: Redis[] = [];
   private readonly pools: pg.Pool[] = [];
   private schemaUsed = false;
+  /** Schemas handed out by `newSchema` and not yet dropped. */
+  private readonly extraSchemas = new Set<string>();
 
   /** @param autoPipelining - of the Redis clients handed out: off, as in the store's own client, or on. */
   constructor(readonly autoPipelining = false) {}
@@ -95,11 +100,28 @@ export class Services {
   }
 
   /** A pool; the run's schema is created by the first store that migrates it, and dropped by cleanup. */
-  async postgres(max = 10): Promise<pg.Pool> {
-    const pool = await connectPostgres(max);
+  async postgres(max = 10, config: pg.PoolConfig = {}): Promise<pg.Pool> {
+    const pool = await connectPostgres(max, config);
     this.pools.push(pool);
     this.schemaUsed = true;
     return pool;
+  }
+
+  /**
+   * A fresh schema name of its own (the caller creates the schema, or has a library create it),
+   * dropped by `dropSchema` or, at the latest, by cleanup.
+   */
+  newSchema(prefix = 'bench'): string {
+    const schema = uniqueName(prefix);
+    this.extraSchemas.add(schema);
+    this.schemaUsed = true;
+    return schema;
+  }
+
+  /** Drops a schema of `newSchema` now, over `pool`. */
+  async dropSchema(pool: pg.Pool, schema: string): Promise<void> {
+    await dropSchema(pool, schema);
+    this.extraSchemas.delete(schema);
   }
 
   /**
@@ -123,6 +145,9 @@ export class Services {
       try {
         await dropSchema(pool, this.schema);
         done.push(`dropped schema ${this.schema}`);
+        for (const schema of this.extraSchemas) await dropSchema(pool, schema);
+        if (this.extraSchemas.size > 0) done.push(`dropped schemas ${[...this.extraSchemas].join(', ')}`);
+        this.extraSchemas.clear();
       } finally {
         await pool.end();
       }
@@ -152,16 +177,30 @@ export class RoundTrips {
   readonly byName = new Map<string, number>();
   /** Sum of the time from sending each request to its reply (overlapping requests add up). */
   busyMs = 0;
+  /** The same by request name. */
+  readonly busyByName = new Map<string, number>();
 
   add(name: string): void {
     this.total++;
     this.byName.set(name, (this.byName.get(name) ?? 0) + 1);
   }
 
+  /** Adds the time a request of `name` took, from sending it to its reply. */
+  took(name: string, ms: number): void {
+    this.busyMs += ms;
+    this.busyByName.set(name, (this.busyByName.get(name) ?? 0) + ms);
+  }
+
   reset(): void {
     this.total = 0;
     this.byName.clear();
     this.busyMs = 0;
+    this.busyByName.clear();
+  }
+
+  /** Mean ms from request to reply, by name: e.g. `start-5 0.31 ms`. */
+  describeLatency(): string {
+    return [...this.byName].map(([name, n]) => `${name} ${fmt((this.busyByName.get(name) ?? 0) / n, 2)} ms`).join(', ') || '-';
   }
 
   /** e.g. `begin-pass-7×1 release-2×1`. */
@@ -192,10 +231,8 @@ export function countRedis(client: Redis): RoundTrips {
     counter.add(name);
     const began = performance.now();
     const result = original(command, ...rest);
-    command.promise.then(
-      () => (counter.busyMs += performance.now() - began),
-      () => (counter.busyMs += performance.now() - began),
-    );
+    const done = () => counter.took(name, performance.now() - began);
+    command.promise.then(done, done);
     return result;
   };
   return counter;
@@ -207,10 +244,11 @@ export function countPostgres(pool: pg.Pool): RoundTrips {
   const original = pool.query.bind(pool) as (...args: unknown[]) => Promise<unknown>;
   (pool as unknown as { query: typeof original }).query = (...args: unknown[]) => {
     const text = typeof args[0] === 'string' ? args[0] : String((args[0] as { text?: string })?.text ?? '?');
-    counter.add(statementName(text));
+    const name = statementName(text);
+    counter.add(name);
     const began = performance.now();
     const result = original(...args);
-    const done = () => (counter.busyMs += performance.now() - began);
+    const done = () => counter.took(name, performance.now() - began);
     result.then(done, done);
     return result;
   };
@@ -246,6 +284,13 @@ export function summarize(samples: readonly number[]): Summary {
   const median = n % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
   const p95 = sorted[Math.min(n - 1, Math.ceil(0.95 * n) - 1)]!;
   return { n, median, p95, min: sorted[0]!, max: sorted[n - 1]! };
+}
+
+/** Nearest-rank percentile (`p` from 0 to 100) of samples. */
+export function percentile(samples: readonly number[], p: number): number {
+  const sorted = [...samples].sort((a, b) => a - b);
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
 }
 
 /** Numbers for tables: thousands separated, a sensible number of decimals. */

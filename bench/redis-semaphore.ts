@@ -31,7 +31,7 @@ export interface SemaphoreOptions {
 export type SemaphoreClass = new (client: Redis, key: string, limit: number, options?: SemaphoreOptions) => SemaphoreLike;
 
 /** The bench/ folder: the one holding package.json, from dist/bench/ or from bench/. */
-function benchDir(): string {
+export function benchDir(): string {
   const here = dirname(fileURLToPath(import.meta.url));
   for (const candidate of [join(here, '..', '..', 'bench'), here]) {
     if (existsSync(join(candidate, 'package.json'))) return candidate;

@@ -4,13 +4,15 @@
  *   npm run bench                                  # all of them
  *   npm run bench -- drain --stores=redis --runs=5 # a selection
  *
- * Benchmarks: pass, keepalive, cycles, drain (default: all, in that order).
+ * Benchmarks: pass, keepalive, cycles, drain, procrastinate (default: all, in that order).
  * Options: --stores=memory,redis,postgres  --slot-counts=10,100,1000,10000  --passes=20
  *          --warmup=3  --duration=3000 (ms per throughput measurement)  --concurrency=16
  *          --tasks=20000  --slots=10  --runs=3  --target=11000
  *          --pass-budget=60 (s per slot count: fewer passes, at least 5, when they are slow)
  *          --autopipelining=on|off (of the benchmarks' ioredis clients; off, the default, is what
  *          the store uses for a client it opens from a URL)
+ *          procrastinate: --jobs=20000 --slots=10 --pool-size=10 --sql-batch=10 --latency-jobs=500
+ *          --rounds=1 --warmup-jobs=2000 --only=sql,sql-batch,redis,postgres,graphile,graphile-lq,graphile-lq-batch,latency
  * Services: REDIS_URL (default redis://127.0.0.1:6379), DATABASE_URL (default
  * postgres://postgres@127.0.0.1:5432/test). Keys and schema are unique per run and removed after.
  */
@@ -22,8 +24,9 @@ import { cycles } from './cycles.js';
 import { drain } from './drain.js';
 import { keepaliveStop } from './keepalive-stop.js';
 import { passCost } from './pass-cost.js';
+import { procrastinateBench } from './procrastinate.js';
 
-const benchmarks = ['pass', 'keepalive', 'cycles', 'drain'] as const;
+const benchmarks = ['pass', 'keepalive', 'cycles', 'drain', 'procrastinate'] as const;
 type Benchmark = (typeof benchmarks)[number];
 
 const { values, positionals } = parseArgs({
@@ -41,6 +44,13 @@ const { values, positionals } = parseArgs({
     target: { type: 'string', default: '11000' },
     'pass-budget': { type: 'string', default: '60' },
     autopipelining: { type: 'string', default: 'off' },
+    jobs: { type: 'string', default: '20000' },
+    'pool-size': { type: 'string', default: '10' },
+    'sql-batch': { type: 'string', default: '10' },
+    'latency-jobs': { type: 'string', default: '500' },
+    rounds: { type: 'string', default: '1' },
+    'warmup-jobs': { type: 'string', default: '2000' },
+    only: { type: 'string' },
   },
 });
 
@@ -56,6 +66,9 @@ for (const name of selected) {
   if (!benchmarks.includes(name)) throw new Error(`unknown benchmark "${name}"; known: ${benchmarks.join(', ')}`);
 }
 const stores = list(values.stores!) as StoreKind[];
+// The Procrastinate benchmark uses both Redis and PostgreSQL, whatever --stores says.
+const usesRedis = stores.includes('redis') || selected.includes('procrastinate');
+const usesPostgres = stores.includes('postgres') || selected.includes('procrastinate');
 for (const store of stores) {
   if (!['memory', 'redis', 'postgres'].includes(store)) throw new Error(`unknown store "${store}"`);
 }
@@ -83,19 +96,20 @@ async function machine(): Promise<Row[]> {
   rows.push({ item: 'kernel', value: shell('uname -sr') });
   const dirty = shell('git status --porcelain --untracked-files=no -- src slots backends') ? ' (with uncommitted changes to the library)' : '';
   rows.push({ item: 'library commit', value: `${shell('git rev-parse --short HEAD')}${dirty}` });
-  if (stores.includes('redis')) {
+  if (usesRedis) {
     const client = await connectRedis();
     const info = await client.info('server');
     client.disconnect();
     rows.push({ item: 'redis', value: /redis_version:(\S+)/.exec(info)?.[1] ?? '?' });
   }
-  if (stores.includes('postgres')) {
+  if (usesPostgres) {
     const pool = await connectPostgres(1);
     const { rows: version } = await pool.query<{ server_version: string }>('SHOW server_version');
+    const { rows: sync } = await pool.query<{ synchronous_commit: string }>('SHOW synchronous_commit');
     await pool.end();
-    rows.push({ item: 'postgresql', value: version[0]?.server_version ?? '?' });
+    rows.push({ item: 'postgresql', value: `${version[0]?.server_version ?? '?'} (synchronous_commit ${sync[0]?.synchronous_commit ?? '?'})` });
   }
-  if (stores.includes('redis')) {
+  if (usesRedis) {
     rows.push({ item: 'ioredis clients', value: `enableAutoPipelining: ${autoPipelining} (${autoPipelining ? '--autopipelining=on' : 'as the store’s own client from a URL'})` });
   }
   rows.push({ item: 'load average (1/5/15 min) at start', value: load() });
@@ -137,10 +151,33 @@ try {
       const { rows, notes } = await cycles(services, { stores, concurrency: levels, durationMs: int('duration') });
       print(table(rows));
       for (const note of notes) print(`\nnote: ${note}`);
-    } else {
+    } else if (name === 'drain') {
       print(`## Drain: ${fmt(int('tasks'), 0)} no-op tasks through ${int('slots')} slots, ${int('runs')} runs per store\n`);
       const { rows } = await drain(services, { stores, tasks: int('tasks'), slots: int('slots'), runs: int('runs'), redisTarget: int('target') });
       print(table(rows));
+    } else {
+      const options = {
+        jobs: int('jobs'),
+        slots: int('slots'),
+        poolSize: int('pool-size'),
+        sqlBatch: int('sql-batch'),
+        latencyJobs: int('latency-jobs'),
+        rounds: Math.max(1, int('rounds')),
+        warmupJobs: int('warmup-jobs'),
+        only: values.only === undefined ? undefined : list(values.only),
+      };
+      print(`## Procrastinate: ${fmt(options.jobs, 0)} pre-deferred no-op jobs, ${options.slots} slots / connections / concurrency, ${options.rounds} round(s)\n`);
+      const result = await procrastinateBench(services, options);
+      if (result.drains.length > 0) print(table(result.drains));
+      if (result.profiles.length > 0) {
+        print(`\n### Where task-semaphore's drains spend their time (last round)\n`);
+        print(table(result.profiles));
+      }
+      if (result.latency.length > 0) {
+        print(`\n### Latency: defer → handler start, ${fmt(options.latencyJobs, 0)} jobs one at a time\n`);
+        print(table(result.latency));
+      }
+      for (const note of result.notes) print(`\nnote: ${note}`);
     }
     print(`\n(${name}: ${fmt((performance.now() - t0) / 1000, 1)} s; load average before ${loadBefore}, after ${load()})`);
   }
