@@ -6,7 +6,9 @@
  * `-c search_path=<schema>`, as a Python app's. Measured on the same machine, in this order:
  *
  * - SQL ceiling: C connections, each looping `procrastinate_fetch_job_v2` + `procrastinate_finish_job_v1`
- *   (the statements Python sends, one job per fetch) until the queue is empty.
+ *   (the statements Python sends, one job per fetch) until the queue is empty, as unnamed statements
+ *   (parsed and planned at each call, as this library sends its own); then the same loop with
+ *   prepared statements.
  * - SQL, batched: the same with `fetch_job_v2` called B times in one statement (job-fetch-batch.sql's
  *   shape) and the B jobs finished in one statement: what batching could reach on this schema.
  * - Ours: a Scheduler with S slots (Redis slots, then PostgreSQL slots in a schema of their own) and
@@ -18,9 +20,10 @@
  * A drain ends when the last job's end is written: for ours, at the N-th `task:stop` (the job
  * is written before its slot is stopped); for graphile-worker, when its jobs table is empty (it
  * deletes completed jobs, and does not wait for that write before taking the next job). Then the
- * jobs' statuses are checked in SQL. Latency: with the Scheduler idle and listening, single jobs
- * are deferred one at a time through `ProcrastinateClient.defer`, each once the previous one has
- * ended, and the time from `defer` returning to the handler starting is taken on one clock.
+ * jobs' statuses are checked in SQL. Latency, measured before the drains: with the Scheduler idle
+ * and listening, single jobs are deferred one at a time through `ProcrastinateClient.defer`, each
+ * once the previous one has ended, and the time from `defer` returning to the handler starting is
+ * taken on one clock.
  */
 import { EventEmitter } from 'node:events';
 import { loadavg } from 'node:os';
@@ -57,7 +60,7 @@ export interface ProcrastinateBenchOptions {
   rounds: number;
   /** Jobs of the unmeasured warm-up drain of each contender (0: none). */
   warmupJobs: number;
-  /** Contenders to run (default all): sql, sql-batch, redis, postgres, graphile, graphile-lq, graphile-lq-batch, latency. */
+  /** Contenders to run (default all): sql, sql-prepared, sql-batch, redis, postgres, graphile, graphile-lq, graphile-lq-batch, latency. */
   only: readonly string[] | undefined;
 }
 
@@ -128,6 +131,11 @@ export async function procrastinateBench(services: Services, options: Procrastin
   const contenders: Contender[] = [
     { key: 'sql', label: `SQL ceiling: fetch_job_v2 + finish_job_v1, ${options.slots} connections`, drain: (n) => sqlDrain(services, admin, n, options.slots, 1) },
     {
+      key: 'sql-prepared',
+      label: `SQL, prepared statements: fetch_job_v2 + finish_job_v1, ${options.slots} connections`,
+      drain: (n) => sqlDrain(services, admin, n, options.slots, 1, true),
+    },
+    {
       key: 'sql-batch',
       label: `SQL batched: ${options.sqlBatch} × fetch_job_v2 in 1 statement + ${options.sqlBatch} × finish_job_v1 in 1, ${options.slots} connections`,
       drain: (n) => sqlDrain(services, admin, n, options.slots, options.sqlBatch),
@@ -159,6 +167,10 @@ export async function procrastinateBench(services: Services, options: Procrastin
   }
   const selected = contenders.filter((c) => !options.only || options.only.includes(c.key));
 
+  // Latency first, on a machine not yet warmed by the drains (their WAL and dead rows, the load).
+  const latency: Row[] = [];
+  if (!options.only || options.only.includes('latency')) latency.push(await latencyRun(services, admin, options));
+
   const runs = new Map<string, Drain[]>(selected.map((c) => [c.key, []]));
   for (let round = 0; round < options.rounds; round++) {
     for (const contender of selected) {
@@ -180,7 +192,7 @@ export async function procrastinateBench(services: Services, options: Procrastin
       'jobs/s per round': mine.map((d) => fmt(d.jobsPerSec, 0)).join(', '),
       'jobs/s median': fmt(median, 0),
       '÷ SQL ceiling': ceiling ? fmt(median / ceiling, 2) : '-',
-      'ours (Redis) ÷ this': medians.get('redis') && contender.key.startsWith('graphile') ? fmt(medians.get('redis')! / median, 2) : '',
+      'ours (Redis slots) ÷ this': medians.get('redis') && contender.key !== 'redis' && contender.key !== 'postgres' ? fmt(medians.get('redis')! / median, 2) : '',
       'requests/job (last round)': mine.at(-1)!.requests,
       'Node CPU ms/job': fmt(summarize(mine.map((d) => d.cpuMs / options.jobs)).median, 3),
       'load 1 min before → after': mine.map((d) => `${fmt(d.loadBefore, 2)} → ${fmt(d.loadAfter, 2)}`).join('; '),
@@ -188,18 +200,16 @@ export async function procrastinateBench(services: Services, options: Procrastin
     };
     if (ceiling && (contender.key === 'redis' || contender.key === 'postgres')) {
       const ratio = median / ceiling;
-      const parts = [ratio >= 0.9 ? `≥ 90 % of SQL ceiling: met (${fmt(ratio * 100, 0)} %)` : `≥ 90 % of SQL ceiling: missed (${fmt(ratio * 100, 0)} %)`];
+      const parts = [`≥ 90 % of SQL ceiling: ${ratio >= 0.9 ? 'met' : 'missed'} (${fmt(ratio * 100, 0)} %)`];
       if (graphileDefault) {
         const vs = median / graphileDefault;
-        parts.push(vs >= 1 ? `≥ 1.0× graphile defaults: met (${fmt(vs, 2)}×)` : `≥ 1.0× graphile defaults: missed (${fmt(vs, 2)}×)`);
+        parts.push(`≥ 1.0× graphile defaults: ${vs >= 1 ? 'met' : 'missed'} (${fmt(vs, 2)}×)`);
       }
       row.target = parts.join('; ');
     }
     return row;
   });
 
-  const latency: Row[] = [];
-  if (!options.only || options.only.includes('latency')) latency.push(await latencyRun(services, admin, options));
   const profiles = [...runs.values()].flatMap((drains) => (drains.at(-1)?.profile ? [drains.at(-1)!.profile!] : []));
   return { drains, profiles, latency, notes, medians };
 }
@@ -249,8 +259,17 @@ function describe(label: string, counter: RoundTrips, jobs: number): string {
 
 // --- SQL loops -----------------------------------------------------------------------------------
 
+/**
+ * A statement as pg sends it: unnamed (parsed and planned at each call, as this library sends its
+ * statements), or named, i.e. prepared once per connection (as psycopg 3 does after 5 executions,
+ * and graphile-worker by default).
+ */
+function statement(name: keyof typeof sql, prepared: boolean): string | pg.QueryConfig {
+  return prepared ? { name: `bench_${name}`, text: sql[name] } : sql[name];
+}
+
 /** `connections` loops of fetch + finish (`batch` jobs per statement) until the queue is empty. */
-async function sqlDrain(services: Services, admin: pg.Pool, jobs: number, connections: number, batch: number): Promise<Drain> {
+async function sqlDrain(services: Services, admin: pg.Pool, jobs: number, connections: number, batch: number, prepared = false): Promise<Drain> {
   const q = await freshQueue(services, admin, jobs, connections);
   const clients: pg.PoolClient[] = [];
   try {
@@ -265,16 +284,16 @@ async function sqlDrain(services: Services, admin: pg.Pool, jobs: number, connec
         for (;;) {
           statements++;
           if (batch === 1) {
-            const { rows } = await client.query<{ id: string | null }>(sql.fetch, [[queue], workerId]);
+            const { rows } = await client.query<{ id: string | null }>(statement('fetch', prepared), [[queue], workerId]);
             const id = rows[0]?.id;
             if (id === null || id === undefined) return;
             statements++;
-            await client.query(sql.finish, [id, 'succeeded', false]);
+            await client.query(statement('finish', prepared), [id, 'succeeded', false]);
           } else {
-            const { rows } = await client.query<{ id: string }>(sql.fetchBatch, [[queue], workerId, batch]);
+            const { rows } = await client.query<{ id: string }>(statement('fetchBatch', prepared), [[queue], workerId, batch]);
             if (rows.length === 0) return;
             statements++;
-            await client.query(sql.finishMany, [rows.map((r) => r.id), 'succeeded', false]);
+            await client.query(statement('finishMany', prepared), [rows.map((r) => r.id), 'succeeded', false]);
           }
         }
       }),
@@ -525,6 +544,7 @@ async function latencyRun(services: Services, admin: pg.Pool, options: Procrasti
     const loadAfter = load1();
     const n = options.latencyJobs;
     const requests = `${describe('SQL', sqlCounter, n)}; ${describe('Redis', redisCounter, n)}`;
+    const latencies = `${sqlCounter.describeLatency()}; ${redisCounter.describeLatency()}`;
     const p50 = percentile(fromReturn, 50);
     const p99 = percentile(fromReturn, 99);
     await scheduler.close();
@@ -538,6 +558,7 @@ async function latencyRun(services: Services, admin: pg.Pool, options: Procrasti
       'defer call → start: p50 ms': fmt(percentile(fromCall, 50), 2),
       'p99 ms (from call)': fmt(percentile(fromCall, 99), 2),
       'requests/job': requests,
+      'mean ms from send to reply': latencies,
       'load 1 min before → after': `${fmt(loadBefore, 2)} → ${fmt(loadAfter, 2)}`,
       target: `p50 ≤ 2 ms: ${p50 <= 2 ? 'met' : 'missed'}; p99 ≤ 10 ms: ${p99 <= 10 ? 'met' : 'missed'}`,
     };

@@ -12,7 +12,7 @@
  *          --autopipelining=on|off (of the benchmarks' ioredis clients; off, the default, is what
  *          the store uses for a client it opens from a URL)
  *          procrastinate: --jobs=20000 --slots=10 --pool-size=10 --sql-batch=10 --latency-jobs=500
- *          --rounds=1 --warmup-jobs=2000 --only=sql,sql-batch,redis,postgres,graphile,graphile-lq,graphile-lq-batch,latency
+ *          --rounds=1 --warmup-jobs=2000 --only=sql,sql-prepared,sql-batch,redis,postgres,graphile,graphile-lq,graphile-lq-batch,latency
  * Services: REDIS_URL (default redis://127.0.0.1:6379), DATABASE_URL (default
  * postgres://postgres@127.0.0.1:5432/test). Keys and schema are unique per run and removed after.
  */
@@ -174,7 +174,7 @@ try {
         print(table(result.profiles));
       }
       if (result.latency.length > 0) {
-        print(`\n### Latency: defer → handler start, ${fmt(options.latencyJobs, 0)} jobs one at a time\n`);
+        print(`\n### Latency: defer → handler start, ${fmt(options.latencyJobs, 0)} jobs one at a time (measured before the drains)\n`);
         print(table(result.latency));
       }
       for (const note of result.notes) print(`\nnote: ${note}`);
