@@ -130,7 +130,9 @@ export class Services {
    */
   async cleanup(): Promise<string> {
     for (const client of this.clients) client.disconnect();
-    await Promise.allSettled(this.pools.map((pool) => pool.end()));
+    // pool.end() waits for clients still checked out: a run cut short mid-query must not keep the
+    // schemas from being dropped, so give it 3 s.
+    await Promise.race([Promise.allSettled(this.pools.map((pool) => pool.end())), new Promise((resolve) => setTimeout(resolve, 3000).unref())]);
     const done: string[] = [];
     if (this.clients.length > 0) {
       const client = await connectRedis();
@@ -145,9 +147,26 @@ export class Services {
       try {
         await dropSchema(pool, this.schema);
         done.push(`dropped schema ${this.schema}`);
-        for (const schema of this.extraSchemas) await dropSchema(pool, schema);
-        if (this.extraSchemas.size > 0) done.push(`dropped schemas ${[...this.extraSchemas].join(', ')}`);
+        // A run cut short may still be working in one (e.g. graphile-worker's own connections):
+        // its DROP can then fail on a deadlock or a lock; try again, and drop the others anyway.
+        const failed: string[] = [];
+        for (const schema of this.extraSchemas) {
+          for (let attempt = 1; ; attempt++) {
+            try {
+              await dropSchema(pool, schema);
+              done.push(`dropped schema ${schema}`);
+              break;
+            } catch (error) {
+              if (attempt === 5) {
+                failed.push(`${schema} (${String(error)})`);
+                break;
+              }
+              await new Promise((resolve) => setTimeout(resolve, 500));
+            }
+          }
+        }
         this.extraSchemas.clear();
+        if (failed.length > 0) throw new Error(`could not drop schema(s), drop them by hand: ${failed.join(', ')}`);
       } finally {
         await pool.end();
       }
