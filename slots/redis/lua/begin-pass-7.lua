@@ -28,6 +28,7 @@ Returns {now, expiredReservations, ended, reserved, running}:
 ]]
 
 -- @include clock.lua
+-- @include end-occupancy.lua
 
 local function set_idle(slot)
   slot.status = 'idle'
@@ -65,25 +66,9 @@ if budget > 0 then
       expired = expired + 1
       budget = budget - 1
     elseif reason then
-      local occ = slot.occupancy
-      set_idle(slot)
-      redis.call('HSET', KEYS[1], slot_id, cjson.encode(slot))
-      redis.call('ZREM', KEYS[4], slot_id)
-      redis.call('HDEL', KEYS[2], occ.taskId)
-      redis.call('HSET', KEYS[3], occ.taskId,
-        cjson.encode({ slotId = slot_id, token = occ.token, reason = reason, endedAt = now }))
-      redis.call('ZADD', KEYS[5], now, occ.taskId)
-      occ.reason = reason
-      occ.endedAt = now
-      occ.status = cjson.null
-      occ.error = cjson.null
-      local record = cjson.encode(occ)
-      if deliverable[occ.backend] then
-        ended[#ended + 1] = record
-      else
-        redis.call('RPUSH', KEYS[6], record)
-        redis.call('LTRIM', KEYS[6], -outbox_limit, -1)
-      end
+      local delivered = deliverable[slot.occupancy.backend] == true
+      local record = end_occupancy(slot_id, slot, reason, cjson.null, cjson.null, now, delivered, outbox_limit)
+      if delivered then ended[#ended + 1] = record end
       budget = budget - 1
     else
       -- A stale index entry (no record, idle, or a score behind the record): drop it, or

@@ -25,6 +25,7 @@ Returns one of:
 
 -- @include clock.lua
 -- @include resolve.lua
+-- @include end-occupancy.lua
 
 local now = now_ms()
 local req = cjson.decode(ARGV[1])
@@ -39,31 +40,12 @@ if reason == 'stopped' and (occ.cancelRequested == true or req.status == 'cancel
   reason = 'cancelled'
 end
 
-slot.status = 'idle'
-slot.owner = cjson.null
-slot.leaseUntil = cjson.null
-slot.occupancy = cjson.null
-redis.call('HSET', KEYS[1], slot_id, cjson.encode(slot))
-redis.call('ZREM', KEYS[4], slot_id)
-redis.call('HDEL', KEYS[2], occ.taskId)
-redis.call('HSET', KEYS[3], occ.taskId,
-  cjson.encode({ slotId = slot_id, token = occ.token, reason = reason, endedAt = now }))
-redis.call('ZADD', KEYS[5], now, occ.taskId)
-
-occ.reason = reason
-occ.endedAt = now
-occ.status = is_null(req.status) and cjson.null or req.status
-occ.error = is_null(req.error) and cjson.null or req.error
-local record = cjson.encode(occ)
-
 local delivered = false
 for _, backend in ipairs(req.deliverable) do
   if backend == occ.backend then delivered = true end
 end
-if not delivered then
-  redis.call('RPUSH', KEYS[6], record)
-  redis.call('LTRIM', KEYS[6], -outbox_limit, -1)
-end
+local record = end_occupancy(slot_id, slot, reason, is_null(req.status) and cjson.null or req.status,
+  is_null(req.error) and cjson.null or req.error, now, delivered, outbox_limit)
 if req.notify == true then
   redis.call('PUBLISH', ARGV[3], cjson.encode({ type = 'freed', slotId = slot_id }))
 end
