@@ -179,15 +179,9 @@ export class Services {
 
 /** The store's Lua scripts by SHA1, so that EVALSHA calls are counted under the script's name. */
 const scriptNames = new Map<string, string>(
-  Object.entries({
-    'begin-pass-7': lua.beginPass7,
-    'start-5': lua.start5,
-    'release-2': lua.release2,
-    'keepalive-4': lua.keepalive4,
-    'end-6': lua.end6,
-    'request-cancel-3': lua.requestCancel3,
-    'inspect-1': lua.inspect1,
-  }).map(([name, source]) => [createHash('sha1').update(source, 'utf8').digest('hex'), name]),
+  Object.entries(lua as Record<string, string>)
+    // beginPass7 -> begin-pass-7, the script's file name.
+    .map(([name, source]) => [createHash('sha1').update(source, 'utf8').digest('hex'), name.replace(/([A-Z]|\d+)/g, (m) => `-${m.toLowerCase()}`)]),
 );
 
 /** Counts requests sent to a store: every command, by name (EVALSHA/EVAL by script name). */

@@ -72,7 +72,7 @@ export interface EndedOccupancy extends Occupancy {
   error: string | null;
 }
 
-/** A slot reserved by `beginPass`, to be started or released. */
+/** A slot reserved by `beginPass` (or kept by `end` with `reserve`), to be started or released. */
 export interface Reservation {
   slotId: SlotId;
   token: number;
@@ -189,6 +189,13 @@ export interface EndRequest extends TaskRef {
    * the slot itself, so that a scheduler that serves the slot refills it at once.
    */
   notify?: boolean;
+  /**
+   * Keep the freed slot for the caller: when set and the end acts, the slot becomes `reserved` by
+   * `owner` under a fresh token (from the same counter as beginPass) until now + `leaseMs` (store clock),
+   * in the same atomic step, exactly as beginPass would reserve it; the result names the reservation.
+   * No `freed` event is published then, whatever `notify` says: the slot is not free.
+   */
+  reserve?: { owner: string; leaseMs: number };
 }
 
 /**
@@ -199,7 +206,19 @@ export interface EndRequest extends TaskRef {
  */
 export type StoreEvent = { type: 'freed'; slotId: SlotId } | { type: 'cancel'; taskId: string; token: number };
 
-export type EndResult = { ok: true; ended: EndedOccupancy; delivered: boolean } | Lost;
+export type EndResult =
+  | {
+      ok: true;
+      ended: EndedOccupancy;
+      delivered: boolean;
+      /**
+       * The slot kept for the caller when the request had `reserve`. Optional so that stores written
+       * against the contract before `reserve` existed still compile: a store that leaves it out has
+       * freed the slot, and the caller falls back to a pass.
+       */
+      reserved?: Reservation;
+    }
+  | Lost;
 
 export type CancelResult = { ok: true; occupancy: Occupancy; alreadyRequested: boolean } | Lost;
 
@@ -221,12 +240,26 @@ export interface SlotStore {
   beginPass(request: BeginPassRequest): Promise<BeginPassResult>;
   /** Turn a reservation (slot and token still match, not lapsed) into a running occupancy of `taskId`. */
   start(request: StartRequest): Promise<StartResult>;
+  /**
+   * Optional: several starts in one round trip. Each acts exactly as `start` would on its own, in
+   * the order given (so a later request sees the effect of an earlier one, e.g. a duplicate task
+   * id); the results come back in the same order. No requests resolve to [] without a round trip.
+   */
+  startMany?(requests: readonly StartRequest[]): Promise<StartResult[]>;
   /** Set idle the slots still reserved under these tokens; others are left alone. One round trip. */
   release(reservations: readonly Reservation[]): Promise<void>;
   /** Renew a running occupancy: `lastKeepaliveAt = now`, `deadline = now + timeoutMs`. */
   keepalive(ref: TaskRef): Promise<KeepaliveResult>;
-  /** End a running occupancy (stop, start failure, backend removal), freeing its slot. */
+  /**
+   * End a running occupancy (stop, start failure, backend removal), freeing its slot, or keeping it
+   * reserved for the caller with {@link EndRequest.reserve}.
+   */
   end(request: EndRequest): Promise<EndResult>;
+  /**
+   * Optional: several ends in one round trip; each acts exactly as `end` would on its own, in order;
+   * results in order. No requests resolve to [] without a round trip.
+   */
+  endMany?(requests: readonly EndRequest[]): Promise<EndResult[]>;
   /** Flag a running occupancy so that its next keepalive reports `cancelRequested`. */
   requestCancel(ref: TaskRef): Promise<CancelResult>;
   /**

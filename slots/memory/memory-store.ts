@@ -117,11 +117,7 @@ export class MemorySlotStore implements SlotStore {
     for (const slotId of request.slotIds) {
       const slot = this.slot(slotId);
       if (slot.status === 'idle') {
-        slot.status = 'reserved';
-        slot.token = ++this.lastToken;
-        slot.owner = request.owner;
-        slot.leaseUntil = now + request.leaseMs;
-        reserved.push({ slotId, token: slot.token });
+        reserved.push(this.reserve(slotId, slot, request.owner, now + request.leaseMs));
       } else if (slot.occupancy) {
         running.push({ ...slot.occupancy });
       }
@@ -193,6 +189,11 @@ export class MemorySlotStore implements SlotStore {
     );
     const delivered = request.deliverable.includes(record.backend);
     if (!delivered) this.pushOutbox(record);
+    if (request.reserve) {
+      // Kept for the caller, so not free: no `freed` event, whatever `notify` says.
+      const { owner, leaseMs } = request.reserve;
+      return { ok: true, ended: record, delivered, reserved: this.reserve(record.slotId, slot, owner, now + leaseMs) };
+    }
     if (request.notify) this.publish({ type: 'freed', slotId: record.slotId });
     return { ok: true, ended: record, delivered };
   }
@@ -273,6 +274,15 @@ export class MemorySlotStore implements SlotStore {
     this.tombstones.delete(occupancy.taskId);
     this.tombstones.set(occupancy.taskId, { slotId, token: occupancy.token, reason, endedAt: now });
     return { ...occupancy, reason, endedAt: now, status, error };
+  }
+
+  /** Reserves an idle slot for `owner` under the next token: how beginPass and `end` with `reserve` both do it. */
+  private reserve(slotId: SlotId, slot: MemorySlot, owner: string, leaseUntil: number): Reservation {
+    slot.status = 'reserved';
+    slot.token = ++this.lastToken;
+    slot.owner = owner;
+    slot.leaseUntil = leaseUntil;
+    return { slotId, token: slot.token };
   }
 
   private setIdle(slot: MemorySlot): void {

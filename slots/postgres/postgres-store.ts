@@ -86,7 +86,7 @@ interface LookupRow {
 type StartRow = Nullable<OccupancyRow> & { reservation_valid: boolean; holder: string | null };
 type KeepaliveRow = LookupRow & OccupancyRow;
 type CancelRow = LookupRow & OccupancyRow & { already_requested: boolean };
-type EndRow = LookupRow & { record: EndedOccupancy; delivered: boolean };
+type EndRow = LookupRow & { record: EndedOccupancy; delivered: boolean; reserved_token: Int8 | null };
 type InspectRow = Nullable<OccupancyRow> & {
   slot_id: string;
   status: SlotState['status'];
@@ -271,10 +271,16 @@ export class PostgresSlotStore implements SlotStore {
         this.outboxLimit,
         request.notify === true,
         this.channel,
+        request.reserve?.owner ?? null,
+        request.reserve ? toInt8(request.reserve.leaseMs) : null,
+        this.tokenSequence,
       ],
       request,
     );
-    return 'row' in found ? { ok: true, ended: found.row.record, delivered: found.row.delivered } : found;
+    if (!('row' in found)) return found;
+    const { record, delivered, reserved_token: token } = found.row;
+    const result = { ok: true as const, ended: record, delivered };
+    return token === null ? result : { ...result, reserved: { slotId: record.slotId, token: Number(token) } };
   }
 
   async requestCancel(ref: TaskRef): Promise<CancelResult> {

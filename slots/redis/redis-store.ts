@@ -47,7 +47,7 @@ const scripts = {
   start: defineScript('start-5', lua.start5, 5),
   release: defineScript('release-2', lua.release2, 2),
   keepalive: defineScript('keepalive-4', lua.keepalive4, 4),
-  end: defineScript('end-6', lua.end6, 6),
+  end: defineScript('end-7', lua.end7, 7),
   requestCancel: defineScript('request-cancel-3', lua.requestCancel3, 3),
   inspect: defineScript('inspect-1', lua.inspect1, 1),
 } as const;
@@ -212,18 +212,16 @@ export class RedisSlotStore implements SlotStore {
   }
 
   async start(request: StartRequest): Promise<StartResult> {
+    return (await this.startMany([request]))[0]!;
+  }
+
+  /** All the starts in one run of start-5.lua, which acts on them in order. */
+  async startMany(requests: readonly StartRequest[]): Promise<StartResult[]> {
+    if (requests.length === 0) return []; // nothing to do is not worth a round trip
     const { slots, tasks, ended, expiry, endedAt } = this.keys;
-    const reply = await this.run<[number, string?]>(scripts.start, [slots, tasks, ended, expiry, endedAt], [
-      request.slotId,
-      request.token,
-      request.taskId,
-      request.backend,
-      request.timeoutMs,
-      request.maxRuntimeMs ?? '',
-    ]);
-    if (reply[0] === Reply.ok) return { ok: true, occupancy: parseOccupancy(reply[1]!) };
-    if (reply[0] === Reply.duplicate) return { ok: false, reason: 'duplicate', slotId: reply[1]! };
-    return { ok: false, reason: 'reservation_lost' };
+    const args = requests.flatMap((r) => [r.slotId, r.token, r.taskId, r.backend, r.timeoutMs, r.maxRuntimeMs ?? '']);
+    const replies = await this.run<[number, string?][]>(scripts.start, [slots, tasks, ended, expiry, endedAt], args);
+    return replies.map(toStartResult);
   }
 
   async release(reservations: readonly Reservation[]): Promise<void> {
@@ -240,24 +238,32 @@ export class RedisSlotStore implements SlotStore {
   }
 
   async end(request: EndRequest): Promise<EndResult> {
-    const { slots, tasks, ended, expiry, endedAt, outbox } = this.keys;
+    return (await this.endMany([request]))[0]!;
+  }
+
+  /** All the ends in one run of end-7.lua, which acts on them in order. */
+  async endMany(requests: readonly EndRequest[]): Promise<EndResult[]> {
+    if (requests.length === 0) return []; // nothing to do is not worth a round trip
+    const { slots, tasks, ended, expiry, endedAt, outbox, token } = this.keys;
     // One JSON argument keeps null apart from '' for status and error.
-    const payload = JSON.stringify({
-      taskId: request.taskId,
-      token: request.token,
-      reason: request.reason,
-      status: request.status ?? null,
-      error: request.error ?? null,
-      deliverable: request.deliverable,
-      notify: request.notify === true,
-    });
-    const reply = await this.run<[number, ...unknown[]]>(
+    const payload = JSON.stringify(
+      requests.map((r) => ({
+        taskId: r.taskId,
+        token: r.token,
+        reason: r.reason,
+        status: r.status ?? null,
+        error: r.error ?? null,
+        deliverable: r.deliverable,
+        notify: r.notify === true,
+        reserve: r.reserve ? { owner: r.reserve.owner, leaseMs: r.reserve.leaseMs } : null,
+      })),
+    );
+    const replies = await this.run<[number, ...unknown[]][]>(
       scripts.end,
-      [slots, tasks, ended, expiry, endedAt, outbox],
+      [slots, tasks, ended, expiry, endedAt, outbox, token],
       [payload, this.outboxLimit, this.channel],
     );
-    if (reply[0] !== Reply.ok) return toLost(reply as LostReply);
-    return { ok: true, ended: parseEnded(reply[1] as string), delivered: reply[2] === 1 };
+    return replies.map(toEndResult);
   }
 
   async requestCancel(ref: TaskRef): Promise<CancelResult> {
@@ -363,6 +369,20 @@ function describeClient(client: Redis | Cluster): string {
 
 function taskArgs(ref: TaskRef): ScriptArg[] {
   return [ref.taskId, ref.token ?? ''];
+}
+
+function toStartResult(reply: [number, string?]): StartResult {
+  if (reply[0] === Reply.ok) return { ok: true, occupancy: parseOccupancy(reply[1]!) };
+  if (reply[0] === Reply.duplicate) return { ok: false, reason: 'duplicate', slotId: reply[1]! };
+  return { ok: false, reason: 'reservation_lost' };
+}
+
+function toEndResult(reply: [number, ...unknown[]]): EndResult {
+  if (reply[0] !== Reply.ok) return toLost(reply as LostReply);
+  const record = parseEnded(reply[1] as string);
+  const result = { ok: true as const, ended: record, delivered: reply[2] === 1 };
+  // A fourth element is the token of the slot kept for the caller (end-7.lua).
+  return reply[3] === undefined ? result : { ...result, reserved: { slotId: record.slotId, token: Number(reply[3]) } };
 }
 
 function toLost([code, slotId, token, endReason]: LostReply): Lost {

@@ -14,12 +14,14 @@ import type {
   BeginPassResult,
   EndedOccupancy,
   EndRequest,
+  EndResult,
   Occupancy,
   Reservation,
   SlotId,
   SlotState,
   SlotStore,
   StartRequest,
+  StartResult,
 } from '../../slots/store.js';
 
 /** Builds one isolated store for one test. */
@@ -73,6 +75,13 @@ export interface Harness {
   run(slotId: SlotId, taskId: string, overrides?: Partial<StartRequest>, owner?: string): Promise<Occupancy>;
   /** `end` with reason `stopped`, `[backend]` deliverable, long retention. */
   end(taskId: string, overrides?: Partial<EndRequest>): ReturnType<SlotStore['end']>;
+  /**
+   * `startMany`, or where the store has none, `start` of each request in turn, as the scheduler
+   * falls back: so a batch case checks on every store what the scheduler gets from it.
+   */
+  startMany(requests: readonly StartRequest[]): Promise<StartResult[]>;
+  /** `endMany`, or where the store has none, `end` of each request in turn. */
+  endMany(requests: readonly EndRequest[]): Promise<EndResult[]>;
   /** The slot's state from `inspect()`; fails the test if the store does not list it. */
   slot(slotId: SlotId): Promise<SlotState>;
 }
@@ -153,16 +162,7 @@ function harness(store: SlotStore, name: string): Harness {
         limit: 100,
         ...overrides,
       }),
-    start: (reservation, taskId, overrides = {}) =>
-      store.start({
-        slotId: reservation.slotId,
-        token: reservation.token,
-        taskId,
-        backend,
-        timeoutMs: timing.long,
-        maxRuntimeMs: null,
-        ...overrides,
-      }),
+    start: (reservation, taskId, overrides) => store.start(startRequest(reservation, taskId, overrides)),
     async run(slotId, taskId, overrides = {}, owner = 'runner') {
       const { reserved } = await h.pass(owner, [slotId]);
       const reservation = reserved.find((r) => r.slotId === slotId);
@@ -171,8 +171,9 @@ function harness(store: SlotStore, name: string): Harness {
       must(started.ok, `start of ${taskId} in slot ${slotId} failed: ${JSON.stringify(started)}`);
       return started.occupancy;
     },
-    end: (taskId, overrides = {}) =>
-      store.end({ taskId, reason: 'stopped', deliverable: [backend], retentionMs: timing.long, ...overrides }),
+    end: (taskId, overrides) => store.end(endRequest(taskId, overrides)),
+    startMany: (requests) => (store.startMany ? store.startMany(requests) : inTurn(requests, (r) => store.start(r))),
+    endMany: (requests) => (store.endMany ? store.endMany(requests) : inTurn(requests, (r) => store.end(r))),
     async slot(slotId) {
       const state = (await store.inspect()).find((s) => s.slotId === slotId);
       must(state, `inspect() does not list slot ${slotId}`);
@@ -180,6 +181,31 @@ function harness(store: SlotStore, name: string): Harness {
     },
   };
   return h;
+}
+
+/** What {@link Harness.start} sends: a long timeout, no runtime cap, backend `b`. */
+export function startRequest(reservation: Reservation, taskId: string, overrides: Partial<StartRequest> = {}): StartRequest {
+  return {
+    slotId: reservation.slotId,
+    token: reservation.token,
+    taskId,
+    backend,
+    timeoutMs: timing.long,
+    maxRuntimeMs: null,
+    ...overrides,
+  };
+}
+
+/** What {@link Harness.end} sends: reason `stopped`, `[backend]` deliverable, long retention. */
+export function endRequest(taskId: string, overrides: Partial<EndRequest> = {}): EndRequest {
+  return { taskId, reason: 'stopped', deliverable: [backend], retentionMs: timing.long, ...overrides };
+}
+
+/** Runs `call` on each request after the previous one answered; the results in order. */
+async function inTurn<T, R>(requests: readonly T[], call: (request: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = [];
+  for (const request of requests) results.push(await call(request));
+  return results;
 }
 
 /** The fields of an occupancy that identify it and that no later operation may change. */

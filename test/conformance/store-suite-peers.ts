@@ -5,7 +5,7 @@
  * each other's slots, task ids, outbox or records.
  */
 import type { TestFn } from 'ava';
-import { compareSlotIds, type StartResult } from '../../slots/store.js';
+import { compareSlotIds, type StartResult, type StoreEvent } from '../../slots/store.js';
 import { endedTaskIds, identity, must, ok, peersMacro, sleep, timing, type Harness, type StoreFactory } from './store-suite-kit.js';
 
 /** `slotIds` starting at index `i`, wrapping: each owner lists the slots in its own order. */
@@ -89,6 +89,37 @@ export function registerPeerCases<C>(test: TestFn<C>, factory: StoreFactory): vo
     t.is(new Set(reclaimed).size, reclaimed.length, `no slot reserved twice: ${reclaimed}`);
     const freed = new Set(holder.values());
     t.true(reclaimed.every((id) => freed.has(id)), `only freed slots are reserved again: ${reclaimed}`);
+  });
+
+  test('a slot kept by end with reserve is not taken by another store of the name, and no freed event is published', peers, factory, ['a', 'a'], async (t, stores) => {
+    const [a, b] = stores as [Harness, Harness];
+    await a.init(['1', '2']);
+    const events: StoreEvent[] = [];
+    const unsubscribe = await a.store.subscribe?.((event) => events.push(event));
+    if (unsubscribe) t.teardown(unsubscribe);
+
+    await b.run('1', 'task-1', {}, 'B');
+    const two = await b.run('2', 'task-2', {}, 'B');
+    // notify as well: reserve wins, since the slot is not free.
+    const kept = ok(await b.end('task-1', { notify: true, reserve: { owner: 'B', leaseMs: timing.long } }), 'end with reserve through B').reserved;
+    must(kept, 'slot 1 kept');
+
+    const pa = await a.pass('A', ['1', '2']);
+    t.deepEqual(pa.reserved, [], "A's pass takes neither B's kept slot nor the running one");
+    t.deepEqual(pa.running, [two]);
+    t.like(await a.slot('1'), { status: 'reserved', owner: 'B', token: kept.token });
+    const started = ok(await a.start(kept, 'task-3'), 'start of the kept reservation through another store').occupancy;
+    t.like(started, { slotId: '1', token: kept.token, owner: 'B', taskId: 'task-3' });
+
+    if (!unsubscribe) return; // subscribe is optional
+    // Events of one name arrive in the order they were published: once the freed event of this
+    // later end arrives, a freed event of slot 1 would have arrived before it.
+    ok(await b.end('task-2', { notify: true }), 'end with notify and no reserve');
+    const freed = () => events.filter((e) => e.type === 'freed');
+    for (const until = Date.now() + 10_000; !freed().some((e) => e.slotId === '2'); await sleep(10)) {
+      must(Date.now() < until, `no freed event of slot 2 within 10 s: ${JSON.stringify(events)}`);
+    }
+    t.deepEqual(freed(), [{ type: 'freed', slotId: '2' }]);
   });
 
   test('scheduler names sharing a backing never see each other', peers, factory, ['x', 'y'], async (t, stores) => {

@@ -187,6 +187,50 @@ export function registerTimingCases<C>(test: TestFn<C>, contract: Macro<[StoreFa
     t.deepEqual(await h.store.keepalive({ taskId: 'task-never-started' }), { ok: false, reason: 'unknown' });
   });
 
+  test('a slot kept by end with reserve whose lease lapses is lost, counted by the next pass and reserved again', contract, factory, async (t, h) => {
+    await h.init(['1', '2']);
+    await h.run('1', 'task-k');
+    const result = ok(await h.end('task-k', { reserve: { owner: 'K', leaseMs: timing.short } }), 'end with reserve');
+    const kept = result.reserved;
+    must(kept, 'slot 1 kept');
+    t.like(await h.slot('1'), { status: 'reserved', owner: 'K', token: kept.token, leaseUntil: result.ended.endedAt + timing.short });
+    await sleep(timing.wait);
+
+    const lost = { ok: false, reason: 'reservation_lost' };
+    t.deepEqual(await h.start(kept, 'task-late'), lost, 'lapsed before any pass');
+    const b = await h.pass('B', ['2']);
+    t.is(b.expiredReservations, 1);
+    t.deepEqual(b.ended, [], 'a lapsed kept slot is not an ended occupancy');
+    t.like(await h.slot('1'), { status: 'idle', token: kept.token, owner: null, leaseUntil: null });
+
+    const c = await h.pass('C', ['1']);
+    t.deepEqual(
+      c.reserved.map((r) => r.slotId),
+      ['1'],
+    );
+    t.true(c.reserved[0]!.token > kept.token);
+    t.deepEqual(await h.start(kept, 'task-late'), lost);
+    ok(await h.start(c.reserved[0]!, 'task-late'), 'start under the new reservation');
+  });
+
+  test('end with reserve of an overdue occupancy answers timed_out and keeps nothing', contract, factory, async (t, h) => {
+    await h.init(['1']);
+    const { occupancies } = await startAll(h, ['1'], [{ taskId: 'task-t', timeoutMs: timing.short }]);
+    const occupancy = occupancies[0]!;
+    await sleep(timing.wait);
+    const reserve = { owner: 'K', leaseMs: timing.long };
+
+    const before = await h.store.inspect();
+    assertTimedOut(t, await h.end('task-t', { reserve, notify: true }), occupancy, 'timeout', false, 'end with reserve');
+    t.deepEqual(await h.store.inspect(), before, 'the overdue occupancy stays as it was');
+
+    const reap = await h.pass('reaper', []);
+    t.deepEqual(endedTaskIds(reap.ended), ['task-t']);
+    t.is(reap.expiredReservations, 0);
+    assertTimedOut(t, await h.end('task-t', { reserve }), occupancy, 'timeout', true, 'end with reserve after reap');
+    t.like(await h.slot('1'), { status: 'idle', token: occupancy.token, owner: null, leaseUntil: null });
+  });
+
   test('records of ended tasks are kept while retentionMs has not passed', contract, factory, async (t, h) => {
     await h.init(['1', '2']);
     const { occupancies } = await startAll(h, ['1', '2'], [{ taskId: 'task-kept' }, { taskId: 'task-reaped', timeoutMs: timing.short }]);

@@ -19,7 +19,7 @@
 import type { TestFn } from 'ava';
 import { registerPeerCases } from './store-suite-peers.js';
 import { registerTimingCases } from './store-suite-timing.js';
-import { backend, contractMacro, identity, must, ok, timing, type StoreFactory } from './store-suite-kit.js';
+import { backend, contractMacro, endRequest, identity, must, ok, startRequest, timing, type StoreFactory } from './store-suite-kit.js';
 
 export type { StoreFactory } from './store-suite-kit.js';
 
@@ -354,6 +354,230 @@ export function storeContractSuite<C = unknown>(test: TestFn<C>, factory: StoreF
     t.deepEqual((await h.pass('nothing', [], { deliverable: [] })).ended, []);
     t.deepEqual((await h.pass('has-x', ['1'], { deliverable: ['x'] })).ended, [x.ended], 'handed to the next caller with x');
     t.deepEqual((await h.pass('has-x-too', [], { deliverable: ['x', 'y', backend] })).ended, [], 'exactly once');
+  });
+
+  test('end with reserve keeps the slot reserved for the caller under a fresh token', contract, factory, async (t, h) => {
+    await h.init(['1', '2', '3']);
+    const occupancy = await h.run('1', 'task-k');
+    const before = (await h.pass('A', ['2'])).reserved[0];
+    must(before, 'slot 2 reserved');
+
+    const result = ok(await h.end('task-k', { status: 'succeeded', reserve: { owner: 'K', leaseMs: timing.long } }), 'end with reserve');
+    t.true(result.delivered);
+    t.like(result.ended, { ...occupancy, reason: 'stopped', status: 'succeeded', error: null });
+    const kept = result.reserved;
+    must(kept, `end with reserve names the reservation: ${JSON.stringify(result)}`);
+    t.is(kept.slotId, '1');
+    t.true(Number.isSafeInteger(kept.token), `token ${kept.token} is an integer`);
+    t.true(kept.token > occupancy.token, 'fresher than the ended occupancy');
+    t.true(kept.token > before.token, "from beginPass's counter: after every token handed out before");
+    t.deepEqual(await h.slot('1'), {
+      slotId: '1',
+      status: 'reserved',
+      token: kept.token,
+      owner: 'K',
+      leaseUntil: result.ended.endedAt + timing.long,
+      occupancy: null,
+      overdue: false,
+    });
+
+    // While the lease holds, no pass takes the kept slot; the counter goes on from its token.
+    const other = await h.pass('B', ['1', '3']);
+    t.deepEqual(
+      other.reserved.map((r) => r.slotId),
+      ['3'],
+    );
+    t.true(other.reserved[0]!.token > kept.token);
+    t.like(await h.slot('1'), { status: 'reserved', owner: 'K', token: kept.token });
+  });
+
+  test('a slot kept by end with reserve starts a task, is kept again, and release sets it idle', contract, factory, async (t, h) => {
+    await h.init(['1']);
+    const first = await h.run('1', 'task-1');
+    const kept = ok(await h.end('task-1', { reserve: { owner: 'K', leaseMs: timing.long } }), 'end').reserved;
+    must(kept, 'slot 1 kept');
+    t.deepEqual(await h.start({ slotId: '1', token: first.token }, 'task-x'), { ok: false, reason: 'reservation_lost' }, "the ended occupancy's token");
+
+    const second = ok(await h.start(kept, 'task-2', { timeoutMs: 9_000 }), 'start in the kept slot').occupancy;
+    t.like(second, { slotId: '1', token: kept.token, taskId: 'task-2', owner: 'K', timeoutMs: 9_000, cancelRequested: false });
+    t.like(await h.slot('1'), { status: 'running', token: kept.token, owner: 'K', leaseUntil: null, occupancy: second });
+    ok(await h.store.keepalive({ taskId: 'task-2', token: kept.token }), 'keepalive of the new task');
+
+    // Kept again, this time with notify set too; then given back.
+    const again = ok(await h.end('task-2', { token: kept.token, notify: true, reserve: { owner: 'K2', leaseMs: timing.long } }), 'end').reserved;
+    must(again, 'slot 1 kept again');
+    t.true(again.token > kept.token);
+    t.like(await h.slot('1'), { status: 'reserved', owner: 'K2', token: again.token });
+    await h.store.release([kept]);
+    t.like(await h.slot('1'), { status: 'reserved', owner: 'K2', token: again.token }, 'a stale release leaves it alone');
+    await h.store.release([again]);
+    t.deepEqual(await h.slot('1'), { slotId: '1', status: 'idle', token: again.token, owner: null, leaseUntil: null, occupancy: null, overdue: false });
+    t.deepEqual(await h.start(again, 'task-x'), { ok: false, reason: 'reservation_lost' });
+    t.deepEqual(
+      (await h.pass('B', ['1'])).reserved.map((r) => r.slotId),
+      ['1'],
+      'a released slot is reserved by the next pass',
+    );
+  });
+
+  test('end with reserve still queues an undeliverable record and keeps the tombstone', contract, factory, async (t, h) => {
+    await h.init(['1']);
+    const occupancy = await h.run('1', 'task-x', { backend: 'x' });
+    const result = ok(await h.end('task-x', { status: 'failed', reserve: { owner: 'K', leaseMs: timing.long } }), 'end');
+    t.false(result.delivered);
+    must(result.reserved, 'slot 1 kept');
+    t.like(await h.slot('1'), { status: 'reserved', owner: 'K', token: result.reserved.token });
+
+    const gone = { ok: false, reason: 'ended', slotId: '1', token: occupancy.token, endReason: 'stopped' };
+    t.deepEqual(await h.store.keepalive({ taskId: 'task-x' }), gone);
+    t.deepEqual(await h.store.requestCancel({ taskId: 'task-x', token: occupancy.token }), gone);
+    t.deepEqual(await h.end('task-x', { reserve: { owner: 'K', leaseMs: timing.long } }), gone, 'ends once');
+    t.deepEqual((await h.pass('has-x', [], { deliverable: ['x'] })).ended, [result.ended], 'handed to a caller with x');
+    t.deepEqual((await h.pass('has-x', [], { deliverable: ['x'] })).ended, [], 'exactly once');
+    t.like(await h.slot('1'), { status: 'reserved', owner: 'K', token: result.reserved.token }, 'passes leave the kept slot alone');
+  });
+
+  test('an end that does not act reserves nothing and changes nothing', contract, factory, async (t, h) => {
+    await h.init(['1', '2', '3']);
+    const first = await h.run('1', 'task-s');
+    ok(await h.end('task-s'), 'end');
+    const second = await h.run('2', 'task-s');
+    const { reserved } = await h.pass('A', ['3']);
+    must(reserved.length === 1, 'slot 3 reserved');
+    const before = await h.store.inspect();
+    const reserve = { owner: 'K', leaseMs: timing.long };
+
+    t.deepEqual(await h.end('task-never', { reserve }), { ok: false, reason: 'unknown' });
+    t.like(await h.end('task-s', { token: first.token, reserve }), { ok: false, reason: 'superseded', slotId: '2', token: second.token });
+    t.deepEqual(await h.store.inspect(), before, 'unknown and superseded ends change no slot');
+
+    ok(await h.end('task-s', { token: second.token }), 'end without reserve');
+    const idle = await h.store.inspect();
+    t.like(await h.end('task-s', { reserve, notify: true }), { ok: false, reason: 'ended', slotId: '2', token: second.token });
+    t.deepEqual(await h.store.inspect(), idle, 'an end of an ended task keeps nothing');
+    t.like(await h.slot('2'), { status: 'idle', token: second.token, owner: null });
+    t.deepEqual(
+      (await h.pass('B', ['2'])).reserved.map((r) => r.slotId),
+      ['2'],
+      'the slot is free for the next pass',
+    );
+  });
+
+  // A store without startMany or endMany runs these cases one request after the other (the
+  // scheduler's fallback), so the memory store, the reference, shows what a batch must answer.
+  test('startMany acts on each start in order, as start would alone', contract, factory, async (t, h) => {
+    await h.init(['1', '2', '3', '4', '5']);
+    const pass = await h.pass('A', ['1', '2', '3', '4', '5']);
+    const [one, two, three, four, five] = pass.reserved;
+    must(one && two && three && four && five, 'five slots reserved');
+    await h.store.release([four]);
+    const fourAgain = (await h.pass('B', ['4'])).reserved[0];
+    must(fourAgain, 'slot 4 reserved again');
+    const before = await h.store.inspect();
+    t.deepEqual(await h.startMany([]), [], 'no requests, no results');
+    t.deepEqual(await h.store.inspect(), before, 'and no change');
+
+    const results = await h.startMany([
+      startRequest(one, 'task-1', { backend: 'x', timeoutMs: 5_000, maxRuntimeMs: 20_000 }),
+      startRequest(two, 'task-2'),
+      startRequest(three, 'task-1'),
+      startRequest(four, 'task-4'),
+      startRequest(two, 'task-x'),
+      startRequest(five, 'task-5', { timeoutMs: 7_000 }),
+    ]);
+    t.is(results.length, 6, 'one result per request');
+    const first = ok(results[0]!, 'start of task-1').occupancy;
+    t.like(first, { slotId: '1', token: one.token, taskId: 'task-1', backend: 'x', owner: 'A', timeoutMs: 5_000, maxRuntimeMs: 20_000 });
+    t.true(first.startedAt >= pass.now, 'started after the pass began, on the store clock');
+    t.is(first.deadline, first.startedAt + 5_000);
+    t.is(first.maxDeadline, first.startedAt + 20_000);
+    const second = ok(results[1]!, 'start of task-2').occupancy;
+    t.like(second, { slotId: '2', token: two.token, taskId: 'task-2', backend, owner: 'A', maxDeadline: null });
+    t.deepEqual(results[2], { ok: false, reason: 'duplicate', slotId: '1' }, 'a task id started by an earlier request of the call');
+    t.deepEqual(results[3], { ok: false, reason: 'reservation_lost' }, 'a stale token');
+    t.deepEqual(results[4], { ok: false, reason: 'reservation_lost' }, 'a token whose task an earlier request started');
+    const fifth = ok(results[5]!, 'start of task-5').occupancy;
+    t.like(fifth, { slotId: '5', token: five.token, taskId: 'task-5', timeoutMs: 7_000 });
+    t.is(fifth.deadline, fifth.startedAt + 7_000);
+
+    // Each started request holds its own slot under its own token; the refused ones changed nothing.
+    for (const occupancy of [first, second, fifth]) {
+      t.deepEqual(await h.slot(occupancy.slotId), {
+        slotId: occupancy.slotId,
+        status: 'running',
+        token: occupancy.token,
+        owner: 'A',
+        leaseUntil: null,
+        occupancy,
+        overdue: false,
+      });
+    }
+    t.like(await h.slot('3'), { status: 'reserved', token: three.token, owner: 'A' });
+    t.like(await h.slot('4'), { status: 'reserved', token: fourAgain.token, owner: 'B' });
+    t.deepEqual(ok(await h.store.keepalive({ taskId: 'task-1', token: one.token }), 'keepalive').occupancy.slotId, '1');
+    t.deepEqual(await h.store.keepalive({ taskId: 'task-4' }), { ok: false, reason: 'unknown' });
+    t.deepEqual(await h.store.keepalive({ taskId: 'task-x' }), { ok: false, reason: 'unknown' });
+    ok(await h.start(three, 'task-3'), 'start under the reservation a duplicate left alone');
+  });
+
+  test('endMany acts on each end in order, as end would alone', contract, factory, async (t, h) => {
+    await h.init(['1', '2', '3', '4', '5']);
+    const one = await h.run('1', 'task-1');
+    const two = await h.run('2', 'task-2');
+    const three = await h.run('3', 'task-3', { backend: 'x' });
+    const four = await h.run('4', 'task-4');
+    ok(await h.store.requestCancel({ taskId: 'task-4' }), 'requestCancel');
+    const before = await h.store.inspect();
+    t.deepEqual(await h.endMany([]), [], 'no requests, no results');
+    t.deepEqual(await h.store.inspect(), before, 'and no change');
+
+    const reserve = { owner: 'K', leaseMs: timing.long };
+    const results = await h.endMany([
+      endRequest('task-1', { status: 'succeeded', reserve }),
+      endRequest('task-never'),
+      endRequest('task-3', { status: 'failed', error: 'exit 3' }),
+      endRequest('task-2', { token: two.token, reserve, notify: true }),
+      endRequest('task-4', { notify: true }),
+      endRequest('task-1', { reserve }),
+    ]);
+    t.is(results.length, 6, 'one result per request');
+    const r1 = ok(results[0]!, 'end of task-1');
+    t.like(r1, { delivered: true, ended: { ...one, reason: 'stopped', status: 'succeeded', error: null } });
+    t.deepEqual(results[1], { ok: false, reason: 'unknown' });
+    const r3 = ok(results[2]!, 'end of task-3');
+    t.like(r3, { delivered: false, ended: { ...three, reason: 'stopped', status: 'failed', error: 'exit 3' } });
+    t.is(r3.reserved, undefined, 'nothing kept without reserve');
+    const r2 = ok(results[3]!, 'end of task-2');
+    t.like(r2, { delivered: true, ended: { ...two, reason: 'stopped' } });
+    const r4 = ok(results[4]!, 'end of task-4');
+    t.like(r4, { delivered: true, ended: { ...four, reason: 'cancelled', cancelRequested: true } });
+    t.is(r4.reserved, undefined);
+    t.deepEqual(results[5], { ok: false, reason: 'ended', slotId: '1', token: one.token, endReason: 'stopped' }, 'an end an earlier request of the call did');
+
+    // Kept slots are reserved under fresh tokens, taken in request order; the others are idle.
+    const [kept1, kept2] = [r1.reserved, r2.reserved];
+    must(kept1 && kept2, `ends with reserve name their reservations: ${JSON.stringify(results)}`);
+    t.deepEqual([kept1.slotId, kept2.slotId], ['1', '2']);
+    t.true(four.token < kept1.token && kept1.token < kept2.token, 'fresh tokens, in request order');
+    for (const [kept, { ended }] of [[kept1, r1], [kept2, r2]] as const) {
+      t.like(await h.slot(kept.slotId), { status: 'reserved', token: kept.token, owner: 'K', leaseUntil: ended.endedAt + timing.long, occupancy: null });
+    }
+    for (const slotId of ['3', '4', '5']) t.like(await h.slot(slotId), { status: 'idle', owner: null, occupancy: null });
+
+    // The undeliverable record went to the outbox; tombstones answer ended.
+    t.deepEqual((await h.pass('no-x', [], { deliverable: [backend] })).ended, []);
+    t.deepEqual((await h.pass('has-x', [], { deliverable: ['x'] })).ended, [r3.ended], 'handed to a caller with x');
+    t.deepEqual((await h.pass('has-x', [], { deliverable: ['x'] })).ended, [], 'exactly once');
+    const gone = (ended: typeof one, endReason: string) => ({ ok: false, reason: 'ended', slotId: ended.slotId, token: ended.token, endReason });
+    t.deepEqual(await h.endMany([endRequest('task-2'), endRequest('task-3', { reserve }), endRequest('task-4')]), [
+      gone(two, 'stopped'),
+      gone(three, 'stopped'),
+      gone(four, 'cancelled'),
+    ]);
+    t.deepEqual(await h.store.keepalive({ taskId: 'task-1' }), gone(one, 'stopped'));
+    t.like(await h.slot('2'), { status: 'reserved', token: kept2.token, owner: 'K' }, 'an end that did not act kept nothing');
+    t.like(await h.slot('3'), { status: 'idle' });
+    ok(await h.start(kept1, 'task-6'), 'start in a kept slot');
   });
 
   registerTimingCases(test, contract, factory);

@@ -313,6 +313,29 @@ test('unknown, superseded, ended and cancelled answers; token fencing', async (t
   });
 });
 
+test('an end with reserve takes a token from the sequence only when it acts', async (t) => {
+  const { pool, schema, store } = await setup(t);
+  const { reserved } = await store.beginPass(pass({ slotIds: ['1'] }));
+  const started = await store.start(startOf('1', reserved[0]!.token, 'kept'));
+  if (!started.ok) throw new Error(`start failed: ${started.reason}`);
+  const { token } = started.occupancy;
+  // The sequence's own counter: last_value moves with every nextval(), rolled back or not.
+  const counter = async () =>
+    Number((await pool.query<{ last_value: string }>(`SELECT last_value FROM ${schema}.task_semaphore_token`)).rows[0]!.last_value);
+  const end = (ref: { token?: number; notify?: boolean }) =>
+    store.end({ taskId: 'kept', reason: 'stopped', deliverable: ['A'], retentionMs: 60_000, reserve: { owner: 'k', leaseMs: 10_000 }, ...ref });
+
+  const before = await counter();
+  t.like(await end({ token: token + 1 }), { ok: false, reason: 'superseded' });
+  t.is(await counter(), before, 'a refused end takes no token');
+  const result = await end({ token, notify: true });
+  if (!result.ok) throw new Error(`end failed: ${result.reason}`);
+  t.deepEqual(result.reserved, { slotId: '1', token: before + 1 });
+  t.like((await store.inspect())[0], { status: 'reserved', owner: 'k', token: before + 1, leaseUntil: result.ended.endedAt + 10_000 });
+  t.like(await end({}), { ok: false, reason: 'ended' });
+  t.is(await counter(), before + 1);
+});
+
 test('the outbox holds records for a caller that can deliver them, once', async (t) => {
   const { store, another } = await setup(t, ['1', '2', '3', '4']);
   const onlyA = another();

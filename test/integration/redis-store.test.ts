@@ -10,8 +10,9 @@ import type { Redis } from 'ioredis';
 import { RedisSlotStore, type RedisSlotStoreOptions } from '../../slots/redis/index.js';
 import { MemorySlotStore } from '../../slots/memory/memory-store.js';
 import { defineScript, runScript } from '../../slots/redis/run-script.js';
+import * as lua from '../../slots/redis/lua.generated.js';
 import { StoreUnavailableError, isTaskSemaphoreError } from '../../src/errors.js';
-import type { BeginPassRequest, SlotStore, StartRequest } from '../../slots/store.js';
+import type { BeginPassRequest, EndRequest, SlotStore, StartRequest, StoreEvent } from '../../slots/store.js';
 import { connectRedis, redisUrl, uniqueName } from '../helpers/services.js';
 
 const NAME = 'sched';
@@ -40,6 +41,26 @@ function pass(overrides: Partial<BeginPassRequest> = {}): BeginPassRequest {
 
 function startReq(slotId: string, token: number, taskId: string, overrides: Partial<StartRequest> = {}): StartRequest {
   return { slotId, token, taskId, backend: 'b', timeoutMs: 10_000, maxRuntimeMs: null, ...overrides };
+}
+
+function endReq(taskId: string, overrides: Partial<EndRequest> = {}): EndRequest {
+  return { taskId, reason: 'stopped', deliverable: ['b'], retentionMs: 60_000, ...overrides };
+}
+
+/**
+ * Records the commands `client` sends from now on, scripts by their name in lua.generated.ts (e.g.
+ * `evalsha start5`): every ioredis command goes through sendCommand once, as bench/common.ts counts.
+ */
+function recordCommands(client: Redis): string[] {
+  const scriptNames = new Map(Object.entries(lua).map(([name, source]) => [createHash('sha1').update(source).digest('hex'), name]));
+  const sent: string[] = [];
+  const original = client.sendCommand.bind(client) as (command: { name: string; args: unknown[] }, ...rest: unknown[]) => unknown;
+  (client as unknown as { sendCommand: typeof original }).sendCommand = (command, ...rest) => {
+    const name = command.name.toLowerCase();
+    sent.push(name === 'evalsha' ? `evalsha ${scriptNames.get(String(command.args[0])) ?? '?'}` : name);
+    return original(command, ...rest);
+  };
+  return sent;
 }
 
 async function redisNow(redis: Redis): Promise<number> {
@@ -257,6 +278,104 @@ test('token fencing: an end with an old token does nothing', async (t) => {
   const state = (await store.inspect())[0]!;
   t.like(state, { status: 'running', token: second.token, occupancy: { taskId: 'fenced', cancelRequested: false } });
   t.true((await store.end({ taskId: 'fenced', token: second.token, reason: 'stopped', deliverable: ['b'], retentionMs: 60_000 })).ok);
+});
+
+test('an end with reserve takes a token and indexes the lease only when it acts', async (t) => {
+  const { redis, store, ns } = await setup(t);
+  const occupancy = await run(store, '1', 'kept');
+  const counter = async () => Number(await redis.get(`${ns}:token`));
+  const end = (token?: number) =>
+    store.end({ taskId: 'kept', token, reason: 'stopped', deliverable: ['b'], retentionMs: 60_000, reserve: { owner: 'k', leaseMs: 10_000 } });
+
+  const before = await counter();
+  t.like(await end(occupancy.token + 1), { ok: false, reason: 'superseded' });
+  t.is(await counter(), before, 'a refused end takes no token');
+  const result = await end(occupancy.token);
+  if (!result.ok) throw new Error(`end failed: ${result.reason}`);
+  t.deepEqual(result.reserved, { slotId: '1', token: before + 1 });
+  t.is(await counter(), before + 1);
+  // The lease is in the expiry index, scored as beginPass scores a reservation.
+  t.is(Number(await redis.zscore(`${ns}:expiry`, '1')), result.ended.endedAt + 10_000);
+  t.like(await end(), { ok: false, reason: 'ended' });
+  t.is(await counter(), before + 1);
+});
+
+test('startMany and endMany of five requests are one EVALSHA each; of none, no command', async (t) => {
+  const { redis, store } = await setup(t);
+  const slotIds = ['1', '2', '3', '4', '5'];
+  await store.init(slotIds);
+  // One start and one end first: both scripts are then cached, so no NOSCRIPT and EVAL below.
+  await run(store, '1', 'warm-up');
+  await store.end(endReq('warm-up'));
+  const { reserved } = await store.beginPass(pass({ slotIds }));
+  const sent = recordCommands(redis);
+
+  t.deepEqual(await store.startMany([]), []);
+  t.deepEqual(await store.endMany([]), []);
+  t.deepEqual(sent, [], 'no requests, no round trip');
+
+  const started = await store.startMany(reserved.map((r) => startReq(r.slotId, r.token, `task-${r.slotId}`)));
+  t.deepEqual(
+    started.map((r) => r.ok && r.occupancy.slotId),
+    slotIds,
+  );
+  t.deepEqual(sent, ['evalsha start5']);
+  const ended = await store.endMany(slotIds.map((id) => endReq(`task-${id}`, Number(id) % 2 ? { reserve: { owner: 'k', leaseMs: 10_000 } } : {})));
+  t.deepEqual(
+    ended.map((r) => r.ok && [r.ended.taskId, r.reserved?.slotId ?? null]),
+    [['task-1', '1'], ['task-2', null], ['task-3', '3'], ['task-4', null], ['task-5', '5']],
+  );
+  t.deepEqual(sent, ['evalsha start5', 'evalsha end7']);
+});
+
+test('endMany publishes freed once for each request with notify that frees its slot', async (t) => {
+  const { store } = await setup(t);
+  await store.init(['4']);
+  await runAll(store, { 1: ['t1'], 2: ['t2'], 3: ['t3'] });
+  await run(store, '4', 't4');
+  const events: StoreEvent[] = [];
+  await store.subscribe((event) => events.push(event)); // stopped by close()
+
+  const results = await store.endMany([
+    endReq('t1', { notify: true }),
+    endReq('t2', { notify: true, reserve: { owner: 'k', leaseMs: 10_000 } }),
+    endReq('t3'),
+    endReq('never', { notify: true }),
+    endReq('t1', { notify: true }),
+    endReq('t4', { notify: true }),
+  ]);
+  t.deepEqual(
+    results.map((r) => r.ok || r.reason),
+    [true, true, true, 'unknown', 'ended', true],
+  );
+  // Published in request order: once slot 4's arrives, any other would have arrived before it.
+  for (const until = Date.now() + 10_000; !events.some((e) => e.type === 'freed' && e.slotId === '4'); await sleep(10)) {
+    if (Date.now() > until) throw new Error(`no freed event of slot 4 within 10 s: ${JSON.stringify(events)}`);
+  }
+  t.deepEqual(events, [
+    { type: 'freed', slotId: '1' },
+    { type: 'freed', slotId: '4' },
+  ]);
+});
+
+test('a malformed request fails the whole startMany or endMany before any request acts', async (t) => {
+  const { store } = await setup(t);
+  const { reserved } = await store.beginPass(pass({ slotIds: ['1', '2'] }));
+  const [one, two] = reserved;
+  if (!one || !two) throw new Error('slots 1 and 2 not reserved');
+  const reservedState = await store.inspect();
+  await t.throwsAsync(store.startMany([startReq('1', one.token, 'a'), startReq('2', two.token, 'b', { timeoutMs: NaN })]), {
+    message: /start-5: ARGV\[11\] is not a finite number/,
+  });
+  t.deepEqual(await store.inspect(), reservedState, 'the valid start before it did not act');
+
+  t.true((await store.startMany([startReq('1', one.token, 'a'), startReq('2', two.token, 'b')])).every((r) => r.ok));
+  const runningState = await store.inspect();
+  await t.throwsAsync(store.endMany([endReq('a'), endReq('b', { reserve: { owner: 'k', leaseMs: NaN } })]), {
+    message: /end-7: request 2 is malformed/,
+  });
+  t.deepEqual(await store.inspect(), runningState, 'the valid end before it did not act');
+  t.like(await store.end(endReq('a')), { ok: true, ended: { taskId: 'a' } });
 });
 
 test('the outbox delivers ended records to a caller that has the backend, once', async (t) => {

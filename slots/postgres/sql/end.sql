@@ -1,8 +1,9 @@
 -- end: ends a running occupancy that has not passed its deadline or max deadline, in one
--- statement timed by now(): frees the slot, writes the task's tombstone, and appends the ended
--- record to the outbox when its backend is not deliverable (dropping the oldest entries beyond
--- the outbox limit). Reason 'stopped' becomes 'cancelled' when a cancel was requested or the
--- status is 'cancelled'.
+-- statement timed by now(): frees the slot (or, with $11, keeps it reserved for the caller under a
+-- fresh token, as begin-pass reserves), writes the task's tombstone, and appends the ended record
+-- to the outbox when its backend is not deliverable (dropping the oldest entries beyond the outbox
+-- limit). Reason 'stopped' becomes 'cancelled' when a cancel was requested or the status is
+-- 'cancelled'.
 --
 -- Parameters:
 --   $1 text     scheduler name
@@ -13,10 +14,16 @@
 --   $6 text     error message, or null
 --   $7 text[]   deliverable backends
 --   $8 bigint   outbox limit
---   $9 boolean  notify: when it acts, publish {"scheduler", "type": "freed", "slotId"} on channel $10
+--   $9 boolean  notify: when it acts without $11, publish {"scheduler", "type": "freed", "slotId"}
+--               on channel $10
 --   $10 text    events channel
+--   $11 text    reserve owner: when it acts, the slot becomes reserved by it (and nothing is
+--               published: the slot is not free); null frees the slot
+--   $12 bigint  lease ms of that reservation (ignored without $11)
+--   $13 regclass the token sequence (a parameter, so no schema name sits inside a string literal)
 -- Returns one row:
 --   acted boolean; record jsonb (the EndedOccupancy) and delivered boolean when acted;
+--   reserved_token bigint: the reservation's token when it acted with $11, else null;
 --   and the lookup columns described in keepalive.sql.
 WITH clock AS (
   SELECT floor(extract(epoch FROM now()) * 1000)::bigint AS now_ms
@@ -37,16 +44,23 @@ hit AS MATERIALIZED (
   FOR UPDATE OF s
 ),
 freed AS (
+  -- nextval() sits in a CASE so that it runs only for a row this end updates, with $11 set: an end
+  -- that does not act, or frees the slot, takes no token.
   UPDATE __SCHEMA__.task_semaphore_slots AS s
-  SET status = 'idle', owner = NULL, lease_until = NULL, task_id = NULL, backend = NULL,
+  SET status = CASE WHEN $11::text IS NULL THEN 'idle' ELSE 'reserved' END,
+      token = CASE WHEN $11::text IS NULL THEN s.token ELSE nextval($13::regclass) END,
+      owner = $11::text,
+      lease_until = CASE WHEN $11::text IS NOT NULL THEN c.now_ms + $12::bigint END,
+      task_id = NULL, backend = NULL,
       started_at = NULL, last_keepalive_at = NULL, deadline = NULL, max_deadline = NULL,
       timeout_ms = NULL, max_runtime_ms = NULL, cancel_requested = false
-  FROM hit AS h
+  FROM hit AS h CROSS JOIN clock AS c
   WHERE s.scheduler = $1::text AND s.slot_id = h.slot_id
-  RETURNING h.*
+  -- h.token is the ended occupancy's; s.token the reservation's, when one was made.
+  RETURNING h.*, CASE WHEN $11::text IS NOT NULL THEN s.token END AS reserved_token
 ),
 records AS (
-  SELECT f.slot_id, f.task_id, f.token, f.backend, f.reason,
+  SELECT f.slot_id, f.task_id, f.token, f.backend, f.reason, f.reserved_token,
          f.backend = ANY ($7::text[]) AS delivered,
          jsonb_build_object(
            'slotId', f.slot_id, 'token', f.token, 'taskId', f.task_id, 'backend', f.backend,
@@ -86,13 +100,13 @@ queued AS (
   FROM records AS r
   WHERE NOT r.delivered AND $8::bigint > 0
 )
-SELECT r.slot_id IS NOT NULL AS acted, r.record, r.delivered,
+SELECT r.slot_id IS NOT NULL AS acted, r.record, r.delivered, r.reserved_token,
        cur.slot_id AS cur_slot_id, cur.token AS cur_token,
        CASE WHEN cur.max_deadline <= c.now_ms THEN 'max_runtime'
             WHEN cur.deadline <= c.now_ms THEN 'timeout' END AS cur_expiry,
        e.slot_id AS ended_slot_id, e.token AS ended_token, e.reason AS ended_reason,
-       -- Sent at commit, so only an end that took effect is announced.
-       CASE WHEN $9::boolean AND r.slot_id IS NOT NULL THEN
+       -- Sent at commit, so only an end that took effect is announced; a kept slot is not free.
+       CASE WHEN $9::boolean AND $11::text IS NULL AND r.slot_id IS NOT NULL THEN
          pg_notify($10::text, json_build_object('scheduler', $1::text, 'type', 'freed', 'slotId', r.slot_id)::text)
        END AS notified
 FROM clock AS c

@@ -29,6 +29,7 @@ Returns {now, expiredReservations, ended, reserved, running}:
 
 -- @include clock.lua
 -- @include end-occupancy.lua
+-- @include reserve-slot.lua
 
 local function set_idle(slot)
   slot.status = 'idle'
@@ -138,15 +139,8 @@ for _, slot_id in ipairs(slot_ids) do
     set_idle(slot)
   end
   if slot.status == 'idle' then
-    local token = redis.call('INCR', KEYS[7])
-    slot.status = 'reserved'
-    slot.token = token
-    slot.owner = owner
-    slot.leaseUntil = now + lease_ms
-    redis.call('HSET', KEYS[1], slot_id, cjson.encode(slot))
-    redis.call('ZADD', KEYS[4], slot.leaseUntil, slot_id)
     reserved[#reserved + 1] = slot_id
-    reserved[#reserved + 1] = token
+    reserved[#reserved + 1] = reserve_slot(slot_id, slot, owner, now + lease_ms)
   elseif slot.status == 'running' and not is_null(slot.occupancy) then
     running[#running + 1] = cjson.encode(slot.occupancy)
   end

@@ -1,6 +1,8 @@
 --[[
-Turns a reservation into a running occupancy of a task, if the slot is still reserved under the
-given token, the lease has not lapsed, and the task id does not already occupy a slot.
+Turns reservations into running occupancies of tasks, one start request after the other in the
+order given (a later request sees what an earlier one did): each starts if its slot is still
+reserved under the given token, the lease has not lapsed, and the task id does not already occupy
+a slot. One request or many, so that a refill round costs one round trip.
 
 KEYS[1] slots     hash   slotId -> slot record JSON
 KEYS[2] tasks     hash   taskId -> slotId of its running occupancy
@@ -8,66 +10,83 @@ KEYS[3] ended     hash   taskId -> tombstone JSON
 KEYS[4] expiry    zset   slotId scored by when its current state lapses
 KEYS[5] ended-at  zset   taskId scored by endedAt
 
-ARGV[1] slotId
-ARGV[2] token
-ARGV[3] taskId
-ARGV[4] backend
-ARGV[5] timeoutMs
-ARGV[6] maxRuntimeMs, or '' for no runtime cap
+ARGV  6 per request, from ARGV[6i-5] to ARGV[6i] for request i:
+      slotId, token, taskId, backend, timeoutMs, maxRuntimeMs or '' for no runtime cap
 
-Returns one of:
+Returns one reply per request, in order, each one of:
   {0, occupancy JSON}   started
   {-5, slotId}          duplicate: the task already occupies slotId
   {-6}                  reservation_lost
+Raises an error, having changed nothing, when ARGV is not groups of 6 or a timeoutMs or
+maxRuntimeMs is not a finite number.
 ]]
 
 -- @include clock.lua
 
-local now = now_ms()
-local slot_id = ARGV[1]
-local token = tonumber(ARGV[2])
-local task_id = ARGV[3]
-local timeout_ms = tonumber(ARGV[5])
-local max_runtime_ms = ARGV[6] ~= '' and tonumber(ARGV[6]) or nil
+local function start_slot(slot_id, token, task_id, backend, timeout_ms, max_runtime_ms, now)
+  local raw = redis.call('HGET', KEYS[1], slot_id)
+  if not raw then return { -6 } end
+  local slot = cjson.decode(raw)
+  if slot.status ~= 'reserved' or slot.token ~= token or slot.leaseUntil == cjson.null
+    or slot.leaseUntil <= now then
+    return { -6 }
+  end
 
-local raw = redis.call('HGET', KEYS[1], slot_id)
-if not raw then return { -6 } end
-local slot = cjson.decode(raw)
-if slot.status ~= 'reserved' or slot.token ~= token or slot.leaseUntil == cjson.null
-  or slot.leaseUntil <= now then
-  return { -6 }
+  -- The uniqueness index: a task id holds at most one slot, overdue or not, until it ends.
+  local holder = redis.call('HGET', KEYS[2], task_id)
+  if holder then return { -5, holder } end
+
+  local occ = {
+    slotId = slot_id,
+    token = slot.token,
+    taskId = task_id,
+    backend = backend,
+    owner = slot.owner,
+    startedAt = now,
+    lastKeepaliveAt = now,
+    deadline = now + timeout_ms,
+    maxDeadline = max_runtime_ms and (now + max_runtime_ms) or cjson.null,
+    timeoutMs = timeout_ms,
+    maxRuntimeMs = max_runtime_ms or cjson.null,
+    cancelRequested = false,
+  }
+  slot.status = 'running'
+  slot.leaseUntil = cjson.null
+  slot.occupancy = occ
+
+  local expires = occ.deadline
+  if max_runtime_ms and occ.maxDeadline < expires then expires = occ.maxDeadline end
+
+  redis.call('HSET', KEYS[1], slot_id, cjson.encode(slot))
+  redis.call('HSET', KEYS[2], task_id, slot_id)
+  redis.call('ZADD', KEYS[4], expires, slot_id)
+  -- A new occupancy supersedes what was kept of the task's previous one.
+  redis.call('HDEL', KEYS[3], task_id)
+  redis.call('ZREM', KEYS[5], task_id)
+
+  return { 0, cjson.encode(occ) }
 end
 
--- The uniqueness index: a task id holds at most one slot, overdue or not, until it ends.
-local holder = redis.call('HGET', KEYS[2], task_id)
-if holder then return { -5, holder } end
+-- A script that fails half way keeps what it wrote, so every request is checked before any acts.
+local function finite(i)
+  local n = tonumber(ARGV[i])
+  if not n or n ~= n or n == math.huge or n == -math.huge then
+    error('start-5: ARGV[' .. i .. '] is not a finite number: ' .. tostring(ARGV[i]))
+  end
+  return n
+end
+if #ARGV % 6 ~= 0 then error('start-5: expected 6 ARGV per request, got ' .. #ARGV) end
+local requests = {}
+for i = 1, #ARGV, 6 do
+  requests[#requests + 1] = {
+    ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2], ARGV[i + 3], finite(i + 4),
+    ARGV[i + 5] ~= '' and finite(i + 5) or nil,
+  }
+end
 
-local occ = {
-  slotId = slot_id,
-  token = slot.token,
-  taskId = task_id,
-  backend = ARGV[4],
-  owner = slot.owner,
-  startedAt = now,
-  lastKeepaliveAt = now,
-  deadline = now + timeout_ms,
-  maxDeadline = max_runtime_ms and (now + max_runtime_ms) or cjson.null,
-  timeoutMs = timeout_ms,
-  maxRuntimeMs = max_runtime_ms or cjson.null,
-  cancelRequested = false,
-}
-slot.status = 'running'
-slot.leaseUntil = cjson.null
-slot.occupancy = occ
-
-local expires = occ.deadline
-if max_runtime_ms and occ.maxDeadline < expires then expires = occ.maxDeadline end
-
-redis.call('HSET', KEYS[1], slot_id, cjson.encode(slot))
-redis.call('HSET', KEYS[2], task_id, slot_id)
-redis.call('ZADD', KEYS[4], expires, slot_id)
--- A new occupancy supersedes what was kept of the task's previous one.
-redis.call('HDEL', KEYS[3], task_id)
-redis.call('ZREM', KEYS[5], task_id)
-
-return { 0, cjson.encode(occ) }
+local now = now_ms()
+local replies = {}
+for i, r in ipairs(requests) do
+  replies[i] = start_slot(r[1], r[2], r[3], r[4], r[5], r[6], now)
+end
+return replies

@@ -1,0 +1,85 @@
+--[[
+Ends running occupancies (stop, start failure, backend removal), one end request after the other
+in the order given: each frees its slot, or keeps it reserved for the caller under a fresh token,
+keeps a tombstone of the task, and queues the ended record in the outbox when the caller cannot
+deliver its backend's callbacks. One request or many, so that tasks finishing together cost one
+round trip.
+
+KEYS[1] slots     hash   slotId -> slot record JSON
+KEYS[2] tasks     hash   taskId -> slotId of its running occupancy
+KEYS[3] ended     hash   taskId -> tombstone JSON {slotId, token, reason, endedAt}
+KEYS[4] expiry    zset   slotId scored by when its current state lapses
+KEYS[5] ended-at  zset   taskId scored by endedAt
+KEYS[6] outbox    list   ended-occupancy JSON, oldest first
+KEYS[7] token     string fencing-token counter (the one begin-pass-7 INCRs)
+
+ARGV[1] JSON array of requests, each {taskId, token?, reason, status, error, deliverable: [backend...],
+        notify, reserve: {owner, leaseMs} or null} (status and error are strings or null)
+ARGV[2] outboxLimit
+ARGV[3] events channel: for each request with notify and no reserve that ends an occupancy,
+        {"type":"freed","slotId":...} is published on it
+
+Returns one reply per request, in order, each one of:
+  {0, ended-occupancy JSON, delivered}         ended, slot idle; delivered is 1, or 0 when queued
+                                               in the outbox
+  {0, ended-occupancy JSON, delivered, token}  ended with reserve: the slot is reserved by
+                                               reserve.owner under token until now + leaseMs
+  {-1}                                         unknown
+  {-2, slotId, token}                          superseded
+  {-3, slotId, token, endReason}               timed_out
+  {-4, slotId, token, endReason}               ended
+Raises an error, having changed nothing, when a request lacks taskId, reason or deliverable, or
+has a reserve without owner or a finite leaseMs.
+]]
+
+-- @include clock.lua
+-- @include resolve.lua
+-- @include end-occupancy.lua
+-- @include reserve-slot.lua
+
+local function end_task(req, now, outbox_limit)
+  local slot_id, slot = resolve(req.taskId, not is_null(req.token) and req.token or nil, now)
+  if not slot_id then return slot end
+
+  local occ = slot.occupancy
+  local reason = req.reason
+  -- A stop after a cancel request, or reported as cancelled, ends as 'cancelled'.
+  if reason == 'stopped' and (occ.cancelRequested == true or req.status == 'cancelled') then
+    reason = 'cancelled'
+  end
+
+  local delivered = false
+  for _, backend in ipairs(req.deliverable) do
+    if backend == occ.backend then delivered = true end
+  end
+  local record = end_occupancy(slot_id, slot, reason, is_null(req.status) and cjson.null or req.status,
+    is_null(req.error) and cjson.null or req.error, now, delivered, outbox_limit)
+  if not is_null(req.reserve) then
+    -- Kept for the caller, so not free: nothing is published, whatever notify says.
+    local token = reserve_slot(slot_id, slot, req.reserve.owner, now + req.reserve.leaseMs)
+    return { 0, record, delivered and 1 or 0, token }
+  end
+  if req.notify == true then
+    redis.call('PUBLISH', ARGV[3], cjson.encode({ type = 'freed', slotId = slot_id }))
+  end
+  return { 0, record, delivered and 1 or 0 }
+end
+
+-- A script that fails half way keeps what it wrote, so every request is checked before any acts.
+local requests = cjson.decode(ARGV[1])
+for i, req in ipairs(requests) do
+  local lease = not is_null(req.reserve) and req.reserve.leaseMs
+  if type(req.taskId) ~= 'string' or type(req.reason) ~= 'string' or type(req.deliverable) ~= 'table'
+    or (lease ~= false and (type(req.reserve.owner) ~= 'string' or type(lease) ~= 'number'
+      or lease ~= lease or lease == math.huge or lease == -math.huge)) then
+    error('end-7: request ' .. i .. ' is malformed: ' .. cjson.encode(req))
+  end
+end
+
+local now = now_ms()
+local outbox_limit = tonumber(ARGV[2])
+local replies = {}
+for i, req in ipairs(requests) do
+  replies[i] = end_task(req, now, outbox_limit)
+end
+return replies
