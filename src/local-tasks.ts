@@ -10,6 +10,8 @@ export interface LocalTask {
   controller: AbortController;
   /** Set while this process is stopping the task, so that the pass does not mistake the freed slot for a lost one. */
   stopping: boolean;
+  /** Order of the start in this process: a pass judges only tasks started before it read the store. */
+  seq: number;
 }
 
 /**
@@ -19,9 +21,11 @@ export interface LocalTask {
  */
 export class LocalTasks {
   private readonly byTaskId = new Map<string, LocalTask>();
+  /** The `seq` of the last task added. */
+  lastSeq = 0;
 
-  add(task: Omit<LocalTask, 'controller' | 'stopping'>): LocalTask {
-    const local = { ...task, controller: new AbortController(), stopping: false };
+  add(task: Omit<LocalTask, 'controller' | 'stopping' | 'seq'>): LocalTask {
+    const local = { ...task, controller: new AbortController(), stopping: false, seq: ++this.lastSeq };
     this.byTaskId.set(task.taskId, local);
     return local;
   }

@@ -72,6 +72,15 @@ export interface SchedulerOptions {
    */
   reapLimit?: number;
   /**
+   * Most tasks this scheduler instance runs at once, across its slots; the fleet-wide bound stays
+   * the number of slots. A scheduler refills the slots its own tasks free before any other process
+   * sees them, so on a steady backlog the first processes to take slots keep them: set this to
+   * spread the slots over processes (e.g. 2 per process for 6 slots on 3 hosts). Over the cap, its
+   * passes hand back the slots they reserve before polling, and it stops refilling freed slots.
+   * @defaultValue `Infinity` (no cap beyond the slots)
+   */
+  maxLocalTasks?: number;
+  /**
    * Id of this scheduler instance, stored with its reservations for inspection.
    * @defaultValue `<hostname>:<pid>:<random>`
    */
@@ -93,6 +102,7 @@ export interface ResolvedOptions {
   reservationTimeoutMs: number;
   endedRetentionMs: number;
   reapLimit: number;
+  maxLocalTasks: number;
   owner: string;
 }
 
@@ -105,6 +115,7 @@ export const defaults = Object.freeze({
   reservationTimeout: '60s',
   endedRetention: '1h',
   reapLimit: 1000,
+  maxLocalTasks: Number.POSITIVE_INFINITY,
 } satisfies Partial<SchedulerOptions>);
 
 const namePattern = /^[\w.:-]{1,100}$/;
@@ -135,6 +146,10 @@ export function resolveOptions(options: SchedulerOptions): ResolvedOptions {
   if (!Number.isSafeInteger(reapLimit) || reapLimit < 1) {
     throw new ConfigError('reapLimit', reapLimit, 'allowed: a positive integer');
   }
+  const maxLocalTasks = options.maxLocalTasks ?? defaults.maxLocalTasks;
+  if (!(Number.isSafeInteger(maxLocalTasks) && maxLocalTasks >= 1) && maxLocalTasks !== Number.POSITIVE_INFINITY) {
+    throw new ConfigError('maxLocalTasks', maxLocalTasks, 'allowed: a positive integer, or Infinity for no cap');
+  }
   const pollTimeoutMs = parseDuration(options.pollTimeout ?? defaults.pollTimeout, 'pollTimeout');
   const reservationTimeoutMs = parseDuration(options.reservationTimeout ?? defaults.reservationTimeout, 'reservationTimeout');
   if (reservationTimeoutMs <= pollTimeoutMs) {
@@ -159,6 +174,7 @@ export function resolveOptions(options: SchedulerOptions): ResolvedOptions {
     reservationTimeoutMs,
     endedRetentionMs: parseDuration(options.endedRetention ?? defaults.endedRetention, 'endedRetention'),
     reapLimit,
+    maxLocalTasks,
     owner: options.owner ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`,
   };
 }

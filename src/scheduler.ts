@@ -13,6 +13,7 @@ import type {
   StoreEvent,
   TaskRef,
 } from '../slots/store.js';
+import { BatchQueue } from './batch-queue.js';
 import { callWithTimeout } from './call.js';
 import { normalizeConfig, type SlotConfig, type SlotConfigInput } from './config.js';
 import { startCron, type CronHandle } from './cron.js';
@@ -24,6 +25,7 @@ import { resolveOptions, type ResolvedOptions, type SchedulerOptions } from './o
 import { PassPoller } from './pass-poller.js';
 import type { CancelOutcome, KeepaliveOutcome, LostOutcome, PassReport, StopOptions, StopOutcomeResult } from './results.js';
 import { builtinSlotClasses, type SlotClass } from './slot-classes.js';
+import { StoreBatches } from './store-batches.js';
 
 /** A backend to register: an instance, or a class built once with no arguments. */
 export type BackendInput = Backend | (new () => Backend);
@@ -67,6 +69,16 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   /** The pass under way, and the one queued behind it: overlapping `schedule()` calls share these. */
   private currentPass: Promise<PassReport> | undefined;
   private queuedPass: Promise<PassReport> | undefined;
+  /**
+   * Slots that a local task's stop kept reserved for this scheduler, refilled in rounds without a
+   * pass: one round at a time, and the slots freed during a round go together in the next, so
+   * their polls batch. This is the hot path of a busy scheduler: no reserve round trip, and no
+   * wait for the pass under way.
+   */
+  private readonly keptSlots = new BatchQueue<KeptSlot, void>((kept) => this.refill(kept));
+  private readonly batches = new StoreBatches();
+  /** Fills under way: with the local tasks, what counts against `maxLocalTasks`. */
+  private filling = 0;
 
   constructor(options: SchedulerOptions) {
     super();
@@ -240,7 +252,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     this.closing ??= (async () => {
       this.cron?.stop();
       await Promise.allSettled([...this.unsubscribers.values()].map((unsubscribe) => unsubscribe()));
-      await Promise.allSettled([this.currentPass, this.queuedPass]);
+      await Promise.allSettled([this.currentPass, this.queuedPass, this.keptSlots.drained()]);
       const failures: unknown[] = [];
       // Backends close in the reverse order of opening, before the stores they may still use.
       for (const name of this.openedBackends.reverse()) {
@@ -276,10 +288,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private async runPass(): Promise<PassReport> {
     const began = performance.now();
     const report: PassReport = { started: 0, ended: 0, released: 0, polls: 0, durationMs: 0 };
-    const poller = new PassPoller(this.backends, this.options.pollTimeoutMs, (backend, slotId, error) => {
-      this.logger.error('poll failed', { backend, slotId, ...errorFields(error) });
-      this.notify('poll:error', { backend, slotId, error });
-    });
+    const poller = this.newPoller();
     // The config as the pass began: a load() during the pass takes effect at the next one.
     const config = this.slots;
     try {
@@ -300,7 +309,12 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   }
 
   private async passOnStore(store: SlotStore, slots: SlotConfig[], poller: PassPoller, report: PassReport): Promise<void> {
+    // Refills run beside passes: a task they start after this point may be missing from what
+    // beginPass reads, and must not be taken for lost.
+    const startedBefore = this.localTasks.lastSeq;
     const begin = await store.beginPass({
+      // Also at maxLocalTasks: the pass must see the running slots to reconcile them; the slots it
+      // reserves beyond the cap go back at once (fillReserved).
       slotIds: slots.map((slot) => slot.slotId),
       owner: this.owner,
       leaseMs: this.options.reservationTimeoutMs,
@@ -313,19 +327,41 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     // A store may leave the slots it just reaped idle until the next pass: make that pass now.
     if (begin.ended.length > 0 || begin.expiredReservations > 0) this.scheduleLogged();
     const bySlotId = new Map(slots.map((slot) => [slot.slotId, slot]));
-    report.ended += await this.reconcile(store, bySlotId, begin.running);
+    report.ended += await this.reconcile(store, bySlotId, begin.running, startedBefore);
 
-    // Fill the reserved slots concurrently: polls of one backend still go in slot order (the
-    // poller queues them), while the store round trips of different slots overlap.
+    await this.fillReserved(store, begin.reserved, bySlotId, poller, report);
+  }
+
+  /**
+   * Fills reserved slots concurrently: polls of one backend still go in slot order (the poller
+   * queues them), while the store round trips of different slots overlap. Releases the slots
+   * left empty, and those a failure may have left reserved.
+   */
+  private async fillReserved(
+    store: SlotStore,
+    reserved: readonly Reservation[],
+    slots: ReadonlyMap<string, SlotConfig>,
+    poller: PassPoller,
+    report: PassReport,
+  ): Promise<void> {
+    // Beyond maxLocalTasks, slots go back at once, before any poll claims work for them.
+    const room = Math.max(0, this.room());
+    const spare = reserved.slice(room);
+    reserved = reserved.slice(0, room);
+    if (spare.length > 0) {
+      report.released += spare.length;
+      await store.release(spare);
+    }
     // How many reserved slots list each backend: the most ids a batch poll should ask for.
     const wanted = new Map<string, number>();
-    for (const { slotId } of begin.reserved) {
-      for (const backend of bySlotId.get(slotId)!.backends) wanted.set(backend, (wanted.get(backend) ?? 0) + 1);
+    for (const { slotId } of reserved) {
+      for (const backend of slots.get(slotId)!.backends) wanted.set(backend, (wanted.get(backend) ?? 0) + 1);
     }
+    this.filling += reserved.length;
     const outcomes = await Promise.allSettled(
-      begin.reserved.map((reservation) => this.fill(store, reservation, bySlotId.get(reservation.slotId)!, poller, wanted)),
+      reserved.map((reservation) => this.fill(store, reservation, slots.get(reservation.slotId)!, poller, wanted).finally(() => this.filling--)),
     );
-    const release = begin.reserved.filter((_, i) => {
+    const release = reserved.filter((_, i) => {
       const outcome = outcomes[i]!;
       // After an error (e.g. the store failed) the slot may still be reserved: release it too, or it lapses.
       return outcome.status === 'rejected' || outcome.value === 'empty';
@@ -335,6 +371,34 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     if (release.length > 0) await store.release(release);
     const failure = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
     if (failure) throw failure.reason;
+  }
+
+  /**
+   * One round over slots kept reserved by local stops: like a pass's fill, minus the reserve
+   * round trip, the reaping and the reconcile (the cron's passes still do those). Slots no longer
+   * in the config, or kept while closing, are released. Never throws: failures are logged and
+   * emitted as `pass:error`, and the slots' leases are the safety net.
+   */
+  private async refill(kept: readonly KeptSlot[]): Promise<void[]> {
+    const report: PassReport = { started: 0, ended: 0, released: 0, polls: 0, durationMs: 0 };
+    const poller = this.newPoller();
+    const config = this.slots;
+    try {
+      for (const store of new Set(kept.map((k) => k.store))) {
+        const mine = kept.filter((k) => k.store === store).map((k) => k.reservation);
+        const fillable = this.closing ? [] : mine.filter((r) => config.get(r.slotId)?.slotCls !== undefined && this.stores.get(config.get(r.slotId)!.slotCls) === store);
+        const dropped = mine.filter((r) => !fillable.includes(r));
+        if (dropped.length > 0) await store.release(dropped);
+        await this.fillReserved(store, fillable, config, poller, report);
+      }
+    } catch (error) {
+      this.logger.error('refill of freed slots failed', errorFields(error));
+      this.notify('pass:error', toError(error));
+    } finally {
+      for (const { backend, taskId, slotId, reason } of poller.unstarted()) await this.reject(backend, taskId, reason, slotId);
+    }
+    if (poller.sawRepeat && report.started > 0) this.scheduleLogged();
+    return kept.map(() => undefined);
   }
 
   /**
@@ -353,7 +417,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       for (;;) {
         const taskId = await poller.next(backend, reservation.slotId, wanted.get(backend)!);
         if (taskId === null) break;
-        const result = await store.start({
+        const result = await this.batches.start(store, {
           ...reservation,
           taskId,
           backend,
@@ -412,14 +476,14 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   }
 
   /**
-   * Checks the running slots the pass found against this process's view: local tasks that lost
-   * their slot, cancels requested from elsewhere, and tasks whose backend the slot no longer lists.
+   * Checks the running slots the pass found against this process's view: local tasks (started
+   * before the pass read the store) that lost their slot, cancels requested from elsewhere, and tasks whose backend the slot no longer lists.
    * Returns how many occupancies it ended.
    */
-  private async reconcile(store: SlotStore, slots: ReadonlyMap<string, SlotConfig>, running: Occupancy[]): Promise<number> {
+  private async reconcile(store: SlotStore, slots: ReadonlyMap<string, SlotConfig>, running: Occupancy[], startedBefore: number): Promise<number> {
     const bySlot = new Map(running.map((occupancy) => [occupancy.slotId, occupancy]));
     for (const local of this.localTasks.inSlots(slots)) {
-      if (local.stopping) continue;
+      if (local.stopping || local.seq > startedBefore) continue;
       if (bySlot.get(local.slotId)?.token !== local.token) this.localTasks.remove(local.taskId, local.token, 'lost');
     }
     let ended = 0;
@@ -455,14 +519,23 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     const full: EndRequest = { ...request, deliverable: [...this.backends.keys()], retentionMs: this.options.endedRetentionMs };
     // A store this scheduler does not serve must tell the schedulers that do, so they refill at once.
     const endIn = (s: SlotStore) => s.end({ ...full, notify: !this.servedStores.has(s) });
-    const result = store ? await endIn(store) : await this.firstAnswer(endIn);
+    // A task that runs here in a slot of the config: its store keeps the slot for us to refill.
+    const keep = refill ? this.keepable(request) : undefined;
+    const result = keep
+      ? await this.batches.end(keep.store, { ...full, reserve: { owner: this.owner, leaseMs: this.options.reservationTimeoutMs } })
+      : store
+        ? await endIn(store)
+        : await this.firstAnswer(endIn);
     if (!result.ok) return result;
+    // Callbacks first: a backend may mark the task done in stopCallback, and a poll before that
+    // could hand out the same task again.
     if (result.delivered) await this.deliver(result.ended);
     else {
       this.localTasks.remove(result.ended.taskId, result.ended.token, abortCauseOf(result.ended.reason));
       this.logger.info('task ended; callbacks left to a scheduler with its backend', fieldsOf(result.ended));
     }
-    if (refill && this.slots.has(result.ended.slotId)) this.scheduleLogged();
+    if (keep && result.reserved) void this.keptSlots.push({ store: keep.store, reservation: result.reserved });
+    else if (refill && this.slots.has(result.ended.slotId)) this.scheduleLogged();
     return result;
   }
 
@@ -510,6 +583,31 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   }
 
   // --- helpers -------------------------------------------------------------------------------
+
+  /** How many more tasks this scheduler may start under `maxLocalTasks` (fills under way count). */
+  private room(): number {
+    return this.options.maxLocalTasks - this.localTasks.size - this.filling;
+  }
+
+  /**
+   * The store of a task running here in a slot of the config, unless closing or over
+   * `maxLocalTasks` (the ending task still counts, so 0 room means its slot may be refilled): where
+   * `end` may keep the slot.
+   */
+  private keepable(request: TaskRef): { store: SlotStore } | undefined {
+    if (this.closing || !this.loaded || this.room() < 0) return undefined;
+    const local = this.localTasks.get(request.taskId, request.token);
+    const slot = local && this.slots.get(local.slotId);
+    const store = slot && this.stores.get(slot.slotCls);
+    return store ? { store } : undefined;
+  }
+
+  private newPoller(): PassPoller {
+    return new PassPoller(this.backends, this.options.pollTimeoutMs, (backend, slotId, error) => {
+      this.logger.error('poll failed', { backend, slotId, ...errorFields(error) });
+      this.notify('poll:error', { backend, slotId, error });
+    });
+  }
 
   /** Runs a backend's `open` once, handing it a way to ask for passes. */
   private async openBackend(name: string): Promise<void> {
@@ -618,6 +716,12 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     this.assertOpen();
     if (!this.loaded) throw new SchedulerStateError(`${method}() needs a config: call load() first`);
   }
+}
+
+/** A slot kept reserved by a local stop, waiting for its refill round. */
+interface KeptSlot {
+  store: SlotStore;
+  reservation: Reservation;
 }
 
 function abortCauseOf(reason: EndedOccupancy['reason']): AbortCause | undefined {

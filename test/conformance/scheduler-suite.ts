@@ -378,6 +378,32 @@ export function schedulerConformanceSuite(test: TestFn, kind: SlotKind): void {
     t.is(backend.started[1]!.taskId, 't2');
   });
 
+  test(title('a local stop keeps its slot and refills it without a pass; with nothing to run the slot goes idle'), async (t) => {
+    const h = await harness(t, kind);
+    const backend = new ScriptedBackend(['t1', 't2', 't3']);
+    const s = h.scheduler({ A: backend });
+    await s.load(slots(2, ['A']));
+    await s.schedule();
+    let passes = 0;
+    s.on('pass:end', () => passes++);
+    const slotOfT1 = backend.started.find((x) => x.taskId === 't1')!.slotId;
+    t.true((await s.stop('t1')).ok);
+    await waitFor(() => backend.started.length === 3, 't3 to start');
+    t.like(backend.started[2], { taskId: 't3', slotId: slotOfT1 });
+    t.true(backend.started[2]!.token > backend.started[0]!.token, 'a fresh token for the new occupancy');
+    // Nothing left: the kept slot is released after one more poll.
+    const polls = backend.polls;
+    t.true((await s.stop('t2')).ok);
+    const slotOfT2 = backend.started.find((x) => x.taskId === 't2')!.slotId;
+    await waitFor(async () => (await s.inspect()).find((x) => x.slotId === slotOfT2)?.status === 'idle', 'the slot of t2 to go idle');
+    t.is(backend.polls, polls + 1);
+    t.is(passes, 0, 'no pass ran');
+    // The slot is free for the next pass.
+    backend.queue.push('t4');
+    await s.schedule();
+    t.like(backend.started[3], { taskId: 't4', slotId: slotOfT2 });
+  });
+
   test(title('a backend removed from the config ends its task with backend_removed; a removed slot drains'), async (t) => {
     const h = await harness(t, kind);
     const a = new ScriptedBackend(['a1']);
@@ -448,6 +474,26 @@ export function schedulerConformanceSuite(test: TestFn, kind: SlotKind): void {
     // Every id ran; a repeat polled while its first copy ran was handed back as a duplicate.
     t.deepEqual([...new Set(backend.started.map((x) => x.taskId))].sort(), [...ids].sort());
     t.is(backend.started.length + backend.rejected.length, ids.length * 2);
+  });
+
+  test(title('maxLocalTasks caps what one scheduler runs; other schedulers of the name take the other slots'), async (t) => {
+    const h = await harness(t, kind);
+    const a = new ScriptedBackend(Array.from({ length: 16 }, (_, i) => `task-${i}`));
+    const b = new ScriptedBackend();
+    b.queue = a.queue; // one source, two processes
+    for (const backend of [a, b]) {
+      backend.onStart = (_taskId, context) => void setTimeout(() => void context.stop({ status: 'succeeded' }), 10);
+    }
+    const first = h.scheduler({ A: a }, { maxLocalTasks: 2 });
+    const second = h.scheduler({ A: b }, { maxLocalTasks: 2 });
+    await first.load(slots(4, ['A']));
+    await second.load(slots(4, ['A']));
+    t.like(await first.schedule(), { started: 2, released: 2 });
+    t.like(await second.schedule(), { started: 2 });
+    await waitFor(() => a.queue.length === 0 && a.running.size + b.running.size === 0, 'every task to run and stop', 10_000);
+    t.true(a.maxRunning <= 2 && b.maxRunning <= 2, `at most 2 each: ${a.maxRunning}, ${b.maxRunning}`);
+    t.is(a.started.length + b.started.length, 16);
+    t.true(b.started.length >= 2, 'the second scheduler kept its share');
   });
 
   test(title('exactly one stopCallback per occupancy when stops and timeouts race across schedulers'), async (t) => {

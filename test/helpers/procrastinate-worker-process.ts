@@ -108,6 +108,7 @@ const scheduler = new Scheduler({
   keyPrefix: env('KEY_PREFIX'),
   pollTimeout: '5s',
   reservationTimeout: '15s',
+  ...(optionalNumber('MAX_LOCAL_TASKS') === undefined ? {} : { maxLocalTasks: optionalNumber('MAX_LOCAL_TASKS')! }),
   logger: redisLogger({ pid: process.pid }),
 });
 const recordError = (what: string) => (error: unknown) => void redis.rpush(`${ns}:errors`, `${process.pid} ${what}: ${String(error)}`);

@@ -62,6 +62,7 @@ const scheduler = new Scheduler({
   timeout: env('TIMEOUT'),
   reservationTimeout: '5s',
   pollTimeout: '1s',
+  ...(process.env.MAX_LOCAL_TASKS ? { maxLocalTasks: Number(process.env.MAX_LOCAL_TASKS) } : {}),
 });
 scheduler.registerBackend('Queue', QueueBackend);
 await scheduler.load(Array.from({ length: Number(env('SLOTS')) }, (_, i) => ({ slotId: i + 1, backends: ['Queue'] })));

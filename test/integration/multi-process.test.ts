@@ -64,7 +64,8 @@ for (const kind of ['redis', 'postgres'] as const) {
     const ids = Array.from({ length: 150 }, (_, i) => `job-${i}`);
     // Every id twice, interleaved, so that racing schedulers often poll an id that is running elsewhere.
     await redis.rpush(`${ns}:queue`, ...ids.flatMap((id) => [id, id]));
-    const env = { ...(await storeEnv(kind)), NS: ns, NAME: uniqueName('mp'), SLOTS: '5', TIMEOUT: '30s' };
+    // A process refills the slots it frees: the cap makes the 4 processes share the 5 slots.
+    const env = { ...(await storeEnv(kind)), NS: ns, NAME: uniqueName('mp'), SLOTS: '5', TIMEOUT: '30s', MAX_LOCAL_TASKS: '2' };
     const children = startWorkers(t, 4, env);
 
     await waitFor(async () => (await redis.llen(`${ns}:stops`)) >= ids.length * 2, 'every task to stop', 60_000);

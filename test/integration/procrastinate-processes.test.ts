@@ -131,6 +131,8 @@ test('3 processes × 4 shared Redis slots: 60 jobs run once each and never more 
     SLOTS: '4',
     SLOT_TIMEOUT: '10s',
     PASS_MS: '20',
+    // A process refills the slots it frees: the cap makes the 3 processes share the 4 slots.
+    MAX_LOCAL_TASKS: '2',
   });
   const workers = await ready(redis, ns, 3, children);
 

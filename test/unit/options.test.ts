@@ -36,6 +36,7 @@ test('only name is required, and the defaults apply', (t) => {
     reservationTimeoutMs: 60_000,
     endedRetentionMs: 3_600_000,
     reapLimit: 1000,
+    maxLocalTasks: Number.POSITIVE_INFINITY,
   });
   t.regex(resolved.owner, /^.+:\d+:[0-9a-f]{6}$/);
   t.true(Object.isFrozen(defaults));
@@ -86,6 +87,13 @@ test('a bad reapLimit is rejected, naming the option', (t) => {
     rejectsOption(t, { name: 'n', reapLimit }, 'reapLimit', reapLimit, 'positive integer');
   }
   t.is(resolveOptions({ name: 'n', reapLimit: 1 }).reapLimit, 1);
+});
+
+test('a bad maxLocalTasks is rejected, naming the option', (t) => {
+  for (const maxLocalTasks of [0, -1, 1.5, Number.NaN, '2', Number.NEGATIVE_INFINITY]) {
+    rejectsOption(t, { name: 'n', maxLocalTasks }, 'maxLocalTasks', maxLocalTasks, 'positive integer, or Infinity');
+  }
+  t.is(resolveOptions({ name: 'n', maxLocalTasks: 3 }).maxLocalTasks, 3);
 });
 
 test('a bad keyPrefix is rejected, naming the option', (t) => {

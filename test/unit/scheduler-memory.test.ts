@@ -2,10 +2,12 @@
  * The Scheduler end to end on the memory store (no server): registering backends, loading a
  * config, a pass, and the lifecycle errors (before load, bad cron, after close).
  */
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { Backend, type BackendContext, type StopOutcome, type TaskContext } from '../../backends/backend.js';
 import { ConfigError, SchedulerStateError, isTaskSemaphoreError } from '../../src/errors.js';
 import { Scheduler } from '../../src/scheduler.js';
+import { MemorySlotStore } from '../../slots/memory/memory-store.js';
+import type { BeginPassRequest, EndRequest } from '../../slots/store.js';
 
 /** Hands out the ids it was given, one per poll, and records its callbacks. */
 class Queue extends Backend {
@@ -289,4 +291,76 @@ test('a backend is opened once by load(), can request passes, and is closed by c
   t.is(backend.started.at(-1)?.taskId, 'pushed');
   await scheduler.close();
   t.deepEqual(calls.at(-1), 'close');
+});
+
+/** A scheduler with one slot on the given store, fed t-1 then t-2, after a first pass (t-1 runs). */
+async function oneSlotWith(t: ExecutionContext, store: () => MemorySlotStore): Promise<{ scheduler: Scheduler; backend: Queue }> {
+  const scheduler = new Scheduler({ name: schedulerName(), defaultSlotClass: 'Custom' });
+  t.teardown(() => scheduler.close());
+  const backend = new Queue(['t-1', 't-2']);
+  scheduler.registerSlotClass('Custom', store).registerBackend('q', backend);
+  await scheduler.load([{ slotId: 1, backends: ['q'] }]);
+  await scheduler.schedule();
+  return { scheduler, backend };
+}
+
+test('a store written before end() could keep a slot still refills it after a stop, through a pass', async (t) => {
+  // Such a store ignores `reserve` and answers without `reserved`: the scheduler falls back to a pass.
+  class OldContractStore extends MemorySlotStore {
+    override end(request: EndRequest) {
+      const { reserve: _ignored, ...old } = request;
+      return super.end(old);
+    }
+  }
+  const { scheduler, backend } = await oneSlotWith(t, () => new OldContractStore());
+  let passes = 0;
+  scheduler.on('pass:end', () => passes++);
+  t.like(await scheduler.stop('t-1'), { ok: true });
+  while (backend.started.length < 2) await delay(5);
+  t.is(backend.started[1]!.taskId, 't-2');
+  t.is(passes, 1);
+});
+
+test('a pass whose read of the store predates a refill never takes the refilled task for lost', async (t) => {
+  // The pass reads the store while t-1 still runs, and its answer arrives after t-1 stopped and
+  // its kept slot started t-2: the stale answer must not abort t-2.
+  let release: () => void = () => {};
+  let hold = false;
+  class LateStore extends MemorySlotStore {
+    override async beginPass(request: BeginPassRequest) {
+      const result = await super.beginPass(request);
+      if (hold) await new Promise<void>((resolve) => (release = resolve));
+      return result;
+    }
+  }
+  const { scheduler, backend } = await oneSlotWith(t, () => new LateStore());
+  hold = true;
+  const pass = scheduler.schedule();
+  await delay(10);
+  t.like(await scheduler.stop('t-1'), { ok: true });
+  while (backend.started.length < 2) await delay(5);
+  const signal = backend.started[1]!.context.signal;
+  release();
+  await pass;
+  t.false(signal.aborted, `t-2 aborted: ${String((signal.reason as Error | undefined)?.message)}`);
+  t.like(await scheduler.keepalive('t-2'), { ok: true, slotId: '1' });
+});
+
+test('a pass at maxLocalTasks hands back what it reserved and leaves the running tasks alone', async (t) => {
+  const scheduler = new Scheduler({ name: schedulerName(), maxLocalTasks: 1 });
+  t.teardown(() => scheduler.close());
+  const backend = new Queue(['t-1', 't-2']);
+  scheduler.registerBackend('q', backend);
+  await scheduler.load([
+    { slotId: 1, backends: ['q'] },
+    { slotId: 2, backends: ['q'] },
+  ]);
+  t.like(await scheduler.schedule(), { started: 1, released: 1 });
+  t.like(await scheduler.schedule(), { started: 0, released: 1 });
+  t.false(backend.started[0]!.context.signal.aborted);
+  t.deepEqual(
+    (await scheduler.inspect()).map((s) => s.status),
+    ['running', 'idle'],
+  );
+  t.deepEqual(backend.ids, ['t-2'], 'no poll claimed work beyond the cap');
 });
