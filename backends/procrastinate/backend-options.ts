@@ -107,6 +107,13 @@ export interface ProcrastinateBackendOptions {
    * @defaultValue 30
    */
   staleWorkerSeconds?: number;
+  /**
+   * Send the statements of every job's path (fetch, finish) as prepared statements, which
+   * PostgreSQL parses and plans once per connection. Turn off behind a pooler that cannot keep
+   * them, such as PgBouncer in transaction mode before 1.21 (or without `max_prepared_statements`).
+   * @defaultValue true
+   */
+  preparedStatements?: boolean;
   /** @defaultValue the scheduler's logger, with `backend` set */
   logger?: Logger;
 }
@@ -120,6 +127,7 @@ export const backendDefaults = Object.freeze({
   abortPollMs: 5_000,
   sweepMs: 30_000,
   staleWorkerSeconds: 30,
+  preparedStatements: true,
 } satisfies Partial<ProcrastinateBackendOptions>);
 
 /** A task as the backend keeps it: its handler and its checked retry policy. */
@@ -140,10 +148,11 @@ export interface ResolvedBackendOptions {
   abortPollMs: number;
   sweepMs: number;
   staleWorkerSeconds: number;
+  preparedStatements: boolean;
   logger: Logger | undefined;
 }
 
-const optionKeys = ['postgres', 'queues', 'tasks', 'deleteJobs', 'retryOnTimeout', 'shutdownGraceMs', 'heartbeatMs', 'abortPollMs', 'sweepMs', 'staleWorkerSeconds', 'logger'];
+const optionKeys = ['postgres', 'queues', 'tasks', 'deleteJobs', 'retryOnTimeout', 'shutdownGraceMs', 'heartbeatMs', 'abortPollMs', 'sweepMs', 'staleWorkerSeconds', 'preparedStatements', 'logger'];
 const deletePolicies: readonly DeleteJobsPolicy[] = ['never', 'successful', 'always'];
 /** Above this a Python worker's default `stalled_worker_timeout` (30 s) comes too close. */
 const maxHeartbeatMs = 10_000;
@@ -162,6 +171,8 @@ export function resolveBackendOptions(options: ProcrastinateBackendOptions): Res
   }
   const retryOnTimeout = options.retryOnTimeout ?? backendDefaults.retryOnTimeout;
   if (typeof retryOnTimeout !== 'boolean') throw new ConfigError('retryOnTimeout', retryOnTimeout, 'allowed: true or false');
+  const preparedStatements = options.preparedStatements ?? backendDefaults.preparedStatements;
+  if (typeof preparedStatements !== 'boolean') throw new ConfigError('preparedStatements', preparedStatements, 'allowed: true or false');
   const logger = options.logger;
   if (logger !== undefined && !(['error', 'warn', 'info', 'debug', 'child'] as const).every((m) => typeof logger?.[m] === 'function')) {
     throw new ConfigError('logger', logger, 'allowed: a winston logger or an object with error, warn, info, debug and child');
@@ -178,6 +189,7 @@ export function resolveBackendOptions(options: ProcrastinateBackendOptions): Res
     sweepMs: milliseconds(options.sweepMs ?? backendDefaults.sweepMs, 'sweepMs', 0, 2 ** 31 - 1),
     // Below the heartbeat interval, live workers would look dead.
     staleWorkerSeconds: staleSeconds(options.staleWorkerSeconds ?? backendDefaults.staleWorkerSeconds),
+    preparedStatements,
     logger,
   };
 }

@@ -77,7 +77,7 @@ export class ProcrastinateBackend extends Backend implements BatchPolling {
     const { pool, owned } = openPool(this.options.postgres);
     this.pool = pool;
     this.ownsPool = owned;
-    this.jobs = new JobStore(pool, this.options.queues);
+    this.jobs = new JobStore(pool, this.options.queues, this.options.preparedStatements);
     try {
       await checkSchemaLevel(pool);
       this.worker = new WorkerRegistration({

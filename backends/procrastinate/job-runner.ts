@@ -1,9 +1,10 @@
 /**
  * Runs one claimed job in this process and writes its end: the handler gets an AbortSignal and a
- * keepalive, the slot is kept alive while it runs, and exactly one end is written through the
- * ownership guard, then the slot is stopped. Writing the job before stopping the slot means a
- * crash in between over-reserves the slot until it times out, and never leaves the job `doing`
- * with nobody running it.
+ * keepalive, the slot is kept alive while it runs, and once it returns the slot is stopped and
+ * exactly one end is written through the ownership guard, at the same time. A crash before the
+ * write lands leaves the job `doing` under a worker whose heartbeat stops, as a crash during the
+ * handler would: the sweeper (ours, or Python's stalled-job recovery) requeues or fails it per its
+ * task's policy. Nothing is lost, and no handler runs outside a slot.
  */
 import type { TaskContext } from '../backend.js';
 import { TaskAbortedError, toError } from '../../src/errors.js';
@@ -232,19 +233,26 @@ export class JobRunner {
     return delaySeconds === null ? { status: otherwise, error } : { status: 'retry', delaySeconds, error };
   }
 
-  /** Writes the end once (the first decision wins), then stops the slot unless it is gone. */
+  /**
+   * Stops the slot (unless it is gone), then writes the end once (the first decision wins). The
+   * slot goes first so that the write is off its critical path: the slot refills while the write
+   * goes out, batched with other jobs' writes. The handler has returned by then, so the slot
+   * still bounds the running handlers; only the job's row says `doing` a little longer.
+   */
   private end(decision: Decision, stopSlot = true): Promise<void> {
     this.ending ??= (async () => {
       this.stopKeepalive();
-      const status = await this.write(decision);
+      const write = this.write(decision);
       if (stopSlot) {
+        const status = decision.status === 'retry' ? 'retried' : decision.status;
         try {
           await this.ctx.stop({ status, ...(decision.error ? { error: decision.error } : {}) });
         } catch (error) {
           // The scheduler is closing, or its store is down: the slot frees at its timeout.
-          this.logger.debug('could not stop the slot after writing the job', { jobId: this.job.id, ...errorFields(error) });
+          this.logger.debug('could not stop the slot of a finished job', { jobId: this.job.id, ...errorFields(error) });
         }
       }
+      await write;
     })().finally(() => this.resolveEnded());
     return this.ending;
   }

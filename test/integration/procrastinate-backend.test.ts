@@ -586,6 +586,7 @@ test('options are checked in the constructor, naming the option and what is allo
     [{ heartbeatMs: 30_000 }, /^heartbeatMs: got 30000; allowed: a number of milliseconds from 1 to 10000/],
     [{ shutdownGraceMs: -1 }, /^shutdownGraceMs: got -1/],
     [{ retryOnTimeout: 'yes' }, /^retryOnTimeout: got "yes"/],
+    [{ preparedStatements: 'off' }, /^preparedStatements: got "off"; allowed: true or false/],
     [{ postgres: 42 }, /^postgres: got 42/],
     [{ queue: ['q'] }, /^queue: got \["q"\]; unknown option/],
   ];

@@ -1,0 +1,92 @@
+/**
+ * The backend's job statements on the real PostgreSQL: finishes that pile up go in one statement
+ * with each job's own ownership guard, an error in one job's finish fails only that job, and the
+ * hot statements are prepared unless turned off.
+ */
+import test from 'ava';
+import type pg from 'pg';
+import { JobStore } from '../../backends/procrastinate/job-store.js';
+import type { EndStatus } from '../../backends/procrastinate/job-store.js';
+import { deferMany, eventTypes, jobRow, procrastinateDb, registerWorker } from '../helpers/procrastinate.js';
+
+/** Wraps the real pool's query to see what is sent (the statements still run). */
+function recordQueries(pool: pg.Pool): Array<{ name?: string; text: string }> {
+  const sent: Array<{ name?: string; text: string }> = [];
+  const query = pool.query.bind(pool) as (...args: unknown[]) => Promise<unknown>;
+  (pool as unknown as { query: typeof query }).query = (...args: unknown[]) => {
+    const config = args[0] as string | { name?: string; text: string };
+    sent.push(typeof config === 'string' ? { text: config } : { ...(config.name ? { name: config.name } : {}), text: config.text });
+    return query(...args);
+  };
+  return sent;
+}
+
+test('finishes that pile up go in one statement, each job under its own guard', async (t) => {
+  const { pool } = await procrastinateDb(t);
+  const store = new JobStore(pool, ['default']);
+  const [me, other] = [await registerWorker(pool), await registerWorker(pool)];
+  await deferMany(pool, [{}, {}, {}, {}, {}, {}]);
+  const jobs = await store.fetchBatch(me, 6);
+  t.is(jobs.length, 6);
+  const sent = recordQueries(pool);
+  const ends: Array<[EndStatus, string, boolean]> = [
+    ['succeeded', me, false],
+    ['failed', me, false],
+    ['aborted', me, false],
+    ['succeeded', other, false], // not ours: left alone
+    ['succeeded', me, true], // deleted with its events
+    ['succeeded', me, false],
+  ];
+  const results = await Promise.all(jobs.map((job, i) => store.finish(job, ends[i]![1], ends[i]![0], ends[i]![2])));
+  t.deepEqual(results, [true, true, true, false, true, true]);
+  // Asked for in one tick: one statement for the six.
+  t.is(sent.length, 1);
+  const [j0, j1, j2, j3, j4, j5] = jobs.map((job) => job.id);
+  t.like(await jobRow(pool, j0!), { status: 'succeeded', attempts: 1 });
+  t.like(await jobRow(pool, j1!), { status: 'failed', attempts: 1 });
+  t.like(await jobRow(pool, j2!), { status: 'aborted', attempts: 1 });
+  t.like(await jobRow(pool, j3!), { status: 'doing', attempts: 0, worker_id: me });
+  t.is(await jobRow(pool, j4!), undefined);
+  t.deepEqual(await eventTypes(pool, j4!), []);
+  t.like(await jobRow(pool, j5!), { status: 'succeeded', attempts: 1 });
+  t.deepEqual(await eventTypes(pool, j1!), ['deferred', 'started', 'failed']);
+});
+
+test('an error in one job of a batch fails only that job; the others are written', async (t) => {
+  const { pool } = await procrastinateDb(t);
+  const store = new JobStore(pool, ['default']);
+  const me = await registerWorker(pool);
+  await deferMany(pool, [{}, {}, {}, {}]);
+  const jobs = await store.fetchBatch(me, 4);
+  // procrastinate_finish_job_v1 raises P0001 for an end status other than succeeded/failed/aborted.
+  const statuses = ['succeeded', 'succeeded', 'todo', 'failed'] as EndStatus[];
+  const results = await Promise.allSettled(jobs.map((job, i) => store.finish(job, me, statuses[i]!, false)));
+  t.deepEqual(
+    results.map((r) => r.status),
+    ['fulfilled', 'fulfilled', 'rejected', 'fulfilled'],
+  );
+  t.is((results[2] as PromiseRejectedResult).reason.code, 'P0001');
+  t.like(await jobRow(pool, jobs[1]!.id), { status: 'succeeded' });
+  t.like(await jobRow(pool, jobs[2]!.id), { status: 'doing' });
+  t.like(await jobRow(pool, jobs[3]!.id), { status: 'failed' });
+});
+
+test('fetch and finish are prepared statements by default, unnamed with preparedStatements off', async (t) => {
+  const { pool } = await procrastinateDb(t);
+  const me = await registerWorker(pool);
+  await deferMany(pool, [{}, {}, {}, {}]);
+  for (const prepared of [true, false]) {
+    const sent = recordQueries(pool);
+    const store = new JobStore(pool, ['default'], prepared);
+    const [a] = await store.fetchBatch(me, 1);
+    const b = await store.fetch(me);
+    t.true(await store.finish(a!, me, 'succeeded', false));
+    t.true(await store.finish(b!, me, 'succeeded', false));
+    t.is(sent.length, 4);
+    t.deepEqual(
+      sent.map((s) => s.name),
+      prepared ? ['task_semaphore_job_fetch_batch', 'task_semaphore_job_fetch', 'task_semaphore_job_finish', 'task_semaphore_job_finish'] : [undefined, undefined, undefined, undefined],
+    );
+    (pool as unknown as { query: unknown }).query = Object.getPrototypeOf(pool).query;
+  }
+});
