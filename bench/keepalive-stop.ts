@@ -64,14 +64,14 @@ export async function keepaliveStop(services: Services, options: KeepaliveOption
       const sequential = await throughput(1, options.durationMs, () => keepalive(taskIds[0]!));
       const concurrent = await throughput(n, options.durationMs, (worker) => keepalive(taskIds[worker]!));
 
-      // stop(): its own request, then the refill pass it starts (not awaited by stop).
-      const passEnded = once(scheduler, 'pass:end');
+      // stop(): its own request (which keeps the slot), then the refill round it starts (not awaited by stop).
+      const passEnded = once(scheduler, 'refill:end');
       counter?.reset();
       const stopped = await scheduler.stop(taskIds[0]!, { status: 'succeeded' });
       if (!stopped.ok) throw new Error(`stop lost: ${stopped.reason}`);
       const endRequests = counter ? (counter.byName.get(store === 'redis' ? 'end-7' : 'end') ?? 0) : 0;
       await passEnded;
-      const stopTrips = counter ? `${endRequests} (stop); with the refill pass it starts: ${counter.describe()}` : 'none (in process)';
+      const stopTrips = counter ? `${endRequests} (stop); with the refill round it starts: ${counter.describe()}` : 'none (in process)';
 
       rows.push({
         store,

@@ -28,7 +28,7 @@
 import { EventEmitter } from 'node:events';
 import { loadavg } from 'node:os';
 import pg from 'pg';
-import { Scheduler, type SchedulerOptions } from '../src/index.js';
+import { Scheduler, type PassReport, type SchedulerOptions } from '../src/index.js';
 import { ProcrastinateBackend, ProcrastinateClient, applySchema } from '../backends/procrastinate/index.js';
 import {
   countPostgres,
@@ -107,7 +107,7 @@ interface Drain {
   loadAfter: number;
   /** CPU time of this process (user + system) during the drain. */
   cpuMs: number;
-  /** Ours only: passes, jobs started per pass, and mean request latencies. */
+  /** Ours only: passes and refill rounds, jobs started per round, and mean request latencies. */
   profile?: Row;
 }
 
@@ -369,11 +369,14 @@ async function oursDrain(services: Services, admin: pg.Pool, jobs: number, optio
   let passes = 0;
   let passMs = 0;
   let startingPasses = 0;
-  scheduler.on('pass:end', (report) => {
+  // Passes and refill rounds alike: each polls and starts.
+  const onRound = (report: PassReport) => {
     passes++;
     passMs += report.durationMs;
     if (report.started > 0) startingPasses++;
-  });
+  };
+  scheduler.on('pass:end', onRound);
+  scheduler.on('refill:end', onRound);
   let stall: NodeJS.Timeout | undefined;
   try {
     await scheduler.load(Array.from({ length: options.slots }, (_, i) => ({ slotId: i + 1, backends: ['Procrastinate'] })));
@@ -394,10 +397,10 @@ async function oursDrain(services: Services, admin: pg.Pool, jobs: number, optio
     const requests = `${describe('SQL', sqlCounter, jobs)}; ${describe(store === 'redis' ? 'Redis' : 'slots SQL', storeCounter, jobs)}`;
     const profile: Row = {
       slots: `${store}`,
-      passes: fmt(passes, 0),
-      'jobs per starting pass': fmt(jobs / startingPasses, 2),
-      'pass ms (mean)': fmt(passMs / passes, 2),
-      'passes busy (% of drain)': `${fmt((passMs / elapsedMs) * 100, 0)} %`,
+      'passes + refill rounds': fmt(passes, 0),
+      'jobs per starting round': fmt(jobs / startingPasses, 2),
+      'round ms (mean)': fmt(passMs / passes, 2),
+      'rounds busy (% of drain)': `${fmt((passMs / elapsedMs) * 100, 0)} %`,
       'Procrastinate SQL, mean ms from send to reply': sqlCounter.describeLatency(),
       'slot store, mean ms from send to reply': storeCounter.describeLatency(),
     };

@@ -20,6 +20,8 @@ export interface SchedulerEvents {
   'callback:error': [info: { backend: string; callback: string; taskId: string; error: Error }];
   /** A pass finished. */
   'pass:end': [report: PassReport];
+  /** A refill round finished: slots kept by local stops were filled (or released) without a pass. */
+  'refill:end': [report: PassReport];
   /** A pass started by the cron tick or by a freed slot failed (e.g. the store is down). */
   'pass:error': [error: Error];
 }

@@ -380,6 +380,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
    * emitted as `pass:error`, and the slots' leases are the safety net.
    */
   private async refill(kept: readonly KeptSlot[]): Promise<void[]> {
+    const began = performance.now();
     const report: PassReport = { started: 0, ended: 0, released: 0, polls: 0, durationMs: 0 };
     const poller = this.newPoller();
     const config = this.slots;
@@ -396,8 +397,11 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       this.notify('pass:error', toError(error));
     } finally {
       for (const { backend, taskId, slotId, reason } of poller.unstarted()) await this.reject(backend, taskId, reason, slotId);
+      report.polls = poller.polls;
+      report.durationMs = performance.now() - began;
     }
     if (poller.sawRepeat && report.started > 0) this.scheduleLogged();
+    this.notify('refill:end', report);
     return kept.map(() => undefined);
   }
 

@@ -13,6 +13,7 @@ import type { ExecutionContext, TestFn } from 'ava';
 import { Scheduler } from '../../src/scheduler.js';
 import { PollResultError, CallTimeoutError, TaskAbortedError } from '../../src/errors.js';
 import type { SchedulerOptions } from '../../src/options.js';
+import type { PassReport } from '../../src/results.js';
 import {
   ScriptedBackend,
   makeScheduler,
@@ -385,7 +386,9 @@ export function schedulerConformanceSuite(test: TestFn, kind: SlotKind): void {
     await s.load(slots(2, ['A']));
     await s.schedule();
     let passes = 0;
+    const refills: PassReport[] = [];
     s.on('pass:end', () => passes++);
+    s.on('refill:end', (report) => refills.push(report));
     const slotOfT1 = backend.started.find((x) => x.taskId === 't1')!.slotId;
     t.true((await s.stop('t1')).ok);
     await waitFor(() => backend.started.length === 3, 't3 to start');
@@ -398,6 +401,8 @@ export function schedulerConformanceSuite(test: TestFn, kind: SlotKind): void {
     await waitFor(async () => (await s.inspect()).find((x) => x.slotId === slotOfT2)?.status === 'idle', 'the slot of t2 to go idle');
     t.is(backend.polls, polls + 1);
     t.is(passes, 0, 'no pass ran');
+    t.like(refills[0], { started: 1, released: 0, polls: 1 });
+    t.like(refills.at(-1), { started: 0, released: 1 });
     // The slot is free for the next pass.
     backend.queue.push('t4');
     await s.schedule();
