@@ -78,11 +78,22 @@ export abstract class Backend {
   /**
    * Returns the id of the next task to run, or null/undefined/'' when there is none (the slot then
    * tries its next backend). Called only after the slot is reserved in its store, so a poll that
-   * claims the task (e.g. marks it taken in a database) never claims for a slot that isn't held.
-   * Return a string: any other value is an error. A poll that found nothing is not called again
-   * in the same `schedule()` pass.
+   * claims the task (e.g. marks it taken in a database) never claims for a slot that isn't held
+   * (but see {@link Backend.claimsTasks}). Return a string: any other value is an error. A poll
+   * that found nothing is not called again in the same `schedule()` pass.
    */
   abstract poll(context: PollContext): Awaitable<string | null | undefined>;
+
+  /**
+   * True for a backend whose poll claims the task it returns (so it never returns one task twice,
+   * with or without `stopCallback`) and takes it back in `rejectCallback`. When a task stops in
+   * the process that serves its slot, and the slot lists this backend first, the scheduler then
+   * polls for the slot while the stop's end (which keeps the slot for it) is still in flight,
+   * instead of after: one round trip less between two tasks. If that end fails (the task had
+   * timed out, say), the polled id comes back through `rejectCallback` (`reservation_lost`).
+   * @defaultValue false
+   */
+  readonly claimsTasks: boolean = false;
 
   /**
    * Launches the task. Must not block: return once the task is launched. The occupancy is already

@@ -77,6 +77,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
    */
   private readonly keptSlots = new BatchQueue<KeptSlot, void>((kept) => this.refill(kept));
   private readonly batches = new StoreBatches();
+  /** Stores seen keeping a slot on `end` (every store of this package; maybe not a user's): only those are polled early. */
+  private readonly keepingStores = new WeakSet<SlotStore>();
   /** Fills under way: with the local tasks, what counts against `maxLocalTasks`. */
   private filling = 0;
 
@@ -329,48 +331,49 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     const bySlotId = new Map(slots.map((slot) => [slot.slotId, slot]));
     report.ended += await this.reconcile(store, bySlotId, begin.running, startedBefore);
 
-    await this.fillReserved(store, begin.reserved, bySlotId, poller, report);
+    await this.fillReserved(store, begin.reserved.map((r) => ({ slotId: r.slotId, reservation: r })), bySlotId, poller, report);
   }
 
   /**
    * Fills reserved slots concurrently: polls of one backend still go in slot order (the poller
    * queues them), while the store round trips of different slots overlap. Releases the slots
-   * left empty, and those a failure may have left reserved.
+   * left empty, and those a failure may have left reserved. A slot's reservation may still be on
+   * its way (an end that keeps the slot, polled early for a backend that `claimsTasks`).
    */
   private async fillReserved(
     store: SlotStore,
-    reserved: readonly Reservation[],
+    pending: readonly PendingSlot[],
     slots: ReadonlyMap<string, SlotConfig>,
     poller: PassPoller,
     report: PassReport,
   ): Promise<void> {
     // Beyond maxLocalTasks, slots go back at once, before any poll claims work for them.
     const room = Math.max(0, this.room());
-    const spare = reserved.slice(room);
-    reserved = reserved.slice(0, room);
-    if (spare.length > 0) {
-      report.released += spare.length;
-      await store.release(spare);
-    }
+    const spare = pending.slice(room);
+    pending = pending.slice(0, room);
+    if (spare.length > 0) await this.releaseAll(store, spare, report);
     // How many reserved slots list each backend: the most ids a batch poll should ask for.
     const wanted = new Map<string, number>();
-    for (const { slotId } of reserved) {
+    for (const { slotId } of pending) {
       for (const backend of slots.get(slotId)!.backends) wanted.set(backend, (wanted.get(backend) ?? 0) + 1);
     }
-    this.filling += reserved.length;
+    this.filling += pending.length;
     const outcomes = await Promise.allSettled(
-      reserved.map((reservation) => this.fill(store, reservation, slots.get(reservation.slotId)!, poller, wanted).finally(() => this.filling--)),
+      pending.map((slot) => this.fill(store, slot, slots.get(slot.slotId)!, poller, wanted).finally(() => this.filling--)),
     );
-    const release = reserved.filter((_, i) => {
-      const outcome = outcomes[i]!;
-      // After an error (e.g. the store failed) the slot may still be reserved: release it too, or it lapses.
-      return outcome.status === 'rejected' || outcome.value === 'empty';
-    });
+    // After an error (e.g. the store failed) the slot may still be reserved: release it too, or it lapses.
+    const release = pending.filter((_, i) => outcomes[i]!.status === 'rejected' || (outcomes[i] as PromiseFulfilledResult<string>).value === 'empty');
     report.started += outcomes.filter((o) => o.status === 'fulfilled' && o.value === 'started').length;
-    report.released += release.length;
-    if (release.length > 0) await store.release(release);
+    if (release.length > 0) await this.releaseAll(store, release, report);
     const failure = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
     if (failure) throw failure.reason;
+  }
+
+  /** Releases these slots once their reservations are known (one round trip); counts them. */
+  private async releaseAll(store: SlotStore, pending: readonly PendingSlot[], report: PassReport): Promise<void> {
+    const reservations = (await Promise.all(pending.map((slot) => slot.reservation))).filter((r): r is Reservation => r !== null);
+    report.released += reservations.length;
+    if (reservations.length > 0) await store.release(reservations);
   }
 
   /**
@@ -386,10 +389,10 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     const config = this.slots;
     try {
       for (const store of new Set(kept.map((k) => k.store))) {
-        const mine = kept.filter((k) => k.store === store).map((k) => k.reservation);
-        const fillable = this.closing ? [] : mine.filter((r) => config.get(r.slotId)?.slotCls !== undefined && this.stores.get(config.get(r.slotId)!.slotCls) === store);
-        const dropped = mine.filter((r) => !fillable.includes(r));
-        if (dropped.length > 0) await store.release(dropped);
+        const mine = kept.filter((k) => k.store === store);
+        const fillable = this.closing ? [] : mine.filter((k) => config.get(k.slotId)?.slotCls !== undefined && this.stores.get(config.get(k.slotId)!.slotCls) === store);
+        const dropped = mine.filter((k) => !fillable.includes(k));
+        if (dropped.length > 0) await this.releaseAll(store, dropped, report);
         await this.fillReserved(store, fillable, config, poller, report);
       }
     } catch (error) {
@@ -412,15 +415,21 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
    */
   private async fill(
     store: SlotStore,
-    reservation: Reservation,
+    pending: PendingSlot,
     slot: SlotConfig,
     poller: PassPoller,
     wanted: ReadonlyMap<string, number>,
   ): Promise<'started' | 'failed' | 'empty' | 'lost'> {
     for (const backend of slot.backends) {
       for (;;) {
-        const taskId = await poller.next(backend, reservation.slotId, wanted.get(backend)!);
+        const taskId = await poller.next(backend, pending.slotId, wanted.get(backend)!);
         if (taskId === null) break;
+        const reservation = await pending.reservation;
+        if (reservation === null) {
+          // Polled early, and the end that was to keep the slot did not act: not ours to fill.
+          await this.reject(backend, taskId, 'reservation_lost', pending.slotId);
+          return 'lost';
+        }
         const result = await this.batches.start(store, {
           ...reservation,
           taskId,
@@ -431,7 +440,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         if (result.ok) {
           return (await this.launch(store, result.occupancy)) ? 'started' : 'failed';
         }
-        await this.reject(backend, taskId, result.reason, reservation.slotId);
+        await this.reject(backend, taskId, result.reason, pending.slotId);
         // A lapsed reservation may be someone else's slot now: nothing to fill, nothing to release.
         if (result.reason === 'reservation_lost') return 'lost';
       }
@@ -525,11 +534,21 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     const endIn = (s: SlotStore) => s.end({ ...full, notify: !this.servedStores.has(s) });
     // A task that runs here in a slot of the config: its store keeps the slot for us to refill.
     const keep = refill ? this.keepable(request) : undefined;
-    const result = keep
-      ? await this.batches.end(keep.store, { ...full, reserve: { owner: this.owner, leaseMs: this.options.reservationTimeoutMs } })
-      : store
-        ? await endIn(store)
-        : await this.firstAnswer(endIn);
+    let early = false;
+    let result: EndResult;
+    if (keep) {
+      const ending = this.batches.end(keep.store, { ...full, reserve: { owner: this.owner, leaseMs: this.options.reservationTimeoutMs } });
+      // A first backend that claims what it polls may be polled now, beside the end (Backend.claimsTasks).
+      early = this.keepingStores.has(keep.store) && this.backends.get(keep.slot.backends[0]!)?.claimsTasks === true;
+      if (early) {
+        const reservation = ending.then((r) => (r.ok && r.reserved) || null, () => null);
+        void this.keptSlots.push({ store: keep.store, slotId: keep.slot.slotId, reservation });
+      }
+      result = await ending;
+      if (result.ok && result.reserved) this.keepingStores.add(keep.store);
+    } else {
+      result = store ? await endIn(store) : await this.firstAnswer(endIn);
+    }
     if (!result.ok) return result;
     // Callbacks first: a backend may mark the task done in stopCallback, and a poll before that
     // could hand out the same task again.
@@ -538,8 +557,9 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       this.localTasks.remove(result.ended.taskId, result.ended.token, abortCauseOf(result.ended.reason));
       this.logger.info('task ended; callbacks left to a scheduler with its backend', fieldsOf(result.ended));
     }
-    if (keep && result.reserved) void this.keptSlots.push({ store: keep.store, reservation: result.reserved });
-    else if (refill && this.slots.has(result.ended.slotId)) this.scheduleLogged();
+    if (keep && result.reserved) {
+      if (!early) void this.keptSlots.push({ store: keep.store, slotId: result.reserved.slotId, reservation: result.reserved });
+    } else if (refill && this.slots.has(result.ended.slotId)) this.scheduleLogged();
     return result;
   }
 
@@ -598,12 +618,12 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
    * `maxLocalTasks` (the ending task still counts, so 0 room means its slot may be refilled): where
    * `end` may keep the slot.
    */
-  private keepable(request: TaskRef): { store: SlotStore } | undefined {
+  private keepable(request: TaskRef): { store: SlotStore; slot: SlotConfig } | undefined {
     if (this.closing || !this.loaded || this.room() < 0) return undefined;
     const local = this.localTasks.get(request.taskId, request.token);
     const slot = local && this.slots.get(local.slotId);
     const store = slot && this.stores.get(slot.slotCls);
-    return store ? { store } : undefined;
+    return store ? { store, slot } : undefined;
   }
 
   private newPoller(): PassPoller {
@@ -722,10 +742,15 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   }
 }
 
-/** A slot kept reserved by a local stop, waiting for its refill round. */
-interface KeptSlot {
+/** A slot to fill: its reservation, or the end that is keeping it (null if that end did not act). */
+interface PendingSlot {
+  slotId: string;
+  reservation: Reservation | Promise<Reservation | null>;
+}
+
+/** A slot kept by a local stop, waiting for its refill round. */
+interface KeptSlot extends PendingSlot {
   store: SlotStore;
-  reservation: Reservation;
 }
 
 function abortCauseOf(reason: EndedOccupancy['reason']): AbortCause | undefined {

@@ -32,6 +32,8 @@ const maxWakeMs = 2 ** 31 - 1;
  * workers (the sweeper).
  */
 export class ProcrastinateBackend extends Backend implements BatchPolling {
+  /** fetch_job_v2 claims the job it returns: a slot may be polled while its last job's stop is in flight. */
+  override readonly claimsTasks = true;
   private readonly options: ResolvedBackendOptions;
   private logger: Logger;
   private pool: pg.Pool | undefined;
@@ -141,6 +143,9 @@ export class ProcrastinateBackend extends Backend implements BatchPolling {
     this.runners.set(job.id, runner);
     void runner.ended.then(() => {
       if (this.runners.get(job.id) === runner) this.runners.delete(job.id);
+      // The job's write freed its lock, and the slot may have been polled before that write
+      // landed (it is stopped while the job is written): look again, as nothing notifies it.
+      if (job.lock !== null && !this.closing) this.context?.requestPass();
     });
     runner.start();
   }

@@ -294,10 +294,9 @@ test('a backend is opened once by load(), can request passes, and is closed by c
 });
 
 /** A scheduler with one slot on the given store, fed t-1 then t-2, after a first pass (t-1 runs). */
-async function oneSlotWith(t: ExecutionContext, store: () => MemorySlotStore): Promise<{ scheduler: Scheduler; backend: Queue }> {
+async function oneSlotWith<B extends Queue = Queue>(t: ExecutionContext, store: () => MemorySlotStore, backend: B = new Queue(['t-1', 't-2']) as B): Promise<{ scheduler: Scheduler; backend: B }> {
   const scheduler = new Scheduler({ name: schedulerName(), defaultSlotClass: 'Custom' });
   t.teardown(() => scheduler.close());
-  const backend = new Queue(['t-1', 't-2']);
   scheduler.registerSlotClass('Custom', store).registerBackend('q', backend);
   await scheduler.load([{ slotId: 1, backends: ['q'] }]);
   await scheduler.schedule();
@@ -363,4 +362,58 @@ test('a pass at maxLocalTasks hands back what it reserved and leaves the running
     ['running', 'idle'],
   );
   t.deepEqual(backend.ids, ['t-2'], 'no poll claimed work beyond the cap');
+});
+
+/** Hands out the ids it was given and claims them, as a database queue would: see Backend.claimsTasks. */
+class ClaimingQueue extends Queue {
+  override readonly claimsTasks = true;
+  readonly rejected: Array<{ taskId: string; reason: string }> = [];
+  override rejectCallback(taskId: string, info: { reason: string }): void {
+    this.rejected.push({ taskId, reason: info.reason });
+  }
+}
+
+test('a backend that claims what it polls is polled while the stop that keeps its slot is in flight', async (t) => {
+  let gate: Promise<void> | undefined;
+  class SlowEndStore extends MemorySlotStore {
+    override async end(request: EndRequest) {
+      if (gate) await gate;
+      return super.end(request);
+    }
+  }
+  const { scheduler, backend } = await oneSlotWith(t, () => new SlowEndStore(), new ClaimingQueue(['t-1', 't-2', 't-3']));
+  // The first stop teaches the scheduler that this store keeps slots; t-2 starts after it.
+  await scheduler.stop('t-1');
+  while (backend.started.length < 2) await delay(5);
+  let open: () => void = () => {};
+  gate = new Promise((resolve) => (open = resolve));
+  const stopping = scheduler.stop('t-2');
+  while (backend.ids.length > 0) await delay(5);
+  t.deepEqual(backend.ids, [], 't-3 was polled while the end of t-2 waited');
+  t.is(backend.started.length, 2, 'and not started before the slot was kept');
+  open();
+  t.like(await stopping, { ok: true });
+  while (backend.started.length < 3) await delay(5);
+  t.like(backend.started[2], { taskId: 't-3', context: { slotId: '1' } });
+});
+
+test('an id polled early for a stop whose end does not act goes back to its backend, unstarted', async (t) => {
+  let refuse = false;
+  // An end that finds a later occupancy of the task (superseded): it frees and keeps nothing.
+  class RefusingStore extends MemorySlotStore {
+    override async end(request: EndRequest) {
+      return refuse ? { ok: false as const, reason: 'superseded' as const } : super.end(request);
+    }
+  }
+  const { scheduler, backend } = await oneSlotWith(t, () => new RefusingStore(), new ClaimingQueue(['t-1', 't-2', 't-3']));
+  await scheduler.stop('t-1');
+  while (backend.started.length < 2) await delay(5);
+  refuse = true;
+  t.like(await scheduler.stop('t-2'), { ok: false, reason: 'superseded' });
+  while (backend.rejected.length < 1) await delay(5);
+  t.deepEqual(backend.rejected, [{ taskId: 't-3', reason: 'reservation_lost' }]);
+  t.deepEqual(
+    backend.started.map((s) => s.taskId),
+    ['t-1', 't-2'],
+  );
 });
