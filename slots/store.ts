@@ -107,6 +107,13 @@ export interface BeginPassRequest {
   retentionMs: number;
   /** Most occupancies to reap (and outbox entries to take) in one call; the rest wait for the next. */
   limit: number;
+  /**
+   * Reserve at most this many of the idle slots, the first in `slotIds` order (0: none, only
+   * reap and read); the others stay idle for other schedulers. Without it, every idle slot of
+   * `slotIds` is reserved. A store written before this field reserves them all: callers release
+   * what they cannot use.
+   */
+  maxReserve?: number;
 }
 
 export interface BeginPassResult {

@@ -75,8 +75,8 @@ export interface SchedulerOptions {
    * Most tasks this scheduler instance runs at once, across its slots; the fleet-wide bound stays
    * the number of slots. A scheduler refills the slots its own tasks free before any other process
    * sees them, so on a steady backlog the first processes to take slots keep them: set this to
-   * spread the slots over processes (e.g. 2 per process for 6 slots on 3 hosts). Over the cap, its
-   * passes hand back the slots they reserve before polling, and it stops refilling freed slots.
+   * spread the slots over processes (e.g. 2 per process for 6 slots on 3 hosts). Its passes
+   * reserve only as many idle slots as it may still fill, leaving the others to other schedulers.
    * @defaultValue `Infinity` (no cap beyond the slots)
    */
   maxLocalTasks?: number;

@@ -315,9 +315,11 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     // beginPass reads, and must not be taken for lost.
     const startedBefore = this.localTasks.lastSeq;
     const begin = await store.beginPass({
-      // Also at maxLocalTasks: the pass must see the running slots to reconcile them; the slots it
-      // reserves beyond the cap go back at once (fillReserved).
+      // All of them, even at maxLocalTasks: the pass must see the running slots to reconcile them.
       slotIds: slots.map((slot) => slot.slotId),
+      // Under maxLocalTasks, only what this scheduler may fill: idle slots it holds unused would
+      // hide them from the other schedulers' passes.
+      ...(Number.isFinite(this.room()) ? { maxReserve: Math.max(0, this.room()) } : {}),
       owner: this.owner,
       leaseMs: this.options.reservationTimeoutMs,
       deliverable: [...this.backends.keys()],

@@ -117,7 +117,7 @@ export class MemorySlotStore implements SlotStore {
     for (const slotId of request.slotIds) {
       const slot = this.slot(slotId);
       if (slot.status === 'idle') {
-        reserved.push(this.reserve(slotId, slot, request.owner, now + request.leaseMs));
+        if (reserved.length < (request.maxReserve ?? Number.POSITIVE_INFINITY)) reserved.push(this.reserve(slotId, slot, request.owner, now + request.leaseMs));
       } else if (slot.occupancy) {
         running.push({ ...slot.occupancy });
       }

@@ -201,6 +201,7 @@ export class PostgresSlotStore implements SlotStore {
       toInt8(request.limit),
       this.outboxLimit,
       this.tokenSequence,
+      request.maxReserve === undefined ? null : toInt8(request.maxReserve),
     ]);
     const result: BeginPassResult = { now: 0, ended: [], expiredReservations: 0, reserved: [], running: [] };
     // The statement orders rows within each kind as the contract wants them.

@@ -197,6 +197,7 @@ export class RedisSlotStore implements SlotStore {
       request.retentionMs,
       request.limit,
       this.outboxLimit,
+      request.maxReserve ?? -1,
     ]);
     const reserved: Reservation[] = [];
     for (let i = 0; i + 1 < reservedFlat.length; i += 2) {

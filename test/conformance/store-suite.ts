@@ -49,6 +49,36 @@ export function storeContractSuite<C = unknown>(test: TestFn<C>, factory: StoreF
     t.is((await h.store.inspect()).length, 6);
   });
 
+  test('beginPass with maxReserve reserves at most that many idle slots, first in slotIds order, and still lists the running ones', contract, factory, async (t, h) => {
+    await h.init(['1', '2', '3', '4', '5']);
+    const running = await h.run('2', 'task-2');
+    const none = await h.pass('A', ['5', '2', '4', '3', '1'], { maxReserve: 0 });
+    t.deepEqual(none.reserved, []);
+    t.deepEqual(none.running, [running]);
+    const two = await h.pass('A', ['5', '2', '4', '3', '1'], { maxReserve: 2 });
+    t.deepEqual(
+      two.reserved.map((r) => r.slotId),
+      ['5', '4'],
+    );
+    t.deepEqual(two.running, [running]);
+    t.deepEqual(
+      (await h.store.inspect()).map((x) => [x.slotId, x.status]),
+      [
+        ['1', 'idle'],
+        ['2', 'running'],
+        ['3', 'idle'],
+        ['4', 'reserved'],
+        ['5', 'reserved'],
+      ],
+    );
+    // Another scheduler finds the slots left idle.
+    const other = await h.pass('B', ['1', '2', '3', '4', '5']);
+    t.deepEqual(
+      other.reserved.map((r) => r.slotId),
+      ['1', '3'],
+    );
+  });
+
   test('beginPass reserves the idle slots of slotIds in their order and returns the running ones', contract, factory, async (t, h) => {
     await h.init(['1', '2', '3', '4', '5']);
     const a = await h.pass('A', ['3', '1', '2']);

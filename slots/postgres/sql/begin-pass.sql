@@ -21,6 +21,7 @@
 --   $7 bigint   limit: most reaped slots plus outbox entries taken
 --   $8 bigint   outbox limit
 --   $9 regclass the token sequence (a parameter, so no schema name sits inside a string literal)
+--   $10 bigint  most idle slots to reserve, first in $2 order; null for all
 -- Returns rows tagged by kind, ordered by kind, grp, pos, slot_id:
 --   'pass'     one row: now_ms bigint, expired bigint (lapsed reservations set idle)
 --   'ended'    record jsonb (an EndedOccupancy): reaped ones (grp 0) in slot id order, then taken
@@ -153,6 +154,7 @@ tokens AS MATERIALIZED (
   SELECT f.slot_id, nextval($9::regclass) AS token
   FROM free AS f JOIN wanted AS w ON w.slot_id = f.slot_id
   ORDER BY w.ord
+  LIMIT $10::bigint
 ),
 reserved AS (
   UPDATE __SCHEMA__.task_semaphore_slots AS s
@@ -171,6 +173,7 @@ created AS (
     SELECT 1 FROM __SCHEMA__.task_semaphore_slots AS s
     WHERE s.scheduler = $1::text AND s.slot_id = w.slot_id)
   ORDER BY w.slot_id
+  LIMIT greatest(coalesce($10::bigint, 9223372036854775807) - (SELECT count(*) FROM tokens), 0)
   ON CONFLICT (scheduler, slot_id) DO NOTHING
   RETURNING slot_id, token
 ),

@@ -18,6 +18,7 @@ ARGV[4] deliverable backends, JSON array of strings
 ARGV[5] retentionMs
 ARGV[6] limit: most reaps plus outbox takes in this call (also the most tombstones pruned)
 ARGV[7] outboxLimit
+ARGV[8] maxReserve: most idle slots to reserve, first in ARGV[1] order; -1 for all
 
 Returns {now, expiredReservations, ended, reserved, running}:
   now                  integer ms, Redis TIME
@@ -47,6 +48,7 @@ for _, backend in ipairs(cjson.decode(ARGV[4])) do deliverable[backend] = true e
 local retention_ms = tonumber(ARGV[5])
 local limit = tonumber(ARGV[6])
 local outbox_limit = tonumber(ARGV[7])
+local max_reserve = tonumber(ARGV[8] or '-1')
 
 local budget = limit
 local expired = 0
@@ -138,7 +140,7 @@ for _, slot_id in ipairs(slot_ids) do
     slot = { status = 'idle', token = 0 }
     set_idle(slot)
   end
-  if slot.status == 'idle' then
+  if slot.status == 'idle' and (max_reserve < 0 or #reserved / 2 < max_reserve) then
     reserved[#reserved + 1] = slot_id
     reserved[#reserved + 1] = reserve_slot(slot_id, slot, owner, now + lease_ms)
   elseif slot.status == 'running' and not is_null(slot.occupancy) then
