@@ -287,26 +287,36 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     return pass;
   }
 
-  private async runPass(): Promise<PassReport> {
-    const began = performance.now();
-    const report: PassReport = { started: 0, ended: 0, released: 0, polls: 0, durationMs: 0 };
-    const poller = this.newPoller();
+  private runPass(): Promise<PassReport> {
     // The config as the pass began: a load() during the pass takes effect at the next one.
     const config = this.slots;
-    try {
+    return this.round('pass:end', async (poller, report) => {
       for (const [slotCls, store] of this.stores) {
         const slots = [...config.values()].filter((slot) => slot.slotCls === slotCls);
         await this.passOnStore(store, slots, poller, report);
       }
+    });
+  }
+
+  /**
+   * Runs one pass or refill round with its own poller: afterwards, hands back the ids polled and
+   * not started, and emits the report.
+   */
+  private async round(event: 'pass:end' | 'refill:end', fill: (poller: PassPoller, report: PassReport) => Promise<void>): Promise<PassReport> {
+    const began = performance.now();
+    const report: PassReport = { started: 0, ended: 0, released: 0, polls: 0, durationMs: 0 };
+    const poller = this.newPoller();
+    try {
+      await fill(poller, report);
     } finally {
       for (const { backend, taskId, slotId, reason } of poller.unstarted()) await this.reject(backend, taskId, reason, slotId);
       report.polls = poller.polls;
       report.durationMs = performance.now() - began;
     }
-    // A backend that does not mark its tasks until startCallback repeats ids within a pass; now that
-    // those started, it may have more: pass again. Only after progress, so this cannot spin.
+    // A backend that does not mark its tasks until startCallback repeats ids within a round; now
+    // that those started, it may have more: pass again. Only after progress, so this cannot spin.
     if (poller.sawRepeat && report.started > 0) this.scheduleLogged();
-    this.notify('pass:end', report);
+    this.notify(event, report);
     return report;
   }
 
@@ -385,28 +395,21 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
    * emitted as `pass:error`, and the slots' leases are the safety net.
    */
   private async refill(kept: readonly KeptSlot[]): Promise<void[]> {
-    const began = performance.now();
-    const report: PassReport = { started: 0, ended: 0, released: 0, polls: 0, durationMs: 0 };
-    const poller = this.newPoller();
     const config = this.slots;
-    try {
-      for (const store of new Set(kept.map((k) => k.store))) {
-        const mine = kept.filter((k) => k.store === store);
-        const fillable = this.closing ? [] : mine.filter((k) => config.get(k.slotId)?.slotCls !== undefined && this.stores.get(config.get(k.slotId)!.slotCls) === store);
-        const dropped = mine.filter((k) => !fillable.includes(k));
-        if (dropped.length > 0) await this.releaseAll(store, dropped, report);
-        await this.fillReserved(store, fillable, config, poller, report);
+    await this.round('refill:end', async (poller, report) => {
+      try {
+        for (const store of new Set(kept.map((k) => k.store))) {
+          const mine = kept.filter((k) => k.store === store);
+          const fillable = this.closing ? [] : mine.filter((k) => config.get(k.slotId)?.slotCls !== undefined && this.stores.get(config.get(k.slotId)!.slotCls) === store);
+          const dropped = mine.filter((k) => !fillable.includes(k));
+          if (dropped.length > 0) await this.releaseAll(store, dropped, report);
+          await this.fillReserved(store, fillable, config, poller, report);
+        }
+      } catch (error) {
+        this.logger.error('refill of freed slots failed', errorFields(error));
+        this.notify('pass:error', toError(error));
       }
-    } catch (error) {
-      this.logger.error('refill of freed slots failed', errorFields(error));
-      this.notify('pass:error', toError(error));
-    } finally {
-      for (const { backend, taskId, slotId, reason } of poller.unstarted()) await this.reject(backend, taskId, reason, slotId);
-      report.polls = poller.polls;
-      report.durationMs = performance.now() - began;
-    }
-    if (poller.sawRepeat && report.started > 0) this.scheduleLogged();
-    this.notify('refill:end', report);
+    });
     return kept.map(() => undefined);
   }
 

@@ -29,15 +29,10 @@ Returns {now, expiredReservations, ended, reserved, running}:
 ]]
 
 -- @include clock.lua
+-- @include free-slot.lua
 -- @include end-occupancy.lua
 -- @include reserve-slot.lua
 
-local function set_idle(slot)
-  slot.status = 'idle'
-  slot.owner = cjson.null
-  slot.leaseUntil = cjson.null
-  slot.occupancy = cjson.null
-end
 
 local now = now_ms()
 local slot_ids = cjson.decode(ARGV[1])
@@ -63,9 +58,7 @@ if budget > 0 then
     local reason = slot and slot.status == 'running' and not is_null(slot.occupancy)
       and expiry_reason(slot.occupancy, now)
     if slot and slot.status == 'reserved' and not is_null(slot.leaseUntil) and slot.leaseUntil <= now then
-      set_idle(slot)
-      redis.call('HSET', KEYS[1], slot_id, cjson.encode(slot))
-      redis.call('ZREM', KEYS[4], slot_id)
+      free_slot(KEYS[1], KEYS[4], slot_id, slot)
       expired = expired + 1
       budget = budget - 1
     elseif reason then
@@ -137,8 +130,7 @@ for _, slot_id in ipairs(slot_ids) do
   if raw then
     slot = cjson.decode(raw)
   else
-    slot = { status = 'idle', token = 0 }
-    set_idle(slot)
+    slot = { status = 'idle', token = 0, owner = cjson.null, leaseUntil = cjson.null, occupancy = cjson.null }
   end
   if slot.status == 'idle' and (max_reserve < 0 or #reserved / 2 < max_reserve) then
     reserved[#reserved + 1] = slot_id

@@ -34,6 +34,7 @@ has a reserve without owner or a finite leaseMs.
 
 -- @include clock.lua
 -- @include resolve.lua
+-- @include free-slot.lua
 -- @include end-occupancy.lua
 -- @include reserve-slot.lua
 

@@ -9,6 +9,8 @@ ARGV    pairs: slotId1, token1, slotId2, token2, ...
 Returns the number of slots set idle (integer).
 ]]
 
+-- @include free-slot.lua
+
 local released = 0
 for i = 1, #ARGV, 2 do
   local slot_id = ARGV[i]
@@ -16,12 +18,7 @@ for i = 1, #ARGV, 2 do
   if raw then
     local slot = cjson.decode(raw)
     if slot.status == 'reserved' and slot.token == tonumber(ARGV[i + 1]) then
-      slot.status = 'idle'
-      slot.owner = cjson.null
-      slot.leaseUntil = cjson.null
-      slot.occupancy = cjson.null
-      redis.call('HSET', KEYS[1], slot_id, cjson.encode(slot))
-      redis.call('ZREM', KEYS[2], slot_id)
+      free_slot(KEYS[1], KEYS[2], slot_id, slot)
       released = released + 1
     end
   end

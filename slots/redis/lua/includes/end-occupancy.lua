@@ -1,16 +1,12 @@
--- Shared by the scripts that include it (scripts/build-assets.mjs inlines it), after clock.lua.
+-- Shared by the scripts that include it (scripts/build-assets.mjs inlines it), after clock.lua
+-- and free-slot.lua.
 -- Needs KEYS[1] slots, KEYS[2] tasks, KEYS[3] ended, KEYS[4] expiry, KEYS[5] ended-at, KEYS[6] outbox.
 
 -- Ends the running occupancy of a slot: frees the slot, drops the task from the index, keeps its
 -- tombstone, and queues the ended record in the outbox unless `delivered`. Returns the record JSON.
 local function end_occupancy(slot_id, slot, reason, status, err, now, delivered, outbox_limit)
   local occ = slot.occupancy
-  slot.status = 'idle'
-  slot.owner = cjson.null
-  slot.leaseUntil = cjson.null
-  slot.occupancy = cjson.null
-  redis.call('HSET', KEYS[1], slot_id, cjson.encode(slot))
-  redis.call('ZREM', KEYS[4], slot_id)
+  free_slot(KEYS[1], KEYS[4], slot_id, slot)
   redis.call('HDEL', KEYS[2], occ.taskId)
   redis.call('HSET', KEYS[3], occ.taskId,
     cjson.encode({ slotId = slot_id, token = occ.token, reason = reason, endedAt = now }))
