@@ -2,7 +2,6 @@ import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { Backend, type TaskContext } from '../backends/backend.js';
 import type {
-  EndedOccupancy,
   EndRequest,
   EndResult,
   Lost,
@@ -13,6 +12,8 @@ import type {
   StoreEvent,
   TaskRef,
 } from '../slots/store.js';
+import { BackendCallbacks, abortCauseOf, fieldsOf } from './backend-callbacks.js';
+import { toBackend, type BackendInput } from './backend-input.js';
 import { BatchQueue } from './batch-queue.js';
 import { callWithTimeout } from './call.js';
 import { normalizeConfig, type SlotConfig, type SlotConfigInput } from './config.js';
@@ -27,8 +28,7 @@ import type { CancelOutcome, KeepaliveOutcome, LostOutcome, PassReport, StopOpti
 import { builtinSlotClasses, type SlotClass } from './slot-classes.js';
 import { StoreBatches } from './store-batches.js';
 
-/** A backend to register: an instance, or a class built once with no arguments. */
-export type BackendInput = Backend | (new () => Backend);
+export type { BackendInput } from './backend-input.js';
 
 /** A slot as `inspect()` shows it: the store's state plus what this scheduler's config says of it. */
 export interface InspectedSlot extends SlotState {
@@ -61,6 +61,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   /** Stops listening to each store's events, for stores that publish them. */
   private readonly unsubscribers = new Map<SlotStore, () => Promise<void>>();
   private readonly localTasks = new LocalTasks();
+  private readonly callbacks: BackendCallbacks;
   private loaded = false;
   private closing: Promise<void> | undefined;
   /** Set once the stores close: until then, keepalive/stop/cancel still work, so backends can end their tasks while closing. */
@@ -88,24 +89,18 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     this.name = this.options.name;
     this.owner = this.options.owner;
     this.logger = this.options.logger.child({ scheduler: this.name });
+    this.callbacks = new BackendCallbacks({
+      backends: this.backends,
+      localTasks: this.localTasks,
+      logger: this.logger,
+      callbackTimeoutMs: this.options.callbackTimeoutMs,
+      notify: (event, ...args) => this.notify(event, ...args),
+    });
   }
 
   /** Registers a backend under a name that slot configs list. Re-registering a name replaces it. */
   registerBackend(name: string, backend: BackendInput): this {
-    if (typeof name !== 'string' || name.length === 0) {
-      throw new ConfigError('registerBackend(name)', name, 'allowed: a non-empty string');
-    }
-    const allowed = 'allowed: a Backend subclass, or an instance of one (an object with poll and startCallback)';
-    const isBackend = (value: unknown): value is Backend =>
-      value instanceof Backend ||
-      (typeof value === 'object' && value !== null && typeof (value as Backend).poll === 'function' && typeof (value as Backend).startCallback === 'function');
-    if (typeof backend === 'function') {
-      // A class is built once, with no arguments; an arrow function or a factory is not a class.
-      if (!isBackend(backend.prototype)) throw new ConfigError(`registerBackend("${name}")`, backend, allowed);
-      backend = new backend();
-    }
-    if (!isBackend(backend)) throw new ConfigError(`registerBackend("${name}")`, backend, allowed);
-    this.backends.set(name, backend);
+    this.backends.set(name, toBackend(name, backend));
     return this;
   }
 
@@ -190,7 +185,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     const local = this.localTasks.get(taskId, occupancy.token);
     if (local && occupancy.cancelRequested) this.localTasks.abort(local, 'cancel_requested');
     const backend = this.backends.get(occupancy.backend);
-    if (backend) await this.callback('keepaliveCallback', occupancy, () => backend.keepaliveCallback(taskId, occupancy));
+    if (backend) await this.callbacks.run('keepaliveCallback', occupancy, () => backend.keepaliveCallback(taskId, occupancy));
     return { ok: true, ...occupancy };
   }
 
@@ -309,7 +304,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     try {
       await fill(poller, report);
     } finally {
-      for (const { backend, taskId, slotId, reason } of poller.unstarted()) await this.reject(backend, taskId, reason, slotId);
+      for (const { backend, taskId, slotId, reason } of poller.unstarted()) await this.callbacks.reject(backend, taskId, reason, slotId);
       report.polls = poller.polls;
       report.durationMs = performance.now() - began;
     }
@@ -337,7 +332,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       limit: this.options.reapLimit,
     });
     report.ended += begin.ended.length;
-    await Promise.all(begin.ended.map((ended) => this.deliver(ended)));
+    await Promise.all(begin.ended.map((ended) => this.callbacks.deliver(ended)));
     // A store may leave the slots it just reaped idle until the next pass: make that pass now.
     if (begin.ended.length > 0 || begin.expiredReservations > 0) this.scheduleLogged();
     const bySlotId = new Map(slots.map((slot) => [slot.slotId, slot]));
@@ -432,7 +427,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         const reservation = await pending.reservation;
         if (reservation === null) {
           // Polled early, and the end that was to keep the slot did not act: not ours to fill.
-          await this.reject(backend, taskId, 'reservation_lost', pending.slotId);
+          await this.callbacks.reject(backend, taskId, 'reservation_lost', pending.slotId);
           return 'lost';
         }
         const result = await this.batches.start(store, {
@@ -445,7 +440,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         if (result.ok) {
           return (await this.launch(store, result.occupancy)) ? 'started' : 'failed';
         }
-        await this.reject(backend, taskId, result.reason, pending.slotId);
+        await this.callbacks.reject(backend, taskId, result.reason, pending.slotId);
         // A lapsed reservation may be someone else's slot now: nothing to fill, nothing to release.
         if (result.reason === 'reservation_lost') return 'lost';
       }
@@ -557,7 +552,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     if (!result.ok) return result;
     // Callbacks first: a backend may mark the task done in stopCallback, and a poll before that
     // could hand out the same task again.
-    if (result.delivered) await this.deliver(result.ended);
+    if (result.delivered) await this.callbacks.deliver(result.ended);
     else {
       this.localTasks.remove(result.ended.taskId, result.ended.token, abortCauseOf(result.ended.reason));
       this.logger.info('task ended; callbacks left to a scheduler with its backend', fieldsOf(result.ended));
@@ -566,49 +561,6 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       if (!early) void this.keptSlots.push({ store: keep.store, slotId: result.reserved.slotId, reservation: result.reserved });
     } else if (refill && this.slots.has(result.ended.slotId)) this.scheduleLogged();
     return result;
-  }
-
-  /** Fires the local AbortSignal if the task runs here, then `timeoutCallback` (on timeouts) and `stopCallback`. */
-  private async deliver(ended: EndedOccupancy): Promise<void> {
-    this.localTasks.remove(ended.taskId, ended.token, abortCauseOf(ended.reason));
-    const backend = this.backends.get(ended.backend);
-    if (!backend) {
-      this.logger.error('no backend registered to receive the end of a task', fieldsOf(ended));
-      return;
-    }
-    if (ended.reason === 'timeout' || ended.reason === 'max_runtime') {
-      this.logger.warn('task timed out', fieldsOf(ended));
-      this.notify('task:timeout', ended);
-      const info = ended as EndedOccupancy & { reason: 'timeout' | 'max_runtime' };
-      await this.callback('timeoutCallback', ended, () => backend.timeoutCallback(ended.taskId, info));
-    } else {
-      this.logger.info('task ended', fieldsOf(ended));
-    }
-    await this.callback('stopCallback', ended, () => backend.stopCallback(ended.taskId, ended));
-    this.notify('task:stop', ended);
-  }
-
-  private async reject(backendName: string, taskId: string, reason: 'duplicate' | 'reservation_lost' | 'unused', slotId: string): Promise<void> {
-    const backend = this.backends.get(backendName)!;
-    this.logger.warn('polled task not started', { backend: backendName, taskId, slotId, reason });
-    this.notify('task:reject', { backend: backendName, taskId, slotId, reason });
-    await this.callback('rejectCallback', { taskId, slotId, backend: backendName }, () =>
-      backend.rejectCallback(taskId, { reason, slotId }),
-    );
-  }
-
-  /** Runs one backend callback; a throw, rejection or hang is logged and emitted, never raised. */
-  private async callback(
-    callback: 'stopCallback' | 'timeoutCallback' | 'keepaliveCallback' | 'rejectCallback',
-    about: { taskId: string; slotId: string; backend: string; token?: number },
-    fn: () => unknown,
-  ): Promise<void> {
-    try {
-      await callWithTimeout(fn, this.options.callbackTimeoutMs, `backend "${about.backend}" ${callback}`, about);
-    } catch (error) {
-      this.logger.error(`${callback} failed`, { ...pickFields(about), ...errorFields(error) });
-      this.notify('callback:error', { backend: about.backend, callback, taskId: about.taskId, error: toError(error) });
-    }
   }
 
   // --- helpers -------------------------------------------------------------------------------
@@ -756,32 +708,4 @@ interface PendingSlot {
 /** A slot kept by a local stop, waiting for its refill round. */
 interface KeptSlot extends PendingSlot {
   store: SlotStore;
-}
-
-function abortCauseOf(reason: EndedOccupancy['reason']): AbortCause | undefined {
-  switch (reason) {
-    case 'timeout':
-    case 'max_runtime':
-    case 'backend_removed':
-    case 'start_failed':
-      return reason;
-    default:
-      return undefined; // the task itself stopped
-  }
-}
-
-function fieldsOf(ended: EndedOccupancy): Record<string, unknown> {
-  return {
-    slotId: ended.slotId,
-    taskId: ended.taskId,
-    backend: ended.backend,
-    token: ended.token,
-    reason: ended.reason,
-    status: ended.status,
-    error: ended.error,
-  };
-}
-
-function pickFields(about: { taskId: string; slotId: string; backend: string; token?: number }): Record<string, unknown> {
-  return { taskId: about.taskId, slotId: about.slotId, backend: about.backend, token: about.token };
 }

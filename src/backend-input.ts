@@ -1,0 +1,31 @@
+import { Backend } from '../backends/backend.js';
+import { ConfigError } from './errors.js';
+
+/** A backend to register: an instance, or a class built once with no arguments. */
+export type BackendInput = Backend | (new () => Backend);
+
+const allowed = 'allowed: a Backend subclass, or an instance of one (an object with poll and startCallback)';
+
+/**
+ * The backend to register under `name`: the instance given, or one built from the class given.
+ * @throws ConfigError naming the registration and what is allowed
+ */
+export function toBackend(name: string, input: BackendInput): Backend {
+  if (typeof name !== 'string' || name.length === 0) {
+    throw new ConfigError('registerBackend(name)', name, 'allowed: a non-empty string');
+  }
+  if (typeof input === 'function') {
+    // A class is built once, with no arguments; an arrow function or a factory is not a class.
+    if (!isBackend(input.prototype)) throw new ConfigError(`registerBackend("${name}")`, input, allowed);
+    input = new input();
+  }
+  if (!isBackend(input)) throw new ConfigError(`registerBackend("${name}")`, input, allowed);
+  return input;
+}
+
+function isBackend(value: unknown): value is Backend {
+  return (
+    value instanceof Backend ||
+    (typeof value === 'object' && value !== null && typeof (value as Backend).poll === 'function' && typeof (value as Backend).startCallback === 'function')
+  );
+}
