@@ -1,21 +1,19 @@
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
-import { Backend, type TaskContext } from '../backends/backend.js';
+import type { Backend } from '../backends/backend.js';
 import type {
   EndRequest,
   EndResult,
   Lost,
   Occupancy,
-  Reservation,
   SlotState,
   SlotStore,
   StoreEvent,
   TaskRef,
 } from '../slots/store.js';
-import { BackendCallbacks, abortCauseOf, fieldsOf } from './backend-callbacks.js';
+import { BackendCallbacks, abortCauseOf, fieldsOf, type Notify } from './backend-callbacks.js';
 import { toBackend, type BackendInput } from './backend-input.js';
 import { BatchQueue } from './batch-queue.js';
-import { callWithTimeout } from './call.js';
 import { normalizeConfig, type SlotConfig, type SlotConfigInput } from './config.js';
 import { startCron, type CronHandle } from './cron.js';
 import { ConfigError, SchedulerStateError, toError, type AbortCause } from './errors.js';
@@ -26,6 +24,7 @@ import { resolveOptions, type ResolvedOptions, type SchedulerOptions } from './o
 import { PassPoller } from './pass-poller.js';
 import type { CancelOutcome, KeepaliveOutcome, LostOutcome, PassReport, StopOptions, StopOutcomeResult } from './results.js';
 import { builtinSlotClasses, type SlotClass } from './slot-classes.js';
+import { SlotFiller, type PendingSlot } from './slot-filler.js';
 import { StoreBatches } from './store-batches.js';
 
 export type { BackendInput } from './backend-input.js';
@@ -62,6 +61,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private readonly unsubscribers = new Map<SlotStore, () => Promise<void>>();
   private readonly localTasks = new LocalTasks();
   private readonly callbacks: BackendCallbacks;
+  private readonly batches = new StoreBatches();
+  private readonly filler: SlotFiller;
   private loaded = false;
   private closing: Promise<void> | undefined;
   /** Set once the stores close: until then, keepalive/stop/cancel still work, so backends can end their tasks while closing. */
@@ -77,11 +78,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
    * wait for the pass under way.
    */
   private readonly keptSlots = new BatchQueue<KeptSlot, void>((kept) => this.refill(kept));
-  private readonly batches = new StoreBatches();
   /** Stores seen keeping a slot on `end` (every store of this package; maybe not a user's): only those are polled early. */
   private readonly keepingStores = new WeakSet<SlotStore>();
-  /** Fills under way: with the local tasks, what counts against `maxLocalTasks`. */
-  private filling = 0;
 
   constructor(options: SchedulerOptions) {
     super();
@@ -89,12 +87,28 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     this.name = this.options.name;
     this.owner = this.options.owner;
     this.logger = this.options.logger.child({ scheduler: this.name });
+    const notify: Notify = (event, ...args) => this.notify(event, ...args);
     this.callbacks = new BackendCallbacks({
       backends: this.backends,
       localTasks: this.localTasks,
       logger: this.logger,
       callbackTimeoutMs: this.options.callbackTimeoutMs,
-      notify: (event, ...args) => this.notify(event, ...args),
+      notify,
+    });
+    this.filler = new SlotFiller({
+      backends: this.backends,
+      localTasks: this.localTasks,
+      callbacks: this.callbacks,
+      batches: this.batches,
+      logger: this.logger,
+      notify,
+      callbackTimeoutMs: this.options.callbackTimeoutMs,
+      maxLocalTasks: this.options.maxLocalTasks,
+      keepalive: (taskId, token) => this.keepalive(taskId, { token }),
+      stop: (taskId, options) => this.stop(taskId, options),
+      // No instant refill: a source that keeps handing out a task that cannot start would spin.
+      // The slot waits for the next tick (the Python original's defect 11).
+      startFailed: (store, taskId, token, error) => this.end({ taskId, token, reason: 'start_failed', error }, store, false),
     });
   }
 
@@ -324,7 +338,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       slotIds: slots.map((slot) => slot.slotId),
       // Under maxLocalTasks, only what this scheduler may fill: idle slots it holds unused would
       // hide them from the other schedulers' passes.
-      ...(Number.isFinite(this.room()) ? { maxReserve: Math.max(0, this.room()) } : {}),
+      ...(Number.isFinite(this.filler.room()) ? { maxReserve: Math.max(0, this.filler.room()) } : {}),
       owner: this.owner,
       leaseMs: this.options.reservationTimeoutMs,
       deliverable: [...this.backends.keys()],
@@ -338,49 +352,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     const bySlotId = new Map(slots.map((slot) => [slot.slotId, slot]));
     report.ended += await this.reconcile(store, bySlotId, begin.running, startedBefore);
 
-    await this.fillReserved(store, begin.reserved.map((r) => ({ slotId: r.slotId, reservation: r })), bySlotId, poller, report);
-  }
-
-  /**
-   * Fills reserved slots concurrently: polls of one backend still go in slot order (the poller
-   * queues them), while the store round trips of different slots overlap. Releases the slots
-   * left empty, and those a failure may have left reserved. A slot's reservation may still be on
-   * its way (an end that keeps the slot, polled early for a backend that `claimsTasks`).
-   */
-  private async fillReserved(
-    store: SlotStore,
-    pending: readonly PendingSlot[],
-    slots: ReadonlyMap<string, SlotConfig>,
-    poller: PassPoller,
-    report: PassReport,
-  ): Promise<void> {
-    // Beyond maxLocalTasks, slots go back at once, before any poll claims work for them.
-    const room = Math.max(0, this.room());
-    const spare = pending.slice(room);
-    pending = pending.slice(0, room);
-    if (spare.length > 0) await this.releaseAll(store, spare, report);
-    // How many reserved slots list each backend: the most ids a batch poll should ask for.
-    const wanted = new Map<string, number>();
-    for (const { slotId } of pending) {
-      for (const backend of slots.get(slotId)!.backends) wanted.set(backend, (wanted.get(backend) ?? 0) + 1);
-    }
-    this.filling += pending.length;
-    const outcomes = await Promise.allSettled(
-      pending.map((slot) => this.fill(store, slot, slots.get(slot.slotId)!, poller, wanted).finally(() => this.filling--)),
-    );
-    // After an error (e.g. the store failed) the slot may still be reserved: release it too, or it lapses.
-    const release = pending.filter((_, i) => outcomes[i]!.status === 'rejected' || (outcomes[i] as PromiseFulfilledResult<string>).value === 'empty');
-    report.started += outcomes.filter((o) => o.status === 'fulfilled' && o.value === 'started').length;
-    if (release.length > 0) await this.releaseAll(store, release, report);
-    const failure = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
-    if (failure) throw failure.reason;
-  }
-
-  /** Releases these slots once their reservations are known (one round trip); counts them. */
-  private async releaseAll(store: SlotStore, pending: readonly PendingSlot[], report: PassReport): Promise<void> {
-    const reservations = (await Promise.all(pending.map((slot) => slot.reservation))).filter((r): r is Reservation => r !== null);
-    report.released += reservations.length;
-    if (reservations.length > 0) await store.release(reservations);
+    await this.filler.fillReserved(store, begin.reserved.map((r) => ({ slotId: r.slotId, reservation: r })), bySlotId, poller, report);
   }
 
   /**
@@ -397,8 +369,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
           const mine = kept.filter((k) => k.store === store);
           const fillable = this.closing ? [] : mine.filter((k) => config.get(k.slotId)?.slotCls !== undefined && this.stores.get(config.get(k.slotId)!.slotCls) === store);
           const dropped = mine.filter((k) => !fillable.includes(k));
-          if (dropped.length > 0) await this.releaseAll(store, dropped, report);
-          await this.fillReserved(store, fillable, config, poller, report);
+          if (dropped.length > 0) await this.filler.releaseAll(store, dropped, report);
+          await this.filler.fillReserved(store, fillable, config, poller, report);
         }
       } catch (error) {
         this.logger.error('refill of freed slots failed', errorFields(error));
@@ -406,86 +378,6 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       }
     });
     return kept.map(() => undefined);
-  }
-
-  /**
-   * Polls the slot's backends in order and starts the first task id returned: `started`, or
-   * `failed` (its startCallback failed; the slot is already free), or `empty` (nothing to run:
-   * release it), or `lost` (the reservation lapsed: not ours to release).
-   */
-  private async fill(
-    store: SlotStore,
-    pending: PendingSlot,
-    slot: SlotConfig,
-    poller: PassPoller,
-    wanted: ReadonlyMap<string, number>,
-  ): Promise<'started' | 'failed' | 'empty' | 'lost'> {
-    for (const backend of slot.backends) {
-      for (;;) {
-        const taskId = await poller.next(backend, pending.slotId, wanted.get(backend)!);
-        if (taskId === null) break;
-        const reservation = await pending.reservation;
-        if (reservation === null) {
-          // Polled early, and the end that was to keep the slot did not act: not ours to fill.
-          await this.callbacks.reject(backend, taskId, 'reservation_lost', pending.slotId);
-          return 'lost';
-        }
-        const result = await this.batches.start(store, {
-          ...reservation,
-          taskId,
-          backend,
-          timeoutMs: slot.timeoutMs,
-          maxRuntimeMs: slot.maxRuntimeMs,
-        });
-        if (result.ok) {
-          return (await this.launch(store, result.occupancy)) ? 'started' : 'failed';
-        }
-        await this.callbacks.reject(backend, taskId, result.reason, pending.slotId);
-        // A lapsed reservation may be someone else's slot now: nothing to fill, nothing to release.
-        if (result.reason === 'reservation_lost') return 'lost';
-      }
-    }
-    return 'empty';
-  }
-
-  /**
-   * Runs `startCallback`; if it throws, rejects or hangs, the occupancy ends with `start_failed`.
-   * True if the task started.
-   */
-  private async launch(store: SlotStore, occupancy: Occupancy): Promise<boolean> {
-    const { taskId, slotId, token } = occupancy;
-    const backend = this.backends.get(occupancy.backend)!;
-    const local = this.localTasks.add({ taskId, slotId, token, backend: occupancy.backend });
-    const context: TaskContext = {
-      taskId,
-      slotId,
-      token,
-      backend: occupancy.backend,
-      startedAt: occupancy.startedAt,
-      deadline: occupancy.deadline,
-      maxDeadline: occupancy.maxDeadline,
-      signal: local.controller.signal,
-      keepalive: () => this.keepalive(taskId, { token }),
-      stop: (options) => this.stop(taskId, { ...options, token }),
-    };
-    this.logger.info('task started', { slotId, taskId, backend: occupancy.backend, token });
-    this.notify('task:start', occupancy);
-    try {
-      await callWithTimeout(
-        () => backend.startCallback(taskId, context),
-        this.options.callbackTimeoutMs,
-        `backend "${occupancy.backend}" startCallback`,
-        { taskId, slotId, backend: occupancy.backend, token },
-      );
-    } catch (error) {
-      this.logger.error('start callback failed', { slotId, taskId, backend: occupancy.backend, token, ...errorFields(error) });
-      this.notify('callback:error', { backend: occupancy.backend, callback: 'startCallback', taskId, error: error as Error });
-      // No instant refill: a source that keeps handing out a task that cannot start would spin.
-      // The slot waits for the next tick (the Python original's defect 11).
-      await this.end({ taskId, token, reason: 'start_failed', error: (error as Error).message }, store, false);
-      return false;
-    }
-    return true;
   }
 
   /**
@@ -565,18 +457,13 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
 
   // --- helpers -------------------------------------------------------------------------------
 
-  /** How many more tasks this scheduler may start under `maxLocalTasks` (fills under way count). */
-  private room(): number {
-    return this.options.maxLocalTasks - this.localTasks.size - this.filling;
-  }
-
   /**
    * The store of a task running here in a slot of the config, unless closing or over
    * `maxLocalTasks` (the ending task still counts, so 0 room means its slot may be refilled): where
    * `end` may keep the slot.
    */
   private keepable(request: TaskRef): { store: SlotStore; slot: SlotConfig } | undefined {
-    if (this.closing || !this.loaded || this.room() < 0) return undefined;
+    if (this.closing || !this.loaded || this.filler.room() < 0) return undefined;
     const local = this.localTasks.get(request.taskId, request.token);
     const slot = local && this.slots.get(local.slotId);
     const store = slot && this.stores.get(slot.slotCls);
@@ -697,12 +584,6 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     this.assertOpen();
     if (!this.loaded) throw new SchedulerStateError(`${method}() needs a config: call load() first`);
   }
-}
-
-/** A slot to fill: its reservation, or the end that is keeping it (null if that end did not act). */
-interface PendingSlot {
-  slotId: string;
-  reservation: Reservation | Promise<Reservation | null>;
 }
 
 /** A slot kept by a local stop, waiting for its refill round. */
