@@ -234,9 +234,9 @@ export class JobRunner {
   }
 
   /**
-   * Stops the slot (unless it is gone), then writes the end once (the first decision wins). The
-   * slot goes first so that the write is off its critical path: the slot refills while the write
-   * goes out, batched with other jobs' writes. The handler has returned by then, so the slot
+   * Writes the end once (the first decision wins) and, at the same time, stops the slot (unless
+   * it is gone), so that the write is off the slot's critical path: the slot refills while the
+   * write goes out, batched with other jobs' writes. The handler has returned by then, so the slot
    * still bounds the running handlers; only the job's row says `doing` a little longer.
    */
   private end(decision: Decision, stopSlot = true): Promise<void> {
@@ -257,7 +257,7 @@ export class JobRunner {
     return this.ending;
   }
 
-  /** Writes the decision through the guard; returns the status to report to the slot. Never throws. */
+  /** Writes the decision through the guard; returns the status written. Never throws. */
   private async write(decision: Decision): Promise<string> {
     const { store, deleteJobs } = this.deps;
     const fields = { jobId: this.job.id, attempts: this.job.attempts };

@@ -3,6 +3,7 @@
  * they open (and later end) a pool of their own, or a pool the caller owns and keeps open.
  */
 import pg from 'pg';
+import { isPool } from '../../slots/postgres/is-pool.js';
 import { ConfigError } from '../../src/errors.js';
 
 /** A postgres:// URL or a pg.Pool connected with the search_path of the Python side. */
@@ -35,12 +36,3 @@ export function openPool(postgres: PostgresOption): PoolHandle {
   return { pool, owned: true };
 }
 
-/** Read by shape, not `instanceof`: a pool passed in may come from another copy of `pg`. */
-function isPool(value: unknown): value is pg.Pool {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    typeof (value as pg.Pool).connect === 'function' &&
-    typeof (value as pg.Pool).query === 'function'
-  );
-}

@@ -22,6 +22,7 @@ import {
   type TaskRef,
 } from '../store.js';
 import { bindSchema, migrate } from './migrate.js';
+import { isPool } from './is-pool.js';
 import { PgListener } from './listener.js';
 import * as statements from './sql.generated.js';
 
@@ -412,19 +413,10 @@ function toInt8(value: number): number {
   return Math.round(value);
 }
 
-/** Read by shape, not `instanceof`: a pool passed in may come from another copy of `pg`. */
+/** The unique index refused a start: another start of the same task id committed first. */
 function isTaskConflict(error: unknown): boolean {
   const { code, constraint } = (error ?? {}) as { code?: unknown; constraint?: unknown };
   return code === '23505' && constraint === taskIndex;
-}
-
-function isPool(value: unknown): value is pg.Pool {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    typeof (value as pg.Pool).connect === 'function' &&
-    typeof (value as pg.Pool).query === 'function'
-  );
 }
 
 /** The pool's connection string, or host, port and database when it was configured by fields. */
