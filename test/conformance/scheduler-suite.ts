@@ -398,7 +398,9 @@ export function schedulerConformanceSuite(test: TestFn, kind: SlotKind): void {
     const polls = backend.polls;
     t.true((await s.stop('t2')).ok);
     const slotOfT2 = backend.started.find((x) => x.taskId === 't2')!.slotId;
-    await waitFor(async () => (await s.inspect()).find((x) => x.slotId === slotOfT2)?.status === 'idle', 'the slot of t2 to go idle');
+    // The round's report comes after its release: wait for the report, then look at the slot.
+    await waitFor(() => refills.length === 2, 'the refill round after t2 to end');
+    t.is((await s.inspect()).find((x) => x.slotId === slotOfT2)?.status, 'idle', 'the slot of t2 went idle');
     t.is(backend.polls, polls + 1);
     t.is(passes, 0, 'no pass ran');
     t.like(refills[0], { started: 1, released: 0, polls: 1 });
@@ -469,8 +471,9 @@ export function schedulerConformanceSuite(test: TestFn, kind: SlotKind): void {
       await Promise.all(schedulers.map((x) => x.schedule()));
       await sleep(10);
     }
-    await waitFor(() => backend.queue.length === 0, 'the queue to drain', 10_000);
-    await Promise.all(schedulers.map((x) => x.schedule()));
+    // An id leaves the queue when polled, and is started or handed back a moment later.
+    const settled = () => backend.started.length + backend.rejected.length === ids.length * 2;
+    await waitFor(async () => (await Promise.all(schedulers.map((x) => x.schedule())), settled()), 'every id to start or be handed back', 10_000);
     await waitFor(() => backend.stopped.length === backend.started.length, 'every started task to stop', 10_000);
     t.true(backend.maxRunning <= 3, `max running ${backend.maxRunning}`);
     t.true(backend.maxRunning >= 2, 'the slots were used concurrently');
@@ -495,7 +498,8 @@ export function schedulerConformanceSuite(test: TestFn, kind: SlotKind): void {
     await second.load(slots(4, ['A']));
     t.like(await first.schedule(), { started: 2, released: 0 }); // reserved only the 2 it may run
     t.like(await second.schedule(), { started: 2 });
-    await waitFor(() => a.queue.length === 0 && a.running.size + b.running.size === 0, 'every task to run and stop', 10_000);
+    // A task leaves the queue when polled, before it starts: count the starts, not the queue.
+    await waitFor(() => a.started.length + b.started.length === 16 && a.running.size + b.running.size === 0, 'every task to run and stop', 10_000);
     t.true(a.maxRunning <= 2 && b.maxRunning <= 2, `at most 2 each: ${a.maxRunning}, ${b.maxRunning}`);
     t.is(a.started.length + b.started.length, 16);
     t.true(b.started.length >= 2, 'the second scheduler kept its share');
