@@ -2,7 +2,7 @@
  * Drain: N no-op tasks through S slots, end to end through the Scheduler. The backend is in memory:
  * `poll` returns the next id, `startCallback` stops the task in a microtask. Each task costs a
  * `start` and an `end` request; each `end` keeps its slot, and the slots freed in one tick are
- * refilled together in a round (one `startMany` on Redis) without a pass.
+ * refilled together in a round (one `startMany` on Redis and PostgreSQL) without a pass.
  * Throughput is N ÷ (time from the first `schedule()` to the N-th `stopCallback`).
  */
 import { Backend, Scheduler, type SchedulerOptions, type TaskContext } from '../src/index.js';

@@ -5,6 +5,7 @@
 import type pg from 'pg';
 import {
   migrate001,
+  migrate002,
   migrationsApplied,
   migrationsLock,
   migrationsPrepare,
@@ -21,7 +22,10 @@ export interface Migration {
 }
 
 /** Every migration, in version order. Append only: a released migration is never edited. */
-export const migrations: readonly Migration[] = Object.freeze([{ version: 1, sql: migrate001 }]);
+export const migrations: readonly Migration[] = Object.freeze([
+  { version: 1, sql: migrate001 },
+  { version: 2, sql: migrate002 },
+]);
 
 /** Replaces the schema placeholder of a statement with an escaped identifier. */
 export function bindSchema(sql: string, schemaIdentifier: string): string {

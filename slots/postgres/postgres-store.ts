@@ -47,12 +47,17 @@ const defaults = Object.freeze({
 
 /**
  * How often a task statement runs again when a concurrent change made its snapshot disagree with
- * the row it locked (see {@link lostFrom}). One retry settles it unless the task is churning.
+ * the row it locked (see {@link lostFrom}), and how often a batch call runs again when another
+ * transaction made it fail (see {@link PostgresSlotStore.callBatch}). One retry settles it unless
+ * the task is churning. The end function (migrate-002.sql) looks again as often, on its own.
  */
 const maxAttempts = 5;
 
 /** The unique index that lets only one of two concurrent starts of a task id commit. */
 const taskIndex = 'task_semaphore_slots_task_uidx';
+
+/** SQLSTATE of task_semaphore_end_v1 when a task kept changing under every look; DETAIL is its id. */
+const churnCode = 'TS001';
 
 /** bigint columns arrive as strings from `pg`, int and float columns as numbers. */
 type Int8 = string | number;
@@ -84,10 +89,10 @@ interface LookupRow {
   ended_reason: EndReason | null;
 }
 
-type StartRow = Nullable<OccupancyRow> & { reservation_valid: boolean; holder: string | null };
+type StartRow = { reservation_valid: boolean; holder: string | null; occupancy: Occupancy | null };
 type KeepaliveRow = LookupRow & OccupancyRow;
 type CancelRow = LookupRow & OccupancyRow & { already_requested: boolean };
-type EndRow = LookupRow & { record: EndedOccupancy; delivered: boolean; reserved_token: Int8 | null };
+type EndRow = LookupRow & { ended: EndedOccupancy | null; delivered: boolean | null; reserved_token: Int8 | null };
 type InspectRow = Nullable<OccupancyRow> & {
   slot_id: string;
   status: SlotState['status'];
@@ -108,9 +113,11 @@ type Nullable<T> = { [K in keyof T]: T[K] | null };
 /**
  * Slot state in PostgreSQL, for schedulers in many processes. Every state change is one
  * conditional statement (SQL in `sql/*.sql`), in autocommit, timed by the database's `now()`:
- * nothing is read into Node, changed and written back, so the client clock never matters. The
- * unique index on `(scheduler, task_id)` keeps a task id in at most one slot even when two starts
- * race; `FOR UPDATE SKIP LOCKED` keeps concurrent passes from reserving or reaping the same slot.
+ * nothing is read into Node, changed and written back, so the client clock never matters. Starts
+ * and ends go in batches, each one statement calling a function of migrate-002.sql that acts on
+ * the requests in order: one round trip and one commit per batch. The unique index on
+ * `(scheduler, task_id)` keeps a task id in at most one slot even when two starts race;
+ * `FOR UPDATE SKIP LOCKED` keeps concurrent passes from reserving or reaping the same slot.
  */
 export class PostgresSlotStore implements SlotStore {
   readonly kind = 'postgres';
@@ -218,31 +225,28 @@ export class PostgresSlotStore implements SlotStore {
   }
 
   async start(request: StartRequest): Promise<StartResult> {
-    const values = [
+    return (await this.startMany([request]))[0]!;
+  }
+
+  /** All the starts in one call of task_semaphore_start_v1, which acts on them in order. */
+  async startMany(requests: readonly StartRequest[]): Promise<StartResult[]> {
+    if (requests.length === 0) return []; // nothing to do is not worth a round trip
+    const rows = await this.callBatch<StartRow>(this.sql.startMany, [
       this.name,
-      request.slotId,
-      request.token,
-      request.taskId,
-      request.backend,
-      toInt8(request.timeoutMs),
-      request.maxRuntimeMs === null ? null : toInt8(request.maxRuntimeMs),
-    ];
-    for (let attempt = 1; ; attempt++) {
-      let row: StartRow;
-      try {
-        row = (await this.pool.query<StartRow>(this.sql.start, values)).rows[0]!;
-      } catch (error) {
-        // A start of the same task id committed after this statement's snapshot was taken: the
-        // index refused ours. Nothing changed; run again, and the new snapshot names the holder.
-        if (isTaskConflict(error) && attempt < maxAttempts) continue;
-        throw error;
-      }
-      if (row.slot_id !== null) return { ok: true, occupancy: toOccupancy(row as OccupancyRow) };
+      requests.map((r) => r.slotId),
+      requests.map((r) => r.token),
+      requests.map((r) => r.taskId),
+      requests.map((r) => r.backend),
+      requests.map((r) => toInt8(r.timeoutMs)),
+      requests.map((r) => (r.maxRuntimeMs === null ? null : toInt8(r.maxRuntimeMs))),
+    ]);
+    return rows.map((row): StartResult => {
+      if (row.occupancy !== null) return { ok: true, occupancy: row.occupancy };
       if (row.reservation_valid && row.holder !== null) return { ok: false, reason: 'duplicate', slotId: row.holder };
-      // Either the reservation had lapsed or moved on in the snapshot, or it was valid there but
-      // released, reaped or started before the update could lock it: lost either way.
+      // Either the reservation had lapsed or moved on, or it was valid when read but released,
+      // reaped or started before the update could lock it: lost either way.
       return { ok: false, reason: 'reservation_lost' };
-    }
+    });
   }
 
   async release(reservations: readonly Reservation[]): Promise<void> {
@@ -260,29 +264,42 @@ export class PostgresSlotStore implements SlotStore {
   }
 
   async end(request: EndRequest): Promise<EndResult> {
-    const found = await this.onTask<EndRow>(
-      this.sql.end,
-      [
-        this.name,
-        request.taskId,
-        request.token ?? null,
-        request.reason,
-        request.status ?? null,
-        request.error ?? null,
-        [...request.deliverable],
-        this.outboxLimit,
-        request.notify === true,
-        this.channel,
-        request.reserve?.owner ?? null,
-        request.reserve ? toInt8(request.reserve.leaseMs) : null,
-        this.tokenSequence,
-      ],
-      request,
-    );
-    if (!('row' in found)) return found;
-    const { record, delivered, reserved_token: token } = found.row;
-    const result = { ok: true as const, ended: record, delivered };
-    return token === null ? result : { ...result, reserved: { slotId: record.slotId, token: Number(token) } };
+    return (await this.endMany([request]))[0]!;
+  }
+
+  /** All the ends in one call of task_semaphore_end_v1, which acts on them in order. */
+  async endMany(requests: readonly EndRequest[]): Promise<EndResult[]> {
+    if (requests.length === 0) return []; // nothing to do is not worth a round trip
+    const rows = await this.callBatch<EndRow>(this.sql.endMany, [
+      this.name,
+      requests.map((r) => r.taskId),
+      requests.map((r) => r.token ?? null),
+      requests.map((r) => r.reason),
+      requests.map((r) => r.status ?? null),
+      requests.map((r) => r.error ?? null),
+      // One JSON array per request: PostgreSQL arrays of arrays must all have one length.
+      requests.map((r) => JSON.stringify(r.deliverable)),
+      requests.map((r) => r.notify === true),
+      requests.map((r) => r.reserve?.owner ?? null),
+      requests.map((r) => (r.reserve ? toInt8(r.reserve.leaseMs) : null)),
+      this.outboxLimit,
+      this.channel,
+      this.tokenSequence,
+    ]);
+    return rows.map((row, i): EndResult => {
+      const request = requests[i]!;
+      if (!row.acted) {
+        // The function looks again while the task shows live and matching, and raises TS001 rather
+        // than return such a row: lostFrom finds why it did not act.
+        const lost = lostFrom(row, request);
+        if (lost) return lost;
+        throw churnError(request.taskId);
+      }
+      const ended = row.ended!;
+      const result = { ok: true as const, ended, delivered: row.delivered === true };
+      const token = row.reserved_token;
+      return token === null ? result : { ...result, reserved: { slotId: ended.slotId, token: Number(token) } };
+    });
   }
 
   async requestCancel(ref: TaskRef): Promise<CancelResult> {
@@ -341,7 +358,30 @@ export class PostgresSlotStore implements SlotStore {
   }
 
   /**
-   * Runs a statement that acts on a task id (keepalive, end, request-cancel). Each run is one
+   * Runs a batch statement (start-many, end-many) and returns its rows, one per request in order.
+   * The function it calls runs in the statement's transaction, so when the call fails nothing of
+   * the batch was applied, and it runs again as a whole when another transaction was in its way:
+   * - 23505 on the task index: a start of one of the task ids committed after the function looked
+   *   for a holder. The next call sees the holder and answers `duplicate`, as `start` alone would.
+   * - 40P01: PostgreSQL broke a deadlock by failing this call. A batch holds the locks of several
+   *   rows (slots, and index entries of the task ids it starts) until it commits, so two batches
+   *   that take them in different orders can wait for each other, where a lone start or end could not.
+   */
+  private async callBatch<R extends pg.QueryResultRow>(sql: string, values: unknown[]): Promise<R[]> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return (await this.pool.query<R>(sql, values)).rows;
+      } catch (error) {
+        if ((isTaskConflict(error) || isDeadlock(error)) && attempt < maxAttempts) continue;
+        const { code, detail } = (error ?? {}) as { code?: unknown; detail?: unknown };
+        if (code === churnCode) throw churnError(String(detail));
+        throw error;
+      }
+    }
+  }
+
+  /**
+   * Runs a statement that acts on a task id (keepalive, request-cancel). Each run is one
    * atomic statement; it runs again only when its snapshot showed the task live yet the row it
    * locked had changed (ended or reaped by a transaction that committed meanwhile), since only a
    * new snapshot shows what became of it.
@@ -352,13 +392,7 @@ export class PostgresSlotStore implements SlotStore {
       if (row.acted) return { row };
       const lost = lostFrom(row, ref);
       if (lost) return lost;
-      if (attempt >= maxAttempts) {
-        throw new TaskSemaphoreError(
-          'ERR_STORE_CONFLICT',
-          `task "${ref.taskId}" kept changing under ${maxAttempts} attempts; retry the call`,
-          { taskId: ref.taskId },
-        );
-      }
+      if (attempt >= maxAttempts) throw churnError(ref.taskId);
     }
   }
 }
@@ -417,6 +451,18 @@ function toInt8(value: number): number {
 function isTaskConflict(error: unknown): boolean {
   const { code, constraint } = (error ?? {}) as { code?: unknown; constraint?: unknown };
   return code === '23505' && constraint === taskIndex;
+}
+
+/** PostgreSQL failed this transaction to break a deadlock. */
+function isDeadlock(error: unknown): boolean {
+  return (error as { code?: unknown } | null)?.code === '40P01';
+}
+
+/** A task whose row changed under every attempt to act on it. */
+function churnError(taskId: string): TaskSemaphoreError {
+  return new TaskSemaphoreError('ERR_STORE_CONFLICT', `task "${taskId}" kept changing under ${maxAttempts} attempts; retry the call`, {
+    taskId,
+  });
 }
 
 /** The pool's connection string, or host, port and database when it was configured by fields. */

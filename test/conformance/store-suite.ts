@@ -19,7 +19,8 @@
 import type { TestFn } from 'ava';
 import { registerPeerCases } from './store-suite-peers.js';
 import { registerTimingCases } from './store-suite-timing.js';
-import { backend, contractMacro, endRequest, identity, must, ok, startRequest, timing, type StoreFactory } from './store-suite-kit.js';
+import type { StoreEvent } from '../../slots/store.js';
+import { backend, contractMacro, endRequest, identity, must, ok, sleep, startRequest, timing, type StoreFactory } from './store-suite-kit.js';
 
 export type { StoreFactory } from './store-suite-kit.js';
 
@@ -557,6 +558,9 @@ export function storeContractSuite<C = unknown>(test: TestFn<C>, factory: StoreF
     const three = await h.run('3', 'task-3', { backend: 'x' });
     const four = await h.run('4', 'task-4');
     ok(await h.store.requestCancel({ taskId: 'task-4' }), 'requestCancel');
+    const events: StoreEvent[] = [];
+    const unsubscribe = await h.store.subscribe?.((event) => events.push(event));
+    if (unsubscribe) t.teardown(unsubscribe);
     const before = await h.store.inspect();
     t.deepEqual(await h.endMany([]), [], 'no requests, no results');
     t.deepEqual(await h.store.inspect(), before, 'and no change');
@@ -593,6 +597,16 @@ export function storeContractSuite<C = unknown>(test: TestFn<C>, factory: StoreF
       t.like(await h.slot(kept.slotId), { status: 'reserved', token: kept.token, owner: 'K', leaseUntil: ended.endedAt + timing.long, occupancy: null });
     }
     for (const slotId of ['3', '4', '5']) t.like(await h.slot(slotId), { status: 'idle', owner: null, occupancy: null });
+
+    if (unsubscribe) {
+      // Only the end with notify that frees its slot publishes (task-2's keeps it). Events arrive in
+      // the order they were published: once slot 4's is here, any earlier one would be too.
+      const freed = () => events.filter((e) => e.type === 'freed');
+      for (const until = Date.now() + 10_000; !freed().some((e) => e.slotId === '4'); await sleep(10)) {
+        must(Date.now() < until, `no freed event of slot 4 within 10 s: ${JSON.stringify(events)}`);
+      }
+      t.deepEqual(freed(), [{ type: 'freed', slotId: '4' }]);
+    }
 
     // The undeliverable record went to the outbox; tombstones answer ended.
     t.deepEqual((await h.pass('no-x', [], { deliverable: [backend] })).ended, []);

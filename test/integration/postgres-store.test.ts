@@ -8,7 +8,9 @@ import test, { type ExecutionContext } from 'ava';
 import type pg from 'pg';
 import { StoreUnavailableError } from '../../src/errors.js';
 import { PostgresSlotStore, type PostgresSlotStoreOptions } from '../../slots/postgres/index.js';
-import type { BeginPassRequest } from '../../slots/store.js';
+import { bindSchema, migrations } from '../../slots/postgres/migrate.js';
+import { ensureSlots, migrationsPrepare, migrationsRecord } from '../../slots/postgres/sql.generated.js';
+import type { BeginPassRequest, EndRequest, StartResult } from '../../slots/store.js';
 import { connectPostgres, databaseUrl, freshSchema, uniqueName } from '../helpers/services.js';
 
 /** Short store-clock durations; tests wait five times as long. */
@@ -63,6 +65,32 @@ const startOf = (slotId: string, token: number, taskId: string, more: { backend?
   timeoutMs: more.timeoutMs ?? 30_000,
   maxRuntimeMs: more.maxRuntimeMs ?? null,
 });
+
+const endOf = (taskId: string, more: Partial<EndRequest> = {}): EndRequest => ({
+  taskId,
+  reason: 'stopped',
+  deliverable: ['A'],
+  retentionMs: 60_000,
+  ...more,
+});
+
+/** A bigint PostgreSQL accepts, but that overflows once added to a time: fails a request part way. */
+const overflowMs = 9.223372e18;
+
+/**
+ * Records the first word of every statement sent through `pool.query` (the `-- name:` of the
+ * store's SQL files), from now on.
+ */
+function recordQueries(pool: pg.Pool): string[] {
+  const sent: string[] = [];
+  const original = pool.query.bind(pool) as (...args: unknown[]) => unknown;
+  pool.query = ((...args: unknown[]) => {
+    const text = typeof args[0] === 'string' ? args[0] : (args[0] as { text: string }).text;
+    sent.push(/^--\s*([\w-]+)/.exec(text)?.[1] ?? text);
+    return original(...args);
+  }) as typeof pool.query;
+  return sent;
+}
 
 test('full cycle: reserve in slot order, start, keepalive, end, inspect', async (t) => {
   const { store } = await setup(t, ['2', '10', '1']);
@@ -395,7 +423,7 @@ test('concurrent init from several stores on one new schema', async (t) => {
   await t.notThrowsAsync(Promise.all(stores.map((s, i) => s.init(['1', '2', String(3 + i)]))));
   await stores[0]!.init(['1']); // idempotent
   const versions = await pool.query(`SELECT version FROM ${schema}.task_semaphore_migrations`);
-  t.deepEqual(versions.rows, [{ version: 1 }]);
+  t.deepEqual(versions.rows, [{ version: 1 }, { version: 2 }]);
   t.deepEqual(
     (await stores[0]!.inspect()).map((s) => s.slotId),
     ['1', '2', '3', '4', '5', '6', '7', '8'],
@@ -452,6 +480,265 @@ test('each occupancy ends exactly once while ends race concurrent reaping passes
     (await store.inspect()).filter((s) => s.status !== 'idle'),
     [],
   );
+});
+
+test('startMany and endMany of five requests are one query and one transaction each; of none, no query', async (t) => {
+  const slotIds = ['1', '2', '3', '4', '5'];
+  const { pool, schema, name, store } = await setup(t, slotIds);
+  const { reserved } = await store.beginPass(pass({ slotIds }));
+  // xmin is the transaction that wrote a row version: one value for the rows of one transaction.
+  const writers = async (table: string) =>
+    (await pool.query(`SELECT DISTINCT xmin::text FROM ${schema}.${table} WHERE scheduler = $1`, [name])).rowCount;
+  const sent = recordQueries(pool);
+
+  t.deepEqual(await store.startMany([]), []);
+  t.deepEqual(await store.endMany([]), []);
+  t.deepEqual(sent, [], 'no requests, no round trip');
+
+  const started = await store.startMany(reserved.map((r) => startOf(r.slotId, r.token, `task-${r.slotId}`)));
+  t.deepEqual(sent, ['start-many']);
+  const occupancies = started.map((r) => (r.ok ? r.occupancy : t.fail(`start failed: ${JSON.stringify(r)}`)));
+  t.deepEqual(
+    occupancies.map((o) => o?.slotId),
+    slotIds,
+  );
+  t.is(new Set(occupancies.map((o) => o?.startedAt)).size, 1, 'one now(): one transaction');
+  t.is(await writers('task_semaphore_slots'), 1, 'the five slots written by one transaction');
+
+  sent.length = 0;
+  const ended = await store.endMany(slotIds.map((id) => endOf(`task-${id}`, Number(id) % 2 ? { reserve: { owner: 'k', leaseMs: 10_000 } } : {})));
+  t.deepEqual(sent, ['end-many']);
+  t.deepEqual(
+    ended.map((r) => r.ok && [r.ended.taskId, r.reserved?.slotId ?? null]),
+    [
+      ['task-1', '1'],
+      ['task-2', null],
+      ['task-3', '3'],
+      ['task-4', null],
+      ['task-5', '5'],
+    ],
+  );
+  t.is(await writers('task_semaphore_slots'), 1, 'the five slots written by one transaction');
+  t.is(await writers('task_semaphore_ended'), 1, 'and the five tombstones by the same one');
+});
+
+test('a startMany or endMany that fails part way leaves nothing of it applied', async (t) => {
+  const { pool, schema, name, store } = await setup(t, ['1', '2']);
+  // A tombstone of task a, which a start of a deletes.
+  const { reserved: first } = await store.beginPass(pass({ slotIds: ['1'] }));
+  t.true((await store.start(startOf('1', first[0]!.token, 'a'))).ok);
+  t.true((await store.end(endOf('a'))).ok);
+  const { reserved } = await store.beginPass(pass({ slotIds: ['1', '2'] }));
+  const [one, two] = reserved;
+  if (!one || !two) throw new Error('slots 1 and 2 not reserved');
+  const counts = async () =>
+    (
+      await pool.query<{ ended: string; outbox: string }>(
+        `SELECT (SELECT count(*) FROM ${schema}.task_semaphore_ended WHERE scheduler = $1) AS ended,
+                (SELECT count(*) FROM ${schema}.task_semaphore_outbox WHERE scheduler = $1) AS outbox`,
+        [name],
+      )
+    ).rows[0];
+
+  const reservedState = await store.inspect();
+  // The first request acts (a starts, its tombstone goes), then the second overflows a bigint.
+  await t.throwsAsync(store.startMany([startOf('1', one.token, 'a'), startOf('2', two.token, 'b', { timeoutMs: overflowMs })]), {
+    message: /bigint out of range/,
+  });
+  t.deepEqual(await store.inspect(), reservedState, 'the start before it did not act');
+  t.deepEqual(await counts(), { ended: '1', outbox: '0' }, 'the tombstone of a is still there');
+  t.like(await store.keepalive({ taskId: 'a' }), { ok: false, reason: 'ended' });
+
+  t.true((await store.startMany([startOf('1', one.token, 'a'), startOf('2', two.token, 'b')])).every((r) => r.ok));
+  t.deepEqual(await counts(), { ended: '0', outbox: '0' });
+  const runningState = await store.inspect();
+  // The first end frees its slot, writes a tombstone and queues its record (A is not deliverable).
+  await t.throwsAsync(store.endMany([endOf('a', { deliverable: [], notify: true }), endOf('b', { reserve: { owner: 'k', leaseMs: overflowMs } })]), {
+    message: /bigint out of range/,
+  });
+  t.deepEqual(await store.inspect(), runningState, 'the end before it did not act');
+  t.deepEqual(await counts(), { ended: '0', outbox: '0' }, 'no tombstone, nothing queued');
+  t.like(await store.end(endOf('a', { deliverable: [] })), { ok: true, delivered: false, ended: { taskId: 'a' } });
+  t.deepEqual(await counts(), { ended: '1', outbox: '1' });
+});
+
+test('racing startMany batches of the same task ids: each task id in one slot, every answer consistent', async (t) => {
+  const size = 10;
+  const slotIds = Array.from({ length: 2 * size }, (_, i) => String(i + 1));
+  const { pool, store, another } = await setup(t, slotIds);
+  const other = another();
+  const sent = recordQueries(pool);
+  for (let round = 0; round < 8; round++) {
+    const taskIds = Array.from({ length: size }, (_, i) => `r${round}-${i}`);
+    const mine = (await store.beginPass(pass({ slotIds: slotIds.slice(0, size), owner: 'A' }))).reserved;
+    const theirs = (await other.beginPass(pass({ slotIds: slotIds.slice(size), owner: 'B' }))).reserved;
+    t.is(mine.length + theirs.length, 2 * size);
+    // Same order: the later batch waits on the earlier one's index entries, then gets 23505.
+    // Opposite orders: each may wait on the other, a deadlock PostgreSQL breaks by failing one.
+    const theirIds = round % 2 ? [...taskIds].reverse() : taskIds;
+    sent.length = 0;
+    const [a, b] = await Promise.all([
+      store.startMany(mine.map((r, i) => startOf(r.slotId, r.token, taskIds[i]!))),
+      other.startMany(theirs.map((r, i) => startOf(r.slotId, r.token, theirIds[i]!))),
+    ]);
+    t.log(`round ${round}: ${sent.length - 2} batch(es) run again`);
+
+    const holders = new Map<string, string>();
+    for (const state of await store.inspect()) if (state.occupancy) holders.set(state.occupancy.taskId, state.slotId);
+    t.deepEqual([...holders.keys()].sort(), taskIds, `round ${round}: every task id runs, each in one slot`);
+    const answers: Array<[string, StartResult]> = [
+      ...a.map((r, i): [string, StartResult] => [taskIds[i]!, r]),
+      ...b.map((r, i): [string, StartResult] => [theirIds[i]!, r]),
+    ];
+    for (const [taskId, result] of answers) {
+      if (result.ok) t.is(result.occupancy.slotId, holders.get(taskId)!, `round ${round}: ${taskId} started where it runs`);
+      else t.deepEqual(result, { ok: false, reason: 'duplicate', slotId: holders.get(taskId)! }, `round ${round}: ${taskId} names its holder`);
+    }
+    t.is(answers.filter(([, r]) => r.ok).length, taskIds.length, `round ${round}: one start of each task id`);
+
+    t.true((await store.endMany(taskIds.map((taskId) => endOf(taskId)))).every((r) => r.ok));
+    await store.release(mine);
+    await other.release(theirs);
+  }
+});
+
+test('a startMany refused by the task index, or failed to break a deadlock, runs again as a whole', async (t) => {
+  const { pool, schema, name, store, another } = await setup(t, ['1', '2', '3', '4']);
+  const other = another();
+  const sent = recordQueries(pool);
+  // A third transaction holds slot rows locked, so that the batches wait where the test wants them.
+  const lockSlots = async (slotIds: string[]) => {
+    const client = await pool.connect();
+    await client.query('BEGIN');
+    await client.query(`SELECT 1 FROM ${schema}.task_semaphore_slots WHERE scheduler = $1 AND slot_id = ANY ($2) FOR UPDATE`, [name, slotIds]);
+    const pid = (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+    return {
+      /** Resolves once `count` backends wait for this lock holder. */
+      waitedOnBy: async (count: number) => {
+        for (const until = Date.now() + 10_000; ; await sleep(5)) {
+          const { rows } = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE $1 = ANY (pg_blocking_pids(pid))', [pid]);
+          if (rows[0]!.n >= count) return;
+          if (Date.now() > until) throw new Error(`${count} backend(s) did not wait for the lock holder within 10 s`);
+        }
+      },
+      unlock: async () => {
+        await client.query('ROLLBACK');
+        client.release();
+      },
+    };
+  };
+  const reserve = async () => ({
+    mine: (await store.beginPass(pass({ slotIds: ['1', '2'], owner: 'A' }))).reserved,
+    theirs: (await other.beginPass(pass({ slotIds: ['3', '4'], owner: 'B' }))).reserved,
+  });
+  const startsOf = (sent: string[]) => sent.filter((name) => name === 'start-many').length;
+  const cleanUp = async (taskIds: string[], mine: { slotId: string; token: number }[], theirs: { slotId: string; token: number }[]) => {
+    t.true((await store.endMany(taskIds.map((taskId) => endOf(taskId)))).every((r) => r.ok));
+    await store.release(mine);
+    await other.release(theirs);
+  };
+
+  // 23505: their batch waits on slot 3 after looking for holders; ours starts the same task ids and
+  // commits; theirs is refused by the index, runs again and finds our slots holding them.
+  {
+    const { mine, theirs } = await reserve();
+    const lock = await lockSlots(['3']);
+    sent.length = 0;
+    const late = other.startMany([startOf('3', theirs[0]!.token, 'x0'), startOf('4', theirs[1]!.token, 'x1')]);
+    await lock.waitedOnBy(1);
+    const first = await store.startMany([startOf('1', mine[0]!.token, 'x0'), startOf('2', mine[1]!.token, 'x1')]);
+    t.deepEqual(
+      first.map((r) => r.ok && r.occupancy.slotId),
+      ['1', '2'],
+    );
+    await lock.unlock();
+    t.deepEqual(await late, [
+      { ok: false, reason: 'duplicate', slotId: '1' },
+      { ok: false, reason: 'duplicate', slotId: '2' },
+    ]);
+    t.is(startsOf(sent), 3, 'the refused batch ran twice');
+    await cleanUp(['x0', 'x1'], mine, theirs);
+  }
+
+  // 40P01: each batch has started one task id and waits on the locked slot of its second, the task
+  // id the other batch started. Once unlocked, each waits for the other's commit: PostgreSQL fails one.
+  {
+    const { mine, theirs } = await reserve();
+    const deadlocks = async () =>
+      Number((await pool.query<{ n: string }>('SELECT deadlocks AS n FROM pg_stat_database WHERE datname = current_database()')).rows[0]!.n);
+    const before = await deadlocks();
+    const lock = await lockSlots(['2', '4']);
+    sent.length = 0;
+    const batches = Promise.all([
+      store.startMany([startOf('1', mine[0]!.token, 'y0'), startOf('2', mine[1]!.token, 'y1')]),
+      other.startMany([startOf('3', theirs[0]!.token, 'y1'), startOf('4', theirs[1]!.token, 'y0')]),
+    ]);
+    await lock.waitedOnBy(2);
+    await lock.unlock();
+    const [a, b] = await batches;
+    const winner = a.every((r) => r.ok) ? a : b;
+    const loser = winner === a ? b : a;
+    t.true(winner.every((r) => r.ok), JSON.stringify([a, b]));
+    const slotOf = new Map(winner.flatMap((r) => (r.ok ? [[r.occupancy.taskId, r.occupancy.slotId] as const] : [])));
+    const loserIds = winner === a ? ['y1', 'y0'] : ['y0', 'y1'];
+    t.deepEqual(
+      loser,
+      loserIds.map((taskId) => ({ ok: false, reason: 'duplicate', slotId: slotOf.get(taskId) })),
+    );
+    // Its second run may also meet the winner's task ids uncommitted, then be refused by the index.
+    const runs = startsOf(sent);
+    t.true(runs >= 3 && runs <= 6, `the batch PostgreSQL failed ran again: ${runs} start-many in all`);
+    // Other tests' deadlocks count as well; ours is among them. Backends report the count a
+    // little later, at most PostgreSQL's 10 s idle interval.
+    for (const until = Date.now() + 15_000; (await deadlocks()) <= before && Date.now() < until; ) await sleep(50);
+    t.true((await deadlocks()) > before, 'a deadlock was detected');
+    await cleanUp(['y0', 'y1'], mine, theirs);
+  }
+});
+
+test('init brings a schema at migration 1 to 2, and the store then works on the state it finds', async (t) => {
+  const pool = await connectPostgres();
+  t.teardown(() => pool.end());
+  const schema = await freshSchema(pool);
+  const name = uniqueName('sched');
+  // The schema as the library before migration 2 left it, with a task running in slot 1.
+  await pool.query(bindSchema(migrationsPrepare, schema));
+  await pool.query(bindSchema(migrations.find((m) => m.version === 1)!.sql, schema));
+  await pool.query(bindSchema(migrationsRecord, schema), [1]);
+  await pool.query(bindSchema(ensureSlots, schema), [name, ['1', '2']]);
+  await pool.query(
+    `UPDATE ${schema}.task_semaphore_slots
+     SET status = 'running', token = nextval('${schema}.task_semaphore_token'), owner = 'old', task_id = 'old-task', backend = 'A',
+         started_at = 1, last_keepalive_at = 1, deadline = 9e15, timeout_ms = 30000
+     WHERE scheduler = $1 AND slot_id = '1'`,
+    [name],
+  );
+  const functions = async () =>
+    (
+      await pool.query<{ proname: string }>(
+        `SELECT p.proname FROM pg_proc AS p JOIN pg_namespace AS n ON n.oid = p.pronamespace WHERE n.nspname = $1 ORDER BY 1`,
+        [schema],
+      )
+    ).rows.map((r) => r.proname);
+  t.deepEqual(await functions(), []);
+
+  const store = new PostgresSlotStore({ name, postgres: pool, schema });
+  t.teardown(() => store.close());
+  await store.init(['1', '2']);
+  t.deepEqual((await pool.query(`SELECT version FROM ${schema}.task_semaphore_migrations ORDER BY 1`)).rows, [{ version: 1 }, { version: 2 }]);
+  t.deepEqual(await functions(), ['task_semaphore_end_v1', 'task_semaphore_start_v1']);
+
+  const ended = await store.end(endOf('old-task', { reserve: { owner: 'new', leaseMs: 30_000 } }));
+  if (!ended.ok || !ended.reserved) return t.fail(`end failed: ${JSON.stringify(ended)}`);
+  t.like(ended.ended, { slotId: '1', taskId: 'old-task', owner: 'old', startedAt: 1 });
+  const { reserved } = await store.beginPass(pass({ slotIds: ['2'] }));
+  const started = await store.startMany([startOf('1', ended.reserved.token, 'new-1'), startOf('2', reserved[0]!.token, 'new-2')]);
+  t.deepEqual(
+    started.map((r) => r.ok && r.occupancy.slotId),
+    ['1', '2'],
+  );
+  await store.init(['1', '2']); // idempotent
+  t.like(await store.keepalive({ taskId: 'old-task' }), { ok: false, reason: 'ended', slotId: '1' });
 });
 
 test('an unreachable database gives StoreUnavailableError without the password', async (t) => {

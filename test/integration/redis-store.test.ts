@@ -12,7 +12,7 @@ import { MemorySlotStore } from '../../slots/memory/memory-store.js';
 import { defineScript, runScript } from '../../slots/redis/run-script.js';
 import * as lua from '../../slots/redis/lua.generated.js';
 import { StoreUnavailableError, isTaskSemaphoreError } from '../../src/errors.js';
-import type { BeginPassRequest, EndRequest, SlotStore, StartRequest, StoreEvent } from '../../slots/store.js';
+import type { BeginPassRequest, EndRequest, SlotStore, StartRequest } from '../../slots/store.js';
 import { connectRedis, redisUrl, uniqueName } from '../helpers/services.js';
 
 const NAME = 'sched';
@@ -326,36 +326,6 @@ test('startMany and endMany of five requests are one EVALSHA each; of none, no c
     [['task-1', '1'], ['task-2', null], ['task-3', '3'], ['task-4', null], ['task-5', '5']],
   );
   t.deepEqual(sent, ['evalsha start5', 'evalsha end7']);
-});
-
-test('endMany publishes freed once for each request with notify that frees its slot', async (t) => {
-  const { store } = await setup(t);
-  await store.init(['4']);
-  await runAll(store, { 1: ['t1'], 2: ['t2'], 3: ['t3'] });
-  await run(store, '4', 't4');
-  const events: StoreEvent[] = [];
-  await store.subscribe((event) => events.push(event)); // stopped by close()
-
-  const results = await store.endMany([
-    endReq('t1', { notify: true }),
-    endReq('t2', { notify: true, reserve: { owner: 'k', leaseMs: 10_000 } }),
-    endReq('t3'),
-    endReq('never', { notify: true }),
-    endReq('t1', { notify: true }),
-    endReq('t4', { notify: true }),
-  ]);
-  t.deepEqual(
-    results.map((r) => r.ok || r.reason),
-    [true, true, true, 'unknown', 'ended', true],
-  );
-  // Published in request order: once slot 4's arrives, any other would have arrived before it.
-  for (const until = Date.now() + 10_000; !events.some((e) => e.type === 'freed' && e.slotId === '4'); await sleep(10)) {
-    if (Date.now() > until) throw new Error(`no freed event of slot 4 within 10 s: ${JSON.stringify(events)}`);
-  }
-  t.deepEqual(events, [
-    { type: 'freed', slotId: '1' },
-    { type: 'freed', slotId: '4' },
-  ]);
 });
 
 test('a malformed request fails the whole startMany or endMany before any request acts', async (t) => {

@@ -1,0 +1,33 @@
+-- end-many: ends running occupancies, one request after the other in the order given (a later
+-- request sees what an earlier one did), in one call of task_semaphore_end_v1 (migrate-002.sql):
+-- one round trip, one transaction. Each request acts as end does alone: see that function for what
+-- it writes. SQLSTATE 40P01 (a deadlock with another batch) leaves nothing applied: the caller runs
+-- the call again; TS001 (a task kept changing under 5 looks) leaves nothing applied either.
+--
+-- Parameters, one array element per request except $11 to $13:
+--   $1 text      scheduler name
+--   $2 text[]    task ids
+--   $3 bigint[]  tokens, null elements for whichever occupancy holds the task
+--   $4 text[]    reasons
+--   $5 text[]    statuses reported by the tasks, or nulls
+--   $6 text[]    error messages, or nulls
+--   $7 jsonb[]   deliverable backends, each a JSON array of names
+--   $8 boolean[] notify: when the request acts without a reserve owner, publish
+--                {"scheduler", "type": "freed", "slotId"} on channel $12
+--   $9 text[]    reserve owners: when the request acts, its slot becomes reserved by it (and
+--                nothing is published: the slot is not free); null elements free the slot
+--   $10 bigint[] lease ms of those reservations (ignored where the owner is null)
+--   $11 bigint   outbox limit
+--   $12 text     events channel
+--   $13 regclass the token sequence (a parameter, so no schema name sits inside a string literal)
+-- Returns one row per request, in request order:
+--   ord int (the request's position, from 1); acted boolean; ended jsonb (the EndedOccupancy) and
+--   delivered boolean when acted; reserved_token bigint: the reservation's token when it acted with
+--   a reserve owner, else null; and, when not acted, the lookup columns described in keepalive.sql.
+SELECT r.ord, r.acted, r.ended, r.delivered, r.reserved_token,
+       r.cur_slot_id, r.cur_token, r.cur_expiry, r.ended_slot_id, r.ended_token, r.ended_reason
+FROM __SCHEMA__.task_semaphore_end_v1(
+  $1::text, $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::jsonb[], $8::boolean[],
+  $9::text[], $10::bigint[], $11::bigint, $12::text, $13::regclass
+) AS r
+ORDER BY r.ord;
