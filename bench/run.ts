@@ -1,20 +1,6 @@
 /**
- * Runs the benchmarks and prints Markdown tables (paste-ready for bench/RESULTS.md).
- *
- *   npm run bench                                  # all of them
- *   npm run bench -- drain --stores=redis --runs=5 # a selection
- *
- * Benchmarks: pass, keepalive, cycles, drain, procrastinate (default: all, in that order).
- * Options: --stores=memory,redis,postgres  --slot-counts=10,100,1000,10000  --passes=20
- *          --warmup=3  --duration=3000 (ms per throughput measurement)  --concurrency=16
- *          --tasks=20000  --slots=10  --runs=3  --target=11000
- *          --pass-budget=60 (s per slot count: fewer passes, at least 5, when they are slow)
- *          --autopipelining=on|off (of the benchmarks' ioredis clients; off, the default, is what
- *          the store uses for a client it opens from a URL)
- *          procrastinate: --jobs=20000 --slots=10 --pool-size=10 --sql-batch=10 --latency-jobs=500
- *          --rounds=1 --warmup-jobs=2000 --only=sql,sql-prepared,sql-batch,redis,postgres,graphile,graphile-lq,graphile-lq-batch,latency
- * Services: REDIS_URL (default redis://127.0.0.1:6379), DATABASE_URL (default
- * postgres://postgres@127.0.0.1:5432/test). Keys and schema are unique per run and removed after.
+ * Runs the benchmarks and prints Markdown tables (paste-ready for bench/RESULTS.md). `--help`
+ * prints the usage below.
  */
 import { execSync } from 'node:child_process';
 import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
@@ -26,33 +12,66 @@ import { keepaliveStop } from './keepalive-stop.js';
 import { passCost } from './pass-cost.js';
 import { procrastinateBench } from './procrastinate.js';
 
+const usage = `Usage: node dist/bench/run.js [benchmark ...] [options]     (or: npm run bench -- ...)
+
+  npm run bench                                  # all of them
+  npm run bench -- drain --stores=redis --runs=5 # a selection
+
+Benchmarks: pass, keepalive, cycles, drain, procrastinate (default: all, in that order).
+Options: --stores=memory,redis,postgres  --slot-counts=10,100,1000,10000  --passes=20
+         --warmup=3  --duration=3000 (ms per throughput measurement)  --concurrency=16
+         --tasks=20000  --slots=10  --runs=3  --target=11000
+         --pass-budget=60 (s per slot count: fewer passes, at least 5, when they are slow)
+         --autopipelining=on|off (of the benchmarks' ioredis clients; off, the default, is what
+         the store uses for a client it opens from a URL)
+         procrastinate: --jobs=20000 --slots=10 --pool-size=10 --sql-batch=10 --latency-jobs=500
+         --rounds=1 --warmup-jobs=2000
+         --only=sql,sql-prepared,sql-batch,redis,postgres,graphile,graphile-lq,graphile-lq-batch,latency
+Services: REDIS_URL (default redis://127.0.0.1:6379), DATABASE_URL (default
+postgres://postgres@127.0.0.1:5432/test). Keys and schema are unique per run and removed after.
+`;
+
 const benchmarks = ['pass', 'keepalive', 'cycles', 'drain', 'procrastinate'] as const;
 type Benchmark = (typeof benchmarks)[number];
 
-const { values, positionals } = parseArgs({
-  allowPositionals: true,
-  options: {
-    stores: { type: 'string', default: 'memory,redis,postgres' },
-    'slot-counts': { type: 'string', default: '10,100,1000,10000' },
-    passes: { type: 'string', default: '20' },
-    warmup: { type: 'string', default: '3' },
-    duration: { type: 'string', default: '3000' },
-    concurrency: { type: 'string', default: '16' },
-    tasks: { type: 'string', default: '20000' },
-    slots: { type: 'string', default: '10' },
-    runs: { type: 'string', default: '3' },
-    target: { type: 'string', default: '11000' },
-    'pass-budget': { type: 'string', default: '60' },
-    autopipelining: { type: 'string', default: 'off' },
-    jobs: { type: 'string', default: '20000' },
-    'pool-size': { type: 'string', default: '10' },
-    'sql-batch': { type: 'string', default: '10' },
-    'latency-jobs': { type: 'string', default: '500' },
-    rounds: { type: 'string', default: '1' },
-    'warmup-jobs': { type: 'string', default: '2000' },
-    only: { type: 'string' },
-  },
-});
+const { values, positionals } = parseArgsOrExit();
+
+function parseArgsOrExit() {
+  try {
+    return parseArgs({
+      allowPositionals: true,
+      options: {
+        stores: { type: 'string', default: 'memory,redis,postgres' },
+        'slot-counts': { type: 'string', default: '10,100,1000,10000' },
+        passes: { type: 'string', default: '20' },
+        warmup: { type: 'string', default: '3' },
+        duration: { type: 'string', default: '3000' },
+        concurrency: { type: 'string', default: '16' },
+        tasks: { type: 'string', default: '20000' },
+        slots: { type: 'string', default: '10' },
+        runs: { type: 'string', default: '3' },
+        target: { type: 'string', default: '11000' },
+        'pass-budget': { type: 'string', default: '60' },
+        autopipelining: { type: 'string', default: 'off' },
+        jobs: { type: 'string', default: '20000' },
+        'pool-size': { type: 'string', default: '10' },
+        'sql-batch': { type: 'string', default: '10' },
+        'latency-jobs': { type: 'string', default: '500' },
+        rounds: { type: 'string', default: '1' },
+        'warmup-jobs': { type: 'string', default: '2000' },
+        only: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n\n${usage}`);
+    process.exit(2);
+  }
+}
+if (values.help) {
+  process.stdout.write(usage);
+  process.exit(0);
+}
 
 const int = (name: keyof typeof values): number => {
   const n = Number(values[name]);
