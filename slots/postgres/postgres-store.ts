@@ -189,6 +189,7 @@ export class PostgresSlotStore implements SlotStore {
       throw new StoreUnavailableError('PostgreSQL', this.target, cause);
     }
     try {
+      await checkIsolation(client);
       await migrate(client, this.schema, this.schemaIdentifier);
       await client.query(this.sql.ensureSlots, [this.name, [...slotIds]]);
       client.release();
@@ -463,6 +464,19 @@ function churnError(taskId: string): TaskSemaphoreError {
   return new TaskSemaphoreError('ERR_STORE_CONFLICT', `task "${taskId}" kept changing under ${maxAttempts} attempts; retry the call`, {
     taskId,
   });
+}
+
+/**
+ * The statements rely on READ COMMITTED: each statement of the batch functions takes a fresh
+ * snapshot that sees what committed meanwhile. Under a stricter default, concurrent schedulers
+ * would fail with serialization errors instead: refuse such connections at init.
+ */
+async function checkIsolation(client: pg.ClientBase): Promise<void> {
+  const { rows } = await client.query<{ level: string }>("SELECT current_setting('default_transaction_isolation') AS level");
+  const level = rows[0]?.level;
+  if (level !== 'read committed') {
+    throw new ConfigError('PostgresSlotStoreOptions.postgres (default_transaction_isolation)', level, "expected connections whose default_transaction_isolation is 'read committed' (PostgreSQL's default)");
+  }
 }
 
 /** The pool's connection string, or host, port and database when it was configured by fields. */

@@ -5,8 +5,8 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import test, { type ExecutionContext } from 'ava';
-import type pg from 'pg';
-import { StoreUnavailableError } from '../../src/errors.js';
+import pg from 'pg';
+import { ConfigError, StoreUnavailableError } from '../../src/errors.js';
 import { PostgresSlotStore, type PostgresSlotStoreOptions } from '../../slots/postgres/index.js';
 import { bindSchema, migrations } from '../../slots/postgres/migrate.js';
 import { ensureSlots, migrationsPrepare, migrationsRecord } from '../../slots/postgres/sql.generated.js';
@@ -751,4 +751,20 @@ test('an unreachable database gives StoreUnavailableError without the password',
   t.regex(error?.message ?? '', /127\.0\.0\.1:1/);
   await store.close();
   await t.notThrowsAsync(store.close(), 'close is idempotent');
+});
+
+test('init refuses connections that default to an isolation level stricter than READ COMMITTED, before migrating', async (t) => {
+  const admin = await connectPostgres();
+  t.teardown(() => admin.end());
+  const schema = await freshSchema(admin);
+  for (const level of ['repeatable read', 'serializable']) {
+    const pool = new pg.Pool({ connectionString: databaseUrl, max: 1, options: `-c default_transaction_isolation=${level.replace(' ', '\\ ')}` });
+    t.teardown(() => pool.end());
+    const store = new PostgresSlotStore({ name: uniqueName('iso'), postgres: pool, schema });
+    const error = await t.throwsAsync(store.init(['1']), { instanceOf: ConfigError });
+    t.is(error?.field, 'PostgresSlotStoreOptions.postgres (default_transaction_isolation)');
+    t.regex(error?.message ?? '', new RegExp(`got "${level}".*'read committed'`));
+  }
+  const tables = await admin.query('SELECT 1 FROM pg_tables WHERE schemaname = $1', [schema]);
+  t.is(tables.rowCount, 0, 'nothing migrated');
 });
