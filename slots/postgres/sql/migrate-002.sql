@@ -48,15 +48,14 @@ BEGIN
   END IF;
   FOR i IN 1 .. n LOOP
     ord := i;
-    SELECT s.status = 'reserved' AND s.token = tokens[i] AND s.lease_until > now_ms
-    INTO reservation_valid
-    FROM __SCHEMA__.task_semaphore_slots AS s
-    WHERE s.scheduler = scheduler_name AND s.slot_id = slot_ids[i];
-    reservation_valid := coalesce(reservation_valid, false);
-
-    SELECT s.slot_id INTO holder
-    FROM __SCHEMA__.task_semaphore_slots AS s
-    WHERE s.scheduler = scheduler_name AND s.task_id = task_ids[i];
+    -- Both looks in one statement: one snapshot, one execution per request.
+    SELECT coalesce((SELECT s.status = 'reserved' AND s.token = tokens[i] AND s.lease_until > now_ms
+                     FROM __SCHEMA__.task_semaphore_slots AS s
+                     WHERE s.scheduler = scheduler_name AND s.slot_id = slot_ids[i]), false),
+           (SELECT s.slot_id
+            FROM __SCHEMA__.task_semaphore_slots AS s
+            WHERE s.scheduler = scheduler_name AND s.task_id = task_ids[i])
+    INTO reservation_valid, holder;
 
     occupancy := NULL;
     IF reservation_valid AND holder IS NULL THEN
