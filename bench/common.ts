@@ -4,6 +4,7 @@
  * of store round trips, and the statistics and tables the runner prints.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { Redis, type RedisOptions } from 'ioredis';
 import pg from 'pg';
 import * as lua from '../slots/redis/lua.generated.js';
@@ -357,4 +358,31 @@ export async function throughput(
   if (warmupMs > 0) await runFor(warmupMs);
   const { ops, elapsedMs } = await runFor(ms);
   return { opsPerSec: (ops / elapsedMs) * 1000, ops, elapsedMs };
+}
+
+/** Busy and stolen CPU time of the whole machine over an interval, from /proc/stat. */
+export interface MachineCpu {
+  /** user + nice + system + irq + softirq, all cores, in ms. */
+  busyMs: number;
+  /** Time the hypervisor ran something else while this machine wanted to run, as a % of the interval's CPU time. */
+  stealPercent: number;
+}
+
+/** /proc/stat's first line, in clock ticks (null off Linux): user nice system idle iowait irq softirq steal. */
+export function machineCpu(): number[] | null {
+  try {
+    return readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
+  } catch {
+    return null;
+  }
+}
+
+export function machineCpuSince(before: number[] | null): MachineCpu | null {
+  const after = machineCpu();
+  if (!before || !after) return null;
+  const [user, nice, system, idle, iowait, irq, softirq, steal] = after.map((ticks, i) => ticks - before[i]!) as [number, number, number, number, number, number, number, number];
+  // Linux reports /proc/stat in USER_HZ, 100 per second on every common architecture.
+  const msPerTick = 10;
+  const total = user + nice + system + idle + iowait + irq + softirq + steal;
+  return { busyMs: (user + nice + system + irq + softirq) * msPerTick, stealPercent: total > 0 ? (steal / total) * 100 : 0 };
 }

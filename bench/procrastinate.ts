@@ -35,11 +35,14 @@ import {
   countRedis,
   databaseUrl,
   fmt,
+  machineCpu,
+  machineCpuSince,
   percentile,
   sleep,
   summarize,
   uniqueName,
   type RoundTrips,
+  type MachineCpu,
   type Row,
   type Services,
 } from './common.js';
@@ -107,6 +110,8 @@ interface Drain {
   loadAfter: number;
   /** CPU time of this process (user + system) during the drain. */
   cpuMs: number;
+  /** Busy CPU time of the whole machine (every process: Node, PostgreSQL, Redis), and time stolen by the hypervisor; null off Linux. */
+  machine: MachineCpu | null;
   /** Ours only: passes and refill rounds, jobs started per round, and mean request latencies. */
   profile?: Row;
 }
@@ -119,10 +124,20 @@ interface Contender {
 }
 
 const load1 = () => loadavg()[0]!;
-const cpuMsSince = (before: NodeJS.CpuUsage) => {
-  const { user, system } = process.cpuUsage(before);
-  return (user + system) / 1000;
-};
+
+/** What a drain measures besides its clock: this process's CPU, the machine's, and the load. */
+type Measured = Pick<Drain, 'cpuMs' | 'machine' | 'loadBefore' | 'loadAfter'>;
+
+/** Starts measuring; the function returned stops and reads. */
+function measure(): () => Measured {
+  const loadBefore = load1();
+  const cpuBefore = process.cpuUsage();
+  const machineBefore = machineCpu();
+  return () => {
+    const { user, system } = process.cpuUsage(cpuBefore);
+    return { cpuMs: (user + system) / 1000, machine: machineCpuSince(machineBefore), loadBefore, loadAfter: load1() };
+  };
+}
 
 export async function procrastinateBench(services: Services, options: ProcrastinateBenchOptions): Promise<ProcrastinateBenchResult> {
   const notes: string[] = [];
@@ -200,6 +215,9 @@ export async function procrastinateBench(services: Services, options: Procrastin
       'ours (Redis slots) ÷ this': medians.get('redis') && contender.key !== 'redis' && contender.key !== 'postgres' ? fmt(medians.get('redis')! / median, 2) : '',
       'requests/job (last round)': mine.at(-1)!.requests,
       'Node CPU ms/job': fmt(summarize(mine.map((d) => d.cpuMs / options.jobs)).median, 3),
+      'machine CPU ms/job (steal %)': mine.every((d) => d.machine)
+        ? `${fmt(summarize(mine.map((d) => d.machine!.busyMs / options.jobs)).median, 3)} (${mine.map((d) => fmt(d.machine!.stealPercent, 0)).join(', ')})`
+        : '-',
       'load 1 min before → after': mine.map((d) => `${fmt(d.loadBefore, 2)} → ${fmt(d.loadAfter, 2)}`).join('; '),
       target: '',
     };
@@ -281,8 +299,7 @@ async function sqlDrain(services: Services, admin: pg.Pool, jobs: number, connec
     const workerId = (await q.pool.query<{ worker_id: string }>(sql.register)).rows[0]!.worker_id;
     for (let i = 0; i < connections; i++) clients.push(await q.pool.connect());
     let statements = 0;
-    const loadBefore = load1();
-    const cpuBefore = process.cpuUsage();
+    const stop = measure();
     const began = performance.now();
     await Promise.all(
       clients.map(async (client) => {
@@ -304,8 +321,7 @@ async function sqlDrain(services: Services, admin: pg.Pool, jobs: number, connec
       }),
     );
     const elapsedMs = performance.now() - began;
-    const cpuMs = cpuMsSince(cpuBefore);
-    const loadAfter = load1();
+    const measured = stop();
     for (const client of clients.splice(0)) client.release();
     await verify(q.pool, jobs, batch === 1 ? 'SQL loop' : 'batched SQL loop');
     await q.pool.query(sql.unregister, [workerId]);
@@ -314,9 +330,7 @@ async function sqlDrain(services: Services, admin: pg.Pool, jobs: number, connec
       jobsPerSec: (jobs / elapsedMs) * 1000,
       elapsedMs,
       requests: `SQL ${fmt(statements / jobs, 2)}`,
-      cpuMs,
-      loadBefore,
-      loadAfter,
+      ...measured,
     };
   } finally {
     for (const client of clients) client.release();
@@ -339,8 +353,7 @@ async function sqlLockstepDrain(services: Services, admin: pg.Pool, jobs: number
     const workerId = (await fetcher.query<{ worker_id: string }>(sql.register)).rows[0]!.worker_id;
     let statements = 0;
     let finishing: Promise<unknown> | undefined;
-    const loadBefore = load1();
-    const cpuBefore = process.cpuUsage();
+    const stop = measure();
     const began = performance.now();
     for (;;) {
       statements++;
@@ -354,11 +367,10 @@ async function sqlLockstepDrain(services: Services, admin: pg.Pool, jobs: number
     }
     await finishing;
     const elapsedMs = performance.now() - began;
-    const cpuMs = cpuMsSince(cpuBefore);
-    const loadAfter = load1();
+    const measured = stop();
     await verify(q.pool, jobs, 'SQL lockstep');
     await q.pool.query(sql.unregister, [workerId]);
-    return { contender: 'sql-lockstep', jobsPerSec: (jobs / elapsedMs) * 1000, elapsedMs, requests: `SQL ${fmt(statements / jobs, 2)}`, cpuMs, loadBefore, loadAfter };
+    return { contender: 'sql-lockstep', jobsPerSec: (jobs / elapsedMs) * 1000, elapsedMs, requests: `SQL ${fmt(statements / jobs, 2)}`, ...measured };
   } finally {
     fetcher.release();
     finisher.release();
@@ -431,14 +443,12 @@ async function oursDrain(services: Services, admin: pg.Pool, jobs: number, optio
     passes = 0;
     passMs = 0;
     startingPasses = 0;
-    const loadBefore = load1();
-    const cpuBefore = process.cpuUsage();
+    const stop = measure();
     const began = performance.now();
     scheduler.schedule().catch((error: unknown) => fail(error as Error));
     await done;
     const elapsedMs = performance.now() - began;
-    const cpuMs = cpuMsSince(cpuBefore);
-    const loadAfter = load1();
+    const measured = stop();
     const requests = `${describe('SQL', sqlCounter, jobs)}; ${describe(store === 'redis' ? 'Redis' : 'slots SQL', storeCounter, jobs)}`;
     const profile: Row = {
       slots: `${store}`,
@@ -453,7 +463,7 @@ async function oursDrain(services: Services, admin: pg.Pool, jobs: number, optio
     await scheduler.close();
     if (handled !== jobs) throw new Error(`handler ran ${handled} times for ${jobs} jobs`);
     await verify(q.pool, jobs, `task-semaphore (${store} slots)`);
-    return { contender: store, jobsPerSec: (jobs / elapsedMs) * 1000, elapsedMs, cpuMs, requests, loadBefore, loadAfter, profile };
+    return { contender: store, jobsPerSec: (jobs / elapsedMs) * 1000, elapsedMs, requests, ...measured, profile };
   } finally {
     clearTimeout(stall);
     await scheduler.close().catch(() => {});
@@ -500,8 +510,7 @@ async function graphileDrain(
       if (error) failed ??= new Error(`graphile-worker job failed: ${String(error)}`);
       if (++completed === jobs) allComplete();
     });
-    const loadBefore = load1();
-    const cpuBefore = process.cpuUsage();
+    const stop = measure();
     const began = performance.now();
     const runner = await worker.run({
       ...base,
@@ -512,27 +521,24 @@ async function graphileDrain(
       ...(workerPreset ? { preset: { worker: workerPreset } } : {}),
     });
     let elapsedMs: number;
-    let cpuMs: number;
+    let measured: Measured;
     try {
       const stall = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`graphile-worker drain stalled: ${completed} of ${jobs} after 180 s`)), 180_000).unref());
       await Promise.race([complete, stall, runner.promise.then(() => Promise.reject(new Error('graphile-worker runner ended early')))]);
       // Completions are written after job:complete: the drain ends when the table is empty.
       while (Number((await admin.query<{ n: string }>(`SELECT count(*) AS n FROM ${table}`)).rows[0]!.n) > 0) await sleep(2);
       elapsedMs = performance.now() - began;
-      cpuMs = cpuMsSince(cpuBefore);
+      measured = stop();
     } finally {
       await runner.stop();
     }
-    const loadAfter = load1();
     if (failed) throw failed;
     return {
       contender: 'graphile',
       jobsPerSec: (jobs / elapsedMs) * 1000,
       elapsedMs,
       requests: '-',
-      cpuMs,
-      loadBefore,
-      loadAfter,
+      ...measured,
     };
   } finally {
     await services.dropSchema(admin, schema);
