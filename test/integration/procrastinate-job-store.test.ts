@@ -52,6 +52,31 @@ test('finishes that pile up go in one statement, each job under its own guard', 
   t.deepEqual(await eventTypes(pool, j1!), ['deferred', 'started', 'failed']);
 });
 
+test('a batch claim stops at the first call that finds nothing, and at most at the number asked', async (t) => {
+  const { pool } = await procrastinateDb(t);
+  const me = await registerWorker(pool);
+  await deferMany(pool, [{}, {}, {}]);
+  // One connection in one transaction, to count the fetch_job_v2 calls of each statement.
+  const client = await pool.connect();
+  t.teardown(() => client.release());
+  const store = new JobStore(client as unknown as pg.Pool, ['default']);
+  const fetchCalls = async () =>
+    Number(
+      (await client.query<{ calls: string }>("SELECT coalesce(sum(calls), 0) AS calls FROM pg_stat_xact_user_functions WHERE funcname = 'procrastinate_fetch_job_v2'"))
+        .rows[0]!.calls,
+    );
+  await client.query('BEGIN');
+  await client.query("SET LOCAL track_functions = 'pl'");
+  t.is((await store.fetchBatch(me, 2)).length, 2);
+  t.is(await fetchCalls(), 2, 'two asked, two found: no third call');
+  // One job left, ten asked: the call after it finds nothing and ends the batch.
+  t.is((await store.fetchBatch(me, 10)).length, 1);
+  t.is(await fetchCalls(), 4);
+  t.deepEqual(await store.fetchBatch(me, 10), []);
+  t.is(await fetchCalls(), 5);
+  await client.query('COMMIT');
+});
+
 test('an error in one job of a batch fails only that job; the others are written', async (t) => {
   const { pool } = await procrastinateDb(t);
   const store = new JobStore(pool, ['default']);
