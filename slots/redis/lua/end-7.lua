@@ -53,9 +53,10 @@ local function end_task(req, now, outbox_limit)
   for _, backend in ipairs(req.deliverable) do
     if backend == occ.backend then delivered = true end
   end
+  local keep = not is_null(req.reserve)
   local record = end_occupancy(slot_id, slot, reason, is_null(req.status) and cjson.null or req.status,
-    is_null(req.error) and cjson.null or req.error, now, delivered, outbox_limit)
-  if not is_null(req.reserve) then
+    is_null(req.error) and cjson.null or req.error, now, delivered, outbox_limit, keep)
+  if keep then
     -- Kept for the caller, so not free: nothing is published, whatever notify says.
     local token = reserve_slot(slot_id, slot, req.reserve.owner, now + req.reserve.leaseMs)
     return { 0, record, delivered and 1 or 0, token }

@@ -50,21 +50,22 @@ local function start_slot(slot_id, token, task_id, backend, timeout_ms, max_runt
     maxRuntimeMs = max_runtime_ms or cjson.null,
     cancelRequested = false,
   }
-  slot.status = 'running'
-  slot.leaseUntil = cjson.null
-  slot.occupancy = occ
+  local occ_json = cjson.encode(occ)
+  -- The slot record around the occupancy's JSON, which the reply carries too: encoded once.
+  local slot_json = '{"status":"running","token":' .. cjson.encode(slot.token) .. ',"owner":' .. cjson.encode(slot.owner)
+    .. ',"leaseUntil":null,"occupancy":' .. occ_json .. '}'
 
   local expires = occ.deadline
   if max_runtime_ms and occ.maxDeadline < expires then expires = occ.maxDeadline end
 
-  redis.call('HSET', KEYS[1], slot_id, cjson.encode(slot))
+  redis.call('HSET', KEYS[1], slot_id, slot_json)
   redis.call('HSET', KEYS[2], task_id, slot_id)
   redis.call('ZADD', KEYS[4], expires, slot_id)
   -- A new occupancy supersedes what was kept of the task's previous one.
   redis.call('HDEL', KEYS[3], task_id)
   redis.call('ZREM', KEYS[5], task_id)
 
-  return { 0, cjson.encode(occ) }
+  return { 0, occ_json }
 end
 
 -- A script that fails half way keeps what it wrote, so every request is checked before any acts.

@@ -4,9 +4,16 @@
 
 -- Ends the running occupancy of a slot: frees the slot, drops the task from the index, keeps its
 -- tombstone, and queues the ended record in the outbox unless `delivered`. Returns the record JSON.
-local function end_occupancy(slot_id, slot, reason, status, err, now, delivered, outbox_limit)
+-- With `kept`, the slot record is left unwritten (its occupancy cleared in `slot`) for the caller
+-- to reserve at once.
+local function end_occupancy(slot_id, slot, reason, status, err, now, delivered, outbox_limit, kept)
   local occ = slot.occupancy
-  free_slot(KEYS[1], KEYS[4], slot_id, slot)
+  if kept then
+    -- The caller reserves the slot next and writes it then: one write of the record, not two.
+    slot.occupancy = cjson.null
+  else
+    free_slot(KEYS[1], KEYS[4], slot_id, slot)
+  end
   redis.call('HDEL', KEYS[2], occ.taskId)
   redis.call('HSET', KEYS[3], occ.taskId,
     cjson.encode({ slotId = slot_id, token = occ.token, reason = reason, endedAt = now }))
