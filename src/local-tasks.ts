@@ -1,5 +1,6 @@
 import type { SlotId } from '../slots/store.js';
 import { TaskAbortedError, type AbortCause } from './errors.js';
+import { LazyAbortController } from './lazy-abort.js';
 
 /** A task this process started: what it needs to fire the task's AbortSignal. */
 export interface LocalTask {
@@ -7,7 +8,7 @@ export interface LocalTask {
   slotId: SlotId;
   token: number;
   backend: string;
-  controller: AbortController;
+  controller: LazyAbortController;
   /** Set while this process is stopping the task, so that the pass does not mistake the freed slot for a lost one. */
   stopping: boolean;
   /** Order of the start in this process: a pass judges only tasks started before it read the store. */
@@ -25,7 +26,7 @@ export class LocalTasks {
   lastSeq = 0;
 
   add(task: Omit<LocalTask, 'controller' | 'stopping' | 'seq'>): LocalTask {
-    const local = { ...task, controller: new AbortController(), stopping: false, seq: ++this.lastSeq };
+    const local = { ...task, controller: new LazyAbortController(), stopping: false, seq: ++this.lastSeq };
     this.byTaskId.set(task.taskId, local);
     return local;
   }
@@ -45,7 +46,7 @@ export class LocalTasks {
 
   /** Fires the signal, keeping the task tracked (a cancel asks; the task decides when to stop). */
   abort(local: LocalTask, cause: AbortCause): void {
-    if (local.controller.signal.aborted) return;
+    if (local.controller.aborted) return;
     local.controller.abort(
       new TaskAbortedError(cause, { taskId: local.taskId, slotId: local.slotId, token: local.token, backend: local.backend }),
     );

@@ -78,6 +78,10 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
    * wait for the pass under way.
    */
   private readonly keptSlots = new BatchQueue<KeptSlot, void>((kept) => this.refill(kept));
+  /** The names of the registered backends: what an end may deliver here (kept, not rebuilt per end). */
+  private deliverable: readonly string[] = [];
+  /** How `end` asks a store to keep a freed slot for this scheduler. */
+  private readonly reserve: NonNullable<EndRequest['reserve']>;
   /** Stores seen keeping a slot on `end` (every store of this package; maybe not a user's): only those are polled early. */
   private readonly keepingStores = new WeakSet<SlotStore>();
 
@@ -87,6 +91,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     this.name = this.options.name;
     this.owner = this.options.owner;
     this.logger = this.options.logger.child({ scheduler: this.name });
+    this.reserve = Object.freeze({ owner: this.owner, leaseMs: this.options.reservationTimeoutMs });
     const notify: Notify = (event, ...args) => this.notify(event, ...args);
     this.callbacks = new BackendCallbacks({
       backends: this.backends,
@@ -115,6 +120,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   /** Registers a backend under a name that slot configs list. Re-registering a name replaces it. */
   registerBackend(name: string, backend: BackendInput): this {
     this.backends.set(name, toBackend(name, backend));
+    this.deliverable = Object.freeze([...this.backends.keys()]);
     return this;
   }
 
@@ -341,7 +347,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       ...(Number.isFinite(this.filler.room()) ? { maxReserve: Math.max(0, this.filler.room()) } : {}),
       owner: this.owner,
       leaseMs: this.options.reservationTimeoutMs,
-      deliverable: [...this.backends.keys()],
+      deliverable: this.deliverable,
       retentionMs: this.options.endedRetentionMs,
       limit: this.options.reapLimit,
     });
@@ -417,19 +423,21 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
    * callbacks here when the store says this process can, and refills the freed slot.
    */
   private async end(
+    /** Completed here into the store's request (no copy: this is the hot path of every stop). */
     request: Omit<EndRequest, 'deliverable' | 'retentionMs'>,
     store?: SlotStore,
     refill = true,
   ): Promise<EndResult> {
-    const full: EndRequest = { ...request, deliverable: [...this.backends.keys()], retentionMs: this.options.endedRetentionMs };
-    // A store this scheduler does not serve must tell the schedulers that do, so they refill at once.
-    const endIn = (s: SlotStore) => s.end({ ...full, notify: !this.servedStores.has(s) });
+    const full: EndRequest = request as EndRequest;
+    full.deliverable = this.deliverable;
+    full.retentionMs = this.options.endedRetentionMs;
     // A task that runs here in a slot of the config: its store keeps the slot for us to refill.
     const keep = refill ? this.keepable(request) : undefined;
     let early = false;
     let result: EndResult;
     if (keep) {
-      const ending = this.batches.end(keep.store, { ...full, reserve: { owner: this.owner, leaseMs: this.options.reservationTimeoutMs } });
+      full.reserve = this.reserve;
+      const ending = this.batches.end(keep.store, full);
       // A first backend that claims what it polls may be polled now, beside the end (Backend.claimsTasks).
       early = this.keepingStores.has(keep.store) && this.backends.get(keep.slot.backends[0]!)?.claimsTasks === true;
       if (early) {
@@ -439,6 +447,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       result = await ending;
       if (result.ok && result.reserved) this.keepingStores.add(keep.store);
     } else {
+      // A store this scheduler does not serve must tell the schedulers that do, so they refill at once.
+      const endIn = (s: SlotStore) => s.end({ ...full, notify: !this.servedStores.has(s) });
       result = store ? await endIn(store) : await this.firstAnswer(endIn);
     }
     if (!result.ok) return result;

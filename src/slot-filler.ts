@@ -146,7 +146,9 @@ export class SlotFiller {
       startedAt: occupancy.startedAt,
       deadline: occupancy.deadline,
       maxDeadline: occupancy.maxDeadline,
-      signal: local.controller.signal,
+      get signal() {
+        return local.controller.signal;
+      },
       keepalive: () => this.deps.keepalive(taskId, token),
       stop: (options) => this.deps.stop(taskId, { ...options, token }),
     };

@@ -8,6 +8,7 @@
  */
 import type { TaskContext } from '../backend.js';
 import { TaskAbortedError, toError } from '../../src/errors.js';
+import { LazyAbortController } from '../../src/lazy-abort.js';
 import { errorFields, type Logger } from '../../src/logger.js';
 import type { KeepaliveOutcome } from '../../src/results.js';
 import { JobAbortedError, UnknownTaskError, type JobAbortReason } from './backend-errors.js';
@@ -52,13 +53,13 @@ export class JobRunner {
   readonly ended: Promise<void>;
   private resolveEnded!: () => void;
   private ending: Promise<void> | undefined;
-  private readonly controller = new AbortController();
+  private readonly controller = new LazyAbortController();
   private abortKind: AbortKind | undefined;
   private userAbortRequested = false;
   private keepaliveTimer: NodeJS.Timeout | undefined;
   private maxRuntimeTimer: NodeJS.Timeout | undefined;
   private keepaliveInFlight = false;
-  private readonly logger: Logger;
+  private childLogger: Logger | undefined;
   private readonly onSlotSignal = () => this.onSlotAbort(this.ctx.signal.reason);
 
   constructor(
@@ -67,7 +68,13 @@ export class JobRunner {
     private readonly deps: JobRunnerDeps,
   ) {
     this.ended = new Promise((resolve) => (this.resolveEnded = resolve));
-    this.logger = deps.logger.child({ taskId: job.id, slotId: ctx.slotId, token: ctx.token, jobId: job.id, taskName: job.task_name });
+  }
+
+  /** The job's logger, made when first needed: a job that runs and succeeds logs nothing above debug. */
+  private get logger(): Logger {
+    const { job, ctx } = this;
+    this.childLogger ??= this.deps.logger.child({ taskId: job.id, slotId: ctx.slotId, token: ctx.token, jobId: job.id, taskName: job.task_name });
+    return this.childLogger;
   }
 
   /** True once an end is being written: the job is no longer this runner's to touch. */
@@ -90,6 +97,7 @@ export class JobRunner {
     }
     this.ctx.signal.addEventListener('abort', this.onSlotSignal, { once: true });
     this.startKeepalive();
+    const controller = this.controller;
     const context: JobContext = {
       id: this.job.id,
       taskName: this.job.task_name,
@@ -98,7 +106,9 @@ export class JobRunner {
       queue: this.job.queue_name,
       lock: this.job.lock,
       priority: this.job.priority,
-      signal: this.controller.signal,
+      get signal() {
+        return controller.signal;
+      },
       keepalive: () => this.keepalive(),
     };
     // A microtask later, so that a handler doing synchronous work does not run inside startCallback.
@@ -132,7 +142,7 @@ export class JobRunner {
   // --- the handler's signal ---------------------------------------------------------------------
 
   private abortHandler(reason: Error, kind: AbortKind): void {
-    if (this.controller.signal.aborted) return;
+    if (this.controller.aborted) return;
     this.abortKind = kind;
     this.logger.info('aborting the job handler', { jobId: this.job.id, reason: reason.message });
     this.controller.abort(reason);
@@ -298,7 +308,8 @@ export class JobRunner {
     const fields = { jobId: this.job.id, status, deleted: deleteJob };
     if (status === 'failed') this.logger.error('job failed', { ...fields, ...errorFields(error) });
     else if (status === 'aborted') this.logger.info('job aborted', { ...fields, ...(error ? { error: error.message } : {}) });
-    else this.logger.debug('job succeeded', fields);
+    // Not through this.logger: the common case should not build a child logger per job.
+    else this.deps.logger.debug('job succeeded', { ...fields, taskName: this.job.task_name, slotId: this.ctx.slotId, token: this.ctx.token });
     return status;
   }
 

@@ -380,10 +380,10 @@ function toStartResult(reply: [number, string?]): StartResult {
 
 function toEndResult(reply: [number, ...unknown[]]): EndResult {
   if (reply[0] !== Reply.ok) return toLost(reply as LostReply);
-  const record = parseEnded(reply[1] as string);
-  const result = { ok: true as const, ended: record, delivered: reply[2] === 1 };
+  const ended = parseEnded(reply[1] as string);
+  const delivered = reply[2] === 1;
   // A fourth element is the token of the slot kept for the caller (end-7.lua).
-  return reply[3] === undefined ? result : { ...result, reserved: { slotId: record.slotId, token: Number(reply[3]) } };
+  return reply[3] === undefined ? { ok: true, ended, delivered } : { ok: true, ended, delivered, reserved: { slotId: ended.slotId, token: Number(reply[3]) } };
 }
 
 function toLost([code, slotId, token, endReason]: LostReply): Lost {
@@ -410,13 +410,12 @@ function parseOccupancy(json: string): Occupancy {
 
 function parseEnded(json: string): EndedOccupancy {
   const raw = JSON.parse(json) as EndedOccupancy;
-  return {
-    ...toOccupancy(raw),
-    reason: raw.reason,
-    endedAt: Number(raw.endedAt),
-    status: raw.status ?? null,
-    error: raw.error ?? null,
-  };
+  const ended = toOccupancy(raw) as EndedOccupancy;
+  ended.reason = raw.reason;
+  ended.endedAt = Number(raw.endedAt);
+  ended.status = raw.status ?? null;
+  ended.error = raw.error ?? null;
+  return ended;
 }
 
 /** Rebuilds an occupancy field by field, so that results have exactly the memory store's shape. */
