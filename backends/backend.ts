@@ -32,6 +32,13 @@ export interface TaskContext {
    * backend was removed. `signal.reason` is an Error whose `code` says which.
    */
   signal: AbortSignal;
+  /**
+   * Calls `listener` once, with the reason `signal` carries, when the task should stop (at once,
+   * before returning, if it already should). Returns a function that removes the listener. Same
+   * news as `signal`, without making an AbortSignal: cheaper for a backend that runs many short
+   * tasks.
+   */
+  onAbort(listener: (reason: Error) => void): () => void;
   /** `scheduler.keepalive(taskId, { token })`. */
   keepalive(): Promise<KeepaliveOutcome>;
   /** `scheduler.stop(taskId, { token, ...options })`. */

@@ -60,7 +60,7 @@ export class BackendCallbacks {
     fn: () => unknown,
   ): Promise<void> {
     try {
-      await callWithTimeout(fn, this.deps.callbackTimeoutMs, `backend "${about.backend}" ${callback}`, about);
+      await callWithTimeout(fn, this.deps.callbackTimeoutMs, callback, about);
     } catch (error) {
       const fields = { taskId: about.taskId, slotId: about.slotId, backend: about.backend, token: about.token };
       this.deps.logger.error(`${callback} failed`, { ...fields, ...errorFields(error) });

@@ -9,8 +9,9 @@ import { CallTimeoutError, toError, type ErrorContext } from './errors.js';
 export async function callWithTimeout<T>(
   fn: () => T | Promise<T>,
   ms: number,
-  what: string,
-  context: ErrorContext,
+  /** The backend method called, e.g. `startCallback`: named in the timeout error. */
+  method: string,
+  context: ErrorContext & { backend: string },
   controller?: AbortController,
 ): Promise<T> {
   let result: T | Promise<T>;
@@ -24,7 +25,7 @@ export async function callWithTimeout<T>(
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
-      const error = new CallTimeoutError(what, ms, context);
+      const error = new CallTimeoutError(`backend "${context.backend}" ${method}`, ms, context);
       controller?.abort(error);
       reject(error);
     }, ms);

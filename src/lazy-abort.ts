@@ -1,12 +1,14 @@
 /**
  * An AbortController made on first use. Most tasks end without anyone reading their signal, and an
  * AbortSignal (an EventTarget) is among the costliest objects a task start would otherwise make.
- * A signal first read after the abort is born aborted, with the same reason.
+ * A signal first read after the abort is born aborted, with the same reason. `onAbort` listens
+ * without making the signal at all.
  */
 export class LazyAbortController {
   private controller: AbortController | undefined;
   private fired = false;
   private reason: unknown;
+  private listeners: Array<(reason: unknown) => void> | undefined;
 
   get signal(): AbortSignal {
     this.controller ??= this.create();
@@ -17,12 +19,40 @@ export class LazyAbortController {
     return this.fired;
   }
 
+  /**
+   * Calls `listener` once with the reason when the abort comes, or at once if it already came.
+   * Returns a function that removes it. A listener that throws does not stop the others: its
+   * error is thrown again in a later tick, as an event listener's would be.
+   */
+  onAbort(listener: (reason: unknown) => void): () => void {
+    if (this.fired) {
+      listener(this.reason);
+      return () => {};
+    }
+    (this.listeners ??= []).push(listener);
+    return () => {
+      const i = this.listeners?.indexOf(listener) ?? -1;
+      if (i >= 0) this.listeners!.splice(i, 1);
+    };
+  }
+
   /** Fires the signal once; later calls are no-ops. */
   abort(reason: unknown): void {
     if (this.fired) return;
     this.fired = true;
     this.reason = reason;
     this.controller?.abort(reason);
+    const listeners = this.listeners ?? [];
+    this.listeners = undefined;
+    for (const listener of listeners) {
+      try {
+        listener(reason);
+      } catch (error) {
+        process.nextTick(() => {
+          throw error;
+        });
+      }
+    }
   }
 
   private create(): AbortController {

@@ -88,7 +88,7 @@ export class PassPoller {
     this.polls++;
     try {
       if (canPollBatch(backend) && wanted > 1) {
-        const ids = await callWithTimeout(() => backend.pollBatch(wanted, context), this.pollTimeoutMs, `backend "${name}" pollBatch`, { backend: name, slotId }, controller);
+        const ids = await callWithTimeout(() => backend.pollBatch(wanted, context), this.pollTimeoutMs, 'pollBatch', { backend: name, slotId }, controller);
         if (!Array.isArray(ids)) throw new PollResultError(name, slotId, ids);
         const valid = ids.map((id) => taskIdOf(id, name, slotId)).filter((id): id is string => id !== null);
         // Fewer ids than asked: the backend is drained for this pass once the buffer is.
@@ -96,7 +96,7 @@ export class PassPoller {
         this.buffers.set(name, valid);
         return valid.shift()!;
       }
-      const result = await callWithTimeout(() => backend.poll(context), this.pollTimeoutMs, `backend "${name}" poll`, { backend: name, slotId }, controller);
+      const result = await callWithTimeout(() => backend.poll(context), this.pollTimeoutMs, 'poll', { backend: name, slotId }, controller);
       return taskIdOf(result, name, slotId);
     } catch (error) {
       this.onFailure(name, slotId, error as Error);

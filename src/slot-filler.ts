@@ -149,20 +149,18 @@ export class SlotFiller {
       get signal() {
         return local.controller.signal;
       },
+      onAbort: (listener) => local.controller.onAbort(listener as (reason: unknown) => void),
       keepalive: () => this.deps.keepalive(taskId, token),
       stop: (options) => this.deps.stop(taskId, { ...options, token }),
     };
-    this.deps.logger.info('task started', { slotId, taskId, backend: occupancy.backend, token });
+    // One object for the log line and the error context: this runs for every task.
+    const fields = { slotId, taskId, backend: occupancy.backend, token };
+    this.deps.logger.info('task started', fields);
     this.deps.notify('task:start', occupancy);
     try {
-      await callWithTimeout(
-        () => backend.startCallback(taskId, context),
-        this.deps.callbackTimeoutMs,
-        `backend "${occupancy.backend}" startCallback`,
-        { taskId, slotId, backend: occupancy.backend, token },
-      );
+      await callWithTimeout(() => backend.startCallback(taskId, context), this.deps.callbackTimeoutMs, 'startCallback', fields);
     } catch (error) {
-      this.deps.logger.error('start callback failed', { slotId, taskId, backend: occupancy.backend, token, ...errorFields(error) });
+      this.deps.logger.error('start callback failed', { ...fields, ...errorFields(error) });
       this.deps.notify('callback:error', { backend: occupancy.backend, callback: 'startCallback', taskId, error: error as Error });
       await this.deps.startFailed(store, taskId, token, (error as Error).message);
       return false;

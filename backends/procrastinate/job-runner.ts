@@ -60,7 +60,8 @@ export class JobRunner {
   private maxRuntimeTimer: NodeJS.Timeout | undefined;
   private keepaliveInFlight = false;
   private childLogger: Logger | undefined;
-  private readonly onSlotSignal = () => this.onSlotAbort(this.ctx.signal.reason);
+  /** Stops listening to the slot's abort. */
+  private offSlotAbort: (() => void) | undefined;
 
   constructor(
     readonly job: FetchedJob,
@@ -91,11 +92,11 @@ export class JobRunner {
       void this.end({ status: 'failed', error });
       return;
     }
-    if (this.ctx.signal.aborted) {
-      this.onSlotAbort(this.ctx.signal.reason);
-      return;
-    }
-    this.ctx.signal.addEventListener('abort', this.onSlotSignal, { once: true });
+    // Not through ctx.signal: listening here makes no AbortSignal, and the signal fires only
+    // when the slot is lost or a cancel asks, so this listener never runs for most jobs.
+    this.offSlotAbort = this.ctx.onAbort((reason) => this.onSlotAbort(reason));
+    // Aborted before the handler could start (the listener ran at once): it never starts.
+    if (this.controller.aborted || this.ending) return;
     this.startKeepalive();
     const controller = this.controller;
     const context: JobContext = {
@@ -192,7 +193,7 @@ export class JobRunner {
   private stopKeepalive(): void {
     clearInterval(this.keepaliveTimer);
     clearTimeout(this.maxRuntimeTimer);
-    this.ctx.signal.removeEventListener('abort', this.onSlotSignal);
+    this.offSlotAbort?.();
   }
 
   /** A timer's keepalive: skipped while one is pending; failures (store down, closing) are only logged. */
@@ -305,11 +306,10 @@ export class JobRunner {
   private async finish(status: EndStatus, deleteJob: boolean, error: Error | undefined): Promise<string> {
     const written = await persist(() => this.deps.store.finish(this.job, this.deps.workerId()!, status, deleteJob));
     if (!written) return this.notOurs(status);
-    const fields = { jobId: this.job.id, status, deleted: deleteJob };
-    if (status === 'failed') this.logger.error('job failed', { ...fields, ...errorFields(error) });
-    else if (status === 'aborted') this.logger.info('job aborted', { ...fields, ...(error ? { error: error.message } : {}) });
+    if (status === 'failed') this.logger.error('job failed', { jobId: this.job.id, status, deleted: deleteJob, ...errorFields(error) });
+    else if (status === 'aborted') this.logger.info('job aborted', { jobId: this.job.id, status, deleted: deleteJob, ...(error ? { error: error.message } : {}) });
     // Not through this.logger: the common case should not build a child logger per job.
-    else this.deps.logger.debug('job succeeded', { ...fields, taskName: this.job.task_name, slotId: this.ctx.slotId, token: this.ctx.token });
+    else this.deps.logger.debug('job succeeded', { jobId: this.job.id, status, deleted: deleteJob, taskName: this.job.task_name, slotId: this.ctx.slotId, token: this.ctx.token });
     return status;
   }
 

@@ -417,3 +417,21 @@ test('an id polled early for a stop whose end does not act goes back to its back
     ['t-1', 't-2'],
   );
 });
+
+test("a task's onAbort hears a cancel without its signal being read; one added after the cancel runs at once", async (t) => {
+  const { scheduler, backend } = await oneSlotWith(t, () => new MemorySlotStore());
+  const context = backend.started[0]!.context;
+  const heard: Error[] = [];
+  const removed: Error[] = [];
+  context.onAbort((reason) => heard.push(reason));
+  context.onAbort((reason) => removed.push(reason))();
+  t.like(await scheduler.cancel('t-1'), { ok: true });
+  t.is(heard.length, 1);
+  t.like(heard[0], { code: 'ERR_TASK_ABORTED', abortCause: 'cancel_requested', taskId: 't-1' });
+  t.deepEqual(removed, [], 'a removed listener is not called');
+  let late: Error | undefined;
+  context.onAbort((reason) => (late = reason));
+  t.is(late, heard[0], 'called before onAbort returned, with the same reason');
+  t.true(context.signal.aborted, 'the signal, first read now, is aborted');
+  t.is(context.signal.reason, heard[0]);
+});
