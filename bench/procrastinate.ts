@@ -193,7 +193,10 @@ export async function procrastinateBench(services: Services, options: Procrastin
 
   const runs = new Map<string, Drain[]>(selected.map((c) => [c.key, []]));
   for (let round = 0; round < options.rounds; round++) {
-    for (const contender of selected) {
+    // Each round starts one contender later, so that none always runs right after the same other
+    // (whose WAL, dead rows and checkpoints it would inherit) or always first on a cool machine.
+    const order = selected.map((_, i) => selected[(i + round) % selected.length]!);
+    for (const contender of order) {
       // JIT, connections and server caches warm before the first measured drain of each contender.
       if (round === 0 && options.warmupJobs > 0) await contender.drain(Math.min(options.jobs, options.warmupJobs));
       runs.get(contender.key)!.push(await contender.drain(options.jobs));
