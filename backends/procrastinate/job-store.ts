@@ -54,7 +54,14 @@ export class JobStore {
    * load, one round trip and one commit per batch instead of per job. At most 100 jobs per
    * statement, which bounds how long it holds their row locks.
    */
-  private readonly finishes = new BatchQueue<FinishRow, boolean>((rows) => this.finishMany(rows), 100);
+  private readonly finishes = new BatchQueue<FinishRow, boolean>(async (rows) => {
+    // Not beside a claim: the two would contend for the same rows, indexes and WAL flush, and the
+    // claim is what the next handlers wait for. The finish goes as soon as the claim returns.
+    await this.claiming;
+    return this.finishMany(rows);
+  }, 100);
+  /** The claim under way (settled, never rejects), if any. */
+  private claiming: Promise<unknown> | undefined;
 
   constructor(
     private readonly pool: pg.Pool,
@@ -72,7 +79,16 @@ export class JobStore {
 
   /** Claims up to `max` jobs in one round trip (sql/job-fetch-batch.sql explains why it is safe). */
   async fetchBatch(workerId: string, max: number): Promise<FetchedJob[]> {
-    const { rows } = await this.pool.query<FetchRow>(this.statement('task_semaphore_job_fetch_batch', jobFetchBatch, [this.queues, workerId, max]));
+    const query = this.pool.query<FetchRow>(this.statement('task_semaphore_job_fetch_batch', jobFetchBatch, [this.queues, workerId, max]));
+    const claiming = query.then(
+      () => {},
+      () => {},
+    );
+    this.claiming = claiming;
+    void claiming.then(() => {
+      if (this.claiming === claiming) this.claiming = undefined;
+    });
+    const { rows } = await query;
     return rows.map(toJob);
   }
 

@@ -77,6 +77,29 @@ test('a batch claim stops at the first call that finds nothing, and at most at t
   await client.query('COMMIT');
 });
 
+test('a finish waits for the claim in flight and goes once it returns, so the two never contend', async (t) => {
+  const { pool } = await procrastinateDb(t);
+  const store = new JobStore(pool, ['default']);
+  const me = await registerWorker(pool);
+  await deferMany(pool, [{}, {}]);
+  const [first] = await store.fetchBatch(me, 1);
+  // Another session holds the table, so the next claim stays in flight until it lets go.
+  const blocker = await pool.connect();
+  t.teardown(() => blocker.release());
+  await blocker.query('BEGIN');
+  await blocker.query('LOCK TABLE procrastinate_jobs IN ACCESS EXCLUSIVE MODE');
+  const sent = recordQueries(pool);
+  const claim = store.fetchBatch(me, 1);
+  const finished = store.finish(first!, me, 'succeeded', false);
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  t.deepEqual(sent.map((q) => q.name), ['task_semaphore_job_fetch_batch'], 'the finish is held while the claim is in flight');
+  await blocker.query('COMMIT');
+  t.is((await claim).length, 1);
+  t.true(await finished);
+  t.deepEqual(sent.map((q) => q.name), ['task_semaphore_job_fetch_batch', 'task_semaphore_job_finish']);
+  t.like(await jobRow(pool, first!.id), { status: 'succeeded' });
+});
+
 test('an error in one job of a batch fails only that job; the others are written', async (t) => {
   const { pool } = await procrastinateDb(t);
   const store = new JobStore(pool, ['default']);
