@@ -768,3 +768,21 @@ test('init refuses connections that default to an isolation level stricter than 
   const tables = await admin.query('SELECT 1 FROM pg_tables WHERE schemaname = $1', [schema]);
   t.is(tables.rowCount, 0, 'nothing migrated');
 });
+
+test('a task whose row keeps changing under every attempt ends the call with ERR_STORE_CONFLICT, having changed nothing', async (t) => {
+  const { pool, schema, store } = await setup(t, ['1']);
+  const { reserved } = await store.beginPass(pass({ slotIds: ['1'] }));
+  t.true((await store.start(startOf('1', reserved[0]!.token, 'x'))).ok);
+  // A row no statement of the store ever writes: it names task x with a live deadline, yet is not
+  // running. Each attempt then finds the task live but cannot lock it, as when another
+  // transaction changes it every time; the store gives up after its attempts rather than loop.
+  await pool.query(`ALTER TABLE ${schema}.task_semaphore_slots DROP CONSTRAINT task_semaphore_slots_running_check`);
+  await pool.query(`UPDATE ${schema}.task_semaphore_slots SET status = 'reserved', lease_until = deadline WHERE task_id = 'x'`);
+  const before = await store.inspect();
+  const conflict = { code: 'ERR_STORE_CONFLICT', message: /task "x" kept changing under \d+ attempts; retry the call/ };
+  const endError = await t.throwsAsync(store.end(endOf('x')), conflict);
+  t.is((endError as unknown as { taskId?: string }).taskId, 'x');
+  await t.throwsAsync(store.endMany([endOf('x', { reserve: { owner: 'k', leaseMs: 1000 } })]), conflict);
+  await t.throwsAsync(store.keepalive({ taskId: 'x' }), conflict);
+  t.deepEqual(await store.inspect(), before);
+});
