@@ -28,7 +28,9 @@
 import { EventEmitter } from 'node:events';
 import { loadavg } from 'node:os';
 import pg from 'pg';
-import { Scheduler, type PassReport, type SchedulerOptions } from '../src/index.js';
+import { Scheduler, type Occupancy, type PassReport, type SchedulerOptions, type SlotStore } from '../src/index.js';
+import { PostgresSlotStore } from '../slots/postgres/index.js';
+import { RedisSlotStore } from '../slots/redis/index.js';
 import { ProcrastinateBackend, ProcrastinateClient, applySchema } from '../backends/procrastinate/index.js';
 import {
   countPostgres,
@@ -63,7 +65,7 @@ export interface ProcrastinateBenchOptions {
   rounds: number;
   /** Jobs of the unmeasured warm-up drain of each contender (0: none). */
   warmupJobs: number;
-  /** Contenders to run (default all): sql, sql-prepared, sql-batch, redis, postgres, graphile, graphile-lq, graphile-lq-batch, latency. */
+  /** Contenders to run (default all): sql, sql-prepared, sql-batch, sql-lockstep, sql-redis-slots, sql-pg-slots, redis, postgres, graphile, graphile-lq, graphile-lq-batch, latency. */
   only: readonly string[] | undefined;
 }
 
@@ -160,6 +162,16 @@ export async function procrastinateBench(services: Services, options: Procrastin
       label: `SQL lockstep: ${options.slots} × fetch_job_v2 in 1 statement on 1 connection, their finish beside the next fetch (≤ ${options.slots} jobs claimed)`,
       drain: (n) => sqlLockstepDrain(services, admin, n, options.slots),
     },
+    {
+      key: 'sql-redis-slots',
+      label: `SQL lockstep + Redis slot store: the lockstep's claim beside endMany (keeping the ${options.slots} slots), then startMany; no Scheduler`,
+      drain: (n) => sqlSlotsDrain(services, admin, n, options.slots, 'redis'),
+    },
+    {
+      key: 'sql-pg-slots',
+      label: `SQL lockstep + PostgreSQL slot store: the same round on PostgreSQL slots`,
+      drain: (n) => sqlSlotsDrain(services, admin, n, options.slots, 'postgres'),
+    },
     { key: 'redis', label: `task-semaphore, ${options.slots} Redis slots`, drain: (n) => oursDrain(services, admin, n, options, 'redis') },
     { key: 'postgres', label: `task-semaphore, ${options.slots} PostgreSQL slots`, drain: (n) => oursDrain(services, admin, n, options, 'postgres') },
   ];
@@ -206,6 +218,10 @@ export async function procrastinateBench(services: Services, options: Procrastin
   const medians = new Map([...runs].map(([key, drains]) => [key, summarize(drains.map((d) => d.jobsPerSec)).median]));
   const ceiling = medians.get('sql');
   const graphileDefault = medians.get('graphile');
+  const slotCeilings = new Map([
+    ['sql-redis-slots', { key: 'redis', label: 'Redis slots' }],
+    ['sql-pg-slots', { key: 'postgres', label: 'PostgreSQL slots' }],
+  ]);
   const drains: Row[] = selected.map((contender) => {
     const mine = runs.get(contender.key)!;
     const median = medians.get(contender.key)!;
@@ -231,6 +247,14 @@ export async function procrastinateBench(services: Services, options: Procrastin
         const vs = median / graphileDefault;
         parts.push(`≥ 1.0× graphile defaults: ${vs >= 1 ? 'met' : 'missed'} (${fmt(vs, 2)}×)`);
       }
+      row.target = parts.join('; ');
+    }
+    const ours = slotCeilings.get(contender.key);
+    if (ours) {
+      // What the slot store can reach at best, without our Node code: compare ours and graphile-worker to it.
+      const parts: string[] = [];
+      if (medians.get(ours.key)) parts.push(`ours (${ours.label}) reach ${fmt((medians.get(ours.key)! / median) * 100, 0)} % of it`);
+      if (graphileDefault) parts.push(`it is ${fmt(median / graphileDefault, 2)}× graphile defaults`);
       row.target = parts.join('; ');
     }
     return row;
@@ -378,6 +402,92 @@ async function sqlLockstepDrain(services: Services, admin: pg.Pool, jobs: number
     fetcher.release();
     finisher.release();
     await q.drop();
+  }
+}
+
+/**
+ * The SQL lockstep plus what slots add to it, through the slot store's own batch calls and no
+ * Scheduler: each round ends the running slots (keeping them reserved) beside the claim, then
+ * starts the claimed jobs in them; the finish goes beside the next claim. This is the round ours
+ * makes, without the Node code around it: the ceiling of each slot store on this machine.
+ */
+async function sqlSlotsDrain(services: Services, admin: pg.Pool, jobs: number, slots: number, kind: 'redis' | 'postgres'): Promise<Drain> {
+  const q = await freshQueue(services, admin, jobs, 3); // the third for verify
+  const name = uniqueName('bench_pq');
+  let store: SlotStore & Required<Pick<SlotStore, 'startMany' | 'endMany'>>;
+  let storeCounter: RoundTrips;
+  let cleanup = async () => {};
+  if (kind === 'redis') {
+    const client = await services.redis();
+    storeCounter = countRedis(client);
+    store = new RedisSlotStore({ name, redis: client, keyPrefix: services.keyPrefix });
+  } else {
+    const slotSchema = services.newSchema('bench_slots');
+    const slotPool = await services.postgres(2);
+    storeCounter = countPostgres(slotPool);
+    store = new PostgresSlotStore({ name, postgres: slotPool, schema: slotSchema });
+    cleanup = async () => {
+      await slotPool.end().catch(() => {});
+      await services.dropSchema(admin, slotSchema);
+    };
+  }
+  const [fetcher, finisher] = [await q.pool.connect(), await q.pool.connect()];
+  try {
+    const slotIds = Array.from({ length: slots }, (_, i) => String(i + 1));
+    await store.init(slotIds);
+    const workerId = (await fetcher.query<{ worker_id: string }>(sql.register)).rows[0]!.worker_id;
+    const backend = 'Procrastinate';
+    const lease = { owner: 'bench', leaseMs: 60_000 };
+    const claim = async () => (await fetcher.query<{ id: string }>(sql.fetchBatch, [[queue], workerId, slots])).rows.map((r) => r.id);
+    let statements = 0;
+    let finishing: Promise<unknown> | undefined;
+    storeCounter.reset();
+    const stop = measure();
+    const began = performance.now();
+    let reserved = (await store.beginPass({ slotIds, ...lease, deliverable: [backend], retentionMs: 60_000, limit: 100 })).reserved;
+    let running: Occupancy[] = [];
+    for (;;) {
+      statements++;
+      const [ids, ended] = await Promise.all([
+        claim(),
+        running.length === 0
+          ? []
+          : store.endMany(running.map((o) => ({ taskId: o.taskId, token: o.token, reason: 'stopped', status: 'succeeded', deliverable: [backend], retentionMs: 60_000, reserve: lease }))),
+      ]);
+      for (const result of ended) {
+        if (!result.ok || !result.reserved) throw new Error(`end of ${JSON.stringify(result)} did not keep its slot`);
+        reserved.push(result.reserved);
+      }
+      // At most one finish in flight, as ours and the lockstep.
+      await finishing;
+      if (running.length > 0) {
+        statements++;
+        finishing = finisher.query(sql.finishMany, [running.map((o) => o.taskId), 'succeeded', false]);
+        finishing.catch(() => {}); // awaited at the next round, or after the loop
+      }
+      const starting = reserved.slice(0, ids.length);
+      reserved = reserved.slice(ids.length);
+      if (ids.length === 0) break;
+      const started = await store.startMany(starting.map((r, i) => ({ ...r, taskId: ids[i]!, backend, timeoutMs: 300_000, maxRuntimeMs: null })));
+      running = started.map((result) => {
+        if (!result.ok) throw new Error(`start refused: ${result.reason}`);
+        return result.occupancy;
+      });
+    }
+    await store.release(reserved);
+    await finishing;
+    const elapsedMs = performance.now() - began;
+    const measured = stop();
+    await verify(q.pool, jobs, `SQL lockstep + ${kind} slots`);
+    await q.pool.query(sql.unregister, [workerId]);
+    const requests = `SQL ${fmt(statements / jobs, 2)}; ${describe(kind === 'redis' ? 'Redis' : 'slots SQL', storeCounter, jobs)}`;
+    return { contender: `sql-${kind}-slots`, jobsPerSec: (jobs / elapsedMs) * 1000, elapsedMs, requests, ...measured };
+  } finally {
+    fetcher.release();
+    finisher.release();
+    await store.close();
+    await q.drop();
+    await cleanup();
   }
 }
 

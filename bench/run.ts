@@ -26,7 +26,7 @@ Options: --stores=memory,redis,postgres  --slot-counts=10,100,1000,10000  --pass
          the store uses for a client it opens from a URL)
          procrastinate: --jobs=20000 --slots=10 --pool-size=10 --sql-batch=10 --latency-jobs=500
          --rounds=1 --warmup-jobs=2000
-         --only=sql,sql-prepared,sql-batch,sql-lockstep,redis,postgres,graphile,graphile-lq,graphile-lq-batch,latency
+         --only=sql,sql-prepared,sql-batch,sql-lockstep,sql-redis-slots,sql-pg-slots,redis,postgres,graphile,graphile-lq,graphile-lq-batch,latency
 Services: REDIS_URL (default redis://127.0.0.1:6379), DATABASE_URL (default
 postgres://postgres@127.0.0.1:5432/test). Keys and schema are unique per run and removed after.
 `;
