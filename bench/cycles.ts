@@ -41,7 +41,7 @@ export async function cycles(services: Services, options: CyclesOptions): Promis
     const taskId = `w${worker}-${i}`;
     const started = await store.start({ ...reservation, taskId, backend, timeoutMs: 300_000, maxRuntimeMs: null });
     if (!started.ok) throw new Error(`start failed: ${started.reason}`);
-    const ended = await store.end({ taskId, token: reservation.token, reason: 'stopped', status: 'succeeded', deliverable: [backend], retentionMs });
+    const ended = await store.end({ taskId, token: reservation.token, reason: 'stopped', status: 'succeeded', deliverable: [backend] });
     if (!ended.ok) throw new Error(`end failed: ${ended.reason}`);
   }
 

@@ -190,7 +190,6 @@ export interface EndRequest extends TaskRef {
    * step, and a later `beginPass` from a scheduler that has the backend takes it.
    */
   deliverable: readonly string[];
-  retentionMs: number;
   /**
    * Publish a `freed` event when this ends an occupancy: set it when the caller will not refill
    * the slot itself, so that a scheduler that serves the slot refills it at once.

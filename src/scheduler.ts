@@ -424,13 +424,12 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
    */
   private async end(
     /** Completed here into the store's request (no copy: this is the hot path of every stop). */
-    request: Omit<EndRequest, 'deliverable' | 'retentionMs'>,
+    request: Omit<EndRequest, 'deliverable'>,
     store?: SlotStore,
     refill = true,
   ): Promise<EndResult> {
     const full: EndRequest = request as EndRequest;
     full.deliverable = this.deliverable;
-    full.retentionMs = this.options.endedRetentionMs;
     // A task that runs here in a slot of the config: its store keeps the slot for us to refill.
     const keep = refill ? this.keepable(request) : undefined;
     let early = false;

@@ -35,6 +35,8 @@ export class ProcrastinateBackend extends Backend implements BatchPolling {
   /** fetch_job_v2 claims the job it returns: a slot may be polled while its last job's stop is in flight. */
   override readonly claimsTasks = true;
   private readonly options: ResolvedBackendOptions;
+  /** The task names with a handler, for the error of a job that has none (read once, not per job). */
+  private readonly taskNames: readonly string[];
   private logger: Logger;
   private pool: pg.Pool | undefined;
   private ownsPool = false;
@@ -59,6 +61,7 @@ export class ProcrastinateBackend extends Backend implements BatchPolling {
   constructor(options: ProcrastinateBackendOptions) {
     super();
     this.options = resolveBackendOptions(options);
+    this.taskNames = Object.freeze([...this.options.tasks.keys()]);
     this.logger = this.options.logger ?? silentLogger();
   }
 
@@ -135,7 +138,7 @@ export class ProcrastinateBackend extends Backend implements BatchPolling {
       workerId: () => this.workerId,
       logger: this.logger,
       task,
-      registeredTasks: [...this.options.tasks.keys()],
+      registeredTasks: this.taskNames,
       deleteJobs: this.options.deleteJobs,
       retryOnTimeout: this.options.retryOnTimeout,
       onRetried: (delaySeconds) => this.wakeAfter(delaySeconds),

@@ -268,8 +268,8 @@ export class JobRunner {
     return this.ending;
   }
 
-  /** Writes the decision through the guard; returns the status written. Never throws. */
-  private async write(decision: Decision): Promise<string> {
+  /** Writes the decision through the guard. Never throws: a failure is logged, and the job stays `doing` for recovery. */
+  private async write(decision: Decision): Promise<void> {
     const { store, deleteJobs } = this.deps;
     const fields = { jobId: this.job.id, attempts: this.job.attempts };
     try {
@@ -281,41 +281,39 @@ export class JobRunner {
           if ((error as { code?: unknown }).code !== '23505') throw error;
           // Another queued job holds its queueing lock (upstream #1446): it cannot go back to todo.
           this.logger.error('retry refused: another queued job holds the queueing lock; failing the job', { ...fields, ...errorFields(error) });
-          return await this.finish('failed', false, decision.error);
+          await this.finish('failed', false, decision.error);
+          return;
         }
         if (result === 'not_ours') return this.notOurs('retried');
         if (result === 'failed_flagged') {
           this.logger.warn('job failed with an abort request: failed, not retried', { ...fields, ...errorFields(decision.error) });
-          return 'failed';
+          return;
         }
         this.logger.warn('job failed; retrying', { ...fields, delaySeconds: decision.delaySeconds, ...errorFields(decision.error) });
         this.deps.onRetried(decision.delaySeconds);
-        return 'retried';
+        return;
       }
       const deleteJob = deleteJobs === 'always' || (deleteJobs === 'successful' && decision.status === 'succeeded');
-      return await this.finish(decision.status, deleteJob, decision.error);
+      await this.finish(decision.status, deleteJob, decision.error);
     } catch (error) {
       this.logger.error('could not write the end of the job; it stays doing until this worker retries it at shutdown or a sweeper does', {
         ...fields,
         ...errorFields(error),
       });
-      return decision.status === 'retry' ? 'failed' : decision.status;
     }
   }
 
-  private async finish(status: EndStatus, deleteJob: boolean, error: Error | undefined): Promise<string> {
+  private async finish(status: EndStatus, deleteJob: boolean, error: Error | undefined): Promise<void> {
     const written = await persist(() => this.deps.store.finish(this.job, this.deps.workerId()!, status, deleteJob));
     if (!written) return this.notOurs(status);
     if (status === 'failed') this.logger.error('job failed', { jobId: this.job.id, status, deleted: deleteJob, ...errorFields(error) });
     else if (status === 'aborted') this.logger.info('job aborted', { jobId: this.job.id, status, deleted: deleteJob, ...(error ? { error: error.message } : {}) });
     // Not through this.logger: the common case should not build a child logger per job.
     else this.deps.logger.debug('job succeeded', { jobId: this.job.id, status, deleted: deleteJob, taskName: this.job.task_name, slotId: this.ctx.slotId, token: this.ctx.token });
-    return status;
   }
 
-  private notOurs(status: string): string {
+  private notOurs(status: string): void {
     this.logger.warn('job is no longer ours (finished, requeued or claimed elsewhere); left alone', { jobId: this.job.id, wanted: status });
-    return status;
   }
 }
 

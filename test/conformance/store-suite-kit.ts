@@ -196,9 +196,9 @@ export function startRequest(reservation: Reservation, taskId: string, overrides
   };
 }
 
-/** What {@link Harness.end} sends: reason `stopped`, `[backend]` deliverable, long retention. */
+/** What {@link Harness.end} sends: reason `stopped`, `[backend]` deliverable. */
 export function endRequest(taskId: string, overrides: Partial<EndRequest> = {}): EndRequest {
-  return { taskId, reason: 'stopped', deliverable: [backend], retentionMs: timing.long, ...overrides };
+  return { taskId, reason: 'stopped', deliverable: [backend], ...overrides };
 }
 
 /** Runs `call` on each request after the previous one answered; the results in order. */

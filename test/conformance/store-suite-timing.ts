@@ -234,7 +234,7 @@ export function registerTimingCases<C>(test: TestFn<C>, contract: Macro<[StoreFa
   test('records of ended tasks are kept while retentionMs has not passed', contract, factory, async (t, h) => {
     await h.init(['1', '2']);
     const { occupancies } = await startAll(h, ['1', '2'], [{ taskId: 'task-kept' }, { taskId: 'task-reaped', timeoutMs: timing.short }]);
-    ok(await h.end('task-kept', { retentionMs: timing.long }), 'end');
+    ok(await h.end('task-kept'), 'end');
     await sleep(timing.wait);
     t.deepEqual(endedTaskIds((await h.pass('reaper', [], { retentionMs: timing.long })).ended), ['task-reaped']);
     await sleep(timing.wait);
@@ -248,7 +248,7 @@ export function registerTimingCases<C>(test: TestFn<C>, contract: Macro<[StoreFa
     await h.init(['1', '2']);
     const retention = { retentionMs: timing.short };
     await startAll(h, ['1', '2'], [{ taskId: 'task-ended' }, { taskId: 'task-reaped', timeoutMs: timing.short }]);
-    ok(await h.end('task-ended', retention), 'end');
+    ok(await h.end('task-ended'), 'end');
     await sleep(timing.wait);
     t.deepEqual(endedTaskIds((await h.pass('reaper', [], retention)).ended), ['task-reaped']);
     await sleep(timing.wait);
@@ -257,7 +257,7 @@ export function registerTimingCases<C>(test: TestFn<C>, contract: Macro<[StoreFa
     const unknown = { ok: false, reason: 'unknown' };
     for (const taskId of ['task-ended', 'task-reaped']) {
       t.deepEqual(await h.store.keepalive({ taskId }), unknown, `keepalive ${taskId}`);
-      t.deepEqual(await h.end(taskId, retention), unknown, `end ${taskId}`);
+      t.deepEqual(await h.end(taskId), unknown, `end ${taskId}`);
       t.deepEqual(await h.store.requestCancel({ taskId }), unknown, `requestCancel ${taskId}`);
     }
   });

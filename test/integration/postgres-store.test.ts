@@ -70,7 +70,6 @@ const endOf = (taskId: string, more: Partial<EndRequest> = {}): EndRequest => ({
   taskId,
   reason: 'stopped',
   deliverable: ['A'],
-  retentionMs: 60_000,
   ...more,
 });
 
@@ -145,7 +144,7 @@ test('full cycle: reserve in slot order, start, keepalive, end, inspect', async 
   t.is(states[1]!.leaseUntil, second.now + 30_000);
   t.like(states[2], { token: r10!.token, owner: null, leaseUntil: null, occupancy: null });
 
-  const ended = await store.end({ taskId: 'task-a', reason: 'stopped', status: 'succeeded', deliverable: ['A'], retentionMs: 60_000 });
+  const ended = await store.end({ taskId: 'task-a', reason: 'stopped', status: 'succeeded', deliverable: ['A'] });
   if (!ended.ok) return t.fail(`end failed: ${ended.reason}`);
   t.true(ended.delivered);
   t.like(ended.ended, { ...renewed.occupancy, reason: 'stopped', status: 'succeeded', error: null });
@@ -159,7 +158,7 @@ test('full cycle: reserve in slot order, start, keepalive, end, inspect', async 
     token: r1!.token,
     endReason: 'stopped',
   });
-  t.deepEqual(await store.end({ taskId: 'task-a', reason: 'stopped', deliverable: ['A'], retentionMs: 60_000 }), {
+  t.deepEqual(await store.end({ taskId: 'task-a', reason: 'stopped', deliverable: ['A'] }), {
     ok: false,
     reason: 'ended',
     slotId: '1',
@@ -173,7 +172,7 @@ test('a task id occupies one slot: sequential and racing starts', async (t) => {
   const { reserved } = await store.beginPass(pass({ slotIds: ['1', '2'] }));
   t.true((await store.start(startOf('1', reserved[0]!.token, 'dup'))).ok);
   t.deepEqual(await store.start(startOf('2', reserved[1]!.token, 'dup')), { ok: false, reason: 'duplicate', slotId: '1' });
-  await store.end({ taskId: 'dup', reason: 'stopped', deliverable: ['A'], retentionMs: 60_000 });
+  await store.end({ taskId: 'dup', reason: 'stopped', deliverable: ['A'] });
   await store.release(reserved);
 
   // Two stores (two connections) start the same task id in two slots at once, many times over.
@@ -194,7 +193,7 @@ test('a task id occupies one slot: sequential and racing starts', async (t) => {
     t.deepEqual(loser, { ok: false, reason: 'duplicate', slotId: winner.occupancy.slotId });
     const holders = (await store.inspect()).filter((s) => s.occupancy?.taskId === taskId);
     t.is(holders.length, 1);
-    t.true((await store.end({ taskId, reason: 'stopped', deliverable: ['A'], retentionMs: 60_000 })).ok);
+    t.true((await store.end({ taskId, reason: 'stopped', deliverable: ['A'] })).ok);
     await store.release(pair);
   }
 });
@@ -227,7 +226,7 @@ test('timeouts are answered timed_out, then reaped with reason timeout or max_ru
   // Overdue but not reaped: never renewed, stopped or cancelled.
   t.like(await store.keepalive({ taskId: 'idle-task' }), { ok: false, reason: 'timed_out', slotId: '1', endReason: 'timeout' });
   t.like(await store.requestCancel({ taskId: 'long-task' }), { ok: false, reason: 'timed_out', endReason: 'max_runtime' });
-  t.like(await store.end({ taskId: 'long-task', reason: 'stopped', deliverable: ['A'], retentionMs: 60_000 }), {
+  t.like(await store.end({ taskId: 'long-task', reason: 'stopped', deliverable: ['A'] }), {
     ok: false,
     reason: 'timed_out',
   });
@@ -285,7 +284,7 @@ test('unknown, superseded, ended and cancelled answers; token fencing', async (t
   const { store } = await setup(t, ['1', '2']);
   t.deepEqual(await store.keepalive({ taskId: 'nobody' }), { ok: false, reason: 'unknown' });
   t.deepEqual(await store.requestCancel({ taskId: 'nobody' }), { ok: false, reason: 'unknown' });
-  t.deepEqual(await store.end({ taskId: 'nobody', reason: 'stopped', deliverable: [], retentionMs: 1000 }), {
+  t.deepEqual(await store.end({ taskId: 'nobody', reason: 'stopped', deliverable: [] }), {
     ok: false,
     reason: 'unknown',
   });
@@ -308,13 +307,13 @@ test('unknown, superseded, ended and cancelled answers; token fencing', async (t
   const superseded = { ok: false, reason: 'superseded', slotId: '1', token: current.token };
   t.deepEqual(await store.keepalive(stale), superseded);
   t.deepEqual(await store.requestCancel(stale), superseded);
-  t.deepEqual(await store.end({ ...stale, reason: 'stopped', deliverable: ['A'], retentionMs: 60_000 }), superseded);
+  t.deepEqual(await store.end({ ...stale, reason: 'stopped', deliverable: ['A'] }), superseded);
 
   const cancel = await store.requestCancel({ taskId: 'task', token: current.token });
   t.like(cancel, { ok: true, alreadyRequested: false, occupancy: { cancelRequested: true } });
   t.like(await store.requestCancel({ taskId: 'task' }), { ok: true, alreadyRequested: true });
   t.like(await store.keepalive({ taskId: 'task' }), { ok: true, occupancy: { cancelRequested: true } });
-  const ended = await store.end({ taskId: 'task', token: current.token, reason: 'stopped', deliverable: ['A'], retentionMs: 60_000 });
+  const ended = await store.end({ taskId: 'task', token: current.token, reason: 'stopped', deliverable: ['A'] });
   t.like(ended, { ok: true, ended: { reason: 'cancelled', cancelRequested: true } });
   t.deepEqual(await store.keepalive(stale), { ok: false, reason: 'superseded', slotId: '1', token: current.token });
   t.deepEqual(await store.keepalive({ taskId: 'task' }), {
@@ -329,13 +328,13 @@ test('unknown, superseded, ended and cancelled answers; token fencing', async (t
   const { reserved: third } = await store.beginPass(pass({ slotIds: ['2'] }));
   t.true((await store.start(startOf('2', third[0]!.token, 'task'))).ok);
   t.like(await store.keepalive({ taskId: 'task' }), { ok: true, occupancy: { slotId: '2', cancelRequested: false } });
-  t.like(await store.end({ taskId: 'task', reason: 'stopped', status: 'cancelled', deliverable: ['A'], retentionMs: 1 }), {
+  t.like(await store.end({ taskId: 'task', reason: 'stopped', status: 'cancelled', deliverable: ['A'] }), {
     ok: true,
     ended: { reason: 'cancelled', status: 'cancelled' },
   });
   const { reserved: fourth } = await store.beginPass(pass({ slotIds: ['2'] }));
   await store.start(startOf('2', fourth[0]!.token, 'task2'));
-  t.like(await store.end({ taskId: 'task2', reason: 'start_failed', error: 'boom', deliverable: ['A'], retentionMs: 1 }), {
+  t.like(await store.end({ taskId: 'task2', reason: 'start_failed', error: 'boom', deliverable: ['A'] }), {
     ok: true,
     ended: { reason: 'start_failed', error: 'boom', status: null },
   });
@@ -351,7 +350,7 @@ test('an end with reserve takes a token from the sequence only when it acts', as
   const counter = async () =>
     Number((await pool.query<{ last_value: string }>(`SELECT last_value FROM ${schema}.task_semaphore_token`)).rows[0]!.last_value);
   const end = (ref: { token?: number; notify?: boolean }) =>
-    store.end({ taskId: 'kept', reason: 'stopped', deliverable: ['A'], retentionMs: 60_000, reserve: { owner: 'k', leaseMs: 10_000 }, ...ref });
+    store.end({ taskId: 'kept', reason: 'stopped', deliverable: ['A'], reserve: { owner: 'k', leaseMs: 10_000 }, ...ref });
 
   const before = await counter();
   t.like(await end({ token: token + 1 }), { ok: false, reason: 'superseded' });
@@ -373,7 +372,7 @@ test('the outbox holds records for a caller that can deliver them, once', async 
   await store.start(startOf('3', reserved[2]!.token, 'a-timeout', { backend: 'A', timeoutMs: shortMs }));
   await store.release([reserved[3]!]);
 
-  const ended = await onlyA.end({ taskId: 'b-stopped', reason: 'stopped', deliverable: ['A'], retentionMs: 60_000 });
+  const ended = await onlyA.end({ taskId: 'b-stopped', reason: 'stopped', deliverable: ['A'] });
   t.like(ended, { ok: true, delivered: false, ended: { taskId: 'b-stopped', reason: 'stopped' } });
   await sleep(waitMs);
   const byA = await onlyA.beginPass(pass({ slotIds: [], deliverable: ['A'] }));
@@ -399,7 +398,7 @@ test('the outbox keeps the newest outboxLimit records; taking them respects limi
   for (const taskId of ['o1', 'o2', 'o3']) {
     const { reserved } = await store.beginPass(pass({ slotIds: ['1'] }));
     await store.start(startOf('1', reserved[0]!.token, taskId, { backend: 'B' }));
-    await store.end({ taskId, reason: 'stopped', deliverable: [], retentionMs: 60_000 });
+    await store.end({ taskId, reason: 'stopped', deliverable: [] });
   }
   const first = await store.beginPass(pass({ slotIds: [], deliverable: ['B'], limit: 1 }));
   t.deepEqual(
@@ -463,7 +462,7 @@ test('each occupancy ends exactly once while ends race concurrent reaping passes
     await Promise.all(taskIds.map((taskId) => store.keepalive({ taskId })));
     await sleep(timeoutMs - lead);
     const [ends, passes] = await Promise.all([
-      Promise.all(taskIds.map((taskId, i) => stores[i % 3]!.end({ taskId, reason: 'stopped', deliverable: ['A'], retentionMs: 60_000 }))),
+      Promise.all(taskIds.map((taskId, i) => stores[i % 3]!.end({ taskId, reason: 'stopped', deliverable: ['A'] }))),
       Promise.all([...stores, ...stores].map((s) => s.beginPass(pass({ slotIds: [] })))),
     ]);
     await sleep(timeoutMs * 2);

@@ -44,7 +44,7 @@ function startReq(slotId: string, token: number, taskId: string, overrides: Part
 }
 
 function endReq(taskId: string, overrides: Partial<EndRequest> = {}): EndRequest {
-  return { taskId, reason: 'stopped', deliverable: ['b'], retentionMs: 60_000, ...overrides };
+  return { taskId, reason: 'stopped', deliverable: ['b'], ...overrides };
 }
 
 /**
@@ -144,7 +144,7 @@ test('a full cycle: reserve, start, keepalive, end, timed by the Redis clock', a
   t.deepEqual(second.reserved, [{ slotId: '2', token: 4 }, { slotId: '3', token: 5 }]);
   await store.release(second.reserved);
 
-  const ended = await store.end({ taskId: 'task-a', token: 1, reason: 'stopped', status: 'succeeded', deliverable: ['b'], retentionMs: 60_000 });
+  const ended = await store.end({ taskId: 'task-a', token: 1, reason: 'stopped', status: 'succeeded', deliverable: ['b'] });
   if (!ended.ok) return t.fail(ended.reason);
   t.true(ended.delivered);
   t.deepEqual(ended.ended, { ...renewed.occupancy, reason: 'stopped', endedAt: ended.ended.endedAt, status: 'succeeded', error: null });
@@ -191,7 +191,7 @@ test('beginPass reaps timeouts and max runtimes with the right reason', async (t
 
   // Overdue but not yet reaped: answered timed_out, never renewed.
   t.deepEqual(await store.keepalive({ taskId: 'slow' }), { ok: false, reason: 'timed_out', slotId: '1', token: a!.token, endReason: 'timeout' });
-  t.deepEqual(await store.end({ taskId: 'long', reason: 'stopped', deliverable: ['b'], retentionMs: 60_000 }), {
+  t.deepEqual(await store.end({ taskId: 'long', reason: 'stopped', deliverable: ['b'] }), {
     ok: false, reason: 'timed_out', slotId: '2', token: b!.token, endReason: 'max_runtime',
   });
   t.true((await store.inspect())[0]!.overdue);
@@ -231,24 +231,24 @@ test('unknown, superseded, ended and cancelled answers', async (t) => {
   t.like(await store.requestCancel({ taskId: 'task' }), { ok: true, alreadyRequested: true });
   t.like(await store.keepalive({ taskId: 'task' }), { ok: true, occupancy: { cancelRequested: true } });
 
-  const ended = await store.end({ taskId: 'task', reason: 'stopped', error: '', deliverable: ['b'], retentionMs: 60_000 });
+  const ended = await store.end({ taskId: 'task', reason: 'stopped', error: '', deliverable: ['b'] });
   t.like(ended, { ok: true, ended: { reason: 'cancelled', status: null, error: '' } });
-  t.deepEqual(await store.end({ taskId: 'task', reason: 'stopped', deliverable: ['b'], retentionMs: 60_000 }), {
+  t.deepEqual(await store.end({ taskId: 'task', reason: 'stopped', deliverable: ['b'] }), {
     ok: false, reason: 'ended', slotId: '1', token: occ.token, endReason: 'cancelled',
   });
   t.deepEqual(await store.keepalive({ taskId: 'task', token: occ.token + 7 }), { ok: false, reason: 'superseded', slotId: '1', token: occ.token });
 
   // A stop reported with status `cancelled` ends as cancelled too; other reasons are kept.
   await run(store, '2', 'other');
-  t.like(await store.end({ taskId: 'other', reason: 'stopped', status: 'cancelled', deliverable: ['b'], retentionMs: 60_000 }), { ok: true, ended: { reason: 'cancelled' } });
+  t.like(await store.end({ taskId: 'other', reason: 'stopped', status: 'cancelled', deliverable: ['b'] }), { ok: true, ended: { reason: 'cancelled' } });
   await run(store, '2', 'failing');
-  t.like(await store.end({ taskId: 'failing', reason: 'start_failed', error: 'boom', deliverable: ['b'], retentionMs: 60_000 }), { ok: true, ended: { reason: 'start_failed', error: 'boom' } });
+  t.like(await store.end({ taskId: 'failing', reason: 'start_failed', error: 'boom', deliverable: ['b'] }), { ok: true, ended: { reason: 'start_failed', error: 'boom' } });
 });
 
 test('tombstones are pruned after retentionMs, then the task is unknown', async (t) => {
   const { store } = await setup(t);
   await run(store, '1', 'gone');
-  await store.end({ taskId: 'gone', reason: 'stopped', deliverable: ['b'], retentionMs: 50 });
+  await store.end({ taskId: 'gone', reason: 'stopped', deliverable: ['b'] });
   t.like(await store.keepalive({ taskId: 'gone' }), { reason: 'ended' });
   await sleep(300);
   await store.beginPass(pass({ slotIds: [], retentionMs: 50 }));
@@ -258,26 +258,26 @@ test('tombstones are pruned after retentionMs, then the task is unknown', async 
 test('starting a task again clears its tombstone', async (t) => {
   const { store } = await setup(t);
   await run(store, '1', 'again');
-  await store.end({ taskId: 'again', reason: 'stopped', deliverable: ['b'], retentionMs: 60_000 });
+  await store.end({ taskId: 'again', reason: 'stopped', deliverable: ['b'] });
   const second = await run(store, '2', 'again');
-  await store.end({ taskId: 'again', reason: 'backend_removed', deliverable: ['b'], retentionMs: 60_000 });
+  await store.end({ taskId: 'again', reason: 'backend_removed', deliverable: ['b'] });
   t.deepEqual(await store.keepalive({ taskId: 'again' }), { ok: false, reason: 'ended', slotId: '2', token: second.token, endReason: 'backend_removed' });
 });
 
 test('token fencing: an end with an old token does nothing', async (t) => {
   const { store } = await setup(t);
   const first = await run(store, '1', 'fenced');
-  await store.end({ taskId: 'fenced', token: first.token, reason: 'stopped', deliverable: ['b'], retentionMs: 60_000 });
+  await store.end({ taskId: 'fenced', token: first.token, reason: 'stopped', deliverable: ['b'] });
   const second = await run(store, '1', 'fenced');
   t.true(second.token > first.token);
 
-  t.deepEqual(await store.end({ taskId: 'fenced', token: first.token, reason: 'stopped', deliverable: ['b'], retentionMs: 60_000 }), {
+  t.deepEqual(await store.end({ taskId: 'fenced', token: first.token, reason: 'stopped', deliverable: ['b'] }), {
     ok: false, reason: 'superseded', slotId: '1', token: second.token,
   });
   t.deepEqual(await store.requestCancel({ taskId: 'fenced', token: first.token }), { ok: false, reason: 'superseded', slotId: '1', token: second.token });
   const state = (await store.inspect())[0]!;
   t.like(state, { status: 'running', token: second.token, occupancy: { taskId: 'fenced', cancelRequested: false } });
-  t.true((await store.end({ taskId: 'fenced', token: second.token, reason: 'stopped', deliverable: ['b'], retentionMs: 60_000 })).ok);
+  t.true((await store.end({ taskId: 'fenced', token: second.token, reason: 'stopped', deliverable: ['b'] })).ok);
 });
 
 test('an end with reserve takes a token and indexes the lease only when it acts', async (t) => {
@@ -285,7 +285,7 @@ test('an end with reserve takes a token and indexes the lease only when it acts'
   const occupancy = await run(store, '1', 'kept');
   const counter = async () => Number(await redis.get(`${ns}:token`));
   const end = (token?: number) =>
-    store.end({ taskId: 'kept', token, reason: 'stopped', deliverable: ['b'], retentionMs: 60_000, reserve: { owner: 'k', leaseMs: 10_000 } });
+    store.end({ taskId: 'kept', token, reason: 'stopped', deliverable: ['b'], reserve: { owner: 'k', leaseMs: 10_000 } });
 
   const before = await counter();
   t.like(await end(occupancy.token + 1), { ok: false, reason: 'superseded' });
@@ -354,7 +354,7 @@ test('the outbox delivers ended records to a caller that has the backend, once',
     1: ['stopped-elsewhere', { backend: 'remote' }],
     2: ['timing-out', { backend: 'remote', timeoutMs: 100 }],
   });
-  const ended = await store.end({ taskId: 'stopped-elsewhere', reason: 'stopped', deliverable: ['b'], retentionMs: 60_000 });
+  const ended = await store.end({ taskId: 'stopped-elsewhere', reason: 'stopped', deliverable: ['b'] });
   t.like(ended, { ok: true, delivered: false, ended: { backend: 'remote' } });
   await sleep(500);
 
@@ -376,7 +376,7 @@ test('outbox takes count against limit and the outbox is capped', async (t) => {
   const { store, redis, ns } = await setup(t, { outboxLimit: 2 });
   for (const id of ['o1', 'o2', 'o3']) {
     await run(store, '1', id, { backend: 'remote' });
-    await store.end({ taskId: id, reason: 'stopped', deliverable: [], retentionMs: 60_000 });
+    await store.end({ taskId: id, reason: 'stopped', deliverable: [] });
   }
   t.is(await redis.llen(`${ns}:outbox`), 2);
   const first = await store.beginPass(pass({ slotIds: [], deliverable: ['remote'], limit: 1 }));
@@ -432,7 +432,7 @@ test('every key lives under the one hash tag', async (t) => {
   const { redis, store, keyPrefix, ns } = await setup(t);
   await run(store, '1', 'kept', { backend: 'remote' });
   await run(store, '2', 'ended', { backend: 'remote' });
-  await store.end({ taskId: 'ended', reason: 'stopped', deliverable: [], retentionMs: 60_000 }); // to the outbox
+  await store.end({ taskId: 'ended', reason: 'stopped', deliverable: [] }); // to the outbox
   await store.beginPass(pass());
 
   const keys: string[] = [];
@@ -488,8 +488,8 @@ test('gives the same answers as MemorySlotStore for the same calls', async (t) =
     await sleep(150);
     out.push(await s.keepalive({ taskId: 'b' }));
     out.push(await s.beginPass(pass({ slotIds: ['3', '2'], deliverable: ['b'] })));
-    out.push(await s.end({ taskId: 'a', reason: 'stopped', status: 'done', deliverable: ['b'], retentionMs: 60_000 }));
-    out.push(await s.end({ taskId: 'a', reason: 'stopped', deliverable: ['b'], retentionMs: 60_000 }));
+    out.push(await s.end({ taskId: 'a', reason: 'stopped', status: 'done', deliverable: ['b'] }));
+    out.push(await s.end({ taskId: 'a', reason: 'stopped', deliverable: ['b'] }));
     out.push(await s.keepalive({ taskId: 'b', token: 2 }));
     out.push(await s.beginPass(pass({ slotIds: ['1'], deliverable: ['remote', 'b'] })));
     out.push(await s.inspect());
