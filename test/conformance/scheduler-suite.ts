@@ -87,8 +87,10 @@ export function schedulerConformanceSuite(test: TestFn, kind: SlotKind): void {
     await s.load([{ backends: ['MyBackend'], slot_cls: h.setup.slotCls, slot_id: 1, slot_kwargs: { timeout_after: 60 } }]);
     await s.schedule();
     const [slot] = await s.inspect();
-    t.is(slot?.occupancy?.timeoutMs, 3_600_000);
-    t.is(slot?.occupancy?.deadline! - slot?.occupancy?.lastKeepaliveAt!, 3_600_000);
+    const occupancy = slot?.occupancy;
+    if (!occupancy) return t.fail('the slot is not running its task');
+    t.is(occupancy.timeoutMs, 3_600_000);
+    t.is(occupancy.deadline - occupancy.lastKeepaliveAt, 3_600_000);
   });
 
   test(title('a backend whose poll found nothing is polled once per pass, and idle slots are released'), async (t) => {
@@ -463,7 +465,7 @@ export function schedulerConformanceSuite(test: TestFn, kind: SlotKind): void {
     const stopErrors: unknown[] = [];
     backend.onStart = (taskId, context) => {
       const stop = () => context.stop({ status: 'succeeded' }).catch((error: unknown) => stopErrors.push(error));
-      setTimeout(stop, 5 + (taskId.length % 3) * 5);
+      setTimeout(() => void stop(), 5 + (taskId.length % 3) * 5);
     };
     const schedulers = Array.from({ length: 4 }, () => h.scheduler({ A: backend }));
     for (const x of schedulers) await x.load(slots(3, ['A']));

@@ -39,10 +39,17 @@ class QueueBackend extends Backend {
     await redis.eval(countUp, 2, `${ns}:concurrent`, `${ns}:max`);
     await redis.rpush(`${ns}:starts`, JSON.stringify({ taskId, token: context.token, pid: process.pid }));
     if (hang) return; // this process will be killed with its tasks running
-    setTimeout(async () => {
+    const finish = async () => {
       await redis.decr(`${ns}:concurrent`);
       await redis.srem(`${ns}:running`, taskId);
       await context.stop({ status: 'succeeded' });
+    };
+    // A failure ends this worker loudly: the test sees it exit early.
+    setTimeout(() => {
+      finish().catch((error: unknown) => {
+        console.error(error);
+        process.exit(1);
+      });
     }, 5 + Math.floor(Math.random() * 20));
   }
 

@@ -94,7 +94,7 @@ for (const [option, field] of [
   ['3', 'task.retry'],
   [null, 'task.retry'],
   [{ wait: -1 }, 'task.retry.wait'],
-  [{ wait: 1e400 }, 'task.retry.wait'], // Infinity
+  [{ wait: Number.POSITIVE_INFINITY }, 'task.retry.wait'],
   [{ linearWait: '2' }, 'task.retry.linearWait'],
   [{ exponentialWait: -0.5 }, 'task.retry.exponentialWait'],
   [{ maxAttempts: -2 }, 'task.retry.maxAttempts'],
