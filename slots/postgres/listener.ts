@@ -48,8 +48,14 @@ export class PgListener {
     client.on('error', () => this.reconnectLater(client));
     client.on('end', () => this.reconnectLater(client));
     client.on('notification', (message) => this.options.onNotification(message.channel, message.payload ?? ''));
-    await client.connect();
-    for (const channel of this.options.channels) await client.query(`LISTEN ${client.escapeIdentifier(channel)}`);
+    try {
+      await client.connect();
+      for (const channel of this.options.channels) await client.query(`LISTEN ${client.escapeIdentifier(channel)}`);
+    } catch (error) {
+      // Connected but not listening (the connection dropped half way): do not leave it open.
+      client.end().catch(() => {});
+      throw error;
+    }
     if (this.stopped) {
       await client.end();
       return;

@@ -526,6 +526,33 @@ test('LISTEN: a job deferred while the scheduler is idle starts at once, with no
   t.log(`started ${latency} ms after the defer`);
 });
 
+test('LISTEN: a killed LISTEN connection comes back by itself, runs a pass for what it missed, and NOTIFY wakes the scheduler again', async (t) => {
+  const queue = uniqueName('q');
+  const started: string[] = [];
+  const { pool, scheduler } = await setup(t, { queues: [queue], tasks: { now: (_args, job) => void started.push(job.id) } });
+  // The backend's LISTEN session, found by its channel (other tests listen on other queues).
+  const listenerPid = async () =>
+    (await pool.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE state = 'idle' AND query = $1", [`LISTEN "procrastinate_queue_v1#${queue}"`]))
+      .rows[0]?.pid;
+  let first: number | undefined;
+  await waitFor(async () => (first = await listenerPid()) !== undefined, 'the LISTEN session', 3000);
+  await sleep(100);
+  let passes = 0;
+  scheduler.on('pass:end', () => passes++);
+
+  // Waits until the session has exited; nothing is deferred, no schedule() call, no cron.
+  await pool.query('SELECT pg_terminate_backend($1, 5000)', [first]);
+  let second: number | undefined;
+  await waitFor(async () => (second = await listenerPid()) !== undefined, 'a new LISTEN session', 5000);
+  t.not(second, first);
+  await waitFor(() => passes >= 1, 'the pass that looks for what was notified while disconnected', 3000);
+
+  const id = await deferOne(pool, { queue, task: 'now' });
+  await waitFor(() => started.includes(id), 'the job deferred after the reconnection to start', 3000);
+  await waitStatus(pool, id, 'succeeded');
+  t.pass();
+});
+
 test('10 slots never run more than 10 handlers at once (Redis slots)', async (t) => {
   let running = 0;
   let most = 0;

@@ -1,0 +1,72 @@
+/**
+ * A TCP proxy in front of a real service, for tests of what a client does when the network drops:
+ * `cut()` severs every connection through it, and while `refuse(true)` holds, new connections are
+ * accepted and closed at once, as a host behind a partition or a restarting server would.
+ */
+import net from 'node:net';
+import type { ExecutionContext } from 'ava';
+
+export interface TcpProxy {
+  /** The proxy's local port: connect here instead of the service's. */
+  port: number;
+  /** How many connections reached the service through the proxy so far. */
+  readonly connections: number;
+  /** How many connections were closed at once while refusing. */
+  readonly refused: number;
+  /** Severs every open connection through the proxy. */
+  cut(): void;
+  /** While true, new connections are closed as soon as they are accepted. */
+  refuse(on: boolean): void;
+}
+
+/** Starts a proxy to `target` on a free local port; closed at teardown. */
+export async function tcpProxy(t: ExecutionContext, target: { host: string; port: number }): Promise<TcpProxy> {
+  const open = new Set<net.Socket>();
+  let refusing = false;
+  let connections = 0;
+  let refused = 0;
+  const server = net.createServer((inbound) => {
+    if (refusing) {
+      refused++;
+      inbound.destroy();
+      return;
+    }
+    connections++;
+    const outbound = net.connect(target.port, target.host);
+    for (const [socket, other] of [
+      [inbound, outbound],
+      [outbound, inbound],
+    ] as const) {
+      open.add(socket);
+      socket.on('error', () => other.destroy());
+      socket.on('close', () => {
+        open.delete(socket);
+        other.destroy();
+      });
+      socket.pipe(other);
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(
+    () =>
+      new Promise<void>((resolve) => {
+        for (const socket of open) socket.destroy();
+        server.close(() => resolve());
+      }),
+  );
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    get connections() {
+      return connections;
+    },
+    get refused() {
+      return refused;
+    },
+    cut() {
+      for (const socket of open) socket.destroy();
+    },
+    refuse(on) {
+      refusing = on;
+    },
+  };
+}
