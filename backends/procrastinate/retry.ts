@@ -8,7 +8,10 @@ export type ErrorClass = abstract new (...args: never[]) => unknown;
  * behaves the same whichever language ran it. Waits are in seconds.
  */
 export interface RetryPolicy {
-  /** Retries at most this many times (a job runs at most `maxAttempts + 1` times). Unlimited when absent. */
+  /**
+   * Retries at most this many times (a job runs at most `maxAttempts + 1` times). Unlimited when
+   * absent; 0 retries nothing (Python's `RetryStrategy(max_attempts=0)`, being falsy, is unlimited).
+   */
   maxAttempts?: number;
   /** Fixed wait before each retry. @defaultValue 0 */
   wait?: number;
@@ -16,7 +19,10 @@ export interface RetryPolicy {
   linearWait?: number;
   /** Base of an exponential wait: `exponentialWait ^ (attempts + 1)`. @defaultValue 0 */
   exponentialWait?: number;
-  /** Only these errors retry (or those this predicate accepts); any error when absent. */
+  /**
+   * Only these errors retry (or those this predicate accepts); any error when absent. An empty list
+   * retries nothing (Python's empty `retry_exceptions`, being falsy, retries any error).
+   */
   retryOn?: readonly ErrorClass[] | ((error: unknown) => boolean);
 }
 

@@ -90,7 +90,15 @@ export class WorkerRegistration {
     if (this.beating || this.stopped || this.currentId === null) return;
     this.beating = true;
     try {
-      const { rowCount } = await this.options.pool.query(workerHeartbeat, [this.currentId]);
+      // Bounded by the period: a beat stuck on a half-open connection would otherwise hold every
+      // later tick back while the rest of the process runs jobs, until other workers take us for
+      // dead. On timeout pg fails the query and the pool discards the connection.
+      const beat: pg.QueryConfig & { query_timeout: number } = {
+        text: workerHeartbeat,
+        values: [this.currentId],
+        query_timeout: this.options.heartbeatMs,
+      };
+      const { rowCount } = await this.options.pool.query(beat);
       if (rowCount === 0 && !this.stopped) await this.recover('heartbeat found no worker row');
     } catch (error) {
       // The database is unreachable: the next tick tries again. Silent too long, a Python worker

@@ -71,7 +71,10 @@ export class PgListener {
       this.retry = undefined;
       if (this.stopped) return;
       this.connect().then(
-        () => this.options.onReconnect?.(),
+        () => {
+          // Not after stop(): connect() then returns without listening.
+          if (!this.stopped) this.options.onReconnect?.();
+        },
         () => {
           this.retry = setTimeout(attempt, this.options.retryMs ?? 1000);
           this.retry.unref();

@@ -17,11 +17,18 @@ export interface TcpProxy {
   cut(): void;
   /** While true, new connections are closed as soon as they are accepted. */
   refuse(on: boolean): void;
+  /**
+   * Stops forwarding on every open connection and leaves it open, as a half-open TCP connection
+   * after a network fault: what is sent is never answered, and nothing says so. New connections
+   * work.
+   */
+  freeze(): void;
 }
 
 /** Starts a proxy to `target` on a free local port; closed at teardown. */
 export async function tcpProxy(t: ExecutionContext, target: { host: string; port: number }): Promise<TcpProxy> {
   const open = new Set<net.Socket>();
+  const pairs = new Set<readonly [net.Socket, net.Socket]>();
   let refusing = false;
   let connections = 0;
   let refused = 0;
@@ -33,6 +40,9 @@ export async function tcpProxy(t: ExecutionContext, target: { host: string; port
     }
     connections++;
     const outbound = net.connect(target.port, target.host);
+    const pair = [inbound, outbound] as const;
+    pairs.add(pair);
+    inbound.on('close', () => pairs.delete(pair));
     for (const [socket, other] of [
       [inbound, outbound],
       [outbound, inbound],
@@ -67,6 +77,14 @@ export async function tcpProxy(t: ExecutionContext, target: { host: string; port
     },
     refuse(on) {
       refusing = on;
+    },
+    freeze() {
+      for (const [inbound, outbound] of pairs) {
+        inbound.unpipe(outbound);
+        outbound.unpipe(inbound);
+        inbound.pause();
+        outbound.pause();
+      }
     },
   };
 }

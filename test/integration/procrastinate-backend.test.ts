@@ -5,7 +5,7 @@
  * and graceful shutdown.
  */
 import test, { type ExecutionContext } from 'ava';
-import type pg from 'pg';
+import pg from 'pg';
 import { ProcrastinateBackend } from '../../backends/procrastinate/backend.js';
 import { JobAbortedError } from '../../backends/procrastinate/backend-errors.js';
 import type { ProcrastinateBackendOptions } from '../../backends/procrastinate/backend-options.js';
@@ -16,7 +16,8 @@ import { Scheduler } from '../../src/scheduler.js';
 import { sleep, waitFor } from '../conformance/scheduler-kit.js';
 import { JobStore } from '../../backends/procrastinate/job-store.js';
 import { deferMany, deferOne, eventTypes, jobRow, procrastinateDb, registerWorker } from '../helpers/procrastinate.js';
-import { redisUrl, uniqueName } from '../helpers/services.js';
+import { databaseUrl, redisUrl, uniqueName } from '../helpers/services.js';
+import { tcpProxy } from '../helpers/tcp-proxy.js';
 
 type LogEntry = { level: string; message: string } & Record<string, unknown>;
 
@@ -32,6 +33,8 @@ function capturingLogger(): { logger: Logger; entries: LogEntry[] } {
 
 interface Setup {
   pool: pg.Pool;
+  /** The test's schema, unless the caller passed its own pool. */
+  schema: string | undefined;
   backend: ProcrastinateBackend;
   scheduler: Scheduler;
   entries: LogEntry[];
@@ -44,9 +47,15 @@ interface Setup {
 async function setup(
   t: ExecutionContext,
   options: Partial<ProcrastinateBackendOptions> & Pick<ProcrastinateBackendOptions, 'tasks'>,
-  { slots = 1, redis = false, slot = {} as Record<string, unknown>, pool: given }: { slots?: number; redis?: boolean; slot?: Record<string, unknown>; pool?: pg.Pool } = {},
+  {
+    slots = 1,
+    redis = false,
+    postgresSlots = false,
+    slot = {} as Record<string, unknown>,
+    pool: given,
+  }: { slots?: number; redis?: boolean; postgresSlots?: boolean; slot?: Record<string, unknown>; pool?: pg.Pool } = {},
 ): Promise<Setup> {
-  const pool = given ?? (await procrastinateDb(t)).pool;
+  const { pool, schema } = given ? { pool: given, schema: undefined } : await procrastinateDb(t);
   const { logger, entries } = capturingLogger();
   const backend = new ProcrastinateBackend({ postgres: pool, queues: ['default'], shutdownGraceMs: 2000, logger, ...options });
   const scheduler = new Scheduler({
@@ -56,11 +65,13 @@ async function setup(
     callbackTimeout: '5s',
     logger,
     ...(redis ? { redis: redisUrl, keyPrefix: uniqueName() } : {}),
+    // The slot tables beside Procrastinate's, in the test's schema.
+    ...(postgresSlots ? { postgres: pool, postgresSchema: schema } : {}),
   });
   scheduler.registerBackend('Procrastinate', backend);
   t.teardown(() => scheduler.close());
   await scheduler.load(Array.from({ length: slots }, (_, i) => ({ slotId: i + 1, backends: ['Procrastinate'], timeout: '10s', ...slot })));
-  return { pool, backend, scheduler, entries };
+  return { pool, schema, backend, scheduler, entries };
 }
 
 const statusOf = async (pool: pg.Pool, id: string) => (await jobRow(pool, id))?.status;
@@ -314,6 +325,65 @@ test('a slot timeout fails the job at once, even when the handler ignores its si
   t.truthy(entries.find((e) => e.message === 'handler settled after the end of its job was written; ignored'));
 });
 
+test('a handler that runs past its slot timeout keeps its slot: the backend renews it, and passes never reap it', async (t) => {
+  let aborted: boolean | undefined;
+  const { pool, scheduler } = await setup(
+    t,
+    {
+      tasks: {
+        long: async (_args, job) => {
+          await sleep(1500); // more than three slot timeouts
+          aborted = job.signal.aborted;
+        },
+      },
+    },
+    { slot: { timeout: '450ms' } },
+  );
+  const id = await deferOne(pool, { task: 'long' });
+  // Passes reap a slot whose keepalives stopped: run them often while the handler runs.
+  const passes = setInterval(() => void scheduler.schedule().catch(() => {}), 100);
+  t.teardown(() => clearInterval(passes));
+  await waitStatus(pool, id, 'succeeded', 5000);
+  clearInterval(passes);
+  t.false(aborted);
+  t.like(await jobRow(pool, id), { status: 'succeeded', attempts: 1 });
+  t.deepEqual(await eventTypes(pool, id), ['deferred', 'started', 'succeeded']);
+});
+
+test('a slot the store holds overdue (its keepalives did not arrive) aborts the handler with cause timeout and fails the job', async (t) => {
+  const started = deferred<string>();
+  let reason: unknown;
+  const { pool, schema } = await setup(
+    t,
+    {
+      tasks: {
+        waits: {
+          handler: async (_args, job) => {
+            started.resolve(job.id);
+            await untilAborted(job.signal).catch((error: unknown) => {
+              reason = error;
+              throw error;
+            });
+          },
+          retry: true, // not applied: a timed-out job may still run, so it is failed
+        },
+      },
+    },
+    { postgresSlots: true, slot: { timeout: '1500ms' } },
+  );
+  const id = await deferOne(pool, { task: 'waits' });
+  t.is(await started.promise, id);
+  // As if this process had been cut off for longer than the timeout: the store's deadline passed.
+  const overdue = await pool.query(`UPDATE ${schema}.task_semaphore_slots SET deadline = 0 WHERE task_id = $1`, [id]);
+  t.is(overdue.rowCount, 1);
+  // The next automatic keepalive (a third of the timeout) learns it; no pass, no cron.
+  await waitStatus(pool, id, 'failed', 3000);
+  t.true(reason instanceof TaskAbortedError, String(reason));
+  t.is((reason as TaskAbortedError).abortCause, 'timeout');
+  t.like(await jobRow(pool, id), { status: 'failed', attempts: 1 });
+  t.deepEqual(await eventTypes(pool, id), ['deferred', 'started', 'failed']);
+});
+
 test('with retryOnTimeout a timed-out job is retried, and the first run ending late changes nothing', async (t) => {
   const runs: number[] = [];
   const firstEnded = deferred();
@@ -408,6 +478,37 @@ test('a pass with several idle slots claims its jobs with one batch poll', async
   t.like(report, { started: 4, polls: 1 });
   release.resolve();
   for (const id of ids) await waitStatus(pool, id, 'succeeded');
+});
+
+test('a heartbeat stuck on a half-open connection gives up after heartbeatMs, and the next one beats on another connection', async (t) => {
+  const { pool: direct, schema } = await procrastinateDb(t);
+  const url = new URL(databaseUrl);
+  const proxy = await tcpProxy(t, { host: url.hostname, port: Number(url.port || 5432) });
+  // The backend's pool goes through the proxy (not connectionString: pg lets it override the port).
+  const pool = new pg.Pool({
+    host: '127.0.0.1',
+    port: proxy.port,
+    user: decodeURIComponent(url.username),
+    database: url.pathname.slice(1),
+    options: `-c search_path=${schema}`,
+    max: 4,
+  });
+  pool.on('error', () => {});
+  t.teardown(() => pool.end());
+  const { backend } = await setup(t, { heartbeatMs: 300, tasks: { x: () => {} } }, { pool });
+  // Runs first at teardown: frozen connections would hold back the backend's close.
+  t.teardown(() => proxy.cut());
+  const heartbeat = async () =>
+    (await direct.query<{ at: Date }>('SELECT last_heartbeat AS at FROM procrastinate_workers WHERE id = $1', [backend.workerId])).rows[0]!.at.getTime();
+  const first = await heartbeat();
+  await waitFor(async () => (await heartbeat()) > first, 'a heartbeat', 3000);
+
+  // Every open connection goes silent, the pooled ones the heartbeat uses included.
+  proxy.freeze();
+  const frozenAt = await heartbeat();
+  const connectionsBefore = proxy.connections;
+  await waitFor(async () => (await heartbeat()) > frozenAt, 'a heartbeat after the freeze', 5000);
+  t.true(proxy.connections > connectionsBefore, 'it beat on a new connection');
 });
 
 test('the worker row exists while open, heartbeats, is registered again when deleted, and is gone after close', async (t) => {
@@ -591,6 +692,88 @@ test('deleteJobs "successful" deletes succeeded jobs and keeps failed ones', asy
   await waitStatus(pool, ko!, 'failed');
   await waitFor(async () => (await jobRow(pool, ok!)) === undefined, 'the succeeded job to be deleted');
   t.deepEqual(await eventTypes(pool, ok!), []); // its events went with it
+});
+
+test('deleteJobs "always" deletes succeeded, failed and aborted jobs with their events', async (t) => {
+  const { pool, scheduler } = await setup(
+    t,
+    {
+      deleteJobs: 'always',
+      tasks: {
+        ok: () => {},
+        ko: () => {
+          throw new Error('no');
+        },
+        stopped: (_args, job) => untilAborted(job.signal),
+      },
+    },
+    { slots: 3 },
+  );
+  const ids = await deferMany(pool, [{ task: 'ok' }, { task: 'ko' }, { task: 'stopped' }]);
+  await waitFor(async () => (await scheduler.inspect()).some((s) => s.occupancy?.taskId === ids[2]), 'the stopped job to run');
+  await scheduler.cancel(ids[2]);
+  for (const id of ids) await waitFor(async () => (await jobRow(pool, id)) === undefined, `job ${id} to be deleted`);
+  for (const id of ids) t.deepEqual(await eventTypes(pool, id), [], `events of ${id}`);
+});
+
+test('the retry wait follows the policy: wait + linearWait × attempts + exponentialWait ^ (attempts + 1) seconds, on the database clock', async (t) => {
+  const { pool } = await setup(t, {
+    tasks: {
+      later: {
+        handler: () => {
+          throw new Error('try later');
+        },
+        retry: { wait: 30, linearWait: 7, exponentialWait: 2 },
+      },
+    },
+  });
+  const first = await deferOne(pool, { task: 'later' });
+  // A job on its second try: its attempts raised before anyone sees it (the NOTIFY goes at commit).
+  const client = await pool.connect();
+  let second: string;
+  try {
+    await client.query('BEGIN');
+    second = await deferOne(client, { task: 'later' });
+    await client.query('UPDATE procrastinate_jobs SET attempts = 1 WHERE id = $1', [second]);
+    await client.query('COMMIT');
+  } finally {
+    client.release();
+  }
+  const waitOf = async (id: string) => {
+    await waitFor(async () => (await eventTypes(pool, id)).includes('deferred_for_retry'), `the retry of ${id}`);
+    const { rows } = await pool.query<{ seconds: number }>(
+      `SELECT extract(epoch FROM j.scheduled_at - e.at)::float8 AS seconds
+       FROM procrastinate_jobs AS j JOIN procrastinate_events AS e ON e.job_id = j.id AND e.type = 'deferred_for_retry'
+       WHERE j.id = $1`,
+      [id],
+    );
+    return rows[0]!.seconds;
+  };
+  t.is(await waitOf(first), 30 + 7 * 0 + 2 ** 1);
+  t.is(await waitOf(second), 30 + 7 * 1 + 2 ** 2);
+  t.like(await jobRow(pool, second), { status: 'todo', attempts: 2 });
+});
+
+test('retryOn: an error of a listed class retries, any other fails the job at once', async (t) => {
+  class Transient extends Error {}
+  const { pool } = await setup(t, {
+    tasks: {
+      picky: {
+        handler: (args) => {
+          throw args.transient ? new Transient('try again') : new TypeError('a bug');
+        },
+        retry: { retryOn: [Transient], wait: 60 },
+      },
+    },
+  });
+  const [transient, bug] = await deferMany(pool, [
+    { task: 'picky', args: { transient: true } },
+    { task: 'picky', args: { transient: false } },
+  ]);
+  await waitStatus(pool, bug, 'failed');
+  t.like(await jobRow(pool, bug), { attempts: 1 });
+  await waitFor(async () => (await eventTypes(pool, transient)).includes('deferred_for_retry'), 'the retry of the transient error');
+  t.like(await jobRow(pool, transient), { status: 'todo', attempts: 1 });
 });
 
 test('open fails fast on a database without the Procrastinate schema', async (t) => {
