@@ -776,6 +776,83 @@ test('retryOn: an error of a listed class retries, any other fails the job at on
   t.like(await jobRow(pool, transient), { status: 'todo', attempts: 1 });
 });
 
+test('a retry refused because another queued job holds the queueing lock fails the job and leaves the other queued (upstream #1446)', async (t) => {
+  let other: string | undefined;
+  const { pool } = await setup(t, {
+    tasks: {
+      dup: {
+        handler: async () => {
+          // Allowed while this job runs: the queueing lock binds queued ('todo') jobs only. In a
+          // queue nobody here serves, so that it stays queued.
+          other = await deferOne(pool, { task: 'dup', queue: 'elsewhere', queueingLock: 'Q' });
+          throw new Error('retry me');
+        },
+        retry: true,
+      },
+    },
+  });
+  const first = await deferOne(pool, { task: 'dup', queueingLock: 'Q' });
+  await waitStatus(pool, first, 'failed');
+  t.like(await jobRow(pool, first), { attempts: 1 });
+  t.deepEqual(await eventTypes(pool, first), ['deferred', 'started', 'failed']);
+  t.like(await jobRow(pool, other!), { status: 'todo', attempts: 0 });
+});
+
+test("the backend's own sweep never takes a job running here, even while its worker_id reads NULL", async (t) => {
+  const started = deferred();
+  const release = deferred();
+  let aborted: boolean | undefined;
+  const { pool, backend } = await setup(t, {
+    heartbeatMs: 10_000, // no heartbeat re-registers us during the test
+    tasks: {
+      wait: async (_args, job) => {
+        started.resolve();
+        await release.promise;
+        aborted = job.signal.aborted;
+      },
+    },
+  });
+  const id = await deferOne(pool, { task: 'wait' });
+  await started.promise;
+  // As after a prune: the running job reads worker_id NULL, which is how a dead worker's job looks.
+  await pool.query('DELETE FROM procrastinate_workers WHERE id = $1', [backend.workerId]);
+  t.like(await jobRow(pool, id), { status: 'doing', worker_id: null });
+  await backend.sweep();
+  t.like(await jobRow(pool, id), { status: 'doing', attempts: 0 });
+  release.resolve();
+  await waitStatus(pool, id, 'succeeded');
+  t.false(aborted);
+  t.deepEqual(await eventTypes(pool, id), ['deferred', 'started', 'succeeded']);
+});
+
+test('once close() begins nothing more is claimed: a job deferred during the grace stays queued, untouched', async (t) => {
+  const started = deferred();
+  const { pool, scheduler } = await setup(
+    t,
+    {
+      shutdownGraceMs: 3000,
+      tasks: {
+        slow: async () => {
+          started.resolve();
+          await sleep(800);
+        },
+        quick: () => {},
+      },
+    },
+    { slots: 2 },
+  );
+  const slow = await deferOne(pool, { task: 'slow' });
+  await started.promise;
+  const closing = scheduler.close();
+  await sleep(100);
+  // A free slot, a NOTIFY: an open backend would run it at once.
+  const late = await deferOne(pool, { task: 'quick' });
+  await closing;
+  t.like(await jobRow(pool, slow), { status: 'succeeded', attempts: 1 });
+  t.like(await jobRow(pool, late), { status: 'todo', attempts: 0, worker_id: null });
+  t.deepEqual(await eventTypes(pool, late), ['deferred']);
+});
+
 test('open fails fast on a database without the Procrastinate schema', async (t) => {
   const { pool } = await procrastinateDb(t, { apply: false });
   const scheduler = new Scheduler({ name: uniqueName('pb') });
@@ -794,6 +871,7 @@ test('options are checked in the constructor, naming the option and what is allo
     [{ tasks: { x: { handler: () => {}, retry: -1 } } }, /^tasks\["x"\]\.retry: got -1/],
     [{ deleteJobs: 'sometimes' }, /^deleteJobs: got "sometimes"; allowed: "never", "successful", "always"/],
     [{ heartbeatMs: 30_000 }, /^heartbeatMs: got 30000; allowed: a number of milliseconds from 1 to 10000/],
+    [{ heartbeatMs: 10_001 }, /^heartbeatMs: got 10001; allowed: a number of milliseconds from 1 to 10000/],
     [{ shutdownGraceMs: -1 }, /^shutdownGraceMs: got -1/],
     [{ retryOnTimeout: 'yes' }, /^retryOnTimeout: got "yes"/],
     [{ preparedStatements: 'off' }, /^preparedStatements: got "off"; allowed: true or false/],
