@@ -15,11 +15,36 @@ export interface ProcrastinateDb {
 }
 
 /**
+ * The tests of a file run at once, each with its pool, LISTEN connection and stores: at most this
+ * many of them hold the database at a time, so that two files running side by side stay well
+ * under PostgreSQL's default max_connections (100).
+ */
+const maxTestsOnTheDatabase = 6;
+let freePermits = maxTestsOnTheDatabase;
+const waitingForPermit: Array<() => void> = [];
+const testsHoldingPermit = new WeakSet<ExecutionContext>();
+
+/** Waits for a permit for this test (one per test, however many schemas it makes), freed at its end. */
+async function holdDatabasePermit(t: ExecutionContext): Promise<void> {
+  if (testsHoldingPermit.has(t)) return;
+  testsHoldingPermit.add(t);
+  if (freePermits > 0) freePermits--;
+  else await new Promise<void>((resolve) => waitingForPermit.push(resolve));
+  // Registered before the test's own teardowns, so it runs after them (AVA runs them in reverse).
+  t.teardown(() => {
+    const next = waitingForPermit.shift();
+    if (next) next();
+    else freePermits++;
+  });
+}
+
+/**
  * Creates a fresh schema and a pool connected with `search_path` set to it, ended at teardown;
  * the schema is kept for inspection. With `apply` (the default) the Procrastinate schema is
  * created in it.
  */
 export async function procrastinateDb(t: ExecutionContext, { apply = true } = {}): Promise<ProcrastinateDb> {
+  await holdDatabasePermit(t);
   const admin = await connectPostgres({ max: 1 });
   const schema = await freshSchema(admin).finally(() => admin.end());
   const pool = await connectPostgres({ options: `-c search_path=${schema}` });

@@ -64,7 +64,7 @@ CREATE TABLE procrastinate_jobs (
   -- Unregistering or pruning a worker keeps its jobs and forgets the worker.
   worker_id bigint REFERENCES procrastinate_workers (id) ON DELETE SET NULL,
   -- A queued job cannot carry an abort request: cancelling it ends it instead.
-  CONSTRAINT check_not_todo_abort_requested CHECK (NOT (status = 'todo' AND abort_requested))
+  CONSTRAINT check_not_todo_abort_requested CHECK (NOT (status = 'todo' AND abort_requested = true))
 );
 
 CREATE TABLE procrastinate_periodic_defers (
