@@ -4,6 +4,7 @@ import type { Backend } from '../backends/backend.js';
 import type {
   EndRequest,
   EndResult,
+  KeepaliveResult,
   Lost,
   Occupancy,
   SlotState,
@@ -199,7 +200,16 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
    */
   async keepalive(taskId: string, options: { token?: number } = {}): Promise<KeepaliveOutcome> {
     const ref = this.taskRef(taskId, options.token);
-    const result = await this.firstAnswer((store) => store.keepalive(ref));
+    const renewing = this.localTasks.get(taskId, options.token);
+    const sentAt = renewing ? this.localTasks.renewalSent(renewing) : 0;
+    let result: KeepaliveResult;
+    try {
+      result = await this.firstAnswer((store) => store.keepalive(ref));
+    } catch (error) {
+      if (renewing) this.localTasks.renewalFailedToAnswer(renewing);
+      throw error;
+    }
+    if (renewing) this.localTasks.renewalAnswered(renewing, sentAt, result.ok);
     if (!result.ok) return this.lost(taskId, result);
     const { occupancy } = result;
     const local = this.localTasks.get(taskId, occupancy.token);

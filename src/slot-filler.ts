@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import type { Backend, TaskContext } from '../backends/backend.js';
 import type { Occupancy, Reservation, SlotStore } from '../slots/store.js';
 import type { BackendCallbacks, Notify } from './backend-callbacks.js';
@@ -112,6 +113,8 @@ export class SlotFiller {
           await this.deps.callbacks.reject(backend, taskId, 'reservation_lost', pending.slotId);
           return 'lost';
         }
+        // Before the request goes: the store's deadline is at least this plus the timeout.
+        const sentAt = performance.now();
         const result = await this.deps.batches.start(store, {
           ...reservation,
           taskId,
@@ -120,7 +123,7 @@ export class SlotFiller {
           maxRuntimeMs: slot.maxRuntimeMs,
         });
         if (result.ok) {
-          return (await this.launch(store, result.occupancy)) ? 'started' : 'failed';
+          return (await this.launch(store, result.occupancy, sentAt)) ? 'started' : 'failed';
         }
         await this.deps.callbacks.reject(backend, taskId, result.reason, pending.slotId);
         // A lapsed reservation may be someone else's slot now: nothing to fill, nothing to release.
@@ -134,10 +137,13 @@ export class SlotFiller {
    * Runs `startCallback`; if it throws, rejects or hangs, the occupancy ends with `start_failed`.
    * True if the task started.
    */
-  private async launch(store: SlotStore, occupancy: Occupancy): Promise<boolean> {
+  private async launch(store: SlotStore, occupancy: Occupancy, sentAt: number): Promise<boolean> {
     const { taskId, slotId, token } = occupancy;
     const backend = this.deps.backends.get(occupancy.backend)!;
-    const local = this.deps.localTasks.add({ taskId, slotId, token, backend: occupancy.backend });
+    const local = this.deps.localTasks.add(
+      { taskId, slotId, token, backend: occupancy.backend },
+      { sentAt, timeoutMs: occupancy.timeoutMs, maxRuntimeMs: occupancy.maxRuntimeMs },
+    );
     const context: TaskContext = {
       taskId,
       slotId,

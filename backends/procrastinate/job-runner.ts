@@ -196,7 +196,11 @@ export class JobRunner {
     this.offSlotAbort?.();
   }
 
-  /** A timer's keepalive: skipped while one is pending; failures (store down, closing) are only logged. */
+  /**
+   * A timer's keepalive: skipped while one is pending; failures (store down, closing) are logged.
+   * Should they last until the slot's deadline, the scheduler fires the slot's abort (cause
+   * `lost`), and the job ends as a timed-out one.
+   */
   private async keepaliveQuietly(): Promise<void> {
     if (this.keepaliveInFlight || this.ending) return;
     this.keepaliveInFlight = true;
