@@ -53,7 +53,7 @@ async function setup(
     postgresSlots = false,
     slot = {} as Record<string, unknown>,
     pool: given,
-  }: { slots?: number; redis?: boolean; postgresSlots?: boolean; slot?: Record<string, unknown>; pool?: pg.Pool } = {},
+  }: { slots?: number; redis?: boolean | string; postgresSlots?: boolean; slot?: Record<string, unknown>; pool?: pg.Pool } = {},
 ): Promise<Setup> {
   const { pool, schema } = given ? { pool: given, schema: undefined } : await procrastinateDb(t);
   const { logger, entries } = capturingLogger();
@@ -64,7 +64,7 @@ async function setup(
     reservationTimeout: '10s',
     callbackTimeout: '5s',
     logger,
-    ...(redis ? { redis: redisUrl, keyPrefix: uniqueName() } : {}),
+    ...(redis ? { redis: redis === true ? redisUrl : redis, keyPrefix: uniqueName() } : {}),
     // The slot tables beside Procrastinate's, in the test's schema.
     ...(postgresSlots ? { postgres: pool, postgresSchema: schema } : {}),
   });
@@ -380,6 +380,44 @@ test('a slot the store holds overdue (its keepalives did not arrive) aborts the 
   await waitStatus(pool, id, 'failed', 3000);
   t.true(reason instanceof TaskAbortedError, String(reason));
   t.is((reason as TaskAbortedError).abortCause, 'timeout');
+  t.like(await jobRow(pool, id), { status: 'failed', attempts: 1 });
+  t.deepEqual(await eventTypes(pool, id), ['deferred', 'started', 'failed']);
+});
+
+test('a job whose slot store becomes unreachable is aborted before its slot can be reaped, and failed, not left doing', async (t) => {
+  const started = deferred();
+  let reason: unknown;
+  const url = new URL(redisUrl);
+  const proxy = await tcpProxy(t, { host: url.hostname, port: Number(url.port || 6379) });
+  const { pool } = await setup(
+    t,
+    {
+      tasks: {
+        waits: async (_args, job) => {
+          started.resolve();
+          await untilAborted(job.signal).catch((error: unknown) => {
+            reason = error;
+            throw error;
+          });
+        },
+      },
+    },
+    { redis: `redis://127.0.0.1:${proxy.port}`, slot: { timeout: '900ms' } },
+  );
+  // Runs before the scheduler's close: frozen connections would hold it back.
+  t.teardown(() => {
+    proxy.refuse(false);
+    proxy.cut();
+  });
+  const id = await deferOne(pool, { task: 'waits' });
+  await started.promise;
+  await sleep(500); // kept alive by the backend while Redis answers
+  // Redis goes silent for this process only; PostgreSQL, where the job lives, still answers.
+  proxy.refuse(true);
+  proxy.freeze();
+  await waitStatus(pool, id, 'failed', 3000);
+  t.true(reason instanceof TaskAbortedError, String(reason));
+  t.is((reason as TaskAbortedError).abortCause, 'lost');
   t.like(await jobRow(pool, id), { status: 'failed', attempts: 1 });
   t.deepEqual(await eventTypes(pool, id), ['deferred', 'started', 'failed']);
 });
