@@ -8,9 +8,9 @@ import test, { type ExecutionContext } from 'ava';
 import pg from 'pg';
 import { ProcrastinateBackend } from '../../backends/procrastinate/backend.js';
 import { JobAbortedError } from '../../backends/procrastinate/backend-errors.js';
-import type { ProcrastinateBackendOptions } from '../../backends/procrastinate/backend-options.js';
+import type { JobContext, ProcrastinateBackendOptions } from '../../backends/procrastinate/backend-options.js';
 import { ProcrastinateSchemaError } from '../../backends/procrastinate/errors.js';
-import { ConfigError, TaskAbortedError } from '../../src/errors.js';
+import { ConfigError, TaskAbortedError, type AbortCause } from '../../src/errors.js';
 import type { Logger } from '../../src/logger.js';
 import { Scheduler } from '../../src/scheduler.js';
 import { sleep, waitFor } from '../conformance/scheduler-kit.js';
@@ -91,6 +91,28 @@ const untilAborted = (signal: AbortSignal) =>
     if (signal.aborted) reject(signal.reason);
     signal.addEventListener('abort', () => reject(signal.reason), { once: true });
   });
+
+/** A handler that waits for its signal and throws its reason, which it keeps for the test. */
+function waitsForAbort() {
+  const started = deferred<string>();
+  const seen: { reason?: unknown } = {};
+  const handler = async (_args: Record<string, unknown>, job: JobContext) => {
+    started.resolve(job.id);
+    await untilAborted(job.signal).catch((error: unknown) => {
+      seen.reason = error;
+      throw error;
+    });
+  };
+  return { handler, started: started.promise, seen };
+}
+
+/** The slot told the handler to stop with `cause`, and the job ended failed after its one run. */
+async function failedBySlot(t: ExecutionContext, pool: pg.Pool, id: string, reason: unknown, cause: AbortCause): Promise<void> {
+  t.true(reason instanceof TaskAbortedError, String(reason));
+  t.is((reason as TaskAbortedError).abortCause, cause);
+  t.like(await jobRow(pool, id), { status: 'failed', attempts: 1 });
+  t.deepEqual(await eventTypes(pool, id), ['deferred', 'started', 'failed']);
+}
 
 test('a job runs its handler with its args and context and ends succeeded, with the events Python writes (Redis slots)', async (t) => {
   const seen: unknown[] = [];
@@ -351,75 +373,41 @@ test('a handler that runs past its slot timeout keeps its slot: the backend rene
 });
 
 test('a slot the store holds overdue (its keepalives did not arrive) aborts the handler with cause timeout and fails the job', async (t) => {
-  const started = deferred<string>();
-  let reason: unknown;
+  const waits = waitsForAbort();
   const { pool, schema } = await setup(
     t,
-    {
-      tasks: {
-        waits: {
-          handler: async (_args, job) => {
-            started.resolve(job.id);
-            await untilAborted(job.signal).catch((error: unknown) => {
-              reason = error;
-              throw error;
-            });
-          },
-          retry: true, // not applied: a timed-out job may still run, so it is failed
-        },
-      },
-    },
+    // retry: not applied, since a timed-out job may still run: it is failed.
+    { tasks: { waits: { handler: waits.handler, retry: true } } },
     { postgresSlots: true, slot: { timeout: '1500ms' } },
   );
   const id = await deferOne(pool, { task: 'waits' });
-  t.is(await started.promise, id);
+  t.is(await waits.started, id);
   // As if this process had been cut off for longer than the timeout: the store's deadline passed.
   const overdue = await pool.query(`UPDATE ${schema}.task_semaphore_slots SET deadline = 0 WHERE task_id = $1`, [id]);
   t.is(overdue.rowCount, 1);
   // The next automatic keepalive (a third of the timeout) learns it; no pass, no cron.
   await waitStatus(pool, id, 'failed', 3000);
-  t.true(reason instanceof TaskAbortedError, String(reason));
-  t.is((reason as TaskAbortedError).abortCause, 'timeout');
-  t.like(await jobRow(pool, id), { status: 'failed', attempts: 1 });
-  t.deepEqual(await eventTypes(pool, id), ['deferred', 'started', 'failed']);
+  await failedBySlot(t, pool, id, waits.seen.reason, 'timeout');
 });
 
 test('a job whose slot store becomes unreachable is aborted before its slot can be reaped, and failed, not left doing', async (t) => {
-  const started = deferred();
-  let reason: unknown;
+  const waits = waitsForAbort();
   const url = new URL(redisUrl);
   const proxy = await tcpProxy(t, { host: url.hostname, port: Number(url.port || 6379) });
-  const { pool } = await setup(
-    t,
-    {
-      tasks: {
-        waits: async (_args, job) => {
-          started.resolve();
-          await untilAborted(job.signal).catch((error: unknown) => {
-            reason = error;
-            throw error;
-          });
-        },
-      },
-    },
-    { redis: `redis://127.0.0.1:${proxy.port}`, slot: { timeout: '900ms' } },
-  );
+  const { pool } = await setup(t, { tasks: { waits: waits.handler } }, { redis: `redis://127.0.0.1:${proxy.port}`, slot: { timeout: '900ms' } });
   // Runs before the scheduler's close: frozen connections would hold it back.
   t.teardown(() => {
     proxy.refuse(false);
     proxy.cut();
   });
   const id = await deferOne(pool, { task: 'waits' });
-  await started.promise;
+  await waits.started;
   await sleep(500); // kept alive by the backend while Redis answers
   // Redis goes silent for this process only; PostgreSQL, where the job lives, still answers.
   proxy.refuse(true);
   proxy.freeze();
   await waitStatus(pool, id, 'failed', 3000);
-  t.true(reason instanceof TaskAbortedError, String(reason));
-  t.is((reason as TaskAbortedError).abortCause, 'lost');
-  t.like(await jobRow(pool, id), { status: 'failed', attempts: 1 });
-  t.deepEqual(await eventTypes(pool, id), ['deferred', 'started', 'failed']);
+  await failedBySlot(t, pool, id, waits.seen.reason, 'lost');
 });
 
 test('with retryOnTimeout a timed-out job is retried, and the first run ending late changes nothing', async (t) => {
