@@ -5,6 +5,8 @@
  */
 import net from 'node:net';
 import type { ExecutionContext } from 'ava';
+import type pg from 'pg';
+import { databaseUrl, redisUrl } from './services.js';
 
 export interface TcpProxy {
   /** The proxy's local port: connect here instead of the service's. */
@@ -87,4 +89,20 @@ export async function tcpProxy(t: ExecutionContext, target: { host: string; port
       }
     },
   };
+}
+
+/** A proxy in front of the tests' Redis, and the URL that goes through it. */
+export async function redisProxy(t: ExecutionContext): Promise<{ proxy: TcpProxy; url: string }> {
+  const target = new URL(redisUrl);
+  const proxy = await tcpProxy(t, { host: target.hostname, port: Number(target.port || 6379) });
+  return { proxy, url: `redis://127.0.0.1:${proxy.port}` };
+}
+
+/** A proxy in front of the tests' PostgreSQL, and pg connection settings that go through it. */
+export async function postgresProxy(t: ExecutionContext): Promise<{ proxy: TcpProxy; connection: pg.ClientConfig }> {
+  const target = new URL(databaseUrl);
+  const proxy = await tcpProxy(t, { host: target.hostname, port: Number(target.port || 5432) });
+  // Parts, not a connectionString: pg would let the string's host and port win over these.
+  const connection = { host: '127.0.0.1', port: proxy.port, user: decodeURIComponent(target.username), database: target.pathname.slice(1) };
+  return { proxy, connection };
 }

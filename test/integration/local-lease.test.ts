@@ -11,8 +11,8 @@ import { TaskAbortedError } from '../../src/errors.js';
 import { Scheduler } from '../../src/scheduler.js';
 import type { SchedulerOptions } from '../../src/options.js';
 import { ScriptedBackend, sleep, waitFor } from '../conformance/scheduler-kit.js';
-import { connectPostgres, connectRedis, databaseUrl, freshSchema, redisUrl, uniqueName } from '../helpers/services.js';
-import { tcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
+import { connectPostgres, connectRedis, freshSchema, redisUrl, uniqueName } from '../helpers/services.js';
+import { postgresProxy, redisProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
 
 const timeoutMs = 600;
 
@@ -38,13 +38,12 @@ async function clockOffset(store: Store): Promise<number> {
 }
 
 async function redisBehind(t: ExecutionContext): Promise<{ proxy: TcpProxy; store: Store }> {
-  const url = new URL(redisUrl);
-  const proxy = await tcpProxy(t, { host: url.hostname, port: Number(url.port || 6379) });
+  const { proxy, url } = await redisProxy(t);
   const direct = await connectRedis();
   t.teardown(() => direct.quit());
   const keyPrefix = uniqueName('lease');
   // Through the proxy; no retries per request, so nothing but the freeze holds a command back.
-  const client = new Redis({ host: '127.0.0.1', port: proxy.port, maxRetriesPerRequest: 0 });
+  const client = new Redis(url, { maxRetriesPerRequest: 0 });
   client.on('error', () => {});
   t.teardown(() => client.disconnect());
   return {
@@ -65,13 +64,11 @@ async function redisBehind(t: ExecutionContext): Promise<{ proxy: TcpProxy; stor
 }
 
 async function postgresBehind(t: ExecutionContext): Promise<{ proxy: TcpProxy; store: Store }> {
-  const url = new URL(databaseUrl);
-  const proxy = await tcpProxy(t, { host: url.hostname, port: Number(url.port || 5432) });
+  const { proxy, connection } = await postgresProxy(t);
   const direct = await connectPostgres({ max: 2 });
   t.teardown(() => direct.end());
   const schema = await freshSchema(direct);
-  // Not connectionString: pg lets it override host and port.
-  const pool = new pg.Pool({ host: '127.0.0.1', port: proxy.port, user: decodeURIComponent(url.username), database: url.pathname.slice(1), max: 4 });
+  const pool = new pg.Pool({ ...connection, max: 4 });
   pool.on('error', () => {});
   t.teardown(() => pool.end());
   return {

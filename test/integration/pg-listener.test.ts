@@ -7,8 +7,8 @@
 import test, { type ExecutionContext } from 'ava';
 import { PgListener } from '../../slots/postgres/listener.js';
 import { sleep, waitFor } from '../conformance/scheduler-kit.js';
-import { connectPostgres, databaseUrl, uniqueName } from '../helpers/services.js';
-import { tcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
+import { connectPostgres, uniqueName } from '../helpers/services.js';
+import { postgresProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
 
 interface Listening {
   proxy: TcpProxy;
@@ -20,16 +20,14 @@ interface Listening {
 
 /** A listener on a fresh channel, connected through a proxy, retrying every 50 ms. */
 async function listening(t: ExecutionContext): Promise<Listening> {
-  const url = new URL(databaseUrl);
-  const proxy = await tcpProxy(t, { host: url.hostname, port: Number(url.port || 5432) });
+  const { proxy, connection } = await postgresProxy(t);
   const pool = await connectPostgres();
   t.teardown(() => pool.end());
   const channel = uniqueName('chan');
   const received: string[] = [];
   let reconnects = 0;
   const listener = new PgListener({
-    // Not connectionString: pg lets its parts override host and port.
-    connection: { host: '127.0.0.1', port: proxy.port, user: decodeURIComponent(url.username), database: url.pathname.slice(1) },
+    connection,
     channels: [channel],
     onNotification: (got, payload) => {
       if (got === channel) received.push(payload);

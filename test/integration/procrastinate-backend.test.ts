@@ -16,8 +16,8 @@ import { Scheduler } from '../../src/scheduler.js';
 import { sleep, waitFor } from '../conformance/scheduler-kit.js';
 import { JobStore } from '../../backends/procrastinate/job-store.js';
 import { deferMany, deferOne, eventTypes, jobRow, procrastinateDb, registerWorker } from '../helpers/procrastinate.js';
-import { databaseUrl, redisUrl, uniqueName } from '../helpers/services.js';
-import { tcpProxy } from '../helpers/tcp-proxy.js';
+import { redisUrl, uniqueName } from '../helpers/services.js';
+import { postgresProxy, redisProxy } from '../helpers/tcp-proxy.js';
 
 type LogEntry = { level: string; message: string } & Record<string, unknown>;
 
@@ -392,9 +392,8 @@ test('a slot the store holds overdue (its keepalives did not arrive) aborts the 
 
 test('a job whose slot store becomes unreachable is aborted before its slot can be reaped, and failed, not left doing', async (t) => {
   const waits = waitsForAbort();
-  const url = new URL(redisUrl);
-  const proxy = await tcpProxy(t, { host: url.hostname, port: Number(url.port || 6379) });
-  const { pool } = await setup(t, { tasks: { waits: waits.handler } }, { redis: `redis://127.0.0.1:${proxy.port}`, slot: { timeout: '900ms' } });
+  const { proxy, url } = await redisProxy(t);
+  const { pool } = await setup(t, { tasks: { waits: waits.handler } }, { redis: url, slot: { timeout: '900ms' } });
   // Runs before the scheduler's close: frozen connections would hold it back.
   t.teardown(() => {
     proxy.refuse(false);
@@ -508,17 +507,9 @@ test('a pass with several idle slots claims its jobs with one batch poll', async
 
 test('a heartbeat stuck on a half-open connection gives up after heartbeatMs, and the next one beats on another connection', async (t) => {
   const { pool: direct, schema } = await procrastinateDb(t);
-  const url = new URL(databaseUrl);
-  const proxy = await tcpProxy(t, { host: url.hostname, port: Number(url.port || 5432) });
-  // The backend's pool goes through the proxy (not connectionString: pg lets it override the port).
-  const pool = new pg.Pool({
-    host: '127.0.0.1',
-    port: proxy.port,
-    user: decodeURIComponent(url.username),
-    database: url.pathname.slice(1),
-    options: `-c search_path=${schema}`,
-    max: 4,
-  });
+  const { proxy, connection } = await postgresProxy(t);
+  // The backend's pool goes through the proxy.
+  const pool = new pg.Pool({ ...connection, options: `-c search_path=${schema}`, max: 4 });
   pool.on('error', () => {});
   t.teardown(() => pool.end());
   const { backend } = await setup(t, { heartbeatMs: 300, tasks: { x: () => {} } }, { pool });
