@@ -64,14 +64,32 @@ export type StopOutcome = EndedOccupancy;
 export type TimeoutInfo = EndedOccupancy & { reason: 'timeout' | 'max_runtime' };
 
 /** Why a task id that `poll` returned was not started. */
+export type RejectReason =
+  /** The task id already occupies another slot: it may run once that occupancy ends. */
+  | 'duplicate'
+  /** The slot's reservation lapsed before the start was recorded. */
+  | 'reservation_lost'
+  /** A batch poll returned more ids than slots could take. */
+  | 'unused'
+  /** The id breaks the task-id grammar (see `checkTaskId`): no store will ever take it. */
+  | 'invalid_id'
+  /** The store failed (threw) while starting it: whether it started is unknown to this process. */
+  | 'store_error'
+  /** Its occupancy lapsed before `startCallback` could run (the process stalled): never started. */
+  | 'lapsed';
+
+/** Why a task id that `poll` returned was not started, and when asking again may succeed. */
 export interface RejectInfo {
-  /**
-   * `duplicate`: the task already occupies another slot; `reservation_lost`: the slot's
-   * reservation lapsed before the start was recorded; `unused`: a batch poll returned more ids
-   * than slots could take.
-   */
-  reason: 'duplicate' | 'reservation_lost' | 'unused';
+  reason: RejectReason;
   slotId: SlotId;
+  /**
+   * How long, in milliseconds, until the cause may have cleared: for `duplicate`, until the
+   * occupancy that holds the id can end (its deadline, by the store's clock); 0 when the task may
+   * be offered again at once; absent when retrying cannot help (`invalid_id`). A backend that
+   * claims tasks should make the task available again no sooner, so that a rejected task is never
+   * handed back and claimed again in a tight loop.
+   */
+  retryAfterMs?: number;
 }
 
 /**

@@ -1,4 +1,4 @@
-import type { Backend } from '../backends/backend.js';
+import type { Backend, RejectInfo, RejectReason } from '../backends/backend.js';
 import type { EndedOccupancy } from '../slots/store.js';
 import { callWithTimeout } from './call.js';
 import { toError, type AbortCause } from './errors.js';
@@ -46,11 +46,12 @@ export class BackendCallbacks {
   }
 
   /** A polled id that no slot started: its backend hears of it (a claiming backend un-claims it). */
-  async reject(backendName: string, taskId: string, reason: 'duplicate' | 'reservation_lost' | 'unused', slotId: string): Promise<void> {
+  async reject(backendName: string, taskId: string, reason: RejectReason, slotId: string, retryAfterMs?: number): Promise<void> {
     const backend = this.deps.backends.get(backendName)!;
-    this.deps.logger.warn('polled task not started', { backend: backendName, taskId, slotId, reason });
-    this.deps.notify('task:reject', { backend: backendName, taskId, slotId, reason });
-    await this.run('rejectCallback', { taskId, slotId, backend: backendName }, () => backend.rejectCallback(taskId, { reason, slotId }));
+    const info: RejectInfo = retryAfterMs === undefined ? { reason, slotId } : { reason, slotId, retryAfterMs };
+    this.deps.logger.warn('polled task not started', { backend: backendName, taskId, ...info });
+    this.deps.notify('task:reject', { backend: backendName, taskId, ...info });
+    await this.run('rejectCallback', { taskId, slotId, backend: backendName }, () => backend.rejectCallback(taskId, info));
   }
 
   /** Runs one backend callback; a throw, rejection or hang is logged and emitted, never raised. */

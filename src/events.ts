@@ -1,3 +1,4 @@
+import type { RejectReason } from '../backends/backend.js';
 import type { EndedOccupancy, Occupancy, SlotId } from '../slots/store.js';
 import type { PassReport } from './results.js';
 
@@ -13,7 +14,7 @@ export interface SchedulerEvents {
   /** An occupancy ended and its callbacks ran in this process. */
   'task:stop': [ended: EndedOccupancy];
   /** A polled task id was not started (duplicate, reservation lost, unused batch id). */
-  'task:reject': [info: { backend: string; taskId: string; slotId: SlotId; reason: string }];
+  'task:reject': [info: { backend: string; taskId: string; slotId: SlotId; reason: RejectReason; retryAfterMs?: number }];
   /** A poll threw, hung past `pollTimeout` or returned a bad value; the pass went on. */
   'poll:error': [info: { backend: string; slotId: SlotId; error: Error }];
   /** A backend callback threw or hung; the scheduler went on. */
