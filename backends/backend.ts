@@ -121,6 +121,18 @@ export abstract class Backend {
   readonly claimsTasks: boolean = false;
 
   /**
+   * True for a backend whose tasks run inside the scheduler's process (their work is a function
+   * that `startCallback` calls, as with Procrastinate handlers), so that they cannot outlive it.
+   * Such a task holds its slot on a short lease (the scheduler's `processLease`) that the scheduler
+   * renews for it while the process lives and the task is within its own `timeout`: after a crash
+   * (kill -9, OOM) its slot is free again within the lease, not at the end of the timeout. Leave it
+   * false for tasks that run elsewhere and report through `keepalive` (the remote-task pattern):
+   * they keep their own timeout.
+   * @defaultValue false
+   */
+  readonly runsInProcess: boolean = false;
+
+  /**
    * Launches the task. Must not block: return once the task is launched. The occupancy is already
    * saved in the store, so the task may call `stop()` or `keepalive()` right away. If this throws
    * or rejects, the slot frees with reason `start_failed` and `stopCallback` follows.

@@ -25,12 +25,25 @@ export interface LocalTask {
  * needs no clock shared with the store.
  */
 export interface LocalLease {
+  /** The occupancy's timeout in the store (for a task that runs in process: the process lease). */
   timeoutMs: number;
   /** How long before `endsAt` the task is told: timer lateness, and time for the task to stop. */
   marginMs: number;
   /** The start's send time plus the max runtime, or Infinity: keepalives never move it. */
   maxEndsAt: number;
   endsAt: number;
+  /**
+   * Whether this process judges the lease: from the start for a task that runs in process, from
+   * its first keepalive sent from here otherwise. A task renewed only from other processes (the
+   * remote-task pattern) is left to the store.
+   */
+  watched: boolean;
+  /**
+   * For a task that runs in process: the end of its own timeout, from its start or its last
+   * keepalive (send time + the slot's timeout). Past it the scheduler stops renewing the lease.
+   */
+  ownEndsAt: number | null;
+  ownTimeoutMs: number;
   /** Keepalives of this task sent from here and not answered yet. */
   renewing: number;
   /** The last keepalive sent from here failed without an answer (the store unreachable). */
@@ -41,8 +54,11 @@ export interface LocalLease {
 /** What {@link LocalTasks.add} needs to start a task's lease: the start's send time and the slot's limits. */
 export interface LeaseStart {
   sentAt: number;
+  /** The occupancy's timeout in the store. */
   timeoutMs: number;
   maxRuntimeMs: number | null;
+  /** For a task that runs in process (its store timeout is then the process lease): the slot's own timeout. */
+  ownTimeoutMs?: number;
 }
 
 /**
@@ -57,29 +73,42 @@ export class LocalTasks {
 
   add(task: Omit<LocalTask, 'controller' | 'stopping' | 'seq' | 'lease'>, start: LeaseStart): LocalTask {
     const maxEndsAt = start.maxRuntimeMs === null ? Infinity : start.sentAt + start.maxRuntimeMs;
+    const inProcess = start.ownTimeoutMs !== undefined;
     const lease: LocalLease = {
       timeoutMs: start.timeoutMs,
       marginMs: Math.min(1000, Math.max(20, start.timeoutMs / 20)),
       maxEndsAt,
       endsAt: Math.min(start.sentAt + start.timeoutMs, maxEndsAt),
+      watched: inProcess,
+      ownEndsAt: inProcess ? start.sentAt + start.ownTimeoutMs! : null,
+      ownTimeoutMs: start.ownTimeoutMs ?? start.timeoutMs,
       renewing: 0,
       renewalFailed: false,
       watch: undefined,
     };
-    const local = { ...task, controller: new LazyAbortController(), stopping: false, seq: ++this.lastSeq, lease };
+    // Every read of the task's signal checks the lease first: after a stall (a frozen process, a
+    // blocked event loop) the task's own timer may run before the lease's, and it must not go on.
+    const local: LocalTask = {
+      ...task,
+      controller: new LazyAbortController(() => this.check(local)),
+      stopping: false,
+      seq: ++this.lastSeq,
+      lease,
+    };
     this.byTaskId.set(task.taskId, local);
+    if (inProcess) this.watch(local);
     return local;
   }
 
   /**
    * A keepalive of `local` is about to be sent from here; returns its send time, for
-   * {@link renewalAnswered}. While it has no answer, or after it failed, the lease is watched:
-   * should it end before a renewal gets through, the store may have reaped the slot and given it
-   * to another task, so the task is told to stop (cause `lost`) rather than run on unbounded.
-   * Tasks renewed from other processes are never judged here: only this process's own attempts arm
-   * the watch.
+   * {@link renewalAnswered}. From then on this process judges the lease: should it end before a
+   * renewal gets through (the store unreachable, or this process frozen past it), the store may
+   * have reaped the slot and given it to another task, so the task is told to stop (cause `lost`)
+   * rather than run on unbounded. Tasks renewed only from other processes are never judged here.
    */
   renewalSent(local: LocalTask): number {
+    local.lease.watched = true;
     local.lease.renewing++;
     this.watch(local);
     return performance.now();
@@ -93,11 +122,32 @@ export class LocalTasks {
     if (renewed) lease.endsAt = Math.max(lease.endsAt, Math.min(sentAt + lease.timeoutMs, lease.maxEndsAt));
   }
 
-  /** The keepalive got no answer (the store unreachable): the lease stays watched. */
+  /** The keepalive sent from here got no answer (the store unreachable): if the lease ends so, the cause is `lost`. */
   renewalFailedToAnswer(local: LocalTask): void {
     local.lease.renewing--;
     local.lease.renewalFailed = true;
-    this.watch(local);
+  }
+
+  /** The task itself reported alive (its keepalive, sent at `sentAt`, renewed the slot): its own timeout starts again. */
+  ownKeepalive(local: LocalTask, sentAt: number): void {
+    const { lease } = local;
+    if (lease.ownEndsAt !== null) lease.ownEndsAt = Math.max(lease.ownEndsAt, sentAt + lease.ownTimeoutMs);
+  }
+
+  /**
+   * Tasks that run in process whose lease the scheduler should renew now: past a third of it,
+   * still within their own timeout and max runtime, and neither stopping nor told to stop.
+   */
+  leasesToRenew(now = performance.now()): LocalTask[] {
+    const due: LocalTask[] = [];
+    for (const local of this.byTaskId.values()) {
+      const { lease } = local;
+      if (lease.ownEndsAt === null || local.stopping || local.controller.aborted) continue;
+      // The task went silent (or ran out of runtime): the lease lapses, and the store reaps it.
+      if (now >= lease.ownEndsAt || now >= lease.maxEndsAt) continue;
+      if (lease.endsAt - now <= (lease.timeoutMs * 2) / 3) due.push(local);
+    }
+    return due;
   }
 
   get(taskId: string, token?: number): LocalTask | undefined {
@@ -122,20 +172,12 @@ export class LocalTasks {
     );
   }
 
-  /** Checks the lease when it ends, unless a check is already due. */
-  private watch(local: LocalTask): void {
-    const { lease } = local;
-    if (lease.watch !== undefined) return;
-    lease.watch = setTimeout(() => {
-      lease.watch = undefined;
-      if (this.get(local.taskId, local.token) !== local || local.stopping) return;
-      // The last renewal from here got through: the store judges the rest (passes, keepalives).
-      if (lease.renewing === 0 && !lease.renewalFailed) return;
-      if (performance.now() < lease.endsAt - lease.marginMs) this.watch(local);
-      else this.abort(local, 'lost');
-    }, Math.max(0, lease.endsAt - lease.marginMs - performance.now()));
-    // A timer must never keep the process alive on its own.
-    lease.watch.unref();
+  /**
+   * True once the lease may have ended, so that the store may have reaped the slot: the task must
+   * not start, or must stop. Only for leases this process judges.
+   */
+  lapsed(local: LocalTask, now = performance.now()): boolean {
+    return local.lease.watched && now >= local.lease.endsAt - local.lease.marginMs;
   }
 
   /** Local tasks whose slot is among `slotIds`. */
@@ -145,5 +187,36 @@ export class LocalTasks {
 
   get size(): number {
     return this.byTaskId.size;
+  }
+
+  /**
+   * Fires the signal of a task whose lease may have ended: `lost` when renewals were under way or
+   * failing (or, for a task that runs in process, the scheduler's own renewals did not get
+   * through), `timeout` when the task itself went silent.
+   */
+  private check(local: LocalTask): void {
+    if (local.controller.aborted || local.stopping || this.get(local.taskId, local.token) !== local) return;
+    const now = performance.now();
+    if (!this.lapsed(local, now)) return;
+    const { ownEndsAt, renewing, renewalFailed } = local.lease;
+    const silent = ownEndsAt === null ? renewing === 0 && !renewalFailed : ownEndsAt <= now;
+    this.abort(local, silent ? 'timeout' : 'lost');
+  }
+
+  /** Checks the lease when it ends, unless a check is already due; again after each check, until the task is gone. */
+  private watch(local: LocalTask): void {
+    const { lease } = local;
+    if (lease.watch !== undefined) return;
+    lease.watch = setTimeout(
+      () => {
+        lease.watch = undefined;
+        if (this.get(local.taskId, local.token) !== local || local.controller.aborted) return;
+        this.check(local);
+        if (!local.controller.aborted) this.watch(local);
+      },
+      Math.max(0, lease.endsAt - lease.marginMs - performance.now()),
+    );
+    // A timer must never keep the process alive on its own.
+    lease.watch.unref();
   }
 }

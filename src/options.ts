@@ -43,6 +43,14 @@ export interface SchedulerOptions {
    */
   timeout?: Duration;
   /**
+   * How long a task of a backend that `runsInProcess` keeps its slot once this process stops
+   * renewing it (it died or stalled): the slot is then free for other schedulers. Renewed every
+   * third of it while the process lives and the task is within its own `timeout`. Shorter than
+   * `timeout`, or it changes nothing.
+   * @defaultValue `'20s'`
+   */
+  processLease?: Duration;
+  /**
    * Time limit of one `poll` call; a poll that takes longer is abandoned (its signal fires) and the
    * pass goes on with the next backend.
    * @defaultValue `'10s'`
@@ -97,6 +105,7 @@ export interface ResolvedOptions {
   defaultSlotClass: string;
   logger: Logger;
   timeoutMs: number;
+  processLeaseMs: number;
   pollTimeoutMs: number;
   callbackTimeoutMs: number;
   reservationTimeoutMs: number;
@@ -110,6 +119,7 @@ export const defaults = Object.freeze({
   postgresSchema: 'public',
   keyPrefix: 'task-semaphore',
   timeout: '5m',
+  processLease: '20s',
   pollTimeout: '10s',
   callbackTimeout: '30s',
   reservationTimeout: '60s',
@@ -169,6 +179,8 @@ export function resolveOptions(options: SchedulerOptions): ResolvedOptions {
       options.defaultSlotClass ?? (options.redis ? 'RedisSlot' : options.postgres ? 'PostgresSlot' : 'MemorySlot'),
     logger: options.logger ?? silentLogger(),
     timeoutMs: parseDuration(options.timeout ?? defaults.timeout, 'timeout'),
+    // Renewed every third of it: below ~100 ms the renewals would be most of the store's work.
+    processLeaseMs: parseDuration(options.processLease ?? defaults.processLease, 'processLease', { min: 100 }),
     pollTimeoutMs,
     callbackTimeoutMs: parseDuration(options.callbackTimeout ?? defaults.callbackTimeout, 'callbackTimeout'),
     reservationTimeoutMs,

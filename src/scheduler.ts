@@ -69,6 +69,11 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   /** Set once the stores close: until then, keepalive/stop/cancel still work, so backends can end their tasks while closing. */
   private storesClosed = false;
   private cron: CronHandle | undefined;
+  /** Renews the process lease of tasks that run in process (see Backend.runsInProcess). */
+  private leaseRenewal: NodeJS.Timeout | undefined;
+  private renewingLeases = false;
+  /** A pass due when the first occupancy of another process can be reaped, and when. */
+  private reapTimer: { timer: NodeJS.Timeout; at: number } | undefined;
   /** The pass under way, and the one queued behind it: overlapping `schedule()` calls share these. */
   private currentPass: Promise<PassReport> | undefined;
   private queuedPass: Promise<PassReport> | undefined;
@@ -110,6 +115,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       notify,
       callbackTimeoutMs: this.options.callbackTimeoutMs,
       maxLocalTasks: this.options.maxLocalTasks,
+      processLeaseMs: this.options.processLeaseMs,
       keepalive: (taskId, token) => this.keepalive(taskId, { token }),
       stop: (taskId, options) => this.stop(taskId, options),
       // No instant refill: a source that keeps handing out a task that cannot start would spin.
@@ -157,6 +163,10 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     this.servedStores = new Set(slots.map((slot) => this.stores.get(slot.slotCls)!));
     for (const store of this.servedStores) await this.subscribe(store);
     this.loaded = true;
+    if (!this.leaseRenewal) {
+      this.leaseRenewal = setInterval(() => void this.renewLeases(), this.options.processLeaseMs / 3);
+      this.leaseRenewal.unref();
+    }
     this.logger.info('config loaded', { slots: slots.length, slotClasses: [...this.stores.keys()] });
     return this;
   }
@@ -209,7 +219,10 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       if (renewing) this.localTasks.renewalFailedToAnswer(renewing);
       throw error;
     }
-    if (renewing) this.localTasks.renewalAnswered(renewing, sentAt, result.ok);
+    if (renewing) {
+      this.localTasks.renewalAnswered(renewing, sentAt, result.ok);
+      if (result.ok) this.localTasks.ownKeepalive(renewing, sentAt);
+    }
     if (!result.ok) return this.lost(taskId, result);
     const { occupancy } = result;
     const local = this.localTasks.get(taskId, occupancy.token);
@@ -278,6 +291,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.cron?.stop();
+      clearTimeout(this.reapTimer?.timer);
       await Promise.allSettled([...this.unsubscribers.values()].map((unsubscribe) => unsubscribe()));
       await Promise.allSettled([this.currentPass, this.queuedPass, this.keptSlots.drained()]);
       const failures: unknown[] = [];
@@ -289,6 +303,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
           failures.push(error);
         }
       }
+      clearInterval(this.leaseRenewal);
       this.storesClosed = true;
       const results = await Promise.allSettled([...this.stores.values()].map((store) => store.close()));
       failures.push(...results.flatMap((r) => (r.status === 'rejected' ? [r.reason] : [])));
@@ -365,6 +380,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     await Promise.all(begin.ended.map((ended) => this.callbacks.deliver(ended)));
     // A store may leave the slots it just reaped idle until the next pass: make that pass now.
     if (begin.ended.length > 0 || begin.expiredReservations > 0) this.scheduleLogged();
+    this.passWhenReapable(begin.running, begin.now);
     const bySlotId = new Map(slots.map((slot) => [slot.slotId, slot]));
     report.ended += await this.reconcile(store, bySlotId, begin.running, startedBefore);
 
@@ -472,6 +488,64 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       if (!early) void this.keptSlots.push({ store: keep.store, slotId: result.reserved.slotId, reservation: result.reserved });
     } else if (refill && this.slots.has(result.ended.slotId)) this.scheduleLogged();
     return result;
+  }
+
+  // --- leases and reaping ------------------------------------------------------------------------
+
+  /**
+   * Renews the process lease of this process's tasks that run in process, while each is within
+   * its own timeout (see LocalTasks.leasesToRenew). A renewal the store refuses tells the task it
+   * lost its slot; one that fails leaves the lease to lapse, and the task is told before the store
+   * can reap it. Never throws; never two rounds at once.
+   */
+  private async renewLeases(): Promise<void> {
+    if (this.renewingLeases || this.storesClosed) return;
+    this.renewingLeases = true;
+    try {
+      await Promise.all(
+        this.localTasks.leasesToRenew().map(async (local) => {
+          const sentAt = this.localTasks.renewalSent(local);
+          let result: KeepaliveResult;
+          try {
+            result = await this.firstAnswer((store) => store.keepalive({ taskId: local.taskId, token: local.token }));
+          } catch (error) {
+            this.localTasks.renewalFailedToAnswer(local);
+            this.logger.warn('process lease renewal failed', { taskId: local.taskId, slotId: local.slotId, token: local.token, ...errorFields(error) });
+            return;
+          }
+          this.localTasks.renewalAnswered(local, sentAt, result.ok);
+          if (!result.ok) this.lost(local.taskId, result);
+          else if (result.occupancy.cancelRequested) this.localTasks.abort(local, 'cancel_requested');
+        }),
+      );
+    } finally {
+      this.renewingLeases = false;
+    }
+  }
+
+  /**
+   * Asks for a pass when the first occupancy of another process may be reaped (its deadline or max
+   * deadline, by the store's clock as this pass read it): a slot whose task died is then refilled
+   * within its timeout and one pass, whatever the cron says. Renewed occupancies are simply seen
+   * again by that pass, which looks further.
+   */
+  private passWhenReapable(running: readonly Occupancy[], storeNow: number): void {
+    let first = Infinity;
+    for (const occupancy of running) {
+      if (occupancy.owner === this.owner) continue; // ours: this process knows when its own tasks end
+      first = Math.min(first, occupancy.deadline, occupancy.maxDeadline ?? Infinity);
+    }
+    if (!Number.isFinite(first)) return;
+    // A little after the deadline, as the store reaps once its clock has passed it.
+    const at = performance.now() + Math.min(Math.max(0, first - storeNow) + 50, 2 ** 31 - 1);
+    if (this.reapTimer && this.reapTimer.at <= at) return;
+    clearTimeout(this.reapTimer?.timer);
+    const timer = setTimeout(() => {
+      this.reapTimer = undefined;
+      this.scheduleLogged();
+    }, at - performance.now());
+    timer.unref();
+    this.reapTimer = { timer, at };
   }
 
   // --- helpers -------------------------------------------------------------------------------

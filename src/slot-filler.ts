@@ -26,6 +26,8 @@ export interface SlotFillerDeps {
   notify: Notify;
   callbackTimeoutMs: number;
   maxLocalTasks: number;
+  /** The store timeout of tasks of a backend that `runsInProcess`, when shorter than their slot's. */
+  processLeaseMs: number;
   /** The task context's keepalive and stop: the scheduler's own. */
   keepalive(taskId: string, token: number): Promise<KeepaliveOutcome>;
   stop(taskId: string, options: StopOptions): Promise<StopOutcomeResult>;
@@ -115,15 +117,18 @@ export class SlotFiller {
         }
         // Before the request goes: the store's deadline is at least this plus the timeout.
         const sentAt = performance.now();
+        // A task that runs in process holds its slot on the process lease, which this scheduler
+        // renews while the task is within the slot's timeout: a crash frees the slot sooner.
+        const inProcess = this.deps.backends.get(backend)!.runsInProcess && this.deps.processLeaseMs < slot.timeoutMs;
         const result = await this.deps.batches.start(store, {
           ...reservation,
           taskId,
           backend,
-          timeoutMs: slot.timeoutMs,
+          timeoutMs: inProcess ? this.deps.processLeaseMs : slot.timeoutMs,
           maxRuntimeMs: slot.maxRuntimeMs,
         });
         if (result.ok) {
-          return (await this.launch(store, result.occupancy, sentAt)) ? 'started' : 'failed';
+          return this.launch(store, result.occupancy, sentAt, inProcess ? slot.timeoutMs : undefined);
         }
         await this.deps.callbacks.reject(backend, taskId, result.reason, pending.slotId);
         // A lapsed reservation may be someone else's slot now: nothing to fill, nothing to release.
@@ -134,15 +139,18 @@ export class SlotFiller {
   }
 
   /**
-   * Runs `startCallback`; if it throws, rejects or hangs, the occupancy ends with `start_failed`.
-   * True if the task started.
+   * Runs `startCallback`: `started`; or `failed` when it throws, rejects or hangs (the occupancy
+   * then ends with `start_failed`); or `lost` when the occupancy may have lapsed before it could
+   * run (this process stalled), so the task is never started: its backend gets it back
+   * (`lapsed`), and the store reaps the slot.
+   * @param ownTimeoutMs - for a task that runs in process: its slot's timeout (the store has the lease)
    */
-  private async launch(store: SlotStore, occupancy: Occupancy, sentAt: number): Promise<boolean> {
+  private async launch(store: SlotStore, occupancy: Occupancy, sentAt: number, ownTimeoutMs?: number): Promise<'started' | 'failed' | 'lost'> {
     const { taskId, slotId, token } = occupancy;
     const backend = this.deps.backends.get(occupancy.backend)!;
     const local = this.deps.localTasks.add(
       { taskId, slotId, token, backend: occupancy.backend },
-      { sentAt, timeoutMs: occupancy.timeoutMs, maxRuntimeMs: occupancy.maxRuntimeMs },
+      { sentAt, timeoutMs: occupancy.timeoutMs, maxRuntimeMs: occupancy.maxRuntimeMs, ...(ownTimeoutMs === undefined ? {} : { ownTimeoutMs }) },
     );
     const context: TaskContext = {
       taskId,
@@ -163,14 +171,22 @@ export class SlotFiller {
     const fields = { slotId, taskId, backend: occupancy.backend, token };
     this.deps.logger.info('task started', fields);
     this.deps.notify('task:start', occupancy);
+    // Judged on the start's send time, as the lease is: a start whose reply (or this point) came
+    // after the store's deadline may be in a slot another task holds by now.
+    if (performance.now() >= sentAt + occupancy.timeoutMs - local.lease.marginMs) {
+      this.deps.localTasks.remove(taskId, token);
+      this.deps.logger.warn('task not started: its slot lapsed before startCallback could run (the process stalled)', fields);
+      await this.deps.callbacks.reject(occupancy.backend, taskId, 'lapsed', slotId, 0);
+      return 'lost';
+    }
     try {
       await callWithTimeout(() => backend.startCallback(taskId, context), this.deps.callbackTimeoutMs, 'startCallback', fields);
     } catch (error) {
       this.deps.logger.error('start callback failed', { ...fields, ...errorFields(error) });
       this.deps.notify('callback:error', { backend: occupancy.backend, callback: 'startCallback', taskId, error: error as Error });
       await this.deps.startFailed(store, taskId, token, (error as Error).message);
-      return false;
+      return 'failed';
     }
-    return true;
+    return 'started';
   }
 }

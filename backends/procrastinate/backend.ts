@@ -34,6 +34,8 @@ const maxWakeMs = 2 ** 31 - 1;
 export class ProcrastinateBackend extends Backend implements BatchPolling {
   /** fetch_job_v2 claims the job it returns: a slot may be polled while its last job's stop is in flight. */
   override readonly claimsTasks = true;
+  /** Handlers run in this process: after a crash their slots free within the process lease. */
+  override readonly runsInProcess = true;
   private readonly options: ResolvedBackendOptions;
   /** The task names with a handler, for the error of a job that has none (read once, not per job). */
   private readonly taskNames: readonly string[];

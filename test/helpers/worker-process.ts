@@ -7,7 +7,8 @@
  *
  * Environment: KIND, NAME, NS (Redis namespace of the test's queue and records), SLOTS,
  * KEY_PREFIX (redis) or SCHEMA (postgres), TIMEOUT (e.g. '1s'), HANG=1 to start tasks that
- * never stop (the process is then killed), REDIS_URL, DATABASE_URL.
+ * never stop (the process is then killed), IN_PROCESS=1 for a backend whose tasks run in the
+ * process (`runsInProcess`), PROCESS_LEASE (the scheduler option), REDIS_URL, DATABASE_URL.
  */
 import { Redis } from 'ioredis';
 import { Backend, type StopOutcome, type TaskContext } from '../../backends/backend.js';
@@ -30,6 +31,8 @@ if n > tonumber(redis.call('GET', KEYS[2]) or '0') then redis.call('SET', KEYS[2
 return n`;
 
 class QueueBackend extends Backend {
+  override readonly runsInProcess = process.env.IN_PROCESS === '1';
+
   override async poll(): Promise<string | null> {
     return redis.lpop(`${ns}:queue`);
   }
@@ -67,6 +70,7 @@ const scheduler = new Scheduler({
   name: env('NAME'),
   ...(kind === 'redis' ? { redis: redisUrl, keyPrefix: env('KEY_PREFIX') } : { postgres: databaseUrl, postgresSchema: env('SCHEMA') }),
   timeout: env('TIMEOUT'),
+  ...(process.env.PROCESS_LEASE ? { processLease: process.env.PROCESS_LEASE } : {}),
   reservationTimeout: '5s',
   pollTimeout: '1s',
   ...(process.env.MAX_LOCAL_TASKS ? { maxLocalTasks: Number(process.env.MAX_LOCAL_TASKS) } : {}),
