@@ -12,12 +12,13 @@ import type {
   StoreEvent,
   TaskRef,
 } from '../slots/store.js';
+import { checkTaskId } from '../slots/task-id.js';
 import { BackendCallbacks, abortCauseOf, fieldsOf, type Notify } from './backend-callbacks.js';
 import { toBackend, type BackendInput } from './backend-input.js';
 import { BatchQueue } from './batch-queue.js';
 import { normalizeConfig, type SlotConfig, type SlotConfigInput } from './config.js';
 import { startCron, type CronHandle } from './cron.js';
-import { ConfigError, SchedulerStateError, toError, type AbortCause } from './errors.js';
+import { ConfigError, SchedulerStateError, preview, toError, type AbortCause } from './errors.js';
 import type { SchedulerEvents } from './events.js';
 import { LocalTasks } from './local-tasks.js';
 import { errorFields, type Logger } from './logger.js';
@@ -334,7 +335,10 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     try {
       await fill(poller, report);
     } finally {
-      for (const { backend, taskId, slotId, reason } of poller.unstarted()) await this.callbacks.reject(backend, taskId, reason, slotId);
+      for (const { backend, taskId, slotId, reason, retryAfterMs, problem } of poller.unstarted()) {
+        if (problem) this.logger.warn('polled task id breaks the task-id grammar', { backend, slotId, taskId: preview(taskId), problem });
+        await this.callbacks.reject(backend, taskId, reason, slotId, retryAfterMs);
+      }
       report.polls = poller.polls;
       report.durationMs = performance.now() - began;
     }
@@ -568,10 +572,9 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     return { taskId, ...lost };
   }
 
+  /** @throws {TaskIdError} for an id outside the task-id grammar, ConfigError for a bad token */
   private taskRef(taskId: string, token: number | undefined): TaskRef {
-    if (typeof taskId !== 'string' || taskId.length === 0) {
-      throw new ConfigError('taskId', taskId, 'allowed: a non-empty string (the id poll returned)');
-    }
+    checkTaskId(taskId);
     if (token !== undefined && !Number.isSafeInteger(token)) {
       throw new ConfigError('token', token, 'allowed: an integer fencing token, as given to startCallback');
     }

@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { Backend, TaskContext } from '../backends/backend.js';
-import type { Occupancy, Reservation, SlotStore } from '../slots/store.js';
+import { expiryOf, type Occupancy, type Reservation, type SlotStore, type StartResult } from '../slots/store.js';
 import type { BackendCallbacks, Notify } from './backend-callbacks.js';
 import { callWithTimeout } from './call.js';
 import type { SlotConfig } from './config.js';
@@ -15,6 +15,14 @@ export interface PendingSlot {
   slotId: string;
   reservation: Reservation | Promise<Reservation | null>;
 }
+
+/**
+ * How long a backend is asked to wait before offering again a task whose start failed in the
+ * store (a broken connection, a store error): long enough not to spin against a store that is
+ * down, short enough that a blip costs little. Whether the task started is unknown then; if it
+ * did, offering it again meets a `duplicate` that says how long to wait.
+ */
+export const storeErrorRetryMs = 1000;
 
 /** What the filler needs from its scheduler. */
 export interface SlotFillerDeps {
@@ -94,7 +102,9 @@ export class SlotFiller {
   /**
    * Polls the slot's backends in order and starts the first task id returned: `started`, or
    * `failed` (its startCallback failed; the slot is already free), or `empty` (nothing to run:
-   * release it), or `lost` (the reservation lapsed: not ours to release).
+   * release it), or `lost` (the reservation lapsed: not ours to release). Every id polled and not
+   * started goes back to its backend, with how long to wait before offering it again; if the store
+   * throws on the start, the id goes back (`store_error`) before the error goes on to the pass.
    */
   private async fill(
     store: SlotStore,
@@ -110,22 +120,34 @@ export class SlotFiller {
         const reservation = await pending.reservation;
         if (reservation === null) {
           // Polled early, and the end that was to keep the slot did not act: not ours to fill.
-          await this.deps.callbacks.reject(backend, taskId, 'reservation_lost', pending.slotId);
+          poller.settled(taskId, 0);
+          await this.deps.callbacks.reject(backend, taskId, 'reservation_lost', pending.slotId, 0);
           return 'lost';
         }
         // Before the request goes: the store's deadline is at least this plus the timeout.
         const sentAt = performance.now();
-        const result = await this.deps.batches.start(store, {
-          ...reservation,
-          taskId,
-          backend,
-          timeoutMs: slot.timeoutMs,
-          maxRuntimeMs: slot.maxRuntimeMs,
-        });
+        let result: StartResult;
+        try {
+          result = await this.deps.batches.start(store, {
+            ...reservation,
+            taskId,
+            backend,
+            timeoutMs: slot.timeoutMs,
+            maxRuntimeMs: slot.maxRuntimeMs,
+          });
+        } catch (error) {
+          // Claimed, maybe started, surely not launched: the backend must have it back.
+          poller.settled(taskId, storeErrorRetryMs);
+          await this.deps.callbacks.reject(backend, taskId, 'store_error', pending.slotId, storeErrorRetryMs);
+          throw error;
+        }
         if (result.ok) {
+          poller.settled(taskId, expiryOf(result.occupancy) - result.occupancy.startedAt);
           return (await this.launch(store, result.occupancy, sentAt)) ? 'started' : 'failed';
         }
-        await this.deps.callbacks.reject(backend, taskId, result.reason, pending.slotId);
+        const retryAfterMs = result.reason === 'duplicate' ? duplicateRetryMs(result, slot) : 0;
+        poller.settled(taskId, retryAfterMs);
+        await this.deps.callbacks.reject(backend, taskId, result.reason, pending.slotId, retryAfterMs);
         // A lapsed reservation may be someone else's slot now: nothing to fill, nothing to release.
         if (result.reason === 'reservation_lost') return 'lost';
       }
@@ -173,4 +195,13 @@ export class SlotFiller {
     }
     return true;
   }
+}
+
+/**
+ * How long until the occupancy holding a duplicate's id can end by itself, by the store's clock.
+ * A store that does not say (one written before `expiresAt`) gets the slot's timeout as a guess.
+ */
+function duplicateRetryMs(result: Extract<StartResult, { reason: 'duplicate' }>, slot: SlotConfig): number {
+  if (result.expiresAt === undefined || result.now === undefined) return slot.timeoutMs;
+  return Math.max(0, result.expiresAt - result.now);
 }

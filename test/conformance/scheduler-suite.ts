@@ -9,49 +9,14 @@
  * schedulerConformanceSuite(test, { label: 'MySlot', setup: async () => ({ ... }) });
  * ```
  */
-import type { ExecutionContext, TestFn } from 'ava';
-import { Scheduler } from '../../src/scheduler.js';
+import type { TestFn } from 'ava';
+import type { Scheduler } from '../../src/scheduler.js';
 import { PollResultError, CallTimeoutError, TaskAbortedError } from '../../src/errors.js';
-import type { SchedulerOptions } from '../../src/options.js';
 import type { PassReport } from '../../src/results.js';
-import {
-  ScriptedBackend,
-  makeScheduler,
-  sleep,
-  slots,
-  uniqueSchedulerName,
-  waitFor,
-  type SlotKind,
-  type SlotKindSetup,
-} from './scheduler-kit.js';
+import { ScriptedBackend, harness, sleep, slots, waitFor, type SlotKind } from './scheduler-kit.js';
+import { registerSchedulerIdCases } from './scheduler-suite-ids.js';
 
 export * from './scheduler-kit.js';
-
-interface Harness {
-  setup: SlotKindSetup;
-  name: string;
-  /** A scheduler on the test's store, closed at teardown. */
-  scheduler(backends: Record<string, ScriptedBackend>, options?: Partial<SchedulerOptions>): Scheduler;
-}
-
-async function harness(t: ExecutionContext, kind: SlotKind): Promise<Harness> {
-  const setup = await kind.setup();
-  const name = uniqueSchedulerName();
-  const made: Scheduler[] = [];
-  t.teardown(async () => {
-    await Promise.allSettled(made.map((s) => s.close()));
-    await setup.cleanup();
-  });
-  return {
-    setup,
-    name,
-    scheduler(backends, options) {
-      const scheduler = makeScheduler(setup, name, backends, options);
-      made.push(scheduler);
-      return scheduler;
-    },
-  };
-}
 
 /** [slotId, taskId] pairs sorted by slot: starts of one pass may complete in any order. */
 const bySlot = (started: Array<{ slotId: string; taskId: string }>) =>
@@ -528,4 +493,6 @@ export function schedulerConformanceSuite(test: TestFn, kind: SlotKind): void {
       t.is(stops.length, 1, `${taskId}/${token} got ${stops.length} stopCallbacks`);
     }
   });
+
+  registerSchedulerIdCases(test, kind);
 }
