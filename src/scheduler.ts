@@ -20,7 +20,7 @@ import { normalizeConfig, type SlotConfig, type SlotConfigInput } from './config
 import { startCron, type CronHandle } from './cron.js';
 import { ConfigError, SchedulerStateError, preview, toError, type AbortCause } from './errors.js';
 import type { SchedulerEvents } from './events.js';
-import { LocalTasks } from './local-tasks.js';
+import { LocalTasks, type LocalTask } from './local-tasks.js';
 import { errorFields, type Logger } from './logger.js';
 import { resolveOptions, type ResolvedOptions, type SchedulerOptions } from './options.js';
 import { PassPoller } from './pass-poller.js';
@@ -455,7 +455,9 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       early = this.keepingStores.has(keep.store) && this.backends.get(keep.slot.backends[0]!)?.claimsTasks === true;
       if (early) {
         const reservation = ending.then((r) => (r.ok && r.reserved) || null, () => null);
-        void this.keptSlots.push({ store: keep.store, slotId: keep.slot.slotId, reservation });
+        // The ending task's place is the kept slot's before the end lands, at maxLocalTasks too.
+        const { taskId, token } = keep.local;
+        void this.keptSlots.push({ store: keep.store, slotId: keep.slot.slotId, reservation, ending: { taskId, token } });
       }
       result = await ending;
       if (result.ok && result.reserved) this.keepingStores.add(keep.store);
@@ -485,12 +487,12 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
    * `maxLocalTasks` (the ending task still counts, so 0 room means its slot may be refilled): where
    * `end` may keep the slot.
    */
-  private keepable(request: TaskRef): { store: SlotStore; slot: SlotConfig } | undefined {
+  private keepable(request: TaskRef): { store: SlotStore; slot: SlotConfig; local: LocalTask } | undefined {
     if (this.closing || !this.loaded || this.filler.room() < 0) return undefined;
     const local = this.localTasks.get(request.taskId, request.token);
     const slot = local && this.slots.get(local.slotId);
     const store = slot && this.stores.get(slot.slotCls);
-    return store ? { store, slot } : undefined;
+    return store ? { store, slot, local: local! } : undefined;
   }
 
   private newPoller(): PassPoller {

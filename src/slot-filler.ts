@@ -14,6 +14,11 @@ import type { StoreBatches } from './store-batches.js';
 export interface PendingSlot {
   slotId: string;
   reservation: Reservation | Promise<Reservation | null>;
+  /**
+   * The local task whose end, still in flight, keeps this slot: while that task still counts
+   * against `maxLocalTasks`, its place is this slot's, so the slot needs no room of its own.
+   */
+  ending?: { taskId: string; token: number };
 }
 
 /**
@@ -71,9 +76,17 @@ export class SlotFiller {
     report: PassReport,
   ): Promise<void> {
     // Beyond maxLocalTasks, slots go back at once, before any poll claims work for them.
-    const room = Math.max(0, this.room());
-    const spare = pending.slice(room);
-    pending = pending.slice(0, room);
+    let room = Math.max(0, this.room());
+    const spare: PendingSlot[] = [];
+    pending = pending.filter((slot) => {
+      if (this.inheritsPlace(slot)) return true;
+      if (room === 0) {
+        spare.push(slot);
+        return false;
+      }
+      room--;
+      return true;
+    });
     if (spare.length > 0) await this.releaseAll(store, spare, report);
     // How many reserved slots list each backend: the most ids a batch poll should ask for.
     const wanted = new Map<string, number>();
@@ -90,6 +103,14 @@ export class SlotFiller {
     if (release.length > 0) await this.releaseAll(store, release, report);
     const failure = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
     if (failure) throw failure.reason;
+  }
+
+  /**
+   * Whether the slot takes the place of a local task that is ending (see {@link PendingSlot.ending}).
+   * Once that task is gone, its place is free room like any other, and counted as such.
+   */
+  private inheritsPlace(slot: PendingSlot): boolean {
+    return slot.ending !== undefined && this.deps.localTasks.get(slot.ending.taskId, slot.ending.token) !== undefined;
   }
 
   /** Releases these slots once their reservations are known (one round trip); counts them. */

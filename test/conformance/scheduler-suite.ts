@@ -13,7 +13,7 @@ import type { TestFn } from 'ava';
 import type { Scheduler } from '../../src/scheduler.js';
 import { PollResultError, CallTimeoutError, TaskAbortedError } from '../../src/errors.js';
 import type { PassReport } from '../../src/results.js';
-import { ScriptedBackend, harness, sleep, slots, waitFor, type SlotKind } from './scheduler-kit.js';
+import { ClaimingBackend, ScriptedBackend, harness, sleep, slots, waitFor, type SlotKind } from './scheduler-kit.js';
 import { registerSchedulerIdCases } from './scheduler-suite-ids.js';
 
 export * from './scheduler-kit.js';
@@ -470,6 +470,23 @@ export function schedulerConformanceSuite(test: TestFn, kind: SlotKind): void {
     t.true(a.maxRunning <= 2 && b.maxRunning <= 2, `at most 2 each: ${a.maxRunning}, ${b.maxRunning}`);
     t.is(a.started.length + b.started.length, 16);
     t.true(b.started.length >= 2, 'the second scheduler kept its share');
+  });
+
+  test(title('at maxLocalTasks, a backend that claims its tasks refills the slot a stop frees without a pass'), async (t) => {
+    const h = await harness(t, kind);
+    const backend = new ClaimingBackend(Array.from({ length: 6 }, (_, i) => `task-${i}`));
+    // Each task stops once its startCallback has returned: the next one must start without a pass.
+    backend.onStart = (_taskId, context) => void setImmediate(() => void context.stop({ status: 'succeeded' }));
+    const s = h.scheduler({ A: backend }, { maxLocalTasks: 1 });
+    await s.load(slots(2, ['A']));
+    let passes = 0;
+    s.on('pass:end', () => passes++);
+    // One pass, and no tick: only refills can start the other five.
+    t.like(await s.schedule(), { started: 1 });
+    await waitFor(() => backend.stopped.length === 6, 'the six tasks to run back to back');
+    t.is(passes, 1, 'no pass after the first');
+    t.is(backend.maxRunning, 1);
+    t.deepEqual(backend.rejected, []);
   });
 
   test(title('exactly one stopCallback per occupancy when stops and timeouts race across schedulers'), async (t) => {
