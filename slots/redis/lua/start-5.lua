@@ -38,9 +38,14 @@ local function start_slot(slot_id, token, task_id, backend, timeout_ms, max_runt
   -- The uniqueness index: a task id holds at most one slot, overdue or not, until it ends.
   local holder = redis.call('HGET', KEYS[2], task_id)
   if holder then
-    local held = cjson.decode(redis.call('HGET', KEYS[1], holder)).occupancy
-    local expires_at = held.deadline
-    if not is_null(held.maxDeadline) and held.maxDeadline < expires_at then expires_at = held.maxDeadline end
+    -- When the holder ends by itself; a record without its occupancy (never written so) says now.
+    local held_raw = redis.call('HGET', KEYS[1], holder)
+    local held = held_raw and cjson.decode(held_raw).occupancy
+    local expires_at = now
+    if held and not is_null(held) then
+      expires_at = held.deadline
+      if not is_null(held.maxDeadline) and held.maxDeadline < expires_at then expires_at = held.maxDeadline end
+    end
     return { -5, holder, expires_at, now }
   end
 
