@@ -104,8 +104,9 @@ export abstract class Backend {
    * Returns the id of the next task to run, or null/undefined/'' when there is none (the slot then
    * tries its next backend). Called only after the slot is reserved in its store, so a poll that
    * claims the task (e.g. marks it taken in a database) never claims for a slot that isn't held
-   * (but see {@link Backend.claimsTasks}). Return a string: any other value is an error. A poll
-   * that found nothing is not called again in the same `schedule()` pass.
+   * (but see {@link Backend.claimsTasks}). Return a string: any other value is an error, and an id
+   * outside the task-id grammar (`checkTaskId`) comes back through `rejectCallback`
+   * (`invalid_id`). A poll that found nothing is not called again in the same `schedule()` pass.
    */
   abstract poll(context: PollContext): Awaitable<string | null | undefined>;
 

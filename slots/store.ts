@@ -169,7 +169,22 @@ export interface Lost {
 export type StartResult =
   | { ok: true; occupancy: Occupancy }
   /** `duplicate`: the task id already occupies `slotId`. `reservation_lost`: the token no longer holds the slot. */
-  | { ok: false; reason: 'duplicate'; slotId: SlotId }
+  | {
+      ok: false;
+      reason: 'duplicate';
+      slotId: SlotId;
+      /**
+       * When the occupancy holding the task id can end by itself, by the store's clock: the
+       * earlier of its deadline and max deadline, as the store had them when it answered. With
+       * `now`, it tells the caller how long a task handed back as a duplicate would stay one
+       * unless its holder stops (a dead process's occupancy lasts that long). Optional so that
+       * stores written before it still compile; every store of this package sets both, and the
+       * conformance suite checks them.
+       */
+      expiresAt?: number;
+      /** The store's clock when it answered. */
+      now?: number;
+    }
   | { ok: false; reason: 'reservation_lost' };
 
 /** Identifies a task; with `token`, one particular occupancy of it. */
@@ -232,6 +247,10 @@ export type CancelResult = { ok: true; occupancy: Occupancy; alreadyRequested: b
  * A store for the slots of one scheduler name. Implementations: MemorySlotStore (one process),
  * RedisSlotStore, PostgresSlotStore; users may write their own and check it with the exported
  * conformance suite.
+ *
+ * Every method given a task id (start, keepalive, end, requestCancel and their batches) refuses
+ * one outside the task-id grammar (`checkTaskId` in `slots/task-id.ts`) by throwing its
+ * `TaskIdError`, before any round trip: so an id one store takes, every store takes unchanged.
  */
 export interface SlotStore {
   /** A short label for logs and errors, e.g. `redis` or `postgres`. */
@@ -283,4 +302,9 @@ export interface SlotStore {
 /** Sorts slot ids numerically where both are numbers, else as strings: 2 before 10, "a" before "b". */
 export function compareSlotIds(a: SlotId, b: SlotId): number {
   return a.localeCompare(b, 'en', { numeric: true });
+}
+
+/** When an occupancy ends unless renewed or stopped, store-clock ms: the earlier of its deadline and max deadline. */
+export function expiryOf(occupancy: Occupancy): number {
+  return occupancy.maxDeadline === null ? occupancy.deadline : Math.min(occupancy.deadline, occupancy.maxDeadline);
 }

@@ -56,6 +56,21 @@ export class ConfigError extends TaskSemaphoreError {
   }
 }
 
+/**
+ * A task id that breaks the task-id grammar (see `checkTaskId`), given to `keepalive`, `stop`,
+ * `cancel` or a store. The message names the rule it breaks and shows the value, cut short.
+ */
+export class TaskIdError extends ConfigError {
+  override name = 'TaskIdError';
+  /** Which rule the id breaks, e.g. `contains a NUL character`. */
+  readonly problem: string;
+  constructor(field: string, value: unknown, problem: string, allowed: string) {
+    // `value` is the id cut short, as the message shows it: a 3 kB id would swamp logs.
+    super(field, preview(value), `${problem}; allowed: ${allowed}`, 'ERR_TASK_ID');
+    this.problem = problem;
+  }
+}
+
 /** A backend's `poll` returned something other than a task id string or nothing. */
 export class PollResultError extends TaskSemaphoreError {
   override name = 'PollResultError';
@@ -125,6 +140,12 @@ export function describe(value: unknown): string {
   } catch {
     return String(value);
   }
+}
+
+/** A long string cut to its first 40 characters, so that a 3 kB id does not fill a log line. */
+export function preview(value: unknown): unknown {
+  if (typeof value !== 'string' || value.length <= 60) return value;
+  return `${value.slice(0, 40)}…(${value.length} characters)`;
 }
 
 /** Wraps a non-Error throw so callers always get an Error with the original as `cause`. */

@@ -22,4 +22,5 @@ export type { SlotClass, SlotClassContext } from './slot-classes.js';
 export * from './errors.js';
 export * from '../backends/backend.js';
 export * from '../slots/store.js';
+export { checkTaskId, taskIdProblem, maxTaskIdBytes } from '../slots/task-id.js';
 export { MemorySlotStore, type MemorySlotStoreOptions } from '../slots/memory/index.js';

@@ -12,14 +12,15 @@ import type {
   StoreEvent,
   TaskRef,
 } from '../slots/store.js';
+import { checkTaskId } from '../slots/task-id.js';
 import { BackendCallbacks, abortCauseOf, fieldsOf, type Notify } from './backend-callbacks.js';
 import { toBackend, type BackendInput } from './backend-input.js';
 import { BatchQueue } from './batch-queue.js';
 import { normalizeConfig, type SlotConfig, type SlotConfigInput } from './config.js';
 import { startCron, type CronHandle } from './cron.js';
-import { ConfigError, SchedulerStateError, toError, type AbortCause } from './errors.js';
+import { ConfigError, SchedulerStateError, preview, toError, type AbortCause } from './errors.js';
 import type { SchedulerEvents } from './events.js';
-import { LocalTasks } from './local-tasks.js';
+import { LocalTasks, type LocalTask } from './local-tasks.js';
 import { errorFields, type Logger } from './logger.js';
 import { resolveOptions, type ResolvedOptions, type SchedulerOptions } from './options.js';
 import { PassPoller } from './pass-poller.js';
@@ -349,7 +350,10 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     try {
       await fill(poller, report);
     } finally {
-      for (const { backend, taskId, slotId, reason } of poller.unstarted()) await this.callbacks.reject(backend, taskId, reason, slotId);
+      for (const { backend, taskId, slotId, reason, retryAfterMs, problem } of poller.unstarted()) {
+        if (problem) this.logger.warn('polled task id breaks the task-id grammar', { backend, slotId, taskId: preview(taskId), problem });
+        await this.callbacks.reject(backend, taskId, reason, slotId, retryAfterMs);
+      }
       report.polls = poller.polls;
       report.durationMs = performance.now() - began;
     }
@@ -467,7 +471,9 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       early = this.keepingStores.has(keep.store) && this.backends.get(keep.slot.backends[0]!)?.claimsTasks === true;
       if (early) {
         const reservation = ending.then((r) => (r.ok && r.reserved) || null, () => null);
-        void this.keptSlots.push({ store: keep.store, slotId: keep.slot.slotId, reservation });
+        // The ending task's place is the kept slot's before the end lands, at maxLocalTasks too.
+        const { taskId, token } = keep.local;
+        void this.keptSlots.push({ store: keep.store, slotId: keep.slot.slotId, reservation, ending: { taskId, token } });
       }
       result = await ending;
       if (result.ok && result.reserved) this.keepingStores.add(keep.store);
@@ -555,12 +561,12 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
    * `maxLocalTasks` (the ending task still counts, so 0 room means its slot may be refilled): where
    * `end` may keep the slot.
    */
-  private keepable(request: TaskRef): { store: SlotStore; slot: SlotConfig } | undefined {
+  private keepable(request: TaskRef): { store: SlotStore; slot: SlotConfig; local: LocalTask } | undefined {
     if (this.closing || !this.loaded || this.filler.room() < 0) return undefined;
     const local = this.localTasks.get(request.taskId, request.token);
     const slot = local && this.slots.get(local.slotId);
     const store = slot && this.stores.get(slot.slotCls);
-    return store ? { store, slot } : undefined;
+    return store ? { store, slot, local: local! } : undefined;
   }
 
   private newPoller(): PassPoller {
@@ -642,10 +648,9 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     return { taskId, ...lost };
   }
 
+  /** @throws {TaskIdError} for an id outside the task-id grammar, ConfigError for a bad token */
   private taskRef(taskId: string, token: number | undefined): TaskRef {
-    if (typeof taskId !== 'string' || taskId.length === 0) {
-      throw new ConfigError('taskId', taskId, 'allowed: a non-empty string (the id poll returned)');
-    }
+    checkTaskId(taskId);
     if (token !== undefined && !Number.isSafeInteger(token)) {
       throw new ConfigError('token', token, 'allowed: an integer fencing token, as given to startCallback');
     }

@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { Backend, TaskContext } from '../backends/backend.js';
-import type { Occupancy, Reservation, SlotStore } from '../slots/store.js';
+import { expiryOf, type Occupancy, type Reservation, type SlotStore, type StartResult } from '../slots/store.js';
 import type { BackendCallbacks, Notify } from './backend-callbacks.js';
 import { callWithTimeout } from './call.js';
 import type { SlotConfig } from './config.js';
@@ -14,7 +14,20 @@ import type { StoreBatches } from './store-batches.js';
 export interface PendingSlot {
   slotId: string;
   reservation: Reservation | Promise<Reservation | null>;
+  /**
+   * The local task whose end, still in flight, keeps this slot: while that task still counts
+   * against `maxLocalTasks`, its place is this slot's, so the slot needs no room of its own.
+   */
+  ending?: { taskId: string; token: number };
 }
+
+/**
+ * How long a backend is asked to wait before offering again a task whose start failed in the
+ * store (a broken connection, a store error): long enough not to spin against a store that is
+ * down, short enough that a blip costs little. Whether the task started is unknown then; if it
+ * did, offering it again meets a `duplicate` that says how long to wait.
+ */
+export const storeErrorRetryMs = 1000;
 
 /** What the filler needs from its scheduler. */
 export interface SlotFillerDeps {
@@ -65,9 +78,17 @@ export class SlotFiller {
     report: PassReport,
   ): Promise<void> {
     // Beyond maxLocalTasks, slots go back at once, before any poll claims work for them.
-    const room = Math.max(0, this.room());
-    const spare = pending.slice(room);
-    pending = pending.slice(0, room);
+    let room = Math.max(0, this.room());
+    const spare: PendingSlot[] = [];
+    pending = pending.filter((slot) => {
+      if (this.inheritsPlace(slot)) return true;
+      if (room === 0) {
+        spare.push(slot);
+        return false;
+      }
+      room--;
+      return true;
+    });
     if (spare.length > 0) await this.releaseAll(store, spare, report);
     // How many reserved slots list each backend: the most ids a batch poll should ask for.
     const wanted = new Map<string, number>();
@@ -86,6 +107,14 @@ export class SlotFiller {
     if (failure) throw failure.reason;
   }
 
+  /**
+   * Whether the slot takes the place of a local task that is ending (see {@link PendingSlot.ending}).
+   * Once that task is gone, its place is free room like any other, and counted as such.
+   */
+  private inheritsPlace(slot: PendingSlot): boolean {
+    return slot.ending !== undefined && this.deps.localTasks.get(slot.ending.taskId, slot.ending.token) !== undefined;
+  }
+
   /** Releases these slots once their reservations are known (one round trip); counts them. */
   async releaseAll(store: SlotStore, pending: readonly PendingSlot[], report: PassReport): Promise<void> {
     const reservations = (await Promise.all(pending.map((slot) => slot.reservation))).filter((r): r is Reservation => r !== null);
@@ -96,7 +125,9 @@ export class SlotFiller {
   /**
    * Polls the slot's backends in order and starts the first task id returned: `started`, or
    * `failed` (its startCallback failed; the slot is already free), or `empty` (nothing to run:
-   * release it), or `lost` (the reservation lapsed: not ours to release).
+   * release it), or `lost` (the reservation lapsed: not ours to release). Every id polled and not
+   * started goes back to its backend, with how long to wait before offering it again; if the store
+   * throws on the start, the id goes back (`store_error`) before the error goes on to the pass.
    */
   private async fill(
     store: SlotStore,
@@ -112,7 +143,8 @@ export class SlotFiller {
         const reservation = await pending.reservation;
         if (reservation === null) {
           // Polled early, and the end that was to keep the slot did not act: not ours to fill.
-          await this.deps.callbacks.reject(backend, taskId, 'reservation_lost', pending.slotId);
+          poller.settled(taskId, 0);
+          await this.deps.callbacks.reject(backend, taskId, 'reservation_lost', pending.slotId, 0);
           return 'lost';
         }
         // Before the request goes: the store's deadline is at least this plus the timeout.
@@ -120,17 +152,28 @@ export class SlotFiller {
         // A task that runs in process holds its slot on the process lease, which this scheduler
         // renews while the task is within the slot's timeout: a crash frees the slot sooner.
         const inProcess = this.deps.backends.get(backend)!.runsInProcess && this.deps.processLeaseMs < slot.timeoutMs;
-        const result = await this.deps.batches.start(store, {
-          ...reservation,
-          taskId,
-          backend,
-          timeoutMs: inProcess ? this.deps.processLeaseMs : slot.timeoutMs,
-          maxRuntimeMs: slot.maxRuntimeMs,
-        });
+        let result: StartResult;
+        try {
+          result = await this.deps.batches.start(store, {
+            ...reservation,
+            taskId,
+            backend,
+            timeoutMs: inProcess ? this.deps.processLeaseMs : slot.timeoutMs,
+            maxRuntimeMs: slot.maxRuntimeMs,
+          });
+        } catch (error) {
+          // Claimed, maybe started, surely not launched: the backend must have it back.
+          poller.settled(taskId, storeErrorRetryMs);
+          await this.deps.callbacks.reject(backend, taskId, 'store_error', pending.slotId, storeErrorRetryMs);
+          throw error;
+        }
         if (result.ok) {
+          poller.settled(taskId, expiryOf(result.occupancy) - result.occupancy.startedAt);
           return this.launch(store, result.occupancy, sentAt, inProcess ? slot.timeoutMs : undefined);
         }
-        await this.deps.callbacks.reject(backend, taskId, result.reason, pending.slotId);
+        const retryAfterMs = result.reason === 'duplicate' ? duplicateRetryMs(result, slot) : 0;
+        poller.settled(taskId, retryAfterMs);
+        await this.deps.callbacks.reject(backend, taskId, result.reason, pending.slotId, retryAfterMs);
         // A lapsed reservation may be someone else's slot now: nothing to fill, nothing to release.
         if (result.reason === 'reservation_lost') return 'lost';
       }
@@ -189,4 +232,13 @@ export class SlotFiller {
     }
     return 'started';
   }
+}
+
+/**
+ * How long until the occupancy holding a duplicate's id can end by itself, by the store's clock.
+ * A store that does not say (one written before `expiresAt`) gets the slot's timeout as a guess.
+ */
+function duplicateRetryMs(result: Extract<StartResult, { reason: 'duplicate' }>, slot: SlotConfig): number {
+  if (result.expiresAt === undefined || result.now === undefined) return slot.timeoutMs;
+  return Math.max(0, result.expiresAt - result.now);
 }

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import {
   compareSlotIds,
+  expiryOf,
   type BeginPassRequest,
   type BeginPassResult,
   type CancelResult,
@@ -20,6 +21,7 @@ import {
   type StoreEvent,
   type TaskRef,
 } from '../store.js';
+import { checkTaskId } from '../task-id.js';
 
 /** A slot as held in memory. `occupancy` is set only while running. */
 interface MemorySlot {
@@ -126,13 +128,17 @@ export class MemorySlotStore implements SlotStore {
   }
 
   async start(request: StartRequest): Promise<StartResult> {
+    checkTaskId(request.taskId);
     const now = this.now();
     const slot = this.slots.get(request.slotId);
     if (!slot || slot.status !== 'reserved' || slot.token !== request.token || slot.leaseUntil! <= now) {
       return { ok: false, reason: 'reservation_lost' };
     }
     const holder = this.tasks.get(request.taskId);
-    if (holder !== undefined) return { ok: false, reason: 'duplicate', slotId: holder };
+    if (holder !== undefined) {
+      const expiresAt = expiryOf(this.slots.get(holder)!.occupancy!);
+      return { ok: false, reason: 'duplicate', slotId: holder, expiresAt, now };
+    }
 
     const occupancy: Occupancy = {
       slotId: request.slotId,
@@ -164,6 +170,7 @@ export class MemorySlotStore implements SlotStore {
   }
 
   async keepalive(ref: TaskRef): Promise<KeepaliveResult> {
+    checkTaskId(ref.taskId);
     const now = this.now();
     const found = this.resolve(ref, now);
     if (!found.ok) return found;
@@ -174,6 +181,7 @@ export class MemorySlotStore implements SlotStore {
   }
 
   async end(request: EndRequest): Promise<EndResult> {
+    checkTaskId(request.taskId);
     const now = this.now();
     const found = this.resolve(request, now);
     if (!found.ok) return found;
@@ -199,6 +207,7 @@ export class MemorySlotStore implements SlotStore {
   }
 
   async requestCancel(ref: TaskRef): Promise<CancelResult> {
+    checkTaskId(ref.taskId);
     const found = this.resolve(ref, this.now());
     if (!found.ok) return found;
     const occupancy = found.slot.occupancy!;

@@ -21,6 +21,7 @@ import {
   type StoreEvent,
   type TaskRef,
 } from '../store.js';
+import { checkTaskId } from '../task-id.js';
 import { bindSchema, migrate } from './migrate.js';
 import { isPool } from './is-pool.js';
 import { PgListener } from './listener.js';
@@ -89,7 +90,7 @@ interface LookupRow {
   ended_reason: EndReason | null;
 }
 
-type StartRow = { reservation_valid: boolean; holder: string | null; occupancy: Occupancy | null };
+type StartRow = { reservation_valid: boolean; holder: string | null; occupancy: Occupancy | null; holder_expires_at: Int8 | null; now_ms: Int8 };
 type KeepaliveRow = LookupRow & OccupancyRow;
 type CancelRow = LookupRow & OccupancyRow & { already_requested: boolean };
 type EndRow = LookupRow & { ended: EndedOccupancy | null; delivered: boolean | null; reserved_token: Int8 | null };
@@ -114,10 +115,11 @@ type Nullable<T> = { [K in keyof T]: T[K] | null };
  * Slot state in PostgreSQL, for schedulers in many processes. Every state change is one
  * conditional statement (SQL in `sql/*.sql`), in autocommit, timed by the database's `now()`:
  * nothing is read into Node, changed and written back, so the client clock never matters. Starts
- * and ends go in batches, each one statement calling a function of migrate-002.sql that acts on
- * the requests in order: one round trip and one commit per batch. The unique index on
- * `(scheduler, task_id)` keeps a task id in at most one slot even when two starts race;
- * `FOR UPDATE SKIP LOCKED` keeps concurrent passes from reserving or reaping the same slot.
+ * and ends go in batches, each one statement calling a function (of migrate-002.sql or
+ * migrate-003.sql) that acts on the requests in order: one round trip and one commit per batch.
+ * The unique index on `(scheduler, task_id)` keeps a task id in at most one slot even when two
+ * starts race; `FOR UPDATE SKIP LOCKED` keeps concurrent passes from reserving or reaping the
+ * same slot.
  */
 export class PostgresSlotStore implements SlotStore {
   readonly kind = 'postgres';
@@ -229,9 +231,12 @@ export class PostgresSlotStore implements SlotStore {
     return (await this.startMany([request]))[0]!;
   }
 
-  /** All the starts in one call of task_semaphore_start_v1, which acts on them in order. */
+  /** All the starts in one call of task_semaphore_start_v2, which acts on them in order. */
   async startMany(requests: readonly StartRequest[]): Promise<StartResult[]> {
     if (requests.length === 0) return []; // nothing to do is not worth a round trip
+    // Refused here, before the round trip: PostgreSQL would raise on a NUL or an id too long for
+    // the task index, and store a lone surrogate as U+FFFD.
+    for (const r of requests) checkTaskId(r.taskId);
     const rows = await this.callBatch<StartRow>(this.sql.startMany, [
       this.name,
       requests.map((r) => r.slotId),
@@ -243,7 +248,9 @@ export class PostgresSlotStore implements SlotStore {
     ]);
     return rows.map((row): StartResult => {
       if (row.occupancy !== null) return { ok: true, occupancy: row.occupancy };
-      if (row.reservation_valid && row.holder !== null) return { ok: false, reason: 'duplicate', slotId: row.holder };
+      if (row.reservation_valid && row.holder !== null) {
+        return { ok: false, reason: 'duplicate', slotId: row.holder, expiresAt: Number(row.holder_expires_at), now: Number(row.now_ms) };
+      }
       // Either the reservation had lapsed or moved on, or it was valid when read but released,
       // reaped or started before the update could lock it: lost either way.
       return { ok: false, reason: 'reservation_lost' };
@@ -260,6 +267,7 @@ export class PostgresSlotStore implements SlotStore {
   }
 
   async keepalive(ref: TaskRef): Promise<KeepaliveResult> {
+    checkTaskId(ref.taskId);
     const found = await this.onTask<KeepaliveRow>(this.sql.keepalive, [this.name, ref.taskId, ref.token ?? null], ref);
     return 'row' in found ? { ok: true, occupancy: toOccupancy(found.row) } : found;
   }
@@ -271,6 +279,7 @@ export class PostgresSlotStore implements SlotStore {
   /** All the ends in one call of task_semaphore_end_v1, which acts on them in order. */
   async endMany(requests: readonly EndRequest[]): Promise<EndResult[]> {
     if (requests.length === 0) return []; // nothing to do is not worth a round trip
+    for (const r of requests) checkTaskId(r.taskId);
     const rows = await this.callBatch<EndRow>(this.sql.endMany, [
       this.name,
       requests.map((r) => r.taskId),
@@ -304,6 +313,7 @@ export class PostgresSlotStore implements SlotStore {
   }
 
   async requestCancel(ref: TaskRef): Promise<CancelResult> {
+    checkTaskId(ref.taskId);
     const found = await this.onTask<CancelRow>(this.sql.requestCancel, [this.name, ref.taskId, ref.token ?? null, this.channel], ref);
     if (!('row' in found)) return found;
     return { ok: true, occupancy: toOccupancy(found.row), alreadyRequested: found.row.already_requested };

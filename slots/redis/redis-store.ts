@@ -21,6 +21,7 @@ import {
   type StoreEvent,
   type TaskRef,
 } from '../store.js';
+import { checkTaskId } from '../task-id.js';
 import * as lua from './lua.generated.js';
 import { defineScript, runScript, type LuaScript, type ScriptArg } from './run-script.js';
 
@@ -219,9 +220,11 @@ export class RedisSlotStore implements SlotStore {
   /** All the starts in one run of start-5.lua, which acts on them in order. */
   async startMany(requests: readonly StartRequest[]): Promise<StartResult[]> {
     if (requests.length === 0) return []; // nothing to do is not worth a round trip
+    // Refused here, before the round trip: Redis would store a lone surrogate as U+FFFD.
+    for (const r of requests) checkTaskId(r.taskId);
     const { slots, tasks, ended, expiry, endedAt } = this.keys;
     const args = requests.flatMap((r) => [r.slotId, r.token, r.taskId, r.backend, r.timeoutMs, r.maxRuntimeMs ?? '']);
-    const replies = await this.run<[number, string?][]>(scripts.start, [slots, tasks, ended, expiry, endedAt], args);
+    const replies = await this.run<StartReply[]>(scripts.start, [slots, tasks, ended, expiry, endedAt], args);
     return replies.map(toStartResult);
   }
 
@@ -232,6 +235,7 @@ export class RedisSlotStore implements SlotStore {
   }
 
   async keepalive(ref: TaskRef): Promise<KeepaliveResult> {
+    checkTaskId(ref.taskId);
     const { slots, tasks, ended, expiry } = this.keys;
     const reply = await this.run<[number, ...unknown[]]>(scripts.keepalive, [slots, tasks, ended, expiry], taskArgs(ref));
     if (reply[0] !== Reply.ok) return toLost(reply as LostReply);
@@ -245,6 +249,7 @@ export class RedisSlotStore implements SlotStore {
   /** All the ends in one run of end-7.lua, which acts on them in order. */
   async endMany(requests: readonly EndRequest[]): Promise<EndResult[]> {
     if (requests.length === 0) return []; // nothing to do is not worth a round trip
+    for (const r of requests) checkTaskId(r.taskId);
     const { slots, tasks, ended, expiry, endedAt, outbox, token } = this.keys;
     // One JSON argument keeps null apart from '' for status and error.
     const payload = JSON.stringify(
@@ -268,6 +273,7 @@ export class RedisSlotStore implements SlotStore {
   }
 
   async requestCancel(ref: TaskRef): Promise<CancelResult> {
+    checkTaskId(ref.taskId);
     const { slots, tasks, ended } = this.keys;
     const reply = await this.run<[number, ...unknown[]]>(scripts.requestCancel, [slots, tasks, ended], [...taskArgs(ref), this.channel]);
     if (reply[0] !== Reply.ok) return toLost(reply as LostReply);
@@ -372,9 +378,14 @@ function taskArgs(ref: TaskRef): ScriptArg[] {
   return [ref.taskId, ref.token ?? ''];
 }
 
-function toStartResult(reply: [number, string?]): StartResult {
+/** A reply of start-5.lua: `{0, occupancy}`, `{-5, holder, expiresAt, now}` or `{-6}`. */
+type StartReply = [code: number, occupancyOrHolder?: string, expiresAt?: number, now?: number];
+
+function toStartResult(reply: StartReply): StartResult {
   if (reply[0] === Reply.ok) return { ok: true, occupancy: parseOccupancy(reply[1]!) };
-  if (reply[0] === Reply.duplicate) return { ok: false, reason: 'duplicate', slotId: reply[1]! };
+  if (reply[0] === Reply.duplicate) {
+    return { ok: false, reason: 'duplicate', slotId: reply[1]!, expiresAt: Number(reply[2]), now: Number(reply[3]) };
+  }
   return { ok: false, reason: 'reservation_lost' };
 }
 

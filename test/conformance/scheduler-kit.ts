@@ -3,6 +3,7 @@
  * scheduler its store), a scripted backend that records every callback, and small waits.
  */
 import { randomBytes } from 'node:crypto';
+import type { ExecutionContext } from 'ava';
 import { Backend, type PollContext, type RejectInfo, type StopOutcome, type TaskContext, type TimeoutInfo } from '../../backends/backend.js';
 import { Scheduler } from '../../src/scheduler.js';
 import type { SchedulerOptions } from '../../src/options.js';
@@ -112,6 +113,22 @@ export class ScriptedBackend extends Backend {
   }
 }
 
+/**
+ * A {@link ScriptedBackend} whose poll claims the task it returns (`claimsTasks`): an id handed
+ * back with a `retryAfterMs` goes to the front of its queue again once that time has passed, one
+ * without (an `invalid_id`) is dropped, as a queue would fail such a task.
+ */
+export class ClaimingBackend extends ScriptedBackend {
+  override readonly claimsTasks = true;
+
+  override rejectCallback(taskId: string, info: RejectInfo): void {
+    super.rejectCallback(taskId, info);
+    if (info.retryAfterMs === undefined) return;
+    if (info.retryAfterMs === 0) this.queue.unshift(taskId);
+    else setTimeout(() => this.queue.unshift(taskId), info.retryAfterMs).unref();
+  }
+}
+
 /** Builds a scheduler on the test's store with fast defaults, registering the given backends. */
 export function makeScheduler(
   setup: SlotKindSetup,
@@ -137,3 +154,32 @@ export function makeScheduler(
 export function slots(count: number, backends: string[], extra: Record<string, unknown> = {}) {
   return Array.from({ length: count }, (_, i) => ({ slotId: i + 1, backends, ...extra }));
 }
+
+/** One test's store and scheduler name, and a way to make schedulers on them. */
+export interface Harness {
+  setup: SlotKindSetup;
+  name: string;
+  /** A scheduler on the test's store, closed at teardown. */
+  scheduler(backends: Record<string, ScriptedBackend>, options?: Partial<SchedulerOptions>): Scheduler;
+}
+
+/** Sets up the kind for one test; at teardown, closes every scheduler made, then cleans up. */
+export async function harness(t: ExecutionContext, kind: SlotKind): Promise<Harness> {
+  const setup = await kind.setup();
+  const name = uniqueSchedulerName();
+  const made: Scheduler[] = [];
+  t.teardown(async () => {
+    await Promise.allSettled(made.map((s) => s.close()));
+    await setup.cleanup();
+  });
+  return {
+    setup,
+    name,
+    scheduler(backends, options) {
+      const scheduler = makeScheduler(setup, name, backends, options);
+      made.push(scheduler);
+      return scheduler;
+    },
+  };
+}
+

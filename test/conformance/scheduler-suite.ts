@@ -9,49 +9,14 @@
  * schedulerConformanceSuite(test, { label: 'MySlot', setup: async () => ({ ... }) });
  * ```
  */
-import type { ExecutionContext, TestFn } from 'ava';
-import { Scheduler } from '../../src/scheduler.js';
+import type { TestFn } from 'ava';
+import type { Scheduler } from '../../src/scheduler.js';
 import { PollResultError, CallTimeoutError, TaskAbortedError } from '../../src/errors.js';
-import type { SchedulerOptions } from '../../src/options.js';
 import type { PassReport } from '../../src/results.js';
-import {
-  ScriptedBackend,
-  makeScheduler,
-  sleep,
-  slots,
-  uniqueSchedulerName,
-  waitFor,
-  type SlotKind,
-  type SlotKindSetup,
-} from './scheduler-kit.js';
+import { ClaimingBackend, ScriptedBackend, harness, sleep, slots, waitFor, type SlotKind } from './scheduler-kit.js';
+import { registerSchedulerIdCases } from './scheduler-suite-ids.js';
 
 export * from './scheduler-kit.js';
-
-interface Harness {
-  setup: SlotKindSetup;
-  name: string;
-  /** A scheduler on the test's store, closed at teardown. */
-  scheduler(backends: Record<string, ScriptedBackend>, options?: Partial<SchedulerOptions>): Scheduler;
-}
-
-async function harness(t: ExecutionContext, kind: SlotKind): Promise<Harness> {
-  const setup = await kind.setup();
-  const name = uniqueSchedulerName();
-  const made: Scheduler[] = [];
-  t.teardown(async () => {
-    await Promise.allSettled(made.map((s) => s.close()));
-    await setup.cleanup();
-  });
-  return {
-    setup,
-    name,
-    scheduler(backends, options) {
-      const scheduler = makeScheduler(setup, name, backends, options);
-      made.push(scheduler);
-      return scheduler;
-    },
-  };
-}
 
 /** [slotId, taskId] pairs sorted by slot: starts of one pass may complete in any order. */
 const bySlot = (started: Array<{ slotId: string; taskId: string }>) =>
@@ -507,6 +472,23 @@ export function schedulerConformanceSuite(test: TestFn, kind: SlotKind): void {
     t.true(b.started.length >= 2, 'the second scheduler kept its share');
   });
 
+  test(title('at maxLocalTasks, a backend that claims its tasks refills the slot a stop frees without a pass'), async (t) => {
+    const h = await harness(t, kind);
+    const backend = new ClaimingBackend(Array.from({ length: 6 }, (_, i) => `task-${i}`));
+    // Each task stops once its startCallback has returned: the next one must start without a pass.
+    backend.onStart = (_taskId, context) => void setImmediate(() => void context.stop({ status: 'succeeded' }));
+    const s = h.scheduler({ A: backend }, { maxLocalTasks: 1 });
+    await s.load(slots(2, ['A']));
+    let passes = 0;
+    s.on('pass:end', () => passes++);
+    // One pass, and no tick: only refills can start the other five.
+    t.like(await s.schedule(), { started: 1 });
+    await waitFor(() => backend.stopped.length === 6, 'the six tasks to run back to back');
+    t.is(passes, 1, 'no pass after the first');
+    t.is(backend.maxRunning, 1);
+    t.deepEqual(backend.rejected, []);
+  });
+
   test(title('exactly one stopCallback per occupancy when stops and timeouts race across schedulers'), async (t) => {
     const h = await harness(t, kind);
     const ids = Array.from({ length: 12 }, (_, i) => `r${i}`);
@@ -528,4 +510,6 @@ export function schedulerConformanceSuite(test: TestFn, kind: SlotKind): void {
       t.is(stops.length, 1, `${taskId}/${token} got ${stops.length} stopCallbacks`);
     }
   });
+
+  registerSchedulerIdCases(test, kind);
 }

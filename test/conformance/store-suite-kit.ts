@@ -226,6 +226,18 @@ export function must(condition: unknown, message: string): asserts condition {
   if (!condition) throw new Error(message);
 }
 
+/**
+ * Checks that a start answered `duplicate` naming the slot of `holder` (the occupancy holding the
+ * task id, as last renewed), when that occupancy ends by itself (the earlier of its deadline and
+ * max deadline), and the store's clock: one the holder's start had already read.
+ */
+export function assertDuplicate(t: ExecutionContext<unknown>, result: StartResult, holder: Occupancy, what = 'start'): void {
+  const expiresAt = holder.maxDeadline === null ? holder.deadline : Math.min(holder.deadline, holder.maxDeadline);
+  t.like(result, { ok: false, reason: 'duplicate', slotId: holder.slotId, expiresAt }, `${what}: ${JSON.stringify(result)}`);
+  const now = (result as { now?: unknown }).now;
+  t.true(typeof now === 'number' && now >= holder.lastKeepaliveAt, `${what}: now ${String(now)} is the store clock, not before the holder's last renewal`);
+}
+
 /** The successful branch of a store result, or a thrown error that shows the result it got. */
 export function ok<R extends { ok: boolean }>(result: R, what: string): Extract<R, { ok: true }> {
   must(result.ok, `${what} did not succeed: ${JSON.stringify(result)}`);

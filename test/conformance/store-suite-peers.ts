@@ -6,7 +6,7 @@
  */
 import type { TestFn } from 'ava';
 import { compareSlotIds, type StartResult, type StoreEvent } from '../../slots/store.js';
-import { endedTaskIds, identity, must, ok, peersMacro, sleep, timing, type Harness, type StoreFactory } from './store-suite-kit.js';
+import { assertDuplicate, endedTaskIds, identity, must, ok, peersMacro, sleep, timing, type Harness, type StoreFactory } from './store-suite-kit.js';
 
 /** `slotIds` starting at index `i`, wrapping: each owner lists the slots in its own order. */
 function rotate<T>(items: readonly T[], i: number): T[] {
@@ -38,7 +38,7 @@ export function registerPeerCases<C>(test: TestFn<C>, factory: StoreFactory): vo
     t.like(await c.slot('1'), { status: 'reserved', owner: 'A', token: pa.reserved[0]!.token });
 
     const occupancy = ok(await a.start(pa.reserved[0]!, 'task-1'), 'start').occupancy;
-    t.deepEqual(await b.start(pb.reserved[0]!, 'task-1'), { ok: false, reason: 'duplicate', slotId: '1' });
+    assertDuplicate(t, await b.start(pb.reserved[0]!, 'task-1'), occupancy, 'start through B');
     t.deepEqual(ok(await c.store.keepalive({ taskId: 'task-1', token: occupancy.token }), 'keepalive through C').occupancy.slotId, '1');
     t.false(ok(await b.store.requestCancel({ taskId: 'task-1' }), 'requestCancel through B').alreadyRequested);
     t.true(ok(await c.store.requestCancel({ taskId: 'task-1' }), 'requestCancel through C').alreadyRequested);

@@ -13,14 +13,16 @@
  * exactly once. Times are only compared with other times from the same store, never with this
  * process's clock, since Redis and PostgreSQL stamp with their own. This file holds the cases that
  * need no waiting; `store-suite-timing.ts` holds those that let deadlines, leases and retention
- * pass in real time, and the concurrent ones; `store-suite-peers.ts` those on several stores sharing
+ * pass in real time, and the concurrent ones; `store-suite-ids.ts` those on task ids (their grammar,
+ * and what a duplicate says of its holder); `store-suite-peers.ts` those on several stores sharing
  * one backing, when the factory can build them (`createPeers`).
  */
 import type { TestFn } from 'ava';
+import { registerTaskIdCases } from './store-suite-ids.js';
 import { registerPeerCases } from './store-suite-peers.js';
 import { registerTimingCases } from './store-suite-timing.js';
 import type { StoreEvent } from '../../slots/store.js';
-import { backend, contractMacro, endRequest, identity, must, ok, sleep, startRequest, timing, type StoreFactory } from './store-suite-kit.js';
+import { assertDuplicate, backend, contractMacro, endRequest, identity, must, ok, sleep, startRequest, timing, type StoreFactory } from './store-suite-kit.js';
 
 export type { StoreFactory } from './store-suite-kit.js';
 
@@ -213,8 +215,8 @@ export function storeContractSuite<C = unknown>(test: TestFn<C>, factory: StoreF
     must(one && two && three, 'three slots reserved');
     const holder = ok(await h.start(two, 'task-dup'), 'start').occupancy;
 
-    t.deepEqual(await h.start(one, 'task-dup'), { ok: false, reason: 'duplicate', slotId: '2' });
-    t.deepEqual(await h.start(three, 'task-dup', { backend: 'elsewhere' }), { ok: false, reason: 'duplicate', slotId: '2' });
+    assertDuplicate(t, await h.start(one, 'task-dup'), holder);
+    assertDuplicate(t, await h.start(three, 'task-dup', { backend: 'elsewhere' }), holder, 'start for another backend');
     // The refused reservations are intact and take other tasks.
     t.like(await h.slot('1'), { status: 'reserved', token: one.token });
     ok(await h.start(one, 'task-other'), 'start of another task id');
@@ -524,7 +526,7 @@ export function storeContractSuite<C = unknown>(test: TestFn<C>, factory: StoreF
     t.is(first.maxDeadline, first.startedAt + 20_000);
     const second = ok(results[1]!, 'start of task-2').occupancy;
     t.like(second, { slotId: '2', token: two.token, taskId: 'task-2', backend, owner: 'A', maxDeadline: null });
-    t.deepEqual(results[2], { ok: false, reason: 'duplicate', slotId: '1' }, 'a task id started by an earlier request of the call');
+    assertDuplicate(t, results[2]!, first, 'a task id started by an earlier request of the call');
     t.deepEqual(results[3], { ok: false, reason: 'reservation_lost' }, 'a stale token');
     t.deepEqual(results[4], { ok: false, reason: 'reservation_lost' }, 'a token whose task an earlier request started');
     const fifth = ok(results[5]!, 'start of task-5').occupancy;
@@ -625,5 +627,6 @@ export function storeContractSuite<C = unknown>(test: TestFn<C>, factory: StoreF
   });
 
   registerTimingCases(test, contract, factory);
+  registerTaskIdCases(test, contract, factory);
   registerPeerCases(test, factory);
 }

@@ -113,8 +113,17 @@ test('a repeated id from a single poll exhausts the backend', async (t) => {
   t.deepEqual(failures, []);
   // The repeat was not started: its backend must hear of it, and the pass may be worth running again.
   t.true(p.sawRepeat);
-  t.deepEqual(p.unstarted(), [{ backend: 'a', taskId: 'same', slotId: '2', reason: 'duplicate' }]);
+  t.deepEqual(p.unstarted(), [{ backend: 'a', taskId: 'same', slotId: '2', reason: 'duplicate', retryAfterMs: 0 }]);
   t.deepEqual(p.unstarted(), []);
+});
+
+test('a repeat is handed back with how long the occupancy its first copy got holds the id', async (t) => {
+  const a = new Scripted(() => 'same');
+  const { poller: p } = poller({ a });
+  t.is(await p.next('a', '1', 1), 'same');
+  p.settled('same', 30_000); // the first copy started, and holds the id for 30 s unless it stops
+  t.is(await p.next('a', '2', 1), null);
+  t.deepEqual(p.unstarted(), [{ backend: 'a', taskId: 'same', slotId: '2', reason: 'duplicate', retryAfterMs: 30_000 }]);
 });
 
 test('an id another backend already handed out in this pass counts as nothing', async (t) => {
@@ -125,7 +134,7 @@ test('an id another backend already handed out in this pass counts as nothing', 
   t.is(await p.next('b', '2', 1), null);
   t.is(await p.next('b', '3', 1), null);
   t.is(b.contexts.length, 1);
-  t.deepEqual(p.unstarted(), [{ backend: 'b', taskId: 'shared', slotId: '2', reason: 'duplicate' }]);
+  t.deepEqual(p.unstarted(), [{ backend: 'b', taskId: 'shared', slotId: '2', reason: 'duplicate', retryAfterMs: 0 }]);
 });
 
 test('a poll that throws is reported and exhausts only that backend', async (t) => {
@@ -190,7 +199,6 @@ for (const [label, value] of [
   ['an object', { id: 'x' }],
   ['an array', ['x']],
   ['true', true],
-  ['a string with a NUL byte', 'a\u0000b'],
 ] as const) {
   test(`a poll returning ${label} is a PollResultError that exhausts only that backend`, async (t) => {
     const a = new Scripted(() => value);
@@ -207,6 +215,42 @@ for (const [label, value] of [
     t.is(await p.next('b', '4', 1), 'b-1');
   });
 }
+
+for (const [label, taskId, problem] of [
+  ['a NUL', 'a\u0000b', /NUL/],
+  ['a lone surrogate', 'a\ud800b', /surrogate/],
+  ['3 kB', 'x'.repeat(3000), /3000 UTF-8 bytes/],
+] as const) {
+  test(`a poll returning an id with ${label} hands it back as invalid_id, and that backend is not polled again in the pass`, async (t) => {
+    const a = new Scripted(() => taskId);
+    const b = new Scripted(counter('b'));
+    const { poller: p, failures } = poller({ a, b });
+    t.is(await p.next('a', '3', 1), null);
+    t.is(await p.next('a', '4', 1), null);
+    t.is(a.contexts.length, 1);
+    t.deepEqual(failures, []);
+    const [invalid, ...rest] = p.unstarted();
+    t.deepEqual(rest, []);
+    t.like(invalid, { backend: 'a', taskId, slotId: '3', reason: 'invalid_id', retryAfterMs: undefined });
+    t.regex(invalid!.problem!, problem);
+    t.is(await p.next('b', '4', 1), 'b-1');
+  });
+}
+
+test('bad ids inside a batch are handed back as invalid_id; the good ones are handed out', async (t) => {
+  const a = new Batching(() => ['x', 'bad\u0000', 'y', '\udc00']);
+  const { poller: p } = poller({ a });
+  t.is(await p.next('a', '1', 4), 'x');
+  t.is(await p.next('a', '2', 3), 'y');
+  t.is(await p.next('a', '3', 2), null);
+  t.deepEqual(
+    p.unstarted().map(({ taskId, slotId, reason }) => ({ taskId, slotId, reason })),
+    [
+      { taskId: 'bad\u0000', slotId: '1', reason: 'invalid_id' },
+      { taskId: '\udc00', slotId: '1', reason: 'invalid_id' },
+    ],
+  );
+});
 
 // --- batch polling ---------------------------------------------------------------------------------
 
@@ -282,7 +326,7 @@ test('a repeat inside a batch is skipped, not the end of the batch', async (t) =
   t.is(await p.next('a', '1', 3), 'x');
   t.is(await p.next('a', '2', 2), 'y');
   t.is(a.batches.length, 1);
-  t.deepEqual(p.unstarted(), [{ backend: 'a', taskId: 'x', slotId: '2', reason: 'duplicate' }]);
+  t.deepEqual(p.unstarted(), [{ backend: 'a', taskId: 'x', slotId: '2', reason: 'duplicate', retryAfterMs: 0 }]);
 });
 
 test('with one slot wanting, a batching backend is polled singly', async (t) => {

@@ -15,7 +15,10 @@ ARGV  6 per request, from ARGV[6i-5] to ARGV[6i] for request i:
 
 Returns one reply per request, in order, each one of:
   {0, occupancy JSON}   started
-  {-5, slotId}          duplicate: the task already occupies slotId
+  {-5, slotId, expiresAt, now}
+                        duplicate: the task already occupies slotId, whose occupancy ends by
+                        itself at expiresAt (the earlier of its deadline and max deadline), by
+                        the clock that reads now
   {-6}                  reservation_lost
 Raises an error, having changed nothing, when ARGV is not groups of 6 or a timeoutMs or
 maxRuntimeMs is not a finite number.
@@ -34,7 +37,17 @@ local function start_slot(slot_id, token, task_id, backend, timeout_ms, max_runt
 
   -- The uniqueness index: a task id holds at most one slot, overdue or not, until it ends.
   local holder = redis.call('HGET', KEYS[2], task_id)
-  if holder then return { -5, holder } end
+  if holder then
+    -- When the holder ends by itself; a record without its occupancy (never written so) says now.
+    local held_raw = redis.call('HGET', KEYS[1], holder)
+    local held = held_raw and cjson.decode(held_raw).occupancy
+    local expires_at = now
+    if held and not is_null(held) then
+      expires_at = held.deadline
+      if not is_null(held.maxDeadline) and held.maxDeadline < expires_at then expires_at = held.maxDeadline end
+    end
+    return { -5, holder, expires_at, now }
+  end
 
   local occ = {
     slotId = slot_id,
