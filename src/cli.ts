@@ -15,6 +15,7 @@ Commands:
                                (Procrastinate 3.4 to 3.9); name what is missing otherwise.
   procrastinate apply-schema   Create a Procrastinate-compatible schema (written for task-semaphore)
                                where none exists; do nothing where it is complete.
+                               Both need the pg package (npm install pg).
 
 Options:
   --database-url <url>   PostgreSQL to use (default: $DATABASE_URL)
