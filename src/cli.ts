@@ -1,12 +1,12 @@
-#!/usr/bin/env node
 /**
- * The `task-semaphore` command. For now it manages the Procrastinate schema; the scheduler's own
- * commands (run a config file, inspect slots) come with the CLI issue.
+ * The `task-semaphore` command (run by `bin.ts`). For now it manages the Procrastinate schema; the
+ * scheduler's own commands (run a config file, inspect slots) come with the CLI issue. It loads
+ * `pg` only for a command that needs it, so `--help` works with no peer installed.
  */
 import { parseArgs } from 'node:util';
-import pg from 'pg';
 import { applySchema, checkSchemaLevel } from '../backends/procrastinate/schema.js';
 import { isTaskSemaphoreError, redactUrl } from './errors.js';
+import { loadPeer } from './peers.js';
 
 export const usage = `Usage: task-semaphore <command> [options]
 
@@ -15,6 +15,7 @@ Commands:
                                (Procrastinate 3.4 to 3.9); name what is missing otherwise.
   procrastinate apply-schema   Create a Procrastinate-compatible schema (written for task-semaphore)
                                where none exists; do nothing where it is complete.
+                               Both need the pg package (npm install pg).
 
 Options:
   --database-url <url>   PostgreSQL to use (default: $DATABASE_URL)
@@ -55,6 +56,13 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
     err.write(`--schema: got "${values.schema}"; allowed: a PostgreSQL identifier (letters, digits, _)\n`);
     return 2;
   }
+  let pg;
+  try {
+    pg = loadPeer('pg', `task-semaphore ${command}`);
+  } catch (error) {
+    err.write(`${(error as Error).message}\n`);
+    return 1;
+  }
   const pool = new pg.Pool({
     connectionString: url,
     max: 1,
@@ -78,9 +86,4 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
   } finally {
     await pool.end().catch(() => {});
   }
-}
-
-// Run when executed, not when imported (tests import `main`).
-if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href) {
-  process.exitCode = await main(process.argv.slice(2));
 }

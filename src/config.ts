@@ -1,5 +1,6 @@
 import { parseDuration, type Duration } from './duration.js';
 import { ConfigError } from './errors.js';
+import { checkedLater, parseOptions, strictObject } from './option-schema.js';
 
 /**
  * One slot of a config, as code or JSON gives it. Both spellings load: camelCase, and the
@@ -52,8 +53,17 @@ export interface ConfigDefaults {
   backends: readonly string[];
 }
 
-const slotKeys = ['slotId', 'slot_id', 'slotCls', 'slot_cls', 'backends', 'timeout', 'maxRuntime', 'max_runtime', 'slotKwargs', 'slot_kwargs'];
+/** An object of these keys, each checked below; any other key is an error naming them. */
+function keysOf(keys: readonly string[], expected: string) {
+  return strictObject(Object.fromEntries(keys.map((key) => [key, checkedLater()])), expected, 'field');
+}
+
+const slotKeys = keysOf(
+  ['slotId', 'slot_id', 'slotCls', 'slot_cls', 'backends', 'timeout', 'maxRuntime', 'max_runtime', 'slotKwargs', 'slot_kwargs'],
+  'allowed: an object with slotId and backends',
+);
 const kwargKeys = ['timeout_after', 'timeoutAfter', 'timeout', 'max_runtime', 'maxRuntime'];
+const kwargsKeys = keysOf(kwargKeys, `allowed: an object with ${kwargKeys.join(', ')}`);
 
 /**
  * Validates a whole config and returns it normalised. Every error names the field (`slots[2].backends[0]`),
@@ -80,18 +90,12 @@ export function normalizeConfig(input: unknown, defaults: ConfigDefaults): SlotC
 }
 
 function normalizeSlot(raw: unknown, path: string, defaults: ConfigDefaults): SlotConfig {
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-    throw new ConfigError(path, raw, 'allowed: an object with slotId and backends');
-  }
+  parseOptions(slotKeys, raw, path);
   const input = raw as Record<string, unknown>;
-  rejectUnknownKeys(input, slotKeys, path);
   const kwargs = pick(input, 'slotKwargs', 'slot_kwargs', path);
   const kwargsPath = `${path}.${'slotKwargs' in input ? 'slotKwargs' : 'slot_kwargs'}`;
-  if (kwargs !== undefined && (typeof kwargs !== 'object' || kwargs === null || Array.isArray(kwargs))) {
-    throw new ConfigError(kwargsPath, kwargs, `allowed: an object with ${kwargKeys.join(', ')}`);
-  }
+  if (kwargs !== undefined) parseOptions(kwargsKeys, kwargs, kwargsPath);
   const kw = (kwargs ?? {}) as Record<string, unknown>;
-  rejectUnknownKeys(kw, kwargKeys, kwargsPath);
 
   return {
     slotId: slotIdOf(pick(input, 'slotId', 'slot_id', path), `${path}.slotId`),
@@ -171,12 +175,4 @@ function pick(input: Record<string, unknown>, camel: string, snake: string, path
     throw new ConfigError(`${path}.${snake}`, input[snake], `give either ${camel} or ${snake}, not both`);
   }
   return input[camel] ?? input[snake];
-}
-
-function rejectUnknownKeys(input: Record<string, unknown>, allowed: readonly string[], path: string): void {
-  for (const key of Object.keys(input)) {
-    if (!allowed.includes(key)) {
-      throw new ConfigError(`${path}.${key}`, input[key], `unknown field; allowed: ${allowed.join(', ')}`);
-    }
-  }
 }

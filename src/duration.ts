@@ -13,14 +13,20 @@ const part = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/y;
 
 const allowed = "allowed: a number of milliseconds, or a string such as '500ms', '30s', '5m', '1h30m' (units ms, s, m, h, d)";
 
+/** The range a duration must fall in, in milliseconds. */
+export interface DurationBounds {
+  /** The least value allowed (default 1). */
+  min?: number;
+  /** The greatest value allowed (default 2^31 - 1, the longest delay Node timers honour). */
+  max?: number;
+}
+
 /**
- * Parses a {@link Duration} into whole milliseconds.
- * @param field - the config path named in the error, e.g. `slots[0].timeout`
- * @param options.min - the least value allowed, in ms (default 1)
- * @throws ConfigError naming the field, the bad value and what is allowed
+ * Reads a {@link Duration} into whole milliseconds, or says what is allowed when it is not one:
+ * the one reader behind {@link parseDuration} and the option schemas.
  */
-export function parseDuration(value: unknown, field: string, options: { min?: number } = {}): number {
-  const min = options.min ?? 1;
+export function readDuration(value: unknown, bounds: DurationBounds = {}): { ms: number } | { allowed: string } {
+  const { min = 1, max = maxMs } = bounds;
   let ms: number | undefined;
   if (typeof value === 'number') {
     ms = value;
@@ -34,10 +40,22 @@ export function parseDuration(value: unknown, field: string, options: { min?: nu
     }
     if (text.length > 0 && part.lastIndex === text.length) ms = total;
   }
-  if (ms === undefined || !Number.isFinite(ms)) throw new ConfigError(field, value, allowed, 'ERR_BAD_DURATION');
+  if (ms === undefined || !Number.isFinite(ms)) return { allowed };
   ms = Math.round(ms);
-  if (ms < min || ms > maxMs) {
-    throw new ConfigError(field, value, `allowed: between ${min} ms and ${maxMs} ms (about 24.8 days)`, 'ERR_BAD_DURATION');
+  if (ms < min || ms > max) {
+    return { allowed: `allowed: between ${min} ms and ${max} ms${max === maxMs ? ' (about 24.8 days)' : ''}` };
   }
-  return ms;
+  return { ms };
+}
+
+/**
+ * Parses a {@link Duration} into whole milliseconds.
+ * @param field - the config path named in the error, e.g. `slots[0].timeout`
+ * @param bounds - the range allowed, in ms (default 1 to 2^31 - 1)
+ * @throws ConfigError (code `ERR_BAD_DURATION`) naming the field, the bad value and what is allowed
+ */
+export function parseDuration(value: unknown, field: string, bounds: DurationBounds = {}): number {
+  const read = readDuration(value, bounds);
+  if ('allowed' in read) throw new ConfigError(field, value, read.allowed, 'ERR_BAD_DURATION');
+  return read.ms;
 }

@@ -102,6 +102,20 @@ export class StoreUnavailableError extends TaskSemaphoreError {
   }
 }
 
+/**
+ * An optional peer dependency (`ioredis` for RedisSlot, `pg` for PostgreSQL) is not installed.
+ * The message says what needs it and what to install.
+ */
+export class MissingPeerError extends TaskSemaphoreError {
+  override name = 'MissingPeerError';
+  /** The package to install, e.g. `ioredis`. */
+  readonly peer: string;
+  constructor(peer: string, neededBy: string, cause: unknown) {
+    super('ERR_MISSING_PEER', `${neededBy} needs the package "${peer}", which is not installed: npm install ${peer}`, { cause });
+    this.peer = peer;
+  }
+}
+
 /** The scheduler was used before `load()` or after `close()`. */
 export class SchedulerStateError extends TaskSemaphoreError {
   override name = 'SchedulerStateError';

@@ -4,6 +4,7 @@
  */
 export { Scheduler, type BackendInput, type InspectedSlot } from './scheduler.js';
 export type { SchedulerOptions, ResolvedOptions } from './options.js';
+export type { RedisClientLike, PgPoolLike } from './connection-options.js';
 export { defaults } from './options.js';
 export type { SchedulerEvents } from './events.js';
 export type { SlotConfigInput, SlotKwargs, SlotConfig } from './config.js';

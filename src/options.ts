@@ -1,10 +1,11 @@
 import { hostname } from 'node:os';
+import * as z from 'zod/mini';
 import { randomBytes } from 'node:crypto';
-import type { Redis, Cluster } from 'ioredis';
-import type pg from 'pg';
-import { parseDuration, type Duration } from './duration.js';
+import { postgresOption, redisOption, type PgPoolLike, type RedisClientLike } from './connection-options.js';
+import type { Duration } from './duration.js';
 import { ConfigError } from './errors.js';
-import { silentLogger, type Logger } from './logger.js';
+import { loggerOption, resolveLogger, type Logger } from './logger.js';
+import { duration, integer, parseOptions, strictObject, text } from './option-schema.js';
 
 /** Options of `new Scheduler(options)`. Only `name` is required. */
 export interface SchedulerOptions {
@@ -13,10 +14,14 @@ export interface SchedulerOptions {
    * processes and hosts. Letters, digits and `_ . : -`.
    */
   name: string;
-  /** Redis for `RedisSlot`: a redis:// URL (the scheduler opens and closes its client) or an ioredis client (never closed by us). */
-  redis?: string | Redis | Cluster;
+  /**
+   * Redis for `RedisSlot`: a redis:// or rediss:// URL (the scheduler opens and closes its client;
+   * a database index in the path must exist on the server) or an ioredis Redis or Cluster client
+   * (never closed by us).
+   */
+  redis?: string | RedisClientLike;
   /** PostgreSQL for `PostgresSlot`: a postgres:// URL (the scheduler opens and closes its pool) or a pg.Pool (never closed by us). */
-  postgres?: string | pg.Pool;
+  postgres?: string | PgPoolLike;
   /**
    * Schema of the PostgreSQL tables, created if missing.
    * @defaultValue `'public'`
@@ -33,10 +38,10 @@ export interface SchedulerOptions {
    */
   defaultSlotClass?: string;
   /**
-   * A winston logger (or one of the same shape). Library code never writes to the console.
-   * @defaultValue a logger that drops everything
+   * A winston logger (or one of the same shape), or `false` to log nothing.
+   * @defaultValue warnings and errors on stderr, one line each (see {@link defaultLogger})
    */
-  logger?: Logger;
+  logger?: Logger | false;
   /**
    * Keepalive timeout of slots whose config gives none.
    * @defaultValue `'5m'`
@@ -98,8 +103,8 @@ export interface SchedulerOptions {
 /** Options with every default applied and every duration in milliseconds. */
 export interface ResolvedOptions {
   name: string;
-  redis: string | Redis | Cluster | undefined;
-  postgres: string | pg.Pool | undefined;
+  redis: string | RedisClientLike | undefined;
+  postgres: string | PgPoolLike | undefined;
   postgresSchema: string;
   keyPrefix: string;
   defaultSlotClass: string;
@@ -129,64 +134,58 @@ export const defaults = Object.freeze({
 } satisfies Partial<SchedulerOptions>);
 
 const namePattern = /^[\w.:-]{1,100}$/;
+const nameAllowed = 'allowed: 1 to 100 letters, digits, _ . : -';
+
+/** Every option, checked by shape; the one rule between two options is checked after. */
+const schema = strictObject(
+  {
+    name: text(namePattern, nameAllowed),
+    redis: z.optional(redisOption()),
+    postgres: z.optional(postgresOption()),
+    postgresSchema: z._default(text(/^[A-Za-z_]\w{0,62}$/, 'allowed: a PostgreSQL identifier (letters, digits, _; up to 63)'), defaults.postgresSchema),
+    keyPrefix: z._default(text(namePattern, nameAllowed), defaults.keyPrefix),
+    defaultSlotClass: z.optional(text(/./, 'allowed: the name of a slot class')),
+    logger: loggerOption(),
+    timeout: duration(defaults.timeout),
+    // Renewed every third of it: below ~100 ms the renewals would be most of the store's work.
+    processLease: duration(defaults.processLease, { min: 100 }),
+    pollTimeout: duration(defaults.pollTimeout),
+    callbackTimeout: duration(defaults.callbackTimeout),
+    reservationTimeout: duration(defaults.reservationTimeout),
+    endedRetention: duration(defaults.endedRetention),
+    reapLimit: z._default(integer(1, { allowed: 'allowed: a positive integer' }), defaults.reapLimit),
+    maxLocalTasks: z._default(integer(1, { infinity: true, allowed: 'allowed: a positive integer, or Infinity for no cap' }), defaults.maxLocalTasks),
+    owner: z.optional(text(/./, 'allowed: a non-empty string')),
+  },
+  'allowed: an object with at least `name`',
+);
 
 /** Applies defaults and validates, naming the option, the bad value and what is allowed. */
 export function resolveOptions(options: SchedulerOptions): ResolvedOptions {
-  if (typeof options !== 'object' || options === null) {
-    throw new ConfigError('options', options, 'allowed: an object with at least `name`');
-  }
-  if (typeof options.name !== 'string' || !namePattern.test(options.name)) {
-    throw new ConfigError('name', options.name, 'allowed: 1 to 100 letters, digits, _ . : -');
-  }
-  const keyPrefix = options.keyPrefix ?? defaults.keyPrefix;
-  if (typeof keyPrefix !== 'string' || !namePattern.test(keyPrefix)) {
-    throw new ConfigError('keyPrefix', keyPrefix, 'allowed: 1 to 100 letters, digits, _ . : -');
-  }
-  const postgresSchema = options.postgresSchema ?? defaults.postgresSchema;
-  if (typeof postgresSchema !== 'string' || !/^[A-Za-z_][\w]{0,62}$/.test(postgresSchema)) {
-    throw new ConfigError('postgresSchema', postgresSchema, 'allowed: a PostgreSQL identifier (letters, digits, _; up to 63)');
-  }
-  for (const key of ['redis', 'postgres'] as const) {
-    const value = options[key];
-    if (value !== undefined && !(typeof value === 'string' ? value.length > 0 : typeof value === 'object' && value !== null)) {
-      throw new ConfigError(key, value, `allowed: a ${key}:// URL or a ${key === 'redis' ? 'ioredis client' : 'pg.Pool'}`);
-    }
-  }
-  const reapLimit = options.reapLimit ?? defaults.reapLimit;
-  if (!Number.isSafeInteger(reapLimit) || reapLimit < 1) {
-    throw new ConfigError('reapLimit', reapLimit, 'allowed: a positive integer');
-  }
-  const maxLocalTasks = options.maxLocalTasks ?? defaults.maxLocalTasks;
-  if (!(Number.isSafeInteger(maxLocalTasks) && maxLocalTasks >= 1) && maxLocalTasks !== Number.POSITIVE_INFINITY) {
-    throw new ConfigError('maxLocalTasks', maxLocalTasks, 'allowed: a positive integer, or Infinity for no cap');
-  }
-  const pollTimeoutMs = parseDuration(options.pollTimeout ?? defaults.pollTimeout, 'pollTimeout');
-  const reservationTimeoutMs = parseDuration(options.reservationTimeout ?? defaults.reservationTimeout, 'reservationTimeout');
-  if (reservationTimeoutMs <= pollTimeoutMs) {
+  const parsed = parseOptions(schema, options);
+  if (parsed.reservationTimeout <= parsed.pollTimeout) {
     throw new ConfigError(
       'reservationTimeout',
       options.reservationTimeout ?? defaults.reservationTimeout,
-      `allowed: longer than pollTimeout (${pollTimeoutMs} ms), so a reservation outlives the poll made under it`,
+      `allowed: longer than pollTimeout (${parsed.pollTimeout} ms), so a reservation outlives the poll made under it`,
     );
   }
   return {
-    name: options.name,
-    redis: options.redis,
-    postgres: options.postgres,
-    postgresSchema,
-    keyPrefix,
-    defaultSlotClass:
-      options.defaultSlotClass ?? (options.redis ? 'RedisSlot' : options.postgres ? 'PostgresSlot' : 'MemorySlot'),
-    logger: options.logger ?? silentLogger(),
-    timeoutMs: parseDuration(options.timeout ?? defaults.timeout, 'timeout'),
-    // Renewed every third of it: below ~100 ms the renewals would be most of the store's work.
-    processLeaseMs: parseDuration(options.processLease ?? defaults.processLease, 'processLease', { min: 100 }),
-    pollTimeoutMs,
-    callbackTimeoutMs: parseDuration(options.callbackTimeout ?? defaults.callbackTimeout, 'callbackTimeout'),
-    reservationTimeoutMs,
-    endedRetentionMs: parseDuration(options.endedRetention ?? defaults.endedRetention, 'endedRetention'),
-    reapLimit,
-    maxLocalTasks,
-    owner: options.owner ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`,
+    name: parsed.name,
+    redis: parsed.redis,
+    postgres: parsed.postgres,
+    postgresSchema: parsed.postgresSchema,
+    keyPrefix: parsed.keyPrefix,
+    defaultSlotClass: parsed.defaultSlotClass ?? (parsed.redis ? 'RedisSlot' : parsed.postgres ? 'PostgresSlot' : 'MemorySlot'),
+    logger: resolveLogger(parsed.logger),
+    timeoutMs: parsed.timeout,
+    processLeaseMs: parsed.processLease,
+    pollTimeoutMs: parsed.pollTimeout,
+    callbackTimeoutMs: parsed.callbackTimeout,
+    reservationTimeoutMs: parsed.reservationTimeout,
+    endedRetentionMs: parsed.endedRetention,
+    reapLimit: parsed.reapLimit,
+    maxLocalTasks: parsed.maxLocalTasks,
+    owner: parsed.owner ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`,
   };
 }

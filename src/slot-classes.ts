@@ -2,6 +2,8 @@ import type { SlotStore } from '../slots/store.js';
 import { ConfigError } from './errors.js';
 import { MemorySlotStore } from '../slots/memory/memory-store.js';
 import type { ResolvedOptions } from './options.js';
+import type { RedisSlotStoreOptions } from '../slots/redis/index.js';
+import type { PostgresSlotStoreOptions } from '../slots/postgres/index.js';
 
 /** What a slot class factory gets to build the store of one scheduler. */
 export interface SlotClassContext {
@@ -17,8 +19,9 @@ export interface SlotClassContext {
 export type SlotClass = (context: SlotClassContext) => SlotStore | Promise<SlotStore>;
 
 /**
- * The built-in slot classes. The Redis and PostgreSQL stores are imported on first use, so that
- * `ioredis` and `pg` stay optional: install the one you use.
+ * The built-in slot classes. The Redis and PostgreSQL stores are imported on first use, and they
+ * load `ioredis` and `pg` on first use, so that both stay optional: install the one you use. A
+ * missing one fails `load()` with a MissingPeerError saying what to install.
  */
 export const builtinSlotClasses: Readonly<Record<string, SlotClass>> = {
   MemorySlot: () => new MemorySlotStore(),
@@ -27,13 +30,14 @@ export const builtinSlotClasses: Readonly<Record<string, SlotClass>> = {
       throw new ConfigError('redis', undefined, 'slot class RedisSlot needs the scheduler option `redis`: a redis:// URL or an ioredis client');
     }
     const { RedisSlotStore } = await import('../slots/redis/index.js');
-    return new RedisSlotStore({ name, redis: options.redis, keyPrefix: options.keyPrefix });
+    // A client passed the shape check of the options; the store reads it as the ioredis client it is.
+    return new RedisSlotStore({ name, redis: options.redis as RedisSlotStoreOptions['redis'], keyPrefix: options.keyPrefix });
   },
   PostgresSlot: async ({ name, options }) => {
     if (options.postgres === undefined) {
       throw new ConfigError('postgres', undefined, 'slot class PostgresSlot needs the scheduler option `postgres`: a postgres:// URL or a pg.Pool');
     }
     const { PostgresSlotStore } = await import('../slots/postgres/index.js');
-    return new PostgresSlotStore({ name, postgres: options.postgres, schema: options.postgresSchema });
+    return new PostgresSlotStore({ name, postgres: options.postgres as PostgresSlotStoreOptions['postgres'], schema: options.postgresSchema });
   },
 };

@@ -2,11 +2,14 @@
  * Options of {@link ProcrastinateBackend}: their types, defaults, and the checks the constructor
  * runs, each naming the option, the bad value and what is allowed.
  */
+import * as z from 'zod/mini';
+import type { Duration } from '../../src/duration.js';
 import { ConfigError } from '../../src/errors.js';
-import type { Logger } from '../../src/logger.js';
+import { loggerOption, silentLogger, type Logger } from '../../src/logger.js';
+import { checkedLater, duration, flag, oneOf, parseOptions, shaped, strictObject } from '../../src/option-schema.js';
 import type { KeepaliveOutcome } from '../../src/results.js';
 import { checkTaskName } from './job-fields.js';
-import { checkPostgresOption, type PostgresOption } from './pool-option.js';
+import { postgresPoolOption, type PostgresOption } from './pool-option.js';
 import { validateQueues } from './queues.js';
 import { normalizeRetry, type RetryOption, type RetryPolicy } from './retry.js';
 
@@ -81,32 +84,33 @@ export interface ProcrastinateBackendOptions {
   retryOnTimeout?: boolean;
   /**
    * How long `close()` waits for running handlers before aborting them (reason `shutdown`).
-   * @defaultValue 30_000
+   * @defaultValue `'30s'`
    */
-  shutdownGraceMs?: number;
+  shutdownGrace?: Duration;
   /**
    * Interval of the worker heartbeat. At most 10 s, well below the 30 s after which a Python worker
    * prunes a silent worker (and its jobs look stalled).
-   * @defaultValue 10_000
+   * @defaultValue `'10s'`
    */
-  heartbeatMs?: number;
+  heartbeatInterval?: Duration;
   /**
    * Interval of the poll for abort requests while jobs run, the safety net of the NOTIFY.
-   * @defaultValue 5_000 (Python's `abort_job_polling_interval`)
+   * @defaultValue `'5s'` (Python's `abort_job_polling_interval`)
    */
-  abortPollMs?: number;
+  abortPollInterval?: Duration;
   /**
    * Interval of the sweep that recovers jobs of our queues whose worker died (no heartbeat for
-   * `staleWorkerSeconds`): each is retried per its task's policy, or failed, at most once across
+   * `staleWorkerTimeout`): each is retried per its task's policy, or failed, at most once across
    * every process. 0 turns it off.
-   * @defaultValue 30_000
+   * @defaultValue `'30s'`
    */
-  sweepMs?: number;
+  sweepInterval?: Duration;
   /**
-   * A worker silent for this long counts as dead. Python's `stalled_worker_timeout` is 30 s.
-   * @defaultValue 30
+   * A worker silent for this long counts as dead; at least 20 s, twice the longest heartbeat
+   * interval. Python's `stalled_worker_timeout` is 30 s.
+   * @defaultValue `'30s'`
    */
-  staleWorkerSeconds?: number;
+  staleWorkerTimeout?: Duration;
   /**
    * Send the statements of every job's path (fetch, finish) as prepared statements, which
    * PostgreSQL parses and plans once per connection. Turn off behind a pooler that cannot keep
@@ -114,19 +118,19 @@ export interface ProcrastinateBackendOptions {
    * @defaultValue true
    */
   preparedStatements?: boolean;
-  /** @defaultValue the scheduler's logger, with `backend` set */
-  logger?: Logger;
+  /** `false` logs nothing. @defaultValue the scheduler's logger, with `backend` set */
+  logger?: Logger | false;
 }
 
 /** Defaults of the optional options. */
 export const backendDefaults = Object.freeze({
   deleteJobs: 'never',
   retryOnTimeout: false,
-  shutdownGraceMs: 30_000,
-  heartbeatMs: 10_000,
-  abortPollMs: 5_000,
-  sweepMs: 30_000,
-  staleWorkerSeconds: 30,
+  shutdownGrace: '30s',
+  heartbeatInterval: '10s',
+  abortPollInterval: '5s',
+  sweepInterval: '30s',
+  staleWorkerTimeout: '30s',
   preparedStatements: true,
 } satisfies Partial<ProcrastinateBackendOptions>);
 
@@ -149,50 +153,58 @@ export interface ResolvedBackendOptions {
   sweepMs: number;
   staleWorkerSeconds: number;
   preparedStatements: boolean;
+  /** The logger given, none for `false`, or undefined for the scheduler's. */
   logger: Logger | undefined;
 }
 
-const optionKeys = ['postgres', 'queues', 'tasks', 'deleteJobs', 'retryOnTimeout', 'shutdownGraceMs', 'heartbeatMs', 'abortPollMs', 'sweepMs', 'staleWorkerSeconds', 'preparedStatements', 'logger'];
 const deletePolicies: readonly DeleteJobsPolicy[] = ['never', 'successful', 'always'];
 /** Above this a Python worker's default `stalled_worker_timeout` (30 s) comes too close. */
 const maxHeartbeatMs = 10_000;
 
+/** Every option, checked by shape; queues and tasks are checked after, entry by entry. */
+const optionsSchema = strictObject(
+  {
+    postgres: postgresPoolOption(),
+    queues: checkedLater(),
+    tasks: checkedLater(),
+    deleteJobs: z._default(oneOf(deletePolicies), backendDefaults.deleteJobs),
+    retryOnTimeout: z._default(flag(), backendDefaults.retryOnTimeout),
+    shutdownGrace: duration(backendDefaults.shutdownGrace, { min: 0 }),
+    heartbeatInterval: duration(backendDefaults.heartbeatInterval, { max: maxHeartbeatMs }),
+    abortPollInterval: duration(backendDefaults.abortPollInterval),
+    sweepInterval: duration(backendDefaults.sweepInterval, { min: 0 }),
+    // Below twice the longest heartbeat interval, live workers would look dead.
+    staleWorkerTimeout: duration(backendDefaults.staleWorkerTimeout, { min: 2 * maxHeartbeatMs }),
+    preparedStatements: z._default(flag(), backendDefaults.preparedStatements),
+    logger: loggerOption(),
+  },
+  'allowed: an object with postgres, queues and tasks',
+);
+
 /** Applies defaults and checks every option. @throws ConfigError */
 export function resolveBackendOptions(options: ProcrastinateBackendOptions): ResolvedBackendOptions {
-  if (typeof options !== 'object' || options === null) {
-    throw new ConfigError('options', options, 'allowed: an object with postgres, queues and tasks');
-  }
-  for (const key of Object.keys(options)) {
-    if (!optionKeys.includes(key)) throw new ConfigError(key, (options as unknown as Record<string, unknown>)[key], `unknown option; allowed: ${optionKeys.join(', ')}`);
-  }
-  const deleteJobs = options.deleteJobs ?? backendDefaults.deleteJobs;
-  if (!deletePolicies.includes(deleteJobs)) {
-    throw new ConfigError('deleteJobs', deleteJobs, `allowed: ${deletePolicies.map((p) => `"${p}"`).join(', ')}`);
-  }
-  const retryOnTimeout = options.retryOnTimeout ?? backendDefaults.retryOnTimeout;
-  if (typeof retryOnTimeout !== 'boolean') throw new ConfigError('retryOnTimeout', retryOnTimeout, 'allowed: true or false');
-  const preparedStatements = options.preparedStatements ?? backendDefaults.preparedStatements;
-  if (typeof preparedStatements !== 'boolean') throw new ConfigError('preparedStatements', preparedStatements, 'allowed: true or false');
-  const logger = options.logger;
-  if (logger !== undefined && !(['error', 'warn', 'info', 'debug', 'child'] as const).every((m) => typeof logger?.[m] === 'function')) {
-    throw new ConfigError('logger', logger, 'allowed: a winston logger or an object with error, warn, info, debug and child');
-  }
+  const parsed = parseOptions(optionsSchema, options);
   return {
-    postgres: checkPostgresOption(options.postgres, 'postgres'),
-    queues: validateQueues(options.queues, 'queues'),
-    tasks: resolveTasks(options.tasks),
-    deleteJobs,
-    retryOnTimeout,
-    shutdownGraceMs: milliseconds(options.shutdownGraceMs ?? backendDefaults.shutdownGraceMs, 'shutdownGraceMs', 0, Infinity),
-    heartbeatMs: milliseconds(options.heartbeatMs ?? backendDefaults.heartbeatMs, 'heartbeatMs', 1, maxHeartbeatMs),
-    abortPollMs: milliseconds(options.abortPollMs ?? backendDefaults.abortPollMs, 'abortPollMs', 1, Infinity),
-    sweepMs: milliseconds(options.sweepMs ?? backendDefaults.sweepMs, 'sweepMs', 0, 2 ** 31 - 1),
-    // Below the heartbeat interval, live workers would look dead.
-    staleWorkerSeconds: staleSeconds(options.staleWorkerSeconds ?? backendDefaults.staleWorkerSeconds),
-    preparedStatements,
-    logger,
+    postgres: parsed.postgres,
+    queues: validateQueues(parsed.queues, 'queues'),
+    tasks: resolveTasks(parsed.tasks),
+    deleteJobs: parsed.deleteJobs,
+    retryOnTimeout: parsed.retryOnTimeout,
+    shutdownGraceMs: parsed.shutdownGrace,
+    heartbeatMs: parsed.heartbeatInterval,
+    abortPollMs: parsed.abortPollInterval,
+    sweepMs: parsed.sweepInterval,
+    staleWorkerSeconds: parsed.staleWorkerTimeout / 1000,
+    preparedStatements: parsed.preparedStatements,
+    logger: parsed.logger === false ? silentLogger() : parsed.logger,
   };
 }
+
+const taskSchema = strictObject(
+  { handler: shaped<JobHandler>((value) => typeof value === 'function', 'allowed: a function (args, job) => …'), retry: checkedLater() },
+  'allowed: a handler function, or { handler, retry? }',
+  'field',
+);
 
 function resolveTasks(tasks: unknown): Map<string, ResolvedTask> {
   if (typeof tasks !== 'object' || tasks === null || Array.isArray(tasks) || Object.keys(tasks).length === 0) {
@@ -206,31 +218,8 @@ function resolveTasks(tasks: unknown): Map<string, ResolvedTask> {
       resolved.set(name, { handler: spec as JobHandler, retry: null });
       continue;
     }
-    if (typeof spec !== 'object' || spec === null || typeof (spec as TaskDefinition).handler !== 'function') {
-      throw new ConfigError(field, spec, 'allowed: a handler function, or { handler, retry? }');
-    }
-    for (const key of Object.keys(spec)) {
-      if (key !== 'handler' && key !== 'retry') throw new ConfigError(`${field}.${key}`, (spec as Record<string, unknown>)[key], 'unknown field; allowed: handler, retry');
-    }
-    const { handler, retry } = spec as TaskDefinition;
-    resolved.set(name, { handler, retry: normalizeRetry(retry, `${field}.retry`) });
+    const { handler, retry } = parseOptions(taskSchema, spec, field);
+    resolved.set(name, { handler, retry: normalizeRetry(retry as RetryOption | undefined, `${field}.retry`) });
   }
   return resolved;
-}
-
-function milliseconds(value: unknown, field: string, min: number, max: number): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
-    const range = max === Infinity ? `>= ${min}` : `from ${min} to ${max}`;
-    throw new ConfigError(field, value, `allowed: a number of milliseconds ${range}`);
-  }
-  return value;
-}
-
-/** Above the longest heartbeat interval, or live workers would look dead. */
-function staleSeconds(value: unknown): number {
-  const min = (2 * maxHeartbeatMs) / 1000;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < min) {
-    throw new ConfigError('staleWorkerSeconds', value, `allowed: a number of seconds >= ${min} (twice the longest heartbeat interval)`);
-  }
-  return value;
 }

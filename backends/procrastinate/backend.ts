@@ -7,7 +7,7 @@
 import type pg from 'pg';
 import { Backend, type BackendContext, type BatchPolling, type PollContext, type RejectInfo, type TaskContext, type TimeoutInfo } from '../backend.js';
 import { SchedulerStateError } from '../../src/errors.js';
-import { errorFields, silentLogger, type Logger } from '../../src/logger.js';
+import { defaultLogger, errorFields, type Logger } from '../../src/logger.js';
 import { PgListener } from '../../slots/postgres/listener.js';
 import { resolveBackendOptions, type ProcrastinateBackendOptions, type ResolvedBackendOptions } from './backend-options.js';
 import { JobRunner } from './job-runner.js';
@@ -64,7 +64,7 @@ export class ProcrastinateBackend extends Backend implements BatchPolling {
     super();
     this.options = resolveBackendOptions(options);
     this.taskNames = Object.freeze([...this.options.tasks.keys()]);
-    this.logger = this.options.logger ?? silentLogger();
+    this.logger = this.options.logger ?? defaultLogger();
   }
 
   /** This backend's worker id in `procrastinate_workers` (int8, as a string), or null when not open. */

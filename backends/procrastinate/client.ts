@@ -6,7 +6,8 @@ import type pg from 'pg';
 import { ConfigError } from '../../src/errors.js';
 import { AlreadyEnqueuedError, conflictingQueueingLock, isQueueingLockConflict } from './errors.js';
 import { argsJson, checkJobId, checkLock, checkPriority, checkScheduleAt, checkTaskName, type JobId } from './job-fields.js';
-import { checkPostgresOption, openPool, type PostgresOption } from './pool-option.js';
+import { openPool, postgresPoolOption, type PostgresOption } from './pool-option.js';
+import { checkedLater, parseOptions, strictObject } from '../../src/option-schema.js';
 import { validateQueueName } from './queues.js';
 import { clientCancelJob, clientDeferJob, clientDeferJobs, clientGetEvents, clientGetJob } from './sql.generated.js';
 
@@ -108,6 +109,15 @@ interface JobRow {
 /** A job checked and ready to send: the parameters of client-defer-job.sql, in order. */
 type DeferRow = [queue: string, taskName: string, priority: number, lock: string | null, queueingLock: string | null, args: string, scheduledAt: Date | null];
 
+const optionsSchema = strictObject({ postgres: postgresPoolOption() }, 'allowed: an object with postgres');
+
+/** The keys of a job to defer, checked one by one by {@link deferRow}. */
+const jobKeys = strictObject(
+  { taskName: checkedLater(), args: checkedLater(), queue: checkedLater(), lock: checkedLater(), queueingLock: checkedLater(), priority: checkedLater(), scheduleAt: checkedLater() },
+  'allowed: a job: { taskName, args?, queue?, ... }',
+  'field',
+);
+
 /**
  * Defers, cancels and reads Procrastinate jobs. Every call is one statement on the pool; nothing
  * runs in the background, so a client needs no `start()`. Options are checked before anything
@@ -122,9 +132,12 @@ export class ProcrastinateClient {
   private readonly ownsPool: boolean;
   private closing: Promise<void> | undefined;
 
-  /** @throws ConfigError when `postgres` is neither a URL nor a pool */
+  /**
+   * @throws ConfigError when `postgres` is neither a URL nor a pool, or an option is unknown
+   * @throws MissingPeerError for a URL when `pg` is not installed
+   */
   constructor(options: ProcrastinateClientOptions) {
-    const postgres = checkPostgresOption(options?.postgres, 'ProcrastinateClientOptions.postgres');
+    const { postgres } = parseOptions(optionsSchema, options, 'ProcrastinateClientOptions');
     ({ pool: this.pool, owned: this.ownsPool } = openPool(postgres));
   }
 
@@ -243,6 +256,7 @@ export class ProcrastinateClient {
  */
 function deferRow(job: JobToDefer, field: (key?: keyof JobToDefer) => string): DeferRow {
   if (typeof job !== 'object' || job === null) throw new ConfigError(field(), job, 'expected a job: { taskName, args?, queue?, ... }');
+  parseOptions(jobKeys, job, (path) => field(path as keyof JobToDefer));
   return [
     validateQueueName(job.queue ?? 'default', field('queue')),
     checkTaskName(job.taskName, field('taskName')),

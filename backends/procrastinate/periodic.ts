@@ -5,11 +5,14 @@
  */
 import cron, { type ScheduledTask, type TaskContext } from 'node-cron';
 import type pg from 'pg';
+import * as z from 'zod/mini';
+import type { Duration } from '../../src/duration.js';
 import { ConfigError } from '../../src/errors.js';
-import { errorFields, silentLogger, type Logger } from '../../src/logger.js';
+import { errorFields, loggerOption, resolveLogger, type Logger } from '../../src/logger.js';
+import { checked, checkedLater, duration, parseOptions, strictObject } from '../../src/option-schema.js';
 import { AlreadyEnqueuedError, isQueueingLockConflict } from './errors.js';
 import { argsJson, checkLock, checkPriority, checkTaskName } from './job-fields.js';
-import { checkPostgresOption, openPool, type PoolHandle, type PostgresOption } from './pool-option.js';
+import { openPool, postgresPoolOption, type PoolHandle, type PostgresOption } from './pool-option.js';
 import { validateQueueName } from './queues.js';
 import { periodicDefer } from './sql.generated.js';
 
@@ -41,15 +44,48 @@ export interface PeriodicDeferrerOptions {
    */
   postgres: PostgresOption;
   tasks: readonly PeriodicTask[];
-  /** Gets tick failures (error), skipped ticks (warn/info) and node-cron's messages (debug). @defaultValue no logging */
-  logger?: Logger;
-  /** A tick that fires more than this many seconds late is skipped, as Python's `max_delay`. @defaultValue 600 */
-  maxDelay?: number;
+  /**
+   * Gets tick failures (error), skipped ticks (warn/info) and node-cron's messages (debug); `false`
+   * logs nothing. @defaultValue warnings and errors on stderr, as the Scheduler's default
+   */
+  logger?: Logger | false;
+  /**
+   * A tick that fires later than this is skipped, as Python's `max_delay` (which is in seconds:
+   * `max_delay=600` is `'10m'` here). @defaultValue `'10m'`
+   */
+  maxLateness?: Duration;
   /** IANA time zone the cron expressions are read in. @defaultValue the process's time zone */
   timezone?: string;
 }
 
-const defaults = Object.freeze({ maxDelay: 600 }) satisfies Required<Pick<PeriodicDeferrerOptions, 'maxDelay'>>;
+const defaults = Object.freeze({ maxLateness: '10m' }) satisfies Required<Pick<PeriodicDeferrerOptions, 'maxLateness'>>;
+
+/** The keys of a task entry, each checked by {@link resolveTask}. */
+const taskSchema = strictObject(
+  {
+    taskName: checkedLater(),
+    cron: checkedLater(),
+    args: checkedLater(),
+    queue: checkedLater(),
+    lock: checkedLater(),
+    queueingLock: checkedLater(),
+    priority: checkedLater(),
+    periodicId: checkedLater(),
+  },
+  'expected { taskName, cron, ... }',
+  'field',
+);
+
+const optionsSchema = strictObject(
+  {
+    postgres: postgresPoolOption(),
+    tasks: z.array(z.unknown(), 'expected an array of { taskName, cron, ... }'),
+    logger: loggerOption(),
+    maxLateness: duration(defaults.maxLateness, { min: 0 }),
+    timezone: z.optional(checked<string>((value) => (isTimeZone(value) ? undefined : "expected an IANA time zone such as 'UTC' or 'Europe/Paris'"))),
+  },
+  'expected an object with postgres and tasks',
+);
 
 /** A task checked once: the parameters of periodic-defer.sql, except the tick. */
 interface ResolvedTask {
@@ -76,7 +112,8 @@ export class PeriodicDeferrer {
   private readonly postgres: PostgresOption;
   private readonly tasks: readonly ResolvedTask[];
   private readonly log: Logger;
-  private readonly maxDelay: number;
+  /** In milliseconds. */
+  private readonly maxLatenessMs: number;
   private readonly timezone: string | undefined;
   /** Opened on first use; a pool we opened is ended by stop() and opened again when needed. */
   private handle: PoolHandle | undefined;
@@ -84,18 +121,14 @@ export class PeriodicDeferrer {
   /** Ticks under way, awaited by stop(). */
   private readonly inFlight = new Set<Promise<unknown>>();
 
-  /** @throws ConfigError naming the bad option or task entry, e.g. `tasks[1].cron` */
+  /**
+   * @throws ConfigError naming the bad option or task entry, e.g. `tasks[1].cron`
+   * @throws MissingPeerError on the first tick, for a URL, when `pg` is not installed
+   */
   constructor(options: PeriodicDeferrerOptions) {
-    this.postgres = checkPostgresOption(options?.postgres, 'PeriodicDeferrerOptions.postgres');
-    const { tasks, logger = silentLogger(), maxDelay = defaults.maxDelay, timezone } = options;
-    if (!Array.isArray(tasks)) throw new ConfigError('PeriodicDeferrerOptions.tasks', tasks, 'expected an array of { taskName, cron, ... }');
-    if (typeof maxDelay !== 'number' || !(maxDelay >= 0)) {
-      throw new ConfigError('PeriodicDeferrerOptions.maxDelay', maxDelay, 'expected a number of seconds >= 0');
-    }
-    if (timezone !== undefined && !isTimeZone(timezone)) {
-      throw new ConfigError('PeriodicDeferrerOptions.timezone', timezone, "expected an IANA time zone such as 'UTC' or 'Europe/Paris'");
-    }
-    this.tasks = tasks.map((task, i) => resolveTask(task, `PeriodicDeferrerOptions.tasks[${i}]`));
+    const { postgres, tasks, logger, maxLateness, timezone } = parseOptions(optionsSchema, options, 'PeriodicDeferrerOptions');
+    this.postgres = postgres;
+    this.tasks = tasks.map((task, i) => resolveTask(task as PeriodicTask, `PeriodicDeferrerOptions.tasks[${i}]`));
     // Two entries with one identity would share ticks: only the first to call would defer.
     const seen = new Map<string, number>();
     this.tasks.forEach((task, i) => {
@@ -110,8 +143,8 @@ export class PeriodicDeferrer {
       }
       seen.set(key, i);
     });
-    this.log = logger.child({ backend: 'procrastinate', component: 'periodic' });
-    this.maxDelay = maxDelay;
+    this.log = resolveLogger(logger).child({ backend: 'procrastinate', component: 'periodic' });
+    this.maxLatenessMs = maxLateness;
     this.timezone = timezone;
   }
 
@@ -152,7 +185,7 @@ export class PeriodicDeferrer {
   }
 
   /**
-   * Defers one tick of a task now, as a cron tick would (without the `maxDelay` check); for tests
+   * Defers one tick of a task now, as a cron tick would (without the `maxLateness` check); for tests
    * and for catching up by hand. Needs no `start()`; a pool it opens from a URL is ended by `stop()`.
    * @param timestamp - the tick, in Unix seconds; it becomes `args.timestamp`
    * @returns the job id, or null when this tick of the task was already deferred
@@ -196,9 +229,9 @@ export class PeriodicDeferrer {
     // whereas the wall clock at run time differs: only the planned tick deduplicates.
     const timestamp = Math.floor(context.date.getTime() / 1000);
     const fields = { taskName: task.taskName, periodicId: task.periodicId, timestamp };
-    const late = Date.now() / 1000 - timestamp;
-    if (late > this.maxDelay) {
-      this.log.warn('periodic tick skipped: too late', { ...fields, lateSeconds: Math.round(late), maxDelay: this.maxDelay });
+    const lateMs = Date.now() - timestamp * 1000;
+    if (lateMs > this.maxLatenessMs) {
+      this.log.warn('periodic tick skipped: too late', { ...fields, lateMs: Math.round(lateMs), maxLatenessMs: this.maxLatenessMs });
       return;
     }
     const run = this.defer(task, timestamp).then(
@@ -222,7 +255,7 @@ export class PeriodicDeferrer {
 
 /** Checks one task entry. @throws ConfigError naming `field` and the entry */
 function resolveTask(task: PeriodicTask, field: string): ResolvedTask {
-  if (typeof task !== 'object' || task === null) throw new ConfigError(field, task, 'expected { taskName, cron, ... }');
+  parseOptions(taskSchema, task, field);
   const taskName = checkTaskName(task.taskName, `${field}.taskName`);
   if (typeof task.cron !== 'string' || !cron.validate(task.cron)) {
     throw new ConfigError(

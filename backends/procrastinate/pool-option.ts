@@ -2,9 +2,10 @@
  * The `postgres` option of the Procrastinate client and periodic deferrer: a URL, from which
  * they open (and later end) a pool of their own, or a pool the caller owns and keeps open.
  */
-import pg from 'pg';
-import { isPool } from '../../slots/postgres/is-pool.js';
-import { ConfigError } from '../../src/errors.js';
+import type pg from 'pg';
+import { postgresProblem } from '../../src/connection-options.js';
+import { checked } from '../../src/option-schema.js';
+import { loadPeer } from '../../src/peers.js';
 
 /** A postgres:// URL or a pg.Pool connected with the search_path of the Python side. */
 export type PostgresOption = string | pg.Pool;
@@ -12,11 +13,12 @@ export type PostgresOption = string | pg.Pool;
 /** Settings of a pool opened from a URL: small, since each call holds a connection briefly. */
 const ownPoolDefaults = Object.freeze({ max: 5, connectionTimeoutMillis: 5000 }) satisfies pg.PoolConfig;
 
-/** Checks the option without connecting. @throws ConfigError naming `field` */
-export function checkPostgresOption(postgres: unknown, field: string): PostgresOption {
-  if (typeof postgres === 'string' && postgres !== '') return postgres;
-  if (isPool(postgres)) return postgres;
-  throw new ConfigError(field, postgres, "expected a postgres:// URL or a pg.Pool (set its search_path with options: '-c search_path=<schema>')");
+/** The option's schema; it checks without connecting. */
+export function postgresPoolOption() {
+  return checked<PostgresOption>((value) => {
+    const problem = postgresProblem(value);
+    return problem && `${problem} connected with the Python side's search_path (options: '-c search_path=<schema>')`;
+  });
 }
 
 /** A pool to query and whether we must end it. */
@@ -29,7 +31,8 @@ export interface PoolHandle {
 /** Opens a pool for a URL, or wraps the caller's pool. */
 export function openPool(postgres: PostgresOption): PoolHandle {
   if (typeof postgres !== 'string') return { pool: postgres, owned: false };
-  const pool = new pg.Pool({ connectionString: postgres, ...ownPoolDefaults });
+  const { Pool } = loadPeer('pg', 'the Procrastinate backend');
+  const pool = new Pool({ connectionString: postgres, ...ownPoolDefaults });
   // An idle client that loses its connection emits 'error'; unheard, it would crash the
   // process. The next query reports the failure instead.
   pool.on('error', () => {});

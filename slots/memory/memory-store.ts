@@ -1,4 +1,6 @@
 import { EventEmitter } from 'node:events';
+import * as z from 'zod/mini';
+import { integer, parseOptions, shaped, strictObject } from '../../src/option-schema.js';
 import {
   compareSlotIds,
   expiryOf,
@@ -55,6 +57,14 @@ export interface MemorySlotStoreOptions {
   outboxLimit?: number;
 }
 
+const optionsSchema = strictObject(
+  {
+    now: z._default(shaped<() => number>((value) => typeof value === 'function', 'allowed: a function returning milliseconds'), () => Date.now),
+    outboxLimit: z._default(integer(1), 10_000),
+  },
+  'allowed: an object with now and outboxLimit, both optional',
+);
+
 /**
  * Slot state in the memory of one process: no server, for a single process (the embedded
  * default), and the reference the Redis and PostgreSQL stores are checked against. Every method
@@ -73,9 +83,9 @@ export class MemorySlotStore implements SlotStore {
   private lastToken = 0;
   private readonly events = new EventEmitter<{ event: [StoreEvent] }>();
 
+  /** @throws ConfigError when an option is malformed or unknown. */
   constructor(options: MemorySlotStoreOptions = {}) {
-    this.now = options.now ?? Date.now;
-    this.outboxLimit = options.outboxLimit ?? 10_000;
+    ({ now: this.now, outboxLimit: this.outboxLimit } = parseOptions(optionsSchema, options, 'MemorySlotStoreOptions'));
   }
 
   async init(slotIds: readonly SlotId[]): Promise<void> {

@@ -1,4 +1,5 @@
-import pg from 'pg';
+import type pg from 'pg';
+import { loadPeer } from '../../src/peers.js';
 
 /** Options of {@link PgListener}. */
 export interface PgListenerOptions {
@@ -43,7 +44,8 @@ export class PgListener {
   }
 
   private async connect(): Promise<void> {
-    const client = new pg.Client(this.options.connection);
+    const { Client } = loadPeer('pg', 'a PostgreSQL LISTEN connection');
+    const client = new Client(this.options.connection);
     // An idle LISTEN connection can still die (server restart, network): start over when it does.
     client.on('error', () => this.reconnectLater(client));
     client.on('end', () => this.reconnectLater(client));

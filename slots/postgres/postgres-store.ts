@@ -1,5 +1,9 @@
-import pg from 'pg';
+import type pg from 'pg';
+import * as z from 'zod/mini';
+import { postgresOption } from '../../src/connection-options.js';
 import { ConfigError, StoreUnavailableError, TaskSemaphoreError } from '../../src/errors.js';
+import { integer, parseOptions, strictObject, text } from '../../src/option-schema.js';
+import { loadPeer } from '../../src/peers.js';
 import {
   compareSlotIds,
   type BeginPassRequest,
@@ -23,7 +27,6 @@ import {
 } from '../store.js';
 import { checkTaskId } from '../task-id.js';
 import { bindSchema, migrate } from './migrate.js';
-import { isPool } from './is-pool.js';
 import { PgListener } from './listener.js';
 import * as statements from './sql.generated.js';
 
@@ -45,6 +48,16 @@ const defaults = Object.freeze({
   /** Pool settings when the store opens its own pool from a URL. */
   pool: Object.freeze({ max: 10, connectionTimeoutMillis: 5000 }),
 }) satisfies Required<Pick<PostgresSlotStoreOptions, 'schema' | 'outboxLimit'>> & { pool: pg.PoolConfig };
+
+const optionsSchema = strictObject(
+  {
+    name: text(/./, 'allowed: a non-empty string'),
+    postgres: postgresOption(),
+    schema: z._default(text(/./, 'allowed: a non-empty string'), defaults.schema),
+    outboxLimit: z._default(integer(0), defaults.outboxLimit),
+  },
+  'allowed: an object with name and postgres',
+);
 
 /**
  * How often a task statement runs again when a concurrent change made its snapshot disagree with
@@ -141,18 +154,13 @@ export class PostgresSlotStore implements SlotStore {
   private readonly channel: string;
   private readonly listeners = new Set<PgListener>();
 
-  /** @throws ConfigError when an option is missing or malformed. */
+  /**
+   * @throws ConfigError when an option is missing, malformed or unknown.
+   * @throws MissingPeerError when `pg` is not installed.
+   */
   constructor(options: PostgresSlotStoreOptions) {
-    if (typeof options?.name !== 'string' || options.name === '') {
-      throw new ConfigError('PostgresSlotStoreOptions.name', options?.name, 'expected a non-empty string');
-    }
-    const { postgres, schema = defaults.schema, outboxLimit = defaults.outboxLimit } = options;
-    if (typeof schema !== 'string' || schema === '') {
-      throw new ConfigError('PostgresSlotStoreOptions.schema', schema, 'expected a non-empty string');
-    }
-    if (!Number.isInteger(outboxLimit) || outboxLimit < 0) {
-      throw new ConfigError('PostgresSlotStoreOptions.outboxLimit', outboxLimit, 'expected an integer >= 0');
-    }
+    const { name, postgres, schema, outboxLimit } = parseOptions(optionsSchema, options, 'PostgresSlotStoreOptions');
+    const pg = loadPeer('pg', 'PostgresSlot');
     if (typeof postgres === 'string') {
       this.pool = new pg.Pool({ connectionString: postgres, ...defaults.pool });
       // An idle client that loses its connection emits 'error'; unheard, it would crash the
@@ -160,14 +168,13 @@ export class PostgresSlotStore implements SlotStore {
       this.pool.on('error', () => {});
       this.ownsPool = true;
       this.target = postgres;
-    } else if (isPool(postgres)) {
-      this.pool = postgres;
-      this.ownsPool = false;
-      this.target = describePool(postgres);
     } else {
-      throw new ConfigError('PostgresSlotStoreOptions.postgres', postgres, 'expected a postgres:// URL or a pg.Pool');
+      // Checked by shape: a pg.Pool.
+      this.pool = postgres as pg.Pool;
+      this.ownsPool = false;
+      this.target = describePool(this.pool);
     }
-    this.name = options.name;
+    this.name = name;
     this.schema = schema;
     this.schemaIdentifier = pg.escapeIdentifier(schema);
     this.outboxLimit = outboxLimit;

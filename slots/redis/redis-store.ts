@@ -1,5 +1,9 @@
-import { Redis, type Cluster } from 'ioredis';
+import type { Redis, Cluster } from 'ioredis';
+import * as z from 'zod/mini';
+import { redisDatabase, redisOption } from '../../src/connection-options.js';
 import { ConfigError, StoreUnavailableError, redactUrl } from '../../src/errors.js';
+import { integer, parseOptions, strictObject, text } from '../../src/option-schema.js';
+import { loadPeer } from '../../src/peers.js';
 import {
   compareSlotIds,
   type BeginPassRequest,
@@ -41,6 +45,19 @@ const defaults = Object.freeze({
   keyPrefix: 'task-semaphore',
   outboxLimit: 10_000,
 }) satisfies Required<Pick<RedisSlotStoreOptions, 'keyPrefix' | 'outboxLimit'>>;
+
+/** Names and prefixes go inside the keys' hash tag: braces would split it (and the cluster slot). */
+const tagPart = /^[^{}]*$/;
+
+const optionsSchema = strictObject(
+  {
+    name: text(/^[^{}]+$/, 'allowed: a non-empty string without "{" or "}"'),
+    redis: redisOption(),
+    keyPrefix: z._default(text(tagPart, 'allowed: a string without "{" or "}"'), defaults.keyPrefix),
+    outboxLimit: z._default(integer(1, { allowed: 'allowed: a positive integer' }), defaults.outboxLimit),
+  },
+  'allowed: an object with name and redis',
+);
 
 /** One script per atomic operation; the number is the key count, as in the file names. */
 const scripts = {
@@ -121,29 +138,21 @@ export class RedisSlotStore implements SlotStore {
   private readonly channel: string;
   private readonly subscribers = new Set<() => Promise<void>>();
 
-  /** @throws {ConfigError} when an option is missing or malformed. */
+  /**
+   * @throws {ConfigError} when an option is missing, malformed or unknown.
+   * @throws {MissingPeerError} for a URL when `ioredis` is not installed.
+   */
   constructor(options: RedisSlotStoreOptions) {
-    const { name, redis } = options;
-    const keyPrefix = options.keyPrefix ?? defaults.keyPrefix;
-    const outboxLimit = options.outboxLimit ?? defaults.outboxLimit;
-    checkTagPart('name', name, false);
-    checkTagPart('keyPrefix', keyPrefix, true);
-    if (!Number.isSafeInteger(outboxLimit) || outboxLimit < 1) {
-      throw new ConfigError('outboxLimit', outboxLimit, 'expected a positive integer');
-    }
+    const { name, redis, keyPrefix, outboxLimit } = parseOptions(optionsSchema, options);
     if (typeof redis === 'string') {
-      if (!/^rediss?:\/\//.test(redis)) {
-        throw new ConfigError('redis', redactUrl(redis), 'expected a redis:// or rediss:// URL, or an ioredis client');
-      }
       this.url = redis;
       this.owned = true;
       this.client = this.createClient();
-    } else if (typeof redis === 'object' && redis !== null && typeof redis.evalsha === 'function') {
-      this.url = describeClient(redis);
-      this.owned = false;
-      this.client = redis;
     } else {
-      throw new ConfigError('redis', redis, 'expected a redis:// URL or an ioredis Redis or Cluster client');
+      // Checked by shape: an ioredis Redis or Cluster client.
+      this.client = redis as Redis | Cluster;
+      this.url = describeClient(this.client);
+      this.owned = false;
     }
     this.outboxLimit = outboxLimit;
     const ns = `{${keyPrefix}:${name}}`;
@@ -182,6 +191,7 @@ export class RedisSlotStore implements SlotStore {
       }
       throw new StoreUnavailableError('Redis', this.url, this.lastError ?? error);
     }
+    if (this.owned) await this.checkDatabase(client);
     // HSETNX never touches an existing slot, so init is idempotent and safe while others run.
     await Promise.all(slotIds.map((slotId) => client.hsetnx(this.keys.slots, slotId, idleRecord)));
   }
@@ -345,7 +355,29 @@ export class RedisSlotStore implements SlotStore {
     client.disconnect();
   }
 
+  /**
+   * ioredis selects the URL's database on connect, but when the server lacks it, it only emits an
+   * 'error' and goes on in database 0: select again, and refuse to run there.
+   */
+  private async checkDatabase(client: Redis | Cluster): Promise<void> {
+    const db = redisDatabase(this.url);
+    if (db === 0) return;
+    try {
+      await (client as Redis).select(db);
+    } catch (error) {
+      client.disconnect();
+      this.client = this.createClient();
+      const reason = error instanceof Error ? error.message : String(error);
+      throw new ConfigError(
+        'redis',
+        redactUrl(this.url),
+        `database ${db} does not exist on this server (${reason}); allowed: an index below its \`databases\` setting (16 by default)`,
+      );
+    }
+  }
+
   private createClient(): Redis {
+    const { Redis } = loadPeer('ioredis', 'RedisSlot');
     const client = new Redis(this.url, ownedClientOptions);
     // Without a listener, a dead server would crash the process with an unhandled 'error' event;
     // commands still reject on their own, and init() reports the last error as the cause.
@@ -357,13 +389,6 @@ export class RedisSlotStore implements SlotStore {
 
   private run<T>(script: LuaScript, keys: readonly string[], args: readonly ScriptArg[]): Promise<T> {
     return runScript<T>(this.client, script, keys, args);
-  }
-}
-
-/** Rejects empty names and braces, which would split the keys across hash tags (and cluster slots). */
-function checkTagPart(field: string, value: unknown, allowEmpty: boolean): void {
-  if (typeof value !== 'string' || (!allowEmpty && value === '') || /[{}]/.test(value)) {
-    throw new ConfigError(field, value, `expected a ${allowEmpty ? '' : 'non-empty '}string without "{" or "}"`);
   }
 }
 

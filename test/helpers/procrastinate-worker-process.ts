@@ -96,10 +96,10 @@ const backend: ProcrastinateBackend = new ProcrastinateBackend({
     },
     hang: hangTask,
   },
-  shutdownGraceMs: 5000,
-  ...(optionalNumber('SWEEP_MS') === undefined ? {} : { sweepMs: optionalNumber('SWEEP_MS')! }),
-  ...(optionalNumber('STALE_SECONDS') === undefined ? {} : { staleWorkerSeconds: optionalNumber('STALE_SECONDS')! }),
-  ...(optionalNumber('HEARTBEAT_MS') === undefined ? {} : { heartbeatMs: optionalNumber('HEARTBEAT_MS')! }),
+  shutdownGrace: 5000,
+  ...(optionalNumber('SWEEP_MS') === undefined ? {} : { sweepInterval: optionalNumber('SWEEP_MS')! }),
+  ...(optionalNumber('STALE_SECONDS') === undefined ? {} : { staleWorkerTimeout: optionalNumber('STALE_SECONDS')! * 1000 }),
+  ...(optionalNumber('HEARTBEAT_MS') === undefined ? {} : { heartbeatInterval: optionalNumber('HEARTBEAT_MS')! }),
 });
 
 const scheduler = new Scheduler({

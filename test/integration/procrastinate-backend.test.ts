@@ -57,7 +57,7 @@ async function setup(
 ): Promise<Setup> {
   const { pool, schema } = given ? { pool: given, schema: undefined } : await procrastinateDb(t);
   const { logger, entries } = capturingLogger();
-  const backend = new ProcrastinateBackend({ postgres: pool, queues: ['default'], shutdownGraceMs: 2000, logger, ...options });
+  const backend = new ProcrastinateBackend({ postgres: pool, queues: ['default'], shutdownGrace: 2000, logger, ...options });
   const scheduler = new Scheduler({
     name: uniqueName('pb'),
     pollTimeout: '3s',
@@ -240,7 +240,7 @@ test('an abort request reaches the handler through NOTIFY, and the job ends abor
   let reason: unknown;
   let cancelRequested: boolean | undefined;
   const { pool } = await setup(t, {
-    abortPollMs: 60_000, // only the NOTIFY can deliver it in time
+    abortPollInterval: 60_000, // only the NOTIFY can deliver it in time
     tasks: {
       long: async (_args, job) => {
         started.resolve();
@@ -274,7 +274,7 @@ test('an abort request whose NOTIFY was lost is found by the abort poll', async 
   const { pool } = await setup(
     t,
     {
-      abortPollMs: 200,
+      abortPollInterval: 200,
       tasks: {
         long: {
           handler: async (_args, job) => {
@@ -461,7 +461,7 @@ test('the ownership guard leaves alone a job that is no longer this run\'s: othe
 
 test('pollBatch claims distinct jobs in one round trip and keeps the lock rule inside the batch', async (t) => {
   const { pool } = await procrastinateDb(t);
-  const backend = new ProcrastinateBackend({ postgres: pool, queues: ['default', 'other'], tasks: { x: () => {} }, heartbeatMs: 10_000 });
+  const backend = new ProcrastinateBackend({ postgres: pool, queues: ['default', 'other'], tasks: { x: () => {} }, heartbeatInterval: 10_000 });
   await backend.open({ name: 'P', scheduler: 's', requestPass: () => {}, logger: capturingLogger().logger });
   const [a, b, c, d, e] = await deferMany(pool, [
     { task: 'x', lock: 'L' },
@@ -505,14 +505,14 @@ test('a pass with several idle slots claims its jobs with one batch poll', async
   for (const id of ids) await waitStatus(pool, id, 'succeeded');
 });
 
-test('a heartbeat stuck on a half-open connection gives up after heartbeatMs, and the next one beats on another connection', async (t) => {
+test('a heartbeat stuck on a half-open connection gives up after heartbeatInterval, and the next one beats on another connection', async (t) => {
   const { pool: direct, schema } = await procrastinateDb(t);
   const { proxy, connection } = await postgresProxy(t);
   // The backend's pool goes through the proxy.
   const pool = new pg.Pool({ ...connection, options: `-c search_path=${schema}`, max: 4 });
   pool.on('error', () => {});
   t.teardown(() => pool.end());
-  const { backend } = await setup(t, { heartbeatMs: 300, tasks: { x: () => {} } }, { pool });
+  const { backend } = await setup(t, { heartbeatInterval: 300, tasks: { x: () => {} } }, { pool });
   // Runs first at teardown: frozen connections would hold back the backend's close.
   t.teardown(() => proxy.cut());
   const heartbeat = async () =>
@@ -532,7 +532,7 @@ test('the worker row exists while open, heartbeats, is registered again when del
   const release = deferred();
   const started = deferred();
   const { pool, backend, scheduler, entries } = await setup(t, {
-    heartbeatMs: 150,
+    heartbeatInterval: 150,
     tasks: {
       wait: async () => {
         started.resolve();
@@ -566,7 +566,7 @@ test('the worker row exists while open, heartbeats, is registered again when del
 });
 
 test('a fetch made after our worker row was deleted registers again and claims under the new id', async (t) => {
-  const { pool, backend } = await setup(t, { heartbeatMs: 10_000, tasks: { x: () => {} } });
+  const { pool, backend } = await setup(t, { heartbeatInterval: 10_000, tasks: { x: () => {} } });
   const first = backend.workerId!;
   await pool.query('DELETE FROM procrastinate_workers WHERE id = $1', [first]);
   // The NOTIFY starts a pass before any heartbeat: the claim fails on the foreign key (23503).
@@ -582,7 +582,7 @@ test('graceful shutdown waits for a short handler, aborts the others after the g
   const { pool, scheduler, backend } = await setup(
     t,
     {
-      shutdownGraceMs: 800,
+      shutdownGrace: 800,
       tasks: {
         short: async (args) => {
           started.add(args.name as string);
@@ -820,7 +820,7 @@ test("the backend's own sweep never takes a job running here, even while its wor
   const release = deferred();
   let aborted: boolean | undefined;
   const { pool, backend } = await setup(t, {
-    heartbeatMs: 10_000, // no heartbeat re-registers us during the test
+    heartbeatInterval: 10_000, // no heartbeat re-registers us during the test
     tasks: {
       wait: async (_args, job) => {
         started.resolve();
@@ -847,7 +847,7 @@ test('once close() begins nothing more is claimed: a job deferred during the gra
   const { pool, scheduler } = await setup(
     t,
     {
-      shutdownGraceMs: 3000,
+      shutdownGrace: 3000,
       tasks: {
         slow: async () => {
           started.resolve();
@@ -887,9 +887,10 @@ test('options are checked in the constructor, naming the option and what is allo
     [{ tasks: { x: 42 } }, /^tasks\["x"\]: got 42; allowed: a handler function/],
     [{ tasks: { x: { handler: () => {}, retry: -1 } } }, /^tasks\["x"\]\.retry: got -1/],
     [{ deleteJobs: 'sometimes' }, /^deleteJobs: got "sometimes"; allowed: "never", "successful", "always"/],
-    [{ heartbeatMs: 30_000 }, /^heartbeatMs: got 30000; allowed: a number of milliseconds from 1 to 10000/],
-    [{ heartbeatMs: 10_001 }, /^heartbeatMs: got 10001; allowed: a number of milliseconds from 1 to 10000/],
-    [{ shutdownGraceMs: -1 }, /^shutdownGraceMs: got -1/],
+    [{ heartbeatInterval: '30s' }, /^heartbeatInterval: got "30s"; allowed: between 1 ms and 10000 ms/],
+    [{ heartbeatInterval: 10_001 }, /^heartbeatInterval: got 10001; allowed: between 1 ms and 10000 ms/],
+    [{ shutdownGrace: -1 }, /^shutdownGrace: got -1/],
+    [{ shutdownGraceMs: 1000 }, /^shutdownGraceMs: got 1000; unknown option `shutdownGraceMs`; allowed: postgres, queues, tasks, /],
     [{ retryOnTimeout: 'yes' }, /^retryOnTimeout: got "yes"/],
     [{ preparedStatements: 'off' }, /^preparedStatements: got "off"; allowed: true or false/],
     [{ postgres: 42 }, /^postgres: got 42/],

@@ -101,7 +101,7 @@ test('bad entries are refused at construction, naming the entry', (t) => {
   t.is(bad([{ ...cleanup, args: [1] }])?.field, 'PeriodicDeferrerOptions.tasks[0].args');
   t.is(bad([{ ...cleanup, queue: 'q'.repeat(41) }])?.code, 'ERR_QUEUE_NAME');
   t.is(bad([cleanup, { ...cleanup, cron: '5 * * * *' }])?.field, 'PeriodicDeferrerOptions.tasks[1].periodicId');
-  t.is(bad([cleanup], { maxDelay: -1 })?.field, 'PeriodicDeferrerOptions.maxDelay');
+  t.is(bad([cleanup], { maxLateness: -1 })?.field, 'PeriodicDeferrerOptions.maxLateness');
   t.is(bad([cleanup], { timezone: 'Mars/Olympus' })?.field, 'PeriodicDeferrerOptions.timezone');
   t.is(bad([cleanup], { postgres: undefined })?.field, 'PeriodicDeferrerOptions.postgres');
 });

@@ -168,7 +168,7 @@ test('3 processes × 4 shared Redis slots: 60 jobs run once each and never more 
   t.log(`at most ${max} at once; jobs per process: ${[...pids].map((pid) => runs.filter((r) => r.pid === pid).length).join(', ')}`);
 });
 
-test('kill -9 of a process mid-job: a survivor recovers its jobs exactly once after staleWorkerSeconds, then runs them', async (t) => {
+test('kill -9 of a process mid-job: a survivor recovers its jobs exactly once after staleWorkerTimeout, then runs them', async (t) => {
   t.timeout(90_000);
   const { pool, schema } = await procrastinateDb(t);
   const { redis, ns, keyPrefix } = await redisNamespace(t);
@@ -202,7 +202,7 @@ test('kill -9 of a process mid-job: a survivor recovers its jobs exactly once af
 
   // The dead worker's row stays (nothing prunes it) and its heartbeat stopped at the kill.
   t.deepEqual(victimBeatAfter, lastBeat, 'the killed worker sent no heartbeat after the kill');
-  // Recovered only once its heartbeat was staleWorkerSeconds old, by the database's clock.
+  // Recovered only once its heartbeat was staleWorkerTimeout old, by the database's clock.
   t.is(retriedAt.length, 2);
   for (const at of retriedAt) t.true(at.getTime() - lastBeat!.getTime() >= 20_000, `recovered ${at.getTime() - lastBeat!.getTime()} ms after the last heartbeat`);
   for (const id of ids) {

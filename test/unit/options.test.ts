@@ -5,6 +5,7 @@ import { MemorySlotStore } from '../../slots/memory/index.js';
 import { ConfigError } from '../../src/errors.js';
 import { defaults, resolveOptions, type SchedulerOptions } from '../../src/options.js';
 import { Scheduler } from '../../src/scheduler.js';
+import { resolveBackendOptions } from '../../backends/procrastinate/backend-options.js';
 
 /** Asserts that `new Scheduler(options)` throws a ConfigError about `field`. */
 function rejectsOption(
@@ -176,4 +177,58 @@ test('a PostgresSlot without the postgres option is a ConfigError naming postgre
   const error = await t.throwsAsync(scheduler.load([{ slotId: 1, slotCls: 'PostgresSlot', backends: ['idle'] }]), { instanceOf: ConfigError });
   t.is(error.field, 'postgres');
   await scheduler.close();
+});
+
+// --- connections and logger ----------------------------------------------------------------------
+
+test('a redis option that is not a redis:// or rediss:// URL, or names a database that is no integer, is rejected', (t) => {
+  for (const redis of ['localhost:6379', 'http://localhost:6379', 'postgres://localhost/db', '', 42, {}]) {
+    rejectsOption(t, { name: 'n', redis }, 'redis', redis, 'redis:// or rediss://');
+  }
+  rejectsOption(t, { name: 'n', redis: 'redis://localhost:6379/abc' }, 'redis', 'redis://localhost:6379/abc', 'whole number');
+  rejectsOption(t, { name: 'n', redis: 'redis://localhost:6379/1.5' }, 'redis', 'redis://localhost:6379/1.5', 'whole number');
+  // The password never shows, neither in the message nor in the error's value.
+  const error = t.throws(() => new Scheduler({ name: 'n', redis: 'http://:hunter2@localhost' }), { instanceOf: ConfigError });
+  t.false(error.message.includes('hunter2') || String(error.value).includes('hunter2'), error.message);
+  for (const redis of ['redis://localhost', 'redis://localhost:6379/', 'rediss://u:p@h:6380/15']) t.notThrows(() => resolveOptions({ name: 'n', redis }));
+});
+
+test('a postgres option that is not a postgres:// or postgresql:// URL is rejected', (t) => {
+  for (const postgres of ['localhost:5432', 'mysql://localhost/db', 'host=localhost dbname=x', 42]) {
+    rejectsOption(t, { name: 'n', postgres }, 'postgres', postgres, 'postgres:// or postgresql://');
+  }
+  for (const postgres of ['postgres://localhost/db', 'postgresql://u@h:5433/db']) t.notThrows(() => resolveOptions({ name: 'n', postgres }));
+});
+
+test('logger: false silences; a logger without the winston methods is rejected', (t) => {
+  const silent = resolveOptions({ name: 'n', logger: false }).logger;
+  t.is(silent.child({}), silent);
+  const mine = { error() {}, warn() {}, info() {}, debug() {}, child: () => mine };
+  t.is(resolveOptions({ name: 'n', logger: mine }).logger, mine);
+  rejectsOption(t, { name: 'n', logger: console }, 'logger', console, 'false to log nothing');
+  rejectsOption(t, { name: 'n', logger: true }, 'logger', true, 'winston logger');
+});
+
+test('one duration format: the Procrastinate options take strings or milliseconds', (t) => {
+  const options = resolveBackendOptions({
+    postgres: 'postgres://h/db',
+    queues: ['q'],
+    tasks: { t: () => {} },
+    shutdownGrace: '1m',
+    heartbeatInterval: 2000,
+    abortPollInterval: '500ms',
+    sweepInterval: 0,
+    staleWorkerTimeout: '45s',
+  });
+  t.like(options, { shutdownGraceMs: 60_000, heartbeatMs: 2000, abortPollMs: 500, sweepMs: 0, staleWorkerSeconds: 45 });
+  t.like(resolveBackendOptions({ postgres: 'postgres://h/db', queues: ['q'], tasks: { t: () => {} } }), {
+    shutdownGraceMs: 30_000,
+    heartbeatMs: 10_000,
+    abortPollMs: 5000,
+    sweepMs: 30_000,
+    staleWorkerSeconds: 30,
+  });
+  const error = t.throws(() => resolveBackendOptions({ postgres: 'postgres://h/db', queues: ['q'], tasks: { t: () => {} }, staleWorkerTimeout: '10s' }), { instanceOf: ConfigError });
+  t.is(error.field, 'staleWorkerTimeout');
+  t.is(error.code, 'ERR_BAD_DURATION');
 });
