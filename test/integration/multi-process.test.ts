@@ -2,20 +2,9 @@
  * Several scheduler processes on one Redis, and on one PostgreSQL, racing for the same slots and
  * the same task ids. Concurrency is counted independently of the slot store (see worker-process).
  */
-import test, { type ExecutionContext } from 'ava';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import type { Redis } from 'ioredis';
-import { connectPostgres, connectRedis, freshSchema, uniqueName } from '../helpers/services.js';
-
-const workerScript = fileURLToPath(new URL('../helpers/worker-process.js', import.meta.url));
-
-interface Entry {
-  taskId: string;
-  token: number;
-  reason?: string;
-  pid: number;
-}
+import test from 'ava';
+import { connectPostgres, freshSchema, uniqueName } from '../helpers/services.js';
+import { exited, fleetNamespace as setup, records, startWorkers, waitFor } from '../helpers/worker-fleet.js';
 
 async function storeEnv(kind: 'redis' | 'postgres'): Promise<Record<string, string>> {
   if (kind === 'redis') return { KIND: 'redis', KEY_PREFIX: uniqueName('mp') };
@@ -23,39 +12,6 @@ async function storeEnv(kind: 'redis' | 'postgres'): Promise<Record<string, stri
   const schema = await freshSchema(pool);
   await pool.end();
   return { KIND: 'postgres', SCHEMA: schema };
-}
-
-function startWorkers(t: ExecutionContext, count: number, env: Record<string, string>): ChildProcess[] {
-  const children = Array.from({ length: count }, () =>
-    spawn(process.execPath, [workerScript], { env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit'] }),
-  );
-  t.teardown(() => children.forEach((child) => child.exitCode === null && child.kill('SIGKILL')));
-  return children;
-}
-
-const exited = (child: ChildProcess) =>
-  new Promise<number | null>((resolve) => (child.exitCode !== null ? resolve(child.exitCode) : child.once('exit', resolve)));
-
-async function waitFor(check: () => Promise<boolean>, what: string, ms: number): Promise<void> {
-  const until = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > until) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
-const records = async (redis: Redis, key: string): Promise<Entry[]> =>
-  (await redis.lrange(key, 0, -1)).map((line) => JSON.parse(line) as Entry);
-
-async function setup(t: ExecutionContext) {
-  const redis = await connectRedis();
-  const ns = uniqueName('mp');
-  t.teardown(async () => {
-    const keys = await redis.keys(`${ns}:*`);
-    if (keys.length) await redis.del(...keys);
-    redis.disconnect();
-  });
-  return { redis, ns };
 }
 
 for (const kind of ['redis', 'postgres'] as const) {
