@@ -122,6 +122,12 @@ export interface BeginPassRequest {
    * what they cannot use.
    */
   maxReserve?: number;
+  /**
+   * Publish a `freed` event for each slot this call sets idle by reaping (a lapsed reservation or a
+   * timed-out occupancy) and leaves idle: a caller at its `maxReserve` cannot refill it, and the
+   * schedulers with room would otherwise wait for their next tick.
+   */
+  notify?: boolean;
 }
 
 export interface BeginPassResult {
@@ -215,7 +221,8 @@ export interface EndRequest extends TaskRef {
 /**
  * News from the store that a scheduler may act on at once rather than at its next pass. Best
  * effort: an event can be lost (a connection drops), so passes stay the safety net.
- * - `freed`: a process that does not serve the slot ended its task (see {@link EndRequest.notify});
+ * - `freed`: a process that does not serve the slot ended its task (see {@link EndRequest.notify}),
+ *   or a pass reaped it and left it idle (see {@link BeginPassRequest.notify});
  * - `cancel`: a cancel was requested for the occupancy.
  */
 export type StoreEvent = { type: 'freed'; slotId: SlotId } | { type: 'cancel'; taskId: string; token: number };

@@ -367,6 +367,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       deliverable: this.deliverable,
       retentionMs: this.options.endedRetentionMs,
       limit: this.options.reapLimit,
+      // What this pass reaps and leaves idle goes to the schedulers with room at once.
+      notify: true,
     });
     report.ended += begin.ended.length;
     await Promise.all(begin.ended.map((ended) => this.callbacks.deliver(ended)));
@@ -544,10 +546,13 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     }
   }
 
-  /** A slot freed elsewhere refills here at once; a cancel requested elsewhere reaches the task's signal. */
+  /**
+   * A slot freed elsewhere (a stop, a reap) refills here at once, if this scheduler has room under
+   * maxLocalTasks; a cancel requested elsewhere reaches the task's signal.
+   */
   private onStoreEvent(event: StoreEvent): void {
     if (event.type === 'freed') {
-      if (this.slots.has(event.slotId)) this.scheduleLogged();
+      if (this.slots.has(event.slotId) && this.filler.room() > 0) this.scheduleLogged();
       return;
     }
     const local = this.localTasks.get(event.taskId, event.token);

@@ -208,6 +208,7 @@ export class RedisSlotStore implements SlotStore {
       request.limit,
       this.outboxLimit,
       request.maxReserve ?? -1,
+      request.notify === true ? this.channel : '',
     ]);
     const reserved: Reservation[] = [];
     for (let i = 0; i + 1 < reservedFlat.length; i += 2) {

@@ -71,3 +71,44 @@ for (const kind of ['redis', 'postgres'] as const) {
     t.is(stops.filter((s) => s.reason === 'stopped').length, ids.length - 3);
   });
 }
+
+for (const kind of ['redis', 'postgres'] as const) {
+  test(`${kind}: after a kill -9, a slot reaped by a process at its cap is refilled at once by the process with room, in its first pass after the reap`, async (t) => {
+    const { redis, ns } = await setup(t);
+    await redis.rpush(`${ns}:queue`, ...Array.from({ length: 20 }, (_, i) => `job-${i}`));
+    // 3 slots, at most 1 task a process: the victim holds one, two busy processes the others.
+    const env = { ...(await storeEnv(kind)), NS: ns, NAME: uniqueName('mp'), SLOTS: '3', TIMEOUT: '1s', MAX_LOCAL_TASKS: '1' };
+    const [victim] = startWorkers(t, 1, { ...env, HANG: '1' });
+    await waitFor(async () => (await redis.llen(`${ns}:starts`)) === 1, 'the victim to start a task', 20_000);
+    // The busy processes pass on the same one-second tick, at their cap: they reap the victim's
+    // slot and cannot refill it.
+    startWorkers(t, 2, { ...env, CRON: '*/1 * * * * *', TASK_MS: '60000' });
+    await waitFor(async () => (await redis.llen(`${ns}:starts`)) === 3, 'the busy processes to start a task each', 20_000);
+    // The process with room ticks once a day: only the news of the reap can make it pass.
+    const [spare] = startWorkers(t, 1, { ...env, CRON: '0 0 * * *', TASK_MS: '60000', RECORD_PASSES: '1' });
+    await waitFor(async () => (await redis.llen(`${ns}:ready`)) === 4, 'the process with room to load', 20_000);
+    const [hung] = await records(redis, `${ns}:starts`);
+    victim!.kill('SIGKILL');
+    await exited(victim!);
+
+    await waitFor(async () => (await records(redis, `${ns}:starts`)).some((s) => s.pid === spare!.pid), 'the reaped slot to be refilled', 20_000);
+    await redis.set(`${ns}:done`, '1');
+    const reap = (await records(redis, `${ns}:stops`)).find((s) => s.taskId === hung!.taskId)!;
+    t.is(reap.reason, 'timeout');
+    t.not(reap.pid, spare!.pid, 'reaped by a busy process');
+    const refill = (await records(redis, `${ns}:starts`)).find((s) => s.pid === spare!.pid)!;
+    t.is(refill.slotId, hung!.slotId);
+    // The passes of the process with room, by when they began: the one that refilled, and none that missed the slot after the reap.
+    const passes = (await redis.lrange(`${ns}:passes`, 0, -1))
+      .map((line) => JSON.parse(line) as { at: number; durationMs: number; started: number })
+      .map((p) => ({ ...p, began: p.at - p.durationMs }));
+    const refilling = passes.find((p) => p.began <= refill.at && refill.at <= p.at && p.started > 0);
+    t.truthy(refilling, 'refilled by a pass');
+    t.deepEqual(
+      passes.filter((p) => p.began > reap.at && p.at < refilling!.began),
+      [],
+      'passes of the process with room that began after the reap and left the slot idle',
+    );
+    t.log(`refilled ${refill.at - reap.at} ms after the reap`);
+  });
+}
