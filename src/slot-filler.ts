@@ -115,12 +115,12 @@ export class SlotFiller {
         }
         // Before the request goes: the store's deadline is at least this plus the timeout.
         const sentAt = performance.now();
-        const result = await this.deps.batches.start(store, {
-          ...reservation,
-          taskId,
-          backend,
-          timeoutMs: slot.timeoutMs,
-          maxRuntimeMs: slot.maxRuntimeMs,
+        const request = { ...reservation, taskId, backend, timeoutMs: slot.timeoutMs, maxRuntimeMs: slot.maxRuntimeMs };
+        const result = await this.deps.batches.start(store, request).catch(async (error: unknown) => {
+          // The store went away (a restart, a partition): the polled id must go back to its
+          // backend, or it is lost. Should the start have landed, its occupancy times out by then.
+          await this.deps.callbacks.reject(backend, taskId, 'store_error', pending.slotId, slot.timeoutMs);
+          throw error;
         });
         if (result.ok) {
           return (await this.launch(store, result.occupancy, sentAt)) ? 'started' : 'failed';

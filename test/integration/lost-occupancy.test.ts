@@ -148,3 +148,22 @@ test('a stop that fails while Redis is unreachable leaves the task to the passes
   await sleep(50);
   t.is(backend.stopsOf('task-1').length, 1);
 });
+
+test('a start that fails while Redis is unreachable gives the polled id back to its backend (store_error), never drops it', async (t) => {
+  const { proxy, url } = await redisProxy(t);
+  const client = new Redis(url, { maxRetriesPerRequest: 0, retryStrategy: () => 50 });
+  client.on('error', () => {});
+  t.teardown(() => client.disconnect());
+  const { backend, scheduler } = await fixture(t, { redis: client }, ['task-1']);
+  await scheduler.load(slots(1, ['B']));
+  // Redis goes away between the poll and the start.
+  backend.onPoll = () => {
+    proxy.refuse(true);
+    proxy.cut();
+    return backend.queue.shift() ?? null;
+  };
+  await t.throwsAsync(scheduler.schedule());
+  t.deepEqual(backend.started, []);
+  t.like(backend.rejected, [{ taskId: 'task-1', info: { reason: 'store_error', slotId: '1' } }]);
+  proxy.refuse(false);
+});
