@@ -92,6 +92,8 @@ for (const kind of ['redis', 'postgres'] as const) {
     await exited(victim!);
 
     await waitFor(async () => (await records(redis, `${ns}:starts`)).some((s) => s.pid === spare!.pid), 'the reaped slot to be refilled', 20_000);
+    // The record of the pass that refilled comes once it ends.
+    await waitFor(async () => (await redis.lrange(`${ns}:passes`, 0, -1)).some((line) => JSON.parse(line).started > 0), 'the refilling pass to end', 10_000);
     await redis.set(`${ns}:done`, '1');
     const reap = (await records(redis, `${ns}:stops`)).find((s) => s.taskId === hung!.taskId)!;
     t.is(reap.reason, 'timeout');
