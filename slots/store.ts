@@ -41,7 +41,14 @@ export type EndReason =
   /** The backend's `startCallback` threw or rejected. */
   | 'start_failed'
   /** The slot's config no longer lists the task's backend. */
-  | 'backend_removed';
+  | 'backend_removed'
+  /**
+   * The store no longer knows the occupancy: its state was lost (a Redis restarted without
+   * persistence, flushed, or failed over to a replica that lacked it). No store ever ends an
+   * occupancy with it: the scheduler that started the task delivers it, when the store answers
+   * `unknown` for a task it runs, or a pass no longer finds the task and the store keeps no end of it.
+   */
+  | 'lost';
 
 /** A task's hold on a slot, as the store has it. Times are store-clock milliseconds. */
 export interface Occupancy {
@@ -65,6 +72,7 @@ export interface Occupancy {
 /** An occupancy that has ended: what `stopCallback` receives. */
 export interface EndedOccupancy extends Occupancy {
   reason: EndReason;
+  /** Store-clock ms; for reason `lost`, the clock of the process that learnt the loss (the store's is gone with it). */
   endedAt: number;
   /** What the task reported to `stop()` (e.g. `succeeded`, `failed`), if anything. */
   status: string | null;
@@ -114,6 +122,12 @@ export interface BeginPassRequest {
    * what they cannot use.
    */
   maxReserve?: number;
+  /**
+   * Publish a `freed` event for each slot this call sets idle by reaping (a lapsed reservation or a
+   * timed-out occupancy) and leaves idle: a caller at its `maxReserve` cannot refill it, and the
+   * schedulers with room would otherwise wait for their next tick.
+   */
+  notify?: boolean;
 }
 
 export interface BeginPassResult {
@@ -222,7 +236,8 @@ export interface EndRequest extends TaskRef {
 /**
  * News from the store that a scheduler may act on at once rather than at its next pass. Best
  * effort: an event can be lost (a connection drops), so passes stay the safety net.
- * - `freed`: a process that does not serve the slot ended its task (see {@link EndRequest.notify});
+ * - `freed`: a process that does not serve the slot ended its task (see {@link EndRequest.notify}),
+ *   or a pass reaped it and left it idle (see {@link BeginPassRequest.notify});
  * - `cancel`: a cancel was requested for the occupancy.
  */
 export type StoreEvent = { type: 'freed'; slotId: SlotId } | { type: 'cancel'; taskId: string; token: number };

@@ -77,6 +77,7 @@ export function abortCauseOf(reason: EndedOccupancy['reason']): AbortCause | und
     case 'max_runtime':
     case 'backend_removed':
     case 'start_failed':
+    case 'lost':
       return reason;
     default:
       return undefined; // the task itself stopped

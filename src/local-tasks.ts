@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import type { SlotId } from '../slots/store.js';
+import type { Occupancy, SlotId } from '../slots/store.js';
 import { TaskAbortedError, type AbortCause } from './errors.js';
 import { LazyAbortController } from './lazy-abort.js';
 
@@ -9,6 +9,8 @@ export interface LocalTask {
   slotId: SlotId;
   token: number;
   backend: string;
+  /** The occupancy as the store last answered it (start, keepalive): what a stopCallback of reason `lost` carries. */
+  occupancy: Occupancy;
   controller: LazyAbortController;
   /** Set while this process is stopping the task, so that the pass does not mistake the freed slot for a lost one. */
   stopping: boolean;

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import type { Backend } from '../backends/backend.js';
 import type {
+  EndedOccupancy,
   EndRequest,
   EndResult,
   KeepaliveResult,
@@ -224,10 +225,13 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       this.localTasks.renewalAnswered(renewing, sentAt, result.ok);
       if (result.ok) this.localTasks.ownKeepalive(renewing, sentAt);
     }
-    if (!result.ok) return this.lost(taskId, result);
+    if (!result.ok) return this.lost(taskId, result, options.token);
     const { occupancy } = result;
     const local = this.localTasks.get(taskId, occupancy.token);
-    if (local && occupancy.cancelRequested) this.localTasks.abort(local, 'cancel_requested');
+    if (local) {
+      local.occupancy = occupancy;
+      if (occupancy.cancelRequested) this.localTasks.abort(local, 'cancel_requested');
+    }
     const backend = this.backends.get(occupancy.backend);
     if (backend) await this.callbacks.run('keepaliveCallback', occupancy, () => backend.keepaliveCallback(taskId, occupancy));
     return { ok: true, ...occupancy };
@@ -245,13 +249,16 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     }
     const local = this.localTasks.get(taskId, options.token);
     if (local) local.stopping = true;
-    const error = options.error instanceof Error ? options.error.message : (options.error ?? null);
-    const result = await this.end({ ...ref, reason: 'stopped', status: options.status ?? null, error });
-    if (!result.ok) {
+    const report = { status: options.status ?? null, error: options.error instanceof Error ? options.error.message : (options.error ?? null) };
+    try {
+      const result = await this.end({ ...ref, reason: 'stopped', ...report });
+      if (!result.ok) return await this.lost(taskId, result, options.token, report);
+      return { ok: true, delivered: result.delivered, ...result.ended };
+    } finally {
+      // Ended or not, the stop is over: a stop that failed (the store unreachable) leaves the task
+      // to the passes, which find what became of it, rather than stuck against maxLocalTasks.
       if (local) local.stopping = false;
-      return this.lost(taskId, result);
     }
-    return { ok: true, delivered: result.delivered, ...result.ended };
   }
 
   /**
@@ -262,7 +269,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   async cancel(taskId: string, options: { token?: number } = {}): Promise<CancelOutcome> {
     const ref = this.taskRef(taskId, options.token);
     const result = await this.firstAnswer((store) => store.requestCancel(ref));
-    if (!result.ok) return this.lost(taskId, result);
+    if (!result.ok) return this.lost(taskId, result, options.token);
     const local = this.localTasks.get(taskId, result.occupancy.token);
     if (local) this.localTasks.abort(local, 'cancel_requested');
     this.logger.info('cancel requested', { taskId, slotId: result.occupancy.slotId, token: result.occupancy.token });
@@ -379,6 +386,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       deliverable: this.deliverable,
       retentionMs: this.options.endedRetentionMs,
       limit: this.options.reapLimit,
+      // What this pass reaps and leaves idle goes to the schedulers with room at once.
+      notify: true,
     });
     report.ended += begin.ended.length;
     await Promise.all(begin.ended.map((ended) => this.callbacks.deliver(ended)));
@@ -423,10 +432,12 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
    */
   private async reconcile(store: SlotStore, slots: ReadonlyMap<string, SlotConfig>, running: Occupancy[], startedBefore: number): Promise<number> {
     const bySlot = new Map(running.map((occupancy) => [occupancy.slotId, occupancy]));
-    for (const local of this.localTasks.inSlots(slots)) {
-      if (local.stopping || local.seq > startedBefore) continue;
-      if (bySlot.get(local.slotId)?.token !== local.token) this.localTasks.remove(local.taskId, local.token, 'lost');
-    }
+    const missing = this.localTasks
+      .inSlots(slots)
+      .filter((local) => !local.stopping && local.seq <= startedBefore && bySlot.get(local.slotId)?.token !== local.token);
+    await Promise.all(missing.map((local) => this.askAfterMissing(store, local)));
+    // Forgotten tasks free room under maxLocalTasks that this pass could not reserve with: pass again.
+    if (missing.some((local) => this.localTasks.get(local.taskId, local.token) !== local)) this.scheduleLogged();
     let ended = 0;
     for (const occupancy of running) {
       const local = this.localTasks.get(occupancy.taskId, occupancy.token);
@@ -444,6 +455,27 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       }
     }
     return ended;
+  }
+
+  /**
+   * A local task the pass did not find running: asks the store what became of it. Ended by another
+   * process (a timeout reaped elsewhere, a stop from elsewhere), it is forgotten here and its
+   * stopCallback comes from there; unknown to the store, its state was lost and it ends here as
+   * `lost`. The question is a keepalive, and it cannot renew anything: the task's occupancy was
+   * saved before the pass read the store, which no longer had it running, and an occupancy that
+   * has ended never runs again under its token. A store that cannot answer leaves the task to the
+   * next pass.
+   */
+  private async askAfterMissing(store: SlotStore, local: LocalTask): Promise<void> {
+    let answer: KeepaliveResult;
+    try {
+      answer = await store.keepalive({ taskId: local.taskId, token: local.token });
+    } catch (error) {
+      this.logger.warn('cannot ask the store about a task the pass did not find running', { taskId: local.taskId, token: local.token, ...errorFields(error) });
+      return;
+    }
+    if (answer.ok) local.occupancy = answer.occupancy;
+    else await this.forgetLost(local, answer);
   }
 
   // --- ending occupancies and running callbacks -------------------------------------------------
@@ -520,7 +552,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
             return;
           }
           this.localTasks.renewalAnswered(local, sentAt, result.ok);
-          if (!result.ok) this.lost(local.taskId, result);
+          if (!result.ok) await this.lost(local.taskId, result, local.token);
           else if (result.occupancy.cancelRequested) this.localTasks.abort(local, 'cancel_requested');
         }),
       );
@@ -594,10 +626,13 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     }
   }
 
-  /** A slot freed elsewhere refills here at once; a cancel requested elsewhere reaches the task's signal. */
+  /**
+   * A slot freed elsewhere (a stop, a reap) refills here at once, if this scheduler has room under
+   * maxLocalTasks; a cancel requested elsewhere reaches the task's signal.
+   */
   private onStoreEvent(event: StoreEvent): void {
     if (event.type === 'freed') {
-      if (this.slots.has(event.slotId)) this.scheduleLogged();
+      if (this.slots.has(event.slotId) && this.filler.room() > 0) this.scheduleLogged();
       return;
     }
     const local = this.localTasks.get(event.taskId, event.token);
@@ -636,16 +671,39 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     return answer!;
   }
 
-  /** Turns a store's "lost" answer into the public one, and tells the local task (if any) it lost its slot. */
-  private lost(taskId: string, lost: Lost): LostOutcome {
-    const local = lost.token === undefined ? undefined : this.localTasks.get(taskId, lost.token);
-    if (local && !local.stopping) {
-      const cause: AbortCause = lost.reason === 'timed_out' ? (lost.endReason === 'max_runtime' ? 'max_runtime' : 'timeout') : 'lost';
-      this.localTasks.abort(local, cause);
-    }
+  /**
+   * Turns a store's "lost" answer to a call about `asked` (the token the caller gave, if any) into
+   * the public one, after telling the local task (if any) that it lost its slot.
+   */
+  private async lost(taskId: string, lost: Lost, asked: number | undefined, report?: StopReport): Promise<LostOutcome> {
+    // The occupancy the caller asked about; without a token, the one the store names, or (unknown) any.
+    const token = asked ?? lost.token;
+    const local = token === undefined ? this.localTasks.get(taskId) : this.localTasks.get(taskId, token);
+    if (local) await this.forgetLost(local, lost, report);
     // An overdue task is reaped by the next pass; run it now rather than at the next tick.
     if (lost.reason === 'timed_out' && this.loaded && !this.closing) this.scheduleLogged();
     return { taskId, ...lost };
+  }
+
+  /**
+   * A local task whose occupancy the store no longer holds. `unknown`: the store keeps no end of
+   * it, so its state was lost and no other process will deliver its end: the stopCallback runs
+   * here, with reason `lost` (and what a stop reported). Otherwise another process ended it and
+   * delivers its callbacks: here the signal fires and the task is forgotten. Either way it stops
+   * counting against maxLocalTasks. A task already forgotten is left alone, so the end is told once.
+   */
+  private async forgetLost(local: LocalTask, lost: Lost, report?: StopReport): Promise<void> {
+    if (this.localTasks.get(local.taskId, local.token) !== local) return;
+    // A task that is stopping has finished: its signal has nothing left to stop.
+    const cause = local.stopping ? undefined : abortCauseOfLost(lost);
+    if (lost.reason !== 'unknown') {
+      this.localTasks.remove(local.taskId, local.token, cause);
+      return;
+    }
+    const ended: EndedOccupancy = { ...local.occupancy, reason: 'lost', endedAt: Date.now(), status: report?.status ?? null, error: report?.error ?? null };
+    this.logger.warn('the store no longer knows the occupancy of a task running here: its state was lost', fieldsOf(ended));
+    if (!cause) this.localTasks.remove(local.taskId, local.token);
+    await this.callbacks.deliver(ended);
   }
 
   /** @throws {TaskIdError} for an id outside the task-id grammar, ConfigError for a bad token */
@@ -682,6 +740,18 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     this.assertOpen();
     if (!this.loaded) throw new SchedulerStateError(`${method}() needs a config: call load() first`);
   }
+}
+
+/** What a stop reported, carried to the stopCallback when the occupancy turns out lost. */
+interface StopReport {
+  status: string | null;
+  error: string | null;
+}
+
+/** The cause a local task's signal gets for a store's answer that it no longer holds its slot. */
+function abortCauseOfLost(lost: Lost): AbortCause {
+  if (lost.reason !== 'timed_out') return 'lost';
+  return lost.endReason === 'max_runtime' ? 'max_runtime' : 'timeout';
 }
 
 /** A slot kept by a local stop, waiting for its refill round. */

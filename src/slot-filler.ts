@@ -192,7 +192,7 @@ export class SlotFiller {
     const { taskId, slotId, token } = occupancy;
     const backend = this.deps.backends.get(occupancy.backend)!;
     const local = this.deps.localTasks.add(
-      { taskId, slotId, token, backend: occupancy.backend },
+      { taskId, slotId, token, backend: occupancy.backend, occupancy },
       { sentAt, timeoutMs: occupancy.timeoutMs, maxRuntimeMs: occupancy.maxRuntimeMs, ...(ownTimeoutMs === undefined ? {} : { ownTimeoutMs }) },
     );
     const context: TaskContext = {

@@ -97,15 +97,18 @@ export class MemorySlotStore implements SlotStore {
     const ended: EndedOccupancy[] = [];
     let budget = request.limit;
     let expiredReservations = 0;
+    const reaped: SlotId[] = [];
 
     for (const [slotId, slot] of this.slots) {
       if (budget <= 0) break;
       if (slot.status === 'reserved' && slot.leaseUntil !== null && slot.leaseUntil <= now) {
         this.setIdle(slot);
+        reaped.push(slotId);
         expiredReservations++;
         budget--;
       } else if (slot.occupancy && expiryReason(slot.occupancy, now)) {
         const record = this.endOccupancy(slotId, slot, expiryReason(slot.occupancy, now)!, null, null, now);
+        reaped.push(slotId);
         if (request.deliverable.includes(record.backend)) ended.push(record);
         else this.pushOutbox(record);
         budget--;
@@ -133,6 +136,9 @@ export class MemorySlotStore implements SlotStore {
       } else if (slot.occupancy) {
         running.push({ ...slot.occupancy });
       }
+    }
+    if (request.notify) {
+      for (const slotId of reaped) if (this.slots.get(slotId)!.status === 'idle') this.publish({ type: 'freed', slotId });
     }
     return { now, ended, expiredReservations, reserved, running };
   }

@@ -220,6 +220,7 @@ export class PostgresSlotStore implements SlotStore {
       this.outboxLimit,
       this.tokenSequence,
       request.maxReserve === undefined ? null : toInt8(request.maxReserve),
+      request.notify === true ? this.channel : null,
     ]);
     const result: BeginPassResult = { now: 0, ended: [], expiredReservations: 0, reserved: [], running: [] };
     // The statement orders rows within each kind as the contract wants them.

@@ -102,10 +102,20 @@ const idleRecord = JSON.stringify({
   occupancy: null,
 } satisfies SlotRecord);
 
-/** Client settings for a store-owned client: fail a command after a few retries rather than hang. */
+/**
+ * Client settings for a store-owned client. It reconnects forever, at most a second apart, so a
+ * restarted Redis is back in use within a second; meanwhile a command fails after three attempts
+ * to reconnect rather than hang, so a pass during an outage fails fast and the next tick tries
+ * again. The subscriber, a duplicate, inherits them (and subscribes again by itself).
+ */
 // No auto-pipelining: it holds replies until a whole tick's batch has answered, so Node and Redis
 // take turns instead of working at once (measured: drain ×1.77 without it, bench/RESULTS.md).
-const ownedClientOptions = { maxRetriesPerRequest: 3, connectTimeout: 5000, lazyConnect: true } as const;
+const ownedClientOptions = {
+  maxRetriesPerRequest: 3,
+  retryStrategy: (attempt: number) => Math.min(attempt * 50, 1000),
+  connectTimeout: 5000,
+  lazyConnect: true,
+} as const;
 
 /**
  * Slot state in Redis, for schedulers in many processes. Every state change is one Lua script
@@ -209,6 +219,7 @@ export class RedisSlotStore implements SlotStore {
       request.limit,
       this.outboxLimit,
       request.maxReserve ?? -1,
+      request.notify === true ? this.channel : '',
     ]);
     const reserved: Reservation[] = [];
     for (let i = 0; i + 1 < reservedFlat.length; i += 2) {

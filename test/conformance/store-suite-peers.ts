@@ -122,6 +122,50 @@ export function registerPeerCases<C>(test: TestFn<C>, factory: StoreFactory): vo
     t.deepEqual(freed(), [{ type: 'freed', slotId: '2' }]);
   });
 
+  test('concurrent passes that may each reserve one slot each get one while enough are idle: none holds more than it takes', peers, factory, ['a', 'a', 'a', 'a'], async (t, stores) => {
+    const slotIds = ['1', '2', '3', '4'];
+    await stores[0]!.init(slotIds);
+    // As schedulers under maxLocalTasks on one cron tick: their passes run at once, each with room for one.
+    for (let round = 1; round <= 10; round++) {
+      const passes = await Promise.all(stores.map((h, i) => h.pass(`owner-${i}`, slotIds, { maxReserve: 1 })));
+      const reserved = passes.flatMap((p) => p.reserved);
+      t.deepEqual(passes.map((p) => p.reserved.length), [1, 1, 1, 1], `round ${round}: ${JSON.stringify(reserved)}`);
+      t.deepEqual(reserved.map((r) => r.slotId).sort(compareSlotIds), slotIds);
+      await stores[0]!.store.release(reserved);
+    }
+  });
+
+  test('a pass with notify announces the slots it reaps and leaves idle', peers, factory, ['a', 'a'], async (t, stores) => {
+    const [a, b] = stores as [Harness, Harness];
+    await a.init(['1', '2', '3']);
+    const events: StoreEvent[] = [];
+    const unsubscribe = await a.store.subscribe?.((event) => events.push(event));
+    if (!unsubscribe) return; // subscribe is optional
+    t.teardown(unsubscribe);
+    // Slot 1: a task that times out; slot 2: a reservation that lapses; slot 3: a task that times
+    // out in a slot the reaping pass may also reserve. One pass, so none reaps before the last.
+    // The lease leaves the starts time to come first; the wait covers it.
+    const { reserved } = await b.pass('B', ['1', '2', '3'], { leaseMs: timing.wait });
+    for (const [slotId, taskId] of [['1', 'task-1'], ['3', 'task-3']] as const) {
+      ok(await b.start(reserved.find((r) => r.slotId === slotId)!, taskId, { timeoutMs: timing.short }), `start of ${taskId}`);
+    }
+    await sleep(2 * timing.wait);
+    const pass = await b.pass('B', ['3'], { notify: true });
+    t.deepEqual(endedTaskIds(pass.ended), ['task-1', 'task-3']);
+    t.is(pass.expiredReservations, 1);
+    // A marker published after the pass: once it arrives, every event of the pass has.
+    await b.run('1', 'marker', {}, 'B');
+    ok(await b.end('marker', { notify: true }), 'end of the marker');
+    const freed = () => events.filter((e) => e.type === 'freed').map((e) => (e as { slotId: string }).slotId);
+    for (const until = Date.now() + 10_000; freed().filter((id) => id === '1').length < 2; await sleep(10)) {
+      must(Date.now() < until, `no marker within 10 s: ${JSON.stringify(events)}`);
+    }
+    // Slot 3 is announced only where the reaping pass left it idle rather than reserving it.
+    const three = pass.reserved.some((r) => r.slotId === '3') ? [] : ['3'];
+    t.deepEqual(freed().slice(0, -1).sort(compareSlotIds), ['1', '2', ...three]);
+    t.deepEqual(freed().at(-1), '1');
+  });
+
   test('scheduler names sharing a backing never see each other', peers, factory, ['x', 'y'], async (t, stores) => {
     const [x, y] = stores as [Harness, Harness];
     await Promise.all([x.init(['1', '2']), y.init(['2', '3'])]);

@@ -7,11 +7,19 @@
  *
  * Environment: KIND, NAME, NS (Redis namespace of the test's queue and records), SLOTS,
  * KEY_PREFIX (redis) or SCHEMA (postgres), TIMEOUT (e.g. '1s'), HANG=1 to start tasks that
- * never stop (the process is then killed), IN_PROCESS=1 for a backend whose tasks run in the
- * process (`runsInProcess`), PROCESS_LEASE (the scheduler option), REDIS_URL, DATABASE_URL.
+ * keep alive and never stop (the process is then killed), IN_PROCESS=1 for a backend whose tasks run
+ * in the process (`runsInProcess`), REDIS_URL, DATABASE_URL. Optional: MAX_LOCAL_TASKS;
+ * PROCESS_LEASE (the scheduler option); STORE_URL, the slot store's own server (the queue and
+ * records stay on REDIS_URL); TASK_MS,
+ * tasks that run that long, keep alive at a quarter of TIMEOUT, give up at their signal and stop
+ * once (a stop that throws is recorded, not retried), as a task that lost its slot must; CRON, a
+ * node-cron expression for scheduler.start() instead of passing in a loop; RECORD_PASSES=1, a
+ * record of every pass (its end, duration, starts and ends).
  */
 import { Redis } from 'ioredis';
 import { Backend, type StopOutcome, type TaskContext } from '../../backends/backend.js';
+import { parseDuration } from '../../src/duration.js';
+import { TaskAbortedError } from '../../src/errors.js';
 import { Scheduler } from '../../src/scheduler.js';
 import { databaseUrl, redisUrl } from './services.js';
 
@@ -23,7 +31,9 @@ const env = (key: string): string => {
 
 const ns = env('NS');
 const hang = process.env.HANG === '1';
+const taskMs = process.env.TASK_MS === undefined ? undefined : Number(process.env.TASK_MS);
 const redis = new Redis(redisUrl);
+const storeUrl = process.env.STORE_URL;
 
 // INCR the running count and keep its maximum, atomically.
 const countUp = `local n = redis.call('INCR', KEYS[1])
@@ -40,8 +50,13 @@ class QueueBackend extends Backend {
   override async startCallback(taskId: string, context: TaskContext): Promise<void> {
     if ((await redis.sadd(`${ns}:running`, taskId)) === 0) await redis.rpush(`${ns}:violations`, `${taskId} twice`);
     await redis.eval(countUp, 2, `${ns}:concurrent`, `${ns}:max`);
-    await redis.rpush(`${ns}:starts`, JSON.stringify({ taskId, token: context.token, pid: process.pid }));
-    if (hang) return; // this process will be killed with its tasks running
+    await redis.rpush(`${ns}:starts`, JSON.stringify({ taskId, token: context.token, slotId: context.slotId, pid: process.pid, at: Date.now() }));
+    if (hang) {
+      // This process will be killed with its tasks running: until then they hold their slots.
+      setInterval(() => void context.keepalive().catch(() => {}), parseDuration(env('TIMEOUT'), 'TIMEOUT') / 4);
+      return;
+    }
+    if (taskMs !== undefined) return runLong(taskId, context, taskMs);
     const finish = async () => {
       await redis.decr(`${ns}:concurrent`);
       await redis.srem(`${ns}:running`, taskId);
@@ -57,7 +72,7 @@ class QueueBackend extends Backend {
   }
 
   override async stopCallback(taskId: string, outcome: StopOutcome): Promise<void> {
-    await redis.rpush(`${ns}:stops`, JSON.stringify({ taskId, token: outcome.token, reason: outcome.reason, pid: process.pid }));
+    await redis.rpush(`${ns}:stops`, JSON.stringify({ taskId, token: outcome.token, reason: outcome.reason, pid: process.pid, at: Date.now() }));
   }
 
   override async rejectCallback(taskId: string): Promise<void> {
@@ -65,10 +80,41 @@ class QueueBackend extends Backend {
   }
 }
 
+/** A task that runs `ms`, keeps alive, and gives up at its signal; it leaves the running count once. */
+function runLong(taskId: string, context: TaskContext, ms: number): void {
+  let left = false;
+  const leave = async () => {
+    if (left) return false;
+    left = true;
+    clearInterval(beat);
+    clearTimeout(done);
+    await redis.decr(`${ns}:concurrent`);
+    await redis.srem(`${ns}:running`, taskId);
+    return true;
+  };
+  const record = (key: string, fields: Record<string, unknown>) =>
+    void redis.rpush(`${ns}:${key}`, JSON.stringify({ taskId, token: context.token, pid: process.pid, at: Date.now(), ...fields }));
+  const beat = setInterval(() => {
+    context.keepalive().catch((error: unknown) => record('keepalive-errors', { error: String(error) }));
+  }, parseDuration(env('TIMEOUT'), 'TIMEOUT') / 4);
+  const done = setTimeout(() => {
+    void leave().then(async (first) => {
+      if (!first) return;
+      await context.stop({ status: 'succeeded' }).catch((error: unknown) => record('stop-errors', { error: String(error) }));
+    });
+  }, ms);
+  context.onAbort((reason) => {
+    record('aborts', { cause: reason instanceof TaskAbortedError ? reason.abortCause : String(reason) });
+    void leave();
+  });
+}
+
 const kind = env('KIND');
 const scheduler = new Scheduler({
   name: env('NAME'),
-  ...(kind === 'redis' ? { redis: redisUrl, keyPrefix: env('KEY_PREFIX') } : { postgres: databaseUrl, postgresSchema: env('SCHEMA') }),
+  ...(kind === 'redis'
+    ? { redis: storeUrl ?? redisUrl, keyPrefix: env('KEY_PREFIX') }
+    : { postgres: storeUrl ?? databaseUrl, postgresSchema: env('SCHEMA') }),
   timeout: env('TIMEOUT'),
   ...(process.env.PROCESS_LEASE ? { processLease: process.env.PROCESS_LEASE } : {}),
   reservationTimeout: '5s',
@@ -79,12 +125,24 @@ scheduler.registerBackend('Queue', QueueBackend);
 await scheduler.load(Array.from({ length: Number(env('SLOTS')) }, (_, i) => ({ slotId: i + 1, backends: ['Queue'] })));
 await redis.rpush(`${ns}:ready`, String(process.pid));
 
-// Pass often, as many processes on a cron tick would, until the test says done.
-while ((await redis.get(`${ns}:done`)) === null) {
-  await scheduler.schedule().catch(async (error: unknown) => {
-    await redis.rpush(`${ns}:errors`, String(error));
+if (process.env.RECORD_PASSES === '1') {
+  scheduler.on('pass:end', ({ durationMs, started, ended }) => {
+    void redis.rpush(`${ns}:passes`, JSON.stringify({ pid: process.pid, at: Date.now(), durationMs, started, ended }));
   });
-  await new Promise((resolve) => setTimeout(resolve, 5 + Math.floor(Math.random() * 10)));
+}
+if (process.env.CRON) {
+  // As an operator runs it: a cron tick, and refills on the stops and the store's events.
+  scheduler.on('pass:error', (error) => void redis.rpush(`${ns}:pass-errors`, String(error)));
+  scheduler.start({ cron: process.env.CRON });
+  while ((await redis.get(`${ns}:done`)) === null) await new Promise((resolve) => setTimeout(resolve, 50));
+} else {
+  // Pass often, as many processes on a cron tick would, until the test says done.
+  while ((await redis.get(`${ns}:done`)) === null) {
+    await scheduler.schedule().catch(async (error: unknown) => {
+      await redis.rpush(`${ns}:errors`, String(error));
+    });
+    await new Promise((resolve) => setTimeout(resolve, 5 + Math.floor(Math.random() * 10)));
+  }
 }
 await scheduler.close();
 redis.disconnect();

@@ -2,20 +2,9 @@
  * Several scheduler processes on one Redis, and on one PostgreSQL, racing for the same slots and
  * the same task ids. Concurrency is counted independently of the slot store (see worker-process).
  */
-import test, { type ExecutionContext } from 'ava';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import type { Redis } from 'ioredis';
-import { connectPostgres, connectRedis, freshSchema, uniqueName } from '../helpers/services.js';
-
-const workerScript = fileURLToPath(new URL('../helpers/worker-process.js', import.meta.url));
-
-interface Entry {
-  taskId: string;
-  token: number;
-  reason?: string;
-  pid: number;
-}
+import test from 'ava';
+import { connectPostgres, freshSchema, uniqueName } from '../helpers/services.js';
+import { exited, fleetNamespace as setup, records, startWorkers, waitFor } from '../helpers/worker-fleet.js';
 
 async function storeEnv(kind: 'redis' | 'postgres'): Promise<Record<string, string>> {
   if (kind === 'redis') return { KIND: 'redis', KEY_PREFIX: uniqueName('mp') };
@@ -23,39 +12,6 @@ async function storeEnv(kind: 'redis' | 'postgres'): Promise<Record<string, stri
   const schema = await freshSchema(pool);
   await pool.end();
   return { KIND: 'postgres', SCHEMA: schema };
-}
-
-function startWorkers(t: ExecutionContext, count: number, env: Record<string, string>): ChildProcess[] {
-  const children = Array.from({ length: count }, () =>
-    spawn(process.execPath, [workerScript], { env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit'] }),
-  );
-  t.teardown(() => children.forEach((child) => child.exitCode === null && child.kill('SIGKILL')));
-  return children;
-}
-
-const exited = (child: ChildProcess) =>
-  new Promise<number | null>((resolve) => (child.exitCode !== null ? resolve(child.exitCode) : child.once('exit', resolve)));
-
-async function waitFor(check: () => Promise<boolean>, what: string, ms: number): Promise<void> {
-  const until = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > until) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
-const records = async (redis: Redis, key: string): Promise<Entry[]> =>
-  (await redis.lrange(key, 0, -1)).map((line) => JSON.parse(line) as Entry);
-
-async function setup(t: ExecutionContext) {
-  const redis = await connectRedis();
-  const ns = uniqueName('mp');
-  t.teardown(async () => {
-    const keys = await redis.keys(`${ns}:*`);
-    if (keys.length) await redis.del(...keys);
-    redis.disconnect();
-  });
-  return { redis, ns };
 }
 
 for (const kind of ['redis', 'postgres'] as const) {
@@ -113,5 +69,48 @@ for (const kind of ['redis', 'postgres'] as const) {
       t.not(ends[0]?.pid, victim!.pid);
     }
     t.is(stops.filter((s) => s.reason === 'stopped').length, ids.length - 3);
+  });
+}
+
+for (const kind of ['redis', 'postgres'] as const) {
+  test(`${kind}: after a kill -9, a slot reaped by a process at its cap is refilled at once by the process with room, in its first pass after the reap`, async (t) => {
+    const { redis, ns } = await setup(t);
+    await redis.rpush(`${ns}:queue`, ...Array.from({ length: 20 }, (_, i) => `job-${i}`));
+    // 3 slots, at most 1 task a process: the victim holds one, two busy processes the others.
+    const env = { ...(await storeEnv(kind)), NS: ns, NAME: uniqueName('mp'), SLOTS: '3', TIMEOUT: '1s', MAX_LOCAL_TASKS: '1' };
+    const [victim] = startWorkers(t, 1, { ...env, HANG: '1' });
+    await waitFor(async () => (await redis.llen(`${ns}:starts`)) === 1, 'the victim to start a task', 20_000);
+    // The busy processes pass on the same one-second tick, at their cap: they reap the victim's
+    // slot and cannot refill it.
+    startWorkers(t, 2, { ...env, CRON: '*/1 * * * * *', TASK_MS: '60000' });
+    await waitFor(async () => (await redis.llen(`${ns}:starts`)) === 3, 'the busy processes to start a task each', 20_000);
+    // The process with room ticks once a day: only the news of the reap can make it pass.
+    const [spare] = startWorkers(t, 1, { ...env, CRON: '0 0 * * *', TASK_MS: '60000', RECORD_PASSES: '1' });
+    await waitFor(async () => (await redis.llen(`${ns}:ready`)) === 4, 'the process with room to load', 20_000);
+    const [hung] = await records(redis, `${ns}:starts`);
+    victim!.kill('SIGKILL');
+    await exited(victim!);
+
+    await waitFor(async () => (await records(redis, `${ns}:starts`)).some((s) => s.pid === spare!.pid), 'the reaped slot to be refilled', 20_000);
+    // The record of the pass that refilled comes once it ends.
+    await waitFor(async () => (await redis.lrange(`${ns}:passes`, 0, -1)).some((line) => JSON.parse(line).started > 0), 'the refilling pass to end', 10_000);
+    await redis.set(`${ns}:done`, '1');
+    const reap = (await records(redis, `${ns}:stops`)).find((s) => s.taskId === hung!.taskId)!;
+    t.is(reap.reason, 'timeout');
+    t.not(reap.pid, spare!.pid, 'reaped by a busy process');
+    const refill = (await records(redis, `${ns}:starts`)).find((s) => s.pid === spare!.pid)!;
+    t.is(refill.slotId, hung!.slotId);
+    // The passes of the process with room, by when they began: the one that refilled, and none that missed the slot after the reap.
+    const passes = (await redis.lrange(`${ns}:passes`, 0, -1))
+      .map((line) => JSON.parse(line) as { at: number; durationMs: number; started: number })
+      .map((p) => ({ ...p, began: p.at - p.durationMs }));
+    const refilling = passes.find((p) => p.began <= refill.at && refill.at <= p.at && p.started > 0);
+    t.truthy(refilling, 'refilled by a pass');
+    t.deepEqual(
+      passes.filter((p) => p.began > reap.at && p.at < refilling!.began),
+      [],
+      'passes of the process with room that began after the reap and left the slot idle',
+    );
+    t.log(`refilled ${refill.at - reap.at} ms after the reap`);
   });
 }

@@ -114,46 +114,69 @@ test('a full cycle: reserve, start, keepalive, end, timed by the Redis clock', a
   const before = await redisNow(redis);
   const first = await store.beginPass(pass());
   t.true(first.now >= before && first.now <= (await redisNow(redis)));
+  // Tokens count up from wherever the counter starts (the clock: see the next test).
+  const one = first.reserved[0]!.token;
   t.deepEqual(first.reserved, [
-    { slotId: '1', token: 1 },
-    { slotId: '2', token: 2 },
-    { slotId: '3', token: 3 },
+    { slotId: '1', token: one },
+    { slotId: '2', token: one + 1 },
+    { slotId: '3', token: one + 2 },
   ]);
   t.deepEqual(first.running, []);
   t.is(first.expiredReservations, 0);
 
   const reservedState = (await store.inspect())[0]!;
-  t.like(reservedState, { status: 'reserved', token: 1, owner: 'owner-a', leaseUntil: first.now + 10_000 });
+  t.like(reservedState, { status: 'reserved', token: one, owner: 'owner-a', leaseUntil: first.now + 10_000 });
 
-  const started = await store.start(startReq('1', 1, 'task-a', { maxRuntimeMs: 60_000 }));
+  const started = await store.start(startReq('1', one, 'task-a', { maxRuntimeMs: 60_000 }));
   if (!started.ok) return t.fail(started.reason);
   const occ = started.occupancy;
-  t.like(occ, { slotId: '1', token: 1, taskId: 'task-a', backend: 'b', owner: 'owner-a', timeoutMs: 10_000, maxRuntimeMs: 60_000, cancelRequested: false });
+  t.like(occ, { slotId: '1', token: one, taskId: 'task-a', backend: 'b', owner: 'owner-a', timeoutMs: 10_000, maxRuntimeMs: 60_000, cancelRequested: false });
   t.is(occ.deadline, occ.startedAt + 10_000);
   t.is(occ.maxDeadline, occ.startedAt + 60_000);
-  await store.release([{ slotId: '2', token: 2 }, { slotId: '3', token: 3 }]);
+  await store.release(first.reserved.slice(1));
 
   await sleep(20);
-  const renewed = await store.keepalive({ taskId: 'task-a', token: 1 });
+  const renewed = await store.keepalive({ taskId: 'task-a', token: one });
   if (!renewed.ok) return t.fail(renewed.reason);
   t.true(renewed.occupancy.lastKeepaliveAt > occ.lastKeepaliveAt);
   t.is(renewed.occupancy.deadline, renewed.occupancy.lastKeepaliveAt + 10_000);
 
   const second = await store.beginPass(pass());
   t.deepEqual(second.running, [renewed.occupancy]);
-  t.deepEqual(second.reserved, [{ slotId: '2', token: 4 }, { slotId: '3', token: 5 }]);
+  t.deepEqual(second.reserved, [{ slotId: '2', token: one + 3 }, { slotId: '3', token: one + 4 }]);
   await store.release(second.reserved);
 
-  const ended = await store.end({ taskId: 'task-a', token: 1, reason: 'stopped', status: 'succeeded', deliverable: ['b'] });
+  const ended = await store.end({ taskId: 'task-a', token: one, reason: 'stopped', status: 'succeeded', deliverable: ['b'] });
   if (!ended.ok) return t.fail(ended.reason);
   t.true(ended.delivered);
   t.deepEqual(ended.ended, { ...renewed.occupancy, reason: 'stopped', endedAt: ended.ended.endedAt, status: 'succeeded', error: null });
   t.true(ended.ended.endedAt >= renewed.occupancy.lastKeepaliveAt);
 
   t.deepEqual(await store.inspect(), SLOTS.map((slotId, i) => ({
-    slotId, status: 'idle' as const, token: [1, 4, 5][i]!, owner: null, leaseUntil: null, occupancy: null, overdue: false,
+    slotId, status: 'idle' as const, token: one + [0, 3, 4][i]!, owner: null, leaseUntil: null, occupancy: null, overdue: false,
   })));
-  t.deepEqual(await store.keepalive({ taskId: 'task-a' }), { ok: false, reason: 'ended', slotId: '1', token: 1, endReason: 'stopped' });
+  t.deepEqual(await store.keepalive({ taskId: 'task-a' }), { ok: false, reason: 'ended', slotId: '1', token: one, endReason: 'stopped' });
+});
+
+test('tokens keep growing after Redis loses the keys (a restart without persistence, a flush): the counter starts from the clock', async (t) => {
+  const { redis, store, ns } = await setup(t);
+  const before = await store.beginPass(pass());
+  // Seeded from TIME in tenths of a millisecond: below 10^14, which cjson writes exactly.
+  const now = await redisNow(redis);
+  t.true(before.reserved[0]!.token > (now - 60_000) * 10 && before.reserved[0]!.token <= now * 10, `token ${before.reserved[0]!.token}`);
+  const started = await store.start(startReq('1', before.reserved[0]!.token, 'task-a'));
+  if (!started.ok) return t.fail(started.reason);
+  t.is(started.occupancy.token, before.reserved[0]!.token, 'the JSON of the slot record keeps every digit');
+
+  // What a restart without persistence leaves of this scheduler name: nothing.
+  await redis.del(...['slots', 'tasks', 'ended', 'expiry', 'ended-at', 'outbox', 'token'].map((key) => `${ns}:${key}`));
+  await sleep(2); // the clock moves on, as it does across any restart
+  const after = await store.beginPass(pass());
+  t.deepEqual(after.reserved.map((r) => r.slotId), SLOTS, 'missing slots are idle, and reserved');
+  const highest = Math.max(...before.reserved.map((r) => r.token));
+  t.true(after.reserved.every((r) => r.token > highest), `${after.reserved.map((r) => r.token)} > ${highest}`);
+  // The task that ran across the loss is unknown now: its scheduler ends it as lost.
+  t.deepEqual(await store.keepalive({ taskId: 'task-a', token: started.occupancy.token }), { ok: false, reason: 'unknown' });
 });
 
 test('a task id cannot occupy two slots', async (t) => {
@@ -476,24 +499,28 @@ test('gives the same answers as MemorySlotStore for the same calls', async (t) =
     const out: unknown[] = [];
     const p1 = await s.beginPass(pass({ slotIds: ['1', '2', '3'], leaseMs: 60_000 }));
     out.push(p1);
-    out.push(await s.start(startReq('1', 1, 'a', { maxRuntimeMs: 60_000 })));
-    out.push(await s.start(startReq('2', 2, 'a')));
-    out.push(await s.start(startReq('2', 2, 'b', { backend: 'remote', timeoutMs: 30 })));
-    out.push(await s.start(startReq('3', 99, 'c')));
-    await s.release([{ slotId: '3', token: 3 }]);
+    // Token n of this script: the stores' counters start at different values.
+    const base = p1.reserved[0]!.token - 1;
+    const token = (n: number) => base + n;
+    out.push(await s.start(startReq('1', token(1), 'a', { maxRuntimeMs: 60_000 })));
+    out.push(await s.start(startReq('2', token(2), 'a')));
+    out.push(await s.start(startReq('2', token(2), 'b', { backend: 'remote', timeoutMs: 30 })));
+    out.push(await s.start(startReq('3', token(99), 'c')));
+    await s.release([{ slotId: '3', token: token(3) }]);
     out.push(await s.requestCancel({ taskId: 'a' }));
-    out.push(await s.keepalive({ taskId: 'a', token: 1 }));
-    out.push(await s.keepalive({ taskId: 'a', token: 2 }));
+    out.push(await s.keepalive({ taskId: 'a', token: token(1) }));
+    out.push(await s.keepalive({ taskId: 'a', token: token(2) }));
     out.push(await s.keepalive({ taskId: 'zzz' }));
     await sleep(150);
     out.push(await s.keepalive({ taskId: 'b' }));
     out.push(await s.beginPass(pass({ slotIds: ['3', '2'], deliverable: ['b'] })));
     out.push(await s.end({ taskId: 'a', reason: 'stopped', status: 'done', deliverable: ['b'] }));
     out.push(await s.end({ taskId: 'a', reason: 'stopped', deliverable: ['b'] }));
-    out.push(await s.keepalive({ taskId: 'b', token: 2 }));
+    out.push(await s.keepalive({ taskId: 'b', token: token(2) }));
     out.push(await s.beginPass(pass({ slotIds: ['1'], deliverable: ['remote', 'b'] })));
     out.push(await s.inspect());
-    return scrub(out);
+    // Tokens as script numbers; a slot never reserved keeps token 0.
+    return JSON.parse(JSON.stringify(scrub(out), (key, v: unknown) => (key === 'token' && typeof v === 'number' && v > 0 ? v - base : v)));
   };
   const [fromRedis, fromMemory] = [await script(redisStore), await script(memory)];
   t.deepEqual(fromRedis, fromMemory);

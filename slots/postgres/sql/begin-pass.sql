@@ -5,7 +5,8 @@
 --   2. take (delete) outbox entries of deliverable backends, oldest first, with what is left of $7;
 --   3. prune tombstones that ended at or before now - $6;
 --   4. reserve, under fresh tokens, every idle slot of $2 (creating missing ones), and list the
---      running occupancies of $2.
+--      running occupancies of $2;
+--   5. announce the slots reaped in 1 (idle until a later pass reserves them) on channel $11.
 -- Data-modifying CTEs all see the snapshot taken when the statement began, so a slot reaped here
 -- was not idle in it and is not reserved here (the contract allows that). No two CTEs modify one row.
 -- Rows are locked with SKIP LOCKED wherever a pass would otherwise wait on another: a row another
@@ -22,6 +23,8 @@
 --   $8 bigint   outbox limit
 --   $9 regclass the token sequence (a parameter, so no schema name sits inside a string literal)
 --   $10 bigint  most idle slots to reserve, first in $2 order; null for all
+--   $11 text    events channel, or null for none: {"scheduler", "type": "freed", "slotId"} is
+--               published on it (sent at commit) for each slot reaped here
 -- Returns rows tagged by kind, ordered by kind, grp, pos, slot_id:
 --   'pass'     one row: now_ms bigint, expired bigint (lapsed reservations set idle)
 --   'ended'    record jsonb (an EndedOccupancy): reaped ones (grp 0) in slot id order, then taken
@@ -142,19 +145,23 @@ pruned AS (
 ),
 free AS MATERIALIZED (
   -- Idle in the snapshot and still idle once locked; a slot another pass holds is skipped, not waited for.
-  -- ANY($2) rather than a join with `wanted`: the planner reads it as an index condition, where a
-  -- join with the CTE could become a nested loop over every pair (seconds at 10,000 slots).
-  SELECT s.slot_id
-  FROM __SCHEMA__.task_semaphore_slots AS s
+  -- Only as many as the caller may reserve are locked, first in config order (the lock is taken
+  -- row by row as the limit pulls them): a pass at its maxReserve must not hold idle slots that a
+  -- concurrent pass of a scheduler with room would take (passes on one cron tick run together).
+  -- ANY($2) beside the join: the planner reads it as an index condition, where the join alone
+  -- could become a nested loop over every pair (seconds at 10,000 slots).
+  SELECT s.slot_id, w.ord
+  FROM __SCHEMA__.task_semaphore_slots AS s JOIN wanted AS w ON w.slot_id = s.slot_id
   WHERE s.scheduler = $1::text AND s.slot_id = ANY ($2::text[]) AND s.status = 'idle'
+  ORDER BY w.ord
+  LIMIT $10::bigint
   FOR UPDATE OF s SKIP LOCKED
 ),
 tokens AS MATERIALIZED (
   -- nextval() is evaluated after the sort, so tokens grow in config order.
   SELECT f.slot_id, nextval($9::regclass) AS token
-  FROM free AS f JOIN wanted AS w ON w.slot_id = f.slot_id
-  ORDER BY w.ord
-  LIMIT $10::bigint
+  FROM free AS f
+  ORDER BY f.ord
 ),
 reserved AS (
   UPDATE __SCHEMA__.task_semaphore_slots AS s
@@ -177,6 +184,13 @@ created AS (
   ON CONFLICT (scheduler, slot_id) DO NOTHING
   RETURNING slot_id, token
 ),
+announced AS MATERIALIZED (
+  -- The schedulers with room refill them at once, rather than at their next tick: this pass
+  -- cannot reserve them (see above), and its caller may be at its maxReserve.
+  SELECT pg_notify($11::text, json_build_object('scheduler', $1::text, 'type', 'freed', 'slotId', r.slot_id)::text) AS sent
+  FROM reaped AS r
+  WHERE $11::text IS NOT NULL
+),
 running AS (
   -- Running in the snapshot and not reaped above.
   SELECT w.ord, s.slot_id,
@@ -196,7 +210,8 @@ running AS (
 SELECT 'pass' AS kind, 0 AS grp, 0::bigint AS pos, NULL::text AS slot_id, NULL::bigint AS token,
        NULL::jsonb AS record, c.now_ms,
        (SELECT count(*) FROM victims WHERE reason IS NULL) AS expired
-FROM clock AS c
+-- A CTE that nothing reads does not run: this join makes the notifications go out.
+FROM clock AS c CROSS JOIN (SELECT count(*) FROM announced) AS a
 UNION ALL
 SELECT 'ended', 0, 0, r.slot_id, NULL, r.record, NULL, NULL FROM records AS r WHERE r.deliverable
 UNION ALL

@@ -1,7 +1,8 @@
 --[[
 Starts a schedule() pass for one scheduler name, atomically: reaps lapsed reservations and
 timed-out occupancies (any slot of the name), takes deliverable outbox entries, prunes old
-tombstones, then reserves every idle slot of the caller's list.
+tombstones, reserves every idle slot of the caller's list, then announces the reaped slots it
+left idle.
 
 KEYS[1] slots     hash   slotId -> slot record JSON
 KEYS[2] tasks     hash   taskId -> slotId of its running occupancy
@@ -19,6 +20,8 @@ ARGV[5] retentionMs
 ARGV[6] limit: most reaps plus outbox takes in this call (also the most tombstones pruned)
 ARGV[7] outboxLimit
 ARGV[8] maxReserve: most idle slots to reserve, first in ARGV[1] order; -1 for all
+ARGV[9] events channel, or '' for none: {"type":"freed","slotId":...} is published on it for
+        each slot this call reaps and leaves idle (not reserved by step 4)
 
 Returns {now, expiredReservations, ended, reserved, running}:
   now                  integer ms, Redis TIME
@@ -44,10 +47,13 @@ local retention_ms = tonumber(ARGV[5])
 local limit = tonumber(ARGV[6])
 local outbox_limit = tonumber(ARGV[7])
 local max_reserve = tonumber(ARGV[8] or '-1')
+local channel = ARGV[9] or ''
 
 local budget = limit
 local expired = 0
 local ended = {}
+-- Slots set idle by the reaping below.
+local reaped = {}
 
 -- 1. Reap: the expiry index names exactly the slots whose state has lapsed, oldest first.
 if budget > 0 then
@@ -59,12 +65,14 @@ if budget > 0 then
       and expiry_reason(slot.occupancy, now)
     if slot and slot.status == 'reserved' and not is_null(slot.leaseUntil) and slot.leaseUntil <= now then
       free_slot(KEYS[1], KEYS[4], slot_id, slot)
+      reaped[#reaped + 1] = slot_id
       expired = expired + 1
       budget = budget - 1
     elseif reason then
       local delivered = deliverable[slot.occupancy.backend] == true
       local record = end_occupancy(slot_id, slot, reason, cjson.null, cjson.null, now, delivered, outbox_limit)
       if delivered then ended[#ended + 1] = record end
+      reaped[#reaped + 1] = slot_id
       budget = budget - 1
     else
       -- A stale index entry (no record, idle, or a score behind the record): drop it, or
@@ -137,6 +145,17 @@ for _, slot_id in ipairs(slot_ids) do
     reserved[#reserved + 1] = reserve_slot(slot_id, slot, owner, now + lease_ms)
   elseif slot.status == 'running' and not is_null(slot.occupancy) then
     running[#running + 1] = cjson.encode(slot.occupancy)
+  end
+end
+
+-- 5. Tell the schedulers of the name about reaped slots still idle: the caller, at its maxReserve or
+-- not serving them, leaves them to the others, which would otherwise wait for their next tick.
+if channel ~= '' then
+  for _, slot_id in ipairs(reaped) do
+    local raw = redis.call('HGET', KEYS[1], slot_id)
+    if raw and cjson.decode(raw).status == 'idle' then
+      redis.call('PUBLISH', channel, cjson.encode({ type = 'freed', slotId = slot_id }))
+    end
   end
 end
 

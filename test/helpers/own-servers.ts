@@ -1,0 +1,161 @@
+/**
+ * Servers of a test's own, on free ports, for tests that restart, flush or kill a store: the shared
+ * Redis and PostgreSQL of the suite must never be. Each is a child process started here and stopped
+ * by its pid at teardown.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, chownSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ExecutionContext } from 'ava';
+import { Redis } from 'ioredis';
+
+/** A port in 20000-40000 that nothing listens on now (random, so parallel helpers rarely collide). */
+export async function freePort(): Promise<number> {
+  for (;;) {
+    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    const free = await new Promise<boolean>((resolve) => {
+      const server = net.createServer();
+      server.once('error', () => resolve(false));
+      server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+    });
+    if (free) return port;
+  }
+}
+
+/** Resolves once `child` has exited (at once if it already has). */
+function exited(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve())));
+}
+
+/** Polls `check` until it holds, or throws naming `what` after `ms`. */
+async function until(check: () => Promise<boolean>, what: string, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check().catch(() => false))) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** A redis-server of the test's own, without persistence, as an operator's cache-style Redis. */
+export interface OwnRedis {
+  url: string;
+  /**
+   * `SHUTDOWN NOSAVE`, then, `downMs` later, a new server on the same port: every key is gone, as
+   * after a restart without persistence.
+   */
+  restart(downMs?: number): Promise<void>;
+  /** `FLUSHALL` on the running server. */
+  flushAll(): Promise<void>;
+}
+
+export async function ownRedis(t: ExecutionContext): Promise<OwnRedis> {
+  const port = await freePort();
+  const url = `redis://127.0.0.1:${port}`;
+  let server: ChildProcess | undefined;
+  const admin = () => {
+    const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    client.on('error', () => {});
+    return client;
+  };
+  const start = async () => {
+    server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    await until(async () => {
+      const client = admin();
+      try {
+        return (await client.ping()) === 'PONG';
+      } finally {
+        client.disconnect();
+      }
+    }, `redis-server on port ${port}`, 10_000);
+  };
+  t.teardown(async () => {
+    server?.kill('SIGKILL');
+    if (server) await exited(server);
+  });
+  await start();
+  return {
+    url,
+    async restart(downMs = 0) {
+      const client = admin();
+      // The server closes the connection as it exits: the command never gets an answer.
+      await client.call('SHUTDOWN', 'NOSAVE').catch(() => {});
+      client.disconnect();
+      await exited(server!);
+      await new Promise((resolve) => setTimeout(resolve, downMs));
+      await start();
+    },
+    async flushAll() {
+      const client = admin();
+      try {
+        await client.flushall();
+      } finally {
+        client.disconnect();
+      }
+    },
+  };
+}
+
+/** A PostgreSQL cluster of the test's own, in a temporary directory. */
+export interface OwnPostgres {
+  /** A URL of its `postgres` database. */
+  url: string;
+  /** `pg_ctl stop -m fast|immediate`, then, `downMs` later, start again on the same port and data. */
+  restart(mode: 'fast' | 'immediate', downMs?: number): Promise<void>;
+}
+
+/**
+ * initdb and pg_ctl refuse to run as root: as root, they run as the `postgres` user, which owns
+ * the directory.
+ */
+function pgCommand(args: string[]): [string, string[]] {
+  return process.getuid?.() === 0 ? ['runuser', ['-u', 'postgres', '--', ...args]] : [args[0]!, args.slice(1)];
+}
+
+function runPg(args: string[]): void {
+  const [command, rest] = pgCommand(args);
+  const result = spawnSync(command, rest, { encoding: 'utf8' });
+  if (result.status !== 0) throw new Error(`${args.join(' ')} failed: ${result.stderr || result.stdout || String(result.error)}`);
+}
+
+/**
+ * Starts a throwaway cluster and stops it at teardown. Trust auth, and no fsync: that loses data
+ * only when the machine itself crashes, never when PostgreSQL stops, however abruptly (commits stay
+ * synchronous, so a commit that answered is in the WAL).
+ */
+export async function ownPostgres(t: ExecutionContext | { teardown(fn: () => unknown): void }): Promise<OwnPostgres> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'ts-pg-'));
+  if (process.getuid?.() === 0) {
+    const { uid, gid } = userIds('postgres');
+    chownSync(dir, uid, gid);
+  }
+  const data = join(dir, 'data');
+  runPg(['initdb', '-D', data, '-U', 'postgres', '-A', 'trust', '--no-sync', '-E', 'UTF8']);
+  const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off`;
+  const start = async () => {
+    runPg(['pg_ctl', '-D', data, '-o', options, '-l', join(dir, 'log'), '-w', 'start']);
+  };
+  t.teardown(() => {
+    try {
+      runPg(['pg_ctl', '-D', data, '-m', 'immediate', '-w', 'stop']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+  await start();
+  return {
+    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    async restart(mode, downMs = 0) {
+      runPg(['pg_ctl', '-D', data, '-m', mode, '-w', 'stop']);
+      await new Promise((resolve) => setTimeout(resolve, downMs));
+      await start();
+    },
+  };
+}
+
+function userIds(name: string): { uid: number; gid: number } {
+  const id = (flag: string) => Number(spawnSync('id', [flag, name], { encoding: 'utf8' }).stdout.trim());
+  return { uid: id('-u'), gid: id('-g') };
+}
