@@ -124,10 +124,15 @@ export class LocalTasks {
     if (renewed) lease.endsAt = Math.max(lease.endsAt, Math.min(sentAt + lease.timeoutMs, lease.maxEndsAt));
   }
 
-  /** The keepalive sent from here got no answer (the store unreachable): if the lease ends so, the cause is `lost`. */
-  renewalFailedToAnswer(local: LocalTask): void {
-    local.lease.renewing--;
+  /**
+   * A call sent from here about the task got no answer (the store unreachable): should the lease
+   * end so, the cause is `lost`. `sent` is false for a call that was not a renewal (a stop).
+   */
+  renewalFailedToAnswer(local: LocalTask, sent = true): void {
+    if (sent) local.lease.renewing--;
+    local.lease.watched = true;
     local.lease.renewalFailed = true;
+    this.watch(local);
   }
 
   /** The task itself reported alive (its keepalive, sent at `sentAt`, renewed the slot): its own timeout starts again. */

@@ -254,6 +254,10 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       const result = await this.end({ ...ref, reason: 'stopped', ...report });
       if (!result.ok) return await this.lost(taskId, result, options.token, report);
       return { ok: true, delivered: result.delivered, ...result.ended };
+    } catch (error) {
+      // Unanswered, like a failed keepalive: should the lease end so, the task was cut off (`lost`).
+      if (local) this.localTasks.renewalFailedToAnswer(local, false);
+      throw error;
     } finally {
       // Ended or not, the stop is over: a stop that failed (the store unreachable) leaves the task
       // to the passes, which find what became of it, rather than stuck against maxLocalTasks.
