@@ -6,7 +6,7 @@
  */
 import type pg from 'pg';
 import { BatchQueue } from '../../src/batch-queue.js';
-import { jobAbortRequests, jobFetch, jobFetchBatch, jobFinishGuarded, jobRetryGuarded } from './sql.generated.js';
+import { jobAbortRequests, jobFetch, jobFetchBatch, jobFinishGuarded, jobHandBack, jobRetryGuarded } from './sql.generated.js';
 
 /** A claimed job, as fetch returns it (named columns; int8 ids as strings). */
 export interface FetchedJob {
@@ -45,6 +45,15 @@ export type RetryResult =
   /** The job had an abort request: `retry_job_v2` failed it instead, as Python expects. */
   | 'failed_flagged'
   /** No longer ours (finished, requeued or re-claimed elsewhere): left alone. */
+  | 'not_ours';
+
+/** What a hand-back did. */
+export type HandBackResult =
+  /** Back to `todo`, attempts unchanged, due after the delay. */
+  | 'requeued'
+  /** Its abort was requested since the claim: finished `aborted` instead. */
+  | 'aborted'
+  /** No longer ours: left alone. */
   | 'not_ours';
 
 /** Runs the job statements on a pool; `workerId` is read at each write, as it changes on re-registration. */
@@ -109,6 +118,16 @@ export class JobStore {
     const row = rows[0];
     if (!row) return 'not_ours';
     return row.flagged ? 'failed_flagged' : 'retried';
+  }
+
+  /**
+   * Puts a claimed job that never started back in the queue, due after `delaySeconds`, without
+   * counting an attempt, if it is still ours (sql/job-hand-back.sql).
+   * @throws the PostgreSQL 23505 error when another queued job holds its queueing lock (#1446)
+   */
+  async handBack(job: FetchedJob, workerId: string, delaySeconds: number): Promise<HandBackResult> {
+    const { rows } = await this.pool.query<{ outcome: 'requeued' | 'aborted' }>(jobHandBack, [job.id, workerId, job.attempts, delaySeconds]);
+    return rows[0]?.outcome ?? 'not_ours';
   }
 
   /** One statement for the batch; a job missing from its result is no longer ours. */

@@ -227,6 +227,68 @@ test('kill -9 of a process mid-job: a survivor recovers its jobs exactly once af
   t.true(timedOut.every((line) => line.pid === survivor!.pid && line.runsHere === false));
 });
 
+/** Python's select_stalled_jobs_by_heartbeat (JobManager.get_stalled_jobs), for queue `node`. */
+const stalledJobs = `WITH stalled_workers AS (
+    SELECT id FROM procrastinate_workers WHERE last_heartbeat < now() - ($1 || ' SECOND')::interval
+  )
+  SELECT job.id FROM procrastinate_jobs job
+  LEFT JOIN stalled_workers sw ON sw.id = job.worker_id
+  WHERE job.status = 'doing' AND job.queue_name = 'node' AND (job.worker_id IS NULL OR sw.id IS NOT NULL)`;
+
+test('kill -9 mid-job, Python requeues the stalled job, a new process of the same name starts: it waits for the dead occupancy, then runs once, with no hand-back loop', async (t) => {
+  t.timeout(90_000);
+  const { pool, schema } = await procrastinateDb(t);
+  const { redis, ns, keyPrefix } = await redisNamespace(t);
+  // A slot times out 3 s after its last keepalive: the dead process's occupancy holds the job's
+  // id that long. Two slots, so that the new process has an idle one to claim the job for.
+  const env = { NS: ns, NAME: uniqueName('pp'), KEY_PREFIX: keyPrefix, SCHEMA: schema, SLOTS: '2', SLOT_TIMEOUT: '3s', PASS_MS: '50' };
+  const [victim] = startWorkers(t, 1, { ...env, HANG: '1' });
+  await ready(redis, ns, 1, [victim!]);
+  const [id] = await deferMany(pool, [{ queue: 'node', task: 'hang' }]);
+  await waitFor(async () => (await redis.llen(`${ns}:runs`)) >= 1, 'the victim to start the job', 30_000);
+  victim!.kill('SIGKILL');
+  await exited(victim!);
+
+  // Upstream's recipe: get_stalled_jobs, then retry_job on each (the threshold is 1 s here, not
+  // 30, to keep the test short). The retry counts the killed run: attempts 1.
+  let stalled: string[] = [];
+  await waitFor(
+    async () => (stalled = (await pool.query<{ id: string }>(stalledJobs, [1])).rows.map((row) => row.id)).length > 0,
+    'the job to look stalled',
+    30_000,
+  );
+  t.deepEqual(stalled, [id]);
+  for (const stalledId of stalled) await pool.query(q.retry, [stalledId, new Date(), null, null, null]);
+  t.like(await jobRow(pool, id!), { status: 'todo', attempts: 1 });
+
+  const [survivor] = startWorkers(t, 1, env);
+  await ready(redis, ns, 2, [survivor!]);
+  await waitStatus(pool, [id!], 'succeeded', 60_000);
+  const job = (await jobsById(pool, [id!])).get(id!)!;
+  await finish(t, redis, ns, [survivor!]);
+
+  // The killed run (counted by the recipe's retry), then the run that succeeded: the hand-backs
+  // while the dead occupancy held the id counted nothing.
+  t.is(job.attempts, 2);
+  const runs = await list<Run>(redis, `${ns}:runs`);
+  t.deepEqual(runs.map((r) => `${r.attempts}/${r.pid === victim!.pid ? 'victim' : 'survivor'}`), ['0/victim', '1/survivor']);
+  // No storm in the history: each hand-back is one started, scheduled and deferred_for_retry,
+  // and the backoff (1 s, 2 s, 4 s…) allows a few while the dead occupancy lasts (≤ 3 s).
+  const handBacks = job.events.filter((type) => type === 'deferred_for_retry').length - 1;
+  t.log(`${handBacks} hand-backs, ${job.events.length} events: ${job.events.join(' ')}`);
+  t.true(handBacks >= 1 && handBacks <= 4, `${handBacks} hand-backs`);
+  t.true(job.events.length <= 6 + 3 * 4 + 2, `${job.events.length} events`);
+  const log = await list<LogLine>(redis, `${ns}:log`);
+  const handedBack = log.filter((line) => line.message === 'claimed job handed back to the queue');
+  t.is(handedBack.length, handBacks);
+  t.true(handedBack.every((line) => line.reason === 'duplicate' && (line.delayMs as number) >= 1000));
+  // It ran once the survivor had reaped the dead occupancy (the store refuses the id before).
+  const timedOut = log.filter((line) => line.message === 'procrastinate job slot timed out');
+  t.deepEqual(timedOut.map((line) => [line.taskId, line.pid, line.runsHere]), [[id, survivor!.pid, false]]);
+  t.deepEqual(log.filter((line) => line.level === 'error'), []);
+  t.deepEqual(await redis.lrange(`${ns}:errors`, 0, -1), []);
+});
+
 test('a Python-style worker on queue python beside a Node process on queue node: neither disturbs the other', async (t) => {
   t.timeout(90_000);
   const { pool, schema } = await procrastinateDb(t);
