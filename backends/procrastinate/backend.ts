@@ -146,6 +146,7 @@ export class ProcrastinateBackend extends Backend implements BatchPolling {
       deleteJobs: this.options.deleteJobs,
       retryOnTimeout: this.options.retryOnTimeout,
       onRetried: (delaySeconds) => this.wakeAfter(delaySeconds),
+      closing: () => this.closing !== undefined,
     });
     this.runners.set(job.id, runner);
     void runner.ended.then(() => {

@@ -168,6 +168,56 @@ test('3 processes × 4 shared Redis slots: 60 jobs run once each and never more 
   t.log(`at most ${max} at once; jobs per process: ${[...pids].map((pid) => runs.filter((r) => r.pid === pid).length).join(', ')}`);
 });
 
+test('sampled from SQL, the jobs doing on our queues never outnumber the slots while 300 short jobs run in 3 processes', async (t) => {
+  t.timeout(120_000);
+  const { pool, schema } = await procrastinateDb(t);
+  const { redis, ns, keyPrefix } = await redisNamespace(t);
+  const slots = 4;
+  const children = startWorkers(t, 3, {
+    NS: ns,
+    NAME: uniqueName('pp'),
+    KEY_PREFIX: keyPrefix,
+    SCHEMA: schema,
+    SLOTS: String(slots),
+    SLOT_TIMEOUT: '10s',
+    PASS_MS: '20',
+  });
+  await ready(redis, ns, 3, children);
+
+  // What Python tools and Procrastinate's admin read: sampled from a connection of its own, as
+  // fast as it answers, until every job has ended.
+  const sampler = await pool.connect();
+  t.teardown(() => sampler.release());
+  let sampling = true;
+  const counts: number[] = [];
+  const sampled = (async () => {
+    while (sampling) {
+      const { rows } = await sampler.query<{ n: number }>("SELECT count(*)::int AS n FROM procrastinate_jobs WHERE status = 'doing' AND queue_name = ANY($1)", [['node']]);
+      counts.push(rows[0]!.n);
+    }
+  })();
+  // In 30 batches: between them the queue runs dry, slots go back, and the processes race for
+  // them when the next batch's NOTIFY comes, so that every process runs jobs.
+  const ids: string[] = [];
+  for (let batch = 0; batch < 30; batch++) {
+    ids.push(...(await deferMany(pool, Array.from({ length: 10 }, (_, i) => ({ queue: 'node', task: 'node.work', args: { batch, i, ms: i % 4 } })))));
+    await sleep(100);
+  }
+  await waitStatus(pool, ids, 'succeeded', 90_000).finally(() => (sampling = false));
+  await sampled;
+  await finish(t, redis, ns, children);
+
+  const max = Math.max(...counts);
+  t.log(`${counts.length} samples, at most ${max} doing; handlers at once (Redis count): ${await redis.get(`${ns}:max`)}`);
+  t.true(counts.length >= 100, `${counts.length} samples`);
+  t.true(max <= slots, `at most ${slots} jobs doing in the table, sampled ${max}`);
+  t.true(max >= 2, 'jobs ran side by side');
+  const pids = new Set((await list<Run>(redis, `${ns}:runs`)).map((run) => run.pid));
+  t.true(pids.size >= 2, `several processes ran jobs: ${pids.size}`);
+  t.deepEqual(await redis.lrange(`${ns}:violations`, 0, -1), []);
+  t.deepEqual(await redis.lrange(`${ns}:errors`, 0, -1), []);
+});
+
 test('kill -9 of a process mid-job: a survivor recovers its jobs exactly once after staleWorkerSeconds, then runs them', async (t) => {
   t.timeout(90_000);
   const { pool, schema } = await procrastinateDb(t);
