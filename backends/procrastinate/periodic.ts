@@ -1,7 +1,9 @@
 /**
  * Periodic tasks deferred from Node, as Python's `@app.periodic(cron=…)`: every process runs the
  * same schedules, and `procrastinate_defer_periodic_job_v2` lets one of them per tick defer the
- * job, so N processes (Node or Python) defer each tick once.
+ * job, so N processes (Node or Python) defer each tick once. The cron expressions are read as
+ * Procrastinate reads them (periodic-cron.ts), in UTC by default as Python ticks, so that a
+ * schedule means the same instants on both sides.
  */
 import cron, { type ScheduledTask, type TaskContext } from 'node-cron';
 import type pg from 'pg';
@@ -11,13 +13,17 @@ import { AlreadyEnqueuedError, isQueueingLockConflict } from './errors.js';
 import { argsJson, checkLock, checkPriority, checkTaskName } from './job-fields.js';
 import { checkPostgresOption, openPool, type PoolHandle, type PostgresOption } from './pool-option.js';
 import { validateQueueName } from './queues.js';
+import { toNodeCron } from './periodic-cron.js';
 import { periodicDefer } from './sql.generated.js';
 
 /** One periodic task. The pair (taskName, periodicId) identifies its ticks fleet-wide. */
 export interface PeriodicTask {
   /** Task name as the Python worker knows it. */
   taskName: string;
-  /** node-cron expression: 5 fields, or 6 with seconds first (`'*\/10 * * * * *'`). */
+  /**
+   * Procrastinate's cron syntax, as in `@app.periodic(cron=…)`: 5 fields, or 6 with the seconds
+   * LAST (`'* * * * * *\/10'`: every 10 seconds). node-cron's seconds-first form is refused.
+   */
   cron: string;
   /** Keyword arguments; `timestamp` (the tick in Unix seconds) is added to them. @defaultValue {} */
   args?: Record<string, unknown>;
@@ -45,16 +51,22 @@ export interface PeriodicDeferrerOptions {
   logger?: Logger;
   /** A tick that fires more than this many seconds late is skipped, as Python's `max_delay`. @defaultValue 600 */
   maxDelay?: number;
-  /** IANA time zone the cron expressions are read in. @defaultValue the process's time zone */
+  /**
+   * IANA time zone the cron expressions are read in. Python's deferrer reads them in UTC: another
+   * zone makes Node defer other ticks than Python for the same schedule.
+   * @defaultValue 'UTC'
+   */
   timezone?: string;
 }
 
-const defaults = Object.freeze({ maxDelay: 600 }) satisfies Required<Pick<PeriodicDeferrerOptions, 'maxDelay'>>;
+const defaults = Object.freeze({ maxDelay: 600, timezone: 'UTC' }) satisfies Required<Pick<PeriodicDeferrerOptions, 'maxDelay' | 'timezone'>>;
 
 /** A task checked once: the parameters of periodic-defer.sql, except the tick. */
 interface ResolvedTask {
   taskName: string;
   cron: string;
+  /** The node-cron expressions whose ticks are the cron's (two for croniter's either-day rule). */
+  schedules: readonly string[];
   queue: string;
   lock: string | null;
   queueingLock: string | null;
@@ -77,7 +89,7 @@ export class PeriodicDeferrer {
   private readonly tasks: readonly ResolvedTask[];
   private readonly log: Logger;
   private readonly maxDelay: number;
-  private readonly timezone: string | undefined;
+  private readonly timezone: string;
   /** Opened on first use; a pool we opened is ended by stop() and opened again when needed. */
   private handle: PoolHandle | undefined;
   private crons: ScheduledTask[] = [];
@@ -87,12 +99,12 @@ export class PeriodicDeferrer {
   /** @throws ConfigError naming the bad option or task entry, e.g. `tasks[1].cron` */
   constructor(options: PeriodicDeferrerOptions) {
     this.postgres = checkPostgresOption(options?.postgres, 'PeriodicDeferrerOptions.postgres');
-    const { tasks, logger = silentLogger(), maxDelay = defaults.maxDelay, timezone } = options;
+    const { tasks, logger = silentLogger(), maxDelay = defaults.maxDelay, timezone = defaults.timezone } = options;
     if (!Array.isArray(tasks)) throw new ConfigError('PeriodicDeferrerOptions.tasks', tasks, 'expected an array of { taskName, cron, ... }');
     if (typeof maxDelay !== 'number' || !(maxDelay >= 0)) {
       throw new ConfigError('PeriodicDeferrerOptions.maxDelay', maxDelay, 'expected a number of seconds >= 0');
     }
-    if (timezone !== undefined && !isTimeZone(timezone)) {
+    if (!isTimeZone(timezone)) {
       throw new ConfigError('PeriodicDeferrerOptions.timezone', timezone, "expected an IANA time zone such as 'UTC' or 'Europe/Paris'");
     }
     this.tasks = tasks.map((task, i) => resolveTask(task, `PeriodicDeferrerOptions.tasks[${i}]`));
@@ -123,14 +135,16 @@ export class PeriodicDeferrer {
   /** Schedules every task. Idempotent. */
   start(): void {
     if (this.isRunning) return;
-    this.crons = this.tasks.map((task) =>
-      cron.schedule(task.cron, (context) => this.onTick(task, context), {
-        name: `procrastinate-periodic:${task.taskName}:${task.periodicId}`,
-        timezone: this.timezone,
-        // A tick still deferring when the next comes skips that one, rather than piling up on a slow database.
-        noOverlap: true,
-        logger: cronLogger(this.log),
-      }),
+    this.crons = this.tasks.flatMap((task) =>
+      task.schedules.map((schedule) =>
+        cron.schedule(schedule, (context) => this.onTick(task, context), {
+          name: `procrastinate-periodic:${task.taskName}:${task.periodicId}:${schedule}`,
+          timezone: this.timezone,
+          // A tick still deferring when the next comes skips that one, rather than piling up on a slow database.
+          noOverlap: true,
+          logger: cronLogger(this.log),
+        }),
+      ),
     );
     this.log.info('periodic deferrer started', { tasks: this.tasks.map((t) => t.taskName) });
   }
@@ -224,13 +238,7 @@ export class PeriodicDeferrer {
 function resolveTask(task: PeriodicTask, field: string): ResolvedTask {
   if (typeof task !== 'object' || task === null) throw new ConfigError(field, task, 'expected { taskName, cron, ... }');
   const taskName = checkTaskName(task.taskName, `${field}.taskName`);
-  if (typeof task.cron !== 'string' || !cron.validate(task.cron)) {
-    throw new ConfigError(
-      `${field}.cron`,
-      task.cron,
-      `invalid cron expression for task "${taskName}"; expected a node-cron expression such as '0 * * * *' or '*/10 * * * * *' (6 fields, with seconds)`,
-    );
-  }
+  const schedules = toNodeCron(task.cron, `${field}.cron`);
   const args = JSON.parse(argsJson(task.args, `${field}.args`)) as Record<string, unknown>;
   if ('timestamp' in args) {
     throw new ConfigError(`${field}.args.timestamp`, args.timestamp, 'reserved: each tick sets args.timestamp to its Unix seconds, as Python does');
@@ -242,6 +250,7 @@ function resolveTask(task: PeriodicTask, field: string): ResolvedTask {
   return {
     taskName,
     cron: task.cron,
+    schedules,
     queue: validateQueueName(task.queue ?? 'default', `${field}.queue`),
     lock: checkLock(task.lock, `${field}.lock`),
     queueingLock: checkLock(task.queueingLock, `${field}.queueingLock`),
