@@ -11,6 +11,7 @@ import { defaultLogger, errorFields, type Logger } from '../../src/logger.js';
 import { PgListener } from '../../slots/postgres/listener.js';
 import { resolveBackendOptions, type ProcrastinateBackendOptions, type ResolvedBackendOptions } from './backend-options.js';
 import { JobRunner } from './job-runner.js';
+import { HandBackDelays } from './hand-back-delays.js';
 import { JobStore, type FetchedJob } from './job-store.js';
 import { openPool } from './pool-option.js';
 import { checkSchemaLevel } from './schema.js';
@@ -54,6 +55,8 @@ export class ProcrastinateBackend extends Backend implements BatchPolling {
   private sweepTimer: NodeJS.Timeout | undefined;
   private sweeping = false;
   private abortPolling = false;
+  /** How long each job handed back must wait before it is due again. */
+  private readonly handBackDelays = new HandBackDelays();
   /** Passes asked for when a retried job becomes due: no NOTIFY announces it. */
   private readonly wakeTimers = new Set<NodeJS.Timeout>();
   private opened = false;
@@ -124,7 +127,7 @@ export class ProcrastinateBackend extends Backend implements BatchPolling {
     return job ?? null;
   }
 
-  /** Claims up to `max` jobs in one round trip (sql/job-fetch-batch.sql). */
+  /** Claims up to `max` jobs in one round trip, with the finishes queued (sql/job-finish-and-claim.sql). */
   async pollBatch(max: number, context: PollContext): Promise<string[]> {
     return this.claim(context, (workerId) => this.jobs!.fetchBatch(workerId, max));
   }
@@ -134,6 +137,7 @@ export class ProcrastinateBackend extends Backend implements BatchPolling {
     const job = this.claimed.get(taskId);
     if (!job) throw new Error(`job ${taskId} was not claimed by this backend's poll`);
     this.claimed.delete(taskId);
+    this.handBackDelays.started(job.id);
     const task = this.options.tasks.get(job.task_name);
     const runner = new JobRunner(job, ctx, {
       store: this.jobs!,
@@ -144,23 +148,29 @@ export class ProcrastinateBackend extends Backend implements BatchPolling {
       deleteJobs: this.options.deleteJobs,
       retryOnTimeout: this.options.retryOnTimeout,
       onRetried: (delaySeconds) => this.wakeAfter(delaySeconds),
+      closing: () => this.closing !== undefined,
     });
     this.runners.set(job.id, runner);
     void runner.ended.then(() => {
       if (this.runners.get(job.id) === runner) this.runners.delete(job.id);
-      // The job's write freed its lock, and the slot may have been polled before that write
-      // landed (it is stopped while the job is written): look again, as nothing notifies it.
+      // The job's write freed its lock, and the other slots may have been polled before it landed:
+      // look again, as nothing notifies it.
       if (job.lock !== null && !this.closing) this.context?.requestPass();
     });
     runner.start();
   }
 
-  /** The slot could not take the claimed job: hand it back (costs one attempt, as in Python). */
+  /**
+   * The slot could not take the claimed job: hand it back, without counting an attempt, due when
+   * the cause may have cleared (see HandBackDelays), so that it is never claimed and refused in a
+   * loop. An id no slot can ever take (`invalid_id`) fails the job instead.
+   */
   override async rejectCallback(taskId: string, info: RejectInfo): Promise<void> {
     const job = this.claimed.get(taskId);
     if (!job) return; // not claimed here, or already started: nothing to give back
     this.claimed.delete(taskId);
-    await this.handBack(job, info.reason);
+    if (info.reason === 'invalid_id') return this.failUnstartable(job, `the slot store refused its task id (${info.reason})`);
+    await this.handBack(job, info.reason, this.handBackDelays.next(job.id, info));
   }
 
   /**
@@ -197,25 +207,47 @@ export class ProcrastinateBackend extends Backend implements BatchPolling {
     }
     if (context.signal.aborted || this.closing) {
       // The scheduler gave up on this poll (pollTimeout) or we are closing: nobody will start these.
-      await Promise.all(jobs.map((job) => this.handBack(job, context.signal.aborted ? 'poll abandoned' : 'closing')));
+      await Promise.all(jobs.map((job) => this.handBack(job, context.signal.aborted ? 'poll abandoned' : 'closing', 0)));
       return [];
     }
     for (const job of jobs) this.claimed.set(job.id, job);
     return jobs.map((job) => job.id);
   }
 
-  /** Puts a claimed, never-started job back in the queue at once, if it is still ours. */
-  private async handBack(job: FetchedJob, reason: string): Promise<void> {
+  /**
+   * Puts a claimed, never-started job back in the queue, due in `delayMs`, if it is still ours,
+   * and asks for a pass when it is due (a pass at once would only claim it again too early).
+   */
+  private async handBack(job: FetchedJob, reason: string, delayMs: number): Promise<void> {
+    let result;
     try {
-      const result = await this.jobs!.retry(job, this.workerId!, 0);
-      this.logger.warn('claimed job handed back to the queue', { jobId: job.id, reason, result });
-      if (result === 'retried') this.context?.requestPass();
+      result = await this.jobs!.handBack(job, this.workerId!, delayMs / 1000);
     } catch (error) {
+      if ((error as { code?: unknown }).code === '23505') {
+        // Another queued job holds its queueing lock (upstream #1446): it cannot go back to todo.
+        return this.failUnstartable(job, 'another queued job holds its queueing lock, so it cannot go back to the queue', error);
+      }
       this.logger.error('could not hand a claimed job back; it stays doing until a sweeper recovers it', { jobId: job.id, reason, ...errorFields(error) });
+      return;
+    }
+    this.logger.warn('claimed job handed back to the queue', { jobId: job.id, reason, result, delayMs });
+    if (result !== 'requeued') return;
+    if (delayMs > 0) this.wakeAfter(delayMs / 1000);
+    else this.context?.requestPass();
+  }
+
+  /** Fails a claimed job that no slot can take (logged), through the ownership guard. */
+  private async failUnstartable(job: FetchedJob, why: string, cause?: unknown): Promise<void> {
+    const fields = { jobId: job.id, taskName: job.task_name, ...(cause === undefined ? {} : errorFields(cause)) };
+    try {
+      const written = await this.jobs!.finish(job, this.workerId!, 'failed', this.options.deleteJobs === 'always');
+      this.logger.error(`claimed job failed without running: ${why}`, { ...fields, written });
+    } catch (error) {
+      this.logger.error(`could not fail a claimed job (${why}); it stays doing until a sweeper recovers it`, { ...fields, ...errorFields(error) });
     }
   }
 
-  /** A retried job is due after the delay: ask for a pass then, since nothing notifies. */
+  /** A retried or handed-back job is due after the delay: ask for a pass then, since nothing notifies. */
   private wakeAfter(delaySeconds: number): void {
     const ms = Math.ceil(delaySeconds * 1000);
     if (this.closing || ms > maxWakeMs) return;
@@ -315,7 +347,7 @@ export class ProcrastinateBackend extends Backend implements BatchPolling {
     // Handlers that ignore their signal: their jobs are written now, so none is left doing.
     await settledWithin(running().map((r) => r.forceEnd()), shutdownAbortWaitMs * 2);
     // Claimed by a poll the scheduler never followed up (should not happen): give them back.
-    await Promise.all([...this.claimed.values()].map((job) => this.handBack(job, 'closing')));
+    await Promise.all([...this.claimed.values()].map((job) => this.handBack(job, 'closing', 0)));
     this.claimed.clear();
     await this.teardown();
   }

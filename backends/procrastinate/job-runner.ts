@@ -1,10 +1,12 @@
 /**
  * Runs one claimed job in this process and writes its end: the handler gets an AbortSignal and a
- * keepalive, the slot is kept alive while it runs, and once it returns the slot is stopped and
- * exactly one end is written through the ownership guard, at the same time. A crash before the
- * write lands leaves the job `doing` under a worker whose heartbeat stops, as a crash during the
- * handler would: the sweeper (ours, or Python's stalled-job recovery) requeues or fails it per its
- * task's policy. Nothing is lost, and no handler runs outside a slot.
+ * keepalive, the slot is kept alive while it runs, and once it returns exactly one end is written
+ * through the ownership guard and the slot is stopped. The write is queued before the stop, and
+ * the claim that refills the slot carries it or waits for it (JobStore), so the job's row is never
+ * `doing` beside its slot's next job. A crash before the write lands leaves the job `doing` under
+ * a worker whose heartbeat stops, as a crash during the handler would: the sweeper (ours, or
+ * Python's stalled-job recovery) requeues or fails it per its task's policy. Nothing is lost, and
+ * no handler runs outside a slot.
  */
 import type { TaskContext } from '../backend.js';
 import { TaskAbortedError, toError } from '../../src/errors.js';
@@ -29,6 +31,11 @@ export interface JobRunnerDeps {
   retryOnTimeout: boolean;
   /** A retry was written: the job is due after `delaySeconds`, and no NOTIFY will say so. */
   onRetried(delaySeconds: number): void;
+  /**
+   * True while the backend closes: the scheduler then frees a stopped slot to the fleet instead of
+   * refilling it here, so the job is written before its slot is stopped.
+   */
+  closing(): boolean;
 }
 
 /** The end to write. */
@@ -249,15 +256,18 @@ export class JobRunner {
   }
 
   /**
-   * Writes the end once (the first decision wins) and, at the same time, stops the slot (unless
-   * it is gone), so that the write is off the slot's critical path: the slot refills while the
-   * write goes out, batched with other jobs' writes. The handler has returned by then, so the slot
-   * still bounds the running handlers; only the job's row says `doing` a little longer.
+   * Writes the end once (the first decision wins) and stops the slot (unless it is gone). The
+   * write is queued first, synchronously: the stop lets the scheduler poll for the slot at once,
+   * and the claim that poll makes takes the write along, finish first, in one statement (or, for
+   * a retry already sent, waits for it). So the write stays off the slot's critical path, and the
+   * jobs `doing` in the table never outnumber the slots.
    */
   private end(decision: Decision, stopSlot = true): Promise<void> {
     this.ending ??= (async () => {
       this.stopKeepalive();
+      // Runs synchronously up to the store call, which queues the finish or sends the retry.
       const write = this.write(decision);
+      if (stopSlot && this.deps.closing()) await write;
       if (stopSlot) {
         const status = decision.status === 'retry' ? 'retried' : decision.status;
         try {

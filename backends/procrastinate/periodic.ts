@@ -1,7 +1,9 @@
 /**
  * Periodic tasks deferred from Node, as Python's `@app.periodic(cron=…)`: every process runs the
  * same schedules, and `procrastinate_defer_periodic_job_v2` lets one of them per tick defer the
- * job, so N processes (Node or Python) defer each tick once.
+ * job, so N processes (Node or Python) defer each tick once. The cron expressions are read as
+ * Procrastinate reads them (periodic-cron.ts), in UTC by default as Python ticks, so that a
+ * schedule means the same instants on both sides.
  */
 import cron, { type ScheduledTask, type TaskContext } from 'node-cron';
 import type pg from 'pg';
@@ -14,13 +16,17 @@ import { AlreadyEnqueuedError, isQueueingLockConflict } from './errors.js';
 import { argsJson, checkLock, checkPriority, checkTaskName } from './job-fields.js';
 import { openPool, postgresPoolOption, type PoolHandle, type PostgresOption } from './pool-option.js';
 import { validateQueueName } from './queues.js';
+import { toNodeCron } from './periodic-cron.js';
 import { periodicDefer } from './sql.generated.js';
 
 /** One periodic task. The pair (taskName, periodicId) identifies its ticks fleet-wide. */
 export interface PeriodicTask {
   /** Task name as the Python worker knows it. */
   taskName: string;
-  /** node-cron expression: 5 fields, or 6 with seconds first (`'*\/10 * * * * *'`). */
+  /**
+   * Procrastinate's cron syntax, as in `@app.periodic(cron=…)`: 5 fields, or 6 with the seconds
+   * LAST (`'* * * * * *\/10'`: every 10 seconds). node-cron's seconds-first form is refused.
+   */
   cron: string;
   /** Keyword arguments; `timestamp` (the tick in Unix seconds) is added to them. @defaultValue {} */
   args?: Record<string, unknown>;
@@ -54,11 +60,15 @@ export interface PeriodicDeferrerOptions {
    * `max_delay=600` is `'10m'` here). @defaultValue `'10m'`
    */
   maxLateness?: Duration;
-  /** IANA time zone the cron expressions are read in. @defaultValue the process's time zone */
+  /**
+   * IANA time zone the cron expressions are read in. Python's deferrer reads them in UTC: another
+   * zone makes Node defer other ticks than Python for the same schedule.
+   * @defaultValue 'UTC'
+   */
   timezone?: string;
 }
 
-const defaults = Object.freeze({ maxLateness: '10m' }) satisfies Required<Pick<PeriodicDeferrerOptions, 'maxLateness'>>;
+const defaults = Object.freeze({ maxLateness: '10m', timezone: 'UTC' }) satisfies Required<Pick<PeriodicDeferrerOptions, 'maxLateness' | 'timezone'>>;
 
 /** The keys of a task entry, each checked by {@link resolveTask}. */
 const taskSchema = strictObject(
@@ -91,6 +101,8 @@ const optionsSchema = strictObject(
 interface ResolvedTask {
   taskName: string;
   cron: string;
+  /** The node-cron expressions whose ticks are the cron's (two for croniter's either-day rule). */
+  schedules: readonly string[];
   queue: string;
   lock: string | null;
   queueingLock: string | null;
@@ -114,7 +126,7 @@ export class PeriodicDeferrer {
   private readonly log: Logger;
   /** In milliseconds. */
   private readonly maxLatenessMs: number;
-  private readonly timezone: string | undefined;
+  private readonly timezone: string;
   /** Opened on first use; a pool we opened is ended by stop() and opened again when needed. */
   private handle: PoolHandle | undefined;
   private crons: ScheduledTask[] = [];
@@ -145,7 +157,7 @@ export class PeriodicDeferrer {
     });
     this.log = resolveLogger(logger).child({ backend: 'procrastinate', component: 'periodic' });
     this.maxLatenessMs = maxLateness;
-    this.timezone = timezone;
+    this.timezone = timezone ?? defaults.timezone;
   }
 
   /** True between `start()` and `stop()`. */
@@ -156,14 +168,16 @@ export class PeriodicDeferrer {
   /** Schedules every task. Idempotent. */
   start(): void {
     if (this.isRunning) return;
-    this.crons = this.tasks.map((task) =>
-      cron.schedule(task.cron, (context) => this.onTick(task, context), {
-        name: `procrastinate-periodic:${task.taskName}:${task.periodicId}`,
-        timezone: this.timezone,
-        // A tick still deferring when the next comes skips that one, rather than piling up on a slow database.
-        noOverlap: true,
-        logger: cronLogger(this.log),
-      }),
+    this.crons = this.tasks.flatMap((task) =>
+      task.schedules.map((schedule) =>
+        cron.schedule(schedule, (context) => this.onTick(task, context), {
+          name: `procrastinate-periodic:${task.taskName}:${task.periodicId}:${schedule}`,
+          timezone: this.timezone,
+          // A tick still deferring when the next comes skips that one, rather than piling up on a slow database.
+          noOverlap: true,
+          logger: cronLogger(this.log),
+        }),
+      ),
     );
     this.log.info('periodic deferrer started', { tasks: this.tasks.map((t) => t.taskName) });
   }
@@ -257,13 +271,7 @@ export class PeriodicDeferrer {
 function resolveTask(task: PeriodicTask, field: string): ResolvedTask {
   parseOptions(taskSchema, task, field);
   const taskName = checkTaskName(task.taskName, `${field}.taskName`);
-  if (typeof task.cron !== 'string' || !cron.validate(task.cron)) {
-    throw new ConfigError(
-      `${field}.cron`,
-      task.cron,
-      `invalid cron expression for task "${taskName}"; expected a node-cron expression such as '0 * * * *' or '*/10 * * * * *' (6 fields, with seconds)`,
-    );
-  }
+  const schedules = toNodeCron(task.cron, `${field}.cron`);
   const args = JSON.parse(argsJson(task.args, `${field}.args`)) as Record<string, unknown>;
   if ('timestamp' in args) {
     throw new ConfigError(`${field}.args.timestamp`, args.timestamp, 'reserved: each tick sets args.timestamp to its Unix seconds, as Python does');
@@ -275,6 +283,7 @@ function resolveTask(task: PeriodicTask, field: string): ResolvedTask {
   return {
     taskName,
     cron: task.cron,
+    schedules,
     queue: validateQueueName(task.queue ?? 'default', `${field}.queue`),
     lock: checkLock(task.lock, `${field}.lock`),
     queueingLock: checkLock(task.queueingLock, `${field}.queueingLock`),

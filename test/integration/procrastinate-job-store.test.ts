@@ -1,7 +1,8 @@
 /**
  * The backend's job statements on the real PostgreSQL: finishes that pile up go in one statement
- * with each job's own ownership guard, an error in one job's finish fails only that job, and the
- * hot statements are prepared unless turned off.
+ * with each job's own ownership guard; a claim carries the finishes queued before it (finish
+ * first) and goes after the job writes already sent; an error in one job's finish fails only that
+ * job; the hot statement is prepared unless turned off.
  */
 import test from 'ava';
 import type pg from 'pg';
@@ -77,26 +78,52 @@ test('a batch claim stops at the first call that finds nothing, and at most at t
   await client.query('COMMIT');
 });
 
-test('a finish waits for the claim in flight and goes once it returns, so the two never contend', async (t) => {
+test('a claim carries the finishes queued before it: one statement, finish first, so the lock they free is claimable', async (t) => {
   const { pool } = await procrastinateDb(t);
   const store = new JobStore(pool, ['default']);
   const me = await registerWorker(pool);
-  await deferMany(pool, [{}, {}]);
+  // b waits behind a in the lock chain L; c has no lock.
+  const [a, b, c] = await deferMany(pool, [{ lock: 'L' }, { lock: 'L' }, {}]);
   const [first] = await store.fetchBatch(me, 1);
-  // Another session holds the table, so the next claim stays in flight until it lets go.
+  t.is(first?.id, a);
+  const sent = recordQueries(pool);
+  const finished = store.finish(first!, me, 'succeeded', false);
+  const claimed = await store.fetchBatch(me, 2);
+  t.true(await finished);
+  t.deepEqual(sent.map((q) => q.name), ['task_semaphore_job_finish_and_claim'], 'the finish went in the claim');
+  // a's finish ran before the claims: its lock no longer blocked b, which comes first by id.
+  t.deepEqual(claimed.map((job) => job.id), [b, c]);
+  t.like(await jobRow(pool, a!), { status: 'succeeded', attempts: 1 });
+  t.deepEqual(await eventTypes(pool, a!), ['deferred', 'started', 'succeeded']);
+});
+
+test('a finish no claim takes goes alone after the turn; a claim waits for the job writes already sent', async (t) => {
+  const { pool } = await procrastinateDb(t);
+  const store = new JobStore(pool, ['default']);
+  const me = await registerWorker(pool);
+  await deferMany(pool, [{}, {}, {}]);
+  const [first, second] = await store.fetchBatch(me, 2);
+  // Another session holds the first row, so its finish stays in flight until it lets go.
   const blocker = await pool.connect();
   t.teardown(() => blocker.release());
   await blocker.query('BEGIN');
-  await blocker.query('LOCK TABLE procrastinate_jobs IN ACCESS EXCLUSIVE MODE');
+  await blocker.query('SELECT 1 FROM procrastinate_jobs WHERE id = $1 FOR UPDATE', [first!.id]);
   const sent = recordQueries(pool);
-  const claim = store.fetchBatch(me, 1);
   const finished = store.finish(first!, me, 'succeeded', false);
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  t.is(sent.length, 1, 'the finish went alone');
+  // A retry is a write too; the claim goes after both.
+  const retried = store.retry(second!, me, 0);
+  let claimSent = false;
+  const claim = store.fetchBatch(me, 1).then((jobs) => ((claimSent = true), jobs));
   await new Promise((resolve) => setTimeout(resolve, 200));
-  t.deepEqual(sent.map((q) => q.name), ['task_semaphore_job_fetch_batch'], 'the finish is held while the claim is in flight');
+  t.is(sent.length, 2, 'the claim is held while the finish is in flight');
+  t.false(claimSent);
   await blocker.query('COMMIT');
-  t.is((await claim).length, 1);
   t.true(await finished);
-  t.deepEqual(sent.map((q) => q.name), ['task_semaphore_job_fetch_batch', 'task_semaphore_job_finish']);
+  t.is(await retried, 'retried');
+  t.is((await claim).length, 1);
+  t.is(sent.length, 3);
   t.like(await jobRow(pool, first!.id), { status: 'succeeded' });
 });
 
@@ -133,7 +160,7 @@ test('fetch and finish are prepared statements by default, unnamed with prepared
     t.is(sent.length, 4);
     t.deepEqual(
       sent.map((s) => s.name),
-      prepared ? ['task_semaphore_job_fetch_batch', 'task_semaphore_job_fetch', 'task_semaphore_job_finish', 'task_semaphore_job_finish'] : [undefined, undefined, undefined, undefined],
+      Array.from({ length: 4 }, () => (prepared ? 'task_semaphore_job_finish_and_claim' : undefined)),
     );
     (pool as unknown as { query: unknown }).query = Object.getPrototypeOf(pool).query;
   }

@@ -12,7 +12,8 @@ import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import { sleep, waitFor } from '../conformance/scheduler-kit.js';
 import { deferMany, fetchJob, jobRow, procrastinateDb, q, registerWorker } from '../helpers/procrastinate.js';
-import { connectRedis, uniqueName } from '../helpers/services.js';
+import { Scheduler } from '../../src/scheduler.js';
+import { connectRedis, redisUrl, uniqueName } from '../helpers/services.js';
 
 const workerScript = fileURLToPath(new URL('../helpers/procrastinate-worker-process.js', import.meta.url));
 
@@ -168,6 +169,60 @@ test('3 processes × 4 shared Redis slots: 60 jobs run once each and never more 
   t.log(`at most ${max} at once; jobs per process: ${[...pids].map((pid) => runs.filter((r) => r.pid === pid).length).join(', ')}`);
 });
 
+test('sampled from SQL, the jobs doing on our queues never outnumber the slots while 300 short jobs run in 3 processes', async (t) => {
+  t.timeout(120_000);
+  const { pool, schema } = await procrastinateDb(t);
+  const { redis, ns, keyPrefix } = await redisNamespace(t);
+  const slots = 4;
+  const children = startWorkers(t, 3, {
+    NS: ns,
+    NAME: uniqueName('pp'),
+    KEY_PREFIX: keyPrefix,
+    SCHEMA: schema,
+    SLOTS: String(slots),
+    SLOT_TIMEOUT: '10s',
+    PASS_MS: '20',
+  });
+  await ready(redis, ns, 3, children);
+
+  // What Python tools and Procrastinate's admin read: sampled from a connection of its own, as
+  // fast as it answers, until every job has ended.
+  const sampler = await pool.connect();
+  t.teardown(() => sampler.release());
+  let sampling = true;
+  const counts: number[] = [];
+  const sampled = (async () => {
+    while (sampling) {
+      const { rows } = await sampler.query<{ n: number }>("SELECT count(*)::int AS n FROM procrastinate_jobs WHERE status = 'doing' AND queue_name = ANY($1)", [['node']]);
+      counts.push(rows[0]!.n);
+    }
+  })();
+  // In 30 batches, each deferred once the one before has run: the queue runs dry, the slots go
+  // back, and the processes race for them when the next batch comes, so that several run jobs.
+  const ids: string[] = [];
+  try {
+    for (let batch = 0; batch < 30; batch++) {
+      const batchIds = await deferMany(pool, Array.from({ length: 10 }, (_, i) => ({ queue: 'node', task: 'node.work', args: { batch, i, ms: i % 4 } })));
+      ids.push(...batchIds);
+      await waitStatus(pool, batchIds, 'succeeded', 30_000);
+    }
+  } finally {
+    sampling = false;
+  }
+  await sampled;
+  await finish(t, redis, ns, children);
+
+  const max = Math.max(...counts);
+  t.log(`${counts.length} samples, at most ${max} doing; handlers at once (Redis count): ${await redis.get(`${ns}:max`)}`);
+  t.true(counts.length >= 100, `${counts.length} samples`);
+  t.true(max <= slots, `at most ${slots} jobs doing in the table, sampled ${max}`);
+  t.true(max >= 2, 'jobs ran side by side');
+  const pids = new Set((await list<Run>(redis, `${ns}:runs`)).map((run) => run.pid));
+  t.true(pids.size >= 2, `several processes ran jobs: ${pids.size}`);
+  t.deepEqual(await redis.lrange(`${ns}:violations`, 0, -1), []);
+  t.deepEqual(await redis.lrange(`${ns}:errors`, 0, -1), []);
+});
+
 test('kill -9 of a process mid-job: a survivor recovers its jobs exactly once after staleWorkerTimeout, then runs them', async (t) => {
   t.timeout(90_000);
   const { pool, schema } = await procrastinateDb(t);
@@ -225,6 +280,86 @@ test('kill -9 of a process mid-job: a survivor recovers its jobs exactly once af
   const timedOut = log.filter((line) => line.message === 'procrastinate job slot timed out');
   t.deepEqual(timedOut.map((line) => line.taskId).sort(), [...ids].sort());
   t.true(timedOut.every((line) => line.pid === survivor!.pid && line.runsHere === false));
+});
+
+/** Python's select_stalled_jobs_by_heartbeat (JobManager.get_stalled_jobs), for queue `node`. */
+const stalledJobs = `WITH stalled_workers AS (
+    SELECT id FROM procrastinate_workers WHERE last_heartbeat < now() - ($1 || ' SECOND')::interval
+  )
+  SELECT job.id FROM procrastinate_jobs job
+  LEFT JOIN stalled_workers sw ON sw.id = job.worker_id
+  WHERE job.status = 'doing' AND job.queue_name = 'node' AND (job.worker_id IS NULL OR sw.id IS NOT NULL)`;
+
+test('kill -9 mid-job, Python requeues the stalled job, a new process of the same name starts: it waits for the dead occupancy, then runs once, with no hand-back loop', async (t) => {
+  t.timeout(90_000);
+  const { pool, schema } = await procrastinateDb(t);
+  const { redis, ns, keyPrefix } = await redisNamespace(t);
+  // A slot times out 3 s after its last keepalive. Two slots, so that the new process has an idle
+  // one to claim the job for while the dead process's occupancy holds its id.
+  const env = { NS: ns, NAME: uniqueName('pp'), KEY_PREFIX: keyPrefix, SCHEMA: schema, SLOTS: '2', SLOT_TIMEOUT: '3s', PASS_MS: '50' };
+  const [victim] = startWorkers(t, 1, { ...env, HANG: '1' });
+  await ready(redis, ns, 1, [victim!]);
+  const [id] = await deferMany(pool, [{ queue: 'node', task: 'hang' }]);
+  await waitFor(async () => (await redis.llen(`${ns}:runs`)) >= 1, 'the victim to start the job', 30_000);
+  victim!.kill('SIGKILL');
+  await exited(victim!);
+  // The dead occupancy is kept alive from here (keepalives work from any process) until the new
+  // process has found the id held at least once: however slowly that process starts on a busy
+  // machine, it meets the occupancy, as it would with a longer slot timeout.
+  const keeper = new Scheduler({ name: env.NAME, redis: redisUrl, keyPrefix });
+  t.teardown(() => keeper.close());
+  const keptAlive = await keeper.keepalive(id!);
+  t.true(keptAlive.ok, 'the dead occupancy still holds the job');
+  let keeping = true;
+  const keeping$ = (async () => {
+    while (keeping) {
+      await keeper.keepalive(id!);
+      await sleep(300);
+    }
+  })();
+
+  // Upstream's recipe: get_stalled_jobs, then retry_job on each (the threshold is 1 s here, not
+  // 30, to keep the test short). The retry counts the killed run: attempts 1.
+  let stalled: string[] = [];
+  await waitFor(
+    async () => (stalled = (await pool.query<{ id: string }>(stalledJobs, [1])).rows.map((row) => row.id)).length > 0,
+    'the job to look stalled',
+    30_000,
+  );
+  t.deepEqual(stalled, [id]);
+  for (const stalledId of stalled) await pool.query(q.retry, [stalledId, new Date(), null, null, null]);
+  t.like(await jobRow(pool, id!), { status: 'todo', attempts: 1 });
+
+  const [survivor] = startWorkers(t, 1, env);
+  await ready(redis, ns, 2, [survivor!]);
+  const refused = async () => (await list<LogLine>(redis, `${ns}:log`)).some((line) => line.message === 'claimed job handed back to the queue');
+  await waitFor(refused, 'the new process to find the job held by the dead occupancy', 30_000).finally(() => (keeping = false));
+  await keeping$;
+  await waitStatus(pool, [id!], 'succeeded', 60_000);
+  const job = (await jobsById(pool, [id!])).get(id!)!;
+  await finish(t, redis, ns, [survivor!]);
+
+  // The killed run (counted by the recipe's retry), then the run that succeeded: the hand-backs
+  // while the dead occupancy held the id counted nothing.
+  t.is(job.attempts, 2);
+  const runs = await list<Run>(redis, `${ns}:runs`);
+  t.deepEqual(runs.map((r) => `${r.attempts}/${r.pid === victim!.pid ? 'victim' : 'survivor'}`), ['0/victim', '1/survivor']);
+  // No storm in the history: each hand-back is one started, scheduled and deferred_for_retry,
+  // and the backoff (1 s, 2 s, 4 s…) allows a few while the dead occupancy lasts (≤ 3 s after
+  // the last keepalive).
+  const handBacks = job.events.filter((type) => type === 'deferred_for_retry').length - 1;
+  t.log(`${handBacks} hand-backs, ${job.events.length} events: ${job.events.join(' ')}`);
+  t.true(handBacks >= 1 && handBacks <= 4, `${handBacks} hand-backs`);
+  t.true(job.events.length <= 6 + 3 * 4 + 2, `${job.events.length} events`);
+  const log = await list<LogLine>(redis, `${ns}:log`);
+  const handedBack = log.filter((line) => line.message === 'claimed job handed back to the queue');
+  t.is(handedBack.length, handBacks);
+  t.true(handedBack.every((line) => line.reason === 'duplicate' && (line.delayMs as number) >= 1000));
+  // It ran once the survivor had reaped the dead occupancy (the store refuses the id before).
+  const timedOut = log.filter((line) => line.message === 'procrastinate job slot timed out');
+  t.deepEqual(timedOut.map((line) => [line.taskId, line.pid, line.runsHere]), [[id, survivor!.pid, false]]);
+  t.deepEqual(log.filter((line) => line.level === 'error'), []);
+  t.deepEqual(await redis.lrange(`${ns}:errors`, 0, -1), []);
 });
 
 test('a Python-style worker on queue python beside a Node process on queue node: neither disturbs the other', async (t) => {
