@@ -43,6 +43,14 @@ export interface TaskContext {
   keepalive(): Promise<KeepaliveOutcome>;
   /** `scheduler.stop(taskId, { token, ...options })`. */
   stop(options?: Omit<StopOptions, 'token'>): Promise<StopOutcomeResult>;
+  /**
+   * True when a `stop()` called now, in the same synchronous step, would keep the slot for this
+   * scheduler to refill, so that no other process can take it first; false when the stop would
+   * free it to the fleet (over `maxLocalTasks`, while closing, a slot the config dropped). A
+   * backend whose record of the task must be written before the slot is anyone else's (as
+   * Procrastinate's `doing` rows, which must never outnumber the slots) writes first when false.
+   */
+  stopKeepsSlot(): boolean;
 }
 
 /** What `open` gets: the backend's name and handles on its scheduler. */

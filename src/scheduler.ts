@@ -120,6 +120,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       processLeaseMs: this.options.processLeaseMs,
       keepalive: (taskId, token) => this.keepalive(taskId, { token }),
       stop: (taskId, options) => this.stop(taskId, options),
+      stopKeepsSlot: (taskId, token) => this.keepable({ taskId, token }) !== undefined,
       // No instant refill: a source that keeps handing out a task that cannot start would spin.
       // The slot waits for the next tick (the Python original's defect 11).
       startFailed: (store, taskId, token, error) => this.end({ taskId, token, reason: 'start_failed', error }, store, false),

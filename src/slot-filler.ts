@@ -44,6 +44,8 @@ export interface SlotFillerDeps {
   /** The task context's keepalive and stop: the scheduler's own. */
   keepalive(taskId: string, token: number): Promise<KeepaliveOutcome>;
   stop(taskId: string, options: StopOptions): Promise<StopOutcomeResult>;
+  /** Whether the scheduler's stop of this occupancy, now, would keep its slot for a refill here. */
+  stopKeepsSlot(taskId: string, token: number): boolean;
   /** Ends an occupancy whose startCallback failed, without refilling its slot at once. */
   startFailed(store: SlotStore, taskId: string, token: number, error: string): Promise<unknown>;
 }
@@ -209,6 +211,7 @@ export class SlotFiller {
       onAbort: (listener) => local.controller.onAbort(listener as (reason: unknown) => void),
       keepalive: () => this.deps.keepalive(taskId, token),
       stop: (options) => this.deps.stop(taskId, { ...options, token }),
+      stopKeepsSlot: () => this.deps.stopKeepsSlot(taskId, token),
     };
     // One object for the log line and the error context: this runs for every task.
     const fields = { slotId, taskId, backend: occupancy.backend, token };

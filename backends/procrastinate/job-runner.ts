@@ -267,7 +267,10 @@ export class JobRunner {
       this.stopKeepalive();
       // Runs synchronously up to the store call, which queues the finish or sends the retry.
       const write = this.write(decision);
-      if (stopSlot && this.deps.closing()) await write;
+      // A slot this stop frees to the fleet could be claimed elsewhere before the write lands,
+      // and the doing rows would outnumber the slots: write first. A slot kept for a refill here
+      // is filled by this scheduler alone, and its claims carry the finish first.
+      if (stopSlot && (this.deps.closing() || !this.ctx.stopKeepsSlot())) await write;
       if (stopSlot) {
         const status = decision.status === 'retry' ? 'retried' : decision.status;
         try {
