@@ -6,6 +6,7 @@ import type pg from 'pg';
 import {
   migrate001,
   migrate002,
+  migrate004,
   migrationsApplied,
   migrationsLock,
   migrationsPrepare,
@@ -25,6 +26,7 @@ export interface Migration {
 export const migrations: readonly Migration[] = Object.freeze([
   { version: 1, sql: migrate001 },
   { version: 2, sql: migrate002 },
+  { version: 4, sql: migrate004 },
 ]);
 
 /** Replaces the schema placeholder of a statement with an escaped identifier. */

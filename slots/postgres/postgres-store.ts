@@ -5,6 +5,7 @@ import {
   type BeginPassRequest,
   type BeginPassResult,
   type CancelResult,
+  type DeliveryRef,
   type EndReason,
   type EndRequest,
   type EndResult,
@@ -211,6 +212,7 @@ export class PostgresSlotStore implements SlotStore {
       this.outboxLimit,
       this.tokenSequence,
       request.maxReserve === undefined ? null : toInt8(request.maxReserve),
+      request.deliveryLeaseMs === undefined ? null : toInt8(request.deliveryLeaseMs),
     ]);
     const result: BeginPassResult = { now: 0, ended: [], expiredReservations: 0, reserved: [], running: [] };
     // The statement orders rows within each kind as the contract wants them.
@@ -286,6 +288,8 @@ export class PostgresSlotStore implements SlotStore {
       this.outboxLimit,
       this.channel,
       this.tokenSequence,
+      requests.map((r) => r.delivery?.owner ?? null),
+      requests.map((r) => (r.delivery ? toInt8(r.delivery.leaseMs) : null)),
     ]);
     return rows.map((row, i): EndResult => {
       const request = requests[i]!;
@@ -301,6 +305,12 @@ export class PostgresSlotStore implements SlotStore {
       const token = row.reserved_token;
       return token === null ? result : { ...result, reserved: { slotId: ended.slotId, token: Number(token) } };
     });
+  }
+
+  /** Removes delivered records from the delivery log in one statement (retried as a batch is, on a deadlock). */
+  async acknowledge(refs: readonly DeliveryRef[]): Promise<void> {
+    if (refs.length === 0) return; // nothing to do is not worth a round trip
+    await this.callBatch(this.sql.acknowledge, [this.name, refs.map((r) => r.taskId), refs.map((r) => r.token)]);
   }
 
   async requestCancel(ref: TaskRef): Promise<CancelResult> {

@@ -13,10 +13,12 @@
  * exactly once. Times are only compared with other times from the same store, never with this
  * process's clock, since Redis and PostgreSQL stamp with their own. This file holds the cases that
  * need no waiting; `store-suite-timing.ts` holds those that let deadlines, leases and retention
- * pass in real time, and the concurrent ones; `store-suite-peers.ts` those on several stores sharing
- * one backing, when the factory can build them (`createPeers`).
+ * pass in real time, and the concurrent ones; `store-suite-delivery.ts` those of the delivery log;
+ * `store-suite-peers.ts` those on several stores sharing one backing, when the factory can build
+ * them (`createPeers`).
  */
 import type { TestFn } from 'ava';
+import { registerDeliveryCases } from './store-suite-delivery.js';
 import { registerPeerCases } from './store-suite-peers.js';
 import { registerTimingCases } from './store-suite-timing.js';
 import type { StoreEvent } from '../../slots/store.js';
@@ -625,5 +627,6 @@ export function storeContractSuite<C = unknown>(test: TestFn<C>, factory: StoreF
   });
 
   registerTimingCases(test, contract, factory);
+  registerDeliveryCases(test, contract, factory);
   registerPeerCases(test, factory);
 }

@@ -325,7 +325,7 @@ test('startMany and endMany of five requests are one EVALSHA each; of none, no c
     ended.map((r) => r.ok && [r.ended.taskId, r.reserved?.slotId ?? null]),
     [['task-1', '1'], ['task-2', null], ['task-3', '3'], ['task-4', null], ['task-5', '5']],
   );
-  t.deepEqual(sent, ['evalsha start5', 'evalsha end7']);
+  t.deepEqual(sent, ['evalsha start5', 'evalsha end9']);
 });
 
 test('a malformed request fails the whole startMany or endMany before any request acts', async (t) => {
@@ -342,7 +342,7 @@ test('a malformed request fails the whole startMany or endMany before any reques
   t.true((await store.startMany([startReq('1', one.token, 'a'), startReq('2', two.token, 'b')])).every((r) => r.ok));
   const runningState = await store.inspect();
   await t.throwsAsync(store.endMany([endReq('a'), endReq('b', { reserve: { owner: 'k', leaseMs: NaN } })]), {
-    message: /end-7: request 2 is malformed/,
+    message: /end-9: request 2 is malformed/,
   });
   t.deepEqual(await store.inspect(), runningState, 'the valid end before it did not act');
   t.like(await store.end(endReq('a')), { ok: true, ended: { taskId: 'a' } });
