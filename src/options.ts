@@ -63,6 +63,15 @@ export interface SchedulerOptions {
    */
   callbackTimeout?: Duration;
   /**
+   * How long the end of a task whose callbacks this scheduler runs stays leased to it in the
+   * store's delivery log: if the process dies (or stalls) before the callbacks ran and were
+   * acknowledged, the next pass of any scheduler of the name with the backend runs them after
+   * this. Must exceed twice `callbackTimeout` (a `timeoutCallback` and a `stopCallback`), so that
+   * a live process's slow callbacks are never run again elsewhere.
+   * @defaultValue 4 × `callbackTimeout` (`'2m'` with the default)
+   */
+  deliveryLease?: Duration;
+  /**
    * How long a slot stays reserved while a pass polls its backends. If the scheduler dies mid-pass,
    * the slot is free again after this. Must exceed `pollTimeout`.
    * @defaultValue `'60s'`
@@ -108,6 +117,7 @@ export interface ResolvedOptions {
   processLeaseMs: number;
   pollTimeoutMs: number;
   callbackTimeoutMs: number;
+  deliveryLeaseMs: number;
   reservationTimeoutMs: number;
   endedRetentionMs: number;
   reapLimit: number;
@@ -160,6 +170,15 @@ export function resolveOptions(options: SchedulerOptions): ResolvedOptions {
   if (!(Number.isSafeInteger(maxLocalTasks) && maxLocalTasks >= 1) && maxLocalTasks !== Number.POSITIVE_INFINITY) {
     throw new ConfigError('maxLocalTasks', maxLocalTasks, 'allowed: a positive integer, or Infinity for no cap');
   }
+  const callbackTimeoutMs = parseDuration(options.callbackTimeout ?? defaults.callbackTimeout, 'callbackTimeout');
+  const deliveryLeaseMs = options.deliveryLease === undefined ? 4 * callbackTimeoutMs : parseDuration(options.deliveryLease, 'deliveryLease');
+  if (deliveryLeaseMs <= 2 * callbackTimeoutMs) {
+    throw new ConfigError(
+      'deliveryLease',
+      options.deliveryLease,
+      `allowed: longer than twice callbackTimeout (${2 * callbackTimeoutMs} ms), so that callbacks still running here are never run again elsewhere`,
+    );
+  }
   const pollTimeoutMs = parseDuration(options.pollTimeout ?? defaults.pollTimeout, 'pollTimeout');
   const reservationTimeoutMs = parseDuration(options.reservationTimeout ?? defaults.reservationTimeout, 'reservationTimeout');
   if (reservationTimeoutMs <= pollTimeoutMs) {
@@ -182,7 +201,8 @@ export function resolveOptions(options: SchedulerOptions): ResolvedOptions {
     // Renewed every third of it: below ~100 ms the renewals would be most of the store's work.
     processLeaseMs: parseDuration(options.processLease ?? defaults.processLease, 'processLease', { min: 100 }),
     pollTimeoutMs,
-    callbackTimeoutMs: parseDuration(options.callbackTimeout ?? defaults.callbackTimeout, 'callbackTimeout'),
+    callbackTimeoutMs,
+    deliveryLeaseMs,
     reservationTimeoutMs,
     endedRetentionMs: parseDuration(options.endedRetention ?? defaults.endedRetention, 'endedRetention'),
     reapLimit,

@@ -2,6 +2,8 @@ import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import type { Backend } from '../backends/backend.js';
 import type {
+  DeliveryLease,
+  EndedOccupancy,
   EndRequest,
   EndResult,
   KeepaliveResult,
@@ -88,6 +90,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private deliverable: readonly string[] = [];
   /** How `end` asks a store to keep a freed slot for this scheduler. */
   private readonly reserve: NonNullable<EndRequest['reserve']>;
+  /** How `end` asks a store to lease the ended records this scheduler delivers (see EndRequest.delivery). */
+  private readonly delivery: DeliveryLease;
   /** Stores seen keeping a slot on `end` (every store of this package; maybe not a user's): only those are polled early. */
   private readonly keepingStores = new WeakSet<SlotStore>();
 
@@ -98,6 +102,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     this.owner = this.options.owner;
     this.logger = this.options.logger.child({ scheduler: this.name });
     this.reserve = Object.freeze({ owner: this.owner, leaseMs: this.options.reservationTimeoutMs });
+    this.delivery = Object.freeze({ owner: this.owner, leaseMs: this.options.deliveryLeaseMs });
     const notify: Notify = (event, ...args) => this.notify(event, ...args);
     this.callbacks = new BackendCallbacks({
       backends: this.backends,
@@ -304,6 +309,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         }
       }
       clearInterval(this.leaseRenewal);
+      // What the backends' last stops delivered is acknowledged before the stores close.
+      await this.batches.acknowledged();
       this.storesClosed = true;
       const results = await Promise.allSettled([...this.stores.values()].map((store) => store.close()));
       failures.push(...results.flatMap((r) => (r.status === 'rejected' ? [r.reason] : [])));
@@ -375,9 +382,10 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       deliverable: this.deliverable,
       retentionMs: this.options.endedRetentionMs,
       limit: this.options.reapLimit,
+      deliveryLeaseMs: this.options.deliveryLeaseMs,
     });
     report.ended += begin.ended.length;
-    await Promise.all(begin.ended.map((ended) => this.callbacks.deliver(ended)));
+    await Promise.all(begin.ended.map((ended) => this.deliver(store, ended)));
     // A store may leave the slots it just reaped idle until the next pass: make that pass now.
     if (begin.ended.length > 0 || begin.expiredReservations > 0) this.scheduleLogged();
     this.passWhenReapable(begin.running, begin.now);
@@ -456,8 +464,11 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   ): Promise<EndResult> {
     const full: EndRequest = request as EndRequest;
     full.deliverable = this.deliverable;
+    full.delivery = this.delivery;
     // A task that runs here in a slot of the config: its store keeps the slot for us to refill.
     const keep = refill ? this.keepable(request) : undefined;
+    /** The store that ended it, which the delivery is acknowledged to. */
+    let endedIn = keep?.store ?? store;
     let early = false;
     let result: EndResult;
     if (keep) {
@@ -473,13 +484,13 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       if (result.ok && result.reserved) this.keepingStores.add(keep.store);
     } else {
       // A store this scheduler does not serve must tell the schedulers that do, so they refill at once.
-      const endIn = (s: SlotStore) => s.end({ ...full, notify: !this.servedStores.has(s) });
+      const endIn = (s: SlotStore) => ((endedIn = s), s.end({ ...full, notify: !this.servedStores.has(s) }));
       result = store ? await endIn(store) : await this.firstAnswer(endIn);
     }
     if (!result.ok) return result;
     // Callbacks first: a backend may mark the task done in stopCallback, and a poll before that
     // could hand out the same task again.
-    if (result.delivered) await this.callbacks.deliver(result.ended);
+    if (result.delivered) await this.deliver(endedIn!, result.ended);
     else {
       this.localTasks.remove(result.ended.taskId, result.ended.token, abortCauseOf(result.ended.reason));
       this.logger.info('task ended; callbacks left to a scheduler with its backend', fieldsOf(result.ended));
@@ -488,6 +499,20 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       if (!early) void this.keptSlots.push({ store: keep.store, slotId: result.reserved.slotId, reservation: result.reserved });
     } else if (refill && this.slots.has(result.ended.slotId)) this.scheduleLogged();
     return result;
+  }
+
+  /**
+   * Runs the callbacks of an ended record a store handed to this scheduler, then acknowledges it
+   * (batched per tick, not awaited): the store's delivery log then forgets it. Whatever the
+   * callbacks threw, the record counts as delivered; only a crash before the acknowledgement makes
+   * the store hand it out again, once its delivery lease lapses.
+   */
+  private async deliver(store: SlotStore, ended: EndedOccupancy): Promise<void> {
+    await this.callbacks.deliver(ended);
+    this.batches.acknowledge(store, { taskId: ended.taskId, token: ended.token }).catch((error: unknown) => {
+      // Not lost: the store delivers it again once its lease lapses.
+      this.logger.warn('acknowledging a delivered end failed; it will be delivered again', { ...fieldsOf(ended), ...errorFields(error) });
+    });
   }
 
   // --- leases and reaping ------------------------------------------------------------------------

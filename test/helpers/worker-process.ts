@@ -8,7 +8,9 @@
  * Environment: KIND, NAME, NS (Redis namespace of the test's queue and records), SLOTS,
  * KEY_PREFIX (redis) or SCHEMA (postgres), TIMEOUT (e.g. '1s'), HANG=1 to start tasks that
  * never stop (the process is then killed), IN_PROCESS=1 for a backend whose tasks run in the
- * process (`runsInProcess`), PROCESS_LEASE (the scheduler option), REDIS_URL, DATABASE_URL.
+ * process (`runsInProcess`), PROCESS_LEASE, CALLBACK_TIMEOUT and DELIVERY_LEASE (the scheduler
+ * options), STALL_IN_STOP=1 for a stopCallback that records its start in `NS:stalled` and then
+ * blocks the process until it is killed, REDIS_URL, DATABASE_URL.
  */
 import { Redis } from 'ioredis';
 import { Backend, type StopOutcome, type TaskContext } from '../../backends/backend.js';
@@ -23,6 +25,7 @@ const env = (key: string): string => {
 
 const ns = env('NS');
 const hang = process.env.HANG === '1';
+const stallInStop = process.env.STALL_IN_STOP === '1';
 const redis = new Redis(redisUrl);
 
 // INCR the running count and keep its maximum, atomically.
@@ -57,7 +60,13 @@ class QueueBackend extends Backend {
   }
 
   override async stopCallback(taskId: string, outcome: StopOutcome): Promise<void> {
-    await redis.rpush(`${ns}:stops`, JSON.stringify({ taskId, token: outcome.token, reason: outcome.reason, pid: process.pid }));
+    const entry = { taskId, token: outcome.token, reason: outcome.reason, redelivered: outcome.redelivered === true, pid: process.pid };
+    if (stallInStop) {
+      await redis.rpush(`${ns}:stalled`, JSON.stringify(entry));
+      // The end is in the store; the callback never completes: no timer, no acknowledgement runs.
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
+    }
+    await redis.rpush(`${ns}:stops`, JSON.stringify(entry));
   }
 
   override async rejectCallback(taskId: string): Promise<void> {
@@ -71,6 +80,8 @@ const scheduler = new Scheduler({
   ...(kind === 'redis' ? { redis: redisUrl, keyPrefix: env('KEY_PREFIX') } : { postgres: databaseUrl, postgresSchema: env('SCHEMA') }),
   timeout: env('TIMEOUT'),
   ...(process.env.PROCESS_LEASE ? { processLease: process.env.PROCESS_LEASE } : {}),
+  ...(process.env.CALLBACK_TIMEOUT ? { callbackTimeout: process.env.CALLBACK_TIMEOUT } : {}),
+  ...(process.env.DELIVERY_LEASE ? { deliveryLease: process.env.DELIVERY_LEASE } : {}),
   reservationTimeout: '5s',
   pollTimeout: '1s',
   ...(process.env.MAX_LOCAL_TASKS ? { maxLocalTasks: Number(process.env.MAX_LOCAL_TASKS) } : {}),
