@@ -84,7 +84,8 @@ export interface SchedulerOptions {
    */
   endedRetention?: Duration;
   /**
-   * Most timed-out occupancies reaped (and outbox entries delivered) per pass; the rest wait for the next.
+   * Most timed-out occupancies reaped (and outbox entries and lapsed deliveries delivered) per pass;
+   * the rest wait for the next.
    * @defaultValue 1000
    */
   reapLimit?: number;

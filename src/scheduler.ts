@@ -238,9 +238,10 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   }
 
   /**
-   * Ends the task's occupancy and frees its slot, which this scheduler refills at once. Exactly one
+   * Ends the task's occupancy and frees its slot, which this scheduler refills at once. One
    * `stopCallback` follows per occupancy, here if this process has the backend, else in the next
-   * pass of a scheduler that has it.
+   * pass of a scheduler that has it; again elsewhere only if this process dies (or stalls past
+   * `deliveryLease`) before it ran.
    */
   async stop(taskId: string, options: StopOptions = {}): Promise<StopOutcomeResult> {
     const ref = this.taskRef(taskId, options.token);
