@@ -241,6 +241,12 @@ export interface EndRequest extends TaskRef {
    * only once the lease lapsed. Without it (or in a store without `acknowledge`) nothing is logged.
    */
   delivery?: DeliveryLease;
+  /**
+   * Records to remove from the delivery log, as {@link SlotStore.acknowledge} would, in the same
+   * atomic step, whether or not the end acts: the acknowledgements of a busy caller then ride on
+   * its ends at no cost of their own. Only stores that have `acknowledge` are sent any.
+   */
+  acknowledge?: readonly DeliveryRef[];
 }
 
 /**

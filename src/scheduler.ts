@@ -64,7 +64,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private readonly unsubscribers = new Map<SlotStore, () => Promise<void>>();
   private readonly localTasks = new LocalTasks();
   private readonly callbacks: BackendCallbacks;
-  private readonly batches = new StoreBatches();
+  private readonly batches: StoreBatches;
   private readonly filler: SlotFiller;
   private loaded = false;
   private closing: Promise<void> | undefined;
@@ -104,6 +104,10 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     this.reserve = Object.freeze({ owner: this.owner, leaseMs: this.options.reservationTimeoutMs });
     this.delivery = Object.freeze({ owner: this.owner, leaseMs: this.options.deliveryLeaseMs });
     const notify: Notify = (event, ...args) => this.notify(event, ...args);
+    this.batches = new StoreBatches((error, refs) => {
+      // Not lost: the store delivers them again once their lease lapses.
+      this.logger.warn('acknowledging delivered ends failed; they will be delivered again', { ends: refs.length, ...errorFields(error) });
+    });
     this.callbacks = new BackendCallbacks({
       backends: this.backends,
       localTasks: this.localTasks,
@@ -504,16 +508,13 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
 
   /**
    * Runs the callbacks of an ended record a store handed to this scheduler, then acknowledges it
-   * (batched per tick, not awaited): the store's delivery log then forgets it. Whatever the
+   * (on the store's next ends, not awaited): the store's delivery log then forgets it. Whatever the
    * callbacks threw, the record counts as delivered; only a crash before the acknowledgement makes
    * the store hand it out again, once its delivery lease lapses.
    */
   private async deliver(store: SlotStore, ended: EndedOccupancy): Promise<void> {
     await this.callbacks.deliver(ended);
-    this.batches.acknowledge(store, { taskId: ended.taskId, token: ended.token }).catch((error: unknown) => {
-      // Not lost: the store delivers it again once its lease lapses.
-      this.logger.warn('acknowledging a delivered end failed; it will be delivered again', { ...fieldsOf(ended), ...errorFields(error) });
-    });
+    this.batches.acknowledge(store, { taskId: ended.taskId, token: ended.token });
   }
 
   // --- leases and reaping ------------------------------------------------------------------------

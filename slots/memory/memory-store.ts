@@ -198,6 +198,7 @@ export class MemorySlotStore implements SlotStore {
   }
 
   async end(request: EndRequest): Promise<EndResult> {
+    if (request.acknowledge) this.forget(request.acknowledge);
     const now = this.now();
     const found = this.resolve(request, now);
     if (!found.ok) return found;
@@ -224,7 +225,7 @@ export class MemorySlotStore implements SlotStore {
   }
 
   async acknowledge(refs: readonly DeliveryRef[]): Promise<void> {
-    for (const ref of refs) this.deliveries.delete(deliveryKey(ref));
+    this.forget(refs);
   }
 
   async requestCancel(ref: TaskRef): Promise<CancelResult> {
@@ -334,6 +335,11 @@ export class MemorySlotStore implements SlotStore {
   private lease(record: EndedOccupancy, lease: DeliveryLease | undefined, now: number): EndedOccupancy {
     if (lease) this.deliveries.set(deliveryKey(record), { record, owner: lease.owner, dueAt: now + lease.leaseMs });
     return { ...record };
+  }
+
+  /** Removes delivered records from the log (synchronously: `end` does it in its own atomic step). */
+  private forget(refs: readonly DeliveryRef[]): void {
+    for (const ref of refs) this.deliveries.delete(deliveryKey(ref));
   }
 
   private pushOutbox(record: EndedOccupancy): void {

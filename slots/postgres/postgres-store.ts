@@ -290,6 +290,9 @@ export class PostgresSlotStore implements SlotStore {
       this.tokenSequence,
       requests.map((r) => r.delivery?.owner ?? null),
       requests.map((r) => (r.delivery ? toInt8(r.delivery.leaseMs) : null)),
+      // The acknowledgements of every request together: each names a record of an earlier call.
+      requests.flatMap((r) => r.acknowledge?.map((ref) => ref.taskId) ?? []),
+      requests.flatMap((r) => r.acknowledge?.map((ref) => ref.token) ?? []),
     ]);
     return rows.map((row, i): EndResult => {
       const request = requests[i]!;

@@ -269,6 +269,7 @@ export class RedisSlotStore implements SlotStore {
         notify: r.notify === true,
         reserve: r.reserve ? { owner: r.reserve.owner, leaseMs: r.reserve.leaseMs } : null,
         delivery: r.delivery ? { owner: r.delivery.owner, leaseMs: r.delivery.leaseMs } : null,
+        acknowledge: r.acknowledge?.map(deliveryField),
       })),
     );
     const replies = await this.run<[number, ...unknown[]][]>(scripts.end, this.endKeys, [payload, this.outboxLimit, this.channel]);
@@ -278,9 +279,7 @@ export class RedisSlotStore implements SlotStore {
   /** Removes delivered records from the delivery log, in one run of acknowledge-2.lua. */
   async acknowledge(refs: readonly DeliveryRef[]): Promise<void> {
     if (refs.length === 0) return; // nothing to do is not worth a round trip
-    // The field shape of includes/lease-delivery.lua: a token holds no colon, a task id may.
-    const fields = refs.map((ref) => `${ref.token}:${ref.taskId}`);
-    await this.run<number>(scripts.acknowledge, [this.keys.deliveries, this.keys.deliveryDue], fields);
+    await this.run<number>(scripts.acknowledge, [this.keys.deliveries, this.keys.deliveryDue], refs.map(deliveryField));
   }
 
   async requestCancel(ref: TaskRef): Promise<CancelResult> {
@@ -382,6 +381,11 @@ function describeClient(client: Redis | Cluster): string {
   if (client.isCluster) return 'redis-cluster://';
   const { host, port, db, path } = (client as Redis).options;
   return path ? `redis+unix://${path}` : `redis://${host ?? 'localhost'}:${port ?? 6379}/${db ?? 0}`;
+}
+
+/** A record's field in the delivery log, as includes/lease-delivery.lua writes it: a token holds no colon, a task id may. */
+function deliveryField(ref: DeliveryRef): string {
+  return `${ref.token}:${ref.taskId}`;
 }
 
 function taskArgs(ref: TaskRef): ScriptArg[] {

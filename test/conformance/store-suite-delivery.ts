@@ -70,6 +70,30 @@ export function registerDeliveryCases<C>(test: TestFn<C>, contract: Macro<[Store
     t.deepEqual((await h.pass('C', [], { deliveryLeaseMs: timing.long })).ended, []);
   }));
 
+  test('an end removes the records it acknowledges, whether or not it acts, as acknowledge would', contract, factory, logged(factory, async (t, h) => {
+    await h.init(['1', '2', '3', '4', '5']);
+    const records: EndedOccupancy[] = [];
+    for (const [slotId, taskId] of [['1', 'task-1'], ['2', 'task-2'], ['3', 'task-3'], ['4', 'task-4']] as const) {
+      await h.run(slotId, taskId);
+      records.push(ok(await h.end(taskId, { delivery: lapsing }), 'end').ended);
+    }
+    const [one, two, three, four] = records as [EndedOccupancy, EndedOccupancy, EndedOccupancy, EndedOccupancy];
+    await h.run('5', 'task-5');
+    t.deepEqual(await h.end('task-never', { acknowledge: [refOf(one)] }), { ok: false, reason: 'unknown' }, 'an end that does not act');
+    const [five] = await h.endMany([
+      { taskId: 'task-5', reason: 'stopped', deliverable: [backend], delivery: lapsing, acknowledge: [refOf(two), { taskId: 'task-4', token: four.token + 1000 }] },
+      { taskId: 'task-1', reason: 'stopped', deliverable: [backend], acknowledge: [refOf(three)] },
+    ]);
+    const ended = ok(five!, 'end of task-5').ended;
+    await sleep(timing.wait);
+    const again = (await h.pass('B', [], { deliveryLeaseMs: timing.long })).ended;
+    t.deepEqual(
+      again.map((r) => r.taskId).sort(),
+      [four.taskId, ended.taskId],
+      'only the records no end acknowledged: task-4 (under another token) and task-5, which the end logged',
+    );
+  }));
+
   test('reaped and outbox records a pass hands out are leased to it, not deleted', contract, factory, logged(factory, async (t, h) => {
     await h.init(['1', '2']);
     const { occupancies } = await startAll(h, ['1', '2'], [{ taskId: 'task-x', backend: 'x' }, { taskId: 'task-t', timeoutMs: timing.short }]);

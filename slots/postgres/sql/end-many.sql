@@ -2,7 +2,8 @@
 -- request sees what an earlier one did), in one call of task_semaphore_end_v1 (migrate-002.sql):
 -- one round trip, one transaction. Each request acts as end does alone: see that function for what
 -- it writes. In the same statement, each delivered record of a request with a delivery owner is
--- leased to that owner in the delivery log (migrate-004.sql) until now + its lease. SQLSTATE 40P01
+-- leased to that owner in the delivery log (migrate-004.sql) until now + its lease, and the records
+-- the requests acknowledge leave the log. SQLSTATE 40P01
 -- (a deadlock with another batch) leaves nothing applied: the caller runs the call again; TS001
 -- (a task kept changing under 5 looks) leaves nothing applied either.
 --
@@ -25,6 +26,8 @@
 --   $14 text[]   delivery owners: when the request acts and delivered is true, the record is
 --                leased to it in the delivery log; null elements (or a null array) log nothing
 --   $15 bigint[] delivery lease ms (ignored where the owner is null)
+--   $16 text[]   acknowledged task ids and $17 bigint[] their tokens, pairwise, of every request
+--                together: their records leave the delivery log, whether or not the ends act
 -- Returns one row per request, in request order:
 --   ord int (the request's position, from 1); acted boolean; ended jsonb (the EndedOccupancy) and
 --   delivered boolean when acted; reserved_token bigint: the reservation's token when it acted with
@@ -44,6 +47,12 @@ leased AS (
   FROM r
   WHERE r.acted AND r.delivered AND ($14::text[])[r.ord] IS NOT NULL
   ON CONFLICT (scheduler, task_id, token) DO NOTHING
+),
+acknowledged AS (
+  -- Records delivered before this call: none is among those the ends above log.
+  DELETE FROM __SCHEMA__.task_semaphore_deliveries AS d
+  USING unnest($16::text[], $17::bigint[]) AS a(task_id, token)
+  WHERE d.scheduler = $1::text AND d.task_id = a.task_id AND d.token = a.token
 )
 SELECT r.ord, r.acted, r.ended, r.delivered, r.reserved_token,
        r.cur_slot_id, r.cur_token, r.cur_expiry, r.ended_slot_id, r.ended_token, r.ended_reason

@@ -17,8 +17,9 @@ KEYS[9] delivery-due   zset  the same fields, scored by when their lease lapses
 
 ARGV[1] JSON array of requests, each {taskId, token?, reason, status, error, deliverable: [backend...],
         notify, reserve: {owner, leaseMs} or null, delivery: {owner, leaseMs} or null} (status
-        and error are strings or null). With delivery, a delivered record is leased to its owner
-        until now + leaseMs in the delivery log.
+        and error are strings or null, acknowledge: ["<token>:<taskId>", ...] or absent). With
+        delivery, a delivered record is leased to its owner until now + leaseMs in the delivery
+        log; the fields of acknowledge leave the log first, whether or not the end acts.
 ARGV[2] outboxLimit
 ARGV[3] events channel: for each request with notify and no reserve that ends an occupancy,
         {"type":"freed","slotId":...} is published on it
@@ -45,6 +46,7 @@ has a reserve or delivery without owner or a finite leaseMs.
 -- @include lease-delivery.lua
 
 local function end_task(req, now, outbox_limit)
+  if type(req.acknowledge) == 'table' then forget_deliveries(req.acknowledge) end
   local slot_id, slot = resolve(req.taskId, not is_null(req.token) and req.token or nil, now)
   if not slot_id then return slot end
 

@@ -15,3 +15,11 @@ local function lease_delivery(record, task_id, token, owner, due_at)
   redis.call('HSET', KEYS[8], field, '{"owner":' .. cjson.encode(owner) .. ',"record":' .. record .. '}')
   redis.call('ZADD', KEYS[9], due_at, field)
 end
+
+-- Removes delivered records from the delivery log, by field; fields it does not hold are ignored.
+local function forget_deliveries(fields)
+  for _, field in ipairs(fields) do
+    redis.call('HDEL', KEYS[8], field)
+    redis.call('ZREM', KEYS[9], field)
+  end
+end
