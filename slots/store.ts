@@ -285,8 +285,9 @@ export interface SlotStore {
   init(slotIds: readonly SlotId[]): Promise<void>;
   /**
    * One round trip that starts a `schedule()` pass: reap lapsed reservations and timed-out
-   * occupancies of the whole scheduler name, take deliverable outbox entries, prune records of
-   * ended tasks older than `retentionMs`, then reserve every idle slot of `slotIds`.
+   * occupancies of the whole scheduler name, take deliverable records whose delivery lease lapsed
+   * (with `deliveryLeaseMs`) and deliverable outbox entries, prune records of ended tasks older
+   * than `retentionMs`, then reserve every idle slot of `slotIds`.
    */
   beginPass(request: BeginPassRequest): Promise<BeginPassResult>;
   /** Turn a reservation (slot and token still match, not lapsed) into a running occupancy of `taskId`. */

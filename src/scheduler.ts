@@ -294,9 +294,10 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
 
   /**
    * Stops the cron tick, waits for the pass under way, closes the backends (whose `close` may end
-   * their running tasks: `stop` and `keepalive` work until the stores close), then the stores (and
-   * the connections they opened; never a client you passed in). Tasks still running stay tracked
-   * in the store. Idempotent.
+   * their running tasks: `stop` and `keepalive` work until the stores close), sends the pending
+   * acknowledgements of ends delivered here, then closes the stores (and the connections they
+   * opened; never a client you passed in). Tasks still running stay tracked in the store.
+   * Idempotent.
    */
   close(): Promise<void> {
     this.closing ??= (async () => {
@@ -472,7 +473,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     full.delivery = this.delivery;
     // A task that runs here in a slot of the config: its store keeps the slot for us to refill.
     const keep = refill ? this.keepable(request) : undefined;
-    /** The store that ended it, which the delivery is acknowledged to. */
+    // The store that ended it, which the delivery is acknowledged to.
     let endedIn = keep?.store ?? store;
     let early = false;
     let result: EndResult;

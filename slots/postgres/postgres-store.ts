@@ -372,14 +372,15 @@ export class PostgresSlotStore implements SlotStore {
   }
 
   /**
-   * Runs a batch statement (start-many, end-many) and returns its rows, one per request in order.
+   * Runs a batch statement (start-many, end-many, acknowledge) and returns its rows, one per request in order.
    * The function it calls runs in the statement's transaction, so when the call fails nothing of
    * the batch was applied, and it runs again as a whole when another transaction was in its way:
    * - 23505 on the task index: a start of one of the task ids committed after the function looked
    *   for a holder. The next call sees the holder and answers `duplicate`, as `start` alone would.
    * - 40P01: PostgreSQL broke a deadlock by failing this call. A batch holds the locks of several
-   *   rows (slots, and index entries of the task ids it starts) until it commits, so two batches
-   *   that take them in different orders can wait for each other, where a lone start or end could not.
+   *   rows (slots, index entries of the task ids it starts, delivery records it removes) until it
+   *   commits, so two batches that take them in different orders can wait for each other, where a
+   *   lone start or end could not.
    */
   private async callBatch<R extends pg.QueryResultRow>(sql: string, values: unknown[]): Promise<R[]> {
     for (let attempt = 1; ; attempt++) {

@@ -546,8 +546,6 @@ export function schedulerConformanceSuite(test: TestFn, kind: SlotKind): void {
 
     const survivor = h.scheduler({ A: backend }, { callbackTimeout: '100ms', deliveryLease: '300ms' });
     await survivor.load(slots(1, ['A']));
-    await survivor.schedule();
-    t.deepEqual(backend.stopped, [], 'not before the lease lapses');
     await waitFor(async () => (await survivor.schedule(), backend.stopped.length > 0), 'the redelivery', 10_000);
     t.like(backend.stopsOf('t1'), [{ token: started.token, reason: 'stopped', status: 'succeeded', redelivered: true }]);
     // Acknowledged: a pass after the survivor's own lease lapsed delivers nothing more.

@@ -433,6 +433,8 @@ test('every key lives under the one hash tag', async (t) => {
   await run(store, '1', 'kept', { backend: 'remote' });
   await run(store, '2', 'ended', { backend: 'remote' });
   await store.end({ taskId: 'ended', reason: 'stopped', deliverable: [] }); // to the outbox
+  await run(store, '3', 'delivered', { backend: 'remote' });
+  await store.end({ taskId: 'delivered', reason: 'stopped', deliverable: ['remote'], delivery: { owner: 'x', leaseMs: 60_000 } }); // to the delivery log
   await store.beginPass(pass());
 
   const keys: string[] = [];
@@ -444,7 +446,7 @@ test('every key lives under the one hash tag', async (t) => {
   } while (cursor !== '0');
   t.deepEqual(
     keys.sort(),
-    ['ended', 'ended-at', 'expiry', 'outbox', 'slots', 'tasks', 'token'].map((k) => `${ns}:${k}`),
+    ['deliveries', 'delivery-due', 'ended', 'ended-at', 'expiry', 'outbox', 'slots', 'tasks', 'token'].map((k) => `${ns}:${k}`),
   );
 });
 
