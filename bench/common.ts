@@ -181,7 +181,7 @@ export class Services {
 /** The store's Lua scripts by SHA1, so that EVALSHA calls are counted under the script's name. */
 const scriptNames = new Map<string, string>(
   Object.entries(lua as Record<string, string>)
-    // beginPass7 -> begin-pass-7, the script's file name.
+    // beginPass9 -> begin-pass-9, the script's file name.
     .map(([name, source]) => [createHash('sha1').update(source, 'utf8').digest('hex'), name.replace(/([A-Z]|\d+)/g, (m) => `-${m.toLowerCase()}`)]),
 );
 
@@ -217,7 +217,7 @@ export class RoundTrips {
     return [...this.byName].map(([name, n]) => `${name} ${fmt((this.busyByName.get(name) ?? 0) / n, 2)} ms`).join(', ') || '-';
   }
 
-  /** e.g. `begin-pass-7×1 release-2×1`. */
+  /** e.g. `begin-pass-9×1 release-2×1`. */
   describe(): string {
     return [...this.byName].map(([name, n]) => `${name}×${n}`).join(' ') || '-';
   }

@@ -19,7 +19,11 @@
  * - a running occupancy past its deadline (or max deadline) is never renewed, stopped or
  *   cancelled: it is answered `timed_out` until `beginPass` reaps it;
  * - each occupancy ends exactly once, and the one call that ends it returns the ended record
- *   (or, where the caller cannot deliver its callbacks, queues it in the outbox; see `deliverable`).
+ *   (or, where the caller cannot deliver its callbacks, queues it in the outbox; see `deliverable`);
+ * - with a delivery lease in the request (see {@link EndRequest.delivery}), an ended record handed
+ *   to a caller stays in the store's delivery log until `acknowledge` removes it, and no other
+ *   caller takes it before the lease lapses: its callbacks run exactly once without crashes, and at
+ *   least once across them.
  *
  * What the contract leaves out: configuration (it is code, never stored), and running backend
  * callbacks (the scheduler does that with what the store returns).
@@ -78,6 +82,26 @@ export interface EndedOccupancy extends Occupancy {
   status: string | null;
   /** An error message reported to `stop()` or caught from `startCallback`, if any. */
   error: string | null;
+  /**
+   * Set (true) on a record handed out again because the caller it was leased to did not
+   * acknowledge it within its delivery lease (it died or stalled): its callbacks may have run, in
+   * full or in part. Absent on a first delivery. Backends use `taskId` and `token` to recognise it.
+   */
+  redelivered?: boolean;
+}
+
+/** Names one ended occupancy in the delivery log: a task id and the token of that occupancy. */
+export interface DeliveryRef {
+  taskId: string;
+  token: number;
+}
+
+/** How a caller leases the ended records it will deliver (see {@link EndRequest.delivery}). */
+export interface DeliveryLease {
+  /** The caller's id, stored with the lease for inspection. */
+  owner: string;
+  /** How long, from the store's now, no other caller may take the record. */
+  leaseMs: number;
 }
 
 /** A slot reserved by `beginPass` (or kept by `end` with `reserve`), to be started or released. */
@@ -113,8 +137,15 @@ export interface BeginPassRequest {
   deliverable: readonly string[];
   /** How long the record of an ended task is kept for `unknown` vs `timed_out` answers. */
   retentionMs: number;
-  /** Most occupancies to reap (and outbox entries to take) in one call; the rest wait for the next. */
+  /** Most occupancies to reap (and outbox entries and lapsed deliveries to take) in one call; the rest wait for the next. */
   limit: number;
+  /**
+   * Lease every record this call returns in `ended` to `owner` for this long, in the delivery log
+   * (see {@link EndRequest.delivery}), and also take the logged records of deliverable backends
+   * whose lease lapsed, re-leased to `owner` and marked `redelivered`. Without it, the store hands
+   * out reaped and outbox records without keeping them, as before delivery leases existed.
+   */
+  deliveryLeaseMs?: number;
   /**
    * Reserve at most this many of the idle slots, the first in `slotIds` order (0: none, only
    * reap and read); the others stay idle for other schedulers. Without it, every idle slot of
@@ -135,9 +166,10 @@ export interface BeginPassResult {
   now: number;
   /**
    * Occupancies this call ended (reason `timeout` or `max_runtime`, any slot of the scheduler
-   * name, not only `slotIds`) whose backend is deliverable, plus entries taken from the outbox
-   * for deliverable backends. The caller runs their callbacks. Reaped occupancies of other
-   * backends went to the outbox.
+   * name, not only `slotIds`) whose backend is deliverable, then, with `deliveryLeaseMs`, logged
+   * records of deliverable backends whose lease lapsed (oldest due first, `redelivered`), then
+   * entries taken from the outbox for deliverable backends; at most `limit` in all. The caller
+   * runs their callbacks. Reaped occupancies of other backends went to the outbox.
    */
   ended: EndedOccupancy[];
   /** How many lapsed reservations were set idle (no task had started in them). */
@@ -231,6 +263,19 @@ export interface EndRequest extends TaskRef {
    * No `freed` event is published then, whatever `notify` says: the slot is not free.
    */
   reserve?: { owner: string; leaseMs: number };
+  /**
+   * Lease the ended record to the caller in the delivery log, in the same atomic step, when the
+   * end acts and its backend is deliverable: the record stays there, due at now + `leaseMs`
+   * (store clock), until `acknowledge` names it. A `beginPass` with `deliveryLeaseMs` takes it
+   * only once the lease lapsed. Without it (or in a store without `acknowledge`) nothing is logged.
+   */
+  delivery?: DeliveryLease;
+  /**
+   * Records to remove from the delivery log, as {@link SlotStore.acknowledge} would, in the same
+   * atomic step, whether or not the end acts: the acknowledgements of a busy caller then ride on
+   * its ends at no cost of their own. Only stores that have `acknowledge` are sent any.
+   */
+  acknowledge?: readonly DeliveryRef[];
 }
 
 /**
@@ -274,8 +319,9 @@ export interface SlotStore {
   init(slotIds: readonly SlotId[]): Promise<void>;
   /**
    * One round trip that starts a `schedule()` pass: reap lapsed reservations and timed-out
-   * occupancies of the whole scheduler name, take deliverable outbox entries, prune records of
-   * ended tasks older than `retentionMs`, then reserve every idle slot of `slotIds`.
+   * occupancies of the whole scheduler name, take deliverable records whose delivery lease lapsed
+   * (with `deliveryLeaseMs`) and deliverable outbox entries, prune records of ended tasks older
+   * than `retentionMs`, then reserve every idle slot of `slotIds`.
    */
   beginPass(request: BeginPassRequest): Promise<BeginPassResult>;
   /** Turn a reservation (slot and token still match, not lapsed) into a running occupancy of `taskId`. */
@@ -300,6 +346,13 @@ export interface SlotStore {
    * results in order. No requests resolve to [] without a round trip.
    */
   endMany?(requests: readonly EndRequest[]): Promise<EndResult[]>;
+  /**
+   * Optional: removes these records from the delivery log, once their callbacks ran; refs the log
+   * does not hold are ignored. One round trip; no refs resolve without one. A store without it
+   * keeps no log, and its callers deliver at most once (a crash between the end and the
+   * callbacks loses them).
+   */
+  acknowledge?(refs: readonly DeliveryRef[]): Promise<void>;
   /** Flag a running occupancy so that its next keepalive reports `cancelRequested`. */
   requestCancel(ref: TaskRef): Promise<CancelResult>;
   /**

@@ -94,5 +94,7 @@ export function fieldsOf(ended: EndedOccupancy): Record<string, unknown> {
     reason: ended.reason,
     status: ended.status,
     error: ended.error,
+    // Only on a redelivery: the line then says why a backend may see this end twice.
+    ...(ended.redelivered ? { redelivered: true } : {}),
   };
 }

@@ -68,6 +68,15 @@ export interface SchedulerOptions {
    */
   callbackTimeout?: Duration;
   /**
+   * How long the end of a task whose callbacks this scheduler runs stays leased to it in the
+   * store's delivery log: if the process dies (or stalls) before the callbacks ran and were
+   * acknowledged, the next pass of any scheduler of the name with the backend runs them after
+   * this. Must exceed twice `callbackTimeout` (a `timeoutCallback` and a `stopCallback`), so that
+   * a live process's slow callbacks are never run again elsewhere.
+   * @defaultValue 4 × `callbackTimeout` (`'2m'` with the default)
+   */
+  deliveryLease?: Duration;
+  /**
    * How long a slot stays reserved while a pass polls its backends. If the scheduler dies mid-pass,
    * the slot is free again after this. Must exceed `pollTimeout`.
    * @defaultValue `'60s'`
@@ -80,7 +89,8 @@ export interface SchedulerOptions {
    */
   endedRetention?: Duration;
   /**
-   * Most timed-out occupancies reaped (and outbox entries delivered) per pass; the rest wait for the next.
+   * Most timed-out occupancies reaped (and outbox entries and lapsed deliveries delivered) per pass;
+   * the rest wait for the next.
    * @defaultValue 1000
    */
   reapLimit?: number;
@@ -113,6 +123,7 @@ export interface ResolvedOptions {
   processLeaseMs: number;
   pollTimeoutMs: number;
   callbackTimeoutMs: number;
+  deliveryLeaseMs: number;
   reservationTimeoutMs: number;
   endedRetentionMs: number;
   reapLimit: number;
@@ -151,6 +162,8 @@ const schema = strictObject(
     processLease: duration(defaults.processLease, { min: 100 }),
     pollTimeout: duration(defaults.pollTimeout),
     callbackTimeout: duration(defaults.callbackTimeout),
+    // Its default depends on callbackTimeout: resolved after the parse.
+    deliveryLease: z.optional(duration(1)),
     reservationTimeout: duration(defaults.reservationTimeout),
     endedRetention: duration(defaults.endedRetention),
     reapLimit: z._default(integer(1, { allowed: 'allowed: a positive integer' }), defaults.reapLimit),
@@ -170,6 +183,14 @@ export function resolveOptions(options: SchedulerOptions): ResolvedOptions {
       `allowed: longer than pollTimeout (${parsed.pollTimeout} ms), so a reservation outlives the poll made under it`,
     );
   }
+  const deliveryLeaseMs = options.deliveryLease === undefined ? 4 * parsed.callbackTimeout : parsed.deliveryLease!;
+  if (deliveryLeaseMs <= 2 * parsed.callbackTimeout) {
+    throw new ConfigError(
+      'deliveryLease',
+      options.deliveryLease,
+      `allowed: longer than twice callbackTimeout (${2 * parsed.callbackTimeout} ms), so that callbacks still running here are never run again elsewhere`,
+    );
+  }
   return {
     name: parsed.name,
     redis: parsed.redis,
@@ -182,6 +203,7 @@ export function resolveOptions(options: SchedulerOptions): ResolvedOptions {
     processLeaseMs: parsed.processLease,
     pollTimeoutMs: parsed.pollTimeout,
     callbackTimeoutMs: parsed.callbackTimeout,
+    deliveryLeaseMs,
     reservationTimeoutMs: parsed.reservationTimeout,
     endedRetentionMs: parsed.endedRetention,
     reapLimit: parsed.reapLimit,

@@ -42,7 +42,7 @@ export interface StopOptions {
 export interface PassReport {
   /** Tasks started. */
   started: number;
-  /** Occupancies ended by this pass (timeouts, backend removals) and outbox entries delivered. */
+  /** Occupancies ended by this pass (timeouts, backend removals), outbox entries and lapsed deliveries delivered. */
   ended: number;
   /** Reservations taken and released unused. */
   released: number;

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import type { Backend } from '../backends/backend.js';
 import type {
+  DeliveryLease,
   EndedOccupancy,
   EndRequest,
   EndResult,
@@ -64,7 +65,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private readonly unsubscribers = new Map<SlotStore, () => Promise<void>>();
   private readonly localTasks = new LocalTasks();
   private readonly callbacks: BackendCallbacks;
-  private readonly batches = new StoreBatches();
+  private readonly batches: StoreBatches;
   private readonly filler: SlotFiller;
   private loaded = false;
   private closing: Promise<void> | undefined;
@@ -90,6 +91,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private deliverable: readonly string[] = [];
   /** How `end` asks a store to keep a freed slot for this scheduler. */
   private readonly reserve: NonNullable<EndRequest['reserve']>;
+  /** How `end` asks a store to lease the ended records this scheduler delivers (see EndRequest.delivery). */
+  private readonly delivery: DeliveryLease;
   /** Stores seen keeping a slot on `end` (every store of this package; maybe not a user's): only those are polled early. */
   private readonly keepingStores = new WeakSet<SlotStore>();
 
@@ -100,7 +103,12 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     this.owner = this.options.owner;
     this.logger = this.options.logger.child({ scheduler: this.name });
     this.reserve = Object.freeze({ owner: this.owner, leaseMs: this.options.reservationTimeoutMs });
+    this.delivery = Object.freeze({ owner: this.owner, leaseMs: this.options.deliveryLeaseMs });
     const notify: Notify = (event, ...args) => this.notify(event, ...args);
+    this.batches = new StoreBatches((error, refs) => {
+      // Not lost: the store delivers them again once their lease lapses.
+      this.logger.warn('acknowledging delivered ends failed; they will be delivered again', { ends: refs.length, ...errorFields(error) });
+    });
     this.callbacks = new BackendCallbacks({
       backends: this.backends,
       localTasks: this.localTasks,
@@ -239,9 +247,10 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   }
 
   /**
-   * Ends the task's occupancy and frees its slot, which this scheduler refills at once. Exactly one
+   * Ends the task's occupancy and frees its slot, which this scheduler refills at once. One
    * `stopCallback` follows per occupancy, here if this process has the backend, else in the next
-   * pass of a scheduler that has it.
+   * pass of a scheduler that has it; again elsewhere only if this process dies (or stalls past
+   * `deliveryLease`) before it ran.
    */
   async stop(taskId: string, options: StopOptions = {}): Promise<StopOutcomeResult> {
     const ref = this.taskRef(taskId, options.token);
@@ -297,9 +306,10 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
 
   /**
    * Stops the cron tick, waits for the pass under way, closes the backends (whose `close` may end
-   * their running tasks: `stop` and `keepalive` work until the stores close), then the stores (and
-   * the connections they opened; never a client you passed in). Tasks still running stay tracked
-   * in the store. Idempotent.
+   * their running tasks: `stop` and `keepalive` work until the stores close), sends the pending
+   * acknowledgements of ends delivered here, then closes the stores (and the connections they
+   * opened; never a client you passed in). Tasks still running stay tracked in the store.
+   * Idempotent.
    */
   close(): Promise<void> {
     this.closing ??= (async () => {
@@ -317,6 +327,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         }
       }
       clearInterval(this.leaseRenewal);
+      // What the backends' last stops delivered is acknowledged before the stores close.
+      await this.batches.acknowledged();
       this.storesClosed = true;
       const results = await Promise.allSettled([...this.stores.values()].map((store) => store.close()));
       failures.push(...results.flatMap((r) => (r.status === 'rejected' ? [r.reason] : [])));
@@ -393,9 +405,10 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       limit: this.options.reapLimit,
       // What this pass reaps and leaves idle goes to the schedulers with room at once.
       notify: true,
+      deliveryLeaseMs: this.options.deliveryLeaseMs,
     });
     report.ended += begin.ended.length;
-    await Promise.all(begin.ended.map((ended) => this.callbacks.deliver(ended)));
+    await Promise.all(begin.ended.map((ended) => this.deliver(store, ended)));
     // A store may leave the slots it just reaped idle until the next pass: make that pass now.
     if (begin.ended.length > 0 || begin.expiredReservations > 0) this.scheduleLogged();
     this.passWhenReapable(begin.running, begin.now);
@@ -497,8 +510,11 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   ): Promise<EndResult> {
     const full: EndRequest = request as EndRequest;
     full.deliverable = this.deliverable;
+    full.delivery = this.delivery;
     // A task that runs here in a slot of the config: its store keeps the slot for us to refill.
     const keep = refill ? this.keepable(request) : undefined;
+    // The store that ended it, which the delivery is acknowledged to.
+    let endedIn = keep?.store ?? store;
     let early = false;
     let result: EndResult;
     if (keep) {
@@ -516,13 +532,13 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       if (result.ok && result.reserved) this.keepingStores.add(keep.store);
     } else {
       // A store this scheduler does not serve must tell the schedulers that do, so they refill at once.
-      const endIn = (s: SlotStore) => s.end({ ...full, notify: !this.servedStores.has(s) });
+      const endIn = (s: SlotStore) => ((endedIn = s), s.end({ ...full, notify: !this.servedStores.has(s) }));
       result = store ? await endIn(store) : await this.firstAnswer(endIn);
     }
     if (!result.ok) return result;
     // Callbacks first: a backend may mark the task done in stopCallback, and a poll before that
     // could hand out the same task again.
-    if (result.delivered) await this.callbacks.deliver(result.ended);
+    if (result.delivered) await this.deliver(endedIn!, result.ended);
     else {
       this.localTasks.remove(result.ended.taskId, result.ended.token, abortCauseOf(result.ended.reason));
       this.logger.info('task ended; callbacks left to a scheduler with its backend', fieldsOf(result.ended));
@@ -531,6 +547,17 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       if (!early) void this.keptSlots.push({ store: keep.store, slotId: result.reserved.slotId, reservation: result.reserved });
     } else if (refill && this.slots.has(result.ended.slotId)) this.scheduleLogged();
     return result;
+  }
+
+  /**
+   * Runs the callbacks of an ended record a store handed to this scheduler, then acknowledges it
+   * (on the store's next ends, not awaited): the store's delivery log then forgets it. Whatever the
+   * callbacks threw, the record counts as delivered; only a crash before the acknowledgement makes
+   * the store hand it out again, once its delivery lease lapses.
+   */
+  private async deliver(store: SlotStore, ended: EndedOccupancy): Promise<void> {
+    await this.callbacks.deliver(ended);
+    this.batches.acknowledge(store, { taskId: ended.taskId, token: ended.token });
   }
 
   // --- leases and reaping ------------------------------------------------------------------------

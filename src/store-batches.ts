@@ -1,15 +1,23 @@
-import type { EndRequest, EndResult, SlotStore, StartRequest, StartResult } from '../slots/store.js';
+import type { DeliveryRef, EndRequest, EndResult, SlotStore, StartRequest, StartResult } from '../slots/store.js';
+import { Acknowledgements } from './acknowledgements.js';
 import { BatchQueue } from './batch-queue.js';
 
 /**
  * Sends a scheduler's starts, and its ends that keep their slot, to each store in batches when the
  * store can take several per round trip (`startMany`, `endMany`): the starts of one refill round,
  * and the stops of tasks that finish in the same tick, then cost one round trip instead of one
- * each. Stores without those methods get one call per request, as before.
+ * each. Stores without those methods get one call per request, as before. Acknowledgements of
+ * delivered ends ride on those batches of ends (see {@link Acknowledgements}).
  */
 export class StoreBatches {
   private readonly starts = new Map<SlotStore, BatchQueue<StartRequest, StartResult>>();
   private readonly ends = new Map<SlotStore, BatchQueue<EndRequest, EndResult>>();
+  private readonly acks: Acknowledgements;
+
+  /** @param onAckError - told of an acknowledgement that failed (its records will be delivered again) */
+  constructor(onAckError: (error: unknown, refs: readonly DeliveryRef[]) => void) {
+    this.acks = new Acknowledgements(onAckError);
+  }
 
   start(store: SlotStore, request: StartRequest): Promise<StartResult> {
     if (!store.startMany) return store.start(request);
@@ -19,9 +27,22 @@ export class StoreBatches {
   }
 
   end(store: SlotStore, request: EndRequest): Promise<EndResult> {
-    if (!store.endMany) return store.end(request);
+    if (!store.endMany) return this.acks.carry(store, [request], () => store.end(request));
     let batch = this.ends.get(store);
-    if (!batch) this.ends.set(store, (batch = new BatchQueue((requests) => store.endMany!(requests))));
+    if (!batch) {
+      const run = (requests: EndRequest[]) => this.acks.carry(store, requests, () => store.endMany!(requests));
+      this.ends.set(store, (batch = new BatchQueue(run)));
+    }
     return batch.push(request);
+  }
+
+  /** Acknowledges a delivered end to a store that keeps a delivery log (on its next ends, or soon alone). */
+  acknowledge(store: SlotStore, ref: DeliveryRef): void {
+    this.acks.push(store, ref);
+  }
+
+  /** Sends the acknowledgements still pending and waits for them: before the stores close. */
+  acknowledged(): Promise<void> {
+    return this.acks.flush();
   }
 }

@@ -7,6 +7,8 @@ import {
   type BeginPassRequest,
   type BeginPassResult,
   type CancelResult,
+  type DeliveryLease,
+  type DeliveryRef,
   type EndRequest,
   type EndResult,
   type EndReason,
@@ -40,6 +42,13 @@ interface Tombstone {
   token: number;
   reason: EndReason;
   endedAt: number;
+}
+
+/** An ended record leased to the caller delivering its callbacks, until acknowledged or due. */
+interface Delivery {
+  record: EndedOccupancy;
+  owner: string;
+  dueAt: number;
 }
 
 /** Options of {@link MemorySlotStore}. */
@@ -80,6 +89,8 @@ export class MemorySlotStore implements SlotStore {
   private readonly tasks = new Map<string, SlotId>();
   private readonly tombstones = new Map<string, Tombstone>();
   private readonly outbox: EndedOccupancy[] = [];
+  /** The delivery log: records handed to a caller and not yet acknowledged, by {@link deliveryKey}. */
+  private readonly deliveries = new Map<string, Delivery>();
   private lastToken = 0;
   private readonly events = new EventEmitter<{ event: [StoreEvent] }>();
 
@@ -98,6 +109,7 @@ export class MemorySlotStore implements SlotStore {
     let budget = request.limit;
     let expiredReservations = 0;
     const reaped: SlotId[] = [];
+    const lease = request.deliveryLeaseMs === undefined ? undefined : { owner: request.owner, leaseMs: request.deliveryLeaseMs };
 
     for (const [slotId, slot] of this.slots) {
       if (budget <= 0) break;
@@ -109,15 +121,27 @@ export class MemorySlotStore implements SlotStore {
       } else if (slot.occupancy && expiryReason(slot.occupancy, now)) {
         const record = this.endOccupancy(slotId, slot, expiryReason(slot.occupancy, now)!, null, null, now);
         reaped.push(slotId);
-        if (request.deliverable.includes(record.backend)) ended.push(record);
+        if (request.deliverable.includes(record.backend)) ended.push(this.lease(record, lease, now));
         else this.pushOutbox(record);
+        budget--;
+      }
+    }
+
+    if (lease) {
+      // Records whose deliverer did not acknowledge them in time (it died or stalled), oldest due first.
+      const lapsed = [...this.deliveries.values()]
+        .filter((d) => d.dueAt <= now && request.deliverable.includes(d.record.backend))
+        .sort((a, b) => a.dueAt - b.dueAt)
+        .slice(0, Math.max(0, budget));
+      for (const delivery of lapsed) {
+        ended.push(this.lease({ ...delivery.record, redelivered: true }, lease, now));
         budget--;
       }
     }
 
     for (let i = 0; i < this.outbox.length && budget > 0; ) {
       if (request.deliverable.includes(this.outbox[i]!.backend)) {
-        ended.push(this.outbox.splice(i, 1)[0]!);
+        ended.push(this.lease(this.outbox.splice(i, 1)[0]!, lease, now));
         budget--;
       } else i++;
     }
@@ -198,6 +222,7 @@ export class MemorySlotStore implements SlotStore {
 
   async end(request: EndRequest): Promise<EndResult> {
     checkTaskId(request.taskId);
+    if (request.acknowledge) this.forget(request.acknowledge);
     const now = this.now();
     const found = this.resolve(request, now);
     if (!found.ok) return found;
@@ -213,13 +238,18 @@ export class MemorySlotStore implements SlotStore {
     );
     const delivered = request.deliverable.includes(record.backend);
     if (!delivered) this.pushOutbox(record);
+    const ended = delivered ? this.lease(record, request.delivery, now) : record;
     if (request.reserve) {
       // Kept for the caller, so not free: no `freed` event, whatever `notify` says.
       const { owner, leaseMs } = request.reserve;
-      return { ok: true, ended: record, delivered, reserved: this.reserve(record.slotId, slot, owner, now + leaseMs) };
+      return { ok: true, ended, delivered, reserved: this.reserve(record.slotId, slot, owner, now + leaseMs) };
     }
     if (request.notify) this.publish({ type: 'freed', slotId: record.slotId });
-    return { ok: true, ended: record, delivered };
+    return { ok: true, ended, delivered };
+  }
+
+  async acknowledge(refs: readonly DeliveryRef[]): Promise<void> {
+    this.forget(refs);
   }
 
   async requestCancel(ref: TaskRef): Promise<CancelResult> {
@@ -322,6 +352,21 @@ export class MemorySlotStore implements SlotStore {
     setImmediate(() => this.events.emit('event', event));
   }
 
+  /**
+   * Logs a record handed to a caller, leased to it until now + leaseMs (replacing an earlier lease
+   * of the same record); without a lease, nothing is logged. Returns a copy for the caller, so that
+   * what it does to the record never changes the logged one.
+   */
+  private lease(record: EndedOccupancy, lease: DeliveryLease | undefined, now: number): EndedOccupancy {
+    if (lease) this.deliveries.set(deliveryKey(record), { record, owner: lease.owner, dueAt: now + lease.leaseMs });
+    return { ...record };
+  }
+
+  /** Removes delivered records from the log (synchronously: `end` does it in its own atomic step). */
+  private forget(refs: readonly DeliveryRef[]): void {
+    for (const ref of refs) this.deliveries.delete(deliveryKey(ref));
+  }
+
   private pushOutbox(record: EndedOccupancy): void {
     this.outbox.push(record);
     if (this.outbox.length > this.outboxLimit) this.outbox.shift();
@@ -333,6 +378,11 @@ function expiryReason(occupancy: Occupancy, now: number): 'timeout' | 'max_runti
   if (occupancy.maxDeadline !== null && occupancy.maxDeadline <= now) return 'max_runtime';
   if (occupancy.deadline <= now) return 'timeout';
   return null;
+}
+
+/** The delivery log's key of an ended occupancy: its task id and token, which no other occupancy shares. */
+function deliveryKey(ref: DeliveryRef): string {
+  return JSON.stringify([ref.taskId, ref.token]);
 }
 
 function isTimeout(reason: EndReason): boolean {

@@ -7,6 +7,7 @@ import {
   migrate001,
   migrate002,
   migrate003,
+  migrate004,
   migrationsApplied,
   migrationsLock,
   migrationsPrepare,
@@ -27,6 +28,7 @@ export const migrations: readonly Migration[] = Object.freeze([
   { version: 1, sql: migrate001 },
   { version: 2, sql: migrate002 },
   { version: 3, sql: migrate003 },
+  { version: 4, sql: migrate004 },
 ]);
 
 /** Replaces the schema placeholder of a statement with an escaped identifier. */

@@ -9,6 +9,7 @@ import {
   type BeginPassRequest,
   type BeginPassResult,
   type CancelResult,
+  type DeliveryRef,
   type EndReason,
   type EndRequest,
   type EndResult,
@@ -221,6 +222,7 @@ export class PostgresSlotStore implements SlotStore {
       this.tokenSequence,
       request.maxReserve === undefined ? null : toInt8(request.maxReserve),
       request.notify === true ? this.channel : null,
+      request.deliveryLeaseMs === undefined ? null : toInt8(request.deliveryLeaseMs),
     ]);
     const result: BeginPassResult = { now: 0, ended: [], expiredReservations: 0, reserved: [], running: [] };
     // The statement orders rows within each kind as the contract wants them.
@@ -303,6 +305,11 @@ export class PostgresSlotStore implements SlotStore {
       this.outboxLimit,
       this.channel,
       this.tokenSequence,
+      requests.map((r) => r.delivery?.owner ?? null),
+      requests.map((r) => (r.delivery ? toInt8(r.delivery.leaseMs) : null)),
+      // The acknowledgements of every request together: each names a record of an earlier call.
+      requests.flatMap((r) => r.acknowledge?.map((ref) => ref.taskId) ?? []),
+      requests.flatMap((r) => r.acknowledge?.map((ref) => ref.token) ?? []),
     ]);
     return rows.map((row, i): EndResult => {
       const request = requests[i]!;
@@ -318,6 +325,12 @@ export class PostgresSlotStore implements SlotStore {
       const token = row.reserved_token;
       return token === null ? result : { ...result, reserved: { slotId: ended.slotId, token: Number(token) } };
     });
+  }
+
+  /** Removes delivered records from the delivery log in one statement (retried as a batch is, on a deadlock). */
+  async acknowledge(refs: readonly DeliveryRef[]): Promise<void> {
+    if (refs.length === 0) return; // nothing to do is not worth a round trip
+    await this.callBatch(this.sql.acknowledge, [this.name, refs.map((r) => r.taskId), refs.map((r) => r.token)]);
   }
 
   async requestCancel(ref: TaskRef): Promise<CancelResult> {
@@ -377,14 +390,15 @@ export class PostgresSlotStore implements SlotStore {
   }
 
   /**
-   * Runs a batch statement (start-many, end-many) and returns its rows, one per request in order.
+   * Runs a batch statement (start-many, end-many, acknowledge) and returns its rows, one per request in order.
    * The function it calls runs in the statement's transaction, so when the call fails nothing of
    * the batch was applied, and it runs again as a whole when another transaction was in its way:
    * - 23505 on the task index: a start of one of the task ids committed after the function looked
    *   for a holder. The next call sees the holder and answers `duplicate`, as `start` alone would.
    * - 40P01: PostgreSQL broke a deadlock by failing this call. A batch holds the locks of several
-   *   rows (slots, and index entries of the task ids it starts) until it commits, so two batches
-   *   that take them in different orders can wait for each other, where a lone start or end could not.
+   *   rows (slots, index entries of the task ids it starts, delivery records it removes) until it
+   *   commits, so two batches that take them in different orders can wait for each other, where a
+   *   lone start or end could not.
    */
   private async callBatch<R extends pg.QueryResultRow>(sql: string, values: unknown[]): Promise<R[]> {
     for (let attempt = 1; ; attempt++) {

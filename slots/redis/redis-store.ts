@@ -9,6 +9,7 @@ import {
   type BeginPassRequest,
   type BeginPassResult,
   type CancelResult,
+  type DeliveryRef,
   type EndReason,
   type EndRequest,
   type EndResult,
@@ -61,11 +62,12 @@ const optionsSchema = strictObject(
 
 /** One script per atomic operation; the number is the key count, as in the file names. */
 const scripts = {
-  beginPass: defineScript('begin-pass-7', lua.beginPass7, 7),
+  beginPass: defineScript('begin-pass-9', lua.beginPass9, 9),
   start: defineScript('start-5', lua.start5, 5),
   release: defineScript('release-2', lua.release2, 2),
   keepalive: defineScript('keepalive-4', lua.keepalive4, 4),
-  end: defineScript('end-7', lua.end7, 7),
+  end: defineScript('end-9', lua.end9, 9),
+  acknowledge: defineScript('acknowledge-2', lua.acknowledge2, 2),
   requestCancel: defineScript('request-cancel-3', lua.requestCancel3, 3),
   inspect: defineScript('inspect-1', lua.inspect1, 1),
 } as const;
@@ -127,7 +129,9 @@ const ownedClientOptions = {
  * - `…:slots` hash slotId → slot record JSON; `…:tasks` hash taskId → slotId (running task ids);
  * - `…:expiry` zset slotId → when the slot's reservation or occupancy lapses (reaping reads a range);
  * - `…:token` fencing-token counter; `…:outbox` list of ended records awaiting a deliverer;
- * - `…:ended` hash taskId → tombstone JSON and `…:ended-at` zset taskId → endedAt (for pruning).
+ * - `…:ended` hash taskId → tombstone JSON and `…:ended-at` zset taskId → endedAt (for pruning);
+ * - `…:deliveries` hash `<token>:<taskId>` → the ended record and its lease owner, and
+ *   `…:delivery-due` zset of the same fields → when the lease lapses: the delivery log.
  *
  * It answers as `MemorySlotStore` does for the same calls, with two bounded-work differences:
  * reaping takes the slots that lapsed first (so `ended` lists reaped records in lapse order, not
@@ -140,7 +144,11 @@ export class RedisSlotStore implements SlotStore {
   private readonly owned: boolean;
   private client: Redis | Cluster;
   private readonly outboxLimit: number;
-  private readonly keys: Readonly<Record<'slots' | 'tasks' | 'ended' | 'expiry' | 'endedAt' | 'outbox' | 'token', string>>;
+  private readonly keys: Readonly<
+    Record<'slots' | 'tasks' | 'ended' | 'expiry' | 'endedAt' | 'outbox' | 'token' | 'deliveries' | 'deliveryDue', string>
+  >;
+  /** The KEYS of the scripts that end occupancies (begin-pass-9, end-9), in their order. */
+  private readonly endKeys: readonly string[];
   /** The last 'error' event of an owned client: a failed connect() only says "Connection is closed". */
   private lastError: Error | undefined;
   private closing: Promise<void> | undefined;
@@ -174,7 +182,11 @@ export class RedisSlotStore implements SlotStore {
       endedAt: `${ns}:ended-at`,
       outbox: `${ns}:outbox`,
       token: `${ns}:token`,
+      deliveries: `${ns}:deliveries`,
+      deliveryDue: `${ns}:delivery-due`,
     });
+    const k = this.keys;
+    this.endKeys = Object.freeze([k.slots, k.tasks, k.ended, k.expiry, k.endedAt, k.outbox, k.token, k.deliveries, k.deliveryDue]);
     this.channel = `${ns}:events`;
   }
 
@@ -207,10 +219,9 @@ export class RedisSlotStore implements SlotStore {
   }
 
   async beginPass(request: BeginPassRequest): Promise<BeginPassResult> {
-    const { slots, tasks, ended, expiry, endedAt, outbox, token } = this.keys;
     const [now, expiredReservations, endedJson, reservedFlat, runningJson] = await this.run<
       [number, number, string[], (string | number)[], string[]]
-    >(scripts.beginPass, [slots, tasks, ended, expiry, endedAt, outbox, token], [
+    >(scripts.beginPass, this.endKeys, [
       JSON.stringify(request.slotIds),
       request.owner,
       request.leaseMs,
@@ -220,6 +231,7 @@ export class RedisSlotStore implements SlotStore {
       this.outboxLimit,
       request.maxReserve ?? -1,
       request.notify === true ? this.channel : '',
+      request.deliveryLeaseMs ?? -1,
     ]);
     const reserved: Reservation[] = [];
     for (let i = 0; i + 1 < reservedFlat.length; i += 2) {
@@ -271,7 +283,6 @@ export class RedisSlotStore implements SlotStore {
   async endMany(requests: readonly EndRequest[]): Promise<EndResult[]> {
     if (requests.length === 0) return []; // nothing to do is not worth a round trip
     for (const r of requests) checkTaskId(r.taskId);
-    const { slots, tasks, ended, expiry, endedAt, outbox, token } = this.keys;
     // One JSON argument keeps null apart from '' for status and error.
     const payload = JSON.stringify(
       requests.map((r) => ({
@@ -283,14 +294,18 @@ export class RedisSlotStore implements SlotStore {
         deliverable: r.deliverable,
         notify: r.notify === true,
         reserve: r.reserve ? { owner: r.reserve.owner, leaseMs: r.reserve.leaseMs } : null,
+        delivery: r.delivery ? { owner: r.delivery.owner, leaseMs: r.delivery.leaseMs } : null,
+        acknowledge: r.acknowledge?.map(deliveryField),
       })),
     );
-    const replies = await this.run<[number, ...unknown[]][]>(
-      scripts.end,
-      [slots, tasks, ended, expiry, endedAt, outbox, token],
-      [payload, this.outboxLimit, this.channel],
-    );
+    const replies = await this.run<[number, ...unknown[]][]>(scripts.end, this.endKeys, [payload, this.outboxLimit, this.channel]);
     return replies.map(toEndResult);
+  }
+
+  /** Removes delivered records from the delivery log, in one run of acknowledge-2.lua. */
+  async acknowledge(refs: readonly DeliveryRef[]): Promise<void> {
+    if (refs.length === 0) return; // nothing to do is not worth a round trip
+    await this.run<number>(scripts.acknowledge, [this.keys.deliveries, this.keys.deliveryDue], refs.map(deliveryField));
   }
 
   async requestCancel(ref: TaskRef): Promise<CancelResult> {
@@ -410,6 +425,11 @@ function describeClient(client: Redis | Cluster): string {
   return path ? `redis+unix://${path}` : `redis://${host ?? 'localhost'}:${port ?? 6379}/${db ?? 0}`;
 }
 
+/** A record's field in the delivery log, as includes/lease-delivery.lua writes it: a token holds no colon, a task id may. */
+function deliveryField(ref: DeliveryRef): string {
+  return `${ref.token}:${ref.taskId}`;
+}
+
 function taskArgs(ref: TaskRef): ScriptArg[] {
   return [ref.taskId, ref.token ?? ''];
 }
@@ -429,7 +449,7 @@ function toEndResult(reply: [number, ...unknown[]]): EndResult {
   if (reply[0] !== Reply.ok) return toLost(reply as LostReply);
   const ended = parseEnded(reply[1] as string);
   const delivered = reply[2] === 1;
-  // A fourth element is the token of the slot kept for the caller (end-7.lua).
+  // A fourth element is the token of the slot kept for the caller (end-9.lua).
   return reply[3] === undefined ? { ok: true, ended, delivered } : { ok: true, ended, delivered, reserved: { slotId: ended.slotId, token: Number(reply[3]) } };
 }
 
@@ -462,6 +482,7 @@ function parseEnded(json: string): EndedOccupancy {
   ended.endedAt = Number(raw.endedAt);
   ended.status = raw.status ?? null;
   ended.error = raw.error ?? null;
+  if (raw.redelivered === true) ended.redelivered = true;
   return ended;
 }
 

@@ -12,7 +12,7 @@ export type ScriptClient = Pick<Redis, 'evalsha' | 'eval'>;
 
 /** A Lua script with its key count and the SHA1 that EVALSHA names it by. */
 export interface LuaScript {
-  /** For error messages, e.g. `begin-pass-7`. */
+  /** For error messages, e.g. `begin-pass-9`. */
   readonly name: string;
   readonly source: string;
   readonly sha: string;

@@ -17,6 +17,12 @@ export interface SlotKind {
   /** Label of the kind in test titles, e.g. `RedisSlot`. */
   label: string;
   setup(): Promise<SlotKindSetup>;
+  /**
+   * Optional: the kind's store keeps a delivery log (`acknowledge`). The redelivery case runs on
+   * every store that has `acknowledge`; with this set, one without it fails the case rather than
+   * passing it as a store that delivers at most once.
+   */
+  deliveryLog?: boolean;
 }
 
 export interface SlotKindSetup {

@@ -43,6 +43,12 @@ export interface StoreFactory {
    * store, then calls `cleanup()`.
    */
   createPeers?(schedulerNames: readonly string[]): Promise<{ stores: SlotStore[]; cleanup(): Promise<void> }>;
+  /**
+   * Optional: the store keeps a delivery log (`acknowledge`, and the delivery leases of `end` and
+   * `beginPass`). The delivery cases run on every store that has `acknowledge`; with this set, a
+   * store without it fails them rather than passing them as a store that keeps no log.
+   */
+  deliveryLog?: boolean;
 }
 
 /** Real-time margins: long enough to survive a loaded CI machine, short enough to keep the suite quick. */

@@ -10,7 +10,7 @@ import { compareSlotIds, type Lost, type Occupancy, type Reservation, type Start
 import { assertDuplicate, backend, endedTaskIds, identity, must, ok, sleep, timing, type CaseBody, type Harness, type StoreFactory } from './store-suite-kit.js';
 
 /** Reserves `slotIds` as one owner and starts `tasks[i]` in `slotIds[i]`, all from that one pass. */
-async function startAll(
+export async function startAll(
   h: Harness,
   slotIds: readonly string[],
   tasks: readonly { taskId: string; timeoutMs?: number; maxRuntimeMs?: number | null; backend?: string }[],

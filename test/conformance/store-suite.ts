@@ -14,10 +14,12 @@
  * process's clock, since Redis and PostgreSQL stamp with their own. This file holds the cases that
  * need no waiting; `store-suite-timing.ts` holds those that let deadlines, leases and retention
  * pass in real time, and the concurrent ones; `store-suite-ids.ts` those on task ids (their grammar,
- * and what a duplicate says of its holder); `store-suite-peers.ts` those on several stores sharing
- * one backing, when the factory can build them (`createPeers`).
+ * and what a duplicate says of its holder); `store-suite-delivery.ts` those of the delivery log;
+ * `store-suite-peers.ts` those on several stores sharing one backing, when the factory can build
+ * them (`createPeers`).
  */
 import type { TestFn } from 'ava';
+import { registerDeliveryCases } from './store-suite-delivery.js';
 import { registerTaskIdCases } from './store-suite-ids.js';
 import { registerPeerCases } from './store-suite-peers.js';
 import { registerTimingCases } from './store-suite-timing.js';
@@ -628,5 +630,6 @@ export function storeContractSuite<C = unknown>(test: TestFn<C>, factory: StoreF
 
   registerTimingCases(test, contract, factory);
   registerTaskIdCases(test, contract, factory);
+  registerDeliveryCases(test, contract, factory);
   registerPeerCases(test, factory);
 }

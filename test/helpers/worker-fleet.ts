@@ -16,6 +16,8 @@ export interface Entry {
   token: number;
   slotId?: string;
   reason?: string;
+  /** On a stop record: a delivery run again after its first deliverer died. */
+  redelivered?: boolean;
   cause?: string;
   pid: number;
   at: number;

@@ -9,7 +9,9 @@
  * KEY_PREFIX (redis) or SCHEMA (postgres), TIMEOUT (e.g. '1s'), HANG=1 to start tasks that
  * keep alive and never stop (the process is then killed), IN_PROCESS=1 for a backend whose tasks run
  * in the process (`runsInProcess`), REDIS_URL, DATABASE_URL. Optional: MAX_LOCAL_TASKS;
- * PROCESS_LEASE (the scheduler option); STORE_URL, the slot store's own server (the queue and
+ * PROCESS_LEASE, CALLBACK_TIMEOUT and DELIVERY_LEASE (the scheduler options); STALL_IN_STOP=1
+ * for a stopCallback that records its start in `NS:stalled` and then blocks the process until it is
+ * killed; STORE_URL, the slot store's own server (the queue and
  * records stay on REDIS_URL); TASK_MS,
  * tasks that run that long, keep alive at a quarter of TIMEOUT, give up at their signal and stop
  * once (a stop that throws is recorded, not retried), as a task that lost its slot must; CRON, a
@@ -32,6 +34,7 @@ const env = (key: string): string => {
 const ns = env('NS');
 const hang = process.env.HANG === '1';
 const taskMs = process.env.TASK_MS === undefined ? undefined : Number(process.env.TASK_MS);
+const stallInStop = process.env.STALL_IN_STOP === '1';
 const redis = new Redis(redisUrl);
 const storeUrl = process.env.STORE_URL;
 
@@ -72,7 +75,13 @@ class QueueBackend extends Backend {
   }
 
   override async stopCallback(taskId: string, outcome: StopOutcome): Promise<void> {
-    await redis.rpush(`${ns}:stops`, JSON.stringify({ taskId, token: outcome.token, reason: outcome.reason, pid: process.pid, at: Date.now() }));
+    const entry = { taskId, token: outcome.token, reason: outcome.reason, redelivered: outcome.redelivered === true, pid: process.pid, at: Date.now() };
+    if (stallInStop) {
+      await redis.rpush(`${ns}:stalled`, JSON.stringify(entry));
+      // The end is in the store; the callback never completes: no timer, no acknowledgement runs.
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
+    }
+    await redis.rpush(`${ns}:stops`, JSON.stringify(entry));
   }
 
   override async rejectCallback(taskId: string): Promise<void> {
@@ -117,6 +126,8 @@ const scheduler = new Scheduler({
     : { postgres: storeUrl ?? databaseUrl, postgresSchema: env('SCHEMA') }),
   timeout: env('TIMEOUT'),
   ...(process.env.PROCESS_LEASE ? { processLease: process.env.PROCESS_LEASE } : {}),
+  ...(process.env.CALLBACK_TIMEOUT ? { callbackTimeout: process.env.CALLBACK_TIMEOUT } : {}),
+  ...(process.env.DELIVERY_LEASE ? { deliveryLease: process.env.DELIVERY_LEASE } : {}),
   reservationTimeout: '5s',
   pollTimeout: '1s',
   ...(process.env.MAX_LOCAL_TASKS ? { maxLocalTasks: Number(process.env.MAX_LOCAL_TASKS) } : {}),

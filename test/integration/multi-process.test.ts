@@ -3,6 +3,7 @@
  * the same task ids. Concurrency is counted independently of the slot store (see worker-process).
  */
 import test from 'ava';
+import type { Redis } from 'ioredis';
 import { connectPostgres, freshSchema, uniqueName } from '../helpers/services.js';
 import { exited, fleetNamespace as setup, records, startWorkers, waitFor } from '../helpers/worker-fleet.js';
 
@@ -12,6 +13,18 @@ async function storeEnv(kind: 'redis' | 'postgres'): Promise<Record<string, stri
   const schema = await freshSchema(pool);
   await pool.end();
   return { KIND: 'postgres', SCHEMA: schema };
+}
+
+/** How many ended records the store of the workers' `env` still holds in its delivery log (leased, unacknowledged). */
+async function pendingDeliveries(redis: Redis, env: Record<string, string>): Promise<number> {
+  if (env.KIND === 'redis') return redis.hlen(`{${env.KEY_PREFIX}:${env.NAME}}:deliveries`);
+  const pool = await connectPostgres();
+  try {
+    const { rows } = await pool.query<{ n: string }>(`SELECT count(*) AS n FROM ${env.SCHEMA}.task_semaphore_deliveries WHERE scheduler = $1`, [env.NAME]);
+    return Number(rows[0]!.n);
+  } finally {
+    await pool.end();
+  }
 }
 
 for (const kind of ['redis', 'postgres'] as const) {
@@ -35,8 +48,11 @@ for (const kind of ['redis', 'postgres'] as const) {
     const stops = await records(redis, `${ns}:stops`);
     t.is(stops.length, ids.length * 2);
     t.true(stops.every((s) => s.reason === 'stopped'));
-    // Exactly one stop per occupancy, and more than one process did the work.
+    // Exactly one stop per occupancy, none of them a redelivery, and every one acknowledged.
     t.is(new Set(stops.map((s) => `${s.taskId}/${s.token}`)).size, stops.length);
+    t.deepEqual(stops.filter((s) => s.redelivered), []);
+    t.is(await pendingDeliveries(redis, env), 0, 'the delivery log is empty');
+    // More than one process did the work.
     const starts = await records(redis, `${ns}:starts`);
     t.true(new Set(starts.map((s) => s.pid)).size > 1, 'work spread over several processes');
   });
@@ -69,6 +85,39 @@ for (const kind of ['redis', 'postgres'] as const) {
       t.not(ends[0]?.pid, victim!.pid);
     }
     t.is(stops.filter((s) => s.reason === 'stopped').length, ids.length - 3);
+  });
+
+  test(`${kind}: kill -9 between the store's end and its stopCallback: another process runs that stopCallback once, same token`, async (t) => {
+    const { redis, ns } = await setup(t);
+    // A short delivery lease, so that the survivor takes the victim's record within seconds.
+    const env = { ...(await storeEnv(kind)), NS: ns, NAME: uniqueName('mp'), SLOTS: '1', TIMEOUT: '30s', CALLBACK_TIMEOUT: '1s', DELIVERY_LEASE: '3s' };
+    const [victim] = startWorkers(t, 1, { ...env, STALL_IN_STOP: '1' });
+    await waitFor(async () => (await redis.llen(`${ns}:ready`)) === 1, 'the victim to load', 20_000);
+    await redis.rpush(`${ns}:queue`, 'job-0');
+    // Its task stopped; the store ended the occupancy; its stopCallback began and blocks.
+    await waitFor(async () => (await redis.llen(`${ns}:stalled`)) === 1, 'the victim to enter stopCallback', 20_000);
+    victim!.kill('SIGKILL');
+    await exited(victim!);
+    const [stalled] = await records(redis, `${ns}:stalled`);
+    t.like(stalled, { taskId: 'job-0', reason: 'stopped', redelivered: false, pid: victim!.pid });
+    t.deepEqual(await redis.lrange(`${ns}:stops`, 0, -1), [], 'the victim completed no stopCallback');
+
+    const ids = Array.from({ length: 10 }, (_, i) => `job-${i + 1}`);
+    await redis.rpush(`${ns}:queue`, ...ids);
+    const [survivor] = startWorkers(t, 1, env);
+    await waitFor(async () => (await redis.llen(`${ns}:stops`)) >= ids.length + 1, 'every stopCallback', 30_000);
+    await redis.set(`${ns}:done`, '1');
+    t.is(await exited(survivor!), 0);
+
+    const stops = await records(redis, `${ns}:stops`);
+    t.deepEqual(
+      stops.filter((s) => s.taskId === 'job-0').map(({ taskId, token, reason, redelivered, pid }) => ({ taskId, token, reason, redelivered, pid })),
+      [{ taskId: 'job-0', token: stalled!.token, reason: 'stopped', redelivered: true, pid: survivor!.pid }],
+      "the victim's end, delivered once more, by the survivor, with its token",
+    );
+    t.is(stops.length, ids.length + 1, 'one stopCallback per occupancy');
+    t.true(stops.filter((s) => s.taskId !== 'job-0').every((s) => !s.redelivered));
+    t.is(await pendingDeliveries(redis, env), 0, 'every delivery acknowledged');
   });
 }
 

@@ -348,7 +348,7 @@ test('startMany and endMany of five requests are one EVALSHA each; of none, no c
     ended.map((r) => r.ok && [r.ended.taskId, r.reserved?.slotId ?? null]),
     [['task-1', '1'], ['task-2', null], ['task-3', '3'], ['task-4', null], ['task-5', '5']],
   );
-  t.deepEqual(sent, ['evalsha start5', 'evalsha end7']);
+  t.deepEqual(sent, ['evalsha start5', 'evalsha end9']);
 });
 
 test('a malformed request fails the whole startMany or endMany before any request acts', async (t) => {
@@ -365,7 +365,7 @@ test('a malformed request fails the whole startMany or endMany before any reques
   t.true((await store.startMany([startReq('1', one.token, 'a'), startReq('2', two.token, 'b')])).every((r) => r.ok));
   const runningState = await store.inspect();
   await t.throwsAsync(store.endMany([endReq('a'), endReq('b', { reserve: { owner: 'k', leaseMs: NaN } })]), {
-    message: /end-7: request 2 is malformed/,
+    message: /end-9: request 2 is malformed/,
   });
   t.deepEqual(await store.inspect(), runningState, 'the valid end before it did not act');
   t.like(await store.end(endReq('a')), { ok: true, ended: { taskId: 'a' } });
@@ -456,6 +456,8 @@ test('every key lives under the one hash tag', async (t) => {
   await run(store, '1', 'kept', { backend: 'remote' });
   await run(store, '2', 'ended', { backend: 'remote' });
   await store.end({ taskId: 'ended', reason: 'stopped', deliverable: [] }); // to the outbox
+  await run(store, '3', 'delivered', { backend: 'remote' });
+  await store.end({ taskId: 'delivered', reason: 'stopped', deliverable: ['remote'], delivery: { owner: 'x', leaseMs: 60_000 } }); // to the delivery log
   await store.beginPass(pass());
 
   const keys: string[] = [];
@@ -467,7 +469,7 @@ test('every key lives under the one hash tag', async (t) => {
   } while (cursor !== '0');
   t.deepEqual(
     keys.sort(),
-    ['ended', 'ended-at', 'expiry', 'outbox', 'slots', 'tasks', 'token'].map((k) => `${ns}:${k}`),
+    ['deliveries', 'delivery-due', 'ended', 'ended-at', 'expiry', 'outbox', 'slots', 'tasks', 'token'].map((k) => `${ns}:${k}`),
   );
 });
 

@@ -9,6 +9,7 @@ import { connectPostgres, connectRedis, freshSchema, redisUrl, uniqueName } from
 
 const memory: SlotKind = {
   label: 'MemorySlot',
+  deliveryLog: true,
   async setup() {
     // One store instance shared by every scheduler of the test, as one process would share it.
     const shared = new MemorySlotStore();
@@ -24,6 +25,7 @@ const memory: SlotKind = {
 
 const redis: SlotKind = {
   label: 'RedisSlot',
+  deliveryLog: true,
   async setup() {
     (await connectRedis()).disconnect(); // fail loudly, with how to start Redis, if it is down
     const keyPrefix = uniqueName('ts');
@@ -44,6 +46,7 @@ const redis: SlotKind = {
 let pool: pg.Pool | undefined;
 const postgres: SlotKind = {
   label: 'PostgresSlot',
+  deliveryLog: true,
   async setup() {
     pool ??= await connectPostgres({ max: 20 });
     const schema = await freshSchema(pool);

@@ -35,6 +35,7 @@ async function dropRedisKeys(client: Redis, keyPrefix: string): Promise<void> {
 
 storeContractSuite(test, {
   name: 'memory',
+  deliveryLog: true,
   async create() {
     return { store: new MemorySlotStore(), cleanup: async () => {} };
   },
@@ -47,6 +48,7 @@ storeContractSuite(test, {
 
 storeContractSuite(test, {
   name: 'redis',
+  deliveryLog: true,
   async create(name) {
     const client = await redis();
     const keyPrefix = uniqueName('contract');
@@ -71,6 +73,7 @@ storeContractSuite(test, {
 
 storeContractSuite(test, {
   name: 'redis (url)',
+  deliveryLog: true,
   async create(name) {
     const client = await redis(); // fails with how to start Redis before any store exists
     const keyPrefix = uniqueName('contract');
@@ -92,6 +95,7 @@ storeContractSuite(test, {
 
 storeContractSuite(test, {
   name: 'postgres',
+  deliveryLog: true,
   async create(name) {
     const pool = await postgres();
     const schema = await freshSchema(pool);

@@ -83,6 +83,15 @@ test('reservationTimeout must be longer than pollTimeout', (t) => {
   t.notThrows(() => new Scheduler({ name: 'n', pollTimeout: '2m', reservationTimeout: '5m' }));
 });
 
+test('deliveryLease defaults to 4 × callbackTimeout and must be longer than twice callbackTimeout', (t) => {
+  t.is(resolveOptions({ name: 'n' }).deliveryLeaseMs, 120_000);
+  t.is(resolveOptions({ name: 'n', callbackTimeout: '1m' }).deliveryLeaseMs, 240_000);
+  t.is(resolveOptions({ name: 'n', callbackTimeout: '1s', deliveryLease: '2001ms' }).deliveryLeaseMs, 2001);
+  rejectsOption(t, { name: 'n', deliveryLease: '1m' }, 'deliveryLease', '1m', 'twice callbackTimeout (60000 ms)');
+  rejectsOption(t, { name: 'n', callbackTimeout: 1000, deliveryLease: 2000 }, 'deliveryLease', 2000, 'callbackTimeout');
+  rejectsOption(t, { name: 'n', deliveryLease: 'later' }, 'deliveryLease', 'later', '"later"', 'ERR_BAD_DURATION');
+});
+
 test('a bad reapLimit is rejected, naming the option', (t) => {
   for (const reapLimit of [0, -1, 1.5, Number.NaN, '100', 2 ** 60]) {
     rejectsOption(t, { name: 'n', reapLimit }, 'reapLimit', reapLimit, 'positive integer');

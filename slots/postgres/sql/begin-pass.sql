@@ -2,11 +2,16 @@
 --   1. reap lapsed reservations and overdue occupancies of the whole scheduler name (at most $7,
 --      in slot id order), write tombstones of the occupancies, queue to the outbox those whose
 --      backend is not deliverable (dropping the oldest entries beyond $8);
---   2. take (delete) outbox entries of deliverable backends, oldest first, with what is left of $7;
---   3. prune tombstones that ended at or before now - $6;
---   4. reserve, under fresh tokens, every idle slot of $2 (creating missing ones), and list the
+--   2. with a delivery lease ($12), take the records of deliverable backends in the delivery log
+--      (migrate-004.sql) whose lease lapsed, oldest due first, with what is left of $7: leased
+--      again to $3 and marked redelivered;
+--   3. take (delete) outbox entries of deliverable backends, oldest first, with what is left of $7;
+--   4. prune tombstones that ended at or before now - $6;
+--   5. reserve, under fresh tokens, every idle slot of $2 (creating missing ones), and list the
 --      running occupancies of $2;
---   5. announce the slots reaped in 1 (idle until a later pass reserves them) on channel $11.
+--   6. announce the slots reaped in 1 (idle until a later pass reserves them) on channel $11.
+-- With $12, every record returned (reaped, redelivered, taken from the outbox) is leased to $3 in
+-- the delivery log until now + $12.
 -- Data-modifying CTEs all see the snapshot taken when the statement began, so a slot reaped here
 -- was not idle in it and is not reserved here (the contract allows that). No two CTEs modify one row.
 -- Rows are locked with SKIP LOCKED wherever a pass would otherwise wait on another: a row another
@@ -25,10 +30,11 @@
 --   $10 bigint  most idle slots to reserve, first in $2 order; null for all
 --   $11 text    events channel, or null for none: {"scheduler", "type": "freed", "slotId"} is
 --               published on it (sent at commit) for each slot reaped here
+--   $12 bigint  delivery lease ms; null for none (records are handed out unlogged, as before)
 -- Returns rows tagged by kind, ordered by kind, grp, pos, slot_id:
 --   'pass'     one row: now_ms bigint, expired bigint (lapsed reservations set idle)
---   'ended'    record jsonb (an EndedOccupancy): reaped ones (grp 0) in slot id order, then taken
---              outbox entries (grp 1) in outbox order
+--   'ended'    record jsonb (an EndedOccupancy): reaped ones (grp 0) in slot id order, then
+--              redeliveries (grp 1) by due time, then taken outbox entries (grp 2) in outbox order
 --   'reserved' slot_id text, token bigint, pos = position in $2
 --   'running'  record jsonb (an Occupancy), pos = position in $2
 WITH clock AS (
@@ -86,6 +92,32 @@ tombstones AS (
   ON CONFLICT (scheduler, task_id) DO UPDATE
   SET slot_id = excluded.slot_id, token = excluded.token, reason = excluded.reason, ended_at = excluded.ended_at
 ),
+leased_reaped AS (
+  INSERT INTO __SCHEMA__.task_semaphore_deliveries (scheduler, task_id, token, backend, owner, due_at, record)
+  SELECT $1::text, r.task_id, r.token, r.backend, $3::text, c.now_ms + $12::bigint, r.record
+  FROM records AS r CROSS JOIN clock AS c
+  WHERE r.deliverable AND $12::bigint IS NOT NULL
+  ON CONFLICT (scheduler, task_id, token) DO NOTHING
+),
+lapsed AS MATERIALIZED (
+  -- SKIP LOCKED: a record another pass is taking, or its deliverer acknowledging, is left alone.
+  SELECT d.task_id, d.token, d.due_at
+  FROM __SCHEMA__.task_semaphore_deliveries AS d CROSS JOIN clock AS c
+  WHERE d.scheduler = $1::text
+    AND $12::bigint IS NOT NULL
+    AND d.due_at <= c.now_ms
+    AND d.backend = ANY ($5::text[])
+  ORDER BY d.due_at
+  LIMIT greatest($7::bigint - (SELECT count(*) FROM victims), 0)
+  FOR UPDATE OF d SKIP LOCKED
+),
+redelivered AS (
+  UPDATE __SCHEMA__.task_semaphore_deliveries AS d
+  SET owner = $3::text, due_at = c.now_ms + $12::bigint, record = d.record || '{"redelivered": true}'::jsonb
+  FROM lapsed AS l CROSS JOIN clock AS c
+  WHERE d.scheduler = $1::text AND d.task_id = l.task_id AND d.token = l.token
+  RETURNING l.due_at AS was_due, d.record
+),
 queued_count AS (
   SELECT count(*) AS n FROM records WHERE NOT deliverable
 ),
@@ -123,7 +155,7 @@ taken_ids AS MATERIALIZED (
     AND o.backend = ANY ($5::text[])
     AND o.id NOT IN (SELECT id FROM dropped)
   ORDER BY o.id
-  LIMIT greatest($7::bigint - (SELECT count(*) FROM victims), 0)
+  LIMIT greatest($7::bigint - (SELECT count(*) FROM victims) - (SELECT count(*) FROM lapsed), 0)
   FOR UPDATE OF o SKIP LOCKED
 ),
 taken AS (
@@ -131,6 +163,14 @@ taken AS (
   USING taken_ids AS t
   WHERE o.id = t.id
   RETURNING o.id, o.record
+),
+leased_taken AS (
+  INSERT INTO __SCHEMA__.task_semaphore_deliveries (scheduler, task_id, token, backend, owner, due_at, record)
+  SELECT $1::text, t.record ->> 'taskId', (t.record ->> 'token')::bigint, t.record ->> 'backend', $3::text,
+         c.now_ms + $12::bigint, t.record
+  FROM taken AS t CROSS JOIN clock AS c
+  WHERE $12::bigint IS NOT NULL
+  ON CONFLICT (scheduler, task_id, token) DO NOTHING
 ),
 pruned AS (
   -- Tombstones of tasks reaped above are excluded so that no row is both upserted and deleted.
@@ -215,7 +255,9 @@ FROM clock AS c CROSS JOIN (SELECT count(*) FROM announced) AS a
 UNION ALL
 SELECT 'ended', 0, 0, r.slot_id, NULL, r.record, NULL, NULL FROM records AS r WHERE r.deliverable
 UNION ALL
-SELECT 'ended', 1, t.id, NULL, NULL, t.record, NULL, NULL FROM taken AS t
+SELECT 'ended', 1, r.was_due, NULL, NULL, r.record, NULL, NULL FROM redelivered AS r
+UNION ALL
+SELECT 'ended', 2, t.id, NULL, NULL, t.record, NULL, NULL FROM taken AS t
 UNION ALL
 SELECT 'reserved', 0, w.ord, r.slot_id, r.token, NULL, NULL, NULL
 FROM (SELECT slot_id, token FROM reserved UNION ALL SELECT slot_id, token FROM created) AS r

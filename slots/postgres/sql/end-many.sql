@@ -1,8 +1,11 @@
 -- end-many: ends running occupancies, one request after the other in the order given (a later
 -- request sees what an earlier one did), in one call of task_semaphore_end_v1 (migrate-002.sql):
 -- one round trip, one transaction. Each request acts as end does alone: see that function for what
--- it writes. SQLSTATE 40P01 (a deadlock with another batch) leaves nothing applied: the caller runs
--- the call again; TS001 (a task kept changing under 5 looks) leaves nothing applied either.
+-- it writes. In the same statement, each delivered record of a request with a delivery owner is
+-- leased to that owner in the delivery log (migrate-004.sql) until now + its lease, and the records
+-- the requests acknowledge leave the log. SQLSTATE 40P01
+-- (a deadlock with another batch) leaves nothing applied: the caller runs the call again; TS001
+-- (a task kept changing under 5 looks) leaves nothing applied either.
 --
 -- Parameters, one array element per request except $11 to $13:
 --   $1 text      scheduler name
@@ -20,14 +23,38 @@
 --   $11 bigint   outbox limit
 --   $12 text     events channel
 --   $13 regclass the token sequence (a parameter, so no schema name sits inside a string literal)
+--   $14 text[]   delivery owners: when the request acts and delivered is true, the record is
+--                leased to it in the delivery log; null elements (or a null array) log nothing
+--   $15 bigint[] delivery lease ms (ignored where the owner is null)
+--   $16 text[]   acknowledged task ids and $17 bigint[] their tokens, pairwise, of every request
+--                together: their records leave the delivery log, whether or not the ends act
 -- Returns one row per request, in request order:
 --   ord int (the request's position, from 1); acted boolean; ended jsonb (the EndedOccupancy) and
 --   delivered boolean when acted; reserved_token bigint: the reservation's token when it acted with
 --   a reserve owner, else null; and, when not acted, the lookup columns described in keepalive.sql.
+WITH r AS MATERIALIZED (
+  SELECT *
+  FROM __SCHEMA__.task_semaphore_end_v1(
+    $1::text, $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::jsonb[], $8::boolean[],
+    $9::text[], $10::bigint[], $11::bigint, $12::text, $13::regclass
+  )
+),
+leased AS (
+  -- Each occupancy ends once, so its key is new to the log; DO NOTHING only guards a replay.
+  INSERT INTO __SCHEMA__.task_semaphore_deliveries AS d (scheduler, task_id, token, backend, owner, due_at, record)
+  SELECT $1::text, r.ended ->> 'taskId', (r.ended ->> 'token')::bigint, r.ended ->> 'backend', ($14::text[])[r.ord],
+         (r.ended ->> 'endedAt')::bigint + ($15::bigint[])[r.ord], r.ended
+  FROM r
+  WHERE r.acted AND r.delivered AND ($14::text[])[r.ord] IS NOT NULL
+  ON CONFLICT (scheduler, task_id, token) DO NOTHING
+),
+acknowledged AS (
+  -- Records delivered before this call: none is among those the ends above log.
+  DELETE FROM __SCHEMA__.task_semaphore_deliveries AS d
+  USING unnest($16::text[], $17::bigint[]) AS a(task_id, token)
+  WHERE d.scheduler = $1::text AND d.task_id = a.task_id AND d.token = a.token
+)
 SELECT r.ord, r.acted, r.ended, r.delivered, r.reserved_token,
        r.cur_slot_id, r.cur_token, r.cur_expiry, r.ended_slot_id, r.ended_token, r.ended_reason
-FROM __SCHEMA__.task_semaphore_end_v1(
-  $1::text, $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::jsonb[], $8::boolean[],
-  $9::text[], $10::bigint[], $11::bigint, $12::text, $13::regclass
-) AS r
+FROM r
 ORDER BY r.ord;

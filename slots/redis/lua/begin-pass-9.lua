@@ -1,8 +1,9 @@
 --[[
 Starts a schedule() pass for one scheduler name, atomically: reaps lapsed reservations and
-timed-out occupancies (any slot of the name), takes deliverable outbox entries, prunes old
-tombstones, reserves every idle slot of the caller's list, then announces the reaped slots it
-left idle.
+timed-out occupancies (any slot of the name), takes deliverable records whose delivery lease
+lapsed and deliverable outbox entries, prunes old tombstones, reserves every idle slot of the
+caller's list, then announces the reaped slots it left idle. With a delivery lease (ARGV[10]),
+every record it returns is leased to the caller in the delivery log until acknowledged or due.
 
 KEYS[1] slots     hash   slotId -> slot record JSON
 KEYS[2] tasks     hash   taskId -> slotId of its running occupancy
@@ -11,22 +12,28 @@ KEYS[4] expiry    zset   slotId scored by when its current state lapses
 KEYS[5] ended-at  zset   taskId scored by endedAt
 KEYS[6] outbox    list   ended-occupancy JSON, oldest first
 KEYS[7] token     string fencing-token counter
+KEYS[8] deliveries     hash  "<token>:<taskId>" -> {"owner":..., "record": ended-occupancy}
+KEYS[9] delivery-due   zset  the same fields, scored by when their lease lapses
 
 ARGV[1] slot ids to reserve, JSON array of strings, in config order
 ARGV[2] owner (scheduler instance id)
 ARGV[3] leaseMs
 ARGV[4] deliverable backends, JSON array of strings
 ARGV[5] retentionMs
-ARGV[6] limit: most reaps plus outbox takes in this call (also the most tombstones pruned)
+ARGV[6] limit: most reaps, redeliveries and outbox takes in this call (also the most tombstones
+        pruned)
 ARGV[7] outboxLimit
 ARGV[8] maxReserve: most idle slots to reserve, first in ARGV[1] order; -1 for all
 ARGV[9] events channel, or '' for none: {"type":"freed","slotId":...} is published on it for
         each slot this call reaps and leaves idle (not reserved by step 4)
+ARGV[10] delivery lease ms; -1 (or absent) for none: records are then handed out unlogged, and
+         no lapsed delivery is taken
 
 Returns {now, expiredReservations, ended, reserved, running}:
   now                  integer ms, Redis TIME
   expiredReservations  integer
-  ended                array of ended-occupancy JSON strings (reaped first, then outbox takes)
+  ended                array of ended-occupancy JSON strings: reaped first, then redeliveries
+                       (oldest due first, with redelivered = true), then outbox takes
   reserved             flat array slotId1, token1, slotId2, token2, ... in ARGV[1] order
   running              array of occupancy JSON strings, in ARGV[1] order
 ]]
@@ -35,6 +42,7 @@ Returns {now, expiredReservations, ended, reserved, running}:
 -- @include free-slot.lua
 -- @include end-occupancy.lua
 -- @include reserve-slot.lua
+-- @include lease-delivery.lua
 
 
 local now = now_ms()
@@ -48,6 +56,8 @@ local limit = tonumber(ARGV[6])
 local outbox_limit = tonumber(ARGV[7])
 local max_reserve = tonumber(ARGV[8] or '-1')
 local channel = ARGV[9] or ''
+local delivery_lease_ms = tonumber(ARGV[10] or '-1')
+local leasing = delivery_lease_ms >= 0
 
 local budget = limit
 local expired = 0
@@ -69,9 +79,13 @@ if budget > 0 then
       expired = expired + 1
       budget = budget - 1
     elseif reason then
-      local delivered = deliverable[slot.occupancy.backend] == true
+      local occ = slot.occupancy -- end_occupancy clears it from the slot
+      local delivered = deliverable[occ.backend] == true
       local record = end_occupancy(slot_id, slot, reason, cjson.null, cjson.null, now, delivered, outbox_limit)
-      if delivered then ended[#ended + 1] = record end
+      if delivered then
+        ended[#ended + 1] = record
+        if leasing then lease_delivery(record, occ.taskId, occ.token, owner, now + delivery_lease_ms) end
+      end
       reaped[#reaped + 1] = slot_id
       budget = budget - 1
     else
@@ -95,7 +109,41 @@ if budget > 0 then
   end
 end
 
--- 2. Take outbox entries the caller can deliver, oldest first; the others stay in place.
+-- 2. Take the logged records the caller can deliver whose lease lapsed (their deliverer died or
+-- stalled), oldest due first: found first, then leased again, as leasing moves them in the index.
+if leasing and budget > 0 and next(deliverable) ~= nil then
+  local lapsed = {}
+  local gone = {}
+  local chunk = 200
+  local start = 0
+  while budget > 0 do
+    local fields = redis.call('ZRANGEBYSCORE', KEYS[9], '-inf', now, 'LIMIT', start, chunk)
+    if #fields == 0 then break end
+    for _, field in ipairs(fields) do
+      if budget <= 0 then break end
+      local raw = redis.call('HGET', KEYS[8], field)
+      if not raw then
+        gone[#gone + 1] = field -- an index entry without its record
+      else
+        local record = cjson.decode(raw).record
+        if deliverable[record.backend] then
+          lapsed[#lapsed + 1] = record
+          budget = budget - 1
+        end
+      end
+    end
+    start = start + chunk
+  end
+  for _, field in ipairs(gone) do redis.call('ZREM', KEYS[9], field) end
+  for _, record in ipairs(lapsed) do
+    record.redelivered = true
+    local json = cjson.encode(record)
+    lease_delivery(json, record.taskId, record.token, owner, now + delivery_lease_ms)
+    ended[#ended + 1] = json
+  end
+end
+
+-- 3. Take outbox entries the caller can deliver, oldest first; the others stay in place.
 -- Entries are unique (each occupancy ends once and carries its token), so LREM by value is exact.
 if budget > 0 and next(deliverable) ~= nil then
   local taken = {}
@@ -110,6 +158,7 @@ if budget > 0 and next(deliverable) ~= nil then
       if deliverable[record.backend] then
         taken[#taken + 1] = raw
         ended[#ended + 1] = raw
+        if leasing then lease_delivery(raw, record.taskId, record.token, owner, now + delivery_lease_ms) end
         budget = budget - 1
       end
     end
@@ -120,7 +169,7 @@ if budget > 0 and next(deliverable) ~= nil then
   end
 end
 
--- 3. Prune tombstones ended at or before now - retentionMs, a bounded number per pass.
+-- 4. Prune tombstones ended at or before now - retentionMs, a bounded number per pass.
 if limit > 0 then
   local old = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', now - retention_ms, 'LIMIT', 0, limit)
   for _, task_id in ipairs(old) do
@@ -129,7 +178,7 @@ if limit > 0 then
   end
 end
 
--- 4. Reserve the idle slots of the caller's list; report the running ones.
+-- 5. Reserve the idle slots of the caller's list; report the running ones.
 local reserved = {}
 local running = {}
 for _, slot_id in ipairs(slot_ids) do

@@ -2,8 +2,8 @@
 Ends running occupancies (stop, start failure, backend removal), one end request after the other
 in the order given: each frees its slot, or keeps it reserved for the caller under a fresh token,
 keeps a tombstone of the task, and queues the ended record in the outbox when the caller cannot
-deliver its backend's callbacks. One request or many, so that tasks finishing together cost one
-round trip.
+deliver its backend's callbacks, or, when it can and asks for a delivery lease, leases the record to
+it in the delivery log. One request or many, so that tasks finishing together cost one round trip.
 
 KEYS[1] slots     hash   slotId -> slot record JSON
 KEYS[2] tasks     hash   taskId -> slotId of its running occupancy
@@ -11,16 +11,22 @@ KEYS[3] ended     hash   taskId -> tombstone JSON {slotId, token, reason, endedA
 KEYS[4] expiry    zset   slotId scored by when its current state lapses
 KEYS[5] ended-at  zset   taskId scored by endedAt
 KEYS[6] outbox    list   ended-occupancy JSON, oldest first
-KEYS[7] token     string fencing-token counter (the one begin-pass-7 INCRs)
+KEYS[7] token     string fencing-token counter (the one begin-pass-9 INCRs)
+KEYS[8] deliveries     hash  "<token>:<taskId>" -> {"owner":..., "record": ended-occupancy}
+KEYS[9] delivery-due   zset  the same fields, scored by when their lease lapses
 
 ARGV[1] JSON array of requests, each {taskId, token?, reason, status, error, deliverable: [backend...],
-        notify, reserve: {owner, leaseMs} or null} (status and error are strings or null)
+        notify, reserve: {owner, leaseMs} or null, delivery: {owner, leaseMs} or null} (status
+        and error are strings or null, acknowledge: ["<token>:<taskId>", ...] or absent). With
+        delivery, a delivered record is leased to its owner until now + leaseMs in the delivery
+        log; the fields of acknowledge leave the log first, whether or not the end acts.
 ARGV[2] outboxLimit
 ARGV[3] events channel: for each request with notify and no reserve that ends an occupancy,
         {"type":"freed","slotId":...} is published on it
 
 Returns one reply per request, in order, each one of:
-  {0, ended-occupancy JSON, delivered}         ended, slot idle; delivered is 1, or 0 when queued
+  {0, ended-occupancy JSON, delivered}         ended, slot idle; delivered is 1 (leased to
+                                               delivery.owner when given), or 0 when queued
                                                in the outbox
   {0, ended-occupancy JSON, delivered, token}  ended with reserve: the slot is reserved by
                                                reserve.owner under token until now + leaseMs
@@ -29,7 +35,7 @@ Returns one reply per request, in order, each one of:
   {-3, slotId, token, endReason}               timed_out
   {-4, slotId, token, endReason}               ended
 Raises an error, having changed nothing, when a request lacks taskId, reason or deliverable, or
-has a reserve without owner or a finite leaseMs.
+has a reserve or delivery without owner or a finite leaseMs.
 ]]
 
 -- @include clock.lua
@@ -37,8 +43,10 @@ has a reserve without owner or a finite leaseMs.
 -- @include free-slot.lua
 -- @include end-occupancy.lua
 -- @include reserve-slot.lua
+-- @include lease-delivery.lua
 
 local function end_task(req, now, outbox_limit)
+  if type(req.acknowledge) == 'table' then forget_deliveries(req.acknowledge) end
   local slot_id, slot = resolve(req.taskId, not is_null(req.token) and req.token or nil, now)
   if not slot_id then return slot end
 
@@ -56,6 +64,9 @@ local function end_task(req, now, outbox_limit)
   local keep = not is_null(req.reserve)
   local record = end_occupancy(slot_id, slot, reason, is_null(req.status) and cjson.null or req.status,
     is_null(req.error) and cjson.null or req.error, now, delivered, outbox_limit, keep)
+  if delivered and not is_null(req.delivery) then
+    lease_delivery(record, occ.taskId, occ.token, req.delivery.owner, now + req.delivery.leaseMs)
+  end
   if keep then
     -- Kept for the caller, so not free: nothing is published, whatever notify says.
     local token = reserve_slot(slot_id, slot, req.reserve.owner, now + req.reserve.leaseMs)
@@ -67,14 +78,19 @@ local function end_task(req, now, outbox_limit)
   return { 0, record, delivered and 1 or 0 }
 end
 
+-- A lease ({owner, leaseMs}) is absent, or has a string owner and a finite leaseMs.
+local function valid_lease(lease)
+  if is_null(lease) then return true end
+  local ms = lease.leaseMs
+  return type(lease.owner) == 'string' and type(ms) == 'number' and ms == ms and ms ~= math.huge and ms ~= -math.huge
+end
+
 -- A script that fails half way keeps what it wrote, so every request is checked before any acts.
 local requests = cjson.decode(ARGV[1])
 for i, req in ipairs(requests) do
-  local lease = not is_null(req.reserve) and req.reserve.leaseMs
   if type(req.taskId) ~= 'string' or type(req.reason) ~= 'string' or type(req.deliverable) ~= 'table'
-    or (lease ~= false and (type(req.reserve.owner) ~= 'string' or type(lease) ~= 'number'
-      or lease ~= lease or lease == math.huge or lease == -math.huge)) then
-    error('end-7: request ' .. i .. ' is malformed: ' .. cjson.encode(req))
+    or not valid_lease(req.reserve) or not valid_lease(req.delivery) then
+    error('end-9: request ' .. i .. ' is malformed: ' .. cjson.encode(req))
   end
 end
 
