@@ -28,8 +28,10 @@ export interface TaskContext {
   /** When the task's runtime cap ends, or null without one. */
   maxDeadline: number | null;
   /**
-   * Fires when the task should stop: a cancel was requested, it timed out, it lost its slot, or its
-   * backend was removed. `signal.reason` is an Error whose `code` says which.
+   * Fires when the task should stop: a cancel was requested, it timed out, it lost its slot (to a
+   * partition, a stall or a store that lost its state), its backend was removed, or its start
+   * failed. `signal.reason` is a TaskAbortedError (`ERR_TASK_ABORTED`) whose `abortCause` says
+   * which. Reading `signal.aborted` checks the task's lease first.
    */
   signal: AbortSignal;
   /**
@@ -157,7 +159,12 @@ export abstract class Backend {
   /** Called once by `scheduler.close()`, after the last pass: release what `open` took. */
   close(): Awaitable<void> {}
 
-  /** Called exactly once per occupancy, whatever ended it; `outcome.reason` says what did. */
+  /**
+   * Called once per occupancy, whatever ended it; `outcome.reason` says what did. Exactly once
+   * without crashes; at least once across them: if the process that ran it died (or stalled past
+   * `deliveryLease`) before it completed, another scheduler runs it again with the same token and
+   * `outcome.redelivered` true. The token is the idempotency key.
+   */
   stopCallback(_taskId: string, _outcome: StopOutcome): Awaitable<void> {}
 
   /** Called on a timeout (`timeout` or `max_runtime`), just before `stopCallback`. */

@@ -103,6 +103,24 @@ export class StoreUnavailableError extends TaskSemaphoreError {
 }
 
 /**
+ * A store call failed after `init()` for a reason other than the connection (a script or statement
+ * the server refused). The message names the store, where it is (password hidden) and the
+ * operation; `cause` is the store client's own error.
+ */
+export class StoreError extends TaskSemaphoreError {
+  override name = 'StoreError';
+  readonly url: string;
+  /** The store operation that failed, e.g. `begin-pass-9` or `end-many`. */
+  readonly operation: string;
+  constructor(kind: string, url: string, operation: string, cause: unknown) {
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    super('ERR_STORE', `${kind} at ${redactUrl(url)} failed in ${operation}: ${reason}`, { cause });
+    this.url = redactUrl(url);
+    this.operation = operation;
+  }
+}
+
+/**
  * An optional peer dependency (`ioredis` for RedisSlot, `pg` for PostgreSQL) is not installed.
  * The message says what needs it and what to install.
  */

@@ -13,7 +13,7 @@ export interface SchedulerEvents {
   'task:timeout': [ended: EndedOccupancy];
   /** An occupancy ended and its callbacks ran in this process. */
   'task:stop': [ended: EndedOccupancy];
-  /** A polled task id was not started (duplicate, reservation lost, unused batch id). */
+  /** A polled task id was not started; `reason` and `retryAfterMs` as in `RejectInfo`. */
   'task:reject': [info: { backend: string; taskId: string; slotId: SlotId; reason: RejectReason; retryAfterMs?: number }];
   /** A poll threw, hung past `pollTimeout` or returned a bad value; the pass went on. */
   'poll:error': [info: { backend: string; slotId: SlotId; error: Error }];
@@ -23,6 +23,6 @@ export interface SchedulerEvents {
   'pass:end': [report: PassReport];
   /** A refill round finished: slots kept by local stops were filled (or released) without a pass. */
   'refill:end': [report: PassReport];
-  /** A pass started by the cron tick or by a freed slot failed (e.g. the store is down). */
+  /** A pass this scheduler started itself (cron tick, freed slot, reap timer, requestPass, refill) failed, e.g. the store is down. */
   'pass:error': [error: Error];
 }

@@ -30,6 +30,10 @@ import { checkTaskId } from '../task-id.js';
 import { bindSchema, migrate } from './migrate.js';
 import { PgListener } from './listener.js';
 import * as statements from './sql.generated.js';
+import { storeFailure } from '../store-failure.js';
+
+/** The name of one of the store's statements (a file of sql/). */
+type Statement = keyof typeof statements;
 
 /** Options of {@link PostgresSlotStore}. */
 export interface PostgresSlotStoreOptions {
@@ -210,7 +214,7 @@ export class PostgresSlotStore implements SlotStore {
   }
 
   async beginPass(request: BeginPassRequest): Promise<BeginPassResult> {
-    const { rows } = await this.pool.query<PassRow>(this.sql.beginPass, [
+    const { rows } = await this.query<PassRow>('beginPass', [
       this.name,
       [...request.slotIds],
       request.owner,
@@ -247,7 +251,7 @@ export class PostgresSlotStore implements SlotStore {
     // Refused here, before the round trip: PostgreSQL would raise on a NUL or an id too long for
     // the task index, and store a lone surrogate as U+FFFD.
     for (const r of requests) checkTaskId(r.taskId);
-    const rows = await this.callBatch<StartRow>(this.sql.startMany, [
+    const rows = await this.callBatch<StartRow>('startMany', [
       this.name,
       requests.map((r) => r.slotId),
       requests.map((r) => r.token),
@@ -269,7 +273,7 @@ export class PostgresSlotStore implements SlotStore {
 
   async release(reservations: readonly Reservation[]): Promise<void> {
     if (reservations.length === 0) return;
-    await this.pool.query(this.sql.release, [
+    await this.query('release', [
       this.name,
       reservations.map((r) => r.slotId),
       reservations.map((r) => r.token),
@@ -278,7 +282,7 @@ export class PostgresSlotStore implements SlotStore {
 
   async keepalive(ref: TaskRef): Promise<KeepaliveResult> {
     checkTaskId(ref.taskId);
-    const found = await this.onTask<KeepaliveRow>(this.sql.keepalive, [this.name, ref.taskId, ref.token ?? null], ref);
+    const found = await this.onTask<KeepaliveRow>('keepalive', [this.name, ref.taskId, ref.token ?? null], ref);
     return 'row' in found ? { ok: true, occupancy: toOccupancy(found.row) } : found;
   }
 
@@ -290,7 +294,7 @@ export class PostgresSlotStore implements SlotStore {
   async endMany(requests: readonly EndRequest[]): Promise<EndResult[]> {
     if (requests.length === 0) return []; // nothing to do is not worth a round trip
     for (const r of requests) checkTaskId(r.taskId);
-    const rows = await this.callBatch<EndRow>(this.sql.endMany, [
+    const rows = await this.callBatch<EndRow>('endMany', [
       this.name,
       requests.map((r) => r.taskId),
       requests.map((r) => r.token ?? null),
@@ -330,18 +334,18 @@ export class PostgresSlotStore implements SlotStore {
   /** Removes delivered records from the delivery log in one statement (retried as a batch is, on a deadlock). */
   async acknowledge(refs: readonly DeliveryRef[]): Promise<void> {
     if (refs.length === 0) return; // nothing to do is not worth a round trip
-    await this.callBatch(this.sql.acknowledge, [this.name, refs.map((r) => r.taskId), refs.map((r) => r.token)]);
+    await this.callBatch('acknowledge', [this.name, refs.map((r) => r.taskId), refs.map((r) => r.token)]);
   }
 
   async requestCancel(ref: TaskRef): Promise<CancelResult> {
     checkTaskId(ref.taskId);
-    const found = await this.onTask<CancelRow>(this.sql.requestCancel, [this.name, ref.taskId, ref.token ?? null, this.channel], ref);
+    const found = await this.onTask<CancelRow>('requestCancel', [this.name, ref.taskId, ref.token ?? null, this.channel], ref);
     if (!('row' in found)) return found;
     return { ok: true, occupancy: toOccupancy(found.row), alreadyRequested: found.row.already_requested };
   }
 
   async inspect(): Promise<SlotState[]> {
-    const { rows } = await this.pool.query<InspectRow>(this.sql.inspect, [this.name]);
+    const { rows } = await this.query<InspectRow>('inspect', [this.name]);
     return rows
       .sort((a, b) => compareSlotIds(a.slot_id, b.slot_id))
       .map((row) => ({
@@ -400,16 +404,25 @@ export class PostgresSlotStore implements SlotStore {
    *   commits, so two batches that take them in different orders can wait for each other, where a
    *   lone start or end could not.
    */
-  private async callBatch<R extends pg.QueryResultRow>(sql: string, values: unknown[]): Promise<R[]> {
+  private async callBatch<R extends pg.QueryResultRow>(operation: Statement, values: unknown[]): Promise<R[]> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return (await this.pool.query<R>(sql, values)).rows;
+        return (await this.pool.query<R>(this.sql[operation], values)).rows;
       } catch (error) {
         if ((isTaskConflict(error) || isDeadlock(error)) && attempt < maxAttempts) continue;
         const { code, detail } = (error ?? {}) as { code?: unknown; detail?: unknown };
         if (code === churnCode) throw churnError(String(detail));
-        throw error;
+        throw storeFailure('PostgreSQL', this.target, operation, error);
       }
+    }
+  }
+
+  /** Runs one of the store's statements; a failure reaches the caller explained (see storeFailure). */
+  private async query<R extends pg.QueryResultRow>(operation: Statement, values: unknown[]): Promise<pg.QueryResult<R>> {
+    try {
+      return await this.pool.query<R>(this.sql[operation], values);
+    } catch (error) {
+      throw storeFailure('PostgreSQL', this.target, operation, error);
     }
   }
 
@@ -419,9 +432,9 @@ export class PostgresSlotStore implements SlotStore {
    * locked had changed (ended or reaped by a transaction that committed meanwhile), since only a
    * new snapshot shows what became of it.
    */
-  private async onTask<R extends LookupRow>(sql: string, values: unknown[], ref: TaskRef): Promise<{ row: R } | Lost> {
+  private async onTask<R extends LookupRow>(operation: Statement, values: unknown[], ref: TaskRef): Promise<{ row: R } | Lost> {
     for (let attempt = 1; ; attempt++) {
-      const row = (await this.pool.query<R>(sql, values)).rows[0]!;
+      const row = (await this.query<R>(operation, values)).rows[0]!;
       if (row.acted) return { row };
       const lost = lostFrom(row, ref);
       if (lost) return lost;

@@ -28,6 +28,7 @@ import {
 } from '../store.js';
 import { checkTaskId } from '../task-id.js';
 import * as lua from './lua.generated.js';
+import { storeFailure } from '../store-failure.js';
 import { defineScript, runScript, type LuaScript, type ScriptArg } from './run-script.js';
 
 /** Options of {@link RedisSlotStore}. */
@@ -413,8 +414,13 @@ export class RedisSlotStore implements SlotStore {
     return client;
   }
 
-  private run<T>(script: LuaScript, keys: readonly string[], args: readonly ScriptArg[]): Promise<T> {
-    return runScript<T>(this.client, script, keys, args);
+  /** Runs one of the store's scripts; a failure reaches the caller explained (see storeFailure). */
+  private async run<T>(script: LuaScript, keys: readonly string[], args: readonly ScriptArg[]): Promise<T> {
+    try {
+      return await runScript<T>(this.client, script, keys, args);
+    } catch (error) {
+      throw storeFailure('Redis', this.url, script.name, error);
+    }
   }
 }
 
