@@ -121,6 +121,17 @@ export class StoreError extends TaskSemaphoreError {
 }
 
 /**
+ * A store call could not act because the task's record kept changing under every attempt (a task
+ * ended and started again in a tight loop by other processes): nothing was changed; retry the call.
+ */
+export class StoreConflictError extends TaskSemaphoreError {
+  override name = 'StoreConflictError';
+  constructor(taskId: string, attempts: number) {
+    super('ERR_STORE_CONFLICT', `task "${taskId}" kept changing under ${attempts} attempts; retry the call`, { taskId });
+  }
+}
+
+/**
  * An optional peer dependency (`ioredis` for RedisSlot, `pg` for PostgreSQL) is not installed.
  * The message says what needs it and what to install.
  */

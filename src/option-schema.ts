@@ -60,6 +60,11 @@ export function text(pattern: RegExp, allowed: string) {
   return z.string(allowed).check(z.regex(pattern, allowed));
 }
 
+/** A PostgreSQL schema name: an identifier PostgreSQL would not truncate or need to quote. */
+export function postgresIdentifier() {
+  return text(/^[A-Za-z_]\w{0,62}$/, 'allowed: a PostgreSQL identifier (letters, digits, _; up to 63)');
+}
+
 /** A boolean. */
 export function flag() {
   return z.boolean('allowed: true or false');

@@ -5,7 +5,7 @@ import { postgresOption, redisOption, type PgPoolLike, type RedisClientLike } fr
 import type { Duration } from './duration.js';
 import { ConfigError } from './errors.js';
 import { loggerOption, resolveLogger, type Logger } from './logger.js';
-import { duration, integer, parseOptions, strictObject, text } from './option-schema.js';
+import { duration, integer, parseOptions, postgresIdentifier, strictObject, text } from './option-schema.js';
 
 /** Options of `new Scheduler(options)`. Only `name` is required. */
 export interface SchedulerOptions {
@@ -153,7 +153,7 @@ const schema = strictObject(
     name: text(namePattern, nameAllowed),
     redis: z.optional(redisOption()),
     postgres: z.optional(postgresOption()),
-    postgresSchema: z._default(text(/^[A-Za-z_]\w{0,62}$/, 'allowed: a PostgreSQL identifier (letters, digits, _; up to 63)'), defaults.postgresSchema),
+    postgresSchema: z._default(postgresIdentifier(), defaults.postgresSchema),
     keyPrefix: z._default(text(namePattern, nameAllowed), defaults.keyPrefix),
     defaultSlotClass: z.optional(text(/./, 'allowed: the name of a slot class')),
     logger: loggerOption(),

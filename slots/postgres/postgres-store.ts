@@ -1,8 +1,8 @@
 import type pg from 'pg';
 import * as z from 'zod/mini';
 import { postgresOption } from '../../src/connection-options.js';
-import { ConfigError, StoreUnavailableError, TaskSemaphoreError } from '../../src/errors.js';
-import { integer, parseOptions, strictObject, text } from '../../src/option-schema.js';
+import { ConfigError, StoreConflictError, StoreUnavailableError } from '../../src/errors.js';
+import { integer, parseOptions, postgresIdentifier, strictObject, text } from '../../src/option-schema.js';
 import { loadPeer } from '../../src/peers.js';
 import {
   compareSlotIds,
@@ -58,7 +58,7 @@ const optionsSchema = strictObject(
   {
     name: text(/./, 'allowed: a non-empty string'),
     postgres: postgresOption(),
-    schema: z._default(text(/./, 'allowed: a non-empty string'), defaults.schema),
+    schema: z._default(postgresIdentifier(), defaults.schema),
     outboxLimit: z._default(integer(0), defaults.outboxLimit),
   },
   'allowed: an object with name and postgres',
@@ -505,10 +505,8 @@ function isDeadlock(error: unknown): boolean {
 }
 
 /** A task whose row changed under every attempt to act on it. */
-function churnError(taskId: string): TaskSemaphoreError {
-  return new TaskSemaphoreError('ERR_STORE_CONFLICT', `task "${taskId}" kept changing under ${maxAttempts} attempts; retry the call`, {
-    taskId,
-  });
+function churnError(taskId: string): StoreConflictError {
+  return new StoreConflictError(taskId, maxAttempts);
 }
 
 /**

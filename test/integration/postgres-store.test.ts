@@ -6,7 +6,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import test, { type ExecutionContext } from 'ava';
 import pg from 'pg';
-import { ConfigError, StoreUnavailableError } from '../../src/errors.js';
+import { ConfigError, StoreConflictError, StoreUnavailableError } from '../../src/errors.js';
 import { PostgresSlotStore, type PostgresSlotStoreOptions } from '../../slots/postgres/index.js';
 import { bindSchema, migrations } from '../../slots/postgres/migrate.js';
 import { ensureSlots, migrationsPrepare, migrationsRecord } from '../../slots/postgres/sql.generated.js';
@@ -778,7 +778,7 @@ test('a task whose row keeps changing under every attempt ends the call with ERR
   await pool.query(`ALTER TABLE ${schema}.task_semaphore_slots DROP CONSTRAINT task_semaphore_slots_running_check`);
   await pool.query(`UPDATE ${schema}.task_semaphore_slots SET status = 'reserved', lease_until = deadline WHERE task_id = 'x'`);
   const before = await store.inspect();
-  const conflict = { code: 'ERR_STORE_CONFLICT', message: /task "x" kept changing under \d+ attempts; retry the call/ };
+  const conflict = { instanceOf: StoreConflictError, code: 'ERR_STORE_CONFLICT', message: /task "x" kept changing under \d+ attempts; retry the call/ };
   const endError = await t.throwsAsync(store.end(endOf('x')), conflict);
   t.is((endError as unknown as { taskId?: string }).taskId, 'x');
   await t.throwsAsync(store.endMany([endOf('x', { reserve: { owner: 'k', leaseMs: 1000 } })]), conflict);

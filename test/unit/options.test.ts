@@ -2,6 +2,7 @@
 import test, { type ExecutionContext } from 'ava';
 import { Backend } from '../../backends/backend.js';
 import { MemorySlotStore } from '../../slots/memory/index.js';
+import { PostgresSlotStore } from '../../slots/postgres/index.js';
 import { ConfigError } from '../../src/errors.js';
 import { defaults, resolveOptions, type SchedulerOptions } from '../../src/options.js';
 import { Scheduler } from '../../src/scheduler.js';
@@ -117,6 +118,14 @@ test('a bad postgresSchema is rejected, naming the option', (t) => {
   for (const postgresSchema of ['', '1abc', 'my-schema', 'a; DROP TABLE x', 'x'.repeat(64)]) {
     rejectsOption(t, { name: 'n', postgresSchema }, 'postgresSchema', postgresSchema, 'identifier');
   }
+});
+
+test('the PostgreSQL store takes the same schema names as the scheduler option: identifiers PostgreSQL keeps as written', (t) => {
+  for (const schema of ['bad-name', 'x'.repeat(64), '1st', '']) {
+    const error = t.throws(() => new PostgresSlotStore({ name: 'n', postgres: 'postgres://localhost/db', schema }), { instanceOf: ConfigError });
+    t.regex(error.message, /schema: got .*; allowed: a PostgreSQL identifier/);
+  }
+  t.notThrows(() => new PostgresSlotStore({ name: 'n', postgres: 'postgres://localhost/db', schema: 'jobs_2' }));
 });
 
 test('bad durations are rejected, naming the option', (t) => {
