@@ -86,8 +86,12 @@ export interface RunModel {
   completions: Map<string, Execution[]>;
   /** When each fault ended (a kill: the death), for recovery times. */
   faultEnds: Array<{ fault: string; at: number }>;
+  /** When each fault began (its injection; a block: when the task blocked). */
+  faultStarts: number[];
   faultCounts: Record<string, number>;
   rejects: Array<EventOf<'reject'> | EventOf<'poll-abandoned'>>;
+  /** When the harness injected its last fault: liveness is judged from the end of that fault. */
+  faultsDoneAt: number | null;
   feedStopAt: number | null;
   end: EventOf<'end'> | null;
   sourceFinal: EventOf<'source-final'> | null;
@@ -109,8 +113,10 @@ export function buildModel(events: readonly JournalEvent[]): RunModel {
     fed: new Set(),
     completions: new Map(),
     faultEnds: [],
+    faultStarts: [],
     faultCounts: {},
     rejects: [],
+    faultsDoneAt: null,
     feedStopAt: null,
     end: null,
     sourceFinal: null,
@@ -164,6 +170,9 @@ export function buildModel(events: readonly JournalEvent[]): RunModel {
       case 'feed':
         for (const id of event.taskIds) model.fed.add(id);
         break;
+      case 'faults-done':
+        model.faultsDoneAt = at;
+        break;
       case 'feed-stop':
         model.feedStopAt = at;
         break;
@@ -190,6 +199,7 @@ export function buildModel(events: readonly JournalEvent[]): RunModel {
         indexFault(event, at);
         break;
       case 'block-start':
+        model.faultStarts.push(at);
         openStalls.set(`block:${event.pid}`, { pid: event.pid, from: at, to: Infinity, kind: 'block' });
         break;
       case 'block-end': {
@@ -289,16 +299,22 @@ export function buildModel(events: readonly JournalEvent[]): RunModel {
       execution.outcome = 'killed';
     }
   }
-  for (const info of model.processes.values()) if (info.deathAt !== null) model.faultEnds.push({ fault: 'kill', at: info.deathAt });
+  for (const info of model.processes.values()) {
+    if (info.deathAt === null) continue;
+    model.faultEnds.push({ fault: 'kill', at: info.deathAt });
+    model.faultStarts.push(info.deathAt);
+  }
   model.stalls.push(...openStalls.values());
   model.storeFaults.push(...openStoreFaults.values());
   return model;
 
   function indexFault(event: EventOf<'fault'>, at: number): void {
     // Injections only: a SIGCONT, a thaw or a restart's end closes the fault counted at its start.
-    const counted = { kill: 'kill:now', 'arm-kill': `kill:${String(event.phase)}`, stop: 'stop', block: 'block', 'restart-begin': 'restart', freeze: 'freeze' } as const;
+    const counted = { kill: `kill:${event.phase ?? 'now'}`, 'arm-kill': `kill:${String(event.phase)}`, stop: 'stop', block: 'block', 'restart-begin': 'restart', freeze: 'freeze' } as const;
     const name = counted[event.fault as keyof typeof counted] as string | undefined;
     if (name) count(name);
+    // A block begins when the task blocks (its own line), an armed kill when the process dies.
+    if (name && event.fault !== 'block' && event.fault !== 'arm-kill') model.faultStarts.push(at);
     const target = event.target;
     switch (event.fault) {
       case 'kill':

@@ -80,7 +80,10 @@ export interface Figures {
   completed: number;
   executions: number;
   occupancies: number;
-  /** Faults injected, by kind (kills by phase: `kill:now`, `kill:poll`...). */
+  /**
+   * Faults injected, by kind: kills by phase (`kill:now`, or armed: `kill:poll`, `kill:started`,
+   * `kill:stop`; `kill:fallback` counts armed ones killed anyway, not having reached their phase).
+   */
   faults: Record<string, number>;
   processesKilled: number;
   stopCallbacks: Record<string, number>;
@@ -89,8 +92,10 @@ export interface Figures {
   maxConcurrent: number;
   /** From the end of the last fault to `slots` tasks running at once again; null if never. */
   recoveryMs: number | null;
-  /** The same, after the end of each fault. */
+  /** The same, after the end of each fault the next fault did not cut short. */
   recoveriesMs: number[];
+  /** Faults followed by another before the fleet had recovered: no recovery time of their own. */
+  recoveriesInterrupted: number;
   passErrors: number;
   swept: number;
 }
@@ -382,9 +387,12 @@ function checkLiveness(model: RunModel, config: CheckConfig, report: CheckReport
   const ends = model.faultEnds.map((f) => f.at).sort((a, b) => a - b);
   for (const end of ends) {
     const full = fullAt(end);
-    if (full !== null) report.figures.recoveriesMs.push(Math.round(full - end));
+    const next = model.faultStarts.filter((at) => at > end).sort((a, b) => a - b)[0];
+    if (full !== null && (next === undefined || full <= next)) report.figures.recoveriesMs.push(Math.round(full - end));
+    else report.figures.recoveriesInterrupted++;
   }
-  if (ends.length > 0) {
+  // Judged once the harness said the faults were over (it then keeps feeding for the recovery window).
+  if (ends.length > 0 && model.faultsDoneAt !== null) {
     const last = ends[ends.length - 1]!;
     const full = fullAt(last);
     const deadline = model.feedStopAt ?? lastAt;
@@ -412,6 +420,7 @@ function emptyFigures(model: RunModel): Figures {
     maxConcurrent: 0,
     recoveryMs: null,
     recoveriesMs: [],
+    recoveriesInterrupted: 0,
     passErrors: model.passErrors,
     swept: model.swept,
   };

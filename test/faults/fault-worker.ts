@@ -79,8 +79,9 @@ const causeOf = (reason: unknown) => (reason instanceof TaskAbortedError ? reaso
 /** Runs one task's work: steps, each after a look at its signal, then its completion and `stop()`. */
 async function execute(context: TaskContext): Promise<void> {
   const ref: TaskRef = { taskId: context.taskId, token: context.token, slotId: context.slotId };
-  const steps = Math.ceil(rng.int(config!.taskMinMs, config!.taskMaxMs) / config!.stepMs);
-  const keepaliveEvery = Math.max(1, Math.floor(config!.timeoutMs / 4 / config!.stepMs));
+  const { minMs, maxMs, longShare, longMinMs, longMaxMs, stepMs } = config!.tasks;
+  const steps = Math.ceil((rng.chance(longShare) ? rng.int(longMinMs, longMaxMs) : rng.int(minMs, maxMs)) / stepMs);
+  const keepaliveEvery = Math.max(1, Math.floor(config!.timeoutMs / 4 / stepMs));
   journal.write({ ev: 'exec-start', ...ref });
   let done = 0;
   let lastGo: number | null = null;
@@ -98,7 +99,7 @@ async function execute(context: TaskContext): Promise<void> {
       blockOrder = undefined;
       if (monotonicNs() < before) blockEventLoop(ms);
     }
-    await sleep(config!.stepMs);
+    await sleep(stepMs);
     done++;
     if (done % keepaliveEvery === 0) {
       journal.write({ ev: 'keepalive', ...ref });

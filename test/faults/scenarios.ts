@@ -25,7 +25,11 @@ export interface Scenario {
   };
   /** Short, so that faults resolve fast: a lease of 1.5 s frees the slots of a killed process in-process tasks. */
   timing: { timeoutMs: number; processLeaseMs: number; reservationTimeoutMs: number; pollTimeoutMs: number; passMs: number };
-  tasks: { minMs: number; maxMs: number; stepMs: number };
+  /**
+   * Task lengths: most short, some longer than any stall or freeze, so that a task is still at work
+   * when its lease ends under a fault (the case the lease judge exists for).
+   */
+  tasks: { minMs: number; maxMs: number; longShare: number; longMinMs: number; longMaxMs: number; stepMs: number };
   /** Random pause between two faults of one lane (processes, store), in ms. */
   gapsMs: { process: [number, number]; store: [number, number] };
   /** Whether an end whose deliverer was killed must be redelivered (at-least-once stopCallbacks). */
@@ -42,8 +46,8 @@ export function scenario(store: StoreKind, faults: readonly FaultName[], options
     seed: options.seed,
     fleet: { workers: 3, slots: 6, maxLocalTasks: 3, backends: 'mixed' },
     timing: { timeoutMs: 2000, processLeaseMs: 1500, reservationTimeoutMs: 2000, pollTimeoutMs: 1000, passMs: 1000 },
-    tasks: { minMs: 300, maxMs: 1500, stepMs: 50 },
-    gapsMs: { process: [800, 2500], store: [2000, 5000] },
+    tasks: { minMs: 300, maxMs: 1500, longShare: 0.2, longMinMs: 3000, longMaxMs: 6000, stepMs: 50 },
+    gapsMs: { process: [800, 2500], store: [1000, 3000] },
     requireRedelivery: false,
   };
 }

@@ -1,7 +1,7 @@
 /**
  * The faults, injected at random moments from a seeded generator, in two lanes that run side by
  * side: the processes (kill, stop, block) and the store (restart, freeze). Within a lane faults come
- * one after another; a scenario with faults of both lanes mixes them.
+ * one after another, in a random order; a scenario with faults of both lanes mixes them.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Scenario } from '../scenarios.js';
@@ -29,10 +29,13 @@ export async function injectFaults(deps: FaultDeps, rng: Rng, untilMs: number): 
       if (faults.length === 0) return;
       const laneRng = rng.fork(lane);
       const [minGap, maxGap] = deps.scenario.gapsMs[lane];
+      // A shuffled deck, dealt again when empty: even a short run injects each of its faults.
+      const deck: FaultName[] = [];
       for (;;) {
         await sleep(laneRng.int(minGap, maxGap));
         if (Date.now() >= untilMs) return;
-        await inject(laneRng.pick(faults), deps, laneRng);
+        if (deck.length === 0) deck.push(...laneRng.shuffle(faults));
+        await inject(deck.pop()!, deps, laneRng);
       }
     }),
   );

@@ -42,20 +42,20 @@ export class Fleet {
     return this.members.map((child) => child.pid!);
   }
 
-  /** SIGKILL now. */
-  kill(pid: number): void {
+  /** SIGKILL now; `phase` says why now: `fallback` for an armed worker that did not reach its phase. */
+  kill(pid: number, phase?: 'fallback'): void {
     this.signal(pid, 'SIGKILL');
-    this.journal.write({ ev: 'fault', fault: 'kill', target: pid });
+    this.journal.write({ ev: 'fault', fault: 'kill', target: pid, ...(phase ? { phase } : {}) });
   }
 
-  /** Arms the worker to kill itself at `phase`; returns whether it died within `ms` (else it is killed now). */
+  /** Arms the worker to kill itself at `phase`; killed anyway if it has not died within `ms`. */
   async armKill(pid: number, phase: KillPhase, ms: number): Promise<void> {
     this.journal.write({ ev: 'fault', fault: 'arm-kill', target: pid, phase });
     sendControl(this.config.runDir, pid, { action: 'die', phase });
     const child = this.memberOf(pid);
     if (!child) return;
     const died = await Promise.race([exitOf(child).then(() => true), sleep(ms).then(() => false)]);
-    if (!died) this.kill(pid);
+    if (!died) this.kill(pid, 'fallback');
   }
 
   /** SIGSTOP, and SIGCONT `ms` later. */

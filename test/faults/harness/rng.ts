@@ -33,6 +33,16 @@ export class Rng {
     return items[Math.floor(this.next() * items.length)]!;
   }
 
+  /** A copy of `items` in a random order (Fisher-Yates). */
+  shuffle<T>(items: readonly T[]): T[] {
+    const out = [...items];
+    for (let i = out.length - 1; i > 0; i--) {
+      const j = this.int(0, i);
+      [out[i], out[j]] = [out[j]!, out[i]!];
+    }
+    return out;
+  }
+
   /** An independent generator for one part of the run (a fault lane, a worker), derived from the seed. */
   fork(label: string): Rng {
     let hash = this.seed >>> 0;

@@ -62,9 +62,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions): Prom
     pollTimeoutMs: timing.pollTimeoutMs,
     maxLocalTasks: shape.maxLocalTasks,
     cron: `*/${Math.max(1, Math.round(timing.passMs / 1000))} * * * * *`,
-    taskMinMs: tasks.minMs,
-    taskMaxMs: tasks.maxMs,
-    stepMs: tasks.stepMs,
+    tasks,
     seed: scenario.seed,
   };
   const fleet = new Fleet(config, shape.workers, journal);
@@ -77,13 +75,15 @@ export async function runScenario(scenario: Scenario, options: RunOptions): Prom
   log(`${scenario.name}: injecting ${scenario.faults.join(', ')} for ${scenario.durationMs} ms`);
   await injectFaults({ scenario, fleet, store, journal }, new Rng(scenario.seed), Date.now() + scenario.durationMs);
   journal.write({ ev: 'faults-done' });
-  await sleep(recoveryBoundMs(scenario) + 1000);
+  const faultsDone = Date.now();
+  // Work keeps coming until the fleet runs every slot again (the checker times it), or past the bound.
+  await fullAgain(runDir, shape.slots, faultsDone + recoveryBoundMs(scenario) + 1000);
   await feeder.stop();
   journal.write({ ev: 'feed-stop' });
 
   const drained = await drain(source, 3 * recoveryBoundMs(scenario));
   log(`${scenario.name}: ${drained ? 'drained' : 'NOT drained'}; settling the last ends`);
-  await settle(runDir, recoveryBoundMs(scenario));
+  await settle(runDir, faultsDone + recoveryBoundMs(scenario) + 1000);
   await fleet.shutdown();
   journal.write({ ev: 'source-final', notDone: (await source.notDone()).slice(0, 100) });
   journal.write({ ev: 'end', drained });
@@ -134,13 +134,27 @@ async function drain(source: TaskSource, idleMs: number): Promise<boolean> {
   }
 }
 
+/** Waits until the journal shows `slots` executions running at once, or until `deadline`. */
+async function fullAgain(runDir: string, slots: number, deadline: number): Promise<void> {
+  while (Date.now() < deadline) {
+    const running = new Set<string>();
+    const dead = new Set<number>();
+    for (const event of readJournal(runDir).events) {
+      if (event.ev === 'exec-start') running.add(`${event.pid}:${event.taskId}#${event.token}`);
+      if (event.ev === 'exec-end') running.delete(`${event.pid}:${event.taskId}#${event.token}`);
+      if (event.ev === 'exit') dead.add(event.child);
+    }
+    if ([...running].filter((key) => !dead.has(Number(key.split(':')[0]))).length >= slots) return;
+    await sleep(250);
+  }
+}
+
 /**
  * Waits until every occupancy the journal shows started has had its stopCallback (those of killed
- * processes are delivered once reaped), or `ms` passed: some ends are never delivered, and the
- * checker says which may not be.
+ * processes are delivered once reaped, within the recovery bound of the last fault), or until
+ * `deadline`: some ends are never delivered, and the checker says which may not be.
  */
-async function settle(runDir: string, ms: number): Promise<void> {
-  const deadline = Date.now() + ms;
+async function settle(runDir: string, deadline: number): Promise<void> {
   while (Date.now() < deadline) {
     const started = new Set<string>();
     const ended = new Set<string>();

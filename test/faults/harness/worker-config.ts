@@ -22,10 +22,11 @@ export interface WorkerConfig {
   maxLocalTasks: number | null;
   /** node-cron expression of the pass tick. */
   cron: string;
-  /** Each task runs a random length in [taskMinMs, taskMaxMs], in steps of stepMs, looking at its signal before each. */
-  taskMinMs: number;
-  taskMaxMs: number;
-  stepMs: number;
+  /**
+   * Each task runs a random length in [minMs, maxMs], or with probability longShare in
+   * [longMinMs, longMaxMs], in steps of stepMs, looking at its signal before each.
+   */
+  tasks: { minMs: number; maxMs: number; longShare: number; longMinMs: number; longMaxMs: number; stepMs: number };
   /** Seed of the worker's own random choices (task lengths), mixed with its pid. */
   seed: number;
 }
