@@ -2,9 +2,30 @@
  * The figures of fault runs as a table: one row per run, then the violations found, by kind, with
  * the first few of each.
  */
+import type { CheckReport, Overrun } from './checker.js';
 import type { RunResult } from './harness/run-scenario.js';
 
 const max = (values: number[]) => (values.length > 0 ? Math.max(...values) : 0);
+
+/** How many overruns, the longest overlap, and the longest time a task took to stop after waking (or the store's return). */
+const overruns = (list: readonly Overrun[]) => `${list.length} (${max(list.map((o) => o.overlapMs))} / ${max(list.map((o) => o.noticeMs))})`;
+
+/** The ends and tasks the checker counted apart, by why (only those that occurred). */
+function endsApart(tolerated: CheckReport['tolerated']): string {
+  const counts: Array<[string, number]> = [
+    ['undelivered (killed deliverer)', tolerated.undeliveredAfterKill],
+    ['tasks not requeued (killed deliverer)', tolerated.lostWithKilledDeliverer],
+    ['lost with the store state', tolerated.lostWithState],
+    ['orphan', tolerated.orphanEnds],
+    ['second end after state loss', tolerated.secondEndAfterStateLoss],
+  ];
+  return (
+    counts
+      .filter(([, n]) => n > 0)
+      .map(([what, n]) => `${what} ${n}`)
+      .join(', ') || '0'
+  );
+}
 
 /** The runs as a Markdown table. */
 export function formatSummary(results: readonly RunResult[]): string {
@@ -17,10 +38,10 @@ export function formatSummary(results: readonly RunResult[]): string {
     'tasks done/fed',
     'executions',
     'violations',
-    'stall overruns (max ms)',
-    'unjudged overruns (max ms)',
-    'state-loss overruns (max ms)',
-    'undelivered ends',
+    'stall overruns: n (max overlap / after waking, ms)',
+    'unjudged overruns',
+    'state-loss overruns',
+    'ends counted apart',
     'recovery ms (last / max)',
   ];
   const rows = results.map(({ scenario, report }) => {
@@ -42,10 +63,10 @@ export function formatSummary(results: readonly RunResult[]): string {
       `${f.completed}/${f.fed}`,
       String(f.executions),
       violations || '0',
-      `${tolerated.stallOverruns.length} (${max(tolerated.stallOverruns.map((o) => o.overlapMs))})`,
-      `${tolerated.unjudgedOverruns.length} (${max(tolerated.unjudgedOverruns.map((o) => o.overlapMs))})`,
-      `${tolerated.stateLossOverruns.length} (${max(tolerated.stateLossOverruns.map((o) => o.overlapMs))})`,
-      String(tolerated.undeliveredAfterKill + tolerated.lostWithKilledDeliverer),
+      overruns(tolerated.stallOverruns),
+      overruns(tolerated.unjudgedOverruns),
+      overruns(tolerated.stateLossOverruns),
+      endsApart(report.tolerated),
       `${f.recoveryMs ?? 'never'} / ${max(f.recoveriesMs)}`,
     ];
   });

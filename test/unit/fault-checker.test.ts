@@ -19,6 +19,14 @@ class Journal {
     return this;
   }
 
+  /** The lines of a start at `ms`: the store's occupancy, `startCallback`, the work's start. */
+  start(ms: number, pid: number, taskId: string, token: number, slotId: string, inProcess = true): this {
+    const ref = { taskId, token, slotId };
+    return this.add(ms, pid, { ev: 'occupied', ...ref, backend: 'B' })
+      .add(ms, pid, { ev: 'start-callback', ...ref, backend: 'B', inProcess, begun: true })
+      .add(ms, pid, { ev: 'exec-start', ...ref });
+  }
+
   /**
    * A task that runs from `from` to `to` in `slotId` and ends as told: `completed` (it stops and
    * ends `stopped`), `aborted` (told `cause`, ended with `reason` by `deliverer`), or `killed` (its
@@ -35,9 +43,7 @@ class Journal {
     inProcess = true,
   ): this {
     const ref = { taskId, token, slotId };
-    this.add(from, pid, { ev: 'occupied', ...ref, backend: 'B' })
-      .add(from, pid, { ev: 'start-callback', ...ref, backend: 'B', inProcess, begun: true })
-      .add(from, pid, { ev: 'exec-start', ...ref });
+    this.start(from, pid, taskId, token, slotId, inProcess);
     if (end.as === 'completed') {
       return this.add(to, pid, { ev: 'exec-end', ...ref, outcome: 'completed', steps: 3, lastGo: to * 1e6 })
         .add(to, pid, { ev: 'stop-call', ...ref })
@@ -145,9 +151,7 @@ test('across a restart that keeps the state (PostgreSQL), the same overlap is a 
 test('a slot given to a new occupancy while the previous task, done with its work, had not yet stopped is an occupancy overlap', (t) => {
   const journal = new Journal()
     .feed(0, 'a', 'b')
-    .add(10, 10, { ev: 'occupied', taskId: 'a', token: 1, slotId: '1', backend: 'B' })
-    .add(10, 10, { ev: 'start-callback', taskId: 'a', token: 1, slotId: '1', backend: 'B', inProcess: true, begun: true })
-    .add(10, 10, { ev: 'exec-start', taskId: 'a', token: 1, slotId: '1' })
+    .start(10, 10, 'a', 1, '1')
     .add(100, 10, { ev: 'exec-end', taskId: 'a', token: 1, slotId: '1', outcome: 'completed', steps: 1, lastGo: 100e6 })
     .add(300, 10, { ev: 'stop-call', taskId: 'a', token: 1, slotId: '1' })
     .add(301, 10, { ev: 'stop-callback', taskId: 'a', token: 1, slotId: '1', reason: 'stopped', owner: 'o', redelivered: false })
@@ -184,9 +188,7 @@ test('a second stopCallback is a violation unless it is a redelivery after its f
 
   const redelivered = new Journal()
     .feed(0, 'a')
-    .add(10, 10, { ev: 'occupied', taskId: 'a', token: 1, slotId: '1', backend: 'B' })
-    .add(10, 10, { ev: 'start-callback', taskId: 'a', token: 1, slotId: '1', backend: 'B', inProcess: true, begun: true })
-    .add(10, 10, { ev: 'exec-start', taskId: 'a', token: 1, slotId: '1' })
+    .start(10, 10, 'a', 1, '1')
     .add(100, 10, { ev: 'exec-end', taskId: 'a', token: 1, slotId: '1', outcome: 'completed', steps: 1, lastGo: 100e6 })
     .add(100, 10, { ev: 'stop-call', taskId: 'a', token: 1, slotId: '1' })
     .add(101, 10, { ev: 'stop-callback', taskId: 'a', token: 1, slotId: '1', reason: 'stopped', owner: 'o10', redelivered: false })
@@ -260,7 +262,7 @@ test('a worker that fails on its own is a crash', (t) => {
   t.deepEqual(kinds(new Journal().add(10, harness, { ev: 'exit', child: 10, code: 1, signal: null })), ['worker-crash']);
 });
 
-test('after the last fault, a fleet that does not run every slot again within the bound, or does not drain, fails liveness', (t) => {
+test('after the last fault, a fleet that does not run every slot at once again within the bound fails liveness', (t) => {
   // Killed at 100 ms, the next task runs only at 6000 ms: over the 5000 ms bound.
   const late = new Journal()
     .feed(0, 'a')
@@ -275,6 +277,51 @@ test('after the last fault, a fleet that does not run every slot again within th
     .add(200, harness, { ev: 'fault', fault: 'kill', target: 11 })
     .add(250, harness, { ev: 'faults-done' });
   t.deepEqual(kinds(never), ['liveness']);
-  const undrained = new Journal().feed(0, 'a').task(10, 'a', 1, '1', 10, 100).add(200, harness, { ev: 'end', drained: false });
-  t.deepEqual(kinds(undrained), ['liveness']);
+});
+
+test('the store losing its state at any moment of its restart (the harness writes its line just before the shutdown) explains a lost end', (t) => {
+  // `a` starts 2 ms after the restart's first line, before the server has gone: it is lost with the rest.
+  const journal = new Journal()
+    .feed(0, 'a')
+    .add(100, harness, { ev: 'fault', fault: 'restart-begin', target: 'store', stateLoss: true })
+    .task(10, 'a', 1, '1', 102, 900, { as: 'aborted', cause: 'lost', reason: 'lost', lastGo: 880 })
+    .add(800, harness, { ev: 'fault', fault: 'restart-end', target: 'store' })
+    .task(11, 'a', 2, '1', 1000, 1100);
+  t.deepEqual(journal.check().violations, []);
+});
+
+test('a second end, lost, from the process that started the task, after the store lost the record of its first end, is counted apart', (t) => {
+  // `a`'s process stalls; another reaps and ends it (timeout); the store then loses its state, and
+  // the woken process, finding the task unknown to the store, ends it lost.
+  const journal = new Journal()
+    .feed(0, 'a')
+    .add(100, harness, { ev: 'fault', fault: 'stop', target: 10, ms: 3000 })
+    .task(10, 'a', 1, '1', 50, 3110, { as: 'aborted', cause: 'timeout', reason: 'timeout', lastGo: 90, deliverer: 11, at: 2200 })
+    .add(2500, harness, { ev: 'fault', fault: 'restart-begin', target: 'store', stateLoss: true })
+    .add(2800, harness, { ev: 'fault', fault: 'restart-end', target: 'store' })
+    .add(3100, harness, { ev: 'fault', fault: 'cont', target: 10 })
+    .add(3300, 10, { ev: 'stop-callback', taskId: 'a', token: 1, slotId: '1', reason: 'lost', owner: 'o10', redelivered: false })
+    .task(11, 'a', 2, '1', 3400, 3500);
+  const report = journal.check();
+  t.deepEqual(report.violations, []);
+  t.is(report.tolerated.secondEndAfterStateLoss, 1);
+  // Without the loss of state in between, the same second end is a violation.
+  const kept = new Journal().feed(0, 'a').task(10, 'a', 1, '1', 50, 110, { as: 'aborted', cause: 'timeout', reason: 'timeout', deliverer: 11, at: 2200 });
+  kept.add(3300, 10, { ev: 'stop-callback', taskId: 'a', token: 1, slotId: '1', reason: 'lost', owner: 'o10', redelivered: false }).task(11, 'a', 2, '1', 3400, 3500);
+  t.true(kinds(kept).includes('stop-callback-twice'));
+});
+
+test('a task whose end died with a killed deliverer is counted apart, not lost, until redelivery is required', (t) => {
+  // `a` was told lost (its store frozen); a process that then died reaped it; nobody delivered the end.
+  const journal = new Journal().feed(0, 'a').start(10, 10, 'a', 1, '1');
+  journal
+    .add(500, 10, { ev: 'abort', taskId: 'a', token: 1, slotId: '1', cause: 'lost' })
+    .add(520, 10, { ev: 'exec-end', taskId: 'a', token: 1, slotId: '1', outcome: 'aborted', steps: 9, lastGo: 490e6 })
+    .add(900, harness, { ev: 'fault', fault: 'kill', target: 12 })
+    .add(2000, harness, { ev: 'end', drained: false });
+  const report = journal.check();
+  t.deepEqual(report.violations, []);
+  t.is(report.tolerated.lostWithKilledDeliverer, 1);
+  t.false(report.figures.drained);
+  t.deepEqual(kinds(journal, { requireRedelivery: true }), ['lost-task', 'stop-callback-missing']);
 });
