@@ -1,15 +1,22 @@
 /**
- * Servers of a test's own, on free ports, for tests that restart, flush or kill a store: the shared
- * Redis and PostgreSQL of the suite must never be. Each is a child process started here and stopped
- * by its pid at teardown.
+ * Servers of a test's own, on free ports, for tests that restart, flush, freeze or kill a store:
+ * the shared Redis and PostgreSQL of the suite must never be. Each is a child process started here
+ * and stopped by its pid at teardown.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, chownSync } from 'node:fs';
+import { mkdtempSync, rmSync, chownSync, readFileSync, readdirSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ExecutionContext } from 'ava';
 import { Redis } from 'ioredis';
+
+/**
+ * Where a server registers its cleanup: an ava `ExecutionContext`, or anything with the same
+ * `teardown` (the fault suite's command line, which runs outside ava).
+ */
+export interface Teardown {
+  teardown(fn: () => unknown): void;
+}
 
 /** A port in 20000-40000 that nothing listens on now (random, so parallel helpers rarely collide). */
 export async function freePort(): Promise<number> {
@@ -38,9 +45,34 @@ async function until(check: () => Promise<boolean>, what: string, ms: number): P
   }
 }
 
+/**
+ * Stops (SIGSTOP) or resumes (SIGCONT) every process of a server: it keeps its sockets open and
+ * answers nothing, so its clients' connections hang half-open, as behind a network partition.
+ */
+function signalAll(pids: readonly number[], signal: 'SIGSTOP' | 'SIGCONT'): void {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      // A backend that exited meanwhile: nothing to stop or resume.
+    }
+  }
+}
+
+/** A server the test can freeze: every process stopped, connections left open and unanswered. */
+export interface Freezable {
+  /** SIGSTOP of every process of the server. */
+  freeze(): void;
+  /** SIGCONT of every process frozen by `freeze()`. */
+  thaw(): void;
+}
+
 /** A redis-server of the test's own, without persistence, as an operator's cache-style Redis. */
-export interface OwnRedis {
+export interface OwnRedis extends Freezable {
   url: string;
+  port: number;
+  /** The running server's pid. */
+  readonly pid: number;
   /**
    * `SHUTDOWN NOSAVE`, then, `downMs` later, a new server on the same port: every key is gone, as
    * after a restart without persistence.
@@ -50,10 +82,11 @@ export interface OwnRedis {
   flushAll(): Promise<void>;
 }
 
-export async function ownRedis(t: ExecutionContext): Promise<OwnRedis> {
+export async function ownRedis(t: Teardown): Promise<OwnRedis> {
   const port = await freePort();
   const url = `redis://127.0.0.1:${port}`;
   let server: ChildProcess | undefined;
+  let frozen = false;
   const admin = () => {
     const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
     client.on('error', () => {});
@@ -77,6 +110,18 @@ export async function ownRedis(t: ExecutionContext): Promise<OwnRedis> {
   await start();
   return {
     url,
+    port,
+    get pid() {
+      return server!.pid!;
+    },
+    freeze() {
+      frozen = true;
+      signalAll([server!.pid!], 'SIGSTOP');
+    },
+    thaw() {
+      if (frozen) signalAll([server!.pid!], 'SIGCONT');
+      frozen = false;
+    },
     async restart(downMs = 0) {
       const client = admin();
       // The server closes the connection as it exits: the command never gets an answer.
@@ -98,9 +143,10 @@ export async function ownRedis(t: ExecutionContext): Promise<OwnRedis> {
 }
 
 /** A PostgreSQL cluster of the test's own, in a temporary directory. */
-export interface OwnPostgres {
+export interface OwnPostgres extends Freezable {
   /** A URL of its `postgres` database. */
   url: string;
+  port: number;
   /** `pg_ctl stop -m fast|immediate`, then, `downMs` later, start again on the same port and data. */
   restart(mode: 'fast' | 'immediate', downMs?: number): Promise<void>;
 }
@@ -119,12 +165,27 @@ function runPg(args: string[]): void {
   if (result.status !== 0) throw new Error(`${args.join(' ')} failed: ${result.stderr || result.stdout || String(result.error)}`);
 }
 
+/** `runPg` without blocking the event loop: a test's other timers (its faults, its clients) go on meanwhile. */
+async function runPgAsync(args: string[]): Promise<void> {
+  const [command, rest] = pgCommand(args);
+  const child = spawn(command, rest, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.once('error', reject);
+    // Not 'close': the postmaster pg_ctl starts may hold the pipes open long after pg_ctl exits.
+    child.once('exit', resolve);
+  });
+  if (code !== 0) throw new Error(`${args.join(' ')} failed: ${output}`);
+}
+
 /**
  * Starts a throwaway cluster and stops it at teardown. Trust auth, and no fsync: that loses data
  * only when the machine itself crashes, never when PostgreSQL stops, however abruptly (commits stay
  * synchronous, so a commit that answered is in the WAL).
  */
-export async function ownPostgres(t: ExecutionContext | { teardown(fn: () => unknown): void }): Promise<OwnPostgres> {
+export async function ownPostgres(t: Teardown): Promise<OwnPostgres> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'ts-pg-'));
   if (process.getuid?.() === 0) {
@@ -134,10 +195,15 @@ export async function ownPostgres(t: ExecutionContext | { teardown(fn: () => unk
   const data = join(dir, 'data');
   runPg(['initdb', '-D', data, '-U', 'postgres', '-A', 'trust', '--no-sync', '-E', 'UTF8']);
   const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off`;
-  const start = async () => {
-    runPg(['pg_ctl', '-D', data, '-o', options, '-l', join(dir, 'log'), '-w', 'start']);
+  const start = () => runPgAsync(['pg_ctl', '-D', data, '-o', options, '-l', join(dir, 'log'), '-w', 'start']);
+  // The processes frozen by freeze(), resumed by thaw() (and before the teardown stops the cluster).
+  let frozen: number[] = [];
+  const thaw = () => {
+    signalAll(frozen, 'SIGCONT');
+    frozen = [];
   };
   t.teardown(() => {
+    thaw();
     try {
       runPg(['pg_ctl', '-D', data, '-m', 'immediate', '-w', 'stop']);
     } finally {
@@ -147,12 +213,37 @@ export async function ownPostgres(t: ExecutionContext | { teardown(fn: () => unk
   await start();
   return {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    port,
+    freeze() {
+      // The postmaster first, so that it forks no new backend while its children are being stopped.
+      const postmaster = Number(readFileSync(join(data, 'postmaster.pid'), 'utf8').split('\n')[0]);
+      frozen = [postmaster, ...childrenOf(postmaster)];
+      signalAll(frozen, 'SIGSTOP');
+    },
+    thaw,
     async restart(mode, downMs = 0) {
-      runPg(['pg_ctl', '-D', data, '-m', mode, '-w', 'stop']);
+      await runPgAsync(['pg_ctl', '-D', data, '-m', mode, '-w', 'stop']);
       await new Promise((resolve) => setTimeout(resolve, downMs));
       await start();
     },
   };
+}
+
+/** The pids whose parent is `parent`, read from /proc (the backends and helpers of a postmaster). */
+function childrenOf(parent: number): number[] {
+  const children: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      // /proc/<pid>/stat: "pid (comm) state ppid ...": comm may hold spaces, so read after its ')'.
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === parent) children.push(Number(entry));
+    } catch {
+      // The process exited while we read.
+    }
+  }
+  return children;
 }
 
 function userIds(name: string): { uid: number; gid: number } {

@@ -1,0 +1,123 @@
+/**
+ * The lines of a fault run's journal: what each worker process saw its tasks do, and what the
+ * harness did to the processes and the store. The checker reads nothing else, so every fact it
+ * judges is here, written outside the slot store under test.
+ *
+ * Every line carries `t`, the writer's CLOCK_MONOTONIC in nanoseconds (`process.hrtime.bigint()`):
+ * one clock for every process of the machine, so the lines of all processes merge in order. Under
+ * libfaketime the monotonic clock must stay real (FAKETIME_DONT_FAKE_MONOTONIC=1).
+ */
+
+/** What every line has: when (monotonic ns) and which process wrote it. */
+export interface LineBase {
+  t: number;
+  pid: number;
+}
+
+/** The occupancy a task line is about: task id, fencing token, slot. */
+export interface TaskRef {
+  taskId: string;
+  token: number;
+  slotId: string;
+}
+
+/** How a task's execution ended. */
+export type ExecOutcome =
+  /** It did all its steps and its completion was recorded in the task source. */
+  | 'completed'
+  /** It did all its steps, but the source refused the completion: the task had been handed to another occupancy. */
+  | 'fenced'
+  /** Its signal said it must stop (lost slot, timeout): it stopped between two steps. */
+  | 'aborted';
+
+/** The lines a worker process writes. */
+export type WorkerEvent =
+  /** The scheduler loaded its config: the process serves its slots from now on. */
+  | { ev: 'ready'; slots: number; backends: string[] }
+  /** A poll claimed the task from the source for `slotId`. */
+  | { ev: 'pop'; taskId: string; slotId: string }
+  /** A poll whose time limit passed after its claim: the task went back to the source. */
+  | { ev: 'poll-abandoned'; taskId: string; handedBack: boolean }
+  /** The store saved the occupancy (the scheduler's `task:start`), before `startCallback`. */
+  | ({ ev: 'occupied'; backend: string } & TaskRef)
+  /**
+   * `startCallback` ran. `begun` is false when the source no longer had the task claimed by this
+   * process: it was then not executed, only stopped. `inProcess`: its backend `runsInProcess`.
+   */
+  | ({ ev: 'start-callback'; backend: string; inProcess: boolean; begun: boolean } & TaskRef)
+  /** The task sends a keepalive from this process. */
+  | ({ ev: 'keepalive' } & TaskRef)
+  /** The task's work began. */
+  | ({ ev: 'exec-start' } & TaskRef)
+  /**
+   * The task's work ended. `lastGo` is the time of its last look at its signal that let it go on
+   * (null if none did): no step began after it.
+   */
+  | ({ ev: 'exec-end'; outcome: ExecOutcome; steps: number; lastGo: number | null } & TaskRef)
+  /** The task's signal fired (or was found fired), with its cause. */
+  | ({ ev: 'abort'; cause: string } & TaskRef)
+  /** The task calls `stop()`. */
+  | ({ ev: 'stop-call' } & TaskRef)
+  /** What `stop()` answered, or the error it threw. */
+  | ({ ev: 'stop-result'; ok: boolean; reason?: string; error?: string } & TaskRef)
+  /** `stopCallback` began: the end of an occupancy was delivered here. */
+  | ({ ev: 'stop-callback'; reason: string; owner: string; redelivered: boolean } & TaskRef)
+  /** `stopCallback` finished; `requeued` if it gave the task back to the source. */
+  | ({ ev: 'stop-callback-done'; requeued: boolean } & TaskRef)
+  /** `rejectCallback`: a polled task was not started; `handedBack` if the source took it back. */
+  | { ev: 'reject'; taskId: string; slotId: string; reason: string; retryAfterMs: number | null; handedBack: boolean }
+  /** The sweep gave back a task claimed, or run, by a process that no longer exists. */
+  | { ev: 'swept'; taskId: string; deadPid: number; held: 'claim' | 'run' }
+  /** A task blocks the event loop of this process (the `block` fault), and when it lets go. */
+  | { ev: 'block-start'; ms: number }
+  | { ev: 'block-end' }
+  /** The process kills itself with SIGKILL now, at the phase the harness armed. */
+  | { ev: 'dying'; phase: string }
+  /** A pass failed (the store away, say): counted, not a violation. */
+  | { ev: 'pass-error'; error: string }
+  /** Something the worker could not handle: always a violation. */
+  | { ev: 'fatal'; error: string }
+  /** The scheduler closed at the end of the run. */
+  | { ev: 'closed' };
+
+/** The faults the harness injects. */
+export type FaultName = 'kill' | 'stop' | 'block' | 'restart' | 'freeze';
+
+/** The lines the harness writes. */
+export type HarnessEvent =
+  /** The first line of a run: what it runs, so that the journal alone says how to replay it. */
+  | { ev: 'run'; scenario: string; seed: number; store: string; slots: number; workers: number }
+  /** Task ids pushed into the source. */
+  | { ev: 'feed'; taskIds: string[] }
+  /** The harness stopped feeding: from now on the source drains. */
+  | { ev: 'feed-stop' }
+  /** A worker process started (`replaces`: the pid it stands in for). */
+  | { ev: 'spawn'; child: number; replaces: number | null }
+  /** A worker process exited. */
+  | { ev: 'exit'; child: number; code: number | null; signal: string | null }
+  /**
+   * A fault: `kill` (SIGKILL now, or `arm-kill`: the worker kills itself at `phase`), `stop` and
+   * `cont` (SIGSTOP, SIGCONT), `block` (a task of the worker blocks its event loop for `ms`),
+   * `restart-begin` and `restart-end` (the store down, then back: `stateLoss` when it comes back
+   * empty), `freeze` and `thaw` (every process of the store stopped, then resumed).
+   */
+  | {
+      ev: 'fault';
+      fault: 'kill' | 'arm-kill' | 'stop' | 'cont' | 'block' | 'restart-begin' | 'restart-end' | 'freeze' | 'thaw';
+      target: number | 'store';
+      phase?: string;
+      ms?: number;
+      mode?: string;
+      stateLoss?: boolean;
+    }
+  /** The last fault is over: the fleet must recover from here. */
+  | { ev: 'faults-done' }
+  /** What the source still holds at the end: ids not done, with their state. */
+  | { ev: 'source-final'; notDone: Array<{ taskId: string; state: string }> }
+  /** The run is over. */
+  | { ev: 'end'; drained: boolean };
+
+export type JournalEvent = LineBase & (WorkerEvent | HarnessEvent);
+
+/** One kind of journal line, by its `ev`. */
+export type EventOf<K extends JournalEvent['ev']> = Extract<JournalEvent, { ev: K }>;

@@ -1,0 +1,168 @@
+/**
+ * Runs one fault scenario from start to verdict: servers of its own (the task source's Redis and
+ * the slot store), a fleet of worker processes, a steady feed of tasks, the faults, a recovery
+ * window, the drain; then the checker reads the journal.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ownRedis, type Teardown } from '../../helpers/own-servers.js';
+import { checkRun, type CheckReport } from '../checker.js';
+import { recoveryBoundMs, type Scenario } from '../scenarios.js';
+import type { HarnessEvent } from './events.js';
+import { injectFaults } from './faults.js';
+import { Fleet } from './fleet.js';
+import { journalPath, JournalWriter, readJournal } from './journal.js';
+import { Rng } from './rng.js';
+import { startStore } from './stores.js';
+import { TaskSource } from './task-source.js';
+import type { WorkerConfig } from './worker-config.js';
+
+export interface RunResult {
+  scenario: Scenario;
+  /** The journal and the workers' logs; removed after a clean run unless kept. */
+  runDir: string;
+  report: CheckReport;
+  /** Journal lines that could not be read (none should be). */
+  unreadable: number;
+}
+
+export interface RunOptions {
+  /** Where the run's servers and processes register their cleanup. */
+  teardown: Teardown;
+  /** Keep the run directory even when no violation was found. */
+  keepRunDir?: boolean;
+  /** Progress lines. */
+  log?: (line: string) => void;
+}
+
+export async function runScenario(scenario: Scenario, options: RunOptions): Promise<RunResult> {
+  const log = options.log ?? (() => {});
+  const runDir = mkdtempSync(join(tmpdir(), 'ts-faults-'));
+  const journal = new JournalWriter<HarnessEvent>(journalPath(runDir, 'harness', process.pid));
+  const { fleet: shape, timing, tasks } = scenario;
+  journal.write({ ev: 'run', scenario: scenario.name, seed: scenario.seed, store: scenario.store, slots: shape.slots, workers: shape.workers });
+  log(`${scenario.name} seed ${scenario.seed}: journal in ${runDir}`);
+
+  const sourceServer = await ownRedis(options.teardown);
+  const source = new TaskSource(sourceServer.url);
+  options.teardown.teardown(() => source.close());
+  const store = await startStore(scenario.store, options.teardown);
+  const config: WorkerConfig = {
+    runDir,
+    sourceUrl: sourceServer.url,
+    store: store.workerStore,
+    name: 'faults',
+    slots: shape.slots,
+    backends: shape.backends,
+    timeoutMs: timing.timeoutMs,
+    processLeaseMs: timing.processLeaseMs,
+    reservationTimeoutMs: timing.reservationTimeoutMs,
+    pollTimeoutMs: timing.pollTimeoutMs,
+    maxLocalTasks: shape.maxLocalTasks,
+    cron: `*/${Math.max(1, Math.round(timing.passMs / 1000))} * * * * *`,
+    tasks,
+    seed: scenario.seed,
+  };
+  const fleet = new Fleet(config, shape.workers, journal);
+  options.teardown.teardown(() => fleet.killAll());
+  await fleet.start();
+  const feeder = feed(source, journal, 2 * shape.slots);
+
+  // Warm up to a full fleet, inject, then let the fleet show it recovers while work keeps coming.
+  await sleep(1000);
+  log(`${scenario.name}: injecting ${scenario.faults.join(', ')} for ${scenario.durationMs} ms`);
+  await injectFaults({ scenario, fleet, store, journal }, new Rng(scenario.seed), Date.now() + scenario.durationMs);
+  journal.write({ ev: 'faults-done' });
+  const faultsDone = Date.now();
+  // Work keeps coming until the fleet runs every slot again (the checker times it), or past the bound.
+  await fullAgain(runDir, shape.slots, faultsDone + recoveryBoundMs(scenario) + 1000);
+  await feeder.stop();
+  journal.write({ ev: 'feed-stop' });
+
+  const drained = await drain(source, 3 * recoveryBoundMs(scenario));
+  log(`${scenario.name}: ${drained ? 'drained' : 'NOT drained'}; settling the last ends`);
+  await settle(runDir, faultsDone + recoveryBoundMs(scenario) + 1000);
+  await fleet.shutdown();
+  journal.write({ ev: 'source-final', notDone: (await source.notDone()).slice(0, 100) });
+  journal.write({ ev: 'end', drained });
+  journal.close();
+
+  const { events, unreadable } = readJournal(runDir);
+  const report = checkRun(events, { slots: shape.slots, recoveryBoundMs: recoveryBoundMs(scenario), requireRedelivery: scenario.requireRedelivery });
+  if (report.violations.length === 0 && unreadable === 0 && !options.keepRunDir) rmSync(runDir, { recursive: true, force: true });
+  return { scenario, runDir, report, unreadable };
+}
+
+/** Keeps at least `backlog` task ids waiting in the source (so that every free slot finds work), until stopped. */
+function feed(source: TaskSource, journal: JournalWriter<HarnessEvent>, backlog: number): { stop(): Promise<void> } {
+  let next = 1;
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      const waiting = await source.waiting();
+      if (waiting < backlog) {
+        const taskIds = Array.from({ length: backlog + backlog / 2 - waiting }, () => `t${next++}`);
+        await source.feed(taskIds);
+        journal.write({ ev: 'feed', taskIds });
+      }
+      await sleep(100);
+    }
+  })();
+  return {
+    async stop() {
+      running = false;
+      await loop;
+    },
+  };
+}
+
+/** Waits until every id fed is done; gives up after `idleMs` without a completion. */
+async function drain(source: TaskSource, idleMs: number): Promise<boolean> {
+  let last = -1;
+  let progressAt = Date.now();
+  for (;;) {
+    const { fed, done } = await source.counts();
+    if (done === fed) return true;
+    if (done !== last) {
+      last = done;
+      progressAt = Date.now();
+    }
+    if (Date.now() - progressAt > idleMs) return false;
+    await sleep(200);
+  }
+}
+
+/** Waits until the journal shows `slots` executions running at once, or until `deadline`. */
+async function fullAgain(runDir: string, slots: number, deadline: number): Promise<void> {
+  while (Date.now() < deadline) {
+    const running = new Set<string>();
+    const dead = new Set<number>();
+    for (const event of readJournal(runDir).events) {
+      if (event.ev === 'exec-start') running.add(`${event.pid}:${event.taskId}#${event.token}`);
+      if (event.ev === 'exec-end') running.delete(`${event.pid}:${event.taskId}#${event.token}`);
+      if (event.ev === 'exit') dead.add(event.child);
+    }
+    if ([...running].filter((key) => !dead.has(Number(key.split(':')[0]))).length >= slots) return;
+    await sleep(250);
+  }
+}
+
+/**
+ * Waits until every occupancy the journal shows started has had its stopCallback (those of killed
+ * processes are delivered once reaped, within the recovery bound of the last fault), or until
+ * `deadline`: some ends are never delivered, and the checker says which may not be.
+ */
+async function settle(runDir: string, deadline: number): Promise<void> {
+  while (Date.now() < deadline) {
+    const started = new Set<string>();
+    const ended = new Set<string>();
+    for (const event of readJournal(runDir).events) {
+      if (event.ev === 'occupied' || event.ev === 'start-callback') started.add(`${event.taskId}#${event.token}`);
+      if (event.ev === 'stop-callback') ended.add(`${event.taskId}#${event.token}`);
+    }
+    if ([...started].every((key) => ended.has(key))) return;
+    await sleep(500);
+  }
+}

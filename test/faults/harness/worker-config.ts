@@ -1,0 +1,43 @@
+/**
+ * What a fault worker process is told by the harness, as one JSON environment variable
+ * (FAULT_WORKER): its store, its slots, its scheduler options and the shape of its tasks.
+ */
+
+/** Which backend each slot lists: tasks that run elsewhere and keep alive, tasks that run in process, or half each. */
+export type BackendMix = 'remote' | 'in-process' | 'mixed';
+
+export interface WorkerConfig {
+  runDir: string;
+  /** The harness's redis-server holding the task source. */
+  sourceUrl: string;
+  store: { kind: 'redis'; url: string; keyPrefix: string } | { kind: 'postgres'; url: string; schema: string };
+  /** The scheduler name shared by the fleet. */
+  name: string;
+  slots: number;
+  backends: BackendMix;
+  timeoutMs: number;
+  processLeaseMs: number;
+  reservationTimeoutMs: number;
+  pollTimeoutMs: number;
+  maxLocalTasks: number | null;
+  /** node-cron expression of the pass tick. */
+  cron: string;
+  /**
+   * Each task runs a random length in [minMs, maxMs], or with probability longShare in
+   * [longMinMs, longMaxMs], in steps of stepMs, looking at its signal before each.
+   */
+  tasks: { minMs: number; maxMs: number; longShare: number; longMinMs: number; longMaxMs: number; stepMs: number };
+  /** Seed of the worker's own random choices (task lengths), mixed with its pid. */
+  seed: number;
+}
+
+/** Backend names as the slots list them. */
+export const remoteBackend = 'Remote';
+export const inProcessBackend = 'InProcess';
+
+/** The backend slot `slotId` (1-based) lists under `mix`: with `mixed`, odd slots run in process. */
+export function backendOfSlot(slotId: number, mix: BackendMix): string {
+  if (mix === 'remote') return remoteBackend;
+  if (mix === 'in-process') return inProcessBackend;
+  return slotId % 2 === 1 ? inProcessBackend : remoteBackend;
+}

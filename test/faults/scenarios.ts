@@ -1,0 +1,83 @@
+/**
+ * A fault scenario: a store, a fleet, the faults to inject at random (seeded) moments, and how
+ * long. The CI tests run each fault alone for a few seconds; `run.ts` runs any list for longer.
+ */
+import type { FaultName } from './harness/events.js';
+import type { StoreKind } from './harness/stores.js';
+import type { BackendMix } from './harness/worker-config.js';
+
+export const faultNames: readonly FaultName[] = ['kill', 'stop', 'block', 'restart', 'freeze'];
+
+export interface Scenario {
+  /** e.g. `redis:kill`, `postgres:stop+block`. */
+  name: string;
+  store: StoreKind;
+  faults: FaultName[];
+  /** How long faults are injected; the run adds a warm-up, a recovery window and the drain. */
+  durationMs: number;
+  seed: number;
+  fleet: {
+    workers: number;
+    slots: number;
+    /** Each worker's cap, so that every process holds tasks (and a kill always hits some). */
+    maxLocalTasks: number | null;
+    backends: BackendMix;
+  };
+  /** Short, so that faults resolve fast: a lease of 1.5 s frees the slots of a killed process in-process tasks. */
+  timing: { timeoutMs: number; processLeaseMs: number; reservationTimeoutMs: number; pollTimeoutMs: number; passMs: number };
+  /**
+   * Task lengths: most short, some longer than any stall or freeze, so that a task is still at work
+   * when its lease ends under a fault (the case the lease judge exists for).
+   */
+  tasks: { minMs: number; maxMs: number; longShare: number; longMinMs: number; longMaxMs: number; stepMs: number };
+  /** Random pause between two faults of one lane (processes, store), in ms. */
+  gapsMs: { process: [number, number]; store: [number, number] };
+  /** Whether an end whose deliverer was killed must be redelivered (at-least-once stopCallbacks). */
+  requireRedelivery: boolean;
+}
+
+/** A scenario with the suite's defaults: 3 workers share 6 slots, half of them running tasks in process. */
+export function scenario(store: StoreKind, faults: readonly FaultName[], options: { durationMs: number; seed: number }): Scenario {
+  return {
+    name: `${store}:${faults.join('+')}`,
+    store,
+    faults: [...faults],
+    durationMs: options.durationMs,
+    seed: options.seed,
+    fleet: { workers: 3, slots: 6, maxLocalTasks: 3, backends: 'mixed' },
+    timing: { timeoutMs: 2000, processLeaseMs: 1500, reservationTimeoutMs: 2000, pollTimeoutMs: 1000, passMs: 1000 },
+    tasks: { minMs: 300, maxMs: 1500, longShare: 0.2, longMinMs: 3000, longMaxMs: 6000, stepMs: 50 },
+    gapsMs: { process: [800, 2500], store: [1000, 3000] },
+    requireRedelivery: false,
+  };
+}
+
+/**
+ * The longest a slot may stay unusable after a fault: a timeout, a lease or a reservation of a
+ * dead process (the longest of them), one pass to reap and refill it, and 2 s for a loaded machine.
+ */
+export function recoveryBoundMs(s: Scenario): number {
+  const { timeoutMs, processLeaseMs, reservationTimeoutMs, passMs } = s.timing;
+  return Math.max(timeoutMs, processLeaseMs, reservationTimeoutMs) + passMs + 2000;
+}
+
+/**
+ * Reads a list of scenarios' faults: comma-separated scenarios, each a fault name or several joined
+ * by `+` (injected together); `mixed` is every fault at once, `all` each fault alone and then mixed.
+ * @throws Error naming the bad entry and the allowed names
+ */
+export function parseFaults(text: string): FaultName[][] {
+  const out: FaultName[][] = [];
+  for (const entry of text.split(',').map((s) => s.trim()).filter(Boolean)) {
+    if (entry === 'all') out.push(...faultNames.map((f) => [f]), [...faultNames]);
+    else if (entry === 'mixed') out.push([...faultNames]);
+    else {
+      const names = entry.split('+');
+      const bad = names.find((n) => !faultNames.includes(n as FaultName));
+      if (bad !== undefined) throw new Error(`--faults: got "${bad}"; allowed: ${faultNames.join(', ')}, mixed, all, or names joined by +`);
+      out.push(names as FaultName[]);
+    }
+  }
+  if (out.length === 0) throw new Error('--faults: got nothing; allowed: a comma-separated list of faults');
+  return out;
+}
