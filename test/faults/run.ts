@@ -59,10 +59,12 @@ function parseArgs(argv: string[]): { stores: StoreKind[]; faults: ReturnType<ty
 const options = parseArgs(process.argv.slice(2));
 const results: RunResult[] = [];
 let seed = options.seed;
+// Ctrl-C stops the servers and processes of the scenario under way before exiting.
+let cleanup = new Cleanup();
+process.once('SIGINT', () => void cleanup.run().then(() => process.exit(130)));
 for (const store of options.stores) {
   for (const faults of options.faults) {
-    const cleanup = new Cleanup();
-    process.once('SIGINT', () => void cleanup.run().then(() => process.exit(130)));
+    cleanup = new Cleanup();
     try {
       const run = scenario(store, faults, { durationMs: options.durationMs, seed: seed++ });
       results.push(await runScenario(run, { teardown: cleanup, keepRunDir: options.keep, log: (line) => console.error(line) }));
