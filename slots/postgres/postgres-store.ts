@@ -158,6 +158,10 @@ export class PostgresSlotStore implements SlotStore {
   /** NOTIFY channel of the events of every scheduler name in the database; payloads say whose. */
   private readonly channel: string;
   private readonly listeners = new Set<PgListener>();
+  /** Every slot `init()` was given: what to recreate should the tables vanish. Null before `init()`. */
+  private initialisedSlots: Set<SlotId> | null = null;
+  /** The recreation under way, shared by the statements that found the tables missing meanwhile. */
+  private recreating: Promise<void> | undefined;
 
   /**
    * @throws ConfigError when an option is missing, malformed or unknown.
@@ -207,6 +211,8 @@ export class PostgresSlotStore implements SlotStore {
       await migrate(client, this.schema, this.schemaIdentifier);
       await client.query(this.sql.ensureSlots, [this.name, [...slotIds]]);
       client.release();
+      this.initialisedSlots ??= new Set();
+      for (const slotId of slotIds) this.initialisedSlots.add(slotId);
     } catch (error) {
       client.release(true); // the connection may be broken: do not pool it again
       throw error;
@@ -410,6 +416,7 @@ export class PostgresSlotStore implements SlotStore {
         return (await this.pool.query<R>(this.sql[operation], values)).rows;
       } catch (error) {
         if ((isTaskConflict(error) || isDeadlock(error)) && attempt < maxAttempts) continue;
+        if (attempt === 1 && (await this.recreatedAfter(error))) continue;
         const { code, detail } = (error ?? {}) as { code?: unknown; detail?: unknown };
         if (code === churnCode) throw churnError(String(detail));
         throw storeFailure('PostgreSQL', this.target, operation, error);
@@ -419,11 +426,31 @@ export class PostgresSlotStore implements SlotStore {
 
   /** Runs one of the store's statements; a failure reaches the caller explained (see storeFailure). */
   private async query<R extends pg.QueryResultRow>(operation: Statement, values: unknown[]): Promise<pg.QueryResult<R>> {
-    try {
-      return await this.pool.query<R>(this.sql[operation], values);
-    } catch (error) {
-      throw storeFailure('PostgreSQL', this.target, operation, error);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.pool.query<R>(this.sql[operation], values);
+      } catch (error) {
+        if (attempt === 1 && (await this.recreatedAfter(error))) continue;
+        throw storeFailure('PostgreSQL', this.target, operation, error);
+      }
     }
+  }
+
+  /**
+   * True when `error` says the schema, a table or a function of the store is missing (the schema
+   * dropped, a database restored empty) and the store recreated them, with every slot `init()`
+   * was given, idle: the caller runs its statement once more. From then on it is a store that lost
+   * its state, as a Redis restarted without persistence (README, "State loss and persistence").
+   * False, leaving the caller to report its own error, when recreating failed too.
+   */
+  private async recreatedAfter(error: unknown): Promise<boolean> {
+    const slots = this.initialisedSlots;
+    if (slots === null || this.closing || !missingObjectCodes.has((error as { code?: unknown } | null)?.code as string)) return false;
+    this.recreating ??= this.init([...slots]).finally(() => (this.recreating = undefined));
+    return this.recreating.then(
+      () => true,
+      () => false,
+    );
   }
 
   /**
@@ -492,6 +519,9 @@ function toInt8(value: number): number {
   if (value === -Infinity) return -Number.MAX_SAFE_INTEGER;
   return Math.round(value);
 }
+
+/** SQLSTATEs of a statement whose schema (3F000), table (42P01) or function (42883) does not exist. */
+const missingObjectCodes = new Set(['3F000', '42P01', '42883']);
 
 /** The unique index refused a start: another start of the same task id committed first. */
 function isTaskConflict(error: unknown): boolean {
