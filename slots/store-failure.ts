@@ -14,7 +14,8 @@ const clusterUnavailable = /^(Too many Cluster redirections|CLUSTERDOWN|TRYAGAIN
 /**
  * True for an error that says the store could not be reached or the connection broke, rather
  * than an answer of the server: socket errors, ioredis' closed connection and spent retries, a
- * Redis Cluster with no master for the slot, and pg's connection errors (SQLSTATE class 08, an
+ * Redis Cluster with no master for the slot, replicas that did not confirm a write (`WAIT`, or
+ * Redis' own `min-replicas-to-write`), and pg's connection errors (SQLSTATE class 08, an
  * administrator's shutdown 57P01-57P03, a connection terminated or a connect that timed out).
  */
 export function isConnectionFailure(error: unknown): boolean {
@@ -24,6 +25,8 @@ export function isConnectionFailure(error: unknown): boolean {
   return (
     error.name === 'MaxRetriesPerRequestError' ||
     clusterUnavailable.test(error.message) ||
+    error.name === 'ReplicaWaitError' ||
+    error.message.startsWith('NOREPLICAS') ||
     /^(Connection is closed|Stream isn't writeable|Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error)/.test(error.message)
   );
 }

@@ -47,6 +47,12 @@ export interface OwnCluster {
   /** Waits until `key`'s replica has every write its master has (their replication offsets match). */
   replicated(key: string): Promise<void>;
   /**
+   * Cuts the replication link of `key`'s replica, which keeps failing to reconnect (a wrong
+   * `masterauth`), while the cluster bus still sees every node: from now on its master's writes
+   * stay on the master, as when a replica lags. Resolves once the master has no replica attached.
+   */
+  cutReplication(key: string): Promise<void>;
+  /**
    * A manual failover of `key`'s master: CLUSTER FAILOVER on its replica, which first catches up
    * with the master (so no acknowledged write is lost), then takes over. Resolves once every node
    * agrees on the new master and the old one replicates it.
@@ -162,7 +168,9 @@ export async function ownCluster(t: Teardown): Promise<OwnCluster> {
 
   const ports = await Promise.all(Array.from({ length: 6 }, startNode));
   await runCommand('redis-cli', ['--cluster', 'create', ...ports.map((port) => `${host}:${port}`), '--cluster-replicas', '1', '--cluster-yes']);
-  await until(() => settled(), 'the new cluster to be ok on every node', 30_000);
+  // Every replica in sync too, so that a write can be confirmed by its replica (WAIT) from the start.
+  const linked = (port: number) => withNode(port, async (c) => !/role:slave/.test(await c.info('replication')) || /master_link_status:up/.test(await c.info('replication')));
+  await until(async () => (await settled()) && (await Promise.all(live().map(linked))).every(Boolean), 'the new cluster to be ok on every node', 30_000);
 
   const shardOf = async (key: string): Promise<Shard> => {
     const port = live()[0]!;
@@ -187,6 +195,13 @@ export async function ownCluster(t: Teardown): Promise<OwnCluster> {
         withNode(port, async (c) => Number(new RegExp(`${field}:(\\d+)`).exec(await c.info('replication'))?.[1] ?? -1));
       const caughtUp = async () => (await offset(replica, 'slave_repl_offset')) >= (await offset(master, 'master_repl_offset'));
       await until(caughtUp, `port ${replica} to catch up with port ${master}`, 10_000);
+    },
+    async cutReplication(key) {
+      const { master, replica } = await shardOf(key);
+      await withNode(replica, (c) => c.config('SET', 'masterauth', 'not-the-password'));
+      await withNode(master, (c) => c.call('CLIENT', 'KILL', 'TYPE', 'replica'));
+      const detached = () => withNode(master, async (c) => String(await c.info('replication')).includes('connected_slaves:0'));
+      await until(detached, `port ${master} to lose its replica`, 10_000);
     },
     async failover(key) {
       const { slot, master, replica } = await shardOf(key);
@@ -222,8 +237,7 @@ export async function ownCluster(t: Teardown): Promise<OwnCluster> {
         const met = async () => (await clusterNodes(port)).some((node) => node.id === masterId && !node.flags.includes('handshake'));
         await until(met, `node ${port} to meet the cluster`, 10_000);
         await withNode(port, (c) => c.call('CLUSTER', 'REPLICATE', masterId));
-        const linked = () => withNode(port, async (c) => String(await c.info('replication')).includes('master_link_status:up'));
-        await until(async () => (await linked()) && (await settled()), `node ${port} to replicate port ${master}`, 30_000);
+        await until(async () => (await linked(port)) && (await settled()), `node ${port} to replicate port ${master}`, 30_000);
       }
     },
   };
