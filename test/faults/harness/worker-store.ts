@@ -13,11 +13,14 @@ export function storeOptions(store: WorkerConfig['store']): Partial<SchedulerOpt
       return { redis: store.url, keyPrefix: store.keyPrefix };
     case 'postgres':
       return { postgres: store.url, postgresSchema: store.schema };
-    case 'redis-cluster': {
-      const client = new Cluster(store.nodes, { redisOptions: { maxRetriesPerRequest: 3 } });
-      // Without a listener a node's failure would crash the worker; commands report their own errors.
-      client.on('error', () => {});
-      return { redis: client, keyPrefix: store.keyPrefix };
-    }
+    case 'redis-cluster':
+      return { redis: clusterClient(store.nodes), keyPrefix: store.keyPrefix };
   }
+}
+
+/** A Cluster client as the README shows it. */
+function clusterClient(nodes: Array<{ host: string; port: number }>): Cluster {
+  const cluster = new Cluster(nodes, { redisOptions: { maxRetriesPerRequest: 3 } });
+  cluster.on('error', () => {}); // a node's failure: the commands it fails report it
+  return cluster;
 }
