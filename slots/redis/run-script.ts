@@ -78,7 +78,9 @@ export async function runScript<T>(
  * Asks the node that holds `key` how many replicas have this connection's writes: WAIT, pipelined
  * behind a read of `key` so that a Cluster client sends it to that node, on the connection the
  * script just used (one per node). It counts every write sent on that connection so far, the
- * script's included.
+ * script's included. Should the slot move in between, WAIT asks the new master on another
+ * connection: after a kill, with one replica per master, it has none yet (nothing confirmed),
+ * and a manual failover loses no write anyway.
  */
 async function confirmWrites(client: ScriptClient, key: string, wait: ReplicaWait): Promise<void> {
   const results = (await client.pipeline().exists(key).wait(wait.replicas, wait.timeoutMs).exec()) ?? [];
