@@ -34,7 +34,7 @@ function clusterClient(t: ExecutionContext, cluster: OwnCluster): Cluster {
 async function storeWithTasks(
   t: ExecutionContext,
   cluster: OwnCluster,
-  options: Pick<RedisSlotStoreOptions, 'waitReplicas' | 'waitTimeoutMs'> = {},
+  options: Pick<RedisSlotStoreOptions, 'waitReplicas'> = {},
 ): Promise<{ store: RedisSlotStore; running: Occupancy[] }> {
   const store = new RedisSlotStore({ name, redis: clusterClient(t, cluster), keyPrefix, ...options });
   t.teardown(() => store.close());
@@ -140,7 +140,7 @@ test('a master killed before its replica got the writes: the promoted replica se
 test('with waitReplicas, a write the replica did not confirm fails as StoreUnavailableError, and a kill loses nothing acknowledged', async (t) => {
   t.timeout(90_000);
   const cluster = await ownCluster(t);
-  const { store, running } = await storeWithTasks(t, cluster, { waitReplicas: 1, waitTimeoutMs: 200 });
+  const { store, running } = await storeWithTasks(t, cluster, { waitReplicas: 1 });
   const [first] = running;
   const { ended, pass } = await writesTheReplicaLacks(store, cluster, first!);
   // The master ran both, but the replica confirmed neither: neither is acknowledged.
