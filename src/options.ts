@@ -33,6 +33,13 @@ export interface SchedulerOptions {
    */
   keyPrefix?: string;
   /**
+   * `RedisSlot`: replicas that must have each write before the store acknowledges it (Redis
+   * `WAIT`, up to 1 s), so that a failover to one of them loses no acknowledged write. A write
+   * they do not confirm fails as StoreUnavailableError.
+   * @defaultValue `0` (no wait: replication stays asynchronous)
+   */
+  redisWaitReplicas?: number;
+  /**
    * Slot class of slots whose config gives none.
    * @defaultValue `'RedisSlot'` with `redis`, else `'PostgresSlot'` with `postgres`, else `'MemorySlot'`
    */
@@ -117,6 +124,7 @@ export interface ResolvedOptions {
   postgres: string | PgPoolLike | undefined;
   postgresSchema: string;
   keyPrefix: string;
+  redisWaitReplicas: number;
   defaultSlotClass: string;
   logger: Logger;
   timeoutMs: number;
@@ -134,6 +142,7 @@ export interface ResolvedOptions {
 export const defaults = Object.freeze({
   postgresSchema: 'public',
   keyPrefix: 'task-semaphore',
+  redisWaitReplicas: 0,
   timeout: '5m',
   processLease: '20s',
   pollTimeout: '10s',
@@ -155,6 +164,7 @@ const schema = strictObject(
     postgres: z.optional(postgresOption()),
     postgresSchema: z._default(postgresIdentifier(), defaults.postgresSchema),
     keyPrefix: z._default(text(namePattern, nameAllowed), defaults.keyPrefix),
+    redisWaitReplicas: z._default(integer(0, { allowed: 'allowed: a whole number of replicas, 0 for no wait' }), defaults.redisWaitReplicas),
     defaultSlotClass: z.optional(text(/./, 'allowed: the name of a slot class')),
     logger: loggerOption(),
     timeout: duration(defaults.timeout),
@@ -197,6 +207,7 @@ export function resolveOptions(options: SchedulerOptions): ResolvedOptions {
     postgres: parsed.postgres,
     postgresSchema: parsed.postgresSchema,
     keyPrefix: parsed.keyPrefix,
+    redisWaitReplicas: parsed.redisWaitReplicas,
     defaultSlotClass: parsed.defaultSlotClass ?? (parsed.redis ? 'RedisSlot' : parsed.postgres ? 'PostgresSlot' : 'MemorySlot'),
     logger: resolveLogger(parsed.logger),
     timeoutMs: parsed.timeout,

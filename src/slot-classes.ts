@@ -31,7 +31,12 @@ export const builtinSlotClasses: Readonly<Record<string, SlotClass>> = {
     }
     const { RedisSlotStore } = await import('../slots/redis/index.js');
     // A client passed the shape check of the options; the store reads it as the ioredis client it is.
-    return new RedisSlotStore({ name, redis: options.redis as RedisSlotStoreOptions['redis'], keyPrefix: options.keyPrefix });
+    return new RedisSlotStore({
+      name,
+      redis: options.redis as RedisSlotStoreOptions['redis'],
+      keyPrefix: options.keyPrefix,
+      waitReplicas: options.redisWaitReplicas,
+    });
   },
   PostgresSlot: async ({ name, options }) => {
     if (options.postgres === undefined) {

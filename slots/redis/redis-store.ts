@@ -29,7 +29,7 @@ import {
 import { checkTaskId } from '../task-id.js';
 import * as lua from './lua.generated.js';
 import { storeFailure } from '../store-failure.js';
-import { defineScript, runScript, type LuaScript, type ScriptArg } from './run-script.js';
+import { defineScript, runScript, type LuaScript, type ReplicaWait, type ScriptArg } from './run-script.js';
 
 /** Options of {@link RedisSlotStore}. */
 export interface RedisSlotStoreOptions {
@@ -41,12 +41,23 @@ export interface RedisSlotStoreOptions {
   keyPrefix?: string;
   /** Most ended records kept in the outbox; oldest dropped beyond it. @defaultValue 10000 */
   outboxLimit?: number;
+  /**
+   * Replicas that must have each write before the store answers (Redis `WAIT` after every script
+   * that writes): a failover to one of them then loses no write the store acknowledged. A write
+   * fewer of them confirm within `waitTimeoutMs` fails as StoreUnavailableError.
+   * @defaultValue 0 (no wait: replication stays asynchronous)
+   */
+  waitReplicas?: number;
+  /** How long a write waits for `waitReplicas`, in ms. @defaultValue 1000 */
+  waitTimeoutMs?: number;
 }
 
 const defaults = Object.freeze({
   keyPrefix: 'task-semaphore',
   outboxLimit: 10_000,
-}) satisfies Required<Pick<RedisSlotStoreOptions, 'keyPrefix' | 'outboxLimit'>>;
+  waitReplicas: 0,
+  waitTimeoutMs: 1000,
+}) satisfies Required<Pick<RedisSlotStoreOptions, 'keyPrefix' | 'outboxLimit' | 'waitReplicas' | 'waitTimeoutMs'>>;
 
 /** Names and prefixes go inside the keys' hash tag: braces would split it (and the cluster slot). */
 const tagPart = /^[^{}]*$/;
@@ -57,6 +68,8 @@ const optionsSchema = strictObject(
     redis: redisOption(),
     keyPrefix: z._default(text(tagPart, 'allowed: a string without "{" or "}"'), defaults.keyPrefix),
     outboxLimit: z._default(integer(1, { allowed: 'allowed: a positive integer' }), defaults.outboxLimit),
+    waitReplicas: z._default(integer(0, { allowed: 'allowed: a whole number of replicas, 0 for no wait' }), defaults.waitReplicas),
+    waitTimeoutMs: z._default(integer(1, { allowed: 'allowed: a positive number of milliseconds' }), defaults.waitTimeoutMs),
   },
   'allowed: an object with name and redis',
 );
@@ -145,6 +158,8 @@ export class RedisSlotStore implements SlotStore {
   private readonly owned: boolean;
   private client: Redis | Cluster;
   private readonly outboxLimit: number;
+  /** The WAIT after each writing script, or none. */
+  private readonly wait: ReplicaWait | undefined;
   private readonly keys: Readonly<
     Record<'slots' | 'tasks' | 'ended' | 'expiry' | 'endedAt' | 'outbox' | 'token' | 'deliveries' | 'deliveryDue', string>
   >;
@@ -162,7 +177,8 @@ export class RedisSlotStore implements SlotStore {
    * @throws {MissingPeerError} for a URL when `ioredis` is not installed.
    */
   constructor(options: RedisSlotStoreOptions) {
-    const { name, redis, keyPrefix, outboxLimit } = parseOptions(optionsSchema, options);
+    const { name, redis, keyPrefix, outboxLimit, waitReplicas, waitTimeoutMs } = parseOptions(optionsSchema, options);
+    this.wait = waitReplicas > 0 ? { replicas: waitReplicas, timeoutMs: waitTimeoutMs } : undefined;
     if (typeof redis === 'string') {
       this.url = redis;
       this.owned = true;
@@ -414,10 +430,13 @@ export class RedisSlotStore implements SlotStore {
     return client;
   }
 
-  /** Runs one of the store's scripts; a failure reaches the caller explained (see storeFailure). */
+  /**
+   * Runs one of the store's scripts, and waits for the replicas after one that writes; a failure
+   * reaches the caller explained (see storeFailure).
+   */
   private async run<T>(script: LuaScript, keys: readonly string[], args: readonly ScriptArg[]): Promise<T> {
     try {
-      return await runScript<T>(this.client, script, keys, args);
+      return await runScript<T>(this.client, script, keys, args, script === scripts.inspect ? undefined : this.wait);
     } catch (error) {
       throw storeFailure('Redis', this.url, script.name, error);
     }

@@ -66,10 +66,10 @@ export interface Execution {
 
 /** A fault of the store, as the harness injected it. */
 export interface StoreFault {
-  kind: 'restart' | 'freeze';
+  kind: 'restart' | 'freeze' | 'failover' | 'master-kill';
   from: number;
   to: number;
-  /** A restart that came back with no state (Redis without persistence). */
+  /** A restart that came back with no state (Redis without persistence), a killed master that may have taken writes with it. */
   stateLoss: boolean;
 }
 
@@ -310,7 +310,16 @@ export function buildModel(events: readonly JournalEvent[]): RunModel {
 
   function indexFault(event: EventOf<'fault'>, at: number): void {
     // Injections only: a SIGCONT, a thaw or a restart's end closes the fault counted at its start.
-    const counted = { kill: `kill:${event.phase ?? 'now'}`, 'arm-kill': `kill:${String(event.phase)}`, stop: 'stop', block: 'block', 'restart-begin': 'restart', freeze: 'freeze' } as const;
+    const counted = {
+      kill: `kill:${event.phase ?? 'now'}`,
+      'arm-kill': `kill:${String(event.phase)}`,
+      stop: 'stop',
+      block: 'block',
+      'restart-begin': 'restart',
+      freeze: 'freeze',
+      'failover-begin': 'failover',
+      'master-kill-begin': 'master-kill',
+    } as const;
     const name = counted[event.fault as keyof typeof counted] as string | undefined;
     if (name) count(name);
     // A block begins when the task blocks (its own line), an armed kill when the process dies.
@@ -336,12 +345,20 @@ export function buildModel(events: readonly JournalEvent[]): RunModel {
       case 'restart-begin':
         openStoreFaults.set('restart', { kind: 'restart', from: at, to: Infinity, stateLoss: event.stateLoss === true });
         break;
+      case 'failover-begin':
+      case 'master-kill-begin': {
+        const kind = event.fault === 'failover-begin' ? 'failover' : 'master-kill';
+        openStoreFaults.set(kind, { kind, from: at, to: Infinity, stateLoss: event.stateLoss === true });
+        break;
+      }
       case 'freeze':
         openStoreFaults.set('freeze', { kind: 'freeze', from: at, to: Infinity, stateLoss: false });
         break;
       case 'restart-end':
-      case 'thaw': {
-        const kind = event.fault === 'thaw' ? 'freeze' : 'restart';
+      case 'thaw':
+      case 'failover-end':
+      case 'master-kill-end': {
+        const kind = ({ thaw: 'freeze', 'restart-end': 'restart', 'failover-end': 'failover', 'master-kill-end': 'master-kill' } as const)[event.fault];
         const fault = openStoreFaults.get(kind);
         if (fault) {
           fault.to = at;

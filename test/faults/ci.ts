@@ -12,14 +12,18 @@ import { storeKinds, type StoreKind } from './harness/stores.js';
 import { scenario } from './scenarios.js';
 import { formatSummary } from './summary.js';
 
-/** Runs `faults` on each store for `npm test`; `more` asserts what the project documents for them. */
+/**
+ * Runs `faults` on each of `stores` (by default the single-server ones) for `npm test`; `more`
+ * asserts what the project documents for them.
+ */
 export function ciFaultTests(
   test: TestFn,
   faults: FaultName[],
   title: (store: StoreKind) => string,
   more: (t: ExecutionContext, result: RunResult) => void = () => {},
+  stores: readonly StoreKind[] = storeKinds,
 ): void {
-  for (const store of storeKinds) {
+  for (const store of stores) {
     test.serial(title(store), async (t) => {
       // Faults, a recovery window, the drain and the servers' start and stop: well under this.
       t.timeout(180_000);

@@ -29,6 +29,7 @@ import { JournalWriter, journalPath, monotonicNs } from './harness/journal.js';
 import { Rng } from './harness/rng.js';
 import { TaskSource } from './harness/task-source.js';
 import { backendOfSlot, inProcessBackend, remoteBackend, type WorkerConfig } from './harness/worker-config.js';
+import { storeOptions } from './harness/worker-store.js';
 
 const config = JSON.parse(process.env.FAULT_WORKER ?? 'null') as WorkerConfig | null;
 if (!config) throw new Error('fault-worker needs FAULT_WORKER, a JSON WorkerConfig');
@@ -195,9 +196,7 @@ async function sweepDeadHolders(): Promise<void> {
 
 const scheduler = new Scheduler({
   name: config.name,
-  ...(config.store.kind === 'redis'
-    ? { redis: config.store.url, keyPrefix: config.store.keyPrefix }
-    : { postgres: config.store.url, postgresSchema: config.store.schema }),
+  ...storeOptions(config.store),
   timeout: config.timeoutMs,
   processLease: config.processLeaseMs,
   reservationTimeout: config.reservationTimeoutMs,

@@ -1,7 +1,8 @@
 /**
  * The fault suite's command line: runs scenarios, prints their figures, exits 1 on any violation.
  *
- *   node dist/test/faults/run.js --store=redis|postgres|all --faults=kill,stop,block,restart,freeze|mixed|all
+ *   node dist/test/faults/run.js --store=redis|postgres|redis-cluster|all
+ *                                --faults=kill,stop,block,restart,freeze,failover,master-kill|mixed|all
  *                                --duration=60s --seed=N [--keep]
  *
  * `npm run faults` runs the long version (see test/faults/README.md).
@@ -10,13 +11,15 @@ import { parseDuration } from '../../src/duration.js';
 import type { Teardown } from '../helpers/own-servers.js';
 import { runScenario, type RunResult } from './harness/run-scenario.js';
 import { randomSeed } from './harness/rng.js';
-import { storeKinds, type StoreKind } from './harness/stores.js';
+import { allStoreKinds, storeKinds, type StoreKind } from './harness/stores.js';
 import { parseFaults, scenario } from './scenarios.js';
 import { formatSummary } from './summary.js';
 
-const usage = `usage: node dist/test/faults/run.js [--store=redis|postgres|all] [--faults=LIST] [--duration=60s] [--seed=N] [--keep]
-  --faults   comma-separated scenarios: kill, stop, block, restart, freeze, several joined by +,
-             mixed (all at once) or all (each alone, then mixed); default all
+const usage = `usage: node dist/test/faults/run.js [--store=redis|postgres|redis-cluster|all] [--faults=LIST] [--duration=60s] [--seed=N] [--keep]
+  --store    all is redis and postgres; redis-cluster is a cluster of 3 masters and 3 replicas
+  --faults   comma-separated scenarios: kill, stop, block, and the store's own: restart, freeze
+             (redis, postgres) or failover, master-kill (redis-cluster); several joined by +,
+             mixed (all the store takes, at once) or all (each alone, then mixed); default all
   --duration how long each scenario injects faults; default 60s
   --seed     the seed of the first scenario (the next ones add 1); default random
   --keep     keep every run's journal, not only those with violations`;
@@ -32,7 +35,7 @@ class Cleanup implements Teardown {
   }
 }
 
-function parseArgs(argv: string[]): { stores: StoreKind[]; faults: ReturnType<typeof parseFaults>; durationMs: number; seed: number; keep: boolean } {
+function parseArgs(argv: string[]): { stores: StoreKind[]; faults: string; durationMs: number; seed: number; keep: boolean } {
   const args = new Map<string, string>();
   for (const arg of argv) {
     const match = /^--(\w+)(?:=(.*))?$/.exec(arg);
@@ -44,12 +47,14 @@ function parseArgs(argv: string[]): { stores: StoreKind[]; faults: ReturnType<ty
     process.exit(0);
   }
   const store = args.get('store') ?? 'all';
-  if (store !== 'all' && !storeKinds.includes(store as StoreKind)) throw new Error(`--store: got "${store}"; allowed: redis, postgres, all`);
+  if (store !== 'all' && !allStoreKinds.includes(store as StoreKind)) throw new Error(`--store: got "${store}"; allowed: ${allStoreKinds.join(', ')}, all`);
   const seed = Number(args.get('seed') ?? randomSeed());
   if (!Number.isSafeInteger(seed)) throw new Error(`--seed: got "${args.get('seed')}"; allowed: an integer`);
+  const stores = store === 'all' ? [...storeKinds] : [store as StoreKind];
+  for (const kind of stores) parseFaults(args.get('faults') ?? 'all', kind); // every store takes every scenario
   return {
-    stores: store === 'all' ? [...storeKinds] : [store as StoreKind],
-    faults: parseFaults(args.get('faults') ?? 'all'),
+    stores,
+    faults: args.get('faults') ?? 'all',
     durationMs: parseDuration(args.get('duration') ?? '60s', '--duration'),
     seed,
     keep: args.has('keep'),
@@ -63,7 +68,7 @@ let seed = options.seed;
 let cleanup = new Cleanup();
 process.once('SIGINT', () => void cleanup.run().then(() => process.exit(130)));
 for (const store of options.stores) {
-  for (const faults of options.faults) {
+  for (const faults of parseFaults(options.faults, store)) {
     cleanup = new Cleanup();
     try {
       const run = scenario(store, faults, { durationMs: options.durationMs, seed: seed++ });

@@ -3,10 +3,15 @@
  * long. The CI tests run each fault alone for a few seconds; `run.ts` runs any list for longer.
  */
 import type { FaultName } from './harness/events.js';
-import type { StoreKind } from './harness/stores.js';
+import { storeFaultsOf, type StoreKind } from './harness/stores.js';
 import type { BackendMix } from './harness/worker-config.js';
 
-export const faultNames: readonly FaultName[] = ['kill', 'stop', 'block', 'restart', 'freeze'];
+/** The faults of the process lane, which every store takes. */
+const processFaults: readonly FaultName[] = ['kill', 'stop', 'block'];
+
+/** The faults `store` takes: the process faults, then its own. */
+export const faultsOf = (store: StoreKind): readonly FaultName[] => [...processFaults, ...storeFaultsOf[store]];
+
 
 export interface Scenario {
   /** e.g. `redis:kill`, `postgres:stop+block`. */
@@ -38,6 +43,8 @@ export interface Scenario {
 
 /** A scenario with the suite's defaults: 3 workers share 6 slots, half of them running tasks in process. */
 export function scenario(store: StoreKind, faults: readonly FaultName[], options: { durationMs: number; seed: number }): Scenario {
+  const foreign = faults.find((fault) => !faultsOf(store).includes(fault));
+  if (foreign !== undefined) throw new Error(`faults: the ${store} store does not take "${foreign}"; allowed: ${faultsOf(store).join(', ')}`);
   return {
     name: `${store}:${faults.join('+')}`,
     store,
@@ -63,10 +70,12 @@ export function recoveryBoundMs(s: Scenario): number {
 
 /**
  * Reads a list of scenarios' faults: comma-separated scenarios, each a fault name or several joined
- * by `+` (injected together); `mixed` is every fault at once, `all` each fault alone and then mixed.
+ * by `+` (injected together); `mixed` is every fault `store` takes at once, `all` each of them
+ * alone and then mixed.
  * @throws Error naming the bad entry and the allowed names
  */
-export function parseFaults(text: string): FaultName[][] {
+export function parseFaults(text: string, store: StoreKind = 'redis'): FaultName[][] {
+  const faultNames = faultsOf(store);
   const out: FaultName[][] = [];
   for (const entry of text.split(',').map((s) => s.trim()).filter(Boolean)) {
     if (entry === 'all') out.push(...faultNames.map((f) => [f]), [...faultNames]);

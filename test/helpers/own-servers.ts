@@ -18,26 +18,30 @@ export interface Teardown {
   teardown(fn: () => unknown): void;
 }
 
+/** Whether nothing listens on `port` of the loopback now. */
+export function portIsFree(port: number): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const server = net.createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
 /** A port in 20000-40000 that nothing listens on now (random, so parallel helpers rarely collide). */
 export async function freePort(): Promise<number> {
   for (;;) {
     const port = 20_000 + Math.floor(Math.random() * 20_000);
-    const free = await new Promise<boolean>((resolve) => {
-      const server = net.createServer();
-      server.once('error', () => resolve(false));
-      server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-    });
-    if (free) return port;
+    if (await portIsFree(port)) return port;
   }
 }
 
 /** Resolves once `child` has exited (at once if it already has). */
-function exited(child: ChildProcess): Promise<void> {
+export function exited(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve())));
 }
 
 /** Polls `check` until it holds, or throws naming `what` after `ms`. */
-async function until(check: () => Promise<boolean>, what: string, ms: number): Promise<void> {
+export async function until(check: () => Promise<boolean>, what: string, ms: number): Promise<void> {
   const deadline = Date.now() + ms;
   while (!(await check().catch(() => false))) {
     if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
@@ -168,16 +172,24 @@ function runPg(args: string[]): void {
 /** `runPg` without blocking the event loop: a test's other timers (its faults, its clients) go on meanwhile. */
 async function runPgAsync(args: string[]): Promise<void> {
   const [command, rest] = pgCommand(args);
-  const child = spawn(command, rest, { stdio: ['ignore', 'pipe', 'pipe'] });
+  await runCommand(command, rest, args.join(' '));
+}
+
+/**
+ * Runs a command to its exit without blocking the event loop; throws with its output, naming it
+ * `label`, if it fails.
+ */
+export async function runCommand(command: string, args: readonly string[], label = `${command} ${args.join(' ')}`): Promise<void> {
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const code = await new Promise<number | null>((resolve, reject) => {
     child.once('error', reject);
-    // Not 'close': the postmaster pg_ctl starts may hold the pipes open long after pg_ctl exits.
+    // Not 'close': a daemon the command starts (pg_ctl's postmaster) may hold the pipes open long after it exits.
     child.once('exit', resolve);
   });
-  if (code !== 0) throw new Error(`${args.join(' ')} failed: ${output}`);
+  if (code !== 0) throw new Error(`${label} failed: ${output}`);
 }
 
 /**

@@ -14,6 +14,7 @@ import * as lua from '../../slots/redis/lua.generated.js';
 import { StoreUnavailableError, isTaskSemaphoreError } from '../../src/errors.js';
 import type { BeginPassRequest, EndRequest, SlotStore, StartRequest } from '../../slots/store.js';
 import { connectRedis, redisUrl, uniqueName } from '../helpers/services.js';
+import { ownRedis } from '../helpers/own-servers.js';
 
 const NAME = 'sched';
 const SLOTS = ['1', '2', '3'];
@@ -526,4 +527,18 @@ test('gives the same answers as MemorySlotStore for the same calls', async (t) =
   };
   const [fromRedis, fromMemory] = [await script(redisStore), await script(memory)];
   t.deepEqual(fromRedis, fromMemory);
+});
+
+test('with waitReplicas, a write no replica confirms fails as StoreUnavailableError; reads and init do not wait', async (t) => {
+  // A server of the test's own, which surely has no replica.
+  const server = await ownRedis(t);
+  const store = new RedisSlotStore({ name: NAME, redis: server.url, waitReplicas: 1, waitTimeoutMs: 50 });
+  t.teardown(() => store.close());
+  await store.init(SLOTS);
+  t.is((await store.inspect()).length, SLOTS.length);
+  const failed = await store.beginPass({ slotIds: SLOTS, owner: 'o', leaseMs: 60_000, deliverable: ['b'], retentionMs: 60_000, limit: 100 }).catch((error: unknown) => error);
+  t.true(failed instanceof StoreUnavailableError, `expected StoreUnavailableError, got ${String(failed)}`);
+  t.regex(String((failed as StoreUnavailableError).cause), /WAIT: 0 of 1 replicas confirmed the write within 50 ms/);
+  // The master ran it all the same: the reservations are there, unacknowledged.
+  t.true((await store.inspect()).every((slot) => slot.status === 'reserved'));
 });

@@ -325,3 +325,26 @@ test('a task whose end died with a killed deliverer is counted apart, not lost, 
   t.false(report.figures.drained);
   t.deepEqual(kinds(journal, { requireRedelivery: true }), ['lost-task', 'stop-callback-missing']);
 });
+
+/** `acrossRestart`'s runs across a Redis Cluster fault of the master of the name's hash slot. */
+function acrossClusterFault(fault: 'failover' | 'master-kill', reason: string): Journal {
+  return new Journal()
+    .feed(0, 'a', 'b')
+    .add(100, harness, { ev: 'fault', fault: `${fault}-begin`, target: 'store', stateLoss: fault === 'master-kill' })
+    .add(150, harness, { ev: 'fault', fault: `${fault}-end`, target: 'store', mode: '7001->7004' })
+    .task(10, 'a', 1, '1', 50, 250, { as: 'aborted', cause: 'lost', reason, lastGo: 240 })
+    .task(11, 'b', 2, '1', 200, 400)
+    .task(11, 'a', 3, '1', 500, 600);
+}
+
+test('a killed cluster master may take unreplicated writes with it: the overlap until its task learns lost is counted apart', (t) => {
+  const report = acrossClusterFault('master-kill', 'lost').check();
+  t.deepEqual(report.violations, []);
+  t.is(report.tolerated.stateLossOverruns.length, 1);
+  t.is(report.figures.faults['master-kill'], 1);
+});
+
+test('a manual cluster failover loses nothing: the same overlap is a violation, and an end said lost is wrong', (t) => {
+  t.deepEqual(kinds(acrossClusterFault('failover', 'lost')), ['occupancy-overlap', 'over-capacity', 'slot-overlap', 'wrong-end-reason']);
+  t.is(acrossClusterFault('failover', 'lost').check().figures.faults.failover, 1);
+});

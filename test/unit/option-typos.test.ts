@@ -35,7 +35,7 @@ const typos: Typo[] = [
     what: 'RedisSlotStore',
     build: () => new RedisSlotStore({ name: 'n', redis: redisUrl, keyprefix: 'x' } as never),
     field: 'keyprefix',
-    allowed: ['name', 'redis', 'keyPrefix', 'outboxLimit'],
+    allowed: ['name', 'redis', 'keyPrefix', 'outboxLimit', 'waitReplicas', 'waitTimeoutMs'],
   },
   {
     what: 'PostgresSlotStore',

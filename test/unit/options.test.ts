@@ -31,6 +31,7 @@ test('only name is required, and the defaults apply', (t) => {
     name: 'jobs',
     postgresSchema: 'public',
     keyPrefix: 'task-semaphore',
+    redisWaitReplicas: 0,
     defaultSlotClass: 'MemorySlot',
     timeoutMs: 300_000,
     pollTimeoutMs: 10_000,
@@ -112,6 +113,13 @@ test('a bad keyPrefix is rejected, naming the option', (t) => {
     rejectsOption(t, { name: 'n', keyPrefix }, 'keyPrefix', keyPrefix, 'allowed');
   }
   t.is(resolveOptions({ name: 'n', keyPrefix: 'app:sem' }).keyPrefix, 'app:sem');
+});
+
+test('a bad redisWaitReplicas is rejected, naming the option', (t) => {
+  for (const redisWaitReplicas of [-1, 1.5, '1', Number.NaN, Number.POSITIVE_INFINITY]) {
+    rejectsOption(t, { name: 'n', redisWaitReplicas }, 'redisWaitReplicas', redisWaitReplicas, 'allowed: a whole number of replicas');
+  }
+  t.is(resolveOptions({ name: 'n', redisWaitReplicas: 2 }).redisWaitReplicas, 2);
 });
 
 test('a bad postgresSchema is rejected, naming the option', (t) => {

@@ -81,7 +81,7 @@ export type WorkerEvent =
   | { ev: 'closed' };
 
 /** The faults the harness injects. */
-export type FaultName = 'kill' | 'stop' | 'block' | 'restart' | 'freeze';
+export type FaultName = 'kill' | 'stop' | 'block' | 'restart' | 'freeze' | 'failover' | 'master-kill';
 
 /** The lines the harness writes. */
 export type HarnessEvent =
@@ -99,11 +99,28 @@ export type HarnessEvent =
    * A fault: `kill` (SIGKILL now, or `arm-kill`: the worker kills itself at `phase`), `stop` and
    * `cont` (SIGSTOP, SIGCONT), `block` (a task of the worker blocks its event loop for `ms`),
    * `restart-begin` and `restart-end` (the store down, then back: `stateLoss` when it comes back
-   * empty), `freeze` and `thaw` (every process of the store stopped, then resumed).
+   * empty), `freeze` and `thaw` (every process of the store stopped, then resumed); on a Redis
+   * Cluster, `failover-begin` and `failover-end` (CLUSTER FAILOVER of the master of the scheduler's
+   * hash slot, until every node agrees on its replica), `master-kill-begin` and `master-kill-end`
+   * (SIGKILL of that master, until its replica is promoted: `stateLoss`, since writes it had not
+   * yet replicated are gone).
    */
   | {
       ev: 'fault';
-      fault: 'kill' | 'arm-kill' | 'stop' | 'cont' | 'block' | 'restart-begin' | 'restart-end' | 'freeze' | 'thaw';
+      fault:
+        | 'kill'
+        | 'arm-kill'
+        | 'stop'
+        | 'cont'
+        | 'block'
+        | 'restart-begin'
+        | 'restart-end'
+        | 'freeze'
+        | 'thaw'
+        | 'failover-begin'
+        | 'failover-end'
+        | 'master-kill-begin'
+        | 'master-kill-end';
       target: number | 'store';
       phase?: string;
       ms?: number;

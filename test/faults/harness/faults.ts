@@ -1,7 +1,8 @@
 /**
  * The faults, injected at random moments from a seeded generator, in two lanes that run side by
- * side: the processes (kill, stop, block) and the store (restart, freeze). Within a lane faults come
- * one after another, in a random order; a scenario with faults of both lanes mixes them.
+ * side: the processes (kill, stop, block) and the store (restart, freeze; on a Redis Cluster,
+ * failover and master-kill). Within a lane faults come one after another, in a random order; a
+ * scenario with faults of both lanes mixes them.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Scenario } from '../scenarios.js';
@@ -19,7 +20,7 @@ export interface FaultDeps {
   journal: JournalWriter<HarnessEvent>;
 }
 
-const lanes: Record<'process' | 'store', readonly FaultName[]> = { process: ['kill', 'stop', 'block'], store: ['restart', 'freeze'] };
+const lanes: Record<'process' | 'store', readonly FaultName[]> = { process: ['kill', 'stop', 'block'], store: ['restart', 'freeze', 'failover', 'master-kill'] };
 
 /** Injects the scenario's faults until `untilMs` (Date.now()), then waits for the last one to end. */
 export async function injectFaults(deps: FaultDeps, rng: Rng, untilMs: number): Promise<void> {
@@ -70,18 +71,39 @@ async function inject(fault: FaultName, deps: FaultDeps, rng: Rng): Promise<void
     }
     case 'restart': {
       journal.write({ ev: 'fault', fault: 'restart-begin', target: 'store', stateLoss: store.restartLosesState });
-      const { mode } = await store.restart(rng, rng.int(200, 1500));
+      const { mode } = await supported(store.restart, fault, store)(rng, rng.int(200, 1500));
       journal.write({ ev: 'fault', fault: 'restart-end', target: 'store', mode });
       return;
     }
     case 'freeze': {
       const ms = stallMs(deps, rng);
-      store.freeze();
+      supported(store.freeze, fault, store)();
       journal.write({ ev: 'fault', fault: 'freeze', target: 'store', ms });
       await sleep(ms);
       journal.write({ ev: 'fault', fault: 'thaw', target: 'store' });
-      store.thaw();
+      supported(store.thaw, fault, store)();
+      return;
+    }
+    case 'failover': {
+      // The replica catches up before it takes over: no acknowledged write is lost.
+      journal.write({ ev: 'fault', fault: 'failover-begin', target: 'store', stateLoss: false });
+      const { mode } = await supported(store.failover, fault, store)();
+      journal.write({ ev: 'fault', fault: 'failover-end', target: 'store', mode });
+      return;
+    }
+    case 'master-kill': {
+      // Replication is asynchronous: the writes the master had not yet sent its replica are lost.
+      journal.write({ ev: 'fault', fault: 'master-kill-begin', target: 'store', stateLoss: true });
+      const { mode } = await supported(store.killMaster, fault, store)();
+      journal.write({ ev: 'fault', fault: 'master-kill-end', target: 'store', mode });
+      await supported(store.heal, fault, store)();
       return;
     }
   }
+}
+
+/** The store's method for `fault`, bound to it; throws when the store does not take that fault. */
+function supported<A extends unknown[], R>(method: ((...args: A) => R) | undefined, fault: FaultName, store: FaultStore): (...args: A) => R {
+  if (!method) throw new Error(`the ${store.kind} store does not take the fault ${fault}`);
+  return method.bind(store);
 }

@@ -17,7 +17,7 @@ import { journalPath, JournalWriter, readJournal } from './journal.js';
 import { Rng } from './rng.js';
 import { startStore } from './stores.js';
 import { TaskSource } from './task-source.js';
-import type { WorkerConfig } from './worker-config.js';
+import { faultSchedulerName, type WorkerConfig } from './worker-config.js';
 
 export interface RunResult {
   scenario: Scenario;
@@ -53,7 +53,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions): Prom
     runDir,
     sourceUrl: sourceServer.url,
     store: store.workerStore,
-    name: 'faults',
+    name: faultSchedulerName,
     slots: shape.slots,
     backends: shape.backends,
     timeoutMs: timing.timeoutMs,

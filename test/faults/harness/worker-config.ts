@@ -10,7 +10,11 @@ export interface WorkerConfig {
   runDir: string;
   /** The harness's redis-server holding the task source. */
   sourceUrl: string;
-  store: { kind: 'redis'; url: string; keyPrefix: string } | { kind: 'postgres'; url: string; schema: string };
+  store:
+    | { kind: 'redis'; url: string; keyPrefix: string }
+    | { kind: 'postgres'; url: string; schema: string }
+    /** A Redis Cluster, reached through an ioredis `Cluster` client from these startup nodes. */
+    | { kind: 'redis-cluster'; nodes: Array<{ host: string; port: number }>; keyPrefix: string };
   /** The scheduler name shared by the fleet. */
   name: string;
   slots: number;
@@ -30,6 +34,9 @@ export interface WorkerConfig {
   /** Seed of the worker's own random choices (task lengths), mixed with its pid. */
   seed: number;
 }
+
+/** The scheduler name shared by the fleet. */
+export const faultSchedulerName = 'faults';
 
 /** Backend names as the slots list them. */
 export const remoteBackend = 'Remote';
