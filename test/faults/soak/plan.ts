@@ -24,6 +24,11 @@ export interface SoakPlan {
   sampleEveryMs: number;
   /** Samples before this (from the first task fed) are left out of the judgement: caches fill, JIT settles. */
   warmupMs: number;
+  /**
+   * How long the fleet stays idle after the drain before the last samples: longer than a pg pool's
+   * 10 s idle timeout, so that the connections a busy minute opened have closed again.
+   */
+  idleMs: number;
 }
 
 /**
@@ -47,5 +52,6 @@ export function soakPlan(store: StoreKind, options: { durationMs: number; seed: 
     sampleEveryMs: 2000,
     // A quarter of the run, at least 20 s and at most 2 min: tasks (8 s) and tombstones (10 s) reach their level first.
     warmupMs: Math.min(120_000, Math.max(20_000, durationMs / 4)),
+    idleMs: 14_000,
   };
 }

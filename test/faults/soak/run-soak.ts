@@ -88,7 +88,7 @@ export async function runSoak(plan: SoakPlan, options: SoakRunOptions): Promise<
   log(`${plan.name}: ${drained ? 'drained' : 'NOT drained'}`);
   await settle(runDir, Date.now() + drainBoundMs);
   journal.write({ ev: 'idle' });
-  await sleep(2 * plan.sampleEveryMs + 500);
+  await sleep(plan.idleMs);
   await sampling.stop();
   await fleet.shutdown();
   journal.write({ ev: 'source-final', notDone: (await source.notDone()).slice(0, 100) });
