@@ -76,7 +76,10 @@ export interface Occupancy {
 /** An occupancy that has ended: what `stopCallback` receives. */
 export interface EndedOccupancy extends Occupancy {
   reason: EndReason;
-  /** Store-clock ms; for reason `lost`, the clock of the process that learnt the loss (the store's is gone with it). */
+  /**
+   * Store-clock ms; for reason `lost` (the store keeps no end), the store's clock as the process
+   * that learnt the loss last read it, carried forward on its monotonic clock.
+   */
   endedAt: number;
   /** What the task reported to `stop()` (e.g. `succeeded`, `failed`), if anything. */
   status: string | null;

@@ -30,6 +30,7 @@ import type { CancelOutcome, KeepaliveOutcome, LostOutcome, PassReport, StopOpti
 import { builtinSlotClasses, type SlotClass } from './slot-classes.js';
 import { SlotFiller, type PendingSlot } from './slot-filler.js';
 import { StoreBatches } from './store-batches.js';
+import { StoreClocks } from './store-clocks.js';
 
 export type { BackendInput } from './backend-input.js';
 
@@ -64,6 +65,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   /** Stops listening to each store's events, for stores that publish them. */
   private readonly unsubscribers = new Map<SlotStore, () => Promise<void>>();
   private readonly localTasks = new LocalTasks();
+  private readonly storeClocks = new StoreClocks();
   private readonly callbacks: BackendCallbacks;
   private readonly batches: StoreBatches;
   private readonly filler: SlotFiller;
@@ -407,6 +409,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       notify: true,
       deliveryLeaseMs: this.options.deliveryLeaseMs,
     });
+    this.storeClocks.observe(store, begin.now);
     report.ended += begin.ended.length;
     await Promise.all(begin.ended.map((ended) => this.deliver(store, ended)));
     // A store may leave the slots it just reaped idle until the next pass: make that pass now.
@@ -732,7 +735,9 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       this.localTasks.remove(local.taskId, local.token, cause);
       return;
     }
-    const ended: EndedOccupancy = { ...local.occupancy, reason: 'lost', endedAt: Date.now(), status: report?.status ?? null, error: report?.error ?? null };
+    // Stamped on the store's clock as last read: the store keeps no end to stamp, and this host's may be off.
+    const store = this.stores.get(this.slots.get(local.slotId)?.slotCls ?? '');
+    const ended: EndedOccupancy = { ...local.occupancy, reason: 'lost', endedAt: this.storeClocks.now(store), status: report?.status ?? null, error: report?.error ?? null };
     this.logger.warn('the store no longer knows the occupancy of a task running here: its state was lost', fieldsOf(ended));
     if (!cause) this.localTasks.remove(local.taskId, local.token);
     await this.callbacks.deliver(ended);

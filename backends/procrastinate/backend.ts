@@ -314,7 +314,8 @@ export class ProcrastinateBackend extends Backend implements BatchPolling {
         exclude: new Set(this.runners.keys()),
         decide: (job) => {
           const delay = retryDelay(this.options.tasks.get(job.taskName)?.retry ?? null, job.attempts, new Error('worker died'));
-          return delay === null ? null : { retryAt: new Date(Date.now() + delay * 1000) };
+          // Counted from the database's clock: this process's may be off, and the database judges when the job is due.
+          return delay === null ? null : { retryInSeconds: delay };
         },
       });
       const recovered = result.retried.length + result.failed.length;

@@ -19,8 +19,11 @@ export interface StalledJob {
   queue: string;
 }
 
-/** What to do with a stalled job: retry it at `retryAt`, or null to fail it. */
-export type StalledJobDecision = { retryAt: Date } | null;
+/**
+ * What to do with a stalled job: retry it at `retryAt`, or `retryInSeconds` after the database's
+ * clock (what a delay should use: the caller's clock may be off), or null to fail it.
+ */
+export type StalledJobDecision = { retryAt: Date } | { retryInSeconds: number } | null;
 
 /** Options of {@link recoverStalledJobs}. */
 export interface RecoverStalledJobsOptions {
@@ -95,7 +98,7 @@ export async function recoverStalledJobs(pool: pg.Pool, options: RecoverStalledJ
     throw new ConfigError('recoverStalledJobs(options.staleSeconds)', staleSeconds, 'expected a number of seconds > 0');
   }
   if (typeof decide !== 'function') {
-    throw new ConfigError('recoverStalledJobs(options.decide)', decide, 'expected a function (job) => { retryAt: Date } | null');
+    throw new ConfigError('recoverStalledJobs(options.decide)', decide, 'expected a function (job) => { retryAt: Date } | { retryInSeconds: number } | null');
   }
 
   const result: RecoverStalledJobsResult = { retried: [], failed: [], skipped: [], errors: [] };
@@ -138,11 +141,14 @@ async function recoverOne(
         } else if (outcome === null) {
           await client.query(sweepFail, [id]);
           result.failed.push({ ...job, reason: 'decided' });
-        } else if (await retryOrConflict(client, id, outcome.retryAt)) {
-          result.retried.push({ ...job, retryAt: outcome.retryAt });
         } else {
-          await client.query(sweepFail, [id]);
-          result.failed.push({ ...job, reason: 'already_enqueued' });
+          const retryAt = await retryOrConflict(client, id, outcome);
+          if (retryAt === null) {
+            await client.query(sweepFail, [id]);
+            result.failed.push({ ...job, reason: 'already_enqueued' });
+          } else {
+            result.retried.push({ ...job, retryAt });
+          }
         }
       }
       await client.query('COMMIT');
@@ -160,18 +166,19 @@ async function recoverOne(
 }
 
 /**
- * Retries the job; false when a queued job holds its queueing lock (#1446). The savepoint keeps
- * the transaction, and the row lock, usable so that the job can be failed instead.
+ * Retries the job; returns when it is due, or null when a queued job holds its queueing lock
+ * (#1446). The savepoint keeps the transaction, and the row lock, usable so that the job can be
+ * failed instead.
  */
-async function retryOrConflict(client: pg.PoolClient, id: string, retryAt: Date): Promise<boolean> {
+async function retryOrConflict(client: pg.PoolClient, id: string, decision: Exclude<StalledJobDecision, null>): Promise<Date | null> {
+  const [at, inSeconds] = 'retryAt' in decision ? [decision.retryAt, null] : [null, decision.retryInSeconds];
   await client.query('SAVEPOINT sweep_retry');
   try {
-    await client.query(sweepRetry, [id, retryAt]);
-    return true;
+    return (await client.query<{ retry_at: Date }>(sweepRetry, [id, at, inSeconds])).rows[0]!.retry_at;
   } catch (error) {
     if (!isQueueingLockConflict(error)) throw error;
     await client.query('ROLLBACK TO SAVEPOINT sweep_retry');
-    return false;
+    return null;
   }
 }
 
@@ -179,9 +186,12 @@ async function retryOrConflict(client: pg.PoolClient, id: string, retryAt: Date)
 async function checkedDecision(decide: RecoverStalledJobsOptions['decide'], job: StalledJob): Promise<StalledJobDecision> {
   const outcome = await decide({ ...job });
   if (outcome === null) return null;
-  const retryAt = (outcome as { retryAt?: unknown } | undefined)?.retryAt;
-  if (!(retryAt instanceof Date) || Number.isNaN(retryAt.getTime())) {
-    throw new ConfigError('recoverStalledJobs(options.decide) result', outcome, 'expected { retryAt: Date } to retry, or null to fail the job');
-  }
-  return { retryAt };
+  const { retryAt, retryInSeconds } = (outcome ?? {}) as { retryAt?: unknown; retryInSeconds?: unknown };
+  if (retryAt instanceof Date && !Number.isNaN(retryAt.getTime()) && retryInSeconds === undefined) return { retryAt };
+  if (typeof retryInSeconds === 'number' && Number.isFinite(retryInSeconds) && retryInSeconds >= 0 && retryAt === undefined) return { retryInSeconds };
+  throw new ConfigError(
+    'recoverStalledJobs(options.decide) result',
+    outcome,
+    'expected { retryAt: Date } or { retryInSeconds: number >= 0 } to retry, or null to fail the job',
+  );
 }

@@ -27,6 +27,7 @@ import { takeControl, type KillPhase } from './harness/control.js';
 import type { TaskRef, WorkerEvent } from './harness/events.js';
 import { JournalWriter, journalPath, monotonicNs } from './harness/journal.js';
 import { Rng } from './harness/rng.js';
+import { startSelfSampler } from './harness/self-sampler.js';
 import { TaskSource } from './harness/task-source.js';
 import { backendOfSlot, inProcessBackend, remoteBackend, type WorkerConfig } from './harness/worker-config.js';
 import { storeOptions } from './harness/worker-store.js';
@@ -202,6 +203,7 @@ const scheduler = new Scheduler({
   reservationTimeout: config.reservationTimeoutMs,
   pollTimeout: config.pollTimeoutMs,
   ...(config.maxLocalTasks === null ? {} : { maxLocalTasks: config.maxLocalTasks }),
+  ...(config.endedRetentionMs === undefined ? {} : { endedRetention: config.endedRetentionMs }),
 });
 scheduler.registerBackend(remoteBackend, new SourceBackend(false)).registerBackend(inProcessBackend, new SourceBackend(true));
 scheduler.on('task:start', (occupancy) => {
@@ -222,12 +224,14 @@ for (let attempt = 1; ; attempt++) {
     await sleep(200);
   }
 }
-journal.write({ ev: 'ready', slots: config.slots, backends: [...new Set(slotConfig.map((slot) => slot.backends[0]!))] });
+journal.write({ ev: 'ready', slots: config.slots, backends: [...new Set(slotConfig.map((slot) => slot.backends[0]!))], wallMs: Date.now() });
 scheduler.start({ cron: config.cron });
 const sweeper = setInterval(() => void sweepDeadHolders().catch(() => {}), 500);
+const stopSampling = config.sampleEveryMs === undefined ? () => {} : startSelfSampler(journal, scheduler, config.sampleEveryMs);
 
 process.once('SIGTERM', () => {
   clearInterval(sweeper);
+  stopSampling();
   void scheduler
     .close()
     .then(() => {

@@ -8,10 +8,10 @@
  * `npm run faults` runs the long version (see test/faults/README.md).
  */
 import { parseDuration } from '../../src/duration.js';
-import type { Teardown } from '../helpers/own-servers.js';
+import { Cleanup } from './harness/cleanup.js';
+import { readArgs, seedArg, storesArg } from './harness/cli-args.js';
 import { runScenario, type RunResult } from './harness/run-scenario.js';
-import { randomSeed } from './harness/rng.js';
-import { allStoreKinds, storeKinds, type StoreKind } from './harness/stores.js';
+import type { StoreKind } from './harness/stores.js';
 import { parseFaults, scenario } from './scenarios.js';
 import { formatSummary } from './summary.js';
 
@@ -24,39 +24,16 @@ const usage = `usage: node dist/test/faults/run.js [--store=redis|postgres|redis
   --seed     the seed of the first scenario (the next ones add 1); default random
   --keep     keep every run's journal, not only those with violations`;
 
-/** Cleanups of one run, in reverse order of registration, as ava runs a test's teardowns. */
-class Cleanup implements Teardown {
-  private readonly fns: Array<() => unknown> = [];
-  teardown(fn: () => unknown): void {
-    this.fns.push(fn);
-  }
-  async run(): Promise<void> {
-    for (const fn of this.fns.splice(0).reverse()) await Promise.resolve(fn()).catch((error: unknown) => console.error('cleanup failed:', error));
-  }
-}
-
 function parseArgs(argv: string[]): { stores: StoreKind[]; faults: string; durationMs: number; seed: number; keep: boolean } {
-  const args = new Map<string, string>();
-  for (const arg of argv) {
-    const match = /^--(\w+)(?:=(.*))?$/.exec(arg);
-    if (!match || !['store', 'faults', 'duration', 'seed', 'keep', 'help'].includes(match[1]!)) throw new Error(`unknown argument "${arg}"\n${usage}`);
-    args.set(match[1]!, match[2] ?? '');
-  }
-  if (args.has('help')) {
-    console.log(usage);
-    process.exit(0);
-  }
-  const store = args.get('store') ?? 'all';
-  if (store !== 'all' && !allStoreKinds.includes(store as StoreKind)) throw new Error(`--store: got "${store}"; allowed: ${allStoreKinds.join(', ')}, all`);
-  const seed = Number(args.get('seed') ?? randomSeed());
-  if (!Number.isSafeInteger(seed)) throw new Error(`--seed: got "${args.get('seed')}"; allowed: an integer`);
-  const stores = store === 'all' ? [...storeKinds] : [store as StoreKind];
-  for (const kind of stores) parseFaults(args.get('faults') ?? 'all', kind); // every store takes every scenario
+  const args = readArgs(argv, ['store', 'faults', 'duration', 'seed', 'keep'], usage);
+  const stores = storesArg(args.get('store'));
+  const faults = args.get('faults') ?? 'all';
+  for (const kind of stores) parseFaults(faults, kind); // every store takes every scenario
   return {
     stores,
-    faults: args.get('faults') ?? 'all',
+    faults,
     durationMs: parseDuration(args.get('duration') ?? '60s', '--duration'),
-    seed,
+    seed: seedArg(args.get('seed')),
     keep: args.has('keep'),
   };
 }

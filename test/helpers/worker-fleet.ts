@@ -21,6 +21,9 @@ export interface Entry {
   cause?: string;
   pid: number;
   at: number;
+  /** On a stop record: the ended occupancy's times, store clock. */
+  startedAt?: number;
+  endedAt?: number;
 }
 
 /** Spawns worker processes with `env`; those still alive at teardown are killed with SIGKILL. */

@@ -75,7 +75,16 @@ class QueueBackend extends Backend {
   }
 
   override async stopCallback(taskId: string, outcome: StopOutcome): Promise<void> {
-    const entry = { taskId, token: outcome.token, reason: outcome.reason, redelivered: outcome.redelivered === true, pid: process.pid, at: Date.now() };
+    const entry = {
+      taskId,
+      token: outcome.token,
+      reason: outcome.reason,
+      redelivered: outcome.redelivered === true,
+      pid: process.pid,
+      at: Date.now(),
+      startedAt: outcome.startedAt,
+      endedAt: outcome.endedAt,
+    };
     if (stallInStop) {
       await redis.rpush(`${ns}:stalled`, JSON.stringify(entry));
       // The end is in the store; the callback never completes: no timer, no acknowledgement runs.

@@ -13,6 +13,7 @@ import type pg from 'pg';
 import { sleep, waitFor } from '../conformance/scheduler-kit.js';
 import { deferMany, fetchJob, jobRow, procrastinateDb, q, registerWorker } from '../helpers/procrastinate.js';
 import { Scheduler } from '../../src/scheduler.js';
+import { skewedClockEnv } from '../helpers/libfaketime.js';
 import { connectRedis, redisUrl, uniqueName } from '../helpers/services.js';
 
 const workerScript = fileURLToPath(new URL('../helpers/procrastinate-worker-process.js', import.meta.url));
@@ -294,6 +295,32 @@ test('kill -9 of a process mid-job: a survivor recovers its jobs exactly once af
   const timedOut = log.filter((line) => line.message === 'procrastinate job slot timed out');
   t.deepEqual(timedOut.map((line) => line.taskId).sort(), [...ids].sort());
   t.true(timedOut.every((line) => line.pid === survivor!.pid && line.runsHere === false));
+});
+
+test('a sweeper whose clock runs 10 minutes ahead retries a killed process\'s job when the database says it is due', async (t) => {
+  t.timeout(90_000);
+  const { pool, schema } = await procrastinateDb(t);
+  const { redis, ns, keyPrefix } = await redisNamespace(t);
+  const env = { NS: ns, NAME: uniqueName('pp'), KEY_PREFIX: keyPrefix, SCHEMA: schema, SLOTS: '1', SLOT_TIMEOUT: '2s', PASS_MS: '200' };
+  const [victim] = startWorkers(t, 1, { ...env, HANG: '1' });
+  const [victimInfo] = await ready(redis, ns, 1, [victim!]);
+  const [id] = await deferMany(pool, [{ queue: 'node', task: 'hang', args: { n: 1 } }]);
+  await waitFor(async () => (await redis.llen(`${ns}:runs`)) >= 1, 'the victim to start the job', 30_000);
+  victim!.kill('SIGKILL');
+  await exited(victim!);
+  // Silent for a minute by the database's clock: the survivor's first sweep takes the job.
+  await pool.query("UPDATE procrastinate_workers SET last_heartbeat = now() - interval '1 minute' WHERE id = $1", [victimInfo!.workerId]);
+
+  // `retry: 1` waits 0 s: the job is due as soon as it is retried, by the database's clock.
+  const [survivor] = startWorkers(t, 1, { ...env, ...skewedClockEnv(10), SWEEP_MS: '500', STALE_SECONDS: '20', RETRY: '1', HEARTBEAT_MS: '2000' });
+  await ready(redis, ns, 2, [survivor!]);
+  await waitStatus(pool, [id!], 'succeeded', 30_000);
+  const { rows } = await pool.query<{ type: string; at: Date }>('SELECT type::text AS type, at FROM procrastinate_events WHERE job_id = $1 ORDER BY id', [id]);
+  await finish(t, redis, ns, [survivor!]);
+
+  const at = (type: string) => rows.find((row) => row.type === type)!.at.getTime();
+  t.true(Math.abs(at('scheduled') - at('deferred_for_retry')) < 5000, `scheduled ${at('scheduled') - at('deferred_for_retry')} ms after the retry`);
+  t.deepEqual(await redis.lrange(`${ns}:errors`, 0, -1), []);
 });
 
 /** Python's select_stalled_jobs_by_heartbeat (JobManager.get_stalled_jobs), for queue `node`. */

@@ -42,6 +42,20 @@ test('a job of a worker with a stale heartbeat is retried when decide says so', 
   t.deepEqual(await recoverStalledJobs(pool, { queues: ['node'], decide: () => t.fail() as never }), { retried: [], failed: [], skipped: [], errors: [] });
 });
 
+test('a retry in seconds is counted from the database clock, and the result says when it is due', async (t) => {
+  const { pool } = await procrastinateDb(t);
+  const worker = await registerWorker(pool);
+  const [id] = await running(pool, worker, 'node');
+  await silence(pool, worker);
+  const result = await recoverStalledJobs(pool, { queues: ['node'], decide: () => ({ retryInSeconds: 30 }) });
+
+  const row = (await jobRow(pool, id!))!;
+  t.like(row, { status: 'todo', attempts: 1 });
+  t.deepEqual(result.retried, [{ id: id!, taskName: 'app.node', attempts: 0, queue: 'node', retryAt: row.scheduled_at }]);
+  const { rows } = await pool.query<{ s: number }>('SELECT extract(epoch FROM $1::timestamptz - now())::float8 AS s', [row.scheduled_at]);
+  t.true(rows[0]!.s > 25 && rows[0]!.s <= 30, `due ${rows[0]!.s} s from the database's now`);
+});
+
 test('a job of a dead worker is failed when decide returns null', async (t) => {
   const { pool } = await procrastinateDb(t);
   const worker = await registerWorker(pool);

@@ -32,8 +32,11 @@ export type ExecOutcome =
 
 /** The lines a worker process writes. */
 export type WorkerEvent =
-  /** The scheduler loaded its config: the process serves its slots from now on. */
-  | { ev: 'ready'; slots: number; backends: string[] }
+  /**
+   * The scheduler loaded its config: the process serves its slots from now on. `wallMs`: its
+   * `Date.now()` then, to see a skewed clock against the line's monotonic stamp.
+   */
+  | { ev: 'ready'; slots: number; backends: string[]; wallMs?: number }
   /** A poll claimed the task from the source for `slotId`. */
   | { ev: 'pop'; taskId: string; slotId: string }
   /** A poll whose time limit passed after its claim: the task went back to the source. */
@@ -78,7 +81,23 @@ export type WorkerEvent =
   /** Something the worker could not handle: always a violation. */
   | { ev: 'fatal'; error: string }
   /** The scheduler closed at the end of the run. */
-  | { ev: 'closed' };
+  | { ev: 'closed' }
+  /**
+   * A soak worker's look at itself (harness/self-sampler.ts): heap after a forced GC, memory and
+   * open handles by kind now; errors and tasks started since the process began; `running`: tasks
+   * started here whose end has not been delivered here (in a run without faults, those under way).
+   */
+  | {
+      ev: 'sample';
+      heapUsed: number;
+      rss: number;
+      external: number;
+      arrayBuffers: number;
+      handles: Record<string, number>;
+      errors: { pass: number; poll: number; callback: number };
+      tasksStarted: number;
+      running: number;
+    };
 
 /** The faults the harness injects. */
 export type FaultName = 'kill' | 'stop' | 'block' | 'restart' | 'freeze' | 'failover' | 'master-kill';
@@ -132,7 +151,11 @@ export type HarnessEvent =
   /** What the source still holds at the end: ids not done, with their state. */
   | { ev: 'source-final'; notDone: Array<{ taskId: string; state: string }> }
   /** The run is over. */
-  | { ev: 'end'; drained: boolean };
+  | { ev: 'end'; drained: boolean }
+  /** A soak drained and settled: samples from here on show the fleet idle again. */
+  | { ev: 'idle' }
+  /** A soak's look at the slot store (soak/store-sampler.ts): named counts and sizes, by store. */
+  | { ev: 'store-sample'; figures: Record<string, number> };
 
 export type JournalEvent = LineBase & (WorkerEvent | HarnessEvent);
 

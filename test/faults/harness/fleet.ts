@@ -18,6 +18,19 @@ const workerScript = fileURLToPath(new URL('../fault-worker.js', import.meta.url
 const exitOf = (child: ChildProcess) =>
   new Promise<void>((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve())));
 
+/** How the fleet starts its processes, beyond the worker config; every field optional. */
+export interface FleetOptions {
+  /** Extra arguments of node before the script (e.g. `--expose-gc` for a soak's samples). */
+  nodeArgs?: readonly string[];
+  /**
+   * A command each member's node runs under, by member index (e.g. `['faketime', '-f', '+7m']`),
+   * or an empty list for none; a replacement runs under its member's.
+   */
+  commandPrefix?: (index: number) => readonly string[];
+  /** Extra environment of every worker. */
+  env?: Readonly<Record<string, string>>;
+}
+
 export class Fleet {
   /** The current process of each member: a killed member is replaced by a new process. */
   private readonly members: ChildProcess[] = [];
@@ -29,6 +42,7 @@ export class Fleet {
     private readonly config: WorkerConfig,
     private readonly size: number,
     private readonly journal: JournalWriter<HarnessEvent>,
+    private readonly options: FleetOptions = {},
   ) {}
 
   /** Spawns the members and waits until each has loaded its config. */
@@ -111,8 +125,11 @@ export class Fleet {
   private spawnWorker(index: number, replaces: number | null): ChildProcess {
     // Its stderr (the scheduler's warnings) goes to a file beside the journal, for the post-mortem.
     const log = openSync(join(this.config.runDir, `worker-${index}.log`), 'a');
-    const child = spawn(process.execPath, [workerScript], {
-      env: { ...process.env, FAULT_WORKER: JSON.stringify(this.config) },
+    const prefix = this.options.commandPrefix?.(index) ?? [];
+    const nodeCommand = [process.execPath, ...(this.options.nodeArgs ?? []), workerScript];
+    const [command, ...args] = [...prefix, ...nodeCommand] as [string, ...string[]];
+    const child = spawn(command, args, {
+      env: { ...process.env, ...this.options.env, FAULT_WORKER: JSON.stringify(this.config) },
       stdio: ['ignore', log, log],
     });
     closeSync(log);

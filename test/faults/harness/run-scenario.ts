@@ -12,7 +12,7 @@ import { checkRun, type CheckReport } from '../checker.js';
 import { recoveryBoundMs, type Scenario } from '../scenarios.js';
 import type { HarnessEvent } from './events.js';
 import { injectFaults } from './faults.js';
-import { Fleet } from './fleet.js';
+import { Fleet, type FleetOptions } from './fleet.js';
 import { journalPath, JournalWriter, readJournal } from './journal.js';
 import { Rng } from './rng.js';
 import { startStore } from './stores.js';
@@ -35,6 +35,8 @@ export interface RunOptions {
   keepRunDir?: boolean;
   /** Progress lines. */
   log?: (line: string) => void;
+  /** How the fleet starts its processes (e.g. under a skewed clock); default: plain node. */
+  fleet?: FleetOptions;
 }
 
 export async function runScenario(scenario: Scenario, options: RunOptions): Promise<RunResult> {
@@ -65,7 +67,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions): Prom
     tasks,
     seed: scenario.seed,
   };
-  const fleet = new Fleet(config, shape.workers, journal);
+  const fleet = new Fleet(config, shape.workers, journal, options.fleet);
   options.teardown.teardown(() => fleet.killAll());
   await fleet.start();
   const feeder = feed(source, journal, 2 * shape.slots);
@@ -119,7 +121,7 @@ function feed(source: TaskSource, journal: JournalWriter<HarnessEvent>, backlog:
 }
 
 /** Waits until every id fed is done; gives up after `idleMs` without a completion. */
-async function drain(source: TaskSource, idleMs: number): Promise<boolean> {
+export async function drain(source: TaskSource, idleMs: number): Promise<boolean> {
   let last = -1;
   let progressAt = Date.now();
   for (;;) {
@@ -154,7 +156,7 @@ async function fullAgain(runDir: string, slots: number, deadline: number): Promi
  * processes are delivered once reaped, within the recovery bound of the last fault), or until
  * `deadline`: some ends are never delivered, and the checker says which may not be.
  */
-async function settle(runDir: string, deadline: number): Promise<void> {
+export async function settle(runDir: string, deadline: number): Promise<void> {
   while (Date.now() < deadline) {
     const started = new Set<string>();
     const ended = new Set<string>();

@@ -33,6 +33,10 @@ export interface WorkerConfig {
   tasks: { minMs: number; maxMs: number; longShare: number; longMinMs: number; longMaxMs: number; stepMs: number };
   /** Seed of the worker's own random choices (task lengths), mixed with its pid. */
   seed: number;
+  /** The scheduler's `endedRetention` (ms); absent: its default. A soak shortens it to reach its steady state. */
+  endedRetentionMs?: number;
+  /** A soak: journal a look at the process itself (harness/self-sampler.ts) this often (ms). */
+  sampleEveryMs?: number;
 }
 
 /** The scheduler name shared by the fleet. */
