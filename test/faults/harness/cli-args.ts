@@ -23,9 +23,12 @@ export function readArgs(argv: readonly string[], names: readonly string[], usag
   return args;
 }
 
-/** The stores of `--store` (`all` or absent: redis and postgres; redis-cluster only by name). */
-export function storesArg(value = 'all'): StoreKind[] {
-  if (value !== 'all' && !allStoreKinds.includes(value as StoreKind)) throw new Error(`--store: got "${value}"; allowed: ${allStoreKinds.join(', ')}, all`);
+/**
+ * The stores of `--store` among `allowed` (`all` or absent: redis and postgres; another kind only
+ * by name).
+ */
+export function storesArg(value = 'all', allowed: readonly StoreKind[] = allStoreKinds): StoreKind[] {
+  if (value !== 'all' && !allowed.includes(value as StoreKind)) throw new Error(`--store: got "${value}"; allowed: ${allowed.join(', ')}, all`);
   return value === 'all' ? [...storeKinds] : [value as StoreKind];
 }
 

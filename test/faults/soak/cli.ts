@@ -8,7 +8,7 @@
  */
 import { parseDuration } from '../../../src/duration.js';
 import { readArgs, seedArg, storesArg } from '../harness/cli-args.js';
-import type { StoreKind } from '../harness/stores.js';
+import { storeKinds, type StoreKind } from '../harness/stores.js';
 import { Cleanup } from '../harness/cleanup.js';
 import { soakPlan } from './plan.js';
 import { runSoak, type SoakResult } from './run-soak.js';
@@ -22,7 +22,7 @@ const usage = `usage: node dist/test/faults/soak/cli.js [--store=redis|postgres|
 
 function parseArgs(argv: string[]): { stores: StoreKind[]; durationMs: number; seed: number; keep: boolean } {
   const args = readArgs(argv, ['store', 'duration', 'seed', 'keep'], usage);
-  return { stores: storesArg(args.get('store')), durationMs: parseDuration(args.get('duration') ?? '10m', '--duration'), seed: seedArg(args.get('seed')), keep: args.has('keep') };
+  return { stores: storesArg(args.get('store'), storeKinds), durationMs: parseDuration(args.get('duration') ?? '10m', '--duration'), seed: seedArg(args.get('seed')), keep: args.has('keep') };
 }
 
 const options = parseArgs(process.argv.slice(2));

@@ -18,7 +18,9 @@ export interface StoreSampler {
 /** The slot tables of the PostgreSQL store (slots/postgres/sql/migrate-*.sql). */
 const postgresTables = ['task_semaphore_slots', 'task_semaphore_ended', 'task_semaphore_outbox', 'task_semaphore_deliveries'] as const;
 
+/** @throws Error for a Redis Cluster, which the soak does not run on (its keys spread over nodes). */
 export function storeSampler(store: WorkerConfig['store']): StoreSampler {
+  if (store.kind === 'redis-cluster') throw new Error('the soak samples a redis or postgres store; got redis-cluster');
   return store.kind === 'redis' ? redisSampler(store.url) : postgresSampler(store.url, store.schema);
 }
 
