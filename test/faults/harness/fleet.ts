@@ -29,6 +29,8 @@ export class Fleet {
     private readonly config: WorkerConfig,
     private readonly size: number,
     private readonly journal: JournalWriter<HarnessEvent>,
+    /** The worker process's script: fault-worker.js unless told. */
+    private readonly script = workerScript,
   ) {}
 
   /** Spawns the members and waits until each has loaded its config. */
@@ -111,7 +113,7 @@ export class Fleet {
   private spawnWorker(index: number, replaces: number | null): ChildProcess {
     // Its stderr (the scheduler's warnings) goes to a file beside the journal, for the post-mortem.
     const log = openSync(join(this.config.runDir, `worker-${index}.log`), 'a');
-    const child = spawn(process.execPath, [workerScript], {
+    const child = spawn(process.execPath, [this.script], {
       env: { ...process.env, FAULT_WORKER: JSON.stringify(this.config) },
       stdio: ['ignore', log, log],
     });

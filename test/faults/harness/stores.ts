@@ -2,7 +2,7 @@
  * The slot store of a fault run: a redis-server or a PostgreSQL cluster of the run's own, on a free
  * loopback port, that the store faults restart and freeze. Later: a Redis Cluster.
  */
-import { ownPostgres, ownRedis, type Teardown } from '../../helpers/own-servers.js';
+import { ownPostgres, ownRedis, type OwnPostgres, type Teardown } from '../../helpers/own-servers.js';
 import type { Rng } from './rng.js';
 import type { WorkerConfig } from './worker-config.js';
 
@@ -36,10 +36,14 @@ export async function startStore(kind: StoreKind, t: Teardown): Promise<FaultSto
       thaw: () => server.thaw(),
     };
   }
-  const server = await ownPostgres(t);
+  return postgresFaultStore(await ownPostgres(t));
+}
+
+/** A PostgreSQL cluster as a store the faults restart (fast or immediate) and freeze; slots in schema `slots`. */
+export function postgresFaultStore(server: OwnPostgres): FaultStore {
   return {
-    kind,
-    workerStore: { kind, url: server.url, schema: 'slots' },
+    kind: 'postgres',
+    workerStore: { kind: 'postgres', url: server.url, schema: 'slots' },
     restartLosesState: false,
     async restart(rng, downMs) {
       const mode = rng.pick(['fast', 'immediate'] as const);
