@@ -29,6 +29,11 @@ export interface WorkerConfig {
   tasks: { minMs: number; maxMs: number; longShare: number; longMinMs: number; longMaxMs: number; stepMs: number };
   /** Seed of the worker's own random choices (task lengths), mixed with its pid. */
   seed: number;
+  /**
+   * For procrastinate-fault-worker.ts: the jobs' database (a URL whose search_path is the
+   * Procrastinate schema) and the worker heartbeat.
+   */
+  procrastinate?: { url: string; heartbeatMs: number };
 }
 
 /** Backend names as the slots list them. */
