@@ -54,13 +54,20 @@ const slotGone = new Set(['timeout', 'max_runtime', 'lost', 'backend_removed', '
 /** Waits between attempts at a job write that failed for a connection reason. */
 const writeRetryDelaysMs = [500, 2000];
 
+const ignore = (): void => {};
+
 /** One claimed job running in this process. */
 export class JobRunner {
   /** Resolves once the job's end was written (or found no longer ours) and the slot told. Never rejects. */
   readonly ended: Promise<void>;
   private resolveEnded!: () => void;
   private ending: Promise<void> | undefined;
-  private readonly controller = new LazyAbortController();
+  /**
+   * The handler's signal. Each look at it first looks at the slot's (through `ctx.onAbort`, which
+   * judges the slot's lease as it is read): after a stall past the lease, the handler learns at its
+   * first look that its slot is gone, as a task reading `ctx.signal` does, not once a timer runs.
+   */
+  private readonly controller = new LazyAbortController(() => this.lookAtSlot());
   private abortKind: AbortKind | undefined;
   private userAbortRequested = false;
   private keepaliveTimer: NodeJS.Timeout | undefined;
@@ -149,6 +156,13 @@ export class JobRunner {
 
   // --- the handler's signal ---------------------------------------------------------------------
 
+  /** Judges the slot's lease now; if it lapsed, onSlotAbort fires the handler's signal before this returns. */
+  private lookAtSlot(): void {
+    // Only while the handler listens to the slot: before start() and after the end there is nothing to tell.
+    if (this.offSlotAbort === undefined || this.controller.aborted) return;
+    this.ctx.onAbort(ignore)();
+  }
+
   private abortHandler(reason: Error, kind: AbortKind): void {
     if (this.controller.aborted) return;
     this.abortKind = kind;
@@ -201,6 +215,7 @@ export class JobRunner {
     clearInterval(this.keepaliveTimer);
     clearTimeout(this.maxRuntimeTimer);
     this.offSlotAbort?.();
+    this.offSlotAbort = undefined;
   }
 
   /**

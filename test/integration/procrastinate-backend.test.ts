@@ -12,6 +12,7 @@ import type { JobContext, ProcrastinateBackendOptions } from '../../backends/pro
 import { ProcrastinateSchemaError } from '../../backends/procrastinate/errors.js';
 import { ConfigError, TaskAbortedError, type AbortCause } from '../../src/errors.js';
 import type { Logger } from '../../src/logger.js';
+import type { SchedulerOptions } from '../../src/options.js';
 import { Scheduler } from '../../src/scheduler.js';
 import { sleep, waitFor } from '../conformance/scheduler-kit.js';
 import { JobStore } from '../../backends/procrastinate/job-store.js';
@@ -53,7 +54,8 @@ async function setup(
     postgresSlots = false,
     slot = {} as Record<string, unknown>,
     pool: given,
-  }: { slots?: number; redis?: boolean | string; postgresSlots?: boolean; slot?: Record<string, unknown>; pool?: pg.Pool } = {},
+    scheduler: schedulerOptions = {},
+  }: { slots?: number; redis?: boolean | string; postgresSlots?: boolean; slot?: Record<string, unknown>; pool?: pg.Pool; scheduler?: Partial<SchedulerOptions> } = {},
 ): Promise<Setup> {
   const { pool, schema } = given ? { pool: given, schema: undefined } : await procrastinateDb(t);
   const { logger, entries } = capturingLogger();
@@ -67,6 +69,7 @@ async function setup(
     ...(redis ? { redis: redis === true ? redisUrl : redis, keyPrefix: uniqueName() } : {}),
     // The slot tables beside Procrastinate's, in the test's schema.
     ...(postgresSlots ? { postgres: pool, postgresSchema: schema } : {}),
+    ...schedulerOptions,
   });
   scheduler.registerBackend('Procrastinate', backend);
   t.teardown(() => scheduler.close());
@@ -407,6 +410,29 @@ test('a job whose slot store becomes unreachable is aborted before its slot can 
   proxy.freeze();
   await waitStatus(pool, id, 'failed', 3000);
   await failedBySlot(t, pool, id, waits.seen.reason, 'lost');
+});
+
+// Serial: the stall blocks this whole process, and the leases of the file's other tests with it.
+test.serial('a handler whose process stalled past its lease learns at its first look that its slot is gone, before any timer runs', async (t) => {
+  let sawAfterStall: boolean | undefined;
+  const { pool } = await setup(
+    t,
+    {
+      tasks: {
+        stalls: async (_args, job) => {
+          // As a long GC pause or a CPU-bound step would: no timer, no pass, no keepalive runs meanwhile.
+          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1500);
+          sawAfterStall = job.signal.aborted;
+          await untilAborted(job.signal);
+        },
+      },
+    },
+    { redis: true, scheduler: { processLease: '1s' } },
+  );
+  const id = await deferOne(pool, { task: 'stalls' });
+  await waitStatus(pool, id, 'failed');
+  t.true(sawAfterStall, 'the first look after the stall found the signal fired');
+  t.like(await jobRow(pool, id), { status: 'failed', attempts: 1 });
 });
 
 test('with retryOnTimeout a timed-out job is retried, and the first run ending late changes nothing', async (t) => {
