@@ -18,7 +18,7 @@ import { sleep, waitFor } from '../conformance/scheduler-kit.js';
 import { JobStore } from '../../backends/procrastinate/job-store.js';
 import { deferMany, deferOne, eventTypes, jobRow, procrastinateDb, q, registerWorker } from '../helpers/procrastinate.js';
 import { redisUrl, uniqueName } from '../helpers/services.js';
-import { postgresProxy, redisProxy } from '../helpers/tcp-proxy.js';
+import { postgresProxy, redisProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
 
 type LogEntry = { level: string; message: string } & Record<string, unknown>;
 
@@ -615,13 +615,52 @@ test('a pass with several idle slots claims its jobs with one batch poll', async
   for (const id of ids) await waitStatus(pool, id, 'succeeded');
 });
 
-test('a heartbeat stuck on a half-open connection gives up after heartbeatInterval, and the next one beats on another connection', async (t) => {
+/** The test's schema, a pool straight to it, and a pool to it through a TCP proxy the test controls. */
+async function proxiedDb(t: ExecutionContext): Promise<{ direct: pg.Pool; proxy: TcpProxy; pool: pg.Pool }> {
   const { pool: direct, schema } = await procrastinateDb(t);
   const { proxy, connection } = await postgresProxy(t);
-  // The backend's pool goes through the proxy.
   const pool = new pg.Pool({ ...connection, options: `-c search_path=${schema}`, max: 4 });
   pool.on('error', () => {});
   t.teardown(() => pool.end());
+  return { direct, proxy, pool };
+}
+
+test('the end of a job is written once the database takes connections again, however long it refused them', async (t) => {
+  // The backend's pool goes through the proxy; the slots are on Redis, which stays up.
+  const { direct, proxy, pool } = await proxiedDb(t);
+  const release = deferred();
+  const started = deferred<string>();
+  const { entries } = await setup(
+    t,
+    {
+      tasks: {
+        x: async (_args, job) => {
+          started.resolve(job.id);
+          await release.promise;
+        },
+      },
+    },
+    { pool, redis: true },
+  );
+  t.teardown(() => proxy.refuse(false));
+  const id = await deferOne(direct, { task: 'x' });
+  t.is(await started.promise, id);
+  // As during a restart: every connection drops, and new ones are refused (ECONNREFUSED).
+  proxy.refuse(true);
+  proxy.cut();
+  release.resolve();
+  // Longer than the first tries at the write (0.5 s, then 2 s after): it keeps trying while the backend is open.
+  await sleep(4000);
+  t.is((await jobRow(direct, id))?.status, 'doing');
+  proxy.refuse(false);
+  await waitStatus(direct, id, 'succeeded', 8000);
+  t.like(await jobRow(direct, id), { status: 'succeeded', attempts: 1 });
+  t.false(entries.some((entry) => entry.message.startsWith('could not write the end of the job')));
+});
+
+test('a heartbeat stuck on a half-open connection gives up after heartbeatInterval, and the next one beats on another connection', async (t) => {
+  // The backend's pool goes through the proxy.
+  const { direct, proxy, pool } = await proxiedDb(t);
   const { backend } = await setup(t, { heartbeatInterval: 300, tasks: { x: () => {} } }, { pool });
   // Runs first at teardown: frozen connections would hold back the backend's close.
   t.teardown(() => proxy.cut());
