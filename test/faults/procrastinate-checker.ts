@@ -224,7 +224,7 @@ function checkStatus(model: RunModel, journal: JobJournal, job: FinalJob, tries:
     }
     case 'doing': {
       const pid = job.workerId === null ? undefined : journal.workerPid.get(job.workerId);
-      const live = pid !== undefined && model.processes.get(pid)?.deathAt === null;
+      const live = pid !== undefined && (model.processes.get(pid)?.deathAt ?? null) === null;
       if (live) violate('doing-at-end', at, `${name}: still doing under live worker ${String(job.workerId)} (pid ${String(pid)}) once the queue drained`);
       else violate('doing-without-worker', at, `${name}: doing under worker ${String(job.workerId)}, which is gone`);
       return;
