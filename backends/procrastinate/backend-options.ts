@@ -28,7 +28,8 @@ export interface JobContext {
   /**
    * Fires when the job should stop. `signal.reason` says why: a `TaskAbortedError` from the slot
    * (`abortCause` `timeout`, `max_runtime`, `lost`, `cancel_requested`, `backend_removed`), or a
-   * `JobAbortedError` from Procrastinate (`abortReason` `user_request` or `shutdown`).
+   * `JobAbortedError` from Procrastinate (`abortReason` `user_request` or `shutdown`). Reading it
+   * checks the slot's lease first: after a stall past the lease, the first look says stop.
    */
   signal: AbortSignal;
   /**

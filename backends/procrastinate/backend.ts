@@ -13,6 +13,7 @@ import { resolveBackendOptions, type ProcrastinateBackendOptions, type ResolvedB
 import { JobRunner } from './job-runner.js';
 import { HandBackDelays } from './hand-back-delays.js';
 import { JobStore, type FetchedJob } from './job-store.js';
+import { persist } from './persist.js';
 import { openPool } from './pool-option.js';
 import { checkSchemaLevel } from './schema.js';
 import { recoverStalledJobs } from './sweeper.js';
@@ -221,7 +222,7 @@ export class ProcrastinateBackend extends Backend implements BatchPolling {
   private async handBack(job: FetchedJob, reason: string, delayMs: number): Promise<void> {
     let result;
     try {
-      result = await this.jobs!.handBack(job, this.workerId!, delayMs / 1000);
+      result = await persist(() => this.jobs!.handBack(job, this.workerId!, delayMs / 1000), this.keepTrying);
     } catch (error) {
       if ((error as { code?: unknown }).code === '23505') {
         // Another queued job holds its queueing lock (upstream #1446): it cannot go back to todo.
@@ -236,11 +237,14 @@ export class ProcrastinateBackend extends Backend implements BatchPolling {
     else this.context?.requestPass();
   }
 
+  /** A job write that failed for want of a connection is tried again while we are open (persist.ts). */
+  private readonly keepTrying = (): boolean => this.closing === undefined;
+
   /** Fails a claimed job that no slot can take (logged), through the ownership guard. */
   private async failUnstartable(job: FetchedJob, why: string, cause?: unknown): Promise<void> {
     const fields = { jobId: job.id, taskName: job.task_name, ...(cause === undefined ? {} : errorFields(cause)) };
     try {
-      const written = await this.jobs!.finish(job, this.workerId!, 'failed', this.options.deleteJobs === 'always');
+      const written = await persist(() => this.jobs!.finish(job, this.workerId!, 'failed', this.options.deleteJobs === 'always'), this.keepTrying);
       this.logger.error(`claimed job failed without running: ${why}`, { ...fields, written });
     } catch (error) {
       this.logger.error(`could not fail a claimed job (${why}); it stays doing until a sweeper recovers it`, { ...fields, ...errorFields(error) });

@@ -16,6 +16,7 @@ import type { KeepaliveOutcome } from '../../src/results.js';
 import { JobAbortedError, UnknownTaskError, type JobAbortReason } from './backend-errors.js';
 import type { DeleteJobsPolicy, JobContext, ResolvedTask } from './backend-options.js';
 import type { EndStatus, FetchedJob, JobStore } from './job-store.js';
+import { persist } from './persist.js';
 import { retryDelay } from './retry.js';
 
 /** What a runner needs from its backend. */
@@ -51,8 +52,8 @@ type AbortKind = 'user' | 'shutdown' | 'slot';
 /** Causes after which the slot no longer bounds the run: the owner writes the job at once. */
 const slotGone = new Set(['timeout', 'max_runtime', 'lost', 'backend_removed', 'start_failed']);
 
-/** Waits between attempts at a job write that failed for a connection reason. */
-const writeRetryDelaysMs = [500, 2000];
+
+const ignore = (): void => {};
 
 /** One claimed job running in this process. */
 export class JobRunner {
@@ -60,7 +61,12 @@ export class JobRunner {
   readonly ended: Promise<void>;
   private resolveEnded!: () => void;
   private ending: Promise<void> | undefined;
-  private readonly controller = new LazyAbortController();
+  /**
+   * The handler's signal. Each look at it first looks at the slot's (through `ctx.onAbort`, which
+   * judges the slot's lease as it is read): after a stall past the lease, the handler learns at its
+   * first look that its slot is gone, as a task reading `ctx.signal` does, not once a timer runs.
+   */
+  private readonly controller = new LazyAbortController(() => this.lookAtSlot());
   private abortKind: AbortKind | undefined;
   private userAbortRequested = false;
   private keepaliveTimer: NodeJS.Timeout | undefined;
@@ -149,6 +155,13 @@ export class JobRunner {
 
   // --- the handler's signal ---------------------------------------------------------------------
 
+  /** Judges the slot's lease now; if it lapsed, onSlotAbort fires the handler's signal before this returns. */
+  private lookAtSlot(): void {
+    // Only while the handler listens to the slot: before start() and after the end there is nothing to tell.
+    if (this.offSlotAbort === undefined || this.controller.aborted) return;
+    this.ctx.onAbort(ignore)();
+  }
+
   private abortHandler(reason: Error, kind: AbortKind): void {
     if (this.controller.aborted) return;
     this.abortKind = kind;
@@ -201,6 +214,7 @@ export class JobRunner {
     clearInterval(this.keepaliveTimer);
     clearTimeout(this.maxRuntimeTimer);
     this.offSlotAbort?.();
+    this.offSlotAbort = undefined;
   }
 
   /**
@@ -293,7 +307,7 @@ export class JobRunner {
       if (decision.status === 'retry') {
         let result;
         try {
-          result = await persist(() => store.retry(this.job, this.deps.workerId()!, decision.delaySeconds));
+          result = await persist(() => store.retry(this.job, this.deps.workerId()!, decision.delaySeconds), this.keepTrying);
         } catch (error) {
           if ((error as { code?: unknown }).code !== '23505') throw error;
           // Another queued job holds its queueing lock (upstream #1446): it cannot go back to todo.
@@ -313,7 +327,7 @@ export class JobRunner {
       const deleteJob = deleteJobs === 'always' || (deleteJobs === 'successful' && decision.status === 'succeeded');
       await this.finish(decision.status, deleteJob, decision.error);
     } catch (error) {
-      this.logger.error('could not write the end of the job; it stays doing until this worker retries it at shutdown or a sweeper does', {
+      this.logger.error('could not write the end of the job; it stays doing until a sweeper recovers it once this worker is gone', {
         ...fields,
         ...errorFields(error),
       });
@@ -321,7 +335,7 @@ export class JobRunner {
   }
 
   private async finish(status: EndStatus, deleteJob: boolean, error: Error | undefined): Promise<void> {
-    const written = await persist(() => this.deps.store.finish(this.job, this.deps.workerId()!, status, deleteJob));
+    const written = await persist(() => this.deps.store.finish(this.job, this.deps.workerId()!, status, deleteJob), this.keepTrying);
     if (!written) return this.notOurs(status);
     if (status === 'failed') this.logger.error('job failed', { jobId: this.job.id, status, deleted: deleteJob, ...errorFields(error) });
     else if (status === 'aborted') this.logger.info('job aborted', { jobId: this.job.id, status, deleted: deleteJob, ...(error ? { error: error.message } : {}) });
@@ -329,25 +343,10 @@ export class JobRunner {
     else this.deps.logger.debug('job succeeded', { jobId: this.job.id, status, deleted: deleteJob, taskName: this.job.task_name, slotId: this.ctx.slotId, token: this.ctx.token });
   }
 
+  /** A write that failed for want of a connection is tried again while the backend is open (persist.ts). */
+  private readonly keepTrying = (): boolean => !this.deps.closing();
+
   private notOurs(status: string): void {
     this.logger.warn('job is no longer ours (finished, requeued or claimed elsewhere); left alone', { jobId: this.job.id, wanted: status });
-  }
-}
-
-/**
- * Runs a job write, again after a short wait when it failed for want of a connection (no SQLSTATE,
- * or class 08 / 57P / 40: nothing was written). Any other error is final.
- */
-async function persist<T>(write: () => Promise<T>): Promise<T> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await write();
-    } catch (error) {
-      const code = (error as { code?: unknown }).code;
-      const transient = typeof code !== 'string' || /^(08|57P|40)/.test(code);
-      const waitMs = writeRetryDelaysMs[attempt];
-      if (!transient || waitMs === undefined) throw error;
-      await new Promise((resolve) => setTimeout(resolve, waitMs).unref());
-    }
   }
 }

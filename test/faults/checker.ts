@@ -41,7 +41,21 @@ export type ViolationKind =
   /** A worker that failed on its own (an uncaught error, an unexpected exit). */
   | 'worker-crash'
   /** After the last fault, the fleet did not run `slots` tasks at once again in time. */
-  | 'liveness';
+  | 'liveness'
+  /** Procrastinate (procrastinate-checker.ts): more `doing` rows of live, awake workers than slots. */
+  | 'doing-over-slots'
+  /** Procrastinate: a job still `doing` once the queue drained, under a live worker. */
+  | 'doing-at-end'
+  /** Procrastinate: a job `doing` whose worker is gone (dead, unregistered), once drained or closed. */
+  | 'doing-without-worker'
+  /** Procrastinate: a job deferred and not in the table at the end. */
+  | 'job-lost'
+  /** Procrastinate: a job left due in `todo` once the queue drained. */
+  | 'job-not-drained'
+  /** Procrastinate: a job whose end status the journal does not explain (its handler, its task's retry policy, a lost slot). */
+  | 'wrong-status'
+  /** Procrastinate: a job whose `attempts` does not count its real tries (a hand-back added one, a try was not counted). */
+  | 'dishonest-attempts';
 
 export interface Violation {
   kind: ViolationKind;

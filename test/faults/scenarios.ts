@@ -13,9 +13,14 @@ const processFaults: readonly FaultName[] = ['kill', 'stop', 'block'];
 export const faultsOf = (store: StoreKind): readonly FaultName[] => [...processFaults, ...storeFaultsOf[store]];
 
 
+/** What the fleet runs: tasks of the synthetic source, or Procrastinate jobs (the store then holds the slots; the jobs are on PostgreSQL). */
+export type BackendKind = 'source' | 'procrastinate';
+export const backendKinds: readonly BackendKind[] = ['source', 'procrastinate'];
+
 export interface Scenario {
-  /** e.g. `redis:kill`, `postgres:stop+block`. */
+  /** e.g. `redis:kill`, `postgres:stop+block`, `procrastinate/postgres:mixed`. */
   name: string;
+  backend: BackendKind;
   store: StoreKind;
   faults: FaultName[];
   /** How long faults are injected; the run adds a warm-up, a recovery window and the drain. */
@@ -42,11 +47,13 @@ export interface Scenario {
 }
 
 /** A scenario with the suite's defaults: 3 workers share 6 slots, half of them running tasks in process. */
-export function scenario(store: StoreKind, faults: readonly FaultName[], options: { durationMs: number; seed: number }): Scenario {
+export function scenario(store: StoreKind, faults: readonly FaultName[], options: { durationMs: number; seed: number; backend?: BackendKind }): Scenario {
   const foreign = faults.find((fault) => !faultsOf(store).includes(fault));
   if (foreign !== undefined) throw new Error(`faults: the ${store} store does not take "${foreign}"; allowed: ${faultsOf(store).join(', ')}`);
+  const backend = options.backend ?? 'source';
   return {
-    name: `${store}:${faults.join('+')}`,
+    name: `${backend === 'source' ? '' : `${backend}/`}${store}:${faults.join('+')}`,
+    backend,
     store,
     faults: [...faults],
     durationMs: options.durationMs,

@@ -12,12 +12,13 @@ import type { JobContext, ProcrastinateBackendOptions } from '../../backends/pro
 import { ProcrastinateSchemaError } from '../../backends/procrastinate/errors.js';
 import { ConfigError, TaskAbortedError, type AbortCause } from '../../src/errors.js';
 import type { Logger } from '../../src/logger.js';
+import type { SchedulerOptions } from '../../src/options.js';
 import { Scheduler } from '../../src/scheduler.js';
 import { sleep, waitFor } from '../conformance/scheduler-kit.js';
 import { JobStore } from '../../backends/procrastinate/job-store.js';
 import { deferMany, deferOne, eventTypes, jobRow, procrastinateDb, q, registerWorker } from '../helpers/procrastinate.js';
 import { redisUrl, uniqueName } from '../helpers/services.js';
-import { postgresProxy, redisProxy } from '../helpers/tcp-proxy.js';
+import { postgresProxy, redisProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
 
 type LogEntry = { level: string; message: string } & Record<string, unknown>;
 
@@ -53,7 +54,8 @@ async function setup(
     postgresSlots = false,
     slot = {} as Record<string, unknown>,
     pool: given,
-  }: { slots?: number; redis?: boolean | string; postgresSlots?: boolean; slot?: Record<string, unknown>; pool?: pg.Pool } = {},
+    scheduler: schedulerOptions = {},
+  }: { slots?: number; redis?: boolean | string; postgresSlots?: boolean; slot?: Record<string, unknown>; pool?: pg.Pool; scheduler?: Partial<SchedulerOptions> } = {},
 ): Promise<Setup> {
   const { pool, schema } = given ? { pool: given, schema: undefined } : await procrastinateDb(t);
   const { logger, entries } = capturingLogger();
@@ -67,6 +69,7 @@ async function setup(
     ...(redis ? { redis: redis === true ? redisUrl : redis, keyPrefix: uniqueName() } : {}),
     // The slot tables beside Procrastinate's, in the test's schema.
     ...(postgresSlots ? { postgres: pool, postgresSchema: schema } : {}),
+    ...schedulerOptions,
   });
   scheduler.registerBackend('Procrastinate', backend);
   t.teardown(() => scheduler.close());
@@ -409,6 +412,29 @@ test('a job whose slot store becomes unreachable is aborted before its slot can 
   await failedBySlot(t, pool, id, waits.seen.reason, 'lost');
 });
 
+// Serial: the stall blocks this whole process, and the leases of the file's other tests with it.
+test.serial('a handler whose process stalled past its lease learns at its first look that its slot is gone, before any timer runs', async (t) => {
+  let sawAfterStall: boolean | undefined;
+  const { pool } = await setup(
+    t,
+    {
+      tasks: {
+        stalls: async (_args, job) => {
+          // As a long GC pause or a CPU-bound step would: no timer, no pass, no keepalive runs meanwhile.
+          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1500);
+          sawAfterStall = job.signal.aborted;
+          await untilAborted(job.signal);
+        },
+      },
+    },
+    { redis: true, scheduler: { processLease: '1s' } },
+  );
+  const id = await deferOne(pool, { task: 'stalls' });
+  await waitStatus(pool, id, 'failed');
+  t.true(sawAfterStall, 'the first look after the stall found the signal fired');
+  t.like(await jobRow(pool, id), { status: 'failed', attempts: 1 });
+});
+
 test('with retryOnTimeout a timed-out job is retried, and the first run ending late changes nothing', async (t) => {
   const runs: number[] = [];
   const firstEnded = deferred();
@@ -589,13 +615,52 @@ test('a pass with several idle slots claims its jobs with one batch poll', async
   for (const id of ids) await waitStatus(pool, id, 'succeeded');
 });
 
-test('a heartbeat stuck on a half-open connection gives up after heartbeatInterval, and the next one beats on another connection', async (t) => {
+/** The test's schema, a pool straight to it, and a pool to it through a TCP proxy the test controls. */
+async function proxiedDb(t: ExecutionContext): Promise<{ direct: pg.Pool; proxy: TcpProxy; pool: pg.Pool }> {
   const { pool: direct, schema } = await procrastinateDb(t);
   const { proxy, connection } = await postgresProxy(t);
-  // The backend's pool goes through the proxy.
   const pool = new pg.Pool({ ...connection, options: `-c search_path=${schema}`, max: 4 });
   pool.on('error', () => {});
   t.teardown(() => pool.end());
+  return { direct, proxy, pool };
+}
+
+test('the end of a job is written once the database takes connections again, however long it refused them', async (t) => {
+  // The backend's pool goes through the proxy; the slots are on Redis, which stays up.
+  const { direct, proxy, pool } = await proxiedDb(t);
+  const release = deferred();
+  const started = deferred<string>();
+  const { entries } = await setup(
+    t,
+    {
+      tasks: {
+        x: async (_args, job) => {
+          started.resolve(job.id);
+          await release.promise;
+        },
+      },
+    },
+    { pool, redis: true },
+  );
+  t.teardown(() => proxy.refuse(false));
+  const id = await deferOne(direct, { task: 'x' });
+  t.is(await started.promise, id);
+  // As during a restart: every connection drops, and new ones are refused (ECONNREFUSED).
+  proxy.refuse(true);
+  proxy.cut();
+  release.resolve();
+  // Longer than the first tries at the write (0.5 s, then 2 s after): it keeps trying while the backend is open.
+  await sleep(4000);
+  t.is((await jobRow(direct, id))?.status, 'doing');
+  proxy.refuse(false);
+  await waitStatus(direct, id, 'succeeded', 8000);
+  t.like(await jobRow(direct, id), { status: 'succeeded', attempts: 1 });
+  t.false(entries.some((entry) => entry.message.startsWith('could not write the end of the job')));
+});
+
+test('a heartbeat stuck on a half-open connection gives up after heartbeatInterval, and the next one beats on another connection', async (t) => {
+  // The backend's pool goes through the proxy.
+  const { direct, proxy, pool } = await proxiedDb(t);
   const { backend } = await setup(t, { heartbeatInterval: 300, tasks: { x: () => {} } }, { pool });
   // Runs first at teardown: frozen connections would hold back the backend's close.
   t.teardown(() => proxy.cut());

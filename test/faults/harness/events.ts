@@ -28,7 +28,11 @@ export type ExecOutcome =
   /** It did all its steps, but the source refused the completion: the task had been handed to another occupancy. */
   | 'fenced'
   /** Its signal said it must stop (lost slot, timeout): it stopped between two steps. */
-  | 'aborted';
+  | 'aborted'
+  /** A Procrastinate job's handler did all its steps and returned (the backend then finishes the job `succeeded`). */
+  | 'succeeded'
+  /** A Procrastinate job's handler did all its steps and threw on purpose (retried per its task's policy, else `failed`). */
+  | 'threw';
 
 /** The lines a worker process writes. */
 export type WorkerEvent =
@@ -50,8 +54,8 @@ export type WorkerEvent =
   | ({ ev: 'start-callback'; backend: string; inProcess: boolean; begun: boolean } & TaskRef)
   /** The task sends a keepalive from this process. */
   | ({ ev: 'keepalive' } & TaskRef)
-  /** The task's work began. */
-  | ({ ev: 'exec-start' } & TaskRef)
+  /** The task's work began; for a Procrastinate job, with the `attempts` its handler was given. */
+  | ({ ev: 'exec-start'; attempts?: number } & TaskRef)
   /**
    * The task's work ended. `lastGo` is the time of its last look at its signal that let it go on
    * (null if none did): no step began after it.
@@ -97,7 +101,9 @@ export type WorkerEvent =
       errors: { pass: number; poll: number; callback: number };
       tasksStarted: number;
       running: number;
-    };
+    }
+  /** This process's Procrastinate worker id (`procrastinate_workers.id`), once registered (again). */
+  | { ev: 'procrastinate-worker'; workerId: string };
 
 /** The faults the harness injects. */
 export type FaultName = 'kill' | 'stop' | 'block' | 'restart' | 'freeze' | 'failover' | 'master-kill';
@@ -155,7 +161,37 @@ export type HarnessEvent =
   /** A soak drained and settled: samples from here on show the fleet idle again. */
   | { ev: 'idle' }
   /** A soak's look at the slot store (soak/store-sampler.ts): named counts and sizes, by store. */
-  | { ev: 'store-sample'; figures: Record<string, number> };
+  | { ev: 'store-sample'; figures: Record<string, number> }
+  /** Procrastinate jobs deferred through SQL, as Python defers them. */
+  | { ev: 'defer'; jobs: Array<{ id: string; task: string }> }
+  /**
+   * Python's stalled-job recipe retried these `doing` jobs (attempts + 1): their worker was gone
+   * or silent. `workerId` is the worker that held each, `attempts` its count before the retry.
+   */
+  | { ev: 'recovered'; jobs: Array<{ id: string; workerId: string | null; attempts: number }> }
+  /**
+   * The `doing` rows of the run's queue, as one query saw them: sent at `sentAt` (monotonic ns),
+   * answered at the line's time; each row is [job id, worker id].
+   */
+  | { ev: 'doing-sample'; sentAt: number; rows: Array<[string, string | null]> }
+  /**
+   * Every job of the run's queue as the tables show it: once drained (the fleet still up) and once
+   * the fleet closed. `now` is the database's clock (epoch ms), for `scheduledAt`.
+   */
+  | { ev: 'jobs-final'; phase: 'drained' | 'closed'; now: number; jobs: FinalJob[] };
+
+/** A job's row and history at the end of a Procrastinate run. */
+export interface FinalJob {
+  id: string;
+  task: string;
+  status: string;
+  attempts: number;
+  workerId: string | null;
+  /** Epoch ms, or null. */
+  scheduledAt: number | null;
+  /** Its event types, oldest first. */
+  events: string[];
+}
 
 export type JournalEvent = LineBase & (WorkerEvent | HarnessEvent);
 

@@ -29,6 +29,8 @@ export interface FleetOptions {
   commandPrefix?: (index: number) => readonly string[];
   /** Extra environment of every worker. */
   env?: Readonly<Record<string, string>>;
+  /** The worker process's script; default fault-worker.js. */
+  script?: string;
 }
 
 export class Fleet {
@@ -126,7 +128,7 @@ export class Fleet {
     // Its stderr (the scheduler's warnings) goes to a file beside the journal, for the post-mortem.
     const log = openSync(join(this.config.runDir, `worker-${index}.log`), 'a');
     const prefix = this.options.commandPrefix?.(index) ?? [];
-    const nodeCommand = [process.execPath, ...(this.options.nodeArgs ?? []), workerScript];
+    const nodeCommand = [process.execPath, ...(this.options.nodeArgs ?? []), this.options.script ?? workerScript];
     const [command, ...args] = [...prefix, ...nodeCommand] as [string, ...string[]];
     const child = spawn(command, args, {
       env: { ...process.env, ...this.options.env, FAULT_WORKER: JSON.stringify(this.config) },

@@ -40,33 +40,14 @@ export interface RunOptions {
 }
 
 export async function runScenario(scenario: Scenario, options: RunOptions): Promise<RunResult> {
-  const log = options.log ?? (() => {});
-  const runDir = mkdtempSync(join(tmpdir(), 'ts-faults-'));
-  const journal = new JournalWriter<HarnessEvent>(journalPath(runDir, 'harness', process.pid));
-  const { fleet: shape, timing, tasks } = scenario;
-  journal.write({ ev: 'run', scenario: scenario.name, seed: scenario.seed, store: scenario.store, slots: shape.slots, workers: shape.workers });
-  log(`${scenario.name} seed ${scenario.seed}: journal in ${runDir}`);
+  const { log, runDir, journal } = openRun(scenario, options);
+  const shape = scenario.fleet;
 
   const sourceServer = await ownRedis(options.teardown);
   const source = new TaskSource(sourceServer.url);
   options.teardown.teardown(() => source.close());
   const store = await startStore(scenario.store, options.teardown);
-  const config: WorkerConfig = {
-    runDir,
-    sourceUrl: sourceServer.url,
-    store: store.workerStore,
-    name: faultSchedulerName,
-    slots: shape.slots,
-    backends: shape.backends,
-    timeoutMs: timing.timeoutMs,
-    processLeaseMs: timing.processLeaseMs,
-    reservationTimeoutMs: timing.reservationTimeoutMs,
-    pollTimeoutMs: timing.pollTimeoutMs,
-    maxLocalTasks: shape.maxLocalTasks,
-    cron: `*/${Math.max(1, Math.round(timing.passMs / 1000))} * * * * *`,
-    tasks,
-    seed: scenario.seed,
-  };
+  const config = workerConfigOf(scenario, runDir, sourceServer.url, store.workerStore);
   const fleet = new Fleet(config, shape.workers, journal, options.fleet);
   options.teardown.teardown(() => fleet.killAll());
   await fleet.start();
@@ -95,6 +76,38 @@ export async function runScenario(scenario: Scenario, options: RunOptions): Prom
   const report = checkRun(events, { slots: shape.slots, recoveryBoundMs: recoveryBoundMs(scenario), requireRedelivery: scenario.requireRedelivery });
   if (report.violations.length === 0 && unreadable === 0 && !options.keepRunDir) rmSync(runDir, { recursive: true, force: true });
   return { scenario, runDir, report, unreadable };
+}
+
+/** The run's directory and harness journal, its first line written. */
+export function openRun(scenario: Scenario, options: RunOptions): { log: (line: string) => void; runDir: string; journal: JournalWriter<HarnessEvent> } {
+  const log = options.log ?? (() => {});
+  const runDir = mkdtempSync(join(tmpdir(), 'ts-faults-'));
+  const journal = new JournalWriter<HarnessEvent>(journalPath(runDir, 'harness', process.pid));
+  const shape = scenario.fleet;
+  journal.write({ ev: 'run', scenario: scenario.name, seed: scenario.seed, store: scenario.store, slots: shape.slots, workers: shape.workers });
+  log(`${scenario.name} seed ${scenario.seed}: journal in ${runDir}`);
+  return { log, runDir, journal };
+}
+
+/** What every worker of the scenario's fleet is told. */
+export function workerConfigOf(scenario: Scenario, runDir: string, sourceUrl: string, store: WorkerConfig['store']): WorkerConfig {
+  const { fleet: shape, timing, tasks } = scenario;
+  return {
+    runDir,
+    sourceUrl,
+    store,
+    name: faultSchedulerName,
+    slots: shape.slots,
+    backends: shape.backends,
+    timeoutMs: timing.timeoutMs,
+    processLeaseMs: timing.processLeaseMs,
+    reservationTimeoutMs: timing.reservationTimeoutMs,
+    pollTimeoutMs: timing.pollTimeoutMs,
+    maxLocalTasks: shape.maxLocalTasks,
+    cron: `*/${Math.max(1, Math.round(timing.passMs / 1000))} * * * * *`,
+    tasks,
+    seed: scenario.seed,
+  };
 }
 
 /** Keeps at least `backlog` task ids waiting in the source (so that every free slot finds work), until stopped. */
@@ -137,7 +150,7 @@ export async function drain(source: TaskSource, idleMs: number): Promise<boolean
 }
 
 /** Waits until the journal shows `slots` executions running at once, or until `deadline`. */
-async function fullAgain(runDir: string, slots: number, deadline: number): Promise<void> {
+export async function fullAgain(runDir: string, slots: number, deadline: number): Promise<void> {
   while (Date.now() < deadline) {
     const running = new Set<string>();
     const dead = new Set<number>();

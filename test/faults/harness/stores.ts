@@ -4,7 +4,7 @@
  * masters and 3 replicas, whose master of the scheduler's hash slot they fail over and kill.
  */
 import { ownCluster } from '../../helpers/own-cluster.js';
-import { ownPostgres, ownRedis, type Teardown } from '../../helpers/own-servers.js';
+import { ownPostgres, ownRedis, type OwnPostgres, type Teardown } from '../../helpers/own-servers.js';
 import type { FaultName } from './events.js';
 import type { Rng } from './rng.js';
 import { faultSchedulerName, type WorkerConfig } from './worker-config.js';
@@ -75,10 +75,14 @@ export async function startStore(kind: StoreKind, t: Teardown): Promise<FaultSto
       heal: () => cluster.replaceKilled(),
     };
   }
-  const server = await ownPostgres(t);
+  return postgresFaultStore(await ownPostgres(t));
+}
+
+/** A PostgreSQL cluster as a store the faults restart (fast or immediate) and freeze; slots in schema `slots`. */
+export function postgresFaultStore(server: OwnPostgres): FaultStore {
   return {
-    kind,
-    workerStore: { kind, url: server.url, schema: 'slots' },
+    kind: 'postgres',
+    workerStore: { kind: 'postgres', url: server.url, schema: 'slots' },
     restartLosesState: false,
     async restart(rng, downMs) {
       const mode = rng.pick(['fast', 'immediate'] as const);

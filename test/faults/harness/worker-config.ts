@@ -37,6 +37,11 @@ export interface WorkerConfig {
   endedRetentionMs?: number;
   /** A soak: journal a look at the process itself (harness/self-sampler.ts) this often (ms). */
   sampleEveryMs?: number;
+  /**
+   * For procrastinate-fault-worker.ts: the jobs' database (a URL whose search_path is the
+   * Procrastinate schema) and the worker heartbeat.
+   */
+  procrastinate?: { url: string; heartbeatMs: number };
 }
 
 /** The scheduler name shared by the fleet. */
