@@ -16,7 +16,7 @@ import fc from 'fast-check';
 export function fuzzParameters<T>(runs: number, examples: T[] = []): fc.Parameters<T> {
   const factor = Number(process.env.FUZZ_RUNS ?? 1);
   // The examples (past findings) run first, every time.
-  const parameters: fc.Parameters<T> = { numRuns: Math.max(1, Math.round(runs * factor)), endOnFailure: true, examples };
+  const parameters: fc.Parameters<T> = { numRuns: Math.max(1, Math.round(runs * factor)), includeErrorInReport: true, examples };
   if (process.env.FUZZ_SEED !== undefined) parameters.seed = Number(process.env.FUZZ_SEED);
   if (process.env.FUZZ_PATH !== undefined) parameters.path = process.env.FUZZ_PATH;
   return parameters;
