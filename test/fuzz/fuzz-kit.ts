@@ -12,11 +12,19 @@ import fc from 'fast-check';
 /**
  * The parameters of one property: `runs` runs in CI (kept small: the stores are real servers),
  * times FUZZ_RUNS, after the given `examples`; a seed and path from the environment replay a failure.
+ * `stateful` properties (runs share a scheduler) are not shrunk.
  */
-export function fuzzParameters<T>(runs: number, examples: T[] = []): fc.Parameters<T> {
+export function fuzzParameters<T>(runs: number, { examples = [], stateful = false }: { examples?: T[]; stateful?: boolean } = {}): fc.Parameters<T> {
   const factor = Number(process.env.FUZZ_RUNS ?? 1);
-  // The examples (past findings) run first, every time.
-  const parameters: fc.Parameters<T> = { numRuns: Math.max(1, Math.round(runs * factor)), includeErrorInReport: true, examples };
+  const parameters: fc.Parameters<T> = {
+    numRuns: Math.max(1, Math.round(runs * factor)),
+    includeErrorInReport: true,
+    // The examples (past findings) run first, every time.
+    examples,
+    // A failed run of a stateful property leaves tasks behind that would mislead the shrinker:
+    // report the first failure as it came.
+    endOnFailure: stateful,
+  };
   if (process.env.FUZZ_SEED !== undefined) parameters.seed = Number(process.env.FUZZ_SEED);
   if (process.env.FUZZ_PATH !== undefined) parameters.path = process.env.FUZZ_PATH;
   return parameters;

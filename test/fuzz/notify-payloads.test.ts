@@ -144,7 +144,7 @@ test('ProcrastinateBackend: fuzzed NOTIFY payloads on its queue channel are igno
       for (const text of payloads) await notify(text);
     }),
     // JSON that is no object: `null` used to crash the process from inside pg's socket handler.
-    fuzzParameters(40, [[['null', '5', '"job_inserted"', '[{"type":"job_inserted"}]', '{"type":["abort_job_requested"]}']]]),
+    fuzzParameters(40, { examples: [[['null', '5', '"job_inserted"', '[{"type":"job_inserted"}]', '{"type":["abort_job_requested"]}']]] }),
   );
 
   const id = await deferJob(pool, queue, { after: 'the garbage' });
