@@ -8,10 +8,15 @@
  */
 import { isDeepStrictEqual } from 'node:util';
 import test from 'ava';
+import type pg from 'pg';
 import fc from 'fast-check';
-import { ProcrastinateClient } from '../../backends/procrastinate/index.js';
-import { procrastinateDb } from '../helpers/procrastinate.js';
+import { ProcrastinateBackend, ProcrastinateClient } from '../../backends/procrastinate/index.js';
+import { Scheduler } from '../../src/scheduler.js';
+import { waitFor } from '../conformance/scheduler-kit.js';
+import { capturingLogger } from '../helpers/capturing-logger.js';
+import { procrastinateDb, q } from '../helpers/procrastinate.js';
 import { ConfigError } from '../../src/errors.js';
+import { uniqueName } from '../helpers/services.js';
 import { outcomeOfAsync } from './config-errors.js';
 import { anyValue, fuzzParameters, metaString, oddString } from './fuzz-kit.js';
 
@@ -110,6 +115,113 @@ test('defer from JS names the value at fault inside args, and why', async (t) =>
   const { rows } = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM procrastinate_jobs');
   t.is(rows[0]!.n, 1, 'nothing but the last job reached the table');
 });
+
+/** A job as SQL can defer it: any JSON args, any task name, metacharacter locks. */
+const sqlJob = fc.record({
+  // The JSON text sent: JSON.stringify of a value, or text with numbers JavaScript cannot hold exactly.
+  args: fc.oneof(
+    { arbitrary: jsonArgs.map((v) => JSON.stringify(v)), weight: 5 },
+    { arbitrary: fc.jsonValue({ maxDepth: 2 }).map((v) => JSON.stringify(v)), weight: 2 },
+    {
+      arbitrary: fc.constantFrom(
+        JSON.stringify({ deep: nested(3000, 1) }),
+        JSON.stringify({ deep: nested(1000, 'x') }),
+        JSON.stringify({ huge: '€'.repeat(100_000) }),
+        '{"n": -0}',
+        '{"n": 1e-320}',
+        '{"id": 12345678901234567890}',
+        '{"n": 1.00000000000000000001}',
+        '{"n": 1e400}',
+        '{"n": 1.50}',
+      ),
+      weight: 1,
+    },
+  ),
+  task: fc.oneof({ arbitrary: fc.constant('fuzz.known'), weight: 3 }, { arbitrary: fc.constantFrom('fuzz.unknown', 'fuzz.KNOWN', ' fuzz.known'), weight: 1 }, { arbitrary: metaString(4).filter((s) => s.length > 0 && s.length <= 128), weight: 1 }),
+  lock: fc.oneof(fc.constant(null), metaString(4)),
+});
+
+test('jobs deferred by SQL with odd args, task names and locks: run with their args intact, or fail with the reason logged; none stays doing', async (t) => {
+  const { pool } = await procrastinateDb(t);
+  const queue = uniqueName('fzq');
+  const { logger, entries } = capturingLogger();
+  const received = new Map<string, unknown>();
+  const backend = new ProcrastinateBackend({ postgres: pool, queues: [queue], logger, tasks: { 'fuzz.known': (args, job) => void received.set(job.id, args) } });
+  const scheduler = new Scheduler({ name: uniqueName('fz'), logger, pollTimeout: '3s', reservationTimeout: '10s' });
+  t.teardown(() => scheduler.close());
+  scheduler.registerBackend('P', backend);
+  await scheduler.load([1, 2].map((slotId) => ({ slotId, backends: ['P'] })));
+
+  await fc.assert(
+    fc.asyncProperty(fc.array(sqlJob, { minLength: 1, maxLength: 4 }), async (jobs) => {
+      const ids: string[] = [];
+      const deferred: typeof jobs = [];
+      for (const job of jobs) {
+        try {
+          const { rows } = await pool.query<{ id: string }>(q.deferOne, [queue, job.task, 0, job.lock, null, job.args, null]);
+          ids.push(rows[0]!.id);
+          deferred.push(job);
+        } catch (error) {
+          // PostgreSQL itself refuses some (a NUL or a lone surrogate escaped in the JSON): no job, nothing to run.
+          if (!/^22/.test(String((error as { code?: unknown }).code))) throw error;
+        }
+      }
+      await waitFor(async () => {
+        const { rows } = await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM procrastinate_jobs WHERE id = ANY($1) AND status IN ('todo', 'doing')`, [ids]);
+        return rows[0]!.n === 0;
+      }, `jobs ${ids.join(', ')} to finish`, 10_000);
+      for (const [i, job] of deferred.entries()) {
+        const id = ids[i]!;
+        const { rows } = await pool.query<{ status: string; args: unknown }>('SELECT status, args FROM procrastinate_jobs WHERE id = $1', [id]);
+        const { status, args: storedArgs } = rows[0]!;
+        // An integer that JSON.parse would change must fail the job, not reach the handler changed.
+        const runnable = job.task === 'fuzz.known' && isObject(storedArgs) && !(await changesInJavaScript(pool, id));
+        if (runnable) {
+          if (status !== 'succeeded') throw new Error(`job ${id} ended ${status}`);
+          // As Python's json reads the row: numbers with a fraction or exponent are doubles there too.
+          // Compared as JSON text: deep args (3000 levels) would overflow a structural comparison.
+          if (JSON.stringify(received.get(id)) !== JSON.stringify(storedArgs)) throw new Error(`the handler got ${preview(received.get(id))}, the row holds ${preview(storedArgs)}`);
+        } else {
+          if (status !== 'failed') throw new Error(`job ${id} (task ${JSON.stringify(job.task)}, args ${preview(storedArgs)}) ended ${status}, not failed`);
+          if (received.has(id)) throw new Error(`the handler ran job ${id}`);
+          const reason = entries.find((e) => e.level === 'error' && e.jobId === id);
+          if (!reason) throw new Error(`no error logged for job ${id}`);
+        }
+      }
+    }),
+    // Past findings: args that are no object ran the handler; a big integer reached it changed.
+    fuzzParameters(15, {
+      stateful: true,
+      examples: [
+        [
+          ['"a string"', 'null', '[1, 2]', '{"id": 12345678901234567890}', '{"id": 1152921504606846976}', '{"float": 4.5e+116}'].map((args) => ({
+            args,
+            task: 'fuzz.known',
+            lock: null as string | null,
+          })),
+        ],
+      ],
+    }),
+  );
+  const { rows } = await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM procrastinate_jobs WHERE status = 'doing'`);
+  t.is(rows[0]!.n, 0, 'no job stays doing');
+});
+
+/**
+ * True when the row's JSON holds an integer whose digits JavaScript would change: the handler
+ * would see, and write back, another number than the one Python reads.
+ */
+async function changesInJavaScript(pool: pg.Pool, id: string): Promise<boolean> {
+  const { rows } = await pool.query<{ text: string }>('SELECT args::text AS text FROM procrastinate_jobs WHERE id = $1', [id]);
+  const numbers = rows[0]!.text.replace(/"(?:[^"\\]|\\.)*"/g, '""').match(/-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?/g) ?? [];
+  // What a handler would write back, against what the row says: the same digits, or another number.
+  const digitsOf = (written: string) => written.split(/[eE]/)[0]!.replace(/[-.]/g, '').replace(/^0+|0+$/g, '');
+  return numbers.some((n) => !/[.eE]/.test(n) && (!Number.isFinite(Number(n)) || digitsOf(n) !== digitsOf(String(Number(n)))));
+}
+
+function isObject(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
 
 function preview(value: unknown): string {
   const text = JSON.stringify(value) ?? String(value);
