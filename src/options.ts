@@ -5,7 +5,7 @@ import { postgresOption, redisOption, type PgPoolLike, type RedisClientLike } fr
 import type { Duration } from './duration.js';
 import { ConfigError } from './errors.js';
 import { loggerOption, resolveLogger, type Logger } from './logger.js';
-import { duration, integer, parseOptions, postgresIdentifier, strictObject, text } from './option-schema.js';
+import { duration, integer, parseOptions, postgresIdentifier, storableText, strictObject, text } from './option-schema.js';
 
 /** Options of `new Scheduler(options)`. Only `name` is required. */
 export interface SchedulerOptions {
@@ -168,7 +168,7 @@ const schema = strictObject(
     endedRetention: duration(defaults.endedRetention),
     reapLimit: z._default(integer(1, { allowed: 'allowed: a positive integer' }), defaults.reapLimit),
     maxLocalTasks: z._default(integer(1, { infinity: true, allowed: 'allowed: a positive integer, or Infinity for no cap' }), defaults.maxLocalTasks),
-    owner: z.optional(text(/./, 'allowed: a non-empty string')),
+    owner: z.optional(storableText(/./, 'allowed: a non-empty string')),
   },
   'allowed: an object with at least `name`',
 );
