@@ -113,14 +113,15 @@ function slotIdOf(value: unknown, field: string): string {
 }
 
 function slotClassOf(value: unknown, field: string, defaults: ConfigDefaults): string {
-  if (value === undefined) return defaults.slotCls;
-  if (typeof value === 'string' && defaults.slotClasses.includes(value)) return value;
-  throw new ConfigError(
-    field,
-    value,
-    `unknown slot class; registered: ${defaults.slotClasses.join(', ')}`,
-    'ERR_UNKNOWN_SLOT_CLASS',
-  );
+  // A slot without its own class takes the scheduler's defaultSlotClass, which must be registered too.
+  const [slotCls, named] = value === undefined ? [defaults.slotCls, 'defaultSlotClass'] : [value, field];
+  if (typeof slotCls === 'string' && defaults.slotClasses.includes(slotCls)) return slotCls;
+  throw unknownSlotClass(named, slotCls, defaults.slotClasses);
+}
+
+/** The error of a slot class that is not registered, naming where it was given and the registered ones. */
+export function unknownSlotClass(field: string, value: unknown, registered: readonly string[]): ConfigError {
+  return new ConfigError(field, value, `unknown slot class; registered: ${registered.join(', ')} (registerSlotClass adds one)`, 'ERR_UNKNOWN_SLOT_CLASS');
 }
 
 function backendsOf(value: unknown, field: string, defaults: ConfigDefaults): string[] {

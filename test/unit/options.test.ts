@@ -250,3 +250,19 @@ test('one duration format: the Procrastinate options take strings or millisecond
   t.is(error.field, 'staleWorkerTimeout');
   t.is(error.code, 'ERR_BAD_DURATION');
 });
+
+// Found by test/fuzz/options.test.ts: an unregistered defaultSlotClass crashed load() with a TypeError.
+test('a defaultSlotClass that is not registered is a ConfigError naming it, from load() and from keepalive()', async (t) => {
+  const scheduler = new Scheduler({ name: 'n', defaultSlotClass: 'Mine', logger: false });
+  scheduler.registerBackend('idle', Idle);
+  const loaded = await t.throwsAsync(scheduler.load([{ slotId: 1, backends: ['idle'] }]), { instanceOf: ConfigError });
+  t.is(loaded.field, 'defaultSlotClass');
+  t.is(loaded.code, 'ERR_UNKNOWN_SLOT_CLASS');
+  t.regex(loaded.message, /^defaultSlotClass: got "Mine"; unknown slot class; registered: MemorySlot, RedisSlot, PostgresSlot/);
+  const renewed = await t.throwsAsync(scheduler.keepalive('t'), { instanceOf: ConfigError });
+  t.is(renewed.field, 'defaultSlotClass');
+  // A slot that names its class does not need the default.
+  await t.notThrowsAsync(scheduler.load([{ slotId: 1, slotCls: 'MemorySlot', backends: ['idle'] }]));
+  await scheduler.close();
+});
+
