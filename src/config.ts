@@ -35,6 +35,13 @@ export interface SlotKwargs {
   maxRuntime?: Duration;
 }
 
+/**
+ * The shortest task timeout: a start is refused as lapsed when its reply comes within a margin of
+ * at least 20 ms of the deadline, so a shorter timeout could never start a task (every polled id
+ * would go back to its backend at once, again and again).
+ */
+export const minTaskTimeoutMs = 100;
+
 /** A validated slot config. */
 export interface SlotConfig {
   slotId: string;
@@ -147,15 +154,16 @@ function timeoutOf(
   kwargsPath: string,
   defaults: ConfigDefaults,
 ): number {
-  if (input.timeout !== undefined) return parseDuration(input.timeout, `${path}.timeout`);
-  if (kw.timeout !== undefined) return parseDuration(kw.timeout, `${kwargsPath}.timeout`);
+  const bounds = { min: minTaskTimeoutMs };
+  if (input.timeout !== undefined) return parseDuration(input.timeout, `${path}.timeout`, bounds);
+  if (kw.timeout !== undefined) return parseDuration(kw.timeout, `${kwargsPath}.timeout`, bounds);
   const minutes = pick(kw, 'timeoutAfter', 'timeout_after', kwargsPath);
   const field = `${kwargsPath}.${'timeoutAfter' in kw ? 'timeoutAfter' : 'timeout_after'}`;
   if (minutes === undefined) return defaults.timeoutMs;
   if (typeof minutes !== 'number' || !(minutes > 0)) {
     throw new ConfigError(field, minutes, 'allowed: a positive number of minutes', 'ERR_BAD_DURATION');
   }
-  return parseDuration(minutes * 60_000, field);
+  return parseDuration(minutes * 60_000, field, bounds);
 }
 
 function maxRuntimeOf(input: Record<string, unknown>, kw: Record<string, unknown>, path: string, kwargsPath: string): number | null {

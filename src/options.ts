@@ -3,6 +3,7 @@ import * as z from 'zod/mini';
 import { randomBytes } from 'node:crypto';
 import { postgresOption, redisOption, type PgPoolLike, type RedisClientLike } from './connection-options.js';
 import type { Duration } from './duration.js';
+import { minTaskTimeoutMs } from './config.js';
 import { ConfigError } from './errors.js';
 import { loggerOption, resolveLogger, type Logger } from './logger.js';
 import { duration, integer, parseOptions, postgresIdentifier, storableText, strictObject, text } from './option-schema.js';
@@ -43,7 +44,7 @@ export interface SchedulerOptions {
    */
   logger?: Logger | false;
   /**
-   * Keepalive timeout of slots whose config gives none.
+   * Keepalive timeout of slots whose config gives none; at least 100 ms.
    * @defaultValue `'5m'`
    */
   timeout?: Duration;
@@ -157,7 +158,7 @@ const schema = strictObject(
     keyPrefix: z._default(text(namePattern, nameAllowed), defaults.keyPrefix),
     defaultSlotClass: z.optional(text(/./, 'allowed: the name of a slot class')),
     logger: loggerOption(),
-    timeout: duration(defaults.timeout),
+    timeout: duration(defaults.timeout, { min: minTaskTimeoutMs }),
     // Renewed every third of it: below ~100 ms the renewals would be most of the store's work.
     processLease: duration(defaults.processLease, { min: 100 }),
     pollTimeout: duration(defaults.pollTimeout),

@@ -266,3 +266,13 @@ test('a defaultSlotClass that is not registered is a ConfigError naming it, from
   await scheduler.close();
 });
 
+// Found by test/fuzz/options.test.ts: a timeout of 20 ms or less was accepted, and no task could
+// ever start in it (each start was refused as lapsed and its id handed back at once, in a loop).
+test('a task timeout under 100 ms is refused, in the options and in a slot config', async (t) => {
+  rejectsOption(t, { name: 'n', timeout: '20ms' }, 'timeout', '20ms', 'between 100 ms', 'ERR_BAD_DURATION');
+  const scheduler = new Scheduler({ name: 'n', timeout: '100ms', logger: false });
+  scheduler.registerBackend('idle', Idle);
+  const error = await t.throwsAsync(scheduler.load([{ slotId: 1, backends: ['idle'], timeout: 50 }]), { instanceOf: ConfigError });
+  t.is(error.field, 'slots[0].timeout');
+  await scheduler.close();
+});
