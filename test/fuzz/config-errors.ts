@@ -25,7 +25,7 @@ export function unclear(error: unknown, fields: ReadonlyArray<string | RegExp>):
   if (!named) return `names the field ${JSON.stringify(error.field)}, none of ${fields.map(String).join(', ')}`;
   if (!error.message.startsWith(`${error.field}: got `)) return `message does not start with the field and the value: ${error.message}`;
   // After the value: what is allowed (or which values are registered, or the rule broken).
-  if (!/\b(allowed|expected|registered|unique|once per|either|needs|at most)\b/.test(error.message.slice(error.field.length))) {
+  if (!/\b(allowed|expected|registered|unique|once per|either|needs|at most|give)\b/.test(error.message.slice(error.field.length))) {
     return `message does not say what is allowed: ${error.message}`;
   }
   if (error.message.length > maxMessageLength) return `message of ${error.message.length} characters: ${error.message.slice(0, 200)}…`;
