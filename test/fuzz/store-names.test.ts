@@ -68,11 +68,13 @@ test('RedisSlotStore: a fuzzed name and key prefix are refused by name, or keep 
   });
   const sentinelStore = new RedisSlotStore({ name: 'sentinel', redis: client, keyPrefix: base });
   const unchanged = await sentinel(sentinelStore);
+  let accepted = 0;
   await fc.assert(
     fc.asyncProperty(odd, odd, async (name, suffix) => {
       const keyPrefix = `${base}${suffix}`;
       const built = outcomeOf(t, () => new RedisSlotStore({ name, redis: redisUrl, keyPrefix }), ['name', 'keyPrefix']);
       if (!built.ok) return;
+      accepted++;
       await runsATask(built.value);
       const tag = `{${keyPrefix}:${name}}:`;
       // Keys are bytes: compare them as Redis holds them (UTF-8 of the name and prefix).
@@ -84,6 +86,7 @@ test('RedisSlotStore: a fuzzed name and key prefix are refused by name, or keep 
     }),
     fuzzParameters(40, { examples: [['a\u0000b', ''], ['x\ud800', ''], ['x', '\udc00'], ["'; --", '%*[]']] }),
   );
+  t.true(accepted >= 10, `${accepted} name and prefix pairs accepted`);
 });
 
 async function pgSchema(t: ExecutionContext): Promise<{ pool: pg.Pool; schema: string }> {
@@ -99,10 +102,12 @@ async function pgSchema(t: ExecutionContext): Promise<{ pool: pg.Pool; schema: s
 test('PostgresSlotStore: a fuzzed scheduler name is refused by name, or runs a task beside a sentinel name it leaves alone', async (t) => {
   const { pool, schema } = await pgSchema(t);
   const unchanged = await sentinel(new PostgresSlotStore({ name: 'sentinel', postgres: pool, schema }));
+  let accepted = 0;
   await fc.assert(
     fc.asyncProperty(odd, async (name) => {
       const built = outcomeOf(t, () => new PostgresSlotStore({ name, postgres: pool, schema }), ['PostgresSlotStoreOptions.name']);
       if (!built.ok || name === 'sentinel') return;
+      accepted++;
       await runsATask(built.value);
       await unchanged();
       const { rows } = await pool.query<{ names: string[] }>(`SELECT array_agg(DISTINCT scheduler) AS names FROM ${schema}.task_semaphore_slots`);
@@ -110,10 +115,12 @@ test('PostgresSlotStore: a fuzzed scheduler name is refused by name, or runs a t
     }),
     fuzzParameters(40, { examples: [['a\u0000b'], ['x\ud800'], ["'; DROP TABLE task_semaphore_slots; --"]] }),
   );
+  t.true(accepted >= 10, `${accepted} names accepted`);
 });
 
 test('Scheduler on PostgreSQL: a fuzzed owner or backend name is refused by name, or a task of it runs and stops', async (t) => {
   const { pool, schema } = await pgSchema(t);
+  let ran = 0;
   await fc.assert(
     fc.asyncProperty(fc.option(odd), fc.option(odd), async (owner, backendName) => {
       const options = { name: uniqueName('fz'), postgres: pool, postgresSchema: schema, logger: false as const, ...(owner === null ? {} : { owner }) };
@@ -129,10 +136,12 @@ test('Scheduler on PostgreSQL: a fuzzed owner or backend name is refused by name
         if (backend.started.length !== 1) throw new Error('the task did not start');
         await scheduler.stop('task');
         if (backend.stopped[0]?.taskId !== 'task') throw new Error('its stopCallback did not run');
+        ran++;
       } finally {
         await scheduler.close();
       }
     }),
     fuzzParameters(30, { examples: [['me\u0000', null], ['me\ud800', null], [null, 'B\u0000'], [null, 'B\udfff'], [null, "'; --"]] }),
   );
+  t.true(ran >= 10, `${ran} schedulers ran a task`);
 });
