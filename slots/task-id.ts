@@ -9,6 +9,7 @@
  * memory store would take is thus one every store takes, unchanged.
  */
 import { TaskIdError } from '../src/errors.js';
+import { unstorableTextProblem } from '../src/storable-text.js';
 
 /** The most UTF-8 bytes a task id may have: well under PostgreSQL's btree entry limit. */
 export const maxTaskIdBytes = 1024;
@@ -16,15 +17,12 @@ export const maxTaskIdBytes = 1024;
 /** What the grammar allows, as error messages say it. */
 const allowed = `a non-empty string of well-formed Unicode, without NUL, of at most ${maxTaskIdBytes} UTF-8 bytes`;
 
-/** Node 20 has `isWellFormed` (ES2024); TypeScript's Node 20 lib does not declare it yet. */
-type WellFormedString = string & { isWellFormed(): boolean };
-
 /** Why `value` is not a task id, e.g. `contains a NUL character`, or null when it is one. */
 export function taskIdProblem(value: unknown): string | null {
   if (typeof value !== 'string') return 'is not a string';
   if (value.length === 0) return 'is empty';
-  if (value.includes('\u0000')) return 'contains a NUL character';
-  if (!(value as WellFormedString).isWellFormed()) return 'contains a lone UTF-16 surrogate (not well-formed Unicode)';
+  const unstorable = unstorableTextProblem(value);
+  if (unstorable !== null) return unstorable;
   // Three bytes per UTF-16 unit at most: short ids skip the count.
   if (value.length * 3 > maxTaskIdBytes) {
     const bytes = Buffer.byteLength(value, 'utf8');

@@ -1,5 +1,6 @@
 import { Backend } from '../backends/backend.js';
 import { ConfigError } from './errors.js';
+import { unstorableTextProblem } from './storable-text.js';
 
 /** A backend to register: an instance, or a class built once with no arguments. */
 export type BackendInput = Backend | (new () => Backend);
@@ -11,9 +12,11 @@ const allowed = 'allowed: a Backend subclass, or an instance of one (an object w
  * @throws ConfigError naming the registration and what is allowed
  */
 export function toBackend(name: string, input: BackendInput): Backend {
-  if (typeof name !== 'string' || name.length === 0) {
-    throw new ConfigError('registerBackend(name)', name, 'allowed: a non-empty string');
-  }
+  const allowedName = 'allowed: a non-empty string';
+  if (typeof name !== 'string' || name.length === 0) throw new ConfigError('registerBackend(name)', name, allowedName);
+  // The name is stored with every task of the backend, in Redis keys and PostgreSQL text.
+  const problem = unstorableTextProblem(name);
+  if (problem !== null) throw new ConfigError('registerBackend(name)', name, `${problem}; ${allowedName}`);
   if (typeof input === 'function') {
     // A class is built once, with no arguments; an arrow function or a factory is not a class.
     if (!isBackend(input.prototype)) throw new ConfigError(`registerBackend("${name}")`, input, allowed);

@@ -35,6 +35,13 @@ export interface SlotKwargs {
   maxRuntime?: Duration;
 }
 
+/**
+ * The shortest task timeout: a start is refused as lapsed when its reply comes within a margin of
+ * at least 20 ms of the deadline, so a shorter timeout could never start a task (every polled id
+ * would go back to its backend at once, again and again).
+ */
+export const minTaskTimeoutMs = 100;
+
 /** A validated slot config. */
 export interface SlotConfig {
   slotId: string;
@@ -113,14 +120,15 @@ function slotIdOf(value: unknown, field: string): string {
 }
 
 function slotClassOf(value: unknown, field: string, defaults: ConfigDefaults): string {
-  if (value === undefined) return defaults.slotCls;
-  if (typeof value === 'string' && defaults.slotClasses.includes(value)) return value;
-  throw new ConfigError(
-    field,
-    value,
-    `unknown slot class; registered: ${defaults.slotClasses.join(', ')}`,
-    'ERR_UNKNOWN_SLOT_CLASS',
-  );
+  // A slot without its own class takes the scheduler's defaultSlotClass, which must be registered too.
+  const [slotCls, named] = value === undefined ? [defaults.slotCls, 'defaultSlotClass'] : [value, field];
+  if (typeof slotCls === 'string' && defaults.slotClasses.includes(slotCls)) return slotCls;
+  throw unknownSlotClass(named, slotCls, defaults.slotClasses);
+}
+
+/** The error of a slot class that is not registered, naming where it was given and the registered ones. */
+export function unknownSlotClass(field: string, value: unknown, registered: readonly string[]): ConfigError {
+  return new ConfigError(field, value, `unknown slot class; registered: ${registered.join(', ')} (registerSlotClass adds one)`, 'ERR_UNKNOWN_SLOT_CLASS');
 }
 
 function backendsOf(value: unknown, field: string, defaults: ConfigDefaults): string[] {
@@ -146,15 +154,16 @@ function timeoutOf(
   kwargsPath: string,
   defaults: ConfigDefaults,
 ): number {
-  if (input.timeout !== undefined) return parseDuration(input.timeout, `${path}.timeout`);
-  if (kw.timeout !== undefined) return parseDuration(kw.timeout, `${kwargsPath}.timeout`);
+  const bounds = { min: minTaskTimeoutMs };
+  if (input.timeout !== undefined) return parseDuration(input.timeout, `${path}.timeout`, bounds);
+  if (kw.timeout !== undefined) return parseDuration(kw.timeout, `${kwargsPath}.timeout`, bounds);
   const minutes = pick(kw, 'timeoutAfter', 'timeout_after', kwargsPath);
   const field = `${kwargsPath}.${'timeoutAfter' in kw ? 'timeoutAfter' : 'timeout_after'}`;
   if (minutes === undefined) return defaults.timeoutMs;
   if (typeof minutes !== 'number' || !(minutes > 0)) {
     throw new ConfigError(field, minutes, 'allowed: a positive number of minutes', 'ERR_BAD_DURATION');
   }
-  return parseDuration(minutes * 60_000, field);
+  return parseDuration(minutes * 60_000, field, bounds);
 }
 
 function maxRuntimeOf(input: Record<string, unknown>, kw: Record<string, unknown>, path: string, kwargsPath: string): number | null {

@@ -173,7 +173,9 @@ export function redactUrl(url: string): string {
 
 /** A short, safe rendering of a bad value for error messages. */
 export function describe(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
+  // A long string is cut: a config value of megabytes (or of NULs, six characters each once
+  // escaped) would otherwise swamp the message and the log line.
+  if (typeof value === 'string') return value.length > 120 ? `${JSON.stringify(value.slice(0, 100))}…(${value.length} characters)` : JSON.stringify(value);
   if (typeof value === 'number' && !Number.isFinite(value)) return String(value);
   if (value === undefined) return 'undefined';
   if (typeof value === 'function') return `function ${value.name || '(anonymous)'}`;
@@ -181,7 +183,8 @@ export function describe(value: unknown): string {
     const text = JSON.stringify(value);
     return text.length > 120 ? `${text.slice(0, 117)}...` : text;
   } catch {
-    return String(value);
+    // A bigint or a cycle; String() itself throws on an object without a prototype.
+    return typeof value === 'bigint' ? `${value}n` : Object.prototype.toString.call(value);
   }
 }
 

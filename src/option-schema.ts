@@ -7,6 +7,7 @@
 import * as z from 'zod/mini';
 import { readDuration, type DurationBounds } from './duration.js';
 import { ConfigError, redactUrl } from './errors.js';
+import { unstorableTextProblem } from './storable-text.js';
 
 /** A schema of this mechanism: any zod/mini schema. */
 export type Schema<Output> = z.ZodMiniType<Output>;
@@ -58,6 +59,18 @@ export function checkedLater() {
 /** A string matching `pattern`. */
 export function text(pattern: RegExp, allowed: string) {
   return z.string(allowed).check(z.regex(pattern, allowed));
+}
+
+/**
+ * A string matching `pattern` that every store keeps as given: no NUL, no lone surrogate (see
+ * storable-text.ts). For names that become Redis keys or PostgreSQL text.
+ */
+export function storableText(pattern: RegExp, allowed: string) {
+  return checked<string>((value) => {
+    if (typeof value !== 'string' || !pattern.test(value)) return allowed;
+    const problem = unstorableTextProblem(value);
+    return problem === null ? undefined : `${problem}; ${allowed}`;
+  });
 }
 
 /** A PostgreSQL schema name: an identifier PostgreSQL would not truncate or need to quote. */

@@ -3,9 +3,10 @@ import * as z from 'zod/mini';
 import { randomBytes } from 'node:crypto';
 import { postgresOption, redisOption, type PgPoolLike, type RedisClientLike } from './connection-options.js';
 import type { Duration } from './duration.js';
+import { minTaskTimeoutMs } from './config.js';
 import { ConfigError } from './errors.js';
 import { loggerOption, resolveLogger, type Logger } from './logger.js';
-import { duration, integer, parseOptions, postgresIdentifier, strictObject, text } from './option-schema.js';
+import { duration, integer, parseOptions, postgresIdentifier, storableText, strictObject, text } from './option-schema.js';
 
 /** Options of `new Scheduler(options)`. Only `name` is required. */
 export interface SchedulerOptions {
@@ -50,7 +51,7 @@ export interface SchedulerOptions {
    */
   logger?: Logger | false;
   /**
-   * Keepalive timeout of slots whose config gives none.
+   * Keepalive timeout of slots whose config gives none; at least 100 ms.
    * @defaultValue `'5m'`
    */
   timeout?: Duration;
@@ -167,7 +168,7 @@ const schema = strictObject(
     redisWaitReplicas: z._default(integer(0, { allowed: 'allowed: a whole number of replicas, 0 for no wait' }), defaults.redisWaitReplicas),
     defaultSlotClass: z.optional(text(/./, 'allowed: the name of a slot class')),
     logger: loggerOption(),
-    timeout: duration(defaults.timeout),
+    timeout: duration(defaults.timeout, { min: minTaskTimeoutMs }),
     // Renewed every third of it: below ~100 ms the renewals would be most of the store's work.
     processLease: duration(defaults.processLease, { min: 100 }),
     pollTimeout: duration(defaults.pollTimeout),
@@ -178,7 +179,7 @@ const schema = strictObject(
     endedRetention: duration(defaults.endedRetention),
     reapLimit: z._default(integer(1, { allowed: 'allowed: a positive integer' }), defaults.reapLimit),
     maxLocalTasks: z._default(integer(1, { infinity: true, allowed: 'allowed: a positive integer, or Infinity for no cap' }), defaults.maxLocalTasks),
-    owner: z.optional(text(/./, 'allowed: a non-empty string')),
+    owner: z.optional(storableText(/./, 'allowed: a non-empty string')),
   },
   'allowed: an object with at least `name`',
 );

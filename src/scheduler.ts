@@ -18,7 +18,7 @@ import { checkTaskId } from '../slots/task-id.js';
 import { BackendCallbacks, abortCauseOf, fieldsOf, type Notify } from './backend-callbacks.js';
 import { toBackend, type BackendInput } from './backend-input.js';
 import { BatchQueue } from './batch-queue.js';
-import { normalizeConfig, type SlotConfig, type SlotConfigInput } from './config.js';
+import { normalizeConfig, unknownSlotClass, type SlotConfig, type SlotConfigInput } from './config.js';
 import { startCron, type CronHandle } from './cron.js';
 import { ConfigError, SchedulerStateError, preview, toError, type AbortCause } from './errors.js';
 import type { SchedulerEvents } from './events.js';
@@ -677,7 +677,10 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private async storeOf(slotCls: string): Promise<SlotStore> {
     let store = this.stores.get(slotCls);
     if (!store) {
-      store = await this.slotClasses.get(slotCls)!({ name: this.name, options: this.options });
+      // Only defaultSlotClass can be unregistered here: load() checked the classes its config names.
+      const slotClass = this.slotClasses.get(slotCls);
+      if (!slotClass) throw unknownSlotClass('defaultSlotClass', slotCls, [...this.slotClasses.keys()]);
+      store = await slotClass({ name: this.name, options: this.options });
       this.stores.set(slotCls, store);
     }
     return store;

@@ -57,3 +57,20 @@ export class UnknownTaskError extends TaskSemaphoreError {
     this.taskName = taskName;
   }
 }
+
+/**
+ * A job was claimed whose args the handler cannot be given: no JSON object (an array, a string,
+ * null: something other than Procrastinate's clients deferred it; Python fails it too, calling
+ * `task(**args)`), or holding an integer a JavaScript number cannot hold exactly. It is failed at
+ * once, without retry, and the handler never runs.
+ */
+export class JobArgsError extends TaskSemaphoreError {
+  override name = 'JobArgsError';
+  constructor(taskName: string, jobId: string, problem: string) {
+    super(
+      'ERR_JOB_ARGS',
+      `job ${jobId} of task ${JSON.stringify(taskName)} has args ${problem}; the job is failed without retry`,
+      { backend: 'procrastinate', taskId: jobId },
+    );
+  }
+}

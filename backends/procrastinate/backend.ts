@@ -6,7 +6,7 @@
  */
 import type pg from 'pg';
 import { Backend, type BackendContext, type BatchPolling, type PollContext, type RejectInfo, type TaskContext, type TimeoutInfo } from '../backend.js';
-import { SchedulerStateError } from '../../src/errors.js';
+import { preview, SchedulerStateError } from '../../src/errors.js';
 import { defaultLogger, errorFields, type Logger } from '../../src/logger.js';
 import { PgListener } from '../../slots/postgres/listener.js';
 import { resolveBackendOptions, type ProcrastinateBackendOptions, type ResolvedBackendOptions } from './backend-options.js';
@@ -266,11 +266,11 @@ export class ProcrastinateBackend extends Backend implements BatchPolling {
   // --- notifications and abort requests -------------------------------------------------------------
 
   private onNotification(payload: string): void {
-    let message: { type?: unknown; job_id?: unknown };
-    try {
-      message = JSON.parse(payload) as typeof message;
-    } catch {
-      return; // not Procrastinate's: notifications are hints, never trusted for state
+    const message = procrastinateMessage(payload);
+    if (!message) {
+      // Anyone may NOTIFY on the channel: notifications are hints, never trusted for state.
+      this.logger.debug('ignored a notification that is not Procrastinate\'s', { payload: preview(payload) });
+      return;
     }
     if (message.type === 'job_inserted') {
       if (!this.closing) this.context?.requestPass();
@@ -386,4 +386,19 @@ async function settledWithin(promises: Promise<unknown>[], ms: number): Promise<
   let timer: NodeJS.Timeout | undefined;
   await Promise.race([Promise.allSettled(promises), new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
   clearTimeout(timer);
+}
+
+/**
+ * The JSON object Procrastinate's triggers send (`{"type": ..., "job_id": ...}`), or undefined for
+ * anything else: text that is not JSON, or JSON that is no object (`null` included).
+ */
+function procrastinateMessage(payload: string): { type: string; job_id?: unknown } | undefined {
+  let message: unknown;
+  try {
+    message = JSON.parse(payload);
+  } catch {
+    return undefined;
+  }
+  if (typeof message !== 'object' || message === null || typeof (message as { type?: unknown }).type !== 'string') return undefined;
+  return message as { type: string; job_id?: unknown };
 }

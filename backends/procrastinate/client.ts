@@ -5,7 +5,8 @@
 import type pg from 'pg';
 import { ConfigError } from '../../src/errors.js';
 import { AlreadyEnqueuedError, conflictingQueueingLock, isQueueingLockConflict } from './errors.js';
-import { argsJson, checkJobId, checkLock, checkPriority, checkScheduleAt, checkTaskName, type JobId } from './job-fields.js';
+import { argsJson } from './job-args.js';
+import { checkJobId, checkLock, checkPriority, checkScheduleAt, checkTaskName, type JobId } from './job-fields.js';
 import { openPool, postgresPoolOption, type PostgresOption } from './pool-option.js';
 import { checkedLater, parseOptions, strictObject } from '../../src/option-schema.js';
 import { validateQueueName } from './queues.js';

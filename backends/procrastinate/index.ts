@@ -10,7 +10,7 @@ export {
   type ProcrastinateBackendOptions,
   type TaskDefinition,
 } from './backend-options.js';
-export { JobAbortedError, UnknownTaskError, type JobAbortReason } from './backend-errors.js';
+export { JobAbortedError, JobArgsError, UnknownTaskError, type JobAbortReason } from './backend-errors.js';
 export { applySchema, checkSchemaLevel, requiredLevel, type ApplySchemaOptions, type ApplySchemaResult, type ProcrastinateSchemaLevel } from './schema.js';
 export { ProcrastinateSchemaError } from './errors.js';
 export { validateQueues, maxQueueNameBytes } from './queues.js';

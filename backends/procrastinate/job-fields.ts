@@ -4,6 +4,7 @@
  * later as a PostgreSQL error or a Python worker failing the job.
  */
 import { ConfigError } from '../../src/errors.js';
+import { unstorableTextProblem } from '../../src/storable-text.js';
 
 /** task_name and queue_name are varchar(128), which counts characters, not bytes. */
 const maxNameLength = 128;
@@ -13,29 +14,19 @@ export type JobId = string | number | bigint;
 
 /** Checks a task name: a non-empty string of at most 128 characters. @throws ConfigError */
 export function checkTaskName(value: unknown, field: string): string {
-  if (typeof value !== 'string' || value === '' || [...value].length > maxNameLength) {
-    throw new ConfigError(field, value, `expected a non-empty task name of at most ${maxNameLength} characters, e.g. "myapp.tasks.send_email"`);
-  }
+  const expected = `expected a non-empty task name of at most ${maxNameLength} characters, e.g. "myapp.tasks.send_email"`;
+  if (typeof value !== 'string' || value === '' || [...value].length > maxNameLength) throw new ConfigError(field, value, expected);
+  checkStorable(value, field, expected);
   return value;
 }
 
 /**
- * Checks args: a plain JSON object of keyword arguments, since Python calls `task(**args)` and
- * has no positional arguments. Returns its JSON text.
- * @throws ConfigError for an array, a primitive, a class instance or something JSON cannot hold
+ * Refuses text PostgreSQL cannot store as given (see storable-text.ts), naming the rule broken.
+ * @throws ConfigError
  */
-export function argsJson(value: unknown, field: string): string {
-  if (value === undefined) return '{}';
-  const proto = typeof value === 'object' && value !== null ? Object.getPrototypeOf(value) : undefined;
-  if (proto !== Object.prototype && proto !== null) {
-    throw new ConfigError(field, value, 'expected a plain object of keyword arguments (Python calls task(**args)), e.g. { to: "a@b.c" }');
-  }
-  try {
-    return JSON.stringify(value);
-  } catch (error) {
-    // A bigint or a cycle: say so rather than let JSON.stringify's TypeError escape.
-    throw new ConfigError(field, value, `expected JSON-serialisable values (${error instanceof Error ? error.message : String(error)})`);
-  }
+export function checkStorable(value: string, field: string, expected: string): void {
+  const problem = unstorableTextProblem(value);
+  if (problem !== null) throw new ConfigError(field, value, `${problem}; ${expected}`);
 }
 
 /** Checks a priority: a 32-bit integer, larger runs first. @throws ConfigError */
@@ -50,7 +41,9 @@ export function checkPriority(value: unknown, field: string): number {
 /** Checks a lock or queueing lock: a non-empty string, or null/undefined for none. @throws ConfigError */
 export function checkLock(value: unknown, field: string): string | null {
   if (value === undefined || value === null) return null;
-  if (typeof value !== 'string' || value === '') throw new ConfigError(field, value, 'expected a non-empty string, or null for none');
+  const expected = 'expected a non-empty string, or null for none';
+  if (typeof value !== 'string' || value === '') throw new ConfigError(field, value, expected);
+  checkStorable(value, field, expected);
   return value;
 }
 

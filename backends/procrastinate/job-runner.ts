@@ -9,11 +9,12 @@
  * no handler runs outside a slot.
  */
 import type { TaskContext } from '../backend.js';
-import { TaskAbortedError, toError } from '../../src/errors.js';
+import { describe, TaskAbortedError, toError } from '../../src/errors.js';
 import { LazyAbortController } from '../../src/lazy-abort.js';
 import { errorFields, type Logger } from '../../src/logger.js';
 import type { KeepaliveOutcome } from '../../src/results.js';
-import { JobAbortedError, UnknownTaskError, type JobAbortReason } from './backend-errors.js';
+import { JobAbortedError, JobArgsError, UnknownTaskError, type JobAbortReason } from './backend-errors.js';
+import { UnreadableArgs } from './job-args-reader.js';
 import type { DeleteJobsPolicy, JobContext, ResolvedTask } from './backend-options.js';
 import type { EndStatus, FetchedJob, JobStore } from './job-store.js';
 import { persist } from './persist.js';
@@ -96,15 +97,18 @@ export class JobRunner {
     return this.ending !== undefined;
   }
 
+  /** Fails a job whose handler cannot run, without retry, logging why. */
+  private failUnrun(error: Error): void {
+    this.logger.error(error.message, errorFields(error));
+    void this.end({ status: 'failed', error });
+  }
+
   /** Launches the handler and returns at once. */
   start(): void {
     const { task } = this.deps;
-    if (!task) {
-      const error = new UnknownTaskError(this.job.task_name, this.job.id, this.job.queue_name, this.deps.registeredTasks);
-      this.logger.error(error.message, errorFields(error));
-      void this.end({ status: 'failed', error });
-      return;
-    }
+    if (!task) return this.failUnrun(new UnknownTaskError(this.job.task_name, this.job.id, this.job.queue_name, this.deps.registeredTasks));
+    const args = this.job.args;
+    if (!isKeywordArgs(args)) return this.failUnrun(new JobArgsError(this.job.task_name, this.job.id, argsProblem(args)));
     // Not through ctx.signal: listening here makes no AbortSignal, and the signal fires only
     // when the slot is lost or a cancel asks, so this listener never runs for most jobs.
     this.offSlotAbort = this.ctx.onAbort((reason) => this.onSlotAbort(reason));
@@ -115,7 +119,7 @@ export class JobRunner {
     const context: JobContext = {
       id: this.job.id,
       taskName: this.job.task_name,
-      args: this.job.args,
+      args,
       attempts: this.job.attempts,
       queue: this.job.queue_name,
       lock: this.job.lock,
@@ -127,7 +131,7 @@ export class JobRunner {
     };
     // A microtask later, so that a handler doing synchronous work does not run inside startCallback.
     Promise.resolve()
-      .then(() => task.handler(this.job.args, context))
+      .then(() => task.handler(args, context))
       .then(
         () => this.onSettled(undefined),
         (thrown: unknown) => this.onSettled(toError(thrown)),
@@ -349,4 +353,15 @@ export class JobRunner {
   private notOurs(status: string): void {
     this.logger.warn('job is no longer ours (finished, requeued or claimed elsewhere); left alone', { jobId: this.job.id, wanted: status });
   }
+}
+
+/** True for a JSON object: what Python's `task(**args)` and a handler's `args` expect. */
+function isKeywordArgs(args: unknown): args is Record<string, unknown> {
+  return typeof args === 'object' && args !== null && !Array.isArray(args) && !(args instanceof UnreadableArgs);
+}
+
+/** What is wrong with args that are no keyword arguments, for the error. */
+function argsProblem(args: unknown): string {
+  if (args instanceof UnreadableArgs) return `holding ${args.reason}`;
+  return `${describe(args)}, which are not a JSON object of keyword arguments (defer jobs with args such as {"to": "a@b.c"})`;
 }

@@ -13,6 +13,7 @@
  * connection instead of at every call, which measured +40 % on a drain.
  */
 import type pg from 'pg';
+import { argsTypes } from './job-args-reader.js';
 import { jobAbortRequests, jobFinishAndClaim, jobHandBack, jobRetryGuarded } from './sql.generated.js';
 
 /** A claimed job, as fetch returns it (named columns; int8 ids as strings). */
@@ -22,7 +23,8 @@ export interface FetchedJob {
   priority: number;
   lock: string | null;
   queueing_lock: string | null;
-  args: Record<string, unknown>;
+  /** A JSON object unless something other than Procrastinate deferred the job; UnreadableArgs when JavaScript cannot hold them. */
+  args: unknown;
   scheduled_at: Date | null;
   queue_name: string;
   /** Finished tries before this run; with the id it fences every write of this run. */
@@ -75,6 +77,8 @@ export class JobStore {
   private aloneQueued = false;
   /** Job writes sent and not answered yet (settled, never rejecting): a claim goes after them. */
   private readonly writesInFlight = new Set<Promise<void>>();
+  /** How claimed rows are read: args with integers a JavaScript number would change come back unreadable. */
+  private readonly argsTypes = argsTypes();
 
   constructor(
     private readonly pool: pg.Pool,
@@ -181,7 +185,8 @@ export class JobStore {
       max,
     ];
     const name = 'task_semaphore_job_finish_and_claim';
-    const { rows } = await this.pool.query<StatementRow>(this.prepared ? { name, text: jobFinishAndClaim, values } : { text: jobFinishAndClaim, values });
+    const query = { text: jobFinishAndClaim, values, types: this.argsTypes };
+    const { rows } = await this.pool.query<StatementRow>(this.prepared ? { name, ...query } : query);
     return rows;
   }
 
@@ -211,7 +216,8 @@ function toJob(row: StatementRow): FetchedJob {
     priority: row.priority!,
     lock: row.lock,
     queueing_lock: row.queueing_lock,
-    args: row.args ?? {},
+    // Not defaulted: JSON null args fail the job, as in Python (the column is NOT NULL).
+    args: row.args!,
     scheduled_at: row.scheduled_at,
     queue_name: row.queue_name!,
     attempts: row.attempts!,

@@ -1,4 +1,5 @@
 import { ConfigError } from '../../src/errors.js';
+import { checkStorable } from './job-fields.js';
 
 /**
  * Procrastinate notifies on the channel `procrastinate_queue_v1#<queue>`; PostgreSQL cuts channel
@@ -11,6 +12,7 @@ export function validateQueueName(queue: unknown, field: string): string {
   if (typeof queue !== 'string' || queue.length === 0) {
     throw new ConfigError(field, queue, 'allowed: a non-empty queue name');
   }
+  checkStorable(queue, field, 'allowed: a non-empty queue name');
   const bytes = Buffer.byteLength(queue, 'utf8');
   if (bytes > maxQueueNameBytes) {
     throw new ConfigError(

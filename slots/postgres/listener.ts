@@ -7,7 +7,10 @@ export interface PgListenerOptions {
   connection: pg.ClientConfig;
   /** Channels to LISTEN on; quoted, so case and characters such as `#` are kept. */
   channels: readonly string[];
-  /** Called with each notification's channel and payload. */
+  /**
+   * Called with each notification's channel and payload, which anyone with access to the database
+   * may send. It must not throw: it runs inside pg's socket handler, where a throw crashes the process.
+   */
   onNotification(channel: string, payload: string): void;
   /** Called after the connection was lost and listening resumed: notifications in between are lost. */
   onReconnect?(): void;

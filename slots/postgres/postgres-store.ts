@@ -2,7 +2,7 @@ import type pg from 'pg';
 import * as z from 'zod/mini';
 import { postgresOption } from '../../src/connection-options.js';
 import { ConfigError, StoreConflictError, StoreUnavailableError } from '../../src/errors.js';
-import { integer, parseOptions, postgresIdentifier, strictObject, text } from '../../src/option-schema.js';
+import { integer, parseOptions, postgresIdentifier, storableText, strictObject } from '../../src/option-schema.js';
 import { loadPeer } from '../../src/peers.js';
 import {
   compareSlotIds,
@@ -56,7 +56,7 @@ const defaults = Object.freeze({
 
 const optionsSchema = strictObject(
   {
-    name: text(/./, 'allowed: a non-empty string'),
+    name: storableText(/./, 'allowed: a non-empty string'),
     postgres: postgresOption(),
     schema: z._default(postgresIdentifier(), defaults.schema),
     outboxLimit: z._default(integer(0), defaults.outboxLimit),

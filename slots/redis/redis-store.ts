@@ -2,7 +2,7 @@ import type { Redis, Cluster } from 'ioredis';
 import * as z from 'zod/mini';
 import { redisDatabase, redisOption } from '../../src/connection-options.js';
 import { ConfigError, StoreUnavailableError, redactUrl } from '../../src/errors.js';
-import { integer, parseOptions, strictObject, text } from '../../src/option-schema.js';
+import { integer, parseOptions, storableText, strictObject } from '../../src/option-schema.js';
 import { loadPeer } from '../../src/peers.js';
 import {
   compareSlotIds,
@@ -64,9 +64,9 @@ const tagPart = /^[^{}]*$/;
 
 const optionsSchema = strictObject(
   {
-    name: text(/^[^{}]+$/, 'allowed: a non-empty string without "{" or "}"'),
+    name: storableText(/^[^{}]+$/, 'allowed: a non-empty string without "{" or "}"'),
     redis: redisOption(),
-    keyPrefix: z._default(text(tagPart, 'allowed: a string without "{" or "}"'), defaults.keyPrefix),
+    keyPrefix: z._default(storableText(tagPart, 'allowed: a string without "{" or "}"'), defaults.keyPrefix),
     outboxLimit: z._default(integer(1, { allowed: 'allowed: a positive integer' }), defaults.outboxLimit),
     waitReplicas: z._default(integer(0, { allowed: 'allowed: a whole number of replicas, 0 for no wait' }), defaults.waitReplicas),
     waitTimeoutMs: z._default(integer(1, { allowed: 'allowed: a positive number of milliseconds' }), defaults.waitTimeoutMs),

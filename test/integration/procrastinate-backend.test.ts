@@ -11,7 +11,6 @@ import { JobAbortedError } from '../../backends/procrastinate/backend-errors.js'
 import type { JobContext, ProcrastinateBackendOptions } from '../../backends/procrastinate/backend-options.js';
 import { ProcrastinateSchemaError } from '../../backends/procrastinate/errors.js';
 import { ConfigError, TaskAbortedError, type AbortCause } from '../../src/errors.js';
-import type { Logger } from '../../src/logger.js';
 import type { SchedulerOptions } from '../../src/options.js';
 import { Scheduler } from '../../src/scheduler.js';
 import { sleep, waitFor } from '../conformance/scheduler-kit.js';
@@ -19,18 +18,7 @@ import { JobStore } from '../../backends/procrastinate/job-store.js';
 import { deferMany, deferOne, eventTypes, jobRow, procrastinateDb, q, registerWorker } from '../helpers/procrastinate.js';
 import { redisUrl, uniqueName } from '../helpers/services.js';
 import { postgresProxy, redisProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
-
-type LogEntry = { level: string; message: string } & Record<string, unknown>;
-
-/** A logger of the Logger shape that keeps every line. */
-function capturingLogger(): { logger: Logger; entries: LogEntry[] } {
-  const entries: LogEntry[] = [];
-  const make = (base: Record<string, unknown>): Logger => {
-    const at = (level: string) => (message: string, fields?: Record<string, unknown>) => entries.push({ ...base, ...fields, level, message });
-    return { error: at('error'), warn: at('warn'), info: at('info'), debug: at('debug'), child: (fields) => make({ ...base, ...fields }) };
-  };
-  return { logger: make({}), entries };
-}
+import { capturingLogger, type LogEntry } from '../helpers/capturing-logger.js';
 
 interface Setup {
   pool: pg.Pool;

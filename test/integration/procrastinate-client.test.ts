@@ -129,7 +129,12 @@ test('bad arguments are ConfigErrors naming the field', async (t) => {
     [() => client.defer('t.a', [1, 2] as never), 'defer(args)'],
     [() => client.defer('t.a', 'x' as never), 'defer(args)'],
     [() => client.defer('t.a', new Date() as never), 'defer(args)'],
-    [() => client.defer('t.a', { n: 1n }), 'defer(args)'],
+    // A value inside args is named by its path.
+    [() => client.defer('t.a', { n: 1n }), 'defer(args).n'],
+    [() => client.deferMany([{ taskName: 't.a', args: { list: [Number.NaN] } }]), 'deferMany(jobs[0].args).list[0]'],
+    [() => client.defer('t.a\u0000', {}), 'defer(taskName)'],
+    [() => client.defer('t.a', {}, { lock: 'l\ud800' }), 'defer(options.lock)'],
+    [() => client.defer('t.a', {}, { queue: 'q\u0000' }), 'defer(options.queue)'],
     [() => client.defer('', {}), 'defer(taskName)'],
     [() => client.defer('t.a', {}, { priority: 1.5 }), 'defer(options.priority)'],
     [() => client.defer('t.a', {}, { priority: 2 ** 31 }), 'defer(options.priority)'],

@@ -149,3 +149,22 @@ test('toError describes the thrown value in the message', (t) => {
   t.true(toError('boom').message.includes('"boom"'));
   t.true(toError({ reason: 'nope' }).message.includes('{"reason":"nope"}'));
 });
+
+// Found by test/fuzz/options.test.ts: the value shown in a ConfigError must neither swamp the
+// message nor make building the error throw.
+test('a ConfigError cuts a long string value short, saying how long it was', (t) => {
+  const error = new ConfigError('name', '\u0000'.repeat(5000), 'allowed: letters');
+  t.true(error.message.length < 700, `${error.message.length} characters`);
+  t.true(error.message.endsWith('…(5000 characters); allowed: letters'), error.message.slice(-60));
+  t.is(error.value, '\u0000'.repeat(5000), 'the value itself is kept whole');
+  t.is(new ConfigError('name', 'x'.repeat(120), 'allowed: a').message, `name: got "${'x'.repeat(120)}"; allowed: a`);
+});
+
+test('a ConfigError about an object JSON cannot write, even one without a prototype, is built', (t) => {
+  const bare = Object.assign(Object.create(null) as object, { minutes: 10n });
+  t.is(new ConfigError('slots[0].slot_kwargs', bare, 'allowed: an object').message, 'slots[0].slot_kwargs: got [object Object]; allowed: an object');
+  t.is(new ConfigError('x', 10n, 'allowed: a number').message, 'x: got 10n; allowed: a number');
+  const cycle: Record<string, unknown> = {};
+  cycle.self = cycle;
+  t.is(new ConfigError('x', cycle, 'allowed: a tree').message, 'x: got [object Object]; allowed: a tree');
+});

@@ -258,3 +258,29 @@ test('one duration format: the Procrastinate options take strings or millisecond
   t.is(error.field, 'staleWorkerTimeout');
   t.is(error.code, 'ERR_BAD_DURATION');
 });
+
+// Found by test/fuzz/options.test.ts: an unregistered defaultSlotClass crashed load() with a TypeError.
+test('a defaultSlotClass that is not registered is a ConfigError naming it, from load() and from keepalive()', async (t) => {
+  const scheduler = new Scheduler({ name: 'n', defaultSlotClass: 'Mine', logger: false });
+  scheduler.registerBackend('idle', Idle);
+  const loaded = await t.throwsAsync(scheduler.load([{ slotId: 1, backends: ['idle'] }]), { instanceOf: ConfigError });
+  t.is(loaded.field, 'defaultSlotClass');
+  t.is(loaded.code, 'ERR_UNKNOWN_SLOT_CLASS');
+  t.regex(loaded.message, /^defaultSlotClass: got "Mine"; unknown slot class; registered: MemorySlot, RedisSlot, PostgresSlot/);
+  const renewed = await t.throwsAsync(scheduler.keepalive('t'), { instanceOf: ConfigError });
+  t.is(renewed.field, 'defaultSlotClass');
+  // A slot that names its class does not need the default.
+  await t.notThrowsAsync(scheduler.load([{ slotId: 1, slotCls: 'MemorySlot', backends: ['idle'] }]));
+  await scheduler.close();
+});
+
+// Found by test/fuzz/options.test.ts: a timeout of 20 ms or less was accepted, and no task could
+// ever start in it (each start was refused as lapsed and its id handed back at once, in a loop).
+test('a task timeout under 100 ms is refused, in the options and in a slot config', async (t) => {
+  rejectsOption(t, { name: 'n', timeout: '20ms' }, 'timeout', '20ms', 'between 100 ms', 'ERR_BAD_DURATION');
+  const scheduler = new Scheduler({ name: 'n', timeout: '100ms', logger: false });
+  scheduler.registerBackend('idle', Idle);
+  const error = await t.throwsAsync(scheduler.load([{ slotId: 1, backends: ['idle'], timeout: 50 }]), { instanceOf: ConfigError });
+  t.is(error.field, 'slots[0].timeout');
+  await scheduler.close();
+});
