@@ -143,6 +143,8 @@ for (const kind of ['redis', 'postgres'] as const) {
     await waitFor(async () => (await records(redis, `${ns}:starts`)).some((s) => s.pid === spare!.pid), 'the reaped slot to be refilled', 20_000);
     // The record of the pass that refilled comes once it ends.
     await waitFor(async () => (await redis.lrange(`${ns}:passes`, 0, -1)).some((line) => JSON.parse(line).started > 0), 'the refilling pass to end', 10_000);
+    // The reaper runs the stopCallback after its end; the refill, in another process, may come first.
+    await waitFor(async () => (await records(redis, `${ns}:stops`)).some((s) => s.taskId === hung!.taskId), 'the reap to be delivered', 10_000);
     await redis.set(`${ns}:done`, '1');
     const reap = (await records(redis, `${ns}:stops`)).find((s) => s.taskId === hung!.taskId)!;
     // Reaped by a busy process at its tick (which announces it), or by the process with room
