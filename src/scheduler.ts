@@ -108,8 +108,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     this.delivery = Object.freeze({ owner: this.owner, leaseMs: this.options.deliveryLeaseMs });
     const notify: Notify = (event, ...args) => this.notify(event, ...args);
     this.batches = new StoreBatches((error, refs) => {
-      // Not lost: the store delivers them again once their lease lapses.
-      this.logger.warn('acknowledging delivered ends failed; they will be delivered again', { ends: refs.length, ...errorFields(error) });
+      // Not lost: sent again until the scheduler closes; should their lease lapse first, the store delivers them again.
+      this.logger.warn('acknowledging delivered ends failed; trying again (past their delivery lease they are delivered again)', { ends: refs.length, ...errorFields(error) });
     });
     this.callbacks = new BackendCallbacks({
       backends: this.backends,

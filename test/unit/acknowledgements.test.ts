@@ -82,3 +82,36 @@ test('a failed acknowledge call is reported with its records; a store without ac
   await acks.flush();
   t.is(failures.length, 1);
 });
+
+test('a failed acknowledge call is sent again, after a growing wait, until it gets through; none after flush', async (t) => {
+  const { store } = recordingStore();
+  const acknowledge = store.acknowledge.bind(store);
+  const calls: number[] = [];
+  let failuresLeft = 2;
+  store.acknowledge = async (refs) => {
+    calls.push(performance.now());
+    if (failuresLeft-- > 0) throw new Error('store down');
+    await acknowledge(refs);
+  };
+  const failures: string[] = [];
+  const acks = new Acknowledgements((error) => failures.push((error as Error).message));
+  acks.push(store, ref(1));
+  for (let i = 0; i < 100 && calls.length < 3; i++) await sleep(10);
+  t.is(calls.length, 3, 'sent again after each failure');
+  t.deepEqual(failures, ['store down', 'store down']);
+  // 100 ms, then 200 ms between the tries (timers fire no earlier than asked).
+  t.true(calls[1]! - calls[0]! >= 99 && calls[2]! - calls[1]! >= 199, `waits ${calls[1]! - calls[0]!}, ${calls[2]! - calls[1]!} ms`);
+  await acks.flush();
+  t.is(calls.length, 3, 'acknowledged once it got through, and not sent again');
+
+  // Once flushed (the scheduler closing), a failure is reported and left to redelivery.
+  store.acknowledge = async () => {
+    calls.push(performance.now());
+    throw new Error('closed');
+  };
+  acks.push(store, ref(2));
+  await acks.flush();
+  await sleep(150);
+  t.is(calls.length, 4);
+  t.deepEqual(failures, ['store down', 'store down', 'closed']);
+});
