@@ -4,9 +4,9 @@
  */
 import type { FaultName } from './harness/events.js';
 import type { StoreKind } from './harness/stores.js';
-import type { BackendMix } from './harness/worker-config.js';
+import type { BackendMix, SchedulerTiming } from './harness/worker-config.js';
 
-export const faultNames: readonly FaultName[] = ['kill', 'stop', 'block', 'restart', 'freeze'];
+export const faultNames: readonly FaultName[] = ['kill', 'stop', 'block', 'restart', 'freeze', 'poll', 'callback', 'duplicate', 'cancel'];
 
 export interface Scenario {
   /** e.g. `redis:kill`, `postgres:stop+block`. */
@@ -23,15 +23,15 @@ export interface Scenario {
     maxLocalTasks: number | null;
     backends: BackendMix;
   };
-  /** Short, so that faults resolve fast: a lease of 1.5 s frees the slots of a killed process in-process tasks. */
-  timing: { timeoutMs: number; processLeaseMs: number; reservationTimeoutMs: number; pollTimeoutMs: number; passMs: number };
+  /** The scheduler's durations, and how often a pass runs. */
+  timing: SchedulerTiming & { passMs: number };
   /**
    * Task lengths: most short, some longer than any stall or freeze, so that a task is still at work
    * when its lease ends under a fault (the case the lease judge exists for).
    */
   tasks: { minMs: number; maxMs: number; longShare: number; longMinMs: number; longMaxMs: number; stepMs: number };
   /** Random pause between two faults of one lane (processes, store), in ms. */
-  gapsMs: { process: [number, number]; store: [number, number] };
+  gapsMs: { process: [number, number]; store: [number, number]; backend: [number, number] };
   /** Whether an end whose deliverer was killed must be redelivered (at-least-once stopCallbacks). */
   requireRedelivery: boolean;
 }
@@ -45,10 +45,10 @@ export function scenario(store: StoreKind, faults: readonly FaultName[], options
     durationMs: options.durationMs,
     seed: options.seed,
     fleet: { workers: 3, slots: 6, maxLocalTasks: 3, backends: 'mixed' },
-    timing: { timeoutMs: 2000, processLeaseMs: 1500, reservationTimeoutMs: 2000, pollTimeoutMs: 1000, passMs: 1000 },
+    timing: { timeoutMs: 2000, processLeaseMs: 1500, reservationTimeoutMs: 2000, pollTimeoutMs: 1000, callbackTimeoutMs: 1000, deliveryLeaseMs: 4000, passMs: 1000 },
     tasks: { minMs: 300, maxMs: 1500, longShare: 0.2, longMinMs: 3000, longMaxMs: 6000, stepMs: 50 },
-    gapsMs: { process: [800, 2500], store: [1000, 3000] },
-    requireRedelivery: false,
+    gapsMs: { process: [800, 2500], store: [1000, 3000], backend: [300, 1200] },
+    requireRedelivery: true,
   };
 }
 
@@ -59,6 +59,15 @@ export function scenario(store: StoreKind, faults: readonly FaultName[], options
 export function recoveryBoundMs(s: Scenario): number {
   const { timeoutMs, processLeaseMs, reservationTimeoutMs, passMs } = s.timing;
   return Math.max(timeoutMs, processLeaseMs, reservationTimeoutMs) + passMs + 2000;
+}
+
+/**
+ * The longest the last ends may take to be delivered after the last fault: an end leased to a
+ * process that died is delivered again once its delivery lease lapses, at the next pass (a reaped
+ * occupancy's end may first take the recovery bound to be reaped at all).
+ */
+export function settleBoundMs(s: Scenario): number {
+  return recoveryBoundMs(s) + s.timing.deliveryLeaseMs + s.timing.passMs;
 }
 
 /**

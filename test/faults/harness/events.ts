@@ -8,6 +8,8 @@
  * libfaketime the monotonic clock must stay real (FAKETIME_DONT_FAKE_MONOTONIC=1).
  */
 
+import type { Misbehaviour, MisbehavingCall } from './control.js';
+
 /** What every line has: when (monotonic ns) and which process wrote it. */
 export interface LineBase {
   t: number;
@@ -28,7 +30,9 @@ export type ExecOutcome =
   /** It did all its steps, but the source refused the completion: the task had been handed to another occupancy. */
   | 'fenced'
   /** Its signal said it must stop (lost slot, timeout): it stopped between two steps. */
-  | 'aborted';
+  | 'aborted'
+  /** Its signal said a cancel was requested: it stopped between two steps, the source recorded it cancelled. */
+  | 'cancelled';
 
 /** The lines a worker process writes. */
 export type WorkerEvent =
@@ -64,8 +68,21 @@ export type WorkerEvent =
   | ({ ev: 'stop-callback'; reason: string; owner: string; redelivered: boolean } & TaskRef)
   /** `stopCallback` finished; `requeued` if it gave the task back to the source. */
   | ({ ev: 'stop-callback-done'; requeued: boolean } & TaskRef)
-  /** `rejectCallback`: a polled task was not started; `handedBack` if the source took it back. */
-  | { ev: 'reject'; taskId: string; slotId: string; reason: string; retryAfterMs: number | null; handedBack: boolean }
+  /**
+   * `rejectCallback`: a polled task was not started; `handedBack` if the source took it back.
+   * `injected`: the id of a `dup-poll`, which this process never claimed: nothing to give back.
+   */
+  | { ev: 'reject'; taskId: string; slotId: string; reason: string; retryAfterMs: number | null; handedBack: boolean; injected?: boolean }
+  /** A poll returned, on the harness's order, the id of a task that holds a slot (run by `holder`), unclaimed. */
+  | { ev: 'dup-poll'; taskId: string; slotId: string; holder: number }
+  /** A backend call misbehaves now, on the harness's order (harness/control.ts). */
+  | { ev: 'misbehave'; call: MisbehavingCall; how: Misbehaviour; slotId: string; taskId: string | null; token: number | null }
+  /** The scheduler's `poll:error`: a poll threw, hung or returned nonsense (`timeout`: past pollTimeout). */
+  | { ev: 'poll-error'; slotId: string; backend: string; timeout: boolean; error: string }
+  /** The scheduler's `callback:error`: a callback threw, rejected or hung (`timeout`: past callbackTimeout). */
+  | { ev: 'callback-error'; callback: string; taskId: string; timeout: boolean; error: string }
+  /** The scheduler's `task:stop`: the callbacks of an end ran here (or were given up on); its acknowledgement is queued. */
+  | ({ ev: 'delivered'; reason: string; redelivered: boolean } & TaskRef)
   /** The sweep gave back a task claimed, or run, by a process that no longer exists. */
   | { ev: 'swept'; taskId: string; deadPid: number; held: 'claim' | 'run' }
   /** A task blocks the event loop of this process (the `block` fault), and when it lets go. */
@@ -81,7 +98,7 @@ export type WorkerEvent =
   | { ev: 'closed' };
 
 /** The faults the harness injects. */
-export type FaultName = 'kill' | 'stop' | 'block' | 'restart' | 'freeze';
+export type FaultName = 'kill' | 'stop' | 'block' | 'restart' | 'freeze' | 'poll' | 'callback' | 'duplicate' | 'cancel';
 
 /** The lines the harness writes. */
 export type HarnessEvent =
@@ -99,17 +116,29 @@ export type HarnessEvent =
    * A fault: `kill` (SIGKILL now, or `arm-kill`: the worker kills itself at `phase`), `stop` and
    * `cont` (SIGSTOP, SIGCONT), `block` (a task of the worker blocks its event loop for `ms`),
    * `restart-begin` and `restart-end` (the store down, then back: `stateLoss` when it comes back
-   * empty), `freeze` and `thaw` (every process of the store stopped, then resumed).
+   * empty), `freeze` and `thaw` (every process of the store stopped, then resumed), `misbehave`
+   * (the worker's next `call` misbehaves as `how`), `duplicate` (its next poll returns the id of a
+   * task that holds a slot).
    */
   | {
       ev: 'fault';
-      fault: 'kill' | 'arm-kill' | 'stop' | 'cont' | 'block' | 'restart-begin' | 'restart-end' | 'freeze' | 'thaw';
+      fault: 'kill' | 'arm-kill' | 'stop' | 'cont' | 'block' | 'restart-begin' | 'restart-end' | 'freeze' | 'thaw' | 'misbehave' | 'duplicate';
       target: number | 'store';
       phase?: string;
       ms?: number;
       mode?: string;
       stateLoss?: boolean;
+      call?: MisbehavingCall;
+      how?: Misbehaviour;
     }
+  /** The harness asks the store, from a scheduler of its own, to cancel a task (`token`: that occupancy only). */
+  | { ev: 'cancel'; taskId: string; token: number | null; fed: boolean }
+  /**
+   * What `cancel()` answered: ok (`token` the occupancy flagged, `alreadyRequested`), or not ok
+   * with `reason` (and `token`, `endReason` where the store still knows the task), or the error it
+   * threw (the store away).
+   */
+  | { ev: 'cancel-result'; taskId: string; asked: number | null; ok: boolean; token?: number; reason?: string; endReason?: string; alreadyRequested?: boolean; error?: string }
   /** The last fault is over: the fleet must recover from here. */
   | { ev: 'faults-done' }
   /** What the source still holds at the end: ids not done, with their state. */
