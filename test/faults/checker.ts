@@ -467,11 +467,20 @@ function checkLiveness(model: RunModel, config: CheckConfig, report: CheckReport
     return null;
   };
   const ends = model.faultEnds.map((f) => f.at).sort((a, b) => a - b);
-  for (const end of ends) {
+  for (const { fault, at: end } of [...model.faultEnds].sort((a, b) => a.at - b.at)) {
     const full = fullAt(end);
     const next = model.faultStarts.filter((at) => at > end).sort((a, b) => a - b)[0];
-    if (full !== null && (next === undefined || full <= next)) report.figures.recoveriesMs.push(Math.round(full - end));
-    else report.figures.recoveriesInterrupted++;
+    if (full === null || (next !== undefined && full > next)) {
+      report.figures.recoveriesInterrupted++;
+      continue;
+    }
+    report.figures.recoveriesMs.push(Math.round(full - end));
+    // A misbehaving call holds no slot past its time limit and a reservation (README, pollTimeout,
+    // callbackTimeout, reservationTimeout): unless another fault comes first, the fleet is full
+    // again within the bound.
+    if (fault === 'misbehave' && full - end > config.recoveryBoundMs) {
+      violate('liveness', end, `the fleet ran ${config.slots} tasks at once again ${Math.round(full - end)} ms after a misbehaving call, over the ${config.recoveryBoundMs} ms bound`);
+    }
   }
   // Judged once the harness said the faults were over (it then keeps feeding for the recovery window).
   if (ends.length > 0 && model.faultsDoneAt !== null) {

@@ -452,3 +452,15 @@ test('a task launched late by a slow startCallback, told start_failed at its fir
     .task(10, 'a', 3, '1', 2100, 2200);
   t.deepEqual(kinds(journal), []);
 });
+
+test('a hung poll that keeps the fleet from running every slot past the bound, with no other fault after it, fails liveness', (t) => {
+  const hung = (nextStart: number) =>
+    new Journal()
+      .feed(0, 'a', 'b')
+      .task(10, 'a', 1, '1', 10, 100)
+      .add(200, 10, { ev: 'misbehave', call: 'poll', how: 'hang', slotId: '1', taskId: null, token: null })
+      .add(1200, 10, { ev: 'poll-error', slotId: '1', backend: 'B', timeout: true, error: 'did not settle' })
+      .task(10, 'b', 2, '1', nextStart, nextStart + 100);
+  t.deepEqual(kinds(hung(1300)), []);
+  t.deepEqual(kinds(hung(6300)), ['liveness']);
+});
