@@ -174,7 +174,8 @@ class SourceBackend extends Backend {
       dieIfArmed('poll');
     }
     if (order?.how === 'slow') await sleep(order.ms);
-    if (order?.how === 'hang-signal') await abortOf((listener) => signal.addEventListener('abort', listener, { once: true }));
+    // An abort event already past (the process was stalled) never comes again: look first.
+    if (order?.how === 'hang-signal' && !signal.aborted) await abortOf((listener) => signal.addEventListener('abort', listener, { once: true }));
     if (taskId !== null && signal.aborted) {
       // Past pollTimeout the scheduler ignores what the poll returns: the claim must go back.
       const handedBack = await source.handBack(taskId, pid);
