@@ -14,6 +14,7 @@ import type { Fleet } from './fleet.js';
 import { monotonicNs, type JournalWriter } from './journal.js';
 import type { Rng } from './rng.js';
 import type { FaultStore } from './stores.js';
+import type { TaskSource } from './task-source.js';
 
 export interface FaultDeps {
   scenario: Scenario;
@@ -21,6 +22,7 @@ export interface FaultDeps {
   store: FaultStore;
   journal: JournalWriter<HarnessEvent>;
   canceller: Canceller;
+  source: TaskSource;
 }
 
 const lanes: Record<'process' | 'store' | 'backend', readonly FaultName[]> = {
@@ -68,7 +70,11 @@ async function inject(fault: FaultName, deps: FaultDeps, rng: Rng): Promise<void
   switch (fault) {
     case 'kill': {
       // Now (at whatever the process is doing: mostly mid-task), or armed at a phase it reaches soon.
-      const pid = rng.pick(fleet.pids());
+      // A worker that runs tasks if any does: with 3 tasks each, two workers can hold all 6 slots,
+      // and a kill of the idle third would test nothing.
+      const running = new Set((await deps.source.holders()).filter((h) => h.held === 'run').map((h) => h.pid));
+      const busy = fleet.pids().filter((p) => running.has(p));
+      const pid = rng.pick(busy.length > 0 ? busy : fleet.pids());
       const phase = rng.pick(['now', ...killPhases] as const);
       if (phase === 'now') fleet.kill(pid);
       else await fleet.armKill(pid, phase, 2000);

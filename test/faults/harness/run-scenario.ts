@@ -78,7 +78,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions): Prom
   // Warm up to a full fleet, inject, then let the fleet show it recovers while work keeps coming.
   await sleep(1000);
   log(`${scenario.name}: injecting ${scenario.faults.join(', ')} for ${scenario.durationMs} ms`);
-  await injectFaults({ scenario, fleet, store, journal, canceller }, new Rng(scenario.seed), Date.now() + scenario.durationMs);
+  await injectFaults({ scenario, fleet, store, journal, canceller, source }, new Rng(scenario.seed), Date.now() + scenario.durationMs);
   journal.write({ ev: 'faults-done' });
   const faultsDone = Date.now();
   // Work keeps coming until the fleet runs every slot again (the checker times it), or past the bound.
