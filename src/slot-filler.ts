@@ -228,6 +228,9 @@ export class SlotFiller {
     try {
       await callWithTimeout(() => backend.startCallback(taskId, context), this.deps.callbackTimeoutMs, 'startCallback', fields);
     } catch (error) {
+      // Told before the end is sent: once the store frees the slot another task may take it, and
+      // anything the callback launched must already see its signal fired.
+      this.deps.localTasks.abort(local, 'start_failed');
       this.deps.logger.error('start callback failed', { ...fields, ...errorFields(error) });
       this.deps.notify('callback:error', { backend: occupancy.backend, callback: 'startCallback', taskId, error: error as Error });
       await this.deps.startFailed(store, taskId, token, (error as Error).message);

@@ -46,7 +46,33 @@ export interface OccupancyInfo {
   stopResult: EventOf<'stop-result'> | null;
   /** A `lapsed` reject: the process found its lease over before `startCallback`, never started it. */
   lapsedAt: number | null;
-  stopCallbacks: Array<{ at: number; pid: number; reason: string; slotId: string; redelivered: boolean; doneAt: number | null }>;
+  /**
+   * Its deliveries: `doneAt`, when the backend's work finished; `deliveredAt`, when the scheduler
+   * was through with its callbacks (ran, failed or given up on: the acknowledgement is queued).
+   */
+  stopCallbacks: Array<{ at: number; pid: number; reason: string; slotId: string; redelivered: boolean; doneAt: number | null; deliveredAt: number | null }>;
+  /** When its task's exec-end said it honoured a cancel (the source recorded it cancelled). */
+  cancelledAt: number | null;
+}
+
+/** A backend call that misbehaved on the harness's order. */
+export interface MisbehaviourInfo {
+  at: number;
+  pid: number;
+  call: string;
+  how: string;
+  slotId: string;
+  taskId: string | null;
+  token: number | null;
+}
+
+/** A cancel the harness asked for, and what it answered (null: no answer came). */
+export interface CancelInfo {
+  at: number;
+  taskId: string;
+  asked: number | null;
+  fed: boolean;
+  result: (EventOf<'cancel-result'> & { at: number }) | null;
 }
 
 /** One execution of a task's work. */
@@ -90,6 +116,17 @@ export interface RunModel {
   faultStarts: number[];
   faultCounts: Record<string, number>;
   rejects: Array<EventOf<'reject'> | EventOf<'poll-abandoned'>>;
+  misbehaviours: MisbehaviourInfo[];
+  /** The scheduler's `poll:error` and `callback:error` lines, in order. */
+  pollErrors: Array<EventOf<'poll-error'> & { at: number }>;
+  callbackErrors: Array<EventOf<'callback-error'> & { at: number }>;
+  /** Polls that returned, on order, the id of a task holding a slot. */
+  dupPolls: Array<EventOf<'dup-poll'> & { at: number }>;
+  cancels: CancelInfo[];
+  /** Task id -> when it honoured a cancel (its first such exec-end). */
+  cancelledTasks: Map<string, number>;
+  /** Whether the workers journaled `delivered` lines (journals written before them did not). */
+  journalsDeliveries: boolean;
   /** When the harness injected its last fault: liveness is judged from the end of that fault. */
   faultsDoneAt: number | null;
   feedStopAt: number | null;
@@ -116,6 +153,13 @@ export function buildModel(events: readonly JournalEvent[]): RunModel {
     faultStarts: [],
     faultCounts: {},
     rejects: [],
+    misbehaviours: [],
+    pollErrors: [],
+    callbackErrors: [],
+    dupPolls: [],
+    cancels: [],
+    cancelledTasks: new Map(),
+    journalsDeliveries: false,
     faultsDoneAt: null,
     feedStopAt: null,
     end: null,
@@ -152,6 +196,7 @@ export function buildModel(events: readonly JournalEvent[]): RunModel {
         stopResult: null,
         lapsedAt: null,
         stopCallbacks: [],
+        cancelledAt: null,
       };
       model.occupancies.set(key, info);
     }
@@ -248,8 +293,44 @@ export function buildModel(events: readonly JournalEvent[]): RunModel {
           slotId: event.slotId,
           redelivered: event.redelivered,
           doneAt: null,
+          deliveredAt: null,
         });
         break;
+      case 'delivered': {
+        model.journalsDeliveries = true;
+        const delivery = occupancyOf(event.taskId, event.token, event.slotId).stopCallbacks.find((d) => d.pid === event.pid && d.deliveredAt === null);
+        if (delivery) delivery.deliveredAt = at;
+        break;
+      }
+      case 'misbehave':
+        model.misbehaviours.push({ at, pid: event.pid, call: event.call, how: event.how, slotId: event.slotId, taskId: event.taskId, token: event.token });
+        count(event.call === 'poll' ? `poll:${event.how}` : `callback:${event.call}:${event.how}`);
+        model.faultStarts.push(at);
+        model.faultEnds.push({ fault: 'misbehave', at });
+        break;
+      case 'poll-error':
+        model.pollErrors.push({ ...event, at });
+        break;
+      case 'callback-error':
+        model.callbackErrors.push({ ...event, at });
+        break;
+      case 'dup-poll':
+        model.dupPolls.push({ ...event, at });
+        count('duplicate');
+        model.faultStarts.push(at);
+        model.faultEnds.push({ fault: 'duplicate', at });
+        break;
+      case 'cancel':
+        model.cancels.push({ at, taskId: event.taskId, asked: event.token, fed: event.fed, result: null });
+        count(event.fed ? 'cancel' : 'cancel:never-fed');
+        model.faultStarts.push(at);
+        break;
+      case 'cancel-result': {
+        const cancel = model.cancels.find((c) => c.result === null && c.taskId === event.taskId && c.asked === event.asked);
+        if (cancel) cancel.result = { ...event, at };
+        model.faultEnds.push({ fault: 'cancel', at });
+        break;
+      }
       case 'stop-callback-done': {
         const delivery = occupancyOf(event.taskId, event.token, event.slotId).stopCallbacks.find((d) => d.pid === event.pid && d.doneAt === null);
         if (delivery) delivery.doneAt = at;
@@ -278,6 +359,12 @@ export function buildModel(events: readonly JournalEvent[]): RunModel {
         execution.end = at;
         execution.outcome = event.outcome;
         execution.lastGo = event.lastGo === null ? null : nsToMs(event.lastGo);
+        // Told to stop at its first look, it did no work at all: no time in its slot.
+        if (event.outcome === 'aborted' && event.steps === 0) execution.end = execution.start;
+        if (event.outcome === 'cancelled') {
+          occupancyOf(event.taskId, event.token, event.slotId).cancelledAt = at;
+          if (!model.cancelledTasks.has(event.taskId)) model.cancelledTasks.set(event.taskId, at);
+        }
         if (event.outcome === 'completed') model.completions.set(execution.taskId, [...(model.completions.get(execution.taskId) ?? []), execution]);
         break;
       }

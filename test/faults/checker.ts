@@ -4,6 +4,7 @@
  * process's view of itself: every rule is judged on lines written by the tasks, the callbacks and
  * the harness, merged on the machine's monotonic clock. test/faults/README.md states the rules.
  */
+import { checkCancels, checkDuplicates, checkMisbehaviours } from './checker-calls.js';
 import { buildModel, type Execution, type OccupancyInfo, type RunModel } from './checker-model.js';
 import type { JournalEvent } from './harness/events.js';
 
@@ -55,7 +56,17 @@ export type ViolationKind =
   /** Procrastinate: a job whose end status the journal does not explain (its handler, its task's retry policy, a lost slot). */
   | 'wrong-status'
   /** Procrastinate: a job whose `attempts` does not count its real tries (a hand-back added one, a try was not counted). */
-  | 'dishonest-attempts';
+  | 'dishonest-attempts'
+  /** A poll or callback that threw, rejected or hung, not reported as `poll:error` or `callback:error`. */
+  | 'misbehaviour-unreported'
+  /** A poll that returned the id of a task holding a slot, neither refused as `duplicate` (with `retryAfterMs`) nor otherwise answered. */
+  | 'duplicate-not-refused'
+  /** A cancel answered against what README says (an id never fed not `unknown`, an ended occupancy flagged, another token). */
+  | 'wrong-cancel-answer'
+  /** A task whose cancel was answered ok worked on past the bound without its signal telling it. */
+  | 'cancel-ignored'
+  /** A task that honoured a cancel (recorded cancelled) completed, or started again, afterwards. */
+  | 'ran-after-cancel';
 
 export interface Violation {
   kind: ViolationKind;
@@ -110,6 +121,10 @@ export interface Figures {
   recoveriesMs: number[];
   /** Faults followed by another before the fleet had recovered: no recovery time of their own. */
   recoveriesInterrupted: number;
+  /** Ends delivered again, `redelivered`, after their deliverer died or stalled (at-least-once). */
+  redeliveries: number;
+  /** Tasks that honoured a cancel: the source recorded them cancelled. */
+  cancelled: number;
   /** Whether every task fed was done by the end of the run. */
   drained: boolean;
   passErrors: number;
@@ -143,6 +158,11 @@ export interface CheckReport {
      * included, before the process learnt of it.
      */
     secondEndAfterStateLoss: number;
+    /**
+     * Polls returning, on order, the id of a task holding a slot, which the store started all
+     * the same: its holder had ended in between (the start is then refused by the task source).
+     */
+    duplicateAfterHolderEnded: number;
   };
   figures: Figures;
 }
@@ -153,7 +173,7 @@ export function checkRun(events: readonly JournalEvent[], config: CheckConfig): 
   const report: CheckReport = {
     violations: [],
     byKind: {},
-    tolerated: { stallOverruns: [], unjudgedOverruns: [], stateLossOverruns: [], undeliveredAfterKill: 0, lostWithKilledDeliverer: 0, lostWithState: 0, orphanEnds: 0, secondEndAfterStateLoss: 0 },
+    tolerated: { stallOverruns: [], unjudgedOverruns: [], stateLossOverruns: [], undeliveredAfterKill: 0, lostWithKilledDeliverer: 0, lostWithState: 0, orphanEnds: 0, secondEndAfterStateLoss: 0, duplicateAfterHolderEnded: 0 },
     figures: emptyFigures(model),
   };
   const violate = (kind: ViolationKind, at: number, message: string) => {
@@ -168,10 +188,13 @@ export function checkRun(events: readonly JournalEvent[], config: CheckConfig): 
   checkTasks(model, config, report, violate);
   checkProcesses(model, violate);
   checkLiveness(model, config, report, violate, clipAt, lastAt);
+  checkMisbehaviours(model, violate);
+  checkDuplicates(model, report, violate);
+  checkCancels(model, config, violate);
   return report;
 }
 
-type Violate = (kind: ViolationKind, at: number, message: string) => void;
+export type Violate = (kind: ViolationKind, at: number, message: string) => void;
 
 const describe = (e: Execution) => `${e.taskId} token ${e.token} in slot ${e.slotId} (pid ${e.pid})`;
 
@@ -184,7 +207,8 @@ const describe = (e: Execution) => `${e.taskId} token ${e.token} in slot ${e.slo
  */
 function checkOverlaps(model: RunModel, report: CheckReport, violate: Violate, lastAt: number): Map<string, number> {
   const clipAt = new Map<string, number>();
-  const byStart = [...model.executions].sort((a, b) => a.start - b.start);
+  // An execution told to stop at its first look did no work (zero length): it overlaps nothing.
+  const byStart = model.executions.filter((e) => e.end === null || e.end > e.start).sort((a, b) => a.start - b.start);
   const endOf = (e: Execution) => e.end ?? lastAt;
   for (const [kind, groupOf] of [
     ['slot-overlap', (e: Execution) => e.slotId],
@@ -273,7 +297,7 @@ function checkCapacity(model: RunModel, config: CheckConfig, report: CheckReport
  * know it: its own stop(), its signal, a lapsed start, its process's death or stall, its end's
  * delivery, or a loss of the store's state.
  */
-function releasedAt(model: RunModel, o: OccupancyInfo, lastAt: number): number {
+export function releasedAt(model: RunModel, o: OccupancyInfo, lastAt: number): number {
   const since = o.since ?? 0;
   const pid = o.pid ?? -1;
   const candidates = [
@@ -288,13 +312,35 @@ function releasedAt(model: RunModel, o: OccupancyInfo, lastAt: number): number {
   return candidates.length > 0 ? Math.min(...candidates) : lastAt;
 }
 
-const deathOf = (model: RunModel, pid: number | null) => (pid === null ? null : (model.processes.get(pid)?.deathAt ?? null));
+/** Whether process `pid` died, or stalled, after `at`. */
+const diedOrStalledAfter = (model: RunModel, pid: number, at: number) =>
+  (deathOf(model, pid) ?? -Infinity) >= at || model.stalls.some((s) => s.pid === pid && s.to > at);
+
+/** Whether occupancy `o` holds an id its process's poll returned on a `duplicate` order (never claimed there). */
+const isInjectedDuplicate = (model: RunModel, o: OccupancyInfo) =>
+  model.dupPolls.some((d) => d.pid === o.pid && d.taskId === o.taskId && d.slotId === o.slotId && d.at <= (o.since ?? Infinity));
+
+/**
+ * The reasons an occupancy whose own stop() answered ok may end with: `cancelled` once a cancel of
+ * it was answered ok before the stop was called, `stopped` when no cancel may have flagged it,
+ * either while a cancel was under way (asked before the stop's answer, answered after its call).
+ */
+function stopReasonsAllowed(model: RunModel, o: OccupancyInfo): string[] {
+  const stopCall = o.stopCalls[0] ?? Infinity;
+  const answeredAt = o.stopResult ? o.stopResult.t / 1e6 : Infinity;
+  const mine = model.cancels.filter((c) => c.taskId === o.taskId && (c.asked === null || c.asked === o.token) && c.at < answeredAt);
+  if (mine.some((c) => c.result?.ok === true && c.result.token === o.token && c.result.at < stopCall)) return ['cancelled'];
+  const maybe = mine.some((c) => c.result === null || c.result.error !== undefined || (c.result.ok && c.result.token === o.token));
+  return maybe ? ['stopped', 'cancelled'] : ['stopped'];
+}
+
+export const deathOf = (model: RunModel, pid: number | null) => (pid === null ? null : (model.processes.get(pid)?.deathAt ?? null));
 const deathAfter = (model: RunModel, at: number) => [...model.processes.values()].some((p) => p.deathAt !== null && p.deathAt >= at);
 /**
  * Whether the store lost its state between `from` and `to`. The loss happens at some moment of the
  * restart (the harness writes its line just before the shutdown), so any overlap counts.
  */
-const stateLossBetween = (model: RunModel, from: number, to: number) => model.storeFaults.some((f) => f.stateLoss && f.from <= to && f.to >= from);
+export const stateLossBetween = (model: RunModel, from: number, to: number) => model.storeFaults.some((f) => f.stateLoss && f.from <= to && f.to >= from);
 
 /** One stopCallback per occupancy, with the right reason, in its slot; slots change hands in token order, never under a live task. */
 function checkOccupancies(model: RunModel, config: CheckConfig, report: CheckReport, violate: Violate): void {
@@ -311,7 +357,7 @@ function checkOccupancies(model: RunModel, config: CheckConfig, report: CheckRep
     }
     // Only the occupancies still possibly held matter to the next ones.
     previousInSlot.set(o.slotId, [...earlier.filter((held) => releasedAt(model, held, Infinity) > o.since!), o]);
-    if (o.begun === false) violate('stale-start', o.startCallbackAt!, `${o.taskId} (token ${o.token}) started in pid ${String(o.pid)}, which no longer held its claim`);
+    if (o.begun === false && !isInjectedDuplicate(model, o)) violate('stale-start', o.startCallbackAt!, `${o.taskId} (token ${o.token}) started in pid ${String(o.pid)}, which no longer held its claim`);
     checkEnd(model, config, report, violate, o);
   }
   for (const o of model.occupancies.values()) {
@@ -322,6 +368,8 @@ function checkOccupancies(model: RunModel, config: CheckConfig, report: CheckRep
     else violate('orphan-stop-callback', end.at, `${o.taskId} (token ${o.token}) ended ${end.reason} in slot ${o.slotId}, but nothing started it`);
   }
   for (const reject of model.rejects) {
+    // An injected duplicate was never claimed by its poller: there is nothing to give back.
+    if (reject.ev === 'reject' && reject.injected === true) continue;
     if (!reject.handedBack) violate('hand-back-refused', reject.t / 1e6, `${reject.taskId} (${reject.ev === 'reject' ? reject.reason : 'abandoned poll'}) could not be handed back by pid ${reject.pid}`);
   }
 }
@@ -339,22 +387,33 @@ function checkEnd(model: RunModel, config: CheckConfig, report: CheckReport, vio
   }
   for (const [i, delivery] of again.entries()) {
     const previous = o.stopCallbacks[i]!;
-    const previousDied = previous.doneAt === null && deathOf(model, previous.pid) !== null;
     // Its process had not learnt of the end when the store lost the record of it: it can only say lost.
     if (delivery.reason === 'lost' && delivery.pid === o.pid && stateLossBetween(model, previous.at, delivery.at)) {
       report.tolerated.secondEndAfterStateLoss++;
       continue;
     }
-    if (!delivery.redelivered || !previousDied) {
-      violate('stop-callback-twice', delivery.at, `${name} ended again (${delivery.reason} in pid ${delivery.pid}) after ${previous.reason} in pid ${previous.pid}`);
-    }
+    // Delivered again only once the lease of the previous deliverer lapsed: it died (before its
+    // acknowledgement went, which the journal cannot see) or stalled.
+    const previousGone = diedOrStalledAfter(model, previous.pid, previous.at);
+    if (delivery.redelivered && previousGone) report.figures.redeliveries++;
+    else violate('stop-callback-twice', delivery.at, `${name} ended again (${delivery.reason} in pid ${delivery.pid}${delivery.redelivered ? ', redelivered' : ''}) after ${previous.reason} in pid ${previous.pid}${previousGone ? '' : ', which lived on'}`);
+  }
+  // At least once: an end whose deliverer died before it was through with the callbacks comes again.
+  const last = o.stopCallbacks[o.stopCallbacks.length - 1]!;
+  const through = model.journalsDeliveries ? last.deliveredAt : last.doneAt;
+  const lastDiedMidway = through === null && (deathOf(model, last.pid) ?? -Infinity) >= last.at;
+  if (config.requireRedelivery && lastDiedMidway && last.reason !== 'lost' && !stateLossBetween(model, last.at, Infinity)) {
+    violate('stop-callback-missing', last.at, `${name}: its end (${last.reason}) was delivered in pid ${last.pid}, which died mid-delivery, and never again`);
   }
   const wrong = (why: string) => violate('wrong-end-reason', first.at, `${name} ended ${first.reason}: ${why}`);
   if (first.slotId !== o.slotId) wrong(`delivered for slot ${first.slotId}`);
   if ((first.reason === 'stopped' || first.reason === 'cancelled') && o.stopCalls.length === 0) {
     violate('late-stop', first.at, `${name} ended ${first.reason}, but its task never called stop(): another task's stop freed its slot`);
   }
-  if (o.stopResult?.ok === true && first.reason !== 'stopped') wrong('its own stop() answered ok, so it must end stopped');
+  if (o.stopResult?.ok === true) {
+    const expected = stopReasonsAllowed(model, o);
+    if (!expected.includes(first.reason)) wrong(`its own stop() answered ok, so it must end ${expected.join(' or ')}`);
+  }
   if (first.reason === 'lost' && !stateLossBetween(model, o.since!, first.at)) wrong('the store never lost its state meanwhile');
   const told = o.abort !== null && (o.abort.cause === 'timeout' || o.abort.cause === 'lost');
   if (told && o.stopCalls.length === 0 && first.reason !== 'timeout' && first.reason !== 'lost') wrong(`its task was told ${o.abort!.cause} and never stopped`);
@@ -369,8 +428,12 @@ function checkTasks(model: RunModel, config: CheckConfig, report: CheckReport, v
   for (const [taskId, completions] of model.completions) {
     if (completions.length > 1) violate('completed-twice', completions[1]!.end!, `${taskId} completed by ${completions.map(describe).join(' and by ')}`);
   }
+  for (const [taskId, cancelledAt] of model.cancelledTasks) {
+    const after = model.executions.find((e) => e.taskId === taskId && (e.start > cancelledAt || (e.outcome === 'completed' && e.end! > cancelledAt)));
+    if (after) violate('ran-after-cancel', after.start, `${taskId} honoured a cancel at ${Math.round(cancelledAt - model.origin)} ms, then ${describe(after)} ran (${String(after.outcome)})`);
+  }
   for (const taskId of model.fed) {
-    if (model.completions.has(taskId)) continue;
+    if (model.completions.has(taskId) || model.cancelledTasks.has(taskId)) continue;
     const occupancies = (byTask.get(taskId) ?? []).sort((a, b) => a.token - b.token);
     const last = occupancies[occupancies.length - 1];
     // Its last end died with its deliverer (or was never delivered), so nothing queued it again.
@@ -404,7 +467,7 @@ function checkProcesses(model: RunModel, violate: Violate): void {
  */
 function checkLiveness(model: RunModel, config: CheckConfig, report: CheckReport, violate: Violate, clipAt: Map<string, number>, lastAt: number): void {
   const working = model.executions.map((e) => {
-    const end = e.outcome === 'aborted' ? (e.lastGo ?? e.start) : (e.end ?? lastAt);
+    const end = e.outcome === 'aborted' || e.outcome === 'cancelled' ? (e.lastGo ?? e.start) : (e.end ?? lastAt);
     return [e.start, Math.min(end, clipAt.get(e.key) ?? Infinity)] as const;
   });
   const timeline = sweep(working);
@@ -418,11 +481,20 @@ function checkLiveness(model: RunModel, config: CheckConfig, report: CheckReport
     return null;
   };
   const ends = model.faultEnds.map((f) => f.at).sort((a, b) => a - b);
-  for (const end of ends) {
+  for (const { fault, at: end } of [...model.faultEnds].sort((a, b) => a.at - b.at)) {
     const full = fullAt(end);
     const next = model.faultStarts.filter((at) => at > end).sort((a, b) => a - b)[0];
-    if (full !== null && (next === undefined || full <= next)) report.figures.recoveriesMs.push(Math.round(full - end));
-    else report.figures.recoveriesInterrupted++;
+    if (full === null || (next !== undefined && full > next)) {
+      report.figures.recoveriesInterrupted++;
+      continue;
+    }
+    report.figures.recoveriesMs.push(Math.round(full - end));
+    // A misbehaving call holds no slot past its time limit and a reservation (README, pollTimeout,
+    // callbackTimeout, reservationTimeout): unless another fault comes first, the fleet is full
+    // again within the bound.
+    if (fault === 'misbehave' && full - end > config.recoveryBoundMs) {
+      violate('liveness', end, `the fleet ran ${config.slots} tasks at once again ${Math.round(full - end)} ms after a misbehaving call, over the ${config.recoveryBoundMs} ms bound`);
+    }
   }
   // Judged once the harness said the faults were over (it then keeps feeding for the recovery window).
   if (ends.length > 0 && model.faultsDoneAt !== null) {
@@ -454,6 +526,8 @@ function emptyFigures(model: RunModel): Figures {
     recoveriesMs: [],
     recoveriesInterrupted: 0,
     drained: model.end?.drained ?? false,
+    redeliveries: 0,
+    cancelled: model.cancelledTasks.size,
     passErrors: model.passErrors,
     swept: model.swept,
   };

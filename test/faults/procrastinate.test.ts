@@ -28,7 +28,7 @@ for (const { slots, durationMs: defaultDuration, title } of runs) {
     t.timeout(180_000);
     const durationMs = parseDuration(process.env.FAULTS_DURATION ?? defaultDuration, 'FAULTS_DURATION');
     const seed = Number(process.env.FAULTS_SEED ?? randomSeed());
-    const result = await runProcrastinateScenario(scenario(slots, faultsOf('postgres'), { durationMs, seed, backend: 'procrastinate' }), { teardown: t });
+    const result = await runProcrastinateScenario(scenario(slots, faultsOf('postgres', 'procrastinate'), { durationMs, seed, backend: 'procrastinate' }), { teardown: t });
     t.log(`${formatSummary([result])}\n\n${formatJobFigures([result])}`);
     const replay = `replay: node dist/test/faults/run.js --backend=procrastinate --store=${slots} --faults=mixed --duration=${durationMs}ms --seed=${seed} (journal: ${result.runDir})`;
     t.deepEqual(result.report.violations, [], replay);

@@ -44,7 +44,7 @@ function parseArgs(argv: string[]): Options {
   if (!backendKinds.includes(backend as BackendKind)) throw new Error(`--backend: got "${backend}"; allowed: ${backendKinds.join(', ')}`);
   const stores = storesArg(args.get('store'), backend === 'procrastinate' ? storeKinds : allStoreKinds);
   const faults = args.get('faults') ?? 'all';
-  for (const kind of stores) parseFaults(faults, kind); // every store takes every scenario
+  for (const kind of stores) parseFaults(faults, kind, backend as BackendKind); // every store takes every scenario
   return {
     stores,
     faults,
@@ -62,7 +62,7 @@ let seed = options.seed;
 let cleanup = new Cleanup();
 process.once('SIGINT', () => void cleanup.run().then(() => process.exit(130)));
 for (const store of options.stores) {
-  for (const faults of parseFaults(options.faults, store)) {
+  for (const faults of parseFaults(options.faults, store, options.backend)) {
     cleanup = new Cleanup();
     try {
       const run = scenario(store, faults, { durationMs: options.durationMs, seed: seed++, backend: options.backend });

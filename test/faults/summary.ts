@@ -18,6 +18,7 @@ function endsApart(tolerated: CheckReport['tolerated']): string {
     ['lost with the store state', tolerated.lostWithState],
     ['orphan', tolerated.orphanEnds],
     ['second end after state loss', tolerated.secondEndAfterStateLoss],
+    ['duplicate started after its holder ended', tolerated.duplicateAfterHolderEnded],
   ];
   return (
     counts
@@ -35,13 +36,14 @@ export function formatSummary(results: readonly RunResult[]): string {
     'run s',
     'faults injected',
     'killed',
-    'tasks done/fed',
+    'tasks done/fed (cancelled)',
     'executions',
     'violations',
     'stall overruns: n (max overlap / after waking, ms)',
     'unjudged overruns',
     'state-loss overruns',
     'ends counted apart',
+    'redelivered ends',
     'recovery ms (last / max)',
   ];
   const rows = results.map(({ scenario, report }) => {
@@ -60,13 +62,14 @@ export function formatSummary(results: readonly RunResult[]): string {
       (f.durationMs / 1000).toFixed(0),
       faults || 'none',
       String(f.processesKilled),
-      `${f.completed}/${f.fed}`,
+      `${f.completed}/${f.fed}${f.cancelled > 0 ? ` (${f.cancelled})` : ''}`,
       String(f.executions),
       violations || '0',
       overruns(tolerated.stallOverruns),
       overruns(tolerated.unjudgedOverruns),
       overruns(tolerated.stateLossOverruns),
       endsApart(report.tolerated),
+      String(f.redeliveries),
       `${f.recoveryMs ?? 'never'} / ${max(f.recoveriesMs)}`,
     ];
   });

@@ -348,3 +348,142 @@ test('a manual cluster failover loses nothing: the same overlap is a violation, 
   t.deepEqual(kinds(acrossClusterFault('failover', 'lost')), ['occupancy-overlap', 'over-capacity', 'slot-overlap', 'wrong-end-reason']);
   t.is(acrossClusterFault('failover', 'lost').check().figures.faults.failover, 1);
 });
+
+test('a redelivery is allowed only after its first deliverer died or stalled, its work done or not; one not flagged redelivered is not', (t) => {
+  const died = (redelivered: boolean) =>
+    new Journal()
+      .feed(0, 'a')
+      .task(10, 'a', 1, '1', 10, 100)
+      .add(110, harness, { ev: 'fault', fault: 'kill', target: 10 })
+      .add(900, 11, { ev: 'stop-callback', taskId: 'a', token: 1, slotId: '1', reason: 'stopped', owner: 'o10', redelivered });
+  const report = died(true).check({ requireRedelivery: true });
+  t.deepEqual(report.violations, []);
+  t.is(report.figures.redeliveries, 1);
+  t.deepEqual(kinds(died(false)), ['stop-callback-twice']);
+});
+
+test('with redelivery required, an end whose deliverer died before it was through with the callbacks must come again', (t) => {
+  const ref = { taskId: 'a', token: 1, slotId: '1' };
+  const journal = new Journal()
+    .feed(0, 'a')
+    .start(10, 10, 'a', 1, '1')
+    .add(100, 10, { ev: 'exec-end', ...ref, outcome: 'completed', steps: 1, lastGo: 100e6 })
+    .add(100, 10, { ev: 'stop-call', ...ref })
+    .add(101, 10, { ev: 'stop-callback', ...ref, reason: 'stopped', owner: 'o10', redelivered: false })
+    .add(101, 10, { ev: 'stop-callback-done', ...ref, requeued: false })
+    .add(102, harness, { ev: 'fault', fault: 'kill', target: 10 })
+    // Another delivery, through with its callbacks: the journal has `delivered` lines.
+    .task(11, 'b', 2, '2', 10, 50)
+    .add(51, 11, { ev: 'delivered', taskId: 'b', token: 2, slotId: '2', reason: 'stopped', redelivered: false })
+    .feed(0, 'b');
+  t.deepEqual(kinds(journal, { requireRedelivery: true, slots: 2 }), ['stop-callback-missing']);
+  journal.add(900, 11, { ev: 'stop-callback', ...ref, reason: 'stopped', owner: 'o10', redelivered: true }).add(901, 11, { ev: 'delivered', ...ref, reason: 'stopped', redelivered: true });
+  t.deepEqual(kinds(journal, { requireRedelivery: true, slots: 2 }), []);
+});
+
+test('a misbehaving poll or callback must be reported, as a timeout when it hung or was slow', (t) => {
+  const misbehave = (how: 'hang' | 'throw') =>
+    new Journal().feed(0, 'a').task(10, 'a', 1, '1', 10, 100).add(200, 10, { ev: 'misbehave', call: 'poll', how, slotId: '1', taskId: null, token: null });
+  t.deepEqual(kinds(misbehave('hang')), ['misbehaviour-unreported']);
+  const reported = (timeout: boolean) => misbehave('hang').add(1200, 10, { ev: 'poll-error', slotId: '1', backend: 'B', timeout, error: 'did not settle' });
+  t.deepEqual(kinds(reported(true)), []);
+  t.deepEqual(kinds(reported(false)), ['misbehaviour-unreported']);
+});
+
+test('a failed startCallback must end its occupancy start_failed, its signal told so, unless a fault came between', (t) => {
+  const ref = { taskId: 'a', token: 1, slotId: '1' };
+  const failed = (reason: string, cause: string) =>
+    new Journal()
+      .feed(0, 'a')
+      .add(10, 10, { ev: 'occupied', ...ref, backend: 'B' })
+      .add(10, 10, { ev: 'misbehave', call: 'startCallback', how: 'throw', ...ref })
+      .add(11, 10, { ev: 'callback-error', callback: 'startCallback', taskId: 'a', timeout: false, error: 'injected' })
+      .add(11, 10, { ev: 'abort', ...ref, cause })
+      .add(12, 10, { ev: 'stop-callback', ...ref, reason, owner: 'o10', redelivered: false })
+      .add(12, 10, { ev: 'stop-callback-done', ...ref, requeued: true })
+      .task(10, 'a', 2, '1', 100, 200);
+  t.deepEqual(kinds(failed('start_failed', 'start_failed')), []);
+  t.deepEqual(kinds(failed('start_failed', 'timeout')), ['wrong-end-reason']);
+  t.deepEqual(kinds(failed('timeout', 'timeout')), ['wrong-end-reason']);
+});
+
+test('a poll returning the id of a task holding a slot must be refused as a duplicate with retryAfterMs, its claim left alone', (t) => {
+  const dup = () => new Journal().feed(0, 'a').task(10, 'a', 1, '1', 10, 500).add(100, 11, { ev: 'dup-poll', taskId: 'a', slotId: '2', holder: 10 });
+  const refused = (retryAfterMs: number | null) =>
+    dup().add(101, 11, { ev: 'reject', taskId: 'a', slotId: '2', reason: 'duplicate', retryAfterMs, handedBack: false, injected: true });
+  t.deepEqual(kinds(refused(1900), { slots: 2 }), []);
+  t.deepEqual(kinds(refused(null), { slots: 2 }), ['duplicate-not-refused']);
+  t.deepEqual(kinds(dup(), { slots: 2 }), ['duplicate-not-refused']);
+  // Started beside its holder: the store let one id hold two slots.
+  const ref = { taskId: 'a', token: 2, slotId: '2' };
+  const started = dup()
+    .add(101, 11, { ev: 'occupied', ...ref, backend: 'B' })
+    .add(102, 11, { ev: 'start-callback', ...ref, backend: 'B', inProcess: true, begun: false })
+    .add(103, 11, { ev: 'stop-call', ...ref })
+    .add(104, 11, { ev: 'stop-callback', ...ref, reason: 'stopped', owner: 'o11', redelivered: false });
+  t.deepEqual(kinds(started, { slots: 2 }), ['duplicate-not-refused']);
+});
+
+test('cancels: an id never fed is unknown; an honoured cancel ends cancelled, accounted for; a task that ignores it, or runs after it, is a violation', (t) => {
+  const ghost = (answer: { ok: boolean; reason?: string }) =>
+    new Journal().add(10, harness, { ev: 'cancel', taskId: 'g1', token: null, fed: false }).add(11, harness, { ev: 'cancel-result', taskId: 'g1', asked: null, ...answer });
+  t.deepEqual(kinds(ghost({ ok: false, reason: 'unknown' })), []);
+  t.deepEqual(kinds(ghost({ ok: false, reason: 'ended' })), ['wrong-cancel-answer']);
+
+  const ref = { taskId: 'a', token: 1, slotId: '1' };
+  const cancelled = (endReason: string) =>
+    new Journal()
+      .feed(0, 'a')
+      .start(10, 10, 'a', 1, '1')
+      .add(50, harness, { ev: 'cancel', taskId: 'a', token: 1, fed: true })
+      .add(51, harness, { ev: 'cancel-result', taskId: 'a', asked: 1, ok: true, token: 1, alreadyRequested: false })
+      .add(52, 10, { ev: 'abort', ...ref, cause: 'cancel_requested' })
+      .add(60, 10, { ev: 'exec-end', ...ref, outcome: 'cancelled', steps: 1, lastGo: 40e6 })
+      .add(60, 10, { ev: 'stop-call', ...ref })
+      .add(61, 10, { ev: 'stop-callback', ...ref, reason: endReason, owner: 'o10', redelivered: false })
+      .add(61, 10, { ev: 'stop-callback-done', ...ref, requeued: false })
+      .add(62, 10, { ev: 'stop-result', ...ref, ok: true, reason: endReason });
+  const report = cancelled('cancelled').check();
+  t.deepEqual(report.violations, []);
+  t.is(report.figures.cancelled, 1);
+  t.deepEqual(kinds(cancelled('stopped')), ['wrong-end-reason']);
+  t.deepEqual(kinds(cancelled('cancelled').task(10, 'a', 2, '1', 100, 200)), ['ran-after-cancel']);
+
+  const ignored = new Journal()
+    .feed(0, 'a')
+    .add(50, harness, { ev: 'cancel', taskId: 'a', token: null, fed: true })
+    .add(51, harness, { ev: 'cancel-result', taskId: 'a', asked: null, ok: true, token: 1, alreadyRequested: false })
+    .task(10, 'a', 1, '1', 10, 9000);
+  const end = ignored.events.find((e) => e.ev === 'stop-callback') as JournalEvent & { reason: string };
+  end.reason = 'cancelled';
+  (ignored.events.find((e) => e.ev === 'stop-result') as JournalEvent & { reason: string }).reason = 'cancelled';
+  t.deepEqual(kinds(ignored), ['cancel-ignored']);
+});
+
+test('a task launched late by a slow startCallback, told start_failed at its first look, did no work: it overlaps nothing', (t) => {
+  const ref = { taskId: 'a', token: 1, slotId: '1' };
+  const journal = new Journal()
+    .feed(0, 'a', 'b')
+    .add(10, 10, { ev: 'occupied', ...ref, backend: 'B' })
+    .add(10, 10, { ev: 'start-callback', ...ref, backend: 'B', inProcess: true, begun: true })
+    .add(1010, 10, { ev: 'abort', ...ref, cause: 'start_failed' })
+    .add(1020, 10, { ev: 'stop-callback', ...ref, reason: 'start_failed', owner: 'o10', redelivered: false })
+    .add(1020, 10, { ev: 'stop-callback-done', ...ref, requeued: true })
+    .task(11, 'b', 2, '1', 1100, 2000)
+    .add(1500, 10, { ev: 'exec-start', ...ref })
+    .add(1500, 10, { ev: 'exec-end', ...ref, outcome: 'aborted', steps: 0, lastGo: null })
+    .task(10, 'a', 3, '1', 2100, 2200);
+  t.deepEqual(kinds(journal), []);
+});
+
+test('a hung poll that keeps the fleet from running every slot past the bound, with no other fault after it, fails liveness', (t) => {
+  const hung = (nextStart: number) =>
+    new Journal()
+      .feed(0, 'a', 'b')
+      .task(10, 'a', 1, '1', 10, 100)
+      .add(200, 10, { ev: 'misbehave', call: 'poll', how: 'hang', slotId: '1', taskId: null, token: null })
+      .add(1200, 10, { ev: 'poll-error', slotId: '1', backend: 'B', timeout: true, error: 'did not settle' })
+      .task(10, 'b', 2, '1', nextStart, nextStart + 100);
+  t.deepEqual(kinds(hung(1300)), []);
+  t.deepEqual(kinds(hung(6300)), ['liveness']);
+});

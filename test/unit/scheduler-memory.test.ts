@@ -435,3 +435,47 @@ test("a task's onAbort hears a cancel without its signal being read; one added a
   t.true(context.signal.aborted, 'the signal, first read now, is aborted');
   t.is(context.signal.reason, heard[0]);
 });
+
+/** Captures the started task's context, then fails its start: throws, or hangs past callbackTimeout. */
+class FailingStart extends Backend {
+  readonly started: TaskContext[] = [];
+  readonly stopped: StopOutcome[] = [];
+  constructor(private readonly how: 'throws' | 'hangs') {
+    super();
+  }
+  poll(): string | null {
+    return this.started.length === 0 ? 't-1' : null;
+  }
+  startCallback(_taskId: string, context: TaskContext): Promise<void> {
+    this.started.push(context);
+    if (this.how === 'throws') throw new Error('cannot start');
+    return new Promise<void>(() => {});
+  }
+  override stopCallback(_taskId: string, outcome: StopOutcome): void {
+    this.stopped.push(outcome);
+  }
+}
+
+for (const how of ['throws', 'hangs'] as const) {
+  test(`a task whose startCallback ${how} is told start_failed before the store frees its slot`, async (t) => {
+    // Another process may start a task in the freed slot the moment the end lands: a task launched
+    // by the failed startCallback must already see its signal fired, not learn it a round trip later.
+    const toldAtEnd: boolean[] = [];
+    let backend: FailingStart | undefined;
+    class WatchingStore extends MemorySlotStore {
+      override end(request: EndRequest) {
+        if (request.reason === 'start_failed') toldAtEnd.push(backend!.started[0]!.signal.aborted);
+        return super.end(request);
+      }
+    }
+    backend = new FailingStart(how);
+    const scheduler = new Scheduler({ name: schedulerName(), defaultSlotClass: 'Custom', callbackTimeout: 50 });
+    t.teardown(() => scheduler.close());
+    scheduler.registerSlotClass('Custom', () => new WatchingStore()).registerBackend('q', backend);
+    await scheduler.load([{ slotId: 1, backends: ['q'] }]);
+    await scheduler.schedule();
+    t.deepEqual(toldAtEnd, [true]);
+    t.like(backend.started[0]!.signal.reason, { abortCause: 'start_failed' });
+    t.like(backend.stopped[0], { taskId: 't-1', reason: 'start_failed' });
+  });
+}

@@ -8,6 +8,8 @@
  * libfaketime the monotonic clock must stay real (FAKETIME_DONT_FAKE_MONOTONIC=1).
  */
 
+import type { Misbehaviour, MisbehavingCall } from './control.js';
+
 /** What every line has: when (monotonic ns) and which process wrote it. */
 export interface LineBase {
   t: number;
@@ -32,7 +34,9 @@ export type ExecOutcome =
   /** A Procrastinate job's handler did all its steps and returned (the backend then finishes the job `succeeded`). */
   | 'succeeded'
   /** A Procrastinate job's handler did all its steps and threw on purpose (retried per its task's policy, else `failed`). */
-  | 'threw';
+  | 'threw'
+  /** Its signal said a cancel was requested: it stopped between two steps, the source recorded it cancelled. */
+  | 'cancelled';
 
 /** The lines a worker process writes. */
 export type WorkerEvent =
@@ -71,8 +75,21 @@ export type WorkerEvent =
   | ({ ev: 'stop-callback'; reason: string; owner: string; redelivered: boolean } & TaskRef)
   /** `stopCallback` finished; `requeued` if it gave the task back to the source. */
   | ({ ev: 'stop-callback-done'; requeued: boolean } & TaskRef)
-  /** `rejectCallback`: a polled task was not started; `handedBack` if the source took it back. */
-  | { ev: 'reject'; taskId: string; slotId: string; reason: string; retryAfterMs: number | null; handedBack: boolean }
+  /**
+   * `rejectCallback`: a polled task was not started; `handedBack` if the source took it back.
+   * `injected`: the id of a `dup-poll`, which this process never claimed: nothing to give back.
+   */
+  | { ev: 'reject'; taskId: string; slotId: string; reason: string; retryAfterMs: number | null; handedBack: boolean; injected?: boolean }
+  /** A poll returned, on the harness's order, the id of a task that holds a slot (run by `holder`), unclaimed. */
+  | { ev: 'dup-poll'; taskId: string; slotId: string; holder: number }
+  /** A backend call misbehaves now, on the harness's order (harness/control.ts). */
+  | { ev: 'misbehave'; call: MisbehavingCall; how: Misbehaviour; slotId: string; taskId: string | null; token: number | null }
+  /** The scheduler's `poll:error`: a poll threw, hung or returned nonsense (`timeout`: past pollTimeout). */
+  | { ev: 'poll-error'; slotId: string; backend: string; timeout: boolean; error: string }
+  /** The scheduler's `callback:error`: a callback threw, rejected or hung (`timeout`: past callbackTimeout). */
+  | { ev: 'callback-error'; callback: string; taskId: string; timeout: boolean; error: string }
+  /** The scheduler's `task:stop`: the callbacks of an end ran here (or were given up on); its acknowledgement is queued. */
+  | ({ ev: 'delivered'; reason: string; redelivered: boolean } & TaskRef)
   /** The sweep gave back a task claimed, or run, by a process that no longer exists. */
   | { ev: 'swept'; taskId: string; deadPid: number; held: 'claim' | 'run' }
   /** A task blocks the event loop of this process (the `block` fault), and when it lets go. */
@@ -106,7 +123,7 @@ export type WorkerEvent =
   | { ev: 'procrastinate-worker'; workerId: string };
 
 /** The faults the harness injects. */
-export type FaultName = 'kill' | 'stop' | 'block' | 'restart' | 'freeze' | 'failover' | 'master-kill';
+export type FaultName = 'kill' | 'stop' | 'block' | 'restart' | 'freeze' | 'failover' | 'master-kill' | 'poll' | 'callback' | 'duplicate' | 'cancel';
 
 /** The lines the harness writes. */
 export type HarnessEvent =
@@ -128,7 +145,8 @@ export type HarnessEvent =
    * Cluster, `failover-begin` and `failover-end` (CLUSTER FAILOVER of the master of the scheduler's
    * hash slot, until every node agrees on its replica), `master-kill-begin` and `master-kill-end`
    * (SIGKILL of that master, until its replica is promoted: `stateLoss`, since writes it had not
-   * yet replicated are gone).
+   * yet replicated are gone); `misbehave` (the worker's next `call` misbehaves as `how`),
+   * `duplicate` (its next poll returns the id of a task that holds a slot).
    */
   | {
       ev: 'fault';
@@ -145,13 +163,25 @@ export type HarnessEvent =
         | 'failover-begin'
         | 'failover-end'
         | 'master-kill-begin'
-        | 'master-kill-end';
+        | 'master-kill-end'
+        | 'misbehave'
+        | 'duplicate';
       target: number | 'store';
       phase?: string;
       ms?: number;
       mode?: string;
       stateLoss?: boolean;
+      call?: MisbehavingCall;
+      how?: Misbehaviour;
     }
+  /** The harness asks the store, from a scheduler of its own, to cancel a task (`token`: that occupancy only). */
+  | { ev: 'cancel'; taskId: string; token: number | null; fed: boolean }
+  /**
+   * What `cancel()` answered: ok (`token` the occupancy flagged, `alreadyRequested`), or not ok
+   * with `reason` (and `token`, `endReason` where the store still knows the task), or the error it
+   * threw (the store away).
+   */
+  | { ev: 'cancel-result'; taskId: string; asked: number | null; ok: boolean; token?: number; reason?: string; endReason?: string; alreadyRequested?: boolean; error?: string }
   /** The last fault is over: the fleet must recover from here. */
   | { ev: 'faults-done' }
   /** What the source still holds at the end: ids not done, with their state. */

@@ -1,26 +1,40 @@
 /**
- * The faults, injected at random moments from a seeded generator, in two lanes that run side by
- * side: the processes (kill, stop, block) and the store (restart, freeze; on a Redis Cluster,
- * failover and master-kill). Within a lane faults come one after another, in a random order; a
- * scenario with faults of both lanes mixes them.
+ * The faults, injected at random moments from a seeded generator, in three lanes that run side by
+ * side: the processes (kill, stop, block), the store (restart, freeze; on a Redis Cluster, failover
+ * and master-kill) and the backend code and remote callers (misbehaving polls and callbacks, polls
+ * returning ids that run elsewhere, remote cancels). Within a lane faults come one after another,
+ * in a random order; a scenario with faults of several lanes mixes them.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Scenario } from '../scenarios.js';
-import { killPhases } from './control.js';
+import type { Canceller } from './canceller.js';
+import { killPhases, misbehaviours, type MisbehavingCall } from './control.js';
 import type { FaultName, HarnessEvent } from './events.js';
 import type { Fleet } from './fleet.js';
-import type { JournalWriter } from './journal.js';
+import { monotonicNs, type JournalWriter } from './journal.js';
 import type { Rng } from './rng.js';
 import type { FaultStore } from './stores.js';
+import type { TaskSource } from './task-source.js';
 
 export interface FaultDeps {
   scenario: Scenario;
   fleet: Fleet;
   store: FaultStore;
   journal: JournalWriter<HarnessEvent>;
+  /** For `cancel`: only a fleet of the synthetic source takes it. */
+  canceller?: Canceller;
+  /** Where a kill learns which workers run tasks; without it, any worker. */
+  source?: TaskSource;
 }
 
-const lanes: Record<'process' | 'store', readonly FaultName[]> = { process: ['kill', 'stop', 'block'], store: ['restart', 'freeze', 'failover', 'master-kill'] };
+const lanes: Record<'process' | 'store' | 'backend', readonly FaultName[]> = {
+  process: ['kill', 'stop', 'block'],
+  store: ['restart', 'freeze', 'failover', 'master-kill'],
+  backend: ['poll', 'callback', 'duplicate', 'cancel'],
+};
+
+/** How long an order to misbehave waits for its call; the backend lane waits it out after its last order. */
+const orderLifeMs = 3000;
 
 /** Injects the scenario's faults until `untilMs` (Date.now()), then waits for the last one to end. */
 export async function injectFaults(deps: FaultDeps, rng: Rng, untilMs: number): Promise<void> {
@@ -34,7 +48,11 @@ export async function injectFaults(deps: FaultDeps, rng: Rng, untilMs: number): 
       const deck: FaultName[] = [];
       for (;;) {
         await sleep(laneRng.int(minGap, maxGap));
-        if (Date.now() >= untilMs) return;
+        if (Date.now() >= untilMs) {
+          // An order still untaken lapses before the faults are declared over.
+          if (lane === 'backend') await sleep(orderLifeMs);
+          return;
+        }
         if (deck.length === 0) deck.push(...laneRng.shuffle(faults));
         await inject(deck.pop()!, deps, laneRng);
       }
@@ -54,7 +72,11 @@ async function inject(fault: FaultName, deps: FaultDeps, rng: Rng): Promise<void
   switch (fault) {
     case 'kill': {
       // Now (at whatever the process is doing: mostly mid-task), or armed at a phase it reaches soon.
-      const pid = rng.pick(fleet.pids());
+      // A worker that runs tasks if any does: with 3 tasks each, two workers can hold all 6 slots,
+      // and a kill of the idle third would test nothing.
+      const running = new Set(((await deps.source?.holders()) ?? []).filter((h) => h.held === 'run').map((h) => h.pid));
+      const busy = fleet.pids().filter((p) => running.has(p));
+      const pid = rng.pick(busy.length > 0 ? busy : fleet.pids());
       const phase = rng.pick(['now', ...killPhases] as const);
       if (phase === 'now') fleet.kill(pid);
       else await fleet.armKill(pid, phase, 2000);
@@ -75,6 +97,21 @@ async function inject(fault: FaultName, deps: FaultDeps, rng: Rng): Promise<void
       journal.write({ ev: 'fault', fault: 'restart-end', target: 'store', mode });
       return;
     }
+    case 'poll':
+    case 'callback': {
+      const call: MisbehavingCall = fault === 'poll' ? 'poll' : rng.pick(['startCallback', 'stopCallback', 'rejectCallback'] as const);
+      const { pollTimeoutMs, callbackTimeoutMs } = deps.scenario.timing;
+      // A slow call settles past its limit, by up to a second.
+      const ms = (call === 'poll' ? pollTimeoutMs : callbackTimeoutMs) + rng.int(100, 1000);
+      fleet.order(rng.pick(fleet.pids()), { action: 'misbehave', call, how: rng.pick(misbehaviours), ms, before: monotonicNs() + orderLifeMs * 1e6 });
+      return;
+    }
+    case 'duplicate':
+      fleet.order(rng.pick(fleet.pids()), { action: 'duplicate', before: monotonicNs() + orderLifeMs * 1e6 });
+      return;
+    case 'cancel':
+      if (!deps.canceller) throw new Error('the cancel fault needs a canceller: a fleet of the synthetic task source');
+      return deps.canceller.cancelOne(rng);
     case 'freeze': {
       const ms = stallMs(deps, rng);
       supported(store.freeze, fault, store)();

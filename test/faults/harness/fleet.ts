@@ -7,7 +7,7 @@ import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { sendControl, type KillPhase } from './control.js';
+import { sendControl, type Control, type KillPhase } from './control.js';
 import type { HarnessEvent } from './events.js';
 import { journalPath, monotonicNs, type JournalWriter } from './journal.js';
 import type { WorkerConfig } from './worker-config.js';
@@ -82,6 +82,13 @@ export class Fleet {
     // Written before the signal: the process cannot run a step before the line is in the journal.
     this.journal.write({ ev: 'fault', fault: 'cont', target: pid });
     this.signal(pid, 'SIGCONT');
+  }
+
+  /** Orders the worker's next poll or callback to misbehave, or its next poll to return the id of a running task. */
+  order(pid: number, control: Extract<Control, { action: 'misbehave' | 'duplicate' }>): void {
+    const details = control.action === 'misbehave' ? { call: control.call, how: control.how, ms: control.ms } : {};
+    this.journal.write({ ev: 'fault', fault: control.action, target: pid, ...details });
+    sendControl(this.config.runDir, pid, control);
   }
 
   /** Has the next task step of the worker block its event loop for `ms` (if one comes within a second). */

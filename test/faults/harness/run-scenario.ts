@@ -9,9 +9,10 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ownRedis, type Teardown } from '../../helpers/own-servers.js';
 import { checkRun, type CheckReport } from '../checker.js';
-import { recoveryBoundMs, type Scenario } from '../scenarios.js';
+import { recoveryBoundMs, settleBoundMs, type Scenario } from '../scenarios.js';
 import type { HarnessEvent } from './events.js';
 import { injectFaults } from './faults.js';
+import { Canceller } from './canceller.js';
 import { Fleet, type FleetOptions } from './fleet.js';
 import { journalPath, JournalWriter, readJournal } from './journal.js';
 import { Rng } from './rng.js';
@@ -52,11 +53,13 @@ export async function runScenario(scenario: Scenario, options: RunOptions): Prom
   options.teardown.teardown(() => fleet.killAll());
   await fleet.start();
   const feeder = feed(source, journal, 2 * shape.slots);
+  const canceller = new Canceller(store.workerStore, config.name, journal, () => feeder.fed());
+  options.teardown.teardown(() => canceller.close());
 
   // Warm up to a full fleet, inject, then let the fleet show it recovers while work keeps coming.
   await sleep(1000);
   log(`${scenario.name}: injecting ${scenario.faults.join(', ')} for ${scenario.durationMs} ms`);
-  await injectFaults({ scenario, fleet, store, journal }, new Rng(scenario.seed), Date.now() + scenario.durationMs);
+  await injectFaults({ scenario, fleet, store, journal, canceller, source }, new Rng(scenario.seed), Date.now() + scenario.durationMs);
   journal.write({ ev: 'faults-done' });
   const faultsDone = Date.now();
   // Work keeps coming until the fleet runs every slot again (the checker times it), or past the bound.
@@ -66,8 +69,9 @@ export async function runScenario(scenario: Scenario, options: RunOptions): Prom
 
   const drained = await drain(source, 3 * recoveryBoundMs(scenario));
   log(`${scenario.name}: ${drained ? 'drained' : 'NOT drained'}; settling the last ends`);
-  await settle(runDir, faultsDone + recoveryBoundMs(scenario) + 1000);
+  await settle(runDir, faultsDone + settleBoundMs(scenario) + 1000);
   await fleet.shutdown();
+  await canceller.close();
   journal.write({ ev: 'source-final', notDone: (await source.notDone()).slice(0, 100) });
   journal.write({ ev: 'end', drained });
   journal.close();
@@ -103,6 +107,8 @@ export function workerConfigOf(scenario: Scenario, runDir: string, sourceUrl: st
     processLeaseMs: timing.processLeaseMs,
     reservationTimeoutMs: timing.reservationTimeoutMs,
     pollTimeoutMs: timing.pollTimeoutMs,
+    callbackTimeoutMs: timing.callbackTimeoutMs,
+    deliveryLeaseMs: timing.deliveryLeaseMs,
     maxLocalTasks: shape.maxLocalTasks,
     cron: `*/${Math.max(1, Math.round(timing.passMs / 1000))} * * * * *`,
     tasks,
@@ -111,7 +117,7 @@ export function workerConfigOf(scenario: Scenario, runDir: string, sourceUrl: st
 }
 
 /** Keeps at least `backlog` task ids waiting in the source (so that every free slot finds work), until stopped. */
-function feed(source: TaskSource, journal: JournalWriter<HarnessEvent>, backlog: number): { stop(): Promise<void> } {
+function feed(source: TaskSource, journal: JournalWriter<HarnessEvent>, backlog: number): { stop(): Promise<void>; fed(): number } {
   let next = 1;
   let running = true;
   const loop = (async () => {
@@ -130,6 +136,7 @@ function feed(source: TaskSource, journal: JournalWriter<HarnessEvent>, backlog:
       running = false;
       await loop;
     },
+    fed: () => next - 1,
   };
 }
 
@@ -165,18 +172,24 @@ export async function fullAgain(runDir: string, slots: number, deadline: number)
 }
 
 /**
- * Waits until every occupancy the journal shows started has had its stopCallback (those of killed
- * processes are delivered once reaped, within the recovery bound of the last fault), or until
- * `deadline`: some ends are never delivered, and the checker says which may not be.
+ * Waits until every occupancy the journal shows started has had its stopCallback in a process that
+ * was not killed in it (those of killed processes are reaped, or delivered again once their
+ * delivery lease lapses, within the settle bound of the last fault), or until `deadline`: some
+ * ends are never delivered (lost with the store's state), and the checker says which may not be.
  */
 export async function settle(runDir: string, deadline: number): Promise<void> {
   while (Date.now() < deadline) {
     const started = new Set<string>();
     const ended = new Set<string>();
+    const dead = new Set<number>();
+    const deliveries: Array<{ key: string; pid: number; done: boolean }> = [];
     for (const event of readJournal(runDir).events) {
       if (event.ev === 'occupied' || event.ev === 'start-callback') started.add(`${event.taskId}#${event.token}`);
-      if (event.ev === 'stop-callback') ended.add(`${event.taskId}#${event.token}`);
+      if (event.ev === 'stop-callback') deliveries.push({ key: `${event.taskId}#${event.token}`, pid: event.pid, done: false });
+      if (event.ev === 'stop-callback-done') ended.add(`${event.taskId}#${event.token}`);
+      if (event.ev === 'exit' && event.signal === 'SIGKILL') dead.add(event.child);
     }
+    for (const d of deliveries) if (!dead.has(d.pid)) ended.add(d.key);
     if ([...started].every((key) => ended.has(key))) return;
     await sleep(500);
   }

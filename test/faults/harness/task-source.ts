@@ -4,6 +4,7 @@
  * `lua/`, so that an id is queued at most once and completed at most once whatever fails:
  *
  *   queued --pop--> claimed:<pid> --begin--> run:<token> --complete--> done
+ *      ^                |                        +------cancel------> cancelled
  *      ^                |                        |
  *      +--- hand back --+       (reject, abandoned poll, sweep of a dead claimer)
  *      +------------------- requeue -------------+  (an end without completion: timeout, lost...,
@@ -19,7 +20,7 @@ import { Redis } from 'ioredis';
 const luaDir = new URL('../../../../test/faults/harness/lua/', import.meta.url);
 const lua = (name: string) => readFileSync(new URL(name, luaDir), 'utf8');
 
-const keys = { queue: 'queue', delayed: 'delayed', state: 'state', claims: 'claims', runners: 'runners', fed: 'fed', done: 'done' } as const;
+const keys = { queue: 'queue', delayed: 'delayed', state: 'state', claims: 'claims', runners: 'runners', fed: 'fed', done: 'done', cancelled: 'cancelled' } as const;
 
 /** The commands `defineCommand` adds, as ioredis leaves them untyped. */
 interface SourceCommands {
@@ -28,6 +29,7 @@ interface SourceCommands {
   sourceHandBack(queue: string, delayed: string, state: string, claims: string, taskId: string, pid: number, delayMs: number): Promise<number>;
   sourceBegin(state: string, claims: string, runners: string, taskId: string, pid: number, token: number): Promise<number>;
   sourceComplete(state: string, runners: string, done: string, taskId: string, token: number): Promise<number>;
+  sourceCancel(state: string, runners: string, cancelled: string, taskId: string, token: number): Promise<number>;
   sourceRequeue(queue: string, state: string, runners: string, taskId: string, token: number): Promise<number>;
   sourceRequeueOrphan(queue: string, state: string, runners: string, taskId: string, pid: number): Promise<number>;
 }
@@ -43,6 +45,7 @@ export class TaskSource {
     redis.defineCommand('sourceHandBack', { numberOfKeys: 4, lua: lua('hand-back-4.lua') });
     redis.defineCommand('sourceBegin', { numberOfKeys: 3, lua: lua('begin-3.lua') });
     redis.defineCommand('sourceComplete', { numberOfKeys: 3, lua: lua('complete-3.lua') });
+    redis.defineCommand('sourceCancel', { numberOfKeys: 3, lua: lua('cancel-3.lua') });
     redis.defineCommand('sourceRequeue', { numberOfKeys: 3, lua: lua('requeue-ended-3.lua') });
     redis.defineCommand('sourceRequeueOrphan', { numberOfKeys: 3, lua: lua('requeue-orphan-3.lua') });
     this.redis = redis as Redis & SourceCommands;
@@ -73,6 +76,11 @@ export class TaskSource {
     return (await this.redis.sourceComplete(keys.state, keys.runners, keys.done, taskId, token)) === 1;
   }
 
+  /** Records that occupancy `token` honoured a cancel: the task ends cancelled; false if it no longer holds the task. */
+  async cancel(taskId: string, token: number): Promise<boolean> {
+    return (await this.redis.sourceCancel(keys.state, keys.runners, keys.cancelled, taskId, token)) === 1;
+  }
+
   /** Queues again a task whose occupancy `token` ended without completing it; false if it does not hold it. */
   async requeue(taskId: string, token: number): Promise<boolean> {
     return (await this.redis.sourceRequeue(keys.queue, keys.state, keys.runners, taskId, token)) === 1;
@@ -98,16 +106,16 @@ export class TaskSource {
     return queued + delayed;
   }
 
-  /** How many ids were fed and completed. */
+  /** How many ids were fed, and how many of them are over: completed, or cancelled. */
   async counts(): Promise<{ fed: number; done: number }> {
-    const [fed, done] = await this.redis.mget(keys.fed, keys.done);
-    return { fed: Number(fed ?? 0), done: Number(done ?? 0) };
+    const [fed, done, cancelled] = await this.redis.mget(keys.fed, keys.done, keys.cancelled);
+    return { fed: Number(fed ?? 0), done: Number(done ?? 0) + Number(cancelled ?? 0) };
   }
 
-  /** Every id not done, with its state; entries of `!anomalies` say how many stale queue entries pop skipped. */
+  /** Every id neither done nor cancelled, with its state; entries of `!anomalies` say how many stale queue entries pop skipped. */
   async notDone(): Promise<Array<{ taskId: string; state: string }>> {
     return Object.entries(await this.redis.hgetall(keys.state))
-      .filter(([, state]) => state !== 'done')
+      .filter(([, state]) => state !== 'done' && state !== 'cancelled')
       .map(([taskId, state]) => ({ taskId, state }));
   }
 

@@ -6,7 +6,20 @@
 /** Which backend each slot lists: tasks that run elsewhere and keep alive, tasks that run in process, or half each. */
 export type BackendMix = 'remote' | 'in-process' | 'mixed';
 
-export interface WorkerConfig {
+/** The scheduler's durations in a fault run, in ms: short, so that faults resolve fast. */
+export interface SchedulerTiming {
+  timeoutMs: number;
+  /** A lease of 1.5 s frees the slots of a killed process's in-process tasks. */
+  processLeaseMs: number;
+  reservationTimeoutMs: number;
+  pollTimeoutMs: number;
+  /** Short, so that a hung callback gives up fast; the delivery lease must exceed twice it. */
+  callbackTimeoutMs: number;
+  /** How long an end stays leased to its deliverer: a dead deliverer's ends come again after it. */
+  deliveryLeaseMs: number;
+}
+
+export interface WorkerConfig extends SchedulerTiming {
   runDir: string;
   /** The harness's redis-server holding the task source. */
   sourceUrl: string;
@@ -19,10 +32,6 @@ export interface WorkerConfig {
   name: string;
   slots: number;
   backends: BackendMix;
-  timeoutMs: number;
-  processLeaseMs: number;
-  reservationTimeoutMs: number;
-  pollTimeoutMs: number;
   maxLocalTasks: number | null;
   /** node-cron expression of the pass tick. */
   cron: string;

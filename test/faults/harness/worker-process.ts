@@ -7,9 +7,10 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Scheduler } from '../../../src/scheduler.js';
-import { takeControl, type KillPhase } from './control.js';
+import { takeControls, type KillPhase } from './control.js';
 import type { TaskRef, WorkerEvent } from './events.js';
 import { JournalWriter, journalPath, monotonicNs } from './journal.js';
+import { Misbehaviours } from './misbehave.js';
 import type { WorkerConfig } from './worker-config.js';
 import { storeOptions } from './worker-store.js';
 
@@ -32,15 +33,23 @@ export function startWorkerProcess<C extends WorkerConfig = WorkerConfig>(script
 export class Orders {
   armedPhase: KillPhase | undefined;
   private blockOrder: { ms: number; before: number } | undefined;
+  /** Until when (monotonic ns) the next poll returns the id of a task holding a slot. */
+  duplicateBefore = 0;
+  /** Backend calls ordered to misbehave. */
+  readonly misbehaviours: Misbehaviours;
 
   constructor(
     private readonly runDir: string,
     private readonly journal: JournalWriter<WorkerEvent>,
   ) {
+    this.misbehaviours = new Misbehaviours(journal);
     process.on('SIGUSR2', () => {
-      const control = takeControl(this.runDir);
-      if (control?.action === 'die') this.armedPhase = control.phase;
-      if (control?.action === 'block') this.blockOrder = control;
+      for (const control of takeControls(this.runDir)) {
+        if (control.action === 'die') this.armedPhase = control.phase;
+        if (control.action === 'block') this.blockOrder = control;
+        if (control.action === 'misbehave') this.misbehaviours.order(control.call, control);
+        if (control.action === 'duplicate') this.duplicateBefore = control.before;
+      }
     });
   }
 
@@ -154,6 +163,8 @@ export function faultScheduler(config: WorkerConfig): Scheduler {
     processLease: config.processLeaseMs,
     reservationTimeout: config.reservationTimeoutMs,
     pollTimeout: config.pollTimeoutMs,
+    callbackTimeout: config.callbackTimeoutMs,
+    deliveryLease: config.deliveryLeaseMs,
     ...(config.maxLocalTasks === null ? {} : { maxLocalTasks: config.maxLocalTasks }),
     ...(config.endedRetentionMs === undefined ? {} : { endedRetention: config.endedRetentionMs }),
   });

@@ -61,6 +61,8 @@ export async function runSoak(plan: SoakPlan, options: SoakRunOptions): Promise<
     processLeaseMs: timing.processLeaseMs,
     reservationTimeoutMs: timing.reservationTimeoutMs,
     pollTimeoutMs: timing.pollTimeoutMs,
+    callbackTimeoutMs: timing.callbackTimeoutMs,
+    deliveryLeaseMs: timing.deliveryLeaseMs,
     maxLocalTasks: null,
     cron: `*/${Math.max(1, Math.round(timing.passMs / 1000))} * * * * *`,
     tasks: plan.tasks,
