@@ -175,7 +175,14 @@ export function redactUrl(url: string): string {
 export function describe(value: unknown): string {
   // A long string is cut: a config value of megabytes (or of NULs, six characters each once
   // escaped) would otherwise swamp the message and the log line.
-  if (typeof value === 'string') return value.length > 120 ? `${JSON.stringify(value.slice(0, 100))}…(${value.length} characters)` : JSON.stringify(value);
+  if (typeof value === 'string') {
+    const whole = JSON.stringify(value);
+    if (whole.length <= 122) return whole; // 120 characters and the quotes
+    // Cut by what is shown: a NUL shows as six characters once escaped.
+    let end = Math.min(value.length, 100);
+    while (end > 0 && JSON.stringify(value.slice(0, end)).length > 100) end--;
+    return `${JSON.stringify(value.slice(0, end))}…(${value.length} characters)`;
+  }
   if (typeof value === 'number' && !Number.isFinite(value)) return String(value);
   if (value === undefined) return 'undefined';
   if (typeof value === 'function') return `function ${value.name || '(anonymous)'}`;

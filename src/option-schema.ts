@@ -6,7 +6,7 @@
  */
 import * as z from 'zod/mini';
 import { readDuration, type DurationBounds } from './duration.js';
-import { ConfigError, redactUrl } from './errors.js';
+import { ConfigError, describe, redactUrl } from './errors.js';
 import { unstorableTextProblem } from './storable-text.js';
 
 /** A schema of this mechanism: any zod/mini schema. */
@@ -152,7 +152,7 @@ function fieldName(prefix: string | undefined, path: readonly PropertyKey[]): st
   for (const key of path) {
     if (typeof key === 'number') name += `[${key}]`;
     else if (typeof key === 'string' && /^[A-Za-z_$][\w$]*$/.test(key)) name += name ? `.${key}` : key;
-    else name += `[${JSON.stringify(String(key))}]`;
+    else name += `[${describe(String(key))}]`;
   }
   return name;
 }

@@ -4,7 +4,7 @@
  */
 import * as z from 'zod/mini';
 import type { Duration } from '../../src/duration.js';
-import { ConfigError } from '../../src/errors.js';
+import { ConfigError, describe } from '../../src/errors.js';
 import { loggerOption, silentLogger, type Logger } from '../../src/logger.js';
 import { checkedLater, duration, flag, oneOf, parseOptions, shaped, strictObject } from '../../src/option-schema.js';
 import type { KeepaliveOutcome } from '../../src/results.js';
@@ -213,7 +213,7 @@ function resolveTasks(tasks: unknown): Map<string, ResolvedTask> {
   }
   const resolved = new Map<string, ResolvedTask>();
   for (const [name, spec] of Object.entries(tasks as Record<string, unknown>)) {
-    const field = `tasks[${JSON.stringify(name)}]`;
+    const field = `tasks[${describe(name)}]`;
     checkTaskName(name, field);
     if (typeof spec === 'function') {
       resolved.set(name, { handler: spec as JobHandler, retry: null });

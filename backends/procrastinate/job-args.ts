@@ -3,7 +3,7 @@
  * so that the Python (or Node) worker gets exactly what was given, or the caller learns at once,
  * with the path of the value at fault, why it would not.
  */
-import { ConfigError } from '../../src/errors.js';
+import { ConfigError, describe } from '../../src/errors.js';
 import { unstorableTextProblem } from '../../src/storable-text.js';
 
 /**
@@ -91,7 +91,7 @@ function objectFault(object: object, path: string, depth: number, ancestors: obj
     return { path, value: object, problem: `a ${kind}, which JSON writes as a plain object of its own fields (convert it first)` };
   }
   for (const [key, item] of Object.entries(object)) {
-    const at = /^[A-Za-z_$][\w$]*$/.test(key) ? `${path}.${key}` : `${path}[${JSON.stringify(key)}]`;
+    const at = /^[A-Za-z_$][\w$]*$/.test(key) ? `${path}.${key}` : `${path}[${describe(key)}]`;
     const keyProblem = unstorableTextProblem(key);
     if (keyProblem !== null) return { path: at, value: key, problem: `a key that ${keyProblem}, which PostgreSQL cannot store` };
     // Left out, as JSON does: the worker sees no such argument.

@@ -158,6 +158,10 @@ test('a ConfigError cuts a long string value short, saying how long it was', (t)
   t.true(error.message.endsWith('…(5000 characters); allowed: letters'), error.message.slice(-60));
   t.is(error.value, '\u0000'.repeat(5000), 'the value itself is kept whole');
   t.is(new ConfigError('name', 'x'.repeat(120), 'allowed: a').message, `name: got "${'x'.repeat(120)}"; allowed: a`);
+  // Cut by what is shown: 150 NULs are 900 characters once escaped.
+  const nuls = new ConfigError('name', '\u0000'.repeat(150), 'allowed: letters').message;
+  t.true(nuls.length < 150, `${nuls.length} characters: ${nuls}`);
+  t.true(nuls.endsWith('…(150 characters); allowed: letters'));
 });
 
 test('a ConfigError about an object JSON cannot write, even one without a prototype, is built', (t) => {
