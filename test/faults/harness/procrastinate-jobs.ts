@@ -16,6 +16,7 @@ import type { FinalJob, HarnessEvent } from './events.js';
 import { monotonicNs, type JournalWriter } from './journal.js';
 import { faultQueue, pickTask } from './procrastinate-tasks.js';
 import type { Rng } from './rng.js';
+import { repeat } from './repeat.js';
 
 /** The SQL statements, read from the source tree (test code: the package itself reads nothing at run time). */
 const sqlDir = new URL('../../../../test/faults/harness/sql/', import.meta.url);
@@ -33,23 +34,6 @@ export const jobsSchema = 'jobs';
 /** A URL of `databaseUrl` whose connections use the jobs' schema, as a Python app configured for it. */
 export function jobsUrl(databaseUrl: string): string {
   return `${databaseUrl}${databaseUrl.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${jobsSchema}`)}`;
-}
-
-/** A loop run every `everyMs` until stopped; an error skips one turn. */
-function loop(everyMs: number, turn: () => Promise<void>): { stop(): Promise<void> } {
-  let running = true;
-  const done = (async () => {
-    while (running) {
-      await turn().catch(() => {});
-      await sleep(everyMs);
-    }
-  })();
-  return {
-    async stop() {
-      running = false;
-      await done;
-    },
-  };
 }
 
 export class ProcrastinateJobs {
@@ -72,7 +56,7 @@ export class ProcrastinateJobs {
 
   /** Keeps at least `backlog` jobs due in the queue, topping up every 100 ms, until stopped. */
   feed(rng: Rng, backlog: number): { stop(): Promise<void> } {
-    return loop(100, async () => {
+    return repeat(100, async () => {
       const { due } = await this.pending();
       if (due >= backlog) return;
       const tasks = Array.from({ length: backlog + backlog / 2 - due }, () => pickTask(rng.next()).name);
@@ -89,7 +73,7 @@ export class ProcrastinateJobs {
    * for `staleSeconds` (or is gone) are retried.
    */
   recoverStalled(everyMs: number, staleSeconds: number): { stop(): Promise<void> } {
-    return loop(everyMs, async () => {
+    return repeat(everyMs, async () => {
       const { rows } = await this.pool.query<{ id: string; worker_id: string | null; attempts: number }>(statements.stalledRetry, [faultQueue, staleSeconds]);
       if (rows.length > 0) this.journal.write({ ev: 'recovered', jobs: rows.map((row) => ({ id: row.id, workerId: row.worker_id, attempts: row.attempts })) });
     });
@@ -97,7 +81,7 @@ export class ProcrastinateJobs {
 
   /** Journals the `doing` rows of the queue every `everyMs`, from a connection of its own. */
   sampleDoing(everyMs: number): { stop(): Promise<void> } {
-    return loop(everyMs, async () => {
+    return repeat(everyMs, async () => {
       const sentAt = monotonicNs();
       const { rows } = await this.pool.query<{ id: string; worker_id: string | null }>(statements.doingRows, [faultQueue]);
       this.journal.write({ ev: 'doing-sample', sentAt, rows: rows.map((row) => [row.id, row.worker_id]) });

@@ -18,7 +18,7 @@ import { journalPath, JournalWriter, readJournal } from './journal.js';
 import { Rng } from './rng.js';
 import { startStore } from './stores.js';
 import { TaskSource } from './task-source.js';
-import { faultSchedulerName, type WorkerConfig } from './worker-config.js';
+import { faultSchedulerName, type SchedulerTiming, type WorkerConfig } from './worker-config.js';
 
 export interface RunResult {
   scenario: Scenario;
@@ -83,19 +83,29 @@ export async function runScenario(scenario: Scenario, options: RunOptions): Prom
 }
 
 /** The run's directory and harness journal, its first line written. */
-export function openRun(scenario: Scenario, options: RunOptions): { log: (line: string) => void; runDir: string; journal: JournalWriter<HarnessEvent> } {
-  const log = options.log ?? (() => {});
-  const runDir = mkdtempSync(join(tmpdir(), 'ts-faults-'));
+export function openRun(scenario: Scenario, options: RunOptions): OpenedRun {
+  const { fleet } = scenario;
+  return openRunDir('ts-faults-', { scenario: scenario.name, seed: scenario.seed, store: scenario.store, slots: fleet.slots, workers: fleet.workers }, options.log);
+}
+
+export interface OpenedRun {
+  log: (line: string) => void;
+  runDir: string;
+  journal: JournalWriter<HarnessEvent>;
+}
+
+/** A run directory under the system's temp dir (`prefix` names its kind) and its harness journal, opened with `header`. */
+export function openRunDir(prefix: string, header: Omit<Extract<HarnessEvent, { ev: 'run' }>, 'ev'>, log: (line: string) => void = () => {}): OpenedRun {
+  const runDir = mkdtempSync(join(tmpdir(), prefix));
   const journal = new JournalWriter<HarnessEvent>(journalPath(runDir, 'harness', process.pid));
-  const shape = scenario.fleet;
-  journal.write({ ev: 'run', scenario: scenario.name, seed: scenario.seed, store: scenario.store, slots: shape.slots, workers: shape.workers });
-  log(`${scenario.name} seed ${scenario.seed}: journal in ${runDir}`);
+  journal.write({ ev: 'run', ...header });
+  log(`${header.scenario} seed ${header.seed}: journal in ${runDir}`);
   return { log, runDir, journal };
 }
 
 /** What every worker of the scenario's fleet is told. */
 export function workerConfigOf(scenario: Scenario, runDir: string, sourceUrl: string, store: WorkerConfig['store']): WorkerConfig {
-  const { fleet: shape, timing, tasks } = scenario;
+  const { fleet: shape, tasks } = scenario;
   return {
     runDir,
     sourceUrl,
@@ -103,16 +113,24 @@ export function workerConfigOf(scenario: Scenario, runDir: string, sourceUrl: st
     name: faultSchedulerName,
     slots: shape.slots,
     backends: shape.backends,
-    timeoutMs: timing.timeoutMs,
-    processLeaseMs: timing.processLeaseMs,
-    reservationTimeoutMs: timing.reservationTimeoutMs,
-    pollTimeoutMs: timing.pollTimeoutMs,
-    callbackTimeoutMs: timing.callbackTimeoutMs,
-    deliveryLeaseMs: timing.deliveryLeaseMs,
+    ...timingFields(scenario.timing),
     maxLocalTasks: shape.maxLocalTasks,
-    cron: `*/${Math.max(1, Math.round(timing.passMs / 1000))} * * * * *`,
     tasks,
     seed: scenario.seed,
+  };
+}
+
+/** A worker's scheduler durations and the cron of its passes (every `passMs`, in whole seconds). */
+export function timingFields(timing: SchedulerTiming & { passMs: number }): SchedulerTiming & { cron: string } {
+  const { timeoutMs, processLeaseMs, reservationTimeoutMs, pollTimeoutMs, callbackTimeoutMs, deliveryLeaseMs, passMs } = timing;
+  return {
+    timeoutMs,
+    processLeaseMs,
+    reservationTimeoutMs,
+    pollTimeoutMs,
+    callbackTimeoutMs,
+    deliveryLeaseMs,
+    cron: `*/${Math.max(1, Math.round(passMs / 1000))} * * * * *`,
   };
 }
 

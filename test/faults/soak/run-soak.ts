@@ -5,16 +5,16 @@
  * the slots, every task done once, every occupancy ended once), and the soak judge says whether
  * memory, handles, store keys and errors stayed flat.
  */
-import { mkdtempSync, rmSync, statSync, readdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, statSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ownRedis, type Teardown } from '../../helpers/own-servers.js';
 import { checkRun, type CheckReport } from '../checker.js';
 import type { HarnessEvent } from '../harness/events.js';
 import { Fleet } from '../harness/fleet.js';
-import { journalPath, JournalWriter, readJournal } from '../harness/journal.js';
-import { drain, settle } from '../harness/run-scenario.js';
+import { type JournalWriter, readJournal } from '../harness/journal.js';
+import { repeat } from '../harness/repeat.js';
+import { drain, openRunDir, settle, timingFields } from '../harness/run-scenario.js';
 import { startStore } from '../harness/stores.js';
 import { TaskSource } from '../harness/task-source.js';
 import type { WorkerConfig } from '../harness/worker-config.js';
@@ -39,11 +39,8 @@ export interface SoakRunOptions {
 }
 
 export async function runSoak(plan: SoakPlan, options: SoakRunOptions): Promise<SoakResult> {
-  const log = options.log ?? (() => {});
-  const runDir = mkdtempSync(join(tmpdir(), 'ts-soak-'));
-  const journal = new JournalWriter<HarnessEvent>(journalPath(runDir, 'harness', process.pid));
-  journal.write({ ev: 'run', scenario: plan.name, seed: plan.seed, store: plan.store, slots: plan.slots, workers: plan.workers });
-  log(`${plan.name} seed ${plan.seed}: journal in ${runDir}`);
+  const header = { scenario: plan.name, seed: plan.seed, store: plan.store, slots: plan.slots, workers: plan.workers };
+  const { log, runDir, journal } = openRunDir('ts-soak-', header, options.log);
 
   const sourceServer = await ownRedis(options.teardown);
   const source = new TaskSource(sourceServer.url);
@@ -57,14 +54,8 @@ export async function runSoak(plan: SoakPlan, options: SoakRunOptions): Promise<
     name: 'soak',
     slots: plan.slots,
     backends: 'mixed',
-    timeoutMs: timing.timeoutMs,
-    processLeaseMs: timing.processLeaseMs,
-    reservationTimeoutMs: timing.reservationTimeoutMs,
-    pollTimeoutMs: timing.pollTimeoutMs,
-    callbackTimeoutMs: timing.callbackTimeoutMs,
-    deliveryLeaseMs: timing.deliveryLeaseMs,
+    ...timingFields(timing),
     maxLocalTasks: null,
-    cron: `*/${Math.max(1, Math.round(timing.passMs / 1000))} * * * * *`,
     tasks: plan.tasks,
     seed: plan.seed,
     endedRetentionMs: timing.endedRetentionMs,
@@ -76,7 +67,7 @@ export async function runSoak(plan: SoakPlan, options: SoakRunOptions): Promise<
 
   const sampler = storeSampler(store.workerStore);
   options.teardown.teardown(() => sampler.close());
-  const sampling = every(plan.sampleEveryMs, async () => journal.write({ ev: 'store-sample', figures: await sampler.sample() }));
+  const sampling = repeat(plan.sampleEveryMs, async () => journal.write({ ev: 'store-sample', figures: await sampler.sample() }));
   // The idle level that handles must come back to, before any task.
   await sleep(2 * plan.sampleEveryMs + 500);
   const feeder = steadyFeed(source, journal, plan);
@@ -109,28 +100,11 @@ export async function runSoak(plan: SoakPlan, options: SoakRunOptions): Promise<
   return { plan, runDir, report, verdict, unreadable, journalBytes };
 }
 
-/** Runs `fn` every `ms` (never two at once) until stopped; a failed look is skipped, the next one tries again. */
-function every(ms: number, fn: () => Promise<unknown>): { stop(): Promise<void> } {
-  let running = true;
-  const loop = (async () => {
-    while (running) {
-      await fn().catch(() => {});
-      await sleep(ms);
-    }
-  })();
-  return {
-    async stop() {
-      running = false;
-      await loop;
-    },
-  };
-}
-
 /** Feeds `feedPerSecond` new ids a second, in tenths, holding back while the backlog is at `maxBacklog`. */
 function steadyFeed(source: TaskSource, journal: JournalWriter<HarnessEvent>, plan: SoakPlan): { stop(): Promise<void> } {
   let next = 1;
   const started = Date.now();
-  return every(100, async () => {
+  return repeat(100, async () => {
     // Ids owed by the clock since the start, so that a slow round does not lower the rate.
     const owed = Math.floor(((Date.now() - started) / 1000) * plan.feedPerSecond) - (next - 1);
     const room = plan.maxBacklog - (await source.waiting());
