@@ -391,6 +391,12 @@ export function buildModel(events: readonly JournalEvent[]): RunModel {
     model.faultEnds.push({ fault: 'kill', at: info.deathAt });
     model.faultStarts.push(info.deathAt);
   }
+  // A process stalled between the store's start and its answer journals `occupied` late, maybe
+  // after the occupancy was reaped and delivered elsewhere: the start came before any end of it.
+  for (const occupancy of model.occupancies.values()) {
+    const firstEnd = occupancy.stopCallbacks[0]?.at;
+    if (occupancy.since !== null && firstEnd !== undefined && firstEnd < occupancy.since) occupancy.since = firstEnd;
+  }
   model.stalls.push(...openStalls.values());
   model.storeFaults.push(...openStoreFaults.values());
   return model;

@@ -487,3 +487,23 @@ test('a hung poll that keeps the fleet from running every slot past the bound, w
   t.deepEqual(kinds(hung(1300)), []);
   t.deepEqual(kinds(hung(6300)), ['liveness']);
 });
+
+test('an occupancy its blocked process learns of only after it was reaped started before that end: no overlap, no token disorder', (t) => {
+  const ref = { taskId: 'a', token: 1, slotId: '1' };
+  const journal = new Journal()
+    .feed(0, 'a', 'b')
+    // The start is sent, then the event loop blocks before its answer is read.
+    .add(100, harness, { ev: 'fault', fault: 'block', target: 10, ms: 2900 })
+    .add(100, 10, { ev: 'block-start', ms: 2900 })
+    // Reaped elsewhere while the process is blocked; the slot goes to b.
+    .add(1600, 11, { ev: 'stop-callback', ...ref, reason: 'timeout', owner: 'o10', redelivered: false })
+    .add(1600, 11, { ev: 'stop-callback-done', ...ref, requeued: true })
+    .task(11, 'b', 2, '1', 2000, 2500)
+    .add(3000, 10, { ev: 'block-end' })
+    // Awake, the process reads the start's answer, finds the lease over and never runs the task.
+    .add(3001, 10, { ev: 'occupied', ...ref, backend: 'B' })
+    .add(3002, 10, { ev: 'reject', taskId: 'a', slotId: '1', reason: 'lapsed', retryAfterMs: 0, handedBack: false })
+    .task(11, 'a', 3, '1', 3100, 3200);
+  t.false(kinds(journal).includes('token-order'));
+  t.false(kinds(journal).includes('occupancy-overlap'));
+});
