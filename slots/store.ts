@@ -197,10 +197,13 @@ export interface StartRequest {
 
 /** Why an operation on a task id could not act. */
 export type LostReason =
-  /** No slot holds the task, and no record of its end is kept. */
+  /**
+   * The store knows nothing of the occupancy asked about: no slot holds the task (under the token
+   * given, if any) and no record of that occupancy's end is kept. Either its end is older than
+   * `retentionMs`, or the store lost the state that held it. Ends are kept per occupancy, so a task
+   * that ran again under a later token does not hide the end of an earlier one.
+   */
   | 'unknown'
-  /** The task holds a slot under another token than the one given (a later occupancy). */
-  | 'superseded'
   /** The task is past its deadline or max deadline, or ended by `timeout`/`max_runtime`. */
   | 'timed_out'
   /** The task ended for another reason (stopped, cancelled, start_failed, backend_removed). */
@@ -209,7 +212,7 @@ export type LostReason =
 export interface Lost {
   ok: false;
   reason: LostReason;
-  /** Where the store still knows it: the slot, token and end reason of the task's last occupancy. */
+  /** For `timed_out` and `ended`: the slot, token and end reason of the occupancy asked about (without a token, the task's last). */
   slotId?: SlotId;
   token?: number;
   endReason?: EndReason;

@@ -213,8 +213,8 @@ export type AbortCause = 'cancel_requested' | 'timeout' | 'max_runtime' | 'backe
 /**
  * The `signal.reason` of a task's AbortSignal: the task should stop. `cause` says why:
  * a cancel was requested, it timed out, its backend was removed, its start failed, or it lost
- * its slot some other way (reaped elsewhere, superseded, or its keepalives from this process
- * could not reach the store before the slot's deadline).
+ * its slot some other way (ended elsewhere, forgotten by a store that lost its state, or its
+ * keepalives from this process could not reach the store before the slot's deadline).
  */
 export class TaskAbortedError extends TaskSemaphoreError {
   override name = 'TaskAbortedError';

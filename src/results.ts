@@ -3,10 +3,9 @@ import type { EndedOccupancy, EndReason, LostReason, Occupancy, SlotId } from '.
 /**
  * Why `keepalive`, `stop` or `cancel` could not act on a task. The task should stop working: it
  * no longer holds a slot (or never did).
- * - `unknown`: no slot holds it, and no record of its end is kept. For a task running in this
- *   process, the store lost its state: the task's signal fires (cause `lost`) and its
- *   `stopCallback` runs here, once, with reason `lost`;
- * - `superseded`: the task id holds a slot under a later token than the one given;
+ * - `unknown`: no slot holds it (under the token given, if any), and no record of that
+ *   occupancy's end is kept. For a task running in this process, the store lost its state: the
+ *   task's signal fires (cause `lost`) and its `stopCallback` runs here, once, with reason `lost`;
  * - `timed_out`: it passed its deadline or max runtime (`endReason` says which);
  * - `ended`: it ended otherwise (`endReason`: stopped, cancelled, start_failed, backend_removed).
  */

@@ -36,8 +36,13 @@ interface MemorySlot {
   occupancy: Occupancy | null;
 }
 
-/** What is kept of a task after its occupancy ended, to answer `timed_out` or `ended` rather than `unknown`. */
+/**
+ * What is kept of an occupancy after it ended, to answer `timed_out` or `ended` rather than
+ * `unknown`. One per occupancy, not per task id: a task that ran again under a later token keeps
+ * the end of the earlier one, so that its holder learns it ended rather than that it was lost.
+ */
 interface Tombstone {
+  taskId: string;
   slotId: SlotId;
   token: number;
   reason: EndReason;
@@ -87,9 +92,12 @@ export class MemorySlotStore implements SlotStore {
   private readonly slots = new Map<SlotId, MemorySlot>();
   /** taskId → slotId of every running occupancy: the uniqueness index of task ids. */
   private readonly tasks = new Map<string, SlotId>();
+  /** By occupancyKey, in end order (which pruning relies on). */
   private readonly tombstones = new Map<string, Tombstone>();
+  /** The token of each task id's last ended occupancy: what a call without a token is answered by. */
+  private readonly lastEnded = new Map<string, number>();
   private readonly outbox: EndedOccupancy[] = [];
-  /** The delivery log: records handed to a caller and not yet acknowledged, by {@link deliveryKey}. */
+  /** The delivery log: records handed to a caller and not yet acknowledged, by {@link occupancyKey}. */
   private readonly deliveries = new Map<string, Delivery>();
   private lastToken = 0;
   private readonly events = new EventEmitter<{ event: [StoreEvent] }>();
@@ -146,9 +154,10 @@ export class MemorySlotStore implements SlotStore {
       } else i++;
     }
 
-    for (const [taskId, tombstone] of this.tombstones) {
+    for (const [key, tombstone] of this.tombstones) {
       if (tombstone.endedAt > now - request.retentionMs) break; // insertion order is end order
-      this.tombstones.delete(taskId);
+      this.tombstones.delete(key);
+      if (this.lastEnded.get(tombstone.taskId) === tombstone.token) this.lastEnded.delete(tombstone.taskId);
     }
 
     const reserved: Reservation[] = [];
@@ -198,7 +207,6 @@ export class MemorySlotStore implements SlotStore {
     slot.leaseUntil = null;
     slot.occupancy = occupancy;
     this.tasks.set(request.taskId, request.slotId);
-    this.tombstones.delete(request.taskId);
     return { ok: true, occupancy: { ...occupancy } };
   }
 
@@ -297,17 +305,14 @@ export class MemorySlotStore implements SlotStore {
   /** Finds the running, unexpired occupancy a task reference names, or says why there is none. */
   private resolve(ref: TaskRef, now: number): { ok: true; slot: MemorySlot } | Lost {
     const slotId = this.tasks.get(ref.taskId);
-    if (slotId === undefined) {
-      const tombstone = this.tombstones.get(ref.taskId);
+    const slot = slotId === undefined ? undefined : this.slots.get(slotId)!;
+    const occupancy = slot?.occupancy;
+    if (!slot || !occupancy || (ref.token !== undefined && ref.token !== occupancy.token)) {
+      const token = ref.token ?? this.lastEnded.get(ref.taskId);
+      const tombstone = token === undefined ? undefined : this.tombstones.get(occupancyKey({ taskId: ref.taskId, token }));
       if (!tombstone) return { ok: false, reason: 'unknown' };
-      const { slotId: endedIn, token, reason } = tombstone;
-      if (ref.token !== undefined && ref.token !== token) return { ok: false, reason: 'superseded', slotId: endedIn, token };
-      return { ok: false, reason: isTimeout(reason) ? 'timed_out' : 'ended', slotId: endedIn, token, endReason: reason };
-    }
-    const slot = this.slots.get(slotId)!;
-    const occupancy = slot.occupancy!;
-    if (ref.token !== undefined && ref.token !== occupancy.token) {
-      return { ok: false, reason: 'superseded', slotId, token: occupancy.token };
+      const { slotId: endedIn, reason } = tombstone;
+      return { ok: false, reason: isTimeout(reason) ? 'timed_out' : 'ended', slotId: endedIn, token: tombstone.token, endReason: reason };
     }
     const expired = expiryReason(occupancy, now);
     if (expired) return { ok: false, reason: 'timed_out', slotId, token: occupancy.token, endReason: expired };
@@ -325,9 +330,9 @@ export class MemorySlotStore implements SlotStore {
     const occupancy = slot.occupancy!;
     this.setIdle(slot);
     this.tasks.delete(occupancy.taskId);
-    // Delete first so that insertion order stays end order, which pruning relies on.
-    this.tombstones.delete(occupancy.taskId);
-    this.tombstones.set(occupancy.taskId, { slotId, token: occupancy.token, reason, endedAt: now });
+    // An occupancy ends once, so its key is new and insertion order stays end order.
+    this.tombstones.set(occupancyKey(occupancy), { taskId: occupancy.taskId, slotId, token: occupancy.token, reason, endedAt: now });
+    this.lastEnded.set(occupancy.taskId, occupancy.token);
     return { ...occupancy, reason, endedAt: now, status, error };
   }
 
@@ -358,13 +363,13 @@ export class MemorySlotStore implements SlotStore {
    * what it does to the record never changes the logged one.
    */
   private lease(record: EndedOccupancy, lease: DeliveryLease | undefined, now: number): EndedOccupancy {
-    if (lease) this.deliveries.set(deliveryKey(record), { record, owner: lease.owner, dueAt: now + lease.leaseMs });
+    if (lease) this.deliveries.set(occupancyKey(record), { record, owner: lease.owner, dueAt: now + lease.leaseMs });
     return { ...record };
   }
 
   /** Removes delivered records from the log (synchronously: `end` does it in its own atomic step). */
   private forget(refs: readonly DeliveryRef[]): void {
-    for (const ref of refs) this.deliveries.delete(deliveryKey(ref));
+    for (const ref of refs) this.deliveries.delete(occupancyKey(ref));
   }
 
   private pushOutbox(record: EndedOccupancy): void {
@@ -380,8 +385,8 @@ function expiryReason(occupancy: Occupancy, now: number): 'timeout' | 'max_runti
   return null;
 }
 
-/** The delivery log's key of an ended occupancy: its task id and token, which no other occupancy shares. */
-function deliveryKey(ref: DeliveryRef): string {
+/** The key of an occupancy in the delivery log and the tombstones: its task id and token, which no other occupancy shares. */
+function occupancyKey(ref: DeliveryRef): string {
   return JSON.stringify([ref.taskId, ref.token]);
 }
 

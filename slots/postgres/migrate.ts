@@ -8,6 +8,7 @@ import {
   migrate002,
   migrate003,
   migrate004,
+  migrate005,
   migrationsApplied,
   migrationsLock,
   migrationsPrepare,
@@ -29,6 +30,7 @@ export const migrations: readonly Migration[] = Object.freeze([
   { version: 2, sql: migrate002 },
   { version: 3, sql: migrate003 },
   { version: 4, sql: migrate004 },
+  { version: 5, sql: migrate005 },
 ]);
 
 /** Replaces the schema placeholder of a statement with an escaped identifier. */

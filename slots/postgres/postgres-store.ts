@@ -476,17 +476,16 @@ export class PostgresSlotStore implements SlotStore {
  * concurrent transaction changed the row after the snapshot was taken.
  */
 function lostFrom(row: LookupRow, ref: TaskRef): Lost | null {
-  if (row.cur_slot_id !== null) {
+  if (row.cur_slot_id !== null && (ref.token === undefined || ref.token === Number(row.cur_token))) {
     const slotId = row.cur_slot_id;
     const token = Number(row.cur_token);
-    if (ref.token !== undefined && ref.token !== token) return { ok: false, reason: 'superseded', slotId, token };
     if (row.cur_expiry !== null) return { ok: false, reason: 'timed_out', slotId, token, endReason: row.cur_expiry };
     return null;
   }
+  // The lookup read the end of the occupancy asked about (by token; without one, the task's last).
   if (row.ended_slot_id === null || row.ended_reason === null) return { ok: false, reason: 'unknown' };
   const slotId = row.ended_slot_id;
   const token = Number(row.ended_token);
-  if (ref.token !== undefined && ref.token !== token) return { ok: false, reason: 'superseded', slotId, token };
   const endReason = row.ended_reason;
   const timedOut = endReason === 'timeout' || endReason === 'max_runtime';
   return { ok: false, reason: timedOut ? 'timed_out' : 'ended', slotId, token, endReason };

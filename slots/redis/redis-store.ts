@@ -77,7 +77,7 @@ const optionsSchema = strictObject(
 /** One script per atomic operation; the number is the key count, as in the file names. */
 const scripts = {
   beginPass: defineScript('begin-pass-9', lua.beginPass9, 9),
-  start: defineScript('start-5', lua.start5, 5),
+  start: defineScript('start-3', lua.start3, 3),
   release: defineScript('release-2', lua.release2, 2),
   keepalive: defineScript('keepalive-4', lua.keepalive4, 4),
   end: defineScript('end-9', lua.end9, 9),
@@ -90,7 +90,6 @@ const scripts = {
 const Reply = {
   ok: 0,
   unknown: -1,
-  superseded: -2,
   timedOut: -3,
   ended: -4,
   duplicate: -5,
@@ -267,14 +266,14 @@ export class RedisSlotStore implements SlotStore {
     return (await this.startMany([request]))[0]!;
   }
 
-  /** All the starts in one run of start-5.lua, which acts on them in order. */
+  /** All the starts in one run of start-3.lua, which acts on them in order. */
   async startMany(requests: readonly StartRequest[]): Promise<StartResult[]> {
     if (requests.length === 0) return []; // nothing to do is not worth a round trip
     // Refused here, before the round trip: Redis would store a lone surrogate as U+FFFD.
     for (const r of requests) checkTaskId(r.taskId);
-    const { slots, tasks, ended, expiry, endedAt } = this.keys;
+    const { slots, tasks, expiry } = this.keys;
     const args = requests.flatMap((r) => [r.slotId, r.token, r.taskId, r.backend, r.timeoutMs, r.maxRuntimeMs ?? '']);
-    const replies = await this.run<StartReply[]>(scripts.start, [slots, tasks, ended, expiry, endedAt], args);
+    const replies = await this.run<StartReply[]>(scripts.start, [slots, tasks, expiry], args);
     return replies.map(toStartResult);
   }
 
@@ -459,7 +458,7 @@ function taskArgs(ref: TaskRef): ScriptArg[] {
   return [ref.taskId, ref.token ?? ''];
 }
 
-/** A reply of start-5.lua: `{0, occupancy}`, `{-5, holder, expiresAt, now}` or `{-6}`. */
+/** A reply of start-3.lua: `{0, occupancy}`, `{-5, holder, expiresAt, now}` or `{-6}`. */
 type StartReply = [code: number, occupancyOrHolder?: string, expiresAt?: number, now?: number];
 
 function toStartResult(reply: StartReply): StartResult {
@@ -480,8 +479,6 @@ function toEndResult(reply: [number, ...unknown[]]): EndResult {
 
 function toLost([code, slotId, token, endReason]: LostReply): Lost {
   switch (code) {
-    case Reply.superseded:
-      return { ok: false, reason: 'superseded', slotId: String(slotId), token: Number(token) };
     case Reply.timedOut:
     case Reply.ended:
       return {

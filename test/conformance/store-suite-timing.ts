@@ -265,6 +265,26 @@ export function registerTimingCases<C>(test: TestFn<C>, contract: Macro<[StoreFa
     }
   });
 
+  test('each end of a task is pruned by its own age: an earlier one goes while a later one is kept', contract, factory, async (t, h) => {
+    await h.init(['1', '2']);
+    const retention = { retentionMs: timing.short };
+    const first = await h.run('1', 'task-p');
+    ok(await h.end('task-p', { token: first.token }), 'end the first');
+    await sleep(timing.wait);
+    const second = await h.run('2', 'task-p');
+    ok(await h.end('task-p', { token: second.token }), 'end the second');
+    await h.pass('reaper', [], retention);
+
+    t.deepEqual(await h.store.keepalive({ taskId: 'task-p', token: first.token }), { ok: false, reason: 'unknown' }, 'the first is pruned');
+    const last = { ok: false, reason: 'ended', slotId: '2', token: second.token, endReason: 'stopped' };
+    t.deepEqual(await h.store.keepalive({ taskId: 'task-p', token: second.token }), last, 'the second is kept');
+    t.deepEqual(await h.store.keepalive({ taskId: 'task-p' }), last);
+
+    await sleep(timing.wait);
+    await h.pass('reaper', [], retention);
+    t.deepEqual(await h.store.keepalive({ taskId: 'task-p' }), { ok: false, reason: 'unknown' }, 'then the second');
+  });
+
   test('limit bounds how many occupancies a pass reaps and outbox entries it takes', contract, factory, async (t, h) => {
     await h.init(['1', '2', '3', '4', '5', '6']);
     const tasks = ['task-1', 'task-2', 'task-3'].map((taskId) => ({ taskId, timeoutMs: timing.short }));

@@ -255,24 +255,43 @@ export function storeContractSuite<C = unknown>(test: TestFn<C>, factory: StoreF
     ok(await h.start(b, 'task-b'), 'start under the new reservation');
   });
 
-  test('keepalive, end and requestCancel with a stale token answer superseded and change nothing', contract, factory, async (t, h) => {
+  test('keepalive, end and requestCancel with the token of an ended occupancy answer how it ended, while the task runs again, and change nothing', contract, factory, async (t, h) => {
     await h.init(['1', '2']);
     const first = await h.run('1', 'task-s');
     ok(await h.end('task-s', { token: first.token }), 'end');
     const second = await h.run('2', 'task-s');
     t.true(second.token > first.token);
 
-    const superseded = { ok: false, reason: 'superseded', slotId: '2', token: second.token };
-    t.like(await h.store.keepalive({ taskId: 'task-s', token: first.token }), superseded);
-    t.like(await h.store.requestCancel({ taskId: 'task-s', token: first.token }), superseded);
-    t.like(await h.end('task-s', { token: first.token }), superseded);
-    t.like(await h.store.keepalive({ taskId: 'task-s', token: second.token + 1000 }), superseded, 'a token never handed out');
+    const stale = { ok: false, reason: 'ended', slotId: '1', token: first.token, endReason: 'stopped' };
+    t.deepEqual(await h.store.keepalive({ taskId: 'task-s', token: first.token }), stale);
+    t.deepEqual(await h.store.requestCancel({ taskId: 'task-s', token: first.token }), stale);
+    t.deepEqual(await h.end('task-s', { token: first.token }), stale);
+    t.deepEqual(await h.store.keepalive({ taskId: 'task-s', token: second.token + 1000 }), { ok: false, reason: 'unknown' }, 'a token never handed out');
 
     const state = await h.slot('2');
     t.like(state, { status: 'running', token: second.token });
     t.deepEqual(state.occupancy, second, 'the live occupancy is neither renewed, flagged nor ended');
     t.is((await h.slot('1')).status, 'idle');
     ok(await h.store.keepalive({ taskId: 'task-s', token: second.token }), 'keepalive with the live token');
+  });
+
+  test('the end of each occupancy of a task is kept: a token the store has no end of answers unknown, though the task ended since', contract, factory, async (t, h) => {
+    await h.init(['1', '2']);
+    const first = await h.run('1', 'task-s');
+    ok(await h.end('task-s', { token: first.token, reason: 'start_failed' }), 'end the first');
+    const second = await h.run('2', 'task-s');
+    ok(await h.end('task-s', { token: second.token, status: 'cancelled' }), 'end the second');
+
+    t.deepEqual(await h.store.keepalive({ taskId: 'task-s', token: first.token }), { ok: false, reason: 'ended', slotId: '1', token: first.token, endReason: 'start_failed' });
+    t.deepEqual(await h.store.keepalive({ taskId: 'task-s', token: second.token }), { ok: false, reason: 'ended', slotId: '2', token: second.token, endReason: 'cancelled' });
+    t.deepEqual(await h.store.requestCancel({ taskId: 'task-s' }), { ok: false, reason: 'ended', slotId: '2', token: second.token, endReason: 'cancelled' }, 'without a token: the last end');
+    // An occupancy the store never recorded (as after a loss of its state) is not taken for one
+    // that ended: its holder must hear it was lost, since no other process will tell it.
+    for (const token of [second.token + 1000, first.token - 1]) {
+      t.deepEqual(await h.store.keepalive({ taskId: 'task-s', token }), { ok: false, reason: 'unknown' }, `keepalive ${token}`);
+      t.deepEqual(await h.end('task-s', { token }), { ok: false, reason: 'unknown' }, `end ${token}`);
+      t.deepEqual(await h.store.requestCancel({ taskId: 'task-s', token }), { ok: false, reason: 'unknown' }, `requestCancel ${token}`);
+    }
   });
 
   test('end frees the slot, returns the record once, and later calls answer ended', contract, factory, async (t, h) => {
@@ -483,8 +502,8 @@ export function storeContractSuite<C = unknown>(test: TestFn<C>, factory: StoreF
     const reserve = { owner: 'K', leaseMs: timing.long };
 
     t.deepEqual(await h.end('task-never', { reserve }), { ok: false, reason: 'unknown' });
-    t.like(await h.end('task-s', { token: first.token, reserve }), { ok: false, reason: 'superseded', slotId: '2', token: second.token });
-    t.deepEqual(await h.store.inspect(), before, 'unknown and superseded ends change no slot');
+    t.deepEqual(await h.end('task-s', { token: first.token, reserve }), { ok: false, reason: 'ended', slotId: '1', token: first.token, endReason: 'stopped' });
+    t.deepEqual(await h.store.inspect(), before, 'ends that do not act change no slot');
 
     ok(await h.end('task-s', { token: second.token }), 'end without reserve');
     const idle = await h.store.inspect();

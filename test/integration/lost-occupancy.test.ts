@@ -89,6 +89,33 @@ test('a task whose occupancy Redis lost learns it at its stop: one stopCallback 
   t.is(abortCause('task-1'), undefined);
 });
 
+test('a task whose occupancy Redis lost, and that ran again elsewhere and ended there, still learns it lost', async (t) => {
+  const { backend, scheduler, shared, loseState, abortCause } = await fixture(t, {}, ['task-1']);
+  await scheduler.load(slots(2, ['B']));
+  await scheduler.schedule();
+  const context = backend.contexts.get('task-1')!;
+  await loseState();
+
+  // The queue hands the id out again (as a redelivering backend does), and another process, which
+  // finds it in no slot, runs it under a later token and ends it.
+  const elsewhere = new Scheduler({ ...shared, owner: 'elsewhere' });
+  const other = new ScriptedBackend(['task-1']);
+  elsewhere.registerBackend('B', other);
+  t.teardown(() => elsewhere.close());
+  await elsewhere.load(slots(2, ['B']));
+  await elsewhere.schedule();
+  const again = other.contexts.get('task-1')!;
+  t.true(again.token > context.token);
+  t.like(await again.stop({ status: 'succeeded' }), { ok: true });
+
+  // The end kept is of the later occupancy: the first one's end was never recorded, so its holder
+  // must deliver it, or no process ever would.
+  t.like(await context.keepalive(), { ok: false, reason: 'unknown' });
+  t.is(abortCause('task-1'), 'lost');
+  t.deepEqual(backend.stopsOf('task-1').map(lostOutcome), [{ reason: 'lost', taskId: 'task-1', slotId: context.slotId }]);
+  t.like(other.stopsOf('task-1'), [{ reason: 'stopped', token: again.token }]);
+});
+
 test('a task that never calls again learns the loss at the next pass, which runs another task in its place', async (t) => {
   const { backend, scheduler, loseState, abortCause } = await fixture(t, { maxLocalTasks: 1 });
   await scheduler.load(slots(1, ['B']));

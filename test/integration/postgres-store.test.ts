@@ -283,7 +283,7 @@ test('reaping is bounded by limit; tombstones are pruned after retentionMs', asy
   t.deepEqual(await store.keepalive({ taskId: 't0' }), { ok: false, reason: 'unknown' });
 });
 
-test('unknown, superseded, ended and cancelled answers; token fencing', async (t) => {
+test('unknown, ended and cancelled answers; token fencing', async (t) => {
   const { store } = await setup(t, ['1', '2']);
   t.deepEqual(await store.keepalive({ taskId: 'nobody' }), { ok: false, reason: 'unknown' });
   t.deepEqual(await store.requestCancel({ taskId: 'nobody' }), { ok: false, reason: 'unknown' });
@@ -305,12 +305,12 @@ test('unknown, superseded, ended and cancelled answers; token fencing', async (t
   t.deepEqual(await store.start(startOf('1', old.token, 'task')), { ok: false, reason: 'reservation_lost' });
   t.true((await store.start(startOf('1', current.token, 'task'))).ok);
 
-  // A stale token never touches the current occupancy.
+  // A stale token (here one the task never ran under) never touches the current occupancy.
   const stale = { taskId: 'task', token: old.token };
-  const superseded = { ok: false, reason: 'superseded', slotId: '1', token: current.token };
-  t.deepEqual(await store.keepalive(stale), superseded);
-  t.deepEqual(await store.requestCancel(stale), superseded);
-  t.deepEqual(await store.end({ ...stale, reason: 'stopped', deliverable: ['A'] }), superseded);
+  const unknown = { ok: false, reason: 'unknown' };
+  t.deepEqual(await store.keepalive(stale), unknown);
+  t.deepEqual(await store.requestCancel(stale), unknown);
+  t.deepEqual(await store.end({ ...stale, reason: 'stopped', deliverable: ['A'] }), unknown);
 
   const cancel = await store.requestCancel({ taskId: 'task', token: current.token });
   t.like(cancel, { ok: true, alreadyRequested: false, occupancy: { cancelRequested: true } });
@@ -318,7 +318,7 @@ test('unknown, superseded, ended and cancelled answers; token fencing', async (t
   t.like(await store.keepalive({ taskId: 'task' }), { ok: true, occupancy: { cancelRequested: true } });
   const ended = await store.end({ taskId: 'task', token: current.token, reason: 'stopped', deliverable: ['A'] });
   t.like(ended, { ok: true, ended: { reason: 'cancelled', cancelRequested: true } });
-  t.deepEqual(await store.keepalive(stale), { ok: false, reason: 'superseded', slotId: '1', token: current.token });
+  t.deepEqual(await store.keepalive(stale), unknown);
   t.deepEqual(await store.keepalive({ taskId: 'task' }), {
     ok: false,
     reason: 'ended',
@@ -327,10 +327,12 @@ test('unknown, superseded, ended and cancelled answers; token fencing', async (t
     endReason: 'cancelled',
   });
 
-  // A restart of the task clears its tombstone; status 'cancelled' also makes 'stopped' a cancel.
+  // A restart of the task keeps the end of its earlier occupancy; status 'cancelled' also makes
+  // 'stopped' a cancel.
   const { reserved: third } = await store.beginPass(pass({ slotIds: ['2'] }));
   t.true((await store.start(startOf('2', third[0]!.token, 'task'))).ok);
   t.like(await store.keepalive({ taskId: 'task' }), { ok: true, occupancy: { slotId: '2', cancelRequested: false } });
+  t.like(await store.keepalive({ taskId: 'task', token: current.token }), { ok: false, reason: 'ended', slotId: '1', endReason: 'cancelled' });
   t.like(await store.end({ taskId: 'task', reason: 'stopped', status: 'cancelled', deliverable: ['A'] }), {
     ok: true,
     ended: { reason: 'cancelled', status: 'cancelled' },
@@ -356,7 +358,7 @@ test('an end with reserve takes a token from the sequence only when it acts', as
     store.end({ taskId: 'kept', reason: 'stopped', deliverable: ['A'], reserve: { owner: 'k', leaseMs: 10_000 }, ...ref });
 
   const before = await counter();
-  t.like(await end({ token: token + 1 }), { ok: false, reason: 'superseded' });
+  t.like(await end({ token: token + 1 }), { ok: false, reason: 'unknown' });
   t.is(await counter(), before, 'a refused end takes no token');
   const result = await end({ token, notify: true });
   if (!result.ok) throw new Error(`end failed: ${result.reason}`);
@@ -521,12 +523,12 @@ test('startMany and endMany of five requests are one query and one transaction e
     ],
   );
   t.is(await writers('task_semaphore_slots'), 1, 'the five slots written by one transaction');
-  t.is(await writers('task_semaphore_ended'), 1, 'and the five tombstones by the same one');
+  t.is(await writers('task_semaphore_occupancy_ends'), 1, 'and the five ends kept by the same one');
 });
 
 test('a startMany or endMany that fails part way leaves nothing of it applied', async (t) => {
   const { pool, schema, name, store } = await setup(t, ['1', '2']);
-  // A tombstone of task a, which a start of a deletes.
+  // The end of an earlier occupancy of task a, which a start of a keeps.
   const { reserved: first } = await store.beginPass(pass({ slotIds: ['1'] }));
   t.true((await store.start(startOf('1', first[0]!.token, 'a'))).ok);
   t.true((await store.end(endOf('a'))).ok);
@@ -536,32 +538,32 @@ test('a startMany or endMany that fails part way leaves nothing of it applied', 
   const counts = async () =>
     (
       await pool.query<{ ended: string; outbox: string }>(
-        `SELECT (SELECT count(*) FROM ${schema}.task_semaphore_ended WHERE scheduler = $1) AS ended,
+        `SELECT (SELECT count(*) FROM ${schema}.task_semaphore_occupancy_ends WHERE scheduler = $1) AS ended,
                 (SELECT count(*) FROM ${schema}.task_semaphore_outbox WHERE scheduler = $1) AS outbox`,
         [name],
       )
     ).rows[0];
 
   const reservedState = await store.inspect();
-  // The first request acts (a starts, its tombstone goes), then the second overflows a bigint.
+  // The first request acts (a starts), then the second overflows a bigint.
   await t.throwsAsync(store.startMany([startOf('1', one.token, 'a'), startOf('2', two.token, 'b', { timeoutMs: overflowMs })]), {
     message: /bigint out of range/,
   });
   t.deepEqual(await store.inspect(), reservedState, 'the start before it did not act');
-  t.deepEqual(await counts(), { ended: '1', outbox: '0' }, 'the tombstone of a is still there');
+  t.deepEqual(await counts(), { ended: '1', outbox: '0' });
   t.like(await store.keepalive({ taskId: 'a' }), { ok: false, reason: 'ended' });
 
   t.true((await store.startMany([startOf('1', one.token, 'a'), startOf('2', two.token, 'b')])).every((r) => r.ok));
-  t.deepEqual(await counts(), { ended: '0', outbox: '0' });
+  t.deepEqual(await counts(), { ended: '1', outbox: '0' }, 'the end of the earlier occupancy of a is kept');
   const runningState = await store.inspect();
-  // The first end frees its slot, writes a tombstone and queues its record (A is not deliverable).
+  // The first end frees its slot, keeps its end and queues its record (A is not deliverable).
   await t.throwsAsync(store.endMany([endOf('a', { deliverable: [], notify: true }), endOf('b', { reserve: { owner: 'k', leaseMs: overflowMs } })]), {
     message: /bigint out of range/,
   });
   t.deepEqual(await store.inspect(), runningState, 'the end before it did not act');
-  t.deepEqual(await counts(), { ended: '0', outbox: '0' }, 'no tombstone, nothing queued');
+  t.deepEqual(await counts(), { ended: '1', outbox: '0' }, 'no end kept, nothing queued');
   t.like(await store.end(endOf('a', { deliverable: [] })), { ok: true, delivered: false, ended: { taskId: 'a' } });
-  t.deepEqual(await counts(), { ended: '1', outbox: '1' });
+  t.deepEqual(await counts(), { ended: '2', outbox: '1' });
 });
 
 test('racing startMany batches of the same task ids: each task id in one slot, every answer consistent', async (t) => {
@@ -712,6 +714,11 @@ test('init brings a schema at migration 1 to the latest, and the store then work
      WHERE scheduler = $1 AND slot_id = '1'`,
     [name],
   );
+  // And the tombstone of a task that ended, which migration 5 carries over as the end of its occupancy.
+  await pool.query(
+    `INSERT INTO ${schema}.task_semaphore_ended (scheduler, task_id, slot_id, token, reason, ended_at) VALUES ($1, 'done-task', '2', 3, 'stopped', 9e15)`,
+    [name],
+  );
   const functions = async () =>
     (
       await pool.query<{ proname: string }>(
@@ -725,7 +732,8 @@ test('init brings a schema at migration 1 to the latest, and the store then work
   t.teardown(() => store.close());
   await store.init(['1', '2']);
   t.deepEqual((await pool.query(`SELECT version FROM ${schema}.task_semaphore_migrations ORDER BY 1`)).rows, everyVersion);
-  t.deepEqual(await functions(), ['task_semaphore_end_v1', 'task_semaphore_start_v1', 'task_semaphore_start_v2']);
+  t.deepEqual(await functions(), ['task_semaphore_end_v1', 'task_semaphore_end_v2', 'task_semaphore_occupancy_end_v1', 'task_semaphore_start_v1', 'task_semaphore_start_v2']);
+  t.deepEqual(await store.keepalive({ taskId: 'done-task', token: 3 }), { ok: false, reason: 'ended', slotId: '2', token: 3, endReason: 'stopped' });
 
   const ended = await store.end(endOf('old-task', { reserve: { owner: 'new', leaseMs: 30_000 } }));
   if (!ended.ok || !ended.reserved) return t.fail(`end failed: ${JSON.stringify(ended)}`);

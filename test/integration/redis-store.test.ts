@@ -50,7 +50,7 @@ function endReq(taskId: string, overrides: Partial<EndRequest> = {}): EndRequest
 
 /**
  * Records the commands `client` sends from now on, scripts by their name in lua.generated.ts (e.g.
- * `evalsha start5`): every ioredis command goes through sendCommand once, as bench/common.ts counts.
+ * `evalsha start3`): every ioredis command goes through sendCommand once, as bench/common.ts counts.
  */
 function recordCommands(client: Redis): string[] {
   const scriptNames = new Map(Object.entries(lua).map(([name, source]) => [createHash('sha1').update(source).digest('hex'), name]));
@@ -243,12 +243,12 @@ test('beginPass reaps at most `limit` and leaves the rest for the next pass', as
   t.deepEqual(new Set([...first.ended, ...second.ended].map((e) => e.taskId)), new Set(['a', 'b', 'c']));
 });
 
-test('unknown, superseded, ended and cancelled answers', async (t) => {
+test('unknown, ended and cancelled answers', async (t) => {
   const { store } = await setup(t);
   t.deepEqual(await store.keepalive({ taskId: 'never' }), { ok: false, reason: 'unknown' });
 
   const occ = await run(store, '1', 'task');
-  t.deepEqual(await store.keepalive({ taskId: 'task', token: occ.token + 1 }), { ok: false, reason: 'superseded', slotId: '1', token: occ.token });
+  t.deepEqual(await store.keepalive({ taskId: 'task', token: occ.token + 1 }), { ok: false, reason: 'unknown' }, 'a token the task never ran under');
 
   const cancel = await store.requestCancel({ taskId: 'task', token: occ.token });
   t.like(cancel, { ok: true, alreadyRequested: false, occupancy: { cancelRequested: true } });
@@ -260,7 +260,7 @@ test('unknown, superseded, ended and cancelled answers', async (t) => {
   t.deepEqual(await store.end({ taskId: 'task', reason: 'stopped', deliverable: ['b'] }), {
     ok: false, reason: 'ended', slotId: '1', token: occ.token, endReason: 'cancelled',
   });
-  t.deepEqual(await store.keepalive({ taskId: 'task', token: occ.token + 7 }), { ok: false, reason: 'superseded', slotId: '1', token: occ.token });
+  t.deepEqual(await store.keepalive({ taskId: 'task', token: occ.token + 7 }), { ok: false, reason: 'unknown' });
 
   // A stop reported with status `cancelled` ends as cancelled too; other reasons are kept.
   await run(store, '2', 'other');
@@ -279,13 +279,16 @@ test('tombstones are pruned after retentionMs, then the task is unknown', async 
   t.deepEqual(await store.keepalive({ taskId: 'gone' }), { ok: false, reason: 'unknown' });
 });
 
-test('starting a task again clears its tombstone', async (t) => {
-  const { store } = await setup(t);
-  await run(store, '1', 'again');
+test('starting a task again keeps the end of its earlier occupancy, in the same field', async (t) => {
+  const { redis, store, ns } = await setup(t);
+  const first = await run(store, '1', 'again');
   await store.end({ taskId: 'again', reason: 'stopped', deliverable: ['b'] });
   const second = await run(store, '2', 'again');
   await store.end({ taskId: 'again', reason: 'backend_removed', deliverable: ['b'] });
   t.deepEqual(await store.keepalive({ taskId: 'again' }), { ok: false, reason: 'ended', slotId: '2', token: second.token, endReason: 'backend_removed' });
+  t.deepEqual(await store.keepalive({ taskId: 'again', token: first.token }), { ok: false, reason: 'ended', slotId: '1', token: first.token, endReason: 'stopped' });
+  t.deepEqual(await redis.hkeys(`${ns}:ended`), ['again']);
+  t.is(Number(await redis.zscore(`${ns}:ended-at`, 'again')), JSON.parse((await redis.hget(`${ns}:ended`, 'again'))!).earlier[0].endedAt, 'due by its oldest end');
 });
 
 test('token fencing: an end with an old token does nothing', async (t) => {
@@ -295,10 +298,9 @@ test('token fencing: an end with an old token does nothing', async (t) => {
   const second = await run(store, '1', 'fenced');
   t.true(second.token > first.token);
 
-  t.deepEqual(await store.end({ taskId: 'fenced', token: first.token, reason: 'stopped', deliverable: ['b'] }), {
-    ok: false, reason: 'superseded', slotId: '1', token: second.token,
-  });
-  t.deepEqual(await store.requestCancel({ taskId: 'fenced', token: first.token }), { ok: false, reason: 'superseded', slotId: '1', token: second.token });
+  const firstEnd = { ok: false, reason: 'ended', slotId: '1', token: first.token, endReason: 'stopped' };
+  t.deepEqual(await store.end({ taskId: 'fenced', token: first.token, reason: 'stopped', deliverable: ['b'] }), firstEnd);
+  t.deepEqual(await store.requestCancel({ taskId: 'fenced', token: first.token }), firstEnd);
   const state = (await store.inspect())[0]!;
   t.like(state, { status: 'running', token: second.token, occupancy: { taskId: 'fenced', cancelRequested: false } });
   t.true((await store.end({ taskId: 'fenced', token: second.token, reason: 'stopped', deliverable: ['b'] })).ok);
@@ -312,7 +314,7 @@ test('an end with reserve takes a token and indexes the lease only when it acts'
     store.end({ taskId: 'kept', token, reason: 'stopped', deliverable: ['b'], reserve: { owner: 'k', leaseMs: 10_000 } });
 
   const before = await counter();
-  t.like(await end(occupancy.token + 1), { ok: false, reason: 'superseded' });
+  t.like(await end(occupancy.token + 1), { ok: false, reason: 'unknown' });
   t.is(await counter(), before, 'a refused end takes no token');
   const result = await end(occupancy.token);
   if (!result.ok) throw new Error(`end failed: ${result.reason}`);
@@ -343,13 +345,13 @@ test('startMany and endMany of five requests are one EVALSHA each; of none, no c
     started.map((r) => r.ok && r.occupancy.slotId),
     slotIds,
   );
-  t.deepEqual(sent, ['evalsha start5']);
+  t.deepEqual(sent, ['evalsha start3']);
   const ended = await store.endMany(slotIds.map((id) => endReq(`task-${id}`, Number(id) % 2 ? { reserve: { owner: 'k', leaseMs: 10_000 } } : {})));
   t.deepEqual(
     ended.map((r) => r.ok && [r.ended.taskId, r.reserved?.slotId ?? null]),
     [['task-1', '1'], ['task-2', null], ['task-3', '3'], ['task-4', null], ['task-5', '5']],
   );
-  t.deepEqual(sent, ['evalsha start5', 'evalsha end9']);
+  t.deepEqual(sent, ['evalsha start3', 'evalsha end9']);
 });
 
 test('a malformed request fails the whole startMany or endMany before any request acts', async (t) => {
@@ -359,7 +361,7 @@ test('a malformed request fails the whole startMany or endMany before any reques
   if (!one || !two) throw new Error('slots 1 and 2 not reserved');
   const reservedState = await store.inspect();
   await t.throwsAsync(store.startMany([startReq('1', one.token, 'a'), startReq('2', two.token, 'b', { timeoutMs: NaN })]), {
-    message: /start-5: ARGV\[11\] is not a finite number/,
+    message: /start-3: ARGV\[11\] is not a finite number/,
   });
   t.deepEqual(await store.inspect(), reservedState, 'the valid start before it did not act');
 

@@ -399,17 +399,17 @@ test('a backend that claims what it polls is polled while the stop that keeps it
 
 test('an id polled early for a stop whose end does not act goes back to its backend, unstarted', async (t) => {
   let refuse = false;
-  // An end that finds a later occupancy of the task (superseded): it frees and keeps nothing.
+  // An end that finds the occupancy already ended elsewhere: it frees and keeps nothing.
   class RefusingStore extends MemorySlotStore {
     override async end(request: EndRequest) {
-      return refuse ? { ok: false as const, reason: 'superseded' as const } : super.end(request);
+      return refuse ? { ok: false as const, reason: 'ended' as const, endReason: 'cancelled' as const } : super.end(request);
     }
   }
   const { scheduler, backend } = await oneSlotWith(t, () => new RefusingStore(), new ClaimingQueue(['t-1', 't-2', 't-3']));
   await scheduler.stop('t-1');
   while (backend.started.length < 2) await delay(5);
   refuse = true;
-  t.like(await scheduler.stop('t-2'), { ok: false, reason: 'superseded' });
+  t.like(await scheduler.stop('t-2'), { ok: false, reason: 'ended' });
   while (backend.rejected.length < 1) await delay(5);
   t.deepEqual(backend.rejected, [{ taskId: 't-3', reason: 'reservation_lost' }]);
   t.deepEqual(

@@ -1,12 +1,12 @@
 -- begin-pass: one scheduling pass in one statement, timed by now(). In order of the contract:
 --   1. reap lapsed reservations and overdue occupancies of the whole scheduler name (at most $7,
---      in slot id order), write tombstones of the occupancies, queue to the outbox those whose
+--      in slot id order), keep the ends of the occupancies (migrate-005.sql), queue to the outbox those whose
 --      backend is not deliverable (dropping the oldest entries beyond $8);
 --   2. with a delivery lease ($12), take the records of deliverable backends in the delivery log
 --      (migrate-004.sql) whose lease lapsed, oldest due first, with what is left of $7: leased
 --      again to $3 and marked redelivered;
 --   3. take (delete) outbox entries of deliverable backends, oldest first, with what is left of $7;
---   4. prune tombstones that ended at or before now - $6;
+--   4. prune the ends kept that are at or before now - $6;
 --   5. reserve, under fresh tokens, every idle slot of $2 (creating missing ones), and list the
 --      running occupancies of $2;
 --   6. announce the slots reaped in 1 (idle until a later pass reserves them) on channel $11.
@@ -23,7 +23,7 @@
 --   $3 text     owner: the calling scheduler instance
 --   $4 bigint   lease ms
 --   $5 text[]   deliverable backends
---   $6 bigint   retention ms of tombstones
+--   $6 bigint   retention ms of the ends kept
 --   $7 bigint   limit: most reaped slots plus outbox entries taken
 --   $8 bigint   outbox limit
 --   $9 regclass the token sequence (a parameter, so no schema name sits inside a string literal)
@@ -83,14 +83,14 @@ records AS (
   FROM reaped AS r CROSS JOIN clock AS c
   WHERE r.reason IS NOT NULL
 ),
-tombstones AS (
-  -- With a retention of 0 or less a tombstone would be pruned at once: skip writing it.
-  INSERT INTO __SCHEMA__.task_semaphore_ended AS e (scheduler, task_id, slot_id, token, reason, ended_at)
-  SELECT $1::text, r.task_id, r.slot_id, r.token, r.reason, c.now_ms
+kept_ends AS (
+  -- With a retention of 0 or less an end would be pruned at once: skip keeping it. An occupancy
+  -- ends once: DO NOTHING only guards a replay.
+  INSERT INTO __SCHEMA__.task_semaphore_occupancy_ends (scheduler, task_id, token, slot_id, reason, ended_at)
+  SELECT $1::text, r.task_id, r.token, r.slot_id, r.reason, c.now_ms
   FROM records AS r CROSS JOIN clock AS c
   WHERE $6::bigint > 0
-  ON CONFLICT (scheduler, task_id) DO UPDATE
-  SET slot_id = excluded.slot_id, token = excluded.token, reason = excluded.reason, ended_at = excluded.ended_at
+  ON CONFLICT (scheduler, task_id, token) DO NOTHING
 ),
 leased_reaped AS (
   INSERT INTO __SCHEMA__.task_semaphore_deliveries (scheduler, task_id, token, backend, owner, due_at, record)
@@ -173,14 +173,23 @@ leased_taken AS (
   ON CONFLICT (scheduler, task_id, token) DO NOTHING
 ),
 pruned AS (
-  -- Tombstones of tasks reaped above are excluded so that no row is both upserted and deleted.
+  -- Ends kept above are new rows, not among these.
+  DELETE FROM __SCHEMA__.task_semaphore_occupancy_ends AS e
+  WHERE (e.scheduler, e.task_id, e.token) IN (
+    SELECT p.scheduler, p.task_id, p.token
+    FROM __SCHEMA__.task_semaphore_occupancy_ends AS p CROSS JOIN clock AS c
+    WHERE p.scheduler = $1::text
+      AND p.ended_at <= c.now_ms - $6::bigint
+    FOR UPDATE OF p SKIP LOCKED)
+),
+pruned_v1 AS (
+  -- What task_semaphore_end_v1 still writes (migrate-005.sql); nothing reads it.
   DELETE FROM __SCHEMA__.task_semaphore_ended AS e
   WHERE (e.scheduler, e.task_id) IN (
     SELECT p.scheduler, p.task_id
     FROM __SCHEMA__.task_semaphore_ended AS p CROSS JOIN clock AS c
     WHERE p.scheduler = $1::text
       AND p.ended_at <= c.now_ms - $6::bigint
-      AND p.task_id NOT IN (SELECT task_id FROM records)
     FOR UPDATE OF p SKIP LOCKED)
 ),
 free AS MATERIALIZED (

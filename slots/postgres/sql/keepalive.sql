@@ -13,7 +13,8 @@
 -- Lookup columns (read from the statement's snapshot, meaningful only when acted is false):
 --   cur_slot_id text, cur_token bigint    the slot holding the task, if any
 --   cur_expiry text                       'max_runtime' / 'timeout' if that occupancy is overdue, else null
---   ended_slot_id text, ended_token bigint, ended_reason text   the task's tombstone, if any
+--   ended_slot_id text, ended_token bigint, ended_reason text   the kept end of the occupancy
+--                                         asked about (by token; without one, the task's last)
 WITH clock AS (
   SELECT floor(extract(epoch FROM now()) * 1000)::bigint AS now_ms
 ),
@@ -39,4 +40,5 @@ SELECT a.slot_id IS NOT NULL AS acted,
 FROM clock AS c
 LEFT JOIN acted AS a ON true
 LEFT JOIN __SCHEMA__.task_semaphore_slots AS cur ON cur.scheduler = $1::text AND cur.task_id = $2::text
-LEFT JOIN __SCHEMA__.task_semaphore_ended AS e ON e.scheduler = $1::text AND e.task_id = $2::text;
+-- The end of the occupancy asked about (by token; without one, the task's last), if kept.
+LEFT JOIN __SCHEMA__.task_semaphore_occupancy_end_v1($1::text, $2::text, $3::bigint) AS e ON true;

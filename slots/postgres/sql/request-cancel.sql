@@ -44,4 +44,5 @@ SELECT a.slot_id IS NOT NULL AS acted, a.already_requested,
 FROM clock AS c
 LEFT JOIN acted AS a ON true
 LEFT JOIN __SCHEMA__.task_semaphore_slots AS cur ON cur.scheduler = $1::text AND cur.task_id = $2::text
-LEFT JOIN __SCHEMA__.task_semaphore_ended AS e ON e.scheduler = $1::text AND e.task_id = $2::text;
+-- The end of the occupancy asked about (by token; without one, the task's last), if kept.
+LEFT JOIN __SCHEMA__.task_semaphore_occupancy_end_v1($1::text, $2::text, $3::bigint) AS e ON true;

@@ -7,9 +7,9 @@ every record it returns is leased to the caller in the delivery log until acknow
 
 KEYS[1] slots     hash   slotId -> slot record JSON
 KEYS[2] tasks     hash   taskId -> slotId of its running occupancy
-KEYS[3] ended     hash   taskId -> tombstone JSON {slotId, token, reason, endedAt}
+KEYS[3] ended     hash   taskId -> ends kept of its occupancies (includes/tombstones.lua)
 KEYS[4] expiry    zset   slotId scored by when its current state lapses
-KEYS[5] ended-at  zset   taskId scored by endedAt
+KEYS[5] ended-at  zset   taskId scored by its oldest end kept
 KEYS[6] outbox    list   ended-occupancy JSON, oldest first
 KEYS[7] token     string fencing-token counter
 KEYS[8] deliveries     hash  "<token>:<taskId>" -> {"owner":..., "record": ended-occupancy}
@@ -40,6 +40,7 @@ Returns {now, expiredReservations, ended, reserved, running}:
 
 -- @include clock.lua
 -- @include free-slot.lua
+-- @include tombstones.lua
 -- @include end-occupancy.lua
 -- @include reserve-slot.lua
 -- @include lease-delivery.lua
@@ -170,13 +171,7 @@ if budget > 0 and next(deliverable) ~= nil then
 end
 
 -- 4. Prune tombstones ended at or before now - retentionMs, a bounded number per pass.
-if limit > 0 then
-  local old = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', now - retention_ms, 'LIMIT', 0, limit)
-  for _, task_id in ipairs(old) do
-    redis.call('HDEL', KEYS[3], task_id)
-    redis.call('ZREM', KEYS[5], task_id)
-  end
-end
+if limit > 0 then prune_ends(now - retention_ms, limit) end
 
 -- 5. Reserve the idle slots of the caller's list; report the running ones.
 local reserved = {}

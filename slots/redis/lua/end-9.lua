@@ -7,9 +7,9 @@ it in the delivery log. One request or many, so that tasks finishing together co
 
 KEYS[1] slots     hash   slotId -> slot record JSON
 KEYS[2] tasks     hash   taskId -> slotId of its running occupancy
-KEYS[3] ended     hash   taskId -> tombstone JSON {slotId, token, reason, endedAt}
+KEYS[3] ended     hash   taskId -> ends kept of its occupancies (includes/tombstones.lua)
 KEYS[4] expiry    zset   slotId scored by when its current state lapses
-KEYS[5] ended-at  zset   taskId scored by endedAt
+KEYS[5] ended-at  zset   taskId scored by its oldest end kept
 KEYS[6] outbox    list   ended-occupancy JSON, oldest first
 KEYS[7] token     string fencing-token counter (the one begin-pass-9 INCRs)
 KEYS[8] deliveries     hash  "<token>:<taskId>" -> {"owner":..., "record": ended-occupancy}
@@ -31,7 +31,6 @@ Returns one reply per request, in order, each one of:
   {0, ended-occupancy JSON, delivered, token}  ended with reserve: the slot is reserved by
                                                reserve.owner under token until now + leaseMs
   {-1}                                         unknown
-  {-2, slotId, token}                          superseded
   {-3, slotId, token, endReason}               timed_out
   {-4, slotId, token, endReason}               ended
 Raises an error, having changed nothing, when a request lacks taskId, reason or deliverable, or
@@ -39,6 +38,7 @@ has a reserve or delivery without owner or a finite leaseMs.
 ]]
 
 -- @include clock.lua
+-- @include tombstones.lua
 -- @include resolve.lua
 -- @include free-slot.lua
 -- @include end-occupancy.lua

@@ -3,7 +3,7 @@ Renews a running occupancy: lastKeepaliveAt = now, deadline = now + timeoutMs.
 
 KEYS[1] slots   hash  slotId -> slot record JSON
 KEYS[2] tasks   hash  taskId -> slotId of its running occupancy
-KEYS[3] ended   hash  taskId -> tombstone JSON {slotId, token, reason, endedAt}
+KEYS[3] ended   hash  taskId -> ends kept of its occupancies (includes/tombstones.lua)
 KEYS[4] expiry  zset  slotId scored by when its current state lapses
 
 ARGV[1] taskId
@@ -12,12 +12,12 @@ ARGV[2] token, or '' for any occupancy of the task
 Returns one of:
   {0, occupancy JSON}                  renewed
   {-1}                                unknown
-  {-2, slotId, token}                  superseded
   {-3, slotId, token, endReason}       timed_out
   {-4, slotId, token, endReason}       ended
 ]]
 
 -- @include clock.lua
+-- @include tombstones.lua
 -- @include resolve.lua
 
 local now = now_ms()

@@ -3,7 +3,7 @@ Flags a running occupancy so that its next keepalive reports cancelRequested.
 
 KEYS[1] slots  hash  slotId -> slot record JSON
 KEYS[2] tasks  hash  taskId -> slotId of its running occupancy
-KEYS[3] ended  hash  taskId -> tombstone JSON {slotId, token, reason, endedAt}
+KEYS[3] ended  hash  taskId -> ends kept of its occupancies (includes/tombstones.lua)
 
 ARGV[1] taskId
 ARGV[2] token, or '' for any occupancy of the task
@@ -12,12 +12,12 @@ ARGV[3] events channel: {"type":"cancel","taskId":...,"token":...} is published 
 Returns one of:
   {0, occupancy JSON, alreadyRequested}  flagged; alreadyRequested is 1 or 0
   {-1}                                unknown
-  {-2, slotId, token}                  superseded
   {-3, slotId, token, endReason}       timed_out
   {-4, slotId, token, endReason}       ended
 ]]
 
 -- @include clock.lua
+-- @include tombstones.lua
 -- @include resolve.lua
 
 local now = now_ms()

@@ -16,7 +16,7 @@ export interface StoreSampler {
 }
 
 /** The slot tables of the PostgreSQL store (slots/postgres/sql/migrate-*.sql). */
-const postgresTables = ['task_semaphore_slots', 'task_semaphore_ended', 'task_semaphore_outbox', 'task_semaphore_deliveries'] as const;
+const postgresTables = ['task_semaphore_slots', 'task_semaphore_ended', 'task_semaphore_occupancy_ends', 'task_semaphore_outbox', 'task_semaphore_deliveries'] as const;
 
 /** @throws Error for a Redis Cluster, which the soak does not run on (its keys spread over nodes). */
 export function storeSampler(store: WorkerConfig['store']): StoreSampler {

@@ -1,5 +1,5 @@
--- Shared by the scripts that include it (scripts/build-assets.mjs inlines it), after clock.lua
--- and free-slot.lua.
+-- Shared by the scripts that include it (scripts/build-assets.mjs inlines it), after clock.lua,
+-- free-slot.lua and tombstones.lua.
 -- Needs KEYS[1] slots, KEYS[2] tasks, KEYS[3] ended, KEYS[4] expiry, KEYS[5] ended-at, KEYS[6] outbox.
 
 -- Ends the running occupancy of a slot: frees the slot, drops the task from the index, keeps its
@@ -15,9 +15,7 @@ local function end_occupancy(slot_id, slot, reason, status, err, now, delivered,
     free_slot(KEYS[1], KEYS[4], slot_id, slot)
   end
   redis.call('HDEL', KEYS[2], occ.taskId)
-  redis.call('HSET', KEYS[3], occ.taskId,
-    cjson.encode({ slotId = slot_id, token = occ.token, reason = reason, endedAt = now }))
-  redis.call('ZADD', KEYS[5], now, occ.taskId)
+  keep_end(occ.taskId, slot_id, occ.token, reason, now)
   occ.reason = reason
   occ.endedAt = now
   occ.status = status

@@ -6,9 +6,9 @@ a slot. One request or many, so that a refill round costs one round trip.
 
 KEYS[1] slots     hash   slotId -> slot record JSON
 KEYS[2] tasks     hash   taskId -> slotId of its running occupancy
-KEYS[3] ended     hash   taskId -> tombstone JSON
-KEYS[4] expiry    zset   slotId scored by when its current state lapses
-KEYS[5] ended-at  zset   taskId scored by endedAt
+KEYS[3] expiry    zset   slotId scored by when its current state lapses
+
+The ends kept of the task's earlier occupancies stay (see includes/tombstones.lua).
 
 ARGV  6 per request, from ARGV[6i-5] to ARGV[6i] for request i:
       slotId, token, taskId, backend, timeoutMs, maxRuntimeMs or '' for no runtime cap
@@ -73,10 +73,7 @@ local function start_slot(slot_id, token, task_id, backend, timeout_ms, max_runt
 
   redis.call('HSET', KEYS[1], slot_id, slot_json)
   redis.call('HSET', KEYS[2], task_id, slot_id)
-  redis.call('ZADD', KEYS[4], expires, slot_id)
-  -- A new occupancy supersedes what was kept of the task's previous one.
-  redis.call('HDEL', KEYS[3], task_id)
-  redis.call('ZREM', KEYS[5], task_id)
+  redis.call('ZADD', KEYS[3], expires, slot_id)
 
   return { 0, occ_json }
 end
@@ -85,11 +82,11 @@ end
 local function finite(i)
   local n = tonumber(ARGV[i])
   if not n or n ~= n or n == math.huge or n == -math.huge then
-    error('start-5: ARGV[' .. i .. '] is not a finite number: ' .. tostring(ARGV[i]))
+    error('start-3: ARGV[' .. i .. '] is not a finite number: ' .. tostring(ARGV[i]))
   end
   return n
 end
-if #ARGV % 6 ~= 0 then error('start-5: expected 6 ARGV per request, got ' .. #ARGV) end
+if #ARGV % 6 ~= 0 then error('start-3: expected 6 ARGV per request, got ' .. #ARGV) end
 local requests = {}
 for i = 1, #ARGV, 6 do
   requests[#requests + 1] = {
