@@ -263,7 +263,10 @@ function excuseOf(model: RunModel, earlier: Execution, later: Execution, earlier
   // Not judged by its process: it is told by its next keepalive or its process's next pass, and must stop at its next look.
   const unjudged = occupancy?.inProcess === false && !occupancy.keepalives.some((at) => at < stall.from);
   const told = occupancy?.abort;
-  if (unjudged && earlier.outcome === 'aborted' && told && earlier.lastGo <= told.at) return { kind: 'unjudged', overrun: overrun(stall.to) };
+  // Told after its last step (aborted), or not before it and then refused at the resource by its
+  // token (fenced): it went on only until its next look.
+  const stoppedAtItsLook = earlier.outcome === 'aborted' ? !!told && earlier.lastGo <= told.at : earlier.outcome === 'fenced' && (!told || earlier.lastGo <= told.at);
+  if (unjudged && stoppedAtItsLook) return { kind: 'unjudged', overrun: overrun(stall.to) };
   return unjudged ? `${wentOn} after it was told` : wentOn;
 }
 
@@ -393,9 +396,11 @@ function checkEnd(model: RunModel, config: CheckConfig, report: CheckReport, vio
       continue;
     }
     // Delivered again only once the lease of the previous deliverer lapsed: it died (before its
-    // acknowledgement went, which the journal cannot see) or stalled.
+    // acknowledgement went, which the journal cannot see) or stalled, or the store was frozen or
+    // down while the acknowledgement was due, and the lease lapsed before it could land.
     const previousGone = diedOrStalledAfter(model, previous.pid, previous.at);
-    if (delivery.redelivered && previousGone) report.figures.redeliveries++;
+    const ackBlocked = model.storeFaults.some((f) => !f.stateLoss && f.from < delivery.at && f.to > previous.at);
+    if (delivery.redelivered && (previousGone || ackBlocked)) report.figures.redeliveries++;
     else violate('stop-callback-twice', delivery.at, `${name} ended again (${delivery.reason} in pid ${delivery.pid}${delivery.redelivered ? ', redelivered' : ''}) after ${previous.reason} in pid ${previous.pid}${previousGone ? '' : ', which lived on'}`);
   }
   // At least once: an end whose deliverer died before it was through with the callbacks comes again.

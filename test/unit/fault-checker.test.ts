@@ -127,6 +127,40 @@ test('a task its process never renewed before the stall may go on until it is to
   t.true((stalled(305, false, true).check().byKind['slot-overlap'] ?? 0) > 0);
 });
 
+test('a task its process never judged, that finishes its work after waking and is refused at the resource by its token, is counted apart', (t) => {
+  // Remote task a: stalled from 100 to 300 ms, reaped at 190 ms, b in its slot from 200 ms; a's
+  // last step at 305 ms, then its completion is fenced (the source holds a later token).
+  const fenced = (inProcess: boolean) =>
+    new Journal()
+      .feed(0, 'a', 'b')
+      .add(100, harness, { ev: 'fault', fault: 'stop', target: 10, ms: 200 })
+      .add(300, harness, { ev: 'fault', fault: 'cont', target: 10 })
+      .start(50, 10, 'a', 1, '1', inProcess)
+      .add(190, 11, { ev: 'stop-callback', taskId: 'a', token: 1, slotId: '1', reason: 'timeout', owner: 'o10', redelivered: false })
+      .add(190, 11, { ev: 'stop-callback-done', taskId: 'a', token: 1, slotId: '1', requeued: true })
+      .add(306, 10, { ev: 'exec-end', taskId: 'a', token: 1, slotId: '1', outcome: 'fenced', steps: 3, lastGo: 305e6 })
+      .add(308, 10, { ev: 'abort', taskId: 'a', token: 1, slotId: '1', cause: 'lost' })
+      .task(11, 'b', 2, '1', 200, 400)
+      .task(11, 'a', 3, '1', 500, 600);
+  const report = fenced(false).check();
+  t.deepEqual(report.violations, []);
+  t.is(report.tolerated.unjudgedOverruns.length, 1);
+  // Its process judged its lease (in process): the step after waking is a violation.
+  t.true((fenced(true).check().byKind['slot-overlap'] ?? 0) > 0);
+});
+
+test('an end delivered again because the store was frozen while its acknowledgement was due is a redelivery, not a second end', (t) => {
+  const frozen = (freeze: boolean) => {
+    const journal = new Journal().feed(0, 'a').task(10, 'a', 1, '1', 10, 100);
+    if (freeze) journal.add(105, harness, { ev: 'fault', fault: 'freeze', target: 'store', ms: 4000 }).add(4105, harness, { ev: 'fault', fault: 'thaw', target: 'store' });
+    return journal.add(4200, 11, { ev: 'stop-callback', taskId: 'a', token: 1, slotId: '1', reason: 'stopped', owner: 'o10', redelivered: true });
+  };
+  const report = frozen(true).check({ requireRedelivery: true });
+  t.deepEqual(report.violations, []);
+  t.is(report.figures.redeliveries, 1);
+  t.deepEqual(kinds(frozen(false)), ['stop-callback-twice']);
+});
+
 /** Task `a` running across a store restart at 100 ms, `b` in its slot at 200 ms, `a` ending as told and running again later. */
 function acrossRestart(stateLoss: boolean, reason: string): Journal {
   return new Journal()
