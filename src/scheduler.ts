@@ -82,6 +82,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   /** The pass under way, and the one queued behind it: overlapping `schedule()` calls share these. */
   private currentPass: Promise<PassReport> | undefined;
   private queuedPass: Promise<PassReport> | undefined;
+  /** Passes begun so far: a refill learns from it whether one ran while it held its slots. */
+  private passesBegun = 0;
   /**
    * Slots that a local task's stop kept reserved for this scheduler, refilled in rounds without a
    * pass: one round at a time, and the slots freed during a round go together in the next, so
@@ -347,6 +349,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
 
   private beginPass(): Promise<PassReport> {
     this.queuedPass = undefined;
+    this.passesBegun++;
     const pass = this.runPass().finally(() => {
       if (this.currentPass === pass) this.currentPass = undefined;
     });
@@ -429,7 +432,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
    */
   private async refill(kept: readonly KeptSlot[]): Promise<void[]> {
     const config = this.slots;
-    await this.round('refill:end', async (poller, report) => {
+    const passesBefore = this.passesBegun;
+    const report = await this.round('refill:end', async (poller, report) => {
       try {
         for (const store of new Set(kept.map((k) => k.store))) {
           const mine = kept.filter((k) => k.store === store);
@@ -443,6 +447,9 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         this.notify('pass:error', toError(error));
       }
     });
+    // A pass that ran meanwhile (a wake-up: new work) found these slots held, and a poll here may
+    // have looked before that work was visible: look again now that they are free.
+    if (report.released > 0 && this.passesBegun !== passesBefore) this.scheduleLogged();
     return kept.map(() => undefined);
   }
 

@@ -345,6 +345,36 @@ test('a pass whose read of the store predates a refill never takes the refilled 
   t.like(await scheduler.keepalive('t-2'), { ok: true, slotId: '1' });
 });
 
+test('a wake-up while a refill holds the slots is not lost: once the refill gives them back empty, a pass looks again', async (t) => {
+  // As a database queue does it: the new task commits, and its wake-up comes, after the refill's
+  // poll has looked (its snapshot was older). The pass that wake-up runs finds no idle slot: the
+  // refill holds the only one. Without a pass after the refill, t-2 would wait for a cron tick.
+  class WakingQueue extends Queue {
+    requestPass: () => void = () => {};
+    override open(context: BackendContext): void {
+      this.requestPass = () => context.requestPass();
+    }
+  }
+  const backend = new WakingQueue(['t-1']);
+  const scheduler = new Scheduler({ name: schedulerName() });
+  t.teardown(() => scheduler.close());
+  scheduler.registerBackend('q', backend);
+  await scheduler.load([{ slotId: 1, backends: ['q'] }]);
+  await scheduler.schedule();
+  let passes = 0;
+  scheduler.on('pass:end', () => passes++);
+  backend.poll = () => {
+    backend.poll = () => backend.ids.shift() ?? null;
+    backend.ids.push('t-2');
+    backend.requestPass();
+    return null;
+  };
+  t.like(await scheduler.stop('t-1'), { ok: true });
+  for (const until = Date.now() + 2000; backend.started.length < 2 && Date.now() < until; ) await delay(5);
+  t.deepEqual(backend.started.map((s) => s.taskId), ['t-1', 't-2']);
+  t.is(passes, 2, 'the pass the wake-up ran, then the one after the refill');
+});
+
 test('a pass at maxLocalTasks reserves nothing and leaves the running tasks alone', async (t) => {
   const scheduler = new Scheduler({ name: schedulerName(), maxLocalTasks: 1 });
   t.teardown(() => scheduler.close());
