@@ -138,6 +138,8 @@ export function timingFields(timing: SchedulerTiming & { passMs: number }): Sche
 function feed(source: TaskSource, journal: JournalWriter<HarnessEvent>, backlog: number): { stop(): Promise<void>; fed(): number } {
   let next = 1;
   let running = true;
+  let failure: { error: unknown } | undefined;
+  // Caught here: a run that fails elsewhere closes the source under this loop and never stops it.
   const loop = (async () => {
     while (running) {
       const waiting = await source.waiting();
@@ -148,11 +150,12 @@ function feed(source: TaskSource, journal: JournalWriter<HarnessEvent>, backlog:
       }
       await sleep(100);
     }
-  })();
+  })().catch((error: unknown) => void (failure = { error }));
   return {
     async stop() {
       running = false;
       await loop;
+      if (failure) throw failure.error;
     },
     fed: () => next - 1,
   };
