@@ -1,4 +1,4 @@
-import { StoreError, StoreUnavailableError, isTaskSemaphoreError } from '../src/errors.js';
+import { StoreError, StoreUnavailableError, isTaskSemaphoreError } from '../src/core/errors.js';
 
 /** Node's socket error codes for a connection that could not be made or was lost. */
 const socketCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);

@@ -4,7 +4,7 @@
  * whose task has no handler here. The slot's own reasons (timeout, lost slot, cancel) arrive as the
  * scheduler's `TaskAbortedError`.
  */
-import { TaskSemaphoreError } from '../../src/errors.js';
+import { TaskSemaphoreError } from '../../src/core/errors.js';
 
 /**
  * Why Procrastinate asked a job to stop, as Python's `AbortReason`: `user_request`, an abort

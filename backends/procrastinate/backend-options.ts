@@ -3,11 +3,11 @@
  * runs, each naming the option, the bad value and what is allowed.
  */
 import * as z from 'zod/mini';
-import type { Duration } from '../../src/duration.js';
-import { ConfigError, describe } from '../../src/errors.js';
-import { loggerOption, silentLogger, type Logger } from '../../src/logger.js';
-import { checkedLater, duration, flag, oneOf, parseOptions, shaped, strictObject } from '../../src/option-schema.js';
-import type { KeepaliveOutcome } from '../../src/results.js';
+import type { Duration } from '../../src/core/duration.js';
+import { ConfigError, describe } from '../../src/core/errors.js';
+import { loggerOption, silentLogger, type Logger } from '../../src/core/logger.js';
+import { checkedLater, duration, flag, oneOf, parseOptions, shaped, strictObject } from '../../src/core/option-schema.js';
+import type { KeepaliveOutcome } from '../../src/contracts/results.js';
 import { checkTaskName } from './job-fields.js';
 import { postgresPoolOption, type PostgresOption } from './pool-option.js';
 import { validateQueues } from './queues.js';

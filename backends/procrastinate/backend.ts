@@ -5,10 +5,10 @@
  * attempts, events, retries), so that Python tools and workers see nothing unusual.
  */
 import type pg from 'pg';
-import { Backend, type BackendContext, type BatchPolling, type PollContext, type RejectInfo, type TaskContext, type TimeoutInfo } from '../backend.js';
-import { preview, SchedulerStateError } from '../../src/errors.js';
-import { defaultLogger, errorFields, type Logger } from '../../src/logger.js';
-import { PgListener } from '../../slots/postgres/listener.js';
+import { Backend, type BackendContext, type BatchPolling, type PollContext, type RejectInfo, type TaskContext, type TimeoutInfo } from '../../src/contracts/backend.js';
+import { preview, SchedulerStateError } from '../../src/core/errors.js';
+import { defaultLogger, errorFields, type Logger } from '../../src/core/logger.js';
+import { PgListener } from '../../src/core/postgres/listener.js';
 import { resolveBackendOptions, type ProcrastinateBackendOptions, type ResolvedBackendOptions } from './backend-options.js';
 import { JobRunner } from './job-runner.js';
 import { HandBackDelays } from './hand-back-delays.js';

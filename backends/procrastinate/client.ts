@@ -3,12 +3,12 @@
  * calls, so a job deferred here is indistinguishable from one deferred by `task.defer()`.
  */
 import type pg from 'pg';
-import { ConfigError } from '../../src/errors.js';
+import { ConfigError } from '../../src/core/errors.js';
 import { AlreadyEnqueuedError, conflictingQueueingLock, isQueueingLockConflict } from './errors.js';
 import { argsJson } from './job-args.js';
 import { checkJobId, checkLock, checkPriority, checkScheduleAt, checkTaskName, type JobId } from './job-fields.js';
 import { openPool, postgresPoolOption, type PostgresOption } from './pool-option.js';
-import { checkedLater, parseOptions, strictObject } from '../../src/option-schema.js';
+import { checkedLater, parseOptions, strictObject } from '../../src/core/option-schema.js';
 import { validateQueueName } from './queues.js';
 import { clientCancelJob, clientDeferJob, clientDeferJobs, clientGetEvents, clientGetJob } from './sql.generated.js';
 

@@ -2,7 +2,7 @@
  * Errors of the Procrastinate backend. Each is a {@link TaskSemaphoreError}, so callers branch on
  * `code` and errors from two copies of the package still match `isTaskSemaphoreError`.
  */
-import { TaskSemaphoreError } from '../../src/errors.js';
+import { TaskSemaphoreError } from '../../src/core/errors.js';
 
 /** What a schema error knows about the culprit; each field is set only where it is known. */
 export interface ProcrastinateSchemaErrorDetails {

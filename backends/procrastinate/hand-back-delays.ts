@@ -4,7 +4,7 @@
  * claimed, refused and handed back in a tight loop: thousands of times a second, each time an
  * event in Procrastinate's history.
  */
-import type { RejectInfo, RejectReason } from '../backend.js';
+import type { RejectInfo, RejectReason } from '../../src/contracts/backend.js';
 
 /** Causes that outlast the moment: asked again at once, the slot would refuse the job again. */
 const lastingCauses: ReadonlySet<RejectReason> = new Set(['duplicate', 'store_error']);

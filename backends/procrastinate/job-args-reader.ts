@@ -5,7 +5,7 @@
  * record. Such args come back as {@link UnreadableArgs}, and the job fails saying why.
  */
 import type pg from 'pg';
-import { loadPeer } from '../../src/peers.js';
+import { loadPeer } from '../../src/core/peers.js';
 
 /** Args the handler cannot be given as they are; `reason` says why. */
 export class UnreadableArgs {

@@ -3,8 +3,8 @@
  * so that the Python (or Node) worker gets exactly what was given, or the caller learns at once,
  * with the path of the value at fault, why it would not.
  */
-import { ConfigError, describe } from '../../src/errors.js';
-import { unstorableTextProblem } from '../../src/storable-text.js';
+import { ConfigError, describe } from '../../src/core/errors.js';
+import { unstorableTextProblem } from '../../src/core/storable-text.js';
 
 /**
  * Deepest nesting allowed: PostgreSQL's jsonb parser gives up near a few thousand levels, and

@@ -3,8 +3,8 @@
  * names the field and the bad value, so a mistake surfaces in Node as a ConfigError rather than
  * later as a PostgreSQL error or a Python worker failing the job.
  */
-import { ConfigError } from '../../src/errors.js';
-import { unstorableTextProblem } from '../../src/storable-text.js';
+import { ConfigError } from '../../src/core/errors.js';
+import { unstorableTextProblem } from '../../src/core/storable-text.js';
 
 /** task_name and queue_name are varchar(128), which counts characters, not bytes. */
 const maxNameLength = 128;

@@ -8,11 +8,11 @@
  * Python's stalled-job recovery) requeues or fails it per its task's policy. Nothing is lost, and
  * no handler runs outside a slot.
  */
-import type { TaskContext } from '../backend.js';
-import { describe, TaskAbortedError, toError } from '../../src/errors.js';
-import { LazyAbortController } from '../../src/lazy-abort.js';
-import { errorFields, type Logger } from '../../src/logger.js';
-import type { KeepaliveOutcome } from '../../src/results.js';
+import type { TaskContext } from '../../src/contracts/backend.js';
+import { describe, TaskAbortedError, toError } from '../../src/core/errors.js';
+import { LazyAbortController } from '../../src/core/lazy-abort.js';
+import { errorFields, type Logger } from '../../src/core/logger.js';
+import type { KeepaliveOutcome } from '../../src/contracts/results.js';
 import { JobAbortedError, JobArgsError, UnknownTaskError, type JobAbortReason } from './backend-errors.js';
 import { UnreadableArgs } from './job-args-reader.js';
 import type { DeleteJobsPolicy, JobContext, ResolvedTask } from './backend-options.js';

@@ -10,7 +10,7 @@
  * Only the grammar both libraries read alike (in every croniter release Procrastinate may use) is
  * accepted; the rest is refused by name rather than guessed.
  */
-import { ConfigError } from '../../src/errors.js';
+import { ConfigError } from '../../src/core/errors.js';
 
 /** One field of Procrastinate's expression: its name, bounds and value names. */
 interface FieldSpec {

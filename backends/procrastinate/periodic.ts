@@ -8,10 +8,10 @@
 import cron, { type ScheduledTask, type TaskContext } from 'node-cron';
 import type pg from 'pg';
 import * as z from 'zod/mini';
-import type { Duration } from '../../src/duration.js';
-import { ConfigError } from '../../src/errors.js';
-import { errorFields, loggerOption, resolveLogger, type Logger } from '../../src/logger.js';
-import { checked, checkedLater, duration, parseOptions, strictObject } from '../../src/option-schema.js';
+import type { Duration } from '../../src/core/duration.js';
+import { ConfigError } from '../../src/core/errors.js';
+import { errorFields, loggerOption, resolveLogger, type Logger } from '../../src/core/logger.js';
+import { checked, checkedLater, duration, parseOptions, strictObject } from '../../src/core/option-schema.js';
 import { AlreadyEnqueuedError, isQueueingLockConflict } from './errors.js';
 import { argsJson } from './job-args.js';
 import { checkLock, checkPriority, checkTaskName } from './job-fields.js';

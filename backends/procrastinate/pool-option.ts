@@ -3,9 +3,9 @@
  * they open (and later end) a pool of their own, or a pool the caller owns and keeps open.
  */
 import type pg from 'pg';
-import { postgresProblem } from '../../src/connection-options.js';
-import { checked } from '../../src/option-schema.js';
-import { loadPeer } from '../../src/peers.js';
+import { postgresProblem } from '../../src/core/connection-options.js';
+import { checked } from '../../src/core/option-schema.js';
+import { loadPeer } from '../../src/core/peers.js';
 
 /** A postgres:// URL or a pg.Pool connected with the search_path of the Python side. */
 export type PostgresOption = string | pg.Pool;

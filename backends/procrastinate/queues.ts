@@ -1,4 +1,4 @@
-import { ConfigError } from '../../src/errors.js';
+import { ConfigError } from '../../src/core/errors.js';
 import { checkStorable } from './job-fields.js';
 
 /**

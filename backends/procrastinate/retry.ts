@@ -1,4 +1,4 @@
-import { ConfigError } from '../../src/errors.js';
+import { ConfigError } from '../../src/core/errors.js';
 
 /** An error class a retry policy lists; a thrown error retries only if it is an instance of one. */
 export type ErrorClass = abstract new (...args: never[]) => unknown;

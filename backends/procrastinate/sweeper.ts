@@ -5,7 +5,7 @@
  * many sweepers run at the same time.
  */
 import type pg from 'pg';
-import { ConfigError } from '../../src/errors.js';
+import { ConfigError } from '../../src/core/errors.js';
 import { isQueueingLockConflict } from './errors.js';
 import { validateQueues } from './queues.js';
 import { sweepCandidates, sweepFail, sweepLock, sweepRetry } from './sql.generated.js';

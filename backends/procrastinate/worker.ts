@@ -5,7 +5,7 @@
  * must outlive every job we run.
  */
 import type pg from 'pg';
-import { errorFields, type Logger } from '../../src/logger.js';
+import { errorFields, type Logger } from '../../src/core/logger.js';
 import { workerAdoptJobs, workerHeartbeat, workerRegister, workerUnregister } from './sql.generated.js';
 
 /** Options of {@link WorkerRegistration}. */

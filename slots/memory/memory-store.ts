@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import * as z from 'zod/mini';
-import { integer, parseOptions, shaped, strictObject } from '../../src/option-schema.js';
+import { integer, parseOptions, shaped, strictObject } from '../../src/core/option-schema.js';
 import {
   compareSlotIds,
   expiryOf,
@@ -24,8 +24,8 @@ import {
   type StartResult,
   type StoreEvent,
   type TaskRef,
-} from '../store.js';
-import { checkTaskId } from '../task-id.js';
+} from '../../src/contracts/store.js';
+import { checkTaskId } from '../../src/contracts/task-id.js';
 
 /** A slot as held in memory. `occupancy` is set only while running. */
 interface MemorySlot {

@@ -1,9 +1,9 @@
 import type pg from 'pg';
 import * as z from 'zod/mini';
-import { postgresOption } from '../../src/connection-options.js';
-import { ConfigError, StoreConflictError, StoreUnavailableError } from '../../src/errors.js';
-import { integer, parseOptions, postgresIdentifier, storableText, strictObject } from '../../src/option-schema.js';
-import { loadPeer } from '../../src/peers.js';
+import { postgresOption } from '../../src/core/connection-options.js';
+import { ConfigError, StoreConflictError, StoreUnavailableError } from '../../src/core/errors.js';
+import { integer, parseOptions, postgresIdentifier, storableText, strictObject } from '../../src/core/option-schema.js';
+import { loadPeer } from '../../src/core/peers.js';
 import {
   compareSlotIds,
   type BeginPassRequest,
@@ -25,10 +25,10 @@ import {
   type StartResult,
   type StoreEvent,
   type TaskRef,
-} from '../store.js';
-import { checkTaskId } from '../task-id.js';
+} from '../../src/contracts/store.js';
+import { checkTaskId } from '../../src/contracts/task-id.js';
 import { bindSchema, migrate } from './migrate.js';
-import { PgListener } from './listener.js';
+import { PgListener } from '../../src/core/postgres/listener.js';
 import * as statements from './sql.generated.js';
 import { storeFailure } from '../store-failure.js';
 

@@ -1,9 +1,9 @@
 import type { Redis, Cluster } from 'ioredis';
 import * as z from 'zod/mini';
-import { redisDatabase, redisOption } from '../../src/connection-options.js';
-import { ConfigError, StoreUnavailableError, redactUrl } from '../../src/errors.js';
-import { integer, parseOptions, storableText, strictObject } from '../../src/option-schema.js';
-import { loadPeer } from '../../src/peers.js';
+import { redisDatabase, redisOption } from '../../src/core/connection-options.js';
+import { ConfigError, StoreUnavailableError, redactUrl } from '../../src/core/errors.js';
+import { integer, parseOptions, storableText, strictObject } from '../../src/core/option-schema.js';
+import { loadPeer } from '../../src/core/peers.js';
 import {
   compareSlotIds,
   type BeginPassRequest,
@@ -25,8 +25,8 @@ import {
   type StartResult,
   type StoreEvent,
   type TaskRef,
-} from '../store.js';
-import { checkTaskId } from '../task-id.js';
+} from '../../src/contracts/store.js';
+import { checkTaskId } from '../../src/contracts/task-id.js';
 import * as lua from './lua.generated.js';
 import { storeFailure } from '../store-failure.js';
 import { defineScript, runScript, type LuaScript, type ReplicaWait, type ScriptArg } from './run-script.js';

@@ -4,7 +4,7 @@
  * journal. FAULTS_SEED fixes the seed; FAULTS_DURATION (e.g. `30s`) lengthens the runs.
  */
 import type { ExecutionContext, TestFn } from 'ava';
-import { parseDuration } from '../../src/duration.js';
+import { parseDuration } from '../../src/core/duration.js';
 import type { FaultName } from './harness/events.js';
 import { runScenario, type RunResult } from './harness/run-scenario.js';
 import { randomSeed } from './harness/rng.js';

@@ -7,7 +7,7 @@
  */
 import { rmSync } from 'node:fs';
 import test from 'ava';
-import { parseDuration } from '../../src/duration.js';
+import { parseDuration } from '../../src/core/duration.js';
 import { skewedFleet, skewsMinutes } from './harness/clock-skew.js';
 import type { EventOf } from './harness/events.js';
 import { readJournal } from './harness/journal.js';

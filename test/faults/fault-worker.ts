@@ -25,8 +25,8 @@
  * Configuration: FAULT_WORKER, a JSON WorkerConfig (harness/worker-config.ts).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Backend, type PollContext, type RejectInfo, type StopOutcome, type TaskContext } from '../../backends/backend.js';
-import { CallTimeoutError, TaskAbortedError } from '../../src/errors.js';
+import { Backend, type PollContext, type RejectInfo, type StopOutcome, type TaskContext } from '../../src/contracts/backend.js';
+import { CallTimeoutError, TaskAbortedError } from '../../src/core/errors.js';
 import type { TaskRef } from './harness/events.js';
 import { monotonicNs } from './harness/journal.js';
 import { abortOf, InjectedError, misbehaveAround, never, type Order } from './harness/misbehave.js';

@@ -17,11 +17,11 @@
  *
  * Configuration: FAULT_WORKER, a JSON WorkerConfig (harness/worker-config.ts) with `procrastinate`.
  */
-import type { PollContext, RejectInfo, StopOutcome, TaskContext } from '../../backends/backend.js';
+import type { PollContext, RejectInfo, StopOutcome, TaskContext } from '../../src/contracts/backend.js';
 import { ProcrastinateBackend } from '../../backends/procrastinate/backend.js';
 import type { JobContext, TaskDefinition } from '../../backends/procrastinate/backend-options.js';
-import { TaskAbortedError } from '../../src/errors.js';
-import type { StopOptions } from '../../src/results.js';
+import { TaskAbortedError } from '../../src/core/errors.js';
+import type { StopOptions } from '../../src/contracts/results.js';
 import type { TaskRef } from './harness/events.js';
 import { faultQueue, faultTasks, type FaultTask } from './harness/procrastinate-tasks.js';
 import { Rng } from './harness/rng.js';

@@ -8,7 +8,7 @@
  * is left `doing`. FAULTS_SEED fixes the seed; FAULTS_DURATION (e.g. `60s`) lengthens the run.
  */
 import test from 'ava';
-import { parseDuration } from '../../src/duration.js';
+import { parseDuration } from '../../src/core/duration.js';
 import { randomSeed } from './harness/rng.js';
 import { runProcrastinateScenario } from './harness/run-procrastinate.js';
 import type { StoreKind } from './harness/stores.js';

@@ -7,7 +7,7 @@
  *
  * `npm run faults` runs the long version (see test/faults/README.md).
  */
-import { parseDuration } from '../../src/duration.js';
+import { parseDuration } from '../../src/core/duration.js';
 import { Cleanup } from './harness/cleanup.js';
 import { readArgs, seedArg, storesArg } from './harness/cli-args.js';
 import { runProcrastinateScenario } from './harness/run-procrastinate.js';

@@ -5,7 +5,7 @@
  * A failure keeps the journal and prints the command that replays it.
  */
 import test from 'ava';
-import { parseDuration } from '../../src/duration.js';
+import { parseDuration } from '../../src/core/duration.js';
 import { randomSeed } from './harness/rng.js';
 import { storeKinds } from './harness/stores.js';
 import { soakPlan } from './soak/plan.js';

@@ -4,7 +4,7 @@
  * TypeError, never a raw schema dump, never a message that a huge value swamps.
  */
 import type { ExecutionContext } from 'ava';
-import { ConfigError, isTaskSemaphoreError } from '../../src/errors.js';
+import { ConfigError, isTaskSemaphoreError } from '../../src/core/errors.js';
 
 /** Longest message allowed: enough for the field, a value cut short and the allowed values. */
 export const maxMessageLength = 1200;

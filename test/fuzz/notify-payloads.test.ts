@@ -9,7 +9,7 @@ import test from 'ava';
 import fc from 'fast-check';
 import type pg from 'pg';
 import { ProcrastinateBackend } from '../../backends/procrastinate/backend.js';
-import { Scheduler } from '../../src/scheduler.js';
+import { Scheduler } from '../../src/scheduler/scheduler.js';
 import { ScriptedBackend, waitFor } from '../conformance/scheduler-kit.js';
 import { capturingLogger } from '../helpers/capturing-logger.js';
 import { deferOne, jobRow, procrastinateDb } from '../helpers/procrastinate.js';

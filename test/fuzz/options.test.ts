@@ -11,8 +11,8 @@ import { PeriodicDeferrer, ProcrastinateBackend } from '../../backends/procrasti
 import { MemorySlotStore } from '../../slots/memory/index.js';
 import { PostgresSlotStore } from '../../slots/postgres/index.js';
 import { RedisSlotStore } from '../../slots/redis/index.js';
-import { ConfigError, describe } from '../../src/errors.js';
-import { Scheduler } from '../../src/scheduler.js';
+import { ConfigError, describe } from '../../src/core/errors.js';
+import { Scheduler } from '../../src/scheduler/scheduler.js';
 import { ScriptedBackend } from '../conformance/scheduler-kit.js';
 import { databaseUrl, redisUrl } from '../helpers/services.js';
 import { outcomeOf, outcomeOfAsync } from './config-errors.js';

@@ -1,7 +1,7 @@
 /**
  * Fuzzed task ids through a scheduler on each built-in slot kind (memory, Redis, PostgreSQL). The
  * conformance suites hold every store to fixed samples (test/conformance/task-id-samples.ts); here
- * fast-check adds random ones. An id the grammar allows (slots/task-id.ts) starts, renews, is
+ * fast-check adds random ones. An id the grammar allows (src/contracts/task-id.ts) starts, renews, is
  * inspected, cancelled and stopped unchanged, in the scheduler's events too, as a different task
  * from an id that differs only by case, normalisation or whitespace, and without touching another
  * task of the store. An id it refuses gets a TaskIdError naming the rule from keepalive, stop and
@@ -9,10 +9,10 @@
  */
 import test, { type ExecutionContext } from 'ava';
 import fc from 'fast-check';
-import { maxTaskIdBytes, taskIdProblem } from '../../slots/task-id.js';
-import type { Occupancy } from '../../slots/store.js';
-import { TaskAbortedError, TaskIdError } from '../../src/errors.js';
-import type { Scheduler } from '../../src/scheduler.js';
+import { maxTaskIdBytes, taskIdProblem } from '../../src/contracts/task-id.js';
+import type { Occupancy } from '../../src/contracts/store.js';
+import { TaskAbortedError, TaskIdError } from '../../src/core/errors.js';
+import type { Scheduler } from '../../src/scheduler/scheduler.js';
 import { harness, ScriptedBackend, waitFor, type SlotKind } from '../conformance/scheduler-kit.js';
 import { builtInSlotKinds, closeSlotKinds } from '../helpers/slot-kinds.js';
 import { fuzzParameters, metaString, oddString } from './fuzz-kit.js';

@@ -1,5 +1,5 @@
 /** A logger of the library's Logger shape that keeps every line, with its child fields, for tests to read. */
-import type { Logger } from '../../src/logger.js';
+import type { Logger } from '../../src/core/logger.js';
 
 export type LogEntry = { level: string; message: string } & Record<string, unknown>;
 

@@ -3,8 +3,8 @@
  * one pass polls a backend that throws (an error line) and starts a task from another (an info
  * line), then the process exits. The test reads what reached stderr.
  */
-import { Backend } from '../../backends/backend.js';
-import { Scheduler } from '../../src/scheduler.js';
+import { Backend } from '../../src/contracts/backend.js';
+import { Scheduler } from '../../src/scheduler/scheduler.js';
 
 class Broken extends Backend {
   poll(): string {

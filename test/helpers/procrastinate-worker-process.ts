@@ -23,8 +23,8 @@
 import { Redis } from 'ioredis';
 import { ProcrastinateBackend } from '../../backends/procrastinate/backend.js';
 import type { JobContext, TaskDefinition } from '../../backends/procrastinate/backend-options.js';
-import type { Logger } from '../../src/logger.js';
-import { Scheduler } from '../../src/scheduler.js';
+import type { Logger } from '../../src/core/logger.js';
+import { Scheduler } from '../../src/scheduler/scheduler.js';
 import { databaseUrl, redisUrl } from './services.js';
 
 const env = (key: string): string => {

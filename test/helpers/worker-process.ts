@@ -19,10 +19,10 @@
  * record of every pass (its end, duration, starts and ends).
  */
 import { Redis } from 'ioredis';
-import { Backend, type StopOutcome, type TaskContext } from '../../backends/backend.js';
-import { parseDuration } from '../../src/duration.js';
-import { TaskAbortedError } from '../../src/errors.js';
-import { Scheduler } from '../../src/scheduler.js';
+import { Backend, type StopOutcome, type TaskContext } from '../../src/contracts/backend.js';
+import { parseDuration } from '../../src/core/duration.js';
+import { TaskAbortedError } from '../../src/core/errors.js';
+import { Scheduler } from '../../src/scheduler/scheduler.js';
 import { databaseUrl, redisUrl } from './services.js';
 
 const env = (key: string): string => {

@@ -5,7 +5,7 @@ import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { connectPostgres, databaseUrl, uniqueName } from '../helpers/services.js';
 
-const cli = fileURLToPath(new URL('../../src/bin.js', import.meta.url));
+const cli = fileURLToPath(new URL('../../src/cli/bin.js', import.meta.url));
 const exec = promisify(execFile);
 
 async function run(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {

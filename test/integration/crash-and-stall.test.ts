@@ -7,11 +7,11 @@
 import test, { type ExecutionContext } from 'ava';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { Backend, type RejectInfo, type StopOutcome, type TaskContext } from '../../backends/backend.js';
-import { TaskAbortedError } from '../../src/errors.js';
-import { Scheduler } from '../../src/scheduler.js';
+import { Backend, type RejectInfo, type StopOutcome, type TaskContext } from '../../src/contracts/backend.js';
+import { TaskAbortedError } from '../../src/core/errors.js';
+import { Scheduler } from '../../src/scheduler/scheduler.js';
 import { ScriptedBackend, sleep, waitFor } from '../conformance/scheduler-kit.js';
-import type { SchedulerOptions } from '../../src/options.js';
+import type { SchedulerOptions } from '../../src/scheduler/options.js';
 import { connectPostgres, connectRedis, databaseUrl, freshSchema, redisUrl, uniqueName } from '../helpers/services.js';
 
 const workerScript = fileURLToPath(new URL('../helpers/worker-process.js', import.meta.url));

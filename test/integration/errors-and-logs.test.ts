@@ -2,8 +2,8 @@
 import test from 'ava';
 import winston from 'winston';
 import Transport from 'winston-transport';
-import { Scheduler } from '../../src/scheduler.js';
-import { StoreUnavailableError } from '../../src/errors.js';
+import { Scheduler } from '../../src/scheduler/scheduler.js';
+import { StoreUnavailableError } from '../../src/core/errors.js';
 import { ScriptedBackend, waitFor } from '../conformance/scheduler-kit.js';
 import { uniqueName } from '../helpers/services.js';
 

@@ -8,10 +8,10 @@
  */
 import test, { type ExecutionContext } from 'ava';
 import { Redis } from 'ioredis';
-import type { StopOutcome } from '../../backends/backend.js';
-import { TaskAbortedError } from '../../src/errors.js';
-import type { SchedulerOptions } from '../../src/options.js';
-import { Scheduler } from '../../src/scheduler.js';
+import type { StopOutcome } from '../../src/contracts/backend.js';
+import { TaskAbortedError } from '../../src/core/errors.js';
+import type { SchedulerOptions } from '../../src/scheduler/options.js';
+import { Scheduler } from '../../src/scheduler/scheduler.js';
 import { ScriptedBackend, sleep, slots, waitFor } from '../conformance/scheduler-kit.js';
 import { connectRedis, redisUrl, uniqueName } from '../helpers/services.js';
 import { redisProxy } from '../helpers/tcp-proxy.js';

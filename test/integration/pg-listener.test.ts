@@ -5,7 +5,7 @@
  * lost.
  */
 import test, { type ExecutionContext } from 'ava';
-import { PgListener } from '../../slots/postgres/listener.js';
+import { PgListener } from '../../src/core/postgres/listener.js';
 import { sleep, waitFor } from '../conformance/scheduler-kit.js';
 import { connectPostgres, uniqueName } from '../helpers/services.js';
 import { postgresProxy, type TcpProxy } from '../helpers/tcp-proxy.js';

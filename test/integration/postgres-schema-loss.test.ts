@@ -5,8 +5,8 @@
  * that lost its state: every slot idle, filled at once, each running task told `lost` once.
  */
 import test from 'ava';
-import { TaskAbortedError } from '../../src/errors.js';
-import { Scheduler } from '../../src/scheduler.js';
+import { TaskAbortedError } from '../../src/core/errors.js';
+import { Scheduler } from '../../src/scheduler/scheduler.js';
 import { ScriptedBackend, slots, waitFor } from '../conformance/scheduler-kit.js';
 import { connectPostgres, databaseUrl, freshSchema, uniqueName } from '../helpers/services.js';
 

@@ -6,11 +6,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import test, { type ExecutionContext } from 'ava';
 import pg from 'pg';
-import { ConfigError, StoreConflictError, StoreUnavailableError } from '../../src/errors.js';
+import { ConfigError, StoreConflictError, StoreUnavailableError } from '../../src/core/errors.js';
 import { PostgresSlotStore, type PostgresSlotStoreOptions } from '../../slots/postgres/index.js';
 import { bindSchema, migrations } from '../../slots/postgres/migrate.js';
 import { ensureSlots, migrationsPrepare, migrationsRecord } from '../../slots/postgres/sql.generated.js';
-import type { BeginPassRequest, EndRequest, StartResult } from '../../slots/store.js';
+import type { BeginPassRequest, EndRequest, StartResult } from '../../src/contracts/store.js';
 import { connectPostgres, databaseUrl, freshSchema, uniqueName } from '../helpers/services.js';
 
 /** The rows of the migrations table once init has applied every migration this library has. */

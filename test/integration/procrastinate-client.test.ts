@@ -4,7 +4,7 @@
  * abort and delete, reading jobs and events, and that Python's own fetch statement takes the jobs.
  */
 import test, { type ExecutionContext } from 'ava';
-import { ConfigError } from '../../src/errors.js';
+import { ConfigError } from '../../src/core/errors.js';
 import { ProcrastinateClient } from '../../backends/procrastinate/client.js';
 import { AlreadyEnqueuedError } from '../../backends/procrastinate/errors.js';
 import { eventTypes, fetchJob, jobRow, procrastinateDb, registerWorker } from '../helpers/procrastinate.js';

@@ -4,8 +4,8 @@
  * entries are refused at construction; real cron ticks log, never throw.
  */
 import test from 'ava';
-import { ConfigError } from '../../src/errors.js';
-import type { Logger } from '../../src/logger.js';
+import { ConfigError } from '../../src/core/errors.js';
+import type { Logger } from '../../src/core/logger.js';
 import { AlreadyEnqueuedError } from '../../backends/procrastinate/errors.js';
 import { PeriodicDeferrer, type PeriodicTask } from '../../backends/procrastinate/periodic.js';
 import { waitFor } from '../conformance/scheduler-kit.js';

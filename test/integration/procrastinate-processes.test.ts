@@ -12,7 +12,7 @@ import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import { sleep, waitFor } from '../conformance/scheduler-kit.js';
 import { deferMany, fetchJob, jobRow, procrastinateDb, q, registerWorker } from '../helpers/procrastinate.js';
-import { Scheduler } from '../../src/scheduler.js';
+import { Scheduler } from '../../src/scheduler/scheduler.js';
 import { skewedClockEnv } from '../helpers/libfaketime.js';
 import { connectRedis, redisUrl, uniqueName } from '../helpers/services.js';
 

@@ -7,7 +7,7 @@ import test from 'ava';
 import pg from 'pg';
 import { applySchema, checkSchemaLevel } from '../../backends/procrastinate/schema.js';
 import { ProcrastinateSchemaError } from '../../backends/procrastinate/errors.js';
-import { isTaskSemaphoreError } from '../../src/errors.js';
+import { isTaskSemaphoreError } from '../../src/core/errors.js';
 import { deferOne, procrastinateDb } from '../helpers/procrastinate.js';
 import { connectPostgres, uniqueName } from '../helpers/services.js';
 

@@ -5,7 +5,7 @@
  */
 import test from 'ava';
 import type pg from 'pg';
-import { ConfigError } from '../../src/errors.js';
+import { ConfigError } from '../../src/core/errors.js';
 import { recoverStalledJobs, type StalledJob } from '../../backends/procrastinate/sweeper.js';
 import { deferMany, deferOne, eventTypes, fetchJob, jobRow, procrastinateDb, q, registerWorker } from '../helpers/procrastinate.js';
 

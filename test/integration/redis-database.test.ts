@@ -5,10 +5,10 @@
  * these tests never write to it.
  */
 import test from 'ava';
-import { Backend } from '../../backends/backend.js';
+import { Backend } from '../../src/contracts/backend.js';
 import { RedisSlotStore } from '../../slots/redis/index.js';
-import { ConfigError } from '../../src/errors.js';
-import { Scheduler } from '../../src/scheduler.js';
+import { ConfigError } from '../../src/core/errors.js';
+import { Scheduler } from '../../src/scheduler/scheduler.js';
 import { connectRedis, redisUrl, uniqueName } from '../helpers/services.js';
 
 /** The shared server's URL with another database index, and a password when given. */

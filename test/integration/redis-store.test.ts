@@ -11,8 +11,8 @@ import { RedisSlotStore, type RedisSlotStoreOptions } from '../../slots/redis/in
 import { MemorySlotStore } from '../../slots/memory/memory-store.js';
 import { defineScript, runScript } from '../../slots/redis/run-script.js';
 import * as lua from '../../slots/redis/lua.generated.js';
-import { StoreUnavailableError, isTaskSemaphoreError } from '../../src/errors.js';
-import type { BeginPassRequest, EndRequest, SlotStore, StartRequest } from '../../slots/store.js';
+import { StoreUnavailableError, isTaskSemaphoreError } from '../../src/core/errors.js';
+import type { BeginPassRequest, EndRequest, SlotStore, StartRequest } from '../../src/contracts/store.js';
 import { connectRedis, redisUrl, uniqueName } from '../helpers/services.js';
 import { ownRedis } from '../helpers/own-servers.js';
 

@@ -11,7 +11,7 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import { PostgresSlotStore } from '../../slots/postgres/postgres-store.js';
 import { RedisSlotStore } from '../../slots/redis/redis-store.js';
-import type { SlotStore } from '../../slots/store.js';
+import type { SlotStore } from '../../src/contracts/store.js';
 import { ownPostgres, ownRedis } from '../helpers/own-servers.js';
 import { uniqueName } from '../helpers/services.js';
 import { exited, fleetNamespace, records, startWorkers, waitFor, type Entry } from '../helpers/worker-fleet.js';

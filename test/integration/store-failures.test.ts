@@ -7,8 +7,8 @@
  */
 import test from 'ava';
 import { Redis } from 'ioredis';
-import { StoreError, StoreUnavailableError } from '../../src/errors.js';
-import { Scheduler } from '../../src/scheduler.js';
+import { StoreError, StoreUnavailableError } from '../../src/core/errors.js';
+import { Scheduler } from '../../src/scheduler/scheduler.js';
 import { ScriptedBackend } from '../conformance/scheduler-kit.js';
 import { connectPostgres, connectRedis, freshSchema, redisUrl, uniqueName } from '../helpers/services.js';
 import { postgresProxy, redisProxy } from '../helpers/tcp-proxy.js';

@@ -5,8 +5,8 @@
 import test from 'ava';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MemorySlotStore } from '../../slots/memory/index.js';
-import type { DeliveryRef, EndRequest } from '../../slots/store.js';
-import { Acknowledgements } from '../../src/acknowledgements.js';
+import type { DeliveryRef, EndRequest } from '../../src/contracts/store.js';
+import { Acknowledgements } from '../../src/scheduler/acknowledgements.js';
 
 /** A memory store that records its `acknowledge` calls and the acknowledgements its ends carried. */
 function recordingStore() {

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { BatchQueue } from '../../src/batch-queue.js';
+import { BatchQueue } from '../../src/core/batch-queue.js';
 
 /** A batch runner whose batches the test releases one by one. */
 function gatedRunner() {

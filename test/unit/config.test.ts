@@ -4,8 +4,8 @@
  * allowed.
  */
 import test, { type ExecutionContext } from 'ava';
-import { normalizeConfig, type ConfigDefaults } from '../../src/config.js';
-import { ConfigError, isTaskSemaphoreError } from '../../src/errors.js';
+import { normalizeConfig, type ConfigDefaults } from '../../src/scheduler/config.js';
+import { ConfigError, isTaskSemaphoreError } from '../../src/core/errors.js';
 
 const defaults: ConfigDefaults = {
   slotCls: 'MemorySlot',

@@ -1,7 +1,7 @@
 /** `parseDuration`: numbers are milliseconds, strings are `<number><unit>` parts, bad input names its field. */
 import test from 'ava';
-import { parseDuration } from '../../src/duration.js';
-import { ConfigError } from '../../src/errors.js';
+import { parseDuration } from '../../src/core/duration.js';
+import { ConfigError } from '../../src/core/errors.js';
 
 for (const [input, ms] of [
   [1, 1],

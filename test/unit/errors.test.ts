@@ -11,7 +11,7 @@ import {
   isTaskSemaphoreError,
   redactUrl,
   toError,
-} from '../../src/errors.js';
+} from '../../src/core/errors.js';
 
 // --- redactUrl -------------------------------------------------------------------------------------
 

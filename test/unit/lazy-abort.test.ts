@@ -1,5 +1,5 @@
 import test from 'ava';
-import { LazyAbortController } from '../../src/lazy-abort.js';
+import { LazyAbortController } from '../../src/core/lazy-abort.js';
 
 test('a signal read before the abort fires its listeners once, with the first reason', (t) => {
   const controller = new LazyAbortController();

@@ -8,9 +8,9 @@ import { ProcrastinateBackend, ProcrastinateClient, PeriodicDeferrer } from '../
 import { MemorySlotStore } from '../../slots/memory/index.js';
 import { PostgresSlotStore } from '../../slots/postgres/index.js';
 import { RedisSlotStore } from '../../slots/redis/index.js';
-import { normalizeConfig } from '../../src/config.js';
-import { ConfigError } from '../../src/errors.js';
-import { Scheduler } from '../../src/scheduler.js';
+import { normalizeConfig } from '../../src/scheduler/config.js';
+import { ConfigError } from '../../src/core/errors.js';
+import { Scheduler } from '../../src/scheduler/scheduler.js';
 
 const redisUrl = 'redis://:secret@127.0.0.1:6379/0';
 const postgresUrl = 'postgres://postgres@127.0.0.1:5432/test';

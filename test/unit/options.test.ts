@@ -1,11 +1,11 @@
 /** Scheduler options: validated in the constructor, each error naming its option; derived defaults. */
 import test, { type ExecutionContext } from 'ava';
-import { Backend } from '../../backends/backend.js';
+import { Backend } from '../../src/contracts/backend.js';
 import { MemorySlotStore } from '../../slots/memory/index.js';
 import { PostgresSlotStore } from '../../slots/postgres/index.js';
-import { ConfigError } from '../../src/errors.js';
-import { defaults, resolveOptions, type SchedulerOptions } from '../../src/options.js';
-import { Scheduler } from '../../src/scheduler.js';
+import { ConfigError } from '../../src/core/errors.js';
+import { defaults, resolveOptions, type SchedulerOptions } from '../../src/scheduler/options.js';
+import { Scheduler } from '../../src/scheduler/scheduler.js';
 import { resolveBackendOptions } from '../../backends/procrastinate/backend-options.js';
 
 /** Asserts that `new Scheduler(options)` throws a ConfigError about `field`. */

@@ -3,9 +3,9 @@
  * not polled again; a repeated id counts as nothing; batch polls fill a buffer.
  */
 import test from 'ava';
-import { Backend, type PollContext } from '../../backends/backend.js';
-import { CallTimeoutError, PollResultError } from '../../src/errors.js';
-import { PassPoller } from '../../src/pass-poller.js';
+import { Backend, type PollContext } from '../../src/contracts/backend.js';
+import { CallTimeoutError, PollResultError } from '../../src/core/errors.js';
+import { PassPoller } from '../../src/scheduler/pass-poller.js';
 
 /** A backend whose poll answers from a script; records every call. */
 class Scripted extends Backend {

@@ -16,7 +16,7 @@ import test from 'ava';
 import cron from 'node-cron';
 import { PeriodicDeferrer } from '../../backends/procrastinate/periodic.js';
 import { toNodeCron } from '../../backends/procrastinate/periodic-cron.js';
-import { ConfigError } from '../../src/errors.js';
+import { ConfigError } from '../../src/core/errors.js';
 
 /** Expression, start (UTC), and the next ticks croniter gives from there (UTC). */
 const croniterTicks: Array<[cron: string, from: string, ticks: string[]]> = [

@@ -4,7 +4,7 @@
  * (maxAttempts N means N retries), the error filter, and option checks naming the field.
  */
 import test from 'ava';
-import { ConfigError, describe } from '../../src/errors.js';
+import { ConfigError, describe } from '../../src/core/errors.js';
 import { normalizeRetry, retryDelay, type RetryOption } from '../../backends/procrastinate/retry.js';
 
 const boom = new Error('boom');

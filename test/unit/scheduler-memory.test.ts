@@ -3,11 +3,11 @@
  * config, a pass, and the lifecycle errors (before load, bad cron, after close).
  */
 import test, { type ExecutionContext } from 'ava';
-import { Backend, type BackendContext, type StopOutcome, type TaskContext } from '../../backends/backend.js';
-import { ConfigError, SchedulerStateError, isTaskSemaphoreError } from '../../src/errors.js';
-import { Scheduler } from '../../src/scheduler.js';
+import { Backend, type BackendContext, type StopOutcome, type TaskContext } from '../../src/contracts/backend.js';
+import { ConfigError, SchedulerStateError, isTaskSemaphoreError } from '../../src/core/errors.js';
+import { Scheduler } from '../../src/scheduler/scheduler.js';
 import { MemorySlotStore } from '../../slots/memory/memory-store.js';
-import type { BeginPassRequest, EndRequest } from '../../slots/store.js';
+import type { BeginPassRequest, EndRequest } from '../../src/contracts/store.js';
 
 /** Hands out the ids it was given, one per poll, and records its callbacks. */
 class Queue extends Backend {

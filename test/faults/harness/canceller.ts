@@ -4,7 +4,7 @@
  * read from the store (by its token, or by id alone), an id fed earlier (running, waiting or
  * over), or an id never fed. What each call answered goes to the journal for the checker.
  */
-import { Scheduler } from '../../../src/scheduler.js';
+import { Scheduler } from '../../../src/scheduler/scheduler.js';
 import type { HarnessEvent } from './events.js';
 import type { JournalWriter } from './journal.js';
 import type { Rng } from './rng.js';

@@ -4,7 +4,7 @@
  * open handles by kind, and how many errors its scheduler reported so far. The soak's judge
  * (soak/judge.ts) reads these lines to tell a leak from noise.
  */
-import type { Scheduler } from '../../../src/scheduler.js';
+import type { Scheduler } from '../../../src/scheduler/scheduler.js';
 import type { WorkerEvent } from './events.js';
 import type { JournalWriter } from './journal.js';
 

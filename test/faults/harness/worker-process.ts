@@ -6,7 +6,7 @@
  * build on it.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Scheduler } from '../../../src/scheduler.js';
+import { Scheduler } from '../../../src/scheduler/scheduler.js';
 import { takeControls, type KillPhase } from './control.js';
 import type { TaskRef, WorkerEvent } from './events.js';
 import { JournalWriter, journalPath, monotonicNs } from './journal.js';

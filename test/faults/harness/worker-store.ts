@@ -4,7 +4,7 @@
  * cluster client from a URL; the user passes one, as here).
  */
 import { Cluster } from 'ioredis';
-import type { SchedulerOptions } from '../../../src/options.js';
+import type { SchedulerOptions } from '../../../src/scheduler/options.js';
 import type { WorkerConfig } from './worker-config.js';
 
 export function storeOptions(store: WorkerConfig['store']): Partial<SchedulerOptions> {

@@ -6,7 +6,7 @@
  *
  * `npm run soak` runs the long version (test/faults/README.md, "The soak").
  */
-import { parseDuration } from '../../../src/duration.js';
+import { parseDuration } from '../../../src/core/duration.js';
 import { readArgs, seedArg, storesArg } from '../harness/cli-args.js';
 import { storeKinds, type StoreKind } from '../harness/stores.js';
 import { Cleanup } from '../harness/cleanup.js';

@@ -1,8 +1,8 @@
-import { canPollBatch, type Backend, type PollContext } from '../backends/backend.js';
-import type { SlotId } from '../slots/store.js';
-import { taskIdProblem } from '../slots/task-id.js';
-import { callWithTimeout } from './call.js';
-import { PollResultError } from './errors.js';
+import { canPollBatch, type Backend, type PollContext } from '../contracts/backend.js';
+import type { SlotId } from '../contracts/store.js';
+import { taskIdProblem } from '../contracts/task-id.js';
+import { callWithTimeout } from '../core/call.js';
+import { PollResultError } from '../core/errors.js';
 
 /** How the poller reports a failed poll (logged and emitted by the scheduler). */
 export type PollFailure = (backend: string, slotId: SlotId, error: Error) => void;

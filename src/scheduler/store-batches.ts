@@ -1,6 +1,6 @@
-import type { DeliveryRef, EndRequest, EndResult, SlotStore, StartRequest, StartResult } from '../slots/store.js';
+import type { DeliveryRef, EndRequest, EndResult, SlotStore, StartRequest, StartResult } from '../contracts/store.js';
 import { Acknowledgements } from './acknowledgements.js';
-import { BatchQueue } from './batch-queue.js';
+import { BatchQueue } from '../core/batch-queue.js';
 
 /**
  * Sends a scheduler's starts, and its ends that keep their slot, to each store in batches when the

@@ -315,7 +315,7 @@ export type CancelResult = { ok: true; occupancy: Occupancy; alreadyRequested: b
  * conformance suite.
  *
  * Every method given a task id (start, keepalive, end, requestCancel and their batches) refuses
- * one outside the task-id grammar (`checkTaskId` in `slots/task-id.ts`) by throwing its
+ * one outside the task-id grammar (`checkTaskId` in `src/contracts/task-id.ts`) by throwing its
  * `TaskIdError`, before any round trip: so an id one store takes, every store takes unchanged.
  */
 export interface SlotStore {

@@ -8,8 +8,8 @@
  * the unique index on (scheduler, task id) needs with room for the scheduler name. An id the
  * memory store would take is thus one every store takes, unchanged.
  */
-import { TaskIdError } from '../src/errors.js';
-import { unstorableTextProblem } from '../src/storable-text.js';
+import { TaskIdError } from '../core/errors.js';
+import { unstorableTextProblem } from '../core/storable-text.js';
 
 /** The most UTF-8 bytes a task id may have: well under PostgreSQL's btree entry limit. */
 export const maxTaskIdBytes = 1024;

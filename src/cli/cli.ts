@@ -4,9 +4,9 @@
  * `pg` only for a command that needs it, so `--help` works with no peer installed.
  */
 import { parseArgs } from 'node:util';
-import { applySchema, checkSchemaLevel } from '../backends/procrastinate/schema.js';
-import { isTaskSemaphoreError, redactUrl } from './errors.js';
-import { loadPeer } from './peers.js';
+import { applySchema, checkSchemaLevel } from '../../backends/procrastinate/schema.js';
+import { isTaskSemaphoreError, redactUrl } from '../core/errors.js';
+import { loadPeer } from '../core/peers.js';
 
 export const usage = `Usage: task-semaphore <command> [options]
 

@@ -1,10 +1,10 @@
-import type { Backend, RejectInfo, RejectReason } from '../backends/backend.js';
-import type { EndedOccupancy } from '../slots/store.js';
-import { callWithTimeout } from './call.js';
-import { toError, type AbortCause } from './errors.js';
+import type { Backend, RejectInfo, RejectReason } from '../contracts/backend.js';
+import type { EndedOccupancy } from '../contracts/store.js';
+import { callWithTimeout } from '../core/call.js';
+import { toError, type AbortCause } from '../core/errors.js';
 import type { SchedulerEvents } from './events.js';
 import type { LocalTasks } from './local-tasks.js';
-import { errorFields, type Logger } from './logger.js';
+import { errorFields, type Logger } from '../core/logger.js';
 
 /** Emits a scheduler event (the scheduler's `notify`, which never throws). */
 export type Notify = <K extends keyof SchedulerEvents>(event: K, ...args: SchedulerEvents[K]) => void;

@@ -1,6 +1,6 @@
 import cron from 'node-cron';
-import { ConfigError } from './errors.js';
-import type { Logger } from './logger.js';
+import { ConfigError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
 
 /** A running cron tick. */
 export interface CronHandle {

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
-import type { Backend } from '../backends/backend.js';
+import type { Backend } from '../contracts/backend.js';
 import type {
   DeliveryLease,
   EndedOccupancy,
@@ -13,20 +13,20 @@ import type {
   SlotStore,
   StoreEvent,
   TaskRef,
-} from '../slots/store.js';
-import { checkTaskId } from '../slots/task-id.js';
+} from '../contracts/store.js';
+import { checkTaskId } from '../contracts/task-id.js';
 import { BackendCallbacks, abortCauseOf, fieldsOf, type Notify } from './backend-callbacks.js';
 import { toBackend, type BackendInput } from './backend-input.js';
-import { BatchQueue } from './batch-queue.js';
+import { BatchQueue } from '../core/batch-queue.js';
 import { normalizeConfig, unknownSlotClass, type SlotConfig, type SlotConfigInput } from './config.js';
 import { startCron, type CronHandle } from './cron.js';
-import { ConfigError, SchedulerStateError, preview, toError, type AbortCause } from './errors.js';
+import { ConfigError, SchedulerStateError, preview, toError, type AbortCause } from '../core/errors.js';
 import type { SchedulerEvents } from './events.js';
 import { LocalTasks, type LocalTask } from './local-tasks.js';
-import { errorFields, type Logger } from './logger.js';
+import { errorFields, type Logger } from '../core/logger.js';
 import { resolveOptions, type ResolvedOptions, type SchedulerOptions } from './options.js';
 import { PassPoller } from './pass-poller.js';
-import type { CancelOutcome, KeepaliveOutcome, LostOutcome, PassReport, StopOptions, StopOutcomeResult } from './results.js';
+import type { CancelOutcome, KeepaliveOutcome, LostOutcome, PassReport, StopOptions, StopOutcomeResult } from '../contracts/results.js';
 import { builtinSlotClasses, type SlotClass } from './slot-classes.js';
 import { SlotFiller, type PendingSlot } from './slot-filler.js';
 import { StoreBatches } from './store-batches.js';

@@ -1,6 +1,6 @@
-import { parseDuration, type Duration } from './duration.js';
-import { ConfigError } from './errors.js';
-import { checkedLater, parseOptions, strictObject } from './option-schema.js';
+import { parseDuration, type Duration } from '../core/duration.js';
+import { ConfigError } from '../core/errors.js';
+import { checkedLater, parseOptions, strictObject } from '../core/option-schema.js';
 
 /**
  * One slot of a config, as code or JSON gives it. Both spellings load: camelCase, and the

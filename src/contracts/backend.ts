@@ -1,6 +1,6 @@
-import type { EndedOccupancy, Occupancy, SlotId } from '../slots/store.js';
-import type { Logger } from '../src/logger.js';
-import type { KeepaliveOutcome, StopOptions, StopOutcomeResult } from '../src/results.js';
+import type { EndedOccupancy, Occupancy, SlotId } from './store.js';
+import type { Logger } from '../core/logger.js';
+import type { KeepaliveOutcome, StopOptions, StopOutcomeResult } from './results.js';
 
 /** A value or a promise of it: every backend method may be synchronous or async. */
 export type Awaitable<T> = T | Promise<T>;

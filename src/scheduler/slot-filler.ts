@@ -1,13 +1,13 @@
 import { performance } from 'node:perf_hooks';
-import type { Backend, TaskContext } from '../backends/backend.js';
-import { expiryOf, type Occupancy, type Reservation, type SlotStore, type StartResult } from '../slots/store.js';
+import type { Backend, TaskContext } from '../contracts/backend.js';
+import { expiryOf, type Occupancy, type Reservation, type SlotStore, type StartResult } from '../contracts/store.js';
 import type { BackendCallbacks, Notify } from './backend-callbacks.js';
-import { callWithTimeout } from './call.js';
+import { callWithTimeout } from '../core/call.js';
 import type { SlotConfig } from './config.js';
 import type { LocalTasks } from './local-tasks.js';
-import { errorFields, type Logger } from './logger.js';
+import { errorFields, type Logger } from '../core/logger.js';
 import type { PassPoller } from './pass-poller.js';
-import type { KeepaliveOutcome, PassReport, StopOptions, StopOutcomeResult } from './results.js';
+import type { KeepaliveOutcome, PassReport, StopOptions, StopOutcomeResult } from '../contracts/results.js';
 import type { StoreBatches } from './store-batches.js';
 
 /** A slot to fill: its reservation, or the end that is keeping it (null if that end did not act). */

@@ -1,4 +1,4 @@
-import type { EndedOccupancy, EndReason, LostReason, Occupancy, SlotId } from '../slots/store.js';
+import type { EndedOccupancy, EndReason, LostReason, Occupancy, SlotId } from './store.js';
 
 /**
  * Why `keepalive`, `stop` or `cancel` could not act on a task. The task should stop working: it

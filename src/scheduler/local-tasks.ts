@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
-import type { Occupancy, SlotId } from '../slots/store.js';
-import { TaskAbortedError, type AbortCause } from './errors.js';
-import { LazyAbortController } from './lazy-abort.js';
+import type { Occupancy, SlotId } from '../contracts/store.js';
+import { TaskAbortedError, type AbortCause } from '../core/errors.js';
+import { LazyAbortController } from '../core/lazy-abort.js';
 
 /** A task this process started: what it needs to fire the task's AbortSignal. */
 export interface LocalTask {

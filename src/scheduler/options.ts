@@ -1,12 +1,12 @@
 import { hostname } from 'node:os';
 import * as z from 'zod/mini';
 import { randomBytes } from 'node:crypto';
-import { postgresOption, redisOption, type PgPoolLike, type RedisClientLike } from './connection-options.js';
-import type { Duration } from './duration.js';
+import { postgresOption, redisOption, type PgPoolLike, type RedisClientLike } from '../core/connection-options.js';
+import type { Duration } from '../core/duration.js';
 import { minTaskTimeoutMs } from './config.js';
-import { ConfigError } from './errors.js';
-import { loggerOption, resolveLogger, type Logger } from './logger.js';
-import { duration, integer, parseOptions, postgresIdentifier, storableText, strictObject, text } from './option-schema.js';
+import { ConfigError } from '../core/errors.js';
+import { loggerOption, resolveLogger, type Logger } from '../core/logger.js';
+import { duration, integer, parseOptions, postgresIdentifier, storableText, strictObject, text } from '../core/option-schema.js';
 
 /** Options of `new Scheduler(options)`. Only `name` is required. */
 export interface SchedulerOptions {

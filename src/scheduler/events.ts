@@ -1,6 +1,6 @@
-import type { RejectReason } from '../backends/backend.js';
-import type { EndedOccupancy, Occupancy, SlotId } from '../slots/store.js';
-import type { PassReport } from './results.js';
+import type { RejectReason } from '../contracts/backend.js';
+import type { EndedOccupancy, Occupancy, SlotId } from '../contracts/store.js';
+import type { PassReport } from '../contracts/results.js';
 
 /**
  * Events a Scheduler emits (`scheduler.on('task:stop', (ended) => …)`). A listener that throws

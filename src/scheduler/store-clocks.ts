@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import type { SlotStore } from '../slots/store.js';
+import type { SlotStore } from '../contracts/store.js';
 
 /**
  * The clock of each store as this process last read it (a pass's `now`), carried forward on the

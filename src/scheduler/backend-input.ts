@@ -1,6 +1,6 @@
-import { Backend } from '../backends/backend.js';
-import { ConfigError } from './errors.js';
-import { unstorableTextProblem } from './storable-text.js';
+import { Backend } from '../contracts/backend.js';
+import { ConfigError } from '../core/errors.js';
+import { unstorableTextProblem } from '../core/storable-text.js';
 
 /** A backend to register: an instance, or a class built once with no arguments. */
 export type BackendInput = Backend | (new () => Backend);

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { loadPeer } from '../../src/peers.js';
+import { loadPeer } from '../peers.js';
 
 /** Options of {@link PgListener}. */
 export interface PgListenerOptions {

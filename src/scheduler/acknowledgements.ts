@@ -1,4 +1,4 @@
-import type { DeliveryRef, EndRequest, SlotStore } from '../slots/store.js';
+import type { DeliveryRef, EndRequest, SlotStore } from '../contracts/store.js';
 
 /**
  * How long an acknowledgement waits for an end to ride on before it is sent alone. A busy

@@ -2,7 +2,7 @@
  * The `redis` and `postgres` options: a connection URL, or a client the caller owns. Clients are
  * checked by their shape, never with `instanceof`: the package may be absent, or another copy.
  */
-import { isPool } from '../slots/postgres/is-pool.js';
+import { isPool } from './postgres/is-pool.js';
 import { checked } from './option-schema.js';
 
 /**

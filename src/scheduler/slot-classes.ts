@@ -1,9 +1,9 @@
-import type { SlotStore } from '../slots/store.js';
-import { ConfigError } from './errors.js';
-import { MemorySlotStore } from '../slots/memory/memory-store.js';
+import type { SlotStore } from '../contracts/store.js';
+import { ConfigError } from '../core/errors.js';
+import { MemorySlotStore } from '../../slots/memory/memory-store.js';
 import type { ResolvedOptions } from './options.js';
-import type { RedisSlotStoreOptions } from '../slots/redis/index.js';
-import type { PostgresSlotStoreOptions } from '../slots/postgres/index.js';
+import type { RedisSlotStoreOptions } from '../../slots/redis/index.js';
+import type { PostgresSlotStoreOptions } from '../../slots/postgres/index.js';
 
 /** What a slot class factory gets to build the store of one scheduler. */
 export interface SlotClassContext {
@@ -29,7 +29,7 @@ export const builtinSlotClasses: Readonly<Record<string, SlotClass>> = {
     if (options.redis === undefined) {
       throw new ConfigError('redis', undefined, 'slot class RedisSlot needs the scheduler option `redis`: a redis:// URL or an ioredis client');
     }
-    const { RedisSlotStore } = await import('../slots/redis/index.js');
+    const { RedisSlotStore } = await import('../../slots/redis/index.js');
     // A client passed the shape check of the options; the store reads it as the ioredis client it is.
     return new RedisSlotStore({
       name,
@@ -42,7 +42,7 @@ export const builtinSlotClasses: Readonly<Record<string, SlotClass>> = {
     if (options.postgres === undefined) {
       throw new ConfigError('postgres', undefined, 'slot class PostgresSlot needs the scheduler option `postgres`: a postgres:// URL or a pg.Pool');
     }
-    const { PostgresSlotStore } = await import('../slots/postgres/index.js');
+    const { PostgresSlotStore } = await import('../../slots/postgres/index.js');
     return new PostgresSlotStore({ name, postgres: options.postgres as PostgresSlotStoreOptions['postgres'], schema: options.postgresSchema });
   },
 };
