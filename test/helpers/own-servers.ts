@@ -4,7 +4,7 @@
  * and stopped by its pid at teardown.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, chownSync, readFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, rmSync, chownSync, existsSync, readFileSync, readdirSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -198,7 +198,7 @@ export async function runCommand(command: string, args: readonly string[], label
  * synchronous, so a commit that answered is in the WAL).
  */
 export async function ownPostgres(t: Teardown): Promise<OwnPostgres> {
-  const port = await freePort();
+  let port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'ts-pg-'));
   if (process.getuid?.() === 0) {
     const { uid, gid } = userIds('postgres');
@@ -206,8 +206,11 @@ export async function ownPostgres(t: Teardown): Promise<OwnPostgres> {
   }
   const data = join(dir, 'data');
   runPg(['initdb', '-D', data, '-U', 'postgres', '-A', 'trust', '--no-sync', '-E', 'UTF8']);
-  const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off`;
-  const start = () => runPgAsync(['pg_ctl', '-D', data, '-o', options, '-l', join(dir, 'log'), '-w', 'start']);
+  const log = join(dir, 'log');
+  const start = () => {
+    const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off`;
+    return runPgAsync(['pg_ctl', '-D', data, '-o', options, '-l', log, '-w', '-t', '120', 'start']);
+  };
   // The processes frozen by freeze(), resumed by thaw() (and before the teardown stops the cluster).
   let frozen: number[] = [];
   const thaw = () => {
@@ -222,7 +225,18 @@ export async function ownPostgres(t: Teardown): Promise<OwnPostgres> {
       rmSync(dir, { recursive: true, force: true });
     }
   });
-  await start();
+  // A port found free may be taken before the server binds it (other suites start servers too):
+  // the postmaster then exits at once. Try another, and say what the server logged if none works.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await start();
+      break;
+    } catch (error) {
+      const logged = existsSync(log) ? readFileSync(log, 'utf8').split('\n').slice(-15).join('\n') : '(no log)';
+      if (attempt === 3) throw new Error(`${(error as Error).message}\nserver log:\n${logged}`);
+      port = await freePort();
+    }
+  }
   return {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
     port,
