@@ -1,35 +1,23 @@
-import type { Backend, RejectInfo, RejectReason } from '../contracts/backend.js';
+import type { RejectInfo, RejectReason } from '../contracts/backend.js';
 import type { EndedOccupancy } from '../contracts/store.js';
 import { callWithTimeout } from '../core/call.js';
 import { toError } from '../core/errors.js';
 import { abortCauseOfEnd } from '../contracts/abort-cause.js';
-import type { SchedulerEvents } from './events.js';
-import type { LocalTasks } from './local-tasks.js';
-import { errorFields, type Logger } from '../core/logger.js';
-
-/** Emits a scheduler event (the scheduler's `notify`, which never throws). */
-export type Notify = <K extends keyof SchedulerEvents>(event: K, ...args: SchedulerEvents[K]) => void;
-
-export interface BackendCallbacksDeps {
-  backends: ReadonlyMap<string, Backend>;
-  localTasks: LocalTasks;
-  logger: Logger;
-  callbackTimeoutMs: number;
-  notify: Notify;
-}
+import { errorFields } from '../core/logger.js';
+import type { SchedulerParts } from './scheduler-state.js';
 
 /**
  * Runs a scheduler's backend callbacks: each call is bounded by `callbackTimeout`, and a throw,
  * rejection or hang is logged and emitted as `callback:error`, never raised into the scheduler.
  */
 export class BackendCallbacks {
-  constructor(private readonly deps: BackendCallbacksDeps) {}
+  constructor(private readonly parts: SchedulerParts) {}
 
   /** Fires the local AbortSignal if the task runs here, then `timeoutCallback` (on timeouts) and `stopCallback`. */
   async deliver(ended: EndedOccupancy): Promise<void> {
-    const { backends, localTasks, logger, notify } = this.deps;
+    const { state, localTasks, logger, notify } = this.parts;
     localTasks.remove(ended.taskId, ended.token, abortCauseOfEnd(ended.reason));
-    const backend = backends.get(ended.backend);
+    const backend = state.backends.get(ended.backend);
     if (!backend) {
       logger.error('no backend registered to receive the end of a task', fieldsOf(ended));
       return;
@@ -48,10 +36,10 @@ export class BackendCallbacks {
 
   /** A polled id that no slot started: its backend hears of it (a claiming backend un-claims it). */
   async reject(backendName: string, taskId: string, reason: RejectReason, slotId: string, retryAfterMs?: number): Promise<void> {
-    const backend = this.deps.backends.get(backendName)!;
+    const backend = this.parts.state.backends.get(backendName)!;
     const info: RejectInfo = retryAfterMs === undefined ? { reason, slotId } : { reason, slotId, retryAfterMs };
-    this.deps.logger.warn('polled task not started', { backend: backendName, taskId, ...info });
-    this.deps.notify('task:reject', { backend: backendName, taskId, ...info });
+    this.parts.logger.warn('polled task not started', { backend: backendName, taskId, ...info });
+    this.parts.notify('task:reject', { backend: backendName, taskId, ...info });
     await this.run('rejectCallback', { taskId, slotId, backend: backendName }, () => backend.rejectCallback(taskId, info));
   }
 
@@ -62,11 +50,11 @@ export class BackendCallbacks {
     fn: () => unknown,
   ): Promise<void> {
     try {
-      await callWithTimeout(fn, this.deps.callbackTimeoutMs, callback, about);
+      await callWithTimeout(fn, this.parts.options.callbackTimeoutMs, callback, about);
     } catch (error) {
       const fields = { taskId: about.taskId, slotId: about.slotId, backend: about.backend, token: about.token };
-      this.deps.logger.error(`${callback} failed`, { ...fields, ...errorFields(error) });
-      this.deps.notify('callback:error', { backend: about.backend, callback, taskId: about.taskId, error: toError(error) });
+      this.parts.logger.error(`${callback} failed`, { ...fields, ...errorFields(error) });
+      this.parts.notify('callback:error', { backend: about.backend, callback, taskId: about.taskId, error: toError(error) });
     }
   }
 }

@@ -26,3 +26,6 @@ export interface SchedulerEvents {
   /** A pass this scheduler started itself (cron tick, freed slot, reap timer, requestPass, refill) failed, e.g. the store is down. */
   'pass:error': [error: Error];
 }
+
+/** Emits a scheduler event (the scheduler's `notify`, which never throws). */
+export type Notify = <K extends keyof SchedulerEvents>(event: K, ...args: SchedulerEvents[K]) => void;

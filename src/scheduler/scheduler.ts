@@ -1,37 +1,23 @@
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
-import type { Backend } from '../contracts/backend.js';
-import type {
-  DeliveryLease,
-  EndedOccupancy,
-  EndRequest,
-  EndResult,
-  KeepaliveResult,
-  Lost,
-  Occupancy,
-  SlotState,
-  SlotStore,
-  StoreEvent,
-  TaskRef,
-} from '../contracts/store.js';
+import type { CancelOutcome, KeepaliveOutcome, PassReport, StopOptions, StopOutcomeResult } from '../contracts/results.js';
+import type { KeepaliveResult, Occupancy, SlotState, SlotStore, StoreEvent, TaskRef } from '../contracts/store.js';
 import { checkTaskId } from '../contracts/task-id.js';
-import { BackendCallbacks, fieldsOf, type Notify } from './backend-callbacks.js';
-import { abortCauseOfEnd, abortCauseOfLost } from '../contracts/abort-cause.js';
-import { toBackend, type BackendInput } from './backend-input.js';
-import { BatchQueue } from '../core/batch-queue.js';
-import { normalizeConfig, unknownSlotClass, type SlotConfig, type SlotConfigInput } from './config.js';
-import { startCron, type CronHandle } from './cron.js';
-import { ConfigError, SchedulerStateError, preview, toError } from '../core/errors.js';
-import type { SchedulerEvents } from './events.js';
-import { LocalTasks, type LocalTask } from './local-tasks.js';
+import { ConfigError, SchedulerStateError, toError } from '../core/errors.js';
 import { errorFields, type Logger } from '../core/logger.js';
+import { BackendCallbacks } from './backend-callbacks.js';
+import type { BackendInput } from './backend-input.js';
+import { normalizeConfig, type SlotConfig, type SlotConfigInput } from './config.js';
+import { startCron, type CronHandle } from './cron.js';
+import type { Notify, SchedulerEvents } from './events.js';
+import { LocalTasks, type LocalTask } from './local-tasks.js';
 import { resolveOptions, type ResolvedOptions, type SchedulerOptions } from './options.js';
-import { PassPoller } from './pass-poller.js';
-import type { CancelOutcome, KeepaliveOutcome, LostOutcome, PassReport, StopOptions, StopOutcomeResult } from '../contracts/results.js';
-import { builtinSlotClasses, type SlotClass } from './slot-classes.js';
-import { SlotFiller, type PendingSlot } from './slot-filler.js';
+import type { PassPoller } from './pass-poller.js';
+import { SchedulerState } from './scheduler-state.js';
+import type { SlotClass } from './slot-classes.js';
 import { StoreBatches } from './store-batches.js';
 import { StoreClocks } from './store-clocks.js';
+import { TaskPath } from './task-path.js';
 
 export type { BackendInput } from './backend-input.js';
 
@@ -54,26 +40,17 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   readonly owner: string;
   private readonly options: ResolvedOptions;
   private readonly logger: Logger;
-  private readonly slotClasses = new Map<string, SlotClass>(Object.entries(builtinSlotClasses));
-  private readonly backends = new Map<string, Backend>();
+  /** Backends and slot classes registered, stores, the config: what this class and the task path share. */
+  private readonly state: SchedulerState;
   /** Backends whose `open` has run, in order, to close them in reverse. */
   private readonly openedBackends: string[] = [];
-  /** One store per slot class in use, built on first use, closed by `close()`. */
-  private readonly stores = new Map<string, SlotStore>();
-  private slots = new Map<string, SlotConfig>();
-  /** Stores holding at least one slot of the config: this scheduler refills what they free. */
-  private servedStores = new Set<SlotStore>();
   /** Stops listening to each store's events, for stores that publish them. */
   private readonly unsubscribers = new Map<SlotStore, () => Promise<void>>();
   private readonly localTasks = new LocalTasks();
   private readonly storeClocks = new StoreClocks();
-  private readonly callbacks: BackendCallbacks;
   private readonly batches: StoreBatches;
-  private readonly filler: SlotFiller;
-  private loaded = false;
+  private readonly path: TaskPath;
   private closing: Promise<void> | undefined;
-  /** Set once the stores close: until then, keepalive/stop/cancel still work, so backends can end their tasks while closing. */
-  private storesClosed = false;
   private cron: CronHandle | undefined;
   /** Renews the process lease of tasks that run in process (see Backend.runsInProcess). */
   private leaseRenewal: NodeJS.Timeout | undefined;
@@ -83,21 +60,6 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   /** The pass under way, and the one queued behind it: overlapping `schedule()` calls share these. */
   private currentPass: Promise<PassReport> | undefined;
   private queuedPass: Promise<PassReport> | undefined;
-  /** Passes begun so far: a refill learns from it whether one ran while it held its slots. */
-  private passesBegun = 0;
-  /**
-   * Slots that a local task's stop kept reserved for this scheduler, refilled in rounds without a
-   * pass: one round at a time, and the slots freed during a round go together in the next, so
-   * their polls batch. This is the hot path of a busy scheduler: no reserve round trip, and no
-   * wait for the pass under way.
-   */
-  private readonly keptSlots = new BatchQueue<KeptSlot, void>((kept) => this.refill(kept));
-  /** The names of the registered backends: what an end may deliver here (kept, not rebuilt per end). */
-  private deliverable: readonly string[] = [];
-  /** How `end` asks a store to keep a freed slot for this scheduler. */
-  private readonly reserve: NonNullable<EndRequest['reserve']>;
-  /** How `end` asks a store to lease the ended records this scheduler delivers (see EndRequest.delivery). */
-  private readonly delivery: DeliveryLease;
 
   constructor(options: SchedulerOptions) {
     super();
@@ -105,43 +67,26 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     this.name = this.options.name;
     this.owner = this.options.owner;
     this.logger = this.options.logger.child({ scheduler: this.name });
-    this.reserve = Object.freeze({ owner: this.owner, leaseMs: this.options.reservationTimeoutMs });
-    this.delivery = Object.freeze({ owner: this.owner, leaseMs: this.options.deliveryLeaseMs });
+    this.state = new SchedulerState(this.name, this.options);
     const notify: Notify = (event, ...args) => this.notify(event, ...args);
     this.batches = new StoreBatches((error, refs) => {
       // Not lost: sent again until the scheduler closes; should their lease lapse first, the store delivers them again.
       this.logger.warn('acknowledging delivered ends failed; trying again (past their delivery lease they are delivered again)', { ends: refs.length, ...errorFields(error) });
     });
-    this.callbacks = new BackendCallbacks({
-      backends: this.backends,
-      localTasks: this.localTasks,
-      logger: this.logger,
-      callbackTimeoutMs: this.options.callbackTimeoutMs,
-      notify,
-    });
-    this.filler = new SlotFiller({
-      backends: this.backends,
-      localTasks: this.localTasks,
-      callbacks: this.callbacks,
+    const parts = { state: this.state, options: this.options, logger: this.logger, notify, localTasks: this.localTasks };
+    this.path = new TaskPath({
+      ...parts,
+      owner: this.owner,
+      callbacks: new BackendCallbacks(parts),
       batches: this.batches,
-      logger: this.logger,
-      notify,
-      callbackTimeoutMs: this.options.callbackTimeoutMs,
-      maxLocalTasks: this.options.maxLocalTasks,
-      processLeaseMs: this.options.processLeaseMs,
-      keepalive: (taskId, token) => this.keepalive(taskId, { token }),
-      stop: (taskId, options) => this.stop(taskId, options),
-      stopKeepsSlot: (taskId, token) => this.keepable({ taskId, token }) !== undefined,
-      // No instant refill: a source that keeps handing out a task that cannot start would spin.
-      // The slot waits for the next tick (the Python original's defect 11).
-      startFailed: (store, taskId, token, error) => this.end({ taskId, token, reason: 'start_failed', error }, store, false),
+      storeClocks: this.storeClocks,
+      requestPass: () => this.scheduleLogged(),
     });
   }
 
   /** Registers a backend under a name that slot configs list. Re-registering a name replaces it. */
   registerBackend(name: string, backend: BackendInput): this {
-    this.backends.set(name, toBackend(name, backend));
-    this.deliverable = Object.freeze([...this.backends.keys()]);
+    this.state.registerBackend(name, backend);
     return this;
   }
 
@@ -150,7 +95,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     if (typeof name !== 'string' || name.length === 0 || typeof slotClass !== 'function') {
       throw new ConfigError(`registerSlotClass("${String(name)}")`, slotClass, 'allowed: a name and a function returning a SlotStore');
     }
-    this.slotClasses.set(name, slotClass);
+    this.state.slotClasses.set(name, slotClass);
     return this;
   }
 
@@ -162,26 +107,27 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
    */
   async load(config: readonly SlotConfigInput[]): Promise<this> {
     this.assertOpen();
+    const { state } = this;
     const slots = normalizeConfig(config, {
       slotCls: this.options.defaultSlotClass,
       timeoutMs: this.options.timeoutMs,
-      slotClasses: [...this.slotClasses.keys()],
-      backends: [...this.backends.keys()],
+      slotClasses: [...state.slotClasses.keys()],
+      backends: [...state.backends.keys()],
     });
     for (const slotCls of new Set(slots.map((slot) => slot.slotCls))) {
       const slotIds = slots.filter((slot) => slot.slotCls === slotCls).map((slot) => slot.slotId);
-      await (await this.storeOf(slotCls)).init(slotIds);
+      await (await state.storeOf(slotCls)).init(slotIds);
     }
     for (const name of new Set(slots.flatMap((slot) => slot.backends))) await this.openBackend(name);
-    this.slots = new Map(slots.map((slot) => [slot.slotId, slot]));
-    this.servedStores = new Set(slots.map((slot) => this.stores.get(slot.slotCls)!));
-    for (const store of this.servedStores) await this.subscribe(store);
-    this.loaded = true;
+    state.slots = new Map(slots.map((slot) => [slot.slotId, slot]));
+    state.servedStores = new Set(slots.map((slot) => state.stores.get(slot.slotCls)!));
+    for (const store of state.servedStores) await this.subscribe(store);
+    state.loaded = true;
     if (!this.leaseRenewal) {
       this.leaseRenewal = setInterval(() => void this.renewLeases(), this.options.processLeaseMs / 3);
       this.leaseRenewal.unref();
     }
-    this.logger.info('config loaded', { slots: slots.length, slotClasses: [...this.stores.keys()] });
+    this.logger.info('config loaded', { slots: slots.length, slotClasses: [...state.stores.keys()] });
     return this;
   }
 
@@ -223,30 +169,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
    * must stop; `cancelRequested` on an `ok` answer asks it to stop.
    */
   async keepalive(taskId: string, options: { token?: number } = {}): Promise<KeepaliveOutcome> {
-    const ref = this.taskRef(taskId, options.token);
-    const renewing = this.localTasks.get(taskId, options.token);
-    const sentAt = renewing ? this.localTasks.renewalSent(renewing) : 0;
-    let result: KeepaliveResult;
-    try {
-      result = await this.firstAnswer((store) => store.keepalive(ref));
-    } catch (error) {
-      if (renewing) this.localTasks.renewalFailedToAnswer(renewing);
-      throw error;
-    }
-    if (renewing) {
-      this.localTasks.renewalAnswered(renewing, sentAt, result.ok);
-      if (result.ok) this.localTasks.ownKeepalive(renewing, sentAt);
-    }
-    if (!result.ok) return this.lost(taskId, result, options.token);
-    const { occupancy } = result;
-    const local = this.localTasks.get(taskId, occupancy.token);
-    if (local) {
-      local.occupancy = occupancy;
-      if (occupancy.cancelRequested) this.localTasks.abort(local, 'cancel_requested');
-    }
-    const backend = this.backends.get(occupancy.backend);
-    if (backend) await this.callbacks.run('keepaliveCallback', occupancy, () => backend.keepaliveCallback(taskId, occupancy));
-    return { ok: true, ...occupancy };
+    return this.path.keepalive(this.taskRef(taskId, options.token));
   }
 
   /**
@@ -256,26 +179,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
    * `deliveryLease`) before it ran.
    */
   async stop(taskId: string, options: StopOptions = {}): Promise<StopOutcomeResult> {
-    const ref = this.taskRef(taskId, options.token);
-    if (options.status !== undefined && typeof options.status !== 'string') {
-      throw new ConfigError('stop(options.status)', options.status, 'allowed: a string such as "succeeded" or "failed"');
-    }
-    const local = this.localTasks.get(taskId, options.token);
-    if (local) local.stopping = true;
-    const report = { status: options.status ?? null, error: options.error instanceof Error ? options.error.message : (options.error ?? null) };
-    try {
-      const result = await this.end({ ...ref, reason: 'stopped', ...report });
-      if (!result.ok) return await this.lost(taskId, result, options.token, report);
-      return { ok: true, delivered: result.delivered, ...result.ended };
-    } catch (error) {
-      // Unanswered, like a failed keepalive: should the lease end so, the task was cut off (`lost`).
-      if (local) this.localTasks.renewalFailedToAnswer(local, false);
-      throw error;
-    } finally {
-      // Ended or not, the stop is over: a stop that failed (the store unreachable) leaves the task
-      // to the passes, which find what became of it, rather than stuck against maxLocalTasks.
-      if (local) local.stopping = false;
-    }
+    return this.path.stop(this.taskRef(taskId, options.token), options);
   }
 
   /**
@@ -284,22 +188,16 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
    * ends it with reason `cancelled`.
    */
   async cancel(taskId: string, options: { token?: number } = {}): Promise<CancelOutcome> {
-    const ref = this.taskRef(taskId, options.token);
-    const result = await this.firstAnswer((store) => store.requestCancel(ref));
-    if (!result.ok) return this.lost(taskId, result, options.token);
-    const local = this.localTasks.get(taskId, result.occupancy.token);
-    if (local) this.localTasks.abort(local, 'cancel_requested');
-    this.logger.info('cancel requested', { taskId, slotId: result.occupancy.slotId, token: result.occupancy.token });
-    return { ok: true, alreadyRequested: result.alreadyRequested, ...result.occupancy };
+    return this.path.cancel(this.taskRef(taskId, options.token));
   }
 
   /** Every slot of this scheduler name in its stores, read from the stores (not from memory). */
   async inspect(): Promise<InspectedSlot[]> {
-    await this.ensureStore();
+    await this.state.ensureStore();
     const out: InspectedSlot[] = [];
-    for (const [slotCls, store] of this.stores) {
+    for (const [slotCls, store] of this.state.stores) {
       for (const state of await store.inspect()) {
-        const config = this.slots.get(state.slotId);
+        const config = this.state.slots.get(state.slotId);
         const configured = config?.slotCls === slotCls;
         out.push({ ...state, slotCls, configured, backends: configured ? config.backends : [] });
       }
@@ -316,15 +214,16 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
    */
   close(): Promise<void> {
     this.closing ??= (async () => {
+      this.state.closing = true;
       this.cron?.stop();
       clearTimeout(this.reapTimer?.timer);
       await Promise.allSettled([...this.unsubscribers.values()].map((unsubscribe) => unsubscribe()));
-      await Promise.allSettled([this.currentPass, this.queuedPass, this.keptSlots.drained()]);
+      await Promise.allSettled([this.currentPass, this.queuedPass, this.path.refillsDrained()]);
       const failures: unknown[] = [];
       // Backends close in the reverse order of opening, before the stores they may still use.
       for (const name of this.openedBackends.reverse()) {
         try {
-          await this.backends.get(name)!.close();
+          await this.state.backends.get(name)!.close();
         } catch (error) {
           failures.push(error);
         }
@@ -332,8 +231,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       clearInterval(this.leaseRenewal);
       // What the backends' last stops delivered is acknowledged before the stores close.
       await this.batches.acknowledged();
-      this.storesClosed = true;
-      const results = await Promise.allSettled([...this.stores.values()].map((store) => store.close()));
+      this.state.storesClosed = true;
+      const results = await Promise.allSettled([...this.state.stores.values()].map((store) => store.close()));
       failures.push(...results.flatMap((r) => (r.status === 'rejected' ? [r.reason] : [])));
       if (failures.length) throw new AggregateError(failures, 'closing the scheduler stores failed');
     })();
@@ -348,7 +247,6 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
 
   private beginPass(): Promise<PassReport> {
     this.queuedPass = undefined;
-    this.passesBegun++;
     const pass = this.runPass().finally(() => {
       if (this.currentPass === pass) this.currentPass = undefined;
     });
@@ -358,38 +256,13 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
 
   private runPass(): Promise<PassReport> {
     // The config as the pass began: a load() during the pass takes effect at the next one.
-    const config = this.slots;
-    return this.round('pass:end', async (poller, report) => {
-      for (const [slotCls, store] of this.stores) {
+    const config = this.state.slots;
+    return this.path.round('pass:end', async (poller, report) => {
+      for (const [slotCls, store] of this.state.stores) {
         const slots = [...config.values()].filter((slot) => slot.slotCls === slotCls);
         await this.passOnStore(store, slots, poller, report);
       }
     });
-  }
-
-  /**
-   * Runs one pass or refill round with its own poller: afterwards, hands back the ids polled and
-   * not started, and emits the report.
-   */
-  private async round(event: 'pass:end' | 'refill:end', fill: (poller: PassPoller, report: PassReport) => Promise<void>): Promise<PassReport> {
-    const began = performance.now();
-    const report: PassReport = { started: 0, ended: 0, released: 0, polls: 0, durationMs: 0 };
-    const poller = this.newPoller();
-    try {
-      await fill(poller, report);
-    } finally {
-      for (const { backend, taskId, slotId, reason, retryAfterMs, problem } of poller.unstarted()) {
-        if (problem) this.logger.warn('polled task id breaks the task-id grammar', { backend, slotId, taskId: preview(taskId), problem });
-        await this.callbacks.reject(backend, taskId, reason, slotId, retryAfterMs);
-      }
-      report.polls = poller.polls;
-      report.durationMs = performance.now() - began;
-    }
-    // A backend that does not mark its tasks until startCallback repeats ids within a round; now
-    // that those started, it may have more: pass again. Only after progress, so this cannot spin.
-    if (poller.sawRepeat && report.started > 0) this.scheduleLogged();
-    this.notify(event, report);
-    return report;
   }
 
   private async passOnStore(store: SlotStore, slots: SlotConfig[], poller: PassPoller, report: PassReport): Promise<void> {
@@ -401,10 +274,10 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       slotIds: slots.map((slot) => slot.slotId),
       // Under maxLocalTasks, only what this scheduler may fill: idle slots it holds unused would
       // hide them from the other schedulers' passes.
-      ...(Number.isFinite(this.filler.room()) ? { maxReserve: Math.max(0, this.filler.room()) } : {}),
+      ...(Number.isFinite(this.path.room()) ? { maxReserve: Math.max(0, this.path.room()) } : {}),
       owner: this.owner,
       leaseMs: this.options.reservationTimeoutMs,
-      deliverable: this.deliverable,
+      deliverable: this.state.deliverable,
       retentionMs: this.options.endedRetentionMs,
       limit: this.options.reapLimit,
       // What this pass reaps and leaves idle goes to the schedulers with room at once.
@@ -413,43 +286,14 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     });
     this.storeClocks.observe(store, begin.now);
     report.ended += begin.ended.length;
-    await Promise.all(begin.ended.map((ended) => this.deliver(store, ended)));
+    await Promise.all(begin.ended.map((ended) => this.path.deliver(store, ended)));
     // A store may leave the slots it just reaped idle until the next pass: make that pass now.
     if (begin.ended.length > 0 || begin.expiredReservations > 0) this.scheduleLogged();
     this.passWhenReapable(begin.running, begin.now);
     const bySlotId = new Map(slots.map((slot) => [slot.slotId, slot]));
     report.ended += await this.reconcile(store, bySlotId, begin.running, startedBefore);
 
-    await this.filler.fillReserved(store, begin.reserved.map((r) => ({ slotId: r.slotId, reservation: r })), bySlotId, poller, report);
-  }
-
-  /**
-   * One round over slots kept reserved by local stops: like a pass's fill, minus the reserve
-   * round trip, the reaping and the reconcile (the cron's passes still do those). Slots no longer
-   * in the config, or kept while closing, are released. Never throws: failures are logged and
-   * emitted as `pass:error`, and the slots' leases are the safety net.
-   */
-  private async refill(kept: readonly KeptSlot[]): Promise<void[]> {
-    const config = this.slots;
-    const passesBefore = this.passesBegun;
-    const report = await this.round('refill:end', async (poller, report) => {
-      try {
-        for (const store of new Set(kept.map((k) => k.store))) {
-          const mine = kept.filter((k) => k.store === store);
-          const fillable = this.closing ? [] : mine.filter((k) => config.get(k.slotId)?.slotCls !== undefined && this.stores.get(config.get(k.slotId)!.slotCls) === store);
-          const dropped = mine.filter((k) => !fillable.includes(k));
-          if (dropped.length > 0) await this.filler.releaseAll(store, dropped, report);
-          await this.filler.fillReserved(store, fillable, config, poller, report);
-        }
-      } catch (error) {
-        this.logger.error('refill of freed slots failed', errorFields(error));
-        this.notify('pass:error', toError(error));
-      }
-    });
-    // A pass that ran meanwhile (a wake-up: new work) found these slots held, and a poll here may
-    // have looked before that work was visible: look again now that they are free.
-    if (report.released > 0 && this.passesBegun !== passesBefore) this.scheduleLogged();
-    return kept.map(() => undefined);
+    await this.path.fillReserved(store, begin.reserved.map((r) => ({ slotId: r.slotId, reservation: r })), bySlotId, poller, report);
   }
 
   /**
@@ -477,7 +321,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
           token: occupancy.token,
           reason: 'backend_removed',
         });
-        const result = await this.end({ taskId: occupancy.taskId, token: occupancy.token, reason: 'backend_removed' }, store);
+        const result = await this.path.end({ taskId: occupancy.taskId, token: occupancy.token, reason: 'backend_removed' }, store);
         if (result.ok) ended++;
       }
     }
@@ -502,62 +346,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       return;
     }
     if (answer.ok) local.occupancy = answer.occupancy;
-    else await this.forgetLost(local, answer);
-  }
-
-  // --- ending occupancies and running callbacks -------------------------------------------------
-
-  /**
-   * Ends an occupancy in its store (or the first store that knows the task), then delivers the
-   * callbacks here when the store says this process can, and refills the freed slot.
-   */
-  private async end(request: Omit<EndRequest, 'deliverable' | 'delivery' | 'reserve'>, store?: SlotStore, refill = true): Promise<EndResult> {
-    // A task that runs here in a slot of the config: its store keeps the slot for us to refill.
-    const keep = refill ? this.keepable(request) : undefined;
-    const full: EndRequest = { ...request, deliverable: this.deliverable, delivery: this.delivery, ...(keep ? { reserve: this.reserve } : {}) };
-    // The store that ended it, which the delivery is acknowledged to.
-    let endedIn = keep?.store ?? store;
-    let early = false;
-    let result: EndResult;
-    if (keep) {
-      const ending = this.batches.end(keep.store, full);
-      // A first backend that claims what it polls may be polled now, beside the end (Backend.claimsTasks).
-      early = this.backends.get(keep.slot.backends[0]!)?.claimsTasks === true;
-      if (early) {
-        const reservation = ending.then((r) => (r.ok && r.reserved) || null, () => null);
-        // The ending task's place is the kept slot's before the end lands, at maxLocalTasks too.
-        const { taskId, token } = keep.local;
-        void this.keptSlots.push({ store: keep.store, slotId: keep.slot.slotId, reservation, ending: { taskId, token } });
-      }
-      result = await ending;
-    } else {
-      // A store this scheduler does not serve must tell the schedulers that do, so they refill at once.
-      const endIn = (s: SlotStore) => ((endedIn = s), s.end({ ...full, notify: !this.servedStores.has(s) }));
-      result = store ? await endIn(store) : await this.firstAnswer(endIn);
-    }
-    if (!result.ok) return result;
-    // Callbacks first: a backend may mark the task done in stopCallback, and a poll before that
-    // could hand out the same task again.
-    if (result.delivered) await this.deliver(endedIn!, result.ended);
-    else {
-      this.localTasks.remove(result.ended.taskId, result.ended.token, abortCauseOfEnd(result.ended.reason));
-      this.logger.info('task ended; callbacks left to a scheduler with its backend', fieldsOf(result.ended));
-    }
-    if (keep && result.reserved) {
-      if (!early) void this.keptSlots.push({ store: keep.store, slotId: result.reserved.slotId, reservation: result.reserved });
-    } else if (refill && this.slots.has(result.ended.slotId)) this.scheduleLogged();
-    return result;
-  }
-
-  /**
-   * Runs the callbacks of an ended record a store handed to this scheduler, then acknowledges it
-   * (on the store's next ends, not awaited): the store's delivery log then forgets it. Whatever the
-   * callbacks threw, the record counts as delivered; only a crash before the acknowledgement makes
-   * the store hand it out again, once its delivery lease lapses.
-   */
-  private async deliver(store: SlotStore, ended: EndedOccupancy): Promise<void> {
-    await this.callbacks.deliver(ended);
-    this.batches.acknowledge(store, { taskId: ended.taskId, token: ended.token });
+    else await this.path.forgetLost(local, answer);
   }
 
   // --- leases and reaping ------------------------------------------------------------------------
@@ -569,7 +358,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
    * can reap it. Never throws; never two rounds at once.
    */
   private async renewLeases(): Promise<void> {
-    if (this.renewingLeases || this.storesClosed) return;
+    if (this.renewingLeases || this.state.storesClosed) return;
     this.renewingLeases = true;
     try {
       await Promise.all(
@@ -577,14 +366,14 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
           const sentAt = this.localTasks.renewalSent(local);
           let result: KeepaliveResult;
           try {
-            result = await this.firstAnswer((store) => store.keepalive({ taskId: local.taskId, token: local.token }));
+            result = await this.state.firstAnswer((store) => store.keepalive({ taskId: local.taskId, token: local.token }));
           } catch (error) {
             this.localTasks.renewalFailedToAnswer(local);
             this.logger.warn('process lease renewal failed', { taskId: local.taskId, slotId: local.slotId, token: local.token, ...errorFields(error) });
             return;
           }
           this.localTasks.renewalAnswered(local, sentAt, result.ok);
-          if (!result.ok) await this.lost(local.taskId, result, local.token);
+          if (!result.ok) await this.path.lost(local.taskId, result, local.token);
           else if (result.occupancy.cancelRequested) this.localTasks.abort(local, 'cancel_requested');
         }),
       );
@@ -620,31 +409,11 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
 
   // --- helpers -------------------------------------------------------------------------------
 
-  /**
-   * The store of a task running here in a slot of the config, unless closing or over
-   * `maxLocalTasks` (the ending task still counts, so 0 room means its slot may be refilled): where
-   * `end` may keep the slot.
-   */
-  private keepable(request: TaskRef): { store: SlotStore; slot: SlotConfig; local: LocalTask } | undefined {
-    if (this.closing || !this.loaded || this.filler.room() < 0) return undefined;
-    const local = this.localTasks.get(request.taskId, request.token);
-    const slot = local && this.slots.get(local.slotId);
-    const store = slot && this.stores.get(slot.slotCls);
-    return store ? { store, slot, local: local! } : undefined;
-  }
-
-  private newPoller(): PassPoller {
-    return new PassPoller(this.backends, this.options.pollTimeoutMs, (backend, slotId, error) => {
-      this.logger.error('poll failed', { backend, slotId, ...errorFields(error) });
-      this.notify('poll:error', { backend, slotId, error });
-    });
-  }
-
   /** Runs a backend's `open` once, handing it a way to ask for passes. */
   private async openBackend(name: string): Promise<void> {
     if (this.openedBackends.includes(name)) return;
     const logger = this.logger.child({ backend: name });
-    await this.backends.get(name)!.open({ name, scheduler: this.name, logger, requestPass: () => this.scheduleLogged() });
+    await this.state.backends.get(name)!.open({ name, scheduler: this.name, logger, requestPass: () => this.scheduleLogged() });
     this.openedBackends.push(name);
   }
 
@@ -664,83 +433,11 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
    */
   private onStoreEvent(event: StoreEvent): void {
     if (event.type === 'freed') {
-      if (this.slots.has(event.slotId) && this.filler.room() > 0) this.scheduleLogged();
+      if (this.state.slots.has(event.slotId) && this.path.room() > 0) this.scheduleLogged();
       return;
     }
     const local = this.localTasks.get(event.taskId, event.token);
     if (local) this.localTasks.abort(local, 'cancel_requested');
-  }
-
-  private async storeOf(slotCls: string): Promise<SlotStore> {
-    let store = this.stores.get(slotCls);
-    if (!store) {
-      // Only defaultSlotClass can be unregistered here: load() checked the classes its config names.
-      const slotClass = this.slotClasses.get(slotCls);
-      if (!slotClass) throw unknownSlotClass('defaultSlotClass', slotCls, [...this.slotClasses.keys()]);
-      store = await slotClass({ name: this.name, options: this.options });
-      this.stores.set(slotCls, store);
-    }
-    return store;
-  }
-
-  /** keepalive/stop/cancel work in a process that never loaded a config: they open the default slot class. */
-  private async ensureStore(): Promise<void> {
-    // While closing, backends may still end their tasks (a graceful shutdown), on the stores already open.
-    if (this.storesClosed || (this.closing && this.stores.size === 0)) {
-      throw new SchedulerStateError(`scheduler "${this.name}" is closed`);
-    }
-    if (this.stores.size === 0) {
-      const store = await this.storeOf(this.options.defaultSlotClass);
-      await store.init([]);
-    }
-  }
-
-  /** Asks each store in turn; the first answer other than `unknown` wins (usually there is one store). */
-  private async firstAnswer<T extends { ok: true } | Lost>(ask: (store: SlotStore) => Promise<T>): Promise<T> {
-    await this.ensureStore();
-    let answer: T | undefined;
-    for (const store of this.stores.values()) {
-      answer = await ask(store);
-      if (answer.ok || answer.reason !== 'unknown') return answer;
-    }
-    return answer!;
-  }
-
-  /**
-   * Turns a store's "lost" answer to a call about `asked` (the token the caller gave, if any) into
-   * the public one, after telling the local task (if any) that it lost its slot.
-   */
-  private async lost(taskId: string, lost: Lost, asked: number | undefined, report?: StopReport): Promise<LostOutcome> {
-    // The occupancy the caller asked about; without a token, the one the store names, or (unknown) any.
-    const token = asked ?? lost.token;
-    const local = token === undefined ? this.localTasks.get(taskId) : this.localTasks.get(taskId, token);
-    if (local) await this.forgetLost(local, lost, report);
-    // An overdue task is reaped by the next pass; run it now rather than at the next tick.
-    if (lost.reason === 'timed_out' && this.loaded && !this.closing) this.scheduleLogged();
-    return { taskId, ...lost };
-  }
-
-  /**
-   * A local task whose occupancy the store no longer holds. `unknown`: the store keeps no end of
-   * it, so its state was lost and no other process will deliver its end: the stopCallback runs
-   * here, with reason `lost` (and what a stop reported). Otherwise another process ended it and
-   * delivers its callbacks: here the signal fires and the task is forgotten. Either way it stops
-   * counting against maxLocalTasks. A task already forgotten is left alone, so the end is told once.
-   */
-  private async forgetLost(local: LocalTask, lost: Lost, report?: StopReport): Promise<void> {
-    if (this.localTasks.get(local.taskId, local.token) !== local) return;
-    // A task that is stopping has finished: its signal has nothing left to stop.
-    const cause = local.stopping ? undefined : abortCauseOfLost(lost);
-    if (lost.reason !== 'unknown') {
-      this.localTasks.remove(local.taskId, local.token, cause);
-      return;
-    }
-    // Stamped on the store's clock as last read: the store keeps no end to stamp, and this host's may be off.
-    const store = this.stores.get(this.slots.get(local.slotId)?.slotCls ?? '');
-    const ended: EndedOccupancy = { ...local.occupancy, reason: 'lost', endedAt: this.storeClocks.now(store), status: report?.status ?? null, error: report?.error ?? null };
-    this.logger.warn('the store no longer knows the occupancy of a task running here: its state was lost', fieldsOf(ended));
-    if (!cause) this.localTasks.remove(local.taskId, local.token);
-    await this.callbacks.deliver(ended);
   }
 
   /** @throws {TaskIdError} for an id outside the task-id grammar, ConfigError for a bad token */
@@ -753,7 +450,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   }
 
   private scheduleLogged(): void {
-    if (!this.loaded || this.closing) return;
+    if (!this.state.loaded || this.closing) return;
     this.schedule().catch((error: unknown) => {
       this.logger.error('schedule pass failed', errorFields(error));
       this.notify('pass:error', toError(error));
@@ -775,17 +472,6 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
 
   private assertLoaded(method: string): void {
     this.assertOpen();
-    if (!this.loaded) throw new SchedulerStateError(`${method}() needs a config: call load() first`);
+    if (!this.state.loaded) throw new SchedulerStateError(`${method}() needs a config: call load() first`);
   }
-}
-
-/** What a stop reported, carried to the stopCallback when the occupancy turns out lost. */
-interface StopReport {
-  status: string | null;
-  error: string | null;
-}
-
-/** A slot kept by a local stop, waiting for its refill round. */
-interface KeptSlot extends PendingSlot {
-  store: SlotStore;
 }

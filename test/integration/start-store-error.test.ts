@@ -9,7 +9,7 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import type { PollContext } from '../../src/contracts/backend.js';
 import type { SchedulerOptions } from '../../src/scheduler/options.js';
-import { storeErrorRetryMs } from '../../src/scheduler/slot-filler.js';
+import { storeErrorRetryMs } from '../../src/scheduler/task-path.js';
 import { ClaimingBackend, makeScheduler, slots, uniqueSchedulerName, waitFor, type SlotKindSetup } from '../conformance/scheduler-kit.js';
 import { connectPostgres, connectRedis, freshSchema, uniqueName } from '../helpers/services.js';
 import { postgresProxy, redisProxy, type TcpProxy } from '../helpers/tcp-proxy.js';

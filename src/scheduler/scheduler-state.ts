@@ -1,0 +1,95 @@
+import type { Backend } from '../contracts/backend.js';
+import type { Lost, SlotStore } from '../contracts/store.js';
+import { SchedulerStateError } from '../core/errors.js';
+import { toBackend, type BackendInput } from './backend-input.js';
+import { unknownSlotClass, type SlotConfig } from './config.js';
+import type { Logger } from '../core/logger.js';
+import type { Notify } from './events.js';
+import type { LocalTasks } from './local-tasks.js';
+import type { ResolvedOptions } from './options.js';
+import { builtinSlotClasses, type SlotClass } from './slot-classes.js';
+
+/**
+ * What a Scheduler and its task path share: the registered backends and slot classes, the stores
+ * built for them, the current config, and whether the scheduler is loaded or closing. The
+ * Scheduler changes it (registering, `load`, `close`); the task path reads it. It also finds the
+ * store that answers for a task id.
+ */
+export class SchedulerState {
+  readonly backends = new Map<string, Backend>();
+  /** The names of the registered backends: what an end may deliver here (kept, not rebuilt per end). */
+  deliverable: readonly string[] = [];
+  readonly slotClasses = new Map<string, SlotClass>(Object.entries(builtinSlotClasses));
+  /** One store per slot class in use, built on first use, closed by `close()`. */
+  readonly stores = new Map<string, SlotStore>();
+  /** The config: slots by id. */
+  slots = new Map<string, SlotConfig>();
+  /** Stores holding at least one slot of the config: this scheduler refills what they free. */
+  servedStores = new Set<SlotStore>();
+  loaded = false;
+  closing = false;
+  /** Set once the stores close: until then, keepalive/stop/cancel still work, so backends can end their tasks while closing. */
+  storesClosed = false;
+
+  constructor(
+    private readonly name: string,
+    private readonly options: ResolvedOptions,
+  ) {}
+
+  /** Registers a backend under a name that slot configs list. Re-registering a name replaces it. */
+  registerBackend(name: string, backend: BackendInput): void {
+    this.backends.set(name, toBackend(name, backend));
+    this.deliverable = Object.freeze([...this.backends.keys()]);
+  }
+
+  /** The store of a slot of the config, if the slot is there. */
+  storeOfSlot(slotId: string): SlotStore | undefined {
+    const slot = this.slots.get(slotId);
+    return slot && this.stores.get(slot.slotCls);
+  }
+
+  /** The store of a slot class, built on first use. */
+  async storeOf(slotCls: string): Promise<SlotStore> {
+    let store = this.stores.get(slotCls);
+    if (!store) {
+      // Only defaultSlotClass can be unregistered here: load() checked the classes its config names.
+      const slotClass = this.slotClasses.get(slotCls);
+      if (!slotClass) throw unknownSlotClass('defaultSlotClass', slotCls, [...this.slotClasses.keys()]);
+      store = await slotClass({ name: this.name, options: this.options });
+      this.stores.set(slotCls, store);
+    }
+    return store;
+  }
+
+  /** keepalive/stop/cancel work in a process that never loaded a config: they open the default slot class. */
+  async ensureStore(): Promise<void> {
+    // While closing, backends may still end their tasks (a graceful shutdown), on the stores already open.
+    if (this.storesClosed || (this.closing && this.stores.size === 0)) {
+      throw new SchedulerStateError(`scheduler "${this.name}" is closed`);
+    }
+    if (this.stores.size === 0) {
+      const store = await this.storeOf(this.options.defaultSlotClass);
+      await store.init([]);
+    }
+  }
+
+  /** Asks each store in turn; the first answer other than `unknown` wins (usually there is one store). */
+  async firstAnswer<T extends { ok: true } | Lost>(ask: (store: SlotStore) => Promise<T>): Promise<T> {
+    await this.ensureStore();
+    let answer: T | undefined;
+    for (const store of this.stores.values()) {
+      answer = await ask(store);
+      if (answer.ok || answer.reason !== 'unknown') return answer;
+    }
+    return answer!;
+  }
+}
+
+/** The parts of a scheduler that its machinery (the task path, the backend callbacks) works with. */
+export interface SchedulerParts {
+  state: SchedulerState;
+  options: ResolvedOptions;
+  logger: Logger;
+  notify: Notify;
+  localTasks: LocalTasks;
+}

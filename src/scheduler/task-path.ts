@@ -1,0 +1,529 @@
+/**
+ * The path of a task id through a scheduler, top to bottom: a round fills reserved slots (poll →
+ * start → `startCallback`), the task keeps its slot alive, its stop ends the occupancy and keeps
+ * the slot for a refill round, and its end is delivered. Passes (reserve, reap, reconcile) are the
+ * Scheduler's; they hand their reserved slots to {@link TaskPath.round} and {@link TaskPath.fillReserved}.
+ */
+import { performance } from 'node:perf_hooks';
+import { abortCauseOfEnd, abortCauseOfLost } from '../contracts/abort-cause.js';
+import type { TaskContext } from '../contracts/backend.js';
+import type { CancelOutcome, KeepaliveOutcome, LostOutcome, PassReport, StopOptions, StopOutcomeResult } from '../contracts/results.js';
+import {
+  expiryOf,
+  type DeliveryLease,
+  type EndedOccupancy,
+  type EndRequest,
+  type EndResult,
+  type KeepaliveResult,
+  type Lost,
+  type Occupancy,
+  type Reservation,
+  type SlotStore,
+  type StartResult,
+  type TaskRef,
+} from '../contracts/store.js';
+import { BatchQueue } from '../core/batch-queue.js';
+import { callWithTimeout } from '../core/call.js';
+import { ConfigError, preview, toError } from '../core/errors.js';
+import { errorFields } from '../core/logger.js';
+import { fieldsOf, type BackendCallbacks } from './backend-callbacks.js';
+import type { SlotConfig } from './config.js';
+import type { LocalTask } from './local-tasks.js';
+import { PassPoller } from './pass-poller.js';
+import type { SchedulerParts } from './scheduler-state.js';
+import type { StoreBatches } from './store-batches.js';
+import type { StoreClocks } from './store-clocks.js';
+
+/**
+ * How long a backend is asked to wait before offering again a task whose start failed in the
+ * store (a broken connection, a store error): long enough not to spin against a store that is
+ * down, short enough that a blip costs little. Whether the task started is unknown then; if it
+ * did, offering it again meets a `duplicate` that says how long to wait.
+ */
+export const storeErrorRetryMs = 1000;
+
+/** A slot to fill: its reservation, or the end that is keeping it (null if that end did not act). */
+export interface PendingSlot {
+  slotId: string;
+  reservation: Reservation | Promise<Reservation | null>;
+  /**
+   * The local task whose end, still in flight, keeps this slot: while that task still counts
+   * against `maxLocalTasks`, its place is this slot's, so the slot needs no room of its own.
+   */
+  ending?: { taskId: string; token: number };
+}
+
+/** What a stop reported, carried to the stopCallback when the occupancy turns out lost. */
+export interface StopReport {
+  status: string | null;
+  error: string | null;
+}
+
+/** The parts of a scheduler the task path works with. */
+export interface TaskPathParts extends SchedulerParts {
+  owner: string;
+  callbacks: BackendCallbacks;
+  batches: StoreBatches;
+  storeClocks: StoreClocks;
+  /** Asks for a pass soon (ignored unless loaded and open; never throws). */
+  requestPass(): void;
+}
+
+/** A slot kept by a local stop, waiting for its refill round. */
+interface KeptSlot extends PendingSlot {
+  store: SlotStore;
+}
+
+export class TaskPath {
+  /** Fills under way: with the local tasks, what counts against `maxLocalTasks`. */
+  private filling = 0;
+  /** Pass rounds begun so far: a refill learns from it whether one ran while it held its slots. */
+  private passesBegun = 0;
+  /**
+   * Slots that a local task's stop kept reserved for this scheduler, refilled in rounds without a
+   * pass: one round at a time, and the slots freed during a round go together in the next, so
+   * their polls batch. This is the hot path of a busy scheduler: no reserve round trip, and no
+   * wait for the pass under way.
+   */
+  private readonly keptSlots = new BatchQueue<KeptSlot, void>((kept) => this.refill(kept));
+  /** How `end` asks a store to keep a freed slot for this scheduler. */
+  private readonly reserve: NonNullable<EndRequest['reserve']>;
+  /** How `end` asks a store to lease the ended records this scheduler delivers (see EndRequest.delivery). */
+  private readonly delivery: DeliveryLease;
+
+  constructor(private readonly parts: TaskPathParts) {
+    this.reserve = Object.freeze({ owner: parts.owner, leaseMs: parts.options.reservationTimeoutMs });
+    this.delivery = Object.freeze({ owner: parts.owner, leaseMs: parts.options.deliveryLeaseMs });
+  }
+
+  /** How many more tasks the scheduler may start under `maxLocalTasks` (fills under way count). */
+  room(): number {
+    return this.parts.options.maxLocalTasks - this.parts.localTasks.size - this.filling;
+  }
+
+  /** Resolves once no refill round is under way or waiting. */
+  refillsDrained(): Promise<void> {
+    return this.keptSlots.drained();
+  }
+
+  // --- rounds: poll → start → startCallback ------------------------------------------------------
+
+  /**
+   * Runs one pass or refill round with its own poller: afterwards, hands back the ids polled and
+   * not started, and emits the report.
+   */
+  async round(event: 'pass:end' | 'refill:end', fill: (poller: PassPoller, report: PassReport) => Promise<void>): Promise<PassReport> {
+    const { state, options, logger, notify, callbacks } = this.parts;
+    if (event === 'pass:end') this.passesBegun++;
+    const began = performance.now();
+    const report: PassReport = { started: 0, ended: 0, released: 0, polls: 0, durationMs: 0 };
+    const poller = new PassPoller(state.backends, options.pollTimeoutMs, (backend, slotId, error) => {
+      logger.error('poll failed', { backend, slotId, ...errorFields(error) });
+      notify('poll:error', { backend, slotId, error });
+    });
+    try {
+      await fill(poller, report);
+    } finally {
+      for (const { backend, taskId, slotId, reason, retryAfterMs, problem } of poller.unstarted()) {
+        if (problem) logger.warn('polled task id breaks the task-id grammar', { backend, slotId, taskId: preview(taskId), problem });
+        await callbacks.reject(backend, taskId, reason, slotId, retryAfterMs);
+      }
+      report.polls = poller.polls;
+      report.durationMs = performance.now() - began;
+    }
+    // A backend that does not mark its tasks until startCallback repeats ids within a round; now
+    // that those started, it may have more: pass again. Only after progress, so this cannot spin.
+    if (poller.sawRepeat && report.started > 0) this.parts.requestPass();
+    notify(event, report);
+    return report;
+  }
+
+  /**
+   * Fills reserved slots concurrently: polls of one backend still go in slot order (the poller
+   * queues them), while the store round trips of different slots overlap. Releases the slots
+   * left empty, and those a failure may have left reserved. A slot's reservation may still be on
+   * its way (an end that keeps the slot, polled early for a backend that `claimsTasks`).
+   */
+  async fillReserved(
+    store: SlotStore,
+    pending: readonly PendingSlot[],
+    slots: ReadonlyMap<string, SlotConfig>,
+    poller: PassPoller,
+    report: PassReport,
+  ): Promise<void> {
+    // Beyond maxLocalTasks, slots go back at once, before any poll claims work for them.
+    let room = Math.max(0, this.room());
+    const spare: PendingSlot[] = [];
+    pending = pending.filter((slot) => {
+      if (this.inheritsPlace(slot)) return true;
+      if (room === 0) {
+        spare.push(slot);
+        return false;
+      }
+      room--;
+      return true;
+    });
+    if (spare.length > 0) await this.releaseAll(store, spare, report);
+    // How many reserved slots list each backend: the most ids a batch poll should ask for.
+    const wanted = new Map<string, number>();
+    for (const { slotId } of pending) {
+      for (const backend of slots.get(slotId)!.backends) wanted.set(backend, (wanted.get(backend) ?? 0) + 1);
+    }
+    this.filling += pending.length;
+    const outcomes = await Promise.allSettled(
+      pending.map((slot) => this.fill(store, slot, slots.get(slot.slotId)!, poller, wanted).finally(() => this.filling--)),
+    );
+    // After an error (e.g. the store failed) the slot may still be reserved: release it too, or it lapses.
+    const release = pending.filter((_, i) => outcomes[i]!.status === 'rejected' || (outcomes[i] as PromiseFulfilledResult<string>).value === 'empty');
+    report.started += outcomes.filter((o) => o.status === 'fulfilled' && o.value === 'started').length;
+    if (release.length > 0) await this.releaseAll(store, release, report);
+    const failure = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+    if (failure) throw failure.reason;
+  }
+
+  /** Releases these slots once their reservations are known (one round trip); counts them. */
+  async releaseAll(store: SlotStore, pending: readonly PendingSlot[], report: PassReport): Promise<void> {
+    const reservations = (await Promise.all(pending.map((slot) => slot.reservation))).filter((r): r is Reservation => r !== null);
+    report.released += reservations.length;
+    if (reservations.length > 0) await store.release(reservations);
+  }
+
+  /**
+   * Whether the slot takes the place of a local task that is ending (see {@link PendingSlot.ending}).
+   * Once that task is gone, its place is free room like any other, and counted as such.
+   */
+  private inheritsPlace(slot: PendingSlot): boolean {
+    return slot.ending !== undefined && this.parts.localTasks.get(slot.ending.taskId, slot.ending.token) !== undefined;
+  }
+
+  /**
+   * Polls the slot's backends in order and starts the first task id returned: `started`, or
+   * `failed` (its startCallback failed; the slot is already free), or `empty` (nothing to run:
+   * release it), or `lost` (the reservation lapsed: not ours to release). Every id polled and not
+   * started goes back to its backend, with how long to wait before offering it again; if the store
+   * throws on the start, the id goes back (`store_error`) before the error goes on to the pass.
+   */
+  private async fill(
+    store: SlotStore,
+    pending: PendingSlot,
+    slot: SlotConfig,
+    poller: PassPoller,
+    wanted: ReadonlyMap<string, number>,
+  ): Promise<'started' | 'failed' | 'empty' | 'lost'> {
+    const { state, options, callbacks, batches } = this.parts;
+    for (const backend of slot.backends) {
+      for (;;) {
+        const taskId = await poller.next(backend, pending.slotId, wanted.get(backend)!);
+        if (taskId === null) break;
+        const reservation = await pending.reservation;
+        if (reservation === null) {
+          // Polled early, and the end that was to keep the slot did not act: not ours to fill.
+          poller.settled(taskId, 0);
+          await callbacks.reject(backend, taskId, 'reservation_lost', pending.slotId, 0);
+          return 'lost';
+        }
+        // Before the request goes: the store's deadline is at least this plus the timeout.
+        const sentAt = performance.now();
+        // A task that runs in process holds its slot on the process lease, which this scheduler
+        // renews while the task is within the slot's timeout: a crash frees the slot sooner.
+        const inProcess = state.backends.get(backend)!.runsInProcess && options.processLeaseMs < slot.timeoutMs;
+        let result: StartResult;
+        try {
+          result = await batches.start(store, {
+            ...reservation,
+            taskId,
+            backend,
+            timeoutMs: inProcess ? options.processLeaseMs : slot.timeoutMs,
+            maxRuntimeMs: slot.maxRuntimeMs,
+          });
+        } catch (error) {
+          // Claimed, maybe started, surely not launched: the backend must have it back.
+          poller.settled(taskId, storeErrorRetryMs);
+          await callbacks.reject(backend, taskId, 'store_error', pending.slotId, storeErrorRetryMs);
+          throw error;
+        }
+        if (result.ok) {
+          poller.settled(taskId, expiryOf(result.occupancy) - result.occupancy.startedAt);
+          return this.launch(store, result.occupancy, sentAt, inProcess ? slot.timeoutMs : undefined);
+        }
+        // The holder of a duplicate ends by itself by then, by the store's clock.
+        const retryAfterMs = result.reason === 'duplicate' ? Math.max(0, result.expiresAt - result.now) : 0;
+        poller.settled(taskId, retryAfterMs);
+        await callbacks.reject(backend, taskId, result.reason, pending.slotId, retryAfterMs);
+        // A lapsed reservation may be someone else's slot now: nothing to fill, nothing to release.
+        if (result.reason === 'reservation_lost') return 'lost';
+      }
+    }
+    return 'empty';
+  }
+
+  /**
+   * Runs `startCallback`: `started`; or `failed` when it throws, rejects or hangs (the occupancy
+   * then ends with `start_failed`); or `lost` when the occupancy may have lapsed before it could
+   * run (this process stalled), so the task is never started: its backend gets it back
+   * (`lapsed`), and the store reaps the slot.
+   * @param ownTimeoutMs - for a task that runs in process: its slot's timeout (the store has the lease)
+   */
+  private async launch(store: SlotStore, occupancy: Occupancy, sentAt: number, ownTimeoutMs?: number): Promise<'started' | 'failed' | 'lost'> {
+    const { state, options, logger, notify, localTasks, callbacks } = this.parts;
+    const { taskId, slotId, token } = occupancy;
+    const backend = state.backends.get(occupancy.backend)!;
+    const local = localTasks.add(
+      { taskId, slotId, token, backend: occupancy.backend, occupancy },
+      { sentAt, timeoutMs: occupancy.timeoutMs, maxRuntimeMs: occupancy.maxRuntimeMs, ...(ownTimeoutMs === undefined ? {} : { ownTimeoutMs }) },
+    );
+    const context: TaskContext = {
+      taskId,
+      slotId,
+      token,
+      backend: occupancy.backend,
+      startedAt: occupancy.startedAt,
+      deadline: occupancy.deadline,
+      maxDeadline: occupancy.maxDeadline,
+      get signal() {
+        return local.controller.signal;
+      },
+      onAbort: (listener) => local.controller.onAbort(listener as (reason: unknown) => void),
+      keepalive: () => this.keepalive({ taskId, token }),
+      stop: (stopOptions) => this.stop({ taskId, token }, stopOptions ?? {}),
+      stopKeepsSlot: () => this.keepable({ taskId, token }) !== undefined,
+    };
+    // One object for the log line and the error context: this runs for every task.
+    const fields = { slotId, taskId, backend: occupancy.backend, token };
+    logger.info('task started', fields);
+    notify('task:start', occupancy);
+    // Judged on the start's send time, as the lease is: a start whose reply (or this point) came
+    // after the store's deadline may be in a slot another task holds by now.
+    if (performance.now() >= sentAt + occupancy.timeoutMs - local.lease.marginMs) {
+      localTasks.remove(taskId, token);
+      logger.warn('task not started: its slot lapsed before startCallback could run (the process stalled)', fields);
+      await callbacks.reject(occupancy.backend, taskId, 'lapsed', slotId, 0);
+      return 'lost';
+    }
+    try {
+      await callWithTimeout(() => backend.startCallback(taskId, context), options.callbackTimeoutMs, 'startCallback', fields);
+    } catch (error) {
+      // Told before the end is sent: once the store frees the slot another task may take it, and
+      // anything the callback launched must already see its signal fired.
+      localTasks.abort(local, 'start_failed');
+      logger.error('start callback failed', { ...fields, ...errorFields(error) });
+      notify('callback:error', { backend: occupancy.backend, callback: 'startCallback', taskId, error: error as Error });
+      // No instant refill: a source that keeps handing out a task that cannot start would spin.
+      // The slot waits for the next tick (the Python original's defect 11).
+      await this.end({ taskId, token, reason: 'start_failed', error: (error as Error).message }, store, false);
+      return 'failed';
+    }
+    return 'started';
+  }
+
+  // --- keepalive, stop, cancel --------------------------------------------------------------------
+
+  /** The Scheduler's `keepalive`, for a reference it checked. */
+  async keepalive(ref: TaskRef): Promise<KeepaliveOutcome> {
+    const { state, localTasks, callbacks } = this.parts;
+    const renewing = localTasks.get(ref.taskId, ref.token);
+    const sentAt = renewing ? localTasks.renewalSent(renewing) : 0;
+    let result: KeepaliveResult;
+    try {
+      result = await state.firstAnswer((store) => store.keepalive(ref));
+    } catch (error) {
+      if (renewing) localTasks.renewalFailedToAnswer(renewing);
+      throw error;
+    }
+    if (renewing) {
+      localTasks.renewalAnswered(renewing, sentAt, result.ok);
+      if (result.ok) localTasks.ownKeepalive(renewing, sentAt);
+    }
+    if (!result.ok) return this.lost(ref.taskId, result, ref.token);
+    const { occupancy } = result;
+    const local = localTasks.get(ref.taskId, occupancy.token);
+    if (local) {
+      local.occupancy = occupancy;
+      if (occupancy.cancelRequested) localTasks.abort(local, 'cancel_requested');
+    }
+    const backend = state.backends.get(occupancy.backend);
+    if (backend) await callbacks.run('keepaliveCallback', occupancy, () => backend.keepaliveCallback(ref.taskId, occupancy));
+    return { ok: true, ...occupancy };
+  }
+
+  /** The Scheduler's `stop`, for a reference it checked, and a task context's. */
+  async stop(ref: TaskRef, options: StopOptions): Promise<StopOutcomeResult> {
+    if (options.status !== undefined && typeof options.status !== 'string') {
+      throw new ConfigError('stop(options.status)', options.status, 'allowed: a string such as "succeeded" or "failed"');
+    }
+    const { localTasks } = this.parts;
+    const local = localTasks.get(ref.taskId, ref.token);
+    if (local) local.stopping = true;
+    const report = { status: options.status ?? null, error: options.error instanceof Error ? options.error.message : (options.error ?? null) };
+    try {
+      const result = await this.end({ ...ref, reason: 'stopped', ...report });
+      if (!result.ok) return await this.lost(ref.taskId, result, ref.token, report);
+      return { ok: true, delivered: result.delivered, ...result.ended };
+    } catch (error) {
+      // Unanswered, like a failed keepalive: should the lease end so, the task was cut off (`lost`).
+      if (local) localTasks.renewalFailedToAnswer(local, false);
+      throw error;
+    } finally {
+      // Ended or not, the stop is over: a stop that failed (the store unreachable) leaves the task
+      // to the passes, which find what became of it, rather than stuck against maxLocalTasks.
+      if (local) local.stopping = false;
+    }
+  }
+
+  /** The Scheduler's `cancel`, for a reference it checked. */
+  async cancel(ref: TaskRef): Promise<CancelOutcome> {
+    const { state, localTasks, logger } = this.parts;
+    const result = await state.firstAnswer((store) => store.requestCancel(ref));
+    if (!result.ok) return this.lost(ref.taskId, result, ref.token);
+    const local = localTasks.get(ref.taskId, result.occupancy.token);
+    if (local) localTasks.abort(local, 'cancel_requested');
+    logger.info('cancel requested', { taskId: ref.taskId, slotId: result.occupancy.slotId, token: result.occupancy.token });
+    return { ok: true, alreadyRequested: result.alreadyRequested, ...result.occupancy };
+  }
+
+  // --- ends: the store's end, the callbacks, the refill --------------------------------------------
+
+  /**
+   * Ends an occupancy in its store (or the first store that knows the task), then delivers the
+   * callbacks here when the store says this process can, and refills the freed slot.
+   */
+  async end(request: Omit<EndRequest, 'deliverable' | 'delivery' | 'reserve'>, store?: SlotStore, refill = true): Promise<EndResult> {
+    const { state, batches, localTasks, logger } = this.parts;
+    // A task that runs here in a slot of the config: its store keeps the slot for us to refill.
+    const keep = refill ? this.keepable(request) : undefined;
+    const full: EndRequest = { ...request, deliverable: state.deliverable, delivery: this.delivery, ...(keep ? { reserve: this.reserve } : {}) };
+    // The store that ended it, which the delivery is acknowledged to.
+    let endedIn = keep?.store ?? store;
+    let early = false;
+    let result: EndResult;
+    if (keep) {
+      const ending = batches.end(keep.store, full);
+      // A first backend that claims what it polls may be polled now, beside the end (Backend.claimsTasks).
+      early = state.backends.get(keep.slot.backends[0]!)?.claimsTasks === true;
+      if (early) {
+        const reservation = ending.then((r) => (r.ok && r.reserved) || null, () => null);
+        // The ending task's place is the kept slot's before the end lands, at maxLocalTasks too.
+        const { taskId, token } = keep.local;
+        void this.keptSlots.push({ store: keep.store, slotId: keep.slot.slotId, reservation, ending: { taskId, token } });
+      }
+      result = await ending;
+    } else {
+      // A store this scheduler does not serve must tell the schedulers that do, so they refill at once.
+      const endIn = (s: SlotStore) => ((endedIn = s), s.end({ ...full, notify: !state.servedStores.has(s) }));
+      result = store ? await endIn(store) : await state.firstAnswer(endIn);
+    }
+    if (!result.ok) return result;
+    // Callbacks first: a backend may mark the task done in stopCallback, and a poll before that
+    // could hand out the same task again.
+    if (result.delivered) await this.deliver(endedIn!, result.ended);
+    else {
+      localTasks.remove(result.ended.taskId, result.ended.token, abortCauseOfEnd(result.ended.reason));
+      logger.info('task ended; callbacks left to a scheduler with its backend', fieldsOf(result.ended));
+    }
+    if (keep && result.reserved) {
+      if (!early) void this.keptSlots.push({ store: keep.store, slotId: result.reserved.slotId, reservation: result.reserved });
+    } else if (refill && state.slots.has(result.ended.slotId)) this.parts.requestPass();
+    return result;
+  }
+
+  /**
+   * Runs the callbacks of an ended record a store handed to this scheduler, then acknowledges it
+   * (on the store's next ends, not awaited): the store's delivery log then forgets it. Whatever the
+   * callbacks threw, the record counts as delivered; only a crash before the acknowledgement makes
+   * the store hand it out again, once its delivery lease lapses.
+   */
+  async deliver(store: SlotStore, ended: EndedOccupancy): Promise<void> {
+    await this.parts.callbacks.deliver(ended);
+    this.parts.batches.acknowledge(store, { taskId: ended.taskId, token: ended.token });
+  }
+
+  /**
+   * One round over slots kept reserved by local stops: like a pass's fill, minus the reserve
+   * round trip, the reaping and the reconcile (the cron's passes still do those). Slots no longer
+   * in the config, or kept while closing, are released. Never throws: failures are logged and
+   * emitted as `pass:error`, and the slots' leases are the safety net.
+   */
+  private async refill(kept: readonly KeptSlot[]): Promise<void[]> {
+    const { state, logger, notify } = this.parts;
+    const config = state.slots;
+    const passesBefore = this.passesBegun;
+    const report = await this.round('refill:end', async (poller, report) => {
+      try {
+        for (const store of new Set(kept.map((k) => k.store))) {
+          const mine = kept.filter((k) => k.store === store);
+          const fillable = state.closing ? [] : mine.filter((k) => config.get(k.slotId)?.slotCls !== undefined && state.stores.get(config.get(k.slotId)!.slotCls) === store);
+          const dropped = mine.filter((k) => !fillable.includes(k));
+          if (dropped.length > 0) await this.releaseAll(store, dropped, report);
+          await this.fillReserved(store, fillable, config, poller, report);
+        }
+      } catch (error) {
+        logger.error('refill of freed slots failed', errorFields(error));
+        notify('pass:error', toError(error));
+      }
+    });
+    // A pass that ran meanwhile (a wake-up: new work) found these slots held, and a poll here may
+    // have looked before that work was visible: look again now that they are free.
+    if (report.released > 0 && this.passesBegun !== passesBefore) this.parts.requestPass();
+    return kept.map(() => undefined);
+  }
+
+  /**
+   * The store of a task running here in a slot of the config, unless closing or over
+   * `maxLocalTasks` (the ending task still counts, so 0 room means its slot may be refilled): where
+   * `end` may keep the slot.
+   */
+  private keepable(ref: TaskRef): { store: SlotStore; slot: SlotConfig; local: LocalTask } | undefined {
+    const { state, localTasks } = this.parts;
+    if (state.closing || !state.loaded || this.room() < 0) return undefined;
+    const local = localTasks.get(ref.taskId, ref.token);
+    const slot = local && state.slots.get(local.slotId);
+    const store = slot && state.stores.get(slot.slotCls);
+    return store ? { store, slot, local: local! } : undefined;
+  }
+
+  // --- lost slots ---------------------------------------------------------------------------------
+
+  /**
+   * Turns a store's "lost" answer to a call about `asked` (the token the caller gave, if any) into
+   * the public one, after telling the local task (if any) that it lost its slot.
+   */
+  async lost(taskId: string, lost: Lost, asked: number | undefined, report?: StopReport): Promise<LostOutcome> {
+    const { localTasks } = this.parts;
+    // The occupancy the caller asked about; without a token, the one the store names, or (unknown) any.
+    const token = asked ?? lost.token;
+    const local = token === undefined ? localTasks.get(taskId) : localTasks.get(taskId, token);
+    if (local) await this.forgetLost(local, lost, report);
+    // An overdue task is reaped by the next pass; run it now rather than at the next tick.
+    if (lost.reason === 'timed_out') this.parts.requestPass();
+    return { taskId, ...lost };
+  }
+
+  /**
+   * A local task whose occupancy the store no longer holds. `unknown`: the store keeps no end of
+   * it, so its state was lost and no other process will deliver its end: the stopCallback runs
+   * here, with reason `lost` (and what a stop reported). Otherwise another process ended it and
+   * delivers its callbacks: here the signal fires and the task is forgotten. Either way it stops
+   * counting against maxLocalTasks. A task already forgotten is left alone, so the end is told once.
+   */
+  async forgetLost(local: LocalTask, lost: Lost, report?: StopReport): Promise<void> {
+    const { state, localTasks, storeClocks, logger, callbacks } = this.parts;
+    if (localTasks.get(local.taskId, local.token) !== local) return;
+    // A task that is stopping has finished: its signal has nothing left to stop.
+    const cause = local.stopping ? undefined : abortCauseOfLost(lost);
+    if (lost.reason !== 'unknown') {
+      localTasks.remove(local.taskId, local.token, cause);
+      return;
+    }
+    // Stamped on the store's clock as last read: the store keeps no end to stamp, and this host's may be off.
+    const ended: EndedOccupancy = {
+      ...local.occupancy,
+      reason: 'lost',
+      endedAt: storeClocks.now(state.storeOfSlot(local.slotId)),
+      status: report?.status ?? null,
+      error: report?.error ?? null,
+    };
+    logger.warn('the store no longer knows the occupancy of a task running here: its state was lost', fieldsOf(ended));
+    if (!cause) localTasks.remove(local.taskId, local.token);
+    await callbacks.deliver(ended);
+  }
+}
