@@ -1,23 +1,22 @@
 import { EventEmitter } from 'node:events';
-import { performance } from 'node:perf_hooks';
 import type { CancelOutcome, KeepaliveOutcome, PassReport, StopOptions, StopOutcomeResult } from '../contracts/results.js';
-import type { KeepaliveResult, Occupancy, SlotState, SlotStore, StoreEvent, TaskRef } from '../contracts/store.js';
+import type { SlotState, SlotStore, StoreEvent, TaskRef } from '../contracts/store.js';
 import { checkTaskId } from '../contracts/task-id.js';
-import { ConfigError, SchedulerStateError, toError } from '../core/errors.js';
+import { ConfigError, SchedulerStateError } from '../core/errors.js';
 import { errorFields, type Logger } from '../core/logger.js';
 import { BackendCallbacks } from './backend-callbacks.js';
 import type { BackendInput } from './backend-input.js';
-import { normalizeConfig, type SlotConfig, type SlotConfigInput } from './config.js';
+import { normalizeConfig, type SlotConfigInput } from './config.js';
 import { startCron, type CronHandle } from './cron.js';
 import type { Notify, SchedulerEvents } from './events.js';
-import { LocalTasks, type LocalTask } from './local-tasks.js';
+import { LocalTasks } from './local-tasks.js';
 import { resolveOptions, type ResolvedOptions, type SchedulerOptions } from './options.js';
-import type { PassPoller } from './pass-poller.js';
 import { SchedulerState } from './scheduler-state.js';
 import type { SlotClass } from './slot-classes.js';
 import { StoreBatches } from './store-batches.js';
 import { StoreClocks } from './store-clocks.js';
 import { TaskPath } from './task-path.js';
+import { Passes } from './passes.js';
 
 export type { BackendInput } from './backend-input.js';
 
@@ -50,16 +49,11 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private readonly storeClocks = new StoreClocks();
   private readonly batches: StoreBatches;
   private readonly path: TaskPath;
+  private readonly passes: Passes;
   private closing: Promise<void> | undefined;
   private cron: CronHandle | undefined;
   /** Renews the process lease of tasks that run in process (see Backend.runsInProcess). */
   private leaseRenewal: NodeJS.Timeout | undefined;
-  private renewingLeases = false;
-  /** A pass due when the first occupancy of another process can be reaped, and when. */
-  private reapTimer: { timer: NodeJS.Timeout; at: number } | undefined;
-  /** The pass under way, and the one queued behind it: overlapping `schedule()` calls share these. */
-  private currentPass: Promise<PassReport> | undefined;
-  private queuedPass: Promise<PassReport> | undefined;
 
   constructor(options: SchedulerOptions) {
     super();
@@ -80,8 +74,9 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       callbacks: new BackendCallbacks(parts),
       batches: this.batches,
       storeClocks: this.storeClocks,
-      requestPass: () => this.scheduleLogged(),
+      requestPass: () => this.passes.request(),
     });
+    this.passes = new Passes({ ...parts, owner: this.owner, storeClocks: this.storeClocks, path: this.path });
   }
 
   /** Registers a backend under a name that slot configs list. Re-registering a name replaces it. */
@@ -124,7 +119,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     for (const store of state.servedStores) await this.subscribe(store);
     state.loaded = true;
     if (!this.leaseRenewal) {
-      this.leaseRenewal = setInterval(() => void this.renewLeases(), this.options.processLeaseMs / 3);
+      this.leaseRenewal = setInterval(() => void this.path.renewLeases(), this.options.processLeaseMs / 3);
       this.leaseRenewal.unref();
     }
     this.logger.info('config loaded', { slots: slots.length, slotClasses: [...state.stores.keys()] });
@@ -152,15 +147,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
    */
   schedule(): Promise<PassReport> {
     this.assertLoaded('schedule');
-    if (this.queuedPass) return this.queuedPass;
-    if (this.currentPass) {
-      this.queuedPass = this.currentPass.then(
-        () => this.beginPass(),
-        () => this.beginPass(),
-      );
-      return this.queuedPass;
-    }
-    return this.beginPass();
+    return this.passes.run();
   }
 
   /**
@@ -216,9 +203,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     this.closing ??= (async () => {
       this.state.closing = true;
       this.cron?.stop();
-      clearTimeout(this.reapTimer?.timer);
       await Promise.allSettled([...this.unsubscribers.values()].map((unsubscribe) => unsubscribe()));
-      await Promise.allSettled([this.currentPass, this.queuedPass, this.path.refillsDrained()]);
+      await Promise.allSettled([this.passes.settle(), this.path.refillsDrained()]);
       const failures: unknown[] = [];
       // Backends close in the reverse order of opening, before the stores they may still use.
       for (const name of this.openedBackends.reverse()) {
@@ -241,170 +227,6 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
-  }
-
-  // --- the pass ---------------------------------------------------------------------------
-
-  private beginPass(): Promise<PassReport> {
-    this.queuedPass = undefined;
-    const pass = this.runPass().finally(() => {
-      if (this.currentPass === pass) this.currentPass = undefined;
-    });
-    this.currentPass = pass;
-    return pass;
-  }
-
-  private runPass(): Promise<PassReport> {
-    // The config as the pass began: a load() during the pass takes effect at the next one.
-    const config = this.state.slots;
-    return this.path.round('pass:end', async (poller, report) => {
-      for (const [slotCls, store] of this.state.stores) {
-        const slots = [...config.values()].filter((slot) => slot.slotCls === slotCls);
-        await this.passOnStore(store, slots, poller, report);
-      }
-    });
-  }
-
-  private async passOnStore(store: SlotStore, slots: SlotConfig[], poller: PassPoller, report: PassReport): Promise<void> {
-    // Refills run beside passes: a task they start after this point may be missing from what
-    // beginPass reads, and must not be taken for lost.
-    const startedBefore = this.localTasks.lastSeq;
-    const begin = await store.beginPass({
-      // All of them, even at maxLocalTasks: the pass must see the running slots to reconcile them.
-      slotIds: slots.map((slot) => slot.slotId),
-      // Under maxLocalTasks, only what this scheduler may fill: idle slots it holds unused would
-      // hide them from the other schedulers' passes.
-      ...(Number.isFinite(this.path.room()) ? { maxReserve: Math.max(0, this.path.room()) } : {}),
-      owner: this.owner,
-      leaseMs: this.options.reservationTimeoutMs,
-      deliverable: this.state.deliverable,
-      retentionMs: this.options.endedRetentionMs,
-      limit: this.options.reapLimit,
-      // What this pass reaps and leaves idle goes to the schedulers with room at once.
-      notify: true,
-      deliveryLeaseMs: this.options.deliveryLeaseMs,
-    });
-    this.storeClocks.observe(store, begin.now);
-    report.ended += begin.ended.length;
-    await Promise.all(begin.ended.map((ended) => this.path.deliver(store, ended)));
-    // A store may leave the slots it just reaped idle until the next pass: make that pass now.
-    if (begin.ended.length > 0 || begin.expiredReservations > 0) this.scheduleLogged();
-    this.passWhenReapable(begin.running, begin.now);
-    const bySlotId = new Map(slots.map((slot) => [slot.slotId, slot]));
-    report.ended += await this.reconcile(store, bySlotId, begin.running, startedBefore);
-
-    await this.path.fillReserved(store, begin.reserved.map((r) => ({ slotId: r.slotId, reservation: r })), bySlotId, poller, report);
-  }
-
-  /**
-   * Checks the running slots the pass found against this process's view: local tasks (started
-   * before the pass read the store) that lost their slot, cancels requested from elsewhere, and tasks whose backend the slot no longer lists.
-   * Returns how many occupancies it ended.
-   */
-  private async reconcile(store: SlotStore, slots: ReadonlyMap<string, SlotConfig>, running: Occupancy[], startedBefore: number): Promise<number> {
-    const bySlot = new Map(running.map((occupancy) => [occupancy.slotId, occupancy]));
-    const missing = this.localTasks
-      .inSlots(slots)
-      .filter((local) => !local.stopping && local.seq <= startedBefore && bySlot.get(local.slotId)?.token !== local.token);
-    await Promise.all(missing.map((local) => this.askAfterMissing(store, local)));
-    // Forgotten tasks free room under maxLocalTasks that this pass could not reserve with: pass again.
-    if (missing.some((local) => this.localTasks.get(local.taskId, local.token) !== local)) this.scheduleLogged();
-    let ended = 0;
-    for (const occupancy of running) {
-      const local = this.localTasks.get(occupancy.taskId, occupancy.token);
-      if (local && occupancy.cancelRequested) this.localTasks.abort(local, 'cancel_requested');
-      if (!slots.get(occupancy.slotId)!.backends.includes(occupancy.backend)) {
-        this.logger.warn('backend removed from slot config; ending its task', {
-          slotId: occupancy.slotId,
-          taskId: occupancy.taskId,
-          backend: occupancy.backend,
-          token: occupancy.token,
-          reason: 'backend_removed',
-        });
-        const result = await this.path.end({ taskId: occupancy.taskId, token: occupancy.token, reason: 'backend_removed' }, store);
-        if (result.ok) ended++;
-      }
-    }
-    return ended;
-  }
-
-  /**
-   * A local task the pass did not find running: asks the store what became of it. Ended by another
-   * process (a timeout reaped elsewhere, a stop from elsewhere), it is forgotten here and its
-   * stopCallback comes from there; unknown to the store, its state was lost and it ends here as
-   * `lost`. The question is a keepalive, and it cannot renew anything: the task's occupancy was
-   * saved before the pass read the store, which no longer had it running, and an occupancy that
-   * has ended never runs again under its token. A store that cannot answer leaves the task to the
-   * next pass.
-   */
-  private async askAfterMissing(store: SlotStore, local: LocalTask): Promise<void> {
-    let answer: KeepaliveResult;
-    try {
-      answer = await store.keepalive({ taskId: local.taskId, token: local.token });
-    } catch (error) {
-      this.logger.warn('cannot ask the store about a task the pass did not find running', { taskId: local.taskId, token: local.token, ...errorFields(error) });
-      return;
-    }
-    if (answer.ok) local.occupancy = answer.occupancy;
-    else await this.path.forgetLost(local, answer);
-  }
-
-  // --- leases and reaping ------------------------------------------------------------------------
-
-  /**
-   * Renews the process lease of this process's tasks that run in process, while each is within
-   * its own timeout (see LocalTasks.leasesToRenew). A renewal the store refuses tells the task it
-   * lost its slot; one that fails leaves the lease to lapse, and the task is told before the store
-   * can reap it. Never throws; never two rounds at once.
-   */
-  private async renewLeases(): Promise<void> {
-    if (this.renewingLeases || this.state.storesClosed) return;
-    this.renewingLeases = true;
-    try {
-      await Promise.all(
-        this.localTasks.leasesToRenew().map(async (local) => {
-          const sentAt = this.localTasks.renewalSent(local);
-          let result: KeepaliveResult;
-          try {
-            result = await this.state.firstAnswer((store) => store.keepalive({ taskId: local.taskId, token: local.token }));
-          } catch (error) {
-            this.localTasks.renewalFailedToAnswer(local);
-            this.logger.warn('process lease renewal failed', { taskId: local.taskId, slotId: local.slotId, token: local.token, ...errorFields(error) });
-            return;
-          }
-          this.localTasks.renewalAnswered(local, sentAt, result.ok);
-          if (!result.ok) await this.path.lost(local.taskId, result, local.token);
-          else if (result.occupancy.cancelRequested) this.localTasks.abort(local, 'cancel_requested');
-        }),
-      );
-    } finally {
-      this.renewingLeases = false;
-    }
-  }
-
-  /**
-   * Asks for a pass when the first occupancy of another process may be reaped (its deadline or max
-   * deadline, by the store's clock as this pass read it): a slot whose task died is then refilled
-   * within its timeout and one pass, whatever the cron says. Renewed occupancies are simply seen
-   * again by that pass, which looks further.
-   */
-  private passWhenReapable(running: readonly Occupancy[], storeNow: number): void {
-    let first = Infinity;
-    for (const occupancy of running) {
-      if (occupancy.owner === this.owner) continue; // ours: this process knows when its own tasks end
-      first = Math.min(first, occupancy.deadline, occupancy.maxDeadline ?? Infinity);
-    }
-    if (!Number.isFinite(first)) return;
-    // A little after the deadline, as the store reaps once its clock has passed it.
-    const at = performance.now() + Math.min(Math.max(0, first - storeNow) + 50, 2 ** 31 - 1);
-    if (this.reapTimer && this.reapTimer.at <= at) return;
-    clearTimeout(this.reapTimer?.timer);
-    const timer = setTimeout(() => {
-      this.reapTimer = undefined;
-      this.scheduleLogged();
-    }, at - performance.now());
-    timer.unref();
-    this.reapTimer = { timer, at };
   }
 
   // --- helpers -------------------------------------------------------------------------------
@@ -450,11 +272,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   }
 
   private scheduleLogged(): void {
-    if (!this.state.loaded || this.closing) return;
-    this.schedule().catch((error: unknown) => {
-      this.logger.error('schedule pass failed', errorFields(error));
-      this.notify('pass:error', toError(error));
-    });
+    this.passes.request();
   }
 
   /** Emits an event; a listener that throws is logged, never allowed to break the scheduler. */

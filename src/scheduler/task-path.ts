@@ -77,6 +77,7 @@ interface KeptSlot extends PendingSlot {
 export class TaskPath {
   /** Fills under way: with the local tasks, what counts against `maxLocalTasks`. */
   private filling = 0;
+  private renewingLeases = false;
   /** Pass rounds begun so far: a refill learns from it whether one ran while it held its slots. */
   private passesBegun = 0;
   /**
@@ -379,6 +380,37 @@ export class TaskPath {
     if (local) localTasks.abort(local, 'cancel_requested');
     logger.info('cancel requested', { taskId: ref.taskId, slotId: result.occupancy.slotId, token: result.occupancy.token });
     return { ok: true, alreadyRequested: result.alreadyRequested, ...result.occupancy };
+  }
+
+  /**
+   * Renews the process lease of this process's tasks that run in process, while each is within
+   * its own timeout (see LocalTasks.leasesToRenew). A renewal the store refuses tells the task it
+   * lost its slot; one that fails leaves the lease to lapse, and the task is told before the store
+   * can reap it. Never throws; never two rounds at once.
+   */
+  async renewLeases(): Promise<void> {
+    if (this.renewingLeases || this.parts.state.storesClosed) return;
+    this.renewingLeases = true;
+    try {
+      await Promise.all(
+        this.parts.localTasks.leasesToRenew().map(async (local) => {
+          const sentAt = this.parts.localTasks.renewalSent(local);
+          let result: KeepaliveResult;
+          try {
+            result = await this.parts.state.firstAnswer((store) => store.keepalive({ taskId: local.taskId, token: local.token }));
+          } catch (error) {
+            this.parts.localTasks.renewalFailedToAnswer(local);
+            this.parts.logger.warn('process lease renewal failed', { taskId: local.taskId, slotId: local.slotId, token: local.token, ...errorFields(error) });
+            return;
+          }
+          this.parts.localTasks.renewalAnswered(local, sentAt, result.ok);
+          if (!result.ok) await this.lost(local.taskId, result, local.token);
+          else if (result.occupancy.cancelRequested) this.parts.localTasks.abort(local, 'cancel_requested');
+        }),
+      );
+    } finally {
+      this.renewingLeases = false;
+    }
   }
 
   // --- ends: the store's end, the callbacks, the refill --------------------------------------------
