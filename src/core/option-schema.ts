@@ -73,11 +73,6 @@ export function storableText(pattern: RegExp, allowed: string) {
   });
 }
 
-/** A PostgreSQL schema name: an identifier PostgreSQL would not truncate or need to quote. */
-export function postgresIdentifier() {
-  return text(/^[A-Za-z_]\w{0,62}$/, 'allowed: a PostgreSQL identifier (letters, digits, _; up to 63)');
-}
-
 /** A boolean. */
 export function flag() {
   return z.boolean('allowed: true or false');
