@@ -27,6 +27,7 @@ import {
   type TaskRef,
 } from '../../src/contracts/store.js';
 import { checkTaskId } from '../../src/contracts/task-id.js';
+import { storeDefaults } from '../../src/contracts/store-defaults.js';
 import { bindSchema, migrate } from './migrate.js';
 import { PgListener } from '../../src/core/postgres/listener.js';
 import { poolFromUrl } from '../../src/core/postgres/pool.js';
@@ -51,7 +52,7 @@ export interface PostgresSlotStoreOptions {
 
 const defaults = Object.freeze({
   schema: 'public',
-  outboxLimit: 10_000,
+  outboxLimit: storeDefaults.outboxLimit,
   /** Pool settings when the store opens its own pool from a URL. */
   pool: Object.freeze({ max: 10, connectionTimeoutMillis: 5000 }),
 }) satisfies Required<Pick<PostgresSlotStoreOptions, 'schema' | 'outboxLimit'>> & { pool: pg.PoolConfig };
