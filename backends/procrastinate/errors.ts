@@ -7,6 +7,20 @@
  */
 import { TaskSemaphoreError } from '../../src/core/errors.js';
 
+/**
+ * Every code of the Procrastinate backend's own errors: README's Procrastinate error table lists
+ * each. `ERR_QUEUE_NAME` is a `ConfigError`'s; the others have a class of their own, below.
+ */
+export const procrastinateErrorCodes = [
+  'ERR_PROCRASTINATE_SCHEMA',
+  'ERR_ALREADY_ENQUEUED',
+  'ERR_QUEUE_NAME',
+  'ERR_JOB_ABORTED',
+  'ERR_UNKNOWN_TASK',
+  'ERR_JOB_ARGS',
+] as const;
+export type ProcrastinateErrorCode = (typeof procrastinateErrorCodes)[number];
+
 /** What a schema error knows about the culprit; each field is set only where it is known. */
 export interface ProcrastinateSchemaErrorDetails {
   /** The Procrastinate version that introduced the missing object, e.g. `'3.1'`. */
@@ -24,7 +38,7 @@ export interface ProcrastinateSchemaErrorDetails {
  * the version that introduced it, and what to run: Procrastinate's migrations for an existing
  * schema, `applySchema()` for an empty one.
  */
-export class ProcrastinateSchemaError extends TaskSemaphoreError {
+export class ProcrastinateSchemaError extends TaskSemaphoreError<'ERR_PROCRASTINATE_SCHEMA'> {
   override name = 'ProcrastinateSchemaError';
   declare readonly level?: string;
   declare readonly object?: string;
@@ -69,7 +83,7 @@ export function conflictingQueueingLock(error: unknown): string | null {
  * queueing lock: Procrastinate's `AlreadyEnqueued`. Nothing was written; in a batch, no job of
  * the batch was. Branch on `code === 'ERR_ALREADY_ENQUEUED'`; the PostgreSQL error is the `cause`.
  */
-export class AlreadyEnqueuedError extends TaskSemaphoreError {
+export class AlreadyEnqueuedError extends TaskSemaphoreError<'ERR_ALREADY_ENQUEUED'> {
   override name = 'AlreadyEnqueuedError';
   /** The queueing lock already held by a queued job; null if the server did not say which. */
   readonly queueingLock: string | null;
@@ -98,7 +112,7 @@ export type JobAbortReason = 'user_request' | 'shutdown';
  * The `signal.reason` of a job handler's AbortSignal when an abort was requested or the backend
  * is shutting down. Throwing it (or any error) from the handler honours the abort.
  */
-export class JobAbortedError extends TaskSemaphoreError {
+export class JobAbortedError extends TaskSemaphoreError<'ERR_JOB_ABORTED'> {
   override name = 'JobAbortedError';
   readonly abortReason: JobAbortReason;
   /** The Procrastinate job id (int8, as a string). */
@@ -122,7 +136,7 @@ export class JobAbortedError extends TaskSemaphoreError {
  * retry, as Python fails a `TaskNotFound`. Fix: register the task, or route its queue to workers
  * that have it (queues are the only routing: fetch cannot filter by task).
  */
-export class UnknownTaskError extends TaskSemaphoreError {
+export class UnknownTaskError extends TaskSemaphoreError<'ERR_UNKNOWN_TASK'> {
   override name = 'UnknownTaskError';
   readonly taskName: string;
 
@@ -144,7 +158,7 @@ export class UnknownTaskError extends TaskSemaphoreError {
  * `task(**args)`), or holding an integer a JavaScript number cannot hold exactly. It is failed at
  * once, without retry, and the handler never runs.
  */
-export class JobArgsError extends TaskSemaphoreError {
+export class JobArgsError extends TaskSemaphoreError<'ERR_JOB_ARGS'> {
   override name = 'JobArgsError';
   constructor(taskName: string, jobId: string, problem: string) {
     super(

@@ -17,7 +17,9 @@ export {
   JobArgsError,
   ProcrastinateSchemaError,
   UnknownTaskError,
+  procrastinateErrorCodes,
   type JobAbortReason,
+  type ProcrastinateErrorCode,
 } from './errors.js';
 export { applySchema, checkSchemaLevel, requiredLevel, type ApplySchemaOptions, type ApplySchemaResult, type ProcrastinateSchemaLevel } from './schema.js';
 export { validateQueues, maxQueueNameBytes } from './queues.js';
