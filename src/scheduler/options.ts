@@ -13,7 +13,7 @@ import { schemaNameOption } from '../core/postgres/schema-name.js';
 export interface SchedulerOptions {
   /**
    * The scheduler name: schedulers with the same name and store share the same slots, across
-   * processes and hosts. Letters, digits and `_ . : -`.
+   * processes and hosts. 1 to 100 letters, digits and `_ . : -`.
    */
   name: string;
   /**
