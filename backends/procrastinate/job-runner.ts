@@ -8,6 +8,7 @@
  * Python's stalled-job recovery) requeues or fails it per its task's policy. Nothing is lost, and
  * no handler runs outside a slot.
  */
+import { abortCauseOfLost } from '../../src/contracts/abort-cause.js';
 import type { TaskContext } from '../../src/contracts/backend.js';
 import { describe, TaskAbortedError, toError } from '../../src/core/errors.js';
 import { LazyAbortController } from '../../src/core/lazy-abort.js';
@@ -244,8 +245,7 @@ export class JobRunner {
       if (outcome.cancelRequested) this.onSlotAbort(new TaskAbortedError('cancel_requested', { taskId: this.job.id }));
       return;
     }
-    const cause = outcome.reason === 'timed_out' ? (outcome.endReason === 'max_runtime' ? 'max_runtime' : 'timeout') : 'lost';
-    this.onSlotAbort(new TaskAbortedError(cause, { taskId: this.job.id, slotId: outcome.slotId }));
+    this.onSlotAbort(new TaskAbortedError(abortCauseOfLost(outcome), { taskId: this.job.id, slotId: outcome.slotId }));
   }
 
   // --- the end ------------------------------------------------------------------------------

@@ -152,8 +152,7 @@ export interface BeginPassRequest {
   /**
    * Reserve at most this many of the idle slots, the first in `slotIds` order (0: none, only
    * reap and read); the others stay idle for other schedulers. Without it, every idle slot of
-   * `slotIds` is reserved. A store written before this field reserves them all: callers release
-   * what they cannot use.
+   * `slotIds` is reserved.
    */
   maxReserve?: number;
   /**
@@ -229,13 +228,12 @@ export type StartResult =
        * When the occupancy holding the task id can end by itself, by the store's clock: the
        * earlier of its deadline and max deadline, as the store had them when it answered. With
        * `now`, it tells the caller how long a task handed back as a duplicate would stay one
-       * unless its holder stops (a dead process's occupancy lasts that long). Optional so that
-       * stores written before it still compile; every store of this package sets both, and the
-       * conformance suite checks them.
+       * unless its holder stops (a dead process's occupancy lasts that long). The conformance
+       * suite checks both.
        */
-      expiresAt?: number;
+      expiresAt: number;
       /** The store's clock when it answered. */
-      now?: number;
+      now: number;
     }
   | { ok: false; reason: 'reservation_lost' };
 
@@ -298,11 +296,7 @@ export type EndResult =
       ok: true;
       ended: EndedOccupancy;
       delivered: boolean;
-      /**
-       * The slot kept for the caller when the request had `reserve`. Optional so that stores written
-       * against the contract before `reserve` existed still compile: a store that leaves it out has
-       * freed the slot, and the caller falls back to a pass.
-       */
+      /** The slot kept for the caller, exactly when the request had `reserve`. */
       reserved?: Reservation;
     }
   | Lost;

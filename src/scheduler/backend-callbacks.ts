@@ -1,7 +1,8 @@
 import type { Backend, RejectInfo, RejectReason } from '../contracts/backend.js';
 import type { EndedOccupancy } from '../contracts/store.js';
 import { callWithTimeout } from '../core/call.js';
-import { toError, type AbortCause } from '../core/errors.js';
+import { toError } from '../core/errors.js';
+import { abortCauseOfEnd } from '../contracts/abort-cause.js';
 import type { SchedulerEvents } from './events.js';
 import type { LocalTasks } from './local-tasks.js';
 import { errorFields, type Logger } from '../core/logger.js';
@@ -27,7 +28,7 @@ export class BackendCallbacks {
   /** Fires the local AbortSignal if the task runs here, then `timeoutCallback` (on timeouts) and `stopCallback`. */
   async deliver(ended: EndedOccupancy): Promise<void> {
     const { backends, localTasks, logger, notify } = this.deps;
-    localTasks.remove(ended.taskId, ended.token, abortCauseOf(ended.reason));
+    localTasks.remove(ended.taskId, ended.token, abortCauseOfEnd(ended.reason));
     const backend = backends.get(ended.backend);
     if (!backend) {
       logger.error('no backend registered to receive the end of a task', fieldsOf(ended));
@@ -67,20 +68,6 @@ export class BackendCallbacks {
       this.deps.logger.error(`${callback} failed`, { ...fields, ...errorFields(error) });
       this.deps.notify('callback:error', { backend: about.backend, callback, taskId: about.taskId, error: toError(error) });
     }
-  }
-}
-
-/** The abort cause a local task's signal gets when its occupancy ends this way; none when it stopped itself. */
-export function abortCauseOf(reason: EndedOccupancy['reason']): AbortCause | undefined {
-  switch (reason) {
-    case 'timeout':
-    case 'max_runtime':
-    case 'backend_removed':
-    case 'start_failed':
-    case 'lost':
-      return reason;
-    default:
-      return undefined; // the task itself stopped
   }
 }
 

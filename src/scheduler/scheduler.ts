@@ -15,12 +15,13 @@ import type {
   TaskRef,
 } from '../contracts/store.js';
 import { checkTaskId } from '../contracts/task-id.js';
-import { BackendCallbacks, abortCauseOf, fieldsOf, type Notify } from './backend-callbacks.js';
+import { BackendCallbacks, fieldsOf, type Notify } from './backend-callbacks.js';
+import { abortCauseOfEnd, abortCauseOfLost } from '../contracts/abort-cause.js';
 import { toBackend, type BackendInput } from './backend-input.js';
 import { BatchQueue } from '../core/batch-queue.js';
 import { normalizeConfig, unknownSlotClass, type SlotConfig, type SlotConfigInput } from './config.js';
 import { startCron, type CronHandle } from './cron.js';
-import { ConfigError, SchedulerStateError, preview, toError, type AbortCause } from '../core/errors.js';
+import { ConfigError, SchedulerStateError, preview, toError } from '../core/errors.js';
 import type { SchedulerEvents } from './events.js';
 import { LocalTasks, type LocalTask } from './local-tasks.js';
 import { errorFields, type Logger } from '../core/logger.js';
@@ -97,8 +98,6 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private readonly reserve: NonNullable<EndRequest['reserve']>;
   /** How `end` asks a store to lease the ended records this scheduler delivers (see EndRequest.delivery). */
   private readonly delivery: DeliveryLease;
-  /** Stores seen keeping a slot on `end` (every store of this package; maybe not a user's): only those are polled early. */
-  private readonly keepingStores = new WeakSet<SlotStore>();
 
   constructor(options: SchedulerOptions) {
     super();
@@ -512,26 +511,18 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
    * Ends an occupancy in its store (or the first store that knows the task), then delivers the
    * callbacks here when the store says this process can, and refills the freed slot.
    */
-  private async end(
-    /** Completed here into the store's request (no copy: this is the hot path of every stop). */
-    request: Omit<EndRequest, 'deliverable'>,
-    store?: SlotStore,
-    refill = true,
-  ): Promise<EndResult> {
-    const full: EndRequest = request as EndRequest;
-    full.deliverable = this.deliverable;
-    full.delivery = this.delivery;
+  private async end(request: Omit<EndRequest, 'deliverable' | 'delivery' | 'reserve'>, store?: SlotStore, refill = true): Promise<EndResult> {
     // A task that runs here in a slot of the config: its store keeps the slot for us to refill.
     const keep = refill ? this.keepable(request) : undefined;
+    const full: EndRequest = { ...request, deliverable: this.deliverable, delivery: this.delivery, ...(keep ? { reserve: this.reserve } : {}) };
     // The store that ended it, which the delivery is acknowledged to.
     let endedIn = keep?.store ?? store;
     let early = false;
     let result: EndResult;
     if (keep) {
-      full.reserve = this.reserve;
       const ending = this.batches.end(keep.store, full);
       // A first backend that claims what it polls may be polled now, beside the end (Backend.claimsTasks).
-      early = this.keepingStores.has(keep.store) && this.backends.get(keep.slot.backends[0]!)?.claimsTasks === true;
+      early = this.backends.get(keep.slot.backends[0]!)?.claimsTasks === true;
       if (early) {
         const reservation = ending.then((r) => (r.ok && r.reserved) || null, () => null);
         // The ending task's place is the kept slot's before the end lands, at maxLocalTasks too.
@@ -539,7 +530,6 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         void this.keptSlots.push({ store: keep.store, slotId: keep.slot.slotId, reservation, ending: { taskId, token } });
       }
       result = await ending;
-      if (result.ok && result.reserved) this.keepingStores.add(keep.store);
     } else {
       // A store this scheduler does not serve must tell the schedulers that do, so they refill at once.
       const endIn = (s: SlotStore) => ((endedIn = s), s.end({ ...full, notify: !this.servedStores.has(s) }));
@@ -550,7 +540,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     // could hand out the same task again.
     if (result.delivered) await this.deliver(endedIn!, result.ended);
     else {
-      this.localTasks.remove(result.ended.taskId, result.ended.token, abortCauseOf(result.ended.reason));
+      this.localTasks.remove(result.ended.taskId, result.ended.token, abortCauseOfEnd(result.ended.reason));
       this.logger.info('task ended; callbacks left to a scheduler with its backend', fieldsOf(result.ended));
     }
     if (keep && result.reserved) {
@@ -793,12 +783,6 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
 interface StopReport {
   status: string | null;
   error: string | null;
-}
-
-/** The cause a local task's signal gets for a store's answer that it no longer holds its slot. */
-function abortCauseOfLost(lost: Lost): AbortCause {
-  if (lost.reason !== 'timed_out') return 'lost';
-  return lost.endReason === 'max_runtime' ? 'max_runtime' : 'timeout';
 }
 
 /** A slot kept by a local stop, waiting for its refill round. */

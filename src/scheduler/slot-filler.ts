@@ -173,7 +173,7 @@ export class SlotFiller {
           poller.settled(taskId, expiryOf(result.occupancy) - result.occupancy.startedAt);
           return this.launch(store, result.occupancy, sentAt, inProcess ? slot.timeoutMs : undefined);
         }
-        const retryAfterMs = result.reason === 'duplicate' ? duplicateRetryMs(result, slot) : 0;
+        const retryAfterMs = result.reason === 'duplicate' ? duplicateRetryMs(result) : 0;
         poller.settled(taskId, retryAfterMs);
         await this.deps.callbacks.reject(backend, taskId, result.reason, pending.slotId, retryAfterMs);
         // A lapsed reservation may be someone else's slot now: nothing to fill, nothing to release.
@@ -240,11 +240,7 @@ export class SlotFiller {
   }
 }
 
-/**
- * How long until the occupancy holding a duplicate's id can end by itself, by the store's clock.
- * A store that does not say (one written before `expiresAt`) gets the slot's timeout as a guess.
- */
-function duplicateRetryMs(result: Extract<StartResult, { reason: 'duplicate' }>, slot: SlotConfig): number {
-  if (result.expiresAt === undefined || result.now === undefined) return slot.timeoutMs;
+/** How long until the occupancy holding a duplicate's id can end by itself, by the store's clock. */
+function duplicateRetryMs(result: Extract<StartResult, { reason: 'duplicate' }>): number {
   return Math.max(0, result.expiresAt - result.now);
 }

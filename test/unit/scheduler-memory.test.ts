@@ -303,23 +303,6 @@ async function oneSlotWith<B extends Queue = Queue>(t: ExecutionContext, store: 
   return { scheduler, backend };
 }
 
-test('a store written before end() could keep a slot still refills it after a stop, through a pass', async (t) => {
-  // Such a store ignores `reserve` and answers without `reserved`: the scheduler falls back to a pass.
-  class OldContractStore extends MemorySlotStore {
-    override end(request: EndRequest) {
-      const { reserve: _ignored, ...old } = request;
-      return super.end(old);
-    }
-  }
-  const { scheduler, backend } = await oneSlotWith(t, () => new OldContractStore());
-  let passes = 0;
-  scheduler.on('pass:end', () => passes++);
-  t.like(await scheduler.stop('t-1'), { ok: true });
-  while (backend.started.length < 2) await delay(5);
-  t.is(backend.started[1]!.taskId, 't-2');
-  t.is(passes, 1);
-});
-
 test('a pass whose read of the store predates a refill never takes the refilled task for lost', async (t) => {
   // The pass reads the store while t-1 still runs, and its answer arrives after t-1 stopped and
   // its kept slot started t-2: the stale answer must not abort t-2.
