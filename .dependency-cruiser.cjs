@@ -3,7 +3,7 @@
  * only itself and the layers below it. ARCHITECTURE.md says what lives in each.
  *
  *   src/core       errors, durations, logger, option schemas, batching, PostgreSQL helpers
- *   src/contracts  SlotStore, Backend, task ids and the outcome types they share
+ *   src/contracts  SlotStore (and the defaults stores share), Backend, task ids, outcome types
  *   slots/*        the stores: memory, Redis, PostgreSQL (one never imports another)
  *   backends/*     the backends: Procrastinate
  *   src/scheduler  the Scheduler and its machinery; it builds the built-in stores

@@ -10,9 +10,18 @@ export {
   type ProcrastinateBackendOptions,
   type TaskDefinition,
 } from './backend-options.js';
-export { JobAbortedError, JobArgsError, UnknownTaskError, type JobAbortReason } from './backend-errors.js';
+export {
+  AlreadyEnqueuedError,
+  isQueueingLockConflict,
+  JobAbortedError,
+  JobArgsError,
+  ProcrastinateSchemaError,
+  UnknownTaskError,
+  procrastinateErrorCodes,
+  type JobAbortReason,
+  type ProcrastinateErrorCode,
+} from './errors.js';
 export { applySchema, checkSchemaLevel, requiredLevel, type ApplySchemaOptions, type ApplySchemaResult, type ProcrastinateSchemaLevel } from './schema.js';
-export { ProcrastinateSchemaError } from './errors.js';
 export { validateQueues, maxQueueNameBytes } from './queues.js';
 export { normalizeRetry, retryDelay, type ErrorClass, type RetryOption, type RetryPolicy } from './retry.js';
 export {
@@ -34,4 +43,3 @@ export {
   type RecoverStalledJobsOptions,
   type RecoverStalledJobsResult,
 } from './sweeper.js';
-export { AlreadyEnqueuedError, isQueueingLockConflict } from './errors.js';

@@ -14,7 +14,7 @@ import { describe, TaskAbortedError, toError } from '../../src/core/errors.js';
 import { LazyAbortController } from '../../src/core/lazy-abort.js';
 import { errorFields, type Logger } from '../../src/core/logger.js';
 import type { KeepaliveOutcome } from '../../src/contracts/results.js';
-import { JobAbortedError, JobArgsError, UnknownTaskError, type JobAbortReason } from './backend-errors.js';
+import { JobAbortedError, JobArgsError, UnknownTaskError, type JobAbortReason } from './errors.js';
 import { UnreadableArgs } from './job-args-reader.js';
 import type { DeleteJobsPolicy, JobContext, ResolvedTask } from './backend-options.js';
 import type { EndStatus, FetchedJob, JobStore } from './job-store.js';

@@ -5,7 +5,7 @@
 import type pg from 'pg';
 import { postgresProblem } from '../../src/core/connection-options.js';
 import { checked } from '../../src/core/option-schema.js';
-import { loadPeer } from '../../src/core/peers.js';
+import { poolFromUrl } from '../../src/core/postgres/pool.js';
 
 /** A postgres:// URL or a pg.Pool connected with the search_path of the Python side. */
 export type PostgresOption = string | pg.Pool;
@@ -31,11 +31,6 @@ export interface PoolHandle {
 /** Opens a pool for a URL, or wraps the caller's pool. */
 export function openPool(postgres: PostgresOption): PoolHandle {
   if (typeof postgres !== 'string') return { pool: postgres, owned: false };
-  const { Pool } = loadPeer('pg', 'the Procrastinate backend');
-  const pool = new Pool({ connectionString: postgres, ...ownPoolDefaults });
-  // An idle client that loses its connection emits 'error'; unheard, it would crash the
-  // process. The next query reports the failure instead.
-  pool.on('error', () => {});
-  return { pool, owned: true };
+  return { pool: poolFromUrl(postgres, ownPoolDefaults, 'the Procrastinate backend'), owned: true };
 }
 

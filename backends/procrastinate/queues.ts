@@ -1,4 +1,5 @@
 import { ConfigError } from '../../src/core/errors.js';
+import type { ProcrastinateErrorCode } from './errors.js';
 import { checkStorable } from './job-fields.js';
 
 /**
@@ -15,7 +16,7 @@ export function validateQueueName(queue: unknown, field: string): string {
   checkStorable(queue, field, 'allowed: a non-empty queue name');
   const bytes = Buffer.byteLength(queue, 'utf8');
   if (bytes > maxQueueNameBytes) {
-    throw new ConfigError(
+    throw new ConfigError<ProcrastinateErrorCode>(
       field,
       queue,
       `a queue name is at most ${maxQueueNameBytes} bytes in UTF-8 (this one has ${bytes}): Procrastinate's NOTIFY channel "procrastinate_queue_v1#<queue>" must fit in 63`,
@@ -31,7 +32,7 @@ export function validateQueueName(queue: unknown, field: string): string {
  */
 export function validateQueues(queues: unknown, field = 'queues'): string[] {
   if (!Array.isArray(queues) || queues.length === 0) {
-    throw new ConfigError(field, queues, 'allowed: a non-empty array of queue names (never "all queues", which would take Python workers\' jobs)');
+    throw new ConfigError<ProcrastinateErrorCode>(field, queues, 'allowed: a non-empty array of queue names (never "all queues", which would take Python workers\' jobs)');
   }
   return queues.map((queue, i) => validateQueueName(queue, `${field}[${i}]`));
 }

@@ -26,6 +26,7 @@ import {
   type TaskRef,
 } from '../../src/contracts/store.js';
 import { checkTaskId } from '../../src/contracts/task-id.js';
+import { storeDefaults } from '../../src/contracts/store-defaults.js';
 
 /** A slot as held in memory. `occupancy` is set only while running. */
 interface MemorySlot {
@@ -74,7 +75,7 @@ export interface MemorySlotStoreOptions {
 const optionsSchema = strictObject(
   {
     now: z._default(shaped<() => number>((value) => typeof value === 'function', 'allowed: a function returning milliseconds'), () => Date.now),
-    outboxLimit: z._default(integer(1), 10_000),
+    outboxLimit: z._default(integer(1), storeDefaults.outboxLimit),
   },
   'allowed: an object with now and outboxLimit, both optional',
 );

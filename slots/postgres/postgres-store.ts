@@ -2,7 +2,7 @@ import type pg from 'pg';
 import * as z from 'zod/mini';
 import { postgresOption } from '../../src/core/connection-options.js';
 import { ConfigError, StoreConflictError, StoreUnavailableError } from '../../src/core/errors.js';
-import { integer, parseOptions, postgresIdentifier, storableText, strictObject } from '../../src/core/option-schema.js';
+import { integer, parseOptions, storableText, strictObject } from '../../src/core/option-schema.js';
 import { loadPeer } from '../../src/core/peers.js';
 import {
   compareSlotIds,
@@ -27,8 +27,11 @@ import {
   type TaskRef,
 } from '../../src/contracts/store.js';
 import { checkTaskId } from '../../src/contracts/task-id.js';
+import { storeDefaults } from '../../src/contracts/store-defaults.js';
 import { bindSchema, migrate } from './migrate.js';
 import { PgListener } from '../../src/core/postgres/listener.js';
+import { poolFromUrl } from '../../src/core/postgres/pool.js';
+import { schemaNameOption } from '../../src/core/postgres/schema-name.js';
 import * as statements from './sql.generated.js';
 import { storeFailure } from '../store-failure.js';
 
@@ -49,7 +52,7 @@ export interface PostgresSlotStoreOptions {
 
 const defaults = Object.freeze({
   schema: 'public',
-  outboxLimit: 10_000,
+  outboxLimit: storeDefaults.outboxLimit,
   /** Pool settings when the store opens its own pool from a URL. */
   pool: Object.freeze({ max: 10, connectionTimeoutMillis: 5000 }),
 }) satisfies Required<Pick<PostgresSlotStoreOptions, 'schema' | 'outboxLimit'>> & { pool: pg.PoolConfig };
@@ -58,7 +61,7 @@ const optionsSchema = strictObject(
   {
     name: storableText(/./, 'allowed: a non-empty string'),
     postgres: postgresOption(),
-    schema: z._default(postgresIdentifier(), defaults.schema),
+    schema: z._default(schemaNameOption(), defaults.schema),
     outboxLimit: z._default(integer(0), defaults.outboxLimit),
   },
   'allowed: an object with name and postgres',
@@ -171,10 +174,7 @@ export class PostgresSlotStore implements SlotStore {
     const { name, postgres, schema, outboxLimit } = parseOptions(optionsSchema, options, 'PostgresSlotStoreOptions');
     const pg = loadPeer('pg', 'PostgresSlot');
     if (typeof postgres === 'string') {
-      this.pool = new pg.Pool({ connectionString: postgres, ...defaults.pool });
-      // An idle client that loses its connection emits 'error'; unheard, it would crash the
-      // process. The next query reports the failure instead.
-      this.pool.on('error', () => {});
+      this.pool = poolFromUrl(postgres, defaults.pool, 'PostgresSlot');
       this.ownsPool = true;
       this.target = postgres;
     } else {

@@ -27,6 +27,7 @@ import {
   type TaskRef,
 } from '../../src/contracts/store.js';
 import { checkTaskId } from '../../src/contracts/task-id.js';
+import { storeDefaults } from '../../src/contracts/store-defaults.js';
 import * as lua from './lua.generated.js';
 import { storeFailure } from '../store-failure.js';
 import { defineScript, runScript, type LuaScript, type ReplicaWait, type ScriptArg } from './run-script.js';
@@ -54,7 +55,7 @@ export interface RedisSlotStoreOptions {
 
 const defaults = Object.freeze({
   keyPrefix: 'task-semaphore',
-  outboxLimit: 10_000,
+  outboxLimit: storeDefaults.outboxLimit,
   waitReplicas: 0,
   waitTimeoutMs: 1000,
 }) satisfies Required<Pick<RedisSlotStoreOptions, 'keyPrefix' | 'outboxLimit' | 'waitReplicas' | 'waitTimeoutMs'>>;

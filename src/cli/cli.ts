@@ -7,6 +7,8 @@ import { parseArgs } from 'node:util';
 import { applySchema, checkSchemaLevel } from '../../backends/procrastinate/schema.js';
 import { isTaskSemaphoreError, redactUrl } from '../core/errors.js';
 import { loadPeer } from '../core/peers.js';
+import { poolFromUrl } from '../core/postgres/pool.js';
+import { isSchemaName, schemaNameAllowed } from '../core/postgres/schema-name.js';
 
 export const usage = `Usage: task-semaphore <command> [options]
 
@@ -52,8 +54,8 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
     err.write('no database: give --database-url <url> or set DATABASE_URL\n');
     return 2;
   }
-  if (values.schema !== undefined && !/^[A-Za-z_]\w{0,62}$/.test(values.schema)) {
-    err.write(`--schema: got "${values.schema}"; allowed: a PostgreSQL identifier (letters, digits, _)\n`);
+  if (values.schema !== undefined && !isSchemaName(values.schema)) {
+    err.write(`--schema: got "${values.schema}"; ${schemaNameAllowed}\n`);
     return 2;
   }
   let pg;
@@ -63,12 +65,7 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
     err.write(`${(error as Error).message}\n`);
     return 1;
   }
-  const pool = new pg.Pool({
-    connectionString: url,
-    max: 1,
-    ...(values.schema ? { options: `-c search_path=${values.schema}` } : {}),
-  });
-  pool.on('error', () => {});
+  const pool = poolFromUrl(url, { max: 1, ...(values.schema ? { options: `-c search_path=${values.schema}` } : {}) }, `task-semaphore ${command}`);
   try {
     if (command === 'procrastinate apply-schema') {
       if (values.schema) await pool.query(`CREATE SCHEMA IF NOT EXISTS ${pg.escapeIdentifier(values.schema)}`);

@@ -3,6 +3,37 @@
  * `code` to branch on, the original `cause`, and the context that helps to find the culprit.
  */
 
+/**
+ * The codes a {@link ConfigError} carries: `ERR_CONFIG` for any bad option, config or argument,
+ * and a code of its own for the mistakes worth branching on.
+ */
+export const configErrorCodes = [
+  'ERR_CONFIG',
+  'ERR_BAD_DURATION',
+  'ERR_TASK_ID',
+  'ERR_UNKNOWN_SLOT_CLASS',
+  'ERR_UNKNOWN_BACKEND',
+  'ERR_DUPLICATE_SLOT_ID',
+  'ERR_EMPTY_BACKENDS',
+  'ERR_DUPLICATE_BACKEND',
+] as const;
+export type ConfigErrorCode = (typeof configErrorCodes)[number];
+
+/** Every code of the errors of the core and the scheduler: README's error table lists each. */
+export const schedulerErrorCodes = [
+  ...configErrorCodes,
+  'ERR_MISSING_PEER',
+  'ERR_SCHEDULER_STATE',
+  'ERR_POLL_RESULT',
+  'ERR_CALL_TIMEOUT',
+  'ERR_TASK_ABORTED',
+] as const;
+export type SchedulerErrorCode = (typeof schedulerErrorCodes)[number];
+
+/** Every code of the errors a slot store throws: README's error table lists each. */
+export const storeErrorCodes = ['ERR_STORE_UNAVAILABLE', 'ERR_STORE', 'ERR_STORE_CONFLICT'] as const;
+export type StoreErrorCode = (typeof storeErrorCodes)[number];
+
 /** Brand checked by `isTaskSemaphoreError`, so that errors from two copies of the package match. */
 const brand = Symbol.for('task-semaphore.error');
 
@@ -16,9 +47,14 @@ export interface ErrorContext {
   value?: unknown;
 }
 
-export class TaskSemaphoreError extends Error {
+/**
+ * The base of every error of the package. `Code` is the literal code (or union of codes) of a
+ * subclass, each of an area's list (`schedulerErrorCodes`, `storeErrorCodes`, the Procrastinate
+ * backend's `procrastinateErrorCodes`).
+ */
+export class TaskSemaphoreError<Code extends string = string> extends Error {
   override name = 'TaskSemaphoreError';
-  readonly code: string;
+  readonly code: Code;
   // Declared, not initialised, so that only the fields given exist on the instance.
   declare readonly slotId?: string;
   declare readonly taskId?: string;
@@ -27,7 +63,7 @@ export class TaskSemaphoreError extends Error {
   declare readonly value?: unknown;
   readonly [brand] = true;
 
-  constructor(code: string, message: string, context: ErrorContext & { cause?: unknown } = {}) {
+  constructor(code: Code, message: string, context: ErrorContext & { cause?: unknown } = {}) {
     super(message, context.cause === undefined ? undefined : { cause: context.cause });
     this.code = code;
     for (const key of ['slotId', 'taskId', 'backend', 'token', 'value'] as const) {
@@ -43,14 +79,17 @@ export function isTaskSemaphoreError(error: unknown): error is TaskSemaphoreErro
 /**
  * Bad configuration or options. The message names the field, the bad value and what is allowed,
  * e.g. `slots[2].slotCls: unknown slot class "RedisSlto"; registered: MemorySlot, RedisSlot, PostgresSlot`.
+ * `Code` is the codes it may carry besides `ERR_CONFIG`: those of {@link configErrorCodes} unless
+ * an area names its own (the Procrastinate backend's `ERR_QUEUE_NAME`).
  */
-export class ConfigError extends TaskSemaphoreError {
+export class ConfigError<Code extends string = ConfigErrorCode> extends TaskSemaphoreError<Code | 'ERR_CONFIG'> {
   override name = 'ConfigError';
   readonly field: string;
   declare readonly value: unknown;
 
-  constructor(field: string, value: unknown, allowed: string, code = 'ERR_CONFIG') {
-    super(code, `${field}: got ${describe(value)}; ${allowed}`);
+  /** @param code - `ERR_CONFIG` when absent; never inferred from the argument, so a misspelt code fails to compile */
+  constructor(field: string, value: unknown, allowed: string, code?: NoInfer<Code>) {
+    super(code ?? 'ERR_CONFIG', `${field}: got ${describe(value)}; ${allowed}`);
     this.field = field;
     Object.defineProperty(this, 'value', { value, enumerable: true });
   }
@@ -60,8 +99,9 @@ export class ConfigError extends TaskSemaphoreError {
  * A task id that breaks the task-id grammar (see `checkTaskId`), given to `keepalive`, `stop`,
  * `cancel` or a store. The message names the rule it breaks and shows the value, cut short.
  */
-export class TaskIdError extends ConfigError {
+export class TaskIdError extends ConfigError<'ERR_TASK_ID'> {
   override name = 'TaskIdError';
+  declare readonly code: 'ERR_TASK_ID';
   /** Which rule the id breaks, e.g. `contains a NUL character`. */
   readonly problem: string;
   constructor(field: string, value: unknown, problem: string, allowed: string) {
@@ -72,7 +112,7 @@ export class TaskIdError extends ConfigError {
 }
 
 /** A backend's `poll` returned something other than a task id string or nothing. */
-export class PollResultError extends TaskSemaphoreError {
+export class PollResultError extends TaskSemaphoreError<'ERR_POLL_RESULT'> {
   override name = 'PollResultError';
   constructor(backend: string, slotId: string, value: unknown) {
     super(
@@ -84,7 +124,7 @@ export class PollResultError extends TaskSemaphoreError {
 }
 
 /** A backend call (poll or a callback) did not settle within its time limit. */
-export class CallTimeoutError extends TaskSemaphoreError {
+export class CallTimeoutError extends TaskSemaphoreError<'ERR_CALL_TIMEOUT'> {
   override name = 'CallTimeoutError';
   constructor(what: string, ms: number, context: ErrorContext) {
     super('ERR_CALL_TIMEOUT', `${what} did not settle within ${ms} ms`, context);
@@ -92,7 +132,7 @@ export class CallTimeoutError extends TaskSemaphoreError {
 }
 
 /** The store could not be reached or answered with an error. The URL never shows a password. */
-export class StoreUnavailableError extends TaskSemaphoreError {
+export class StoreUnavailableError extends TaskSemaphoreError<'ERR_STORE_UNAVAILABLE'> {
   override name = 'StoreUnavailableError';
   readonly url: string;
   constructor(kind: string, url: string, cause: unknown) {
@@ -107,7 +147,7 @@ export class StoreUnavailableError extends TaskSemaphoreError {
  * the server refused). The message names the store, where it is (password hidden) and the
  * operation; `cause` is the store client's own error.
  */
-export class StoreError extends TaskSemaphoreError {
+export class StoreError extends TaskSemaphoreError<'ERR_STORE'> {
   override name = 'StoreError';
   readonly url: string;
   /** The store operation that failed, e.g. `begin-pass-9` or `end-many`. */
@@ -124,7 +164,7 @@ export class StoreError extends TaskSemaphoreError {
  * A store call could not act because the task's record kept changing under every attempt (a task
  * ended and started again in a tight loop by other processes): nothing was changed; retry the call.
  */
-export class StoreConflictError extends TaskSemaphoreError {
+export class StoreConflictError extends TaskSemaphoreError<'ERR_STORE_CONFLICT'> {
   override name = 'StoreConflictError';
   constructor(taskId: string, attempts: number) {
     super('ERR_STORE_CONFLICT', `task "${taskId}" kept changing under ${attempts} attempts; retry the call`, { taskId });
@@ -135,7 +175,7 @@ export class StoreConflictError extends TaskSemaphoreError {
  * An optional peer dependency (`ioredis` for RedisSlot, `pg` for PostgreSQL) is not installed.
  * The message says what needs it and what to install.
  */
-export class MissingPeerError extends TaskSemaphoreError {
+export class MissingPeerError extends TaskSemaphoreError<'ERR_MISSING_PEER'> {
   override name = 'MissingPeerError';
   /** The package to install, e.g. `ioredis`. */
   readonly peer: string;
@@ -146,7 +186,7 @@ export class MissingPeerError extends TaskSemaphoreError {
 }
 
 /** The scheduler was used before `load()` or after `close()`. */
-export class SchedulerStateError extends TaskSemaphoreError {
+export class SchedulerStateError extends TaskSemaphoreError<'ERR_SCHEDULER_STATE'> {
   override name = 'SchedulerStateError';
   constructor(message: string) {
     super('ERR_SCHEDULER_STATE', message);
@@ -216,7 +256,7 @@ export type AbortCause = 'cancel_requested' | 'timeout' | 'max_runtime' | 'backe
  * its slot some other way (ended elsewhere, forgotten by a store that lost its state, or its
  * keepalives from this process could not reach the store before the slot's deadline).
  */
-export class TaskAbortedError extends TaskSemaphoreError {
+export class TaskAbortedError extends TaskSemaphoreError<'ERR_TASK_ABORTED'> {
   override name = 'TaskAbortedError';
   readonly abortCause: AbortCause;
   constructor(abortCause: AbortCause, context: ErrorContext) {

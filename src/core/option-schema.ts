@@ -6,7 +6,7 @@
  */
 import * as z from 'zod/mini';
 import { readDuration, type DurationBounds } from './duration.js';
-import { ConfigError, describe, redactUrl } from './errors.js';
+import { ConfigError, describe, redactUrl, type ConfigErrorCode } from './errors.js';
 import { unstorableTextProblem } from './storable-text.js';
 
 /** A schema of this mechanism: any zod/mini schema. */
@@ -15,7 +15,7 @@ export type Schema<Output> = z.ZodMiniType<Output>;
 /** What a custom issue may carry for its ConfigError. */
 interface IssueParams {
   /** The error code; `ERR_CONFIG` when absent. */
-  code?: string;
+  code?: ConfigErrorCode;
 }
 
 /**
@@ -71,11 +71,6 @@ export function storableText(pattern: RegExp, allowed: string) {
     const problem = unstorableTextProblem(value);
     return problem === null ? undefined : `${problem}; ${allowed}`;
   });
-}
-
-/** A PostgreSQL schema name: an identifier PostgreSQL would not truncate or need to quote. */
-export function postgresIdentifier() {
-  return text(/^[A-Za-z_]\w{0,62}$/, 'allowed: a PostgreSQL identifier (letters, digits, _; up to 63)');
 }
 
 /** A boolean. */
@@ -140,7 +135,7 @@ export function parseOptions<Output>(schema: Schema<Output>, input: unknown, pre
   return fail(field, value, issue.message, code);
 }
 
-function fail(field: string, value: unknown, allowed: string, code: string | undefined): never {
+function fail(field: string, value: unknown, allowed: string, code: ConfigErrorCode | undefined): never {
   // A connection URL given where it does not belong must not print its password.
   const shown = typeof value === 'string' && /^[a-z][\w+.-]*:\/\/|@/i.test(value) ? redactUrl(value) : value;
   throw new ConfigError(field, shown, allowed, code);

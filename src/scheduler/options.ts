@@ -6,13 +6,14 @@ import type { Duration } from '../core/duration.js';
 import { minTaskTimeoutMs } from './config.js';
 import { ConfigError } from '../core/errors.js';
 import { loggerOption, resolveLogger, type Logger } from '../core/logger.js';
-import { duration, integer, parseOptions, postgresIdentifier, storableText, strictObject, text } from '../core/option-schema.js';
+import { duration, integer, parseOptions, storableText, strictObject, text } from '../core/option-schema.js';
+import { schemaNameOption } from '../core/postgres/schema-name.js';
 
 /** Options of `new Scheduler(options)`. Only `name` is required. */
 export interface SchedulerOptions {
   /**
    * The scheduler name: schedulers with the same name and store share the same slots, across
-   * processes and hosts. Letters, digits and `_ . : -`.
+   * processes and hosts. 1 to 100 letters, digits and `_ . : -`.
    */
   name: string;
   /**
@@ -163,7 +164,7 @@ const schema = strictObject(
     name: text(namePattern, nameAllowed),
     redis: z.optional(redisOption()),
     postgres: z.optional(postgresOption()),
-    postgresSchema: z._default(postgresIdentifier(), defaults.postgresSchema),
+    postgresSchema: z._default(schemaNameOption(), defaults.postgresSchema),
     keyPrefix: z._default(text(namePattern, nameAllowed), defaults.keyPrefix),
     redisWaitReplicas: z._default(integer(0, { allowed: 'allowed: a whole number of replicas, 0 for no wait' }), defaults.redisWaitReplicas),
     defaultSlotClass: z.optional(text(/./, 'allowed: the name of a slot class')),

@@ -7,7 +7,7 @@
 import test, { type ExecutionContext } from 'ava';
 import pg from 'pg';
 import { ProcrastinateBackend } from '../../backends/procrastinate/backend.js';
-import { JobAbortedError } from '../../backends/procrastinate/backend-errors.js';
+import { JobAbortedError } from '../../backends/procrastinate/errors.js';
 import type { JobContext, ProcrastinateBackendOptions } from '../../backends/procrastinate/backend-options.js';
 import { ProcrastinateSchemaError } from '../../backends/procrastinate/errors.js';
 import { ConfigError, TaskAbortedError, type AbortCause } from '../../src/core/errors.js';
