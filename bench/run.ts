@@ -5,12 +5,13 @@
 import { execSync } from 'node:child_process';
 import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
-import { Services, connectPostgres, connectRedis, fmt, table, type Row, type StoreKind } from './common.js';
-import { cycles } from './cycles.js';
-import { drain } from './drain.js';
-import { keepaliveStop } from './keepalive-stop.js';
-import { passCost } from './pass-cost.js';
-import { procrastinateBench } from './procrastinate.js';
+import { cycles } from './cycles/index.js';
+import { drain } from './drain/index.js';
+import { fmt, table, type Row } from './harness/format.js';
+import { Services, connectPostgres, connectRedis, type StoreKind } from './harness/services.js';
+import { keepaliveStop } from './keepalive/index.js';
+import { passCost } from './pass/index.js';
+import { procrastinateBench } from './procrastinate/index.js';
 
 const usage = `Usage: node dist/bench/run.js [benchmark ...] [options]     (or: npm run bench -- ...)
 

@@ -5,8 +5,14 @@
  * refilled together in a round (one `startMany` on Redis and PostgreSQL) without a pass.
  * Throughput is N ÷ (time from the first `schedule()` to the N-th `stopCallback`).
  */
-import { Backend, Scheduler, type SchedulerOptions, type TaskContext } from '../src/index.js';
-import { countPostgres, countRedis, fmt, summarize, uniqueName, type RoundTrips, type Row, type Services, type StoreKind } from './common.js';
+import { Backend, Scheduler, type SchedulerOptions, type TaskContext } from '../../src/index.js';
+import type { Row } from '../harness/format.js';
+import type { RoundTrips } from '../harness/round-trips.js';
+import { uniqueName, type Services, type StoreKind } from '../harness/services.js';
+import { countedStore } from '../harness/store.js';
+import { drainRow, type DrainRun } from './table.js';
+
+export type { DrainRun } from './table.js';
 
 class NoOp extends Backend {
   private next = 0;
@@ -56,28 +62,11 @@ export interface DrainOptions {
   redisTarget: number;
 }
 
-export interface DrainRun {
-  store: StoreKind;
-  tasksPerSec: number;
-  requestsPerTask: number;
-  passes: number;
-}
-
 export async function drain(services: Services, options: DrainOptions): Promise<{ rows: Row[]; runs: DrainRun[] }> {
   const runs: DrainRun[] = [];
   const rows: Row[] = [];
   for (const store of options.stores) {
-    let counter: RoundTrips | undefined;
-    let storeOptions: Omit<SchedulerOptions, 'name'> = {};
-    if (store === 'redis') {
-      const client = await services.redis();
-      counter = countRedis(client);
-      storeOptions = { redis: client, keyPrefix: services.keyPrefix };
-    } else if (store === 'postgres') {
-      const pool = await services.postgres();
-      counter = countPostgres(pool);
-      storeOptions = { postgres: pool, postgresSchema: services.schema };
-    }
+    const { options: storeOptions, counter } = await countedStore(services, store);
     // One short unmeasured drain first: JIT, scripts cached on the server, pool connections open.
     await drainOnce(storeOptions, Math.min(options.tasks, 2000), options.slots, undefined);
     const mine: DrainRun[] = [];
@@ -86,26 +75,7 @@ export async function drain(services: Services, options: DrainOptions): Promise<
       mine.push({ store, ...result });
     }
     runs.push(...mine);
-    const rate = summarize(mine.map((r) => r.tasksPerSec));
-    const row: Row = {
-      store,
-      slots: options.slots,
-      tasks: fmt(options.tasks, 0),
-      runs: mine.map((r) => fmt(r.tasksPerSec, 0)).join(', '),
-      'tasks/s median': fmt(rate.median, 0),
-      'spread (max−min)/median': `${fmt(((rate.max - rate.min) / rate.median) * 100, 1)}%`,
-      'requests/task': counter ? fmt(summarize(mine.map((r) => r.requestsPerTask)).median, 2) : '-',
-      'passes + refill rounds/run': fmt(summarize(mine.map((r) => r.passes)).median, 0),
-      target: '',
-    };
-    if (store === 'redis') {
-      const ratio = rate.median / options.redisTarget;
-      row.target =
-        ratio >= 1
-          ? `≥ ${fmt(options.redisTarget, 0)}: met (${fmt(ratio * 100, 0)}%)`
-          : `≥ ${fmt(options.redisTarget, 0)}: missed by ${fmt((1 - ratio) * 100, 1)}%`;
-    }
-    rows.push(row);
+    rows.push(drainRow(store, options, mine, counter !== undefined));
   }
   return { rows, runs };
 }

@@ -4,8 +4,11 @@
  * at once (each on its own running task).
  */
 import { once } from 'node:events';
-import { Backend, Scheduler, type SchedulerOptions, type TaskContext } from '../src/index.js';
-import { countPostgres, countRedis, fmt, throughput, uniqueName, type RoundTrips, type Row, type Services, type StoreKind } from './common.js';
+import { Backend, Scheduler, type TaskContext } from '../../src/index.js';
+import { fmt, type Row } from '../harness/format.js';
+import { uniqueName, type Services, type StoreKind } from '../harness/services.js';
+import { countedStore } from '../harness/store.js';
+import { throughput } from '../harness/timing.js';
 
 /** Hands out a fixed list of task ids, then nothing; the tasks run until stopped. */
 class Hold extends Backend {
@@ -31,17 +34,7 @@ export interface KeepaliveOptions {
 export async function keepaliveStop(services: Services, options: KeepaliveOptions): Promise<Row[]> {
   const rows: Row[] = [];
   for (const store of options.stores) {
-    let counter: RoundTrips | undefined;
-    let storeOptions: Omit<SchedulerOptions, 'name'> = {};
-    if (store === 'redis') {
-      const client = await services.redis();
-      counter = countRedis(client);
-      storeOptions = { redis: client, keyPrefix: services.keyPrefix };
-    } else if (store === 'postgres') {
-      const pool = await services.postgres();
-      counter = countPostgres(pool);
-      storeOptions = { postgres: pool, postgresSchema: services.schema };
-    }
+    const { options: storeOptions, counter } = await countedStore(services, store);
     const n = options.concurrency;
     const taskIds = Array.from({ length: n }, (_, i) => `task-${i + 1}`);
     const backend = new Hold([...taskIds]);

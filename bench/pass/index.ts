@@ -5,8 +5,11 @@
  * client, and milliseconds per pass, split into time waiting on the store and the rest (the
  * Scheduler's own work in Node).
  */
-import { Backend, Scheduler, type SchedulerOptions } from '../src/index.js';
-import { countPostgres, countRedis, fmt, summarize, uniqueName, type RoundTrips, type Row, type Services, type StoreKind } from './common.js';
+import { Backend, Scheduler } from '../../src/index.js';
+import { fmt, type Row } from '../harness/format.js';
+import { uniqueName, type Services, type StoreKind } from '../harness/services.js';
+import { summarize } from '../harness/stats.js';
+import { countedStore } from '../harness/store.js';
 
 /** Never has a task. */
 class Empty extends Backend {
@@ -29,17 +32,7 @@ export async function passCost(services: Services, options: PassCostOptions): Pr
   const rows: Row[] = [];
   for (const store of options.stores) {
     if (store === 'memory') continue; // no round trips to count
-    let counter: RoundTrips;
-    let storeOptions: Omit<SchedulerOptions, 'name'>;
-    if (store === 'redis') {
-      const client = await services.redis();
-      counter = countRedis(client);
-      storeOptions = { redis: client, keyPrefix: services.keyPrefix };
-    } else {
-      const pool = await services.postgres();
-      counter = countPostgres(pool);
-      storeOptions = { postgres: pool, postgresSchema: services.schema };
-    }
+    const { options: storeOptions, counter } = await countedStore(services, store);
     for (const slots of options.slotCounts) {
       const scheduler = new Scheduler({ name: uniqueName('pass'), ...storeOptions });
       scheduler.registerBackend('Empty', Empty);

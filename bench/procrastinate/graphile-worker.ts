@@ -1,14 +1,9 @@
 /**
- * Loads `graphile-worker` from bench/node_modules, where `npm --prefix bench install` puts it, the
- * same way as redis-semaphore.ts: required relative to bench/package.json (the compiled benchmark
- * runs from dist/bench/, from where a bare import would never find bench/node_modules), and typed
- * here by the little the benchmark uses, so that `npm run build` passes without it installed.
+ * Loads `graphile-worker` from bench/node_modules (see harness/peers.ts for why it is required
+ * relative to bench/package.json), typed by the little the benchmark uses.
  */
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
 import type { EventEmitter } from 'node:events';
-import { benchDir } from './redis-semaphore.js';
+import { packageVersion, peerRequire } from '../harness/peers.js';
 
 /** A job to add: `addJobs` takes many in one statement. */
 export interface GraphileJobSpec {
@@ -49,27 +44,13 @@ export interface GraphileWorker {
 
 /** graphile-worker and its version, or an explanation when it is not installed. */
 export function loadGraphileWorker(): { worker: GraphileWorker; version: string } | { error: string } {
-  const dir = benchDir();
-  const require = createRequire(join(dir, 'package.json'));
+  const { require, dir } = peerRequire();
   try {
     const worker = require('graphile-worker') as GraphileWorker;
     // Its package.json is not in its exports map: read it next to the resolved entry point.
-    const version = packageVersion(require.resolve('graphile-worker'));
+    const version = packageVersion('graphile-worker', require.resolve('graphile-worker'));
     return { worker, version };
   } catch (error) {
     return { error: `graphile-worker not found from ${dir} (run: npm --prefix bench install): ${(error as Error).message}` };
   }
-}
-
-/** The version in the nearest package.json above a resolved file of the package. */
-function packageVersion(file: string): string {
-  for (let dir = dirname(file); dir !== dirname(dir); dir = dirname(dir)) {
-    try {
-      const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
-      if (pkg.name === 'graphile-worker') return pkg.version ?? '?';
-    } catch {
-      // no package.json here: go up
-    }
-  }
-  return '?';
 }

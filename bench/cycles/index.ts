@@ -9,10 +9,13 @@
  * use; two requests per cycle). The limit equals the callers so that no acquire ever waits on
  * its retry interval: both libraries are measured uncontended.
  */
-import { MemorySlotStore, type SlotStore } from '../src/index.js';
-import { PostgresSlotStore } from '../slots/postgres/index.js';
-import { RedisSlotStore } from '../slots/redis/index.js';
-import { countPostgres, countRedis, fmt, type RoundTrips, throughput, uniqueName, type Row, type Services, type StoreKind } from './common.js';
+import { MemorySlotStore, type SlotStore } from '../../src/index.js';
+import { PostgresSlotStore } from '../../slots/postgres/index.js';
+import { RedisSlotStore } from '../../slots/redis/index.js';
+import { fmt, type Row } from '../harness/format.js';
+import { countPostgres, countRedis, type RoundTrips } from '../harness/round-trips.js';
+import { uniqueName, type Services, type StoreKind } from '../harness/services.js';
+import { throughput } from '../harness/timing.js';
 import { loadRedisSemaphore } from './redis-semaphore.js';
 
 export interface CyclesOptions {
