@@ -13,7 +13,7 @@ import { maxTaskIdBytes, taskIdProblem } from '../../src/contracts/task-id.js';
 import type { Occupancy } from '../../src/contracts/store.js';
 import { TaskAbortedError, TaskIdError } from '../../src/core/errors.js';
 import type { Scheduler } from '../../src/scheduler/scheduler.js';
-import { harness, ScriptedBackend, waitFor, type SlotKind } from '../conformance/scheduler-kit.js';
+import { harness, ScriptedBackend, waitFor, type SlotKind } from '../../src/testing/scheduler-kit.js';
 import { builtInSlotKinds, closeSlotKinds } from '../helpers/slot-kinds.js';
 import { fuzzParameters, metaString, oddString } from './fuzz-kit.js';
 

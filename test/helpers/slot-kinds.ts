@@ -8,7 +8,7 @@ import type pg from 'pg';
 import { MemorySlotStore } from '../../slots/memory/index.js';
 import { PostgresSlotStore } from '../../slots/postgres/index.js';
 import { RedisSlotStore } from '../../slots/redis/index.js';
-import type { SlotKind } from '../conformance/scheduler-kit.js';
+import type { SlotKind } from '../../src/testing/scheduler-kit.js';
 import { connectPostgres, connectRedis, freshSchema, redisUrl, uniqueName } from './services.js';
 
 export const memoryKind: SlotKind = {

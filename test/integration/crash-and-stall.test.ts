@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { Backend, type RejectInfo, type StopOutcome, type TaskContext } from '../../src/contracts/backend.js';
 import { TaskAbortedError } from '../../src/core/errors.js';
 import { Scheduler } from '../../src/scheduler/scheduler.js';
-import { ScriptedBackend, sleep, waitFor } from '../conformance/scheduler-kit.js';
+import { ScriptedBackend, sleep, waitFor } from '../../src/testing/scheduler-kit.js';
 import type { SchedulerOptions } from '../../src/scheduler/options.js';
 import { connectPostgres, connectRedis, databaseUrl, freshSchema, redisUrl, uniqueName } from '../helpers/services.js';
 

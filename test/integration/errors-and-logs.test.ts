@@ -4,7 +4,7 @@ import winston from 'winston';
 import Transport from 'winston-transport';
 import { Scheduler } from '../../src/scheduler/scheduler.js';
 import { StoreUnavailableError } from '../../src/core/errors.js';
-import { ScriptedBackend, waitFor } from '../conformance/scheduler-kit.js';
+import { ScriptedBackend, waitFor } from '../../src/testing/scheduler-kit.js';
 import { uniqueName } from '../helpers/services.js';
 
 /** A winston transport that keeps every log entry. */

@@ -10,7 +10,7 @@ import pg from 'pg';
 import { TaskAbortedError } from '../../src/core/errors.js';
 import { Scheduler } from '../../src/scheduler/scheduler.js';
 import type { SchedulerOptions } from '../../src/scheduler/options.js';
-import { ScriptedBackend, sleep, waitFor } from '../conformance/scheduler-kit.js';
+import { ScriptedBackend, sleep, waitFor } from '../../src/testing/scheduler-kit.js';
 import { connectPostgres, connectRedis, freshSchema, redisUrl, uniqueName } from '../helpers/services.js';
 import { postgresProxy, redisProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
 

@@ -12,7 +12,7 @@ import type { StopOutcome } from '../../src/contracts/backend.js';
 import { TaskAbortedError } from '../../src/core/errors.js';
 import type { SchedulerOptions } from '../../src/scheduler/options.js';
 import { Scheduler } from '../../src/scheduler/scheduler.js';
-import { ScriptedBackend, sleep, slots, waitFor } from '../conformance/scheduler-kit.js';
+import { ScriptedBackend, sleep, slots, waitFor } from '../../src/testing/scheduler-kit.js';
 import { connectRedis, redisUrl, uniqueName } from '../helpers/services.js';
 import { redisProxy } from '../helpers/tcp-proxy.js';
 

@@ -43,6 +43,7 @@ test('the packed package installs, imports, type-checks for Redis alone, and run
   t.is(packed.code, 0, packed.stderr);
   const [{ filename, files }] = JSON.parse(packed.stdout) as [{ filename: string; files: { path: string }[] }];
   t.true(files.some((f) => f.path === 'LICENSE'), 'the tarball carries the LICENSE');
+  t.false(files.some((f) => f.path.startsWith('dist/test/')), 'the tarball carries no tests: the suites are in dist/src/testing');
 
   const project = join(dir, 'project');
   mkdirSync(project);

@@ -6,7 +6,7 @@
  */
 import test, { type ExecutionContext } from 'ava';
 import { PgListener } from '../../src/core/postgres/listener.js';
-import { sleep, waitFor } from '../conformance/scheduler-kit.js';
+import { sleep, waitFor } from '../../src/testing/scheduler-kit.js';
 import { connectPostgres, uniqueName } from '../helpers/services.js';
 import { postgresProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
 

@@ -7,7 +7,7 @@
 import test from 'ava';
 import { TaskAbortedError } from '../../src/core/errors.js';
 import { Scheduler } from '../../src/scheduler/scheduler.js';
-import { ScriptedBackend, slots, waitFor } from '../conformance/scheduler-kit.js';
+import { ScriptedBackend, slots, waitFor } from '../../src/testing/scheduler-kit.js';
 import { connectPostgres, databaseUrl, freshSchema, uniqueName } from '../helpers/services.js';
 
 test('a dropped schema is recreated by the next pass: slots filled again, running tasks told lost once', async (t) => {

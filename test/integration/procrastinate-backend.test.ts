@@ -13,7 +13,7 @@ import { ProcrastinateSchemaError } from '../../backends/procrastinate/errors.js
 import { ConfigError, TaskAbortedError, type AbortCause } from '../../src/core/errors.js';
 import type { SchedulerOptions } from '../../src/scheduler/options.js';
 import { Scheduler } from '../../src/scheduler/scheduler.js';
-import { sleep, waitFor } from '../conformance/scheduler-kit.js';
+import { sleep, waitFor } from '../../src/testing/scheduler-kit.js';
 import { JobStore } from '../../backends/procrastinate/job-store.js';
 import { deferMany, deferOne, eventTypes, jobRow, procrastinateDb, q, registerWorker } from '../helpers/procrastinate.js';
 import { redisUrl, uniqueName } from '../helpers/services.js';

@@ -8,7 +8,7 @@ import { ConfigError } from '../../src/core/errors.js';
 import type { Logger } from '../../src/core/logger.js';
 import { AlreadyEnqueuedError } from '../../backends/procrastinate/errors.js';
 import { PeriodicDeferrer, type PeriodicTask } from '../../backends/procrastinate/periodic.js';
-import { waitFor } from '../conformance/scheduler-kit.js';
+import { waitFor } from '../../src/testing/scheduler-kit.js';
 import { procrastinateDb } from '../helpers/procrastinate.js';
 
 const cleanup: PeriodicTask = { taskName: 'app.cleanup', cron: '0 * * * *', args: { older_than: 7 }, queue: 'maintenance', priority: 2 };

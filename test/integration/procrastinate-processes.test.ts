@@ -10,7 +10,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
-import { sleep, waitFor } from '../conformance/scheduler-kit.js';
+import { sleep, waitFor } from '../../src/testing/scheduler-kit.js';
 import { deferMany, fetchJob, jobRow, procrastinateDb, q, registerWorker } from '../helpers/procrastinate.js';
 import { Scheduler } from '../../src/scheduler/scheduler.js';
 import { skewedClockEnv } from '../helpers/libfaketime.js';

@@ -10,7 +10,7 @@ import test, { type ExecutionContext } from 'ava';
 import { Cluster } from 'ioredis';
 import { StoreUnavailableError } from '../../src/core/errors.js';
 import { Scheduler } from '../../src/scheduler/scheduler.js';
-import { ScriptedBackend } from '../conformance/scheduler-kit.js';
+import { ScriptedBackend } from '../../src/testing/scheduler-kit.js';
 import { RedisSlotStore, type RedisSlotStoreOptions } from '../../slots/redis/index.js';
 import type { Occupancy } from '../../src/contracts/store.js';
 import { ownCluster, type OwnCluster } from '../helpers/own-cluster.js';

@@ -7,7 +7,7 @@
 import test from 'ava';
 import { Cluster } from 'ioredis';
 import { RedisSlotStore } from '../../slots/redis/index.js';
-import { schedulerConformanceSuite, storeContractSuite } from '../conformance/index.js';
+import { schedulerConformanceSuite, storeContractSuite } from '../../src/testing/index.js';
 import { ownCluster, type OwnCluster } from '../helpers/own-cluster.js';
 import { uniqueName } from '../helpers/services.js';
 

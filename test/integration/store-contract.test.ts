@@ -10,7 +10,7 @@ import type pg from 'pg';
 import { MemorySlotStore } from '../../slots/memory/index.js';
 import { PostgresSlotStore } from '../../slots/postgres/index.js';
 import { RedisSlotStore } from '../../slots/redis/index.js';
-import { storeContractSuite } from '../conformance/index.js';
+import { storeContractSuite } from '../../src/testing/index.js';
 import { connectPostgres, connectRedis, freshSchema, redisUrl, uniqueName } from '../helpers/services.js';
 
 /** Connections shared by the tests of this file, opened on first use and closed after all of them. */

@@ -9,7 +9,7 @@ import test from 'ava';
 import { Redis } from 'ioredis';
 import { StoreError, StoreUnavailableError } from '../../src/core/errors.js';
 import { Scheduler } from '../../src/scheduler/scheduler.js';
-import { ScriptedBackend } from '../conformance/scheduler-kit.js';
+import { ScriptedBackend } from '../../src/testing/scheduler-kit.js';
 import { connectPostgres, connectRedis, freshSchema, redisUrl, uniqueName } from '../helpers/services.js';
 import { postgresProxy, redisProxy } from '../helpers/tcp-proxy.js';
 

@@ -4,7 +4,7 @@
  * error), and what a `duplicate` says of the occupancy holding the id.
  */
 import type { Macro, TestFn } from 'ava';
-import type { StartRequest } from '../../src/contracts/store.js';
+import type { StartRequest } from '../contracts/store.js';
 import { assertDuplicate, endRequest, must, ok, startRequest, type CaseBody, type StoreFactory } from './store-suite-kit.js';
 import { badTaskIds, goodTaskIds } from './task-id-samples.js';
 

@@ -23,7 +23,7 @@ import { registerDeliveryCases } from './store-suite-delivery.js';
 import { registerTaskIdCases } from './store-suite-ids.js';
 import { registerPeerCases } from './store-suite-peers.js';
 import { registerTimingCases } from './store-suite-timing.js';
-import type { StoreEvent } from '../../src/contracts/store.js';
+import type { StoreEvent } from '../contracts/store.js';
 import { assertDuplicate, backend, contractMacro, endRequest, identity, must, ok, sleep, startRequest, timing, type StoreFactory } from './store-suite-kit.js';
 
 export type { StoreFactory } from './store-suite-kit.js';

@@ -7,7 +7,7 @@
  * cases check that it still behaves as before).
  */
 import type { Macro, TestFn } from 'ava';
-import type { DeliveryRef, EndedOccupancy } from '../../src/contracts/store.js';
+import type { DeliveryRef, EndedOccupancy } from '../contracts/store.js';
 import { backend, must, ok, sleep, timing, type CaseBody, type Harness, type StoreFactory } from './store-suite-kit.js';
 import { startAll } from './store-suite-timing.js';
 

@@ -6,7 +6,7 @@
  * one reservation pass, since any later `beginPass` may already reap them.
  */
 import type { Macro, TestFn } from 'ava';
-import { compareSlotIds, type Lost, type Occupancy, type Reservation, type StartResult } from '../../src/contracts/store.js';
+import { compareSlotIds, type Lost, type Occupancy, type Reservation, type StartResult } from '../contracts/store.js';
 import { assertDuplicate, backend, endedTaskIds, identity, must, ok, sleep, timing, type CaseBody, type Harness, type StoreFactory } from './store-suite-kit.js';
 
 /** Reserves `slotIds` as one owner and starts `tasks[i]` in `slotIds[i]`, all from that one pass. */

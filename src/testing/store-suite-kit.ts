@@ -22,7 +22,7 @@ import type {
   SlotStore,
   StartRequest,
   StartResult,
-} from '../../src/contracts/store.js';
+} from '../contracts/store.js';
 
 /** Builds one isolated store for one test. */
 export interface StoreFactory {

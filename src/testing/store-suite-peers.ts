@@ -5,7 +5,7 @@
  * each other's slots, task ids, outbox or records.
  */
 import type { TestFn } from 'ava';
-import { compareSlotIds, type StartResult, type StoreEvent } from '../../src/contracts/store.js';
+import { compareSlotIds, type StartResult, type StoreEvent } from '../contracts/store.js';
 import { assertDuplicate, endedTaskIds, identity, must, ok, peersMacro, sleep, timing, type Harness, type StoreFactory } from './store-suite-kit.js';
 
 /** `slotIds` starting at index `i`, wrapping: each owner lists the slots in its own order. */

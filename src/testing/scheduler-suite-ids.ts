@@ -4,7 +4,7 @@
  * so a backend never sees a store's raw error nor loses a task it claimed.
  */
 import type { TestFn } from 'ava';
-import { TaskIdError } from '../../src/core/errors.js';
+import { TaskIdError } from '../core/errors.js';
 import { ClaimingBackend, harness, slots, waitFor, type SlotKind } from './scheduler-kit.js';
 import { badTaskIds, goodTaskIds } from './task-id-samples.js';
 

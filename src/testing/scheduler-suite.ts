@@ -10,9 +10,9 @@
  * ```
  */
 import type { TestFn } from 'ava';
-import type { Scheduler } from '../../src/scheduler/scheduler.js';
-import { PollResultError, CallTimeoutError, TaskAbortedError } from '../../src/core/errors.js';
-import type { PassReport } from '../../src/contracts/results.js';
+import type { Scheduler } from '../scheduler/scheduler.js';
+import { PollResultError, CallTimeoutError, TaskAbortedError } from '../core/errors.js';
+import type { PassReport } from '../contracts/results.js';
 import { ClaimingBackend, ScriptedBackend, harness, sleep, slots, waitFor, type SlotKind } from './scheduler-kit.js';
 import { registerSchedulerIdCases } from './scheduler-suite-ids.js';
 

@@ -4,10 +4,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { ExecutionContext } from 'ava';
-import { Backend, type PollContext, type RejectInfo, type StopOutcome, type TaskContext, type TimeoutInfo } from '../../src/contracts/backend.js';
-import { Scheduler } from '../../src/scheduler/scheduler.js';
-import type { SchedulerOptions } from '../../src/scheduler/options.js';
-import type { SlotStore } from '../../src/contracts/store.js';
+import { Backend, type PollContext, type RejectInfo, type StopOutcome, type TaskContext, type TimeoutInfo } from '../contracts/backend.js';
+import { Scheduler } from '../scheduler/scheduler.js';
+import type { SchedulerOptions } from '../scheduler/options.js';
+import type { SlotStore } from '../contracts/store.js';
 
 /**
  * A kind of slot to run the suite on. `setup` is called once per test and returns what every

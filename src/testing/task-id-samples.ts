@@ -2,7 +2,7 @@
  * Task ids at the edges of the task-id grammar, shared by the store and scheduler conformance
  * suites so that every store is held to the same rule.
  */
-import { maxTaskIdBytes } from '../../src/contracts/task-id.js';
+import { maxTaskIdBytes } from '../contracts/task-id.js';
 
 /** Ids every store must take and give back unchanged. */
 export const goodTaskIds: ReadonlyArray<{ label: string; taskId: string }> = [
