@@ -1,6 +1,6 @@
 /**
  * The slot-store contract as an ava suite, for any `SlotStore`: the stores of this package run it
- * in `test/integration/store-contract.test.ts`, and users run it against their own:
+ * in `test/stores/store-contract.test.ts`, and users run it against their own:
  *
  * ```ts
  * import test from 'ava';

@@ -5,9 +5,9 @@
  * stalled workers, a database away) is not.
  */
 import test from 'ava';
-import { checkRun, type CheckConfig, type ViolationKind } from '../faults/checker.js';
-import type { FinalJob, HarnessEvent, JournalEvent, WorkerEvent } from '../faults/harness/events.js';
-import { checkProcrastinate } from '../faults/procrastinate-checker.js';
+import { checkRun, type CheckConfig, type ViolationKind } from './checker.js';
+import type { FinalJob, HarnessEvent, JournalEvent, WorkerEvent } from './harness/events.js';
+import { checkProcrastinate } from './procrastinate-checker.js';
 
 const harness = 1;
 const config: CheckConfig = { slots: 1, recoveryBoundMs: 5000, requireRedelivery: false };

@@ -4,8 +4,8 @@
  * process did not judge, a store that lost its state) is counted apart, not as a violation.
  */
 import test from 'ava';
-import { checkRun, type CheckConfig, type ViolationKind } from '../faults/checker.js';
-import type { HarnessEvent, JournalEvent, WorkerEvent } from '../faults/harness/events.js';
+import { checkRun, type CheckConfig, type ViolationKind } from './checker.js';
+import type { HarnessEvent, JournalEvent, WorkerEvent } from './harness/events.js';
 
 const harness = 1;
 const config: CheckConfig = { slots: 1, recoveryBoundMs: 5000, requireRedelivery: false };

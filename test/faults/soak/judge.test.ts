@@ -4,8 +4,8 @@
  * table that keeps growing each fail, naming the figure.
  */
 import test from 'ava';
-import type { EventOf, JournalEvent } from '../faults/harness/events.js';
-import { judgeSoak } from '../faults/soak/judge.js';
+import type { EventOf, JournalEvent } from '../harness/events.js';
+import { judgeSoak } from './judge.js';
 
 const worker = 10;
 const harness = 1;
