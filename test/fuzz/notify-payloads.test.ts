@@ -10,7 +10,7 @@ import fc from 'fast-check';
 import type pg from 'pg';
 import { ProcrastinateBackend } from '../../backends/procrastinate/backend.js';
 import { Scheduler } from '../../src/scheduler/scheduler.js';
-import { ScriptedBackend, waitFor } from '../conformance/scheduler-kit.js';
+import { ScriptedBackend, waitFor } from '../../src/testing/scheduler-kit.js';
 import { capturingLogger } from '../helpers/capturing-logger.js';
 import { deferOne, jobRow, procrastinateDb } from '../helpers/procrastinate.js';
 import { connectPostgres, connectRedis, freshSchema, redisUrl, uniqueName } from '../helpers/services.js';

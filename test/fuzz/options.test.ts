@@ -13,7 +13,7 @@ import { PostgresSlotStore } from '../../slots/postgres/index.js';
 import { RedisSlotStore } from '../../slots/redis/index.js';
 import { ConfigError, describe } from '../../src/core/errors.js';
 import { Scheduler } from '../../src/scheduler/scheduler.js';
-import { ScriptedBackend } from '../conformance/scheduler-kit.js';
+import { ScriptedBackend } from '../../src/testing/scheduler-kit.js';
 import { databaseUrl, redisUrl } from '../helpers/services.js';
 import { outcomeOf, outcomeOfAsync } from './config-errors.js';
 import { anyValue, fuzzParameters, metaString, oddString, typoOf } from './fuzz-kit.js';

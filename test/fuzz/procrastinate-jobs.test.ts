@@ -12,7 +12,7 @@ import type pg from 'pg';
 import fc from 'fast-check';
 import { ProcrastinateBackend, ProcrastinateClient } from '../../backends/procrastinate/index.js';
 import { Scheduler } from '../../src/scheduler/scheduler.js';
-import { waitFor } from '../conformance/scheduler-kit.js';
+import { waitFor } from '../../src/testing/scheduler-kit.js';
 import { capturingLogger } from '../helpers/capturing-logger.js';
 import { procrastinateDb, q } from '../helpers/procrastinate.js';
 import { ConfigError } from '../../src/core/errors.js';

@@ -13,7 +13,7 @@ import { PostgresSlotStore } from '../../slots/postgres/index.js';
 import { RedisSlotStore } from '../../slots/redis/index.js';
 import type { SlotStore } from '../../src/contracts/store.js';
 import { Scheduler } from '../../src/scheduler/scheduler.js';
-import { ScriptedBackend } from '../conformance/scheduler-kit.js';
+import { ScriptedBackend } from '../../src/testing/scheduler-kit.js';
 import { connectPostgres, connectRedis, freshSchema, redisUrl, uniqueName } from '../helpers/services.js';
 import { outcomeOf, outcomeOfAsync } from './config-errors.js';
 import { fuzzParameters, metaString, oddString } from './fuzz-kit.js';

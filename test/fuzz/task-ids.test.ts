@@ -1,6 +1,6 @@
 /**
  * Fuzzed task ids through a scheduler on each built-in slot kind (memory, Redis, PostgreSQL). The
- * conformance suites hold every store to fixed samples (test/conformance/task-id-samples.ts); here
+ * conformance suites hold every store to fixed samples (src/testing/task-id-samples.ts); here
  * fast-check adds random ones. An id the grammar allows (src/contracts/task-id.ts) starts, renews, is
  * inspected, cancelled and stopped unchanged, in the scheduler's events too, as a different task
  * from an id that differs only by case, normalisation or whitespace, and without touching another
@@ -13,7 +13,7 @@ import { maxTaskIdBytes, taskIdProblem } from '../../src/contracts/task-id.js';
 import type { Occupancy } from '../../src/contracts/store.js';
 import { TaskAbortedError, TaskIdError } from '../../src/core/errors.js';
 import type { Scheduler } from '../../src/scheduler/scheduler.js';
-import { harness, ScriptedBackend, waitFor, type SlotKind } from '../conformance/scheduler-kit.js';
+import { harness, ScriptedBackend, waitFor, type SlotKind } from '../../src/testing/scheduler-kit.js';
 import { builtInSlotKinds, closeSlotKinds } from '../helpers/slot-kinds.js';
 import { fuzzParameters, metaString, oddString } from './fuzz-kit.js';
 

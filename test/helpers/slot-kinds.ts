@@ -8,8 +8,14 @@ import type pg from 'pg';
 import { MemorySlotStore } from '../../slots/memory/index.js';
 import { PostgresSlotStore } from '../../slots/postgres/index.js';
 import { RedisSlotStore } from '../../slots/redis/index.js';
-import type { SlotKind } from '../conformance/scheduler-kit.js';
+import type { SlotKind } from '../../src/testing/scheduler-kit.js';
 import { connectPostgres, connectRedis, freshSchema, redisUrl, uniqueName } from './services.js';
+
+/**
+ * The suites break callbacks and poll bad ids on purpose, and judge by their assertions, not by log
+ * lines: their schedulers log nothing unless a test passes a logger of its own.
+ */
+const quiet = { logger: false } as const;
 
 export const memoryKind: SlotKind = {
   label: 'MemorySlot',
@@ -18,7 +24,7 @@ export const memoryKind: SlotKind = {
     // One store instance shared by every scheduler of the test, as one process would share it.
     const shared = new MemorySlotStore();
     return {
-      options: {},
+      options: { ...quiet },
       slotCls: 'MemorySlot',
       register: (scheduler) => scheduler.registerSlotClass('MemorySlot', () => shared),
       createStore: async () => shared,
@@ -34,7 +40,7 @@ export const redisKind: SlotKind = {
     (await connectRedis()).disconnect(); // fail loudly, with how to start Redis, if it is down
     const keyPrefix = uniqueName('ts');
     return {
-      options: { redis: redisUrl, keyPrefix },
+      options: { ...quiet, redis: redisUrl, keyPrefix },
       slotCls: 'RedisSlot',
       createStore: async (name) => new RedisSlotStore({ name, redis: redisUrl, keyPrefix }),
       cleanup: async () => {
@@ -56,7 +62,7 @@ export const postgresKind: SlotKind = {
     pool ??= await connectPostgres({ max: 20 });
     const schema = await freshSchema(pool);
     return {
-      options: { postgres: pool, postgresSchema: schema },
+      options: { ...quiet, postgres: pool, postgresSchema: schema },
       slotCls: 'PostgresSlot',
       createStore: async (name) => new PostgresSlotStore({ name, postgres: pool!, schema }),
       cleanup: async () => {

@@ -24,6 +24,7 @@ import { parseDuration } from '../../src/core/duration.js';
 import { TaskAbortedError } from '../../src/core/errors.js';
 import { Scheduler } from '../../src/scheduler/scheduler.js';
 import { databaseUrl, redisUrl } from './services.js';
+import { errorsOnlyLogger } from './errors-only-logger.js';
 
 const env = (key: string): string => {
   const value = process.env[key];
@@ -140,6 +141,7 @@ const scheduler = new Scheduler({
   reservationTimeout: '5s',
   pollTimeout: '1s',
   ...(process.env.MAX_LOCAL_TASKS ? { maxLocalTasks: Number(process.env.MAX_LOCAL_TASKS) } : {}),
+  logger: errorsOnlyLogger(),
 });
 scheduler.registerBackend('Queue', QueueBackend);
 await scheduler.load(Array.from({ length: Number(env('SLOTS')) }, (_, i) => ({ slotId: i + 1, backends: ['Queue'] })));
