@@ -46,6 +46,15 @@ wanted AS (
   FROM unnest($2::text[]) WITH ORDINALITY AS w(slot_id, ord)
   ORDER BY w.slot_id, w.ord
 ),
+positions AS MATERIALIZED (
+  -- The position of each slot id in $2 (its first: the smallest is aggregated last, and wins), as
+  -- one jsonb object, read through a scalar subquery (evaluated once; a join would carry the
+  -- object in every row) and looked up per row. A join with `wanted` instead left the plan to the
+  -- statistics of the slots table: taken while most slots were reserved, they made the planner
+  -- expect one idle slot and loop over `wanted` for each (12 s a pass at 10,000 slots, 150 ms now).
+  SELECT jsonb_object_agg(w.slot_id, w.ord ORDER BY w.ord DESC) AS of
+  FROM unnest($2::text[]) WITH ORDINALITY AS w(slot_id, ord)
+),
 victims AS MATERIALIZED (
   -- Locked so that a concurrent pass skips them rather than ending them a second time; the lock
   -- re-reads each row, so the values are current, not the snapshot's.
@@ -197,12 +206,10 @@ free AS MATERIALIZED (
   -- Only as many as the caller may reserve are locked, first in config order (the lock is taken
   -- row by row as the limit pulls them): a pass at its maxReserve must not hold idle slots that a
   -- concurrent pass of a scheduler with room would take (passes on one cron tick run together).
-  -- ANY($2) beside the join: the planner reads it as an index condition, where the join alone
-  -- could become a nested loop over every pair (seconds at 10,000 slots).
-  SELECT s.slot_id, w.ord
-  FROM __SCHEMA__.task_semaphore_slots AS s JOIN wanted AS w ON w.slot_id = s.slot_id
+  SELECT s.slot_id, ((SELECT p.of FROM positions AS p) ->> s.slot_id)::bigint AS ord
+  FROM __SCHEMA__.task_semaphore_slots AS s
   WHERE s.scheduler = $1::text AND s.slot_id = ANY ($2::text[]) AND s.status = 'idle'
-  ORDER BY w.ord
+  ORDER BY 2
   LIMIT $10::bigint
   FOR UPDATE OF s SKIP LOCKED
 ),
@@ -242,7 +249,7 @@ announced AS MATERIALIZED (
 ),
 running AS (
   -- Running in the snapshot and not reaped above.
-  SELECT w.ord, s.slot_id,
+  SELECT ((SELECT p.of FROM positions AS p) ->> s.slot_id)::bigint AS ord, s.slot_id,
          jsonb_build_object(
            'slotId', s.slot_id, 'token', s.token, 'taskId', s.task_id, 'backend', s.backend,
            'owner', s.owner, 'startedAt', s.started_at, 'lastKeepaliveAt', s.last_keepalive_at,
@@ -250,7 +257,6 @@ running AS (
            'maxRuntimeMs', s.max_runtime_ms, 'cancelRequested', s.cancel_requested
          ) AS record
   FROM __SCHEMA__.task_semaphore_slots AS s
-  JOIN wanted AS w ON w.slot_id = s.slot_id
   WHERE s.scheduler = $1::text
     AND s.slot_id = ANY ($2::text[])
     AND s.status = 'running'
@@ -268,9 +274,8 @@ SELECT 'ended', 1, r.was_due, NULL, NULL, r.record, NULL, NULL FROM redelivered 
 UNION ALL
 SELECT 'ended', 2, t.id, NULL, NULL, t.record, NULL, NULL FROM taken AS t
 UNION ALL
-SELECT 'reserved', 0, w.ord, r.slot_id, r.token, NULL, NULL, NULL
+SELECT 'reserved', 0, ((SELECT p.of FROM positions AS p) ->> r.slot_id)::bigint, r.slot_id, r.token, NULL, NULL, NULL
 FROM (SELECT slot_id, token FROM reserved UNION ALL SELECT slot_id, token FROM created) AS r
-JOIN wanted AS w ON w.slot_id = r.slot_id
 UNION ALL
 SELECT 'running', 0, r.ord, r.slot_id, NULL, r.record, NULL, NULL FROM running AS r
 ORDER BY kind, grp, pos, slot_id;
