@@ -14,7 +14,13 @@ const above = (...layers) => `^(${layers.join('|')})/`;
 
 module.exports = {
   forbidden: [
-    { name: 'resolvable', severity: 'error', comment: 'An import the cruiser cannot follow is a rule it cannot check.', from: {}, to: { couldNotResolve: true } },
+    {
+      name: 'resolvable',
+      severity: 'error',
+      comment: 'An import the cruiser cannot follow is a rule it cannot check.',
+      from: {},
+      to: { couldNotResolve: true },
+    },
     { name: 'no-circular', severity: 'error', comment: 'A cycle makes the layers meaningless.', from: {}, to: { circular: true } },
     {
       name: 'core-is-the-base',

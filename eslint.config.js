@@ -16,7 +16,10 @@ export default tseslint.config(
       // A variable a closure reads before its one assignment (a test's gate) stays `let`.
       'prefer-const': ['error', { ignoreReadBeforeAssign: true }],
       // A leading underscore marks a parameter a signature needs and the body does not.
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_' }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_' },
+      ],
     },
   },
 );

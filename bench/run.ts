@@ -79,7 +79,11 @@ const int = (name: keyof typeof values): number => {
   if (!Number.isSafeInteger(n) || n < 0) throw new Error(`--${name} must be a whole number, got ${String(values[name])}`);
   return n;
 };
-const list = (text: string) => text.split(',').map((s) => s.trim()).filter(Boolean);
+const list = (text: string) =>
+  text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
 
 const selected = (positionals.length > 0 ? positionals : benchmarks) as Benchmark[];
 for (const name of selected) {
@@ -96,7 +100,10 @@ const concurrency = int('concurrency');
 if (!['on', 'off'].includes(values.autopipelining!)) throw new Error('--autopipelining must be on or off');
 const autoPipelining = values.autopipelining === 'on';
 
-const load = () => loadavg().map((l) => l.toFixed(2)).join(' ');
+const load = () =>
+  loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
 const print = (text = '') => process.stdout.write(`${text}\n`);
 
 async function machine(): Promise<Row[]> {
@@ -114,7 +121,9 @@ async function machine(): Promise<Row[]> {
     }
   };
   rows.push({ item: 'kernel', value: shell('uname -sr') });
-  const dirty = shell('git status --porcelain --untracked-files=no -- src slots backends') ? ' (with uncommitted changes to the library)' : '';
+  const dirty = shell('git status --porcelain --untracked-files=no -- src slots backends')
+    ? ' (with uncommitted changes to the library)'
+    : '';
   rows.push({ item: 'library commit', value: `${shell('git rev-parse --short HEAD')}${dirty}` });
   if (usesRedis) {
     const client = await connectRedis();
@@ -127,10 +136,16 @@ async function machine(): Promise<Row[]> {
     const { rows: version } = await pool.query<{ server_version: string }>('SHOW server_version');
     const { rows: sync } = await pool.query<{ synchronous_commit: string }>('SHOW synchronous_commit');
     await pool.end();
-    rows.push({ item: 'postgresql', value: `${version[0]?.server_version ?? '?'} (synchronous_commit ${sync[0]?.synchronous_commit ?? '?'})` });
+    rows.push({
+      item: 'postgresql',
+      value: `${version[0]?.server_version ?? '?'} (synchronous_commit ${sync[0]?.synchronous_commit ?? '?'})`,
+    });
   }
   if (usesRedis) {
-    rows.push({ item: 'ioredis clients', value: `enableAutoPipelining: ${autoPipelining} (${autoPipelining ? '--autopipelining=on' : 'as the store’s own client from a URL'})` });
+    rows.push({
+      item: 'ioredis clients',
+      value: `enableAutoPipelining: ${autoPipelining} (${autoPipelining ? '--autopipelining=on' : 'as the store’s own client from a URL'})`,
+    });
   }
   rows.push({ item: 'load average (1/5/15 min) at start', value: load() });
   return rows;
@@ -148,15 +163,23 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     // background writes reject unhandled): expected now, and not a reason to stop the cleanup.
     process.on('unhandledRejection', () => {});
     process.on('uncaughtException', () => {});
-    services.cleanup().then(
-      (done) => process.stderr.write(`cleanup: ${done}\n`),
-      (error: unknown) => process.stderr.write(`cleanup failed: ${String(error)}\n`),
-    ).finally(() => process.exit(130));
+    services
+      .cleanup()
+      .then(
+        (done) => process.stderr.write(`cleanup: ${done}\n`),
+        (error: unknown) => process.stderr.write(`cleanup failed: ${String(error)}\n`),
+      )
+      .finally(() => process.exit(130));
   });
 }
 try {
   print(`# task-semaphore benchmarks\n`);
-  print(`command: node ${process.argv.slice(1).map((a) => a.replace(process.cwd() + '/', '')).join(' ')}\n`);
+  print(
+    `command: node ${process.argv
+      .slice(1)
+      .map((a) => a.replace(process.cwd() + '/', ''))
+      .join(' ')}\n`,
+  );
   print(table(await machine()));
 
   for (const name of selected) {
@@ -165,7 +188,17 @@ try {
     print();
     if (name === 'pass') {
       print(`## Pass cost vs slot count (idle slots, empty backend; ${int('passes')} passes after ${int('warmup')} warm-up)\n`);
-      print(table(await passCost(services, { stores, slotCounts: list(values['slot-counts']!).map(Number), passes: int('passes'), warmup: int('warmup'), budgetMs: int('pass-budget') * 1000 })));
+      print(
+        table(
+          await passCost(services, {
+            stores,
+            slotCounts: list(values['slot-counts']!).map(Number),
+            passes: int('passes'),
+            warmup: int('warmup'),
+            budgetMs: int('pass-budget') * 1000,
+          }),
+        ),
+      );
     } else if (name === 'keepalive') {
       print(`## keepalive and stop through the Scheduler (${fmt(int('duration'), 0)} ms per measurement)\n`);
       print(table(await keepaliveStop(services, { stores, concurrency, durationMs: int('duration') })));
@@ -177,7 +210,13 @@ try {
       for (const note of notes) print(`\nnote: ${note}`);
     } else if (name === 'drain') {
       print(`## Drain: ${fmt(int('tasks'), 0)} no-op tasks through ${int('slots')} slots, ${int('runs')} runs per store\n`);
-      const { rows } = await drain(services, { stores, tasks: int('tasks'), slots: int('slots'), runs: int('runs'), redisTarget: int('target') });
+      const { rows } = await drain(services, {
+        stores,
+        tasks: int('tasks'),
+        slots: int('slots'),
+        runs: int('runs'),
+        redisTarget: int('target'),
+      });
       print(table(rows));
     } else {
       const options = {
@@ -190,7 +229,9 @@ try {
         warmupJobs: int('warmup-jobs'),
         only: values.only === undefined ? undefined : list(values.only),
       };
-      print(`## Procrastinate: ${fmt(options.jobs, 0)} pre-deferred no-op jobs, ${options.slots} slots / connections / concurrency, ${options.rounds} round(s)\n`);
+      print(
+        `## Procrastinate: ${fmt(options.jobs, 0)} pre-deferred no-op jobs, ${options.slots} slots / connections / concurrency, ${options.rounds} round(s)\n`,
+      );
       const result = await procrastinateBench(services, options);
       if (result.drains.length > 0) print(table(result.drains));
       if (result.profiles.length > 0) {

@@ -15,11 +15,14 @@ class Reports extends Backend {
     running++;
     console.log(`start ${taskId} in slot ${task.slotId} (${running} running)`);
     const beat = setInterval(() => void task.keepalive(), 100);
-    setTimeout(() => {
-      clearInterval(beat);
-      running--;
-      task.stop({ status: 'succeeded' }).catch((error: unknown) => console.error(`stop ${taskId} failed`, error));
-    }, 150 + Math.random() * 200);
+    setTimeout(
+      () => {
+        clearInterval(beat);
+        running--;
+        task.stop({ status: 'succeeded' }).catch((error: unknown) => console.error(`stop ${taskId} failed`, error));
+      },
+      150 + Math.random() * 200,
+    );
   }
 
   override stopCallback(taskId: string, outcome: StopOutcome) {

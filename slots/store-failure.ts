@@ -27,7 +27,9 @@ export function isConnectionFailure(error: unknown): boolean {
     clusterUnavailable.test(error.message) ||
     error.name === 'ReplicaWaitError' ||
     error.message.startsWith('NOREPLICAS') ||
-    /^(Connection is closed|Stream isn't writeable|Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error)/.test(error.message)
+    /^(Connection is closed|Stream isn't writeable|Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error)/.test(
+      error.message,
+    )
   );
 }
 

@@ -11,14 +11,7 @@ export type { SlotConfigInput, SlotKwargs, SlotConfig } from './scheduler/config
 export { normalizeConfig } from './scheduler/config.js';
 export { parseDuration, type Duration } from './core/duration.js';
 export type { Logger } from './core/logger.js';
-export type {
-  CancelOutcome,
-  KeepaliveOutcome,
-  LostOutcome,
-  PassReport,
-  StopOptions,
-  StopOutcomeResult,
-} from './contracts/results.js';
+export type { CancelOutcome, KeepaliveOutcome, LostOutcome, PassReport, StopOptions, StopOutcomeResult } from './contracts/results.js';
 export type { SlotClass, SlotClassContext } from './scheduler/slot-classes.js';
 export * from './core/errors.js';
 export * from './contracts/backend.js';

@@ -209,7 +209,11 @@ const taskSchema = strictObject(
 
 function resolveTasks(tasks: unknown): Map<string, ResolvedTask> {
   if (typeof tasks !== 'object' || tasks === null || Array.isArray(tasks) || Object.keys(tasks).length === 0) {
-    throw new ConfigError('tasks', tasks, 'allowed: a non-empty object of handlers by task name, e.g. { "myapp.tasks.send": async (args, job) => {} }');
+    throw new ConfigError(
+      'tasks',
+      tasks,
+      'allowed: a non-empty object of handlers by task name, e.g. { "myapp.tasks.send": async (args, job) => {} }',
+    );
   }
   const resolved = new Map<string, ResolvedTask>();
   for (const [name, spec] of Object.entries(tasks as Record<string, unknown>)) {

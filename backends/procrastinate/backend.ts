@@ -5,7 +5,15 @@
  * attempts, events, retries), so that Python tools and workers see nothing unusual.
  */
 import type pg from 'pg';
-import { Backend, type BackendContext, type BatchPolling, type PollContext, type RejectInfo, type TaskContext, type TimeoutInfo } from '../../src/contracts/backend.js';
+import {
+  Backend,
+  type BackendContext,
+  type BatchPolling,
+  type PollContext,
+  type RejectInfo,
+  type TaskContext,
+  type TimeoutInfo,
+} from '../../src/contracts/backend.js';
 import { preview, SchedulerStateError } from '../../src/core/errors.js';
 import { defaultLogger, errorFields, type Logger } from '../../src/core/logger.js';
 import { PgListener } from '../../src/core/postgres/listener.js';
@@ -82,7 +90,8 @@ export class ProcrastinateBackend extends Backend implements BatchPolling {
    * @throws ProcrastinateSchemaError when the schema is missing or older than 3.4
    */
   override async open(context: BackendContext): Promise<void> {
-    if (this.opened || this.closing) throw new SchedulerStateError('ProcrastinateBackend is already open (or closed): register one instance per scheduler');
+    if (this.opened || this.closing)
+      throw new SchedulerStateError('ProcrastinateBackend is already open (or closed): register one instance per scheduler');
     this.context = context;
     this.logger = (this.options.logger ?? context.logger).child({ backend: context.name });
     const { pool, owned } = openPool(this.options.postgres);
@@ -179,7 +188,12 @@ export class ProcrastinateBackend extends Backend implements BatchPolling {
    * this callback may run in another process, which must not touch a job it does not run.
    */
   override timeoutCallback(taskId: string, info: TimeoutInfo): void {
-    this.logger.warn('procrastinate job slot timed out', { taskId, slotId: info.slotId, reason: info.reason, runsHere: this.runners.has(taskId) });
+    this.logger.warn('procrastinate job slot timed out', {
+      taskId,
+      slotId: info.slotId,
+      reason: info.reason,
+      runsHere: this.runners.has(taskId),
+    });
   }
 
   /**
@@ -228,7 +242,11 @@ export class ProcrastinateBackend extends Backend implements BatchPolling {
         // Another queued job holds its queueing lock (upstream #1446): it cannot go back to todo.
         return this.failUnstartable(job, 'another queued job holds its queueing lock, so it cannot go back to the queue', error);
       }
-      this.logger.error('could not hand a claimed job back; it stays doing until a sweeper recovers it', { jobId: job.id, reason, ...errorFields(error) });
+      this.logger.error('could not hand a claimed job back; it stays doing until a sweeper recovers it', {
+        jobId: job.id,
+        reason,
+        ...errorFields(error),
+      });
       return;
     }
     this.logger.warn('claimed job handed back to the queue', { jobId: job.id, reason, result, delayMs });
@@ -244,10 +262,16 @@ export class ProcrastinateBackend extends Backend implements BatchPolling {
   private async failUnstartable(job: FetchedJob, why: string, cause?: unknown): Promise<void> {
     const fields = { jobId: job.id, taskName: job.task_name, ...(cause === undefined ? {} : errorFields(cause)) };
     try {
-      const written = await persist(() => this.jobs!.finish(job, this.workerId!, 'failed', this.options.deleteJobs === 'always'), this.keepTrying);
+      const written = await persist(
+        () => this.jobs!.finish(job, this.workerId!, 'failed', this.options.deleteJobs === 'always'),
+        this.keepTrying,
+      );
       this.logger.error(`claimed job failed without running: ${why}`, { ...fields, written });
     } catch (error) {
-      this.logger.error(`could not fail a claimed job (${why}); it stays doing until a sweeper recovers it`, { ...fields, ...errorFields(error) });
+      this.logger.error(`could not fail a claimed job (${why}); it stays doing until a sweeper recovers it`, {
+        ...fields,
+        ...errorFields(error),
+      });
     }
   }
 
@@ -269,7 +293,7 @@ export class ProcrastinateBackend extends Backend implements BatchPolling {
     const message = procrastinateMessage(payload);
     if (!message) {
       // Anyone may NOTIFY on the channel: notifications are hints, never trusted for state.
-      this.logger.debug('ignored a notification that is not Procrastinate\'s', { payload: preview(payload) });
+      this.logger.debug("ignored a notification that is not Procrastinate's", { payload: preview(payload) });
       return;
     }
     if (message.type === 'job_inserted') {
@@ -324,7 +348,10 @@ export class ProcrastinateBackend extends Backend implements BatchPolling {
       });
       const recovered = result.retried.length + result.failed.length;
       if (recovered > 0) {
-        this.logger.warn('recovered jobs of dead workers', { retried: result.retried.map((j) => j.id), failed: result.failed.map((j) => j.id) });
+        this.logger.warn('recovered jobs of dead workers', {
+          retried: result.retried.map((j) => j.id),
+          failed: result.failed.map((j) => j.id),
+        });
         if (result.retried.length > 0) this.context?.requestPass();
       }
       for (const { id, error } of result.errors) this.logger.error('could not recover a stalled job', { jobId: id, ...errorFields(error) });
@@ -342,15 +369,24 @@ export class ProcrastinateBackend extends Backend implements BatchPolling {
     const running = () => [...this.runners.values()];
     if (this.runners.size > 0) {
       this.logger.info('waiting for running jobs before closing', { running: this.runners.size, graceMs: this.options.shutdownGraceMs });
-      await settledWithin(running().map((r) => r.ended), this.options.shutdownGraceMs);
+      await settledWithin(
+        running().map((r) => r.ended),
+        this.options.shutdownGraceMs,
+      );
     }
     if (this.runners.size > 0) {
       this.logger.warn('aborting jobs still running after the shutdown grace', { running: this.runners.size });
       for (const runner of running()) runner.requestAbort('shutdown');
-      await settledWithin(running().map((r) => r.ended), shutdownAbortWaitMs);
+      await settledWithin(
+        running().map((r) => r.ended),
+        shutdownAbortWaitMs,
+      );
     }
     // Handlers that ignore their signal: their jobs are written now, so none is left doing.
-    await settledWithin(running().map((r) => r.forceEnd()), shutdownAbortWaitMs * 2);
+    await settledWithin(
+      running().map((r) => r.forceEnd()),
+      shutdownAbortWaitMs * 2,
+    );
     // Claimed by a poll the scheduler never followed up (should not happen): give them back.
     await Promise.all([...this.claimed.values()].map((job) => this.handBack(job, 'closing', 0)));
     this.claimed.clear();
@@ -365,7 +401,11 @@ export class ProcrastinateBackend extends Backend implements BatchPolling {
     this.wakeTimers.clear();
     this.worker?.stopHeartbeat();
     const failures: unknown[] = [];
-    for (const step of [() => this.listener?.stop(), () => this.worker?.unregister(), () => (this.ownsPool ? this.pool?.end() : undefined)]) {
+    for (const step of [
+      () => this.listener?.stop(),
+      () => this.worker?.unregister(),
+      () => (this.ownsPool ? this.pool?.end() : undefined),
+    ]) {
       try {
         await step();
       } catch (error) {

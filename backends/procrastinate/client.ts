@@ -108,13 +108,29 @@ interface JobRow {
 }
 
 /** A job checked and ready to send: the parameters of client-defer-job.sql, in order. */
-type DeferRow = [queue: string, taskName: string, priority: number, lock: string | null, queueingLock: string | null, args: string, scheduledAt: Date | null];
+type DeferRow = [
+  queue: string,
+  taskName: string,
+  priority: number,
+  lock: string | null,
+  queueingLock: string | null,
+  args: string,
+  scheduledAt: Date | null,
+];
 
 const optionsSchema = strictObject({ postgres: postgresPoolOption() }, 'allowed: an object with postgres');
 
 /** The keys of a job to defer, checked one by one by {@link deferRow}. */
 const jobKeys = strictObject(
-  { taskName: checkedLater(), args: checkedLater(), queue: checkedLater(), lock: checkedLater(), queueingLock: checkedLater(), priority: checkedLater(), scheduleAt: checkedLater() },
+  {
+    taskName: checkedLater(),
+    args: checkedLater(),
+    queue: checkedLater(),
+    lock: checkedLater(),
+    queueingLock: checkedLater(),
+    priority: checkedLater(),
+    scheduleAt: checkedLater(),
+  },
   'allowed: a job: { taskName, args?, queue?, ... }',
   'field',
 );
@@ -149,7 +165,9 @@ export class ProcrastinateClient {
    * @throws {@link AlreadyEnqueuedError} when a queued job holds `queueingLock`
    */
   async defer(taskName: string, args: Record<string, unknown> = {}, options: DeferOptions = {}): Promise<string> {
-    const row = deferRow({ ...options, taskName, args }, (key) => (key === 'taskName' || key === 'args' ? `defer(${key})` : `defer(options.${key})`));
+    const row = deferRow({ ...options, taskName, args }, (key) =>
+      key === 'taskName' || key === 'args' ? `defer(${key})` : `defer(options.${key})`,
+    );
     try {
       const result = await this.pool.query<{ id: string }>(clientDeferJob, row);
       return result.rows[0]!.id;
@@ -179,7 +197,7 @@ export class ProcrastinateClient {
       if (!isQueueingLockConflict(error)) throw error;
       const lock = conflictingQueueingLock(error);
       const indexes = rows.flatMap((row, i) => (row[4] !== null && row[4] === lock ? [i] : []));
-      const which = lock === null ? 'one of the batch\'s queueing locks' : `queueing lock ${JSON.stringify(lock)}`;
+      const which = lock === null ? "one of the batch's queueing locks" : `queueing lock ${JSON.stringify(lock)}`;
       throw new AlreadyEnqueuedError(
         lock,
         error,

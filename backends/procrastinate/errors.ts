@@ -145,7 +145,7 @@ export class UnknownTaskError extends TaskSemaphoreError<'ERR_UNKNOWN_TASK'> {
       'ERR_UNKNOWN_TASK',
       `no handler for task ${JSON.stringify(taskName)} (job ${jobId}, queue ${JSON.stringify(queue)}); ` +
         `registered: ${registered.map((name) => JSON.stringify(name)).join(', ')}. The job is failed without retry; ` +
-        'register a handler for the task, or keep its queue out of this backend\'s queues',
+        "register a handler for the task, or keep its queue out of this backend's queues",
       { backend: 'procrastinate', taskId: jobId },
     );
     this.taskName = taskName;
@@ -161,10 +161,9 @@ export class UnknownTaskError extends TaskSemaphoreError<'ERR_UNKNOWN_TASK'> {
 export class JobArgsError extends TaskSemaphoreError<'ERR_JOB_ARGS'> {
   override name = 'JobArgsError';
   constructor(taskName: string, jobId: string, problem: string) {
-    super(
-      'ERR_JOB_ARGS',
-      `job ${jobId} of task ${JSON.stringify(taskName)} has args ${problem}; the job is failed without retry`,
-      { backend: 'procrastinate', taskId: jobId },
-    );
+    super('ERR_JOB_ARGS', `job ${jobId} of task ${JSON.stringify(taskName)} has args ${problem}; the job is failed without retry`, {
+      backend: 'procrastinate',
+      taskId: jobId,
+    });
   }
 }

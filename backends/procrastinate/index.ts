@@ -21,7 +21,14 @@ export {
   type JobAbortReason,
   type ProcrastinateErrorCode,
 } from './errors.js';
-export { applySchema, checkSchemaLevel, requiredLevel, type ApplySchemaOptions, type ApplySchemaResult, type ProcrastinateSchemaLevel } from './schema.js';
+export {
+  applySchema,
+  checkSchemaLevel,
+  requiredLevel,
+  type ApplySchemaOptions,
+  type ApplySchemaResult,
+  type ProcrastinateSchemaLevel,
+} from './schema.js';
 export { validateQueues, maxQueueNameBytes } from './queues.js';
 export { normalizeRetry, retryDelay, type ErrorClass, type RetryOption, type RetryPolicy } from './retry.js';
 export {

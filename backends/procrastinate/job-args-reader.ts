@@ -28,7 +28,9 @@ export function readArgs(text: string): unknown {
     // PostgreSQL writes 4.5e+116 out in full: only the significant digits tell what was meant.
     const read = Number(found);
     if (!Number.isFinite(read) || significant(found) !== significant(String(read))) {
-      return new UnreadableArgs(`the integer ${found}, which JavaScript reads as ${read}, another number once written back; pass such integers as strings`);
+      return new UnreadableArgs(
+        `the integer ${found}, which JavaScript reads as ${read}, another number once written back; pass such integers as strings`,
+      );
     }
   }
   return args;

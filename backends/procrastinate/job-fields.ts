@@ -50,7 +50,8 @@ export function checkLock(value: unknown, field: string): string | null {
 /** Checks a schedule time: a valid Date, or null/undefined for as soon as possible. @throws ConfigError */
 export function checkScheduleAt(value: unknown, field: string): Date | null {
   if (value === undefined || value === null) return null;
-  if (!(value instanceof Date) || Number.isNaN(value.getTime())) throw new ConfigError(field, value, 'expected a valid Date, or null to run as soon as possible');
+  if (!(value instanceof Date) || Number.isNaN(value.getTime()))
+    throw new ConfigError(field, value, 'expected a valid Date, or null to run as soon as possible');
   return value;
 }
 

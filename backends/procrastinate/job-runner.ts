@@ -54,7 +54,6 @@ type AbortKind = 'user' | 'shutdown' | 'slot';
 /** Causes after which the slot no longer bounds the run: the owner writes the job at once. */
 const slotGone = new Set(['timeout', 'max_runtime', 'lost', 'backend_removed', 'start_failed']);
 
-
 const ignore = (): void => {};
 
 /** One claimed job running in this process. */
@@ -89,7 +88,13 @@ export class JobRunner {
   /** The job's logger, made when first needed: a job that runs and succeeds logs nothing above debug. */
   private get logger(): Logger {
     const { job, ctx } = this;
-    this.childLogger ??= this.deps.logger.child({ taskId: job.id, slotId: ctx.slotId, token: ctx.token, jobId: job.id, taskName: job.task_name });
+    this.childLogger ??= this.deps.logger.child({
+      taskId: job.id,
+      slotId: ctx.slotId,
+      token: ctx.token,
+      jobId: job.id,
+      taskName: job.task_name,
+    });
     return this.childLogger;
   }
 
@@ -253,7 +258,10 @@ export class JobRunner {
   private onSettled(error: Error | undefined): void {
     this.stopKeepalive();
     if (this.ending) {
-      this.logger.debug('handler settled after the end of its job was written; ignored', { jobId: this.job.id, handlerError: error?.message });
+      this.logger.debug('handler settled after the end of its job was written; ignored', {
+        jobId: this.job.id,
+        handlerError: error?.message,
+      });
       return;
     }
     if (error === undefined) {
@@ -315,7 +323,10 @@ export class JobRunner {
         } catch (error) {
           if ((error as { code?: unknown }).code !== '23505') throw error;
           // Another queued job holds its queueing lock (upstream #1446): it cannot go back to todo.
-          this.logger.error('retry refused: another queued job holds the queueing lock; failing the job', { ...fields, ...errorFields(error) });
+          this.logger.error('retry refused: another queued job holds the queueing lock; failing the job', {
+            ...fields,
+            ...errorFields(error),
+          });
           await this.finish('failed', false, decision.error);
           return;
         }
@@ -342,9 +353,18 @@ export class JobRunner {
     const written = await persist(() => this.deps.store.finish(this.job, this.deps.workerId()!, status, deleteJob), this.keepTrying);
     if (!written) return this.notOurs(status);
     if (status === 'failed') this.logger.error('job failed', { jobId: this.job.id, status, deleted: deleteJob, ...errorFields(error) });
-    else if (status === 'aborted') this.logger.info('job aborted', { jobId: this.job.id, status, deleted: deleteJob, ...(error ? { error: error.message } : {}) });
+    else if (status === 'aborted')
+      this.logger.info('job aborted', { jobId: this.job.id, status, deleted: deleteJob, ...(error ? { error: error.message } : {}) });
     // Not through this.logger: the common case should not build a child logger per job.
-    else this.deps.logger.debug('job succeeded', { jobId: this.job.id, status, deleted: deleteJob, taskName: this.job.task_name, slotId: this.ctx.slotId, token: this.ctx.token });
+    else
+      this.deps.logger.debug('job succeeded', {
+        jobId: this.job.id,
+        status,
+        deleted: deleteJob,
+        taskName: this.job.task_name,
+        slotId: this.ctx.slotId,
+        token: this.ctx.token,
+      });
   }
 
   /** A write that failed for want of a connection is tried again while the backend is open (persist.ts). */

@@ -139,7 +139,9 @@ export class JobStore {
    */
   async retry(job: FetchedJob, workerId: string, delaySeconds: number): Promise<RetryResult> {
     // Tracked before the first await, so a claim asked for in the same turn goes after it.
-    const { rows } = await this.track(this.pool.query<{ flagged: boolean }>(jobRetryGuarded, [job.id, workerId, job.attempts, delaySeconds]));
+    const { rows } = await this.track(
+      this.pool.query<{ flagged: boolean }>(jobRetryGuarded, [job.id, workerId, job.attempts, delaySeconds]),
+    );
     const row = rows[0];
     if (!row) return 'not_ours';
     return row.flagged ? 'failed_flagged' : 'retried';
@@ -151,7 +153,9 @@ export class JobStore {
    * @throws the PostgreSQL 23505 error when another queued job holds its queueing lock (#1446)
    */
   async handBack(job: FetchedJob, workerId: string, delaySeconds: number): Promise<HandBackResult> {
-    const { rows } = await this.track(this.pool.query<{ outcome: 'requeued' | 'aborted' }>(jobHandBack, [job.id, workerId, job.attempts, delaySeconds]));
+    const { rows } = await this.track(
+      this.pool.query<{ outcome: 'requeued' | 'aborted' }>(jobHandBack, [job.id, workerId, job.attempts, delaySeconds]),
+    );
     return rows[0]?.outcome ?? 'not_ours';
   }
 

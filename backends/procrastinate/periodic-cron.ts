@@ -121,7 +121,8 @@ function readField(part: string, spec: FieldSpec, refuse: (why: string) => never
 function readValue(text: string, spec: FieldSpec, part: string, refuse: (why: string) => never): number {
   const named = spec.names?.indexOf(text) ?? -1;
   const value = named >= 0 ? named + (spec === month ? 1 : 0) : /^\d+$/.test(text) ? Number(text) : NaN;
-  if (Number.isNaN(value)) refuse(`${spec.name} field '${part}': '${text}' is not a number${spec.names ? ` or a name (${spec.names.join(', ')})` : ''}`);
+  if (Number.isNaN(value))
+    refuse(`${spec.name} field '${part}': '${text}' is not a number${spec.names ? ` or a name (${spec.names.join(', ')})` : ''}`);
   if (value < spec.min || value > spec.max) refuse(`${spec.name} field '${part}': ${value} is out of ${spec.min}-${spec.max}`);
   return value;
 }

@@ -69,7 +69,9 @@ export interface PeriodicDeferrerOptions {
   timezone?: string;
 }
 
-const defaults = Object.freeze({ maxLateness: '10m', timezone: 'UTC' }) satisfies Required<Pick<PeriodicDeferrerOptions, 'maxLateness' | 'timezone'>>;
+const defaults = Object.freeze({ maxLateness: '10m', timezone: 'UTC' }) satisfies Required<
+  Pick<PeriodicDeferrerOptions, 'maxLateness' | 'timezone'>
+>;
 
 /** The keys of a task entry, each checked by {@link resolveTask}. */
 const taskSchema = strictObject(
@@ -93,7 +95,9 @@ const optionsSchema = strictObject(
     tasks: z.array(z.unknown(), 'expected an array of { taskName, cron, ... }'),
     logger: loggerOption(),
     maxLateness: duration(defaults.maxLateness, { min: 0 }),
-    timezone: z.optional(checked<string>((value) => (isTimeZone(value) ? undefined : "expected an IANA time zone such as 'UTC' or 'Europe/Paris'"))),
+    timezone: z.optional(
+      checked<string>((value) => (isTimeZone(value) ? undefined : "expected an IANA time zone such as 'UTC' or 'Europe/Paris'")),
+    ),
   },
   'expected an object with postgres and tasks',
 );
@@ -275,7 +279,11 @@ function resolveTask(task: PeriodicTask, field: string): ResolvedTask {
   const schedules = toNodeCron(task.cron, `${field}.cron`);
   const args = JSON.parse(argsJson(task.args, `${field}.args`)) as Record<string, unknown>;
   if ('timestamp' in args) {
-    throw new ConfigError(`${field}.args.timestamp`, args.timestamp, 'reserved: each tick sets args.timestamp to its Unix seconds, as Python does');
+    throw new ConfigError(
+      `${field}.args.timestamp`,
+      args.timestamp,
+      'reserved: each tick sets args.timestamp to its Unix seconds, as Python does',
+    );
   }
   const periodicId = task.periodicId ?? '';
   if (typeof periodicId !== 'string' || [...periodicId].length > 128) {

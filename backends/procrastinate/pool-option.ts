@@ -33,4 +33,3 @@ export function openPool(postgres: PostgresOption): PoolHandle {
   if (typeof postgres !== 'string') return { pool: postgres, owned: false };
   return { pool: poolFromUrl(postgres, ownPoolDefaults, 'the Procrastinate backend'), owned: true };
 }
-

@@ -32,7 +32,11 @@ export function validateQueueName(queue: unknown, field: string): string {
  */
 export function validateQueues(queues: unknown, field = 'queues'): string[] {
   if (!Array.isArray(queues) || queues.length === 0) {
-    throw new ConfigError<ProcrastinateErrorCode>(field, queues, 'allowed: a non-empty array of queue names (never "all queues", which would take Python workers\' jobs)');
+    throw new ConfigError<ProcrastinateErrorCode>(
+      field,
+      queues,
+      'allowed: a non-empty array of queue names (never "all queues", which would take Python workers\' jobs)',
+    );
   }
   return queues.map((queue, i) => validateQueueName(queue, `${field}[${i}]`));
 }

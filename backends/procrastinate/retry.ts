@@ -34,10 +34,12 @@ export function normalizeRetry(option: RetryOption | undefined, field: string): 
   if (option === undefined || option === false) return null;
   if (option === true) return {};
   if (typeof option === 'number') {
-    if (!Number.isSafeInteger(option) || option < 0) throw new ConfigError(field, option, 'allowed: a whole number of retries >= 0, true, false or a policy');
+    if (!Number.isSafeInteger(option) || option < 0)
+      throw new ConfigError(field, option, 'allowed: a whole number of retries >= 0, true, false or a policy');
     return { maxAttempts: option };
   }
-  if (typeof option !== 'object' || option === null) throw new ConfigError(field, option, 'allowed: true, false, a number of retries, or a RetryPolicy');
+  if (typeof option !== 'object' || option === null)
+    throw new ConfigError(field, option, 'allowed: true, false, a number of retries, or a RetryPolicy');
   for (const key of ['wait', 'linearWait', 'exponentialWait'] as const) {
     const value = option[key];
     if (value !== undefined && !(typeof value === 'number' && Number.isFinite(value) && value >= 0)) {
@@ -48,7 +50,11 @@ export function normalizeRetry(option: RetryOption | undefined, field: string): 
     throw new ConfigError(`${field}.maxAttempts`, option.maxAttempts, 'allowed: a whole number >= 0');
   }
   const { retryOn } = option;
-  if (retryOn !== undefined && typeof retryOn !== 'function' && !(Array.isArray(retryOn) && retryOn.every((c) => typeof c === 'function'))) {
+  if (
+    retryOn !== undefined &&
+    typeof retryOn !== 'function' &&
+    !(Array.isArray(retryOn) && retryOn.every((c) => typeof c === 'function'))
+  ) {
     throw new ConfigError(`${field}.retryOn`, retryOn, 'allowed: an array of error classes, or a predicate');
   }
   return option;

@@ -102,8 +102,7 @@ const probes: readonly Probe[] = Object.freeze([
   {
     key: 'retry_job_v2',
     level: '3.4',
-    object:
-      'function procrastinate_retry_job_v2(bigint, timestamp with time zone, integer, character varying, character varying)',
+    object: 'function procrastinate_retry_job_v2(bigint, timestamp with time zone, integer, character varying, character varying)',
   },
 ] satisfies Probe[]);
 

@@ -98,7 +98,11 @@ export async function recoverStalledJobs(pool: pg.Pool, options: RecoverStalledJ
     throw new ConfigError('recoverStalledJobs(options.staleSeconds)', staleSeconds, 'expected a number of seconds > 0');
   }
   if (typeof decide !== 'function') {
-    throw new ConfigError('recoverStalledJobs(options.decide)', decide, 'expected a function (job) => { retryAt: Date } | { retryInSeconds: number } | null');
+    throw new ConfigError(
+      'recoverStalledJobs(options.decide)',
+      decide,
+      'expected a function (job) => { retryAt: Date } | { retryInSeconds: number } | null',
+    );
   }
 
   const result: RecoverStalledJobsResult = { retried: [], failed: [], skipped: [], errors: [] };
@@ -188,7 +192,8 @@ async function checkedDecision(decide: RecoverStalledJobsOptions['decide'], job:
   if (outcome === null) return null;
   const { retryAt, retryInSeconds } = (outcome ?? {}) as { retryAt?: unknown; retryInSeconds?: unknown };
   if (retryAt instanceof Date && !Number.isNaN(retryAt.getTime()) && retryInSeconds === undefined) return { retryAt };
-  if (typeof retryInSeconds === 'number' && Number.isFinite(retryInSeconds) && retryInSeconds >= 0 && retryAt === undefined) return { retryInSeconds };
+  if (typeof retryInSeconds === 'number' && Number.isFinite(retryInSeconds) && retryInSeconds >= 0 && retryAt === undefined)
+    return { retryInSeconds };
   throw new ConfigError(
     'recoverStalledJobs(options.decide) result',
     outcome,

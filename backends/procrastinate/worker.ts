@@ -58,7 +58,12 @@ export class WorkerRegistration {
         this.currentId = rows[0]!.worker_id;
         const running = this.options.runningJobIds();
         const adopted = running.length ? (await this.options.pool.query(workerAdoptJobs, [this.currentId, running])).rowCount : 0;
-        this.options.logger.warn('procrastinate worker registered again', { workerId: this.currentId, previous, adopted, running: running.length });
+        this.options.logger.warn('procrastinate worker registered again', {
+          workerId: this.currentId,
+          previous,
+          adopted,
+          running: running.length,
+        });
         return this.currentId;
       } finally {
         this.recovering = undefined;

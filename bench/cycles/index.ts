@@ -72,7 +72,14 @@ export async function cycles(services: Services, options: CyclesOptions): Promis
       const result = await throughput(c, options.durationMs, (worker, i) => cycle(store, worker, offset + i));
       offset += 10_000_000;
       ours.set(`${kind}/${c}`, result.opsPerSec);
-      rows.push({ library: 'task-semaphore', store: kind, callers: c, 'requests/cycle': perCycle, 'cycles/s': fmt(result.opsPerSec, 0), 'ours ÷ redis-semaphore': '' });
+      rows.push({
+        library: 'task-semaphore',
+        store: kind,
+        callers: c,
+        'requests/cycle': perCycle,
+        'cycles/s': fmt(result.opsPerSec, 0),
+        'ours ÷ redis-semaphore': '',
+      });
     }
     await store.close();
   }

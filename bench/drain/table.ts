@@ -16,7 +16,12 @@ export interface DrainRun {
  * The row of one store: each run's rate, their median and spread, requests per task (`-` when
  * the store sends none), and for Redis the verdict on `redisTarget`.
  */
-export function drainRow(store: StoreKind, sizes: { tasks: number; slots: number; redisTarget: number }, runs: readonly DrainRun[], counted: boolean): Row {
+export function drainRow(
+  store: StoreKind,
+  sizes: { tasks: number; slots: number; redisTarget: number },
+  runs: readonly DrainRun[],
+  counted: boolean,
+): Row {
   const rate = summarize(runs.map((r) => r.tasksPerSec));
   return {
     store,

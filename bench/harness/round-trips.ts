@@ -12,7 +12,10 @@ import { fmt } from './format.js';
 const scriptNames = new Map<string, string>(
   Object.entries(lua as Record<string, string>)
     // beginPass9 -> begin-pass-9, the script's file name.
-    .map(([name, source]) => [createHash('sha1').update(source, 'utf8').digest('hex'), name.replace(/([A-Z]|\d+)/g, (m) => `-${m.toLowerCase()}`)]),
+    .map(([name, source]) => [
+      createHash('sha1').update(source, 'utf8').digest('hex'),
+      name.replace(/([A-Z]|\d+)/g, (m) => `-${m.toLowerCase()}`),
+    ]),
 );
 
 /** Counts requests sent to a store: every command, by name (EVALSHA/EVAL by script name). */

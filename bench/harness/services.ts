@@ -130,7 +130,10 @@ export class Services {
     for (const client of this.clients) client.disconnect();
     // pool.end() waits for clients still checked out: a run cut short mid-query must not keep the
     // schemas from being dropped, so give it 3 s.
-    await Promise.race([Promise.allSettled(this.pools.map((pool) => pool.end())), new Promise((resolve) => setTimeout(resolve, 3000).unref())]);
+    await Promise.race([
+      Promise.allSettled(this.pools.map((pool) => pool.end())),
+      new Promise((resolve) => setTimeout(resolve, 3000).unref()),
+    ]);
     const done: string[] = [];
     if (this.clients.length > 0) {
       const client = await connectRedis();

@@ -24,7 +24,11 @@ export interface PostgresPlacement {
 }
 
 /** A client or pool of the run for `kind`, with a counter around it. */
-export async function countedStore(services: Services, kind: 'redis' | 'postgres', postgres?: PostgresPlacement): Promise<CountedStore & { counter: RoundTrips }>;
+export async function countedStore(
+  services: Services,
+  kind: 'redis' | 'postgres',
+  postgres?: PostgresPlacement,
+): Promise<CountedStore & { counter: RoundTrips }>;
 export async function countedStore(services: Services, kind: StoreKind, postgres?: PostgresPlacement): Promise<CountedStore>;
 export async function countedStore(services: Services, kind: StoreKind, postgres: PostgresPlacement = {}): Promise<CountedStore> {
   if (kind === 'redis') {

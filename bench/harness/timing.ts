@@ -55,7 +55,16 @@ export function machineCpu(): number[] | null {
 export function machineCpuSince(before: number[] | null): MachineCpu | null {
   const after = machineCpu();
   if (!before || !after) return null;
-  const [user, nice, system, idle, iowait, irq, softirq, steal] = after.map((ticks, i) => ticks - before[i]!) as [number, number, number, number, number, number, number, number];
+  const [user, nice, system, idle, iowait, irq, softirq, steal] = after.map((ticks, i) => ticks - before[i]!) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
   // Linux reports /proc/stat in USER_HZ, 100 per second on every common architecture.
   const msPerTick = 10;
   const total = user + nice + system + idle + iowait + irq + softirq + steal;

@@ -41,7 +41,13 @@ export async function procrastinateBench(services: Services, options: Procrastin
   if (!options.only || options.only.includes('latency')) latency.push(await latencyRun(services, admin, options));
 
   const runs = await drainRounds(selected, options);
-  return { drains: drainRows(selected, runs, options.jobs), profiles: profileRows(runs), latency, notes: graphile.notes, medians: mediansOf(runs) };
+  return {
+    drains: drainRows(selected, runs, options.jobs),
+    profiles: profileRows(runs),
+    latency,
+    notes: graphile.notes,
+    medians: mediansOf(runs),
+  };
 }
 
 /** Every round drains once with each contender; the drains of each, by key. */

@@ -91,4 +91,3 @@ export async function latencyRun(services: Services, admin: pg.Pool, options: Pr
     await q.drop();
   }
 }
-

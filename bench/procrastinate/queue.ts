@@ -43,7 +43,8 @@ export async function freshQueue(services: Services, admin: pg.Pool, jobs: numbe
 export async function verify(pool: pg.Pool, jobs: number, who: string): Promise<void> {
   const { rows } = await pool.query<{ status: string; n: number }>(sql.statuses);
   const counts = Object.fromEntries(rows.map((r) => [r.status, r.n]));
-  if (counts.succeeded !== jobs || rows.length !== 1) throw new Error(`${who}: expected ${jobs} succeeded jobs, found ${JSON.stringify(counts)}`);
+  if (counts.succeeded !== jobs || rows.length !== 1)
+    throw new Error(`${who}: expected ${jobs} succeeded jobs, found ${JSON.stringify(counts)}`);
 }
 
 /** Requests per job counted by `counter`, labelled, e.g. `SQL 0.10 (job-finish-and-claim×2000 …)`. */

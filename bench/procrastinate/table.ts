@@ -20,7 +20,11 @@ const slotCeilings = new Map([
 ]);
 
 /** One row per contender, in the order given; `runs` holds every round of each, by key. */
-export function drainRows(contenders: readonly Pick<Contender, 'key' | 'label'>[], runs: ReadonlyMap<string, readonly Drain[]>, jobs: number): Row[] {
+export function drainRows(
+  contenders: readonly Pick<Contender, 'key' | 'label'>[],
+  runs: ReadonlyMap<string, readonly Drain[]>,
+  jobs: number,
+): Row[] {
   const medians = mediansOf(runs);
   const ceiling = medians.get('sql');
   const graphileDefaults = medians.get('graphile');

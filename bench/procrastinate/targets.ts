@@ -25,7 +25,9 @@ const verdict = (met: boolean) => (met ? 'met' : 'missed');
 export function judgeOurs(median: number, ceiling: number | undefined, graphileDefaults: number | undefined): string {
   if (!ceiling) return '';
   const ratio = median / ceiling;
-  const parts = [`≥ ${fmt(targets.ofSqlCeiling * 100, 0)} % of SQL ceiling: ${verdict(ratio >= targets.ofSqlCeiling)} (${fmt(ratio * 100, 0)} %)`];
+  const parts = [
+    `≥ ${fmt(targets.ofSqlCeiling * 100, 0)} % of SQL ceiling: ${verdict(ratio >= targets.ofSqlCeiling)} (${fmt(ratio * 100, 0)} %)`,
+  ];
   if (graphileDefaults) {
     const vs = median / graphileDefaults;
     parts.push(`≥ ${fmt(targets.ofGraphileDefaults, 1)}× graphile defaults: ${verdict(vs >= targets.ofGraphileDefaults)} (${fmt(vs, 2)}×)`);
@@ -37,7 +39,11 @@ export function judgeOurs(median: number, ceiling: number | undefined, graphileD
  * A slot store's ceiling (the SQL lockstep plus the store's batch calls) is no target but a
  * yardstick: how much of it ours reaches on that store, and how it compares to graphile-worker.
  */
-export function compareSlotCeiling(median: number, ours: { label: string; median: number | undefined }, graphileDefaults: number | undefined): string {
+export function compareSlotCeiling(
+  median: number,
+  ours: { label: string; median: number | undefined },
+  graphileDefaults: number | undefined,
+): string {
   const parts: string[] = [];
   if (ours.median) parts.push(`ours (${ours.label}) reach ${fmt((ours.median / median) * 100, 0)} % of it`);
   if (graphileDefaults) parts.push(`it is ${fmt(median / graphileDefaults, 2)}× graphile defaults`);

@@ -15,7 +15,12 @@ class Reports extends Backend {
 
   async startCallback(taskId: string, task: TaskContext) {
     const now = await redis.incr(`${queue}:running`);
-    await redis.eval("if tonumber(ARGV[1]) > tonumber(redis.call('GET', KEYS[1]) or '0') then redis.call('SET', KEYS[1], ARGV[1]) end", 1, `${queue}:max`, now);
+    await redis.eval(
+      "if tonumber(ARGV[1]) > tonumber(redis.call('GET', KEYS[1]) or '0') then redis.call('SET', KEYS[1], ARGV[1]) end",
+      1,
+      `${queue}:max`,
+      now,
+    );
     console.log(`[${process.pid}] start ${taskId} in slot ${task.slotId} (token ${task.token})`);
     void runReport(task);
   }

@@ -74,7 +74,10 @@ export interface MemorySlotStoreOptions {
 
 const optionsSchema = strictObject(
   {
-    now: z._default(shaped<() => number>((value) => typeof value === 'function', 'allowed: a function returning milliseconds'), () => Date.now),
+    now: z._default(
+      shaped<() => number>((value) => typeof value === 'function', 'allowed: a function returning milliseconds'),
+      () => Date.now,
+    ),
     outboxLimit: z._default(integer(1), storeDefaults.outboxLimit),
   },
   'allowed: an object with now and outboxLimit, both optional',
@@ -148,7 +151,7 @@ export class MemorySlotStore implements SlotStore {
       }
     }
 
-    for (let i = 0; i < this.outbox.length && budget > 0; ) {
+    for (let i = 0; i < this.outbox.length && budget > 0;) {
       if (request.deliverable.includes(this.outbox[i]!.backend)) {
         ended.push(this.lease(this.outbox.splice(i, 1)[0]!, lease, now));
         budget--;
@@ -166,7 +169,8 @@ export class MemorySlotStore implements SlotStore {
     for (const slotId of request.slotIds) {
       const slot = this.slot(slotId);
       if (slot.status === 'idle') {
-        if (reserved.length < (request.maxReserve ?? Number.POSITIVE_INFINITY)) reserved.push(this.reserve(slotId, slot, request.owner, now + request.leaseMs));
+        if (reserved.length < (request.maxReserve ?? Number.POSITIVE_INFINITY))
+          reserved.push(this.reserve(slotId, slot, request.owner, now + request.leaseMs));
       } else if (slot.occupancy) {
         running.push({ ...slot.occupancy });
       }

@@ -111,7 +111,13 @@ interface LookupRow {
   ended_reason: EndReason | null;
 }
 
-type StartRow = { reservation_valid: boolean; holder: string | null; occupancy: Occupancy | null; holder_expires_at: Int8 | null; now_ms: Int8 };
+type StartRow = {
+  reservation_valid: boolean;
+  holder: string | null;
+  occupancy: Occupancy | null;
+  holder_expires_at: Int8 | null;
+  now_ms: Int8;
+};
 type KeepaliveRow = LookupRow & OccupancyRow;
 type CancelRow = LookupRow & OccupancyRow & { already_requested: boolean };
 type EndRow = LookupRow & { ended: EndedOccupancy | null; delivered: boolean | null; reserved_token: Int8 | null };
@@ -279,11 +285,7 @@ export class PostgresSlotStore implements SlotStore {
 
   async release(reservations: readonly Reservation[]): Promise<void> {
     if (reservations.length === 0) return;
-    await this.query('release', [
-      this.name,
-      reservations.map((r) => r.slotId),
-      reservations.map((r) => r.token),
-    ]);
+    await this.query('release', [this.name, reservations.map((r) => r.slotId), reservations.map((r) => r.token)]);
   }
 
   async keepalive(ref: TaskRef): Promise<KeepaliveResult> {
@@ -547,7 +549,11 @@ async function checkIsolation(client: pg.ClientBase): Promise<void> {
   const { rows } = await client.query<{ level: string }>("SELECT current_setting('default_transaction_isolation') AS level");
   const level = rows[0]?.level;
   if (level !== 'read committed') {
-    throw new ConfigError('PostgresSlotStoreOptions.postgres (default_transaction_isolation)', level, "expected connections whose default_transaction_isolation is 'read committed' (PostgreSQL's default)");
+    throw new ConfigError(
+      'PostgresSlotStoreOptions.postgres (default_transaction_isolation)',
+      level,
+      "expected connections whose default_transaction_isolation is 'read committed' (PostgreSQL's default)",
+    );
   }
 }
 

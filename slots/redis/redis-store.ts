@@ -475,7 +475,9 @@ function toEndResult(reply: [number, ...unknown[]]): EndResult {
   const ended = parseEnded(reply[1] as string);
   const delivered = reply[2] === 1;
   // A fourth element is the token of the slot kept for the caller (end-9.lua).
-  return reply[3] === undefined ? { ok: true, ended, delivered } : { ok: true, ended, delivered, reserved: { slotId: ended.slotId, token: Number(reply[3]) } };
+  return reply[3] === undefined
+    ? { ok: true, ended, delivered }
+    : { ok: true, ended, delivered, reserved: { slotId: ended.slotId, token: Number(reply[3]) } };
 }
 
 function toLost([code, slotId, token, endReason]: LostReply): Lost {

@@ -27,7 +27,11 @@ Options:
 `;
 
 /** Runs the command line; returns the exit code. Output goes to the given streams. */
-export async function main(argv: string[], out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): Promise<number> {
+export async function main(
+  argv: string[],
+  out: NodeJS.WritableStream = process.stdout,
+  err: NodeJS.WritableStream = process.stderr,
+): Promise<number> {
   let parsed;
   try {
     parsed = parseArgs({
@@ -65,12 +69,20 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
     err.write(`${(error as Error).message}\n`);
     return 1;
   }
-  const pool = poolFromUrl(url, { max: 1, ...(values.schema ? { options: `-c search_path=${values.schema}` } : {}) }, `task-semaphore ${command}`);
+  const pool = poolFromUrl(
+    url,
+    { max: 1, ...(values.schema ? { options: `-c search_path=${values.schema}` } : {}) },
+    `task-semaphore ${command}`,
+  );
   try {
     if (command === 'procrastinate apply-schema') {
       if (values.schema) await pool.query(`CREATE SCHEMA IF NOT EXISTS ${pg.escapeIdentifier(values.schema)}`);
       const result = await applySchema(pool);
-      out.write(result.applied ? `created the Procrastinate schema in "${result.schema}"\n` : `the Procrastinate schema in "${result.schema}" is complete: nothing to do\n`);
+      out.write(
+        result.applied
+          ? `created the Procrastinate schema in "${result.schema}"\n`
+          : `the Procrastinate schema in "${result.schema}" is complete: nothing to do\n`,
+      );
     } else {
       const level = await checkSchemaLevel(pool);
       out.write(`Procrastinate schema level ${level}: ok\n`);

@@ -22,7 +22,12 @@ export interface PgPoolLike {
 
 /** True for an object with the methods of an ioredis client the Redis store calls. */
 export function isRedisClient(value: unknown): value is RedisClientLike {
-  return typeof value === 'object' && value !== null && typeof (value as RedisClientLike).evalsha === 'function' && typeof (value as RedisClientLike).duplicate === 'function';
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as RedisClientLike).evalsha === 'function' &&
+    typeof (value as RedisClientLike).duplicate === 'function'
+  );
 }
 
 const redisAllowed = 'allowed: a redis:// or rediss:// URL such as redis://localhost:6379/0, or an ioredis Redis or Cluster client';

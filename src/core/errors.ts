@@ -207,7 +207,9 @@ export function redactUrl(url: string): string {
     return parsed.toString().replace('password=%2A%2A%2A', 'password=***');
   } catch {
     // Not a URL we know (scheme-less "user:pass@host", a socket path): hide all user info.
-    return url.replace(/^([a-z]+:\/\/)?[^@/]*@/i, (_, scheme: string | undefined) => `${scheme ?? ''}***@`).replace(/password=[^&]*/gi, 'password=***');
+    return url
+      .replace(/^([a-z]+:\/\/)?[^@/]*@/i, (_, scheme: string | undefined) => `${scheme ?? ''}***@`)
+      .replace(/password=[^&]*/gi, 'password=***');
   }
 }
 

@@ -22,7 +22,9 @@ const methods = ['error', 'warn', 'info', 'debug', 'child'] as const;
 export const loggerOption = () =>
   z.optional(
     shaped<Logger | false>(
-      (value) => value === false || (typeof value === 'object' && value !== null && methods.every((m) => typeof (value as Logger)[m] === 'function')),
+      (value) =>
+        value === false ||
+        (typeof value === 'object' && value !== null && methods.every((m) => typeof (value as Logger)[m] === 'function')),
       'allowed: a winston logger or an object with error, warn, info, debug and child; or false to log nothing',
     ),
   );

@@ -87,7 +87,8 @@ export function oneOf<const T extends string>(values: readonly T[]) {
 export function integer(min: number, options: { infinity?: boolean; allowed?: string } = {}) {
   const allowed = options.allowed ?? `allowed: an integer >= ${min}${options.infinity ? ', or Infinity for no limit' : ''}`;
   return shaped<number>(
-    (value) => (Number.isSafeInteger(value) && (value as number) >= min) || (options.infinity === true && value === Number.POSITIVE_INFINITY),
+    (value) =>
+      (Number.isSafeInteger(value) && (value as number) >= min) || (options.infinity === true && value === Number.POSITIVE_INFINITY),
     allowed,
   );
 }
@@ -102,7 +103,12 @@ export function duration(fallback: number | string, bounds?: DurationBounds) {
     z.transform((value: unknown, payload) => {
       const read = readDuration(value, bounds);
       if ('ms' in read) return read.ms;
-      payload.issues.push({ code: 'custom', message: read.allowed, input: value, params: { code: 'ERR_BAD_DURATION' } satisfies IssueParams });
+      payload.issues.push({
+        code: 'custom',
+        message: read.allowed,
+        input: value,
+        params: { code: 'ERR_BAD_DURATION' } satisfies IssueParams,
+      });
       return z.NEVER;
     }),
   );

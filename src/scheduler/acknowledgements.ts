@@ -91,8 +91,7 @@ export class Acknowledgements {
   private sendAlone(store: SlotStore): void {
     const refs = this.take(store);
     if (!refs) return;
-    const sent: Promise<void> = store
-      .acknowledge!(refs)
+    const sent: Promise<void> = store.acknowledge!(refs)
       .then(
         () => void this.retryWaitMs.delete(store),
         (error: unknown) => {

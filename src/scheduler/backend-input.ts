@@ -29,6 +29,9 @@ export function toBackend(name: string, input: BackendInput): Backend {
 function isBackend(value: unknown): value is Backend {
   return (
     value instanceof Backend ||
-    (typeof value === 'object' && value !== null && typeof (value as Backend).poll === 'function' && typeof (value as Backend).startCallback === 'function')
+    (typeof value === 'object' &&
+      value !== null &&
+      typeof (value as Backend).poll === 'function' &&
+      typeof (value as Backend).startCallback === 'function')
   );
 }

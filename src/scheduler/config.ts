@@ -128,7 +128,12 @@ function slotClassOf(value: unknown, field: string, defaults: ConfigDefaults): s
 
 /** The error of a slot class that is not registered, naming where it was given and the registered ones. */
 export function unknownSlotClass(field: string, value: unknown, registered: readonly string[]): ConfigError {
-  return new ConfigError(field, value, `unknown slot class; registered: ${registered.join(', ')} (registerSlotClass adds one)`, 'ERR_UNKNOWN_SLOT_CLASS');
+  return new ConfigError(
+    field,
+    value,
+    `unknown slot class; registered: ${registered.join(', ')} (registerSlotClass adds one)`,
+    'ERR_UNKNOWN_SLOT_CLASS',
+  );
 }
 
 function backendsOf(value: unknown, field: string, defaults: ConfigDefaults): string[] {

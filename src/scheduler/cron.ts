@@ -14,7 +14,11 @@ export interface CronHandle {
  */
 export function startCron(expression: string, tick: () => void, logger: Logger): CronHandle {
   if (typeof expression !== 'string' || !cron.validate(expression)) {
-    throw new ConfigError('start(options.cron)', expression, "allowed: a node-cron expression such as '*/10 * * * * *' (6 fields, with seconds) or '* * * * *'");
+    throw new ConfigError(
+      'start(options.cron)',
+      expression,
+      "allowed: a node-cron expression such as '*/10 * * * * *' (6 fields, with seconds) or '* * * * *'",
+    );
   }
   const log = logger.child({ component: 'cron' });
   const task = cron.schedule(expression, tick, {

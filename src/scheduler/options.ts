@@ -166,7 +166,10 @@ const schema = strictObject(
     postgres: z.optional(postgresOption()),
     postgresSchema: z._default(schemaNameOption(), defaults.postgresSchema),
     keyPrefix: z._default(text(namePattern, nameAllowed), defaults.keyPrefix),
-    redisWaitReplicas: z._default(integer(0, { allowed: 'allowed: a whole number of replicas, 0 for no wait' }), defaults.redisWaitReplicas),
+    redisWaitReplicas: z._default(
+      integer(0, { allowed: 'allowed: a whole number of replicas, 0 for no wait' }),
+      defaults.redisWaitReplicas,
+    ),
     defaultSlotClass: z.optional(text(/./, 'allowed: the name of a slot class')),
     logger: loggerOption(),
     timeout: duration(defaults.timeout, { min: minTaskTimeoutMs }),
@@ -179,7 +182,10 @@ const schema = strictObject(
     reservationTimeout: duration(defaults.reservationTimeout),
     endedRetention: duration(defaults.endedRetention),
     reapLimit: z._default(integer(1, { allowed: 'allowed: a positive integer' }), defaults.reapLimit),
-    maxLocalTasks: z._default(integer(1, { infinity: true, allowed: 'allowed: a positive integer, or Infinity for no cap' }), defaults.maxLocalTasks),
+    maxLocalTasks: z._default(
+      integer(1, { infinity: true, allowed: 'allowed: a positive integer, or Infinity for no cap' }),
+      defaults.maxLocalTasks,
+    ),
     owner: z.optional(storableText(/./, 'allowed: a non-empty string')),
   },
   'allowed: an object with at least `name`',

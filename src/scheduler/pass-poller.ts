@@ -61,7 +61,10 @@ export class PassPoller {
   next(name: string, slotId: SlotId, wanted: number): Promise<string | null> {
     const previous = this.chains.get(name);
     const result = previous ? previous.then(() => this.nextNow(name, slotId, wanted)) : this.nextNow(name, slotId, wanted);
-    this.chains.set(name, result.catch(() => {}));
+    this.chains.set(
+      name,
+      result.catch(() => {}),
+    );
     return result;
   }
 
@@ -104,7 +107,11 @@ export class PassPoller {
     const unused = [...this.buffers].flatMap(([backend, ids]) =>
       ids.filter((id) => id !== EXHAUSTED).map((taskId): Unstarted => ({ backend, taskId, slotId: '', reason: 'unused', retryAfterMs: 0 })),
     );
-    const repeats = this.repeats.map((repeat): Unstarted => ({ ...repeat, reason: 'duplicate', retryAfterMs: this.retryAfter.get(repeat.taskId) ?? 0 }));
+    const repeats = this.repeats.map((repeat): Unstarted => ({
+      ...repeat,
+      reason: 'duplicate',
+      retryAfterMs: this.retryAfter.get(repeat.taskId) ?? 0,
+    }));
     const invalid = [...this.invalid];
     this.buffers.clear();
     this.repeats.length = 0;
@@ -119,9 +126,17 @@ export class PassPoller {
     this.polls++;
     try {
       if (canPollBatch(backend) && wanted > 1) {
-        const ids = await callWithTimeout(() => backend.pollBatch(wanted, context), this.pollTimeoutMs, 'pollBatch', { backend: name, slotId }, controller);
+        const ids = await callWithTimeout(
+          () => backend.pollBatch(wanted, context),
+          this.pollTimeoutMs,
+          'pollBatch',
+          { backend: name, slotId },
+          controller,
+        );
         if (!Array.isArray(ids)) throw new PollResultError(name, slotId, ids);
-        const valid = ids.map((id) => taskIdOf(id, name, slotId)).filter((id): id is string => id !== null && this.isValid(id, name, slotId));
+        const valid = ids
+          .map((id) => taskIdOf(id, name, slotId))
+          .filter((id): id is string => id !== null && this.isValid(id, name, slotId));
         // Fewer ids than asked: the backend is drained for this pass once the buffer is.
         if (valid.length < wanted) valid.push(EXHAUSTED);
         this.buffers.set(name, valid);

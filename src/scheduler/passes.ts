@@ -108,7 +108,13 @@ export class Passes {
     const bySlotId = new Map(slots.map((slot) => [slot.slotId, slot]));
     report.ended += await this.reconcile(store, bySlotId, begin.running, startedBefore);
 
-    await this.parts.path.fillReserved(store, begin.reserved.map((r) => ({ slotId: r.slotId, reservation: r })), bySlotId, poller, report);
+    await this.parts.path.fillReserved(
+      store,
+      begin.reserved.map((r) => ({ slotId: r.slotId, reservation: r })),
+      bySlotId,
+      poller,
+      report,
+    );
   }
 
   /**
@@ -116,7 +122,12 @@ export class Passes {
    * before the pass read the store) that lost their slot, cancels requested from elsewhere, and tasks whose backend the slot no longer lists.
    * Returns how many occupancies it ended.
    */
-  private async reconcile(store: SlotStore, slots: ReadonlyMap<string, SlotConfig>, running: Occupancy[], startedBefore: number): Promise<number> {
+  private async reconcile(
+    store: SlotStore,
+    slots: ReadonlyMap<string, SlotConfig>,
+    running: Occupancy[],
+    startedBefore: number,
+  ): Promise<number> {
     const bySlot = new Map(running.map((occupancy) => [occupancy.slotId, occupancy]));
     const missing = this.parts.localTasks
       .inSlots(slots)
@@ -157,7 +168,11 @@ export class Passes {
     try {
       answer = await store.keepalive({ taskId: local.taskId, token: local.token });
     } catch (error) {
-      this.parts.logger.warn('cannot ask the store about a task the pass did not find running', { taskId: local.taskId, token: local.token, ...errorFields(error) });
+      this.parts.logger.warn('cannot ask the store about a task the pass did not find running', {
+        taskId: local.taskId,
+        token: local.token,
+        ...errorFields(error),
+      });
       return;
     }
     if (answer.ok) local.occupancy = answer.occupancy;

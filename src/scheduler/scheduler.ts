@@ -65,7 +65,10 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     const notify: Notify = (event, ...args) => this.notify(event, ...args);
     this.batches = new StoreBatches((error, refs) => {
       // Not lost: sent again until the scheduler closes; should their lease lapse first, the store delivers them again.
-      this.logger.warn('acknowledging delivered ends failed; trying again (past their delivery lease they are delivered again)', { ends: refs.length, ...errorFields(error) });
+      this.logger.warn('acknowledging delivered ends failed; trying again (past their delivery lease they are delivered again)', {
+        ends: refs.length,
+        ...errorFields(error),
+      });
     });
     const parts = { state: this.state, options: this.options, logger: this.logger, notify, localTasks: this.localTasks };
     this.path = new TaskPath({

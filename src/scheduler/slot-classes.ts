@@ -27,7 +27,11 @@ export const builtinSlotClasses: Readonly<Record<string, SlotClass>> = {
   MemorySlot: () => new MemorySlotStore(),
   RedisSlot: async ({ name, options }) => {
     if (options.redis === undefined) {
-      throw new ConfigError('redis', undefined, 'slot class RedisSlot needs the scheduler option `redis`: a redis:// URL or an ioredis client');
+      throw new ConfigError(
+        'redis',
+        undefined,
+        'slot class RedisSlot needs the scheduler option `redis`: a redis:// URL or an ioredis client',
+      );
     }
     const { RedisSlotStore } = await import('../../slots/redis/index.js');
     // A client passed the shape check of the options; the store reads it as the ioredis client it is.
@@ -40,9 +44,17 @@ export const builtinSlotClasses: Readonly<Record<string, SlotClass>> = {
   },
   PostgresSlot: async ({ name, options }) => {
     if (options.postgres === undefined) {
-      throw new ConfigError('postgres', undefined, 'slot class PostgresSlot needs the scheduler option `postgres`: a postgres:// URL or a pg.Pool');
+      throw new ConfigError(
+        'postgres',
+        undefined,
+        'slot class PostgresSlot needs the scheduler option `postgres`: a postgres:// URL or a pg.Pool',
+      );
     }
     const { PostgresSlotStore } = await import('../../slots/postgres/index.js');
-    return new PostgresSlotStore({ name, postgres: options.postgres as PostgresSlotStoreOptions['postgres'], schema: options.postgresSchema });
+    return new PostgresSlotStore({
+      name,
+      postgres: options.postgres as PostgresSlotStoreOptions['postgres'],
+      schema: options.postgresSchema,
+    });
   },
 };

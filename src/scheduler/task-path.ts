@@ -175,7 +175,9 @@ export class TaskPath {
       pending.map((slot) => this.fill(store, slot, slots.get(slot.slotId)!, poller, wanted).finally(() => this.filling--)),
     );
     // After an error (e.g. the store failed) the slot may still be reserved: release it too, or it lapses.
-    const release = pending.filter((_, i) => outcomes[i]!.status === 'rejected' || (outcomes[i] as PromiseFulfilledResult<string>).value === 'empty');
+    const release = pending.filter(
+      (_, i) => outcomes[i]!.status === 'rejected' || (outcomes[i] as PromiseFulfilledResult<string>).value === 'empty',
+    );
     report.started += outcomes.filter((o) => o.status === 'fulfilled' && o.value === 'started').length;
     if (release.length > 0) await this.releaseAll(store, release, report);
     const failure = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
@@ -265,13 +267,23 @@ export class TaskPath {
    * (`lapsed`), and the store reaps the slot.
    * @param ownTimeoutMs - for a task that runs in process: its slot's timeout (the store has the lease)
    */
-  private async launch(store: SlotStore, occupancy: Occupancy, sentAt: number, ownTimeoutMs?: number): Promise<'started' | 'failed' | 'lost'> {
+  private async launch(
+    store: SlotStore,
+    occupancy: Occupancy,
+    sentAt: number,
+    ownTimeoutMs?: number,
+  ): Promise<'started' | 'failed' | 'lost'> {
     const { state, options, logger, notify, localTasks, callbacks } = this.parts;
     const { taskId, slotId, token } = occupancy;
     const backend = state.backends.get(occupancy.backend)!;
     const local = localTasks.add(
       { taskId, slotId, token, backend: occupancy.backend, occupancy },
-      { sentAt, timeoutMs: occupancy.timeoutMs, maxRuntimeMs: occupancy.maxRuntimeMs, ...(ownTimeoutMs === undefined ? {} : { ownTimeoutMs }) },
+      {
+        sentAt,
+        timeoutMs: occupancy.timeoutMs,
+        maxRuntimeMs: occupancy.maxRuntimeMs,
+        ...(ownTimeoutMs === undefined ? {} : { ownTimeoutMs }),
+      },
     );
     const context: TaskContext = {
       taskId,
@@ -355,7 +367,10 @@ export class TaskPath {
     const { localTasks } = this.parts;
     const local = localTasks.get(ref.taskId, ref.token);
     if (local) local.stopping = true;
-    const report = { status: options.status ?? null, error: options.error instanceof Error ? options.error.message : (options.error ?? null) };
+    const report = {
+      status: options.status ?? null,
+      error: options.error instanceof Error ? options.error.message : (options.error ?? null),
+    };
     try {
       const result = await this.end({ ...ref, reason: 'stopped', ...report });
       if (!result.ok) return await this.lost(ref.taskId, result, ref.token, report);
@@ -400,7 +415,12 @@ export class TaskPath {
             result = await this.parts.state.firstAnswer((store) => store.keepalive({ taskId: local.taskId, token: local.token }));
           } catch (error) {
             this.parts.localTasks.renewalFailedToAnswer(local);
-            this.parts.logger.warn('process lease renewal failed', { taskId: local.taskId, slotId: local.slotId, token: local.token, ...errorFields(error) });
+            this.parts.logger.warn('process lease renewal failed', {
+              taskId: local.taskId,
+              slotId: local.slotId,
+              token: local.token,
+              ...errorFields(error),
+            });
             return;
           }
           this.parts.localTasks.renewalAnswered(local, sentAt, result.ok);
@@ -423,7 +443,12 @@ export class TaskPath {
     const { state, batches, localTasks, logger } = this.parts;
     // A task that runs here in a slot of the config: its store keeps the slot for us to refill.
     const keep = refill ? this.keepable(request) : undefined;
-    const full: EndRequest = { ...request, deliverable: state.deliverable, delivery: this.delivery, ...(keep ? { reserve: this.reserve } : {}) };
+    const full: EndRequest = {
+      ...request,
+      deliverable: state.deliverable,
+      delivery: this.delivery,
+      ...(keep ? { reserve: this.reserve } : {}),
+    };
     // The store that ended it, which the delivery is acknowledged to.
     let endedIn = keep?.store ?? store;
     let early = false;
@@ -433,7 +458,10 @@ export class TaskPath {
       // A first backend that claims what it polls may be polled now, beside the end (Backend.claimsTasks).
       early = state.backends.get(keep.slot.backends[0]!)?.claimsTasks === true;
       if (early) {
-        const reservation = ending.then((r) => (r.ok && r.reserved) || null, () => null);
+        const reservation = ending.then(
+          (r) => (r.ok && r.reserved) || null,
+          () => null,
+        );
         // The ending task's place is the kept slot's before the end lands, at maxLocalTasks too.
         const { taskId, token } = keep.local;
         void this.keptSlots.push({ store: keep.store, slotId: keep.slot.slotId, reservation, ending: { taskId, token } });
@@ -483,7 +511,9 @@ export class TaskPath {
       try {
         for (const store of new Set(kept.map((k) => k.store))) {
           const mine = kept.filter((k) => k.store === store);
-          const fillable = state.closing ? [] : mine.filter((k) => config.get(k.slotId)?.slotCls !== undefined && state.stores.get(config.get(k.slotId)!.slotCls) === store);
+          const fillable = state.closing
+            ? []
+            : mine.filter((k) => config.get(k.slotId)?.slotCls !== undefined && state.stores.get(config.get(k.slotId)!.slotCls) === store);
           const dropped = mine.filter((k) => !fillable.includes(k));
           if (dropped.length > 0) await this.releaseAll(store, dropped, report);
           await this.fillReserved(store, fillable, config, poller, report);

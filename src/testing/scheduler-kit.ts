@@ -188,4 +188,3 @@ export async function harness(t: ExecutionContext, kind: SlotKind): Promise<Harn
     },
   };
 }
-

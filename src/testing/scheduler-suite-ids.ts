@@ -11,35 +11,38 @@ import { badTaskIds, goodTaskIds } from './task-id-samples.js';
 export function registerSchedulerIdCases(test: TestFn, kind: SlotKind): void {
   const title = (what: string) => `${kind.label}: ${what}`;
 
-  test(title('a polled id outside the task-id grammar goes back as invalid_id; ids at the maximum run, and stop frees their slot'), async (t) => {
-    const h = await harness(t, kind);
-    const ids = [...badTaskIds, ...goodTaskIds].map((x) => x.taskId);
-    const backend = new ClaimingBackend(ids);
-    const s = h.scheduler({ A: backend });
-    await s.load(slots(goodTaskIds.length, ['A']));
-    // A bad id ends its backend's polls for the pass: a few passes drain the queue.
-    for (let pass = 0; backend.queue.length > 0 && pass < ids.length; pass++) {
-      await t.notThrowsAsync(s.schedule(), `pass ${pass}`);
-    }
-    await waitFor(() => backend.started.length + backend.rejected.length === ids.length, 'every id to start or go back');
-    for (const { taskId } of backend.started) t.true((await s.stop(taskId)).ok, `stop of ${taskId.slice(0, 10)}…`);
-    t.deepEqual(
-      backend.rejected.map((r) => r.taskId),
-      badTaskIds.map((x) => x.taskId),
-    );
-    for (const { info } of backend.rejected) t.like(info, { reason: 'invalid_id', retryAfterMs: undefined });
-    t.deepEqual(
-      backend.started.map((x) => x.taskId),
-      goodTaskIds.map((x) => x.taskId),
-      'the good ids started, unchanged',
-    );
-    t.deepEqual(
-      backend.stopped.map((x) => [x.taskId, x.outcome.reason]),
-      goodTaskIds.map((x) => [x.taskId, 'stopped']),
-    );
-    // Each stop kept its slot for a refill, which found nothing and released it.
-    await waitFor(async () => (await s.inspect()).every((slot) => slot.status === 'idle'), 'every slot to be free again');
-  });
+  test(
+    title('a polled id outside the task-id grammar goes back as invalid_id; ids at the maximum run, and stop frees their slot'),
+    async (t) => {
+      const h = await harness(t, kind);
+      const ids = [...badTaskIds, ...goodTaskIds].map((x) => x.taskId);
+      const backend = new ClaimingBackend(ids);
+      const s = h.scheduler({ A: backend });
+      await s.load(slots(goodTaskIds.length, ['A']));
+      // A bad id ends its backend's polls for the pass: a few passes drain the queue.
+      for (let pass = 0; backend.queue.length > 0 && pass < ids.length; pass++) {
+        await t.notThrowsAsync(s.schedule(), `pass ${pass}`);
+      }
+      await waitFor(() => backend.started.length + backend.rejected.length === ids.length, 'every id to start or go back');
+      for (const { taskId } of backend.started) t.true((await s.stop(taskId)).ok, `stop of ${taskId.slice(0, 10)}…`);
+      t.deepEqual(
+        backend.rejected.map((r) => r.taskId),
+        badTaskIds.map((x) => x.taskId),
+      );
+      for (const { info } of backend.rejected) t.like(info, { reason: 'invalid_id', retryAfterMs: undefined });
+      t.deepEqual(
+        backend.started.map((x) => x.taskId),
+        goodTaskIds.map((x) => x.taskId),
+        'the good ids started, unchanged',
+      );
+      t.deepEqual(
+        backend.stopped.map((x) => [x.taskId, x.outcome.reason]),
+        goodTaskIds.map((x) => [x.taskId, 'stopped']),
+      );
+      // Each stop kept its slot for a refill, which found nothing and released it.
+      await waitFor(async () => (await s.inspect()).every((slot) => slot.status === 'idle'), 'every slot to be free again');
+    },
+  );
 
   test(title('keepalive, stop and cancel of an id outside the grammar throw TaskIdError, never a store error'), async (t) => {
     const h = await harness(t, kind);
@@ -65,8 +68,22 @@ export function registerSchedulerIdCases(test: TestFn, kind: SlotKind): void {
     const dead = await h.setup.createStore(h.name);
     t.teardown(() => dead.close());
     await dead.init(['1', '2']);
-    const { reserved } = await dead.beginPass({ slotIds: ['1'], owner: 'dead', leaseMs: 60_000, deliverable: [], retentionMs: 60_000, limit: 10 });
-    const held = await dead.start({ slotId: '1', token: reserved[0]!.token, taskId: 'held', backend: 'A', timeoutMs: 30_000, maxRuntimeMs: 20_000 });
+    const { reserved } = await dead.beginPass({
+      slotIds: ['1'],
+      owner: 'dead',
+      leaseMs: 60_000,
+      deliverable: [],
+      retentionMs: 60_000,
+      limit: 10,
+    });
+    const held = await dead.start({
+      slotId: '1',
+      token: reserved[0]!.token,
+      taskId: 'held',
+      backend: 'A',
+      timeoutMs: 30_000,
+      maxRuntimeMs: 20_000,
+    });
     t.true(held.ok);
 
     const backend = new ClaimingBackend(['held']);

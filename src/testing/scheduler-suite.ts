@@ -34,13 +34,19 @@ export function schedulerConformanceSuite(test: TestFn, kind: SlotKind): void {
     const report = await s.schedule();
     t.is(report.started, 3);
     t.deepEqual(bySlot(a.started), [['1', 'a1']]);
-    t.deepEqual(bySlot(b.started), [['2', 'b1'], ['3', 'b2']]);
-    const state = await s.inspect();
-    t.deepEqual(state.map((x) => [x.slotId, x.status, x.occupancy?.taskId]), [
-      ['1', 'running', 'a1'],
-      ['2', 'running', 'b1'],
-      ['3', 'running', 'b2'],
+    t.deepEqual(bySlot(b.started), [
+      ['2', 'b1'],
+      ['3', 'b2'],
     ]);
+    const state = await s.inspect();
+    t.deepEqual(
+      state.map((x) => [x.slotId, x.status, x.occupancy?.taskId]),
+      [
+        ['1', 'running', 'a1'],
+        ['2', 'running', 'b1'],
+        ['3', 'running', 'b2'],
+      ],
+    );
     // Tokens are distinct per occupancy and handed to startCallback.
     t.is(new Set([...a.started, ...b.started].map((x) => x.token)).size, 3);
   });
@@ -113,7 +119,11 @@ export function schedulerConformanceSuite(test: TestFn, kind: SlotKind): void {
 
     await s.schedule();
     const token = backend.started[0]!.token;
-    t.deepEqual(await s.keepalive('t1', { token: token + 1000 }), { ok: false, taskId: 't1', reason: 'unknown' }, 'a token t1 never ran under');
+    t.deepEqual(
+      await s.keepalive('t1', { token: token + 1000 }),
+      { ok: false, taskId: 't1', reason: 'unknown' },
+      'a token t1 never ran under',
+    );
     await sleep(600);
     t.like(await s.keepalive('t1'), { ok: false, reason: 'timed_out', endReason: 'timeout' });
     await s.schedule();
@@ -233,7 +243,10 @@ export function schedulerConformanceSuite(test: TestFn, kind: SlotKind): void {
     await s.load(slots(1, ['A']));
     await s.schedule();
     await waitFor(() => backend.stopped.length === 3, 'three stops');
-    t.deepEqual(backend.stopped.map((x) => x.outcome.reason), ['stopped', 'stopped', 'stopped']);
+    t.deepEqual(
+      backend.stopped.map((x) => x.outcome.reason),
+      ['stopped', 'stopped', 'stopped'],
+    );
   });
 
   test(title('a poll that throws, hangs or returns a non-string is isolated; the pass goes on'), async (t) => {
@@ -253,7 +266,10 @@ export function schedulerConformanceSuite(test: TestFn, kind: SlotKind): void {
     await s.load(slots(2, ['Throwing', 'Hanging', 'Numeric', 'Good']));
     await s.schedule();
     // Polls go in slot order; the starts themselves may complete in any order.
-    t.deepEqual(bySlot(good.started), [['1', 'g1'], ['2', 'g2']]);
+    t.deepEqual(bySlot(good.started), [
+      ['1', 'g1'],
+      ['2', 'g2'],
+    ]);
     t.is(errors.length, 3);
     t.true(errors.some((e) => e.message === 'poll exploded' && typeof e.stack === 'string'));
     t.true(errors.some((e) => e instanceof CallTimeoutError));
@@ -413,13 +429,23 @@ export function schedulerConformanceSuite(test: TestFn, kind: SlotKind): void {
     t.teardown(() => crashed.close());
     await crashed.init(['1']);
     // The "crashed" scheduler reserved slot 1 and died before starting anything.
-    const begin = await crashed.beginPass({ slotIds: ['1'], owner: 'crashed', leaseMs: 1500, deliverable: [], retentionMs: 60_000, limit: 100 });
+    const begin = await crashed.beginPass({
+      slotIds: ['1'],
+      owner: 'crashed',
+      leaseMs: 1500,
+      deliverable: [],
+      retentionMs: 60_000,
+      limit: 100,
+    });
     t.is(begin.reserved.length, 1);
     await s.schedule();
     t.is(backend.started.length, 0, 'the reserved slot must not be filled while the reservation holds');
     // Once the reservation lapses, a pass reclaims the slot and fills it.
     await waitFor(async () => (await s.schedule(), backend.started.length === 1), 't1 to start after the lapse', 10_000);
-    t.deepEqual(backend.started.map((x) => x.taskId), ['t1']);
+    t.deepEqual(
+      backend.started.map((x) => x.taskId),
+      ['t1'],
+    );
   });
 
   test(title('several schedulers racing never run more tasks than slots, nor one task twice'), async (t) => {
@@ -440,7 +466,11 @@ export function schedulerConformanceSuite(test: TestFn, kind: SlotKind): void {
     }
     // An id leaves the queue when polled, and is started or handed back a moment later.
     const settled = () => backend.started.length + backend.rejected.length === ids.length * 2;
-    await waitFor(async () => (await Promise.all(schedulers.map((x) => x.schedule())), settled()), 'every id to start or be handed back', 10_000);
+    await waitFor(
+      async () => (await Promise.all(schedulers.map((x) => x.schedule())), settled()),
+      'every id to start or be handed back',
+      10_000,
+    );
     await waitFor(() => backend.stopped.length === backend.started.length, 'every started task to stop', 10_000);
     t.true(backend.maxRunning <= 3, `max running ${backend.maxRunning}`);
     t.true(backend.maxRunning >= 2, 'the slots were used concurrently');
@@ -466,7 +496,11 @@ export function schedulerConformanceSuite(test: TestFn, kind: SlotKind): void {
     t.like(await first.schedule(), { started: 2, released: 0 }); // reserved only the 2 it may run
     t.like(await second.schedule(), { started: 2 });
     // A task leaves the queue when polled, before it starts: count the starts, not the queue.
-    await waitFor(() => a.started.length + b.started.length === 16 && a.running.size + b.running.size === 0, 'every task to run and stop', 10_000);
+    await waitFor(
+      () => a.started.length + b.started.length === 16 && a.running.size + b.running.size === 0,
+      'every task to run and stop',
+      10_000,
+    );
     t.true(a.maxRunning <= 2 && b.maxRunning <= 2, `at most 2 each: ${a.maxRunning}, ${b.maxRunning}`);
     t.is(a.started.length + b.started.length, 16);
     t.true(b.started.length >= 2, 'the second scheduler kept its share');
@@ -502,10 +536,7 @@ export function schedulerConformanceSuite(test: TestFn, kind: SlotKind): void {
     // Right around the deadline: every scheduler stops every running task and passes at once.
     const running = [...backend.running];
     t.true(running.length > 0, 'tasks ran into the race');
-    await Promise.all([
-      ...running.flatMap((id) => schedulers.map((x) => x.stop(id))),
-      ...schedulers.map((x) => x.schedule()),
-    ]);
+    await Promise.all([...running.flatMap((id) => schedulers.map((x) => x.stop(id))), ...schedulers.map((x) => x.schedule())]);
     await sleep(300);
     await Promise.all(schedulers.map((x) => x.schedule()));
     for (const { taskId, token } of backend.started.filter((x) => running.includes(x.taskId))) {
@@ -556,11 +587,18 @@ export function schedulerConformanceSuite(test: TestFn, kind: SlotKind): void {
     const options = { timeout: '150ms', callbackTimeout: '100ms', deliveryLease: '300ms' };
     const schedulers = [h.scheduler({ A: backend }, options), h.scheduler({ A: backend }, options)];
     for (const x of schedulers) await x.load(slots(2, ['A']));
-    await waitFor(async () => (await Promise.all(schedulers.map((x) => x.schedule())), backend.stopped.length === ids.length), 'every task to end', 10_000);
+    await waitFor(
+      async () => (await Promise.all(schedulers.map((x) => x.schedule())), backend.stopped.length === ids.length),
+      'every task to end',
+      10_000,
+    );
     await sleep(700); // past two delivery leases
     await Promise.all(schedulers.map((x) => x.schedule()));
     t.is(backend.stopped.length, ids.length, 'one stopCallback per occupancy');
-    t.deepEqual(backend.stopped.filter((s) => s.outcome.redelivered), []);
+    t.deepEqual(
+      backend.stopped.filter((s) => s.outcome.redelivered),
+      [],
+    );
     t.deepEqual(new Set(backend.stopped.map((s) => s.outcome.reason)), new Set(['stopped', 'timeout']));
   });
 }

@@ -51,24 +51,29 @@ export function registerTaskIdCases<C>(test: TestFn<C>, contract: Macro<[StoreFa
     ok(await h.start(reservation, 'task-ok'), 'the reservation still takes a good id');
   });
 
-  test('a duplicate says when its holder ends by itself: the earlier of its deadline and max deadline, as last renewed', contract, factory, async (t, h) => {
-    await h.init(['1', '2', '3']);
-    const { reserved } = await h.pass('A', ['1', '2', '3']);
-    must(reserved.length === 3, 'three slots reserved');
-    // Capped: the max deadline comes first. Uncapped: the deadline, which a keepalive moves.
-    const capped = ok(await h.start(reserved[0]!, 'capped', { timeoutMs: 60_000, maxRuntimeMs: 20_000 }), 'start capped').occupancy;
-    const renewed = ok(await h.start(reserved[1]!, 'renewed', { timeoutMs: 30_000 }), 'start renewed').occupancy;
-    const spare = reserved[2]!;
+  test(
+    'a duplicate says when its holder ends by itself: the earlier of its deadline and max deadline, as last renewed',
+    contract,
+    factory,
+    async (t, h) => {
+      await h.init(['1', '2', '3']);
+      const { reserved } = await h.pass('A', ['1', '2', '3']);
+      must(reserved.length === 3, 'three slots reserved');
+      // Capped: the max deadline comes first. Uncapped: the deadline, which a keepalive moves.
+      const capped = ok(await h.start(reserved[0]!, 'capped', { timeoutMs: 60_000, maxRuntimeMs: 20_000 }), 'start capped').occupancy;
+      const renewed = ok(await h.start(reserved[1]!, 'renewed', { timeoutMs: 30_000 }), 'start renewed').occupancy;
+      const spare = reserved[2]!;
 
-    const first = await h.start(spare, 'capped');
-    assertDuplicate(t, first, capped, 'a capped holder');
-    if (!first.ok && first.reason === 'duplicate') {
-      const retryAfterMs = first.expiresAt! - first.now!;
-      t.true(retryAfterMs > 0 && retryAfterMs <= 20_000, `the cap is at most 20 s away: ${retryAfterMs}`);
-    }
-    const renewal = ok(await h.store.keepalive({ taskId: 'renewed' }), 'keepalive').occupancy;
-    t.true(renewal.deadline >= renewed.deadline);
-    assertDuplicate(t, await h.start(spare, 'renewed'), renewal, 'a renewed holder');
-    t.like(await h.slot('3'), { status: 'reserved', token: spare.token }, 'the duplicates left the reservation alone');
-  });
+      const first = await h.start(spare, 'capped');
+      assertDuplicate(t, first, capped, 'a capped holder');
+      if (!first.ok && first.reason === 'duplicate') {
+        const retryAfterMs = first.expiresAt! - first.now!;
+        t.true(retryAfterMs > 0 && retryAfterMs <= 20_000, `the cap is at most 20 s away: ${retryAfterMs}`);
+      }
+      const renewal = ok(await h.store.keepalive({ taskId: 'renewed' }), 'keepalive').occupancy;
+      t.true(renewal.deadline >= renewed.deadline);
+      assertDuplicate(t, await h.start(spare, 'renewed'), renewal, 'a renewed holder');
+      t.like(await h.slot('3'), { status: 'reserved', token: spare.token }, 'the duplicates left the reservation alone');
+    },
+  );
 }

@@ -241,7 +241,10 @@ export function assertDuplicate(t: ExecutionContext<unknown>, result: StartResul
   const expiresAt = holder.maxDeadline === null ? holder.deadline : Math.min(holder.deadline, holder.maxDeadline);
   t.like(result, { ok: false, reason: 'duplicate', slotId: holder.slotId, expiresAt }, `${what}: ${JSON.stringify(result)}`);
   const now = (result as { now?: unknown }).now;
-  t.true(typeof now === 'number' && now >= holder.lastKeepaliveAt, `${what}: now ${String(now)} is the store clock, not before the holder's last renewal`);
+  t.true(
+    typeof now === 'number' && now >= holder.lastKeepaliveAt,
+    `${what}: now ${String(now)} is the store clock, not before the holder's last renewal`,
+  );
 }
 
 /** The successful branch of a store result, or a thrown error that shows the result it got. */

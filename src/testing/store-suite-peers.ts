@@ -6,7 +6,18 @@
  */
 import type { TestFn } from 'ava';
 import { compareSlotIds, type StartResult, type StoreEvent } from '../contracts/store.js';
-import { assertDuplicate, endedTaskIds, identity, must, ok, peersMacro, sleep, timing, type Harness, type StoreFactory } from './store-suite-kit.js';
+import {
+  assertDuplicate,
+  endedTaskIds,
+  identity,
+  must,
+  ok,
+  peersMacro,
+  sleep,
+  timing,
+  type Harness,
+  type StoreFactory,
+} from './store-suite-kit.js';
 
 /** `slotIds` starting at index `i`, wrapping: each owner lists the slots in its own order. */
 function rotate<T>(items: readonly T[], i: number): T[] {
@@ -32,7 +43,7 @@ export function registerPeerCases<C>(test: TestFn<C>, factory: StoreFactory): vo
     t.deepEqual(
       pb.reserved.map((r) => r.slotId),
       ['3'],
-      "B gets only the slot A did not reserve",
+      'B gets only the slot A did not reserve',
     );
     t.true(pb.reserved[0]!.token > Math.max(...pa.reserved.map((r) => r.token)), 'one token counter');
     t.like(await c.slot('1'), { status: 'reserved', owner: 'A', token: pa.reserved[0]!.token });
@@ -53,87 +64,118 @@ export function registerPeerCases<C>(test: TestFn<C>, factory: StoreFactory): vo
     t.like(await a.slot('2'), { status: 'idle', owner: null });
   });
 
-  test('concurrent calls through several stores of one name never share a slot or a task id', peers, factory, ['a', 'a', 'a', 'a'], async (t, stores) => {
-    const slotIds = ['1', '2', '3', '4', '5', '6'];
-    await stores[0]!.init(slotIds);
-    const via = (i: number) => stores[i % stores.length]!;
+  test(
+    'concurrent calls through several stores of one name never share a slot or a task id',
+    peers,
+    factory,
+    ['a', 'a', 'a', 'a'],
+    async (t, stores) => {
+      const slotIds = ['1', '2', '3', '4', '5', '6'];
+      await stores[0]!.init(slotIds);
+      const via = (i: number) => stores[i % stores.length]!;
 
-    const passes = await Promise.all(Array.from({ length: 24 }, (_, i) => via(i).pass(`owner-${i}`, rotate(slotIds, i))));
-    const claims = passes.flatMap((pass, i) => pass.reserved.map((r) => ({ ...r, owner: `owner-${i}` })));
-    t.deepEqual(claims.map((c) => c.slotId).sort(compareSlotIds), slotIds, 'each slot reserved exactly once');
-    t.is(new Set(claims.map((c) => c.token)).size, claims.length, 'tokens are distinct');
+      const passes = await Promise.all(Array.from({ length: 24 }, (_, i) => via(i).pass(`owner-${i}`, rotate(slotIds, i))));
+      const claims = passes.flatMap((pass, i) => pass.reserved.map((r) => ({ ...r, owner: `owner-${i}` })));
+      t.deepEqual(claims.map((c) => c.slotId).sort(compareSlotIds), slotIds, 'each slot reserved exactly once');
+      t.is(new Set(claims.map((c) => c.token)).size, claims.length, 'tokens are distinct');
 
-    // Four starts per reservation back to back, through different stores, each id tried in every slot.
-    const attempts = Array.from({ length: 24 }, (_, j) => ({ reservation: claims[Math.floor(j / 4)]!, taskId: `task-${j % 4}` }));
-    const results: StartResult[] = await Promise.all(attempts.map((a, j) => via(j + Math.floor(j / 4)).start(a.reservation, a.taskId)));
-    const started = results.flatMap((r) => (r.ok ? [r.occupancy] : []));
-    t.deepEqual(started.map((o) => o.taskId).sort(), ['task-0', 'task-1', 'task-2', 'task-3']);
-    t.is(new Set(started.map((o) => o.slotId)).size, 4, 'no slot holds two tasks');
-    const holder = new Map(started.map((o) => [o.taskId, o.slotId]));
-    for (const [j, result] of results.entries()) {
-      if (result.ok) continue;
-      if (result.reason === 'duplicate') t.is<string | undefined, string | undefined>(result.slotId, holder.get(attempts[j]!.taskId));
-      else t.is(result.reason, 'reservation_lost');
-    }
-    for (const state of (await stores[1]!.store.inspect()).filter((s) => s.status === 'running')) {
-      t.is(holder.get(state.occupancy!.taskId), state.slotId);
-    }
+      // Four starts per reservation back to back, through different stores, each id tried in every slot.
+      const attempts = Array.from({ length: 24 }, (_, j) => ({ reservation: claims[Math.floor(j / 4)]!, taskId: `task-${j % 4}` }));
+      const results: StartResult[] = await Promise.all(attempts.map((a, j) => via(j + Math.floor(j / 4)).start(a.reservation, a.taskId)));
+      const started = results.flatMap((r) => (r.ok ? [r.occupancy] : []));
+      t.deepEqual(started.map((o) => o.taskId).sort(), ['task-0', 'task-1', 'task-2', 'task-3']);
+      t.is(new Set(started.map((o) => o.slotId)).size, 4, 'no slot holds two tasks');
+      const holder = new Map(started.map((o) => [o.taskId, o.slotId]));
+      for (const [j, result] of results.entries()) {
+        if (result.ok) continue;
+        if (result.reason === 'duplicate') t.is<string | undefined, string | undefined>(result.slotId, holder.get(attempts[j]!.taskId));
+        else t.is(result.reason, 'reservation_lost');
+      }
+      for (const state of (await stores[1]!.store.inspect()).filter((s) => s.status === 'running')) {
+        t.is(holder.get(state.occupancy!.taskId), state.slotId);
+      }
 
-    // Ends through every store racing with 24 more passes: a freed slot goes to at most one pass.
-    const [ends, ...again] = await Promise.all([
-      Promise.all(started.map((o, i) => via(i + 1).end(o.taskId, { token: o.token }))),
-      ...Array.from({ length: 24 }, (_, i) => via(i + 2).pass(`again-${i}`, rotate(slotIds, i))),
-    ]);
-    t.true(ends.every((r) => r.ok), 'every end acts once');
-    const reclaimed = again.flatMap((pass) => pass.reserved.map((r) => r.slotId));
-    t.is(new Set(reclaimed).size, reclaimed.length, `no slot reserved twice: ${reclaimed}`);
-    const freed = new Set(holder.values());
-    t.true(reclaimed.every((id) => freed.has(id)), `only freed slots are reserved again: ${reclaimed}`);
-  });
+      // Ends through every store racing with 24 more passes: a freed slot goes to at most one pass.
+      const [ends, ...again] = await Promise.all([
+        Promise.all(started.map((o, i) => via(i + 1).end(o.taskId, { token: o.token }))),
+        ...Array.from({ length: 24 }, (_, i) => via(i + 2).pass(`again-${i}`, rotate(slotIds, i))),
+      ]);
+      t.true(
+        ends.every((r) => r.ok),
+        'every end acts once',
+      );
+      const reclaimed = again.flatMap((pass) => pass.reserved.map((r) => r.slotId));
+      t.is(new Set(reclaimed).size, reclaimed.length, `no slot reserved twice: ${reclaimed}`);
+      const freed = new Set(holder.values());
+      t.true(
+        reclaimed.every((id) => freed.has(id)),
+        `only freed slots are reserved again: ${reclaimed}`,
+      );
+    },
+  );
 
-  test('a slot kept by end with reserve is not taken by another store of the name, and no freed event is published', peers, factory, ['a', 'a'], async (t, stores) => {
-    const [a, b] = stores as [Harness, Harness];
-    await a.init(['1', '2']);
-    const events: StoreEvent[] = [];
-    const unsubscribe = await a.store.subscribe?.((event) => events.push(event));
-    if (unsubscribe) t.teardown(unsubscribe);
+  test(
+    'a slot kept by end with reserve is not taken by another store of the name, and no freed event is published',
+    peers,
+    factory,
+    ['a', 'a'],
+    async (t, stores) => {
+      const [a, b] = stores as [Harness, Harness];
+      await a.init(['1', '2']);
+      const events: StoreEvent[] = [];
+      const unsubscribe = await a.store.subscribe?.((event) => events.push(event));
+      if (unsubscribe) t.teardown(unsubscribe);
 
-    await b.run('1', 'task-1', {}, 'B');
-    const two = await b.run('2', 'task-2', {}, 'B');
-    // notify as well: reserve wins, since the slot is not free.
-    const kept = ok(await b.end('task-1', { notify: true, reserve: { owner: 'B', leaseMs: timing.long } }), 'end with reserve through B').reserved;
-    must(kept, 'slot 1 kept');
+      await b.run('1', 'task-1', {}, 'B');
+      const two = await b.run('2', 'task-2', {}, 'B');
+      // notify as well: reserve wins, since the slot is not free.
+      const kept = ok(
+        await b.end('task-1', { notify: true, reserve: { owner: 'B', leaseMs: timing.long } }),
+        'end with reserve through B',
+      ).reserved;
+      must(kept, 'slot 1 kept');
 
-    const pa = await a.pass('A', ['1', '2']);
-    t.deepEqual(pa.reserved, [], "A's pass takes neither B's kept slot nor the running one");
-    t.deepEqual(pa.running, [two]);
-    t.like(await a.slot('1'), { status: 'reserved', owner: 'B', token: kept.token });
-    const started = ok(await a.start(kept, 'task-3'), 'start of the kept reservation through another store').occupancy;
-    t.like(started, { slotId: '1', token: kept.token, owner: 'B', taskId: 'task-3' });
+      const pa = await a.pass('A', ['1', '2']);
+      t.deepEqual(pa.reserved, [], "A's pass takes neither B's kept slot nor the running one");
+      t.deepEqual(pa.running, [two]);
+      t.like(await a.slot('1'), { status: 'reserved', owner: 'B', token: kept.token });
+      const started = ok(await a.start(kept, 'task-3'), 'start of the kept reservation through another store').occupancy;
+      t.like(started, { slotId: '1', token: kept.token, owner: 'B', taskId: 'task-3' });
 
-    if (!unsubscribe) return; // subscribe is optional
-    // Events of one name arrive in the order they were published: once the freed event of this
-    // later end arrives, a freed event of slot 1 would have arrived before it.
-    ok(await b.end('task-2', { notify: true }), 'end with notify and no reserve');
-    const freed = () => events.filter((e) => e.type === 'freed');
-    for (const until = Date.now() + 10_000; !freed().some((e) => e.slotId === '2'); await sleep(10)) {
-      must(Date.now() < until, `no freed event of slot 2 within 10 s: ${JSON.stringify(events)}`);
-    }
-    t.deepEqual(freed(), [{ type: 'freed', slotId: '2' }]);
-  });
+      if (!unsubscribe) return; // subscribe is optional
+      // Events of one name arrive in the order they were published: once the freed event of this
+      // later end arrives, a freed event of slot 1 would have arrived before it.
+      ok(await b.end('task-2', { notify: true }), 'end with notify and no reserve');
+      const freed = () => events.filter((e) => e.type === 'freed');
+      for (const until = Date.now() + 10_000; !freed().some((e) => e.slotId === '2'); await sleep(10)) {
+        must(Date.now() < until, `no freed event of slot 2 within 10 s: ${JSON.stringify(events)}`);
+      }
+      t.deepEqual(freed(), [{ type: 'freed', slotId: '2' }]);
+    },
+  );
 
-  test('concurrent passes that may each reserve one slot each get one while enough are idle: none holds more than it takes', peers, factory, ['a', 'a', 'a', 'a'], async (t, stores) => {
-    const slotIds = ['1', '2', '3', '4'];
-    await stores[0]!.init(slotIds);
-    // As schedulers under maxLocalTasks on one cron tick: their passes run at once, each with room for one.
-    for (let round = 1; round <= 10; round++) {
-      const passes = await Promise.all(stores.map((h, i) => h.pass(`owner-${i}`, slotIds, { maxReserve: 1 })));
-      const reserved = passes.flatMap((p) => p.reserved);
-      t.deepEqual(passes.map((p) => p.reserved.length), [1, 1, 1, 1], `round ${round}: ${JSON.stringify(reserved)}`);
-      t.deepEqual(reserved.map((r) => r.slotId).sort(compareSlotIds), slotIds);
-      await stores[0]!.store.release(reserved);
-    }
-  });
+  test(
+    'concurrent passes that may each reserve one slot each get one while enough are idle: none holds more than it takes',
+    peers,
+    factory,
+    ['a', 'a', 'a', 'a'],
+    async (t, stores) => {
+      const slotIds = ['1', '2', '3', '4'];
+      await stores[0]!.init(slotIds);
+      // As schedulers under maxLocalTasks on one cron tick: their passes run at once, each with room for one.
+      for (let round = 1; round <= 10; round++) {
+        const passes = await Promise.all(stores.map((h, i) => h.pass(`owner-${i}`, slotIds, { maxReserve: 1 })));
+        const reserved = passes.flatMap((p) => p.reserved);
+        t.deepEqual(
+          passes.map((p) => p.reserved.length),
+          [1, 1, 1, 1],
+          `round ${round}: ${JSON.stringify(reserved)}`,
+        );
+        t.deepEqual(reserved.map((r) => r.slotId).sort(compareSlotIds), slotIds);
+        await stores[0]!.store.release(reserved);
+      }
+    },
+  );
 
   test('a pass with notify announces the slots it reaps and leaves idle', peers, factory, ['a', 'a'], async (t, stores) => {
     const [a, b] = stores as [Harness, Harness];
@@ -147,8 +189,18 @@ export function registerPeerCases<C>(test: TestFn<C>, factory: StoreFactory): vo
     // so a slow start under load still finds its reservation; nothing lapses before the last pass.
     const { reserved } = await b.pass('B', ['1', '3']);
     await b.pass('B', ['2'], { leaseMs: timing.wait });
-    for (const [slotId, taskId] of [['1', 'task-1'], ['3', 'task-3']] as const) {
-      ok(await b.start(reserved.find((r) => r.slotId === slotId)!, taskId, { timeoutMs: timing.short }), `start of ${taskId}`);
+    for (const [slotId, taskId] of [
+      ['1', 'task-1'],
+      ['3', 'task-3'],
+    ] as const) {
+      ok(
+        await b.start(
+          reserved.find((r) => r.slotId === slotId)!,
+          taskId,
+          { timeoutMs: timing.short },
+        ),
+        `start of ${taskId}`,
+      );
     }
     await sleep(2 * timing.wait);
     const pass = await b.pass('B', ['3'], { notify: true });

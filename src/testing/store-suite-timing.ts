@@ -7,7 +7,19 @@
  */
 import type { Macro, TestFn } from 'ava';
 import { compareSlotIds, type Lost, type Occupancy, type Reservation, type StartResult } from '../contracts/store.js';
-import { assertDuplicate, backend, endedTaskIds, identity, must, ok, sleep, timing, type CaseBody, type Harness, type StoreFactory } from './store-suite-kit.js';
+import {
+  assertDuplicate,
+  backend,
+  endedTaskIds,
+  identity,
+  must,
+  ok,
+  sleep,
+  timing,
+  type CaseBody,
+  type Harness,
+  type StoreFactory,
+} from './store-suite-kit.js';
 
 /** Reserves `slotIds` as one owner and starts `tasks[i]` in `slotIds[i]`, all from that one pass. */
 export async function startAll(
@@ -68,7 +80,15 @@ export function registerTimingCases<C>(test: TestFn<C>, contract: Macro<[StoreFa
     }
     t.true(last.lastKeepaliveAt >= first.deadline, 'the task outlived its first deadline');
     t.deepEqual((await h.pass('reaper', [])).ended, []);
-    t.deepEqual(await h.slot('1'), { slotId: '1', status: 'running', token: first.token, owner: 'runner', leaseUntil: null, occupancy: last, overdue: false });
+    t.deepEqual(await h.slot('1'), {
+      slotId: '1',
+      status: 'running',
+      token: first.token,
+      owner: 'runner',
+      leaseUntil: null,
+      occupancy: last,
+      overdue: false,
+    });
   });
 
   test('past its deadline an occupancy is timed_out and overdue until beginPass reaps it', contract, factory, async (t, h) => {
@@ -79,14 +99,29 @@ export function registerTimingCases<C>(test: TestFn<C>, contract: Macro<[StoreFa
 
     // Before any reap: nothing renews, stops or cancels it, and the task id still holds its slot.
     assertTimedOut(t, await h.store.keepalive({ taskId: 'task-t' }), occupancy, 'timeout', false, 'keepalive');
-    assertTimedOut(t, await h.store.keepalive({ taskId: 'task-t', token: occupancy.token }), occupancy, 'timeout', false, 'keepalive with token');
+    assertTimedOut(
+      t,
+      await h.store.keepalive({ taskId: 'task-t', token: occupancy.token }),
+      occupancy,
+      'timeout',
+      false,
+      'keepalive with token',
+    );
     assertTimedOut(t, await h.end('task-t', { token: occupancy.token }), occupancy, 'timeout', false, 'end');
     assertTimedOut(t, await h.store.requestCancel({ taskId: 'task-t' }), occupancy, 'timeout', false, 'requestCancel');
     // A duplicate of an overdue holder: it could have ended already (the next pass reaps it).
     const duplicate = await h.start(spare[0]!, 'task-t');
     assertDuplicate(t, duplicate, occupancy);
     t.true(!duplicate.ok && duplicate.reason === 'duplicate' && duplicate.now! >= duplicate.expiresAt!, 'judged past its expiry');
-    t.deepEqual(await h.slot('1'), { slotId: '1', status: 'running', token: occupancy.token, owner: 'starter', leaseUntil: null, occupancy, overdue: true });
+    t.deepEqual(await h.slot('1'), {
+      slotId: '1',
+      status: 'running',
+      token: occupancy.token,
+      owner: 'starter',
+      leaseUntil: null,
+      occupancy,
+      overdue: true,
+    });
 
     const reap = await h.pass('reaper', []);
     t.is(reap.expiredReservations, 0);
@@ -123,33 +158,50 @@ export function registerTimingCases<C>(test: TestFn<C>, contract: Macro<[StoreFa
   test('beginPass reaps timed-out occupancies of any slot, also outside slotIds', contract, factory, async (t, h) => {
     await h.init(['1', '2', '3', '4']);
     const long = await h.run('2', 'task-long');
-    const { occupancies } = await startAll(h, ['3', '4'], [
-      { taskId: 'task-3', timeoutMs: timing.short },
-      { taskId: 'task-4', timeoutMs: timing.short },
-    ]);
+    const { occupancies } = await startAll(
+      h,
+      ['3', '4'],
+      [
+        { taskId: 'task-3', timeoutMs: timing.short },
+        { taskId: 'task-4', timeoutMs: timing.short },
+      ],
+    );
     await sleep(timing.wait);
 
     const pass = await h.pass('B', ['1', '2', '4']);
     t.deepEqual(endedTaskIds(pass.ended), ['task-3', 'task-4']);
     for (const occupancy of occupancies) {
-      t.like(pass.ended.find((r) => r.taskId === occupancy.taskId), { ...occupancy, reason: 'timeout' });
+      t.like(
+        pass.ended.find((r) => r.taskId === occupancy.taskId),
+        { ...occupancy, reason: 'timeout' },
+      );
     }
     t.deepEqual(pass.running, [long]);
     t.true(pass.reserved.some((r) => r.slotId === '1'));
-    t.false(pass.reserved.some((r) => r.slotId === '3'), 'a reaped slot outside slotIds is not reserved');
+    t.false(
+      pass.reserved.some((r) => r.slotId === '3'),
+      'a reaped slot outside slotIds is not reserved',
+    );
     t.like(await h.slot('3'), { status: 'idle', occupancy: null });
     // A reaped slot of slotIds is reserved by this pass or, at the latest, by the next one.
     const next = await h.pass('B', ['4']);
-    t.true([...pass.reserved, ...next.reserved].some((r) => r.slotId === '4'), 'reaped slot 4 reserved again');
+    t.true(
+      [...pass.reserved, ...next.reserved].some((r) => r.slotId === '4'),
+      'reaped slot 4 reserved again',
+    );
     t.like(await h.slot('4'), { status: 'reserved', owner: 'B' });
   });
 
   test('reaps the caller cannot deliver wait in the outbox for a caller that can, handed out once', contract, factory, async (t, h) => {
     await h.init(['1', '2']);
-    const { occupancies } = await startAll(h, ['1', '2'], [
-      { taskId: 'task-x', timeoutMs: timing.short, backend: 'x' },
-      { taskId: 'task-b', timeoutMs: timing.short },
-    ]);
+    const { occupancies } = await startAll(
+      h,
+      ['1', '2'],
+      [
+        { taskId: 'task-x', timeoutMs: timing.short, backend: 'x' },
+        { taskId: 'task-b', timeoutMs: timing.short },
+      ],
+    );
     await sleep(timing.wait);
 
     const first = await h.pass('no-x', [], { deliverable: [backend] });
@@ -190,31 +242,36 @@ export function registerTimingCases<C>(test: TestFn<C>, contract: Macro<[StoreFa
     t.deepEqual(await h.store.keepalive({ taskId: 'task-never-started' }), { ok: false, reason: 'unknown' });
   });
 
-  test('a slot kept by end with reserve whose lease lapses is lost, counted by the next pass and reserved again', contract, factory, async (t, h) => {
-    await h.init(['1', '2']);
-    await h.run('1', 'task-k');
-    const result = ok(await h.end('task-k', { reserve: { owner: 'K', leaseMs: timing.short } }), 'end with reserve');
-    const kept = result.reserved;
-    must(kept, 'slot 1 kept');
-    t.like(await h.slot('1'), { status: 'reserved', owner: 'K', token: kept.token, leaseUntil: result.ended.endedAt + timing.short });
-    await sleep(timing.wait);
+  test(
+    'a slot kept by end with reserve whose lease lapses is lost, counted by the next pass and reserved again',
+    contract,
+    factory,
+    async (t, h) => {
+      await h.init(['1', '2']);
+      await h.run('1', 'task-k');
+      const result = ok(await h.end('task-k', { reserve: { owner: 'K', leaseMs: timing.short } }), 'end with reserve');
+      const kept = result.reserved;
+      must(kept, 'slot 1 kept');
+      t.like(await h.slot('1'), { status: 'reserved', owner: 'K', token: kept.token, leaseUntil: result.ended.endedAt + timing.short });
+      await sleep(timing.wait);
 
-    const lost = { ok: false, reason: 'reservation_lost' };
-    t.deepEqual(await h.start(kept, 'task-late'), lost, 'lapsed before any pass');
-    const b = await h.pass('B', ['2']);
-    t.is(b.expiredReservations, 1);
-    t.deepEqual(b.ended, [], 'a lapsed kept slot is not an ended occupancy');
-    t.like(await h.slot('1'), { status: 'idle', token: kept.token, owner: null, leaseUntil: null });
+      const lost = { ok: false, reason: 'reservation_lost' };
+      t.deepEqual(await h.start(kept, 'task-late'), lost, 'lapsed before any pass');
+      const b = await h.pass('B', ['2']);
+      t.is(b.expiredReservations, 1);
+      t.deepEqual(b.ended, [], 'a lapsed kept slot is not an ended occupancy');
+      t.like(await h.slot('1'), { status: 'idle', token: kept.token, owner: null, leaseUntil: null });
 
-    const c = await h.pass('C', ['1']);
-    t.deepEqual(
-      c.reserved.map((r) => r.slotId),
-      ['1'],
-    );
-    t.true(c.reserved[0]!.token > kept.token);
-    t.deepEqual(await h.start(kept, 'task-late'), lost);
-    ok(await h.start(c.reserved[0]!, 'task-late'), 'start under the new reservation');
-  });
+      const c = await h.pass('C', ['1']);
+      t.deepEqual(
+        c.reserved.map((r) => r.slotId),
+        ['1'],
+      );
+      t.true(c.reserved[0]!.token > kept.token);
+      t.deepEqual(await h.start(kept, 'task-late'), lost);
+      ok(await h.start(c.reserved[0]!, 'task-late'), 'start under the new reservation');
+    },
+  );
 
   test('end with reserve of an overdue occupancy answers timed_out and keeps nothing', contract, factory, async (t, h) => {
     await h.init(['1']);
@@ -243,7 +300,12 @@ export function registerTimingCases<C>(test: TestFn<C>, contract: Macro<[StoreFa
     await sleep(timing.wait);
     await h.pass('reaper', [], { retentionMs: timing.long });
 
-    t.like(await h.store.keepalive({ taskId: 'task-kept' }), { ok: false, reason: 'ended', endReason: 'stopped', token: occupancies[0]!.token });
+    t.like(await h.store.keepalive({ taskId: 'task-kept' }), {
+      ok: false,
+      reason: 'ended',
+      endReason: 'stopped',
+      token: occupancies[0]!.token,
+    });
     assertTimedOut(t, await h.store.keepalive({ taskId: 'task-reaped' }), occupancies[1]!, 'timeout', true, 'keepalive');
   });
 
@@ -293,7 +355,12 @@ export function registerTimingCases<C>(test: TestFn<C>, contract: Macro<[StoreFa
     await sleep(timing.wait);
 
     const seen: string[] = [];
-    for (const [limit, expected] of [[1, 1], [1, 1], [5, 1], [5, 0]] as const) {
+    for (const [limit, expected] of [
+      [1, 1],
+      [1, 1],
+      [5, 1],
+      [5, 0],
+    ] as const) {
       const { ended } = await h.pass('reaper', [], { limit });
       t.is(ended.length, expected, `limit ${limit}`);
       seen.push(...endedTaskIds(ended));
@@ -302,10 +369,18 @@ export function registerTimingCases<C>(test: TestFn<C>, contract: Macro<[StoreFa
     t.deepEqual(seen.sort(), ['task-1', 'task-2', 'task-3']);
 
     // Undelivered ends: three in the outbox, taken at most `limit` per pass.
-    await startAll(h, ['4', '5', '6'], ['task-4', 'task-5', 'task-6'].map((taskId) => ({ taskId, backend: 'x' })));
+    await startAll(
+      h,
+      ['4', '5', '6'],
+      ['task-4', 'task-5', 'task-6'].map((taskId) => ({ taskId, backend: 'x' })),
+    );
     for (const taskId of ['task-4', 'task-5', 'task-6']) t.false(ok(await h.end(taskId), 'end').delivered);
     const taken: string[] = [];
-    for (const [limit, expected] of [[2, 2], [2, 1], [2, 0]] as const) {
+    for (const [limit, expected] of [
+      [2, 2],
+      [2, 1],
+      [2, 0],
+    ] as const) {
       const { ended } = await h.pass('has-x', [], { limit, deliverable: ['x'] });
       t.is(ended.length, expected, `outbox, limit ${limit}`);
       taken.push(...endedTaskIds(ended));
@@ -334,7 +409,8 @@ export function registerTimingCases<C>(test: TestFn<C>, contract: Macro<[StoreFa
     const holder = new Map(started.map((o) => [o.taskId, o.slotId]));
     for (const [j, result] of results.entries()) {
       if (result.ok) continue;
-      if (result.reason === 'duplicate') t.is<string | undefined, string | undefined>(result.slotId, holder.get(attempts[j]!.taskId), `attempt ${j} names the holder`);
+      if (result.reason === 'duplicate')
+        t.is<string | undefined, string | undefined>(result.slotId, holder.get(attempts[j]!.taskId), `attempt ${j} names the holder`);
       else t.is(result.reason, 'reservation_lost');
     }
     const states = await h.store.inspect();
@@ -352,7 +428,10 @@ export function registerTimingCases<C>(test: TestFn<C>, contract: Macro<[StoreFa
     const reclaimed = reclaims.map((r) => r.slotId);
     t.is(new Set(reclaimed).size, reclaimed.length, 'no slot reserved twice');
     const freed = new Set(holder.values());
-    t.true(reclaimed.every((id) => freed.has(id)), `only freed slots are reserved again: ${reclaimed}`);
+    t.true(
+      reclaimed.every((id) => freed.has(id)),
+      `only freed slots are reserved again: ${reclaimed}`,
+    );
     for (const claim of reclaims) t.like(await h.slot(claim.slotId), { status: 'reserved', owner: claim.owner, token: claim.token });
   });
 

@@ -24,7 +24,19 @@ import { registerTaskIdCases } from './store-suite-ids.js';
 import { registerPeerCases } from './store-suite-peers.js';
 import { registerTimingCases } from './store-suite-timing.js';
 import type { StoreEvent } from '../contracts/store.js';
-import { assertDuplicate, backend, contractMacro, endRequest, identity, must, ok, sleep, startRequest, timing, type StoreFactory } from './store-suite-kit.js';
+import {
+  assertDuplicate,
+  backend,
+  contractMacro,
+  endRequest,
+  identity,
+  must,
+  ok,
+  sleep,
+  startRequest,
+  timing,
+  type StoreFactory,
+} from './store-suite-kit.js';
 
 export type { StoreFactory } from './store-suite-kit.js';
 
@@ -42,7 +54,15 @@ export function storeContractSuite<C = unknown>(test: TestFn<C>, factory: StoreF
       ['1', '2', '3', '10', 'slot-9', 'slot-10'],
     );
     for (const state of states) {
-      t.deepEqual(state, { slotId: state.slotId, status: 'idle', token: 0, owner: null, leaseUntil: null, occupancy: null, overdue: false });
+      t.deepEqual(state, {
+        slotId: state.slotId,
+        status: 'idle',
+        token: 0,
+        owner: null,
+        leaseUntil: null,
+        occupancy: null,
+        overdue: false,
+      });
     }
 
     // A second init must not reset slots in use.
@@ -54,35 +74,40 @@ export function storeContractSuite<C = unknown>(test: TestFn<C>, factory: StoreF
     t.is((await h.store.inspect()).length, 6);
   });
 
-  test('beginPass with maxReserve reserves at most that many idle slots, first in slotIds order, and still lists the running ones', contract, factory, async (t, h) => {
-    await h.init(['1', '2', '3', '4', '5']);
-    const running = await h.run('2', 'task-2');
-    const none = await h.pass('A', ['5', '2', '4', '3', '1'], { maxReserve: 0 });
-    t.deepEqual(none.reserved, []);
-    t.deepEqual(none.running, [running]);
-    const two = await h.pass('A', ['5', '2', '4', '3', '1'], { maxReserve: 2 });
-    t.deepEqual(
-      two.reserved.map((r) => r.slotId),
-      ['5', '4'],
-    );
-    t.deepEqual(two.running, [running]);
-    t.deepEqual(
-      (await h.store.inspect()).map((x) => [x.slotId, x.status]),
-      [
-        ['1', 'idle'],
-        ['2', 'running'],
-        ['3', 'idle'],
-        ['4', 'reserved'],
-        ['5', 'reserved'],
-      ],
-    );
-    // Another scheduler finds the slots left idle.
-    const other = await h.pass('B', ['1', '2', '3', '4', '5']);
-    t.deepEqual(
-      other.reserved.map((r) => r.slotId),
-      ['1', '3'],
-    );
-  });
+  test(
+    'beginPass with maxReserve reserves at most that many idle slots, first in slotIds order, and still lists the running ones',
+    contract,
+    factory,
+    async (t, h) => {
+      await h.init(['1', '2', '3', '4', '5']);
+      const running = await h.run('2', 'task-2');
+      const none = await h.pass('A', ['5', '2', '4', '3', '1'], { maxReserve: 0 });
+      t.deepEqual(none.reserved, []);
+      t.deepEqual(none.running, [running]);
+      const two = await h.pass('A', ['5', '2', '4', '3', '1'], { maxReserve: 2 });
+      t.deepEqual(
+        two.reserved.map((r) => r.slotId),
+        ['5', '4'],
+      );
+      t.deepEqual(two.running, [running]);
+      t.deepEqual(
+        (await h.store.inspect()).map((x) => [x.slotId, x.status]),
+        [
+          ['1', 'idle'],
+          ['2', 'running'],
+          ['3', 'idle'],
+          ['4', 'reserved'],
+          ['5', 'reserved'],
+        ],
+      );
+      // Another scheduler finds the slots left idle.
+      const other = await h.pass('B', ['1', '2', '3', '4', '5']);
+      t.deepEqual(
+        other.reserved.map((r) => r.slotId),
+        ['1', '3'],
+      );
+    },
+  );
 
   test('beginPass reserves the idle slots of slotIds in their order and returns the running ones', contract, factory, async (t, h) => {
     await h.init(['1', '2', '3', '4', '5']);
@@ -125,11 +150,19 @@ export function storeContractSuite<C = unknown>(test: TestFn<C>, factory: StoreF
   test('tokens strictly grow across reservations and stay on the slot', contract, factory, async (t, h) => {
     await h.init(['1', '2']);
     let highest = 0;
-    for (const [round, order] of [['1', '2'], ['2', '1'], ['1', '2'], ['2', '1']].entries()) {
+    for (const [round, order] of [
+      ['1', '2'],
+      ['2', '1'],
+      ['1', '2'],
+      ['2', '1'],
+    ].entries()) {
       const { reserved } = await h.pass(`owner-${round}`, order);
       t.is(reserved.length, 2, `round ${round} reserves both slots`);
       const tokens = reserved.map((r) => r.token);
-      t.true(tokens.every((token) => Number.isSafeInteger(token) && token > highest), `round ${round}: ${tokens} > ${highest}`);
+      t.true(
+        tokens.every((token) => Number.isSafeInteger(token) && token > highest),
+        `round ${round}: ${tokens} > ${highest}`,
+      );
       t.not(tokens[0], tokens[1]);
       highest = Math.max(...tokens);
       if (round % 2 === 1) {
@@ -242,7 +275,15 @@ export function storeContractSuite<C = unknown>(test: TestFn<C>, factory: StoreF
       four,
       { slotId: 'no-such-slot', token: one.token },
     ]);
-    t.deepEqual(await h.slot('1'), { slotId: '1', status: 'idle', token: one.token, owner: null, leaseUntil: null, occupancy: null, overdue: false });
+    t.deepEqual(await h.slot('1'), {
+      slotId: '1',
+      status: 'idle',
+      token: one.token,
+      owner: null,
+      leaseUntil: null,
+      occupancy: null,
+      overdue: false,
+    });
     t.like(await h.slot('2'), { status: 'reserved', token: two.token, owner: 'A' });
     t.like(await h.slot('3'), { status: 'reserved', token: three.token, owner: 'A' });
     t.like(await h.slot('4'), { status: 'running', occupancy: { taskId: 'task-4' } }, 'a running slot is not released');
@@ -255,44 +296,74 @@ export function storeContractSuite<C = unknown>(test: TestFn<C>, factory: StoreF
     ok(await h.start(b, 'task-b'), 'start under the new reservation');
   });
 
-  test('keepalive, end and requestCancel with the token of an ended occupancy answer how it ended, while the task runs again, and change nothing', contract, factory, async (t, h) => {
-    await h.init(['1', '2']);
-    const first = await h.run('1', 'task-s');
-    ok(await h.end('task-s', { token: first.token }), 'end');
-    const second = await h.run('2', 'task-s');
-    t.true(second.token > first.token);
+  test(
+    'keepalive, end and requestCancel with the token of an ended occupancy answer how it ended, while the task runs again, and change nothing',
+    contract,
+    factory,
+    async (t, h) => {
+      await h.init(['1', '2']);
+      const first = await h.run('1', 'task-s');
+      ok(await h.end('task-s', { token: first.token }), 'end');
+      const second = await h.run('2', 'task-s');
+      t.true(second.token > first.token);
 
-    const stale = { ok: false, reason: 'ended', slotId: '1', token: first.token, endReason: 'stopped' };
-    t.deepEqual(await h.store.keepalive({ taskId: 'task-s', token: first.token }), stale);
-    t.deepEqual(await h.store.requestCancel({ taskId: 'task-s', token: first.token }), stale);
-    t.deepEqual(await h.end('task-s', { token: first.token }), stale);
-    t.deepEqual(await h.store.keepalive({ taskId: 'task-s', token: second.token + 1000 }), { ok: false, reason: 'unknown' }, 'a token never handed out');
+      const stale = { ok: false, reason: 'ended', slotId: '1', token: first.token, endReason: 'stopped' };
+      t.deepEqual(await h.store.keepalive({ taskId: 'task-s', token: first.token }), stale);
+      t.deepEqual(await h.store.requestCancel({ taskId: 'task-s', token: first.token }), stale);
+      t.deepEqual(await h.end('task-s', { token: first.token }), stale);
+      t.deepEqual(
+        await h.store.keepalive({ taskId: 'task-s', token: second.token + 1000 }),
+        { ok: false, reason: 'unknown' },
+        'a token never handed out',
+      );
 
-    const state = await h.slot('2');
-    t.like(state, { status: 'running', token: second.token });
-    t.deepEqual(state.occupancy, second, 'the live occupancy is neither renewed, flagged nor ended');
-    t.is((await h.slot('1')).status, 'idle');
-    ok(await h.store.keepalive({ taskId: 'task-s', token: second.token }), 'keepalive with the live token');
-  });
+      const state = await h.slot('2');
+      t.like(state, { status: 'running', token: second.token });
+      t.deepEqual(state.occupancy, second, 'the live occupancy is neither renewed, flagged nor ended');
+      t.is((await h.slot('1')).status, 'idle');
+      ok(await h.store.keepalive({ taskId: 'task-s', token: second.token }), 'keepalive with the live token');
+    },
+  );
 
-  test('the end of each occupancy of a task is kept: a token the store has no end of answers unknown, though the task ended since', contract, factory, async (t, h) => {
-    await h.init(['1', '2']);
-    const first = await h.run('1', 'task-s');
-    ok(await h.end('task-s', { token: first.token, reason: 'start_failed' }), 'end the first');
-    const second = await h.run('2', 'task-s');
-    ok(await h.end('task-s', { token: second.token, status: 'cancelled' }), 'end the second');
+  test(
+    'the end of each occupancy of a task is kept: a token the store has no end of answers unknown, though the task ended since',
+    contract,
+    factory,
+    async (t, h) => {
+      await h.init(['1', '2']);
+      const first = await h.run('1', 'task-s');
+      ok(await h.end('task-s', { token: first.token, reason: 'start_failed' }), 'end the first');
+      const second = await h.run('2', 'task-s');
+      ok(await h.end('task-s', { token: second.token, status: 'cancelled' }), 'end the second');
 
-    t.deepEqual(await h.store.keepalive({ taskId: 'task-s', token: first.token }), { ok: false, reason: 'ended', slotId: '1', token: first.token, endReason: 'start_failed' });
-    t.deepEqual(await h.store.keepalive({ taskId: 'task-s', token: second.token }), { ok: false, reason: 'ended', slotId: '2', token: second.token, endReason: 'cancelled' });
-    t.deepEqual(await h.store.requestCancel({ taskId: 'task-s' }), { ok: false, reason: 'ended', slotId: '2', token: second.token, endReason: 'cancelled' }, 'without a token: the last end');
-    // An occupancy the store never recorded (as after a loss of its state) is not taken for one
-    // that ended: its holder must hear it was lost, since no other process will tell it.
-    for (const token of [second.token + 1000, first.token - 1]) {
-      t.deepEqual(await h.store.keepalive({ taskId: 'task-s', token }), { ok: false, reason: 'unknown' }, `keepalive ${token}`);
-      t.deepEqual(await h.end('task-s', { token }), { ok: false, reason: 'unknown' }, `end ${token}`);
-      t.deepEqual(await h.store.requestCancel({ taskId: 'task-s', token }), { ok: false, reason: 'unknown' }, `requestCancel ${token}`);
-    }
-  });
+      t.deepEqual(await h.store.keepalive({ taskId: 'task-s', token: first.token }), {
+        ok: false,
+        reason: 'ended',
+        slotId: '1',
+        token: first.token,
+        endReason: 'start_failed',
+      });
+      t.deepEqual(await h.store.keepalive({ taskId: 'task-s', token: second.token }), {
+        ok: false,
+        reason: 'ended',
+        slotId: '2',
+        token: second.token,
+        endReason: 'cancelled',
+      });
+      t.deepEqual(
+        await h.store.requestCancel({ taskId: 'task-s' }),
+        { ok: false, reason: 'ended', slotId: '2', token: second.token, endReason: 'cancelled' },
+        'without a token: the last end',
+      );
+      // An occupancy the store never recorded (as after a loss of its state) is not taken for one
+      // that ended: its holder must hear it was lost, since no other process will tell it.
+      for (const token of [second.token + 1000, first.token - 1]) {
+        t.deepEqual(await h.store.keepalive({ taskId: 'task-s', token }), { ok: false, reason: 'unknown' }, `keepalive ${token}`);
+        t.deepEqual(await h.end('task-s', { token }), { ok: false, reason: 'unknown' }, `end ${token}`);
+        t.deepEqual(await h.store.requestCancel({ taskId: 'task-s', token }), { ok: false, reason: 'unknown' }, `requestCancel ${token}`);
+      }
+    },
+  );
 
   test('end frees the slot, returns the record once, and later calls answer ended', contract, factory, async (t, h) => {
     await h.init(['1']);
@@ -355,7 +426,11 @@ export function storeContractSuite<C = unknown>(test: TestFn<C>, factory: StoreF
     await h.run('2', 'task-2');
     await h.run('3', 'task-3');
 
-    t.like(ok(await h.end('task-1', { status: 'cancelled' }), 'end').ended, { reason: 'cancelled', status: 'cancelled', cancelRequested: false });
+    t.like(ok(await h.end('task-1', { status: 'cancelled' }), 'end').ended, {
+      reason: 'cancelled',
+      status: 'cancelled',
+      cancelRequested: false,
+    });
     ok(await h.store.requestCancel({ taskId: 'task-2' }), 'requestCancel');
     t.like(ok(await h.end('task-2', { reason: 'start_failed', error: 'boom' }), 'end').ended, { reason: 'start_failed', error: 'boom' });
     ok(await h.store.requestCancel({ taskId: 'task-3' }), 'requestCancel');
@@ -377,7 +452,13 @@ export function storeContractSuite<C = unknown>(test: TestFn<C>, factory: StoreF
     t.false(ok(await h.store.requestCancel({ taskId: 'task-again', token: second.token }), 'requestCancel').alreadyRequested);
     const ended = ok(await h.end('task-again', { token: second.token }), 'end').ended;
     t.like(ended, { slotId: '2', token: second.token, reason: 'cancelled' });
-    t.like(await h.store.keepalive({ taskId: 'task-again' }), { ok: false, reason: 'ended', slotId: '2', token: second.token, endReason: 'cancelled' });
+    t.like(await h.store.keepalive({ taskId: 'task-again' }), {
+      ok: false,
+      reason: 'ended',
+      slotId: '2',
+      token: second.token,
+      endReason: 'cancelled',
+    });
   });
 
   test('a task id the store never saw answers unknown', contract, factory, async (t, h) => {
@@ -450,7 +531,11 @@ export function storeContractSuite<C = unknown>(test: TestFn<C>, factory: StoreF
     const first = await h.run('1', 'task-1');
     const kept = ok(await h.end('task-1', { reserve: { owner: 'K', leaseMs: timing.long } }), 'end').reserved;
     must(kept, 'slot 1 kept');
-    t.deepEqual(await h.start({ slotId: '1', token: first.token }, 'task-x'), { ok: false, reason: 'reservation_lost' }, "the ended occupancy's token");
+    t.deepEqual(
+      await h.start({ slotId: '1', token: first.token }, 'task-x'),
+      { ok: false, reason: 'reservation_lost' },
+      "the ended occupancy's token",
+    );
 
     const second = ok(await h.start(kept, 'task-2', { timeoutMs: 9_000 }), 'start in the kept slot').occupancy;
     t.like(second, { slotId: '1', token: kept.token, taskId: 'task-2', owner: 'K', timeoutMs: 9_000, cancelRequested: false });
@@ -458,14 +543,25 @@ export function storeContractSuite<C = unknown>(test: TestFn<C>, factory: StoreF
     ok(await h.store.keepalive({ taskId: 'task-2', token: kept.token }), 'keepalive of the new task');
 
     // Kept again, this time with notify set too; then given back.
-    const again = ok(await h.end('task-2', { token: kept.token, notify: true, reserve: { owner: 'K2', leaseMs: timing.long } }), 'end').reserved;
+    const again = ok(
+      await h.end('task-2', { token: kept.token, notify: true, reserve: { owner: 'K2', leaseMs: timing.long } }),
+      'end',
+    ).reserved;
     must(again, 'slot 1 kept again');
     t.true(again.token > kept.token);
     t.like(await h.slot('1'), { status: 'reserved', owner: 'K2', token: again.token });
     await h.store.release([kept]);
     t.like(await h.slot('1'), { status: 'reserved', owner: 'K2', token: again.token }, 'a stale release leaves it alone');
     await h.store.release([again]);
-    t.deepEqual(await h.slot('1'), { slotId: '1', status: 'idle', token: again.token, owner: null, leaseUntil: null, occupancy: null, overdue: false });
+    t.deepEqual(await h.slot('1'), {
+      slotId: '1',
+      status: 'idle',
+      token: again.token,
+      owner: null,
+      leaseUntil: null,
+      occupancy: null,
+      overdue: false,
+    });
     t.deepEqual(await h.start(again, 'task-x'), { ok: false, reason: 'reservation_lost' });
     t.deepEqual(
       (await h.pass('B', ['1'])).reserved.map((r) => r.slotId),
@@ -502,7 +598,13 @@ export function storeContractSuite<C = unknown>(test: TestFn<C>, factory: StoreF
     const reserve = { owner: 'K', leaseMs: timing.long };
 
     t.deepEqual(await h.end('task-never', { reserve }), { ok: false, reason: 'unknown' });
-    t.deepEqual(await h.end('task-s', { token: first.token, reserve }), { ok: false, reason: 'ended', slotId: '1', token: first.token, endReason: 'stopped' });
+    t.deepEqual(await h.end('task-s', { token: first.token, reserve }), {
+      ok: false,
+      reason: 'ended',
+      slotId: '1',
+      token: first.token,
+      endReason: 'stopped',
+    });
     t.deepEqual(await h.store.inspect(), before, 'ends that do not act change no slot');
 
     ok(await h.end('task-s', { token: second.token }), 'end without reserve');
@@ -609,15 +711,28 @@ export function storeContractSuite<C = unknown>(test: TestFn<C>, factory: StoreF
     const r4 = ok(results[4]!, 'end of task-4');
     t.like(r4, { delivered: true, ended: { ...four, reason: 'cancelled', cancelRequested: true } });
     t.is(r4.reserved, undefined);
-    t.deepEqual(results[5], { ok: false, reason: 'ended', slotId: '1', token: one.token, endReason: 'stopped' }, 'an end an earlier request of the call did');
+    t.deepEqual(
+      results[5],
+      { ok: false, reason: 'ended', slotId: '1', token: one.token, endReason: 'stopped' },
+      'an end an earlier request of the call did',
+    );
 
     // Kept slots are reserved under fresh tokens, taken in request order; the others are idle.
     const [kept1, kept2] = [r1.reserved, r2.reserved];
     must(kept1 && kept2, `ends with reserve name their reservations: ${JSON.stringify(results)}`);
     t.deepEqual([kept1.slotId, kept2.slotId], ['1', '2']);
     t.true(four.token < kept1.token && kept1.token < kept2.token, 'fresh tokens, in request order');
-    for (const [kept, { ended }] of [[kept1, r1], [kept2, r2]] as const) {
-      t.like(await h.slot(kept.slotId), { status: 'reserved', token: kept.token, owner: 'K', leaseUntil: ended.endedAt + timing.long, occupancy: null });
+    for (const [kept, { ended }] of [
+      [kept1, r1],
+      [kept2, r2],
+    ] as const) {
+      t.like(await h.slot(kept.slotId), {
+        status: 'reserved',
+        token: kept.token,
+        owner: 'K',
+        leaseUntil: ended.endedAt + timing.long,
+        occupancy: null,
+      });
     }
     for (const slotId of ['3', '4', '5']) t.like(await h.slot(slotId), { status: 'idle', owner: null, occupancy: null });
 
@@ -635,7 +750,13 @@ export function storeContractSuite<C = unknown>(test: TestFn<C>, factory: StoreF
     t.deepEqual((await h.pass('no-x', [], { deliverable: [backend] })).ended, []);
     t.deepEqual((await h.pass('has-x', [], { deliverable: ['x'] })).ended, [r3.ended], 'handed to a caller with x');
     t.deepEqual((await h.pass('has-x', [], { deliverable: ['x'] })).ended, [], 'exactly once');
-    const gone = (ended: typeof one, endReason: string) => ({ ok: false, reason: 'ended', slotId: ended.slotId, token: ended.token, endReason });
+    const gone = (ended: typeof one, endReason: string) => ({
+      ok: false,
+      reason: 'ended',
+      slotId: ended.slotId,
+      token: ended.token,
+      endReason,
+    });
     t.deepEqual(await h.endMany([endRequest('task-2'), endRequest('task-3', { reserve }), endRequest('task-4')]), [
       gone(two, 'stopped'),
       gone(three, 'stopped'),

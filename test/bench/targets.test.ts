@@ -24,7 +24,10 @@ test('ours is judged against the SQL ceiling and graphile-worker defaults of the
 });
 
 test('a slot store ceiling is a yardstick: the share ours reaches and its ratio to graphile-worker', (t) => {
-  t.is(compareSlotCeiling(5_000, { label: 'Redis slots', median: 4_400 }, 4_000), 'ours (Redis slots) reach 88 % of it; it is 1.25× graphile defaults');
+  t.is(
+    compareSlotCeiling(5_000, { label: 'Redis slots', median: 4_400 }, 4_000),
+    'ours (Redis slots) reach 88 % of it; it is 1.25× graphile defaults',
+  );
   t.is(compareSlotCeiling(5_000, { label: 'Redis slots', median: undefined }, undefined), '');
 });
 
@@ -34,15 +37,31 @@ test('latency meets each percentile at or under its bound', (t) => {
 });
 
 test('the drain row gives the runs, their median and spread, and the verdict for Redis only', (t) => {
-  const runs = (store: 'memory' | 'redis', ...rates: number[]): DrainRun[] => rates.map((tasksPerSec) => ({ store, tasksPerSec, requestsPerTask: 0.2, passes: 100 }));
+  const runs = (store: 'memory' | 'redis', ...rates: number[]): DrainRun[] =>
+    rates.map((tasksPerSec) => ({ store, tasksPerSec, requestsPerTask: 0.2, passes: 100 }));
   const sizes = { tasks: 20_000, slots: 10, redisTarget: 11_000 };
   const redis = drainRow('redis', sizes, runs('redis', 12_000, 10_000, 14_000), true);
-  t.like(redis, { runs: '12,000, 10,000, 14,000', 'tasks/s median': '12,000', 'spread (max−min)/median': '33.3%', 'requests/task': '0.20', target: '≥ 11,000: met (109%)' });
+  t.like(redis, {
+    runs: '12,000, 10,000, 14,000',
+    'tasks/s median': '12,000',
+    'spread (max−min)/median': '33.3%',
+    'requests/task': '0.20',
+    target: '≥ 11,000: met (109%)',
+  });
   t.like(drainRow('memory', sizes, runs('memory', 40_000), false), { 'requests/task': '-', target: '' });
 });
 
 test('the Procrastinate rows judge ours, compare the slot ceilings, and ratio every peer to ours', (t) => {
-  const drain = (jobsPerSec: number): Drain => ({ contender: '', jobsPerSec, elapsedMs: 1000, requests: '-', loadBefore: 1, loadAfter: 1, cpuMs: 100, machine: null });
+  const drain = (jobsPerSec: number): Drain => ({
+    contender: '',
+    jobsPerSec,
+    elapsedMs: 1000,
+    requests: '-',
+    loadBefore: 1,
+    loadAfter: 1,
+    cpuMs: 100,
+    machine: null,
+  });
   const runs = new Map([
     ['sql', [drain(2_000), drain(3_000), drain(2_500)]],
     ['sql-redis-slots', [drain(6_000)]],

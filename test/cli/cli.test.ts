@@ -39,7 +39,10 @@ test('apply-schema creates the schema once; check-schema then passes, and fails 
     await pool.query(`DROP SCHEMA IF EXISTS ${schema}_empty CASCADE`);
     await pool.end();
   });
-  t.like(await run('procrastinate', 'apply-schema', '--schema', schema), { code: 0, stdout: `created the Procrastinate schema in "${schema}"\n` });
+  t.like(await run('procrastinate', 'apply-schema', '--schema', schema), {
+    code: 0,
+    stdout: `created the Procrastinate schema in "${schema}"\n`,
+  });
   t.like(await run('procrastinate', 'apply-schema', '--schema', schema), { code: 0 });
   t.regex((await run('procrastinate', 'apply-schema', '--schema', schema)).stdout, /complete: nothing to do/);
   t.like(await run('procrastinate', 'check-schema', '--schema', schema), { code: 0, stdout: 'Procrastinate schema level 3.4: ok\n' });

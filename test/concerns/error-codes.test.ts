@@ -39,23 +39,39 @@ const errorsTable = tableUnder('## Errors');
 const procrastinateTable = tableUnder('### Procrastinate errors');
 const codesOf = (rows: Row[]) => new Set(rows.flatMap((row) => row.codes));
 
-test('README\'s error table has a row for each code of the core, the scheduler and the stores, and no other', (t) => {
+test("README's error table has a row for each code of the core, the scheduler and the stores, and no other", (t) => {
   const documented = codesOf(errorsTable);
   const known = new Set<string>([...library.schedulerErrorCodes, ...library.storeErrorCodes]);
-  t.deepEqual([...known].filter((code) => !documented.has(code)), [], 'codes missing from the table');
-  t.deepEqual([...documented].filter((code) => !known.has(code)), [], 'codes the table names that do not exist');
+  t.deepEqual(
+    [...known].filter((code) => !documented.has(code)),
+    [],
+    'codes missing from the table',
+  );
+  t.deepEqual(
+    [...documented].filter((code) => !known.has(code)),
+    [],
+    'codes the table names that do not exist',
+  );
 });
 
-test('README\'s Procrastinate error table has a row for each code of the backend, and no unknown one', (t) => {
+test("README's Procrastinate error table has a row for each code of the backend, and no unknown one", (t) => {
   const documented = codesOf(procrastinateTable);
   const own = new Set<string>(procrastinate.procrastinateErrorCodes);
   // The backend's ConfigErrors carry ERR_CONFIG too, documented beside its own codes.
   const known = new Set<string>([...own, ...library.configErrorCodes]);
-  t.deepEqual([...own].filter((code) => !documented.has(code)), [], 'codes missing from the table');
-  t.deepEqual([...documented].filter((code) => !known.has(code)), [], 'codes the table names that do not exist');
+  t.deepEqual(
+    [...own].filter((code) => !documented.has(code)),
+    [],
+    'codes missing from the table',
+  );
+  t.deepEqual(
+    [...documented].filter((code) => !known.has(code)),
+    [],
+    'codes the table names that do not exist',
+  );
 });
 
-test('the areas\' code lists do not overlap', (t) => {
+test("the areas' code lists do not overlap", (t) => {
   const all = [...library.schedulerErrorCodes, ...library.storeErrorCodes, ...procrastinate.procrastinateErrorCodes];
   t.is(new Set(all).size, all.length);
 });
@@ -101,7 +117,7 @@ test('each exported error class has a README row naming it with its code', (t) =
   }
 });
 
-test('every class README\'s error tables name is exported', (t) => {
+test("every class README's error tables name is exported", (t) => {
   const exported = new Set(exportedClasses.map((errorClass) => errorClass.name));
   for (const row of [...errorsTable, ...procrastinateTable]) t.true(exported.has(row.className), `README names ${row.className}`);
 });

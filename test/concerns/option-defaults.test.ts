@@ -56,7 +56,11 @@ test('the scheduler: README has a section for each option, and no other', (t) =>
   const options = optionNames(resolveOptions, { name: 'n' });
   const documented = [...section('### `new Scheduler(options)`', '### ').matchAll(/^#### `(\w+)`$/gm)].map((m) => m[1]!);
   t.deepEqual([...documented].sort(), [...options].sort());
-  t.deepEqual(Object.keys(defaults).filter((key) => !options.includes(key)), [], 'defaults of no option');
+  t.deepEqual(
+    Object.keys(defaults).filter((key) => !options.includes(key)),
+    [],
+    'defaults of no option',
+  );
 });
 
 test('the scheduler: each default of `defaults` is the one README and the JSDoc give', (t) => {
@@ -73,17 +77,28 @@ const backendRequired = { postgres: 'postgres://localhost/db', queues: ['q'], ta
 
 /** README's backend option table: option → its default column. */
 function backendTable(): Map<string, string> {
-  const rows = section('### Backend options', '### ').split('\n').filter((line) => line.startsWith('| `'));
-  return new Map(rows.map((line) => {
-    const [option = '', fallback = ''] = line.split('|').slice(1).map((cell) => cell.trim());
-    return [option.replace(/`/g, ''), fallback];
-  }));
+  const rows = section('### Backend options', '### ')
+    .split('\n')
+    .filter((line) => line.startsWith('| `'));
+  return new Map(
+    rows.map((line) => {
+      const [option = '', fallback = ''] = line
+        .split('|')
+        .slice(1)
+        .map((cell) => cell.trim());
+      return [option.replace(/`/g, ''), fallback];
+    }),
+  );
 }
 
-test('the Procrastinate backend: README\'s option table has a row for each option, and no other', (t) => {
+test("the Procrastinate backend: README's option table has a row for each option, and no other", (t) => {
   const options = optionNames(resolveBackendOptions, backendRequired);
   t.deepEqual([...backendTable().keys()].sort(), [...options].sort());
-  t.deepEqual(Object.keys(backendDefaults).filter((key) => !options.includes(key)), [], 'defaults of no option');
+  t.deepEqual(
+    Object.keys(backendDefaults).filter((key) => !options.includes(key)),
+    [],
+    'defaults of no option',
+  );
 });
 
 test('the Procrastinate backend: each default of `backendDefaults` is the one README and the JSDoc give', (t) => {

@@ -26,7 +26,9 @@ test('the scheduler, the store and the CLI refuse the same schema names, saying 
   for (const name of refused) {
     const scheduler = t.throws(() => resolveOptions({ name: 'n', postgresSchema: name }), { instanceOf: ConfigError });
     t.true(scheduler.message.endsWith(schemaNameAllowed), scheduler.message);
-    const store = t.throws(() => new PostgresSlotStore({ name: 'n', postgres: 'postgres://localhost/db', schema: name }), { instanceOf: ConfigError });
+    const store = t.throws(() => new PostgresSlotStore({ name: 'n', postgres: 'postgres://localhost/db', schema: name }), {
+      instanceOf: ConfigError,
+    });
     t.true(store.message.endsWith(schemaNameAllowed), store.message);
     t.deepEqual(await cliSchema(name), { code: 2, stderr: `--schema: got "${name}"; ${schemaNameAllowed}\n` });
   }

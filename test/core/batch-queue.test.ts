@@ -31,7 +31,10 @@ test('items pushed in one tick go together at once; items that arrive meanwhile 
   t.is(await first, 10);
   await open();
   t.deepEqual(await Promise.all(rest), [20, 30, 40]);
-  t.deepEqual(batches, [[0, 1], [2, 3, 4]]);
+  t.deepEqual(batches, [
+    [0, 1],
+    [2, 3, 4],
+  ]);
   await queue.drained();
 });
 
@@ -41,7 +44,11 @@ test('batches hold at most maxBatch items', async (t) => {
   const all = [1, 2, 3, 4, 5, 6].map((n) => queue.push(n));
   for (let i = 0; i < 3; i++) await open();
   t.deepEqual(await Promise.all(all), [10, 20, 30, 40, 50, 60]);
-  t.deepEqual(batches, [[1, 2], [3, 4], [5, 6]]);
+  t.deepEqual(batches, [
+    [1, 2],
+    [3, 4],
+    [5, 6],
+  ]);
 });
 
 test('a failed batch runs again item by item: only the item at fault sees the error', async (t) => {
@@ -49,7 +56,12 @@ test('a failed batch runs again item by item: only the item at fault sees the er
   const queue = new BatchQueue(run);
   const first = queue.push(1);
   await new Promise((resolve) => setImmediate(resolve));
-  const rest = [queue.push(12), queue.push(13), queue.push(14)].map((p) => p.then((v) => ({ v }), (e: Error) => ({ e: e.message })));
+  const rest = [queue.push(12), queue.push(13), queue.push(14)].map((p) =>
+    p.then(
+      (v) => ({ v }),
+      (e: Error) => ({ e: e.message }),
+    ),
+  );
   for (let i = 0; i < 5; i++) await open();
   t.is(await first, 10);
   t.deepEqual(await Promise.all(rest), [{ v: 120 }, { e: '13 is bad' }, { v: 140 }]);

@@ -23,8 +23,24 @@ for (const [input, ms] of [
   });
 }
 
-for (const bad of ['5 minutes', 'abc', '', '10', '5x', 's', '1h 30m', '-5s', '5m!', Number.NaN, Number.POSITIVE_INFINITY, null, undefined, true, { ms: 5 }]) {
-  test(`parseDuration rejects ${typeof bad === 'number' ? String(bad) : JSON.stringify(bad) ?? 'undefined'}, naming the field`, (t) => {
+for (const bad of [
+  '5 minutes',
+  'abc',
+  '',
+  '10',
+  '5x',
+  's',
+  '1h 30m',
+  '-5s',
+  '5m!',
+  Number.NaN,
+  Number.POSITIVE_INFINITY,
+  null,
+  undefined,
+  true,
+  { ms: 5 },
+]) {
+  test(`parseDuration rejects ${typeof bad === 'number' ? String(bad) : (JSON.stringify(bad) ?? 'undefined')}, naming the field`, (t) => {
     const error = t.throws(() => parseDuration(bad, 'slots[3].timeout'), { instanceOf: ConfigError });
     t.is(error.code, 'ERR_BAD_DURATION');
     t.is(error.field, 'slots[3].timeout');

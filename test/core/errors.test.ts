@@ -33,7 +33,12 @@ for (const [url, redacted] of [
   });
 }
 
-for (const url of ['redis://host:6379', 'redis://127.0.0.1:6379/0', 'postgres://app@db.example.com:5432/prod', 'postgresql://db/prod?sslmode=require']) {
+for (const url of [
+  'redis://host:6379',
+  'redis://127.0.0.1:6379/0',
+  'postgres://app@db.example.com:5432/prod',
+  'postgresql://db/prod?sslmode=require',
+]) {
   test(`redactUrl leaves ${url} alone`, (t) => {
     t.is(redactUrl(url), url);
   });
@@ -103,7 +108,15 @@ test('isTaskSemaphoreError recognises every error class, and nothing else', (t) 
     t.regex(error.code, /^ERR_[A-Z_]+$/);
     t.is(error.name, error.constructor.name);
   }
-  for (const other of [new Error('x'), new TypeError('x'), { code: 'ERR_CONFIG', name: 'ConfigError' }, null, undefined, 'ConfigError', 42]) {
+  for (const other of [
+    new Error('x'),
+    new TypeError('x'),
+    { code: 'ERR_CONFIG', name: 'ConfigError' },
+    null,
+    undefined,
+    'ConfigError',
+    42,
+  ]) {
     t.false(isTaskSemaphoreError(other));
   }
 });
@@ -166,7 +179,10 @@ test('a ConfigError cuts a long string value short, saying how long it was', (t)
 
 test('a ConfigError about an object JSON cannot write, even one without a prototype, is built', (t) => {
   const bare = Object.assign(Object.create(null) as object, { minutes: 10n });
-  t.is(new ConfigError('slots[0].slot_kwargs', bare, 'allowed: an object').message, 'slots[0].slot_kwargs: got [object Object]; allowed: an object');
+  t.is(
+    new ConfigError('slots[0].slot_kwargs', bare, 'allowed: an object').message,
+    'slots[0].slot_kwargs: got [object Object]; allowed: an object',
+  );
   t.is(new ConfigError('x', 10n, 'allowed: a number').message, 'x: got 10n; allowed: a number');
   const cycle: Record<string, unknown> = {};
   cycle.self = cycle;

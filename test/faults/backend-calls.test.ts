@@ -11,7 +11,8 @@ import { ciFaultTests } from './ci.js';
 ciFaultTests(
   test,
   ['poll', 'callback'],
-  (store) => `${store}: slow, hanging and throwing polls and callbacks: reported, a failed start ends start_failed and runs again, the bound holds, nothing lost or run twice`,
+  (store) =>
+    `${store}: slow, hanging and throwing polls and callbacks: reported, a failed start ends start_failed and runs again, the bound holds, nothing lost or run twice`,
   (t, { report }) => {
     const { faults } = report.figures;
     t.true(Object.keys(faults).some((kind) => kind.startsWith('poll:')));

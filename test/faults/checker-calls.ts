@@ -33,7 +33,8 @@ export function checkMisbehaviours(model: RunModel, violate: Violate): void {
       violate('misbehaviour-unreported', m.at, `${what} was never reported as ${m.call === 'poll' ? 'poll:error' : 'callback:error'}`);
       continue;
     }
-    if (report.timeout !== timesOut(m.how)) violate('misbehaviour-unreported', report.at, `${what} was reported ${report.timeout ? 'as a timeout' : `as ${report.error}`}`);
+    if (report.timeout !== timesOut(m.how))
+      violate('misbehaviour-unreported', report.at, `${what} was reported ${report.timeout ? 'as a timeout' : `as ${report.error}`}`);
     if (m.call === 'startCallback') checkFailedStart(model, violate, m, what);
   }
 }
@@ -60,16 +61,24 @@ function checkFailedStart(model: RunModel, violate: Violate, m: MisbehaviourInfo
 export function checkDuplicates(model: RunModel, report: CheckReport, violate: Violate): void {
   for (const d of model.dupPolls) {
     const name = `${d.taskId}, returned by a poll of pid ${d.pid} for slot ${d.slotId} while pid ${d.holder} ran it,`;
-    const reject = model.rejects.find((r) => r.ev === 'reject' && r.injected === true && r.pid === d.pid && r.taskId === d.taskId && r.slotId === d.slotId && r.t / 1e6 >= d.at);
+    const reject = model.rejects.find(
+      (r) =>
+        r.ev === 'reject' && r.injected === true && r.pid === d.pid && r.taskId === d.taskId && r.slotId === d.slotId && r.t / 1e6 >= d.at,
+    );
     if (reject?.ev === 'reject') {
       const wait = reject.retryAfterMs;
-      if (reject.reason === 'duplicate' && (wait === null || !(wait >= 0))) violate('duplicate-not-refused', d.at, `${name} was refused as a duplicate without a retryAfterMs (${String(wait)})`);
+      if (reject.reason === 'duplicate' && (wait === null || !(wait >= 0)))
+        violate('duplicate-not-refused', d.at, `${name} was refused as a duplicate without a retryAfterMs (${String(wait)})`);
       continue;
     }
-    const started = [...model.occupancies.values()].find((o) => o.pid === d.pid && o.taskId === d.taskId && o.slotId === d.slotId && (o.since ?? -Infinity) >= d.at);
+    const started = [...model.occupancies.values()].find(
+      (o) => o.pid === d.pid && o.taskId === d.taskId && o.slotId === d.slotId && (o.since ?? -Infinity) >= d.at,
+    );
     if (started) {
       // The holder it named: the task's occupancy under way when the poll returned.
-      const holders = [...model.occupancies.values()].filter((o) => o.taskId === d.taskId && o !== started && o.since !== null && o.since <= d.at);
+      const holders = [...model.occupancies.values()].filter(
+        (o) => o.taskId === d.taskId && o !== started && o.since !== null && o.since <= d.at,
+      );
       if (holders.every((h) => releasedAt(model, h, Infinity) <= started.since!)) report.tolerated.duplicateAfterHolderEnded++;
       else violate('duplicate-not-refused', started.since!, `${name} started (token ${started.token}) while its holder still held it`);
       continue;
@@ -89,7 +98,8 @@ export function checkCancels(model: RunModel, config: CheckConfig, violate: Viol
     if (!r || r.error !== undefined) continue;
     const name = `cancel(${c.taskId}${c.asked === null ? '' : `, token ${c.asked}`}) at ${Math.round(c.at - model.origin)} ms`;
     if (!c.fed) {
-      if (r.ok || r.reason !== 'unknown') violate('wrong-cancel-answer', r.at, `${name}, an id never fed, answered ${r.ok ? 'ok' : r.reason}, not unknown`);
+      if (r.ok || r.reason !== 'unknown')
+        violate('wrong-cancel-answer', r.at, `${name}, an id never fed, answered ${r.ok ? 'ok' : r.reason}, not unknown`);
       continue;
     }
     if (!r.ok) continue;
@@ -97,14 +107,20 @@ export function checkCancels(model: RunModel, config: CheckConfig, violate: Viol
     const o = model.occupancies.get(`${c.taskId}#${String(r.token)}`);
     if (!o) continue; // started in the store by a process killed before it said so
     const end = o.stopCallbacks[0];
-    if (end && end.at < c.at && !stateLossBetween(model, end.at, r.at)) violate('wrong-cancel-answer', r.at, `${name} answered ok, but the occupancy had ended ${end.reason} before`);
+    if (end && end.at < c.at && !stateLossBetween(model, end.at, r.at))
+      violate('wrong-cancel-answer', r.at, `${name} answered ok, but the occupancy had ended ${end.reason} before`);
     for (const e of model.executions.filter((x) => x.key === o.key && x.start < r.at && (x.end ?? Infinity) > r.at)) {
       const lastWork = e.outcome === 'aborted' || e.outcome === 'cancelled' ? (e.lastGo ?? e.start) : (e.end ?? Infinity);
       if (lastWork <= r.at + config.recoveryBoundMs || disturbed(model, e.pid, r.at, lastWork)) continue;
       if (e.outcome === 'aborted' && o.abort !== null && o.abort.cause !== 'cancel_requested') continue; // told something else first
-      violate('cancel-ignored', r.at, `${name} answered ok, but ${e.taskId} (token ${e.token}, pid ${e.pid}) worked on until ${Math.round(lastWork - model.origin)} ms (${String(e.outcome)})`);
+      violate(
+        'cancel-ignored',
+        r.at,
+        `${name} answered ok, but ${e.taskId} (token ${e.token}, pid ${e.pid}) worked on until ${Math.round(lastWork - model.origin)} ms (${String(e.outcome)})`,
+      );
     }
   }
 }
 
-const describeCall = (m: MisbehaviourInfo) => `a ${m.how} ${m.call} in pid ${m.pid} (slot ${m.slotId}${m.taskId === null ? '' : `, ${m.taskId}`}${m.token === null ? '' : ` token ${m.token}`})`;
+const describeCall = (m: MisbehaviourInfo) =>
+  `a ${m.how} ${m.call} in pid ${m.pid} (slot ${m.slotId}${m.taskId === null ? '' : `, ${m.taskId}`}${m.token === null ? '' : ` token ${m.token}`})`;

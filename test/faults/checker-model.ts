@@ -50,7 +50,15 @@ export interface OccupancyInfo {
    * Its deliveries: `doneAt`, when the backend's work finished; `deliveredAt`, when the scheduler
    * was through with its callbacks (ran, failed or given up on: the acknowledgement is queued).
    */
-  stopCallbacks: Array<{ at: number; pid: number; reason: string; slotId: string; redelivered: boolean; doneAt: number | null; deliveredAt: number | null }>;
+  stopCallbacks: Array<{
+    at: number;
+    pid: number;
+    reason: string;
+    slotId: string;
+    redelivered: boolean;
+    doneAt: number | null;
+    deliveredAt: number | null;
+  }>;
   /** When its task's exec-end said it honoured a cancel (the source recorded it cancelled). */
   cancelledAt: number | null;
 }
@@ -298,12 +306,22 @@ export function buildModel(events: readonly JournalEvent[]): RunModel {
         break;
       case 'delivered': {
         model.journalsDeliveries = true;
-        const delivery = occupancyOf(event.taskId, event.token, event.slotId).stopCallbacks.find((d) => d.pid === event.pid && d.deliveredAt === null);
+        const delivery = occupancyOf(event.taskId, event.token, event.slotId).stopCallbacks.find(
+          (d) => d.pid === event.pid && d.deliveredAt === null,
+        );
         if (delivery) delivery.deliveredAt = at;
         break;
       }
       case 'misbehave':
-        model.misbehaviours.push({ at, pid: event.pid, call: event.call, how: event.how, slotId: event.slotId, taskId: event.taskId, token: event.token });
+        model.misbehaviours.push({
+          at,
+          pid: event.pid,
+          call: event.call,
+          how: event.how,
+          slotId: event.slotId,
+          taskId: event.taskId,
+          token: event.token,
+        });
         count(event.call === 'poll' ? `poll:${event.how}` : `callback:${event.call}:${event.how}`);
         model.faultStarts.push(at);
         model.faultEnds.push({ fault: 'misbehave', at });
@@ -332,7 +350,9 @@ export function buildModel(events: readonly JournalEvent[]): RunModel {
         break;
       }
       case 'stop-callback-done': {
-        const delivery = occupancyOf(event.taskId, event.token, event.slotId).stopCallbacks.find((d) => d.pid === event.pid && d.doneAt === null);
+        const delivery = occupancyOf(event.taskId, event.token, event.slotId).stopCallbacks.find(
+          (d) => d.pid === event.pid && d.doneAt === null,
+        );
         if (delivery) delivery.doneAt = at;
         break;
       }
@@ -347,7 +367,17 @@ export function buildModel(events: readonly JournalEvent[]): RunModel {
         model.rejects.push(event);
         break;
       case 'exec-start': {
-        const execution: Execution = { key: occupancyKey(event.taskId, event.token), taskId: event.taskId, token: event.token, slotId: event.slotId, pid: event.pid, start: at, end: null, outcome: null, lastGo: null };
+        const execution: Execution = {
+          key: occupancyKey(event.taskId, event.token),
+          taskId: event.taskId,
+          token: event.token,
+          slotId: event.slotId,
+          pid: event.pid,
+          start: at,
+          end: null,
+          outcome: null,
+          lastGo: null,
+        };
         openExecutions.set(execution.key, execution);
         model.executions.push(execution);
         break;
@@ -365,7 +395,8 @@ export function buildModel(events: readonly JournalEvent[]): RunModel {
           occupancyOf(event.taskId, event.token, event.slotId).cancelledAt = at;
           if (!model.cancelledTasks.has(event.taskId)) model.cancelledTasks.set(event.taskId, at);
         }
-        if (event.outcome === 'completed') model.completions.set(execution.taskId, [...(model.completions.get(execution.taskId) ?? []), execution]);
+        if (event.outcome === 'completed')
+          model.completions.set(execution.taskId, [...(model.completions.get(execution.taskId) ?? []), execution]);
         break;
       }
       case 'source-final':
@@ -451,7 +482,9 @@ export function buildModel(events: readonly JournalEvent[]): RunModel {
       case 'thaw':
       case 'failover-end':
       case 'master-kill-end': {
-        const kind = ({ thaw: 'freeze', 'restart-end': 'restart', 'failover-end': 'failover', 'master-kill-end': 'master-kill' } as const)[event.fault];
+        const kind = ({ thaw: 'freeze', 'restart-end': 'restart', 'failover-end': 'failover', 'master-kill-end': 'master-kill' } as const)[
+          event.fault
+        ];
         const fault = openStoreFaults.get(kind);
         if (fault) {
           fault.to = at;

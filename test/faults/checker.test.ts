@@ -39,7 +39,10 @@ class Journal {
     slotId: string,
     from: number,
     to: number,
-    end: { as: 'completed' } | { as: 'aborted'; cause: string; reason: string; lastGo?: number; deliverer?: number; at?: number } | { as: 'killed'; deliverer: number; at: number } = { as: 'completed' },
+    end:
+      | { as: 'completed' }
+      | { as: 'aborted'; cause: string; reason: string; lastGo?: number; deliverer?: number; at?: number }
+      | { as: 'killed'; deliverer: number; at: number } = { as: 'completed' },
     inProcess = true,
   ): this {
     const ref = { taskId, token, slotId };
@@ -68,11 +71,15 @@ class Journal {
   }
 
   check(overrides: Partial<CheckConfig> = {}) {
-    return checkRun([...this.events].sort((a, b) => a.t - b.t), { ...config, ...overrides });
+    return checkRun(
+      [...this.events].sort((a, b) => a.t - b.t),
+      { ...config, ...overrides },
+    );
   }
 }
 
-const kinds = (journal: Journal, overrides: Partial<CheckConfig> = {}): ViolationKind[] => Object.keys(journal.check(overrides).byKind).sort() as ViolationKind[];
+const kinds = (journal: Journal, overrides: Partial<CheckConfig> = {}): ViolationKind[] =>
+  Object.keys(journal.check(overrides).byKind).sort() as ViolationKind[];
 
 test('a run where each task runs alone in its slot, completes once and ends stopped has no violation', (t) => {
   const journal = new Journal().feed(0, 'a', 'b').task(10, 'a', 1, '1', 10, 100).task(11, 'b', 2, '1', 200, 300);
@@ -152,8 +159,19 @@ test('a task its process never judged, that finishes its work after waking and i
 test('an end delivered again because the store was frozen while its acknowledgement was due is a redelivery, not a second end', (t) => {
   const frozen = (freeze: boolean) => {
     const journal = new Journal().feed(0, 'a').task(10, 'a', 1, '1', 10, 100);
-    if (freeze) journal.add(105, harness, { ev: 'fault', fault: 'freeze', target: 'store', ms: 4000 }).add(4105, harness, { ev: 'fault', fault: 'thaw', target: 'store' });
-    return journal.add(4200, 11, { ev: 'stop-callback', taskId: 'a', token: 1, slotId: '1', reason: 'stopped', owner: 'o10', redelivered: true });
+    if (freeze)
+      journal
+        .add(105, harness, { ev: 'fault', fault: 'freeze', target: 'store', ms: 4000 })
+        .add(4105, harness, { ev: 'fault', fault: 'thaw', target: 'store' });
+    return journal.add(4200, 11, {
+      ev: 'stop-callback',
+      taskId: 'a',
+      token: 1,
+      slotId: '1',
+      reason: 'stopped',
+      owner: 'o10',
+      redelivered: true,
+    });
   };
   const report = frozen(true).check({ requireRedelivery: true });
   t.deepEqual(report.violations, []);
@@ -200,13 +218,19 @@ test('a later occupancy of a slot with a smaller token is a token-order violatio
 
 test('an occupancy without a stopCallback, in a process nobody killed, is a missing end', (t) => {
   const journal = new Journal().feed(0, 'a').task(10, 'a', 1, '1', 10, 100);
-  journal.events.splice(journal.events.findIndex((e) => e.ev === 'stop-callback'), 1);
+  journal.events.splice(
+    journal.events.findIndex((e) => e.ev === 'stop-callback'),
+    1,
+  );
   t.deepEqual(kinds(journal), ['stop-callback-missing']);
 });
 
 test('an end whose deliverer was killed is counted apart until at-least-once delivery is required', (t) => {
   const journal = new Journal().feed(0, 'a').task(10, 'a', 1, '1', 10, 100).add(150, harness, { ev: 'fault', fault: 'kill', target: 10 });
-  journal.events.splice(journal.events.findIndex((e) => e.ev === 'stop-callback'), 1);
+  journal.events.splice(
+    journal.events.findIndex((e) => e.ev === 'stop-callback'),
+    1,
+  );
   const report = journal.check();
   t.deepEqual(report.violations, []);
   t.is(report.tolerated.undeliveredAfterKill, 1);
@@ -245,7 +269,15 @@ test('an occupancy ended stopped though its task never called stop() is a late s
 });
 
 test('an end of an occupancy nothing started is an orphan, unless a kill or a store fault explains it', (t) => {
-  const orphan = new Journal().add(50, 11, { ev: 'stop-callback', taskId: 'x', token: 9, slotId: '1', reason: 'stopped', owner: 'o', redelivered: false });
+  const orphan = new Journal().add(50, 11, {
+    ev: 'stop-callback',
+    taskId: 'x',
+    token: 9,
+    slotId: '1',
+    reason: 'stopped',
+    owner: 'o',
+    redelivered: false,
+  });
   t.deepEqual(kinds(orphan), ['orphan-stop-callback']);
   const explained = new Journal()
     .add(10, harness, { ev: 'fault', fault: 'kill', target: 10 })
@@ -262,7 +294,14 @@ test('a task started for a claim its process no longer held is a stale start', (
 });
 
 test('a polled task the source refused to take back is a hand-back violation', (t) => {
-  const journal = new Journal().add(5, 10, { ev: 'reject', taskId: 'a', slotId: '1', reason: 'duplicate', retryAfterMs: 100, handedBack: false });
+  const journal = new Journal().add(5, 10, {
+    ev: 'reject',
+    taskId: 'a',
+    slotId: '1',
+    reason: 'duplicate',
+    retryAfterMs: 100,
+    handedBack: false,
+  });
   t.deepEqual(kinds(journal), ['hand-back-refused']);
 });
 
@@ -287,7 +326,9 @@ test('a task that lost its slot in a killed process is reaped elsewhere, queued 
 test('an execution that never ends in a live process is unfinished; in a killed one it ends at the kill', (t) => {
   const open = new Journal().feed(0, 'a').add(10, 10, { ev: 'exec-start', taskId: 'a', token: 1, slotId: '1' });
   t.true(kinds(open).includes('exec-unfinished'));
-  const killed = new Journal().add(10, 10, { ev: 'exec-start', taskId: 'a', token: 1, slotId: '1' }).add(50, harness, { ev: 'fault', fault: 'kill', target: 10 });
+  const killed = new Journal()
+    .add(10, 10, { ev: 'exec-start', taskId: 'a', token: 1, slotId: '1' })
+    .add(50, harness, { ev: 'fault', fault: 'kill', target: 10 });
   t.false(kinds(killed).includes('exec-unfinished'));
 });
 
@@ -340,8 +381,12 @@ test('a second end, lost, from the process that started the task, after the stor
   t.deepEqual(report.violations, []);
   t.is(report.tolerated.secondEndAfterStateLoss, 1);
   // Without the loss of state in between, the same second end is a violation.
-  const kept = new Journal().feed(0, 'a').task(10, 'a', 1, '1', 50, 110, { as: 'aborted', cause: 'timeout', reason: 'timeout', deliverer: 11, at: 2200 });
-  kept.add(3300, 10, { ev: 'stop-callback', taskId: 'a', token: 1, slotId: '1', reason: 'lost', owner: 'o10', redelivered: false }).task(11, 'a', 2, '1', 3400, 3500);
+  const kept = new Journal()
+    .feed(0, 'a')
+    .task(10, 'a', 1, '1', 50, 110, { as: 'aborted', cause: 'timeout', reason: 'timeout', deliverer: 11, at: 2200 });
+  kept
+    .add(3300, 10, { ev: 'stop-callback', taskId: 'a', token: 1, slotId: '1', reason: 'lost', owner: 'o10', redelivered: false })
+    .task(11, 'a', 2, '1', 3400, 3500);
   t.true(kinds(kept).includes('stop-callback-twice'));
 });
 
@@ -411,15 +456,21 @@ test('with redelivery required, an end whose deliverer died before it was throug
     .add(51, 11, { ev: 'delivered', taskId: 'b', token: 2, slotId: '2', reason: 'stopped', redelivered: false })
     .feed(0, 'b');
   t.deepEqual(kinds(journal, { requireRedelivery: true, slots: 2 }), ['stop-callback-missing']);
-  journal.add(900, 11, { ev: 'stop-callback', ...ref, reason: 'stopped', owner: 'o10', redelivered: true }).add(901, 11, { ev: 'delivered', ...ref, reason: 'stopped', redelivered: true });
+  journal
+    .add(900, 11, { ev: 'stop-callback', ...ref, reason: 'stopped', owner: 'o10', redelivered: true })
+    .add(901, 11, { ev: 'delivered', ...ref, reason: 'stopped', redelivered: true });
   t.deepEqual(kinds(journal, { requireRedelivery: true, slots: 2 }), []);
 });
 
 test('a misbehaving poll or callback must be reported, as a timeout when it hung or was slow', (t) => {
   const misbehave = (how: 'hang' | 'throw') =>
-    new Journal().feed(0, 'a').task(10, 'a', 1, '1', 10, 100).add(200, 10, { ev: 'misbehave', call: 'poll', how, slotId: '1', taskId: null, token: null });
+    new Journal()
+      .feed(0, 'a')
+      .task(10, 'a', 1, '1', 10, 100)
+      .add(200, 10, { ev: 'misbehave', call: 'poll', how, slotId: '1', taskId: null, token: null });
   t.deepEqual(kinds(misbehave('hang')), ['misbehaviour-unreported']);
-  const reported = (timeout: boolean) => misbehave('hang').add(1200, 10, { ev: 'poll-error', slotId: '1', backend: 'B', timeout, error: 'did not settle' });
+  const reported = (timeout: boolean) =>
+    misbehave('hang').add(1200, 10, { ev: 'poll-error', slotId: '1', backend: 'B', timeout, error: 'did not settle' });
   t.deepEqual(kinds(reported(true)), []);
   t.deepEqual(kinds(reported(false)), ['misbehaviour-unreported']);
 });
@@ -442,7 +493,8 @@ test('a failed startCallback must end its occupancy start_failed, its signal tol
 });
 
 test('a poll returning the id of a task holding a slot must be refused as a duplicate with retryAfterMs, its claim left alone', (t) => {
-  const dup = () => new Journal().feed(0, 'a').task(10, 'a', 1, '1', 10, 500).add(100, 11, { ev: 'dup-poll', taskId: 'a', slotId: '2', holder: 10 });
+  const dup = () =>
+    new Journal().feed(0, 'a').task(10, 'a', 1, '1', 10, 500).add(100, 11, { ev: 'dup-poll', taskId: 'a', slotId: '2', holder: 10 });
   const refused = (retryAfterMs: number | null) =>
     dup().add(101, 11, { ev: 'reject', taskId: 'a', slotId: '2', reason: 'duplicate', retryAfterMs, handedBack: false, injected: true });
   t.deepEqual(kinds(refused(1900), { slots: 2 }), []);
@@ -460,7 +512,9 @@ test('a poll returning the id of a task holding a slot must be refused as a dupl
 
 test('cancels: an id never fed is unknown; an honoured cancel ends cancelled, accounted for; a task that ignores it, or runs after it, is a violation', (t) => {
   const ghost = (answer: { ok: boolean; reason?: string }) =>
-    new Journal().add(10, harness, { ev: 'cancel', taskId: 'g1', token: null, fed: false }).add(11, harness, { ev: 'cancel-result', taskId: 'g1', asked: null, ...answer });
+    new Journal()
+      .add(10, harness, { ev: 'cancel', taskId: 'g1', token: null, fed: false })
+      .add(11, harness, { ev: 'cancel-result', taskId: 'g1', asked: null, ...answer });
   t.deepEqual(kinds(ghost({ ok: false, reason: 'unknown' })), []);
   t.deepEqual(kinds(ghost({ ok: false, reason: 'ended' })), ['wrong-cancel-answer']);
 

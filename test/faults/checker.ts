@@ -173,7 +173,17 @@ export function checkRun(events: readonly JournalEvent[], config: CheckConfig): 
   const report: CheckReport = {
     violations: [],
     byKind: {},
-    tolerated: { stallOverruns: [], unjudgedOverruns: [], stateLossOverruns: [], undeliveredAfterKill: 0, lostWithKilledDeliverer: 0, lostWithState: 0, orphanEnds: 0, secondEndAfterStateLoss: 0, duplicateAfterHolderEnded: 0 },
+    tolerated: {
+      stallOverruns: [],
+      unjudgedOverruns: [],
+      stateLossOverruns: [],
+      undeliveredAfterKill: 0,
+      lostWithKilledDeliverer: 0,
+      lostWithState: 0,
+      orphanEnds: 0,
+      secondEndAfterStateLoss: 0,
+      duplicateAfterHolderEnded: 0,
+    },
     figures: emptyFigures(model),
   };
   const violate = (kind: ViolationKind, at: number, message: string) => {
@@ -224,7 +234,11 @@ function checkOverlaps(model: RunModel, report: CheckReport, violate: Violate, l
           violate(kind, later.start, `${describe(later)} started while ${describe(earlier)} was executing: ${excuse}`);
           continue;
         }
-        const list = { stall: report.tolerated.stallOverruns, unjudged: report.tolerated.unjudgedOverruns, 'state-loss': report.tolerated.stateLossOverruns }[excuse.kind];
+        const list = {
+          stall: report.tolerated.stallOverruns,
+          unjudged: report.tolerated.unjudgedOverruns,
+          'state-loss': report.tolerated.stateLossOverruns,
+        }[excuse.kind];
         if (!list.some((o) => o.taskId === earlier.taskId && o.token === earlier.token)) list.push(excuse.overrun);
         clipAt.set(earlier.key, Math.min(clipAt.get(earlier.key) ?? Infinity, later.start));
       }
@@ -236,7 +250,12 @@ function checkOverlaps(model: RunModel, report: CheckReport, violate: Violate, l
 }
 
 /** Why `earlier` may still execute when `later` starts, or why not (a string). */
-function excuseOf(model: RunModel, earlier: Execution, later: Execution, earlierEnd: number): { kind: 'stall' | 'unjudged' | 'state-loss'; overrun: Overrun } | string {
+function excuseOf(
+  model: RunModel,
+  earlier: Execution,
+  later: Execution,
+  earlierEnd: number,
+): { kind: 'stall' | 'unjudged' | 'state-loss'; overrun: Overrun } | string {
   const occupancy = model.occupancies.get(earlier.key);
   const since = occupancy?.since ?? earlier.start;
   const overrun = (wokeAt: number): Overrun => ({
@@ -255,9 +274,13 @@ function excuseOf(model: RunModel, earlier: Execution, later: Execution, earlier
   const stall = model.stalls
     .filter((s) => s.pid === earlier.pid && s.from < later.start && s.to > since)
     .sort((a, b) => b.from - a.from)[0];
-  if (!stall) return loss ? 'the store lost its state, but the earlier task never learnt it (no lost end)' : 'no stall of its process or state loss of the store excuses it';
+  if (!stall)
+    return loss
+      ? 'the store lost its state, but the earlier task never learnt it (no lost end)'
+      : 'no stall of its process or state loss of the store excuses it';
   const cause = occupancy?.abort?.cause;
-  if (earlier.outcome === 'aborted' && cause !== 'lost' && cause !== 'timeout') return `after the ${stall.kind} the task was told ${String(cause)}, not lost or timeout`;
+  if (earlier.outcome === 'aborted' && cause !== 'lost' && cause !== 'timeout')
+    return `after the ${stall.kind} the task was told ${String(cause)}, not lost or timeout`;
   if (earlier.lastGo === null || earlier.lastGo < stall.to) return { kind: 'stall', overrun: overrun(stall.to) };
   const wentOn = `its process woke from a ${stall.kind} at ${Math.round(stall.to - model.origin)} ms and the task went on (last step at ${Math.round(earlier.lastGo - model.origin)} ms)`;
   // Not judged by its process: it is told by its next keepalive or its process's next pass, and must stop at its next look.
@@ -265,7 +288,10 @@ function excuseOf(model: RunModel, earlier: Execution, later: Execution, earlier
   const told = occupancy?.abort;
   // Told after its last step (aborted), or not before it and then refused at the resource by its
   // token (fenced): it went on only until its next look.
-  const stoppedAtItsLook = earlier.outcome === 'aborted' ? !!told && earlier.lastGo <= told.at : earlier.outcome === 'fenced' && (!told || earlier.lastGo <= told.at);
+  const stoppedAtItsLook =
+    earlier.outcome === 'aborted'
+      ? !!told && earlier.lastGo <= told.at
+      : earlier.outcome === 'fenced' && (!told || earlier.lastGo <= told.at);
   if (unjudged && stoppedAtItsLook) return { kind: 'unjudged', overrun: overrun(stall.to) };
   return unjudged ? `${wentOn} after it was told` : wentOn;
 }
@@ -279,9 +305,18 @@ function sweep(intervals: ReadonlyArray<readonly [number, number]>): Array<{ at:
 }
 
 /** Never more executions, nor occupancies, at once than slots (excused executions count until their overlap). */
-function checkCapacity(model: RunModel, config: CheckConfig, report: CheckReport, violate: Violate, clipAt: Map<string, number>, lastAt: number): void {
+function checkCapacity(
+  model: RunModel,
+  config: CheckConfig,
+  report: CheckReport,
+  violate: Violate,
+  clipAt: Map<string, number>,
+  lastAt: number,
+): void {
   const executions = model.executions.map((e) => [e.start, Math.min(e.end ?? lastAt, clipAt.get(e.key) ?? Infinity)] as const);
-  const occupancies = [...model.occupancies.values()].filter((o) => o.since !== null).map((o) => [o.since!, releasedAt(model, o, lastAt)] as const);
+  const occupancies = [...model.occupancies.values()]
+    .filter((o) => o.since !== null)
+    .map((o) => [o.since!, releasedAt(model, o, lastAt)] as const);
   for (const [what, intervals] of [
     ['executions', executions],
     ['occupancies', occupancies],
@@ -343,7 +378,8 @@ const deathAfter = (model: RunModel, at: number) => [...model.processes.values()
  * Whether the store lost its state between `from` and `to`. The loss happens at some moment of the
  * restart (the harness writes its line just before the shutdown), so any overlap counts.
  */
-export const stateLossBetween = (model: RunModel, from: number, to: number) => model.storeFaults.some((f) => f.stateLoss && f.from <= to && f.to >= from);
+export const stateLossBetween = (model: RunModel, from: number, to: number) =>
+  model.storeFaults.some((f) => f.stateLoss && f.from <= to && f.to >= from);
 
 /** One stopCallback per occupancy, with the right reason, in its slot; slots change hands in token order, never under a live task. */
 function checkOccupancies(model: RunModel, config: CheckConfig, report: CheckReport, violate: Violate): void {
@@ -352,28 +388,49 @@ function checkOccupancies(model: RunModel, config: CheckConfig, report: CheckRep
   for (const o of started) {
     const earlier = previousInSlot.get(o.slotId) ?? [];
     const last = earlier[earlier.length - 1];
-    if (last && o.token <= last.token) violate('token-order', o.since!, `${o.taskId} got token ${o.token} in slot ${o.slotId} after token ${last.token}`);
+    if (last && o.token <= last.token)
+      violate('token-order', o.since!, `${o.taskId} got token ${o.token} in slot ${o.slotId} after token ${last.token}`);
     for (const held of earlier) {
       if (releasedAt(model, held, Infinity) > o.since!) {
-        violate('occupancy-overlap', o.since!, `slot ${o.slotId} went to ${o.taskId} (token ${o.token}) while ${held.taskId} (token ${held.token}, pid ${String(held.pid)}) held it, alive and untold`);
+        violate(
+          'occupancy-overlap',
+          o.since!,
+          `slot ${o.slotId} went to ${o.taskId} (token ${o.token}) while ${held.taskId} (token ${held.token}, pid ${String(held.pid)}) held it, alive and untold`,
+        );
       }
     }
     // Only the occupancies still possibly held matter to the next ones.
     previousInSlot.set(o.slotId, [...earlier.filter((held) => releasedAt(model, held, Infinity) > o.since!), o]);
-    if (o.begun === false && !isInjectedDuplicate(model, o)) violate('stale-start', o.startCallbackAt!, `${o.taskId} (token ${o.token}) started in pid ${String(o.pid)}, which no longer held its claim`);
+    if (o.begun === false && !isInjectedDuplicate(model, o))
+      violate(
+        'stale-start',
+        o.startCallbackAt!,
+        `${o.taskId} (token ${o.token}) started in pid ${String(o.pid)}, which no longer held its claim`,
+      );
     checkEnd(model, config, report, violate, o);
   }
   for (const o of model.occupancies.values()) {
     if (o.since !== null) continue;
     const end = o.stopCallbacks[0]!;
-    const explained = (end.reason === 'timeout' || end.reason === 'lost') && (deathAfter(model, 0) || model.storeFaults.some((f) => f.from < end.at));
+    const explained =
+      (end.reason === 'timeout' || end.reason === 'lost') && (deathAfter(model, 0) || model.storeFaults.some((f) => f.from < end.at));
     if (explained) report.tolerated.orphanEnds++;
-    else violate('orphan-stop-callback', end.at, `${o.taskId} (token ${o.token}) ended ${end.reason} in slot ${o.slotId}, but nothing started it`);
+    else
+      violate(
+        'orphan-stop-callback',
+        end.at,
+        `${o.taskId} (token ${o.token}) ended ${end.reason} in slot ${o.slotId}, but nothing started it`,
+      );
   }
   for (const reject of model.rejects) {
     // An injected duplicate was never claimed by its poller: there is nothing to give back.
     if (reject.ev === 'reject' && reject.injected === true) continue;
-    if (!reject.handedBack) violate('hand-back-refused', reject.t / 1e6, `${reject.taskId} (${reject.ev === 'reject' ? reject.reason : 'abandoned poll'}) could not be handed back by pid ${reject.pid}`);
+    if (!reject.handedBack)
+      violate(
+        'hand-back-refused',
+        reject.t / 1e6,
+        `${reject.taskId} (${reject.ev === 'reject' ? reject.reason : 'abandoned poll'}) could not be handed back by pid ${reject.pid}`,
+      );
   }
 }
 
@@ -401,14 +458,23 @@ function checkEnd(model: RunModel, config: CheckConfig, report: CheckReport, vio
     const previousGone = diedOrStalledAfter(model, previous.pid, previous.at);
     const ackBlocked = model.storeFaults.some((f) => !f.stateLoss && f.from < delivery.at && f.to > previous.at);
     if (delivery.redelivered && (previousGone || ackBlocked)) report.figures.redeliveries++;
-    else violate('stop-callback-twice', delivery.at, `${name} ended again (${delivery.reason} in pid ${delivery.pid}${delivery.redelivered ? ', redelivered' : ''}) after ${previous.reason} in pid ${previous.pid}${previousGone ? '' : ', which lived on'}`);
+    else
+      violate(
+        'stop-callback-twice',
+        delivery.at,
+        `${name} ended again (${delivery.reason} in pid ${delivery.pid}${delivery.redelivered ? ', redelivered' : ''}) after ${previous.reason} in pid ${previous.pid}${previousGone ? '' : ', which lived on'}`,
+      );
   }
   // At least once: an end whose deliverer died before it was through with the callbacks comes again.
   const last = o.stopCallbacks[o.stopCallbacks.length - 1]!;
   const through = model.journalsDeliveries ? last.deliveredAt : last.doneAt;
   const lastDiedMidway = through === null && (deathOf(model, last.pid) ?? -Infinity) >= last.at;
   if (config.requireRedelivery && lastDiedMidway && last.reason !== 'lost' && !stateLossBetween(model, last.at, Infinity)) {
-    violate('stop-callback-missing', last.at, `${name}: its end (${last.reason}) was delivered in pid ${last.pid}, which died mid-delivery, and never again`);
+    violate(
+      'stop-callback-missing',
+      last.at,
+      `${name}: its end (${last.reason}) was delivered in pid ${last.pid}, which died mid-delivery, and never again`,
+    );
   }
   const wrong = (why: string) => violate('wrong-end-reason', first.at, `${name} ended ${first.reason}: ${why}`);
   if (first.slotId !== o.slotId) wrong(`delivered for slot ${first.slotId}`);
@@ -421,7 +487,8 @@ function checkEnd(model: RunModel, config: CheckConfig, report: CheckReport, vio
   }
   if (first.reason === 'lost' && !stateLossBetween(model, o.since!, first.at)) wrong('the store never lost its state meanwhile');
   const told = o.abort !== null && (o.abort.cause === 'timeout' || o.abort.cause === 'lost');
-  if (told && o.stopCalls.length === 0 && first.reason !== 'timeout' && first.reason !== 'lost') wrong(`its task was told ${o.abort!.cause} and never stopped`);
+  if (told && o.stopCalls.length === 0 && first.reason !== 'timeout' && first.reason !== 'lost')
+    wrong(`its task was told ${o.abort!.cause} and never stopped`);
 }
 
 /** Every task fed is completed exactly once. */
@@ -431,11 +498,19 @@ function checkTasks(model: RunModel, config: CheckConfig, report: CheckReport, v
   const finalState = new Map(model.sourceFinal?.notDone.map((n) => [n.taskId, n.state]) ?? []);
   const endAt = model.end ? model.end.t / 1e6 : model.origin;
   for (const [taskId, completions] of model.completions) {
-    if (completions.length > 1) violate('completed-twice', completions[1]!.end!, `${taskId} completed by ${completions.map(describe).join(' and by ')}`);
+    if (completions.length > 1)
+      violate('completed-twice', completions[1]!.end!, `${taskId} completed by ${completions.map(describe).join(' and by ')}`);
   }
   for (const [taskId, cancelledAt] of model.cancelledTasks) {
-    const after = model.executions.find((e) => e.taskId === taskId && (e.start > cancelledAt || (e.outcome === 'completed' && e.end! > cancelledAt)));
-    if (after) violate('ran-after-cancel', after.start, `${taskId} honoured a cancel at ${Math.round(cancelledAt - model.origin)} ms, then ${describe(after)} ran (${String(after.outcome)})`);
+    const after = model.executions.find(
+      (e) => e.taskId === taskId && (e.start > cancelledAt || (e.outcome === 'completed' && e.end! > cancelledAt)),
+    );
+    if (after)
+      violate(
+        'ran-after-cancel',
+        after.start,
+        `${taskId} honoured a cancel at ${Math.round(cancelledAt - model.origin)} ms, then ${describe(after)} ran (${String(after.outcome)})`,
+      );
   }
   for (const taskId of model.fed) {
     if (model.completions.has(taskId) || model.cancelledTasks.has(taskId)) continue;
@@ -444,12 +519,16 @@ function checkTasks(model: RunModel, config: CheckConfig, report: CheckReport, v
     // Its last end died with its deliverer (or was never delivered), so nothing queued it again.
     const endDied =
       last !== undefined &&
-      (last.stopCallbacks.length === 0 ? deathAfter(model, last.since ?? 0) : last.stopCallbacks.every((d) => d.doneAt === null && deathOf(model, d.pid) !== null));
+      (last.stopCallbacks.length === 0
+        ? deathAfter(model, last.since ?? 0)
+        : last.stopCallbacks.every((d) => d.doneAt === null && deathOf(model, d.pid) !== null));
     if (!config.requireRedelivery && endDied) {
       report.tolerated.lostWithKilledDeliverer++;
       continue;
     }
-    const history = last ? `; last occupancy token ${last.token} in slot ${last.slotId}, ends: ${last.stopCallbacks.map((d) => d.reason).join(', ') || 'none'}` : '; never started';
+    const history = last
+      ? `; last occupancy token ${last.token} in slot ${last.slotId}, ends: ${last.stopCallbacks.map((d) => d.reason).join(', ') || 'none'}`
+      : '; never started';
     violate('lost-task', endAt, `${taskId} was fed and never completed (source state: ${finalState.get(taskId) ?? 'unknown'})${history}`);
   }
 }
@@ -462,7 +541,8 @@ function checkProcesses(model: RunModel, violate: Violate): void {
       violate('worker-crash', model.origin, `pid ${info.pid} exited with code ${info.exitCode}`);
     }
   }
-  for (const e of model.executions) if (e.end === null) violate('exec-unfinished', e.start, `${describe(e)} never ended, and its process was not killed`);
+  for (const e of model.executions)
+    if (e.end === null) violate('exec-unfinished', e.start, `${describe(e)} never ended, and its process was not killed`);
 }
 
 /**
@@ -470,7 +550,14 @@ function checkProcesses(model: RunModel, violate: Violate): void {
  * until its last step: one told to stop did no work after its last look. (That the source drains
  * is judged task by task: `lost-task`.)
  */
-function checkLiveness(model: RunModel, config: CheckConfig, report: CheckReport, violate: Violate, clipAt: Map<string, number>, lastAt: number): void {
+function checkLiveness(
+  model: RunModel,
+  config: CheckConfig,
+  report: CheckReport,
+  violate: Violate,
+  clipAt: Map<string, number>,
+  lastAt: number,
+): void {
   const working = model.executions.map((e) => {
     const end = e.outcome === 'aborted' || e.outcome === 'cancelled' ? (e.lastGo ?? e.start) : (e.end ?? lastAt);
     return [e.start, Math.min(end, clipAt.get(e.key) ?? Infinity)] as const;
@@ -498,7 +585,11 @@ function checkLiveness(model: RunModel, config: CheckConfig, report: CheckReport
     // callbackTimeout, reservationTimeout): unless another fault comes first, the fleet is full
     // again within the bound.
     if (fault === 'misbehave' && full - end > config.recoveryBoundMs) {
-      violate('liveness', end, `the fleet ran ${config.slots} tasks at once again ${Math.round(full - end)} ms after a misbehaving call, over the ${config.recoveryBoundMs} ms bound`);
+      violate(
+        'liveness',
+        end,
+        `the fleet ran ${config.slots} tasks at once again ${Math.round(full - end)} ms after a misbehaving call, over the ${config.recoveryBoundMs} ms bound`,
+      );
     }
   }
   // Judged once the harness said the faults were over (it then keeps feeding for the recovery window).
@@ -507,8 +598,14 @@ function checkLiveness(model: RunModel, config: CheckConfig, report: CheckReport
     const full = fullAt(last);
     const deadline = model.feedStopAt ?? lastAt;
     report.figures.recoveryMs = full === null ? null : Math.round(full - last);
-    if (full === null || full > deadline) violate('liveness', last, `the fleet never ran ${config.slots} tasks at once after the last fault`);
-    else if (full - last > config.recoveryBoundMs) violate('liveness', last, `the fleet ran ${config.slots} tasks at once again ${Math.round(full - last)} ms after the last fault, over the ${config.recoveryBoundMs} ms bound`);
+    if (full === null || full > deadline)
+      violate('liveness', last, `the fleet never ran ${config.slots} tasks at once after the last fault`);
+    else if (full - last > config.recoveryBoundMs)
+      violate(
+        'liveness',
+        last,
+        `the fleet ran ${config.slots} tasks at once again ${Math.round(full - last)} ms after the last fault, over the ${config.recoveryBoundMs} ms bound`,
+      );
   }
 }
 

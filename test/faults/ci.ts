@@ -35,7 +35,11 @@ export function ciFaultTests(
       t.deepEqual(result.report.violations, [], replay);
       t.is(result.unreadable, 0, replay);
       // The faults were injected, and work went through them.
-      for (const fault of faults) t.true(Object.keys(result.report.figures.faults).some((kind) => kind.startsWith(fault)), `no ${fault} injected; ${replay}`);
+      for (const fault of faults)
+        t.true(
+          Object.keys(result.report.figures.faults).some((kind) => kind.startsWith(fault)),
+          `no ${fault} injected; ${replay}`,
+        );
       t.true(result.report.figures.completed > 0);
       more(t, result);
     });

@@ -11,7 +11,8 @@ import { ciFaultTests } from './ci.js';
 ciFaultTests(
   test,
   ['duplicate', 'cancel'],
-  (store) => `${store}: polls returning ids that run elsewhere and remote cancels: duplicates refused, cancelled tasks end cancelled and never run again`,
+  (store) =>
+    `${store}: polls returning ids that run elsewhere and remote cancels: duplicates refused, cancelled tasks end cancelled and never run again`,
   (t, { report }) => {
     // Some cancel reached a running task, which honoured it.
     t.true(report.figures.cancelled > 0);

@@ -34,7 +34,16 @@ import { Rng } from './harness/rng.js';
 import { startSelfSampler } from './harness/self-sampler.js';
 import { TaskSource } from './harness/task-source.js';
 import { backendOfSlot, inProcessBackend, remoteBackend } from './harness/worker-config.js';
-import { alive, closeOnSigterm, faultScheduler, loadUntilReady, Orders, runSteps, startWorkerProcess, stepsOf } from './harness/worker-process.js';
+import {
+  alive,
+  closeOnSigterm,
+  faultScheduler,
+  loadUntilReady,
+  Orders,
+  runSteps,
+  startWorkerProcess,
+  stepsOf,
+} from './harness/worker-process.js';
 
 const { config, journal, fatal } = startWorkerProcess('fault-worker');
 const source = new TaskSource(config.sourceUrl);
@@ -60,7 +69,8 @@ async function execute(context: TaskContext): Promise<void> {
     void context.keepalive().catch(() => {});
   });
   if (aborted) {
-    if (causeOf(context.signal.reason) !== 'cancel_requested') return void journal.write({ ev: 'exec-end', ...ref, outcome: 'aborted', steps: done, lastGo });
+    if (causeOf(context.signal.reason) !== 'cancel_requested')
+      return void journal.write({ ev: 'exec-end', ...ref, outcome: 'aborted', steps: done, lastGo });
     // A cancel: the source records the task cancelled (fenced by the token), then stop() ends it.
     const cancelled = await source.cancel(ref.taskId, ref.token);
     journal.write({ ev: 'exec-end', ...ref, outcome: cancelled ? 'cancelled' : 'fenced', steps: done, lastGo });
@@ -120,7 +130,8 @@ class SourceBackend extends Backend {
     }
     if (order?.how === 'slow') await sleep(order.ms);
     // An abort event already past (the process was stalled) never comes again: look first.
-    if (order?.how === 'hang-signal' && !signal.aborted) await abortOf((listener) => signal.addEventListener('abort', listener, { once: true }));
+    if (order?.how === 'hang-signal' && !signal.aborted)
+      await abortOf((listener) => signal.addEventListener('abort', listener, { once: true }));
     if (taskId !== null && signal.aborted) {
       // Past pollTimeout the scheduler ignores what the poll returns: the claim must go back.
       const handedBack = await source.handBack(taskId, pid);
@@ -230,12 +241,24 @@ scheduler.on('callback:error', ({ callback, taskId, error }) =>
   journal.write({ ev: 'callback-error', callback, taskId, timeout: error instanceof CallTimeoutError, error: error.message.slice(0, 300) }),
 );
 scheduler.on('task:stop', (ended) =>
-  journal.write({ ev: 'delivered', taskId: ended.taskId, token: ended.token, slotId: ended.slotId, reason: ended.reason, redelivered: ended.redelivered === true }),
+  journal.write({
+    ev: 'delivered',
+    taskId: ended.taskId,
+    token: ended.token,
+    slotId: ended.slotId,
+    reason: ended.reason,
+    redelivered: ended.redelivered === true,
+  }),
 );
 
 const slotConfig = Array.from({ length: config.slots }, (_, i) => ({ slotId: i + 1, backends: [backendOfSlot(i + 1, config.backends)] }));
 await loadUntilReady(scheduler, slotConfig, journal, fatal);
-journal.write({ ev: 'ready', slots: config.slots, backends: [...new Set(slotConfig.map((slot) => slot.backends[0]!))], wallMs: Date.now() });
+journal.write({
+  ev: 'ready',
+  slots: config.slots,
+  backends: [...new Set(slotConfig.map((slot) => slot.backends[0]!))],
+  wallMs: Date.now(),
+});
 scheduler.start({ cron: config.cron });
 const sweeper = setInterval(() => void sweepDeadHolders().catch(() => {}), 500);
 

@@ -10,7 +10,8 @@ import { ciFaultTests } from './ci.js';
 ciFaultTests(
   test,
   ['kill'],
-  (store) => `${store}: kill -9 of schedulers at any phase: never more tasks than slots, each task done once, each occupancy ended once, N again within a timeout and a pass`,
+  (store) =>
+    `${store}: kill -9 of schedulers at any phase: never more tasks than slots, each task done once, each occupancy ended once, N again within a timeout and a pass`,
   (t, { report }) => {
     t.true(report.figures.processesKilled > 0);
     // The slots the dead held were reaped elsewhere, as timeouts.

@@ -50,15 +50,26 @@ class Journal {
   }
 
   /** The tables as the harness read them at `ms` (the database clock reads `ms` too). */
-  final(ms: number, phase: 'drained' | 'closed', jobs: Array<Partial<FinalJob> & Pick<FinalJob, 'id' | 'task' | 'status' | 'attempts'>>): this {
-    return this.add(ms, harness, { ev: 'jobs-final', phase, now: ms, jobs: jobs.map((job) => ({ workerId: null, scheduledAt: null, events: [], ...job })) });
+  final(
+    ms: number,
+    phase: 'drained' | 'closed',
+    jobs: Array<Partial<FinalJob> & Pick<FinalJob, 'id' | 'task' | 'status' | 'attempts'>>,
+  ): this {
+    return this.add(ms, harness, {
+      ev: 'jobs-final',
+      phase,
+      now: ms,
+      jobs: jobs.map((job) => ({ workerId: null, scheduledAt: null, events: [], ...job })),
+    });
   }
 
   /** The Procrastinate rules' violation kinds, sorted. */
   kinds(): ViolationKind[] {
     const events = [...this.events].sort((a, b) => a.t - b.t);
     const report = checkProcrastinate(events, config, checkRun(events, config));
-    return [...new Set(report.violations.map((v) => v.kind))].filter((kind) => !Object.keys(checkRun(events, config).byKind).includes(kind)).sort();
+    return [...new Set(report.violations.map((v) => v.kind))]
+      .filter((kind) => !Object.keys(checkRun(events, config).byKind).includes(kind))
+      .sort();
   }
 }
 
@@ -155,12 +166,24 @@ test('a job due in todo, doing, or gone once drained, or doing once the fleet cl
 });
 
 test('doing rows above the slots are found, unless their worker was killed or stalled, or the database away, just before', (t) => {
-  const sample = (journal: Journal, ms: number) => journal.add(ms, harness, { ev: 'doing-sample', sentAt: (ms - 2) * 1e6, rows: [['1', '1'], ['2', '2']] });
+  const sample = (journal: Journal, ms: number) =>
+    journal.add(ms, harness, {
+      ev: 'doing-sample',
+      sentAt: (ms - 2) * 1e6,
+      rows: [
+        ['1', '1'],
+        ['2', '2'],
+      ],
+    });
   t.deepEqual(sample(new Journal(), 5000).kinds(), ['doing-over-slots']);
   t.deepEqual(sample(new Journal().add(4000, harness, { ev: 'fault', fault: 'kill', target: 11 }), 5000).kinds(), []);
-  const stalled = new Journal().add(1000, harness, { ev: 'fault', fault: 'stop', target: 11, ms: 500 }).add(1500, harness, { ev: 'fault', fault: 'cont', target: 11 });
+  const stalled = new Journal()
+    .add(1000, harness, { ev: 'fault', fault: 'stop', target: 11, ms: 500 })
+    .add(1500, harness, { ev: 'fault', fault: 'cont', target: 11 });
   t.deepEqual(sample(stalled, 4000).kinds(), [], 'within 3 s of waking');
   t.deepEqual(sample(stalled, 5000).kinds(), ['doing-over-slots'], 'over 3 s after waking');
-  const restarted = new Journal().add(1000, harness, { ev: 'fault', fault: 'restart-begin', target: 'store', stateLoss: false }).add(2000, harness, { ev: 'fault', fault: 'restart-end', target: 'store', mode: 'fast' });
+  const restarted = new Journal()
+    .add(1000, harness, { ev: 'fault', fault: 'restart-begin', target: 'store', stateLoss: false })
+    .add(2000, harness, { ev: 'fault', fault: 'restart-end', target: 'store', mode: 'fast' });
   t.deepEqual(sample(restarted, 4000).kinds(), []);
 });

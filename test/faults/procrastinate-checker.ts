@@ -71,7 +71,12 @@ export function checkProcrastinate(events: readonly JournalEvent[], config: Chec
   if (drained) checkFinalJobs(model, journal, drained, report, violate);
   const closed = journal.finals.get('closed');
   for (const job of closed?.jobs ?? []) {
-    if (job.status === 'doing') violate('doing-without-worker', nsToMs(closed!.t), `job ${job.id} (${job.task}) is still doing after every worker closed (worker ${String(job.workerId)})`);
+    if (job.status === 'doing')
+      violate(
+        'doing-without-worker',
+        nsToMs(closed!.t),
+        `job ${job.id} (${job.task}) is still doing after every worker closed (worker ${String(job.workerId)})`,
+      );
   }
   // The table's own view in the run's summary: jobs deferred, and those at an end their task allows.
   report.figures.fed = journal.deferred.size;
@@ -92,7 +97,14 @@ interface JobJournal {
 
 /** The lines about jobs, by job id. */
 function indexJobs(events: readonly JournalEvent[]): JobJournal {
-  const journal: JobJournal = { deferred: new Map(), workerPid: new Map(), recoveries: new Map(), tries: new Map(), samples: [], finals: new Map() };
+  const journal: JobJournal = {
+    deferred: new Map(),
+    workerPid: new Map(),
+    recoveries: new Map(),
+    tries: new Map(),
+    samples: [],
+    finals: new Map(),
+  };
   const tryByKey = new Map<string, Try>();
   const push = <T>(map: Map<string, T[]>, key: string, value: T) => map.set(key, [...(map.get(key) ?? []), value]);
   for (const event of events) {
@@ -173,7 +185,13 @@ function checkDoingSamples(model: RunModel, journal: JobJournal, config: CheckCo
 }
 
 /** Once drained, every job is at an end its journal explains, with honest attempts. */
-function checkFinalJobs(model: RunModel, journal: JobJournal, final: EventOf<'jobs-final'>, report: ProcrastinateReport, violate: Violate): void {
+function checkFinalJobs(
+  model: RunModel,
+  journal: JobJournal,
+  final: EventOf<'jobs-final'>,
+  report: ProcrastinateReport,
+  violate: Violate,
+): void {
   const at = nsToMs(final.t);
   const rows = new Map(final.jobs.map((job) => [job.id, job]));
   for (const job of final.jobs) report.jobs.statuses[job.status] = (report.jobs.statuses[job.status] ?? 0) + 1;
@@ -193,7 +211,17 @@ function checkFinalJobs(model: RunModel, journal: JobJournal, final: EventOf<'jo
 }
 
 /** The job's status is one its journal explains. */
-function checkStatus(model: RunModel, journal: JobJournal, job: FinalJob, tries: Try[], rejects: number[], dbNow: number, at: number, name: string, violate: Violate): void {
+function checkStatus(
+  model: RunModel,
+  journal: JobJournal,
+  job: FinalJob,
+  tries: Try[],
+  rejects: number[],
+  dbNow: number,
+  at: number,
+  name: string,
+  violate: Violate,
+): void {
   const task = faultTaskNamed(job.task);
   const last = tries[tries.length - 1];
   const lastThrewWithRetry = last?.outcome === 'threw' && task !== undefined && last.attempts !== null && retriesAfter(task, last.attempts);
@@ -204,7 +232,8 @@ function checkStatus(model: RunModel, journal: JobJournal, job: FinalJob, tries:
     case 'failed': {
       const byPolicy = last?.outcome === 'threw' && !lastThrewWithRetry;
       const slotLost = last?.abortCause !== null && last?.abortCause !== undefined && slotGone.has(last.abortCause);
-      if (!byPolicy && !slotLost) violate('wrong-status', at, `${name}: failed, but its last try neither threw with no retry left nor lost its slot`);
+      if (!byPolicy && !slotLost)
+        violate('wrong-status', at, `${name}: failed, but its last try neither threw with no retry left nor lost its slot`);
       return;
     }
     case 'aborted':
@@ -219,13 +248,23 @@ function checkStatus(model: RunModel, journal: JobJournal, job: FinalJob, tries:
       }
       // Not due yet: its policy's retry, or a hand-back after a refused start waiting out its backoff.
       const handedBackSince = rejects.some((r) => last === undefined || r > last.at);
-      if (!lastThrewWithRetry && !handedBackSince) violate('wrong-status', at, `${name}: todo until ${new Date(job.scheduledAt).toISOString()}, but neither its retry policy nor a hand-back puts it there`);
+      if (!lastThrewWithRetry && !handedBackSince)
+        violate(
+          'wrong-status',
+          at,
+          `${name}: todo until ${new Date(job.scheduledAt).toISOString()}, but neither its retry policy nor a hand-back puts it there`,
+        );
       return;
     }
     case 'doing': {
       const pid = job.workerId === null ? undefined : journal.workerPid.get(job.workerId);
       const live = pid !== undefined && (model.processes.get(pid)?.deathAt ?? null) === null;
-      if (live) violate('doing-at-end', at, `${name}: still doing under live worker ${String(job.workerId)} (pid ${String(pid)}) once the queue drained`);
+      if (live)
+        violate(
+          'doing-at-end',
+          at,
+          `${name}: still doing under live worker ${String(job.workerId)} (pid ${String(pid)}) once the queue drained`,
+        );
       else violate('doing-without-worker', at, `${name}: doing under worker ${String(job.workerId)}, which is gone`);
       return;
     }
@@ -253,6 +292,7 @@ function checkAttempts(job: FinalJob, tries: Try[], recoveries: Array<{ at: numb
   for (const [i, attempt] of tries.entries()) {
     const recoveredBefore = recoveries.filter((r) => r.at < attempt.at).length;
     if (attempt.attempts === null || recoveredBefore > 0) continue;
-    if (attempt.attempts !== i) violate('dishonest-attempts', attempt.at, `${name}: its try ${i + 1} was given attempts ${attempt.attempts}, after ${i} tries`);
+    if (attempt.attempts !== i)
+      violate('dishonest-attempts', attempt.at, `${name}: its try ${i + 1} was given attempts ${attempt.attempts}, after ${i} tries`);
   }
 }

@@ -25,7 +25,16 @@ import type { StopOptions } from '../../src/contracts/results.js';
 import type { TaskRef } from './harness/events.js';
 import { faultQueue, faultTasks, type FaultTask } from './harness/procrastinate-tasks.js';
 import { Rng } from './harness/rng.js';
-import { closeOnSigterm, faultScheduler, loadUntilReady, Orders, refOf, runSteps, startWorkerProcess, stepsOf } from './harness/worker-process.js';
+import {
+  closeOnSigterm,
+  faultScheduler,
+  loadUntilReady,
+  Orders,
+  refOf,
+  runSteps,
+  startWorkerProcess,
+  stepsOf,
+} from './harness/worker-process.js';
 
 const { config, journal, fatal } = startWorkerProcess('procrastinate-fault-worker');
 const jobsDb = config.procrastinate ?? fatal(new Error('procrastinate-fault-worker needs config.procrastinate'));
@@ -61,7 +70,10 @@ async function handle(task: FaultTask, job: JobContext): Promise<void> {
 }
 
 const tasks: Record<string, TaskDefinition> = Object.fromEntries(
-  faultTasks.map((task) => [task.name, { handler: (_args: Record<string, unknown>, job: JobContext) => handle(task, job), retry: task.retry ?? false }]),
+  faultTasks.map((task) => [
+    task.name,
+    { handler: (_args: Record<string, unknown>, job: JobContext) => handle(task, job), retry: task.retry ?? false },
+  ]),
 );
 
 /** The ProcrastinateBackend, journaling what the scheduler calls it with and what its tasks do. */
@@ -112,7 +124,14 @@ class JournaledBackend extends ProcrastinateBackend {
   override async rejectCallback(taskId: string, info: RejectInfo): Promise<void> {
     await super.rejectCallback(taskId, info);
     // The backend hands the job back (or fails it when it cannot go back): the tables tell which.
-    journal.write({ ev: 'reject', taskId, slotId: info.slotId, reason: info.reason, retryAfterMs: info.retryAfterMs ?? null, handedBack: true });
+    journal.write({
+      ev: 'reject',
+      taskId,
+      slotId: info.slotId,
+      reason: info.reason,
+      retryAfterMs: info.retryAfterMs ?? null,
+      handedBack: true,
+    });
   }
 
   private journalClaims(taskIds: readonly string[], context: PollContext): void {

@@ -7,7 +7,16 @@ import type { RunResult } from './harness/run-scenario.js';
 
 /** One row per Procrastinate run (others are left out). */
 export function formatJobFigures(results: readonly RunResult[]): string {
-  const header = ['scenario', 'jobs deferred', 'final statuses', 'recovered (stalled)', 'hand-backs', 'doing samples', 'doing max (counted / all)', 'samples with rows set aside'];
+  const header = [
+    'scenario',
+    'jobs deferred',
+    'final statuses',
+    'recovered (stalled)',
+    'hand-backs',
+    'doing samples',
+    'doing max (counted / all)',
+    'samples with rows set aside',
+  ];
   const rows = results
     .filter((result) => 'jobs' in result.report)
     .map(({ scenario, report }) => {
@@ -16,7 +25,16 @@ export function formatJobFigures(results: readonly RunResult[]): string {
         .sort()
         .map(([status, n]) => `${status} ${n}`)
         .join(', ');
-      return [scenario.name, String(jobs.deferred), statuses || 'none', String(jobs.recovered), String(jobs.handBacks), String(jobs.samples), `${jobs.maxDoingCounted} / ${jobs.maxDoing}`, String(jobs.samplesWithExcusedRows)];
+      return [
+        scenario.name,
+        String(jobs.deferred),
+        statuses || 'none',
+        String(jobs.recovered),
+        String(jobs.handBacks),
+        String(jobs.samples),
+        `${jobs.maxDoingCounted} / ${jobs.maxDoing}`,
+        String(jobs.samplesWithExcusedRows),
+      ];
     });
   return [header, header.map(() => '---'), ...rows].map((cells) => `| ${cells.join(' | ')} |`).join('\n');
 }

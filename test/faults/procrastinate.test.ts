@@ -23,22 +23,34 @@ const runs: Array<{ slots: StoreKind; durationMs: string; title: string }> = [
 ];
 
 for (const { slots, durationMs: defaultDuration, title } of runs) {
-  test.serial(`procrastinate, ${title}: mixed faults; doing rows never above the slots, every job at an end its policy explains, honest attempts`, async (t) => {
-    // Faults, recovery, the stalled-job recipe's 10 s, the drain and the servers: well under this.
-    t.timeout(180_000);
-    const durationMs = parseDuration(process.env.FAULTS_DURATION ?? defaultDuration, 'FAULTS_DURATION');
-    const seed = Number(process.env.FAULTS_SEED ?? randomSeed());
-    const result = await runProcrastinateScenario(scenario(slots, faultsOf('postgres', 'procrastinate'), { durationMs, seed, backend: 'procrastinate' }), { teardown: t });
-    t.log(`${formatSummary([result])}\n\n${formatJobFigures([result])}`);
-    const replay = `replay: node dist/test/faults/run.js --backend=procrastinate --store=${slots} --faults=mixed --duration=${durationMs}ms --seed=${seed} (journal: ${result.runDir})`;
-    t.deepEqual(result.report.violations, [], replay);
-    t.is(result.unreadable, 0, replay);
-    const { figures, jobs } = result.report as ProcrastinateReport;
-    // Faults of both lanes were injected, and jobs went through them to every kind of end.
-    const injected = Object.keys(figures.faults);
-    t.true(injected.some((kind) => ['kill', 'stop', 'block'].some((fault) => kind.startsWith(fault))), `process faults: ${injected.join(', ')}; ${replay}`);
-    t.true(injected.some((kind) => kind === 'restart' || kind === 'freeze'), `database faults: ${injected.join(', ')}; ${replay}`);
-    t.true((jobs.statuses.succeeded ?? 0) > 0 && (jobs.statuses.failed ?? 0) > 0, `statuses: ${JSON.stringify(jobs.statuses)}`);
-    t.true(jobs.samples > 0);
-  });
+  test.serial(
+    `procrastinate, ${title}: mixed faults; doing rows never above the slots, every job at an end its policy explains, honest attempts`,
+    async (t) => {
+      // Faults, recovery, the stalled-job recipe's 10 s, the drain and the servers: well under this.
+      t.timeout(180_000);
+      const durationMs = parseDuration(process.env.FAULTS_DURATION ?? defaultDuration, 'FAULTS_DURATION');
+      const seed = Number(process.env.FAULTS_SEED ?? randomSeed());
+      const result = await runProcrastinateScenario(
+        scenario(slots, faultsOf('postgres', 'procrastinate'), { durationMs, seed, backend: 'procrastinate' }),
+        { teardown: t },
+      );
+      t.log(`${formatSummary([result])}\n\n${formatJobFigures([result])}`);
+      const replay = `replay: node dist/test/faults/run.js --backend=procrastinate --store=${slots} --faults=mixed --duration=${durationMs}ms --seed=${seed} (journal: ${result.runDir})`;
+      t.deepEqual(result.report.violations, [], replay);
+      t.is(result.unreadable, 0, replay);
+      const { figures, jobs } = result.report as ProcrastinateReport;
+      // Faults of both lanes were injected, and jobs went through them to every kind of end.
+      const injected = Object.keys(figures.faults);
+      t.true(
+        injected.some((kind) => ['kill', 'stop', 'block'].some((fault) => kind.startsWith(fault))),
+        `process faults: ${injected.join(', ')}; ${replay}`,
+      );
+      t.true(
+        injected.some((kind) => kind === 'restart' || kind === 'freeze'),
+        `database faults: ${injected.join(', ')}; ${replay}`,
+      );
+      t.true((jobs.statuses.succeeded ?? 0) > 0 && (jobs.statuses.failed ?? 0) > 0, `statuses: ${JSON.stringify(jobs.statuses)}`);
+      t.true(jobs.samples > 0);
+    },
+  );
 }

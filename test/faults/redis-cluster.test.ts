@@ -21,7 +21,8 @@ function recoveredAfterEach(t: ExecutionContext, { scenario, report }: RunResult
 ciFaultTests(
   test,
   ['failover'],
-  () => "redis-cluster: CLUSTER FAILOVER of the master of the scheduler's hash slot loses nothing: no end says lost, the bound holds, N again within a timeout and a pass",
+  () =>
+    "redis-cluster: CLUSTER FAILOVER of the master of the scheduler's hash slot loses nothing: no end says lost, the bound holds, N again within a timeout and a pass",
   (t, result) => {
     t.true((result.report.figures.faults.failover ?? 0) > 0);
     t.is(result.report.figures.stopCallbacks.lost ?? 0, 0);

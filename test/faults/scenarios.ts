@@ -52,11 +52,16 @@ export interface Scenario {
 }
 
 /** A scenario with the suite's defaults: 3 workers share 6 slots, half of them running tasks in process. */
-export function scenario(store: StoreKind, faults: readonly FaultName[], options: { durationMs: number; seed: number; backend?: BackendKind }): Scenario {
+export function scenario(
+  store: StoreKind,
+  faults: readonly FaultName[],
+  options: { durationMs: number; seed: number; backend?: BackendKind },
+): Scenario {
   const backend = options.backend ?? 'source';
   const allowed = faultsOf(store, backend);
   const foreign = faults.find((fault) => !allowed.includes(fault));
-  if (foreign !== undefined) throw new Error(`faults: a ${backend} fleet on the ${store} store does not take "${foreign}"; allowed: ${allowed.join(', ')}`);
+  if (foreign !== undefined)
+    throw new Error(`faults: a ${backend} fleet on the ${store} store does not take "${foreign}"; allowed: ${allowed.join(', ')}`);
   return {
     name: `${backend === 'source' ? '' : `${backend}/`}${store}:${faults.join('+')}`,
     backend,
@@ -65,7 +70,15 @@ export function scenario(store: StoreKind, faults: readonly FaultName[], options
     durationMs: options.durationMs,
     seed: options.seed,
     fleet: { workers: 3, slots: 6, maxLocalTasks: 3, backends: 'mixed' },
-    timing: { timeoutMs: 2000, processLeaseMs: 1500, reservationTimeoutMs: 2000, pollTimeoutMs: 1000, callbackTimeoutMs: 1000, deliveryLeaseMs: 4000, passMs: 1000 },
+    timing: {
+      timeoutMs: 2000,
+      processLeaseMs: 1500,
+      reservationTimeoutMs: 2000,
+      pollTimeoutMs: 1000,
+      callbackTimeoutMs: 1000,
+      deliveryLeaseMs: 4000,
+      passMs: 1000,
+    },
     tasks: { minMs: 300, maxMs: 1500, longShare: 0.2, longMinMs: 3000, longMaxMs: 6000, stepMs: 50 },
     gapsMs: { process: [800, 2500], store: [1000, 3000], backend: [300, 1200] },
     requireRedelivery: true,
@@ -99,7 +112,10 @@ export function settleBoundMs(s: Scenario): number {
 export function parseFaults(text: string, store: StoreKind = 'redis', backend: BackendKind = 'source'): FaultName[][] {
   const faultNames = faultsOf(store, backend);
   const out: FaultName[][] = [];
-  for (const entry of text.split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const entry of text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     if (entry === 'all') out.push(...faultNames.map((f) => [f]), [...faultNames]);
     else if (entry === 'mixed') out.push([...faultNames]);
     else {

@@ -10,5 +10,6 @@ import { ciFaultTests } from './ci.js';
 ciFaultTests(
   test,
   ['stop', 'block'],
-  (store) => `${store}: SIGSTOP and a blocked event loop past the timeout: woken tasks stop at their first look, the bound holds, nothing is lost or run twice`,
+  (store) =>
+    `${store}: SIGSTOP and a blocked event loop past the timeout: woken tasks stop at their first look, the bound holds, nothing is lost or run twice`,
 );

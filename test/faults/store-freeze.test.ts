@@ -9,5 +9,6 @@ import { ciFaultTests } from './ci.js';
 ciFaultTests(
   test,
   ['freeze'],
-  (store) => `${store}: a frozen store (half-open connections) past the timeout: cut-off tasks are told before their slot is reaped, the bound holds, N again after the thaw`,
+  (store) =>
+    `${store}: a frozen store (half-open connections) past the timeout: cut-off tasks are told before their slot is reaped, the bound holds, N again after the thaw`,
 );

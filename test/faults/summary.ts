@@ -8,7 +8,8 @@ import type { RunResult } from './harness/run-scenario.js';
 const max = (values: number[]) => (values.length > 0 ? Math.max(...values) : 0);
 
 /** How many overruns, the longest overlap, and the longest time a task took to stop after waking (or the store's return). */
-const overruns = (list: readonly Overrun[]) => `${list.length} (${max(list.map((o) => o.overlapMs))} / ${max(list.map((o) => o.noticeMs))})`;
+const overruns = (list: readonly Overrun[]) =>
+  `${list.length} (${max(list.map((o) => o.overlapMs))} / ${max(list.map((o) => o.noticeMs))})`;
 
 /** The ends and tasks the checker counted apart, by why (only those that occurred). */
 function endsApart(tolerated: CheckReport['tolerated']): string {

@@ -43,7 +43,11 @@ export function outcomeOf<T>(t: ExecutionContext, build: () => T, fields: Readon
 }
 
 /** As {@link outcomeOf}, for an async call. */
-export async function outcomeOfAsync<T>(t: ExecutionContext, build: () => Promise<T>, fields: ReadonlyArray<string | RegExp>): Promise<Outcome<T>> {
+export async function outcomeOfAsync<T>(
+  t: ExecutionContext,
+  build: () => Promise<T>,
+  fields: ReadonlyArray<string | RegExp>,
+): Promise<Outcome<T>> {
   try {
     return { ok: true, value: await build() };
   } catch (error) {

@@ -14,7 +14,10 @@ import fc from 'fast-check';
  * times FUZZ_RUNS, after the given `examples`; a seed and path from the environment replay a failure.
  * `stateful` properties (runs share a scheduler) are not shrunk.
  */
-export function fuzzParameters<T>(runs: number, { examples = [], stateful = false }: { examples?: T[]; stateful?: boolean } = {}): fc.Parameters<T> {
+export function fuzzParameters<T>(
+  runs: number,
+  { examples = [], stateful = false }: { examples?: T[]; stateful?: boolean } = {},
+): fc.Parameters<T> {
   const factor = Number(process.env.FUZZ_RUNS ?? 1);
   const parameters: fc.Parameters<T> = {
     numRuns: Math.max(1, Math.round(runs * factor)),
@@ -93,7 +96,9 @@ export const metacharacters = [
 
 /** A short run of metacharacters and plain text, mixed. */
 export const metaString = (maxParts = 6): fc.Arbitrary<string> =>
-  fc.array(fc.oneof(fc.constantFrom(...metacharacters), fc.string({ maxLength: 4 })), { maxLength: maxParts }).map((parts) => parts.join(''));
+  fc
+    .array(fc.oneof(fc.constantFrom(...metacharacters), fc.string({ maxLength: 4 })), { maxLength: maxParts })
+    .map((parts) => parts.join(''));
 
 /** Any UTF-16 code unit, lone surrogates included: strings JavaScript allows and UTF-8 cannot carry. */
 const codeUnit = fc.integer({ min: 0, max: 0xffff }).map((unit) => String.fromCharCode(unit));
@@ -108,14 +113,38 @@ export const oddString = (maxRepeat = 5000): fc.Arbitrary<string> =>
     { arbitrary: fc.string({ unit: 'binary', maxLength: 20 }), weight: 2 },
     { arbitrary: fc.string({ unit: codeUnit, maxLength: 20 }), weight: 2 },
     { arbitrary: fc.string({ unit: 'grapheme', maxLength: 20 }), weight: 1 },
-    { arbitrary: fc.tuple(fc.constantFrom('a', 'é', '€', '😀', "'", '\u0000'), fc.integer({ min: 1, max: maxRepeat })).map(([c, n]) => c.repeat(n)), weight: 1 },
+    {
+      arbitrary: fc
+        .tuple(fc.constantFrom('a', 'é', '€', '😀', "'", '\u0000'), fc.integer({ min: 1, max: maxRepeat }))
+        .map(([c, n]) => c.repeat(n)),
+      weight: 1,
+    },
   );
 
 /** Any value at all, of the kinds a config file, a JSON payload or a careless caller give. */
 export const anyValue = (): fc.Arbitrary<unknown> =>
   fc.oneof(
     { arbitrary: oddString(300), weight: 3 },
-    { arbitrary: fc.constantFrom(undefined, null, true, false, 0, -0, -1, 1.5, Number.NaN, Infinity, -Infinity, 2 ** 31, 2 ** 53, 10n, Symbol('s')), weight: 3 },
+    {
+      arbitrary: fc.constantFrom(
+        undefined,
+        null,
+        true,
+        false,
+        0,
+        -0,
+        -1,
+        1.5,
+        Number.NaN,
+        Infinity,
+        -Infinity,
+        2 ** 31,
+        2 ** 53,
+        10n,
+        Symbol('s'),
+      ),
+      weight: 3,
+    },
     { arbitrary: fc.double(), weight: 1 },
     { arbitrary: fc.integer(), weight: 1 },
     { arbitrary: fc.constantFrom([], {}, [1], { a: 1 }, new Date(0), new Map(), () => 1, /x/), weight: 1 },

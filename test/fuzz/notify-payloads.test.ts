@@ -33,16 +33,18 @@ function jsonOf(value: unknown): string {
  * values, or a large one near the limit. `fields` are the keys a listener reads (type, ids).
  */
 function payload(fields: Record<string, fc.Arbitrary<unknown>>): fc.Arbitrary<string> {
-  return fc
-    .oneof(
-      oddString(3000),
-      fc.jsonValue({ maxDepth: 3 }).map((v) => JSON.stringify(v)),
-      fc.record(fields, { requiredKeys: [] }).map(jsonOf),
-      fc.constantFrom('null', '[]', '{}', '""', '0', 'true', '{"type":null}', '{"type":{}}', '{', 'x'.repeat(maxPayloadBytes)),
-    )
-    // NUL cannot travel in a NOTIFY; a lone surrogate travels as U+FFFD, which is fine.
-    .map((text) => text.replaceAll('\u0000', ''))
-    .filter((text) => Buffer.byteLength(text, 'utf8') <= maxPayloadBytes);
+  return (
+    fc
+      .oneof(
+        oddString(3000),
+        fc.jsonValue({ maxDepth: 3 }).map((v) => JSON.stringify(v)),
+        fc.record(fields, { requiredKeys: [] }).map(jsonOf),
+        fc.constantFrom('null', '[]', '{}', '""', '0', 'true', '{"type":null}', '{"type":{}}', '{', 'x'.repeat(maxPayloadBytes)),
+      )
+      // NUL cannot travel in a NOTIFY; a lone surrogate travels as U+FFFD, which is fine.
+      .map((text) => text.replaceAll('\u0000', ''))
+      .filter((text) => Buffer.byteLength(text, 'utf8') <= maxPayloadBytes)
+  );
 }
 
 /** A backend whose started tasks wait for their signal, then stop through the scheduler. */
@@ -72,7 +74,13 @@ test('PostgresSlot: fuzzed NOTIFY payloads on the events channel are ignored; a 
   const notify = (text: string) => pool.query('SELECT pg_notify($1, $2)', [channel, text]);
 
   // Payloads of this scheduler's name too, so that the shape checks behind the name check are reached.
-  const fields = { scheduler: fc.oneof(fc.constant(name), anyValue()), type: fc.oneof(fc.constantFrom('freed', 'cancel'), anyValue()), slotId: anyValue(), taskId: anyValue(), token: anyValue() };
+  const fields = {
+    scheduler: fc.oneof(fc.constant(name), anyValue()),
+    type: fc.oneof(fc.constantFrom('freed', 'cancel'), anyValue()),
+    slotId: anyValue(),
+    taskId: anyValue(),
+    token: anyValue(),
+  };
   await fc.assert(
     fc.asyncProperty(fc.array(payload(fields), { minLength: 1, maxLength: 5 }), async (payloads) => {
       for (const text of payloads) await notify(text);
@@ -106,7 +114,12 @@ test('RedisSlot: fuzzed messages on the events channel are ignored; a real cance
   await scheduler.load([{ slotId: 1, backends: ['A'] }]);
   const channel = `{${keyPrefix}:${name}}:events`;
 
-  const fields = { type: fc.oneof(fc.constantFrom('freed', 'cancel'), anyValue()), slotId: anyValue(), taskId: anyValue(), token: anyValue() };
+  const fields = {
+    type: fc.oneof(fc.constantFrom('freed', 'cancel'), anyValue()),
+    slotId: anyValue(),
+    taskId: anyValue(),
+    token: anyValue(),
+  };
   await fc.assert(
     fc.asyncProperty(fc.array(payload(fields), { minLength: 1, maxLength: 5 }), async (payloads) => {
       for (const text of payloads) await client.publish(channel, text);
@@ -117,7 +130,11 @@ test('RedisSlot: fuzzed messages on the events channel are ignored; a real cance
   backend.queue.push('after-the-garbage');
   await scheduler.schedule();
   await waitFor(() => backend.started.length === 1, 'the task to start');
-  t.is(await client.publish(channel, JSON.stringify({ type: 'cancel', taskId: 'after-the-garbage', token: backend.started[0]!.token })), 1, 'one subscriber');
+  t.is(
+    await client.publish(channel, JSON.stringify({ type: 'cancel', taskId: 'after-the-garbage', token: backend.started[0]!.token })),
+    1,
+    'one subscriber',
+  );
   await waitFor(() => backend.stopped.length === 1, 'the cancel to arrive through the subscriber and the task to stop');
 });
 
@@ -127,7 +144,12 @@ test('ProcrastinateBackend: fuzzed NOTIFY payloads on its queue channel are igno
   const queue = uniqueName('fzq');
   const { logger, entries } = capturingLogger();
   const ran: unknown[] = [];
-  const backend = new ProcrastinateBackend({ postgres: pool, queues: [queue], logger, tasks: { 'fuzz.task': (args) => void ran.push(args) } });
+  const backend = new ProcrastinateBackend({
+    postgres: pool,
+    queues: [queue],
+    logger,
+    tasks: { 'fuzz.task': (args) => void ran.push(args) },
+  });
   const scheduler = new Scheduler({ name: uniqueName('fz'), logger, pollTimeout: '3s', reservationTimeout: '10s' });
   t.teardown(() => scheduler.close());
   scheduler.registerBackend('P', backend);
@@ -152,7 +174,7 @@ test('ProcrastinateBackend: fuzzed NOTIFY payloads on its queue channel are igno
   t.deepEqual(ran, [{ after: 'the garbage' }]);
   t.true(
     entries.some((e) => e.level === 'debug' && e.message.includes('ignored a notification') && e.payload === 'null'),
-    'a payload that is not Procrastinate\'s is logged at debug level, shown in the line',
+    "a payload that is not Procrastinate's is logged at debug level, shown in the line",
   );
   t.deepEqual(
     entries.filter((e) => e.level === 'error'),

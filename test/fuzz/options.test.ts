@@ -32,7 +32,8 @@ const durationValue = fc.oneof(
 const valueFor = (good: fc.Arbitrary<unknown>) => fc.oneof({ arbitrary: good, weight: 3 }, { arbitrary: anyValue(), weight: 1 });
 
 /** Null most of the time (`weight` to 1), else a value of `arbitrary`. */
-const sometimes = <T>(arbitrary: fc.Arbitrary<T>, weight = 1) => fc.oneof({ arbitrary: fc.constant(null), weight }, { arbitrary, weight: 1 });
+const sometimes = <T>(arbitrary: fc.Arbitrary<T>, weight = 1) =>
+  fc.oneof({ arbitrary: fc.constant(null), weight }, { arbitrary, weight: 1 });
 
 /**
  * An options object: keys with values that are right for them (`good`, default `values`), then
@@ -47,10 +48,16 @@ function optionsObject(values: Record<string, fc.Arbitrary<unknown>>, required: 
   const object = fc
     .tuple(fc.record(good, { requiredKeys: required as never[] }), sometimes(change), sometimes(extra, 4))
     .map(([record, changed, added]) => ({
-      input: Object.fromEntries([...Object.entries(record), ...(changed ? [changed] : []), ...(added ? [added] : [])]) as Record<string, unknown>,
+      input: Object.fromEntries([...Object.entries(record), ...(changed ? [changed] : []), ...(added ? [added] : [])]) as Record<
+        string,
+        unknown
+      >,
       extra: added?.[0],
     }));
-  return fc.oneof({ arbitrary: object, weight: 19 }, { arbitrary: anyValue().map((input) => ({ input, extra: undefined as string | undefined })), weight: 1 });
+  return fc.oneof(
+    { arbitrary: object, weight: 19 },
+    { arbitrary: anyValue().map((input) => ({ input, extra: undefined as string | undefined })), weight: 1 },
+  );
 }
 
 /** How parseOptions names a key in a field path (prefix `prefix`, or none). */
@@ -75,7 +82,10 @@ const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 const schedulerValues = {
   name: valueFor(fc.constantFrom('jobs', 'a.b:c-d_1', 'x'.repeat(100), 'x'.repeat(101), 'my jobs', '')),
   // Never a URL that would connect: those are left to the store tests.
-  redis: fc.oneof(fc.constantFrom('localhost:6379', 'http://localhost', 'redis://h/abc', 'redis://h/1.5', 'postgres://h/db', ''), anyValue()),
+  redis: fc.oneof(
+    fc.constantFrom('localhost:6379', 'http://localhost', 'redis://h/abc', 'redis://h/1.5', 'postgres://h/db', ''),
+    anyValue(),
+  ),
   postgres: fc.oneof(fc.constantFrom('localhost:5432', 'mysql://h/db', 'host=h dbname=x', 'redis://h'), anyValue()),
   postgresSchema: valueFor(fc.constantFrom('public', 'jobs_2', '1st', 'a-b', 'x'.repeat(63), 'x'.repeat(64), '"x"', 'a; DROP TABLE x')),
   keyPrefix: valueFor(fc.constantFrom('app:sem', 'a{b}', '{', '', 'x'.repeat(101))),
@@ -112,7 +122,10 @@ const schedulerGood = {
   endedRetention: goodDuration,
   reapLimit: fc.integer({ min: 1, max: 5000 }),
   maxLocalTasks: fc.oneof(fc.integer({ min: 1, max: 10 }), fc.constant(Infinity)),
-  owner: fc.oneof(fc.constant('me'), metaString(4).filter((o) => o.length > 0)),
+  owner: fc.oneof(
+    fc.constant('me'),
+    metaString(4).filter((o) => o.length > 0),
+  ),
 };
 
 test('Scheduler options: accepted and working, or a ConfigError naming the option', async (t) => {
@@ -140,7 +153,11 @@ async function runsATask(t: { pass(): void }, scheduler: Scheduler): Promise<boo
   const backend = new ScriptedBackend(['task-1']);
   scheduler.registerBackend('A', backend);
   try {
-    const loaded = await outcomeOfAsync(t as never, () => scheduler.load([{ slotId: 1, backends: ['A'] }]), ['redis', 'postgres', 'defaultSlotClass']);
+    const loaded = await outcomeOfAsync(t as never, () => scheduler.load([{ slotId: 1, backends: ['A'] }]), [
+      'redis',
+      'postgres',
+      'defaultSlotClass',
+    ]);
     if (!loaded.ok) return false;
     await scheduler.schedule();
     if (backend.started.length !== 1) throw new Error(`the task did not start: ${JSON.stringify(backend.started)}`);
@@ -162,7 +179,13 @@ const slotValues = {
   max_runtime: durationValue,
   slotKwargs: valueFor(
     fc.record(
-      { timeout_after: valueFor(fc.double({ min: -1, max: 1e6 })), timeoutAfter: valueFor(fc.integer({ min: 1, max: 60 })), timeout: durationValue, max_runtime: durationValue, maxRuntime: durationValue },
+      {
+        timeout_after: valueFor(fc.double({ min: -1, max: 1e6 })),
+        timeoutAfter: valueFor(fc.integer({ min: 1, max: 60 })),
+        timeout: durationValue,
+        max_runtime: durationValue,
+        maxRuntime: durationValue,
+      },
       { requiredKeys: [] },
     ),
   ),
@@ -211,7 +234,11 @@ test('slot store options: accepted, or a ConfigError naming the option', async (
     outboxLimit: valueFor(fc.constantFrom(0, 1, 10, -1, 1.5, '5')),
   };
   const cases = [
-    { label: 'RedisSlotStore', build: (o: unknown, add: boolean) => new RedisSlotStore((add ? { redis: redisUrl, ...(o as object) } : o) as never), prefix: '' },
+    {
+      label: 'RedisSlotStore',
+      build: (o: unknown, add: boolean) => new RedisSlotStore((add ? { redis: redisUrl, ...(o as object) } : o) as never),
+      prefix: '',
+    },
     {
       label: 'PostgresSlotStore',
       build: (o: unknown, add: boolean) => new PostgresSlotStore((add ? { postgres: databaseUrl, ...(o as object) } : o) as never),
@@ -221,13 +248,19 @@ test('slot store options: accepted, or a ConfigError naming the option', async (
   ];
   const schemaValue = valueFor(fc.constantFrom('public', 'jobs_2', '1st', 'a-b', '"x"', 'a; DROP TABLE x', 'x'.repeat(64)));
   for (const { label, build, prefix } of cases) {
-    const values: Record<string, fc.Arbitrary<unknown>> =
-      label === 'MemorySlotStore' ? { outboxLimit: storeValues.outboxLimit, now: valueFor(fc.constant(() => 0)) } : label === 'PostgresSlotStore' ? { ...storeValues, schema: schemaValue } : storeValues;
+    const values: Record<string, fc.Arbitrary<unknown>> = label === 'MemorySlotStore'
+      ? { outboxLimit: storeValues.outboxLimit, now: valueFor(fc.constant(() => 0)) }
+      : label === 'PostgresSlotStore'
+        ? { ...storeValues, schema: schemaValue }
+        : storeValues;
     if (label === 'PostgresSlotStore') delete values.keyPrefix;
     const keys = Object.keys(values);
     const good = Object.fromEntries(
       Object.entries({
-        name: fc.oneof(fc.constant('jobs'), metaString(4).filter((n) => n.length > 0 && !/[{}]/.test(n))),
+        name: fc.oneof(
+          fc.constant('jobs'),
+          metaString(4).filter((n) => n.length > 0 && !/[{}]/.test(n)),
+        ),
         keyPrefix: fc.constantFrom('p', '', 'a:b'),
         schema: fc.constantFrom('public', 'jobs_2'),
         outboxLimit: fc.constantFrom(1, 10),
@@ -254,11 +287,29 @@ test('Procrastinate backend options: accepted, or a ConfigError naming the optio
   let accepted = 0;
   const values = {
     postgres: fc.constant(databaseUrl),
-    queues: valueFor(fc.array(fc.oneof(fc.constantFrom('default', 'x'.repeat(40), 'x'.repeat(41), '€'.repeat(14), ''), oddString(60)), { maxLength: 3 })),
+    queues: valueFor(
+      fc.array(fc.oneof(fc.constantFrom('default', 'x'.repeat(40), 'x'.repeat(41), '€'.repeat(14), ''), oddString(60)), { maxLength: 3 }),
+    ),
     tasks: valueFor(
       fc.dictionary(
         fc.oneof(fc.constantFrom('app.t', 'x'.repeat(129)), oddString(150)),
-        fc.oneof(fc.constant(handler), fc.record({ handler: valueFor(fc.constant(handler)), retry: valueFor(fc.oneof(fc.boolean(), fc.integer({ min: -1, max: 5 }), fc.record({ maxAttempts: anyValue(), wait: anyValue(), retryOn: anyValue() }, { requiredKeys: [] }))) }, { requiredKeys: [] }), anyValue()),
+        fc.oneof(
+          fc.constant(handler),
+          fc.record(
+            {
+              handler: valueFor(fc.constant(handler)),
+              retry: valueFor(
+                fc.oneof(
+                  fc.boolean(),
+                  fc.integer({ min: -1, max: 5 }),
+                  fc.record({ maxAttempts: anyValue(), wait: anyValue(), retryOn: anyValue() }, { requiredKeys: [] }),
+                ),
+              ),
+            },
+            { requiredKeys: [] },
+          ),
+          anyValue(),
+        ),
         { maxKeys: 3 },
       ),
     ),
@@ -275,7 +326,14 @@ test('Procrastinate backend options: accepted, or a ConfigError naming the optio
   const good = {
     postgres: values.postgres,
     queues: fc.uniqueArray(fc.constantFrom('default', 'q1', '€'.repeat(13), "it's"), { minLength: 1 }),
-    tasks: fc.dictionary(fc.constantFrom('app.t', 'app.u', "odd 'name'"), fc.oneof(fc.constant(handler), fc.record({ handler: fc.constant(handler), retry: fc.oneof(fc.boolean(), fc.integer({ min: 0, max: 5 })) })), { minKeys: 1 }),
+    tasks: fc.dictionary(
+      fc.constantFrom('app.t', 'app.u', "odd 'name'"),
+      fc.oneof(
+        fc.constant(handler),
+        fc.record({ handler: fc.constant(handler), retry: fc.oneof(fc.boolean(), fc.integer({ min: 0, max: 5 })) }),
+      ),
+      { minKeys: 1 },
+    ),
     deleteJobs: fc.constantFrom('never', 'successful', 'always'),
     retryOnTimeout: fc.boolean(),
     shutdownGrace: fc.constantFrom('0s', '5s', 1000),
@@ -289,7 +347,14 @@ test('Procrastinate backend options: accepted, or a ConfigError naming the optio
   const keys = Object.keys(values);
   await fc.assert(
     fc.asyncProperty(optionsObject(values, ['postgres', 'queues', 'tasks'], good), async ({ input, extra }) => {
-      if (outcomeOf(t, () => new ProcrastinateBackend(input as never), fieldsOf(input, extra, [...keys, /queues\[\d+\]/, /tasks\[".*"(…\(\d+ characters\))?\](\.\w+)*/])).ok) accepted++;
+      if (
+        outcomeOf(
+          t,
+          () => new ProcrastinateBackend(input as never),
+          fieldsOf(input, extra, [...keys, /queues\[\d+\]/, /tasks\[".*"(…\(\d+ characters\))?\](\.\w+)*/]),
+        ).ok
+      )
+        accepted++;
     }),
     fuzzParameters(300),
   );
@@ -322,7 +387,11 @@ test('PeriodicDeferrer options: accepted, or a ConfigError naming the option or 
     {
       taskName: fc.constantFrom('app.t', "odd 'name' €"),
       cron: fc.constantFrom('* * * * *', '*/5 * * * *', '0 0 * * * */10'),
-      args: fc.dictionary(metaString(3), fc.jsonValue({ maxDepth: 1 }).filter((v) => !JSON.stringify(v).includes('\\u')), { maxKeys: 2 }),
+      args: fc.dictionary(
+        metaString(3),
+        fc.jsonValue({ maxDepth: 1 }).filter((v) => !JSON.stringify(v).includes('\\u')),
+        { maxKeys: 2 },
+      ),
       queue: fc.constantFrom('default', '€'.repeat(13)),
       lock: fc.constantFrom(null, "'; --"),
       priority: fc.integer({ min: -5, max: 5 }),
@@ -353,10 +422,18 @@ test('PeriodicDeferrer options: accepted, or a ConfigError naming the option or 
 test('the checks above can fail: a TypeError or a message without the field is caught', (t) => {
   // Guards the guard: the property helpers must refuse what the project promises never to throw.
   t.throws(() => outcomeOf(t, () => JSON.parse('{'), ['x']), { message: /not a ConfigError/ });
-  t.throws(() => outcomeOf(t, () => {
-    throw new ConfigError('other', 1, 'allowed: 2');
-  }, ['x']), { message: /names the field "other"/ });
-  t.throws(() => outcomeOf(t, () => {
-    throw new ConfigError('x', 1, `allowed: ${'z'.repeat(2000)}`);
-  }, ['x']), { message: /message of \d+ characters/ });
+  t.throws(
+    () =>
+      outcomeOf(t, () => {
+        throw new ConfigError('other', 1, 'allowed: 2');
+      }, ['x']),
+    { message: /names the field "other"/ },
+  );
+  t.throws(
+    () =>
+      outcomeOf(t, () => {
+        throw new ConfigError('x', 1, `allowed: ${'z'.repeat(2000)}`);
+      }, ['x']),
+    { message: /message of \d+ characters/ },
+  );
 });

@@ -34,30 +34,42 @@ const nested = (depth: number, leaf: unknown): unknown => {
 const jsArgs = fc.oneof(
   { arbitrary: jsonArgs, weight: 4 },
   {
-    arbitrary: fc.tuple(oddString(20), fc.constantFrom<() => unknown>(
-      () => 10n,
-      () => Number.NaN,
-      () => Infinity,
-      () => () => 1,
-      () => Symbol('s'),
-      () => new Map([['a', 1]]),
-      () => new Set([1]),
-      () => new Date(0),
-      () => [undefined],
-      () => undefined,
-      () => 'a\u0000b',
-      () => 'lone \ud800 surrogate',
-      () => ({ ['k\u0000']: 1 }),
-      () => nested(400, 'deep'),
-      () => nested(501, 'deeper'),
-      () => 'x'.repeat(200_000),
-      () => -0,
-      () => 1e308,
-      () => 2 ** 53 + 1,
-    )).map(([key, make]) => ({ [key]: make() })),
+    arbitrary: fc
+      .tuple(
+        oddString(20),
+        fc.constantFrom<() => unknown>(
+          () => 10n,
+          () => Number.NaN,
+          () => Infinity,
+          () => () => 1,
+          () => Symbol('s'),
+          () => new Map([['a', 1]]),
+          () => new Set([1]),
+          () => new Date(0),
+          () => [undefined],
+          () => undefined,
+          () => 'a\u0000b',
+          () => 'lone \ud800 surrogate',
+          () => ({ ['k\u0000']: 1 }),
+          () => nested(400, 'deep'),
+          () => nested(501, 'deeper'),
+          () => 'x'.repeat(200_000),
+          () => -0,
+          () => 1e308,
+          () => 2 ** 53 + 1,
+        ),
+      )
+      .map(([key, make]) => ({ [key]: make() })),
     weight: 3,
   },
-  { arbitrary: fc.constant(null).map(() => { const cycle: Record<string, unknown> = {}; cycle.self = cycle; return cycle; }), weight: 1 },
+  {
+    arbitrary: fc.constant(null).map(() => {
+      const cycle: Record<string, unknown> = {};
+      cycle.self = cycle;
+      return cycle;
+    }),
+    weight: 1,
+  },
   { arbitrary: anyValue(), weight: 1 },
 );
 
@@ -76,12 +88,23 @@ test('defer from JS: the row holds exactly what was given, or a ConfigError name
       async (args, taskName, queue, lock, queueingLock) => {
         // A queueing lock of its own per run: a repeat would rightly be AlreadyEnqueuedError.
         const options = { queue, lock, queueingLock: queueingLock === null ? null : `${queueingLock}#${n++}` };
-        const fields = ['defer(taskName)', 'defer(args)', /defer\(args\).*/, ...['queue', 'lock', 'queueingLock'].map((k) => `defer(options.${k})`)];
+        const fields = [
+          'defer(taskName)',
+          'defer(args)',
+          /defer\(args\).*/,
+          ...['queue', 'lock', 'queueingLock'].map((k) => `defer(options.${k})`),
+        ];
         const deferred = await outcomeOfAsync(t, () => client.defer(taskName, args as never, options), fields);
         if (!deferred.ok) return;
         accepted++;
         const job = await client.getJob(deferred.value);
-        const expected = { taskName, queue: queue ?? 'default', lock, queueingLock: options.queueingLock, args: JSON.parse(JSON.stringify(args ?? {})) as unknown };
+        const expected = {
+          taskName,
+          queue: queue ?? 'default',
+          lock,
+          queueingLock: options.queueingLock,
+          args: JSON.parse(JSON.stringify(args ?? {})) as unknown,
+        };
         const stored = { taskName: job?.taskName, queue: job?.queue, lock: job?.lock, queueingLock: job?.queueingLock, args: job?.args };
         if (!isDeepStrictEqual(stored, expected)) throw new Error(`stored ${preview(stored)}, given ${preview(expected)}`);
       },
@@ -141,7 +164,11 @@ const sqlJob = fc.record({
       weight: 1,
     },
   ),
-  task: fc.oneof({ arbitrary: fc.constant('fuzz.known'), weight: 3 }, { arbitrary: fc.constantFrom('fuzz.unknown', 'fuzz.KNOWN', ' fuzz.known'), weight: 1 }, { arbitrary: metaString(4).filter((s) => s.length > 0 && s.length <= 128), weight: 1 }),
+  task: fc.oneof(
+    { arbitrary: fc.constant('fuzz.known'), weight: 3 },
+    { arbitrary: fc.constantFrom('fuzz.unknown', 'fuzz.KNOWN', ' fuzz.known'), weight: 1 },
+    { arbitrary: metaString(4).filter((s) => s.length > 0 && s.length <= 128), weight: 1 },
+  ),
   lock: fc.oneof(fc.constant(null), metaString(4)),
 });
 
@@ -151,7 +178,12 @@ test('jobs deferred by SQL with odd args, task names and locks: run with their a
   const { logger, entries } = capturingLogger();
   const received = new Map<string, unknown>();
   let ran = 0;
-  const backend = new ProcrastinateBackend({ postgres: pool, queues: [queue], logger, tasks: { 'fuzz.known': (args, job) => void received.set(job.id, args) } });
+  const backend = new ProcrastinateBackend({
+    postgres: pool,
+    queues: [queue],
+    logger,
+    tasks: { 'fuzz.known': (args, job) => void received.set(job.id, args) },
+  });
   const scheduler = new Scheduler({ name: uniqueName('fz'), logger, pollTimeout: '3s', reservationTimeout: '10s' });
   t.teardown(() => scheduler.close());
   scheduler.registerBackend('P', backend);
@@ -171,13 +203,22 @@ test('jobs deferred by SQL with odd args, task names and locks: run with their a
           if (!/^22/.test(String((error as { code?: unknown }).code))) throw error;
         }
       }
-      await waitFor(async () => {
-        const { rows } = await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM procrastinate_jobs WHERE id = ANY($1) AND status IN ('todo', 'doing')`, [ids]);
-        return rows[0]!.n === 0;
-      }, `jobs ${ids.join(', ')} to finish`, 10_000);
+      await waitFor(
+        async () => {
+          const { rows } = await pool.query<{ n: number }>(
+            `SELECT count(*)::int AS n FROM procrastinate_jobs WHERE id = ANY($1) AND status IN ('todo', 'doing')`,
+            [ids],
+          );
+          return rows[0]!.n === 0;
+        },
+        `jobs ${ids.join(', ')} to finish`,
+        10_000,
+      );
       for (const [i, job] of deferred.entries()) {
         const id = ids[i]!;
-        const { rows } = await pool.query<{ status: string; args: unknown }>('SELECT status, args FROM procrastinate_jobs WHERE id = $1', [id]);
+        const { rows } = await pool.query<{ status: string; args: unknown }>('SELECT status, args FROM procrastinate_jobs WHERE id = $1', [
+          id,
+        ]);
         const { status, args: storedArgs } = rows[0]!;
         // An integer that JSON.parse would change must fail the job, not reach the handler changed.
         const runnable = job.task === 'fuzz.known' && isObject(storedArgs) && !(await changesInJavaScript(pool, id));
@@ -186,9 +227,11 @@ test('jobs deferred by SQL with odd args, task names and locks: run with their a
           if (status !== 'succeeded') throw new Error(`job ${id} ended ${status}`);
           // As Python's json reads the row: numbers with a fraction or exponent are doubles there too.
           // Compared as JSON text: deep args (3000 levels) would overflow a structural comparison.
-          if (JSON.stringify(received.get(id)) !== JSON.stringify(storedArgs)) throw new Error(`the handler got ${preview(received.get(id))}, the row holds ${preview(storedArgs)}`);
+          if (JSON.stringify(received.get(id)) !== JSON.stringify(storedArgs))
+            throw new Error(`the handler got ${preview(received.get(id))}, the row holds ${preview(storedArgs)}`);
         } else {
-          if (status !== 'failed') throw new Error(`job ${id} (task ${JSON.stringify(job.task)}, args ${preview(storedArgs)}) ended ${status}, not failed`);
+          if (status !== 'failed')
+            throw new Error(`job ${id} (task ${JSON.stringify(job.task)}, args ${preview(storedArgs)}) ended ${status}, not failed`);
           if (received.has(id)) throw new Error(`the handler ran job ${id}`);
           const reason = entries.find((e) => e.level === 'error' && e.jobId === id);
           if (!reason) throw new Error(`no error logged for job ${id}`);
@@ -200,11 +243,13 @@ test('jobs deferred by SQL with odd args, task names and locks: run with their a
       stateful: true,
       examples: [
         [
-          ['"a string"', 'null', '[1, 2]', '{"id": 12345678901234567890}', '{"id": 1152921504606846976}', '{"float": 4.5e+116}'].map((args) => ({
-            args,
-            task: 'fuzz.known',
-            lock: null as string | null,
-          })),
+          ['"a string"', 'null', '[1, 2]', '{"id": 12345678901234567890}', '{"id": 1152921504606846976}', '{"float": 4.5e+116}'].map(
+            (args) => ({
+              args,
+              task: 'fuzz.known',
+              lock: null as string | null,
+            }),
+          ),
         ],
       ],
     }),
@@ -223,7 +268,11 @@ async function changesInJavaScript(pool: pg.Pool, id: string): Promise<boolean> 
   const { rows } = await pool.query<{ text: string }>('SELECT args::text AS text FROM procrastinate_jobs WHERE id = $1', [id]);
   const numbers = rows[0]!.text.replace(/"(?:[^"\\]|\\.)*"/g, '""').match(/-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?/g) ?? [];
   // What a handler would write back, against what the row says: the same digits, or another number.
-  const digitsOf = (written: string) => written.split(/[eE]/)[0]!.replace(/[-.]/g, '').replace(/^0+|0+$/g, '');
+  const digitsOf = (written: string) =>
+    written
+      .split(/[eE]/)[0]!
+      .replace(/[-.]/g, '')
+      .replace(/^0+|0+$/g, '');
   return numbers.some((n) => !/[.eE]/.test(n) && (!Number.isFinite(Number(n)) || digitsOf(n) !== digitsOf(String(Number(n)))));
 }
 

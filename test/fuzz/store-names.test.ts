@@ -25,9 +25,23 @@ const odd = fc.oneof(metaString(6), oddString(2000));
 async function runsATask(store: SlotStore): Promise<void> {
   try {
     await store.init(['1']);
-    const { reserved } = await store.beginPass({ slotIds: ['1'], owner: 'fuzz', leaseMs: 60_000, deliverable: ['b'], retentionMs: 60_000, limit: 10 });
+    const { reserved } = await store.beginPass({
+      slotIds: ['1'],
+      owner: 'fuzz',
+      leaseMs: 60_000,
+      deliverable: ['b'],
+      retentionMs: 60_000,
+      limit: 10,
+    });
     if (reserved.length !== 1) throw new Error('slot 1 was not reserved');
-    const started = await store.start({ slotId: '1', token: reserved[0]!.token, taskId: 'task', backend: 'b', timeoutMs: 60_000, maxRuntimeMs: null });
+    const started = await store.start({
+      slotId: '1',
+      token: reserved[0]!.token,
+      taskId: 'task',
+      backend: 'b',
+      timeoutMs: 60_000,
+      maxRuntimeMs: null,
+    });
     if (!started.ok) throw new Error(`start: ${JSON.stringify(started)}`);
     const [slot] = await store.inspect();
     if (slot?.occupancy?.taskId !== 'task') throw new Error(`inspect: ${JSON.stringify(slot)}`);
@@ -84,7 +98,14 @@ test('RedisSlotStore: a fuzzed name and key prefix are refused by name, or keep 
       const mine = await keysUnder(client, base);
       await client.del(...mine.filter((key) => key.startsWith(tag)));
     }),
-    fuzzParameters(40, { examples: [['a\u0000b', ''], ['x\ud800', ''], ['x', '\udc00'], ["'; --", '%*[]']] }),
+    fuzzParameters(40, {
+      examples: [
+        ['a\u0000b', ''],
+        ['x\ud800', ''],
+        ['x', '\udc00'],
+        ["'; --", '%*[]'],
+      ],
+    }),
   );
   t.true(accepted >= 10, `${accepted} name and prefix pairs accepted`);
 });
@@ -110,7 +131,9 @@ test('PostgresSlotStore: a fuzzed scheduler name is refused by name, or runs a t
       accepted++;
       await runsATask(built.value);
       await unchanged();
-      const { rows } = await pool.query<{ names: string[] }>(`SELECT array_agg(DISTINCT scheduler) AS names FROM ${schema}.task_semaphore_slots`);
+      const { rows } = await pool.query<{ names: string[] }>(
+        `SELECT array_agg(DISTINCT scheduler) AS names FROM ${schema}.task_semaphore_slots`,
+      );
       if (!rows[0]!.names.includes(name)) throw new Error(`the name is not stored as given: ${JSON.stringify(rows[0]!.names)}`);
       // fast-check may draw the same name again: it must find its slot idle.
       await pool.query(`DELETE FROM ${schema}.task_semaphore_slots WHERE scheduler = $1`, [name]);
@@ -125,7 +148,13 @@ test('Scheduler on PostgreSQL: a fuzzed owner or backend name is refused by name
   let ran = 0;
   await fc.assert(
     fc.asyncProperty(fc.option(odd), fc.option(odd), async (owner, backendName) => {
-      const options = { name: uniqueName('fz'), postgres: pool, postgresSchema: schema, logger: false as const, ...(owner === null ? {} : { owner }) };
+      const options = {
+        name: uniqueName('fz'),
+        postgres: pool,
+        postgresSchema: schema,
+        logger: false as const,
+        ...(owner === null ? {} : { owner }),
+      };
       const built = outcomeOf(t, () => new Scheduler(options), ['owner']);
       if (!built.ok) return;
       const scheduler = built.value;
@@ -143,7 +172,15 @@ test('Scheduler on PostgreSQL: a fuzzed owner or backend name is refused by name
         await scheduler.close();
       }
     }),
-    fuzzParameters(30, { examples: [['me\u0000', null], ['me\ud800', null], [null, 'B\u0000'], [null, 'B\udfff'], [null, "'; --"]] }),
+    fuzzParameters(30, {
+      examples: [
+        ['me\u0000', null],
+        ['me\ud800', null],
+        [null, 'B\u0000'],
+        [null, 'B\udfff'],
+        [null, "'; --"],
+      ],
+    }),
   );
   t.true(ran >= 10, `${ran} schedulers ran a task`);
 });

@@ -31,10 +31,22 @@ const edgeId = fc.tuple(fc.array(wideCharacter, { minLength: 1, maxLength: 4 }),
 });
 
 /** Ids of every kind: metacharacters, any unicode, raw UTF-16 with lone surrogates and NUL, the byte edge. */
-const taskId = fc.oneof({ arbitrary: metaString(8), weight: 3 }, { arbitrary: oddString(1100), weight: 3 }, { arbitrary: edgeId, weight: 1 });
+const taskId = fc.oneof(
+  { arbitrary: metaString(8), weight: 3 },
+  { arbitrary: oddString(1100), weight: 3 },
+  { arbitrary: edgeId, weight: 1 },
+);
 
 /** Other spellings of an id that a careless store might take for the same (or that mean something to it). */
-const variants = (id: string) => [id.toUpperCase(), id.toLowerCase(), id.normalize('NFC'), id.normalize('NFD'), `${id} `, ` ${id}`, `${id}%`];
+const variants = (id: string) => [
+  id.toUpperCase(),
+  id.toLowerCase(),
+  id.normalize('NFC'),
+  id.normalize('NFD'),
+  `${id} `,
+  ` ${id}`,
+  `${id}%`,
+];
 
 /** A scheduler of two slots with a backend that starts the ids queued for it, and a sentinel task held in one. */
 async function setup(t: ExecutionContext, kind: SlotKind) {
@@ -104,8 +116,14 @@ for (const kind of builtInSlotKinds) {
         backend.queue.push(...ids);
         await scheduler.schedule();
         for (const each of ids) {
-          must(backend.started.some((s) => s.taskId === each), `did not start: ${JSON.stringify(each)}`);
-          must(started.some((o) => o.taskId === each), 'no task:start event with the id');
+          must(
+            backend.started.some((s) => s.taskId === each),
+            `did not start: ${JSON.stringify(each)}`,
+          );
+          must(
+            started.some((o) => o.taskId === each),
+            'no task:start event with the id',
+          );
           must((await holder(scheduler, each))?.taskId === each, 'inspect does not list the id');
           const renewed = await scheduler.keepalive(each);
           must(renewed.ok, `keepalive: ${JSON.stringify(renewed)}`);
@@ -126,7 +144,10 @@ for (const kind of builtInSlotKinds) {
         );
         must(JSON.stringify(await holder(scheduler, 'sentinel')) === JSON.stringify(sentinel), 'the sentinel task changed');
         // Each stop kept its slot for a refill, which finds nothing and releases it: wait for that.
-        await waitFor(async () => (await scheduler.inspect()).filter((slot) => slot.status === 'idle').length === 2, 'the two slots to be idle again');
+        await waitFor(
+          async () => (await scheduler.inspect()).filter((slot) => slot.status === 'idle').length === 2,
+          'the two slots to be idle again',
+        );
         backend.started.length = 0;
         backend.stopped.length = 0;
         backend.contexts.clear();

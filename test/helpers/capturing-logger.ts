@@ -6,7 +6,8 @@ export type LogEntry = { level: string; message: string } & Record<string, unkno
 export function capturingLogger(): { logger: Logger; entries: LogEntry[] } {
   const entries: LogEntry[] = [];
   const make = (base: Record<string, unknown>): Logger => {
-    const at = (level: string) => (message: string, fields?: Record<string, unknown>) => entries.push({ ...base, ...fields, level, message });
+    const at = (level: string) => (message: string, fields?: Record<string, unknown>) =>
+      entries.push({ ...base, ...fields, level, message });
     return { error: at('error'), warn: at('warn'), info: at('info'), debug: at('debug'), child: (fields) => make({ ...base, ...fields }) };
   };
   return { logger: make({}), entries };

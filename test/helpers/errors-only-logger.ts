@@ -8,5 +8,11 @@ import { defaultLogger, type Logger } from '../../src/core/logger.js';
 const ignore = () => undefined;
 
 export function errorsOnlyLogger(logger: Logger = defaultLogger()): Logger {
-  return { error: (message, fields) => logger.error(message, fields), warn: ignore, info: ignore, debug: ignore, child: (fields) => errorsOnlyLogger(logger.child(fields)) };
+  return {
+    error: (message, fields) => logger.error(message, fields),
+    warn: ignore,
+    info: ignore,
+    debug: ignore,
+    child: (fields) => errorsOnlyLogger(logger.child(fields)),
+  };
 }

@@ -167,10 +167,25 @@ export async function ownCluster(t: Teardown): Promise<OwnCluster> {
   };
 
   const ports = await Promise.all(Array.from({ length: 6 }, startNode));
-  await runCommand('redis-cli', ['--cluster', 'create', ...ports.map((port) => `${host}:${port}`), '--cluster-replicas', '1', '--cluster-yes']);
+  await runCommand('redis-cli', [
+    '--cluster',
+    'create',
+    ...ports.map((port) => `${host}:${port}`),
+    '--cluster-replicas',
+    '1',
+    '--cluster-yes',
+  ]);
   // Every replica in sync too, so that a write can be confirmed by its replica (WAIT) from the start.
-  const linked = (port: number) => withNode(port, async (c) => !/role:slave/.test(await c.info('replication')) || /master_link_status:up/.test(await c.info('replication')));
-  await until(async () => (await settled()) && (await Promise.all(live().map(linked))).every(Boolean), 'the new cluster to be ok on every node', 30_000);
+  const linked = (port: number) =>
+    withNode(
+      port,
+      async (c) => !/role:slave/.test(await c.info('replication')) || /master_link_status:up/.test(await c.info('replication')),
+    );
+  await until(
+    async () => (await settled()) && (await Promise.all(live().map(linked))).every(Boolean),
+    'the new cluster to be ok on every node',
+    30_000,
+  );
 
   const shardOf = async (key: string): Promise<Shard> => {
     const port = live()[0]!;
@@ -183,7 +198,9 @@ export async function ownCluster(t: Teardown): Promise<OwnCluster> {
   };
   /** Every live node sees `port` as the master of `slot`. */
   const mastersAgree = (slot: number, port: number) => (views: NodeView[][]) =>
-    views.every((view) => view.some((node) => node.port === port && node.flags.includes('master') && node.ranges.some(([a, b]) => a <= slot && slot <= b)));
+    views.every((view) =>
+      view.some((node) => node.port === port && node.flags.includes('master') && node.ranges.some(([a, b]) => a <= slot && slot <= b)),
+    );
 
   return {
     startupNodes: ports.map((port) => ({ host, port })),
@@ -205,7 +222,8 @@ export async function ownCluster(t: Teardown): Promise<OwnCluster> {
     },
     async failover(key) {
       const { slot, master, replica } = await shardOf(key);
-      const demoted = (views: NodeView[][]) => views.every((view) => view.some((node) => node.port === master && node.flags.includes('slave')));
+      const demoted = (views: NodeView[][]) =>
+        views.every((view) => view.some((node) => node.port === master && node.flags.includes('slave')));
       const done = () => settled((views) => mastersAgree(slot, replica)(views) && demoted(views));
       const isReplica = () => withNode(replica, async (c) => ((await c.call('ROLE')) as unknown[])[0] === 'slave');
       // Redis drops a manual failover that does not complete within 5 s (a replica slow to catch

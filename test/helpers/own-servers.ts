@@ -97,15 +97,21 @@ export async function ownRedis(t: Teardown): Promise<OwnRedis> {
     return client;
   };
   const start = async () => {
-    server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-    await until(async () => {
-      const client = admin();
-      try {
-        return (await client.ping()) === 'PONG';
-      } finally {
-        client.disconnect();
-      }
-    }, `redis-server on port ${port}`, 10_000);
+    server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+      stdio: 'ignore',
+    });
+    await until(
+      async () => {
+        const client = admin();
+        try {
+          return (await client.ping()) === 'PONG';
+        } finally {
+          client.disconnect();
+        }
+      },
+      `redis-server on port ${port}`,
+      10_000,
+    );
   };
   t.teardown(async () => {
     server?.kill('SIGKILL');

@@ -11,11 +11,9 @@ export const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 export const databaseUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 const howToStartRedis =
-  'start it with: redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no ' +
-  '(or set REDIS_URL)';
+  'start it with: redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no ' + '(or set REDIS_URL)';
 const howToStartPostgres =
-  'start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start ' +
-  '(or set DATABASE_URL)';
+  'start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start ' + '(or set DATABASE_URL)';
 
 /** A random name for one test's keys, schema or scheduler. */
 export function uniqueName(prefix = 't'): string {

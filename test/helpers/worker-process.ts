@@ -54,7 +54,10 @@ class QueueBackend extends Backend {
   override async startCallback(taskId: string, context: TaskContext): Promise<void> {
     if ((await redis.sadd(`${ns}:running`, taskId)) === 0) await redis.rpush(`${ns}:violations`, `${taskId} twice`);
     await redis.eval(countUp, 2, `${ns}:concurrent`, `${ns}:max`);
-    await redis.rpush(`${ns}:starts`, JSON.stringify({ taskId, token: context.token, slotId: context.slotId, pid: process.pid, at: Date.now() }));
+    await redis.rpush(
+      `${ns}:starts`,
+      JSON.stringify({ taskId, token: context.token, slotId: context.slotId, pid: process.pid, at: Date.now() }),
+    );
     if (hang) {
       // This process will be killed with its tasks running: until then they hold their slots.
       setInterval(() => void context.keepalive().catch(() => {}), parseDuration(env('TIMEOUT'), 'TIMEOUT') / 4);
@@ -67,12 +70,15 @@ class QueueBackend extends Backend {
       await context.stop({ status: 'succeeded' });
     };
     // A failure ends this worker loudly: the test sees it exit early.
-    setTimeout(() => {
-      finish().catch((error: unknown) => {
-        console.error(error);
-        process.exit(1);
-      });
-    }, 5 + Math.floor(Math.random() * 20));
+    setTimeout(
+      () => {
+        finish().catch((error: unknown) => {
+          console.error(error);
+          process.exit(1);
+        });
+      },
+      5 + Math.floor(Math.random() * 20),
+    );
   }
 
   override async stopCallback(taskId: string, outcome: StopOutcome): Promise<void> {
@@ -113,9 +119,12 @@ function runLong(taskId: string, context: TaskContext, ms: number): void {
   };
   const record = (key: string, fields: Record<string, unknown>) =>
     void redis.rpush(`${ns}:${key}`, JSON.stringify({ taskId, token: context.token, pid: process.pid, at: Date.now(), ...fields }));
-  const beat = setInterval(() => {
-    context.keepalive().catch((error: unknown) => record('keepalive-errors', { error: String(error) }));
-  }, parseDuration(env('TIMEOUT'), 'TIMEOUT') / 4);
+  const beat = setInterval(
+    () => {
+      context.keepalive().catch((error: unknown) => record('keepalive-errors', { error: String(error) }));
+    },
+    parseDuration(env('TIMEOUT'), 'TIMEOUT') / 4,
+  );
   const done = setTimeout(() => {
     void leave().then(async (first) => {
       if (!first) return;

@@ -25,7 +25,10 @@ test('with no logger option, a failed poll is written to stderr as one line with
   const fields = JSON.parse(failed[0]!.slice(failed[0]!.indexOf('{'))) as Record<string, unknown>;
   t.like(fields, { scheduler: 'logging-process', backend: 'Broken', slotId: '1', error: 'reports database is down' });
   t.regex(String(fields.stack), /reports database is down\n\s+at /, 'the stack is kept, escaped onto the one line');
-  t.true(lines.every((line) => / (warn|error) task-semaphore: /.test(line)), `only warn and error lines: ${stderr}`);
+  t.true(
+    lines.every((line) => / (warn|error) task-semaphore: /.test(line)),
+    `only warn and error lines: ${stderr}`,
+  );
   t.false(stderr.includes('task started'), 'info lines stay off');
 });
 

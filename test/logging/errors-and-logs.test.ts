@@ -56,7 +56,10 @@ test('log lines carry slotId, taskId, backend, token and reason, and a failed po
   t.regex(String(pollFailure?.stack), /source down\n\s+at /);
   const started = capture.entries.find((e) => e.message === 'task started');
   t.like(started, { level: 'info', slotId: '1', taskId: 't1', backend: 'Good', token: good.started[0]!.token });
-  t.like(capture.entries.find((e) => e.message === 'task ended'), { taskId: 't1', reason: 'stopped', status: 'succeeded' });
+  t.like(
+    capture.entries.find((e) => e.message === 'task ended'),
+    { taskId: 't1', reason: 'stopped', status: 'succeeded' },
+  );
   // Every line says which scheduler wrote it.
   t.true(capture.entries.every((e) => e.scheduler === scheduler.name));
 });

@@ -126,8 +126,18 @@ test('duplicate slot ids are rejected, naming both slots', (t) => {
 
 test('an empty or missing backend list is rejected', (t) => {
   const mentions = ['non-empty array'];
-  rejects(t, [{ slotId: 1, backends: [] }], { code: 'ERR_EMPTY_BACKENDS', field: 'slots[0].backends', value: [], mentions: ['[]', ...mentions] });
-  rejects(t, [{ slotId: 1 }], { code: 'ERR_EMPTY_BACKENDS', field: 'slots[0].backends', value: undefined, mentions: ['undefined', ...mentions] });
+  rejects(t, [{ slotId: 1, backends: [] }], {
+    code: 'ERR_EMPTY_BACKENDS',
+    field: 'slots[0].backends',
+    value: [],
+    mentions: ['[]', ...mentions],
+  });
+  rejects(t, [{ slotId: 1 }], {
+    code: 'ERR_EMPTY_BACKENDS',
+    field: 'slots[0].backends',
+    value: undefined,
+    mentions: ['undefined', ...mentions],
+  });
   rejects(t, [{ slotId: 1, backends: 'MyBackend' }], {
     code: 'ERR_EMPTY_BACKENDS',
     field: 'slots[0].backends',
@@ -276,9 +286,12 @@ test('giving both maxRuntime and max_runtime is not rejected', (t) => {
 });
 
 test('giving both timeout_after and timeoutAfter is not rejected', (t) => {
-  t.throws(() => normalizeConfig([{ slot_id: 1, backends: ['MyBackend'], slot_kwargs: { timeout_after: 60, timeoutAfter: 5 } }], defaults), {
-    instanceOf: ConfigError,
-  });
+  t.throws(
+    () => normalizeConfig([{ slot_id: 1, backends: ['MyBackend'], slot_kwargs: { timeout_after: 60, timeoutAfter: 5 } }], defaults),
+    {
+      instanceOf: ConfigError,
+    },
+  );
 });
 
 test('a config that is not an array is rejected', (t) => {

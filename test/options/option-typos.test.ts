@@ -81,7 +81,13 @@ const typos: Typo[] = [
   },
   {
     what: 'a slot config entry',
-    build: () => normalizeConfig([{ slotId: 1, backends: ['B'], max_runtme: '1m' }], { slotCls: 'MemorySlot', timeoutMs: 1000, slotClasses: ['MemorySlot'], backends: ['B'] }),
+    build: () =>
+      normalizeConfig([{ slotId: 1, backends: ['B'], max_runtme: '1m' }], {
+        slotCls: 'MemorySlot',
+        timeoutMs: 1000,
+        slotClasses: ['MemorySlot'],
+        backends: ['B'],
+      }),
     field: 'slots[0].max_runtme',
     allowed: ['slotId', 'slot_id', 'backends', 'maxRuntime', 'max_runtime', 'slot_kwargs'],
   },
@@ -114,6 +120,8 @@ test('the old Procrastinate option names fail loudly rather than change unit sil
     const error = t.throws(() => new ProcrastinateBackend({ ...base, [old]: 1000 } as never), { instanceOf: ConfigError });
     t.is(error.field, old);
   }
-  const periodic = t.throws(() => new PeriodicDeferrer({ postgres: postgresUrl, tasks: [], maxDelay: 600 } as never), { instanceOf: ConfigError });
+  const periodic = t.throws(() => new PeriodicDeferrer({ postgres: postgresUrl, tasks: [], maxDelay: 600 } as never), {
+    instanceOf: ConfigError,
+  });
   t.is(periodic.field, 'PeriodicDeferrerOptions.maxDelay');
 });

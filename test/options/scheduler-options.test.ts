@@ -9,14 +9,7 @@ import { Scheduler } from '../../src/scheduler/scheduler.js';
 import { resolveBackendOptions } from '../../backends/procrastinate/backend-options.js';
 
 /** Asserts that `new Scheduler(options)` throws a ConfigError about `field`. */
-function rejectsOption(
-  t: ExecutionContext,
-  options: unknown,
-  field: string,
-  value: unknown,
-  mention: string,
-  code = 'ERR_CONFIG',
-): void {
+function rejectsOption(t: ExecutionContext, options: unknown, field: string, value: unknown, mention: string, code = 'ERR_CONFIG'): void {
   const error = t.throws(() => new Scheduler(options as SchedulerOptions), { instanceOf: ConfigError });
   t.is(error.field, field);
   t.deepEqual(error.value, value);
@@ -53,13 +46,23 @@ test('two schedulers get different owner ids', (t) => {
 });
 
 test('durations in options are parsed', (t) => {
-  t.like(resolveOptions({ name: 'n', timeout: '2m', pollTimeout: 500, callbackTimeout: '1s', reservationTimeout: '1m30s', endedRetention: '1d' }), {
-    timeoutMs: 120_000,
-    pollTimeoutMs: 500,
-    callbackTimeoutMs: 1000,
-    reservationTimeoutMs: 90_000,
-    endedRetentionMs: 86_400_000,
-  });
+  t.like(
+    resolveOptions({
+      name: 'n',
+      timeout: '2m',
+      pollTimeout: 500,
+      callbackTimeout: '1s',
+      reservationTimeout: '1m30s',
+      endedRetention: '1d',
+    }),
+    {
+      timeoutMs: 120_000,
+      pollTimeoutMs: 500,
+      callbackTimeoutMs: 1000,
+      reservationTimeoutMs: 90_000,
+      endedRetentionMs: 86_400_000,
+    },
+  );
 });
 
 test('a missing or bad name is rejected, naming the option', (t) => {
@@ -130,7 +133,9 @@ test('a bad postgresSchema is rejected, naming the option', (t) => {
 
 test('the PostgreSQL store takes the same schema names as the scheduler option: identifiers PostgreSQL keeps as written', (t) => {
   for (const schema of ['bad-name', 'x'.repeat(64), '1st', '']) {
-    const error = t.throws(() => new PostgresSlotStore({ name: 'n', postgres: 'postgres://localhost/db', schema }), { instanceOf: ConfigError });
+    const error = t.throws(() => new PostgresSlotStore({ name: 'n', postgres: 'postgres://localhost/db', schema }), {
+      instanceOf: ConfigError,
+    });
     t.regex(error.message, /schema: got .*; allowed: a PostgreSQL identifier/);
   }
   t.notThrows(() => new PostgresSlotStore({ name: 'n', postgres: 'postgres://localhost/db', schema: 'jobs_2' }));
@@ -200,7 +205,9 @@ test('a RedisSlot without the redis option is a ConfigError naming redis', async
 test('a PostgresSlot without the postgres option is a ConfigError naming postgres', async (t) => {
   const scheduler = new Scheduler({ name: 'n' });
   scheduler.registerBackend('idle', Idle);
-  const error = await t.throwsAsync(scheduler.load([{ slotId: 1, slotCls: 'PostgresSlot', backends: ['idle'] }]), { instanceOf: ConfigError });
+  const error = await t.throwsAsync(scheduler.load([{ slotId: 1, slotCls: 'PostgresSlot', backends: ['idle'] }]), {
+    instanceOf: ConfigError,
+  });
   t.is(error.field, 'postgres');
   await scheduler.close();
 });
@@ -216,14 +223,16 @@ test('a redis option that is not a redis:// or rediss:// URL, or names a databas
   // The password never shows, neither in the message nor in the error's value.
   const error = t.throws(() => new Scheduler({ name: 'n', redis: 'http://:hunter2@localhost' }), { instanceOf: ConfigError });
   t.false(error.message.includes('hunter2') || String(error.value).includes('hunter2'), error.message);
-  for (const redis of ['redis://localhost', 'redis://localhost:6379/', 'rediss://u:p@h:6380/15']) t.notThrows(() => resolveOptions({ name: 'n', redis }));
+  for (const redis of ['redis://localhost', 'redis://localhost:6379/', 'rediss://u:p@h:6380/15'])
+    t.notThrows(() => resolveOptions({ name: 'n', redis }));
 });
 
 test('a postgres option that is not a postgres:// or postgresql:// URL is rejected', (t) => {
   for (const postgres of ['localhost:5432', 'mysql://localhost/db', 'host=localhost dbname=x', 42]) {
     rejectsOption(t, { name: 'n', postgres }, 'postgres', postgres, 'postgres:// or postgresql://');
   }
-  for (const postgres of ['postgres://localhost/db', 'postgresql://u@h:5433/db']) t.notThrows(() => resolveOptions({ name: 'n', postgres }));
+  for (const postgres of ['postgres://localhost/db', 'postgresql://u@h:5433/db'])
+    t.notThrows(() => resolveOptions({ name: 'n', postgres }));
 });
 
 test('logger: false silences; a logger without the winston methods is rejected', (t) => {
@@ -254,7 +263,10 @@ test('one duration format: the Procrastinate options take strings or millisecond
     sweepMs: 30_000,
     staleWorkerSeconds: 30,
   });
-  const error = t.throws(() => resolveBackendOptions({ postgres: 'postgres://h/db', queues: ['q'], tasks: { t: () => {} }, staleWorkerTimeout: '10s' }), { instanceOf: ConfigError });
+  const error = t.throws(
+    () => resolveBackendOptions({ postgres: 'postgres://h/db', queues: ['q'], tasks: { t: () => {} }, staleWorkerTimeout: '10s' }),
+    { instanceOf: ConfigError },
+  );
   t.is(error.field, 'staleWorkerTimeout');
   t.is(error.code, 'ERR_BAD_DURATION');
 });

@@ -42,15 +42,29 @@ test('the packed package installs, imports, type-checks for Redis alone, and run
   const packed = await run('npm', ['pack', '--json', '--pack-destination', dir], root);
   t.is(packed.code, 0, packed.stderr);
   const [{ filename, files }] = JSON.parse(packed.stdout) as [{ filename: string; files: { path: string }[] }];
-  t.true(files.some((f) => f.path === 'LICENSE'), 'the tarball carries the LICENSE');
-  t.false(files.some((f) => f.path.startsWith('dist/test/')), 'the tarball carries no tests: the suites are in dist/src/testing');
+  t.true(
+    files.some((f) => f.path === 'LICENSE'),
+    'the tarball carries the LICENSE',
+  );
+  t.false(
+    files.some((f) => f.path.startsWith('dist/test/')),
+    'the tarball carries no tests: the suites are in dist/src/testing',
+  );
 
   const project = join(dir, 'project');
   mkdirSync(project);
   writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
   const install = await run(
     'npm',
-    ['install', '--no-audit', '--no-fund', '--prefer-offline', join(dir, filename), `ioredis@${installedVersion('ioredis')}`, `@types/node@${installedVersion('@types/node')}`],
+    [
+      'install',
+      '--no-audit',
+      '--no-fund',
+      '--prefer-offline',
+      join(dir, filename),
+      `ioredis@${installedVersion('ioredis')}`,
+      `@types/node@${installedVersion('@types/node')}`,
+    ],
     project,
   );
   t.is(install.code, 0, install.stderr);
@@ -59,15 +73,33 @@ test('the packed package installs, imports, type-checks for Redis alone, and run
   const imported = await run(process.execPath, ['import-all.js'], project);
   t.is(imported.code, 0, imported.stderr);
   const counts = JSON.parse(imported.stdout) as Record<string, number>;
-  t.deepEqual(Object.keys(counts), ['task-semaphore', 'task-semaphore/slots/memory', 'task-semaphore/slots/redis', 'task-semaphore/slots/postgres', 'task-semaphore/backends/procrastinate', 'task-semaphore/testing']);
-  t.true(Object.values(counts).every((n) => n > 0), imported.stdout);
+  t.deepEqual(Object.keys(counts), [
+    'task-semaphore',
+    'task-semaphore/slots/memory',
+    'task-semaphore/slots/redis',
+    'task-semaphore/slots/postgres',
+    'task-semaphore/backends/procrastinate',
+    'task-semaphore/testing',
+  ]);
+  t.true(
+    Object.values(counts).every((n) => n > 0),
+    imported.stdout,
+  );
 
   // Type-check the Redis-only consumer with this repository's tsc, libraries included.
   copyFileSync(join(consumerSources, 'redis-only.ts'), join(project, 'redis-only.ts'));
   writeFileSync(
     join(project, 'tsconfig.json'),
     JSON.stringify({
-      compilerOptions: { target: 'es2022', module: 'nodenext', moduleResolution: 'nodenext', strict: true, noEmit: true, skipLibCheck: false, types: ['node'] },
+      compilerOptions: {
+        target: 'es2022',
+        module: 'nodenext',
+        moduleResolution: 'nodenext',
+        strict: true,
+        noEmit: true,
+        skipLibCheck: false,
+        types: ['node'],
+      },
       files: ['redis-only.ts'],
     }),
   );
@@ -80,7 +112,10 @@ test('the packed package installs, imports, type-checks for Redis alone, and run
 
   const missing = await run(process.execPath, ['missing-pg.js', databaseUrl], project);
   t.is(missing.code, 0, missing.stderr);
-  const errors = JSON.parse(missing.stdout) as Record<string, { name: string; code: string; peer: string; message: string; typed: boolean }>;
+  const errors = JSON.parse(missing.stdout) as Record<
+    string,
+    { name: string; code: string; peer: string; message: string; typed: boolean }
+  >;
   for (const use of ['load', 'client'] as const) {
     t.like(errors[use], { name: 'MissingPeerError', code: 'ERR_MISSING_PEER', peer: 'pg', typed: true }, use);
     t.regex(errors[use]?.message ?? '', /npm install pg/);

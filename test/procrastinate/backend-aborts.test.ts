@@ -186,24 +186,27 @@ test('a job whose slot store becomes unreachable is aborted before its slot can 
 });
 
 // Serial: the stall blocks this whole process, and the leases of the file's other tests with it.
-test.serial('a handler whose process stalled past its lease learns at its first look that its slot is gone, before any timer runs', async (t) => {
-  let sawAfterStall: boolean | undefined;
-  const { pool } = await setup(
-    t,
-    {
-      tasks: {
-        stalls: async (_args, job) => {
-          // As a long GC pause or a CPU-bound step would: no timer, no pass, no keepalive runs meanwhile.
-          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1500);
-          sawAfterStall = job.signal.aborted;
-          await untilAborted(job.signal);
+test.serial(
+  'a handler whose process stalled past its lease learns at its first look that its slot is gone, before any timer runs',
+  async (t) => {
+    let sawAfterStall: boolean | undefined;
+    const { pool } = await setup(
+      t,
+      {
+        tasks: {
+          stalls: async (_args, job) => {
+            // As a long GC pause or a CPU-bound step would: no timer, no pass, no keepalive runs meanwhile.
+            Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1500);
+            sawAfterStall = job.signal.aborted;
+            await untilAborted(job.signal);
+          },
         },
       },
-    },
-    { redis: true, scheduler: { processLease: '1s' } },
-  );
-  const id = await deferOne(pool, { task: 'stalls' });
-  await waitStatus(pool, id, 'failed');
-  t.true(sawAfterStall, 'the first look after the stall found the signal fired');
-  t.like(await jobRow(pool, id), { status: 'failed', attempts: 1 });
-});
+      { redis: true, scheduler: { processLease: '1s' } },
+    );
+    const id = await deferOne(pool, { task: 'stalls' });
+    await waitStatus(pool, id, 'failed');
+    t.true(sawAfterStall, 'the first look after the stall found the signal fired');
+    t.like(await jobRow(pool, id), { status: 'failed', attempts: 1 });
+  },
+);

@@ -12,7 +12,12 @@ import { deferred, setup, statusOf, waitStatus } from './backend-kit.js';
 
 test('pollBatch claims distinct jobs in one round trip and keeps the lock rule inside the batch', async (t) => {
   const { pool } = await procrastinateDb(t);
-  const backend = new ProcrastinateBackend({ postgres: pool, queues: ['default', 'other'], tasks: { x: () => {} }, heartbeatInterval: 10_000 });
+  const backend = new ProcrastinateBackend({
+    postgres: pool,
+    queues: ['default', 'other'],
+    tasks: { x: () => {} },
+    heartbeatInterval: 10_000,
+  });
   await backend.open({ name: 'P', scheduler: 's', requestPass: () => {}, logger: capturingLogger().logger });
   const [a, b, c, d, e] = await deferMany(pool, [
     { task: 'x', lock: 'L' },
@@ -58,7 +63,12 @@ test('a claimed job a slot refuses goes back without an attempt, due when its ca
   const poll = () => backend.poll({ slotId: '1', backend: 'P', signal: new AbortController().signal });
   /** Seconds from now (database clock) until the job is due again; null when it has no scheduled_at. */
   const dueIn = async (id: string) =>
-    (await pool.query<{ s: number | null }>('SELECT extract(epoch FROM scheduled_at - now())::float8 AS s FROM procrastinate_jobs WHERE id = $1', [id])).rows[0]!.s;
+    (
+      await pool.query<{ s: number | null }>(
+        'SELECT extract(epoch FROM scheduled_at - now())::float8 AS s FROM procrastinate_jobs WHERE id = $1',
+        [id],
+      )
+    ).rows[0]!.s;
   const makeDue = (id: string) => pool.query('UPDATE procrastinate_jobs SET scheduled_at = now() WHERE id = $1', [id]);
 
   // duplicate, with no retryAfterMs from the scheduler: 1 s, then 2 s, then 4 s.
@@ -87,7 +97,12 @@ test('a claimed job a slot refuses goes back without an attempt, due when its ca
 
   // The scheduler's retryAfterMs is honoured; store_error backs off like duplicate.
   passes = 0;
-  const [later, storeError, lapsed, invalid] = await deferMany(pool, [{ task: 'x', queue }, { task: 'x', queue }, { task: 'x', queue }, { task: 'x', queue }]);
+  const [later, storeError, lapsed, invalid] = await deferMany(pool, [
+    { task: 'x', queue },
+    { task: 'x', queue },
+    { task: 'x', queue },
+    { task: 'x', queue },
+  ]);
   await waitFor(() => passes === 4, 'the passes the NOTIFYs ask for', 3000);
   t.is(await poll(), later);
   await backend.rejectCallback(later!, { reason: 'duplicate', slotId: '2', retryAfterMs: 5000 });
@@ -126,7 +141,10 @@ test('a claimed job a slot refuses goes back without an attempt, due when its ca
   await backend.rejectCallback(locked!, { reason: 'unused', slotId: '' });
   await waitFor(async () => (await statusOf(pool, locked!)) === 'failed', 'the job to fail', 3000);
   t.like(await jobRow(pool, queued!), { status: 'todo' });
-  t.deepEqual(entries.filter((e) => e.level === 'error').map((e) => e.jobId), [invalid, locked]);
+  t.deepEqual(
+    entries.filter((e) => e.level === 'error').map((e) => e.jobId),
+    [invalid, locked],
+  );
 });
 
 test('a pass with several idle slots claims its jobs with one batch poll', async (t) => {
@@ -157,8 +175,11 @@ test('LISTEN: a killed LISTEN connection comes back by itself, runs a pass for w
   const { pool, scheduler } = await setup(t, { queues: [queue], tasks: { now: (_args, job) => void started.push(job.id) } });
   // The backend's LISTEN session, found by its channel (other tests listen on other queues).
   const listenerPid = async () =>
-    (await pool.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE state = 'idle' AND query = $1", [`LISTEN "procrastinate_queue_v1#${queue}"`]))
-      .rows[0]?.pid;
+    (
+      await pool.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE state = 'idle' AND query = $1", [
+        `LISTEN "procrastinate_queue_v1#${queue}"`,
+      ])
+    ).rows[0]?.pid;
   let first: number | undefined;
   await waitFor(async () => (first = await listenerPid()) !== undefined, 'the LISTEN session', 3000);
   await sleep(100);

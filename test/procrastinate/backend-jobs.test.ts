@@ -26,7 +26,18 @@ test('a job runs its handler with its args and context and ends succeeded, with 
   await scheduler.schedule();
   await waitStatus(pool, id, 'succeeded');
   t.deepEqual(seen, [
-    { handlerArgs: { a: 1, b: 2 }, args: { a: 1, b: 2 }, id, taskName: 'app.add', attempts: 0, queue: 'default', lock: 'L', priority: 3, signal: false, keepalive: 'function' },
+    {
+      handlerArgs: { a: 1, b: 2 },
+      args: { a: 1, b: 2 },
+      id,
+      taskName: 'app.add',
+      attempts: 0,
+      queue: 'default',
+      lock: 'L',
+      priority: 3,
+      signal: false,
+      keepalive: 'function',
+    },
   ]);
   t.like(await jobRow(pool, id), { status: 'succeeded', attempts: 1, abort_requested: false, worker_id: backend.workerId });
   t.deepEqual(await eventTypes(pool, id), ['deferred', 'started', 'succeeded']);
@@ -109,8 +120,15 @@ test('10 slots never run more than 10 handlers at once (Redis slots)', async (t)
     },
     { slots: 10, redis: true },
   );
-  const ids = await deferMany(pool, Array.from({ length: 40 }, () => ({ task: 'busy' })));
-  await waitFor(async () => (await pool.query("SELECT 1 FROM procrastinate_jobs WHERE status = 'succeeded'")).rowCount === 40, 'all 40 jobs', 20_000);
+  const ids = await deferMany(
+    pool,
+    Array.from({ length: 40 }, () => ({ task: 'busy' })),
+  );
+  await waitFor(
+    async () => (await pool.query("SELECT 1 FROM procrastinate_jobs WHERE status = 'succeeded'")).rowCount === 40,
+    'all 40 jobs',
+    20_000,
+  );
   t.true(most <= 10, `at most 10 at once (saw ${most})`);
   t.true(most >= 2, `ran in parallel (saw ${most})`);
   t.is(ids.length, 40);

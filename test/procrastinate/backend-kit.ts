@@ -37,7 +37,14 @@ export async function setup(
     slot = {} as Record<string, unknown>,
     pool: given,
     scheduler: schedulerOptions = {},
-  }: { slots?: number; redis?: boolean | string; postgresSlots?: boolean; slot?: Record<string, unknown>; pool?: pg.Pool; scheduler?: Partial<SchedulerOptions> } = {},
+  }: {
+    slots?: number;
+    redis?: boolean | string;
+    postgresSlots?: boolean;
+    slot?: Record<string, unknown>;
+    pool?: pg.Pool;
+    scheduler?: Partial<SchedulerOptions>;
+  } = {},
 ): Promise<Setup> {
   const { pool, schema } = given ? { pool: given, schema: undefined } : await procrastinateDb(t);
   const { logger, entries } = capturingLogger();

@@ -126,7 +126,9 @@ test('options are checked in the constructor, naming the option and what is allo
     [{ queue: ['q'] }, /^queue: got \["q"\]; unknown option/],
   ];
   for (const [patch, message] of cases) {
-    const error = t.throws(() => new ProcrastinateBackend({ ...base, ...patch } as unknown as ProcrastinateBackendOptions), { instanceOf: ConfigError });
+    const error = t.throws(() => new ProcrastinateBackend({ ...base, ...patch } as unknown as ProcrastinateBackendOptions), {
+      instanceOf: ConfigError,
+    });
     t.regex(error.message, message);
   }
 });

@@ -10,7 +10,7 @@ import { deferOne, eventTypes, jobRow, procrastinateDb, registerWorker } from '.
 import { postgresProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
 import { deferred, setup, waitStatus } from './backend-kit.js';
 
-test('the ownership guard leaves alone a job that is no longer this run\'s: other worker, other status, later run', async (t) => {
+test("the ownership guard leaves alone a job that is no longer this run's: other worker, other status, later run", async (t) => {
   const { pool } = await procrastinateDb(t);
   const store = new JobStore(pool, ['default']);
   const [me, other] = [await registerWorker(pool), await registerWorker(pool)];
@@ -80,7 +80,9 @@ test('a heartbeat stuck on a half-open connection gives up after heartbeatInterv
   // Runs first at teardown: frozen connections would hold back the backend's close.
   t.teardown(() => proxy.cut());
   const heartbeat = async () =>
-    (await direct.query<{ at: Date }>('SELECT last_heartbeat AS at FROM procrastinate_workers WHERE id = $1', [backend.workerId])).rows[0]!.at.getTime();
+    (
+      await direct.query<{ at: Date }>('SELECT last_heartbeat AS at FROM procrastinate_workers WHERE id = $1', [backend.workerId])
+    ).rows[0]!.at.getTime();
   const first = await heartbeat();
   await waitFor(async () => (await heartbeat()) > first, 'a heartbeat', 3000);
 

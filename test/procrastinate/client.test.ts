@@ -21,7 +21,11 @@ async function setup(t: ExecutionContext) {
 test('defer one job: the row Python would write, and its id as a string', async (t) => {
   const { client } = await setup(t);
   const at = new Date(Date.now() + 3_600_000);
-  const id = await client.defer('app.tasks.send', { to: 'x', n: 2 }, { queue: 'mail', lock: 'L', queueingLock: 'QL', priority: -3, scheduleAt: at });
+  const id = await client.defer(
+    'app.tasks.send',
+    { to: 'x', n: 2 },
+    { queue: 'mail', lock: 'L', queueingLock: 'QL', priority: -3, scheduleAt: at },
+  );
   t.regex(id, /^\d+$/);
   t.deepEqual(await client.getJob(id), {
     id,
@@ -40,7 +44,10 @@ test('defer one job: the row Python would write, and its id as a string', async 
   const events = await client.getEvents(id);
   // Triggers on one event fire in name order: procrastinate_trigger_scheduled_events_v1 writes
   // before procrastinate_trigger_status_events_insert_v1, as on Procrastinate's own schema.
-  t.deepEqual(events.map((e) => e.type), ['scheduled', 'deferred']);
+  t.deepEqual(
+    events.map((e) => e.type),
+    ['scheduled', 'deferred'],
+  );
   t.deepEqual(events[0]!.at, at); // a scheduled event is dated at the time it is scheduled for
 });
 
@@ -54,15 +61,33 @@ test('deferMany: one statement, ids in input order, every field per job', async 
   const { client } = await setup(t);
   const names = ['c', 'a', 'e', 'b', 'd'];
   const ids = await client.deferMany(
-    names.map((name, i) => ({ taskName: `t.${name}`, args: { i }, priority: 10 - i, queue: i % 2 ? 'odd' : 'even', lock: i === 2 ? 'L2' : null })),
+    names.map((name, i) => ({
+      taskName: `t.${name}`,
+      args: { i },
+      priority: 10 - i,
+      queue: i % 2 ? 'odd' : 'even',
+      lock: i === 2 ? 'L2' : null,
+    })),
   );
   t.is(ids.length, 5);
   t.is(new Set(ids).size, 5);
   const jobs = await Promise.all(ids.map((id) => client.getJob(id)));
-  t.deepEqual(jobs.map((j) => j?.taskName), names.map((n) => `t.${n}`));
-  t.deepEqual(jobs.map((j) => j?.args), [0, 1, 2, 3, 4].map((i) => ({ i })));
-  t.deepEqual(jobs.map((j) => j?.queue), ['even', 'odd', 'even', 'odd', 'even']);
-  t.deepEqual(jobs.map((j) => j?.lock), [null, null, 'L2', null, null]);
+  t.deepEqual(
+    jobs.map((j) => j?.taskName),
+    names.map((n) => `t.${n}`),
+  );
+  t.deepEqual(
+    jobs.map((j) => j?.args),
+    [0, 1, 2, 3, 4].map((i) => ({ i })),
+  );
+  t.deepEqual(
+    jobs.map((j) => j?.queue),
+    ['even', 'odd', 'even', 'odd', 'even'],
+  );
+  t.deepEqual(
+    jobs.map((j) => j?.lock),
+    [null, null, 'L2', null, null],
+  );
   t.deepEqual(await client.deferMany([]), []);
 });
 
@@ -92,7 +117,10 @@ test('deferMany names the queueing lock that conflicted and writes none of the b
 
   // Two jobs of one batch asking for the same lock conflict with each other.
   const twice = await t.throwsAsync(
-    client.deferMany([{ taskName: 't.e', queueingLock: 'dup' }, { taskName: 't.f', queueingLock: 'dup' }]),
+    client.deferMany([
+      { taskName: 't.e', queueingLock: 'dup' },
+      { taskName: 't.f', queueingLock: 'dup' },
+    ]),
     { instanceOf: AlreadyEnqueuedError },
   );
   t.is(twice?.queueingLock, 'dup');
@@ -116,7 +144,9 @@ test('a queue name over 40 bytes is refused before anything is sent, with a clea
   t.is(rejected?.code, 'ERR_QUEUE_NAME');
   t.is(rejected?.field, 'defer(options.queue)');
   t.regex(rejected!.message, /at most 40 bytes in UTF-8 \(this one has 41\)/);
-  const inBatch = await t.throwsAsync(client.deferMany([{ taskName: 't.a' }, { taskName: 't.b', queue: 'q'.repeat(41) }]), { instanceOf: ConfigError });
+  const inBatch = await t.throwsAsync(client.deferMany([{ taskName: 't.a' }, { taskName: 't.b', queue: 'q'.repeat(41) }]), {
+    instanceOf: ConfigError,
+  });
   t.is(inBatch?.field, 'deferMany(jobs[1].queue)');
   // 40 bytes exactly is fine, and PostgreSQL agrees (the NOTIFY channel fits).
   t.regex(await client.defer('t.a', {}, { queue: `${'é'.repeat(20)}` }), /^\d+$/);
@@ -158,7 +188,10 @@ test('cancel a queued job: cancelled, once; a finished or unknown job: false', a
   t.like(await client.getJob(id), { status: 'cancelled', abortRequested: false });
   t.false(await client.cancel(id));
   t.false(await client.cancel('999999999'));
-  t.deepEqual((await client.getEvents(id)).map((e) => e.type), ['deferred', 'cancelled']);
+  t.deepEqual(
+    (await client.getEvents(id)).map((e) => e.type),
+    ['deferred', 'cancelled'],
+  );
 });
 
 test('cancel with delete removes a queued job and its events', async (t) => {
@@ -194,12 +227,26 @@ test('jobs the client defers are claimed by the exact fetch statement Python sen
   ]);
   await client.defer('app.elsewhere', {}, { queue: 'python' });
   const first = await fetchJob(pool, ['node'], worker);
-  t.like(first, { id: high, task_name: 'app.high', priority: 9, lock: 'k', queueing_lock: 'qk', args: {}, queue_name: 'node', status: 'doing', worker_id: worker, attempts: 0 });
+  t.like(first, {
+    id: high,
+    task_name: 'app.high',
+    priority: 9,
+    lock: 'k',
+    queueing_lock: 'qk',
+    args: {},
+    queue_name: 'node',
+    status: 'doing',
+    worker_id: worker,
+    attempts: 0,
+  });
   const second = await fetchJob(pool, ['node'], worker);
   t.like(second, { id: low, task_name: 'app.low', args: { a: 1 } });
   t.is((await fetchJob(pool, ['node'], worker)).id, null);
   t.like(await client.getJob(low!), { status: 'doing', workerId: worker });
-  t.deepEqual((await client.getEvents(low!)).map((e) => e.type), ['deferred', 'started']);
+  t.deepEqual(
+    (await client.getEvents(low!)).map((e) => e.type),
+    ['deferred', 'started'],
+  );
 });
 
 test('a client made from a URL opens its own pool and ends it on close; a pool passed in is left open', async (t) => {

@@ -63,8 +63,11 @@ test('a batch claim stops at the first call that finds nothing, and at most at t
   const store = new JobStore(client as unknown as pg.Pool, ['default']);
   const fetchCalls = async () =>
     Number(
-      (await client.query<{ calls: string }>("SELECT coalesce(sum(calls), 0) AS calls FROM pg_stat_xact_user_functions WHERE funcname = 'procrastinate_fetch_job_v2'"))
-        .rows[0]!.calls,
+      (
+        await client.query<{ calls: string }>(
+          "SELECT coalesce(sum(calls), 0) AS calls FROM pg_stat_xact_user_functions WHERE funcname = 'procrastinate_fetch_job_v2'",
+        )
+      ).rows[0]!.calls,
     );
   await client.query('BEGIN');
   await client.query("SET LOCAL track_functions = 'pl'");
@@ -90,9 +93,16 @@ test('a claim carries the finishes queued before it: one statement, finish first
   const finished = store.finish(first!, me, 'succeeded', false);
   const claimed = await store.fetchBatch(me, 2);
   t.true(await finished);
-  t.deepEqual(sent.map((q) => q.name), ['task_semaphore_job_finish_and_claim'], 'the finish went in the claim');
+  t.deepEqual(
+    sent.map((q) => q.name),
+    ['task_semaphore_job_finish_and_claim'],
+    'the finish went in the claim',
+  );
   // a's finish ran before the claims: its lock no longer blocked b, which comes first by id.
-  t.deepEqual(claimed.map((job) => job.id), [b, c]);
+  t.deepEqual(
+    claimed.map((job) => job.id),
+    [b, c],
+  );
   t.like(await jobRow(pool, a!), { status: 'succeeded', attempts: 1 });
   t.deepEqual(await eventTypes(pool, a!), ['deferred', 'started', 'succeeded']);
 });

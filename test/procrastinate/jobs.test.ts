@@ -5,23 +5,21 @@
  */
 import test from 'ava';
 import type pg from 'pg';
-import {
-  deferMany,
-  deferOne,
-  eventTypes,
-  fetchJob,
-  jobRow,
-  procrastinateDb,
-  q,
-  registerWorker,
-} from '../helpers/procrastinate.js';
+import { deferMany, deferOne, eventTypes, fetchJob, jobRow, procrastinateDb, q, registerWorker } from '../helpers/procrastinate.js';
 
 const inAnHour = () => new Date(Date.now() + 3_600_000);
 const anHourAgo = () => new Date(Date.now() - 3_600_000);
 
 test('defer one job: a todo row with the given fields and the defaults', async (t) => {
   const { pool } = await procrastinateDb(t);
-  const id = await deferOne(pool, { queue: 'q1', task: 'app.tasks.send', args: { to: 'x', n: 2 }, lock: 'L', queueingLock: 'QL', priority: -3 });
+  const id = await deferOne(pool, {
+    queue: 'q1',
+    task: 'app.tasks.send',
+    args: { to: 'x', n: 2 },
+    lock: 'L',
+    queueingLock: 'QL',
+    priority: -3,
+  });
   t.regex(id, /^\d+$/); // int8 arrives as a string
   const row = await pool.query('SELECT * FROM procrastinate_jobs WHERE id = $1', [id]);
   t.deepEqual(row.rows[0], {
@@ -149,7 +147,9 @@ test('a second queued job with the same queueing lock raises 23505 on the queuei
     detail: 'Key (queueing_lock)=(only-one) already exists.',
   });
   // A batch is all or nothing.
-  await t.throwsAsync(deferMany(pool, [{ queueingLock: 'x' }, { queueingLock: 'x' }]), { message: /procrastinate_jobs_queueing_lock_idx_v1/ });
+  await t.throwsAsync(deferMany(pool, [{ queueingLock: 'x' }, { queueingLock: 'x' }]), {
+    message: /procrastinate_jobs_queueing_lock_idx_v1/,
+  });
   t.is((await pool.query("SELECT 1 FROM procrastinate_jobs WHERE queueing_lock = 'x'")).rowCount, 0);
   // Only queued jobs count: once the first runs, another may be queued; retrying the first then conflicts.
   t.is((await fetchJob(pool, null, worker)).id, first);

@@ -25,13 +25,21 @@ test('retry_job_v2 requeues a running job: attempts + 1, scheduled_at, and the n
   await fetchJob(pool, null, worker);
   const retryAt = new Date(Date.now() + 60_000);
   await pool.query(q.retry, [id, retryAt, 7, 'q2', 'L2']);
-  t.like(await jobRow(pool, id), { status: 'todo', attempts: 1, scheduled_at: retryAt, priority: 7, queue_name: 'q2', lock: 'L2', worker_id: worker });
+  t.like(await jobRow(pool, id), {
+    status: 'todo',
+    attempts: 1,
+    scheduled_at: retryAt,
+    priority: 7,
+    queue_name: 'q2',
+    lock: 'L2',
+    worker_id: worker,
+  });
   t.deepEqual(await eventTypes(pool, id), ['deferred', 'started', 'scheduled', 'deferred_for_retry']);
   const at = await pool.query<{ at: Date }>("SELECT at FROM procrastinate_events WHERE job_id = $1 AND type = 'scheduled'", [id]);
   t.deepEqual(at.rows[0]?.at, retryAt); // the event is dated at the schedule, not at the change
 
   // NULL replacements keep the values; a NULL retry_at means now.
-  await pool.query("UPDATE procrastinate_jobs SET scheduled_at = NULL WHERE id = $1", [id]);
+  await pool.query('UPDATE procrastinate_jobs SET scheduled_at = NULL WHERE id = $1', [id]);
   t.is((await fetchJob(pool, ['q2'], worker)).id, id);
   await pool.query(q.retry, [id, null, null, null, null]);
   t.like(await jobRow(pool, id), { status: 'todo', attempts: 2, scheduled_at: null, priority: 7, queue_name: 'q2', lock: 'L2' });
@@ -77,7 +85,8 @@ test('retry_job_v2 on a running job with an abort request fails it and keeps the
 test('cancel_job_v1: a queued job is cancelled or deleted; a running one is only flagged with abort', async (t) => {
   const { pool } = await procrastinateDb(t);
   const worker = await registerWorker(pool);
-  const cancel = async (id: string, abort: boolean, del: boolean) => (await pool.query<{ id: string | null }>(q.cancel, [id, abort, del])).rows[0]?.id;
+  const cancel = async (id: string, abort: boolean, del: boolean) =>
+    (await pool.query<{ id: string | null }>(q.cancel, [id, abort, del])).rows[0]?.id;
 
   const queued = await deferOne(pool);
   t.is(await cancel(queued, false, false), queued);
@@ -142,7 +151,8 @@ test('the history of a job: every transition writes its event, other changes wri
 
 test('deleting a job deletes its events and unlinks its periodic defer', async (t) => {
   const { pool } = await procrastinateDb(t);
-  const id = (await pool.query<{ id: string }>(q.deferPeriodic, ['default', null, null, 'app.tick', 0, '', 1000, '{"timestamp": 1000}'])).rows[0]!.id;
+  const id = (await pool.query<{ id: string }>(q.deferPeriodic, ['default', null, null, 'app.tick', 0, '', 1000, '{"timestamp": 1000}']))
+    .rows[0]!.id;
   await pool.query('DELETE FROM procrastinate_jobs WHERE id = $1', [id]);
   t.deepEqual(await eventTypes(pool, id), []);
   const defers = await pool.query('SELECT task_name, defer_timestamp, job_id FROM procrastinate_periodic_defers');

@@ -30,15 +30,27 @@ const croniterTicks: Array<[cron: string, from: string, ticks: string[]]> = [
   ['0 12 * * 1-5 30', '2024-03-15T10:07:23Z', ['2024-03-15T12:00:30Z', '2024-03-18T12:00:30Z', '2024-03-19T12:00:30Z']],
   // Either day: the 1st of the month or a Monday (2024-05-29 is a Wednesday; June 1st a Saturday).
   ['0 0 1 * 1', '2024-05-29T10:07:23Z', ['2024-06-01T00:00:00Z', '2024-06-03T00:00:00Z', '2024-06-10T00:00:00Z']],
-  ['0 0 */10 * sun', '2024-03-15T10:07:23Z', ['2024-03-17T00:00:00Z', '2024-03-21T00:00:00Z', '2024-03-24T00:00:00Z', '2024-03-31T00:00:00Z']],
+  [
+    '0 0 */10 * sun',
+    '2024-03-15T10:07:23Z',
+    ['2024-03-17T00:00:00Z', '2024-03-21T00:00:00Z', '2024-03-24T00:00:00Z', '2024-03-31T00:00:00Z'],
+  ],
   // Names, and a year's wrap: Mondays and Fridays of January to March only.
   [
     '30 9 * jan-mar mon,fri',
     '2024-03-15T10:07:23Z',
     ['2024-03-18T09:30:00Z', '2024-03-22T09:30:00Z', '2024-03-25T09:30:00Z', '2024-03-29T09:30:00Z', '2025-01-03T09:30:00Z'],
   ],
-  ['0 0 */10 * *', '2024-03-15T10:07:23Z', ['2024-03-21T00:00:00Z', '2024-03-31T00:00:00Z', '2024-04-01T00:00:00Z', '2024-04-11T00:00:00Z']],
-  ['15,45 8-10/2 * * *', '2024-03-15T10:07:23Z', ['2024-03-15T10:15:00Z', '2024-03-15T10:45:00Z', '2024-03-16T08:15:00Z', '2024-03-16T08:45:00Z']],
+  [
+    '0 0 */10 * *',
+    '2024-03-15T10:07:23Z',
+    ['2024-03-21T00:00:00Z', '2024-03-31T00:00:00Z', '2024-04-01T00:00:00Z', '2024-04-11T00:00:00Z'],
+  ],
+  [
+    '15,45 8-10/2 * * *',
+    '2024-03-15T10:07:23Z',
+    ['2024-03-15T10:15:00Z', '2024-03-15T10:45:00Z', '2024-03-16T08:15:00Z', '2024-03-16T08:45:00Z'],
+  ],
   ['* * * * * *', '2024-03-15T10:07:23Z', ['2024-03-15T10:07:24Z', '2024-03-15T10:07:25Z']],
   ['@daily', '2024-03-15T10:07:23Z', ['2024-03-16T00:00:00Z', '2024-03-17T00:00:00Z']],
 ];
@@ -118,7 +130,14 @@ test('forms that node-cron and croniter read differently, or that only one reads
 
 test('PeriodicDeferrer refuses a seconds-first expression at construction, naming the task entry', (t) => {
   const error = t.throws(
-    () => new PeriodicDeferrer({ postgres: 'postgres://localhost/x', tasks: [{ taskName: 'app.ok', cron: '0 * * * *' }, { taskName: 'app.tick', cron: '*/10 * * * * *' }] }),
+    () =>
+      new PeriodicDeferrer({
+        postgres: 'postgres://localhost/x',
+        tasks: [
+          { taskName: 'app.ok', cron: '0 * * * *' },
+          { taskName: 'app.tick', cron: '*/10 * * * * *' },
+        ],
+      }),
     { instanceOf: ConfigError },
   );
   t.is(error?.field, 'PeriodicDeferrerOptions.tasks[1].cron');

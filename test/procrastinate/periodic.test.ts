@@ -17,7 +17,10 @@ const cleanup: PeriodicTask = { taskName: 'app.cleanup', cron: '0 * * * *', args
 function recordingLogger() {
   const lines: Array<{ level: string; message: string; fields: Record<string, unknown> }> = [];
   const make = (bound: Record<string, unknown>): Logger => {
-    const at = (level: string) => (message: string, fields: Record<string, unknown> = {}) => void lines.push({ level, message, fields: { ...bound, ...fields } });
+    const at =
+      (level: string) =>
+      (message: string, fields: Record<string, unknown> = {}) =>
+        void lines.push({ level, message, fields: { ...bound, ...fields } });
     return { error: at('error'), warn: at('warn'), info: at('info'), debug: at('debug'), child: (fields) => make({ ...bound, ...fields }) };
   };
   return { logger: make({}), lines };
@@ -53,7 +56,10 @@ test('two deferrers, one tick: one job, with args.timestamp; the next tick: anot
   const next = await b.deferTick(cleanup, tick + 3600);
   t.regex(next ?? '', /^\d+$/);
   t.is(await a.deferTick(cleanup, tick + 3600), null);
-  t.deepEqual((await jobs(pool)).map((j) => j.args.timestamp), [tick, tick + 3600]);
+  t.deepEqual(
+    (await jobs(pool)).map((j) => j.args.timestamp),
+    [tick, tick + 3600],
+  );
   // The function keeps only the latest tick per task: older rows are deleted.
   const defers = await pool.query('SELECT task_name, periodic_id, defer_timestamp, job_id FROM procrastinate_periodic_defers');
   t.deepEqual(defers.rows, [{ task_name: 'app.cleanup', periodic_id: '', defer_timestamp: String(tick + 3600), job_id: next }]);
@@ -91,7 +97,8 @@ test('a tick whose queueing lock is held: AlreadyEnqueuedError, and the tick is 
 
 test('bad entries are refused at construction, naming the entry', (t) => {
   const postgres = 'postgres://localhost/x';
-  const bad = (tasks: unknown[], options: object = {}) => t.throws(() => new PeriodicDeferrer({ postgres, tasks: tasks as PeriodicTask[], ...options }), { instanceOf: ConfigError });
+  const bad = (tasks: unknown[], options: object = {}) =>
+    t.throws(() => new PeriodicDeferrer({ postgres, tasks: tasks as PeriodicTask[], ...options }), { instanceOf: ConfigError });
 
   const cron = bad([cleanup, { taskName: 'app.report', cron: '61 * * * *' }]);
   t.is(cron?.field, 'PeriodicDeferrerOptions.tasks[1].cron');
@@ -128,7 +135,10 @@ test('started deferrers defer every real tick once, and log instead of throwing'
   for (let i = 1; i < ticks.length; i += 1) t.is(ticks[i]! - ticks[i - 1]!, 1); // and none skipped
   t.is((await jobs(pool)).filter((j) => j.task_name === 'app.locked').length, 1);
   t.true(logs.lines.some((l) => l.level === 'info' && /queueing lock/.test(l.message) && l.fields.taskName === 'app.locked'));
-  t.deepEqual(logs.lines.filter((l) => l.level === 'error'), []);
+  t.deepEqual(
+    logs.lines.filter((l) => l.level === 'error'),
+    [],
+  );
 
   // Stopped: no more jobs.
   const count = (await jobs(pool)).length;

@@ -88,9 +88,10 @@ async function ready(redis: Redis, ns: string, count: number, children: ChildPro
 async function waitStatus(pool: pg.Pool, ids: readonly string[], status: string, ms: number): Promise<void> {
   const counts = async () =>
     (
-      await pool.query<{ status: string; n: string }>('SELECT status, count(*) AS n FROM procrastinate_jobs WHERE id = ANY($1::bigint[]) GROUP BY status', [
-        ids,
-      ])
+      await pool.query<{ status: string; n: string }>(
+        'SELECT status, count(*) AS n FROM procrastinate_jobs WHERE id = ANY($1::bigint[]) GROUP BY status',
+        [ids],
+      )
     ).rows;
   try {
     await waitFor(async () => (await counts()).every((row) => row.status === status), `${ids.length} jobs to be ${status}`, ms);
@@ -101,7 +102,15 @@ async function waitStatus(pool: pg.Pool, ids: readonly string[], status: string,
 
 /** The rows and event types of these jobs, by id. */
 async function jobsById(pool: pg.Pool, ids: readonly string[]) {
-  const { rows } = await pool.query<{ id: string; status: string; attempts: number; worker_id: string | null; task_name: string; queue_name: string; events: string[] }>(
+  const { rows } = await pool.query<{
+    id: string;
+    status: string;
+    attempts: number;
+    worker_id: string | null;
+    task_name: string;
+    queue_name: string;
+    events: string[];
+  }>(
     `SELECT j.id, j.status, j.attempts, j.worker_id, j.task_name, j.queue_name,
             ARRAY(SELECT e.type::text FROM procrastinate_events e WHERE e.job_id = j.id ORDER BY e.id) AS events
      FROM procrastinate_jobs j WHERE j.id = ANY($1::bigint[])`,
@@ -118,7 +127,11 @@ async function finish(t: ExecutionContext, redis: Redis, ns: string, children: C
     Promise.all(children.map(exited)),
     new Promise<string>((resolve) => (timer = setTimeout(() => resolve('still running 30 s after done'), 30_000))),
   ]).finally(() => clearTimeout(timer));
-  t.deepEqual(codes, children.map(() => 0), 'every worker process closed and exited 0');
+  t.deepEqual(
+    codes,
+    children.map(() => 0),
+    'every worker process closed and exited 0',
+  );
 }
 
 test('3 processes × 4 shared Redis slots: 60 jobs run once each and never more than 4 at once', async (t) => {
@@ -149,7 +162,10 @@ test('3 processes × 4 shared Redis slots: 60 jobs run once each and never more 
 
   t.deepEqual(await redis.lrange(`${ns}:violations`, 0, -1), []);
   t.deepEqual(await redis.lrange(`${ns}:errors`, 0, -1), []);
-  t.deepEqual((await list<LogLine>(redis, `${ns}:log`)).filter((line) => line.level === 'error'), []);
+  t.deepEqual(
+    (await list<LogLine>(redis, `${ns}:log`)).filter((line) => line.level === 'error'),
+    [],
+  );
   const max = Number(await redis.get(`${ns}:max`));
   t.true(max <= 4, `at most 4 jobs at once fleet-wide, counted ${max}`);
   t.true(max >= 2, `jobs ran side by side, counted at most ${max}`);
@@ -200,7 +216,10 @@ async function doingRowsStayWithinSlots(t: ExecutionContext, extraEnv: Record<st
   const counts: number[] = [];
   const sampled = (async () => {
     while (sampling) {
-      const { rows } = await sampler.query<{ n: number }>("SELECT count(*)::int AS n FROM procrastinate_jobs WHERE status = 'doing' AND queue_name = ANY($1)", [['node']]);
+      const { rows } = await sampler.query<{ n: number }>(
+        "SELECT count(*)::int AS n FROM procrastinate_jobs WHERE status = 'doing' AND queue_name = ANY($1)",
+        [['node']],
+      );
       counts.push(rows[0]!.n);
     }
   })();
@@ -209,7 +228,10 @@ async function doingRowsStayWithinSlots(t: ExecutionContext, extraEnv: Record<st
   const ids: string[] = [];
   try {
     for (let batch = 0; batch < 30; batch++) {
-      const batchIds = await deferMany(pool, Array.from({ length: 10 }, (_, i) => ({ queue: 'node', task: 'node.work', args: { batch, i, ms: i % 4 } })));
+      const batchIds = await deferMany(
+        pool,
+        Array.from({ length: 10 }, (_, i) => ({ queue: 'node', task: 'node.work', args: { batch, i, ms: i % 4 } })),
+      );
       ids.push(...batchIds);
       await waitStatus(pool, batchIds, 'succeeded', 30_000);
     }
@@ -256,7 +278,8 @@ test('kill -9 of a process mid-job: a survivor recovers its jobs exactly once af
   victim!.kill('SIGKILL');
   await exited(victim!);
   const heartbeatOf = async (workerId: string) =>
-    (await pool.query<{ last_heartbeat: Date }>('SELECT last_heartbeat FROM procrastinate_workers WHERE id = $1', [workerId])).rows[0]?.last_heartbeat;
+    (await pool.query<{ last_heartbeat: Date }>('SELECT last_heartbeat FROM procrastinate_workers WHERE id = $1', [workerId])).rows[0]
+      ?.last_heartbeat;
   const lastBeat = await heartbeatOf(victimInfo!.workerId);
   t.truthy(lastBeat);
 
@@ -266,7 +289,10 @@ test('kill -9 of a process mid-job: a survivor recovers its jobs exactly once af
   const jobs = await jobsById(pool, ids);
   const victimBeatAfter = await heartbeatOf(victimInfo!.workerId);
   const retriedAt = (
-    await pool.query<{ at: Date }>("SELECT at FROM procrastinate_events WHERE job_id = ANY($1::bigint[]) AND type = 'deferred_for_retry' ORDER BY at", [ids])
+    await pool.query<{ at: Date }>(
+      "SELECT at FROM procrastinate_events WHERE job_id = ANY($1::bigint[]) AND type = 'deferred_for_retry' ORDER BY at",
+      [ids],
+    )
   ).rows.map((row) => row.at);
   await finish(t, redis, ns, [survivor!]);
 
@@ -274,30 +300,38 @@ test('kill -9 of a process mid-job: a survivor recovers its jobs exactly once af
   t.deepEqual(victimBeatAfter, lastBeat, 'the killed worker sent no heartbeat after the kill');
   // Recovered only once its heartbeat was staleWorkerTimeout old, by the database's clock.
   t.is(retriedAt.length, 2);
-  for (const at of retriedAt) t.true(at.getTime() - lastBeat!.getTime() >= 20_000, `recovered ${at.getTime() - lastBeat!.getTime()} ms after the last heartbeat`);
+  for (const at of retriedAt)
+    t.true(at.getTime() - lastBeat!.getTime() >= 20_000, `recovered ${at.getTime() - lastBeat!.getTime()} ms after the last heartbeat`);
   for (const id of ids) {
     // attempts: the stalled run counted by the retry, then the run that succeeded.
     t.like(jobs.get(id), { status: 'succeeded', attempts: 2, worker_id: survivorInfo.workerId }, `job ${id}`);
     t.deepEqual(jobs.get(id)?.events, ['deferred', 'started', 'scheduled', 'deferred_for_retry', 'started', 'succeeded'], `job ${id}`);
   }
   const runs = await list<Run>(redis, `${ns}:runs`);
-  const describe = (r: Run) => `${r.jobId}/${r.attempts}/${r.pid === victim!.pid ? 'victim' : r.pid === survivor!.pid ? 'survivor' : r.pid}`;
+  const describe = (r: Run) =>
+    `${r.jobId}/${r.attempts}/${r.pid === victim!.pid ? 'victim' : r.pid === survivor!.pid ? 'survivor' : r.pid}`;
   t.deepEqual(runs.map(describe).sort(), ids.flatMap((id) => [`${id}/0/victim`, `${id}/1/survivor`]).sort());
 
   t.deepEqual(await redis.lrange(`${ns}:errors`, 0, -1), []);
   const log = await list<LogLine>(redis, `${ns}:log`);
-  t.deepEqual(log.filter((line) => line.level === 'error'), []);
+  t.deepEqual(
+    log.filter((line) => line.level === 'error'),
+    [],
+  );
   const recovered = log.filter((line) => line.message === 'recovered jobs of dead workers');
   t.true(recovered.every((line) => line.pid === survivor!.pid));
   t.deepEqual(recovered.flatMap((line) => line.retried as string[]).sort(), [...ids].sort(), 'each job recovered by one sweep');
-  t.deepEqual(recovered.flatMap((line) => line.failed as string[]), []);
+  t.deepEqual(
+    recovered.flatMap((line) => line.failed as string[]),
+    [],
+  );
   // The survivor reaped the dead process's two occupancies when their slots timed out.
   const timedOut = log.filter((line) => line.message === 'procrastinate job slot timed out');
   t.deepEqual(timedOut.map((line) => line.taskId).sort(), [...ids].sort());
   t.true(timedOut.every((line) => line.pid === survivor!.pid && line.runsHere === false));
 });
 
-test('a sweeper whose clock runs 10 minutes ahead retries a killed process\'s job when the database says it is due', async (t) => {
+test("a sweeper whose clock runs 10 minutes ahead retries a killed process's job when the database says it is due", async (t) => {
   t.timeout(90_000);
   const { pool, schema } = await procrastinateDb(t);
   const { redis, ns, keyPrefix } = await redisNamespace(t);
@@ -312,14 +346,27 @@ test('a sweeper whose clock runs 10 minutes ahead retries a killed process\'s jo
   await pool.query("UPDATE procrastinate_workers SET last_heartbeat = now() - interval '1 minute' WHERE id = $1", [victimInfo!.workerId]);
 
   // `retry: 1` waits 0 s: the job is due as soon as it is retried, by the database's clock.
-  const [survivor] = startWorkers(t, 1, { ...env, ...skewedClockEnv(10), SWEEP_MS: '500', STALE_SECONDS: '20', RETRY: '1', HEARTBEAT_MS: '2000' });
+  const [survivor] = startWorkers(t, 1, {
+    ...env,
+    ...skewedClockEnv(10),
+    SWEEP_MS: '500',
+    STALE_SECONDS: '20',
+    RETRY: '1',
+    HEARTBEAT_MS: '2000',
+  });
   await ready(redis, ns, 2, [survivor!]);
   await waitStatus(pool, [id!], 'succeeded', 30_000);
-  const { rows } = await pool.query<{ type: string; at: Date }>('SELECT type::text AS type, at FROM procrastinate_events WHERE job_id = $1 ORDER BY id', [id]);
+  const { rows } = await pool.query<{ type: string; at: Date }>(
+    'SELECT type::text AS type, at FROM procrastinate_events WHERE job_id = $1 ORDER BY id',
+    [id],
+  );
   await finish(t, redis, ns, [survivor!]);
 
   const at = (type: string) => rows.find((row) => row.type === type)!.at.getTime();
-  t.true(Math.abs(at('scheduled') - at('deferred_for_retry')) < 5000, `scheduled ${at('scheduled') - at('deferred_for_retry')} ms after the retry`);
+  t.true(
+    Math.abs(at('scheduled') - at('deferred_for_retry')) < 5000,
+    `scheduled ${at('scheduled') - at('deferred_for_retry')} ms after the retry`,
+  );
   t.deepEqual(await redis.lrange(`${ns}:errors`, 0, -1), []);
 });
 
@@ -373,7 +420,8 @@ test('kill -9 mid-job, Python requeues the stalled job, a new process of the sam
 
   const [survivor] = startWorkers(t, 1, env);
   await ready(redis, ns, 2, [survivor!]);
-  const refused = async () => (await list<LogLine>(redis, `${ns}:log`)).some((line) => line.message === 'claimed job handed back to the queue');
+  const refused = async () =>
+    (await list<LogLine>(redis, `${ns}:log`)).some((line) => line.message === 'claimed job handed back to the queue');
   await waitFor(refused, 'the new process to find the job held by the dead occupancy', 30_000).finally(() => (keeping = false));
   await keeping$;
   await waitStatus(pool, [id!], 'succeeded', 60_000);
@@ -384,7 +432,10 @@ test('kill -9 mid-job, Python requeues the stalled job, a new process of the sam
   // while the dead occupancy held the id counted nothing.
   t.is(job.attempts, 2);
   const runs = await list<Run>(redis, `${ns}:runs`);
-  t.deepEqual(runs.map((r) => `${r.attempts}/${r.pid === victim!.pid ? 'victim' : 'survivor'}`), ['0/victim', '1/survivor']);
+  t.deepEqual(
+    runs.map((r) => `${r.attempts}/${r.pid === victim!.pid ? 'victim' : 'survivor'}`),
+    ['0/victim', '1/survivor'],
+  );
   // No storm in the history: each hand-back is one started, scheduled and deferred_for_retry,
   // and the backoff (1 s, 2 s, 4 s…) allows a few while the dead occupancy lasts (≤ 3 s after
   // the last keepalive).
@@ -398,8 +449,14 @@ test('kill -9 mid-job, Python requeues the stalled job, a new process of the sam
   t.true(handedBack.every((line) => line.reason === 'duplicate' && (line.delayMs as number) >= 1000));
   // It ran once the survivor had reaped the dead occupancy (the store refuses the id before).
   const timedOut = log.filter((line) => line.message === 'procrastinate job slot timed out');
-  t.deepEqual(timedOut.map((line) => [line.taskId, line.pid, line.runsHere]), [[id, survivor!.pid, false]]);
-  t.deepEqual(log.filter((line) => line.level === 'error'), []);
+  t.deepEqual(
+    timedOut.map((line) => [line.taskId, line.pid, line.runsHere]),
+    [[id, survivor!.pid, false]],
+  );
+  t.deepEqual(
+    log.filter((line) => line.level === 'error'),
+    [],
+  );
   t.deepEqual(await redis.lrange(`${ns}:errors`, 0, -1), []);
 });
 
@@ -439,7 +496,9 @@ test('a Python-style worker on queue python beside a Node process on queue node:
   const ids = await deferMany(
     pool,
     Array.from({ length: 40 }, (_, i) =>
-      i % 2 === 0 ? { queue: 'node', task: 'node.work', args: { i, ms: 10 + (i % 20) } } : { queue: 'python', task: 'pyapp.tasks.work', args: { i } },
+      i % 2 === 0
+        ? { queue: 'node', task: 'node.work', args: { i, ms: 10 + (i % 20) } }
+        : { queue: 'python', task: 'pyapp.tasks.work', args: { i } },
     ),
   );
   const nodeIds = ids.filter((_, i) => i % 2 === 0);
@@ -472,10 +531,15 @@ test('a Python-style worker on queue python beside a Node process on queue node:
   // Let the Node sweeper run several times while the dead Python worker's job looks stalled.
   await sleep(Math.max(0, startedAt + 3000 - Date.now()));
   const jobs = await jobsById(pool, [...ids, stalled!]);
-  const workers = async () => (await pool.query<{ id: string }>('SELECT id FROM procrastinate_workers ORDER BY id')).rows.map((row) => row.id);
+  const workers = async () =>
+    (await pool.query<{ id: string }>('SELECT id FROM procrastinate_workers ORDER BY id')).rows.map((row) => row.id);
   const workersWhileRunning = await workers();
-  const pyBeat = (await pool.query<{ age: number }>('SELECT extract(epoch FROM now() - last_heartbeat)::float8 AS age FROM procrastinate_workers WHERE id = $1', [pyWorker]))
-    .rows[0]?.age;
+  const pyBeat = (
+    await pool.query<{ age: number }>(
+      'SELECT extract(epoch FROM now() - last_heartbeat)::float8 AS age FROM procrastinate_workers WHERE id = $1',
+      [pyWorker],
+    )
+  ).rows[0]?.age;
   await finish(t, redis, ns, [child!]);
 
   t.deepEqual([...fetchedByPython].sort(), [...pythonIds].sort(), 'the Python worker ran every python job, once');
@@ -495,12 +559,21 @@ test('a Python-style worker on queue python beside a Node process on queue node:
   t.is(Number((await pool.query("SELECT count(*) AS n FROM procrastinate_jobs WHERE status = 'failed'")).rows[0]!.n), 0);
   // Node neither deleted nor pruned Python's worker rows (ids never come back once deleted);
   // the Python worker's heartbeat kept it fresh; at close, Node removed only its own row.
-  t.deepEqual(workersWhileRunning, [pyWorker, deadPy, nodeInfo!.workerId].sort((a, b) => Number(a) - Number(b)));
+  t.deepEqual(
+    workersWhileRunning,
+    [pyWorker, deadPy, nodeInfo!.workerId].sort((a, b) => Number(a) - Number(b)),
+  );
   t.true(pyBeat !== undefined && pyBeat < 5, `the Python worker's heartbeat is fresh (${pyBeat} s)`);
-  t.deepEqual(await workers(), [pyWorker, deadPy].sort((a, b) => Number(a) - Number(b)));
+  t.deepEqual(
+    await workers(),
+    [pyWorker, deadPy].sort((a, b) => Number(a) - Number(b)),
+  );
   t.is((await jobRow(pool, pythonIds[0]!))?.worker_id, pyWorker, "Node's unregister nulled only its own jobs");
   t.deepEqual(await redis.lrange(`${ns}:errors`, 0, -1), []);
-  t.deepEqual((await list<LogLine>(redis, `${ns}:log`)).filter((line) => line.level === 'error'), []);
+  t.deepEqual(
+    (await list<LogLine>(redis, `${ns}:log`)).filter((line) => line.level === 'error'),
+    [],
+  );
 
   // Python's own tooling recovers its stalled job (retry_job, as upstream's how-to), and a Python
   // worker runs it: every job ends succeeded.

@@ -46,21 +46,18 @@ test('applySchema logs once at info when it creates the schema', async (t) => {
 test('the schema has every index, constraint and trigger under its contract name', async (t) => {
   const { pool, schema } = await procrastinateDb(t);
   const names = async (sql: string) => (await pool.query<{ name: string }>(sql, [schema])).rows.map((r) => r.name).sort();
-  t.deepEqual(
-    await names('SELECT indexname AS name FROM pg_indexes WHERE schemaname = $1 AND indexname NOT LIKE \'%_pkey\''),
-    [
-      'idx_procrastinate_jobs_worker_not_null',
-      'idx_procrastinate_workers_last_heartbeat',
-      'procrastinate_events_job_id_fkey_v1',
-      'procrastinate_jobs_id_lock_idx_v1',
-      'procrastinate_jobs_lock_idx_v1',
-      'procrastinate_jobs_priority_idx_v1',
-      'procrastinate_jobs_queue_name_idx_v1',
-      'procrastinate_jobs_queueing_lock_idx_v1',
-      'procrastinate_periodic_defers_job_id_fkey_v1',
-      'procrastinate_periodic_defers_unique',
-    ],
-  );
+  t.deepEqual(await names("SELECT indexname AS name FROM pg_indexes WHERE schemaname = $1 AND indexname NOT LIKE '%_pkey'"), [
+    'idx_procrastinate_jobs_worker_not_null',
+    'idx_procrastinate_workers_last_heartbeat',
+    'procrastinate_events_job_id_fkey_v1',
+    'procrastinate_jobs_id_lock_idx_v1',
+    'procrastinate_jobs_lock_idx_v1',
+    'procrastinate_jobs_priority_idx_v1',
+    'procrastinate_jobs_queue_name_idx_v1',
+    'procrastinate_jobs_queueing_lock_idx_v1',
+    'procrastinate_periodic_defers_job_id_fkey_v1',
+    'procrastinate_periodic_defers_unique',
+  ]);
   t.deepEqual(
     await names(
       `SELECT tgname AS name FROM pg_trigger JOIN pg_class c ON c.oid = tgrelid
@@ -84,7 +81,18 @@ test('the schema has every index, constraint and trigger under its contract name
   t.deepEqual(
     enums.rows.map((r) => r.labels),
     [
-      ['deferred', 'started', 'deferred_for_retry', 'failed', 'succeeded', 'cancelled', 'abort_requested', 'aborted', 'scheduled', 'retried'],
+      [
+        'deferred',
+        'started',
+        'deferred_for_retry',
+        'failed',
+        'succeeded',
+        'cancelled',
+        'abort_requested',
+        'aborted',
+        'scheduled',
+        'retried',
+      ],
       ['todo', 'doing', 'succeeded', 'failed', 'cancelled', 'aborting', 'aborted'],
     ],
   );
@@ -130,7 +138,10 @@ test('the level check says 3.3 when fetch_job_v2 lacks the priority-aware lock r
         SELECT 1 FROM procrastinate_jobs AS other_jobs WHERE other_jobs.lock = j.lock AND other_jobs.id < j.id)
       LIMIT 1 $$`);
   const error = await t.throwsAsync(checkSchemaLevel(pool), { instanceOf: ProcrastinateSchemaError });
-  t.regex(error.message, /^procrastinate schema is older than 3\.3: function procrastinate_fetch_job_v2\(character varying\[\], bigint\) lacks the priority-aware lock rule/);
+  t.regex(
+    error.message,
+    /^procrastinate schema is older than 3\.3: function procrastinate_fetch_job_v2\(character varying\[\], bigint\) lacks the priority-aware lock rule/,
+  );
   t.is(error.level, '3.3');
 });
 
@@ -149,8 +160,14 @@ test('applySchema refuses a partial or older schema and changes nothing', async 
   const { pool, schema } = await procrastinateDb(t);
   await pool.query('DROP FUNCTION procrastinate_retry_job_v2(bigint, timestamptz, integer, varchar, varchar) CASCADE');
   const error = await t.throwsAsync(applySchema(pool), { instanceOf: ProcrastinateSchemaError });
-  t.true(error.message.startsWith(`cannot apply the procrastinate schema to "${schema}": it already holds 24 of its 25 objects`), error.message);
-  t.regex(error.message, /lacks 1 \(function procrastinate_retry_job_v2\(bigint, timestamp with time zone, integer, character varying, character varying\)\)/);
+  t.true(
+    error.message.startsWith(`cannot apply the procrastinate schema to "${schema}": it already holds 24 of its 25 objects`),
+    error.message,
+  );
+  t.regex(
+    error.message,
+    /lacks 1 \(function procrastinate_retry_job_v2\(bigint, timestamp with time zone, integer, character varying, character varying\)\)/,
+  );
   t.regex(error.message, /older than 3\.4/);
   t.regex(error.message, /procrastinate\/sql\/migrations up to 03\.04\.00/);
   t.like(error, { level: '3.4' });
@@ -166,7 +183,10 @@ test('applySchema fails clearly when search_path names no existing schema', asyn
   const pool = await connectPostgres({ max: 1, options: `-c search_path=${missing}` });
   t.teardown(() => pool.end());
   const error = await t.throwsAsync(applySchema(pool), { instanceOf: ProcrastinateSchemaError });
-  t.is(error.message, `cannot apply the procrastinate schema: no schema of search_path "${missing}" exists; create the schema first, or connect with an existing one first in search_path`);
+  t.is(
+    error.message,
+    `cannot apply the procrastinate schema: no schema of search_path "${missing}" exists; create the schema first, or connect with an existing one first in search_path`,
+  );
 });
 
 test('objects are created in the first schema of search_path, unqualified', async (t) => {

@@ -16,7 +16,10 @@ async function silence(pool: pg.Pool, workerId: string): Promise<void> {
 
 /** Defers `count` jobs in `queue` and has `workerId` claim them; returns their ids. */
 async function running(pool: pg.Pool, workerId: string, queue: string, count = 1): Promise<string[]> {
-  await deferMany(pool, Array.from({ length: count }, (_, i) => ({ queue, task: `app.${queue}`, args: { i } })));
+  await deferMany(
+    pool,
+    Array.from({ length: count }, (_, i) => ({ queue, task: `app.${queue}`, args: { i } })),
+  );
   const ids: string[] = [];
   for (let i = 0; i < count; i += 1) ids.push((await fetchJob(pool, [queue], workerId)).id!);
   return ids;
@@ -34,12 +37,22 @@ test('a job of a worker with a stale heartbeat is retried when decide says so', 
   const result = await recoverStalledJobs(pool, { queues: ['node'], decide: (job) => (seen.push(job), { retryAt }) });
 
   t.deepEqual(seen, [{ id: id!, taskName: 'app.node', attempts: 0, queue: 'node' }]);
-  t.deepEqual(result, { retried: [{ id: id!, taskName: 'app.node', attempts: 0, queue: 'node', retryAt }], failed: [], skipped: [], errors: [] });
+  t.deepEqual(result, {
+    retried: [{ id: id!, taskName: 'app.node', attempts: 0, queue: 'node', retryAt }],
+    failed: [],
+    skipped: [],
+    errors: [],
+  });
   t.like(await jobRow(pool, id!), { status: 'todo', attempts: 1, scheduled_at: retryAt });
   // Trigger name order: the 'scheduled' event is written before 'deferred_for_retry'.
   t.deepEqual(await eventTypes(pool, id!), ['deferred', 'started', 'scheduled', 'deferred_for_retry']);
   // Nothing is stalled any more: a second sweep does nothing.
-  t.deepEqual(await recoverStalledJobs(pool, { queues: ['node'], decide: () => t.fail() as never }), { retried: [], failed: [], skipped: [], errors: [] });
+  t.deepEqual(await recoverStalledJobs(pool, { queues: ['node'], decide: () => t.fail() as never }), {
+    retried: [],
+    failed: [],
+    skipped: [],
+    errors: [],
+  });
 });
 
 test('a retry in seconds is counted from the database clock, and the result says when it is due', async (t) => {
@@ -87,7 +100,10 @@ test('live workers, other queues and jobs not running are left alone; unregister
   t.like(await jobRow(pool, queued), { status: 'todo', attempts: 0 });
   // staleSeconds moves the line: with 10 s, the live worker's 20 s silence counts as dead.
   const stricter = await recoverStalledJobs(pool, { queues: ['node'], staleSeconds: 10, decide: () => null });
-  t.deepEqual(stricter.failed.map((j) => j.id), [ofLive!]);
+  t.deepEqual(
+    stricter.failed.map((j) => j.id),
+    [ofLive!],
+  );
 });
 
 test('five concurrent sweepers recover each job exactly once', async (t) => {
@@ -131,7 +147,10 @@ test('a job with an abort requested is failed without asking decide', async (t) 
   await pool.query(q.cancel, [id, true, false]);
   await silence(pool, worker);
   const result = await recoverStalledJobs(pool, { queues: ['node'], decide: () => t.fail() as never });
-  t.deepEqual(result.failed.map((j) => j.reason), ['abort_requested']);
+  t.deepEqual(
+    result.failed.map((j) => j.reason),
+    ['abort_requested'],
+  );
   // finish_job_v1 clears the flag, so the job may later be retried by hand.
   t.like(await jobRow(pool, id!), { status: 'failed', attempts: 1, abort_requested: false });
 });
@@ -144,7 +163,10 @@ test('a retry blocked by a queued job holding the queueing lock fails the job in
   const queued = await deferOne(pool, { queue: 'node', queueingLock: 'once' }); // allowed: the first is doing
   await silence(pool, worker);
   const result = await recoverStalledJobs(pool, { queues: ['node'], decide: () => ({ retryAt: new Date() }) });
-  t.deepEqual(result.failed.map((j) => [j.id, j.reason]), [[id, 'already_enqueued']]);
+  t.deepEqual(
+    result.failed.map((j) => [j.id, j.reason]),
+    [[id, 'already_enqueued']],
+  );
   t.deepEqual(result.retried, []);
   t.like(await jobRow(pool, id), { status: 'failed', attempts: 1 });
   t.like(await jobRow(pool, queued), { status: 'todo' });
@@ -163,7 +185,10 @@ test('a throwing or malformed decide leaves the job for the next sweep and is re
       return { retryAt: 'tomorrow' } as never;
     },
   });
-  t.deepEqual(result.errors.map((e) => e.id), [a!, b!]);
+  t.deepEqual(
+    result.errors.map((e) => e.id),
+    [a!, b!],
+  );
   t.is(result.errors[0]!.error, boom);
   t.true(result.errors[1]!.error instanceof ConfigError);
   for (const id of [a!, b!]) t.like(await jobRow(pool, id), { status: 'doing', attempts: 0 });

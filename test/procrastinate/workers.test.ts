@@ -62,7 +62,14 @@ test('defer_periodic_job_v2 defers once per tick, forgets older ticks and keeps 
   const defer = async (periodicId: string, tick: number) =>
     (
       await pool.query<{ id: string | null }>(q.deferPeriodic, [
-        'periodic', 'L', null, 'app.report', 4, periodicId, tick, JSON.stringify({ timestamp: tick, kind: 'daily' }),
+        'periodic',
+        'L',
+        null,
+        'app.report',
+        4,
+        periodicId,
+        tick,
+        JSON.stringify({ timestamp: tick, kind: 'daily' }),
       ])
     ).rows[0]!.id;
   const first = await defer('', 1000);
@@ -78,10 +85,19 @@ test('defer_periodic_job_v2 defers once per tick, forgets older ticks and keeps 
     { task_name: 'app.report', periodic_id: '', defer_timestamp: '1060', job_id: next },
     { task_name: 'app.report', periodic_id: 'eu', defer_timestamp: '1000', job_id: other },
   ]);
-  const job = await pool.query('SELECT queue_name, task_name, priority, lock, queueing_lock, args, status, scheduled_at FROM procrastinate_jobs WHERE id = $1', [first]);
+  const job = await pool.query(
+    'SELECT queue_name, task_name, priority, lock, queueing_lock, args, status, scheduled_at FROM procrastinate_jobs WHERE id = $1',
+    [first],
+  );
   t.deepEqual(job.rows[0], {
-    queue_name: 'periodic', task_name: 'app.report', priority: 4, lock: 'L', queueing_lock: null,
-    args: { timestamp: 1000, kind: 'daily' }, status: 'todo', scheduled_at: null,
+    queue_name: 'periodic',
+    task_name: 'app.report',
+    priority: 4,
+    lock: 'L',
+    queueing_lock: null,
+    args: { timestamp: 1000, kind: 'daily' },
+    status: 'todo',
+    scheduled_at: null,
   });
 });
 
@@ -99,7 +115,10 @@ test('10 concurrent fetches over 5 jobs claim each job once and return 5 NULL ro
   const { pool } = await procrastinateDb(t);
   const worker = await registerWorker(pool);
   for (let round = 0; round < 5; round += 1) {
-    const ids = await deferMany(pool, Array.from({ length: 5 }, () => ({})));
+    const ids = await deferMany(
+      pool,
+      Array.from({ length: 5 }, () => ({})),
+    );
     const fetched = await Promise.all(Array.from({ length: 10 }, () => fetchJob(pool, null, worker)));
     const claimed = fetched.map((f) => f.id).filter((id): id is string => id !== null);
     t.deepEqual([...claimed].sort(), [...ids].sort(), `round ${round}`);
@@ -112,7 +131,10 @@ test('concurrent fetches over one lock chain claim only its head', async (t) => 
   const { pool } = await procrastinateDb(t);
   const worker = await registerWorker(pool);
   for (let round = 0; round < 5; round += 1) {
-    const ids = await deferMany(pool, Array.from({ length: 5 }, () => ({ lock: `L${round}` })));
+    const ids = await deferMany(
+      pool,
+      Array.from({ length: 5 }, () => ({ lock: `L${round}` })),
+    );
     const fetched = await Promise.all(Array.from({ length: 10 }, () => fetchJob(pool, null, worker)));
     t.deepEqual(
       fetched.map((f) => f.id).filter((id) => id !== null),

@@ -60,7 +60,10 @@ test('the acknowledgements of an end call that failed are queued again', async (
   const { store, alone } = recordingStore();
   const acks = new Acknowledgements(() => t.fail('no error expected'));
   acks.push(store, ref(1));
-  await t.throwsAsync(acks.carry(store, [request()], () => Promise.reject(new Error('connection lost'))), { message: 'connection lost' });
+  await t.throwsAsync(
+    acks.carry(store, [request()], () => Promise.reject(new Error('connection lost'))),
+    { message: 'connection lost' },
+  );
   await acks.flush();
   t.deepEqual(alone, [[ref(1)]]);
 });

@@ -93,10 +93,13 @@ async function crashRecovery(t: ExecutionContext, kind: 'redis' | 'postgres', le
   return recoveredMs;
 }
 
-test.serial('redis: a killed process frees the slots of its in-process tasks within 30 s under default settings, and the end reaches a scheduler with the backend', async (t) => {
-  const recoveredMs = await crashRecovery(t, 'redis', undefined);
-  t.true(recoveredMs < 30_000, `recovered in ${recoveredMs} ms`);
-});
+test.serial(
+  'redis: a killed process frees the slots of its in-process tasks within 30 s under default settings, and the end reaches a scheduler with the backend',
+  async (t) => {
+    const recoveredMs = await crashRecovery(t, 'redis', undefined);
+    t.true(recoveredMs < 30_000, `recovered in ${recoveredMs} ms`);
+  },
+);
 
 test.serial('postgres: a killed process frees the slots of its in-process tasks within the process lease and one pass', async (t) => {
   // A 2 s lease keeps the test short; the default is covered on Redis, through the same code.
@@ -150,88 +153,94 @@ test.serial('an in-process task is renewed while it lives; one that goes silent 
   t.deepEqual(backend.stopsOf('keeps-alive'), []);
 });
 
-test.serial('after a stall past the timeout, every task learns at its first look that its slot is gone, while another process reuses the slots', async (t) => {
-  const { redis, ns, name, keyPrefix } = await redisTest(t, 'stall');
-  const slotCount = 4;
-  const ids = Array.from({ length: slotCount }, (_, i) => `frozen-${i}`);
-  let wokenAt: number | undefined;
-  const toldAtFirstLook: string[] = [];
-  const workedAfterWaking: string[] = [];
+test.serial(
+  'after a stall past the timeout, every task learns at its first look that its slot is gone, while another process reuses the slots',
+  async (t) => {
+    const { redis, ns, name, keyPrefix } = await redisTest(t, 'stall');
+    const slotCount = 4;
+    const ids = Array.from({ length: slotCount }, (_, i) => `frozen-${i}`);
+    let wokenAt: number | undefined;
+    const toldAtFirstLook: string[] = [];
+    const workedAfterWaking: string[] = [];
 
-  class LoopingBackend extends Backend {
-    private readonly queue = [...ids];
-    override poll(): string | null {
-      return this.queue.shift() ?? null;
-    }
-    // Each task works in small steps, looks at its signal before each, and keeps itself alive.
-    override startCallback(taskId: string, context: TaskContext): void {
-      const signal = context.signal;
-      void (async () => {
-        for (let step = 1; ; step++) {
-          await sleep(20);
-          if (signal.aborted) {
-            if (wokenAt !== undefined) toldAtFirstLook.push(taskId);
-            return;
+    class LoopingBackend extends Backend {
+      private readonly queue = [...ids];
+      override poll(): string | null {
+        return this.queue.shift() ?? null;
+      }
+      // Each task works in small steps, looks at its signal before each, and keeps itself alive.
+      override startCallback(taskId: string, context: TaskContext): void {
+        const signal = context.signal;
+        void (async () => {
+          for (let step = 1; ; step++) {
+            await sleep(20);
+            if (signal.aborted) {
+              if (wokenAt !== undefined) toldAtFirstLook.push(taskId);
+              return;
+            }
+            if (wokenAt !== undefined) workedAfterWaking.push(taskId);
+            if (step % 5 === 0) void context.keepalive().catch(() => {});
           }
-          if (wokenAt !== undefined) workedAfterWaking.push(taskId);
-          if (step % 5 === 0) void context.keepalive().catch(() => {});
-        }
-      })();
+        })();
+      }
     }
-  }
 
-  const scheduler = new Scheduler({ name, redis: redisUrl, keyPrefix, timeout: '1s', reservationTimeout: '5s', pollTimeout: '1s' });
-  t.teardown(() => scheduler.close());
-  scheduler.registerBackend('Queue', new LoopingBackend());
-  await scheduler.load(Array.from({ length: slotCount }, (_, i) => ({ slotId: i + 1, backends: ['Queue'] })));
-  t.is((await scheduler.schedule()).started, slotCount);
+    const scheduler = new Scheduler({ name, redis: redisUrl, keyPrefix, timeout: '1s', reservationTimeout: '5s', pollTimeout: '1s' });
+    t.teardown(() => scheduler.close());
+    scheduler.registerBackend('Queue', new LoopingBackend());
+    await scheduler.load(Array.from({ length: slotCount }, (_, i) => ({ slotId: i + 1, backends: ['Queue'] })));
+    t.is((await scheduler.schedule()).started, slotCount);
 
-  // Another process of the name, passing all the time, with work of its own waiting for slots.
-  const other = startWorker({ KIND: 'redis', NS: ns, NAME: name, KEY_PREFIX: keyPrefix, SLOTS: String(slotCount), TIMEOUT: '1s' });
-  t.teardown(() => other.exitCode === null && other.kill('SIGKILL'));
-  await waitFor(async () => (await redis.llen(`${ns}:ready`)) === 1, 'the other process to load', 20_000);
-  await redis.rpush(`${ns}:queue`, ...Array.from({ length: 40 }, (_, i) => `other-${i}`));
-  await sleep(500); // the frozen tasks keep their slots while alive
-  t.is(await redis.llen(`${ns}:starts`), 0, 'no slot changed hands while the tasks kept alive');
+    // Another process of the name, passing all the time, with work of its own waiting for slots.
+    const other = startWorker({ KIND: 'redis', NS: ns, NAME: name, KEY_PREFIX: keyPrefix, SLOTS: String(slotCount), TIMEOUT: '1s' });
+    t.teardown(() => other.exitCode === null && other.kill('SIGKILL'));
+    await waitFor(async () => (await redis.llen(`${ns}:ready`)) === 1, 'the other process to load', 20_000);
+    await redis.rpush(`${ns}:queue`, ...Array.from({ length: 40 }, (_, i) => `other-${i}`));
+    await sleep(500); // the frozen tasks keep their slots while alive
+    t.is(await redis.llen(`${ns}:starts`), 0, 'no slot changed hands while the tasks kept alive');
 
-  blockEventLoop(2500);
-  wokenAt = Date.now();
-  await waitFor(() => toldAtFirstLook.length === slotCount, 'every task to look after waking', 5000);
-  t.deepEqual(workedAfterWaking, [], 'no task did a step of work after waking');
-  t.true((await redis.llen(`${ns}:starts`)) > 0, 'the other process reaped the slots and reused them meanwhile');
-  await redis.set(`${ns}:done`, '1');
-  // This scheduler goes on: its passes work, and find the slots held by the other process's tasks.
-  await t.notThrowsAsync(scheduler.schedule());
-});
+    blockEventLoop(2500);
+    wokenAt = Date.now();
+    await waitFor(() => toldAtFirstLook.length === slotCount, 'every task to look after waking', 5000);
+    t.deepEqual(workedAfterWaking, [], 'no task did a step of work after waking');
+    t.true((await redis.llen(`${ns}:starts`)) > 0, 'the other process reaped the slots and reused them meanwhile');
+    await redis.set(`${ns}:done`, '1');
+    // This scheduler goes on: its passes work, and find the slots held by the other process's tasks.
+    await t.notThrowsAsync(scheduler.schedule());
+  },
+);
 
-test.serial('a task whose slot lapsed before its startCallback could run is never started: its backend gets it back as lapsed', async (t) => {
-  const backend = new ScriptedBackend(['late', 'next']);
-  const scheduler = new Scheduler({ name: uniqueName('lapse'), timeout: '300ms' });
-  t.teardown(() => scheduler.close());
-  scheduler.registerBackend('Queue', backend);
-  await scheduler.load([{ slotId: 1, backends: ['Queue'] }]);
-  // The process stalls between the store's start and the callback (a listener of task:start here).
-  const stall = () => blockEventLoop(600);
-  scheduler.once('task:start', stall);
-  const report = await scheduler.schedule();
-  t.is(report.started, 0);
-  t.deepEqual(backend.started, [], 'startCallback never ran');
-  t.deepEqual(
-    backend.rejected.map((r): [string, RejectInfo['reason']] => [r.taskId, r.info.reason]),
-    [['late', 'lapsed']],
-  );
-  // The occupancy the store holds is reaped as any timed-out one (one stopCallback), and work goes on.
-  await waitFor(
-    async () => {
-      await scheduler.schedule();
-      return backend.started.length === 1;
-    },
-    'the next task to start',
-    3000,
-  );
-  t.deepEqual(
-    backend.stopped.map((s): [string, StopOutcome['reason']] => [s.taskId, s.outcome.reason]),
-    [['late', 'timeout']],
-  );
-  t.is(backend.started[0]!.taskId, 'next');
-});
+test.serial(
+  'a task whose slot lapsed before its startCallback could run is never started: its backend gets it back as lapsed',
+  async (t) => {
+    const backend = new ScriptedBackend(['late', 'next']);
+    const scheduler = new Scheduler({ name: uniqueName('lapse'), timeout: '300ms' });
+    t.teardown(() => scheduler.close());
+    scheduler.registerBackend('Queue', backend);
+    await scheduler.load([{ slotId: 1, backends: ['Queue'] }]);
+    // The process stalls between the store's start and the callback (a listener of task:start here).
+    const stall = () => blockEventLoop(600);
+    scheduler.once('task:start', stall);
+    const report = await scheduler.schedule();
+    t.is(report.started, 0);
+    t.deepEqual(backend.started, [], 'startCallback never ran');
+    t.deepEqual(
+      backend.rejected.map((r): [string, RejectInfo['reason']] => [r.taskId, r.info.reason]),
+      [['late', 'lapsed']],
+    );
+    // The occupancy the store holds is reaped as any timed-out one (one stopCallback), and work goes on.
+    await waitFor(
+      async () => {
+        await scheduler.schedule();
+        return backend.started.length === 1;
+      },
+      'the next task to start',
+      3000,
+    );
+    t.deepEqual(
+      backend.stopped.map((s): [string, StopOutcome['reason']] => [s.taskId, s.outcome.reason]),
+      [['late', 'timeout']],
+    );
+    t.is(backend.started[0]!.taskId, 'next');
+  },
+);

@@ -56,7 +56,9 @@ async function redisBehind(t: ExecutionContext): Promise<{ proxy: TcpProxy; stor
       },
       async deadline(taskId) {
         const keys = await direct.keys(`{${keyPrefix}:*}:slots`);
-        const records = (await direct.hvals(keys[0]!)).map((raw) => JSON.parse(raw) as { occupancy: { taskId: string; deadline: number } | null });
+        const records = (await direct.hvals(keys[0]!)).map(
+          (raw) => JSON.parse(raw) as { occupancy: { taskId: string; deadline: number } | null },
+        );
         return records.find((record) => record.occupancy?.taskId === taskId)!.occupancy!.deadline;
       },
     },
@@ -80,7 +82,10 @@ async function postgresBehind(t: ExecutionContext): Promise<{ proxy: TcpProxy; s
         return rows[0]!.now;
       },
       async deadline(taskId) {
-        const { rows } = await direct.query<{ deadline: string }>(`SELECT deadline FROM ${schema}.task_semaphore_slots WHERE task_id = $1`, [taskId]);
+        const { rows } = await direct.query<{ deadline: string }>(
+          `SELECT deadline FROM ${schema}.task_semaphore_slots WHERE task_id = $1`,
+          [taskId],
+        );
         return Number(rows[0]!.deadline);
       },
     },

@@ -58,7 +58,11 @@ test('a running task whose occupancy Redis lost learns it at its keepalive: sign
   const { backend, scheduler, loseState, abortCause } = await fixture(t, { maxLocalTasks: 1 });
   await scheduler.load(slots(2, ['B']));
   await scheduler.schedule();
-  t.deepEqual(backend.started.map((s) => s.taskId), ['task-1'], 'maxLocalTasks 1: one task');
+  t.deepEqual(
+    backend.started.map((s) => s.taskId),
+    ['task-1'],
+    'maxLocalTasks 1: one task',
+  );
   const context = backend.contexts.get('task-1')!;
 
   await loseState();
@@ -73,7 +77,10 @@ test('a running task whose occupancy Redis lost learns it at its keepalive: sign
   await scheduler.schedule();
   t.is(backend.stopsOf('task-1').length, 1);
   // The lost task no longer counts against maxLocalTasks: the next task starts, in a new slot record.
-  t.deepEqual(backend.started.map((s) => s.taskId), ['task-1', 'task-2']);
+  t.deepEqual(
+    backend.started.map((s) => s.taskId),
+    ['task-1', 'task-2'],
+  );
   t.true(backend.started[1]!.token > context.token, 'tokens keep growing across the loss');
 });
 

@@ -20,7 +20,10 @@ async function pendingDeliveries(redis: Redis, env: Record<string, string>): Pro
   if (env.KIND === 'redis') return redis.hlen(`{${env.KEY_PREFIX}:${env.NAME}}:deliveries`);
   const pool = await connectPostgres();
   try {
-    const { rows } = await pool.query<{ n: string }>(`SELECT count(*) AS n FROM ${env.SCHEMA}.task_semaphore_deliveries WHERE scheduler = $1`, [env.NAME]);
+    const { rows } = await pool.query<{ n: string }>(
+      `SELECT count(*) AS n FROM ${env.SCHEMA}.task_semaphore_deliveries WHERE scheduler = $1`,
+      [env.NAME],
+    );
     return Number(rows[0]!.n);
   } finally {
     await pool.end();
@@ -50,7 +53,10 @@ for (const kind of ['redis', 'postgres'] as const) {
     t.true(stops.every((s) => s.reason === 'stopped'));
     // Exactly one stop per occupancy, none of them a redelivery, and every one acknowledged.
     t.is(new Set(stops.map((s) => `${s.taskId}/${s.token}`)).size, stops.length);
-    t.deepEqual(stops.filter((s) => s.redelivered), []);
+    t.deepEqual(
+      stops.filter((s) => s.redelivered),
+      [],
+    );
     t.is(await pendingDeliveries(redis, env), 0, 'the delivery log is empty');
     // More than one process did the work.
     const starts = await records(redis, `${ns}:starts`);
@@ -90,7 +96,15 @@ for (const kind of ['redis', 'postgres'] as const) {
   test(`${kind}: kill -9 between the store's end and its stopCallback: another process runs that stopCallback once, same token`, async (t) => {
     const { redis, ns } = await setup(t);
     // A short delivery lease, so that the survivor takes the victim's record within seconds.
-    const env = { ...(await storeEnv(kind)), NS: ns, NAME: uniqueName('mp'), SLOTS: '1', TIMEOUT: '30s', CALLBACK_TIMEOUT: '1s', DELIVERY_LEASE: '3s' };
+    const env = {
+      ...(await storeEnv(kind)),
+      NS: ns,
+      NAME: uniqueName('mp'),
+      SLOTS: '1',
+      TIMEOUT: '30s',
+      CALLBACK_TIMEOUT: '1s',
+      DELIVERY_LEASE: '3s',
+    };
     const [victim] = startWorkers(t, 1, { ...env, STALL_IN_STOP: '1' });
     await waitFor(async () => (await redis.llen(`${ns}:ready`)) === 1, 'the victim to load', 20_000);
     await redis.rpush(`${ns}:queue`, 'job-0');
@@ -111,7 +125,9 @@ for (const kind of ['redis', 'postgres'] as const) {
 
     const stops = await records(redis, `${ns}:stops`);
     t.deepEqual(
-      stops.filter((s) => s.taskId === 'job-0').map(({ taskId, token, reason, redelivered, pid }) => ({ taskId, token, reason, redelivered, pid })),
+      stops
+        .filter((s) => s.taskId === 'job-0')
+        .map(({ taskId, token, reason, redelivered, pid }) => ({ taskId, token, reason, redelivered, pid })),
       [{ taskId: 'job-0', token: stalled!.token, reason: 'stopped', redelivered: true, pid: survivor!.pid }],
       "the victim's end, delivered once more, by the survivor, with its token",
     );
@@ -140,11 +156,23 @@ for (const kind of ['redis', 'postgres'] as const) {
     victim!.kill('SIGKILL');
     await exited(victim!);
 
-    await waitFor(async () => (await records(redis, `${ns}:starts`)).some((s) => s.pid === spare!.pid), 'the reaped slot to be refilled', 20_000);
+    await waitFor(
+      async () => (await records(redis, `${ns}:starts`)).some((s) => s.pid === spare!.pid),
+      'the reaped slot to be refilled',
+      20_000,
+    );
     // The record of the pass that refilled comes once it ends.
-    await waitFor(async () => (await redis.lrange(`${ns}:passes`, 0, -1)).some((line) => JSON.parse(line).started > 0), 'the refilling pass to end', 10_000);
+    await waitFor(
+      async () => (await redis.lrange(`${ns}:passes`, 0, -1)).some((line) => JSON.parse(line).started > 0),
+      'the refilling pass to end',
+      10_000,
+    );
     // The reaper runs the stopCallback after its end; the refill, in another process, may come first.
-    await waitFor(async () => (await records(redis, `${ns}:stops`)).some((s) => s.taskId === hung!.taskId), 'the reap to be delivered', 10_000);
+    await waitFor(
+      async () => (await records(redis, `${ns}:stops`)).some((s) => s.taskId === hung!.taskId),
+      'the reap to be delivered',
+      10_000,
+    );
     await redis.set(`${ns}:done`, '1');
     const reap = (await records(redis, `${ns}:stops`)).find((s) => s.taskId === hung!.taskId)!;
     // Reaped by a busy process at its tick (which announces it), or by the process with room

@@ -413,4 +413,3 @@ test('a failed call does not block the next call for that backend, nor other bac
   t.deepEqual(results, [null, 'b-1', null, 'b-2']);
   t.is(failures.length, 1);
 });
-

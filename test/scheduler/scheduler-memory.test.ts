@@ -281,7 +281,10 @@ test('a backend is opened once by load(), can request passes, and is closed by c
   const scheduler = newScheduler();
   scheduler.registerBackend('q', backend);
   await scheduler.load([{ slotId: 1, backends: ['q'] }]);
-  await scheduler.load([{ slotId: 1, backends: ['q'] }, { slotId: 2, backends: ['q'] }]);
+  await scheduler.load([
+    { slotId: 1, backends: ['q'] },
+    { slotId: 2, backends: ['q'] },
+  ]);
   t.deepEqual(calls, [`open q of ${scheduler.name}`]);
   // Work arrives and the backend says so: a pass starts it, with no schedule() call.
   const passed = new Promise<void>((resolve) => scheduler.once('pass:end', () => resolve()));
@@ -294,7 +297,11 @@ test('a backend is opened once by load(), can request passes, and is closed by c
 });
 
 /** A scheduler with one slot on the given store, fed t-1 then t-2, after a first pass (t-1 runs). */
-async function oneSlotWith<B extends Queue = Queue>(t: ExecutionContext, store: () => MemorySlotStore, backend: B = new Queue(['t-1', 't-2']) as B): Promise<{ scheduler: Scheduler; backend: B }> {
+async function oneSlotWith<B extends Queue = Queue>(
+  t: ExecutionContext,
+  store: () => MemorySlotStore,
+  backend: B = new Queue(['t-1', 't-2']) as B,
+): Promise<{ scheduler: Scheduler; backend: B }> {
   const scheduler = new Scheduler({ name: schedulerName(), defaultSlotClass: 'Custom' });
   t.teardown(() => scheduler.close());
   scheduler.registerSlotClass('Custom', store).registerBackend('q', backend);
@@ -353,8 +360,11 @@ test('a wake-up while a refill holds the slots is not lost: once the refill give
     return null;
   };
   t.like(await scheduler.stop('t-1'), { ok: true });
-  for (const until = Date.now() + 2000; backend.started.length < 2 && Date.now() < until; ) await delay(5);
-  t.deepEqual(backend.started.map((s) => s.taskId), ['t-1', 't-2']);
+  for (const until = Date.now() + 2000; backend.started.length < 2 && Date.now() < until;) await delay(5);
+  t.deepEqual(
+    backend.started.map((s) => s.taskId),
+    ['t-1', 't-2'],
+  );
   t.is(passes, 2, 'the pass the wake-up ran, then the one after the refill');
 });
 

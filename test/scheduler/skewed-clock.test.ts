@@ -18,7 +18,16 @@ test("a process 7 minutes behind stamps a lost task's end on the store's clock",
     if (keys.length) await redis.del(...keys);
   });
   // HANG: the task keeps alive every quarter timeout and never stops; its keepalive learns the loss.
-  const [child] = startWorkers(t, 1, { KIND: 'redis', NAME: name, NS: ns, SLOTS: '1', KEY_PREFIX: keyPrefix, TIMEOUT: '2s', HANG: '1', ...skewedClockEnv(-7) });
+  const [child] = startWorkers(t, 1, {
+    KIND: 'redis',
+    NAME: name,
+    NS: ns,
+    SLOTS: '1',
+    KEY_PREFIX: keyPrefix,
+    TIMEOUT: '2s',
+    HANG: '1',
+    ...skewedClockEnv(-7),
+  });
   await redis.rpush(`${ns}:queue`, 'task-1');
   await waitFor(async () => (await redis.llen(`${ns}:starts`)) === 1, 'the task to start', 20_000);
 
@@ -37,5 +46,8 @@ test("a process 7 minutes behind stamps a lost task's end on the store's clock",
   // The process's own clock reads 7 minutes earlier than the store's: none of that may show.
   t.true(stop!.at < storeNow - 6 * 60_000, `the worker's clock was skewed (it recorded ${stop!.at}, the store reads ${storeNow})`);
   t.true(stop!.endedAt! >= stop!.startedAt!, `endedAt ${stop!.endedAt} precedes startedAt ${stop!.startedAt}`);
-  t.true(Math.abs(stop!.endedAt! - storeNow) < 10_000, `endedAt ${stop!.endedAt} is ${stop!.endedAt! - storeNow} ms from the store's clock`);
+  t.true(
+    Math.abs(stop!.endedAt! - storeNow) < 10_000,
+    `endedAt ${stop!.endedAt} is ${stop!.endedAt! - storeNow} ms from the store's clock`,
+  );
 });

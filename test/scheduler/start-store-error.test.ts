@@ -10,7 +10,14 @@ import pg from 'pg';
 import type { PollContext } from '../../src/contracts/backend.js';
 import type { SchedulerOptions } from '../../src/scheduler/options.js';
 import { storeErrorRetryMs } from '../../src/scheduler/task-path.js';
-import { ClaimingBackend, makeScheduler, slots, uniqueSchedulerName, waitFor, type SlotKindSetup } from '../../src/testing/scheduler-kit.js';
+import {
+  ClaimingBackend,
+  makeScheduler,
+  slots,
+  uniqueSchedulerName,
+  waitFor,
+  type SlotKindSetup,
+} from '../../src/testing/scheduler-kit.js';
 import { connectPostgres, connectRedis, freshSchema, uniqueName } from '../helpers/services.js';
 import { postgresProxy, redisProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
 

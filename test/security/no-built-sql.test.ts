@@ -65,7 +65,8 @@ export function builtStatements(source: string): string[] {
   const problems: string[] = [];
   for (const { text, expressions } of templatesOf(source)) {
     if (sqlStart.test(text)) {
-      for (const expression of expressions) if (!quotedIdentifier.test(expression)) problems.push(`SQL with \${${expression}}: ${text.slice(0, 80)}`);
+      for (const expression of expressions)
+        if (!quotedIdentifier.test(expression)) problems.push(`SQL with \${${expression}}: ${text.slice(0, 80)}`);
     }
     if (/redis\.call|KEYS\[|ARGV\[/.test(text) && expressions.length > 0) problems.push(`Lua built in a template: ${text.slice(0, 80)}`);
   }
@@ -86,7 +87,7 @@ test('the checker finds values built into SQL or Lua, and passes quoted identifi
   t.deepEqual(builtStatements('const s = bindSchema(text, this.schemaIdentifier);'), []);
   t.deepEqual(builtStatements('const m = `task ${taskId} failed`; // SELECT ${x}'), []);
   t.is(builtStatements('pool.query(`SELECT * FROM slots WHERE id = ${id}`);').length, 1);
-  t.is(builtStatements('pool.query(`\n  UPDATE slots SET owner = \'${owner}\'`);').length, 1);
+  t.is(builtStatements("pool.query(`\n  UPDATE slots SET owner = '${owner}'`);").length, 1);
   t.is(builtStatements("pool.query('SELECT * FROM t WHERE name = ' + name);").length, 1);
   t.is(builtStatements('const lua = `return redis.call("GET", "${key}")`;').length, 1);
   t.is(builtStatements('bindSchema(text, schema)').length, 1);

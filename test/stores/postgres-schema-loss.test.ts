@@ -26,7 +26,9 @@ test('a dropped schema is recreated by the next pass: slots filled again, runnin
   // The pass finds the tables gone, recreates them, and fills both slots.
   await scheduler.schedule();
   t.deepEqual(backend.started.map((s) => s.taskId).sort(), ['a', 'b', 'c', 'd']);
-  const { rows } = await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${schema}.task_semaphore_slots WHERE task_id IS NOT NULL`);
+  const { rows } = await pool.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM ${schema}.task_semaphore_slots WHERE task_id IS NOT NULL`,
+  );
   t.is(rows[0]!.n, 2);
 
   // The tasks that ran before learn it: `a` at its keepalive, `b` at the next pass.

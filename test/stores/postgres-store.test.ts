@@ -60,7 +60,12 @@ function pass(overrides: Partial<BeginPassRequest> = {}): BeginPassRequest {
   };
 }
 
-const startOf = (slotId: string, token: number, taskId: string, more: { backend?: string; timeoutMs?: number; maxRuntimeMs?: number | null } = {}) => ({
+const startOf = (
+  slotId: string,
+  token: number,
+  taskId: string,
+  more: { backend?: string; timeoutMs?: number; maxRuntimeMs?: number | null } = {},
+) => ({
   slotId,
   token,
   taskId,
@@ -332,7 +337,12 @@ test('unknown, ended and cancelled answers; token fencing', async (t) => {
   const { reserved: third } = await store.beginPass(pass({ slotIds: ['2'] }));
   t.true((await store.start(startOf('2', third[0]!.token, 'task'))).ok);
   t.like(await store.keepalive({ taskId: 'task' }), { ok: true, occupancy: { slotId: '2', cancelRequested: false } });
-  t.like(await store.keepalive({ taskId: 'task', token: current.token }), { ok: false, reason: 'ended', slotId: '1', endReason: 'cancelled' });
+  t.like(await store.keepalive({ taskId: 'task', token: current.token }), {
+    ok: false,
+    reason: 'ended',
+    slotId: '1',
+    endReason: 'cancelled',
+  });
   t.like(await store.end({ taskId: 'task', reason: 'stopped', status: 'cancelled', deliverable: ['A'] }), {
     ok: true,
     ended: { reason: 'cancelled', status: 'cancelled' },
@@ -445,7 +455,11 @@ test('concurrent passes never reserve the same slot', async (t) => {
     t.is(taken.length, slotIds.length, `round ${round}: every idle slot reserved by someone`);
     const states = await store.inspect();
     for (const [i, result] of results.entries()) {
-      for (const r of result.reserved) t.like(states.find((s) => s.slotId === r.slotId), { owner: `owner-${i}`, token: r.token });
+      for (const r of result.reserved)
+        t.like(
+          states.find((s) => s.slotId === r.slotId),
+          { owner: `owner-${i}`, token: r.token },
+        );
     }
     await Promise.all(results.map((r, i) => stores[i]!.release(r.reserved)));
   }
@@ -510,7 +524,9 @@ test('startMany and endMany of five requests are one query and one transaction e
   t.is(await writers('task_semaphore_slots'), 1, 'the five slots written by one transaction');
 
   sent.length = 0;
-  const ended = await store.endMany(slotIds.map((id) => endOf(`task-${id}`, Number(id) % 2 ? { reserve: { owner: 'k', leaseMs: 10_000 } } : {})));
+  const ended = await store.endMany(
+    slotIds.map((id) => endOf(`task-${id}`, Number(id) % 2 ? { reserve: { owner: 'k', leaseMs: 10_000 } } : {})),
+  );
   t.deepEqual(sent, ['end-many']);
   t.deepEqual(
     ended.map((r) => r.ok && [r.ended.taskId, r.reserved?.slotId ?? null]),
@@ -557,9 +573,12 @@ test('a startMany or endMany that fails part way leaves nothing of it applied', 
   t.deepEqual(await counts(), { ended: '1', outbox: '0' }, 'the end of the earlier occupancy of a is kept');
   const runningState = await store.inspect();
   // The first end frees its slot, keeps its end and queues its record (A is not deliverable).
-  await t.throwsAsync(store.endMany([endOf('a', { deliverable: [], notify: true }), endOf('b', { reserve: { owner: 'k', leaseMs: overflowMs } })]), {
-    message: /bigint out of range/,
-  });
+  await t.throwsAsync(
+    store.endMany([endOf('a', { deliverable: [], notify: true }), endOf('b', { reserve: { owner: 'k', leaseMs: overflowMs } })]),
+    {
+      message: /bigint out of range/,
+    },
+  );
   t.deepEqual(await store.inspect(), runningState, 'the end before it did not act');
   t.deepEqual(await counts(), { ended: '1', outbox: '0' }, 'no end kept, nothing queued');
   t.like(await store.end(endOf('a', { deliverable: [] })), { ok: true, delivered: false, ended: { taskId: 'a' } });
@@ -614,13 +633,19 @@ test('a startMany refused by the task index, or failed to break a deadlock, runs
   const lockSlots = async (slotIds: string[]) => {
     const client = await pool.connect();
     await client.query('BEGIN');
-    await client.query(`SELECT 1 FROM ${schema}.task_semaphore_slots WHERE scheduler = $1 AND slot_id = ANY ($2) FOR UPDATE`, [name, slotIds]);
+    await client.query(`SELECT 1 FROM ${schema}.task_semaphore_slots WHERE scheduler = $1 AND slot_id = ANY ($2) FOR UPDATE`, [
+      name,
+      slotIds,
+    ]);
     const pid = (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
     return {
       /** Resolves once `count` backends wait for this lock holder. */
       waitedOnBy: async (count: number) => {
         for (const until = Date.now() + 10_000; ; await sleep(5)) {
-          const { rows } = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE $1 = ANY (pg_blocking_pids(pid))', [pid]);
+          const { rows } = await pool.query<{ n: number }>(
+            'SELECT count(*)::int AS n FROM pg_stat_activity WHERE $1 = ANY (pg_blocking_pids(pid))',
+            [pid],
+          );
           if (rows[0]!.n >= count) return;
           if (Date.now() > until) throw new Error(`${count} backend(s) did not wait for the lock holder within 10 s`);
         }
@@ -666,7 +691,9 @@ test('a startMany refused by the task index, or failed to break a deadlock, runs
   {
     const { mine, theirs } = await reserve();
     const deadlocks = async () =>
-      Number((await pool.query<{ n: string }>('SELECT deadlocks AS n FROM pg_stat_database WHERE datname = current_database()')).rows[0]!.n);
+      Number(
+        (await pool.query<{ n: string }>('SELECT deadlocks AS n FROM pg_stat_database WHERE datname = current_database()')).rows[0]!.n,
+      );
     const before = await deadlocks();
     const lock = await lockSlots(['2', '4']);
     sent.length = 0;
@@ -679,7 +706,10 @@ test('a startMany refused by the task index, or failed to break a deadlock, runs
     const [a, b] = await batches;
     const winner = a.every((r) => r.ok) ? a : b;
     const loser = winner === a ? b : a;
-    t.true(winner.every((r) => r.ok), JSON.stringify([a, b]));
+    t.true(
+      winner.every((r) => r.ok),
+      JSON.stringify([a, b]),
+    );
     const slotOf = new Map(winner.flatMap((r) => (r.ok ? [[r.occupancy.taskId, r.occupancy.slotId] as const] : [])));
     const loserIds = winner === a ? ['y1', 'y0'] : ['y0', 'y1'];
     t.deepEqual(
@@ -691,7 +721,7 @@ test('a startMany refused by the task index, or failed to break a deadlock, runs
     t.true(runs >= 3 && runs <= 6, `the batch PostgreSQL failed ran again: ${runs} start-many in all`);
     // Other tests' deadlocks count as well; ours is among them. Backends report the count a
     // little later, at most PostgreSQL's 10 s idle interval.
-    for (const until = Date.now() + 15_000; (await deadlocks()) <= before && Date.now() < until; ) await sleep(50);
+    for (const until = Date.now() + 15_000; (await deadlocks()) <= before && Date.now() < until;) await sleep(50);
     t.true((await deadlocks()) > before, 'a deadlock was detected');
     await cleanUp(['y0', 'y1'], mine, theirs);
   }
@@ -732,8 +762,20 @@ test('init brings a schema at migration 1 to the latest, and the store then work
   t.teardown(() => store.close());
   await store.init(['1', '2']);
   t.deepEqual((await pool.query(`SELECT version FROM ${schema}.task_semaphore_migrations ORDER BY 1`)).rows, everyVersion);
-  t.deepEqual(await functions(), ['task_semaphore_end_v1', 'task_semaphore_end_v2', 'task_semaphore_occupancy_end_v1', 'task_semaphore_start_v1', 'task_semaphore_start_v2']);
-  t.deepEqual(await store.keepalive({ taskId: 'done-task', token: 3 }), { ok: false, reason: 'ended', slotId: '2', token: 3, endReason: 'stopped' });
+  t.deepEqual(await functions(), [
+    'task_semaphore_end_v1',
+    'task_semaphore_end_v2',
+    'task_semaphore_occupancy_end_v1',
+    'task_semaphore_start_v1',
+    'task_semaphore_start_v2',
+  ]);
+  t.deepEqual(await store.keepalive({ taskId: 'done-task', token: 3 }), {
+    ok: false,
+    reason: 'ended',
+    slotId: '2',
+    token: 3,
+    endReason: 'stopped',
+  });
 
   const ended = await store.end(endOf('old-task', { reserve: { owner: 'new', leaseMs: 30_000 } }));
   if (!ended.ok || !ended.reserved) return t.fail(`end failed: ${JSON.stringify(ended)}`);
@@ -765,7 +807,11 @@ test('init refuses connections that default to an isolation level stricter than 
   t.teardown(() => admin.end());
   const schema = await freshSchema(admin);
   for (const level of ['repeatable read', 'serializable']) {
-    const pool = new pg.Pool({ connectionString: databaseUrl, max: 1, options: `-c default_transaction_isolation=${level.replace(' ', '\\ ')}` });
+    const pool = new pg.Pool({
+      connectionString: databaseUrl,
+      max: 1,
+      options: `-c default_transaction_isolation=${level.replace(' ', '\\ ')}`,
+    });
     t.teardown(() => pool.end());
     const store = new PostgresSlotStore({ name: uniqueName('iso'), postgres: pool, schema });
     const error = await t.throwsAsync(store.init(['1']), { instanceOf: ConfigError });
@@ -786,7 +832,11 @@ test('a task whose row keeps changing under every attempt ends the call with ERR
   await pool.query(`ALTER TABLE ${schema}.task_semaphore_slots DROP CONSTRAINT task_semaphore_slots_running_check`);
   await pool.query(`UPDATE ${schema}.task_semaphore_slots SET status = 'reserved', lease_until = deadline WHERE task_id = 'x'`);
   const before = await store.inspect();
-  const conflict = { instanceOf: StoreConflictError, code: 'ERR_STORE_CONFLICT', message: /task "x" kept changing under \d+ attempts; retry the call/ };
+  const conflict = {
+    instanceOf: StoreConflictError,
+    code: 'ERR_STORE_CONFLICT',
+    message: /task "x" kept changing under \d+ attempts; retry the call/,
+  };
   const endError = await t.throwsAsync(store.end(endOf('x')), conflict);
   t.is((endError as unknown as { taskId?: string }).taskId, 'x');
   await t.throwsAsync(store.endMany([endOf('x', { reserve: { owner: 'k', leaseMs: 1000 } })]), conflict);

@@ -40,7 +40,9 @@ async function storeWithTasks(
   t.teardown(() => store.close());
   await store.init(slotIds);
   const { reserved } = await store.beginPass({ slotIds, owner: 'p1', leaseMs: long, deliverable: ['b'], retentionMs: long, limit: 100 });
-  const started = await store.startMany(reserved.map((r) => ({ ...r, taskId: `task-${r.slotId}`, backend: 'b', timeoutMs: long, maxRuntimeMs: null })));
+  const started = await store.startMany(
+    reserved.map((r) => ({ ...r, taskId: `task-${r.slotId}`, backend: 'b', timeoutMs: long, maxRuntimeMs: null })),
+  );
   const running = started.map((result) => (result.ok ? result.occupancy : t.fail(`start failed: ${JSON.stringify(result)}`)) as Occupancy);
   t.is(running.length, slotIds.length);
   return { store, running };
@@ -52,7 +54,13 @@ async function renewWhile(store: RedisSlotStore, running: readonly Occupancy[], 
   void done.finally(() => (over = true));
   const outcomes: Array<boolean | unknown> = [];
   while (!over) {
-    for (const o of running) outcomes.push(await store.keepalive({ taskId: o.taskId, token: o.token }).then((r) => r.ok, (error: unknown) => error));
+    for (const o of running)
+      outcomes.push(
+        await store.keepalive({ taskId: o.taskId, token: o.token }).then(
+          (r) => r.ok,
+          (error: unknown) => error,
+        ),
+      );
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
   return outcomes;
@@ -67,12 +75,15 @@ async function stateKept(t: ExecutionContext, store: RedisSlotStore, running: re
   const ended = await store.end({ taskId: running[0]!.taskId, token: running[0]!.token, reason: 'stopped', deliverable: ['b'] });
   t.true(ended.ok);
   const { reserved } = await store.beginPass({ slotIds, owner: 'p2', leaseMs: long, deliverable: ['b'], retentionMs: long, limit: 100 });
-  t.deepEqual(reserved.map((r) => r.slotId), [running[0]!.slotId]);
+  t.deepEqual(
+    reserved.map((r) => r.slotId),
+    [running[0]!.slotId],
+  );
   // Fencing tokens keep growing on the new master.
   t.true(reserved[0]!.token > Math.max(...running.map((o) => o.token)));
 }
 
-test('a manual failover of the name\'s master loses no acknowledged write, and calls meanwhile succeed', async (t) => {
+test("a manual failover of the name's master loses no acknowledged write, and calls meanwhile succeed", async (t) => {
   t.timeout(90_000);
   const cluster = await ownCluster(t);
   const { store, running } = await storeWithTasks(t, cluster);
@@ -84,7 +95,10 @@ test('a manual failover of the name\'s master loses no acknowledged write, and c
   t.is((await cluster.shardOf(tag)).master, before.replica);
   // The old master paused its writers until the replica caught up, then sent them on (MOVED).
   t.true(outcomes.length > 0);
-  t.deepEqual(outcomes.filter((outcome) => outcome !== true), []);
+  t.deepEqual(
+    outcomes.filter((outcome) => outcome !== true),
+    [],
+  );
   await stateKept(t, store, running);
 });
 
@@ -100,7 +114,8 @@ test('a killed master: calls fail as StoreUnavailableError until its replica tak
   t.is((await kill).promoted, before.replica);
   const failures = outcomes.filter((outcome) => outcome !== true);
   t.true(failures.length > 0, 'no call reached the dead master');
-  for (const failure of failures) t.true(failure instanceof StoreUnavailableError, `expected StoreUnavailableError, got ${String(failure)}`);
+  for (const failure of failures)
+    t.true(failure instanceof StoreUnavailableError, `expected StoreUnavailableError, got ${String(failure)}`);
   await stateKept(t, store, running);
   // The shard gets a replica again, and a later failover finds it.
   await cluster.replaceKilled();
@@ -112,8 +127,12 @@ test('a killed master: calls fail as StoreUnavailableError until its replica tak
 /** A task ended, and another started in its slot, on a master whose replica gets none of it. */
 async function writesTheReplicaLacks(store: RedisSlotStore, cluster: OwnCluster, first: Occupancy) {
   await cluster.cutReplication(tag);
-  const ended = await store.end({ taskId: first.taskId, token: first.token, reason: 'stopped', deliverable: ['b'] }).catch((error: unknown) => error);
-  const pass = await store.beginPass({ slotIds, owner: 'p2', leaseMs: long, deliverable: ['b'], retentionMs: long, limit: 100 }).catch((error: unknown) => error);
+  const ended = await store
+    .end({ taskId: first.taskId, token: first.token, reason: 'stopped', deliverable: ['b'] })
+    .catch((error: unknown) => error);
+  const pass = await store
+    .beginPass({ slotIds, owner: 'p2', leaseMs: long, deliverable: ['b'], retentionMs: long, limit: 100 })
+    .catch((error: unknown) => error);
   return { ended, pass };
 }
 
@@ -151,7 +170,10 @@ test('with waitReplicas, a write the replica did not confirm fails as StoreUnava
   await cluster.killMaster(tag);
   // Until the new master has a replica, nothing it writes is confirmed either.
   const orphaned = await store.keepalive({ taskId: first!.taskId, token: first!.token }).catch((error: unknown) => error);
-  t.true(orphaned instanceof StoreUnavailableError, `expected StoreUnavailableError, got ${String(orphaned)}: ${String((orphaned as Error).cause)}`);
+  t.true(
+    orphaned instanceof StoreUnavailableError,
+    `expected StoreUnavailableError, got ${String(orphaned)}: ${String((orphaned as Error).cause)}`,
+  );
   await cluster.replaceKilled();
   // What the store acknowledged is what the new master holds: the first task runs, as its
   // scheduler, told its stop failed, still believes; stopped again, it ends.
@@ -167,7 +189,10 @@ test('a Scheduler passes redisWaitReplicas to its store: its task runs while the
   scheduler.registerBackend('b', backend);
   await scheduler.load([{ slotId: 1, backends: ['b'] }]);
   await scheduler.schedule();
-  t.deepEqual(backend.started.map((s) => s.taskId), ['a']);
+  t.deepEqual(
+    backend.started.map((s) => s.taskId),
+    ['a'],
+  );
   await cluster.cutReplication(tag);
   const failed = await scheduler.stop('a').catch((error: unknown) => error);
   t.true(failed instanceof StoreUnavailableError, `expected StoreUnavailableError, got ${String(failed)}`);

@@ -131,7 +131,16 @@ test('a full cycle: reserve, start, keepalive, end, timed by the Redis clock', a
   const started = await store.start(startReq('1', one, 'task-a', { maxRuntimeMs: 60_000 }));
   if (!started.ok) return t.fail(started.reason);
   const occ = started.occupancy;
-  t.like(occ, { slotId: '1', token: one, taskId: 'task-a', backend: 'b', owner: 'owner-a', timeoutMs: 10_000, maxRuntimeMs: 60_000, cancelRequested: false });
+  t.like(occ, {
+    slotId: '1',
+    token: one,
+    taskId: 'task-a',
+    backend: 'b',
+    owner: 'owner-a',
+    timeoutMs: 10_000,
+    maxRuntimeMs: 60_000,
+    cancelRequested: false,
+  });
   t.is(occ.deadline, occ.startedAt + 10_000);
   t.is(occ.maxDeadline, occ.startedAt + 60_000);
   await store.release(first.reserved.slice(1));
@@ -144,7 +153,10 @@ test('a full cycle: reserve, start, keepalive, end, timed by the Redis clock', a
 
   const second = await store.beginPass(pass());
   t.deepEqual(second.running, [renewed.occupancy]);
-  t.deepEqual(second.reserved, [{ slotId: '2', token: one + 3 }, { slotId: '3', token: one + 4 }]);
+  t.deepEqual(second.reserved, [
+    { slotId: '2', token: one + 3 },
+    { slotId: '3', token: one + 4 },
+  ]);
   await store.release(second.reserved);
 
   const ended = await store.end({ taskId: 'task-a', token: one, reason: 'stopped', status: 'succeeded', deliverable: ['b'] });
@@ -153,9 +165,18 @@ test('a full cycle: reserve, start, keepalive, end, timed by the Redis clock', a
   t.deepEqual(ended.ended, { ...renewed.occupancy, reason: 'stopped', endedAt: ended.ended.endedAt, status: 'succeeded', error: null });
   t.true(ended.ended.endedAt >= renewed.occupancy.lastKeepaliveAt);
 
-  t.deepEqual(await store.inspect(), SLOTS.map((slotId, i) => ({
-    slotId, status: 'idle' as const, token: one + [0, 3, 4][i]!, owner: null, leaseUntil: null, occupancy: null, overdue: false,
-  })));
+  t.deepEqual(
+    await store.inspect(),
+    SLOTS.map((slotId, i) => ({
+      slotId,
+      status: 'idle' as const,
+      token: one + [0, 3, 4][i]!,
+      owner: null,
+      leaseUntil: null,
+      occupancy: null,
+      overdue: false,
+    })),
+  );
   t.deepEqual(await store.keepalive({ taskId: 'task-a' }), { ok: false, reason: 'ended', slotId: '1', token: one, endReason: 'stopped' });
 });
 
@@ -173,9 +194,16 @@ test('tokens keep growing after Redis loses the keys (a restart without persiste
   await redis.del(...['slots', 'tasks', 'ended', 'expiry', 'ended-at', 'outbox', 'token'].map((key) => `${ns}:${key}`));
   await sleep(2); // the clock moves on, as it does across any restart
   const after = await store.beginPass(pass());
-  t.deepEqual(after.reserved.map((r) => r.slotId), SLOTS, 'missing slots are idle, and reserved');
+  t.deepEqual(
+    after.reserved.map((r) => r.slotId),
+    SLOTS,
+    'missing slots are idle, and reserved',
+  );
   const highest = Math.max(...before.reserved.map((r) => r.token));
-  t.true(after.reserved.every((r) => r.token > highest), `${after.reserved.map((r) => r.token)} > ${highest}`);
+  t.true(
+    after.reserved.every((r) => r.token > highest),
+    `${after.reserved.map((r) => r.token)} > ${highest}`,
+  );
   // The task that ran across the loss is unknown now: its scheduler ends it as lost.
   t.deepEqual(await store.keepalive({ taskId: 'task-a', token: started.occupancy.token }), { ok: false, reason: 'unknown' });
 });
@@ -214,9 +242,19 @@ test('beginPass reaps timeouts and max runtimes with the right reason', async (t
   await sleep(500);
 
   // Overdue but not yet reaped: answered timed_out, never renewed.
-  t.deepEqual(await store.keepalive({ taskId: 'slow' }), { ok: false, reason: 'timed_out', slotId: '1', token: a!.token, endReason: 'timeout' });
+  t.deepEqual(await store.keepalive({ taskId: 'slow' }), {
+    ok: false,
+    reason: 'timed_out',
+    slotId: '1',
+    token: a!.token,
+    endReason: 'timeout',
+  });
   t.deepEqual(await store.end({ taskId: 'long', reason: 'stopped', deliverable: ['b'] }), {
-    ok: false, reason: 'timed_out', slotId: '2', token: b!.token, endReason: 'max_runtime',
+    ok: false,
+    reason: 'timed_out',
+    slotId: '2',
+    token: b!.token,
+    endReason: 'max_runtime',
   });
   t.true((await store.inspect())[0]!.overdue);
 
@@ -226,8 +264,20 @@ test('beginPass reaps timeouts and max runtimes with the right reason', async (t
   t.deepEqual(byTask.slow, { ...a!, reason: 'timeout', endedAt: result.now, status: null, error: null });
   t.deepEqual(byTask.long, { ...b!, reason: 'max_runtime', endedAt: result.now, status: null, error: null });
 
-  t.deepEqual(await store.requestCancel({ taskId: 'slow' }), { ok: false, reason: 'timed_out', slotId: '1', token: a!.token, endReason: 'timeout' });
-  t.deepEqual(await store.keepalive({ taskId: 'long', token: b!.token }), { ok: false, reason: 'timed_out', slotId: '2', token: b!.token, endReason: 'max_runtime' });
+  t.deepEqual(await store.requestCancel({ taskId: 'slow' }), {
+    ok: false,
+    reason: 'timed_out',
+    slotId: '1',
+    token: a!.token,
+    endReason: 'timeout',
+  });
+  t.deepEqual(await store.keepalive({ taskId: 'long', token: b!.token }), {
+    ok: false,
+    reason: 'timed_out',
+    slotId: '2',
+    token: b!.token,
+    endReason: 'max_runtime',
+  });
   t.like((await store.inspect())[0], { status: 'idle', overdue: false });
   t.deepEqual((await store.beginPass(pass({ slotIds: [] }))).ended, []);
 });
@@ -248,7 +298,11 @@ test('unknown, ended and cancelled answers', async (t) => {
   t.deepEqual(await store.keepalive({ taskId: 'never' }), { ok: false, reason: 'unknown' });
 
   const occ = await run(store, '1', 'task');
-  t.deepEqual(await store.keepalive({ taskId: 'task', token: occ.token + 1 }), { ok: false, reason: 'unknown' }, 'a token the task never ran under');
+  t.deepEqual(
+    await store.keepalive({ taskId: 'task', token: occ.token + 1 }),
+    { ok: false, reason: 'unknown' },
+    'a token the task never ran under',
+  );
 
   const cancel = await store.requestCancel({ taskId: 'task', token: occ.token });
   t.like(cancel, { ok: true, alreadyRequested: false, occupancy: { cancelRequested: true } });
@@ -258,15 +312,25 @@ test('unknown, ended and cancelled answers', async (t) => {
   const ended = await store.end({ taskId: 'task', reason: 'stopped', error: '', deliverable: ['b'] });
   t.like(ended, { ok: true, ended: { reason: 'cancelled', status: null, error: '' } });
   t.deepEqual(await store.end({ taskId: 'task', reason: 'stopped', deliverable: ['b'] }), {
-    ok: false, reason: 'ended', slotId: '1', token: occ.token, endReason: 'cancelled',
+    ok: false,
+    reason: 'ended',
+    slotId: '1',
+    token: occ.token,
+    endReason: 'cancelled',
   });
   t.deepEqual(await store.keepalive({ taskId: 'task', token: occ.token + 7 }), { ok: false, reason: 'unknown' });
 
   // A stop reported with status `cancelled` ends as cancelled too; other reasons are kept.
   await run(store, '2', 'other');
-  t.like(await store.end({ taskId: 'other', reason: 'stopped', status: 'cancelled', deliverable: ['b'] }), { ok: true, ended: { reason: 'cancelled' } });
+  t.like(await store.end({ taskId: 'other', reason: 'stopped', status: 'cancelled', deliverable: ['b'] }), {
+    ok: true,
+    ended: { reason: 'cancelled' },
+  });
   await run(store, '2', 'failing');
-  t.like(await store.end({ taskId: 'failing', reason: 'start_failed', error: 'boom', deliverable: ['b'] }), { ok: true, ended: { reason: 'start_failed', error: 'boom' } });
+  t.like(await store.end({ taskId: 'failing', reason: 'start_failed', error: 'boom', deliverable: ['b'] }), {
+    ok: true,
+    ended: { reason: 'start_failed', error: 'boom' },
+  });
 });
 
 test('tombstones are pruned after retentionMs, then the task is unknown', async (t) => {
@@ -285,10 +349,26 @@ test('starting a task again keeps the end of its earlier occupancy, in the same 
   await store.end({ taskId: 'again', reason: 'stopped', deliverable: ['b'] });
   const second = await run(store, '2', 'again');
   await store.end({ taskId: 'again', reason: 'backend_removed', deliverable: ['b'] });
-  t.deepEqual(await store.keepalive({ taskId: 'again' }), { ok: false, reason: 'ended', slotId: '2', token: second.token, endReason: 'backend_removed' });
-  t.deepEqual(await store.keepalive({ taskId: 'again', token: first.token }), { ok: false, reason: 'ended', slotId: '1', token: first.token, endReason: 'stopped' });
+  t.deepEqual(await store.keepalive({ taskId: 'again' }), {
+    ok: false,
+    reason: 'ended',
+    slotId: '2',
+    token: second.token,
+    endReason: 'backend_removed',
+  });
+  t.deepEqual(await store.keepalive({ taskId: 'again', token: first.token }), {
+    ok: false,
+    reason: 'ended',
+    slotId: '1',
+    token: first.token,
+    endReason: 'stopped',
+  });
   t.deepEqual(await redis.hkeys(`${ns}:ended`), ['again']);
-  t.is(Number(await redis.zscore(`${ns}:ended-at`, 'again')), JSON.parse((await redis.hget(`${ns}:ended`, 'again'))!).earlier[0].endedAt, 'due by its oldest end');
+  t.is(
+    Number(await redis.zscore(`${ns}:ended-at`, 'again')),
+    JSON.parse((await redis.hget(`${ns}:ended`, 'again'))!).earlier[0].endedAt,
+    'due by its oldest end',
+  );
 });
 
 test('token fencing: an end with an old token does nothing', async (t) => {
@@ -346,10 +426,18 @@ test('startMany and endMany of five requests are one EVALSHA each; of none, no c
     slotIds,
   );
   t.deepEqual(sent, ['evalsha start3']);
-  const ended = await store.endMany(slotIds.map((id) => endReq(`task-${id}`, Number(id) % 2 ? { reserve: { owner: 'k', leaseMs: 10_000 } } : {})));
+  const ended = await store.endMany(
+    slotIds.map((id) => endReq(`task-${id}`, Number(id) % 2 ? { reserve: { owner: 'k', leaseMs: 10_000 } } : {})),
+  );
   t.deepEqual(
     ended.map((r) => r.ok && [r.ended.taskId, r.reserved?.slotId ?? null]),
-    [['task-1', '1'], ['task-2', null], ['task-3', '3'], ['task-4', null], ['task-5', '5']],
+    [
+      ['task-1', '1'],
+      ['task-2', null],
+      ['task-3', '3'],
+      ['task-4', null],
+      ['task-5', '5'],
+    ],
   );
   t.deepEqual(sent, ['evalsha start3', 'evalsha end9']);
 });
@@ -390,10 +478,13 @@ test('the outbox delivers ended records to a caller that has the backend, once',
   t.deepEqual((await store.beginPass(pass({ slotIds: [], deliverable: [] }))).ended, []);
 
   const taker = await store.beginPass(pass({ slotIds: [], deliverable: ['remote'] }));
-  t.deepEqual(taker.ended.map((e) => [e.taskId, e.reason]), [
-    ['stopped-elsewhere', 'stopped'],
-    ['timing-out', 'timeout'],
-  ]);
+  t.deepEqual(
+    taker.ended.map((e) => [e.taskId, e.reason]),
+    [
+      ['stopped-elsewhere', 'stopped'],
+      ['timing-out', 'timeout'],
+    ],
+  );
   t.deepEqual(taker.ended[0], ended.ok ? ended.ended : undefined);
   t.deepEqual((await store.beginPass(pass({ slotIds: [], deliverable: ['remote'] }))).ended, []);
 });
@@ -406,9 +497,15 @@ test('outbox takes count against limit and the outbox is capped', async (t) => {
   }
   t.is(await redis.llen(`${ns}:outbox`), 2);
   const first = await store.beginPass(pass({ slotIds: [], deliverable: ['remote'], limit: 1 }));
-  t.deepEqual(first.ended.map((e) => e.taskId), ['o2']);
+  t.deepEqual(
+    first.ended.map((e) => e.taskId),
+    ['o2'],
+  );
   const second = await store.beginPass(pass({ slotIds: [], deliverable: ['remote'], limit: 1 }));
-  t.deepEqual(second.ended.map((e) => e.taskId), ['o3']);
+  t.deepEqual(
+    second.ended.map((e) => e.taskId),
+    ['o3'],
+  );
 });
 
 test('an unreachable Redis URL gives StoreUnavailableError without the password', async (t) => {
@@ -538,7 +635,9 @@ test('with waitReplicas, a write no replica confirms fails as StoreUnavailableEr
   t.teardown(() => store.close());
   await store.init(SLOTS);
   t.is((await store.inspect()).length, SLOTS.length);
-  const failed = await store.beginPass({ slotIds: SLOTS, owner: 'o', leaseMs: 60_000, deliverable: ['b'], retentionMs: 60_000, limit: 100 }).catch((error: unknown) => error);
+  const failed = await store
+    .beginPass({ slotIds: SLOTS, owner: 'o', leaseMs: 60_000, deliverable: ['b'], retentionMs: 60_000, limit: 100 })
+    .catch((error: unknown) => error);
   t.true(failed instanceof StoreUnavailableError, `expected StoreUnavailableError, got ${String(failed)}`);
   t.regex(String((failed as StoreUnavailableError).cause), /WAIT: 0 of 1 replicas confirmed the write within 50 ms/);
   // The master ran it all the same: the reservations are there, unacknowledged.

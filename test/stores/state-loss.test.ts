@@ -61,7 +61,11 @@ async function fullAgain(t: ExecutionContext, what: string, view: StoreView, red
   // Generous: the requirement is a timeout and a pass; a fleet that stays below N never gets there.
   await waitFor(() => runsFull(view, redis, ns), `the fleet to run ${slots} tasks again after ${what}`, timeoutMs + passMs + 8000);
   t.log(`${what}: ${slots} tasks running again ${Date.now() - back} ms after (timeout ${timeoutMs} ms + pass ${passMs} ms)`);
-  await waitFor(async () => (await view.listening().catch(() => 0)) === workers, `every process to listen to the store's events after ${what}`, 10_000);
+  await waitFor(
+    async () => (await view.listening().catch(() => 0)) === workers,
+    `every process to listen to the store's events after ${what}`,
+    10_000,
+  );
 }
 
 /** Runs `ids` through the fleet, applying each loss once the fleet runs full; returns the records. */
@@ -92,7 +96,10 @@ async function runThrough(
     30_000,
   );
   await redis.set(`${ns}:done`, '1');
-  t.deepEqual(await Promise.all(children.map(exited)), Array.from({ length: workers }, () => 0));
+  t.deepEqual(
+    await Promise.all(children.map(exited)),
+    Array.from({ length: workers }, () => 0),
+  );
   const starts = await records(redis, `${ns}:starts`);
   const stops = await records(redis, `${ns}:stops`);
   const aborts = await records(redis, `${ns}:aborts`);
@@ -126,7 +133,10 @@ test('Redis: a fleet on a Redis that loses every key (restart without persistenc
   ]);
   const key = (e: Entry) => `${e.taskId}/${e.token}`;
   const lost = stops.filter((s) => s.reason === 'lost');
-  t.true(stops.every((s) => s.reason === 'stopped' || s.reason === 'lost'), JSON.stringify(stops.filter((s) => s.reason !== 'stopped')));
+  t.true(
+    stops.every((s) => s.reason === 'stopped' || s.reason === 'lost'),
+    JSON.stringify(stops.filter((s) => s.reason !== 'stopped')),
+  );
   // The tasks that ran across a loss learnt it: their stopCallback says lost, each time.
   for (const at of lossesAt) {
     t.true(
@@ -166,6 +176,12 @@ test('PostgreSQL: a fleet whose PostgreSQL restarts (fast, then immediate) runs 
     ['an immediate restart', () => server.restart('immediate', 1500)],
   ]);
   // The slots persist: a task ends as it stopped, or timed out when its stop or keepalives could not get through.
-  t.true(stops.every((s) => s.reason === 'stopped' || s.reason === 'timeout'), JSON.stringify(stops.filter((s) => s.reason !== 'stopped')));
-  t.true(aborts.every((a) => a.cause === 'lost' || a.cause === 'timeout'), JSON.stringify(aborts));
+  t.true(
+    stops.every((s) => s.reason === 'stopped' || s.reason === 'timeout'),
+    JSON.stringify(stops.filter((s) => s.reason !== 'stopped')),
+  );
+  t.true(
+    aborts.every((a) => a.cause === 'lost' || a.cause === 'timeout'),
+    JSON.stringify(aborts),
+  );
 });

@@ -19,7 +19,11 @@ export function graphileContenders({ services, admin, options }: Setup): { conte
   const { worker, version } = graphile;
   const size = options.slots + 1;
   const contenders: Contender[] = [
-    { key: 'graphile', label: `graphile-worker ${version}, concurrency ${options.slots}, defaults`, drain: (n) => graphileDrain(services, admin, worker, n, options.slots, undefined) },
+    {
+      key: 'graphile',
+      label: `graphile-worker ${version}, concurrency ${options.slots}, defaults`,
+      drain: (n) => graphileDrain(services, admin, worker, n, options.slots, undefined),
+    },
     {
       key: 'graphile-lq',
       label: `graphile-worker ${version}, concurrency ${options.slots}, localQueue.size ${size}`,
@@ -32,7 +36,9 @@ export function graphileContenders({ services, admin, options }: Setup): { conte
     },
   ];
   if (Number(process.versions.node.split('.')[0]) < 22) {
-    notes.push(`graphile-worker ${version} declares node >= 22.18 (engines); it ran here on Node ${process.version} without errors, every job checked in SQL.`);
+    notes.push(
+      `graphile-worker ${version} declares node >= 22.18 (engines); it ran here on Node ${process.version} without errors, every job checked in SQL.`,
+    );
   }
   return { contenders, notes };
 }
@@ -83,7 +89,9 @@ async function graphileDrain(
     let elapsedMs: number;
     let measured: Measured;
     try {
-      const stall = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`graphile-worker drain stalled: ${completed} of ${jobs} after 180 s`)), 180_000).unref());
+      const stall = new Promise<never>((_, reject) =>
+        setTimeout(() => reject(new Error(`graphile-worker drain stalled: ${completed} of ${jobs} after 180 s`)), 180_000).unref(),
+      );
       await Promise.race([complete, stall, runner.promise.then(() => Promise.reject(new Error('graphile-worker runner ended early')))]);
       // Completions are written after job:complete: the drain ends when the table is empty.
       while (Number((await admin.query<{ n: string }>(`SELECT count(*) AS n FROM ${table}`)).rows[0]!.n) > 0) await sleep(2);

@@ -17,16 +17,30 @@ import { describe, freshQueue, queue, taskName, verify } from '../queue.js';
 export function oursContenders({ services, admin, options }: Setup): Contender[] {
   return [
     { key: 'redis', label: `task-semaphore, ${options.slots} Redis slots`, drain: (n) => oursDrain(services, admin, n, options, 'redis') },
-    { key: 'postgres', label: `task-semaphore, ${options.slots} PostgreSQL slots`, drain: (n) => oursDrain(services, admin, n, options, 'postgres') },
+    {
+      key: 'postgres',
+      label: `task-semaphore, ${options.slots} PostgreSQL slots`,
+      drain: (n) => oursDrain(services, admin, n, options, 'postgres'),
+    },
   ];
 }
 
 /** Our Scheduler with a ProcrastinateBackend on its own, on Redis or PostgreSQL slots. */
-async function oursDrain(services: Services, admin: pg.Pool, jobs: number, options: ProcrastinateBenchOptions, store: 'redis' | 'postgres'): Promise<Drain> {
+async function oursDrain(
+  services: Services,
+  admin: pg.Pool,
+  jobs: number,
+  options: ProcrastinateBenchOptions,
+  store: 'redis' | 'postgres',
+): Promise<Drain> {
   const q = await freshQueue(services, admin, jobs, options.poolSize);
   const sqlCounter = countPostgres(q.pool);
   const slotSchema = store === 'postgres' ? services.newSchema('bench_slots') : undefined;
-  const { options: storeOptions, counter: storeCounter, pool: slotPool } = await countedStore(services, store, { max: options.slots, schema: slotSchema });
+  const {
+    options: storeOptions,
+    counter: storeCounter,
+    pool: slotPool,
+  } = await countedStore(services, store, { max: options.slots, schema: slotSchema });
   let handled = 0;
   let stopped = 0;
   let fail!: (error: Error) => void;
@@ -47,7 +61,8 @@ async function oursDrain(services: Services, admin: pg.Pool, jobs: number, optio
   const scheduler = new Scheduler({ name: uniqueName('bench_pq'), timeout: '5m', ...storeOptions });
   scheduler.registerBackend('Procrastinate', backend);
   scheduler.on('task:stop', (ended) => {
-    if (ended.status !== 'succeeded') fail(new Error(`job ${ended.taskId} ended ${ended.reason}/${String(ended.status)}: ${String(ended.error)}`));
+    if (ended.status !== 'succeeded')
+      fail(new Error(`job ${ended.taskId} ended ${ended.reason}/${String(ended.status)}: ${String(ended.error)}`));
     else if (++stopped === jobs) finish();
   });
   scheduler.on('pass:error', (error) => fail(error));

@@ -44,7 +44,13 @@ async function sqlLockstepDrain(services: Services, admin: pg.Pool, jobs: number
     const measured = stop();
     await verify(q.pool, jobs, 'SQL lockstep');
     await q.pool.query(sql.unregister, [workerId]);
-    return { contender: 'sql-lockstep', jobsPerSec: (jobs / elapsedMs) * 1000, elapsedMs, requests: `SQL ${fmt(statements / jobs, 2)}`, ...measured };
+    return {
+      contender: 'sql-lockstep',
+      jobsPerSec: (jobs / elapsedMs) * 1000,
+      elapsedMs,
+      requests: `SQL ${fmt(statements / jobs, 2)}`,
+      ...measured,
+    };
   } finally {
     fetcher.release();
     finisher.release();

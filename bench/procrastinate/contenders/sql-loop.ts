@@ -13,7 +13,11 @@ import { sql } from '../statements.js';
 
 export function sqlLoopContenders({ services, admin, options }: Setup): Contender[] {
   return [
-    { key: 'sql', label: `SQL ceiling: fetch_job_v2 + finish_job_v1, ${options.slots} connections`, drain: (n) => sqlDrain(services, admin, n, options.slots, 1) },
+    {
+      key: 'sql',
+      label: `SQL ceiling: fetch_job_v2 + finish_job_v1, ${options.slots} connections`,
+      drain: (n) => sqlDrain(services, admin, n, options.slots, 1),
+    },
     {
       key: 'sql-prepared',
       label: `SQL, prepared statements: fetch_job_v2 + finish_job_v1, ${options.slots} connections`,
@@ -37,7 +41,14 @@ function statement(name: keyof typeof sql, prepared: boolean): string | pg.Query
 }
 
 /** `connections` loops of fetch + finish (`batch` jobs per statement) until the queue is empty. */
-async function sqlDrain(services: Services, admin: pg.Pool, jobs: number, connections: number, batch: number, prepared = false): Promise<Drain> {
+async function sqlDrain(
+  services: Services,
+  admin: pg.Pool,
+  jobs: number,
+  connections: number,
+  batch: number,
+  prepared = false,
+): Promise<Drain> {
   const q = await freshQueue(services, admin, jobs, connections);
   const clients: pg.PoolClient[] = [];
   try {

@@ -72,7 +72,17 @@ async function sqlSlotsDrain(services: Services, admin: pg.Pool, jobs: number, s
         claim(),
         running.length === 0
           ? []
-          : store.endMany(running.map((o) => ({ taskId: o.taskId, token: o.token, reason: 'stopped', status: 'succeeded', deliverable: [backend], retentionMs: 60_000, reserve: lease }))),
+          : store.endMany(
+              running.map((o) => ({
+                taskId: o.taskId,
+                token: o.token,
+                reason: 'stopped',
+                status: 'succeeded',
+                deliverable: [backend],
+                retentionMs: 60_000,
+                reserve: lease,
+              })),
+            ),
       ]);
       for (const result of ended) {
         if (!result.ok || !result.reserved) throw new Error(`end of ${JSON.stringify(result)} did not keep its slot`);
@@ -88,7 +98,9 @@ async function sqlSlotsDrain(services: Services, admin: pg.Pool, jobs: number, s
       const starting = reserved.slice(0, ids.length);
       reserved = reserved.slice(ids.length);
       if (ids.length === 0) break;
-      const started = await store.startMany(starting.map((r, i) => ({ ...r, taskId: ids[i]!, backend, timeoutMs: 300_000, maxRuntimeMs: null })));
+      const started = await store.startMany(
+        starting.map((r, i) => ({ ...r, taskId: ids[i]!, backend, timeoutMs: 300_000, maxRuntimeMs: null })),
+      );
       running = started.map((result) => {
         if (!result.ok) throw new Error(`start refused: ${result.reason}`);
         return result.occupancy;

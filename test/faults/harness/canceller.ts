@@ -59,7 +59,12 @@ export class Canceller {
       (r) => {
         const result = r.ok
           ? { ok: true, token: r.token, alreadyRequested: r.alreadyRequested }
-          : { ok: false, reason: r.reason, ...(r.token === undefined ? {} : { token: r.token }), ...(r.endReason === undefined ? {} : { endReason: r.endReason }) };
+          : {
+              ok: false,
+              reason: r.reason,
+              ...(r.token === undefined ? {} : { token: r.token }),
+              ...(r.endReason === undefined ? {} : { endReason: r.endReason }),
+            };
         this.journal.write({ ev: 'cancel-result', taskId, asked, ...result });
       },
       (error: unknown) => void this.journal.write({ ev: 'cancel-result', taskId, asked, ok: false, error: String(error).slice(0, 300) }),

@@ -10,6 +10,7 @@ export class Cleanup implements Teardown {
     this.fns.push(fn);
   }
   async run(): Promise<void> {
-    for (const fn of this.fns.splice(0).reverse()) await Promise.resolve(fn()).catch((error: unknown) => console.error('cleanup failed:', error));
+    for (const fn of this.fns.splice(0).reverse())
+      await Promise.resolve(fn()).catch((error: unknown) => console.error('cleanup failed:', error));
   }
 }

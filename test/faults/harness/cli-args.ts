@@ -28,7 +28,8 @@ export function readArgs(argv: readonly string[], names: readonly string[], usag
  * by name).
  */
 export function storesArg(value = 'all', allowed: readonly StoreKind[] = allStoreKinds): StoreKind[] {
-  if (value !== 'all' && !allowed.includes(value as StoreKind)) throw new Error(`--store: got "${value}"; allowed: ${allowed.join(', ')}, all`);
+  if (value !== 'all' && !allowed.includes(value as StoreKind))
+    throw new Error(`--store: got "${value}"; allowed: ${allowed.join(', ')}, all`);
   return value === 'all' ? [...storeKinds] : [value as StoreKind];
 }
 

@@ -22,6 +22,9 @@ export function skewsMinutes(rng: Rng, workers: number): number[] {
  */
 export function skewedFleet(minutes: readonly number[]): FleetOptions {
   return {
-    commandPrefix: (index) => ['env', ...Object.entries(skewedClockEnv(minutes[index % minutes.length]!)).map(([name, value]) => `${name}=${value}`)],
+    commandPrefix: (index) => [
+      'env',
+      ...Object.entries(skewedClockEnv(minutes[index % minutes.length]!)).map(([name, value]) => `${name}=${value}`),
+    ],
   };
 }

@@ -123,7 +123,8 @@ export type WorkerEvent =
   | { ev: 'procrastinate-worker'; workerId: string };
 
 /** The faults the harness injects. */
-export type FaultName = 'kill' | 'stop' | 'block' | 'restart' | 'freeze' | 'failover' | 'master-kill' | 'poll' | 'callback' | 'duplicate' | 'cancel';
+export type FaultName =
+  'kill' | 'stop' | 'block' | 'restart' | 'freeze' | 'failover' | 'master-kill' | 'poll' | 'callback' | 'duplicate' | 'cancel';
 
 /** The lines the harness writes. */
 export type HarnessEvent =
@@ -181,7 +182,17 @@ export type HarnessEvent =
    * with `reason` (and `token`, `endReason` where the store still knows the task), or the error it
    * threw (the store away).
    */
-  | { ev: 'cancel-result'; taskId: string; asked: number | null; ok: boolean; token?: number; reason?: string; endReason?: string; alreadyRequested?: boolean; error?: string }
+  | {
+      ev: 'cancel-result';
+      taskId: string;
+      asked: number | null;
+      ok: boolean;
+      token?: number;
+      reason?: string;
+      endReason?: string;
+      alreadyRequested?: boolean;
+      error?: string;
+    }
   /** The last fault is over: the fleet must recover from here. */
   | { ev: 'faults-done' }
   /** What the source still holds at the end: ids not done, with their state. */

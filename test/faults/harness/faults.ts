@@ -103,7 +103,13 @@ async function inject(fault: FaultName, deps: FaultDeps, rng: Rng): Promise<void
       const { pollTimeoutMs, callbackTimeoutMs } = deps.scenario.timing;
       // A slow call settles past its limit, by up to a second.
       const ms = (call === 'poll' ? pollTimeoutMs : callbackTimeoutMs) + rng.int(100, 1000);
-      fleet.order(rng.pick(fleet.pids()), { action: 'misbehave', call, how: rng.pick(misbehaviours), ms, before: monotonicNs() + orderLifeMs * 1e6 });
+      fleet.order(rng.pick(fleet.pids()), {
+        action: 'misbehave',
+        call,
+        how: rng.pick(misbehaviours),
+        ms,
+        before: monotonicNs() + orderLifeMs * 1e6,
+      });
       return;
     }
     case 'duplicate':
@@ -140,7 +146,11 @@ async function inject(fault: FaultName, deps: FaultDeps, rng: Rng): Promise<void
 }
 
 /** The store's method for `fault`, bound to it; throws when the store does not take that fault. */
-function supported<A extends unknown[], R>(method: ((...args: A) => R) | undefined, fault: FaultName, store: FaultStore): (...args: A) => R {
+function supported<A extends unknown[], R>(
+  method: ((...args: A) => R) | undefined,
+  fault: FaultName,
+  store: FaultStore,
+): (...args: A) => R {
   if (!method) throw new Error(`the ${store.kind} store does not take the fault ${fault}`);
   return method.bind(store);
 }

@@ -29,7 +29,8 @@ export interface Order {
 export const never = (): Promise<never> => new Promise<never>(() => {});
 
 /** Resolves once `onAbort` calls back (a poll's signal, a task's `onAbort`). */
-export const abortOf = (onAbort: (listener: () => void) => unknown): Promise<void> => new Promise<void>((resolve) => void onAbort(() => resolve()));
+export const abortOf = (onAbort: (listener: () => void) => unknown): Promise<void> =>
+  new Promise<void>((resolve) => void onAbort(() => resolve()));
 
 /** The error a misbehaving call throws, recognisable in the scheduler's `callback:error` and `poll:error`. */
 export class InjectedError extends Error {

@@ -74,8 +74,12 @@ export class ProcrastinateJobs {
    */
   recoverStalled(everyMs: number, staleSeconds: number): { stop(): Promise<void> } {
     return repeat(everyMs, async () => {
-      const { rows } = await this.pool.query<{ id: string; worker_id: string | null; attempts: number }>(statements.stalledRetry, [faultQueue, staleSeconds]);
-      if (rows.length > 0) this.journal.write({ ev: 'recovered', jobs: rows.map((row) => ({ id: row.id, workerId: row.worker_id, attempts: row.attempts })) });
+      const { rows } = await this.pool.query<{ id: string; worker_id: string | null; attempts: number }>(statements.stalledRetry, [
+        faultQueue,
+        staleSeconds,
+      ]);
+      if (rows.length > 0)
+        this.journal.write({ ev: 'recovered', jobs: rows.map((row) => ({ id: row.id, workerId: row.worker_id, attempts: row.attempts })) });
     });
   }
 

@@ -77,7 +77,11 @@ export async function runScenario(scenario: Scenario, options: RunOptions): Prom
   journal.close();
 
   const { events, unreadable } = readJournal(runDir);
-  const report = checkRun(events, { slots: shape.slots, recoveryBoundMs: recoveryBoundMs(scenario), requireRedelivery: scenario.requireRedelivery });
+  const report = checkRun(events, {
+    slots: shape.slots,
+    recoveryBoundMs: recoveryBoundMs(scenario),
+    requireRedelivery: scenario.requireRedelivery,
+  });
   if (report.violations.length === 0 && unreadable === 0 && !options.keepRunDir) rmSync(runDir, { recursive: true, force: true });
   return { scenario, runDir, report, unreadable };
 }
@@ -85,7 +89,11 @@ export async function runScenario(scenario: Scenario, options: RunOptions): Prom
 /** The run's directory and harness journal, its first line written. */
 export function openRun(scenario: Scenario, options: RunOptions): OpenedRun {
   const { fleet } = scenario;
-  return openRunDir('ts-faults-', { scenario: scenario.name, seed: scenario.seed, store: scenario.store, slots: fleet.slots, workers: fleet.workers }, options.log);
+  return openRunDir(
+    'ts-faults-',
+    { scenario: scenario.name, seed: scenario.seed, store: scenario.store, slots: fleet.slots, workers: fleet.workers },
+    options.log,
+  );
 }
 
 export interface OpenedRun {
@@ -95,7 +103,11 @@ export interface OpenedRun {
 }
 
 /** A run directory under the system's temp dir (`prefix` names its kind) and its harness journal, opened with `header`. */
-export function openRunDir(prefix: string, header: Omit<Extract<HarnessEvent, { ev: 'run' }>, 'ev'>, log: (line: string) => void = () => {}): OpenedRun {
+export function openRunDir(
+  prefix: string,
+  header: Omit<Extract<HarnessEvent, { ev: 'run' }>, 'ev'>,
+  log: (line: string) => void = () => {},
+): OpenedRun {
   const runDir = mkdtempSync(join(tmpdir(), prefix));
   const journal = new JournalWriter<HarnessEvent>(journalPath(runDir, 'harness', process.pid));
   journal.write({ ev: 'run', ...header });

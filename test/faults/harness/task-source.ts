@@ -20,13 +20,30 @@ import { Redis } from 'ioredis';
 const luaDir = new URL('../../../../test/faults/harness/lua/', import.meta.url);
 const lua = (name: string) => readFileSync(new URL(name, luaDir), 'utf8');
 
-const keys = { queue: 'queue', delayed: 'delayed', state: 'state', claims: 'claims', runners: 'runners', fed: 'fed', done: 'done', cancelled: 'cancelled' } as const;
+const keys = {
+  queue: 'queue',
+  delayed: 'delayed',
+  state: 'state',
+  claims: 'claims',
+  runners: 'runners',
+  fed: 'fed',
+  done: 'done',
+  cancelled: 'cancelled',
+} as const;
 
 /** The commands `defineCommand` adds, as ioredis leaves them untyped. */
 interface SourceCommands {
   sourceFeed(queue: string, state: string, fed: string, ...ids: string[]): Promise<number>;
   sourcePop(queue: string, delayed: string, state: string, claims: string, pid: number): Promise<string | null>;
-  sourceHandBack(queue: string, delayed: string, state: string, claims: string, taskId: string, pid: number, delayMs: number): Promise<number>;
+  sourceHandBack(
+    queue: string,
+    delayed: string,
+    state: string,
+    claims: string,
+    taskId: string,
+    pid: number,
+    delayMs: number,
+  ): Promise<number>;
   sourceBegin(state: string, claims: string, runners: string, taskId: string, pid: number, token: number): Promise<number>;
   sourceComplete(state: string, runners: string, done: string, taskId: string, token: number): Promise<number>;
   sourceCancel(state: string, runners: string, cancelled: string, taskId: string, token: number): Promise<number>;
@@ -63,7 +80,10 @@ export class TaskSource {
 
   /** Gives back an id still claimed by `pid`, claimable again after `delayMs`; false if it was not. */
   async handBack(taskId: string, pid: number, delayMs = 0): Promise<boolean> {
-    return (await this.redis.sourceHandBack(keys.queue, keys.delayed, keys.state, keys.claims, taskId, pid, Math.max(0, Math.ceil(delayMs)))) === 1;
+    return (
+      (await this.redis.sourceHandBack(keys.queue, keys.delayed, keys.state, keys.claims, taskId, pid, Math.max(0, Math.ceil(delayMs)))) ===
+      1
+    );
   }
 
   /** The occupancy `token` takes over the claim of `pid`; false if `pid` no longer holds the claim. */

@@ -15,7 +15,9 @@ import type { WorkerConfig } from './worker-config.js';
 import { storeOptions } from './worker-store.js';
 
 /** The worker's config (FAULT_WORKER) and journal; fatal errors are journaled, then the process exits 1. */
-export function startWorkerProcess<C extends WorkerConfig = WorkerConfig>(script: string): { config: C; journal: JournalWriter<WorkerEvent>; fatal: (error: unknown) => never } {
+export function startWorkerProcess<C extends WorkerConfig = WorkerConfig>(
+  script: string,
+): { config: C; journal: JournalWriter<WorkerEvent>; fatal: (error: unknown) => never } {
   const config = JSON.parse(process.env.FAULT_WORKER ?? 'null') as C | null;
   if (!config) throw new Error(`${script} needs FAULT_WORKER, a JSON WorkerConfig`);
   const journal = new JournalWriter<WorkerEvent>(journalPath(config.runDir, 'worker', process.pid));
@@ -87,7 +89,13 @@ export interface StepsResult {
  * checks the lease). The last look, with every step done, is also recorded as `lastGo`: the caller
  * acts on its result in the same tick, so that no stall falls unnoticed between the two.
  */
-export async function runSteps(signal: AbortSignal, steps: number, stepMs: number, orders: Orders, afterStep: (done: number) => void = () => {}): Promise<StepsResult> {
+export async function runSteps(
+  signal: AbortSignal,
+  steps: number,
+  stepMs: number,
+  orders: Orders,
+  afterStep: (done: number) => void = () => {},
+): Promise<StepsResult> {
   let done = 0;
   let lastGo: number | null = null;
   for (;;) {
@@ -108,7 +116,11 @@ export function stepsOf(config: WorkerConfig, rng: { chance(p: number): boolean;
 }
 
 /** The journal's reference to a task's occupancy. */
-export const refOf = (taskId: string, context: { token: number; slotId: string }): TaskRef => ({ taskId, token: context.token, slotId: context.slotId });
+export const refOf = (taskId: string, context: { token: number; slotId: string }): TaskRef => ({
+  taskId,
+  token: context.token,
+  slotId: context.slotId,
+});
 
 /** True while a process with this pid exists (stopped ones too). */
 export function alive(pid: number): boolean {
@@ -140,7 +152,12 @@ export async function loadUntilReady(
 }
 
 /** On SIGTERM: runs `before`, closes the scheduler, journals `closed`, runs `after`, exits 0. */
-export function closeOnSigterm(scheduler: Scheduler, journal: JournalWriter<WorkerEvent>, fatal: (error: unknown) => never, hooks: { before?(): void; after?(): void | Promise<void> } = {}): void {
+export function closeOnSigterm(
+  scheduler: Scheduler,
+  journal: JournalWriter<WorkerEvent>,
+  fatal: (error: unknown) => never,
+  hooks: { before?(): void; after?(): void | Promise<void> } = {},
+): void {
   process.once('SIGTERM', () => {
     hooks.before?.();
     void scheduler

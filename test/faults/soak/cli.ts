@@ -22,7 +22,12 @@ const usage = `usage: node dist/test/faults/soak/cli.js [--store=redis|postgres|
 
 function parseArgs(argv: string[]): { stores: StoreKind[]; durationMs: number; seed: number; keep: boolean } {
   const args = readArgs(argv, ['store', 'duration', 'seed', 'keep'], usage);
-  return { stores: storesArg(args.get('store'), storeKinds), durationMs: parseDuration(args.get('duration') ?? '10m', '--duration'), seed: seedArg(args.get('seed')), keep: args.has('keep') };
+  return {
+    stores: storesArg(args.get('store'), storeKinds),
+    durationMs: parseDuration(args.get('duration') ?? '10m', '--duration'),
+    seed: seedArg(args.get('seed')),
+    keep: args.has('keep'),
+  };
 }
 
 const options = parseArgs(process.argv.slice(2));
@@ -32,7 +37,11 @@ process.once('SIGINT', () => void cleanup.run().then(() => process.exit(130)));
 for (const store of options.stores) {
   cleanup = new Cleanup();
   try {
-    const result = await runSoak(soakPlan(store, { durationMs: options.durationMs, seed: options.seed }), { teardown: cleanup, keepRunDir: options.keep, log: (line) => console.error(line) });
+    const result = await runSoak(soakPlan(store, { durationMs: options.durationMs, seed: options.seed }), {
+      teardown: cleanup,
+      keepRunDir: options.keep,
+      log: (line) => console.error(line),
+    });
     results.push(result);
     console.error(formatSoakSummary([result]));
   } finally {

@@ -23,7 +23,12 @@ interface Shape {
 
 /** A 60 s soak sampled every 2 s from 4 s before the feed to 10 s after it (idle from 64 s). */
 function journal(shape: Shape = {}): JournalEvent[] {
-  const { heap = (s) => 12e6 + ((s * 7919) % 13) * 10_000, timers = (s) => (s < 0 || s > 62 ? 3 : 40 + (s % 7)), errors = () => 0, deliveries = (s) => 5 + (s % 3) } = shape;
+  const {
+    heap = (s) => 12e6 + ((s * 7919) % 13) * 10_000,
+    timers = (s) => (s < 0 || s > 62 ? 3 : 40 + (s % 7)),
+    errors = () => 0,
+    deliveries = (s) => 5 + (s % 3),
+  } = shape;
   const events: JournalEvent[] = [];
   const at = (s: number) => (s + 100) * 1e9;
   events.push({ t: at(0), pid: harness, ev: 'feed', taskIds: ['t1'] });
@@ -44,7 +49,12 @@ function journal(shape: Shape = {}): JournalEvent[] {
       running: 40,
     };
     events.push(sample);
-    events.push({ t: at(s) + 2, pid: harness, ev: 'store-sample', figures: { 'rows:task_semaphore_deliveries': deliveries(s), 'bytes:task_semaphore_deliveries': 8192 * (s + 10) } });
+    events.push({
+      t: at(s) + 2,
+      pid: harness,
+      ev: 'store-sample',
+      figures: { 'rows:task_semaphore_deliveries': deliveries(s), 'bytes:task_semaphore_deliveries': 8192 * (s + 10) },
+    });
   }
   return events.sort((a, b) => a.t - b.t);
 }

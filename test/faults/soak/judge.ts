@@ -115,7 +115,11 @@ export function judgeSoak(events: readonly JournalEvent[], options: { warmupMs: 
   for (const pid of pids) {
     const own = samples.filter((s) => s.pid === pid);
     workers.push({ pid, first: own[0]!, last: own[own.length - 1]! });
-    check(`worker ${pid} heap after GC (bytes)`, own.map((s) => ({ t: s.t, value: s.heapUsed })), (first) => first + Math.min(limits.heapBytes, limits.heapShare * first));
+    check(
+      `worker ${pid} heap after GC (bytes)`,
+      own.map((s) => ({ t: s.t, value: s.heapUsed })),
+      (first) => first + Math.min(limits.heapBytes, limits.heapShare * first),
+    );
     const before = own.filter((s) => s.t < firstFeed).at(-1);
     const idle = own.filter((s) => idleAt !== undefined && s.t > idleAt).at(-1);
     for (const kind of [...new Set(own.flatMap((s) => Object.keys(s.handles)))].sort()) {
@@ -123,7 +127,13 @@ export function judgeSoak(events: readonly JournalEvent[], options: { warmupMs: 
       if (!workScaled.has(kind)) check(`worker ${pid} open ${kind}`, series, (first) => first * (1 + limits.handleShare) + limits.handles);
       const level = before?.handles[kind] ?? 0;
       const last = idle === undefined ? NaN : (idle.handles[kind] ?? 0);
-      checks.push({ what: `worker ${pid} open ${kind} once idle, against before the first task`, first: level, last, limit: level + limits.idleHandles, ok: last <= level + limits.idleHandles });
+      checks.push({
+        what: `worker ${pid} open ${kind} once idle, against before the first task`,
+        first: level,
+        last,
+        limit: level + limits.idleHandles,
+        ok: last <= level + limits.idleHandles,
+      });
     }
     // Errors are running totals: none new in the last third means its last equals the level at its start.
     const errors = own.map((s) => ({ t: s.t, value: s.errors.pass + s.errors.poll + s.errors.callback }));
@@ -131,7 +141,13 @@ export function judgeSoak(events: readonly JournalEvent[], options: { warmupMs: 
     if (late.length > 0) {
       const before = errors.filter((s) => s.t <= to - (to - from) / 3).at(-1)?.value ?? 0;
       const last = late[late.length - 1]!.value;
-      checks.push({ what: `worker ${pid} errors (pass, poll, callback) in the last third`, first: before, last, limit: before, ok: last <= before });
+      checks.push({
+        what: `worker ${pid} errors (pass, poll, callback) in the last third`,
+        first: before,
+        last,
+        limit: before,
+        ok: last <= before,
+      });
     }
   }
 
@@ -146,7 +162,9 @@ export function judgeSoak(events: readonly JournalEvent[], options: { warmupMs: 
   return {
     window: { fromMs: Math.round((from - firstFeed) / 1e6), toMs: Math.round((to - firstFeed) / 1e6) },
     checks,
-    failures: checks.filter((c) => !c.ok).map((c) => `${c.what}: ${format(c.first)} in the first third, ${format(c.last)} in the last (at most ${format(c.limit)})`),
+    failures: checks
+      .filter((c) => !c.ok)
+      .map((c) => `${c.what}: ${format(c.first)} in the first third, ${format(c.last)} in the last (at most ${format(c.limit)})`),
     workers,
     store: storeSamples.length > 0 ? { first: storeSamples[0]!.figures, last: storeSamples[storeSamples.length - 1]!.figures } : null,
   };

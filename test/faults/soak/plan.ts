@@ -18,7 +18,16 @@ export interface SoakPlan {
   feedPerSecond: number;
   maxBacklog: number;
   /** Scheduler timing: long enough that a loaded machine never times a task out. */
-  timing: { timeoutMs: number; processLeaseMs: number; reservationTimeoutMs: number; pollTimeoutMs: number; callbackTimeoutMs: number; deliveryLeaseMs: number; passMs: number; endedRetentionMs: number };
+  timing: {
+    timeoutMs: number;
+    processLeaseMs: number;
+    reservationTimeoutMs: number;
+    pollTimeoutMs: number;
+    callbackTimeoutMs: number;
+    deliveryLeaseMs: number;
+    passMs: number;
+    endedRetentionMs: number;
+  };
   tasks: WorkerConfig['tasks'];
   /** How often each worker samples itself and the harness samples the store. */
   sampleEveryMs: number;
@@ -47,7 +56,16 @@ export function soakPlan(store: StoreKind, options: { durationMs: number; seed: 
     slots: 1000,
     feedPerSecond: 60,
     maxBacklog: 500,
-    timing: { timeoutMs: 12_000, processLeaseMs: 6000, reservationTimeoutMs: 6000, pollTimeoutMs: 3000, callbackTimeoutMs: 30_000, deliveryLeaseMs: 120_000, passMs: 1000, endedRetentionMs: 10_000 },
+    timing: {
+      timeoutMs: 12_000,
+      processLeaseMs: 6000,
+      reservationTimeoutMs: 6000,
+      pollTimeoutMs: 3000,
+      callbackTimeoutMs: 30_000,
+      deliveryLeaseMs: 120_000,
+      passMs: 1000,
+      endedRetentionMs: 10_000,
+    },
     tasks: { minMs: 2000, maxMs: 8000, longShare: 0, longMinMs: 0, longMaxMs: 0, stepMs: 250 },
     sampleEveryMs: 2000,
     // A quarter of the run, at least 20 s and at most 2 min: tasks (8 s) and tombstones (10 s) reach their level first.

@@ -16,7 +16,13 @@ export interface StoreSampler {
 }
 
 /** The slot tables of the PostgreSQL store (slots/postgres/sql/migrate-*.sql). */
-const postgresTables = ['task_semaphore_slots', 'task_semaphore_ended', 'task_semaphore_occupancy_ends', 'task_semaphore_outbox', 'task_semaphore_deliveries'] as const;
+const postgresTables = [
+  'task_semaphore_slots',
+  'task_semaphore_ended',
+  'task_semaphore_occupancy_ends',
+  'task_semaphore_outbox',
+  'task_semaphore_deliveries',
+] as const;
 
 /** @throws Error for a Redis Cluster, which the soak does not run on (its keys spread over nodes). */
 export function storeSampler(store: WorkerConfig['store']): StoreSampler {
@@ -68,7 +74,10 @@ function postgresSampler(url: string, schema: string): StoreSampler {
       const figures: StoreFigures = {};
       for (const table of postgresTables) {
         const name = pg.escapeIdentifier(schema) + '.' + pg.escapeIdentifier(table);
-        const { rows } = await pool.query<{ n: string; bytes: string }>(`SELECT (SELECT count(*) FROM ${name}) AS n, pg_total_relation_size($1::regclass) AS bytes`, [name]);
+        const { rows } = await pool.query<{ n: string; bytes: string }>(
+          `SELECT (SELECT count(*) FROM ${name}) AS n, pg_total_relation_size($1::regclass) AS bytes`,
+          [name],
+        );
         figures[`rows:${table}`] = Number(rows[0]!.n);
         figures[`bytes:${table}`] = Number(rows[0]!.bytes);
       }

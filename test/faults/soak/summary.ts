@@ -27,7 +27,22 @@ const storeBytes = (store: SoakResult['verdict']['store']) =>
         .join(', ');
 
 export function formatSoakSummary(results: readonly SoakResult[]): string {
-  const header = ['soak', 'seed', 'fed s', 'tasks done/fed', 'tasks/s', 'max at once', 'violations', 'heap after GC MB (start→end, per worker)', 'handles (start→end)', 'errors', 'store counts (start→end)', 'store bytes', 'journal MB', 'flat'];
+  const header = [
+    'soak',
+    'seed',
+    'fed s',
+    'tasks done/fed',
+    'tasks/s',
+    'max at once',
+    'violations',
+    'heap after GC MB (start→end, per worker)',
+    'handles (start→end)',
+    'errors',
+    'store counts (start→end)',
+    'store bytes',
+    'journal MB',
+    'flat',
+  ];
   const rows = results.map(({ plan, report, verdict, journalBytes }) => {
     const f = report.figures;
     const fedS = plan.durationMs / 1000;
@@ -38,7 +53,9 @@ export function formatSoakSummary(results: readonly SoakResult[]): string {
       `${f.completed}/${f.fed}`,
       (f.completed / fedS).toFixed(1),
       String(f.maxConcurrent),
-      Object.entries(report.byKind).map(([kind, n]) => `${kind} ${n}`).join(', ') || '0',
+      Object.entries(report.byKind)
+        .map(([kind, n]) => `${kind} ${n}`)
+        .join(', ') || '0',
       verdict.workers.map((w) => `${mb(w.first.heapUsed)}→${mb(w.last.heapUsed)}`).join(', '),
       verdict.workers.map((w) => `${handleCount(w.first)}→${handleCount(w.last)}`).join(', '),
       String(verdict.workers.reduce((sum, w) => sum + errorCount(w.last), 0)),
