@@ -137,10 +137,10 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   start(options: { cron?: string } = {}): this {
     this.assertLoaded('start');
     // The new tick is made (and its expression validated) before the old one stops.
-    const cron = startCron(options.cron ?? '* * * * *', () => this.scheduleLogged(), this.logger);
+    const cron = startCron(options.cron ?? '* * * * *', () => this.passes.request(), this.logger);
     this.cron?.stop();
     this.cron = cron;
-    this.scheduleLogged();
+    this.passes.request();
     return this;
   }
 
@@ -238,7 +238,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private async openBackend(name: string): Promise<void> {
     if (this.openedBackends.includes(name)) return;
     const logger = this.logger.child({ backend: name });
-    await this.state.backends.get(name)!.open({ name, scheduler: this.name, logger, requestPass: () => this.scheduleLogged() });
+    await this.state.backends.get(name)!.open({ name, scheduler: this.name, logger, requestPass: () => this.passes.request() });
     this.openedBackends.push(name);
   }
 
@@ -258,7 +258,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
    */
   private onStoreEvent(event: StoreEvent): void {
     if (event.type === 'freed') {
-      if (this.state.slots.has(event.slotId) && this.path.room() > 0) this.scheduleLogged();
+      if (this.state.slots.has(event.slotId) && this.path.room() > 0) this.passes.request();
       return;
     }
     const local = this.localTasks.get(event.taskId, event.token);
@@ -272,10 +272,6 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       throw new ConfigError('token', token, 'allowed: an integer fencing token, as given to startCallback');
     }
     return token === undefined ? { taskId } : { taskId, token };
-  }
-
-  private scheduleLogged(): void {
-    this.passes.request();
   }
 
   /** Emits an event; a listener that throws is logged, never allowed to break the scheduler. */
