@@ -139,7 +139,9 @@ export async function ownCluster(t: Teardown): Promise<OwnCluster> {
     for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   });
 
-  const startNode = async (): Promise<number> => {
+  // A port found free may be taken before the node binds it (other suites start servers too): the
+  // node then exits at once. Try another port.
+  const startNode = async (attempt = 1): Promise<number> => {
     const port = await freeNodePort(new Set(servers.keys()));
     const dir = mkdtempSync(join(tmpdir(), 'ts-cluster-'));
     dirs.push(dir);
@@ -153,7 +155,13 @@ export async function ownCluster(t: Teardown): Promise<OwnCluster> {
     ];
     const child = spawn('redis-server', args, { stdio: 'ignore' });
     servers.set(port, { port, dir, process: child });
-    await until(() => withNode(port, async (c) => (await c.ping()) === 'PONG'), `cluster node on port ${port}`, 10_000);
+    try {
+      await until(() => withNode(port, async (c) => (await c.ping()) === 'PONG'), `cluster node on port ${port}`, 10_000);
+    } catch (error) {
+      if (child.exitCode === null || attempt === 3) throw error;
+      servers.delete(port);
+      return startNode(attempt + 1);
+    }
     return port;
   };
   const live = () => [...servers.keys()];
@@ -166,7 +174,7 @@ export async function ownCluster(t: Teardown): Promise<OwnCluster> {
     return healthy && (await Promise.all(live().map(clusterOk))).every(Boolean) && check(views);
   };
 
-  const ports = await Promise.all(Array.from({ length: 6 }, startNode));
+  const ports = await Promise.all(Array.from({ length: 6 }, () => startNode()));
   await runCommand('redis-cli', [
     '--cluster',
     'create',
