@@ -20,6 +20,8 @@ export function abortCauseOfEnd(reason: EndReason): AbortCause | undefined {
     case 'start_failed':
     case 'lost':
       return reason;
+    case 'dropped':
+      return 'shutdown';
     default:
       return undefined; // the task itself stopped
   }

@@ -47,6 +47,11 @@ export type EndReason =
   /** The slot's config no longer lists the task's backend. */
   | 'backend_removed'
   /**
+   * The process that ran the task gave it up: it shut down, and the task, asked to stop, was still
+   * running at the final deadline. The task may have done part of its work; no result exists.
+   */
+  | 'dropped'
+  /**
    * The store no longer knows the occupancy: its state was lost (a Redis restarted without
    * persistence, flushed, or failed over to a replica that lacked it). No store ever ends an
    * occupancy with it: the scheduler that started the task delivers it, when the store answers

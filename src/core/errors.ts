@@ -250,12 +250,12 @@ export function toError(thrown: unknown): Error {
 }
 
 /** Why a running task's AbortSignal fired. */
-export type AbortCause = 'cancel_requested' | 'timeout' | 'max_runtime' | 'backend_removed' | 'start_failed' | 'lost';
+export type AbortCause = 'cancel_requested' | 'timeout' | 'max_runtime' | 'backend_removed' | 'start_failed' | 'lost' | 'shutdown';
 
 /**
  * The `signal.reason` of a task's AbortSignal: the task should stop. `cause` says why:
- * a cancel was requested, it timed out, its backend was removed, its start failed, or it lost
- * its slot some other way (ended elsewhere, forgotten by a store that lost its state, or its
+ * a cancel was requested, it timed out, its backend was removed, its start failed, its scheduler
+ * is shutting down, or it lost its slot some other way (ended elsewhere, forgotten by a store that lost its state, or its
  * keepalives from this process could not reach the store before the slot's deadline).
  */
 export class TaskAbortedError extends TaskSemaphoreError<'ERR_TASK_ABORTED'> {
