@@ -1,30 +1,47 @@
 /**
- * The `task-semaphore` command (run by `bin.ts`). For now it manages the Procrastinate schema; the
- * scheduler's own commands (run a config file, inspect slots) come with the CLI issue. It loads
- * `pg` only for a command that needs it, so `--help` works with no peer installed.
+ * The `task-semaphore` command (run by `bin.ts`): builds the commands with commander and runs one.
+ * Each command module adds its commands and reports its exit code (see exit-codes.ts); peers
+ * (ioredis, pg) load only when a command needs them, so `--help` works with none installed.
  */
-import { parseArgs } from 'node:util';
-import { applySchema, checkSchemaLevel } from '../../backends/procrastinate/schema.js';
-import { isTaskSemaphoreError, redactUrl } from '../core/errors.js';
-import { loadPeer } from '../core/peers.js';
-import { poolFromUrl } from '../core/postgres/pool.js';
-import { isSchemaName, schemaNameAllowed } from '../core/postgres/schema-name.js';
+import { Command, CommanderError } from 'commander';
+import { createRequire } from 'node:module';
+import { addProcrastinateCommands } from './commands/procrastinate.js';
+import { addStatusCommand } from './commands/status.js';
+import { addTaskCommands } from './commands/tasks.js';
+import { exitCodes, type ExitCode } from './exit-codes.js';
+import type { Output } from './output.js';
 
-export const usage = `Usage: task-semaphore <command> [options]
+const { version } = createRequire(import.meta.url)('../../../package.json') as { version: string };
 
-Commands:
-  procrastinate check-schema   Check that the database holds a Procrastinate schema of level 3.4
-                               (Procrastinate 3.4 to 3.9); name what is missing otherwise.
-  procrastinate apply-schema   Create a Procrastinate-compatible schema (written for task-semaphore)
-                               where none exists; do nothing where it is complete.
-                               Both need the pg package (npm install pg).
-
-Options:
-  --database-url <url>   PostgreSQL to use (default: $DATABASE_URL)
-  --schema <name>        Schema holding the procrastinate_* objects, as the Python app's
-                         search_path (default: the connection's search_path)
-  -h, --help             Show this help
+const exitCodeHelp = `
+Exit codes:
+  0  done; for keepalive, the task still holds its slot
+  1  the command failed (a store unreachable, a schema missing, a run that failed)
+  2  bad usage or input (unknown option, bad value, invalid config file)
+  3  the task no longer holds its slot: it timed out or ended
+  4  the task is unknown: no slot holds it and no end of it is kept
+  5  keepalive: the slot is renewed, but a cancel was requested: stop the task
 `;
+
+/** Builds the program; `done` receives the exit code of the command that ran. */
+export function buildProgram(output: Output, done: (code: ExitCode) => void): Command {
+  const program = new Command('task-semaphore')
+    .description('Fleet-wide slot semaphore for tasks: run a scheduler, watch its slots, report back from any language.')
+    .version(version, '-V, --version')
+    .showHelpAfterError('(add --help for usage)')
+    .addHelpText('after', exitCodeHelp)
+    .configureOutput({ writeOut: (s) => output.out.write(s), writeErr: (s) => output.err.write(s) });
+  addStatusCommand(program, output, done);
+  addTaskCommands(program, output, done);
+  addProcrastinateCommands(program, output, done);
+  // Every command: its own help and usage errors go to our streams and return a code, never exit the process.
+  const configure = (command: Command) => {
+    command.exitOverride().configureOutput({ writeOut: (s) => output.out.write(s), writeErr: (s) => output.err.write(s) });
+    command.commands.forEach(configure);
+  };
+  configure(program);
+  return program;
+}
 
 /** Runs the command line; returns the exit code. Output goes to the given streams. */
 export async function main(
@@ -32,67 +49,13 @@ export async function main(
   out: NodeJS.WritableStream = process.stdout,
   err: NodeJS.WritableStream = process.stderr,
 ): Promise<number> {
-  let parsed;
+  let code: ExitCode = exitCodes.ok;
+  const program = buildProgram({ out, err }, (c) => (code = c));
   try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: { 'database-url': { type: 'string' }, schema: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
-    });
+    await program.parseAsync(argv, { from: 'user' });
   } catch (error) {
-    err.write(`${(error as Error).message}\n\n${usage}`);
-    return 2;
+    if (error instanceof CommanderError) return error.exitCode === 0 ? exitCodes.ok : exitCodes.usage;
+    throw error;
   }
-  const { values, positionals } = parsed;
-  if (values.help) {
-    out.write(usage);
-    return 0;
-  }
-  const command = positionals.join(' ');
-  if (command !== 'procrastinate check-schema' && command !== 'procrastinate apply-schema') {
-    err.write(`${command ? `unknown command "${command}"` : 'no command given'}\n\n${usage}`);
-    return 2;
-  }
-  const url = values['database-url'] ?? process.env.DATABASE_URL;
-  if (!url) {
-    err.write('no database: give --database-url <url> or set DATABASE_URL\n');
-    return 2;
-  }
-  if (values.schema !== undefined && !isSchemaName(values.schema)) {
-    err.write(`--schema: got "${values.schema}"; ${schemaNameAllowed}\n`);
-    return 2;
-  }
-  let pg;
-  try {
-    pg = loadPeer('pg', `task-semaphore ${command}`);
-  } catch (error) {
-    err.write(`${(error as Error).message}\n`);
-    return 1;
-  }
-  const pool = poolFromUrl(
-    url,
-    { max: 1, ...(values.schema ? { options: `-c search_path=${values.schema}` } : {}) },
-    `task-semaphore ${command}`,
-  );
-  try {
-    if (command === 'procrastinate apply-schema') {
-      if (values.schema) await pool.query(`CREATE SCHEMA IF NOT EXISTS ${pg.escapeIdentifier(values.schema)}`);
-      const result = await applySchema(pool);
-      out.write(
-        result.applied
-          ? `created the Procrastinate schema in "${result.schema}"\n`
-          : `the Procrastinate schema in "${result.schema}" is complete: nothing to do\n`,
-      );
-    } else {
-      const level = await checkSchemaLevel(pool);
-      out.write(`Procrastinate schema level ${level}: ok\n`);
-    }
-    return 0;
-  } catch (error) {
-    const message = isTaskSemaphoreError(error) ? error.message : `${redactUrl(url)}: ${(error as Error).message}`;
-    err.write(`${message}\n`);
-    return 1;
-  } finally {
-    await pool.end().catch(() => {});
-  }
+  return code;
 }

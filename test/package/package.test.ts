@@ -124,7 +124,7 @@ test('the packed package installs, imports, type-checks for Redis alone, and run
   const bin = join(project, 'node_modules/.bin/task-semaphore');
   const help = await run(bin, ['--help'], project);
   t.is(help.code, 0, help.stderr);
-  t.regex(help.stdout, /^Usage: task-semaphore <command>/);
+  t.regex(help.stdout, /^Usage: task-semaphore \[options\] \[command\]/);
   const withoutPg = await run(bin, ['procrastinate', 'check-schema', '--database-url', databaseUrl], project);
   t.is(withoutPg.code, 1);
   t.regex(withoutPg.stderr, /needs the package "pg", which is not installed: npm install pg/);

@@ -1,0 +1,103 @@
+/** `status`: every slot of a scheduler name, read from its store, whichever hosts hold them. */
+import { InvalidArgumentError, type Command } from 'commander';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { expiryOf } from '../../contracts/store.js';
+import type { InspectedSlot } from '../../scheduler/scheduler.js';
+import { withConnection, type ConnectionFlags } from '../connection.js';
+import { exitCodes, type ExitCode } from '../exit-codes.js';
+import { formatSpan, formatTime, table, writeJson, type Output } from '../output.js';
+import { askStore } from './tasks.js';
+
+interface StatusFlags extends ConnectionFlags {
+  json?: boolean;
+  watch?: number | true;
+}
+
+/** A slot as `status` shows it: the store's state, its holder split into host and pid, the time left. */
+export interface SlotStatus extends InspectedSlot {
+  holder: { host: string; pid: number | null } | null;
+  /** Until the occupancy times out, by this host's clock (store times compared with Date.now()). */
+  timeLeftMs: number | null;
+}
+
+/** A default owner id is `<host>:<pid>:<random>`; any other owner is shown whole as the host. */
+export function holderOf(owner: string | null): SlotStatus['holder'] {
+  if (owner === null) return null;
+  const match = /^(.*):(\d+):[0-9a-f]+$/.exec(owner);
+  return match ? { host: match[1]!, pid: Number(match[2]) } : { host: owner, pid: null };
+}
+
+export function slotStatus(slot: InspectedSlot, now: number): SlotStatus {
+  return {
+    ...slot,
+    holder: holderOf(slot.owner),
+    timeLeftMs: slot.occupancy ? expiryOf(slot.occupancy) - now : slot.leaseUntil === null ? null : slot.leaseUntil - now,
+  };
+}
+
+function render(slots: readonly SlotStatus[], now: number): string {
+  const rows = slots.map((slot) => {
+    const o = slot.occupancy;
+    return [
+      slot.slotId,
+      slot.overdue ? 'overdue' : slot.status,
+      o?.taskId ?? '-',
+      o?.backend ?? '-',
+      slot.holder?.host ?? '-',
+      slot.holder?.pid === null || slot.holder === null ? '-' : String(slot.holder.pid),
+      formatTime(o?.startedAt),
+      o ? `${formatSpan(now - o.lastKeepaliveAt)} ago` : '-',
+      slot.timeLeftMs === null ? '-' : formatSpan(slot.timeLeftMs),
+      String(slot.token),
+    ];
+  });
+  const busy = slots.filter((slot) => slot.status === 'running').length;
+  const header = ['SLOT', 'STATE', 'TASK', 'BACKEND', 'HOST', 'PID', 'STARTED', 'KEEPALIVE', 'LEFT', 'TOKEN'];
+  return `${table(header, rows)}${slots.length} slots, ${busy} running\n`;
+}
+
+function seconds(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0.1 || n > 3600) throw new InvalidArgumentError('allowed: seconds between refreshes, 0.1 to 3600');
+  return n;
+}
+
+export function addStatusCommand(program: Command, output: Output, done: (code: ExitCode) => void): void {
+  withConnection(program.command('status'))
+    .description('show every slot of the scheduler name, from the store: state, task, backend, holder, times')
+    .option('--json', 'print the slots as JSON (one array; with --watch, one line per refresh)')
+    .option('--watch [seconds]', 'refresh every few seconds (default 2) until interrupted', seconds)
+    .action(async (flags: StatusFlags) => {
+      done(
+        await askStore(output, flags, 'status', async (scheduler) => {
+          const interval = flags.watch === undefined ? 0 : flags.watch === true ? 2 : flags.watch;
+          const stopped = watchUntilSignal(interval > 0);
+          const tty = (output.out as NodeJS.WriteStream).isTTY === true;
+          do {
+            const now = Date.now();
+            const slots = (await scheduler.inspect()).map((slot) => slotStatus(slot, now));
+            if (flags.json) writeJson(output, slots);
+            else output.out.write(`${interval > 0 && tty ? '\x1b[2J\x1b[H' : ''}${render(slots, now)}`);
+            if (interval > 0) await Promise.race([sleep(interval * 1000), stopped.promise]);
+          } while (interval > 0 && !stopped.done);
+          stopped.dispose();
+          return exitCodes.ok;
+        }),
+      );
+    });
+}
+
+/** With --watch, SIGINT/SIGTERM end the loop cleanly (exit 0) rather than killing the process mid-read. */
+function watchUntilSignal(watching: boolean): { promise: Promise<void>; done: boolean; dispose: () => void } {
+  const state = { done: false, promise: Promise.resolve(), dispose: () => {} };
+  if (!watching) return state;
+  let resolve!: () => void;
+  state.promise = new Promise((r) => (resolve = r));
+  const onSignal = () => {
+    state.done = true;
+    resolve();
+  };
+  process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
+  state.dispose = () => process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
+  return state;
+}

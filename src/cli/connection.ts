@@ -1,0 +1,59 @@
+/**
+ * How a command that reads or changes a scheduler name's state reaches its store: the scheduler
+ * name and store URL from flags (or their environment variables), or both from a config file.
+ */
+import { Option, type Command } from 'commander';
+import { ConfigError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import { Scheduler } from '../scheduler/scheduler.js';
+import type { SchedulerOptions } from '../scheduler/options.js';
+
+export interface ConnectionFlags {
+  config?: string;
+  name?: string;
+  redis?: string;
+  postgres?: string;
+  keyPrefix?: string;
+  postgresSchema?: string;
+}
+
+/** Adds the connection options to a command. */
+export function withConnection(command: Command): Command {
+  return command
+    .addOption(new Option('--config <file>', 'config file: the scheduler name and store come from it').env('TASK_SEMAPHORE_CONFIG'))
+    .addOption(new Option('--name <name>', 'scheduler name (without --config)').env('TASK_SEMAPHORE_NAME'))
+    .addOption(new Option('--redis <url>', 'Redis of RedisSlot slots (without --config)').env('TASK_SEMAPHORE_REDIS'))
+    .addOption(new Option('--postgres <url>', 'PostgreSQL of PostgresSlot slots (without --config)').env('TASK_SEMAPHORE_POSTGRES'))
+    .option('--key-prefix <prefix>', 'prefix of the Redis keys (default: task-semaphore)')
+    .option('--postgres-schema <schema>', 'schema of the PostgreSQL tables (default: public)');
+}
+
+/**
+ * The scheduler options the flags name: a store and a name, or a ConfigError saying what is
+ * missing. An empty value (an environment variable set to '') counts as not given.
+ */
+export function optionsFromFlags(given: ConnectionFlags): SchedulerOptions {
+  const flags = Object.fromEntries(Object.entries(given).filter(([, value]) => value !== '')) as ConnectionFlags;
+  if (flags.name === undefined) {
+    throw new ConfigError('--name', undefined, 'allowed: the scheduler name (or --config FILE, or $TASK_SEMAPHORE_NAME)');
+  }
+  if (flags.redis === undefined && flags.postgres === undefined) {
+    throw new ConfigError(
+      '--redis/--postgres',
+      undefined,
+      'allowed: the URL of the store holding the slots (or --config FILE); MemorySlot slots live in one process and cannot be reached from the shell',
+    );
+  }
+  return {
+    name: flags.name,
+    ...(flags.redis !== undefined && { redis: flags.redis }),
+    ...(flags.postgres !== undefined && { postgres: flags.postgres }),
+    ...(flags.keyPrefix !== undefined && { keyPrefix: flags.keyPrefix }),
+    ...(flags.postgresSchema !== undefined && { postgresSchema: flags.postgresSchema }),
+  };
+}
+
+/** A scheduler that only talks to the store (it loads no config): close it when done. */
+export async function connect(flags: ConnectionFlags, logger: Logger | false): Promise<Scheduler> {
+  return new Scheduler({ ...optionsFromFlags(flags), logger });
+}
