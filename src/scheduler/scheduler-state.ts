@@ -73,6 +73,16 @@ export class SchedulerState {
     }
   }
 
+  /** Opens and prepares the stores of these slot classes, for a process that loads no config. */
+  async openStores(slotClasses: readonly string[]): Promise<void> {
+    if (this.storesClosed || this.closing) throw new SchedulerStateError(`scheduler "${this.name}" is closed`);
+    for (const slotCls of slotClasses) {
+      if (this.stores.has(slotCls)) continue;
+      if (!this.slotClasses.has(slotCls)) throw unknownSlotClass('openStores(slotClasses)', slotCls, [...this.slotClasses.keys()]);
+      await (await this.storeOf(slotCls)).init([]);
+    }
+  }
+
   /** Asks each store in turn; the first answer other than `unknown` wins (usually there is one store). */
   async firstAnswer<T extends { ok: true } | Lost>(ask: (store: SlotStore) => Promise<T>): Promise<T> {
     await this.ensureStore();

@@ -181,6 +181,16 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     return this.path.cancel(this.taskRef(taskId, options.token));
   }
 
+  /**
+   * Opens the stores of these slot classes without loading a config, so that `keepalive`, `stop`,
+   * `cancel` and `inspect` reach each of them: for a process that only reports or watches (the CLI
+   * given a config file). Without it, such a process opens only the `defaultSlotClass` store.
+   * @throws ConfigError for an unregistered slot class, StoreUnavailableError when a store cannot be reached
+   */
+  async openStores(slotClasses: readonly string[]): Promise<void> {
+    await this.state.openStores(slotClasses);
+  }
+
   /** Every slot of this scheduler name in its stores, read from the stores (not from memory). */
   async inspect(): Promise<InspectedSlot[]> {
     await this.state.ensureStore();

@@ -1,0 +1,55 @@
+/** A process that loads no config reaches the stores of every slot class it opens (the CLI given a config file). */
+import test from 'ava';
+import { Backend, Scheduler } from '../../src/index.js';
+import { connectPostgres, databaseUrl, freshSchema, redisUrl, uniqueName } from '../helpers/services.js';
+
+class Once extends Backend {
+  constructor(private readonly ids: string[]) {
+    super();
+  }
+  poll() {
+    return this.ids.shift() ?? null;
+  }
+  startCallback() {}
+}
+
+test('openStores: keepalive and inspect reach tasks in Redis and PostgreSQL slots of one name', async (t) => {
+  const pool = await connectPostgres({ max: 1 });
+  const postgresSchema = await freshSchema(pool);
+  await pool.end();
+  const options = {
+    name: uniqueName('open'),
+    redis: redisUrl,
+    keyPrefix: uniqueName('open'),
+    postgres: databaseUrl,
+    postgresSchema,
+    logger: false as const,
+  };
+  const runner = new Scheduler(options);
+  t.teardown(() => runner.close());
+  runner.registerBackend('jobs', new Once(['in-redis', 'in-postgres']));
+  await runner.load([
+    { slotId: 'r', slotCls: 'RedisSlot', backends: ['jobs'] },
+    { slotId: 'p', slotCls: 'PostgresSlot', backends: ['jobs'] },
+  ]);
+  t.like(await runner.schedule(), { started: 2 });
+
+  const reporter = new Scheduler(options);
+  t.teardown(() => reporter.close());
+  t.like(await reporter.keepalive('in-postgres'), { ok: false, reason: 'unknown' }, 'only the default (Redis) store is open');
+  await reporter.openStores(['RedisSlot', 'PostgresSlot']);
+  t.like(await reporter.keepalive('in-postgres'), { ok: true, slotId: 'p' });
+  t.like(await reporter.keepalive('in-redis'), { ok: true, slotId: 'r' });
+  const slots = await reporter.inspect();
+  t.deepEqual(
+    slots.map((slot) => [slot.slotCls, slot.slotId, slot.occupancy?.taskId]),
+    [
+      ['RedisSlot', 'r', 'in-redis'],
+      ['PostgresSlot', 'p', 'in-postgres'],
+    ],
+  );
+  await t.throwsAsync(reporter.openStores(['RedisSlto']), {
+    code: 'ERR_UNKNOWN_SLOT_CLASS',
+    message: /openStores\(slotClasses\): got "RedisSlto"; unknown slot class/,
+  });
+});
