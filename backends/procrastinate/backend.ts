@@ -14,6 +14,7 @@ import {
   type TaskContext,
   type TimeoutInfo,
 } from '../../src/contracts/backend.js';
+import { settlesWithin } from '../../src/core/call.js';
 import { preview, SchedulerStateError } from '../../src/core/errors.js';
 import { defaultLogger, errorFields, type Logger } from '../../src/core/logger.js';
 import { PgListener } from '../../src/core/postgres/listener.js';
@@ -422,10 +423,7 @@ export class ProcrastinateBackend extends Backend implements BatchPolling {
 
 /** Waits for every promise to settle, or `ms`, whichever comes first. Never rejects. */
 async function settledWithin(promises: Promise<unknown>[], ms: number): Promise<void> {
-  if (promises.length === 0) return;
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([Promise.allSettled(promises), new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
-  clearTimeout(timer);
+  if (promises.length > 0) await settlesWithin(Promise.allSettled(promises), ms);
 }
 
 /**
