@@ -2,7 +2,15 @@
  * task-semaphore: N slots shared by every scheduler of one name on one store (memory, Redis or
  * PostgreSQL) bound how many tasks run at once, fleet-wide.
  */
-export { Scheduler, type BackendInput, type InspectedSlot } from './scheduler/scheduler.js';
+export {
+  Scheduler,
+  type BackendInput,
+  type DroppedTask,
+  type InspectedSlot,
+  type ShutdownOptions,
+  type ShutdownReport,
+  type ShutdownTask,
+} from './scheduler/scheduler.js';
 export type { SchedulerOptions, ResolvedOptions } from './scheduler/options.js';
 export type { RedisClientLike, PgPoolLike } from './core/connection-options.js';
 export { defaults } from './scheduler/options.js';

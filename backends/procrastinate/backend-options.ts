@@ -84,7 +84,9 @@ export interface ProcrastinateBackendOptions {
    */
   retryOnTimeout?: boolean;
   /**
-   * How long `close()` waits for running handlers before aborting them (reason `shutdown`).
+   * How long `close()` waits for running handlers before aborting them (reason `shutdown`). Not
+   * used after `scheduler.shutdown()`: its graceful and final waits were the handlers' grace, and
+   * the handlers it aborted are not waited for again.
    * @defaultValue `'30s'`
    */
   shutdownGrace?: Duration;

@@ -11,9 +11,11 @@ import {
   type BatchPolling,
   type PollContext,
   type RejectInfo,
+  type StopOutcome,
   type TaskContext,
   type TimeoutInfo,
 } from '../../src/contracts/backend.js';
+import { settlesWithin } from '../../src/core/call.js';
 import { preview, SchedulerStateError } from '../../src/core/errors.js';
 import { defaultLogger, errorFields, type Logger } from '../../src/core/logger.js';
 import { PgListener } from '../../src/core/postgres/listener.js';
@@ -197,10 +199,27 @@ export class ProcrastinateBackend extends Backend implements BatchPolling {
   }
 
   /**
+   * A slot the scheduler's `shutdown()` ended `dropped` (its handler ran on past the final
+   * deadline) whose job runs here: its end is written now, once (retried per the task's policy,
+   * else `aborted`), and the callback resolves when it landed. Every other end was written by the
+   * job's runner, or belongs to another process: nothing to do, synchronously.
+   */
+  override stopCallback(taskId: string, outcome: StopOutcome): Promise<void> | void {
+    if (outcome.reason !== 'dropped') return;
+    const runner = this.runners.get(taskId);
+    // A redelivery elsewhere, or a job run again since: not this runner's slot.
+    if (runner?.token !== outcome.token) return;
+    return runner.forceEnd(false);
+  }
+
+  /**
    * Graceful shutdown, bounded: stops claiming; waits up to `shutdownGraceMs` for running handlers;
    * aborts the rest (reason `shutdown`) and waits briefly for their writes; requeues or marks
    * `aborted` the jobs still ours; stops timers and the listener; unregisters the worker last (it
-   * nulls worker_id on our jobs); ends the pool if it opened it. Idempotent.
+   * nulls worker_id on our jobs); ends the pool if it opened it. Idempotent. After the scheduler's
+   * `shutdown()`, whose graceful and final waits were the handlers' grace, nothing is left to wait
+   * for: a job it aborted that still runs here (its drop did not reach the slot store) is written
+   * at once.
    */
   override close(): Promise<void> {
     this.closing ??= this.shutdown();
@@ -367,24 +386,29 @@ export class ProcrastinateBackend extends Backend implements BatchPolling {
   private async shutdown(): Promise<void> {
     if (!this.opened) return this.teardown();
     const running = () => [...this.runners.values()];
-    if (this.runners.size > 0) {
-      this.logger.info('waiting for running jobs before closing', { running: this.runners.size, graceMs: this.options.shutdownGraceMs });
+    // Handlers no shutdown has told to stop yet; the others are written, or written below at once.
+    const untold = () => running().filter((r) => !r.isEnding && !r.abortedByShutdown);
+    if (untold().length > 0) {
+      this.logger.info('waiting for running jobs before closing', { running: untold().length, graceMs: this.options.shutdownGraceMs });
       await settledWithin(
-        running().map((r) => r.ended),
+        untold().map((r) => r.ended),
         this.options.shutdownGraceMs,
       );
     }
-    if (this.runners.size > 0) {
-      this.logger.warn('aborting jobs still running after the shutdown grace', { running: this.runners.size });
-      for (const runner of running()) runner.requestAbort('shutdown');
+    if (untold().length > 0) {
+      const aborting = untold();
+      this.logger.warn('aborting jobs still running after the shutdown grace', { running: aborting.length });
+      for (const runner of aborting) runner.requestAbort('shutdown');
       await settledWithin(
-        running().map((r) => r.ended),
+        aborting.map((r) => r.ended),
         shutdownAbortWaitMs,
       );
     }
-    // Handlers that ignore their signal: their jobs are written now, so none is left doing.
+    // Handlers that ignore their signal: their jobs are written now, so none is left doing. The
+    // slots of those the scheduler's shutdown aborted are its own to end (dropped, or left to lapse
+    // if the slot store does not answer): only their jobs are written.
     await settledWithin(
-      running().map((r) => r.forceEnd()),
+      running().map((r) => r.forceEnd(!r.abortedByShutdown)),
       shutdownAbortWaitMs * 2,
     );
     // Claimed by a poll the scheduler never followed up (should not happen): give them back.
@@ -422,10 +446,7 @@ export class ProcrastinateBackend extends Backend implements BatchPolling {
 
 /** Waits for every promise to settle, or `ms`, whichever comes first. Never rejects. */
 async function settledWithin(promises: Promise<unknown>[], ms: number): Promise<void> {
-  if (promises.length === 0) return;
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([Promise.allSettled(promises), new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
-  clearTimeout(timer);
+  if (promises.length > 0) await settlesWithin(Promise.allSettled(promises), ms);
 }
 
 /**

@@ -70,6 +70,11 @@ export class JobRunner {
   private readonly controller = new LazyAbortController(() => this.lookAtSlot());
   private abortKind: AbortKind | undefined;
   private userAbortRequested = false;
+  /**
+   * The scheduler's `shutdown()` told this job to stop (its slot's signal, cause `shutdown`): its
+   * graceful and final waits were the job's grace, and the backend's `close()` adds none.
+   */
+  private stopAskedByShutdown = false;
   private keepaliveTimer: NodeJS.Timeout | undefined;
   private maxRuntimeTimer: NodeJS.Timeout | undefined;
   private keepaliveInFlight = false;
@@ -101,6 +106,16 @@ export class JobRunner {
   /** True once an end is being written: the job is no longer this runner's to touch. */
   get isEnding(): boolean {
     return this.ending !== undefined;
+  }
+
+  /** True once the scheduler's `shutdown()` aborted the job through its slot (see {@link stopAskedByShutdown}). */
+  get abortedByShutdown(): boolean {
+    return this.stopAskedByShutdown;
+  }
+
+  /** The fencing token of the job's slot occupancy. */
+  get token(): number {
+    return this.ctx.token;
   }
 
   /** Fails a job whose handler cannot run, without retry, logging why. */
@@ -153,14 +168,19 @@ export class JobRunner {
   /**
    * Shutdown, after the grace and the abort: writes the end now, whatever the handler does
    * (`aborted` if an abort was requested, else requeued if the task's policy allows, else
-   * `aborted`). Returns the write under way if any.
+   * `aborted`), once: a handler that settles later changes nothing. Returns the write under way
+   * if any.
+   * @param stopSlot - false when the slot already ended (the scheduler's shutdown dropped it)
    */
-  forceEnd(): Promise<void> {
+  forceEnd(stopSlot = true): Promise<void> {
     if (this.ending) return this.ending;
     const reason = new JobAbortedError('shutdown', this.job.id);
     this.abortHandler(reason, 'shutdown');
-    this.logger.warn('handler still running after the shutdown abort; writing the end of its job now', { jobId: this.job.id });
-    return this.end(this.abortKind === 'user' ? { status: 'aborted', error: reason } : this.retryOr('aborted', reason));
+    this.logger.warn('handler still running after the shutdown abort; writing the end of its job now', {
+      jobId: this.job.id,
+      slotDropped: !stopSlot,
+    });
+    return this.end(this.abortKind === 'user' ? { status: 'aborted', error: reason } : this.retryOr('aborted', reason), stopSlot);
   }
 
   // --- the handler's signal ---------------------------------------------------------------------
@@ -179,9 +199,18 @@ export class JobRunner {
     this.controller.abort(reason);
   }
 
-  /** The scheduler's signal fired: a cancel (the handler decides), or the slot is gone (write now). */
+  /**
+   * The scheduler's signal fired: a cancel (the handler decides), its shutdown (the handler
+   * decides, then the job is retried per policy or aborted, as a Procrastinate worker's shutdown
+   * does), or the slot is gone (write now).
+   */
   private onSlotAbort(reason: unknown): void {
     const cause = reason instanceof TaskAbortedError ? reason.abortCause : 'lost';
+    if (cause === 'shutdown') {
+      this.stopAskedByShutdown = true;
+      this.abortHandler(new JobAbortedError('shutdown', this.job.id), 'shutdown');
+      return;
+    }
     const error = reason instanceof Error ? reason : new TaskAbortedError('lost', { taskId: this.job.id });
     if (!slotGone.has(cause)) {
       this.abortHandler(error, 'user');
@@ -248,6 +277,11 @@ export class JobRunner {
   private onKeepalive(outcome: KeepaliveOutcome): void {
     if (outcome.ok) {
       if (outcome.cancelRequested) this.onSlotAbort(new TaskAbortedError('cancel_requested', { taskId: this.job.id }));
+      return;
+    }
+    // The scheduler's shutdown gave up on the handler (its stopCallback says the same): a shutdown end, not a lost slot.
+    if (outcome.endReason === 'dropped') {
+      void this.forceEnd(false);
       return;
     }
     this.onSlotAbort(new TaskAbortedError(abortCauseOfLost(outcome), { taskId: this.job.id, slotId: outcome.slotId }));

@@ -29,8 +29,9 @@ export interface TaskContext {
   maxDeadline: number | null;
   /**
    * Fires when the task should stop: a cancel was requested, it timed out, it lost its slot (to a
-   * partition, a stall or a store that lost its state), its backend was removed, or its start
-   * failed. `signal.reason` is a TaskAbortedError (`ERR_TASK_ABORTED`) whose `abortCause` says
+   * partition, a stall or a store that lost its state), its backend was removed, its start
+   * failed, or (for a backend that `runsInProcess`) the scheduler's `shutdown()` gave up waiting
+   * for it. `signal.reason` is a TaskAbortedError (`ERR_TASK_ABORTED`) whose `abortCause` says
    * which. Reading `signal.aborted` checks the task's lease first.
    */
   signal: AbortSignal;
@@ -138,7 +139,8 @@ export abstract class Backend {
    * renews for it while the process lives and the task is within its own `timeout`: after a crash
    * (kill -9, OOM) its slot is free again within the lease, not at the end of the timeout. Leave it
    * false for tasks that run elsewhere and report through `keepalive` (the remote-task pattern):
-   * they keep their own timeout.
+   * they keep their own timeout. The scheduler's `shutdown()` waits for, aborts and at last drops
+   * (ends `dropped`) only such tasks; the others live on in the store.
    * @defaultValue false
    */
   readonly runsInProcess: boolean = false;
@@ -156,7 +158,7 @@ export abstract class Backend {
    */
   open(_context: BackendContext): Awaitable<void> {}
 
-  /** Called once by `scheduler.close()`, after the last pass: release what `open` took. */
+  /** Called once, by `scheduler.close()` or at the end of `shutdown()`, after the last pass: release what `open` took. */
   close(): Awaitable<void> {}
 
   /**

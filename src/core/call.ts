@@ -37,3 +37,24 @@ export async function callWithTimeout<T>(
     clearTimeout(timer);
   }
 }
+
+/**
+ * Resolves true once `promise` settles (fulfilled or rejected: its outcome is the caller's to
+ * read), or false after `ms` (Infinity: never), whichever comes first; never rejects. The timer is not unref'd: a
+ * bounded wait, such as a shutdown's, keeps the process alive until it ends.
+ */
+export async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  const settled = promise.then(
+    () => true,
+    () => true,
+  );
+  // Past the longest delay a timer honours (Infinity included), a timer would fire at once.
+  if (!(ms <= 2 ** 31 - 1)) return settled;
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), Math.max(0, ms))));
+  try {
+    return await Promise.race([settled, timedOut]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

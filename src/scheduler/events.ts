@@ -1,6 +1,7 @@
 import type { RejectReason } from '../contracts/backend.js';
 import type { EndedOccupancy, Occupancy, SlotId } from '../contracts/store.js';
 import type { PassReport } from '../contracts/results.js';
+import type { ShutdownReport, ShutdownTask } from './shutdown-report.js';
 
 /**
  * Events a Scheduler emits (`scheduler.on('task:stop', (ended) => …)`). A listener that throws
@@ -25,6 +26,17 @@ export interface SchedulerEvents {
   'refill:end': [report: PassReport];
   /** A pass this scheduler started itself (cron tick, freed slot, reap timer, requestPass, refill) failed, e.g. the store is down. */
   'pass:error': [error: Error];
+  /**
+   * `shutdown()` began: nothing more is claimed, and the tasks running in this process (`running`)
+   * have `gracefulMs` to stop on their own; `remote` ones are left running in the store.
+   */
+  'shutdown:begin': [info: { running: ShutdownTask[]; remote: ShutdownTask[]; gracefulMs: number; finalMs: number }];
+  /** The graceful wait ended (its deadline, or a second `shutdown()`): these tasks' signals fired, cause `shutdown`. */
+  'shutdown:abort': [info: { tasks: ShutdownTask[]; finalMs: number }];
+  /** The final deadline passed: these tasks, still running, are being ended `dropped`. */
+  'shutdown:drop': [info: { tasks: ShutdownTask[] }];
+  /** The shutdown ended: the backends and stores are closed (see `errors`). */
+  'shutdown:end': [report: ShutdownReport];
 }
 
 /** Emits a scheduler event (the scheduler's `notify`, which never throws). */

@@ -9,9 +9,16 @@ export interface LocalTask {
   slotId: SlotId;
   token: number;
   backend: string;
+  /**
+   * The backend runs the task inside this process (`Backend.runsInProcess`): a shutdown waits for
+   * it, aborts it, and drops it. A task handed to another process is left running in the store.
+   */
+  runsInProcess: boolean;
   /** The occupancy as the store last answered it (start, keepalive): what a stopCallback of reason `lost` carries. */
   occupancy: Occupancy;
   controller: LazyAbortController;
+  /** Why its signal fired, once it has. */
+  abortCause: AbortCause | null;
   /** Set while this process is stopping the task, so that the pass does not mistake the freed slot for a lost one. */
   stopping: boolean;
   /** Order of the start in this process: a pass judges only tasks started before it read the store. */
@@ -72,8 +79,10 @@ export class LocalTasks {
   private readonly byTaskId = new Map<string, LocalTask>();
   /** The `seq` of the last task added. */
   lastSeq = 0;
+  /** Told after each task added or removed: what a shutdown waits on. Unset otherwise, so it costs nothing. */
+  onChange: (() => void) | undefined;
 
-  add(task: Omit<LocalTask, 'controller' | 'stopping' | 'seq' | 'lease'>, start: LeaseStart): LocalTask {
+  add(task: Omit<LocalTask, 'controller' | 'abortCause' | 'stopping' | 'seq' | 'lease'>, start: LeaseStart): LocalTask {
     const maxEndsAt = start.maxRuntimeMs === null ? Infinity : start.sentAt + start.maxRuntimeMs;
     const inProcess = start.ownTimeoutMs !== undefined;
     const lease: LocalLease = {
@@ -93,12 +102,14 @@ export class LocalTasks {
     const local: LocalTask = {
       ...task,
       controller: new LazyAbortController(() => this.check(local)),
+      abortCause: null,
       stopping: false,
       seq: ++this.lastSeq,
       lease,
     };
     this.byTaskId.set(task.taskId, local);
     if (inProcess) this.watch(local);
+    this.onChange?.();
     return local;
   }
 
@@ -143,13 +154,16 @@ export class LocalTasks {
 
   /**
    * Tasks that run in process whose lease the scheduler should renew now: past a third of it,
-   * still within their own timeout and max runtime, and neither stopping nor told to stop.
+   * still within their own timeout and max runtime, and neither stopping nor told to stop. A task
+   * told to stop by a shutdown is the exception: it still runs here, and its slot stays held until
+   * it stops or the shutdown drops it, rather than lapse and be reaped as a `timeout` elsewhere.
    */
   leasesToRenew(now = performance.now()): LocalTask[] {
     const due: LocalTask[] = [];
     for (const local of this.byTaskId.values()) {
       const { lease } = local;
-      if (lease.ownEndsAt === null || local.stopping || local.controller.aborted) continue;
+      if (lease.ownEndsAt === null || local.stopping) continue;
+      if (local.controller.aborted && local.abortCause !== 'shutdown') continue;
       // The task went silent (or ran out of runtime): the lease lapses, and the store reaps it.
       if (now >= lease.ownEndsAt || now >= lease.maxEndsAt) continue;
       if (lease.endsAt - now <= (lease.timeoutMs * 2) / 3) due.push(local);
@@ -169,11 +183,13 @@ export class LocalTasks {
     this.byTaskId.delete(taskId);
     clearTimeout(local.lease.watch);
     if (cause) this.abort(local, cause);
+    this.onChange?.();
   }
 
   /** Fires the signal, keeping the task tracked (a cancel asks; the task decides when to stop). */
   abort(local: LocalTask, cause: AbortCause): void {
     if (local.controller.aborted) return;
+    local.abortCause = cause;
     local.controller.abort(
       new TaskAbortedError(cause, { taskId: local.taskId, slotId: local.slotId, token: local.token, backend: local.backend }),
     );
@@ -190,6 +206,11 @@ export class LocalTasks {
   /** Local tasks whose slot is among `slotIds`. */
   inSlots(slotIds: { has(slotId: SlotId): boolean }): LocalTask[] {
     return [...this.byTaskId.values()].filter((task) => slotIds.has(task.slotId));
+  }
+
+  /** Every task tracked here, in the order they started. */
+  all(): LocalTask[] {
+    return [...this.byTaskId.values()];
   }
 
   get size(): number {

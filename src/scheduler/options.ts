@@ -113,6 +113,21 @@ export interface SchedulerOptions {
    */
   maxLocalTasks?: number;
   /**
+   * How long `shutdown()` waits for the tasks running in this process (backends that
+   * `runsInProcess`) to stop on their own before it aborts them (signal cause `shutdown`). 0
+   * aborts at once.
+   * @defaultValue `'20s'`
+   */
+  shutdownGraceful?: Duration;
+  /**
+   * How long `shutdown()` then waits for the aborted tasks to stop before it gives up on them: each
+   * still running is ended `dropped` in the store (its slot free for the fleet) and its
+   * `stopCallback` runs here with that reason. With `shutdownGraceful` at its default, the two fit
+   * in Kubernetes' default 30 s between SIGTERM and SIGKILL, with time left to close.
+   * @defaultValue `'5s'`
+   */
+  shutdownFinal?: Duration;
+  /**
    * Id of this scheduler instance, stored with its reservations for inspection.
    * @defaultValue `<hostname>:<pid>:<random>`
    */
@@ -138,6 +153,8 @@ export interface ResolvedOptions {
   endedRetentionMs: number;
   reapLimit: number;
   maxLocalTasks: number;
+  shutdownGracefulMs: number;
+  shutdownFinalMs: number;
   owner: string;
 }
 
@@ -153,6 +170,8 @@ export const defaults = Object.freeze({
   endedRetention: '1h',
   reapLimit: 1000,
   maxLocalTasks: Number.POSITIVE_INFINITY,
+  shutdownGraceful: '20s',
+  shutdownFinal: '5s',
 } satisfies Partial<SchedulerOptions>);
 
 const namePattern = /^[\w.:-]{1,100}$/;
@@ -186,6 +205,9 @@ const schema = strictObject(
       integer(1, { infinity: true, allowed: 'allowed: a positive integer, or Infinity for no cap' }),
       defaults.maxLocalTasks,
     ),
+    // 0 is allowed: no graceful wait (abort at once), no final wait (drop at once).
+    shutdownGraceful: duration(defaults.shutdownGraceful, { min: 0 }),
+    shutdownFinal: duration(defaults.shutdownFinal, { min: 0 }),
     owner: z.optional(storableText(/./, 'allowed: a non-empty string')),
   },
   'allowed: an object with at least `name`',
@@ -227,6 +249,8 @@ export function resolveOptions(options: SchedulerOptions): ResolvedOptions {
     endedRetentionMs: parsed.endedRetention,
     reapLimit: parsed.reapLimit,
     maxLocalTasks: parsed.maxLocalTasks,
+    shutdownGracefulMs: parsed.shutdownGraceful,
+    shutdownFinalMs: parsed.shutdownFinal,
     owner: parsed.owner ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`,
   };
 }

@@ -1,8 +1,10 @@
 import { EventEmitter } from 'node:events';
+import { performance } from 'node:perf_hooks';
 import type { CancelOutcome, KeepaliveOutcome, PassReport, StopOptions, StopOutcomeResult } from '../contracts/results.js';
 import type { SlotState, SlotStore, StoreEvent, TaskRef } from '../contracts/store.js';
 import { checkTaskId } from '../contracts/task-id.js';
-import { ConfigError, SchedulerStateError } from '../core/errors.js';
+import { settlesWithin } from '../core/call.js';
+import { CallTimeoutError, ConfigError, SchedulerStateError } from '../core/errors.js';
 import { errorFields, type Logger } from '../core/logger.js';
 import { BackendCallbacks } from './backend-callbacks.js';
 import type { BackendInput } from './backend-input.js';
@@ -17,8 +19,12 @@ import { StoreBatches } from './store-batches.js';
 import { StoreClocks } from './store-clocks.js';
 import { TaskPath } from './task-path.js';
 import { Passes } from './passes.js';
+import { resolveShutdownOptions, Shutdown, type ShutdownOptions, type ShutdownParts } from './shutdown.js';
+import type { ShutdownReport } from './shutdown-report.js';
 
 export type { BackendInput } from './backend-input.js';
+export type { ShutdownOptions } from './shutdown.js';
+export type { DroppedTask, ShutdownReport, ShutdownTask } from './shutdown-report.js';
 
 /** A slot as `inspect()` shows it: the store's state plus what this scheduler's config says of it. */
 export interface InspectedSlot extends SlotState {
@@ -51,6 +57,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private readonly path: TaskPath;
   private readonly passes: Passes;
   private closing: Promise<void> | undefined;
+  /** The shutdown under way or done, from the first `shutdown()` call. */
+  private shuttingDown: Shutdown | undefined;
   private cron: CronHandle | undefined;
   /** Renews the process lease of tasks that run in process (see Backend.runsInProcess). */
   private leaseRenewal: NodeJS.Timeout | undefined;
@@ -206,33 +214,103 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   }
 
   /**
+   * Graceful shutdown, bounded: what a process does on SIGTERM. Stops claiming (no tick, pass or
+   * refill; the pass under way finishes, its reservations released); waits up to `graceful` for
+   * the tasks running in this process (backends that `runsInProcess`) to stop; fires the signals
+   * of those still running (a TaskAbortedError, cause `shutdown`); waits up to `final` for them;
+   * ends those still running in the store with reason `dropped` (their slots free for the fleet,
+   * their stopCallbacks run here); then closes as `close()` does. `keepalive`, `stop` and
+   * `cancel` work throughout, so tasks can finish and report. Tasks a backend handed to other
+   * processes are left running in the store, untouched.
+   *
+   * Never hangs: it resolves within `graceful` + `final` + 2 × `callbackTimeout` whatever the
+   * tasks, backends and stores do (dropping is bounded by one `callbackTimeout`, closing by
+   * another); with a reachable store and prompt callbacks, within `graceful` + `final` and a few
+   * round trips.
+   *
+   * A call while a shutdown runs (a second signal) cuts the graceful wait left to its own
+   * `graceful` (0 when not given: abort now) and may shorten the final wait; it resolves with the
+   * same report, as does a call after the shutdown ended.
+   * @defaultValue graceful: the `shutdownGraceful` option; final: the `shutdownFinal` option
+   * @throws ConfigError for bad options; SchedulerStateError after `close()`
+   */
+  async shutdown(options?: ShutdownOptions): Promise<ShutdownReport> {
+    const times = resolveShutdownOptions(options);
+    if (this.shuttingDown) {
+      this.shuttingDown.hurry(times);
+      return this.shuttingDown.done;
+    }
+    if (this.closing) throw new SchedulerStateError(`scheduler "${this.name}" is closed`);
+    const parts: ShutdownParts = {
+      state: this.state,
+      options: this.options,
+      logger: this.logger,
+      notify: (event, ...args) => this.notify(event, ...args),
+      localTasks: this.localTasks,
+      path: this.path,
+      stopClaiming: async () => {
+        this.state.closing = true;
+        this.cron?.stop();
+        await Promise.allSettled([this.passes.settle(), this.path.refillsDrained()]);
+      },
+      close: (boundMs) => this.closeWithin(boundMs),
+    };
+    const shutdown = new Shutdown(parts, {
+      gracefulMs: times.gracefulMs ?? this.options.shutdownGracefulMs,
+      finalMs: times.finalMs ?? this.options.shutdownFinalMs,
+    });
+    this.shuttingDown = shutdown;
+    shutdown.start();
+    return shutdown.done;
+  }
+
+  /**
    * Stops the cron tick, waits for the pass under way, closes the backends (whose `close` may end
    * their running tasks: `stop` and `keepalive` work until the stores close), sends the pending
    * acknowledgements of ends delivered here, then closes the stores (and the connections they
    * opened; never a client you passed in). Tasks still running stay tracked in the store.
-   * Idempotent.
+   * Idempotent. During a `shutdown()`, cuts it short (abort and drop at once) and resolves once it
+   * has closed; after one, resolves at once: what failed is in the shutdown's report.
    */
   close(): Promise<void> {
+    if (this.shuttingDown) {
+      this.shuttingDown.hurry({ gracefulMs: 0, finalMs: 0 });
+      return this.shuttingDown.done.then(() => undefined);
+    }
+    return this.closeWithin(Infinity);
+  }
+
+  /**
+   * The close sequence, once. Each step waits no longer than what is left of `boundMs` (a
+   * shutdown's bound; Infinity for `close()`): one that hangs is reported as a CallTimeoutError,
+   * and the steps after it still run, so the stores close even behind a backend that never does.
+   */
+  private closeWithin(boundMs: number): Promise<void> {
     this.closing ??= (async () => {
+      const end = performance.now() + boundMs;
+      const failures: unknown[] = [];
+      const step = async (what: string, work: Promise<unknown>): Promise<void> => {
+        if (!(await settlesWithin(work, end - performance.now()))) failures.push(new CallTimeoutError(what, Math.round(boundMs), {}));
+        else await work.catch((error: unknown) => failures.push(error));
+      };
       this.state.closing = true;
       this.cron?.stop();
-      await Promise.allSettled([...this.unsubscribers.values()].map((unsubscribe) => unsubscribe()));
-      await Promise.allSettled([this.passes.settle(), this.path.refillsDrained()]);
-      const failures: unknown[] = [];
+      // Awaited just before the stores close: a store that does not answer must not hold the backends back.
+      const unsubscribing = Promise.allSettled([...this.unsubscribers.values()].map((off) => off()));
+      await step('the pass under way', Promise.allSettled([this.passes.settle(), this.path.refillsDrained()]));
       // Backends close in the reverse order of opening, before the stores they may still use.
       for (const name of this.openedBackends.reverse()) {
-        try {
-          await this.state.backends.get(name)!.close();
-        } catch (error) {
-          failures.push(error);
-        }
+        await step(
+          `backend "${name}" close`,
+          Promise.resolve().then(() => this.state.backends.get(name)!.close()),
+        );
       }
       clearInterval(this.leaseRenewal);
       // What the backends' last stops delivered is acknowledged before the stores close.
-      await this.batches.acknowledged();
+      await step('acknowledging delivered ends', this.batches.acknowledged());
+      await step('unsubscribing from store events', unsubscribing);
       this.state.storesClosed = true;
-      const results = await Promise.allSettled([...this.state.stores.values()].map((store) => store.close()));
-      failures.push(...results.flatMap((r) => (r.status === 'rejected' ? [r.reason] : [])));
+      await Promise.all([...this.state.stores.values()].map((store) => step(`closing the ${store.kind} store`, store.close())));
       if (failures.length) throw new AggregateError(failures, 'closing the scheduler stores failed');
     })();
     return this.closing;
@@ -295,6 +373,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
 
   private assertOpen(): void {
     if (this.closing) throw new SchedulerStateError(`scheduler "${this.name}" is closed`);
+    if (this.shuttingDown) throw new SchedulerStateError(`scheduler "${this.name}" is shutting down`);
   }
 
   private assertLoaded(method: string): void {

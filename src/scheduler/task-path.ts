@@ -78,6 +78,9 @@ export class TaskPath {
   /** Fills under way: with the local tasks, what counts against `maxLocalTasks`. */
   private filling = 0;
   private renewingLeases = false;
+  /** Deliveries running their callbacks here, and who waits for none to be left (see {@link deliveriesDone}). */
+  private delivering = 0;
+  private deliveriesIdle: (() => void) | undefined;
   /** Pass rounds begun so far: a refill learns from it whether one ran while it held its slots. */
   private passesBegun = 0;
   /**
@@ -105,6 +108,21 @@ export class TaskPath {
   /** Resolves once no refill round is under way or waiting. */
   refillsDrained(): Promise<void> {
     return this.keptSlots.drained();
+  }
+
+  /**
+   * Resolves once no end is having its callbacks run here (each is bounded by `callbackTimeout`)
+   * and acknowledged: what a shutdown waits for before it closes the backends and stores.
+   */
+  deliveriesDone(): Promise<void> {
+    if (this.delivering === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const before = this.deliveriesIdle;
+      this.deliveriesIdle = () => {
+        before?.();
+        resolve();
+      };
+    });
   }
 
   // --- rounds: poll → start → startCallback ------------------------------------------------------
@@ -216,8 +234,15 @@ export class TaskPath {
     const { state, options, callbacks, batches } = this.parts;
     for (const backend of slot.backends) {
       for (;;) {
+        // A shutdown began: nothing more is claimed, and the slot goes back (released as empty).
+        if (state.closing) return 'empty';
         const taskId = await poller.next(backend, pending.slotId, wanted.get(backend)!);
         if (taskId === null) break;
+        if (state.closing) {
+          poller.settled(taskId, 0);
+          await callbacks.reject(backend, taskId, 'unused', pending.slotId, 0);
+          return 'empty';
+        }
         const reservation = await pending.reservation;
         if (reservation === null) {
           // Polled early, and the end that was to keep the slot did not act: not ours to fill.
@@ -277,7 +302,7 @@ export class TaskPath {
     const { taskId, slotId, token } = occupancy;
     const backend = state.backends.get(occupancy.backend)!;
     const local = localTasks.add(
-      { taskId, slotId, token, backend: occupancy.backend, occupancy },
+      { taskId, slotId, token, backend: occupancy.backend, runsInProcess: backend.runsInProcess, occupancy },
       {
         sentAt,
         timeoutMs: occupancy.timeoutMs,
@@ -468,8 +493,9 @@ export class TaskPath {
       }
       result = await ending;
     } else {
-      // A store this scheduler does not serve must tell the schedulers that do, so they refill at once.
-      const endIn = (s: SlotStore) => ((endedIn = s), s.end({ ...full, notify: !state.servedStores.has(s) }));
+      // A store this scheduler does not serve must tell the schedulers that do, so they refill at
+      // once; so must any store while this scheduler closes, as it refills nothing any more.
+      const endIn = (s: SlotStore) => ((endedIn = s), s.end({ ...full, notify: state.closing || !state.servedStores.has(s) }));
       result = store ? await endIn(store) : await state.firstAnswer(endIn);
     }
     if (!result.ok) return result;
@@ -493,8 +519,17 @@ export class TaskPath {
    * the store hand it out again, once its delivery lease lapses.
    */
   async deliver(store: SlotStore, ended: EndedOccupancy): Promise<void> {
-    await this.parts.callbacks.deliver(ended);
-    this.parts.batches.acknowledge(store, { taskId: ended.taskId, token: ended.token });
+    this.delivering++;
+    try {
+      await this.parts.callbacks.deliver(ended);
+      this.parts.batches.acknowledge(store, { taskId: ended.taskId, token: ended.token });
+    } finally {
+      if (--this.delivering === 0 && this.deliveriesIdle) {
+        const idle = this.deliveriesIdle;
+        this.deliveriesIdle = undefined;
+        idle();
+      }
+    }
   }
 
   /**

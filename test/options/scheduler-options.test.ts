@@ -33,6 +33,8 @@ test('only name is required, and the defaults apply', (t) => {
     endedRetentionMs: 3_600_000,
     reapLimit: 1000,
     maxLocalTasks: Number.POSITIVE_INFINITY,
+    shutdownGracefulMs: 20_000,
+    shutdownFinalMs: 5000,
   });
   t.regex(resolved.owner, /^.+:\d+:[0-9a-f]{6}$/);
   t.true(Object.isFrozen(defaults));
@@ -109,6 +111,13 @@ test('a bad maxLocalTasks is rejected, naming the option', (t) => {
     rejectsOption(t, { name: 'n', maxLocalTasks }, 'maxLocalTasks', maxLocalTasks, 'positive integer, or Infinity');
   }
   t.is(resolveOptions({ name: 'n', maxLocalTasks: 3 }).maxLocalTasks, 3);
+});
+
+test('shutdownGraceful and shutdownFinal are durations, 0 allowed (no wait)', (t) => {
+  t.like(resolveOptions({ name: 'n', shutdownGraceful: 0, shutdownFinal: '1m' }), { shutdownGracefulMs: 0, shutdownFinalMs: 60_000 });
+  for (const option of ['shutdownGraceful', 'shutdownFinal']) {
+    for (const value of [-1, 'soon', null]) rejectsOption(t, { name: 'n', [option]: value }, option, value, 'allowed', 'ERR_BAD_DURATION');
+  }
 });
 
 test('a bad keyPrefix is rejected, naming the option', (t) => {
