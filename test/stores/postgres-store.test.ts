@@ -765,9 +765,12 @@ test('init brings a schema at migration 1 to the latest, and the store then work
   t.deepEqual(await functions(), [
     'task_semaphore_end_v1',
     'task_semaphore_end_v2',
+    'task_semaphore_end_v3',
+    'task_semaphore_history_outcome_v1',
     'task_semaphore_occupancy_end_v1',
     'task_semaphore_start_v1',
     'task_semaphore_start_v2',
+    'task_semaphore_start_v3',
   ]);
   t.deepEqual(await store.keepalive({ taskId: 'done-task', token: 3 }), {
     ok: false,

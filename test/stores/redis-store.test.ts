@@ -439,7 +439,7 @@ test('startMany and endMany of five requests are one EVALSHA each; of none, no c
       ['task-5', '5'],
     ],
   );
-  t.deepEqual(sent, ['evalsha start3', 'evalsha end9']);
+  t.deepEqual(sent, ['evalsha start3', 'evalsha end10']);
 });
 
 test('a malformed request fails the whole startMany or endMany before any request acts', async (t) => {
@@ -449,14 +449,14 @@ test('a malformed request fails the whole startMany or endMany before any reques
   if (!one || !two) throw new Error('slots 1 and 2 not reserved');
   const reservedState = await store.inspect();
   await t.throwsAsync(store.startMany([startReq('1', one.token, 'a'), startReq('2', two.token, 'b', { timeoutMs: NaN })]), {
-    message: /start-3: ARGV\[11\] is not a finite number/,
+    message: /start-3: ARGV\[12\] is not a finite number/,
   });
   t.deepEqual(await store.inspect(), reservedState, 'the valid start before it did not act');
 
   t.true((await store.startMany([startReq('1', one.token, 'a'), startReq('2', two.token, 'b')])).every((r) => r.ok));
   const runningState = await store.inspect();
   await t.throwsAsync(store.endMany([endReq('a'), endReq('b', { reserve: { owner: 'k', leaseMs: NaN } })]), {
-    message: /end-9: request 2 is malformed/,
+    message: /end-10: request 2 is malformed/,
   });
   t.deepEqual(await store.inspect(), runningState, 'the valid end before it did not act');
   t.like(await store.end(endReq('a')), { ok: true, ended: { taskId: 'a' } });
@@ -569,7 +569,7 @@ test('every key lives under the one hash tag', async (t) => {
   } while (cursor !== '0');
   t.deepEqual(
     keys.sort(),
-    ['deliveries', 'delivery-due', 'ended', 'ended-at', 'expiry', 'outbox', 'slots', 'tasks', 'token'].map((k) => `${ns}:${k}`),
+    ['deliveries', 'delivery-due', 'ended', 'ended-at', 'expiry', 'history', 'outbox', 'slots', 'tasks', 'token'].map((k) => `${ns}:${k}`),
   );
 });
 
