@@ -25,4 +25,13 @@ export * from './core/errors.js';
 export * from './contracts/backend.js';
 export * from './contracts/store.js';
 export { checkTaskId, taskIdProblem, maxTaskIdBytes } from './contracts/task-id.js';
+export {
+  historyOutcome,
+  historyOutcomes,
+  historyDefaults,
+  historyLimits,
+  normalizeHistoryQuery,
+  type HistoryQuery,
+  type StoreHistoryOptions,
+} from './contracts/history.js';
 export { MemorySlotStore, type MemorySlotStoreOptions } from '../slots/memory/index.js';

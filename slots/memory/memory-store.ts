@@ -13,9 +13,13 @@ import {
   type EndResult,
   type EndReason,
   type EndedOccupancy,
+  type HistoryRecord,
   type KeepaliveResult,
   type Lost,
+  type NormalizedHistoryQuery,
   type Occupancy,
+  type PurgeRefused,
+  type PurgeResult,
   type Reservation,
   type SlotId,
   type SlotState,
@@ -26,6 +30,14 @@ import {
   type TaskRef,
 } from '../../src/contracts/store.js';
 import { checkTaskId } from '../../src/contracts/task-id.js';
+import {
+  historyOutcome,
+  matchesHistoryQuery,
+  newestHistory,
+  runningRecord,
+  storeHistoryOption,
+  type StoreHistoryOptions,
+} from '../../src/contracts/history.js';
 import { storeDefaults } from '../../src/contracts/store-defaults.js';
 
 /** A slot as held in memory. `occupancy` is set only while running. */
@@ -35,6 +47,10 @@ interface MemorySlot {
   owner: string | null;
   leaseUntil: number | null;
   occupancy: Occupancy | null;
+  /** For the history: when the slot was reserved under `token`, the keepalives that renewed its occupancy, and whether it runs on a process lease. */
+  reservedAt: number | null;
+  keepalives: number;
+  processLease: boolean;
 }
 
 /**
@@ -70,6 +86,12 @@ export interface MemorySlotStoreOptions {
    * @defaultValue 10000
    */
   outboxLimit?: number;
+  /**
+   * The history of ended occupancies: at most `maxEntries` records, the oldest dropped beyond
+   * (`retentionMs` is for stores that keep it by time), or `false` to keep none.
+   * @defaultValue `{ maxEntries: 10000 }`
+   */
+  history?: StoreHistoryOptions;
 }
 
 const optionsSchema = strictObject(
@@ -79,8 +101,9 @@ const optionsSchema = strictObject(
       () => Date.now,
     ),
     outboxLimit: z._default(integer(1), storeDefaults.outboxLimit),
+    history: storeHistoryOption(),
   },
-  'allowed: an object with now and outboxLimit, both optional',
+  'allowed: an object with now, outboxLimit and history, all optional',
 );
 
 /**
@@ -104,11 +127,17 @@ export class MemorySlotStore implements SlotStore {
   /** The delivery log: records handed to a caller and not yet acknowledged, by {@link occupancyKey}. */
   private readonly deliveries = new Map<string, Delivery>();
   private lastToken = 0;
+  /** The records of ended occupancies, oldest first; null when the history is off. */
+  private readonly ended: HistoryRecord[] | null;
+  private readonly historyMax: number;
   private readonly events = new EventEmitter<{ event: [StoreEvent] }>();
 
   /** @throws ConfigError when an option is malformed or unknown. */
   constructor(options: MemorySlotStoreOptions = {}) {
-    ({ now: this.now, outboxLimit: this.outboxLimit } = parseOptions(optionsSchema, options, 'MemorySlotStoreOptions'));
+    const parsed = parseOptions(optionsSchema, options, 'MemorySlotStoreOptions');
+    ({ now: this.now, outboxLimit: this.outboxLimit } = parsed);
+    this.ended = parsed.history === false ? null : [];
+    this.historyMax = parsed.history === false ? 0 : parsed.history.maxEntries;
   }
 
   async init(slotIds: readonly SlotId[]): Promise<void> {
@@ -170,7 +199,7 @@ export class MemorySlotStore implements SlotStore {
       const slot = this.slot(slotId);
       if (slot.status === 'idle') {
         if (reserved.length < (request.maxReserve ?? Number.POSITIVE_INFINITY))
-          reserved.push(this.reserve(slotId, slot, request.owner, now + request.leaseMs));
+          reserved.push(this.reserve(slotId, slot, request.owner, now, request.leaseMs));
       } else if (slot.occupancy) {
         running.push({ ...slot.occupancy });
       }
@@ -211,6 +240,8 @@ export class MemorySlotStore implements SlotStore {
     slot.status = 'running';
     slot.leaseUntil = null;
     slot.occupancy = occupancy;
+    slot.keepalives = 0;
+    slot.processLease = request.processLease === true;
     this.tasks.set(request.taskId, request.slotId);
     return { ok: true, occupancy: { ...occupancy } };
   }
@@ -228,6 +259,7 @@ export class MemorySlotStore implements SlotStore {
     const found = this.resolve(ref, now);
     if (!found.ok) return found;
     const occupancy = found.slot.occupancy!;
+    found.slot.keepalives++;
     occupancy.lastKeepaliveAt = now;
     occupancy.deadline = now + occupancy.timeoutMs;
     return { ok: true, occupancy: { ...occupancy } };
@@ -255,7 +287,7 @@ export class MemorySlotStore implements SlotStore {
     if (request.reserve) {
       // Kept for the caller, so not free: no `freed` event, whatever `notify` says.
       const { owner, leaseMs } = request.reserve;
-      return { ok: true, ended, delivered, reserved: this.reserve(record.slotId, slot, owner, now + leaseMs) };
+      return { ok: true, ended, delivered, reserved: this.reserve(record.slotId, slot, owner, now, leaseMs) };
     }
     if (request.notify) this.publish({ type: 'freed', slotId: record.slotId });
     return { ok: true, ended, delivered };
@@ -296,12 +328,48 @@ export class MemorySlotStore implements SlotStore {
       }));
   }
 
+  async history(query: NormalizedHistoryQuery): Promise<HistoryRecord[]> {
+    const running: HistoryRecord[] = [];
+    for (const slot of this.slots.values()) {
+      if (slot.occupancy) running.push(runningRecord(slot.occupancy, slot.reservedAt, slot.keepalives));
+    }
+    const matching = [...running, ...(this.ended ?? [])].filter((record) => matchesHistoryQuery(record, query));
+    return newestHistory([matching], query.limit).map((record) => ({ ...record }));
+  }
+
+  async purge(options: { force: boolean }): Promise<PurgeResult> {
+    const now = this.now();
+    const running: PurgeRefused['running'] = [];
+    const reserved: PurgeRefused['reserved'] = [];
+    for (const [slotId, slot] of this.slots) {
+      const { occupancy } = slot;
+      if (occupancy) running.push({ taskId: occupancy.taskId, token: occupancy.token, slotId, owner: occupancy.owner });
+      else if (slot.status === 'reserved' && slot.leaseUntil! > now) reserved.push({ slotId, owner: slot.owner! });
+    }
+    if (!options.force && (running.length > 0 || reserved.length > 0)) return { purged: false, running, reserved };
+    const slots = this.slots.size;
+    // Everything of the name but the token counter, so that tokens keep growing.
+    for (const map of [this.slots, this.tasks, this.tombstones, this.lastEnded, this.deliveries]) map.clear();
+    this.outbox.length = 0;
+    if (this.ended) this.ended.length = 0;
+    return { purged: true, slots, dropped: running.map(({ taskId, token }) => ({ taskId, token })) };
+  }
+
   async close(): Promise<void> {}
 
   private slot(slotId: SlotId): MemorySlot {
     let slot = this.slots.get(slotId);
     if (!slot) {
-      slot = { status: 'idle', token: 0, owner: null, leaseUntil: null, occupancy: null };
+      slot = {
+        status: 'idle',
+        token: 0,
+        owner: null,
+        leaseUntil: null,
+        occupancy: null,
+        reservedAt: null,
+        keepalives: 0,
+        processLease: false,
+      };
       this.slots.set(slotId, slot);
     }
     return slot;
@@ -333,6 +401,17 @@ export class MemorySlotStore implements SlotStore {
     now: number,
   ): EndedOccupancy {
     const occupancy = slot.occupancy!;
+    if (this.ended) {
+      this.ended.push({
+        ...runningRecord(occupancy, slot.reservedAt, slot.keepalives),
+        endedAt: now,
+        outcome: historyOutcome(reason, status, error, slot.processLease),
+        reason,
+        status,
+        error,
+      });
+      if (this.ended.length > this.historyMax) this.ended.shift();
+    }
     this.setIdle(slot);
     this.tasks.delete(occupancy.taskId);
     // An occupancy ends once, so its key is new and insertion order stays end order.
@@ -342,11 +421,12 @@ export class MemorySlotStore implements SlotStore {
   }
 
   /** Reserves an idle slot for `owner` under the next token: how beginPass and `end` with `reserve` both do it. */
-  private reserve(slotId: SlotId, slot: MemorySlot, owner: string, leaseUntil: number): Reservation {
+  private reserve(slotId: SlotId, slot: MemorySlot, owner: string, now: number, leaseMs: number): Reservation {
     slot.status = 'reserved';
     slot.token = ++this.lastToken;
     slot.owner = owner;
-    slot.leaseUntil = leaseUntil;
+    slot.leaseUntil = now + leaseMs;
+    slot.reservedAt = now;
     return { slotId, token: slot.token };
   }
 
@@ -355,6 +435,9 @@ export class MemorySlotStore implements SlotStore {
     slot.owner = null;
     slot.leaseUntil = null;
     slot.occupancy = null;
+    slot.reservedAt = null;
+    slot.keepalives = 0;
+    slot.processLease = false;
   }
 
   /** Delivered after the current call returns, as a store on a server would deliver it. */

@@ -9,6 +9,7 @@ import {
   migrate003,
   migrate004,
   migrate005,
+  migrate006,
   migrationsApplied,
   migrationsLock,
   migrationsPrepare,
@@ -31,6 +32,7 @@ export const migrations: readonly Migration[] = Object.freeze([
   { version: 3, sql: migrate003 },
   { version: 4, sql: migrate004 },
   { version: 5, sql: migrate005 },
+  { version: 6, sql: migrate006 },
 ]);
 
 /** Replaces the schema placeholder of a statement with an escaped identifier. */

@@ -14,9 +14,13 @@ import {
   type EndRequest,
   type EndResult,
   type EndedOccupancy,
+  type HistoryOutcome,
+  type HistoryRecord,
   type KeepaliveResult,
   type Lost,
+  type NormalizedHistoryQuery,
   type Occupancy,
+  type PurgeResult,
   type Reservation,
   type SlotId,
   type SlotState,
@@ -27,6 +31,7 @@ import {
   type TaskRef,
 } from '../../src/contracts/store.js';
 import { checkTaskId } from '../../src/contracts/task-id.js';
+import { storeHistoryOption, type StoreHistoryOptions } from '../../src/contracts/history.js';
 import { storeDefaults } from '../../src/contracts/store-defaults.js';
 import { bindSchema, migrate } from './migrate.js';
 import { PgListener } from '../../src/core/postgres/listener.js';
@@ -48,6 +53,13 @@ export interface PostgresSlotStoreOptions {
   schema?: string;
   /** Most ended records kept in the outbox per scheduler name; oldest dropped beyond it. @defaultValue 10000 */
   outboxLimit?: number;
+  /**
+   * The history of ended occupancies (table `task_semaphore_history`): records that started and
+   * ended more than `retentionMs` ago are pruned by passes, at most `limit` a pass
+   * (`maxEntries` is for stores that keep it by count); `false` writes none.
+   * @defaultValue `{ retentionMs: 604800000 }` (7 days)
+   */
+  history?: StoreHistoryOptions;
 }
 
 const defaults = Object.freeze({
@@ -63,6 +75,7 @@ const optionsSchema = strictObject(
     postgres: postgresOption(),
     schema: z._default(schemaNameOption(), defaults.schema),
     outboxLimit: z._default(integer(0), defaults.outboxLimit),
+    history: storeHistoryOption(),
   },
   'allowed: an object with name and postgres',
 );
@@ -137,6 +150,27 @@ type PassRow = {
   expired: Int8 | null;
 };
 type Nullable<T> = { [K in keyof T]: T[K] | null };
+type HistoryRow = {
+  task_id: string;
+  token: Int8;
+  slot_id: string;
+  backend: string;
+  owner: string;
+  reserved_at: Int8 | null;
+  started_at: Int8;
+  last_keepalive_at: Int8;
+  keepalives: Int8;
+  ended_at: Int8 | null;
+  outcome: HistoryOutcome;
+  reason: EndReason | null;
+  status: string | null;
+  error: string | null;
+};
+type PurgeRow = {
+  purged: boolean;
+  slots: Int8;
+  busy: Array<{ slotId: string; status: 'running' | 'reserved'; owner: string; taskId: string | null; token: Int8 | null }>;
+};
 
 /**
  * Slot state in PostgreSQL, for schedulers in many processes. Every state change is one
@@ -159,6 +193,8 @@ export class PostgresSlotStore implements SlotStore {
   private readonly schema: string;
   private readonly schemaIdentifier: string;
   private readonly outboxLimit: number;
+  /** How long history records are kept, in ms; null with the history off. */
+  private readonly historyRetentionMs: number | null;
   /** The token sequence, passed as a regclass parameter so no schema name sits in a string literal. */
   private readonly tokenSequence: string;
   /** Every statement with the schema bound, once. */
@@ -177,7 +213,8 @@ export class PostgresSlotStore implements SlotStore {
    * @throws MissingPeerError when `pg` is not installed.
    */
   constructor(options: PostgresSlotStoreOptions) {
-    const { name, postgres, schema, outboxLimit } = parseOptions(optionsSchema, options, 'PostgresSlotStoreOptions');
+    const { name, postgres, schema, outboxLimit, history } = parseOptions(optionsSchema, options, 'PostgresSlotStoreOptions');
+    this.historyRetentionMs = history === false ? null : history.retentionMs;
     const pg = loadPeer('pg', 'PostgresSlot');
     if (typeof postgres === 'string') {
       this.pool = poolFromUrl(postgres, defaults.pool, 'PostgresSlot');
@@ -239,6 +276,7 @@ export class PostgresSlotStore implements SlotStore {
       request.maxReserve === undefined ? null : toInt8(request.maxReserve),
       request.notify === true ? this.channel : null,
       request.deliveryLeaseMs === undefined ? null : toInt8(request.deliveryLeaseMs),
+      this.historyRetentionMs,
     ]);
     const result: BeginPassResult = { now: 0, ended: [], expiredReservations: 0, reserved: [], running: [] };
     // The statement orders rows within each kind as the contract wants them.
@@ -257,7 +295,7 @@ export class PostgresSlotStore implements SlotStore {
     return (await this.startMany([request]))[0]!;
   }
 
-  /** All the starts in one call of task_semaphore_start_v2, which acts on them in order. */
+  /** All the starts in one call of task_semaphore_start_v3, which acts on them in order. */
   async startMany(requests: readonly StartRequest[]): Promise<StartResult[]> {
     if (requests.length === 0) return []; // nothing to do is not worth a round trip
     // Refused here, before the round trip: PostgreSQL would raise on a NUL or an id too long for
@@ -271,6 +309,7 @@ export class PostgresSlotStore implements SlotStore {
       requests.map((r) => r.backend),
       requests.map((r) => toInt8(r.timeoutMs)),
       requests.map((r) => (r.maxRuntimeMs === null ? null : toInt8(r.maxRuntimeMs))),
+      requests.map((r) => r.processLease === true),
     ]);
     return rows.map((row): StartResult => {
       if (row.occupancy !== null) return { ok: true, occupancy: row.occupancy };
@@ -298,7 +337,7 @@ export class PostgresSlotStore implements SlotStore {
     return (await this.endMany([request]))[0]!;
   }
 
-  /** All the ends in one call of task_semaphore_end_v1, which acts on them in order. */
+  /** All the ends in one call of task_semaphore_end_v3, which acts on them in order. */
   async endMany(requests: readonly EndRequest[]): Promise<EndResult[]> {
     if (requests.length === 0) return []; // nothing to do is not worth a round trip
     for (const r of requests) checkTaskId(r.taskId);
@@ -322,6 +361,7 @@ export class PostgresSlotStore implements SlotStore {
       // The acknowledgements of every request together: each names a record of an earlier call.
       requests.flatMap((r) => r.acknowledge?.map((ref) => ref.taskId) ?? []),
       requests.flatMap((r) => r.acknowledge?.map((ref) => ref.token) ?? []),
+      this.historyRetentionMs !== null,
     ]);
     return rows.map((row, i): EndResult => {
       const request = requests[i]!;
@@ -350,6 +390,54 @@ export class PostgresSlotStore implements SlotStore {
     const found = await this.onTask<CancelRow>('requestCancel', [this.name, ref.taskId, ref.token ?? null, this.channel], ref);
     if (!('row' in found)) return found;
     return { ok: true, occupancy: toOccupancy(found.row), alreadyRequested: found.row.already_requested };
+  }
+
+  /** One statement (sql/history.sql), which filters and orders as src/contracts/history.ts does. */
+  async history(query: NormalizedHistoryQuery): Promise<HistoryRecord[]> {
+    const { rows } = await this.query<HistoryRow>('history', [
+      this.name,
+      query.taskId,
+      query.outcome,
+      query.reason,
+      query.status,
+      query.backend,
+      query.slotId,
+      query.owner,
+      nullableInt8(query.startedAfter),
+      nullableInt8(query.startedBefore),
+      nullableInt8(query.endedAfter),
+      nullableInt8(query.endedBefore),
+      query.limit,
+    ]);
+    return rows.map((row) => ({
+      taskId: row.task_id,
+      token: Number(row.token),
+      slotId: row.slot_id,
+      backend: row.backend,
+      owner: row.owner,
+      reservedAt: nullableNumber(row.reserved_at),
+      startedAt: Number(row.started_at),
+      lastKeepaliveAt: Number(row.last_keepalive_at),
+      keepalives: Number(row.keepalives),
+      endedAt: nullableNumber(row.ended_at),
+      outcome: row.outcome,
+      reason: row.reason,
+      status: row.status,
+      error: row.error,
+    }));
+  }
+
+  /** One statement (sql/purge.sql): every row of the name, or none. */
+  async purge(options: { force: boolean }): Promise<PurgeResult> {
+    const row = (await this.query<PurgeRow>('purge', [this.name, options.force])).rows[0]!;
+    const running = row.busy.filter((b) => b.status === 'running');
+    if (row.purged)
+      return { purged: true, slots: Number(row.slots), dropped: running.map((b) => ({ taskId: b.taskId!, token: Number(b.token) })) };
+    return {
+      purged: false,
+      running: running.map((b) => ({ taskId: b.taskId!, token: Number(b.token), slotId: b.slotId, owner: b.owner })),
+      reserved: row.busy.filter((b) => b.status === 'reserved').map((b) => ({ slotId: b.slotId, owner: b.owner })),
+    };
   }
 
   async inspect(): Promise<SlotState[]> {
@@ -508,6 +596,11 @@ function toOccupancy(row: OccupancyRow): Occupancy {
     maxRuntimeMs: nullableNumber(row.max_runtime_ms),
     cancelRequested: row.cancel_requested,
   };
+}
+
+/** A time bound as a bigint parameter, or null for none. */
+function nullableInt8(value: number | null): number | null {
+  return value === null ? null : toInt8(value);
 }
 
 function nullableNumber(value: Int8 | null): number | null {

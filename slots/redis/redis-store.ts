@@ -14,9 +14,13 @@ import {
   type EndRequest,
   type EndResult,
   type EndedOccupancy,
+  type HistoryRecord,
   type KeepaliveResult,
   type Lost,
+  type NormalizedHistoryQuery,
   type Occupancy,
+  type PurgeRefused,
+  type PurgeResult,
   type Reservation,
   type SlotId,
   type SlotState,
@@ -27,6 +31,14 @@ import {
   type TaskRef,
 } from '../../src/contracts/store.js';
 import { checkTaskId } from '../../src/contracts/task-id.js';
+import {
+  historyOutcome,
+  matchesHistoryQuery,
+  newestHistory,
+  runningRecord,
+  storeHistoryOption,
+  type StoreHistoryOptions,
+} from '../../src/contracts/history.js';
 import { storeDefaults } from '../../src/contracts/store-defaults.js';
 import * as lua from './lua.generated.js';
 import { storeFailure } from '../store-failure.js';
@@ -51,6 +63,12 @@ export interface RedisSlotStoreOptions {
   waitReplicas?: number;
   /** How long a write waits for `waitReplicas`, in ms. @defaultValue 1000 */
   waitTimeoutMs?: number;
+  /**
+   * The history of ended occupancies, a stream trimmed to about `maxEntries` records (at least
+   * that many stay; `retentionMs` is for stores that keep it by time), or `false` to write none.
+   * @defaultValue `{ maxEntries: 10000 }`
+   */
+  history?: StoreHistoryOptions;
 }
 
 const defaults = Object.freeze({
@@ -71,20 +89,22 @@ const optionsSchema = strictObject(
     outboxLimit: z._default(integer(1, { allowed: 'allowed: a positive integer' }), defaults.outboxLimit),
     waitReplicas: z._default(integer(0, { allowed: 'allowed: a whole number of replicas, 0 for no wait' }), defaults.waitReplicas),
     waitTimeoutMs: z._default(integer(1, { allowed: 'allowed: a positive number of milliseconds' }), defaults.waitTimeoutMs),
+    history: storeHistoryOption(),
   },
   'allowed: an object with name and redis',
 );
 
 /** One script per atomic operation; the number is the key count, as in the file names. */
 const scripts = {
-  beginPass: defineScript('begin-pass-9', lua.beginPass9, 9),
+  beginPass: defineScript('begin-pass-10', lua.beginPass10, 10),
   start: defineScript('start-3', lua.start3, 3),
   release: defineScript('release-2', lua.release2, 2),
   keepalive: defineScript('keepalive-4', lua.keepalive4, 4),
-  end: defineScript('end-9', lua.end9, 9),
+  end: defineScript('end-10', lua.end10, 10),
   acknowledge: defineScript('acknowledge-2', lua.acknowledge2, 2),
   requestCancel: defineScript('request-cancel-3', lua.requestCancel3, 3),
   inspect: defineScript('inspect-1', lua.inspect1, 1),
+  purge: defineScript('purge-10', lua.purge10, 10),
 } as const;
 
 /** The first element of every task-script reply (see the Lua headers). */
@@ -107,6 +127,9 @@ interface SlotRecord {
   owner: string | null;
   leaseUntil: number | null;
   occupancy: Occupancy | null;
+  /** For the history (absent in records of an older release): see start-3.lua. */
+  reservedAt?: number | null;
+  keepalives?: number;
 }
 
 /** How `init` writes a slot that does not exist yet; the scripts treat a missing record the same way. */
@@ -145,7 +168,9 @@ const ownedClientOptions = {
  * - `…:token` fencing-token counter; `…:outbox` list of ended records awaiting a deliverer;
  * - `…:ended` hash taskId → tombstone JSON and `…:ended-at` zset taskId → endedAt (for pruning);
  * - `…:deliveries` hash `<token>:<taskId>` → the ended record and its lease owner, and
- *   `…:delivery-due` zset of the same fields → when the lease lapses: the delivery log.
+ *   `…:delivery-due` zset of the same fields → when the lease lapses: the delivery log;
+ * - `…:history` stream of one entry per ended occupancy, trimmed to about `history.maxEntries`
+ *   (see lua/includes/end-occupancy.lua).
  *
  * It answers as `MemorySlotStore` does for the same calls, with two bounded-work differences:
  * reaping takes the slots that lapsed first (so `ended` lists reaped records in lapse order, not
@@ -161,9 +186,11 @@ export class RedisSlotStore implements SlotStore {
   /** The WAIT after each writing script, or none. */
   private readonly wait: ReplicaWait | undefined;
   private readonly keys: Readonly<
-    Record<'slots' | 'tasks' | 'ended' | 'expiry' | 'endedAt' | 'outbox' | 'token' | 'deliveries' | 'deliveryDue', string>
+    Record<'slots' | 'tasks' | 'ended' | 'expiry' | 'endedAt' | 'outbox' | 'token' | 'deliveries' | 'deliveryDue' | 'history', string>
   >;
-  /** The KEYS of the scripts that end occupancies (begin-pass-9, end-9), in their order. */
+  /** About how many entries the history stream keeps; 0 with the history off. */
+  private readonly historyMax: number;
+  /** The KEYS of the scripts that end occupancies (begin-pass-10, end-10) and of purge-10, in their order. */
   private readonly endKeys: readonly string[];
   /** The last 'error' event of an owned client: a failed connect() only says "Connection is closed". */
   private lastError: Error | undefined;
@@ -177,7 +204,8 @@ export class RedisSlotStore implements SlotStore {
    * @throws {MissingPeerError} for a URL when `ioredis` is not installed.
    */
   constructor(options: RedisSlotStoreOptions) {
-    const { name, redis, keyPrefix, outboxLimit, waitReplicas, waitTimeoutMs } = parseOptions(optionsSchema, options);
+    const { name, redis, keyPrefix, outboxLimit, waitReplicas, waitTimeoutMs, history } = parseOptions(optionsSchema, options);
+    this.historyMax = history === false ? 0 : history.maxEntries;
     this.wait = waitReplicas > 0 ? { replicas: waitReplicas, timeoutMs: waitTimeoutMs } : undefined;
     if (typeof redis === 'string') {
       this.url = redis;
@@ -201,9 +229,21 @@ export class RedisSlotStore implements SlotStore {
       token: `${ns}:token`,
       deliveries: `${ns}:deliveries`,
       deliveryDue: `${ns}:delivery-due`,
+      history: `${ns}:history`,
     });
     const k = this.keys;
-    this.endKeys = Object.freeze([k.slots, k.tasks, k.ended, k.expiry, k.endedAt, k.outbox, k.token, k.deliveries, k.deliveryDue]);
+    this.endKeys = Object.freeze([
+      k.slots,
+      k.tasks,
+      k.ended,
+      k.expiry,
+      k.endedAt,
+      k.outbox,
+      k.token,
+      k.deliveries,
+      k.deliveryDue,
+      k.history,
+    ]);
     this.channel = `${ns}:events`;
   }
 
@@ -249,6 +289,7 @@ export class RedisSlotStore implements SlotStore {
       request.maxReserve ?? -1,
       request.notify === true ? this.channel : '',
       request.deliveryLeaseMs ?? -1,
+      this.historyMax,
     ]);
     const reserved: Reservation[] = [];
     for (let i = 0; i + 1 < reservedFlat.length; i += 2) {
@@ -273,7 +314,15 @@ export class RedisSlotStore implements SlotStore {
     // Refused here, before the round trip: Redis would store a lone surrogate as U+FFFD.
     for (const r of requests) checkTaskId(r.taskId);
     const { slots, tasks, expiry } = this.keys;
-    const args = requests.flatMap((r) => [r.slotId, r.token, r.taskId, r.backend, r.timeoutMs, r.maxRuntimeMs ?? '']);
+    const args = requests.flatMap((r) => [
+      r.slotId,
+      r.token,
+      r.taskId,
+      r.backend,
+      r.timeoutMs,
+      r.maxRuntimeMs ?? '',
+      r.processLease === true ? '1' : '0',
+    ]);
     const replies = await this.run<StartReply[]>(scripts.start, [slots, tasks, expiry], args);
     return replies.map(toStartResult);
   }
@@ -296,7 +345,7 @@ export class RedisSlotStore implements SlotStore {
     return (await this.endMany([request]))[0]!;
   }
 
-  /** All the ends in one run of end-7.lua, which acts on them in order. */
+  /** All the ends in one run of end-10.lua, which acts on them in order. */
   async endMany(requests: readonly EndRequest[]): Promise<EndResult[]> {
     if (requests.length === 0) return []; // nothing to do is not worth a round trip
     for (const r of requests) checkTaskId(r.taskId);
@@ -315,7 +364,12 @@ export class RedisSlotStore implements SlotStore {
         acknowledge: r.acknowledge?.map(deliveryField),
       })),
     );
-    const replies = await this.run<[number, ...unknown[]][]>(scripts.end, this.endKeys, [payload, this.outboxLimit, this.channel]);
+    const replies = await this.run<[number, ...unknown[]][]>(scripts.end, this.endKeys, [
+      payload,
+      this.outboxLimit,
+      this.channel,
+      this.historyMax,
+    ]);
     return replies.map(toEndResult);
   }
 
@@ -351,6 +405,56 @@ export class RedisSlotStore implements SlotStore {
       });
     }
     return states.sort((a, b) => compareSlotIds(a.slotId, b.slotId));
+  }
+
+  /**
+   * Reads the running occupancies from the slots hash, then the history stream newest entry first
+   * (pages of {@link historyPage}), and filters both here: the stream is capped, so a query reads
+   * at most about `maxEntries` entries. Two reads, not one atomic step: an occupancy that ends in
+   * between is found in both, and its ended record wins.
+   */
+  async history(query: NormalizedHistoryQuery): Promise<HistoryRecord[]> {
+    const matching: HistoryRecord[] = [];
+    try {
+      for (const raw of await this.client.hvals(this.keys.slots)) {
+        const record = JSON.parse(raw) as SlotRecord;
+        if (record.status !== 'running' || !record.occupancy) continue;
+        const running = runningRecord(toOccupancy(record.occupancy), record.reservedAt ?? null, Number(record.keepalives ?? 0));
+        if (matchesHistoryQuery(running, query)) matching.push(running);
+      }
+      let end = '+';
+      for (;;) {
+        const page = await this.client.xrevrange(this.keys.history, end, '-', 'COUNT', historyPage);
+        for (const [, fields] of page) {
+          const record = toHistoryRecord(fields);
+          if (record && matchesHistoryQuery(record, query)) matching.push(record);
+        }
+        if (page.length < historyPage) break;
+        end = `(${page[page.length - 1]![0]}`; // exclusive: the page's oldest entry was read
+      }
+    } catch (error) {
+      throw storeFailure('Redis', this.url, 'history', error);
+    }
+    return newestHistory([matching], query.limit);
+  }
+
+  /** Removes the name's keys in one run of purge-10.lua, or says what holds its slots. */
+  async purge(options: { force: boolean }): Promise<PurgeResult> {
+    const reply = await this.run<[number, ...unknown[]]>(scripts.purge, this.endKeys, [options.force ? '1' : '0']);
+    if (reply[0] === 1) {
+      const flat = reply[2] as (string | number)[];
+      const dropped: TaskRef[] = [];
+      for (let i = 0; i + 1 < flat.length; i += 2) dropped.push({ taskId: String(flat[i]), token: Number(flat[i + 1]) });
+      return { purged: true, slots: Number(reply[1]), dropped };
+    }
+    const [busy, held] = reply.slice(1) as [(string | number)[], string[]];
+    const running: PurgeRefused['running'] = [];
+    for (let i = 0; i + 3 < busy.length; i += 4) {
+      running.push({ taskId: String(busy[i]), token: Number(busy[i + 1]), slotId: String(busy[i + 2]), owner: String(busy[i + 3]) });
+    }
+    const reserved: PurgeRefused['reserved'] = [];
+    for (let i = 0; i + 1 < held.length; i += 2) reserved.push({ slotId: held[i]!, owner: held[i + 1]! });
+    return { purged: false, running, reserved };
   }
 
   /** Quits a store-owned client (gracefully, else by force); a caller's client is left open. */
@@ -494,6 +598,27 @@ function toLost([code, slotId, token, endReason]: LostReply): Lost {
     default:
       return { ok: false, reason: 'unknown' };
   }
+}
+
+/** How many history entries one XREVRANGE reads. */
+const historyPage = 1000;
+
+/** A history stream entry (see lua/includes/end-occupancy.lua) as a record; null for one it cannot read. */
+function toHistoryRecord(flat: string[]): HistoryRecord | null {
+  const fields = new Map<string, string>();
+  for (let i = 0; i + 1 < flat.length; i += 2) fields.set(flat[i]!, flat[i + 1]!);
+  const json = fields.get('o');
+  if (json === undefined) return null;
+  const ended = parseEnded(json);
+  const reservedAt = fields.get('r');
+  return {
+    ...runningRecord(ended, reservedAt ? Number(reservedAt) : null, Number(fields.get('k') ?? 0)),
+    endedAt: ended.endedAt,
+    outcome: historyOutcome(ended.reason, ended.status, ended.error, fields.get('l') === '1'),
+    reason: ended.reason,
+    status: ended.status,
+    error: ended.error,
+  };
 }
 
 function parseOccupancy(json: string): Occupancy {

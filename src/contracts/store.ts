@@ -197,6 +197,12 @@ export interface StartRequest {
   backend: string;
   timeoutMs: number;
   maxRuntimeMs: number | null;
+  /**
+   * `timeoutMs` is the process lease of a task that runs in the caller's process, not the task's
+   * own timeout: the store keeps the flag with the occupancy, and its history tells a `timeout`
+   * of it as `dropped` (the process died, stalled or gave the task up). Absent: false.
+   */
+  processLease?: boolean;
 }
 
 /** Why an operation on a task id could not act. */
@@ -368,6 +374,23 @@ export interface SlotStore {
   subscribe?(listener: (event: StoreEvent) => void): Promise<() => Promise<void>>;
   /** Every slot of the scheduler name the store knows, sorted by slot id. */
   inspect(): Promise<SlotState[]>;
+  /**
+   * Optional: the history of the scheduler name (see `src/contracts/history.ts`): the records of
+   * ended occupancies the store keeps, and the occupancies running now (outcome `running`), that
+   * match `query`, newest first, at most `query.limit`. Read only. A store that has it writes
+   * each ended occupancy's record in the same atomic step that ends it (every `end`, `endMany`
+   * and `beginPass` reap), unless built with its history off; a keepalive only counts.
+   */
+  history?(query: NormalizedHistoryQuery): Promise<HistoryRecord[]>;
+  /**
+   * Optional: removes everything the store keeps for the scheduler name (slots, token counter
+   * where it is the name's own, ended records, outbox, delivery log, history) in one atomic
+   * step, and nothing of other names. Refuses, changing nothing, while a slot is running (overdue
+   * or not) or reserved under a lease that has not lapsed, unless `force`; with `force`, the
+   * running occupancies removed are listed as `dropped`. Tokens handed out afterwards still grow
+   * past those handed out before, and calls with an old token answer `unknown`.
+   */
+  purge?(options: { force: boolean }): Promise<PurgeResult>;
   /** Release connections this store opened; never those the caller passed in. Idempotent. */
   close(): Promise<void>;
 }
@@ -381,3 +404,70 @@ export function compareSlotIds(a: SlotId, b: SlotId): number {
 export function expiryOf(occupancy: Occupancy): number {
   return occupancy.maxDeadline === null ? occupancy.deadline : Math.min(occupancy.deadline, occupancy.maxDeadline);
 }
+
+// --- History and purge (the rules and the query's validation: src/contracts/history.ts) ---
+
+/** What became of an occupancy: `running` while it holds its slot, else how it ended. */
+export type HistoryOutcome = 'running' | 'succeeded' | 'failed' | 'cancelled' | 'timed_out' | 'dropped';
+
+/** One occupancy of a slot by a task, as the history keeps it. Times are store-clock ms. */
+export interface HistoryRecord {
+  taskId: string;
+  /** The fencing token of the occupancy: with the task id, it names the occupancy. */
+  token: number;
+  slotId: SlotId;
+  backend: string;
+  /** The holder: the scheduler instance that reserved the slot and started the task (`<host>:<pid>:<rand>` by default). */
+  owner: string;
+  /** When the slot was reserved under this token; null when the store did not record it (a reservation of an older release). */
+  reservedAt: number | null;
+  startedAt: number;
+  lastKeepaliveAt: number;
+  /** How many keepalive calls renewed the occupancy (the scheduler's process-lease renewals included). */
+  keepalives: number;
+  /** Null while it runs. */
+  endedAt: number | null;
+  outcome: HistoryOutcome;
+  /** Why it ended; null while it runs. */
+  reason: EndReason | null;
+  /** What the task reported to `stop()`, if anything. */
+  status: string | null;
+  /** The error reported to `stop()` or caught from `startCallback`, if any. */
+  error: string | null;
+}
+
+/** A validated {@link HistoryQuery}, as stores receive it: lists everywhere, null for unset, times in ms. */
+export interface NormalizedHistoryQuery {
+  taskId: readonly string[] | null;
+  outcome: readonly HistoryOutcome[] | null;
+  reason: readonly EndReason[] | null;
+  status: readonly string[] | null;
+  backend: readonly string[] | null;
+  slotId: readonly string[] | null;
+  owner: readonly string[] | null;
+  startedAfter: number | null;
+  startedBefore: number | null;
+  endedAfter: number | null;
+  endedBefore: number | null;
+  limit: number;
+}
+
+/** The refusal of a purge: what still holds slots of the name. */
+export interface PurgeRefused {
+  purged: false;
+  /** The occupancies running (overdue ones too: their ends were never delivered). */
+  running: Array<TaskRef & { slotId: SlotId; owner: string }>;
+  /** The slots reserved under a lease that has not lapsed (a scheduler is polling for them). */
+  reserved: Array<{ slotId: SlotId; owner: string }>;
+}
+
+/** What `purge` did: everything of the name removed, or nothing, and why. */
+export type PurgeResult =
+  | {
+      purged: true;
+      /** How many slots were removed. */
+      slots: number;
+      /** The running occupancies removed by force: their tasks hold no slot any more, and no end of them is kept. */
+      dropped: TaskRef[];
+    }
+  | PurgeRefused;

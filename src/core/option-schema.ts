@@ -51,6 +51,42 @@ export function checked<T>(problemOf: (value: unknown) => string | undefined) {
   return z.prefault(schema, undefined);
 }
 
+/**
+ * One value or an array of them, each checked by `problemOf` (which says what is allowed, or
+ * nothing), read as an array. A bad element is named by its index: `outcome[1]`.
+ */
+export function listOf<T>(problemOf: (value: unknown) => string | undefined) {
+  return z.pipe(
+    z.unknown(),
+    z.transform((value: unknown, payload): readonly T[] => {
+      const values = Array.isArray(value) ? (value as unknown[]) : [value];
+      values.forEach((item, i) => {
+        const problem = problemOf(item);
+        if (problem === undefined) return;
+        const path = Array.isArray(value) ? [i] : [];
+        payload.issues.push({ code: 'custom', message: problem, input: item, path });
+      });
+      return payload.issues.length > 0 ? z.NEVER : (values as T[]);
+    }),
+  );
+}
+
+/** `false`, or an object `schema` accepts (a missing value is read as `{}`): an option that can be turned off. */
+export function falseOr<Output>(schema: Schema<Output>) {
+  const read = z.pipe(
+    z.unknown(),
+    z.transform((value: unknown, payload): false | Output => {
+      if (value === false) return false;
+      const result = z.safeParse(schema, value ?? {}, { reportInput: true });
+      if (result.success) return result.data;
+      for (const issue of result.error.issues) payload.issues.push(issue as (typeof payload.issues)[number]);
+      return z.NEVER;
+    }),
+  );
+  // A missing key is read too (as `{}`), as in `checked`.
+  return z.prefault(read, undefined);
+}
+
 /** Any value or none: one that the caller checks itself, after the keys. */
 export function checkedLater() {
   return z.optional(z.unknown());

@@ -6,7 +6,8 @@ import type { Duration } from '../core/duration.js';
 import { minTaskTimeoutMs } from './config.js';
 import { ConfigError } from '../core/errors.js';
 import { loggerOption, resolveLogger, type Logger } from '../core/logger.js';
-import { duration, integer, parseOptions, storableText, strictObject, text } from '../core/option-schema.js';
+import { duration, falseOr, integer, parseOptions, storableText, strictObject, text } from '../core/option-schema.js';
+import { historyDefaults } from '../contracts/history.js';
 import { schemaNameOption } from '../core/postgres/schema-name.js';
 
 /** Options of `new Scheduler(options)`. Only `name` is required. */
@@ -132,6 +133,14 @@ export interface SchedulerOptions {
    * @defaultValue `<hostname>:<pid>:<random>`
    */
   owner?: string;
+  /**
+   * The task history (`history()`): each occupancy's record, written by the store in the step that
+   * ends it. Redis and memory keep about the last `maxEntries` records (Redis trims its stream
+   * approximately: at least that many stay); PostgreSQL keeps those that ended within `retention`,
+   * pruned by passes. `false` writes no history at all, and `history()` throws.
+   * @defaultValue `{ maxEntries: 10000, retention: '7d' }`
+   */
+  history?: { maxEntries?: number; retention?: Duration } | false;
 }
 
 /** Options with every default applied and every duration in milliseconds. */
@@ -156,6 +165,8 @@ export interface ResolvedOptions {
   shutdownGracefulMs: number;
   shutdownFinalMs: number;
   owner: string;
+  /** What the stores are built with (see `StoreHistoryOptions`): `false`, or the cap and the retention in ms. */
+  history: { maxEntries: number; retentionMs: number } | false;
 }
 
 export const defaults = Object.freeze({
@@ -209,6 +220,15 @@ const schema = strictObject(
     shutdownGraceful: duration(defaults.shutdownGraceful, { min: 0 }),
     shutdownFinal: duration(defaults.shutdownFinal, { min: 0 }),
     owner: z.optional(storableText(/./, 'allowed: a non-empty string')),
+    history: falseOr(
+      strictObject(
+        {
+          maxEntries: z._default(integer(1, { allowed: 'allowed: a positive integer' }), historyDefaults.maxEntries),
+          retention: duration(historyDefaults.retentionMs, { max: Number.MAX_SAFE_INTEGER }),
+        },
+        'allowed: false, or an object with maxEntries and retention, both optional',
+      ),
+    ),
   },
   'allowed: an object with at least `name`',
 );
@@ -252,5 +272,6 @@ export function resolveOptions(options: SchedulerOptions): ResolvedOptions {
     shutdownGracefulMs: parsed.shutdownGraceful,
     shutdownFinalMs: parsed.shutdownFinal,
     owner: parsed.owner ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`,
+    history: parsed.history === false ? false : { maxEntries: parsed.history.maxEntries, retentionMs: parsed.history.retention },
   };
 }

@@ -1,7 +1,8 @@
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import type { CancelOutcome, KeepaliveOutcome, PassReport, StopOptions, StopOutcomeResult } from '../contracts/results.js';
-import type { SlotState, SlotStore, StoreEvent, TaskRef } from '../contracts/store.js';
+import type { HistoryRecord, PurgeResult, SlotState, SlotStore, StoreEvent, TaskRef } from '../contracts/store.js';
+import type { HistoryQuery } from '../contracts/history.js';
 import { checkTaskId } from '../contracts/task-id.js';
 import { settlesWithin } from '../core/call.js';
 import { CallTimeoutError, ConfigError, SchedulerStateError } from '../core/errors.js';
@@ -17,6 +18,7 @@ import { SchedulerState } from './scheduler-state.js';
 import type { SlotClass } from './slot-classes.js';
 import { StoreBatches } from './store-batches.js';
 import { StoreClocks } from './store-clocks.js';
+import { purgeName, readHistory } from './store-admin.js';
 import { TaskPath } from './task-path.js';
 import { Passes } from './passes.js';
 import { resolveShutdownOptions, Shutdown, type ShutdownOptions, type ShutdownParts } from './shutdown.js';
@@ -262,6 +264,29 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     this.shuttingDown = shutdown;
     shutdown.start();
     return shutdown.done;
+  }
+
+  /**
+   * The task history of this scheduler name, newest first (by start, then token): the record of
+   * each ended occupancy the stores keep (see the option `history`) and the occupancies running
+   * now (outcome `running`), that match `query` (fields ANDed, list values ORed, an empty list
+   * matches nothing). Works from any process that shares the store, as `keepalive` does.
+   * @throws {ConfigError} naming the field of a bad query (e.g. `history(query.outcome[1])`)
+   * @throws {SchedulerStateError} when the option `history` is false
+   */
+  async history(query?: HistoryQuery): Promise<HistoryRecord[]> {
+    return readHistory(this.state, this.options, query);
+  }
+
+  /**
+   * Removes everything the store keeps of this scheduler name (slots, ended records, outbox,
+   * delivery log, history) in one atomic step; refuses, changing nothing, while a slot is running
+   * or reserved, unless `force` (the tasks removed are listed as `dropped`, and their processes
+   * learn `unknown`). An admin call: from a scheduler that never loaded a config.
+   * @throws {SchedulerStateError} on a scheduler that has loaded a config
+   */
+  async purge(options?: { force?: boolean }): Promise<PurgeResult> {
+    return purgeName(this.state, this.options, options);
   }
 
   /**

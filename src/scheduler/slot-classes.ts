@@ -24,7 +24,7 @@ export type SlotClass = (context: SlotClassContext) => SlotStore | Promise<SlotS
  * missing one fails `load()` with a MissingPeerError saying what to install.
  */
 export const builtinSlotClasses: Readonly<Record<string, SlotClass>> = {
-  MemorySlot: () => new MemorySlotStore(),
+  MemorySlot: ({ options }) => new MemorySlotStore({ history: options.history }),
   RedisSlot: async ({ name, options }) => {
     if (options.redis === undefined) {
       throw new ConfigError(
@@ -40,6 +40,7 @@ export const builtinSlotClasses: Readonly<Record<string, SlotClass>> = {
       redis: options.redis as RedisSlotStoreOptions['redis'],
       keyPrefix: options.keyPrefix,
       waitReplicas: options.redisWaitReplicas,
+      history: options.history,
     });
   },
   PostgresSlot: async ({ name, options }) => {
@@ -55,6 +56,7 @@ export const builtinSlotClasses: Readonly<Record<string, SlotClass>> = {
       name,
       postgres: options.postgres as PostgresSlotStoreOptions['postgres'],
       schema: options.postgresSchema,
+      history: options.history,
     });
   },
 };

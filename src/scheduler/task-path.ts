@@ -263,6 +263,8 @@ export class TaskPath {
             backend,
             timeoutMs: inProcess ? options.processLeaseMs : slot.timeoutMs,
             maxRuntimeMs: slot.maxRuntimeMs,
+            // The store's history tells a lapsed process lease (`dropped`) from the task's own timeout.
+            processLease: inProcess,
           });
         } catch (error) {
           // Claimed, maybe started, surely not launched: the backend must have it back.

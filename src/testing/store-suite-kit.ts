@@ -23,6 +23,13 @@ import type {
   StartRequest,
   StartResult,
 } from '../contracts/store.js';
+import type { StoreHistoryOptions } from '../contracts/history.js';
+
+/** Options some cases build their store with; a factory passes them on to the store's constructor. */
+export interface StoreCaseOptions {
+  /** The store's history option (see `StoreHistoryOptions`); absent: the store's default. */
+  history?: StoreHistoryOptions;
+}
 
 /** Builds one isolated store for one test. */
 export interface StoreFactory {
@@ -32,9 +39,10 @@ export interface StoreFactory {
    * A new store for `schedulerName`, whose state no other test sees. The suite calls
    * `store.close()` and then `cleanup()` when the test ends, pass or fail: `cleanup` releases what
    * the factory opened for this test (a schema, a client), and may check that what it shares
-   * across tests is still usable.
+   * across tests is still usable. The history cases pass `options`, which the store must be built
+   * with (e.g. `new MyStore({ name, ...options })`).
    */
-  create(schedulerName: string): Promise<{ store: SlotStore; cleanup(): Promise<void> }>;
+  create(schedulerName: string, options?: StoreCaseOptions): Promise<{ store: SlotStore; cleanup(): Promise<void> }>;
   /**
    * Optional: several stores on ONE backing (the same server and schema or key prefix), one per
    * entry of `schedulerNames`, which may repeat a name. With it the suite also checks that stores
@@ -49,6 +57,11 @@ export interface StoreFactory {
    * store without it fails them rather than passing them as a store that keeps no log.
    */
   deliveryLog?: boolean;
+  /**
+   * Optional: the store keeps a history and can purge a name (`history`, `purge`). Those cases run
+   * on every store that has the methods; with this set, a store without them fails them.
+   */
+  history?: boolean;
 }
 
 /** Real-time margins: long enough to survive a loaded CI machine, short enough to keep the suite quick. */
@@ -99,12 +112,15 @@ export function schedulerName(): string {
   return `contract_${randomBytes(5).toString('hex')}`;
 }
 
-/** The macro every contract case runs through: a fresh store, the case, then close and cleanup. */
-export function contractMacro<C>(test: TestFn<C>): Macro<[StoreFactory, CaseBody], C> {
+/**
+ * The macro every contract case runs through: a fresh store (built with `options`, when given),
+ * the case, then close and cleanup.
+ */
+export function contractMacro<C>(test: TestFn<C>, options?: StoreCaseOptions): Macro<[StoreFactory, CaseBody], C> {
   return test.macro<[StoreFactory, CaseBody]>({
     async exec(t, factory, body) {
       const name = schedulerName();
-      const { store, cleanup } = await factory.create(name);
+      const { store, cleanup } = await (options ? factory.create(name, options) : factory.create(name));
       // Teardown runs even when the body throws or an assertion fails; close is idempotent, so a
       // factory whose cleanup also closes the store is fine.
       t.teardown(async () => {

@@ -14,12 +14,14 @@
  * process's clock, since Redis and PostgreSQL stamp with their own. This file holds the cases that
  * need no waiting; `store-suite-timing.ts` holds those that let deadlines, leases and retention
  * pass in real time, and the concurrent ones; `store-suite-ids.ts` those on task ids (their grammar,
- * and what a duplicate says of its holder); `store-suite-delivery.ts` those of the delivery log;
+ * and what a duplicate says of its holder); `store-suite-delivery.ts` those of the delivery log; `store-suite-history.ts` those of the
+ * history and of purge;
  * `store-suite-peers.ts` those on several stores sharing one backing, when the factory can build
  * them (`createPeers`).
  */
 import type { TestFn } from 'ava';
 import { registerDeliveryCases } from './store-suite-delivery.js';
+import { registerHistoryCases } from './store-suite-history.js';
 import { registerTaskIdCases } from './store-suite-ids.js';
 import { registerPeerCases } from './store-suite-peers.js';
 import { registerTimingCases } from './store-suite-timing.js';
@@ -771,5 +773,6 @@ export function storeContractSuite<C = unknown>(test: TestFn<C>, factory: StoreF
   registerTimingCases(test, contract, factory);
   registerTaskIdCases(test, contract, factory);
   registerDeliveryCases(test, contract, factory);
+  registerHistoryCases(test, contract, factory);
   registerPeerCases(test, factory);
 }

@@ -11,6 +11,7 @@ import { PostgresSlotStore, type PostgresSlotStoreOptions } from '../../slots/po
 import { bindSchema, migrations } from '../../slots/postgres/migrate.js';
 import { ensureSlots, migrationsPrepare, migrationsRecord } from '../../slots/postgres/sql.generated.js';
 import type { BeginPassRequest, EndRequest, StartResult } from '../../src/contracts/store.js';
+import { endReasons, historyOutcome, normalizeHistoryQuery } from '../../src/contracts/history.js';
 import { connectPostgres, databaseUrl, freshSchema, uniqueName } from '../helpers/services.js';
 
 /** The rows of the migrations table once init has applied every migration this library has. */
@@ -765,9 +766,12 @@ test('init brings a schema at migration 1 to the latest, and the store then work
   t.deepEqual(await functions(), [
     'task_semaphore_end_v1',
     'task_semaphore_end_v2',
+    'task_semaphore_end_v3',
+    'task_semaphore_history_outcome_v1',
     'task_semaphore_occupancy_end_v1',
     'task_semaphore_start_v1',
     'task_semaphore_start_v2',
+    'task_semaphore_start_v3',
   ]);
   t.deepEqual(await store.keepalive({ taskId: 'done-task', token: 3 }), {
     ok: false,
@@ -847,4 +851,129 @@ test('a task whose row keeps changing under every attempt ends the call with ERR
 /** The holder slot a start answered `duplicate` with, or the result's reason otherwise. */
 function holderOf(result: StartResult): string {
   return !result.ok && result.reason === 'duplicate' ? result.slotId : result.ok ? 'started' : result.reason;
+}
+
+test('the outcome SQL gives each ended occupancy is the one historyOutcome gives', async (t) => {
+  const { pool, schema } = await setup(t, []);
+  const combinations = endReasons.flatMap((reason) =>
+    [null, 'failed', 'succeeded', 'cancelled'].flatMap((status) =>
+      [null, 'boom'].flatMap((error) => [false, true].map((lease) => ({ reason, status, error, lease }))),
+    ),
+  );
+  const { rows } = await pool.query<{ outcome: string }>(
+    `SELECT ${schema}.task_semaphore_history_outcome_v1(c.reason, c.status, c.error, c.lease) AS outcome
+     FROM unnest($1::text[], $2::text[], $3::text[], $4::boolean[]) WITH ORDINALITY AS c(reason, status, error, lease, ord)
+     ORDER BY c.ord`,
+    [
+      combinations.map((c) => c.reason),
+      combinations.map((c) => c.status),
+      combinations.map((c) => c.error),
+      combinations.map((c) => c.lease),
+    ],
+  );
+  t.deepEqual(
+    rows.map((r) => r.outcome),
+    combinations.map((c) => historyOutcome(c.reason, c.status, c.error, c.lease)),
+  );
+});
+
+test('a pass prunes at most `limit` history records past the retention', async (t) => {
+  const slotIds = Array.from({ length: 10 }, (_, i) => String(i + 1));
+  const { store, pool, schema, name } = await setup(t, slotIds, { history: { retentionMs: shortMs } });
+  const { reserved } = await store.beginPass(pass({ slotIds }));
+  await store.startMany(reserved.map((r, i) => startOf(r.slotId, r.token, `task-${i}`)));
+  await store.endMany(reserved.map((_, i) => endOf(`task-${i}`)));
+  const count = async () =>
+    Number((await pool.query(`SELECT count(*) AS n FROM ${schema}.task_semaphore_history WHERE scheduler = $1`, [name])).rows[0].n);
+  t.is(await count(), 10);
+  await sleep(waitMs);
+  await store.beginPass(pass({ slotIds: [], limit: 4 }));
+  t.is(await count(), 6, 'a bounded batch per pass');
+  await store.beginPass(pass({ slotIds: [], limit: 100 }));
+  t.is(await count(), 0);
+});
+
+test('a schema at migration 5 with running tasks migrates to 6; its tasks end with their records, and the previous release’s functions still work', async (t) => {
+  const pool = await connectPostgres();
+  t.teardown(() => pool.end());
+  const schema = await freshSchema(pool);
+  const name = uniqueName('sched');
+  // The schema as the previous release left it, with tasks started by its functions.
+  await pool.query(bindSchema(migrationsPrepare, schema));
+  for (const { version, sql } of migrations.filter((m) => m.version <= 5)) {
+    await pool.query(bindSchema(sql, schema));
+    await pool.query(bindSchema(migrationsRecord, schema), [version]);
+  }
+  await pool.query(bindSchema(ensureSlots, schema), [name, ['1', '2', '3']]);
+  const reserve = (slotId: string) =>
+    pool.query<{ token: string }>(
+      `UPDATE ${schema}.task_semaphore_slots SET status = 'reserved', token = nextval('${schema}.task_semaphore_token'),
+         owner = 'old', lease_until = 9e15 WHERE scheduler = $1 AND slot_id = $2 RETURNING token`,
+      [name, slotId],
+    );
+  const oldStart = async (slotId: string, taskId: string) => {
+    const token = Number((await reserve(slotId)).rows[0]!.token);
+    await pool.query(`SELECT * FROM ${schema}.task_semaphore_start_v2($1, $2, $3, $4, $5, $6, $7)`, [
+      name,
+      [slotId],
+      [token],
+      [taskId],
+      ['A'],
+      [30_000],
+      [null],
+    ]);
+    return token;
+  };
+  const oldToken = await oldStart('1', 'old-1');
+  const stillOld = await oldStart('2', 'old-2');
+
+  const store = new PostgresSlotStore({ name, postgres: pool, schema });
+  t.teardown(() => store.close());
+  await store.init(['1', '2', '3']);
+  t.deepEqual((await pool.query(`SELECT version FROM ${schema}.task_semaphore_migrations ORDER BY 1`)).rows, everyVersion);
+  t.like(await store.history(normalizeHistoryQuery({})), [
+    { taskId: 'old-2', token: stillOld, outcome: 'running', reservedAt: null, keepalives: 0 },
+    { taskId: 'old-1', token: oldToken, outcome: 'running', reservedAt: null, keepalives: 0 },
+  ]);
+
+  ok(await store.keepalive({ taskId: 'old-1' }));
+  t.true((await store.end(endOf('old-1', { status: 'succeeded' }))).ok);
+  t.like(await store.history(normalizeHistoryQuery({ taskId: 'old-1' })), [
+    { token: oldToken, outcome: 'succeeded', reason: 'stopped', owner: 'old', reservedAt: null, keepalives: 1 },
+  ]);
+
+  // A process of the previous release ends its task with its own function: no record, nothing broken.
+  const ended = await pool.query(
+    `SELECT acted FROM ${schema}.task_semaphore_end_v2($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+    [
+      name,
+      ['old-2'],
+      [stillOld],
+      ['stopped'],
+      [null],
+      [null],
+      [JSON.stringify(['A'])],
+      [false],
+      [null],
+      [null],
+      100,
+      'ch',
+      `${schema}.task_semaphore_token`,
+    ],
+  );
+  t.deepEqual(ended.rows, [{ acted: true }]);
+  t.deepEqual(
+    (await store.history(normalizeHistoryQuery({}))).map((r) => r.taskId),
+    ['old-1'],
+  );
+  // And the slot it freed serves the new release as any other.
+  const { reserved } = await store.beginPass(pass({ slotIds: ['2'] }));
+  const started = await store.start({ ...startOf('2', reserved[0]!.token, 'new-2'), processLease: true });
+  t.true(started.ok);
+  t.like(await store.history(normalizeHistoryQuery({ taskId: 'new-2' })), [{ outcome: 'running', keepalives: 0 }]);
+});
+
+function ok(result: { ok: boolean }): true {
+  if (!result.ok) throw new Error(`expected ok: ${JSON.stringify(result)}`);
+  return true;
 }

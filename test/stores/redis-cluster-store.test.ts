@@ -41,11 +41,12 @@ async function dropKeys(client: Cluster, keyPrefix: string): Promise<void> {
 storeContractSuite(test, {
   name: 'redis cluster',
   deliveryLog: true,
-  async create(name) {
+  history: true,
+  async create(name, options) {
     const { client } = await setup();
     const keyPrefix = uniqueName('contract');
     return {
-      store: new RedisSlotStore({ name, redis: client, keyPrefix }),
+      store: new RedisSlotStore({ name, redis: client, keyPrefix, ...options }),
       async cleanup() {
         await dropKeys(client, keyPrefix);
       },

@@ -13,6 +13,7 @@ import { defineScript, runScript } from '../../slots/redis/run-script.js';
 import * as lua from '../../slots/redis/lua.generated.js';
 import { StoreUnavailableError, isTaskSemaphoreError } from '../../src/core/errors.js';
 import type { BeginPassRequest, EndRequest, SlotStore, StartRequest } from '../../src/contracts/store.js';
+import { normalizeHistoryQuery } from '../../src/contracts/history.js';
 import { connectRedis, redisUrl, uniqueName } from '../helpers/services.js';
 import { ownRedis } from '../helpers/own-servers.js';
 
@@ -439,7 +440,7 @@ test('startMany and endMany of five requests are one EVALSHA each; of none, no c
       ['task-5', '5'],
     ],
   );
-  t.deepEqual(sent, ['evalsha start3', 'evalsha end9']);
+  t.deepEqual(sent, ['evalsha start3', 'evalsha end10']);
 });
 
 test('a malformed request fails the whole startMany or endMany before any request acts', async (t) => {
@@ -449,14 +450,14 @@ test('a malformed request fails the whole startMany or endMany before any reques
   if (!one || !two) throw new Error('slots 1 and 2 not reserved');
   const reservedState = await store.inspect();
   await t.throwsAsync(store.startMany([startReq('1', one.token, 'a'), startReq('2', two.token, 'b', { timeoutMs: NaN })]), {
-    message: /start-3: ARGV\[11\] is not a finite number/,
+    message: /start-3: ARGV\[12\] is not a finite number/,
   });
   t.deepEqual(await store.inspect(), reservedState, 'the valid start before it did not act');
 
   t.true((await store.startMany([startReq('1', one.token, 'a'), startReq('2', two.token, 'b')])).every((r) => r.ok));
   const runningState = await store.inspect();
   await t.throwsAsync(store.endMany([endReq('a'), endReq('b', { reserve: { owner: 'k', leaseMs: NaN } })]), {
-    message: /end-9: request 2 is malformed/,
+    message: /end-10: request 2 is malformed/,
   });
   t.deepEqual(await store.inspect(), runningState, 'the valid end before it did not act');
   t.like(await store.end(endReq('a')), { ok: true, ended: { taskId: 'a' } });
@@ -569,7 +570,7 @@ test('every key lives under the one hash tag', async (t) => {
   } while (cursor !== '0');
   t.deepEqual(
     keys.sort(),
-    ['deliveries', 'delivery-due', 'ended', 'ended-at', 'expiry', 'outbox', 'slots', 'tasks', 'token'].map((k) => `${ns}:${k}`),
+    ['deliveries', 'delivery-due', 'ended', 'ended-at', 'expiry', 'history', 'outbox', 'slots', 'tasks', 'token'].map((k) => `${ns}:${k}`),
   );
 });
 
@@ -642,4 +643,30 @@ test('with waitReplicas, a write no replica confirms fails as StoreUnavailableEr
   t.regex(String((failed as StoreUnavailableError).cause), /WAIT: 0 of 1 replicas confirmed the write within 50 ms/);
   // The master ran it all the same: the reservations are there, unacknowledged.
   t.true((await store.inspect()).every((slot) => slot.status === 'reserved'));
+});
+
+test('the history stream keeps at least the newest maxEntries records, a bounded number more, and none when off', async (t) => {
+  const endAll = async (store: RedisSlotStore, rounds: number, prefix: string) => {
+    const tokens: number[] = [];
+    for (let round = 0; round < rounds; round++) {
+      const { reserved } = await store.beginPass(pass());
+      await store.startMany(reserved.map((r) => startReq(r.slotId, r.token, `${prefix}-${round}-${r.slotId}`)));
+      for (const result of await store.endMany(reserved.map((r) => endReq(`${prefix}-${round}-${r.slotId}`)))) {
+        if (result.ok) tokens.push(result.ended.token);
+      }
+    }
+    return tokens;
+  };
+  const { redis, store, ns } = await setup(t, { history: { maxEntries: 10 } });
+  const tokens = await endAll(store, 100, 'task');
+  t.is(tokens.length, 300);
+  const length = await redis.xlen(`${ns}:history`);
+  t.true(length >= 10 && length < 300, `${length} entries kept of 300`);
+  const kept = (await store.history(normalizeHistoryQuery({ limit: 10_000 }))).map((r) => r.token);
+  t.is(kept.length, length);
+  t.deepEqual(kept.slice(0, 10).sort(), tokens.slice(-10).sort(), 'the newest are kept');
+
+  const off = await setup(t, { history: false });
+  await endAll(off.store, 2, 'off');
+  t.is(await off.redis.exists(`${off.ns}:history`), 0, 'no stream written');
 });

@@ -36,8 +36,9 @@ async function dropRedisKeys(client: Redis, keyPrefix: string): Promise<void> {
 storeContractSuite(test, {
   name: 'memory',
   deliveryLog: true,
-  async create() {
-    return { store: new MemorySlotStore(), cleanup: async () => {} };
+  history: true,
+  async create(_name, options) {
+    return { store: new MemorySlotStore(options), cleanup: async () => {} };
   },
   async createPeers(names) {
     // One instance per name: in one process, schedulers of a name share the instance.
@@ -49,11 +50,12 @@ storeContractSuite(test, {
 storeContractSuite(test, {
   name: 'redis',
   deliveryLog: true,
-  async create(name) {
+  history: true,
+  async create(name, options) {
     const client = await redis();
     const keyPrefix = uniqueName('contract');
     return {
-      store: new RedisSlotStore({ name, redis: client, keyPrefix }),
+      store: new RedisSlotStore({ name, redis: client, keyPrefix, ...options }),
       async cleanup() {
         // The store was closed first: the client it was given must still work.
         await client.ping();
@@ -74,11 +76,12 @@ storeContractSuite(test, {
 storeContractSuite(test, {
   name: 'redis (url)',
   deliveryLog: true,
-  async create(name) {
+  history: true,
+  async create(name, options) {
     const client = await redis(); // fails with how to start Redis before any store exists
     const keyPrefix = uniqueName('contract');
     return {
-      store: new RedisSlotStore({ name, redis: redisUrl, keyPrefix }),
+      store: new RedisSlotStore({ name, redis: redisUrl, keyPrefix, ...options }),
       cleanup: () => dropRedisKeys(client, keyPrefix),
     };
   },
@@ -96,11 +99,12 @@ storeContractSuite(test, {
 storeContractSuite(test, {
   name: 'postgres',
   deliveryLog: true,
-  async create(name) {
+  history: true,
+  async create(name, options) {
     const pool = await postgres();
     const schema = await freshSchema(pool);
     return {
-      store: new PostgresSlotStore({ name, postgres: pool, schema }),
+      store: new PostgresSlotStore({ name, postgres: pool, schema, ...options }),
       async cleanup() {
         // The store was closed first: the pool it was given must still work.
         await pool.query(`DROP SCHEMA ${schema} CASCADE`);

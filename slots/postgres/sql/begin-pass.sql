@@ -6,12 +6,14 @@
 --      (migrate-004.sql) whose lease lapsed, oldest due first, with what is left of $7: leased
 --      again to $3 and marked redelivered;
 --   3. take (delete) outbox entries of deliverable backends, oldest first, with what is left of $7;
---   4. prune the ends kept that are at or before now - $6;
+--   4. prune the ends kept that are at or before now - $6, and (with $13) at most $7 history
+--      records that started and ended at or before now - $13;
 --   5. reserve, under fresh tokens, every idle slot of $2 (creating missing ones), and list the
 --      running occupancies of $2;
 --   6. announce the slots reaped in 1 (idle until a later pass reserves them) on channel $11.
 -- With $12, every record returned (reaped, redelivered, taken from the outbox) is leased to $3 in
--- the delivery log until now + $12.
+-- the delivery log until now + $12. With $13, each occupancy reaped in 1 gets its history record
+-- (migrate-006.sql).
 -- Data-modifying CTEs all see the snapshot taken when the statement began, so a slot reaped here
 -- was not idle in it and is not reserved here (the contract allows that). No two CTEs modify one row.
 -- Rows are locked with SKIP LOCKED wherever a pass would otherwise wait on another: a row another
@@ -31,6 +33,7 @@
 --   $11 text    events channel, or null for none: {"scheduler", "type": "freed", "slotId"} is
 --               published on it (sent at commit) for each slot reaped here
 --   $12 bigint  delivery lease ms; null for none (records are handed out unlogged, as before)
+--   $13 bigint  history retention ms; null for no history (nothing written, nothing pruned)
 -- Returns rows tagged by kind, ordered by kind, grp, pos, slot_id:
 --   'pass'     one row: now_ms bigint, expired bigint (lapsed reservations set idle)
 --   'ended'    record jsonb (an EndedOccupancy): reaped ones (grp 0) in slot id order, then
@@ -74,7 +77,8 @@ reaped AS (
   UPDATE __SCHEMA__.task_semaphore_slots AS s
   SET status = 'idle', owner = NULL, lease_until = NULL, task_id = NULL, backend = NULL,
       started_at = NULL, last_keepalive_at = NULL, deadline = NULL, max_deadline = NULL,
-      timeout_ms = NULL, max_runtime_ms = NULL, cancel_requested = false
+      timeout_ms = NULL, max_runtime_ms = NULL, cancel_requested = false,
+      reserved_at = NULL, keepalives = 0, process_lease = false
   FROM victims AS v
   WHERE s.scheduler = $1::text AND s.slot_id = v.slot_id
   RETURNING v.*
@@ -99,6 +103,18 @@ kept_ends AS (
   SELECT $1::text, r.task_id, r.token, r.slot_id, r.reason, c.now_ms
   FROM records AS r CROSS JOIN clock AS c
   WHERE $6::bigint > 0
+  ON CONFLICT (scheduler, task_id, token) DO NOTHING
+),
+history AS (
+  -- An occupancy ends once: DO NOTHING only guards a replay.
+  INSERT INTO __SCHEMA__.task_semaphore_history (
+    scheduler, task_id, token, slot_id, backend, owner, reserved_at, started_at, last_keepalive_at,
+    keepalives, ended_at, outcome, reason, status, error)
+  SELECT $1::text, r.task_id, r.token, r.slot_id, r.backend, r.owner, r.reserved_at, r.started_at,
+         r.last_keepalive_at, r.keepalives, c.now_ms,
+         __SCHEMA__.task_semaphore_history_outcome_v1(r.reason, NULL, NULL, r.process_lease), r.reason, NULL, NULL
+  FROM reaped AS r CROSS JOIN clock AS c
+  WHERE r.reason IS NOT NULL AND $13::bigint IS NOT NULL
   ON CONFLICT (scheduler, task_id, token) DO NOTHING
 ),
 leased_reaped AS (
@@ -201,6 +217,21 @@ pruned_v1 AS (
       AND p.ended_at <= c.now_ms - $6::bigint
     FOR UPDATE OF p SKIP LOCKED)
 ),
+pruned_history AS (
+  -- The oldest first, a bounded batch: a record that started before the cutoff but ended after it
+  -- is passed over until it is due. Records written above are new rows, not among these.
+  DELETE FROM __SCHEMA__.task_semaphore_history AS h
+  WHERE (h.scheduler, h.task_id, h.token) IN (
+    SELECT p.scheduler, p.task_id, p.token
+    FROM __SCHEMA__.task_semaphore_history AS p CROSS JOIN clock AS c
+    WHERE p.scheduler = $1::text
+      AND $13::bigint IS NOT NULL
+      AND p.started_at <= c.now_ms - $13::bigint
+      AND p.ended_at <= c.now_ms - $13::bigint
+    ORDER BY p.started_at
+    LIMIT greatest($7::bigint, 0)
+    FOR UPDATE OF p SKIP LOCKED)
+),
 free AS MATERIALIZED (
   -- Idle in the snapshot and still idle once locked; a slot another pass holds is skipped, not waited for.
   -- Only as many as the caller may reserve are locked, first in config order (the lock is taken
@@ -221,7 +252,8 @@ tokens AS MATERIALIZED (
 ),
 reserved AS (
   UPDATE __SCHEMA__.task_semaphore_slots AS s
-  SET status = 'reserved', token = t.token, owner = $3::text, lease_until = c.now_ms + $4::bigint
+  SET status = 'reserved', token = t.token, owner = $3::text, lease_until = c.now_ms + $4::bigint,
+      reserved_at = c.now_ms, keepalives = 0, process_lease = false
   FROM tokens AS t CROSS JOIN clock AS c
   WHERE s.scheduler = $1::text AND s.slot_id = t.slot_id
   RETURNING s.slot_id, s.token
@@ -229,8 +261,8 @@ reserved AS (
 created AS (
   -- Slots of $2 the store does not know yet are created already reserved, as the memory store
   -- does. A concurrent creator wins the row; this pass then leaves it alone.
-  INSERT INTO __SCHEMA__.task_semaphore_slots (scheduler, slot_id, status, token, owner, lease_until)
-  SELECT $1::text, w.slot_id, 'reserved', nextval($9::regclass), $3::text, c.now_ms + $4::bigint
+  INSERT INTO __SCHEMA__.task_semaphore_slots (scheduler, slot_id, status, token, owner, lease_until, reserved_at)
+  SELECT $1::text, w.slot_id, 'reserved', nextval($9::regclass), $3::text, c.now_ms + $4::bigint, c.now_ms
   FROM wanted AS w CROSS JOIN clock AS c
   WHERE NOT EXISTS (
     SELECT 1 FROM __SCHEMA__.task_semaphore_slots AS s

@@ -1,5 +1,5 @@
 -- end-many: ends running occupancies, one request after the other in the order given (a later
--- request sees what an earlier one did), in one call of task_semaphore_end_v2 (migrate-005.sql):
+-- request sees what an earlier one did), in one call of task_semaphore_end_v3 (migrate-006.sql):
 -- one round trip, one transaction. Each request acts as end does alone: see that function for what
 -- it writes. In the same statement, each delivered record of a request with a delivery owner is
 -- leased to that owner in the delivery log (migrate-004.sql) until now + its lease, and the records
@@ -28,6 +28,7 @@
 --   $15 bigint[] delivery lease ms (ignored where the owner is null)
 --   $16 text[]   acknowledged task ids and $17 bigint[] their tokens, pairwise, of every request
 --                together: their records leave the delivery log, whether or not the ends act
+--   $18 boolean  write the history record of each occupancy ended
 -- Returns one row per request, in request order:
 --   ord int (the request's position, from 1); acted boolean; ended jsonb (the EndedOccupancy) and
 --   delivered boolean when acted; reserved_token bigint: the reservation's token when it acted with
@@ -35,9 +36,9 @@
 --   (the ended_* ones read by task_semaphore_end_v2, after the ends acted).
 WITH r AS MATERIALIZED (
   SELECT *
-  FROM __SCHEMA__.task_semaphore_end_v2(
+  FROM __SCHEMA__.task_semaphore_end_v3(
     $1::text, $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::jsonb[], $8::boolean[],
-    $9::text[], $10::bigint[], $11::bigint, $12::text, $13::regclass
+    $9::text[], $10::bigint[], $11::bigint, $12::text, $13::regclass, $18::boolean
   )
 ),
 leased AS (

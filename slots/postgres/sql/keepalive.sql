@@ -1,5 +1,6 @@
 -- keepalive: renews a running occupancy that has not passed its deadline or max deadline:
--- last_keepalive_at = now, deadline = now + timeout_ms. One statement timed by now().
+-- last_keepalive_at = now, deadline = now + timeout_ms, one more keepalive counted for the history
+-- (migrate-006.sql). One statement timed by now().
 --
 -- Parameters:
 --   $1 text     scheduler name
@@ -20,7 +21,7 @@ WITH clock AS (
 ),
 acted AS (
   UPDATE __SCHEMA__.task_semaphore_slots AS s
-  SET last_keepalive_at = c.now_ms, deadline = c.now_ms + s.timeout_ms
+  SET last_keepalive_at = c.now_ms, deadline = c.now_ms + s.timeout_ms, keepalives = s.keepalives + 1
   FROM clock AS c
   WHERE s.scheduler = $1::text
     AND s.task_id = $2::text

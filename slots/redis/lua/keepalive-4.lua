@@ -25,6 +25,8 @@ local slot_id, slot = resolve(ARGV[1], ARGV[2] ~= '' and tonumber(ARGV[2]) or ni
 if not slot_id then return slot end
 
 local occ = slot.occupancy
+-- Counted for the history, in the record written anyway.
+slot.keepalives = (tonumber(slot.keepalives) or 0) + 1
 occ.lastKeepaliveAt = now
 occ.deadline = now + occ.timeoutMs
 local expires = occ.deadline

@@ -10,8 +10,11 @@ KEYS[3] expiry    zset   slotId scored by when its current state lapses
 
 The ends kept of the task's earlier occupancies stay (see includes/tombstones.lua).
 
-ARGV  6 per request, from ARGV[6i-5] to ARGV[6i] for request i:
-      slotId, token, taskId, backend, timeoutMs, maxRuntimeMs or '' for no runtime cap
+ARGV  7 per request, from ARGV[7i-6] to ARGV[7i] for request i:
+      slotId, token, taskId, backend, timeoutMs, maxRuntimeMs or '' for no runtime cap,
+      processLease ('1' when timeoutMs is the process lease of a task run in the caller's process,
+      else '0'; kept in the slot record for the history, with the reservation's time and a
+      keepalive count of 0)
 
 Returns one reply per request, in order, each one of:
   {0, occupancy JSON}   started
@@ -20,13 +23,13 @@ Returns one reply per request, in order, each one of:
                         itself at expiresAt (the earlier of its deadline and max deadline), by
                         the clock that reads now
   {-6}                  reservation_lost
-Raises an error, having changed nothing, when ARGV is not groups of 6 or a timeoutMs or
+Raises an error, having changed nothing, when ARGV is not groups of 7 or a timeoutMs or
 maxRuntimeMs is not a finite number.
 ]]
 
 -- @include clock.lua
 
-local function start_slot(slot_id, token, task_id, backend, timeout_ms, max_runtime_ms, now)
+local function start_slot(slot_id, token, task_id, backend, timeout_ms, max_runtime_ms, process_lease, now)
   local raw = redis.call('HGET', KEYS[1], slot_id)
   if not raw then return { -6 } end
   local slot = cjson.decode(raw)
@@ -66,7 +69,8 @@ local function start_slot(slot_id, token, task_id, backend, timeout_ms, max_runt
   local occ_json = cjson.encode(occ)
   -- The slot record around the occupancy's JSON, which the reply carries too: encoded once.
   local slot_json = '{"status":"running","token":' .. cjson.encode(slot.token) .. ',"owner":' .. cjson.encode(slot.owner)
-    .. ',"leaseUntil":null,"occupancy":' .. occ_json .. '}'
+    .. ',"leaseUntil":null,"reservedAt":' .. cjson.encode(slot.reservedAt) .. ',"keepalives":0,"processLease":'
+    .. (process_lease and 'true' or 'false') .. ',"occupancy":' .. occ_json .. '}'
 
   local expires = occ.deadline
   if max_runtime_ms and occ.maxDeadline < expires then expires = occ.maxDeadline end
@@ -86,18 +90,18 @@ local function finite(i)
   end
   return n
 end
-if #ARGV % 6 ~= 0 then error('start-3: expected 6 ARGV per request, got ' .. #ARGV) end
+if #ARGV % 7 ~= 0 then error('start-3: expected 7 ARGV per request, got ' .. #ARGV) end
 local requests = {}
-for i = 1, #ARGV, 6 do
+for i = 1, #ARGV, 7 do
   requests[#requests + 1] = {
     ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2], ARGV[i + 3], finite(i + 4),
-    ARGV[i + 5] ~= '' and finite(i + 5) or nil,
+    ARGV[i + 5] ~= '' and finite(i + 5) or nil, ARGV[i + 6] == '1',
   }
 end
 
 local now = now_ms()
 local replies = {}
 for i, r in ipairs(requests) do
-  replies[i] = start_slot(r[1], r[2], r[3], r[4], r[5], r[6], now)
+  replies[i] = start_slot(r[1], r[2], r[3], r[4], r[5], r[6], r[7], now)
 end
 return replies

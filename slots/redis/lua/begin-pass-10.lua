@@ -14,6 +14,7 @@ KEYS[6] outbox    list   ended-occupancy JSON, oldest first
 KEYS[7] token     string fencing-token counter
 KEYS[8] deliveries     hash  "<token>:<taskId>" -> {"owner":..., "record": ended-occupancy}
 KEYS[9] delivery-due   zset  the same fields, scored by when their lease lapses
+KEYS[10] history       stream one entry per ended occupancy (includes/end-occupancy.lua)
 
 ARGV[1] slot ids to reserve, JSON array of strings, in config order
 ARGV[2] owner (scheduler instance id)
@@ -28,6 +29,7 @@ ARGV[9] events channel, or '' for none: {"type":"freed","slotId":...} is publish
         each slot this call reaps and leaves idle (not reserved by step 4)
 ARGV[10] delivery lease ms; -1 (or absent) for none: records are then handed out unlogged, and
          no lapsed delivery is taken
+ARGV[11] history max entries (about how many the stream keeps); 0 (or absent) for no history
 
 Returns {now, expiredReservations, ended, reserved, running}:
   now                  integer ms, Redis TIME
@@ -59,6 +61,7 @@ local max_reserve = tonumber(ARGV[8] or '-1')
 local channel = ARGV[9] or ''
 local delivery_lease_ms = tonumber(ARGV[10] or '-1')
 local leasing = delivery_lease_ms >= 0
+local history_max = tonumber(ARGV[11] or '0')
 
 local budget = limit
 local expired = 0
@@ -82,7 +85,7 @@ if budget > 0 then
     elseif reason then
       local occ = slot.occupancy -- end_occupancy clears it from the slot
       local delivered = deliverable[occ.backend] == true
-      local record = end_occupancy(slot_id, slot, reason, cjson.null, cjson.null, now, delivered, outbox_limit)
+      local record = end_occupancy(slot_id, slot, reason, cjson.null, cjson.null, now, delivered, outbox_limit, history_max)
       if delivered then
         ended[#ended + 1] = record
         if leasing then lease_delivery(record, occ.taskId, occ.token, owner, now + delivery_lease_ms) end
@@ -186,7 +189,7 @@ for _, slot_id in ipairs(slot_ids) do
   end
   if slot.status == 'idle' and (max_reserve < 0 or #reserved / 2 < max_reserve) then
     reserved[#reserved + 1] = slot_id
-    reserved[#reserved + 1] = reserve_slot(slot_id, slot, owner, now + lease_ms)
+    reserved[#reserved + 1] = reserve_slot(slot_id, slot, owner, now, now + lease_ms)
   elseif slot.status == 'running' and not is_null(slot.occupancy) then
     running[#running + 1] = cjson.encode(slot.occupancy)
   end

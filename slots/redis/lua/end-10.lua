@@ -14,6 +14,7 @@ KEYS[6] outbox    list   ended-occupancy JSON, oldest first
 KEYS[7] token     string fencing-token counter (the one begin-pass-9 INCRs)
 KEYS[8] deliveries     hash  "<token>:<taskId>" -> {"owner":..., "record": ended-occupancy}
 KEYS[9] delivery-due   zset  the same fields, scored by when their lease lapses
+KEYS[10] history       stream one entry per ended occupancy (includes/end-occupancy.lua)
 
 ARGV[1] JSON array of requests, each {taskId, token?, reason, status, error, deliverable: [backend...],
         notify, reserve: {owner, leaseMs} or null, delivery: {owner, leaseMs} or null} (status
@@ -23,6 +24,7 @@ ARGV[1] JSON array of requests, each {taskId, token?, reason, status, error, del
 ARGV[2] outboxLimit
 ARGV[3] events channel: for each request with notify and no reserve that ends an occupancy,
         {"type":"freed","slotId":...} is published on it
+ARGV[4] history max entries (about how many the stream keeps); 0 (or absent) for no history
 
 Returns one reply per request, in order, each one of:
   {0, ended-occupancy JSON, delivered}         ended, slot idle; delivered is 1 (leased to
@@ -45,7 +47,7 @@ has a reserve or delivery without owner or a finite leaseMs.
 -- @include reserve-slot.lua
 -- @include lease-delivery.lua
 
-local function end_task(req, now, outbox_limit)
+local function end_task(req, now, outbox_limit, history_max)
   if type(req.acknowledge) == 'table' then forget_deliveries(req.acknowledge) end
   local slot_id, slot = resolve(req.taskId, not is_null(req.token) and req.token or nil, now)
   if not slot_id then return slot end
@@ -63,13 +65,13 @@ local function end_task(req, now, outbox_limit)
   end
   local keep = not is_null(req.reserve)
   local record = end_occupancy(slot_id, slot, reason, is_null(req.status) and cjson.null or req.status,
-    is_null(req.error) and cjson.null or req.error, now, delivered, outbox_limit, keep)
+    is_null(req.error) and cjson.null or req.error, now, delivered, outbox_limit, history_max, keep)
   if delivered and not is_null(req.delivery) then
     lease_delivery(record, occ.taskId, occ.token, req.delivery.owner, now + req.delivery.leaseMs)
   end
   if keep then
     -- Kept for the caller, so not free: nothing is published, whatever notify says.
-    local token = reserve_slot(slot_id, slot, req.reserve.owner, now + req.reserve.leaseMs)
+    local token = reserve_slot(slot_id, slot, req.reserve.owner, now, now + req.reserve.leaseMs)
     return { 0, record, delivered and 1 or 0, token }
   end
   if req.notify == true then
@@ -90,14 +92,15 @@ local requests = cjson.decode(ARGV[1])
 for i, req in ipairs(requests) do
   if type(req.taskId) ~= 'string' or type(req.reason) ~= 'string' or type(req.deliverable) ~= 'table'
     or not valid_lease(req.reserve) or not valid_lease(req.delivery) then
-    error('end-9: request ' .. i .. ' is malformed: ' .. cjson.encode(req))
+    error('end-10: request ' .. i .. ' is malformed: ' .. cjson.encode(req))
   end
 end
 
 local now = now_ms()
 local outbox_limit = tonumber(ARGV[2])
+local history_max = tonumber(ARGV[4] or '0')
 local replies = {}
 for i, req in ipairs(requests) do
-  replies[i] = end_task(req, now, outbox_limit)
+  replies[i] = end_task(req, now, outbox_limit, history_max)
 end
 return replies
