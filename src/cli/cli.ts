@@ -5,7 +5,9 @@
  */
 import { Command, CommanderError } from 'commander';
 import { createRequire } from 'node:module';
+import { addHistoryCommand } from './commands/history.js';
 import { addProcrastinateCommands } from './commands/procrastinate.js';
+import { addPurgeCommand } from './commands/purge.js';
 import { addStatusCommand } from './commands/status.js';
 import { addTaskCommands } from './commands/tasks.js';
 import { exitCodes, type ExitCode } from './exit-codes.js';
@@ -33,6 +35,8 @@ export function buildProgram(output: Output, done: (code: ExitCode) => void): Co
     .configureOutput({ writeOut: (s) => output.out.write(s), writeErr: (s) => output.err.write(s) });
   addStatusCommand(program, output, done);
   addTaskCommands(program, output, done);
+  addHistoryCommand(program, output, done);
+  addPurgeCommand(program, output, done);
   addProcrastinateCommands(program, output, done);
   // Every command: its own help and usage errors go to our streams and return a code, never exit the process.
   const configure = (command: Command) => {
