@@ -16,6 +16,7 @@ export const configErrorCodes = [
   'ERR_DUPLICATE_SLOT_ID',
   'ERR_EMPTY_BACKENDS',
   'ERR_DUPLICATE_BACKEND',
+  'ERR_CONFIG_FILE',
 ] as const;
 export type ConfigErrorCode = (typeof configErrorCodes)[number];
 
