@@ -128,8 +128,13 @@ export function integer(min: number, options: { infinity?: boolean; allowed?: st
     (value) =>
       (Number.isSafeInteger(value) && (value as number) >= min) || (options.infinity === true && value === Number.POSITIVE_INFINITY),
     allowed,
-    // JSON has no Infinity: a config file leaves the option out for no limit.
-    { type: 'integer', minimum: min, maximum: Number.MAX_SAFE_INTEGER, description: allowed },
+    {
+      type: 'integer',
+      minimum: min,
+      maximum: Number.MAX_SAFE_INTEGER,
+      // JSON has no Infinity: a config file leaves the option out for no limit.
+      description: options.infinity ? `${allowed} (in a config file: leave it out)` : allowed,
+    },
   );
 }
 
