@@ -7,6 +7,7 @@
  *   slots/*        the stores: memory, Redis, PostgreSQL (one never imports another)
  *   backends/*     the backends: Procrastinate
  *   src/scheduler  the Scheduler and its machinery; it builds the built-in stores
+ *   src/service    the service config: a config file read into a Scheduler and its backends
  *   src/testing    the published conformance suites
  *   src/cli        the command line, which puts the rest together
  */
@@ -26,19 +27,19 @@ module.exports = {
       name: 'core-is-the-base',
       severity: 'error',
       from: { path: '^src/core/' },
-      to: { path: above('src/contracts', 'slots', 'backends', 'src/scheduler', 'src/testing', 'src/cli') },
+      to: { path: above('src/contracts', 'slots', 'backends', 'src/scheduler', 'src/service', 'src/testing', 'src/cli') },
     },
     {
       name: 'contracts-need-only-core',
       severity: 'error',
       from: { path: '^src/contracts/' },
-      to: { path: above('slots', 'backends', 'src/scheduler', 'src/testing', 'src/cli') },
+      to: { path: above('slots', 'backends', 'src/scheduler', 'src/service', 'src/testing', 'src/cli') },
     },
     {
       name: 'stores-need-only-core-and-contracts',
       severity: 'error',
       from: { path: '^slots/' },
-      to: { path: [above('backends', 'src/scheduler', 'src/testing', 'src/cli'), '^src/index\\.ts$'] },
+      to: { path: [above('backends', 'src/scheduler', 'src/service', 'src/testing', 'src/cli'), '^src/index\\.ts$'] },
     },
     {
       name: 'a-store-never-reaches-into-another',
@@ -50,19 +51,26 @@ module.exports = {
       name: 'backends-need-only-core-and-contracts',
       severity: 'error',
       from: { path: '^backends/' },
-      to: { path: [above('slots', 'src/scheduler', 'src/testing', 'src/cli'), '^src/index\\.ts$'] },
+      to: { path: [above('slots', 'src/scheduler', 'src/service', 'src/testing', 'src/cli'), '^src/index\\.ts$'] },
     },
     {
       name: 'the-scheduler-knows-no-backend',
       severity: 'error',
       from: { path: '^src/scheduler/' },
-      to: { path: [above('backends', 'src/testing', 'src/cli'), '^src/index\\.ts$'] },
+      to: { path: [above('backends', 'src/service', 'src/testing', 'src/cli'), '^src/index\\.ts$'] },
+    },
+    {
+      name: 'the-service-sits-below-the-cli',
+      severity: 'error',
+      comment: 'The service puts the scheduler and the backends together for the CLI; only the CLI uses it.',
+      from: { path: '^src/service/' },
+      to: { path: [above('src/testing', 'src/cli'), '^src/index\\.ts$'] },
     },
     {
       name: 'the-suites-sit-below-the-cli',
       severity: 'error',
       from: { path: '^src/testing/' },
-      to: { path: above('src/cli') },
+      to: { path: above('src/service', 'src/cli') },
     },
     {
       name: 'the-library-never-imports-tests',
@@ -76,5 +84,7 @@ module.exports = {
     exclude: { path: '^(dist|node_modules)/' },
     tsPreCompilationDeps: true,
     tsConfig: { fileName: 'tsconfig.json' },
+    // Package subpaths (tsx/esm/api) resolve through their exports map, as Node resolves them.
+    enhancedResolveOptions: { exportsFields: ['exports'], conditionNames: ['import', 'require', 'node', 'default', 'types'] },
   },
 };

@@ -10,7 +10,7 @@ import { checkedLater, duration, flag, oneOf, parseOptions, shaped, strictObject
 import type { KeepaliveOutcome } from '../../src/contracts/results.js';
 import { checkTaskName } from './job-fields.js';
 import { postgresPoolOption, type PostgresOption } from './pool-option.js';
-import { validateQueues } from './queues.js';
+import { maxQueueNameBytes, validateQueues } from './queues.js';
 import { normalizeRetry, type RetryOption, type RetryPolicy } from './retry.js';
 
 /** What a handler gets besides its args: the job, its AbortSignal and a keepalive. */
@@ -164,25 +164,33 @@ const deletePolicies: readonly DeleteJobsPolicy[] = ['never', 'successful', 'alw
 /** Above this a Python worker's default `stalled_worker_timeout` (30 s) comes too close. */
 const maxHeartbeatMs = 10_000;
 
-/** Every option, checked by shape; queues and tasks are checked after, entry by entry. */
-const optionsSchema = strictObject(
-  {
-    postgres: postgresPoolOption(),
-    queues: checkedLater(),
-    tasks: checkedLater(),
-    deleteJobs: z._default(oneOf(deletePolicies), backendDefaults.deleteJobs),
-    retryOnTimeout: z._default(flag(), backendDefaults.retryOnTimeout),
-    shutdownGrace: duration(backendDefaults.shutdownGrace, { min: 0 }),
-    heartbeatInterval: duration(backendDefaults.heartbeatInterval, { max: maxHeartbeatMs }),
-    abortPollInterval: duration(backendDefaults.abortPollInterval),
-    sweepInterval: duration(backendDefaults.sweepInterval, { min: 0 }),
-    // Below twice the longest heartbeat interval, live workers would look dead.
-    staleWorkerTimeout: duration(backendDefaults.staleWorkerTimeout, { min: 2 * maxHeartbeatMs }),
-    preparedStatements: z._default(flag(), backendDefaults.preparedStatements),
-    logger: loggerOption(),
-  },
-  'allowed: an object with postgres, queues and tasks',
-);
+/**
+ * Every option, checked by shape; queues and tasks are checked after, entry by entry. A config
+ * file's `procrastinate` backend is made of this shape (src/service/config-schema.ts): an option
+ * added here is an option of the file too.
+ */
+export const backendOptionShape = {
+  postgres: postgresPoolOption(),
+  queues: checkedLater({
+    type: 'array',
+    items: { type: 'string', minLength: 1 },
+    minItems: 1,
+    description: `the queues this backend serves (each at most ${maxQueueNameBytes} bytes in UTF-8); never all queues`,
+  }),
+  tasks: checkedLater(),
+  deleteJobs: z._default(oneOf(deletePolicies), backendDefaults.deleteJobs),
+  retryOnTimeout: z._default(flag(), backendDefaults.retryOnTimeout),
+  shutdownGrace: duration(backendDefaults.shutdownGrace, { min: 0 }),
+  heartbeatInterval: duration(backendDefaults.heartbeatInterval, { max: maxHeartbeatMs }),
+  abortPollInterval: duration(backendDefaults.abortPollInterval),
+  sweepInterval: duration(backendDefaults.sweepInterval, { min: 0 }),
+  // Below twice the longest heartbeat interval, live workers would look dead.
+  staleWorkerTimeout: duration(backendDefaults.staleWorkerTimeout, { min: 2 * maxHeartbeatMs }),
+  preparedStatements: z._default(flag(), backendDefaults.preparedStatements),
+  logger: loggerOption(),
+};
+
+const optionsSchema = strictObject(backendOptionShape, 'allowed: an object with postgres, queues and tasks');
 
 /** Applies defaults and checks every option. @throws ConfigError */
 export function resolveBackendOptions(options: ProcrastinateBackendOptions): ResolvedBackendOptions {

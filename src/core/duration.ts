@@ -8,8 +8,10 @@ export type Duration = number | string;
 
 const unitMs: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 /** The longest delay Node timers honour (2^31 - 1 ms); a longer one would fire at once. */
-const maxMs = 2 ** 31 - 1;
+export const maxDurationMs = 2 ** 31 - 1;
 const part = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/y;
+/** A whole duration string as {@link readDuration} reads it, for JSON Schema. */
+export const durationPattern = /^\s*(\d+(\.\d+)?(ms|s|m|h|d))+\s*$/;
 
 const allowed = "allowed: a number of milliseconds, or a string such as '500ms', '30s', '5m', '1h30m' (units ms, s, m, h, d)";
 
@@ -26,7 +28,7 @@ export interface DurationBounds {
  * the one reader behind {@link parseDuration} and the option schemas.
  */
 export function readDuration(value: unknown, bounds: DurationBounds = {}): { ms: number } | { allowed: string } {
-  const { min = 1, max = maxMs } = bounds;
+  const { min = 1, max = maxDurationMs } = bounds;
   let ms: number | undefined;
   if (typeof value === 'number') {
     ms = value;
@@ -43,7 +45,7 @@ export function readDuration(value: unknown, bounds: DurationBounds = {}): { ms:
   if (ms === undefined || !Number.isFinite(ms)) return { allowed };
   ms = Math.round(ms);
   if (ms < min || ms > max) {
-    return { allowed: `allowed: between ${min} ms and ${max} ms${max === maxMs ? ' (about 24.8 days)' : ''}` };
+    return { allowed: `allowed: between ${min} ms and ${max} ms${max === maxDurationMs ? ' (about 24.8 days)' : ''}` };
   }
   return { ms };
 }

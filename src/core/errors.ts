@@ -16,6 +16,7 @@ export const configErrorCodes = [
   'ERR_DUPLICATE_SLOT_ID',
   'ERR_EMPTY_BACKENDS',
   'ERR_DUPLICATE_BACKEND',
+  'ERR_CONFIG_FILE',
 ] as const;
 export type ConfigErrorCode = (typeof configErrorCodes)[number];
 
@@ -86,11 +87,14 @@ export class ConfigError<Code extends string = ConfigErrorCode> extends TaskSema
   override name = 'ConfigError';
   readonly field: string;
   declare readonly value: unknown;
+  /** What is allowed, as the message says it after the value (`allowed: a positive integer`). */
+  readonly allowed: string;
 
   /** @param code - `ERR_CONFIG` when absent; never inferred from the argument, so a misspelt code fails to compile */
   constructor(field: string, value: unknown, allowed: string, code?: NoInfer<Code>) {
     super(code ?? 'ERR_CONFIG', `${field}: got ${describe(value)}; ${allowed}`);
     this.field = field;
+    this.allowed = allowed;
     Object.defineProperty(this, 'value', { value, enumerable: true });
   }
 }
@@ -211,6 +215,14 @@ export function redactUrl(url: string): string {
       .replace(/^([a-z]+:\/\/)?[^@/]*@/i, (_, scheme: string | undefined) => `${scheme ?? ''}***@`)
       .replace(/password=[^&]*/gi, 'password=***');
   }
+}
+
+/**
+ * A bad value as an error may show it: a string that looks like a connection URL (given where it
+ * does not belong, or read from the environment) with its secrets hidden by {@link redactUrl}.
+ */
+export function redactValue(value: unknown): unknown {
+  return typeof value === 'string' && /^[a-z][\w+.-]*:\/\/|@/i.test(value) ? redactUrl(value) : value;
 }
 
 /** A short, safe rendering of a bad value for error messages. */

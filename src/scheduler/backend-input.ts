@@ -19,14 +19,20 @@ export function toBackend(name: string, input: BackendInput): Backend {
   if (problem !== null) throw new ConfigError('registerBackend(name)', name, `${problem}; ${allowedName}`);
   if (typeof input === 'function') {
     // A class is built once, with no arguments; an arrow function or a factory is not a class.
-    if (!isBackend(input.prototype)) throw new ConfigError(`registerBackend("${name}")`, input, allowed);
+    if (!isBackendClass(input)) throw new ConfigError(`registerBackend("${name}")`, input, allowed);
     input = new input();
   }
   if (!isBackend(input)) throw new ConfigError(`registerBackend("${name}")`, input, allowed);
   return input;
 }
 
-function isBackend(value: unknown): value is Backend {
+/** True for a class whose instances are backends: what `registerBackend` builds with no arguments. */
+export function isBackendClass(value: unknown): value is new (...args: never[]) => Backend {
+  return typeof value === 'function' && isBackend(value.prototype);
+}
+
+/** True for a Backend, or an object with its shape (poll and startCallback). */
+export function isBackend(value: unknown): value is Backend {
   return (
     value instanceof Backend ||
     (typeof value === 'object' &&

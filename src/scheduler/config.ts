@@ -1,6 +1,7 @@
 import { parseDuration, type Duration } from '../core/duration.js';
 import { ConfigError } from '../core/errors.js';
-import { checkedLater, parseOptions, strictObject } from '../core/option-schema.js';
+import * as z from 'zod/mini';
+import { checkedLater, collectOptions, durationJson, strictObject } from '../core/option-schema.js';
 
 /**
  * One slot of a config, as code or JSON gives it. Both spellings load: camelCase, and the
@@ -60,28 +61,64 @@ export interface ConfigDefaults {
   backends: readonly string[];
 }
 
-/** An object of these keys, each checked below; any other key is an error naming them. */
-function keysOf(keys: readonly string[], expected: string) {
-  return strictObject(Object.fromEntries(keys.map((key) => [key, checkedLater()])), expected, 'field');
-}
+const slotIdPattern = /^[\w.:-]{1,128}$/;
+const slotIdAllowed = 'allowed: an integer, or a string of 1 to 128 letters, digits, _ . : -';
 
-const slotKeys = keysOf(
-  ['slotId', 'slot_id', 'slotCls', 'slot_cls', 'backends', 'timeout', 'maxRuntime', 'max_runtime', 'slotKwargs', 'slot_kwargs'],
-  'allowed: an object with slotId and backends',
-);
-const kwargKeys = ['timeout_after', 'timeoutAfter', 'timeout', 'max_runtime', 'maxRuntime'];
-const kwargsKeys = keysOf(kwargKeys, `allowed: an object with ${kwargKeys.join(', ')}`);
+/** What each kwarg allows, as JSON Schema; the checks are the code below. */
+const kwargShape = {
+  timeout_after: checkedLater({ type: 'number', exclusiveMinimum: 0, description: 'minutes, as in the Python original' }),
+  timeoutAfter: checkedLater({ type: 'number', exclusiveMinimum: 0, description: 'minutes, as in the Python original' }),
+  timeout: checkedLater(durationJson({ min: minTaskTimeoutMs })),
+  max_runtime: checkedLater(durationJson()),
+  maxRuntime: checkedLater(durationJson()),
+};
+const kwargKeys = Object.keys(kwargShape);
+const kwargsKeys = z.optional(strictObject(kwargShape, `allowed: an object with ${kwargKeys.join(', ')}`, 'field'));
+
+/**
+ * The keys of one slot config, each checked by the code below (any other key is an error naming
+ * them), with the JSON Schema of what that code allows: a config file's schema is made of it.
+ */
+export const slotConfigShape = {
+  slotId: checkedLater({ anyOf: [{ type: 'integer' }, { type: 'string', pattern: slotIdPattern.source }], description: slotIdAllowed }),
+  slot_id: checkedLater({ anyOf: [{ type: 'integer' }, { type: 'string', pattern: slotIdPattern.source }], description: slotIdAllowed }),
+  slotCls: checkedLater({
+    type: 'string',
+    minLength: 1,
+    description: 'a registered slot class: MemorySlot, RedisSlot, PostgresSlot or your own',
+  }),
+  slot_cls: checkedLater({
+    type: 'string',
+    minLength: 1,
+    description: 'a registered slot class: MemorySlot, RedisSlot, PostgresSlot or your own',
+  }),
+  backends: checkedLater({
+    type: 'array',
+    items: { type: 'string', minLength: 1 },
+    minItems: 1,
+    uniqueItems: true,
+    description: 'names of registered backends, polled in this order',
+  }),
+  timeout: checkedLater(durationJson({ min: minTaskTimeoutMs })),
+  maxRuntime: checkedLater({ anyOf: [durationJson(), { type: 'null' }] }),
+  max_runtime: checkedLater({ anyOf: [durationJson(), { type: 'null' }] }),
+  slotKwargs: kwargsKeys,
+  slot_kwargs: kwargsKeys,
+};
+
+const slotKeys = strictObject(slotConfigShape, 'allowed: an object with slotId and backends', 'field');
 
 /**
  * Validates a whole config and returns it normalised. Every error names the field (`slots[2].backends[0]`),
  * the bad value and what is allowed.
- * @throws ConfigError
+ * @throws ConfigError: the first problem of the first slot that has one
  */
 export function normalizeConfig(input: unknown, defaults: ConfigDefaults): SlotConfig[] {
   if (!Array.isArray(input)) throw new ConfigError('slots', input, 'allowed: an array of slot configs');
   const seen = new Map<string, number>();
   return input.map((raw, index) => {
-    const slot = normalizeSlot(raw, `slots[${index}]`, defaults);
+    const { slot, errors } = checkSlot(raw, `slots[${index}]`, defaults);
+    if (slot === undefined) throw errors[0]!;
     const first = seen.get(slot.slotId);
     if (first !== undefined) {
       throw new ConfigError(
@@ -96,27 +133,50 @@ export function normalizeConfig(input: unknown, defaults: ConfigDefaults): SlotC
   });
 }
 
-function normalizeSlot(raw: unknown, path: string, defaults: ConfigDefaults): SlotConfig {
-  parseOptions(slotKeys, raw, path);
-  const input = raw as Record<string, unknown>;
-  const kwargs = pick(input, 'slotKwargs', 'slot_kwargs', path);
-  const kwargsPath = `${path}.${'slotKwargs' in input ? 'slotKwargs' : 'slot_kwargs'}`;
-  if (kwargs !== undefined) parseOptions(kwargsKeys, kwargs, kwargsPath);
-  const kw = (kwargs ?? {}) as Record<string, unknown>;
-
-  return {
-    slotId: slotIdOf(pick(input, 'slotId', 'slot_id', path), `${path}.slotId`),
-    slotCls: slotClassOf(pick(input, 'slotCls', 'slot_cls', path), `${path}.slotCls`, defaults),
-    backends: backendsOf(input.backends, `${path}.backends`, defaults),
-    timeoutMs: timeoutOf(input, kw, path, kwargsPath, defaults),
-    maxRuntimeMs: maxRuntimeOf(input, kw, path, kwargsPath),
+/**
+ * Validates one slot config, collecting every problem (unknown keys first): the slot, or the
+ * errors. Ids unique across slots are the caller's to check.
+ * @param path - names the slot in errors, e.g. `slots[2]`
+ */
+export function checkSlot(raw: unknown, path: string, defaults: ConfigDefaults): { slot?: SlotConfig; errors: ConfigError[] } {
+  const keys = collectOptions(slotKeys, raw, path);
+  const errors = keys.ok ? [] : [...keys.errors];
+  if (!isObject(raw)) return { errors };
+  const input = raw;
+  /** The result of one check, or undefined after recording its error. */
+  const attempt = <T>(check: () => T): T | undefined => {
+    try {
+      return check();
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      errors.push(error);
+      return undefined;
+    }
   };
+  const kwargs = attempt(() => pick(input, 'slotKwargs', 'slot_kwargs', path));
+  const kwargsPath = `${path}.${'slotKwargs' in input ? 'slotKwargs' : 'slot_kwargs'}`;
+  // Bad kwargs were reported by the keys above; the fields read them as none.
+  const kw = isObject(kwargs) ? kwargs : {};
+
+  const slotId = attempt(() => slotIdOf(pick(input, 'slotId', 'slot_id', path), `${path}.slotId`));
+  const slotCls = attempt(() => slotClassOf(pick(input, 'slotCls', 'slot_cls', path), `${path}.slotCls`, defaults));
+  const backends = backendsOf(input.backends, `${path}.backends`, defaults, errors);
+  const timeoutMs = attempt(() => timeoutOf(input, kw, path, kwargsPath, defaults));
+  const maxRuntimeMs = attempt(() => maxRuntimeOf(input, kw, path, kwargsPath));
+  if (errors.length > 0) return { errors };
+  return { slot: { slotId: slotId!, slotCls: slotCls!, backends: backends!, timeoutMs: timeoutMs!, maxRuntimeMs: maxRuntimeMs! }, errors };
+}
+
+/** The problem of a slot id, or nothing: for ids given elsewhere than a slot's `slotId`. */
+export function slotIdProblem(value: unknown): string | undefined {
+  if (typeof value === 'number' && Number.isSafeInteger(value)) return undefined;
+  if (typeof value === 'string' && slotIdPattern.test(value)) return undefined;
+  return slotIdAllowed;
 }
 
 function slotIdOf(value: unknown, field: string): string {
-  if (typeof value === 'number' && Number.isSafeInteger(value)) return String(value);
-  if (typeof value === 'string' && /^[\w.:-]{1,128}$/.test(value)) return value;
-  throw new ConfigError(field, value, 'allowed: an integer, or a string of 1 to 128 letters, digits, _ . : -');
+  if (slotIdProblem(value) !== undefined) throw new ConfigError(field, value, slotIdAllowed);
+  return String(value);
 }
 
 function slotClassOf(value: unknown, field: string, defaults: ConfigDefaults): string {
@@ -136,20 +196,22 @@ export function unknownSlotClass(field: string, value: unknown, registered: read
   );
 }
 
-function backendsOf(value: unknown, field: string, defaults: ConfigDefaults): string[] {
+/** The backends of a slot, or undefined after recording the problem of each bad entry in `errors`. */
+function backendsOf(value: unknown, field: string, defaults: ConfigDefaults, errors: ConfigError[]): string[] | undefined {
   if (!Array.isArray(value) || value.length === 0) {
-    throw new ConfigError(field, value, 'allowed: a non-empty array of registered backend names', 'ERR_EMPTY_BACKENDS');
+    errors.push(new ConfigError(field, value, 'allowed: a non-empty array of registered backend names', 'ERR_EMPTY_BACKENDS'));
+    return undefined;
   }
+  const before = errors.length;
   value.forEach((name, i) => {
     if (typeof name !== 'string' || !defaults.backends.includes(name)) {
       const registered = defaults.backends.length ? defaults.backends.join(', ') : '(none; call registerBackend first)';
-      throw new ConfigError(`${field}[${i}]`, name, `unknown backend; registered: ${registered}`, 'ERR_UNKNOWN_BACKEND');
-    }
-    if (value.indexOf(name) !== i) {
-      throw new ConfigError(`${field}[${i}]`, name, `each backend may appear once per slot`, 'ERR_DUPLICATE_BACKEND');
+      errors.push(new ConfigError(`${field}[${i}]`, name, `unknown backend; registered: ${registered}`, 'ERR_UNKNOWN_BACKEND'));
+    } else if (value.indexOf(name) !== i) {
+      errors.push(new ConfigError(`${field}[${i}]`, name, `each backend may appear once per slot`, 'ERR_DUPLICATE_BACKEND'));
     }
   });
-  return [...value] as string[];
+  return errors.length === before ? ([...value] as string[]) : undefined;
 }
 
 function timeoutOf(
@@ -189,4 +251,8 @@ function pick(input: Record<string, unknown>, camel: string, snake: string, path
     throw new ConfigError(`${path}.${snake}`, input[snake], `give either ${camel} or ${snake}, not both`);
   }
   return input[camel] ?? input[snake];
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

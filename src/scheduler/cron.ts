@@ -7,19 +7,24 @@ export interface CronHandle {
   stop(): void;
 }
 
+/** The tick of `start()` when it is given no cron: every minute, as the Python original's loop. */
+export const defaultCron = '* * * * *';
+
+const cronAllowed = "allowed: a node-cron expression such as '*/10 * * * * *' (6 fields, with seconds) or '* * * * *'";
+
+/** What is wrong with a cron expression, or nothing. */
+export function cronProblem(expression: unknown): string | undefined {
+  return typeof expression === 'string' && cron.validate(expression) ? undefined : cronAllowed;
+}
+
 /**
  * Calls `tick` on every match of a node-cron expression (5 fields, or 6 with seconds). The tick
  * never overlaps itself, and node-cron's own messages go to our logger, not the console.
  * @throws ConfigError for an invalid expression
  */
 export function startCron(expression: string, tick: () => void, logger: Logger): CronHandle {
-  if (typeof expression !== 'string' || !cron.validate(expression)) {
-    throw new ConfigError(
-      'start(options.cron)',
-      expression,
-      "allowed: a node-cron expression such as '*/10 * * * * *' (6 fields, with seconds) or '* * * * *'",
-    );
-  }
+  const problem = cronProblem(expression);
+  if (problem !== undefined) throw new ConfigError('start(options.cron)', expression, problem);
   const log = logger.child({ component: 'cron' });
   const task = cron.schedule(expression, tick, {
     noOverlap: true,

@@ -6,7 +6,17 @@ import type { Duration } from '../core/duration.js';
 import { minTaskTimeoutMs } from './config.js';
 import { ConfigError } from '../core/errors.js';
 import { loggerOption, resolveLogger, type Logger } from '../core/logger.js';
-import { duration, falseOr, integer, parseOptions, storableText, strictObject, text } from '../core/option-schema.js';
+import {
+  collectOptions,
+  duration,
+  durationJson,
+  falseOr,
+  integer,
+  optionalDuration,
+  storableText,
+  strictObject,
+  text,
+} from '../core/option-schema.js';
 import { historyDefaults } from '../contracts/history.js';
 import { schemaNameOption } from '../core/postgres/schema-name.js';
 
@@ -188,90 +198,128 @@ export const defaults = Object.freeze({
 const namePattern = /^[\w.:-]{1,100}$/;
 const nameAllowed = 'allowed: 1 to 100 letters, digits, _ . : -';
 
-/** Every option, checked by shape; the one rule between two options is checked after. */
-const schema = strictObject(
-  {
-    name: text(namePattern, nameAllowed),
-    redis: z.optional(redisOption()),
-    postgres: z.optional(postgresOption()),
-    postgresSchema: z._default(schemaNameOption(), defaults.postgresSchema),
-    keyPrefix: z._default(text(namePattern, nameAllowed), defaults.keyPrefix),
-    redisWaitReplicas: z._default(
-      integer(0, { allowed: 'allowed: a whole number of replicas, 0 for no wait' }),
-      defaults.redisWaitReplicas,
+/**
+ * Every option, checked by shape; the rules between two options are checked after. A config file's
+ * `scheduler` section is made of this shape (src/service/config-schema.ts): an option added here
+ * is an option of the file too, unless it holds what JSON cannot (the file leaves out `logger`,
+ * and takes `redis` and `postgres` as URLs only).
+ */
+export const schedulerOptionShape = {
+  name: text(namePattern, nameAllowed),
+  redis: z.optional(redisOption()),
+  postgres: z.optional(postgresOption()),
+  postgresSchema: z._default(schemaNameOption(), defaults.postgresSchema),
+  keyPrefix: z._default(text(namePattern, nameAllowed), defaults.keyPrefix),
+  redisWaitReplicas: z._default(integer(0, { allowed: 'allowed: a whole number of replicas, 0 for no wait' }), defaults.redisWaitReplicas),
+  defaultSlotClass: z.optional(text(/./, 'allowed: the name of a slot class')),
+  logger: loggerOption(),
+  timeout: duration(defaults.timeout, { min: minTaskTimeoutMs }),
+  // Renewed every third of it: below ~100 ms the renewals would be most of the store's work.
+  processLease: duration(defaults.processLease, { min: 100 }),
+  pollTimeout: duration(defaults.pollTimeout),
+  callbackTimeout: duration(defaults.callbackTimeout),
+  // Its default depends on callbackTimeout: resolved after the parse.
+  deliveryLease: optionalDuration(),
+  reservationTimeout: duration(defaults.reservationTimeout),
+  endedRetention: duration(defaults.endedRetention),
+  reapLimit: z._default(integer(1, { allowed: 'allowed: a positive integer' }), defaults.reapLimit),
+  maxLocalTasks: z._default(
+    integer(1, { infinity: true, allowed: 'allowed: a positive integer, or Infinity for no cap' }),
+    defaults.maxLocalTasks,
+  ),
+  // 0 is allowed: no graceful wait (abort at once), no final wait (drop at once).
+  shutdownGraceful: duration(defaults.shutdownGraceful, { min: 0 }),
+  shutdownFinal: duration(defaults.shutdownFinal, { min: 0 }),
+  owner: z.optional(storableText(/./, 'allowed: a non-empty string')),
+  history: falseOr(
+    strictObject(
+      {
+        maxEntries: z._default(integer(1, { allowed: 'allowed: a positive integer' }), historyDefaults.maxEntries),
+        retention: duration(historyDefaults.retentionMs, { max: Number.MAX_SAFE_INTEGER }),
+      },
+      'allowed: false, or an object with maxEntries and retention, both optional',
     ),
-    defaultSlotClass: z.optional(text(/./, 'allowed: the name of a slot class')),
-    logger: loggerOption(),
-    timeout: duration(defaults.timeout, { min: minTaskTimeoutMs }),
-    // Renewed every third of it: below ~100 ms the renewals would be most of the store's work.
-    processLease: duration(defaults.processLease, { min: 100 }),
-    pollTimeout: duration(defaults.pollTimeout),
-    callbackTimeout: duration(defaults.callbackTimeout),
-    // Its default depends on callbackTimeout: resolved after the parse.
-    deliveryLease: z.optional(duration(1)),
-    reservationTimeout: duration(defaults.reservationTimeout),
-    endedRetention: duration(defaults.endedRetention),
-    reapLimit: z._default(integer(1, { allowed: 'allowed: a positive integer' }), defaults.reapLimit),
-    maxLocalTasks: z._default(
-      integer(1, { infinity: true, allowed: 'allowed: a positive integer, or Infinity for no cap' }),
-      defaults.maxLocalTasks,
-    ),
-    // 0 is allowed: no graceful wait (abort at once), no final wait (drop at once).
-    shutdownGraceful: duration(defaults.shutdownGraceful, { min: 0 }),
-    shutdownFinal: duration(defaults.shutdownFinal, { min: 0 }),
-    owner: z.optional(storableText(/./, 'allowed: a non-empty string')),
-    history: falseOr(
-      strictObject(
-        {
-          maxEntries: z._default(integer(1, { allowed: 'allowed: a positive integer' }), historyDefaults.maxEntries),
-          retention: duration(historyDefaults.retentionMs, { max: Number.MAX_SAFE_INTEGER }),
-        },
-        'allowed: false, or an object with maxEntries and retention, both optional',
-      ),
-    ),
-  },
-  'allowed: an object with at least `name`',
-);
+    {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        maxEntries: { type: 'integer', minimum: 1, description: `records Redis and memory keep (default ${historyDefaults.maxEntries})` },
+        retention: { ...durationJson({ max: Number.MAX_SAFE_INTEGER }), description: 'how long PostgreSQL keeps a record (default 7d)' },
+      },
+    },
+  ),
+};
 
-/** Applies defaults and validates, naming the option, the bad value and what is allowed. */
+/** What is allowed when the options are no object at all. */
+export const schedulerOptionsAllowed = 'allowed: an object with at least `name`';
+
+const schema = strictObject(schedulerOptionShape, schedulerOptionsAllowed);
+
+/**
+ * Applies defaults and validates, naming the option, the bad value and what is allowed.
+ * @throws ConfigError: the first problem {@link checkOptions} finds
+ */
 export function resolveOptions(options: SchedulerOptions): ResolvedOptions {
-  const parsed = parseOptions(schema, options);
+  const checked = checkOptions(options);
+  if (checked.resolved === undefined) throw checked.errors[0]!;
+  return checked.resolved;
+}
+
+/**
+ * Applies defaults and validates, collecting every problem: the options resolved, or the errors
+ * (each naming the option, the bad value and what is allowed).
+ * @param section - where the options are, prepended to each option's name in errors (`scheduler` gives `scheduler.timeout`)
+ */
+export function checkOptions(options: SchedulerOptions, section?: string): { resolved?: ResolvedOptions; errors: ConfigError[] } {
+  const collected = collectOptions(schema, options, section);
+  const prefix = section === undefined ? '' : `${section}.`;
+  if (!collected.ok) return { errors: collected.errors };
+  const parsed = collected.data;
+  const errors: ConfigError[] = [];
   if (parsed.reservationTimeout <= parsed.pollTimeout) {
-    throw new ConfigError(
-      'reservationTimeout',
-      options.reservationTimeout ?? defaults.reservationTimeout,
-      `allowed: longer than pollTimeout (${parsed.pollTimeout} ms), so a reservation outlives the poll made under it`,
+    errors.push(
+      new ConfigError(
+        `${prefix}reservationTimeout`,
+        options.reservationTimeout ?? defaults.reservationTimeout,
+        `allowed: longer than pollTimeout (${parsed.pollTimeout} ms), so a reservation outlives the poll made under it`,
+      ),
     );
   }
   const deliveryLeaseMs = options.deliveryLease === undefined ? 4 * parsed.callbackTimeout : parsed.deliveryLease!;
   if (deliveryLeaseMs <= 2 * parsed.callbackTimeout) {
-    throw new ConfigError(
-      'deliveryLease',
-      options.deliveryLease,
-      `allowed: longer than twice callbackTimeout (${2 * parsed.callbackTimeout} ms), so that callbacks still running here are never run again elsewhere`,
+    errors.push(
+      new ConfigError(
+        `${prefix}deliveryLease`,
+        options.deliveryLease,
+        `allowed: longer than twice callbackTimeout (${2 * parsed.callbackTimeout} ms), so that callbacks still running here are never run again elsewhere`,
+      ),
     );
   }
+  if (errors.length > 0) return { errors };
   return {
-    name: parsed.name,
-    redis: parsed.redis,
-    postgres: parsed.postgres,
-    postgresSchema: parsed.postgresSchema,
-    keyPrefix: parsed.keyPrefix,
-    redisWaitReplicas: parsed.redisWaitReplicas,
-    defaultSlotClass: parsed.defaultSlotClass ?? (parsed.redis ? 'RedisSlot' : parsed.postgres ? 'PostgresSlot' : 'MemorySlot'),
-    logger: resolveLogger(parsed.logger),
-    timeoutMs: parsed.timeout,
-    processLeaseMs: parsed.processLease,
-    pollTimeoutMs: parsed.pollTimeout,
-    callbackTimeoutMs: parsed.callbackTimeout,
-    deliveryLeaseMs,
-    reservationTimeoutMs: parsed.reservationTimeout,
-    endedRetentionMs: parsed.endedRetention,
-    reapLimit: parsed.reapLimit,
-    maxLocalTasks: parsed.maxLocalTasks,
-    shutdownGracefulMs: parsed.shutdownGraceful,
-    shutdownFinalMs: parsed.shutdownFinal,
-    owner: parsed.owner ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`,
-    history: parsed.history === false ? false : { maxEntries: parsed.history.maxEntries, retentionMs: parsed.history.retention },
+    errors,
+    resolved: {
+      name: parsed.name,
+      redis: parsed.redis,
+      postgres: parsed.postgres,
+      postgresSchema: parsed.postgresSchema,
+      keyPrefix: parsed.keyPrefix,
+      redisWaitReplicas: parsed.redisWaitReplicas,
+      defaultSlotClass: parsed.defaultSlotClass ?? (parsed.redis ? 'RedisSlot' : parsed.postgres ? 'PostgresSlot' : 'MemorySlot'),
+      logger: resolveLogger(parsed.logger),
+      timeoutMs: parsed.timeout,
+      processLeaseMs: parsed.processLease,
+      pollTimeoutMs: parsed.pollTimeout,
+      callbackTimeoutMs: parsed.callbackTimeout,
+      deliveryLeaseMs,
+      reservationTimeoutMs: parsed.reservationTimeout,
+      endedRetentionMs: parsed.endedRetention,
+      reapLimit: parsed.reapLimit,
+      maxLocalTasks: parsed.maxLocalTasks,
+      shutdownGracefulMs: parsed.shutdownGraceful,
+      shutdownFinalMs: parsed.shutdownFinal,
+      owner: parsed.owner ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`,
+      history: parsed.history === false ? false : { maxEntries: parsed.history.maxEntries, retentionMs: parsed.history.retention },
+    },
   };
 }

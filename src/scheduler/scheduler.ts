@@ -10,7 +10,7 @@ import { errorFields, type Logger } from '../core/logger.js';
 import { BackendCallbacks } from './backend-callbacks.js';
 import type { BackendInput } from './backend-input.js';
 import { normalizeConfig, type SlotConfigInput } from './config.js';
-import { startCron, type CronHandle } from './cron.js';
+import { defaultCron, startCron, type CronHandle } from './cron.js';
 import type { Notify, SchedulerEvents } from './events.js';
 import { LocalTasks } from './local-tasks.js';
 import { resolveOptions, type ResolvedOptions, type SchedulerOptions } from './options.js';
@@ -147,7 +147,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   start(options: { cron?: string } = {}): this {
     this.assertLoaded('start');
     // The new tick is made (and its expression validated) before the old one stops.
-    const cron = startCron(options.cron ?? '* * * * *', () => this.passes.request(), this.logger);
+    const cron = startCron(options.cron ?? defaultCron, () => this.passes.request(), this.logger);
     this.cron?.stop();
     this.cron = cron;
     this.passes.request();

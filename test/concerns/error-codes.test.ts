@@ -1,13 +1,15 @@
 /**
  * README's error tables and the code agree: every code of an area's list (`schedulerErrorCodes`,
  * `storeErrorCodes`, `procrastinateErrorCodes`) has a row in its table and no row names a code
- * that does not exist; every exported error class has a row that names it with its code.
+ * that does not exist; every exported error class (of the main entry point, the Procrastinate
+ * backend and the service) has a row that names it with its code.
  */
 import test from 'ava';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as procrastinate from '../../backends/procrastinate/index.js';
 import * as library from '../../src/index.js';
+import * as service from '../../src/service/index.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const readme = readFileSync(`${root}README.md`, 'utf8');
@@ -93,10 +95,13 @@ const samples: library.TaskSemaphoreError[] = [
   new procrastinate.JobAbortedError('shutdown', '1'),
   new procrastinate.UnknownTaskError('task', '1', 'q', []),
   new procrastinate.JobArgsError('task', '1', 'that are no object'),
+  new service.ConfigFileError('config.json', [
+    { path: 'cron', value: 1, allowed: 'allowed: a string', code: 'ERR_CONFIG', message: 'cron: got 1' },
+  ]),
 ];
 
 /** Every error class the package exports, but the base. */
-const exportedClasses = ([...Object.values(library), ...Object.values(procrastinate)] as unknown[]).filter(
+const exportedClasses = ([...Object.values(library), ...Object.values(procrastinate), ...Object.values(service)] as unknown[]).filter(
   (value: unknown): value is new (...args: never[]) => Error =>
     typeof value === 'function' && value.prototype instanceof library.TaskSemaphoreError,
 );

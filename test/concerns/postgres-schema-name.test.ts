@@ -30,7 +30,7 @@ test('the scheduler, the store and the CLI refuse the same schema names, saying 
       instanceOf: ConfigError,
     });
     t.true(store.message.endsWith(schemaNameAllowed), store.message);
-    t.deepEqual(await cliSchema(name), { code: 2, stderr: `--schema: got "${name}"; ${schemaNameAllowed}\n` });
+    t.deepEqual(await cliSchema(name), { code: 2, stderr: `--schema: got ${JSON.stringify(name)}; ${schemaNameAllowed}\n` });
   }
 });
 

@@ -80,6 +80,8 @@ test('the packed package installs, imports, type-checks for Redis alone, and run
     'task-semaphore/slots/postgres',
     'task-semaphore/backends/procrastinate',
     'task-semaphore/testing',
+    'task-semaphore/service',
+    'task-semaphore/config.schema.json',
   ]);
   t.true(
     Object.values(counts).every((n) => n > 0),
