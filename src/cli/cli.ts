@@ -5,9 +5,11 @@
  */
 import { Command, CommanderError } from 'commander';
 import { createRequire } from 'node:module';
+import { addConfigCommands } from './commands/config.js';
 import { addHistoryCommand } from './commands/history.js';
 import { addProcrastinateCommands } from './commands/procrastinate.js';
 import { addPurgeCommand } from './commands/purge.js';
+import { addRunCommand } from './commands/run.js';
 import { addStatusCommand } from './commands/status.js';
 import { addTaskCommands } from './commands/tasks.js';
 import { exitCodes, type ExitCode } from './exit-codes.js';
@@ -23,6 +25,7 @@ Exit codes:
   3  the task no longer holds its slot: it timed out or ended
   4  the task is unknown: no slot holds it and no end of it is kept
   5  keepalive: the slot is renewed, but a cancel was requested: stop the task
+  6  run: shut down, but in-process tasks ignored the abort and were dropped
 `;
 
 /** Builds the program; `done` receives the exit code of the command that ran. */
@@ -33,9 +36,11 @@ export function buildProgram(output: Output, done: (code: ExitCode) => void): Co
     .showHelpAfterError('(add --help for usage)')
     .addHelpText('after', exitCodeHelp)
     .configureOutput({ writeOut: (s) => output.out.write(s), writeErr: (s) => output.err.write(s) });
+  addRunCommand(program, output, done);
   addStatusCommand(program, output, done);
   addTaskCommands(program, output, done);
   addHistoryCommand(program, output, done);
+  addConfigCommands(program, output, done);
   addPurgeCommand(program, output, done);
   addProcrastinateCommands(program, output, done);
   // Every command: its own help and usage errors go to our streams and return a code, never exit the process.

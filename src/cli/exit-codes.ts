@@ -15,6 +15,8 @@ export const exitCodes = Object.freeze({
   unknown: 4,
   /** keepalive: the task holds its slot, renewed, but a cancel was requested; it should stop. */
   cancelRequested: 5,
+  /** run: shut down, but in-process tasks ignored the abort and were dropped (ended `dropped`). */
+  dropped: 6,
 });
 
 export type ExitCode = (typeof exitCodes)[keyof typeof exitCodes];

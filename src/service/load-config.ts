@@ -4,12 +4,25 @@
  */
 import { access, readFile } from 'node:fs/promises';
 import { dirname, extname, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { ConfigFileError, issue } from './errors.js';
 import { jsonSyntaxError } from './json-syntax.js';
 import { importModule, importProblem } from './modules.js';
 import { parseServiceConfig, type ServiceConfig } from './service-config.js';
 
 const moduleExtensions = ['.js', '.mjs', '.cjs', '.ts', '.mts', '.cts'];
+
+/** How many fresh imports of JS config modules this process made: each gets a URL of its own. */
+let freshImports = 0;
+
+export interface LoadOptions {
+  /**
+   * Import a JS config module anew, not the copy Node cached at the first import, so that a
+   * reload sees the file as it is now. The modules it imports stay cached; a TypeScript config
+   * goes through tsx, which keeps its own cache: a change to it needs a restart.
+   */
+  fresh?: boolean;
+}
 
 /**
  * Reads a config file, replaces its `${NAME}` placeholders from `env`, checks it and loads the
@@ -19,7 +32,11 @@ const moduleExtensions = ['.js', '.mjs', '.cjs', '.ts', '.mts', '.cts'];
  * @throws ConfigFileError listing every problem, each line prefixed with `path` (and
  *   `:line:column` for a JSON syntax error)
  */
-export async function loadConfigFile(path: string, env: NodeJS.ProcessEnv = process.env): Promise<ServiceConfig> {
+export async function loadConfigFile(
+  path: string,
+  env: NodeJS.ProcessEnv = process.env,
+  options: LoadOptions = {},
+): Promise<ServiceConfig> {
   const absolute = resolve(path);
   const context = { baseDir: dirname(absolute), env, source: path };
   const extension = extname(path).toLowerCase();
@@ -56,7 +73,9 @@ export async function loadConfigFile(path: string, env: NodeJS.ProcessEnv = proc
   }
   let exports: Record<string, unknown>;
   try {
-    exports = await importModule(absolute, context.baseDir, 'a config file');
+    const fresh = options.fresh === true && ['.js', '.mjs'].includes(extension);
+    const specifier = fresh ? `${pathToFileURL(absolute).href}?fresh=${++freshImports}` : absolute;
+    exports = await importModule(specifier, context.baseDir, 'a config file');
   } catch (error) {
     return fail(importProblem(absolute, context.baseDir, error), { cause: error });
   }

@@ -1,9 +1,12 @@
 /** Runs every example as a user would after `npm run build`, against the real services. */
 import test from 'ava';
 import { execFile } from 'node:child_process';
+import { chmodSync, mkdtempSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { connectRedis } from '../helpers/services.js';
+import { connectRedis, uniqueName } from '../helpers/services.js';
 
 const run = promisify(execFile);
 const dist = fileURLToPath(new URL('../../', import.meta.url));
@@ -45,4 +48,35 @@ test('procrastinate: a Node worker runs jobs deferred from Node and from SQL, wi
     'reports.build(2) attempt 1',
     'reports.build(3) attempt 1',
   ]);
+});
+
+test('shell-task: task-semaphore run starts shell scripts that keep alive and stop through the CLI', async (t) => {
+  const redis = await connectRedis();
+  const name = uniqueName('shell');
+  await redis.rpush(`${name}:queue`, 'report-1', 'report-2', 'report-3');
+  // `task-semaphore` on the PATH, as node_modules/.bin puts it for npm scripts.
+  const bin = mkdtempSync(join(tmpdir(), 'ts-bin-'));
+  chmodSync(`${dist}src/cli/bin.js`, 0o755);
+  symlinkSync(`${dist}src/cli/bin.js`, join(bin, 'task-semaphore'));
+  const env = { ...process.env, SHELL_TASKS_NAME: name, PATH: `${bin}:${process.env.PATH}` };
+  const cli = `${dist}src/cli/bin.js`;
+  const { stdout } = await run(process.execPath, [cli, 'run', '--config', `${dist}examples/shell-task/config.js`, '--until-drained'], {
+    env,
+    timeout: 60_000,
+  });
+  t.is([...stdout.matchAll(/report-\d ended \(stopped\); slot \d is free/g)].length, 3);
+  const history = await run(
+    process.execPath,
+    [cli, 'history', '--json', '--name', name, '--redis', process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'],
+    { env },
+  );
+  const records = JSON.parse(history.stdout) as Array<{ taskId: string; outcome: string; status: string; keepalives: number }>;
+  t.deepEqual(records.map((r) => [r.taskId, r.outcome, r.status, r.keepalives]).sort(), [
+    ['report-1', 'succeeded', 'succeeded', 3],
+    ['report-2', 'succeeded', 'succeeded', 3],
+    ['report-3', 'succeeded', 'succeeded', 3],
+  ]);
+  const keys = await redis.keys(`{task-semaphore:${name}}*`);
+  if (keys.length > 0) await redis.del(...keys);
+  redis.disconnect();
 });

@@ -1,0 +1,82 @@
+/**
+ * `run --config FILE`: a scheduler process. SIGINT/SIGTERM shut it down gracefully (a second one
+ * aborts the running tasks at once), SIGHUP re-reads the config file.
+ */
+import { Option, type Command } from 'commander';
+import { logLevels, type LogLevel } from '../../service/config-schema.js';
+import type { LogFormat } from '../../service/service-logger.js';
+import { Service } from '../../service/service.js';
+import { ConfigError } from '../../core/errors.js';
+import { exitCodes, type ExitCode } from '../exit-codes.js';
+import { reportError, type Output } from '../output.js';
+
+interface RunFlags {
+  config: string;
+  untilDrained?: boolean;
+  logLevel?: LogLevel;
+  logFormat?: LogFormat;
+}
+
+export function addRunCommand(program: Command, output: Output, done: (code: ExitCode) => void): void {
+  program
+    .command('run')
+    .description('run a scheduler from a config file until SIGINT/SIGTERM (graceful shutdown); SIGHUP reloads the file')
+    .addOption(
+      new Option('--config <file>', 'the config file (JSON, or a JS/TS module)').env('TASK_SEMAPHORE_CONFIG').makeOptionMandatory(),
+    )
+    .option('--until-drained', 'exit once no backend has work and no task of this scheduler runs')
+    .addOption(new Option('--log-level <level>', "log level, over the file's log.level").choices(logLevels))
+    .addOption(
+      new Option('--log-format <format>', "json or text, over the file's log.format (default: text on a terminal, else json)").choices([
+        'json',
+        'text',
+      ]),
+    )
+    .addHelpText(
+      'after',
+      `
+Signals:
+  SIGINT, SIGTERM  stop claiming; wait for in-process tasks up to shutdown.graceful; abort the
+                   rest (cause shutdown); drop those still running after shutdown.final; exit.
+                   A second signal aborts at once.
+  SIGHUP           re-read the config file: new slots claim, removed slots drain; an invalid
+                   file keeps the running config and logs every error.
+Exit codes of run:
+  0  stopped cleanly: drained, or shut down with every in-process task ended
+  1  could not start (a store unreachable) or failed while running
+  2  the config file or the options are invalid
+  6  shut down, but in-process tasks ignored the abort and were dropped`,
+    )
+    .action(async (flags: RunFlags) => done(await run(flags, output)));
+}
+
+async function run(flags: RunFlags, output: Output): Promise<ExitCode> {
+  let service: Service;
+  try {
+    // An empty TASK_SEMAPHORE_CONFIG counts as none.
+    if (!flags.config) throw new ConfigError('--config', flags.config, 'allowed: the path of a config file (or $TASK_SEMAPHORE_CONFIG)');
+    service = await Service.start({
+      config: flags.config,
+      untilDrained: flags.untilDrained === true,
+      ...(flags.logLevel !== undefined && { logLevel: flags.logLevel }),
+      ...(flags.logFormat !== undefined && { logFormat: flags.logFormat }),
+    });
+  } catch (error) {
+    return reportError(output, error, `task-semaphore run --config ${flags.config}`);
+  }
+  let signals = 0;
+  const signalled = new Promise<NodeJS.Signals>((resolve) => {
+    const onStop = (signal: NodeJS.Signals) => {
+      service.logger.info('signal received', { signal });
+      // The first starts the graceful shutdown below; a second one aborts the running tasks now.
+      if (++signals === 1) resolve(signal);
+      else void service.shutdown();
+    };
+    process.on('SIGINT', onStop).on('SIGTERM', onStop);
+    process.on('SIGHUP', () => void service.reload());
+  });
+  await Promise.race([signalled, service.drained]);
+  const report = await service.shutdown();
+  service.logger.info('stopped', { ...report });
+  return report.dropped.length > 0 ? exitCodes.dropped : exitCodes.ok;
+}

@@ -1,0 +1,177 @@
+/**
+ * A scheduler run from a config file: what `task-semaphore run` drives. It builds the logger and
+ * the scheduler from the file, loads and starts it, logs one line per task event, re-reads the
+ * file on `reload()`, notices when there is nothing left to do (`untilDrained`), and shuts down.
+ * Signals stay with the caller (the CLI), so that the same object runs in tests and programs.
+ */
+import { errorFields, type Logger } from '../core/logger.js';
+import type { Scheduler } from '../scheduler/scheduler.js';
+import type { ShutdownReport } from '../scheduler/shutdown-report.js';
+import type { LogLevel } from './config-schema.js';
+import { createScheduler } from './create-scheduler.js';
+import { loadConfigFile } from './load-config.js';
+import type { ServiceConfig } from './service-config.js';
+import { createServiceLogger, type LogFormat, type ServiceLogger } from './service-logger.js';
+
+export interface ServiceOptions {
+  /** The config file. */
+  config: string;
+  /** Overrides the file's `log.level` (also across reloads). */
+  logLevel?: LogLevel;
+  /** Overrides the file's `log.format`; without either, text on a terminal and JSON otherwise. */
+  logFormat?: LogFormat;
+  /** Resolve `drained` once no backend has work and no task of this scheduler runs. */
+  untilDrained?: boolean;
+  /** Where log lines go. @defaultValue process.stdout */
+  logStream?: NodeJS.WritableStream;
+  env?: NodeJS.ProcessEnv;
+}
+
+/** What a reload did: applied, or refused with the file's errors (the running config stays). */
+export type ReloadResult = { applied: true; changes: string[]; needRestart: string[] } | { applied: false; error: Error };
+
+export class Service {
+  /** Resolves when `untilDrained` saw nothing left to do. */
+  readonly drained: Promise<void>;
+  private resolveDrained!: () => void;
+  private shuttingDown: Promise<ShutdownReport> | undefined;
+  private reloading: Promise<ReloadResult> | undefined;
+
+  private constructor(
+    readonly scheduler: Scheduler,
+    private config: ServiceConfig,
+    private readonly log: ServiceLogger,
+    private readonly options: ServiceOptions,
+  ) {
+    this.drained = new Promise((resolve) => (this.resolveDrained = resolve));
+  }
+
+  get logger(): Logger {
+    return this.log.logger;
+  }
+
+  /**
+   * Reads the config file, then loads and starts its scheduler.
+   * @throws ConfigFileError (every problem of the file), StoreUnavailableError
+   */
+  static async start(options: ServiceOptions): Promise<Service> {
+    const config = await loadConfigFile(options.config, options.env);
+    const stream = options.logStream ?? process.stdout;
+    const format = options.logFormat ?? config.log.format ?? ((stream as NodeJS.WriteStream).isTTY ? 'text' : 'json');
+    const log = createServiceLogger({ level: options.logLevel ?? config.log.level, format, stream });
+    const scheduler = createScheduler(config, { logger: log.logger });
+    const service = new Service(scheduler, config, log, options);
+    service.watchDrain();
+    try {
+      await scheduler.load(config.slots);
+      scheduler.start({ cron: config.cron });
+    } catch (error) {
+      await scheduler.close().catch(() => {});
+      throw error;
+    }
+    log.logger.info('scheduler running', { config: config.source, slots: config.slots.length, cron: config.cron, owner: scheduler.owner });
+    return service;
+  }
+
+  /**
+   * Re-reads the config file and applies what can change while running: the slots (new ones start
+   * claiming, removed ones drain), backends added, the cron and the log level. An invalid file
+   * changes nothing: its errors are logged, every one. Changes to the scheduler options or to an
+   * existing backend's definition need a restart: they are named in the result and the log.
+   */
+  reload(): Promise<ReloadResult> {
+    this.reloading ??= this.applyReload().finally(() => (this.reloading = undefined));
+    return this.reloading;
+  }
+
+  /**
+   * Stops claiming, waits for in-process tasks (up to the file's `shutdown.graceful`), aborts the
+   * rest, drops those that ignore the abort past `shutdown.final`, and closes. A second call skips
+   * what is left of the graceful wait.
+   */
+  shutdown(): Promise<ShutdownReport> {
+    if (this.shuttingDown) {
+      this.logger.warn('shutting down now: aborting the tasks still running');
+      void this.scheduler.shutdown({ graceful: 0 });
+      return this.shuttingDown;
+    }
+    const { gracefulMs, finalMs } = this.config.shutdown;
+    this.shuttingDown = this.scheduler.shutdown({ graceful: gracefulMs, final: finalMs });
+    return this.shuttingDown;
+  }
+
+  private async applyReload(): Promise<ReloadResult> {
+    let next: ServiceConfig;
+    try {
+      next = await loadConfigFile(this.options.config, this.options.env, { fresh: true });
+    } catch (error) {
+      this.logger.error('reload refused: the config file is invalid; the running config stays', errorFields(error));
+      return { applied: false, error: error as Error };
+    }
+    const previous = this.config;
+    const changes: string[] = [];
+    const needRestart = restartNeeded(previous, next);
+    try {
+      for (const [name, backend] of next.backends) {
+        if (!previous.backends.has(name)) {
+          this.scheduler.registerBackend(name, backend);
+          changes.push(`backend ${name} added`);
+        }
+      }
+      if (JSON.stringify(next.slots) !== JSON.stringify(previous.slots)) {
+        await this.scheduler.load(next.slots);
+        changes.push(`slots: ${previous.slots.length} → ${next.slots.length}`);
+      }
+      if (next.cron !== previous.cron) {
+        this.scheduler.start({ cron: next.cron });
+        changes.push(`cron: ${next.cron}`);
+      }
+      if (JSON.stringify(next.shutdown) !== JSON.stringify(previous.shutdown)) changes.push('shutdown times');
+      if (this.options.logLevel === undefined && next.log.level !== previous.log.level) {
+        this.log.setLevel(next.log.level);
+        changes.push(`log level: ${next.log.level}`);
+      }
+    } catch (error) {
+      this.logger.error('reload failed while applying; the scheduler runs on with what was applied', { changes, ...errorFields(error) });
+      return { applied: false, error: error as Error };
+    }
+    // Backends kept from the running config: their instances are the ones open.
+    this.config = { ...next, backends: new Map([...next.backends].map(([name, b]) => [name, previous.backends.get(name) ?? b])) };
+    if (needRestart.length > 0) this.logger.warn('reload: these changes need a restart to apply', { needRestart });
+    this.logger.info('config reloaded', { changes });
+    return { applied: true, changes, needRestart };
+  }
+
+  /** Watches passes for `untilDrained`. The scheduler logs task starts and ends itself. */
+  private watchDrain(): void {
+    if (!this.options.untilDrained) return;
+    this.scheduler.on('pass:end', (report) => void this.checkDrained(report.polls, report.started));
+    this.scheduler.on('refill:end', (report) => void this.checkDrained(report.polls, report.started));
+  }
+
+  /** Drained: a pass polled and found nothing, and no slot holds a task this scheduler started. */
+  private async checkDrained(polls: number, started: number): Promise<void> {
+    if (polls === 0 || started > 0 || this.shuttingDown) return;
+    try {
+      const ours = (await this.scheduler.inspect()).filter((slot) => slot.owner === this.scheduler.owner && slot.status !== 'idle');
+      if (ours.length === 0) {
+        this.logger.info('drained: no backend has work and no task of ours runs');
+        this.resolveDrained();
+      }
+    } catch (error) {
+      this.logger.warn('cannot tell whether drained; asking again after the next pass', errorFields(error));
+    }
+  }
+}
+
+/** What changed between two configs that a running scheduler cannot take: scheduler options, a backend's definition. */
+function restartNeeded(previous: ServiceConfig, next: ServiceConfig): string[] {
+  const out: string[] = [];
+  const keys = new Set([...Object.keys(previous.scheduler), ...Object.keys(next.scheduler)]);
+  for (const key of keys) {
+    const a = (previous.scheduler as Record<string, unknown>)[key];
+    const b = (next.scheduler as Record<string, unknown>)[key];
+    if (JSON.stringify(a) !== JSON.stringify(b)) out.push(`scheduler.${key}`);
+  }
+  return out;
+}
