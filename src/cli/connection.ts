@@ -6,7 +6,8 @@ import { Option, type Command } from 'commander';
 import { ConfigError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { Scheduler } from '../scheduler/scheduler.js';
-import type { SchedulerOptions } from '../scheduler/options.js';
+import { loadConfigFile } from '../service/load-config.js';
+import { defaultSlotClassOf, type SchedulerOptions } from '../scheduler/options.js';
 
 export interface ConnectionFlags {
   config?: string;
@@ -53,7 +54,23 @@ export function optionsFromFlags(given: ConnectionFlags): SchedulerOptions {
   };
 }
 
-/** A scheduler that only talks to the store (it loads no config): close it when done. */
+/**
+ * A scheduler that only talks to the store (it loads no config and registers no backend, so a
+ * stop made here leaves the task's callbacks to the schedulers that have its backend): close it
+ * when done. With `--config`, the file's scheduler options, and every slot class its slots use.
+ */
 export async function connect(flags: ConnectionFlags, logger: Logger | false): Promise<Scheduler> {
-  return new Scheduler({ ...optionsFromFlags(flags), logger });
+  if (!flags.config) return new Scheduler({ ...optionsFromFlags(flags), logger });
+  const config = await loadConfigFile(flags.config);
+  // --name (or TASK_SEMAPHORE_NAME) picks another name on the file's stores, as `purge NAME` does.
+  const scheduler = new Scheduler({ ...config.scheduler, ...(flags.name ? { name: flags.name } : {}), logger });
+  for (const [name, slotClass] of config.slotClasses) scheduler.registerSlotClass(name, slotClass);
+  try {
+    const fallback = defaultSlotClassOf(config.scheduler);
+    await scheduler.openStores([...new Set([fallback, ...config.slots.map((slot) => slot.slotCls ?? slot.slot_cls ?? fallback)])]);
+  } catch (error) {
+    await scheduler.close().catch(() => {});
+    throw error;
+  }
+  return scheduler;
 }

@@ -255,6 +255,11 @@ export const schedulerOptionsAllowed = 'allowed: an object with at least `name`'
 
 const schema = strictObject(schedulerOptionShape, schedulerOptionsAllowed);
 
+/** The slot class of slots whose config names none: `defaultSlotClass`, else the store given. */
+export function defaultSlotClassOf(options: Pick<SchedulerOptions, 'defaultSlotClass' | 'redis' | 'postgres'>): string {
+  return options.defaultSlotClass ?? (options.redis ? 'RedisSlot' : options.postgres ? 'PostgresSlot' : 'MemorySlot');
+}
+
 /**
  * Applies defaults and validates, naming the option, the bad value and what is allowed.
  * @throws ConfigError: the first problem {@link checkOptions} finds
@@ -305,7 +310,7 @@ export function checkOptions(options: SchedulerOptions, section?: string): { res
       postgresSchema: parsed.postgresSchema,
       keyPrefix: parsed.keyPrefix,
       redisWaitReplicas: parsed.redisWaitReplicas,
-      defaultSlotClass: parsed.defaultSlotClass ?? (parsed.redis ? 'RedisSlot' : parsed.postgres ? 'PostgresSlot' : 'MemorySlot'),
+      defaultSlotClass: defaultSlotClassOf(parsed),
       logger: resolveLogger(parsed.logger),
       timeoutMs: parsed.timeout,
       processLeaseMs: parsed.processLease,

@@ -93,6 +93,15 @@ test('SIGTERM: finishing tasks finish, the others are aborted (cause shutdown) a
   const run = new Run(['--config', s.file]);
   t.teardown(() => run.child.kill('SIGKILL'));
   await run.until('3 tasks started', () => run.count('task started') === 3);
+  // Watched from the shell through the same file, as an operator on another host would.
+  const status = await runCli(['status', '--config', s.file, '--json']);
+  t.is(status.code, 0, status.stderr);
+  const watched = JSON.parse(status.stdout) as Array<{ status: string; holder: { pid: number } }>;
+  t.deepEqual(
+    watched.map((slot) => [slot.status, slot.holder.pid]),
+    [1, 2, 3].map(() => ['running', run.child.pid]),
+  );
+  t.like(await runCli(['keepalive', 'honour-a', '--config', s.file]), { code: 0 });
   const sent = Date.now();
   run.child.kill('SIGTERM');
   const { code, at } = await run.exited;
