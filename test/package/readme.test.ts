@@ -24,3 +24,10 @@ for (const [index, snippet] of snippets.entries()) {
     t.true(source.includes(body), `the snippet is not in ${named[1]} verbatim`);
   });
 }
+
+// A shell script in the README is the example file itself, whole: its first comment names it.
+for (const match of readme.matchAll(/```sh\n(#!\/bin\/sh\n# (examples\/[\w/.-]+\.sh)[\s\S]*?)```/g)) {
+  test(`README shell script ${match[2]} is the example file`, (t) => {
+    t.is(match[1], readFileSync(`${root}${match[2]}`, 'utf8'));
+  });
+}

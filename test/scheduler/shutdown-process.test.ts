@@ -68,14 +68,14 @@ test('SIGTERM: tasks that honour the abort stop, the process exits 0, and their 
   );
 });
 
-test('SIGTERM: a task that ignores the abort is dropped after the final wait, the process exits 3, and its slot is free', async (t) => {
+test('SIGTERM: a task that ignores the abort is dropped after the final wait, the process exits 6, and its slot is free', async (t) => {
   const p = await run(t, { TASKS: 'stubborn', MODE: 'ignore', GRACEFUL: '200ms', FINAL: '300ms' });
   await p.ready;
   const began = performance.now();
   p.kill('SIGTERM');
   const { code, report } = await p.exit;
   t.true(performance.now() - began < 200 + 300 + 2000 + 1000, 'never hangs');
-  t.is(code, 3);
+  t.is(code, 6);
   t.like(report.dropped, [{ taskId: 'stubborn', slotId: '1', recorded: true }]);
   t.like(await p.other.inspect(), [{ slotId: '1', status: 'idle' }]);
   t.like(await p.other.keepalive('stubborn', { token: report.dropped[0]!.token }), { ok: false, reason: 'ended', endReason: 'dropped' });

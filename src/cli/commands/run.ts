@@ -43,7 +43,7 @@ Signals:
                    file keeps the running config and logs every error.
 Exit codes of run:
   0  stopped cleanly: drained, or shut down with every in-process task ended
-  1  could not start (a store unreachable) or failed while running
+  1  could not start (a store unreachable), or closing failed
   2  the config file or the options are invalid
   6  shut down, but in-process tasks ignored the abort and were dropped`,
     )
@@ -78,5 +78,6 @@ async function run(flags: RunFlags, output: Output): Promise<ExitCode> {
   await Promise.race([signalled, service.drained]);
   const report = await service.shutdown();
   service.logger.info('stopped', { ...report });
-  return report.dropped.length > 0 ? exitCodes.dropped : exitCodes.ok;
+  if (report.dropped.length > 0) return exitCodes.dropped;
+  return report.errors.length > 0 ? exitCodes.failed : exitCodes.ok;
 }
