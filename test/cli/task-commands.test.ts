@@ -3,10 +3,11 @@
  * process on the real Redis and PostgreSQL: the answers and exit codes a shell script relies on.
  */
 import test from 'ava';
+import { spawn } from 'node:child_process';
 import { hostname } from 'node:os';
 import { Backend, Scheduler } from '../../src/index.js';
 import { databaseUrl, freshSchema, connectPostgres, redisUrl, uniqueName } from '../helpers/services.js';
-import { runCli } from './run-cli.js';
+import { cliPath, runCli } from './run-cli.js';
 
 /** Hands out the ids it is given; the tasks run elsewhere (here: in the CLI calls of the test). */
 class Queue extends Backend {
@@ -148,4 +149,24 @@ test('the environment gives the connection: TASK_SEMAPHORE_NAME and TASK_SEMAPHO
   });
   t.is(result.code, 0, result.stderr);
   t.deepEqual(JSON.parse(result.stdout), []);
+});
+
+test('status --watch refreshes until interrupted, then exits 0', async (t) => {
+  const child = spawn(
+    process.execPath,
+    [cliPath, 'status', '--watch', '0.2', '--json', '--name', uniqueName('watch'), '--redis', redisUrl],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  let out = '';
+  child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+  const deadline = Date.now() + 15_000;
+  while (out.split('\n').length < 4 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+  child.kill('SIGINT');
+  t.is(await exited, 0);
+  const refreshes = out.trim().split('\n');
+  t.true(refreshes.length >= 3, out);
+  for (const line of refreshes) t.deepEqual(JSON.parse(line), []);
 });

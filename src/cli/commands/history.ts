@@ -10,12 +10,12 @@ import { holderOf } from './status.js';
 import { askStore } from './tasks.js';
 
 interface HistoryFlags extends ConnectionFlags {
-  outcome: string[];
-  reason: string[];
-  status: string[];
-  backend: string[];
-  slot: string[];
-  holder: string[];
+  outcome?: string[];
+  reason?: string[];
+  status?: string[];
+  backend?: string[];
+  slot?: string[];
+  holder?: string[];
   startedAfter?: number;
   startedBefore?: number;
   endedAfter?: number;
@@ -25,7 +25,7 @@ interface HistoryFlags extends ConnectionFlags {
 }
 
 /** Repeated or comma-separated values: `--outcome failed,dropped` or `--outcome failed --outcome dropped`. */
-function collect(value: string, previous: string[]): string[] {
+function collect(value: string, previous: string[] = []): string[] {
   return [...previous, ...value.split(',').filter((v) => v !== '')];
 }
 
@@ -48,7 +48,7 @@ function limitArgument(value: string): number {
 }
 
 export function queryOf(taskIds: readonly string[], flags: HistoryFlags): HistoryQuery {
-  const list = (values: string[]) => (values.length > 0 ? values : undefined);
+  const list = (values: string[] | undefined) => (values !== undefined && values.length > 0 ? values : undefined);
   const query: Record<string, unknown> = {
     taskId: list([...taskIds]),
     outcome: list(flags.outcome),
@@ -95,18 +95,16 @@ export function addHistoryCommand(program: Command, output: Output, done: (code:
       '--outcome <outcome>',
       'running, succeeded, failed, cancelled, timed_out, dropped (repeat or comma-separate: any of them)',
       collect,
-      [],
     )
     .option(
       '--reason <reason>',
       'end reason: stopped, cancelled, timeout, max_runtime, start_failed, backend_removed, dropped, lost',
       collect,
-      [],
     )
-    .option('--status <status>', 'the status the task reported to stop (e.g. succeeded, failed)', collect, [])
-    .option('--backend <name>', 'backend name', collect, [])
-    .option('--slot <id>', 'slot id', collect, [])
-    .option('--holder <owner>', 'the scheduler instance that held the slot (<host>:<pid>:<id>)', collect, [])
+    .option('--status <status>', 'the status the task reported to stop (e.g. succeeded, failed)', collect)
+    .option('--backend <name>', 'backend name', collect)
+    .option('--slot <id>', 'slot id', collect)
+    .option('--holder <owner>', 'the scheduler instance that held the slot (<host>:<pid>:<id>)', collect)
     .option('--started-after <time>', 'an ISO time, or a duration ago (90m)', timeArgument)
     .option('--started-before <time>', 'an ISO time, or a duration ago', timeArgument)
     .option('--ended-after <time>', 'an ISO time, or a duration ago', timeArgument)
