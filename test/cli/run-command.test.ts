@@ -93,15 +93,6 @@ test('SIGTERM: finishing tasks finish, the others are aborted (cause shutdown) a
   const run = new Run(['--config', s.file]);
   t.teardown(() => run.child.kill('SIGKILL'));
   await run.until('3 tasks started', () => run.count('task started') === 3);
-  // Watched from the shell through the same file, as an operator on another host would.
-  const status = await runCli(['status', '--config', s.file, '--json']);
-  t.is(status.code, 0, status.stderr);
-  const watched = JSON.parse(status.stdout) as Array<{ status: string; holder: { pid: number } }>;
-  t.deepEqual(
-    watched.map((slot) => [slot.status, slot.holder.pid]),
-    [1, 2, 3].map(() => ['running', run.child.pid]),
-  );
-  t.like(await runCli(['keepalive', 'honour-a', '--config', s.file]), { code: 0 });
   const sent = Date.now();
   run.child.kill('SIGTERM');
   const { code, at } = await run.exited;
@@ -149,6 +140,15 @@ test('a second SIGTERM aborts at once instead of waiting out the grace', async (
   const run = new Run(['--config', s.file]);
   t.teardown(() => run.child.kill('SIGKILL'));
   await run.until('2 tasks started', () => run.count('task started') === 2);
+  // Watched from the shell through the same file, as an operator on another host would.
+  const status = await runCli(['status', '--config', s.file, '--json']);
+  t.is(status.code, 0, status.stderr);
+  const watched = JSON.parse(status.stdout) as Array<{ status: string; holder: { pid: number } }>;
+  t.deepEqual(
+    watched.map((slot) => [slot.status, slot.holder.pid]),
+    [1, 2].map(() => ['running', run.child.pid]),
+  );
+  t.like(await runCli(['keepalive', 'honour-b', '--config', s.file]), { code: 0 });
   run.child.kill('SIGTERM');
   await run.until('the shutdown began', () => run.lines.some((line) => String(line.message).startsWith('shutting down')));
   await new Promise((resolve) => setTimeout(resolve, 500));
