@@ -11,8 +11,8 @@ for chunk in 1 2 3; do
   task-semaphore keepalive "$task_id" --token "$token" >/dev/null
   case $? in
     0) ;;
-    5) exec task-semaphore stop "$task_id" --token "$token" --status cancelled ;;
+    5) exec task-semaphore stop "$task_id" --token "$token" --status cancelled >/dev/null ;;
     *) echo "$task_id: lost its slot, stopping" >&2; exit 1 ;;
   esac
 done
-task-semaphore stop "$task_id" --token "$token" --status succeeded
+task-semaphore stop "$task_id" --token "$token" --status succeeded >/dev/null

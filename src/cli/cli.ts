@@ -13,7 +13,7 @@ import { addRunCommand } from './commands/run.js';
 import { addStatusCommand } from './commands/status.js';
 import { addTaskCommands } from './commands/tasks.js';
 import { exitCodes, type ExitCode } from './exit-codes.js';
-import type { Output } from './output.js';
+import { reportError, type Output } from './output.js';
 
 const { version } = createRequire(import.meta.url)('../../../package.json') as { version: string };
 
@@ -64,7 +64,7 @@ export async function main(
     await program.parseAsync(argv, { from: 'user' });
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode === 0 ? exitCodes.ok : exitCodes.usage;
-    throw error;
+    return reportError({ out, err }, error, `task-semaphore ${argv[0] ?? ''}`);
   }
   return code;
 }

@@ -25,8 +25,20 @@ export function withConnection(command: Command): Command {
     .addOption(new Option('--name <name>', 'scheduler name (without --config)').env('TASK_SEMAPHORE_NAME'))
     .addOption(new Option('--redis <url>', 'Redis of RedisSlot slots (without --config)').env('TASK_SEMAPHORE_REDIS'))
     .addOption(new Option('--postgres <url>', 'PostgreSQL of PostgresSlot slots (without --config)').env('TASK_SEMAPHORE_POSTGRES'))
-    .option('--key-prefix <prefix>', 'prefix of the Redis keys (default: task-semaphore)')
-    .option('--postgres-schema <schema>', 'schema of the PostgreSQL tables (default: public)');
+    .addOption(new Option('--key-prefix <prefix>', 'prefix of the Redis keys (default: task-semaphore)').env('TASK_SEMAPHORE_KEY_PREFIX'))
+    .addOption(
+      new Option('--postgres-schema <schema>', 'schema of the PostgreSQL tables (default: public)').env('TASK_SEMAPHORE_POSTGRES_SCHEMA'),
+    )
+    .hook('preAction', (self) => {
+      // Store flags typed on the command line win over a config file named only by the environment;
+      // both typed is a mistake worth saying.
+      const typed = (option: string) => self.getOptionValueSource(option) === 'cli';
+      const storeTyped = typed('redis') || typed('postgres');
+      if (storeTyped && typed('config')) {
+        throw new ConfigError('--config', self.getOptionValue('config'), 'allowed: --config or --redis/--postgres, not both');
+      }
+      if (storeTyped && self.getOptionValueSource('config') === 'env') self.setOptionValue('config', undefined);
+    });
 }
 
 /**

@@ -9,6 +9,7 @@ import type { Scheduler } from '../scheduler/scheduler.js';
 import type { ShutdownReport } from '../scheduler/shutdown-report.js';
 import type { LogLevel } from './config-schema.js';
 import { createScheduler } from './create-scheduler.js';
+import { ConfigFileError } from './errors.js';
 import { loadConfigFile } from './load-config.js';
 import type { ServiceConfig } from './service-config.js';
 import { createServiceLogger, type LogFormat, type ServiceLogger } from './service-logger.js';
@@ -105,7 +106,10 @@ export class Service {
     try {
       next = await loadConfigFile(this.options.config, this.options.env, { fresh: true });
     } catch (error) {
-      this.logger.error('reload refused: the config file is invalid; the running config stays', errorFields(error));
+      // A bad file is the operator's input, not a fault: its problems, one each, without a stack.
+      const fields =
+        error instanceof ConfigFileError ? { error: error.message, issues: error.issues.map((i) => i.message) } : errorFields(error);
+      this.logger.error('reload refused: the config file is invalid; the running config stays', fields);
       return { applied: false, error: error as Error };
     }
     const previous = this.config;

@@ -128,6 +128,9 @@ test('bad input exits 2 naming the field, the value and what is allowed', async 
   const badName = await runCli(['status', '--name', 'no spaces please', '--redis', redisUrl]);
   t.is(badName.code, 2);
   t.regex(badName.stderr, /name: got "no spaces please"; allowed: 1 to 100 letters/);
+  const both = await runCli(['status', '--config', 'a.json', '--redis', redisUrl]);
+  t.is(both.code, 2);
+  t.regex(both.stderr, /--config: got "a\.json"; allowed: --config or --redis\/--postgres, not both/);
   const unknownOption = await runCli(['status', '--nmae', 'x']);
   t.is(unknownOption.code, 2);
   t.regex(unknownOption.stderr, /unknown option '--nmae'/);
@@ -140,15 +143,27 @@ test('an unreachable store exits 1 and says which store, without its password', 
   t.regex(result.stderr, /127\.0\.0\.1:1/);
 });
 
-test('the environment gives the connection: TASK_SEMAPHORE_NAME and TASK_SEMAPHORE_REDIS', async (t) => {
+test('the environment gives the connection; a store typed on the command line wins over an env config', async (t) => {
   const name = uniqueName('cli');
-  const result = await runCli(['status', '--json'], {
+  const keyPrefix = uniqueName('cli');
+  const scheduler = new Scheduler({ name, redis: redisUrl, keyPrefix, logger: false });
+  t.teardown(() => scheduler.close());
+  scheduler.registerBackend('queue', new Queue());
+  await scheduler.load([{ slotId: 'a', backends: ['queue'] }]);
+  const env = {
     TASK_SEMAPHORE_NAME: name,
     TASK_SEMAPHORE_REDIS: redisUrl,
+    TASK_SEMAPHORE_KEY_PREFIX: keyPrefix,
     TASK_SEMAPHORE_CONFIG: '',
-  });
+  };
+  const result = await runCli(['status', '--json'], env);
   t.is(result.code, 0, result.stderr);
-  t.deepEqual(JSON.parse(result.stdout), []);
+  t.like(JSON.parse(result.stdout), [{ slotId: 'a', status: 'idle' }]);
+  const typed = await runCli(['status', '--json', '--redis', redisUrl], { ...env, TASK_SEMAPHORE_CONFIG: '/nowhere/task-semaphore.json' });
+  t.is(typed.code, 0, typed.stderr);
+  const wrongPrefix = await runCli(['status'], { ...env, TASK_SEMAPHORE_KEY_PREFIX: 'nothing-here' });
+  t.is(wrongPrefix.code, 0);
+  t.regex(wrongPrefix.stderr, new RegExp(`no slots of "${name}" in this store: check the name, --key-prefix or --postgres-schema`));
 });
 
 test('status --watch refreshes until interrupted, then exits 0', async (t) => {

@@ -64,7 +64,8 @@ test('shell-task: task-semaphore run starts shell scripts that keep alive and st
     env,
     timeout: 60_000,
   });
-  t.is([...stdout.matchAll(/report-\d ended \(stopped\); slot \d is free/g)].length, 3);
+  // The scripts write nothing to the scheduler's log, which stays one JSON object per line.
+  for (const line of stdout.trim().split('\n')) t.notThrows(() => JSON.parse(line), line);
   const history = await run(
     process.execPath,
     [cli, 'history', '--json', '--name', name, '--redis', process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'],

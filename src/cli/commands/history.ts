@@ -3,6 +3,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import type { HistoryQuery } from '../../contracts/history.js';
 import type { HistoryRecord } from '../../contracts/store.js';
 import { readDuration } from '../../core/duration.js';
+import { ConfigError } from '../../core/errors.js';
 import { withConnection, type ConnectionFlags } from '../connection.js';
 import { exitCodes, type ExitCode } from '../exit-codes.js';
 import { formatSpan, formatTime, table, writeJson, type Output } from '../output.js';
@@ -115,11 +116,32 @@ export function addHistoryCommand(program: Command, output: Output, done: (code:
     .action(async (taskIds: string[], flags: HistoryFlags) => {
       done(
         await askStore(output, flags, 'history', async (scheduler) => {
-          const records = await scheduler.history(queryOf(taskIds, flags));
+          const records = await scheduler.history(queryOf(taskIds, flags)).catch((error: unknown) => {
+            throw asFlagError(error);
+          });
           if (flags.json) writeJson(output, records);
           else output.out.write(render(records));
           return exitCodes.ok;
         }),
       );
     });
+}
+
+/** The flag of each query field, so that a bad value is named as the user typed it. */
+const flagOf: Record<string, string> = {
+  taskId: 'taskIds',
+  outcome: '--outcome',
+  reason: '--reason',
+  status: '--status',
+  backend: '--backend',
+  slotId: '--slot',
+  owner: '--holder',
+};
+
+/** `history(query.outcome[0]): got …` becomes `--outcome: got …`. */
+function asFlagError(error: unknown): unknown {
+  if (!(error instanceof ConfigError)) return error;
+  const match = /^history\(query\.(\w+)(?:\[\d+\])?\)$/.exec(error.field);
+  const flag = match && flagOf[match[1]!];
+  return flag ? new ConfigError(flag, error.value, error.message.slice(error.message.indexOf('; ') + 2), error.code) : error;
 }

@@ -13,7 +13,10 @@ interface PurgeFlags extends ConnectionFlags {
 export function addPurgeCommand(program: Command, output: Output, done: (code: ExitCode) => void): void {
   withConnection(program.command('purge').argument('<name>', 'the scheduler name to remove'))
     .description("remove a scheduler name's state from its store: slots, tokens, ended records, history")
-    .option('--force', 'purge even while tasks run or slots are reserved (their holders lose their slots)')
+    .option(
+      '--force',
+      'purge even while tasks run or slots are reserved: their holders lose their slots, and a scheduler still running the name creates its slots again',
+    )
     .option('--json', 'print the result as JSON')
     .action(async (name: string, flags: PurgeFlags) => {
       done(
@@ -33,6 +36,8 @@ export function addPurgeCommand(program: Command, output: Output, done: (code: E
           if (!flags.json) {
             const dropped = result.dropped.length > 0 ? `; ${result.dropped.length} running tasks lost their slots` : '';
             output.out.write(`purged "${name}": ${result.slots} slots removed${dropped}\n`);
+            if (result.slots === 0)
+              output.err.write(`"${name}" had no slots in this store: check the name, --key-prefix or --postgres-schema\n`);
           }
           return exitCodes.ok;
         }),

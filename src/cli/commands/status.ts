@@ -73,11 +73,16 @@ export function addStatusCommand(program: Command, output: Output, done: (code: 
           const interval = flags.watch === undefined ? 0 : flags.watch === true ? 2 : flags.watch;
           const stopped = watchUntilSignal(interval > 0);
           const tty = (output.out as NodeJS.WriteStream).isTTY === true;
+          let hinted = false;
           do {
             const now = Date.now();
             const slots = (await scheduler.inspect()).map((slot) => slotStatus(slot, now));
             if (flags.json) writeJson(output, slots);
             else output.out.write(`${interval > 0 && tty ? '\x1b[2J\x1b[H' : ''}${render(slots, now)}`);
+            if (slots.length === 0 && !hinted) {
+              hinted = true;
+              output.err.write(`no slots of "${scheduler.name}" in this store: check the name, --key-prefix or --postgres-schema\n`);
+            }
             if (interval > 0) await Promise.race([sleep(interval * 1000), stopped.promise]);
           } while (interval > 0 && !stopped.done);
           stopped.dispose();

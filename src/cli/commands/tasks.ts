@@ -116,7 +116,8 @@ export async function askStore(
 function lost(output: Output, flags: TaskFlags, outcome: LostOutcome): ExitCode {
   if (flags.json) writeJson(output, outcome);
   else if (outcome.reason === 'unknown') {
-    output.out.write(`${outcome.taskId} is unknown: no slot holds it and no end of it is kept\n`);
+    const which = flags.token === undefined ? '' : ` under token ${flags.token}`;
+    output.out.write(`${outcome.taskId} is unknown: no slot holds it${which} and no end of it is kept\n`);
   } else {
     const how = outcome.reason === 'timed_out' ? 'timed out' : 'ended';
     output.out.write(
