@@ -7,6 +7,7 @@ import { ConfigError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { Scheduler } from '../scheduler/scheduler.js';
 import { loadConfigFile } from '../service/load-config.js';
+import type { ServiceConfig } from '../service/service-config.js';
 import { defaultSlotClassOf, type SchedulerOptions } from '../scheduler/options.js';
 
 export interface ConnectionFlags {
@@ -66,13 +67,19 @@ export function optionsFromFlags(given: ConnectionFlags): SchedulerOptions {
   };
 }
 
+/** A scheduler that only talks to the store, and the config file it was made from, if any. */
+export interface Connection {
+  scheduler: Scheduler;
+  config: ServiceConfig | null;
+}
+
 /**
  * A scheduler that only talks to the store (it loads no config and registers no backend, so a
  * stop made here leaves the task's callbacks to the schedulers that have its backend): close it
  * when done. With `--config`, the file's scheduler options, and every slot class its slots use.
  */
-export async function connect(flags: ConnectionFlags, logger: Logger | false): Promise<Scheduler> {
-  if (!flags.config) return new Scheduler({ ...optionsFromFlags(flags), logger });
+export async function connect(flags: ConnectionFlags, logger: Logger | false): Promise<Connection> {
+  if (!flags.config) return { scheduler: new Scheduler({ ...optionsFromFlags(flags), logger }), config: null };
   const config = await loadConfigFile(flags.config);
   // --name (or TASK_SEMAPHORE_NAME) picks another name on the file's stores, as `purge NAME` does.
   const scheduler = new Scheduler({ ...config.scheduler, ...(flags.name ? { name: flags.name } : {}), logger });
@@ -84,5 +91,5 @@ export async function connect(flags: ConnectionFlags, logger: Logger | false): P
     await scheduler.close().catch(() => {});
     throw error;
   }
-  return scheduler;
+  return { scheduler, config };
 }

@@ -179,6 +179,18 @@ test('SIGHUP reloads the file with tasks running: new slots claim, removed ones 
   await run.until('the second reload', () => run.count('config reloaded') === 2);
   const drained = await slotsOf(s);
   t.is(drained.slots.filter((slot) => slot.status === 'running').length, 4, 'removed slots drain: their tasks run on');
+  const status = await runCli(['status', '--config', s.file, '--json']);
+  const shown = JSON.parse(status.stdout) as Array<{ slotId: string; status: string; configured: boolean }>;
+  t.deepEqual(
+    shown.map((slot) => [slot.slotId, slot.status, slot.configured]),
+    [
+      ['1', 'running', true],
+      ['2', 'running', false],
+      ['3', 'running', false],
+      ['4', 'running', false],
+    ],
+  );
+  t.regex((await runCli(['status', '--config', s.file])).stdout, /\n2\s+running \(not in config\)\s+honour-/);
 
   writeFileSync(s.file, '{ "scheduler": { "name": 7 }, "slots": [ ');
   run.child.kill('SIGHUP');

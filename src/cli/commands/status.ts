@@ -14,7 +14,9 @@ interface StatusFlags extends ConnectionFlags {
 }
 
 /** A slot as `status` shows it: the store's state, its holder split into host and pid, the time left. */
-export interface SlotStatus extends InspectedSlot {
+export interface SlotStatus extends Omit<InspectedSlot, 'configured'> {
+  /** Whether the config file (`--config`) has the slot: false for one that drains or is stale; null without a file. */
+  configured: boolean | null;
   holder: { host: string; pid: number | null } | null;
   /** Until the occupancy times out, by this host's clock (store times compared with Date.now()). */
   timeLeftMs: number | null;
@@ -27,9 +29,12 @@ export function holderOf(owner: string | null): SlotStatus['holder'] {
   return match ? { host: match[1]!, pid: Number(match[2]) } : { host: owner, pid: null };
 }
 
-export function slotStatus(slot: InspectedSlot, now: number): SlotStatus {
+export function slotStatus(slot: InspectedSlot, now: number, configured: ReadonlyMap<string, readonly string[]> | null): SlotStatus {
+  const backends = configured?.get(slot.slotId);
   return {
     ...slot,
+    configured: configured === null ? null : backends !== undefined,
+    backends: backends ?? [],
     holder: holderOf(slot.owner),
     timeLeftMs: slot.occupancy ? expiryOf(slot.occupancy) - now : slot.leaseUntil === null ? null : slot.leaseUntil - now,
   };
@@ -40,7 +45,7 @@ function render(slots: readonly SlotStatus[], now: number): string {
     const o = slot.occupancy;
     return [
       slot.slotId,
-      slot.overdue ? 'overdue' : slot.status,
+      `${slot.overdue ? 'overdue' : slot.status}${slot.configured === false ? ' (not in config)' : ''}`,
       o?.taskId ?? '-',
       o?.backend ?? '-',
       slot.holder?.host ?? '-',
@@ -69,14 +74,16 @@ export function addStatusCommand(program: Command, output: Output, done: (code: 
     .option('--watch [seconds]', 'refresh every few seconds (default 2) until interrupted', seconds)
     .action(async (flags: StatusFlags) => {
       done(
-        await askStore(output, flags, 'status', async (scheduler) => {
+        await askStore(output, flags, 'status', async (scheduler, config) => {
+          // The CLI loads no config: whether a slot is configured comes from the file, when one is given.
+          const configured = config && new Map(config.slots.map((slot) => [String(slot.slotId ?? slot.slot_id), slot.backends]));
           const interval = flags.watch === undefined ? 0 : flags.watch === true ? 2 : flags.watch;
           const stopped = watchUntilSignal(interval > 0);
           const tty = (output.out as NodeJS.WriteStream).isTTY === true;
           let hinted = false;
           do {
             const now = Date.now();
-            const slots = (await scheduler.inspect()).map((slot) => slotStatus(slot, now));
+            const slots = (await scheduler.inspect()).map((slot) => slotStatus(slot, now, configured));
             if (flags.json) writeJson(output, slots);
             else output.out.write(`${interval > 0 && tty ? '\x1b[2J\x1b[H' : ''}${render(slots, now)}`);
             if (slots.length === 0 && !hinted) {

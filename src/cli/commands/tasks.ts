@@ -4,7 +4,9 @@
  */
 import { InvalidArgumentError, type Command } from 'commander';
 import type { LostOutcome } from '../../contracts/results.js';
-import { connect, withConnection, type ConnectionFlags } from '../connection.js';
+import type { Scheduler } from '../../scheduler/scheduler.js';
+import type { ServiceConfig } from '../../service/service-config.js';
+import { connect, withConnection, type Connection, type ConnectionFlags } from '../connection.js';
 import { exitCodes, type ExitCode } from '../exit-codes.js';
 import { formatSpan, reportError, writeJson, type Output } from '../output.js';
 
@@ -99,16 +101,16 @@ export async function askStore(
   output: Output,
   flags: ConnectionFlags,
   doing: string,
-  ask: (scheduler: Awaited<ReturnType<typeof connect>>) => Promise<ExitCode>,
+  ask: (scheduler: Scheduler, config: ServiceConfig | null) => Promise<ExitCode>,
 ): Promise<ExitCode> {
-  let scheduler;
+  let connection: Connection | undefined;
   try {
-    scheduler = await connect(flags, false);
-    return await ask(scheduler);
+    connection = await connect(flags, false);
+    return await ask(connection.scheduler, connection.config);
   } catch (error) {
     return reportError(output, error, doing);
   } finally {
-    await scheduler?.close().catch(() => {});
+    await connection?.scheduler.close().catch(() => {});
   }
 }
 
