@@ -282,7 +282,9 @@ export function schedulerConformanceSuite(test: TestFn, kind: SlotKind): void {
     const h = await harness(t, kind);
     const backend = new ScriptedBackend(['t1', 't2']);
     backend.throwIn = { stopCallback: true, timeoutCallback: true };
-    const s = h.scheduler({ A: backend }, { timeout: '150ms' });
+    // A timeout long enough that, on a loaded machine, t2's start never comes back within the
+    // margin of its deadline (it would be handed back as `lapsed`, by design).
+    const s = h.scheduler({ A: backend }, { timeout: '1s' });
     s.on('task:start', () => {
       throw new Error('listener exploded');
     });
@@ -290,7 +292,7 @@ export function schedulerConformanceSuite(test: TestFn, kind: SlotKind): void {
     s.on('callback:error', ({ callback }) => callbackErrors.push(callback));
     await s.load(slots(1, ['A']));
     await s.schedule();
-    await sleep(300);
+    await sleep(1200);
     await s.schedule(); // reaps t1 (timeout + stop callbacks throw); the freed slot then takes t2
     t.true(callbackErrors.includes('timeoutCallback') && callbackErrors.includes('stopCallback'));
     await waitFor(() => backend.started.length === 2, 't2 to start');
