@@ -283,7 +283,9 @@ export function registerHistoryCases<C>(test: TestFn<C>, contract: Macro<[StoreF
       await h.run('2', 'task-reaped', { timeoutMs: timing.short });
       await h.run('3', 'task-running');
       await sleep(timing.wait);
-      t.is((await h.pass('reaper', [])).ended.length, 1, 'reaped');
+      // Reaped by this pass, or already by the one that reserved slot 3 when the machine is slow.
+      await h.pass('reaper', []);
+      t.is((await h.slot('2')).status, 'idle', 'reaped');
       t.deepEqual(
         (await history(h)).map((r) => [r.taskId, r.outcome]),
         [['task-running', 'running']],
