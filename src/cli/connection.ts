@@ -5,6 +5,8 @@
 import { Option, type Command } from 'commander';
 import { ConfigError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
+import type { ExitCode } from './exit-codes.js';
+import { reportError, type Output } from './output.js';
 import { Scheduler } from '../scheduler/scheduler.js';
 import { loadConfigFile } from '../service/load-config.js';
 import type { ServiceConfig } from '../service/service-config.js';
@@ -92,4 +94,22 @@ export async function connect(flags: ConnectionFlags, logger: Logger | false): P
     throw error;
   }
   return { scheduler, config };
+}
+
+/** Opens a scheduler on the store, asks, closes; errors become exit codes. */
+export async function askStore(
+  output: Output,
+  flags: ConnectionFlags,
+  doing: string,
+  ask: (scheduler: Scheduler, config: ServiceConfig | null) => Promise<ExitCode>,
+): Promise<ExitCode> {
+  let connection: Connection | undefined;
+  try {
+    connection = await connect(flags, false);
+    return await ask(connection.scheduler, connection.config);
+  } catch (error) {
+    return reportError(output, error, doing);
+  } finally {
+    await connection?.scheduler.close().catch(() => {});
+  }
 }

@@ -168,7 +168,7 @@ export class Service {
   }
 }
 
-/** What changed between two configs that a running scheduler cannot take: scheduler options, a backend's definition. */
+/** The scheduler options that changed between two configs: a running scheduler cannot take them. */
 function restartNeeded(previous: ServiceConfig, next: ServiceConfig): string[] {
   const out: string[] = [];
   const keys = new Set([...Object.keys(previous.scheduler), ...Object.keys(next.scheduler)]);

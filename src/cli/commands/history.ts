@@ -4,11 +4,10 @@ import type { HistoryQuery } from '../../contracts/history.js';
 import type { HistoryRecord } from '../../contracts/store.js';
 import { readDuration } from '../../core/duration.js';
 import { ConfigError } from '../../core/errors.js';
-import { withConnection, type ConnectionFlags } from '../connection.js';
+import { askStore, withConnection, type ConnectionFlags } from '../connection.js';
 import { exitCodes, type ExitCode } from '../exit-codes.js';
 import { formatSpan, formatTime, table, writeJson, type Output } from '../output.js';
 import { holderOf } from './status.js';
-import { askStore } from './tasks.js';
 
 interface HistoryFlags extends ConnectionFlags {
   outcome?: string[];
@@ -143,5 +142,5 @@ function asFlagError(error: unknown): unknown {
   if (!(error instanceof ConfigError)) return error;
   const match = /^history\(query\.(\w+)(?:\[\d+\])?\)$/.exec(error.field);
   const flag = match && flagOf[match[1]!];
-  return flag ? new ConfigError(flag, error.value, error.message.slice(error.message.indexOf('; ') + 2), error.code) : error;
+  return flag ? new ConfigError(flag, error.value, error.allowed, error.code) : error;
 }

@@ -1,9 +1,8 @@
 /** `purge NAME`: remove everything a store keeps for a scheduler name; refuses while tasks run unless forced. */
 import type { Command } from 'commander';
-import { withConnection, type ConnectionFlags } from '../connection.js';
+import { askStore, withConnection, type ConnectionFlags } from '../connection.js';
 import { exitCodes, type ExitCode } from '../exit-codes.js';
 import { writeJson, type Output } from '../output.js';
-import { askStore } from './tasks.js';
 
 interface PurgeFlags extends ConnectionFlags {
   force?: boolean;

@@ -3,10 +3,9 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { expiryOf } from '../../contracts/store.js';
 import type { InspectedSlot } from '../../scheduler/scheduler.js';
-import { withConnection, type ConnectionFlags } from '../connection.js';
+import { askStore, withConnection, type ConnectionFlags } from '../connection.js';
 import { exitCodes, type ExitCode } from '../exit-codes.js';
 import { formatSpan, formatTime, table, writeJson, type Output } from '../output.js';
-import { askStore } from './tasks.js';
 
 interface StatusFlags extends ConnectionFlags {
   json?: boolean;

@@ -4,11 +4,9 @@
  */
 import { InvalidArgumentError, type Command } from 'commander';
 import type { LostOutcome } from '../../contracts/results.js';
-import type { Scheduler } from '../../scheduler/scheduler.js';
-import type { ServiceConfig } from '../../service/service-config.js';
-import { connect, withConnection, type Connection, type ConnectionFlags } from '../connection.js';
+import { askStore, withConnection, type ConnectionFlags } from '../connection.js';
 import { exitCodes, type ExitCode } from '../exit-codes.js';
-import { formatSpan, reportError, writeJson, type Output } from '../output.js';
+import { formatSpan, writeJson, type Output } from '../output.js';
 
 interface TaskFlags extends ConnectionFlags {
   token?: number;
@@ -94,24 +92,6 @@ export function addTaskCommands(program: Command, output: Output, done: (code: E
 
 function tokenOf(flags: TaskFlags): { token?: number } {
   return flags.token === undefined ? {} : { token: flags.token };
-}
-
-/** Opens a scheduler on the store, asks, closes; errors become exit codes. */
-export async function askStore(
-  output: Output,
-  flags: ConnectionFlags,
-  doing: string,
-  ask: (scheduler: Scheduler, config: ServiceConfig | null) => Promise<ExitCode>,
-): Promise<ExitCode> {
-  let connection: Connection | undefined;
-  try {
-    connection = await connect(flags, false);
-    return await ask(connection.scheduler, connection.config);
-  } catch (error) {
-    return reportError(output, error, doing);
-  } finally {
-    await connection?.scheduler.close().catch(() => {});
-  }
 }
 
 /** Says why the task no longer holds a slot; exit 3 (lost) or 4 (unknown). */
