@@ -84,6 +84,8 @@ export class Passes {
     // Refills run beside passes: a task they start after this point may be missing from what
     // beginPass reads, and must not be taken for lost.
     const startedBefore = this.parts.localTasks.lastSeq;
+    // Before the request goes: the store leases the records it hands out from no earlier than this.
+    const sentAt = performance.now();
     const begin = await store.beginPass({
       // All of them, even at maxLocalTasks: the pass must see the running slots to reconcile them.
       slotIds: slots.map((slot) => slot.slotId),
@@ -101,7 +103,10 @@ export class Passes {
     });
     this.parts.storeClocks.observe(store, begin.now);
     report.ended += begin.ended.length;
-    await Promise.all(begin.ended.map((ended) => this.parts.path.deliver(store, ended)));
+    const { path } = this.parts;
+    await Promise.all(
+      begin.ended.filter((ended) => path.leaseOutlastsCallbacks(store, ended, sentAt)).map((ended) => path.deliver(store, ended)),
+    );
     // A store may leave the slots it just reaped idle until the next pass: make that pass now.
     if (begin.ended.length > 0 || begin.expiredReservations > 0) this.request();
     this.passWhenReapable(begin.running, begin.now);

@@ -73,6 +73,8 @@ export class ScriptedBackend extends Backend {
   /** A task id seen starting while already running: must never happen. */
   doubleStarts: string[] = [];
   onStart: StartBehaviour = () => {};
+  /** Runs at the end of each stopCallback, which waits for it. */
+  onStop: (taskId: string, outcome: StopOutcome) => void | Promise<void> = () => {};
   onPoll: (context: PollContext) => unknown = () => this.queue.shift() ?? null;
   throwIn: Partial<Record<'stopCallback' | 'timeoutCallback', boolean>> = {};
 
@@ -95,10 +97,11 @@ export class ScriptedBackend extends Backend {
     await this.onStart(taskId, context);
   }
 
-  override stopCallback(taskId: string, outcome: StopOutcome): void {
+  override stopCallback(taskId: string, outcome: StopOutcome): void | Promise<void> {
     this.running.delete(taskId);
     this.stopped.push({ taskId, outcome });
     if (this.throwIn.stopCallback) throw new Error('stopCallback exploded');
+    return this.onStop(taskId, outcome);
   }
 
   override timeoutCallback(taskId: string, info: TimeoutInfo): void {

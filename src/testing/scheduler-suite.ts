@@ -585,8 +585,9 @@ export function schedulerConformanceSuite(test: TestFn, kind: SlotKind): void {
     backend.onStart = (taskId, context) => {
       if (taskId.startsWith('s')) setTimeout(() => void context.stop({ status: 'succeeded' }), 10); // the others time out
     };
-    // A delivery lease far shorter than the test: an end left unacknowledged would come back.
-    const options = { timeout: '150ms', callbackTimeout: '100ms', deliveryLease: '300ms' };
+    // A delivery lease far shorter than the test: an end left unacknowledged would come back. It
+    // outlasts the callbacks by far: an end answered later than that is left to a redelivery.
+    const options = { timeout: '150ms', callbackTimeout: '50ms', deliveryLease: '600ms' };
     const schedulers = [h.scheduler({ A: backend }, options), h.scheduler({ A: backend }, options)];
     for (const x of schedulers) await x.load(slots(2, ['A']));
     await waitFor(
@@ -594,7 +595,7 @@ export function schedulerConformanceSuite(test: TestFn, kind: SlotKind): void {
       'every task to end',
       10_000,
     );
-    await sleep(700); // past two delivery leases
+    await sleep(1300); // past two delivery leases
     await Promise.all(schedulers.map((x) => x.schedule()));
     t.is(backend.stopped.length, ids.length, 'one stopCallback per occupancy');
     t.deepEqual(
