@@ -34,6 +34,11 @@ export interface ServiceConfig {
   slots: SlotConfigInput[];
   /** The backends by name, as `registerBackend` takes them (a class is built by each scheduler). */
   backends: Map<string, BackendInput>;
+  /**
+   * Each backend's entry as the file wrote it (JSON, placeholders replaced), by name, for a reload
+   * to tell a changed definition; a Backend class or instance of a module config is not compared.
+   */
+  backendEntries: Map<string, string>;
   /** Slot classes a JS or TS config adds (`slotClasses`), by name. */
   slotClasses: Map<string, SlotClass>;
   /** The node-cron expression of `scheduler.start()`. @defaultValue `'* * * * *'` */
@@ -127,6 +132,12 @@ export async function parseServiceConfig(raw: unknown, context: ParseContext): P
     scheduler: config.scheduler as Omit<SchedulerOptions, 'logger'>,
     slots,
     backends,
+    backendEntries: new Map(
+      [...backends.keys()].flatMap((name) => {
+        const entry = (config.backends as Record<string, unknown>)[name];
+        return isPlainObject(entry) ? [[name, JSON.stringify(entry)] as const] : [];
+      }),
+    ),
     slotClasses,
     cron: cron.data ?? defaultCron,
     log: { level: log.data!.level, format: log.data!.format },

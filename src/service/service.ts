@@ -139,8 +139,11 @@ export class Service {
       this.logger.error('reload failed while applying; the scheduler runs on with what was applied', { changes, ...errorFields(error) });
       return { applied: false, error: error as Error };
     }
-    // Backends kept from the running config: their instances are the ones open.
-    this.config = { ...next, backends: new Map([...next.backends].map(([name, b]) => [name, previous.backends.get(name) ?? b])) };
+    // What needs a restart stays as it runs: the scheduler's options, and the backends kept from the
+    // running config (their instances are the ones open), so that the next reload still names them.
+    const backends = new Map([...next.backends].map(([name, b]) => [name, previous.backends.get(name) ?? b]));
+    const backendEntries = new Map([...next.backendEntries].map(([name, e]) => [name, previous.backendEntries.get(name) ?? e]));
+    this.config = { ...next, scheduler: previous.scheduler, backends, backendEntries };
     if (needRestart.length > 0) this.logger.warn('reload: these changes need a restart to apply', { needRestart });
     this.logger.info('config reloaded', { changes });
     return { applied: true, changes, needRestart };
@@ -176,6 +179,10 @@ function restartNeeded(previous: ServiceConfig, next: ServiceConfig): string[] {
     const a = (previous.scheduler as Record<string, unknown>)[key];
     const b = (next.scheduler as Record<string, unknown>)[key];
     if (JSON.stringify(a) !== JSON.stringify(b)) out.push(`scheduler.${key}`);
+  }
+  for (const [name, entry] of next.backendEntries) {
+    const running = previous.backendEntries.get(name);
+    if (running !== undefined && running !== entry) out.push(`backends.${name}`);
   }
   return out;
 }
