@@ -7,6 +7,8 @@
  *   slots/*        the stores: memory, Redis, PostgreSQL (one never imports another)
  *   backends/*     the backends: Procrastinate
  *   src/scheduler  the Scheduler and its machinery; it builds the built-in stores
+ *   src/views      what people read of a scheduler (a slot's status, a history query from text)
+ *   src/http       the HTTP endpoint of a scheduler: health, metrics, slots, history, task control
  *   src/service    the service config: a config file read into a Scheduler and its backends
  *   src/testing    the published conformance suites
  *   src/cli        the command line, which puts the rest together
@@ -27,19 +29,33 @@ module.exports = {
       name: 'core-is-the-base',
       severity: 'error',
       from: { path: '^src/core/' },
-      to: { path: above('src/contracts', 'slots', 'backends', 'src/scheduler', 'src/service', 'src/testing', 'src/cli') },
+      to: {
+        path: above(
+          'src/contracts',
+          'slots',
+          'backends',
+          'src/scheduler',
+          'src/views',
+          'src/http',
+          'src/service',
+          'src/testing',
+          'src/cli',
+        ),
+      },
     },
     {
       name: 'contracts-need-only-core',
       severity: 'error',
       from: { path: '^src/contracts/' },
-      to: { path: above('slots', 'backends', 'src/scheduler', 'src/service', 'src/testing', 'src/cli') },
+      to: { path: above('slots', 'backends', 'src/scheduler', 'src/views', 'src/http', 'src/service', 'src/testing', 'src/cli') },
     },
     {
       name: 'stores-need-only-core-and-contracts',
       severity: 'error',
       from: { path: '^slots/' },
-      to: { path: [above('backends', 'src/scheduler', 'src/service', 'src/testing', 'src/cli'), '^src/index\\.ts$'] },
+      to: {
+        path: [above('backends', 'src/scheduler', 'src/views', 'src/http', 'src/service', 'src/testing', 'src/cli'), '^src/index\\.ts$'],
+      },
     },
     {
       name: 'a-store-never-reaches-into-another',
@@ -51,13 +67,26 @@ module.exports = {
       name: 'backends-need-only-core-and-contracts',
       severity: 'error',
       from: { path: '^backends/' },
-      to: { path: [above('slots', 'src/scheduler', 'src/service', 'src/testing', 'src/cli'), '^src/index\\.ts$'] },
+      to: { path: [above('slots', 'src/scheduler', 'src/views', 'src/http', 'src/service', 'src/testing', 'src/cli'), '^src/index\\.ts$'] },
     },
     {
       name: 'the-scheduler-knows-no-backend',
       severity: 'error',
       from: { path: '^src/scheduler/' },
-      to: { path: [above('backends', 'src/service', 'src/testing', 'src/cli'), '^src/index\\.ts$'] },
+      to: { path: [above('backends', 'src/views', 'src/http', 'src/service', 'src/testing', 'src/cli'), '^src/index\\.ts$'] },
+    },
+    {
+      name: 'views-sit-on-the-scheduler',
+      severity: 'error',
+      from: { path: '^src/views/' },
+      to: { path: [above('backends', 'slots', 'src/http', 'src/service', 'src/testing', 'src/cli'), '^src/index\\.ts$'] },
+    },
+    {
+      name: 'http-knows-no-service',
+      severity: 'error',
+      comment: 'The endpoint serves any scheduler; the service starts it from its config file.',
+      from: { path: '^src/http/' },
+      to: { path: [above('backends', 'slots', 'src/service', 'src/testing', 'src/cli'), '^src/index\\.ts$'] },
     },
     {
       name: 'the-service-sits-below-the-cli',

@@ -480,6 +480,10 @@ export class PostgresSlotStore implements SlotStore {
     };
   }
 
+  listening(): boolean {
+    return [...this.listeners].every((listener) => listener.listening);
+  }
+
   /** Ends the pool the store created from a URL; a pool passed in is left open. Idempotent. */
   async close(): Promise<void> {
     await Promise.all([...this.listeners].map((listener) => listener.stop()));

@@ -198,6 +198,8 @@ export class RedisSlotStore implements SlotStore {
   /** Pub/sub channel of the scheduler name's events (freed slots, cancels). */
   private readonly channel: string;
   private readonly subscribers = new Set<() => Promise<void>>();
+  /** Their clients, whose state says whether they listen. */
+  private readonly subscriberClients = new Set<Redis | Cluster>();
 
   /**
    * @throws {ConfigError} when an option is missing, malformed or unknown.
@@ -481,10 +483,17 @@ export class RedisSlotStore implements SlotStore {
     await subscriber.subscribe(this.channel);
     const stop = async () => {
       this.subscribers.delete(stop);
+      this.subscriberClients.delete(subscriber);
       subscriber.disconnect();
     };
     this.subscribers.add(stop);
+    this.subscriberClients.add(subscriber);
     return stop;
+  }
+
+  listening(): boolean {
+    // ioredis subscribes again by itself once a connection is back, before it is `ready`.
+    return [...this.subscriberClients].every((subscriber) => subscriber.status === 'ready');
   }
 
   private async shutdown(): Promise<void> {

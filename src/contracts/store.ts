@@ -372,6 +372,11 @@ export interface SlotStore {
    * once listening; the function it returns stops listening. Listening survives reconnects.
    */
   subscribe?(listener: (event: StoreEvent) => void): Promise<() => Promise<void>>;
+  /**
+   * Optional, with `subscribe`: whether every subscription made is connected and listening now
+   * (false while one reconnects: its events are lost until then). Read by health checks.
+   */
+  listening?(): boolean;
   /** Every slot of the scheduler name the store knows, sorted by slot id. */
   inspect(): Promise<SlotState[]>;
   /**

@@ -5,6 +5,8 @@ import type { Logger } from '../core/logger.js';
 /** A running cron tick. */
 export interface CronHandle {
   stop(): void;
+  /** The time between its next two ticks, ms: how often passes run. */
+  periodMs(): number;
 }
 
 /** The tick of `start()` when it is given no cron: every minute, as the Python original's loop. */
@@ -35,5 +37,11 @@ export function startCron(expression: string, tick: () => void, logger: Logger):
       debug: (message) => log.debug(String(message)),
     },
   });
-  return { stop: () => void task.destroy() };
+  return {
+    stop: () => void task.destroy(),
+    periodMs: () => {
+      const [next, after] = task.getNextRuns(2);
+      return next && after ? after.getTime() - next.getTime() : 60_000;
+    },
+  };
 }

@@ -29,6 +29,20 @@ export type { ShutdownOptions } from './shutdown.js';
 export type { DroppedTask, ShutdownReport, ShutdownTask } from './shutdown-report.js';
 
 /** A slot as `inspect()` shows it: the store's state plus what this scheduler's config says of it. */
+/** What `status()` says of a scheduler: its own state, without a store round trip. */
+export interface SchedulerStatus {
+  /** A config is loaded (`load()`). */
+  loaded: boolean;
+  /** `start()` runs its cron: the time between two ticks, ms; null before `start()` and once claiming stopped. */
+  cronPeriodMs: number | null;
+  /** A shutdown or close began: it claims no more tasks. */
+  closing: boolean;
+  /** Tasks of this process in their slots (backends that `runsInProcess`, and started remote tasks not yet ended here). */
+  localTasks: number;
+  /** The stores open, by slot class; `listening`: whether its events subscription is live, null where there is none. */
+  stores: Array<{ slotClass: string; kind: string; listening: boolean | null }>;
+}
+
 export interface InspectedSlot extends SlotState {
   slotCls: string;
   /** False for a slot that is in the store but no longer in the config: it drains. */
@@ -199,6 +213,24 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
    */
   async openStores(slotClasses: readonly string[]): Promise<void> {
     await this.state.openStores(slotClasses);
+  }
+
+  /** This scheduler's own state, read from memory: for health checks. */
+  status(): SchedulerStatus {
+    const { state } = this;
+    return {
+      loaded: state.loaded,
+      cronPeriodMs: this.cron && !state.closing ? this.cron.periodMs() : null,
+      closing: state.closing,
+      localTasks: this.localTasks.size,
+      stores: [...state.stores].map(([slotClass, store]) => ({
+        slotClass,
+        kind: store.kind,
+        // A served store whose subscription failed does not listen; one only read from, or without events, has none.
+        listening:
+          !store.subscribe || !state.servedStores.has(store) ? null : this.unsubscribers.has(store) && (store.listening?.() ?? true),
+      })),
+    };
   }
 
   /** Every slot of this scheduler name in its stores, read from the stores (not from memory). */

@@ -2,12 +2,12 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import type { HistoryQuery } from '../../contracts/history.js';
 import type { HistoryRecord } from '../../contracts/store.js';
-import { readDuration } from '../../core/duration.js';
 import { ConfigError } from '../../core/errors.js';
 import { askStore, withConnection, type ConnectionFlags } from '../connection.js';
 import { exitCodes, type ExitCode } from '../exit-codes.js';
 import { formatSpan, formatTime, table, writeJson, type Output } from '../output.js';
-import { holderOf } from './status.js';
+import { readTimeBound, timeBoundAllowed } from '../../views/history-query.js';
+import { holderOf } from '../../views/slot-status.js';
 
 interface HistoryFlags extends ConnectionFlags {
   outcome?: string[];
@@ -31,14 +31,9 @@ function collect(value: string, previous: string[] = []): string[] {
 
 /** A time bound: an ISO date or time (`2026-12-05T10:00Z`), or a duration ago (`90m`: 90 minutes ago). */
 export function timeArgument(value: string): number {
-  if (/^\d{4}-\d{2}-\d{2}/.test(value)) {
-    const ms = Date.parse(value);
-    if (Number.isFinite(ms)) return ms;
-  } else {
-    const ago = readDuration(value, { max: Number.MAX_SAFE_INTEGER });
-    if ('ms' in ago) return Date.now() - ago.ms;
-  }
-  throw new InvalidArgumentError('allowed: an ISO date or time (2026-12-05T10:00Z), or a duration ago (90m, 2h, 7d)');
+  const ms = readTimeBound(value);
+  if (ms === undefined) throw new InvalidArgumentError(timeBoundAllowed);
+  return ms;
 }
 
 function limitArgument(value: string): number {

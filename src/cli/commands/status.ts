@@ -1,8 +1,7 @@
 /** `status`: every slot of a scheduler name, read from its store, whichever hosts hold them. */
 import { InvalidArgumentError, type Command } from 'commander';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { expiryOf } from '../../contracts/store.js';
-import type { InspectedSlot } from '../../scheduler/scheduler.js';
+import { slotStatus, type SlotStatus } from '../../views/slot-status.js';
 import { askStore, withConnection, type ConnectionFlags } from '../connection.js';
 import { exitCodes, type ExitCode } from '../exit-codes.js';
 import { formatSpan, formatTime, table, writeJson, type Output } from '../output.js';
@@ -10,33 +9,6 @@ import { formatSpan, formatTime, table, writeJson, type Output } from '../output
 interface StatusFlags extends ConnectionFlags {
   json?: boolean;
   watch?: number | true;
-}
-
-/** A slot as `status` shows it: the store's state, its holder split into host and pid, the time left. */
-export interface SlotStatus extends Omit<InspectedSlot, 'configured'> {
-  /** Whether the config file (`--config`) has the slot: false for one that drains or is stale; null without a file. */
-  configured: boolean | null;
-  holder: { host: string; pid: number | null } | null;
-  /** Until the occupancy times out, by this host's clock (store times compared with Date.now()). */
-  timeLeftMs: number | null;
-}
-
-/** A default owner id is `<host>:<pid>:<random>`; any other owner is shown whole as the host. */
-export function holderOf(owner: string | null): SlotStatus['holder'] {
-  if (owner === null) return null;
-  const match = /^(.*):(\d+):[0-9a-f]+$/.exec(owner);
-  return match ? { host: match[1]!, pid: Number(match[2]) } : { host: owner, pid: null };
-}
-
-export function slotStatus(slot: InspectedSlot, now: number, configured: ReadonlyMap<string, readonly string[]> | null): SlotStatus {
-  const backends = configured?.get(slot.slotId);
-  return {
-    ...slot,
-    configured: configured === null ? null : backends !== undefined,
-    backends: backends ?? [],
-    holder: holderOf(slot.owner),
-    timeLeftMs: slot.occupancy ? expiryOf(slot.occupancy) - now : slot.leaseUntil === null ? null : slot.leaseUntil - now,
-  };
 }
 
 function render(slots: readonly SlotStatus[], now: number): string {

@@ -33,6 +33,11 @@ export class PgListener {
 
   constructor(private readonly options: PgListenerOptions) {}
 
+  /** Connected and listening now: false while it reconnects, and once stopped. */
+  get listening(): boolean {
+    return this.client !== undefined && !this.stopped;
+  }
+
   /** Connects and listens; rejects if the first connection fails (later ones are retried). */
   async start(): Promise<void> {
     await this.connect();

@@ -1,0 +1,46 @@
+/**
+ * The read-only routes: health (always open), and the slots and history as JSON, with the same
+ * data and filters as the command line's `status --json` and `history --json`.
+ */
+import type { FastifyInstance } from 'fastify';
+import { ConfigError } from '../../core/errors.js';
+import { historyQueryFromParams } from '../../views/history-query.js';
+import { slotStatus } from '../../views/slot-status.js';
+import type { HttpContext } from '../context.js';
+
+export function readRoutes(app: FastifyInstance, { scheduler, health, readGuard }: HttpContext): void {
+  const guarded = readGuard ? { preHandler: readGuard } : {};
+
+  app.get('/healthz', async (_request, reply) => {
+    const report = await health.check();
+    return reply.code(report.healthy ? 200 : 503).send(report);
+  });
+
+  app.get('/readyz', async (_request, reply) => {
+    const report = await health.check();
+    return reply.code(report.ready ? 200 : 503).send(report);
+  });
+
+  app.get('/slots', guarded, async () => {
+    const now = Date.now();
+    // This scheduler loaded the config: each slot says itself whether it is configured.
+    return (await scheduler.inspect()).map((slot) => ({
+      ...slotStatus(slot, now, null),
+      configured: slot.configured,
+      backends: slot.backends,
+    }));
+  });
+
+  app.get<{ Querystring: Record<string, string | string[]> }>('/history', guarded, async (request) => {
+    return scheduler.history(historyQueryFromParams(request.query)).catch((error: unknown) => {
+      throw asParameterError(error);
+    });
+  });
+}
+
+/** `history(query.outcome[1])` becomes the URL parameter `outcome`, as the client wrote it. */
+function asParameterError(error: unknown): unknown {
+  if (!(error instanceof ConfigError)) return error;
+  const match = /^history\(query\.(\w+)(?:\[\d+\])?\)$/.exec(error.field);
+  return match ? new ConfigError(match[1]!, error.value, error.allowed, error.code) : error;
+}

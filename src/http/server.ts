@@ -1,0 +1,91 @@
+/**
+ * The HTTP endpoint of a scheduler, on fastify: health, the slots and history as JSON, and the
+ * control API of tasks. Off unless started; bound to 127.0.0.1 unless told otherwise. Requests are
+ * logged (method, route, status, time) at debug, never their headers: the token stays out of logs.
+ */
+import Fastify, { type FastifyInstance } from 'fastify';
+import { maxTaskIdBytes } from '../contracts/task-id.js';
+import { silentLogger, type Logger } from '../core/logger.js';
+import type { Scheduler } from '../scheduler/scheduler.js';
+import { requireToken } from './auth.js';
+import type { HttpContext } from './context.js';
+import { errorHandler, sendError } from './errors.js';
+import { HealthMonitor } from './health.js';
+import { resolveHttpOptions, type HttpOptions, type ResolvedHttpOptions } from './http-options.js';
+import { readRoutes } from './routes/read.js';
+import { taskRoutes } from './routes/tasks.js';
+
+export interface HttpServerOptions extends HttpOptions {
+  /** Where request failures (and, at debug, every request) are logged. @defaultValue none */
+  logger?: Logger;
+}
+
+/** A running endpoint. */
+export class HttpServer {
+  private constructor(
+    readonly app: FastifyInstance,
+    /** `http://host:port`, with the port actually bound. */
+    readonly url: string,
+    private readonly health: HealthMonitor,
+  ) {}
+
+  /**
+   * Starts the endpoint of `scheduler` and resolves once it listens.
+   * @throws ConfigError for bad options; the listen error (a port in use) as is
+   */
+  static async start(scheduler: Scheduler, options: HttpServerOptions = {}): Promise<HttpServer> {
+    const { logger, ...http } = options;
+    const resolved = resolveHttpOptions(http, 'http');
+    const { app, health } = buildHttpApp(scheduler, resolved, logger ?? silentLogger());
+    try {
+      await app.listen({ host: resolved.host, port: resolved.port });
+    } catch (error) {
+      health.close();
+      await app.close();
+      throw error;
+    }
+    const address = app.server.address();
+    const port = typeof address === 'object' && address !== null ? address.port : resolved.port;
+    const host = resolved.host.includes(':') ? `[${resolved.host}]` : resolved.host;
+    return new HttpServer(app, `http://${host}:${port}`, health);
+  }
+
+  /** Stops listening; requests under way finish first. */
+  async close(): Promise<void> {
+    this.health.close();
+    await this.app.close();
+  }
+}
+
+/** The fastify app of a scheduler's endpoint, not listening yet: what `HttpServer` runs, and tests inject into. */
+export function buildHttpApp(
+  scheduler: Scheduler,
+  options: ResolvedHttpOptions,
+  logger: Logger,
+): { app: FastifyInstance; health: HealthMonitor } {
+  const app = Fastify({
+    logger: false,
+    bodyLimit: options.bodyLimit,
+    // A task id in the path may be as long as the grammar allows, percent-encoded.
+    routerOptions: { maxParamLength: 3 * maxTaskIdBytes },
+  });
+  const health = new HealthMonitor(scheduler, options.staleAfterMs);
+  const guard = requireToken(options.token);
+  const context: HttpContext = { scheduler, options, logger, health, guard, readGuard: options.guardReads ? guard : undefined };
+
+  app.setErrorHandler(errorHandler(logger));
+  app.setNotFoundHandler((request, reply) =>
+    sendError(reply, 404, 'ERR_HTTP_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}; see the README's HTTP section`),
+  );
+  app.addHook('onResponse', async (request, reply) => {
+    logger.debug('HTTP request', {
+      method: request.method,
+      route: request.routeOptions.url ?? null,
+      status: reply.statusCode,
+      ms: Math.round(reply.elapsedTime),
+    });
+  });
+  readRoutes(app, context);
+  taskRoutes(app, context);
+  return { app, health };
+}
