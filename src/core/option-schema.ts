@@ -278,8 +278,9 @@ function errorsOf(issue: z.core.$ZodIssue, prefix: string | ((path: string) => s
 }
 
 function configError(field: string, value: unknown, allowed: string, code: ConfigErrorCode | undefined): ConfigError {
-  // A connection URL given where it does not belong must not print its password.
-  return new ConfigError(field, redactValue(value), allowed, code);
+  // A connection URL given where it does not belong must not print its password, nor a bad token itself.
+  const secret = /(^|\.)(token|password|secret)$/i.test(field) && typeof value === 'string';
+  return new ConfigError(field, secret ? `*** (${value.length} characters)` : redactValue(value), allowed, code);
 }
 
 /** `tasks[1].cron`, `tasks["app.send"].retry`: the path as a user would write it, after `prefix`. */

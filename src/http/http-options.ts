@@ -17,7 +17,7 @@ export interface HttpOptions {
   /** The interface to bind. Anything but loopback exposes the routes to the network. @defaultValue `'127.0.0.1'` */
   host?: string;
   /** The TCP port; 0 picks a free one (see `HttpServer.url`). @defaultValue 9478 */
-  port?: number;
+  port?: number | string;
   /**
    * The bearer token of the control routes (`POST /tasks/:id/…`), at least 16 characters. Without
    * one, those routes answer 401 to every call: nothing can stop a task over HTTP by default.
@@ -41,11 +41,28 @@ export interface ResolvedHttpOptions {
   bodyLimit: number;
 }
 
+const portAllowed = 'allowed: a TCP port, 0 to 65535 (0: any free port)';
+
+/** A port from a number or a string of digits, or undefined. */
+function readPort(value: unknown): number | undefined {
+  const port = typeof value === 'string' && /^\d{1,5}$/.test(value) ? Number(value) : value;
+  return Number.isInteger(port) && (port as number) >= 0 && (port as number) <= 65535 ? (port as number) : undefined;
+}
+
 const tokenAllowed = `allowed: a string of at least ${minTokenLength} characters (e.g. from \`openssl rand -hex 32\`)`;
 
 export const httpOptionsShape = {
   host: z.optional(text(/^\S+$/, 'allowed: a host name or address to bind, such as "127.0.0.1", "::1" or "0.0.0.0"')),
-  port: z.optional(integer(0, { allowed: 'allowed: a TCP port, 0 to 65535 (0: any free port)' }).check(z.maximum(65535))),
+  // A string of digits too: a config file's `"${HTTP_PORT}"` is text.
+  port: z.optional(
+    checked<number | string>((value) => (readPort(value) === undefined ? portAllowed : undefined), {
+      anyOf: [
+        { type: 'integer', minimum: 0, maximum: 65535 },
+        { type: 'string', pattern: '^\\d+$' },
+      ],
+      description: portAllowed,
+    }),
+  ),
   token: z.optional(
     checked<string>((value) => (typeof value === 'string' && value.trim().length >= minTokenLength ? undefined : tokenAllowed), {
       type: 'string',
@@ -58,14 +75,22 @@ export const httpOptionsShape = {
   bodyLimit: z.optional(integer(1024, { allowed: 'allowed: an integer number of bytes, at least 1024' })),
 };
 
-const httpOptionsSchema = strictObject(httpOptionsShape, 'allowed: an object of HTTP options');
+const httpOptionsSchema = strictObject(
+  httpOptionsShape,
+  'allowed: an object of HTTP options (host, port, token, guardReads, staleAfter, bodyLimit)',
+);
+
+/** The `http` section of a config file: the same options, checked the same way. */
+export const httpSection = z.optional(
+  strictObject(httpOptionsShape, 'allowed: an object of HTTP options (host, port, token, guardReads, staleAfter, bodyLimit)', 'field'),
+);
 
 /** @throws ConfigError naming the field, the bad value and what is allowed */
 export function resolveHttpOptions(options: HttpOptions = {}, prefix?: string): ResolvedHttpOptions {
   const parsed = parseOptions(httpOptionsSchema, options, prefix);
   return {
     host: parsed.host ?? defaultHost,
-    port: parsed.port ?? defaultPort,
+    port: parsed.port === undefined ? defaultPort : readPort(parsed.port)!,
     token: parsed.token,
     guardReads: parsed.guardReads ?? false,
     staleAfterMs: options.staleAfter === undefined ? undefined : parsed.staleAfter,

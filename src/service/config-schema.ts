@@ -7,6 +7,7 @@
  * Each schema comes in two kinds: `json`, for a JSON file, whose stores are URLs; `module`, for
  * the default export of a JS or TS config, which may also hold clients, handlers and backends.
  */
+import { httpSection } from '../http/http-options.js';
 import * as z from 'zod/mini';
 import { backendOptionShape } from '../../backends/procrastinate/backend-options.js';
 import { postgresProblem, redisProblem } from '../core/connection-options.js';
@@ -176,6 +177,7 @@ export function topLevelKeys(kind: ConfigKind) {
       cron: checkedLater(),
       log: checkedLater(),
       shutdown: checkedLater(),
+      http: checkedLater(),
       ...(kind === 'module' ? { slotClasses: checkedLater() } : {}),
     },
     'allowed: an object with scheduler, slots and backends',
@@ -198,6 +200,7 @@ export function jsonFileSchema() {
       cron: cronSection,
       log: logSection,
       shutdown: shutdownSection,
+      http: httpSection,
     },
     'allowed: an object with scheduler, slots and backends',
   );

@@ -3,6 +3,7 @@
  * thrown at once, as one {@link ConfigFileError}, so that a file with five mistakes takes one
  * round of fixing, not five.
  */
+import { httpSection, type HttpOptions } from '../http/http-options.js';
 import { ConfigError } from '../core/errors.js';
 import { collectOptions } from '../core/option-schema.js';
 import type { SlotConfigInput } from '../scheduler/config.js';
@@ -49,6 +50,8 @@ export interface ServiceConfig {
     /** As the file sets it; undefined when it does not (the CLI then picks text on a TTY, JSON otherwise). */
     format: 'json' | 'text' | undefined;
   };
+  /** The HTTP endpoint (`http` section): null when the file has none (off). */
+  http: HttpOptions | null;
   /** How long shutdown waits: for running tasks (`graceful`, default 30 s), then for their ends (`final`, default 10 s). */
   shutdown: { gracefulMs: number; finalMs: number };
 }
@@ -71,7 +74,7 @@ export interface ParseContext {
 }
 
 /** The order of the sections in a file: issues are listed in it. */
-const sectionOrder = ['scheduler', 'slots', 'backends', 'slotClasses', 'cron', 'log', 'shutdown'];
+const sectionOrder = ['scheduler', 'slots', 'backends', 'slotClasses', 'cron', 'log', 'shutdown', 'http'];
 
 /**
  * Checks a config (a parsed JSON file, or a JS or TS module's default export): replaces
@@ -123,10 +126,11 @@ export async function parseServiceConfig(raw: unknown, context: ParseContext): P
   // An absent section is an empty one: its defaults apply.
   const log = collectOptions(logSection, config.log ?? {}, 'log');
   const shutdown = collectOptions(shutdownSection, config.shutdown ?? {}, 'shutdown');
-  for (const section of [cron, log, shutdown]) if (!section.ok) reportErrors(section.errors);
+  const http = collectOptions(httpSection, config.http, 'http');
+  for (const section of [cron, log, shutdown, http]) if (!section.ok) reportErrors(section.errors);
 
   const issues = finish(found, interpolated.issues, interpolated.templates);
-  if (issues.length > 0 || !cron.ok || !log.ok || !shutdown.ok) throw new ConfigFileError(source, issues);
+  if (issues.length > 0 || !cron.ok || !log.ok || !shutdown.ok || !http.ok) throw new ConfigFileError(source, issues);
   return {
     source,
     scheduler: config.scheduler as Omit<SchedulerOptions, 'logger'>,
@@ -142,6 +146,8 @@ export async function parseServiceConfig(raw: unknown, context: ParseContext): P
     cron: cron.data ?? defaultCron,
     log: { level: log.data!.level, format: log.data!.format },
     shutdown: { gracefulMs: shutdown.data!.graceful, finalMs: shutdown.data!.final },
+    // The section as written: HttpServer.start resolves it (defaults, the port's text).
+    http: http.data === undefined ? null : (config.http as HttpOptions),
   };
 }
 

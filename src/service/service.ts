@@ -5,6 +5,7 @@
  * Signals stay with the caller (the CLI), so that the same object runs in tests and programs.
  */
 import { errorFields, type Logger } from '../core/logger.js';
+import { HttpServer, type HttpOptions } from '../http/index.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
 import type { ShutdownReport } from '../scheduler/shutdown-report.js';
 import type { LogLevel } from './config-schema.js';
@@ -26,6 +27,10 @@ export interface ServiceOptions {
   /** Where log lines go. @defaultValue process.stdout */
   logStream?: NodeJS.WritableStream;
   env?: NodeJS.ProcessEnv;
+  /** Overrides of the file's `http` section (the CLI's `--http`), turning it on; `false` keeps the endpoint off. */
+  http?: HttpOptions | false;
+  /** The bearer token of the control routes, over the file's `http.token`, once the endpoint is on. */
+  httpToken?: string;
 }
 
 /** What a reload did: applied, or refused with the file's errors (the running config stays). */
@@ -37,6 +42,8 @@ export class Service {
   private resolveDrained!: () => void;
   private shuttingDown: Promise<ShutdownReport> | undefined;
   private reloading: Promise<ReloadResult> | undefined;
+  /** The HTTP endpoint, when the file or the options turn it on. */
+  http: HttpServer | undefined;
 
   private constructor(
     readonly scheduler: Scheduler,
@@ -66,6 +73,15 @@ export class Service {
     try {
       await scheduler.load(config.slots);
       scheduler.start({ cron: config.cron });
+      const on = options.http !== false && (options.http !== undefined || config.http !== null);
+      const http = on ? { ...config.http, ...options.http, ...(options.httpToken !== undefined && { token: options.httpToken }) } : null;
+      if (http) {
+        service.http = await HttpServer.start(scheduler, { ...http, logger: log.logger });
+        log.logger.info('HTTP endpoint listening', {
+          url: service.http.url,
+          controlRoutes: http.token === undefined ? 'off (no token)' : 'on',
+        });
+      }
     } catch (error) {
       await scheduler.close().catch(() => {});
       throw error;
@@ -97,7 +113,8 @@ export class Service {
       return this.shuttingDown;
     }
     const { gracefulMs, finalMs } = this.config.shutdown;
-    this.shuttingDown = this.scheduler.shutdown({ graceful: gracefulMs, final: finalMs });
+    // The endpoint answers through the shutdown (readyz says 503, tasks may still stop over it), then closes.
+    this.shuttingDown = this.scheduler.shutdown({ graceful: gracefulMs, final: finalMs }).finally(() => this.http?.close());
     return this.shuttingDown;
   }
 
@@ -143,7 +160,7 @@ export class Service {
     // running config (their instances are the ones open), so that the next reload still names them.
     const backends = new Map([...next.backends].map(([name, b]) => [name, previous.backends.get(name) ?? b]));
     const backendEntries = new Map([...next.backendEntries].map(([name, e]) => [name, previous.backendEntries.get(name) ?? e]));
-    this.config = { ...next, scheduler: previous.scheduler, backends, backendEntries };
+    this.config = { ...next, scheduler: previous.scheduler, http: previous.http, backends, backendEntries };
     if (needRestart.length > 0) this.logger.warn('reload: these changes need a restart to apply', { needRestart });
     this.logger.info('config reloaded', { changes });
     return { applied: true, changes, needRestart };
@@ -180,6 +197,7 @@ function restartNeeded(previous: ServiceConfig, next: ServiceConfig): string[] {
     const b = (next.scheduler as Record<string, unknown>)[key];
     if (JSON.stringify(a) !== JSON.stringify(b)) out.push(`scheduler.${key}`);
   }
+  if (JSON.stringify(previous.http) !== JSON.stringify(next.http)) out.push('http');
   for (const [name, entry] of next.backendEntries) {
     const running = previous.backendEntries.get(name);
     if (running !== undefined && running !== entry) out.push(`backends.${name}`);

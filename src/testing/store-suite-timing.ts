@@ -65,12 +65,13 @@ export function registerTimingCases<C>(test: TestFn<C>, contract: Macro<[StoreFa
 
   test('keepalive extends the deadline from the store clock and changes nothing else', contract, factory, async (t, h) => {
     await h.init(['1']);
-    const timeoutMs = 1_000;
+    const timeoutMs = 2_000;
     const first = await h.run('1', 'task-k', { timeoutMs, maxRuntimeMs: timing.long });
     let last = first;
-    // Six keepalives 200 ms apart carry the task well past its first deadline.
+    // Six keepalives 400 ms apart carry the task past its first deadline; each comes well within
+    // the timeout, even on a loaded machine.
     for (let i = 0; i < 6; i++) {
-      await sleep(200);
+      await sleep(400);
       const { occupancy } = ok(await h.store.keepalive({ taskId: 'task-k', token: first.token }), `keepalive ${i}`);
       t.true(occupancy.lastKeepaliveAt > last.lastKeepaliveAt, `keepalive ${i} moves lastKeepaliveAt`);
       t.is(occupancy.deadline, occupancy.lastKeepaliveAt + timeoutMs, `keepalive ${i}: deadline = lastKeepaliveAt + timeoutMs`);

@@ -48,8 +48,8 @@ class Run {
   readonly child: ChildProcess;
   stderr = '';
 
-  constructor(args: string[]) {
-    this.child = spawn(process.execPath, [cliPath, 'run', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  constructor(args: string[], env: NodeJS.ProcessEnv = {}) {
+    this.child = spawn(process.execPath, [cliPath, 'run', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
     let buffer = '';
     this.child.stdout!.on('data', (chunk: Buffer) => {
       buffer += chunk.toString();
@@ -261,4 +261,35 @@ test('--until-drained exits 0 once the work is done; --log-level and --log-forma
   const badLevel = await runCli(['run', '--config', s.file, '--log-level', 'loud']);
   t.is(badLevel.code, 2);
   t.regex(badLevel.stderr, /argument 'loud' is invalid\. Allowed choices are error, warn, info, http, verbose, debug, silly/);
+});
+
+test('the http section serves the endpoint: a task stops over HTTP, readyz turns 503 during the shutdown, the port closes', async (t) => {
+  const s = setup(t);
+  const token = 'run-command-test-token-0123';
+  s.write({ ...s.config(['honour-1', 'ignore-2'], '1-2', { graceful: '1s', final: '1s' }), http: { port: 0, token: '${HTTP_TOKEN}' } });
+  const run = new Run(['--config', s.file], { HTTP_TOKEN: token });
+  t.teardown(() => run.child.kill('SIGKILL'));
+  await run.until('the endpoint', () => run.count('HTTP endpoint listening') === 1);
+  const url = String(run.lines.find((line) => line.message === 'HTTP endpoint listening')!.url);
+  t.regex(url, /^http:\/\/127\.0\.0\.1:\d+$/, 'bound to loopback by default');
+  t.false(JSON.stringify(run.lines).includes(token), 'the token is never logged');
+  await run.until('2 tasks started', () => run.count('task started') === 2);
+
+  t.is((await fetch(`${url}/healthz`)).status, 200);
+  const stop = await fetch(`${url}/tasks/honour-1/stop`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ status: 'succeeded' }),
+  });
+  t.is(stop.status, 200);
+  t.like(await stop.json(), { ok: true, taskId: 'honour-1', reason: 'stopped' });
+
+  run.child.kill('SIGTERM');
+  // ignore-2 holds the shutdown through its grace: meanwhile the endpoint says not ready.
+  await run.until('the shutdown', () => run.count('signal received') === 1);
+  const ready = await fetch(`${url}/readyz`);
+  t.is(ready.status, 503);
+  t.true(((await ready.json()) as { problems: string[] }).problems.includes('shutting down'));
+  t.is((await run.exited).code, 6, run.stderr);
+  await t.throwsAsync(fetch(`${url}/healthz`), undefined, 'closed with the process');
 });

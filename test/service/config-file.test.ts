@@ -199,7 +199,7 @@ const mistakes: { what: string; config: Record<string, unknown>; path: string; m
     what: 'a top-level typo',
     config: { ...base(), slot: [] },
     path: 'slot',
-    message: /unknown field `slot`; allowed: \$schema, scheduler, slots, backends, cron, log, shutdown$/,
+    message: /unknown field `slot`; allowed: \$schema, scheduler, slots, backends, cron, log, shutdown, http$/,
   },
   {
     what: 'no scheduler',
@@ -356,6 +356,19 @@ const mistakes: { what: string; config: Record<string, unknown>; path: string; m
     message: /got "loud"; allowed: "error", "warn", "info", "http", "verbose", "debug", "silly"/,
   },
   { what: 'a bad log format', config: { ...base(), log: { format: 'yaml' } }, path: 'log.format', message: /allowed: "json", "text"/ },
+  {
+    what: 'an http typo',
+    config: { ...base(), http: { prot: 9478 } },
+    path: 'http.prot',
+    message: /unknown field `prot`; allowed: host, port, token, guardReads, staleAfter, bodyLimit/,
+  },
+  { what: 'a bad http port', config: { ...base(), http: { port: 70000 } }, path: 'http.port', message: /allowed: a TCP port, 0 to 65535/ },
+  {
+    what: 'a short http token, not shown',
+    config: { ...base(), http: { token: 'hunter2' } },
+    path: 'http.token',
+    message: /^http\.token: got "\*\*\* \(7 characters\)"; allowed: a string of at least 16 characters/,
+  },
   {
     what: 'a shutdown typo',
     config: { ...base(), shutdown: { gracefull: '1m' } },

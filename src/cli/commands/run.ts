@@ -2,7 +2,8 @@
  * `run --config FILE`: a scheduler process. SIGINT/SIGTERM shut it down gracefully (a second one
  * aborts the running tasks at once), SIGHUP re-reads the config file.
  */
-import { Option, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import type { HttpOptions } from '../../http/index.js';
 import { logLevels, type LogLevel } from '../../service/config-schema.js';
 import type { LogFormat } from '../../service/service-logger.js';
 import { Service } from '../../service/service.js';
@@ -15,6 +16,18 @@ interface RunFlags {
   untilDrained?: boolean;
   logLevel?: LogLevel;
   logFormat?: LogFormat;
+  http?: HttpOptions | false;
+  httpToken?: string;
+}
+
+/** `--http [host:]port`: where the endpoint listens, over the file's http section. */
+function httpArgument(value: string): HttpOptions {
+  const match = /^(?:(\[[^\]]+\]|[^:]+):)?(\d{1,5})$/.exec(value);
+  if (!match || Number(match[2]) > 65535) {
+    throw new InvalidArgumentError('allowed: a port (9478), or host:port (0.0.0.0:9478, [::1]:9478)');
+  }
+  const host = match[1]?.replace(/^\[(.*)\]$/, '$1');
+  return { port: Number(match[2]), ...(host !== undefined && { host }) };
 }
 
 export function addRunCommand(program: Command, output: Output, done: (code: ExitCode) => void): void {
@@ -31,6 +44,15 @@ export function addRunCommand(program: Command, output: Output, done: (code: Exi
         'json',
         'text',
       ]),
+    )
+    .option(
+      '--http <[host:]port>',
+      "serve the HTTP endpoint (health, metrics, board, task control) here, over the file's http section",
+      httpArgument,
+    )
+    .option('--no-http', "keep the HTTP endpoint off, whatever the file's http section says")
+    .addOption(
+      new Option('--http-token <token>', 'the bearer token of the task control routes, over http.token').env('TASK_SEMAPHORE_HTTP_TOKEN'),
     )
     .addHelpText(
       'after',
@@ -50,6 +72,15 @@ Exit codes of run:
     .action(async (flags: RunFlags) => done(await run(flags, output)));
 }
 
+/** What the flags change of the file's http section: off, where, and the token (used once it is on). */
+function httpOverrides(flags: RunFlags): { http?: HttpOptions | false; httpToken?: string } {
+  return {
+    ...(flags.http !== undefined && { http: flags.http }),
+    // An empty TASK_SEMAPHORE_HTTP_TOKEN counts as none.
+    ...(flags.httpToken ? { httpToken: flags.httpToken } : {}),
+  };
+}
+
 async function run(flags: RunFlags, output: Output): Promise<ExitCode> {
   let service: Service;
   try {
@@ -60,6 +91,7 @@ async function run(flags: RunFlags, output: Output): Promise<ExitCode> {
       untilDrained: flags.untilDrained === true,
       ...(flags.logLevel !== undefined && { logLevel: flags.logLevel }),
       ...(flags.logFormat !== undefined && { logFormat: flags.logFormat }),
+      ...httpOverrides(flags),
     });
   } catch (error) {
     return reportError(output, error, `task-semaphore run --config ${flags.config}`);
