@@ -4,8 +4,8 @@
 //   npx task-semaphore run --config dist/examples/shell-task/config.js
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { Redis } from 'ioredis';
-import { Backend, type TaskContext } from 'task-semaphore';
+import type { TaskContext } from 'task-semaphore';
+import { RedisListBackend } from '../lib/redis-list-backend.js';
 
 const redis = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const name = process.env.SHELL_TASKS_NAME ?? 'shell-tasks';
@@ -13,19 +13,9 @@ const name = process.env.SHELL_TASKS_NAME ?? 'shell-tasks';
 export const queue = `${name}:queue`;
 const script = fileURLToPath(new URL('../../../examples/shell-task/task.sh', import.meta.url));
 
-class ShellTasks extends Backend {
-  private readonly client = new Redis(redis, { lazyConnect: true });
-
-  override async open() {
-    await this.client.connect();
-  }
-
-  poll() {
-    return this.client.lpop(queue);
-  }
-
+class ShellTasks extends RedisListBackend {
   // Launch and return: the script holds the task from here on and keeps its slot alive itself.
-  startCallback(taskId: string, task: TaskContext) {
+  protected launch(taskId: string, task: TaskContext) {
     const child = spawn('sh', [script, taskId, String(task.token)], {
       stdio: 'inherit',
       // What the script's `task-semaphore keepalive/stop` calls need to reach this scheduler's slots.
@@ -33,15 +23,11 @@ class ShellTasks extends Backend {
     });
     child.unref();
   }
-
-  override async close() {
-    await this.client.quit();
-  }
 }
 
 export default {
   scheduler: { name, redis, timeout: '30s' },
   slots: [{ slotIds: '1-2', backends: ['shell'] }], // two scripts at a time, across every host running this
-  backends: { shell: new ShellTasks() },
+  backends: { shell: new ShellTasks(redis, queue) },
   cron: '*/2 * * * * *',
 };

@@ -4,6 +4,7 @@ import { execFile } from 'node:child_process';
 import { chmodSync, mkdtempSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createServer, type AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { connectRedis, uniqueName } from '../helpers/services.js';
@@ -80,4 +81,53 @@ test('shell-task: task-semaphore run starts shell scripts that keep alive and st
   const keys = await redis.keys(`{task-semaphore:${name}}*`);
   if (keys.length > 0) await redis.del(...keys);
   redis.disconnect();
+});
+
+test('http-task: tasks in Python and in shell keep alive and stop over HTTP', async (t) => {
+  const redis = await connectRedis();
+  const name = uniqueName('http');
+  await redis.rpush(`${name}:queue`, 'py-report-1', 'sh-report-2', 'py-report-3', 'sh-report-4');
+  const port = await freePort();
+  const env = {
+    ...process.env,
+    HTTP_TASKS_NAME: name,
+    HTTP_PORT: String(port),
+    TASK_SEMAPHORE_HTTP_TOKEN: 'examples-test-token-0123456789',
+  };
+  const cli = `${dist}src/cli/bin.js`;
+  const { stdout } = await run(process.execPath, [cli, 'run', '--config', `${dist}examples/http-task/config.js`, '--until-drained'], {
+    env,
+    timeout: 60_000,
+  });
+  t.false(stdout.includes(env.TASK_SEMAPHORE_HTTP_TOKEN), 'the token is never logged');
+  const history = await run(
+    process.execPath,
+    [cli, 'history', '--json', '--name', name, '--redis', process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'],
+    { env },
+  );
+  const records = JSON.parse(history.stdout) as Array<{ taskId: string; outcome: string; status: string; keepalives: number }>;
+  t.deepEqual(
+    records.map((r) => [r.taskId, r.outcome, r.status, r.keepalives]).sort(),
+    ['py-report-1', 'py-report-3', 'sh-report-2', 'sh-report-4'].map((id) => [id, 'succeeded', 'succeeded', 3]),
+  );
+  const keys = await redis.keys(`{task-semaphore:${name}}*`);
+  if (keys.length > 0) await redis.del(...keys);
+  redis.disconnect();
+});
+
+/** A TCP port free now on 127.0.0.1. */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+test('http-server: a program serves its scheduler over HTTP; a task keeps alive and stops through it', async (t) => {
+  t.deepEqual((await example('http-server.js')).trim().split('\n'), [
+    'keepalive: ok true, cancel requested false',
+    'stop: HTTP 200',
+    'health: HTTP 200',
+  ]);
 });
