@@ -19,6 +19,8 @@ interface Shape {
   errors?: (s: number) => number;
   /** Rows of the deliveries table at second `s`. */
   deliveries?: (s: number) => number;
+  /** Tasks under way at second `s`. */
+  running?: (s: number) => number;
 }
 
 /** A 60 s soak sampled every 2 s from 4 s before the feed to 10 s after it (idle from 64 s). */
@@ -28,6 +30,7 @@ function journal(shape: Shape = {}): JournalEvent[] {
     timers = (s) => (s < 0 || s > 62 ? 3 : 40 + (s % 7)),
     errors = () => 0,
     deliveries = (s) => 5 + (s % 3),
+    running = () => 40,
   } = shape;
   const events: JournalEvent[] = [];
   const at = (s: number) => (s + 100) * 1e9;
@@ -46,7 +49,7 @@ function journal(shape: Shape = {}): JournalEvent[] {
       handles: { TCPSocketWrap: 3, Timeout: timers(s) },
       errors: { pass: errors(s), poll: 0, callback: 0 },
       tasksStarted: Math.max(0, s) * 10,
-      running: 40,
+      running: running(s),
     };
     events.push(sample);
     events.push({
@@ -73,6 +76,15 @@ test('a heap that grows 40 KB a second (a record kept per task) is not flat', (t
   const verdict = judge(journal({ heap: (s) => 12e6 + Math.max(0, s) * 40_000 }));
   t.is(verdict.failures.length, 1);
   t.regex(verdict.failures[0]!, /heap after GC/);
+});
+
+test('a heap that rises with the tasks under way (a fleet still ramping up) is flat; a leak on top of it is not', (t) => {
+  const running = (s: number) => Math.min(160, 40 + 2 * Math.max(0, s));
+  const heap = (s: number) => 11e6 + running(s) * 20_000 + ((s * 7919) % 13) * 10_000;
+  t.deepEqual(judge(journal({ running, heap })).failures, [], 'about 45 tasks more between the thirds, 900 KB more');
+  const leaking = judge(journal({ running, heap: (s) => heap(s) + Math.max(0, s) * 40_000 }));
+  t.is(leaking.failures.length, 1);
+  t.regex(leaking.failures[0]!, /heap after GC/);
 });
 
 test('timers left open once idle are not flat, though they are not judged while tasks run', (t) => {
