@@ -47,16 +47,20 @@ test('a reload names the changes that need a restart at every reload until then,
     ['1', '2'],
   );
 
-  write(config(name));
+  write({ ...config(name), http: { port: 0 } });
   t.like(
     await service.reload(),
-    { applied: true, changes: ['slots: 2 → 1'], needRestart: [] },
-    'back to what runs: nothing to restart for',
+    { applied: true, changes: ['slots: 2 → 1'], needRestart: ['http'] },
+    'the endpoint starts with the process',
   );
+  t.is(service.http, undefined);
+
+  write(config(name));
+  t.like(await service.reload(), { applied: true, changes: [], needRestart: [] }, 'back to what runs: nothing to restart for');
   const warnings = lines.filter((line) => line.message === 'reload: these changes need a restart to apply');
   t.deepEqual(
     warnings.map((line) => line.needRestart),
-    [['scheduler.timeout'], ['scheduler.timeout'], ['scheduler.timeout', 'backends.rec']],
+    [['scheduler.timeout'], ['scheduler.timeout'], ['scheduler.timeout', 'backends.rec'], ['http']],
   );
   await service.shutdown();
 });
