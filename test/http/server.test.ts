@@ -205,6 +205,12 @@ test('health: 503 while the store is away or passes stop succeeding, 200 again o
     sick.problems.some((p: string) => p.startsWith('stores unreachable')),
     JSON.stringify(sick.problems),
   );
+  t.like(
+    sick.stores,
+    { reachable: false, listening: [{ slotClass: 'RedisSlot', listening: false }] },
+    'the pub/sub connection is down too',
+  );
+  t.true(sick.problems.includes("the RedisSlot store's events subscription is not listening"));
   await waitFor(
     async () => ((await call('/healthz')).body!.problems as string[]).some((p) => p.startsWith('no successful pass')),
     'passes stale',
@@ -215,6 +221,6 @@ test('health: 503 while the store is away or passes stop succeeding, 200 again o
   proxy.refuse(false);
   await waitFor(async () => (await call('/healthz')).status === 200, 'healthy once Redis is back', 15_000);
   const back = (await call('/healthz')).body!;
-  t.like(back, { healthy: true, stores: { reachable: true } });
+  t.like(back, { healthy: true, stores: { reachable: true, listening: [{ listening: true }] } }, 'listening again');
   t.true(back.passes.sinceSuccessMs < 2000);
 });
