@@ -13,6 +13,7 @@ import { closeUnusedConnections } from './connections.js';
 import { errorHandler, sendError } from './errors.js';
 import { HealthMonitor } from './health.js';
 import { resolveHttpOptions, type HttpOptions, type ResolvedHttpOptions } from './http-options.js';
+import { boardRoutes } from './routes/board.js';
 import { readRoutes } from './routes/read.js';
 import { taskRoutes } from './routes/tasks.js';
 
@@ -89,5 +90,6 @@ export function buildHttpApp(
   });
   readRoutes(app, context);
   taskRoutes(app, context);
+  boardRoutes(app, context);
   return { app, health };
 }
