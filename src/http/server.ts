@@ -9,9 +9,11 @@ import { silentLogger, type Logger } from '../core/logger.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
 import { requireToken } from './auth.js';
 import type { HttpContext } from './context.js';
+import { closeUnusedConnections } from './connections.js';
 import { errorHandler, sendError } from './errors.js';
 import { HealthMonitor } from './health.js';
 import { resolveHttpOptions, type HttpOptions, type ResolvedHttpOptions } from './http-options.js';
+import { boardRoutes } from './routes/board.js';
 import { readRoutes } from './routes/read.js';
 import { taskRoutes } from './routes/tasks.js';
 
@@ -73,6 +75,7 @@ export function buildHttpApp(
   const guard = requireToken(options.token);
   const context: HttpContext = { scheduler, options, logger, health, guard, readGuard: options.guardReads ? guard : undefined };
 
+  closeUnusedConnections(app);
   app.setErrorHandler(errorHandler(logger));
   app.setNotFoundHandler((request, reply) =>
     sendError(reply, 404, 'ERR_HTTP_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}; see the README's HTTP section`),
@@ -87,5 +90,6 @@ export function buildHttpApp(
   });
   readRoutes(app, context);
   taskRoutes(app, context);
+  boardRoutes(app, context);
   return { app, health };
 }

@@ -31,3 +31,11 @@ export function slotStatus(slot: InspectedSlot, now: number, configured: Readonl
     timeLeftMs: slot.occupancy ? expiryOf(slot.occupancy) - now : slot.leaseUntil === null ? null : slot.leaseUntil - now,
   };
 }
+
+/**
+ * A slot of a scheduler that loaded its config, as HTTP shows it (`/slots`, the board): whether
+ * it is configured and its backends come from that scheduler's own config.
+ */
+export function servedSlotStatus(slot: InspectedSlot, now: number): SlotStatus {
+  return { ...slotStatus(slot, now, null), configured: slot.configured, backends: slot.backends };
+}

@@ -5,7 +5,7 @@
 import type { FastifyInstance } from 'fastify';
 import { ConfigError } from '../../core/errors.js';
 import { historyQueryFromParams } from '../../views/history-query.js';
-import { slotStatus } from '../../views/slot-status.js';
+import { servedSlotStatus } from '../../views/slot-status.js';
 import type { HttpContext } from '../context.js';
 
 export function readRoutes(app: FastifyInstance, { scheduler, health, readGuard }: HttpContext): void {
@@ -23,12 +23,7 @@ export function readRoutes(app: FastifyInstance, { scheduler, health, readGuard 
 
   app.get('/slots', guarded, async () => {
     const now = Date.now();
-    // This scheduler loaded the config: each slot says itself whether it is configured.
-    return (await scheduler.inspect()).map((slot) => ({
-      ...slotStatus(slot, now, null),
-      configured: slot.configured,
-      backends: slot.backends,
-    }));
+    return (await scheduler.inspect()).map((slot) => servedSlotStatus(slot, now));
   });
 
   app.get<{ Querystring: Record<string, string | string[]> }>('/history', guarded, async (request) => {
