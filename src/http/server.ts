@@ -38,7 +38,14 @@ export class HttpServer {
   static async start(scheduler: Scheduler, options: HttpServerOptions = {}): Promise<HttpServer> {
     const { logger, ...http } = options;
     const resolved = resolveHttpOptions(http, 'http');
-    const { app, health } = buildHttpApp(scheduler, resolved, logger ?? silentLogger());
+    const log = logger ?? silentLogger();
+    const { app, health } = buildHttpApp(scheduler, resolved, log);
+    if (!isLoopback(resolved.host) && !resolved.guardReads) {
+      // Task ids, holders and history are the operator's business: say so when they leave the host.
+      log.warn('the HTTP endpoint listens beyond this host with its read routes open: set http.guardReads, or bind 127.0.0.1', {
+        host: resolved.host,
+      });
+    }
     try {
       await app.listen({ host: resolved.host, port: resolved.port });
     } catch (error) {
@@ -92,4 +99,9 @@ export function buildHttpApp(
   taskRoutes(app, context);
   boardRoutes(app, context);
   return { app, health };
+}
+
+/** Whether `host` is this machine only: the routes are then out of the network's reach. */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }

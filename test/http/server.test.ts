@@ -11,7 +11,8 @@ import { HttpServer, type HttpServerOptions } from '../../src/http/index.js';
 import { Scheduler } from '../../src/scheduler/scheduler.js';
 import { harness, ScriptedBackend, slots, waitFor, type SlotKind } from '../../src/testing/scheduler-kit.js';
 import { redisUrl, uniqueName } from '../helpers/services.js';
-import { closeSlotKinds, postgresKind, redisKind } from '../helpers/slot-kinds.js';
+import { capturingLogger } from '../helpers/capturing-logger.js';
+import { closeSlotKinds, memoryKind, postgresKind, redisKind } from '../helpers/slot-kinds.js';
 import { redisProxy } from '../helpers/tcp-proxy.js';
 
 test.after.always(closeSlotKinds);
@@ -240,4 +241,19 @@ test('closing the endpoint does not wait for a connection that never sent a requ
   await server.close();
   await closed;
   t.true(Date.now() - began < 2000, `close took ${Date.now() - began} ms`);
+});
+
+test('an endpoint bound beyond this host with open reads is logged as a warning; on loopback, or guarded, it is not', async (t) => {
+  const { scheduler } = await running(t, memoryKind);
+  const warnings = async (options: HttpServerOptions) => {
+    const { logger, entries } = capturingLogger();
+    const server = await HttpServer.start(scheduler, { port: 0, ...options, logger });
+    await server.close();
+    return entries.filter((e) => e.level === 'warn').map((e) => [e.message, e.host]);
+  };
+  t.deepEqual(await warnings({ host: '0.0.0.0' }), [
+    ['the HTTP endpoint listens beyond this host with its read routes open: set http.guardReads, or bind 127.0.0.1', '0.0.0.0'],
+  ]);
+  t.deepEqual(await warnings({ host: '0.0.0.0', token, guardReads: true }), []);
+  t.deepEqual(await warnings({}), [], '127.0.0.1 by default');
 });
