@@ -16,6 +16,7 @@ export type { RedisClientLike, PgPoolLike } from './core/connection-options.js';
 export { defaults } from './scheduler/options.js';
 export type { SchedulerEvents } from './scheduler/events.js';
 export type { PollEnd } from './scheduler/pass-poller.js';
+export type { StoreCall, StoreMethod } from './scheduler/timed-store.js';
 export type { SlotConfigInput, SlotKwargs, SlotConfig } from './scheduler/config.js';
 export { normalizeConfig } from './scheduler/config.js';
 export { parseDuration, type Duration } from './core/duration.js';

@@ -71,7 +71,10 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     this.name = this.options.name;
     this.owner = this.options.owner;
     this.logger = this.options.logger.child({ scheduler: this.name });
-    this.state = new SchedulerState(this.name, this.options);
+    this.state = new SchedulerState(this.name, this.options, {
+      watched: () => this.listenerCount('store:call') > 0,
+      told: (call) => this.notify('store:call', call),
+    });
     const notify: Notify = (event, ...args) => this.notify(event, ...args);
     this.batches = new StoreBatches((error, refs) => {
       // Not lost: sent again until the scheduler closes; should their lease lapse first, the store delivers them again.
