@@ -34,6 +34,12 @@ export interface InspectedSlot extends SlotState {
   /** False for a slot that is in the store but no longer in the config: it drains. */
   configured: boolean;
   backends: readonly string[];
+  /**
+   * The store's clock when the slot was read, as this process reckons it: the clock its last pass
+   * read, carried forward on this host's monotonic clock (this host's wall clock before any pass).
+   * Compare the slot's store-clock times with it, e.g. `storeNow - occupancy.lastKeepaliveAt`.
+   */
+  storeNow: number;
 }
 
 /**
@@ -209,10 +215,12 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     await this.state.ensureStore();
     const out: InspectedSlot[] = [];
     for (const [slotCls, store] of this.state.stores) {
-      for (const state of await store.inspect()) {
+      const slots = await store.inspect();
+      const storeNow = this.storeClocks.now(store);
+      for (const state of slots) {
         const config = this.state.slots.get(state.slotId);
         const configured = config?.slotCls === slotCls;
-        out.push({ ...state, slotCls, configured, backends: configured ? config.backends : [] });
+        out.push({ ...state, slotCls, configured, backends: configured ? config.backends : [], storeNow });
       }
     }
     return out;
