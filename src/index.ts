@@ -6,6 +6,7 @@ export {
   Scheduler,
   type BackendInput,
   type DroppedTask,
+  type HistorySize,
   type InspectedSlot,
   type ShutdownOptions,
   type ShutdownReport,

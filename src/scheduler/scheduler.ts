@@ -18,7 +18,7 @@ import { SchedulerState } from './scheduler-state.js';
 import type { SlotClass } from './slot-classes.js';
 import { StoreBatches } from './store-batches.js';
 import { StoreClocks } from './store-clocks.js';
-import { purgeName, readHistory } from './store-admin.js';
+import { historySize, purgeName, readHistory, type HistorySize } from './store-admin.js';
 import { TaskPath } from './task-path.js';
 import { Passes } from './passes.js';
 import { resolveShutdownOptions, Shutdown, type ShutdownOptions, type ShutdownParts } from './shutdown.js';
@@ -27,6 +27,7 @@ import type { ShutdownReport } from './shutdown-report.js';
 export type { BackendInput } from './backend-input.js';
 export type { ShutdownOptions } from './shutdown.js';
 export type { DroppedTask, ShutdownReport, ShutdownTask } from './shutdown-report.js';
+export type { HistorySize } from './store-admin.js';
 
 /** A slot as `inspect()` shows it: the store's state plus what this scheduler's config says of it. */
 export interface InspectedSlot extends SlotState {
@@ -287,6 +288,18 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
    */
   async history(query?: HistoryQuery): Promise<HistoryRecord[]> {
     return readHistory(this.state, this.options, query);
+  }
+
+  /**
+   * How many history records each store keeps for this scheduler name, by slot class, counted no
+   * further than `limit`: a bounded count, cheap on a large PostgreSQL table too. A store that
+   * cannot count them (a slot class of your own without `historySize`) is left out. Works from any
+   * process that shares the store, as `history` does.
+   * @defaultValue limit 100000
+   * @throws {ConfigError} for a bad limit
+   */
+  async historySize(options?: { limit?: number }): Promise<HistorySize[]> {
+    return historySize(this.state, options);
   }
 
   /**

@@ -43,6 +43,7 @@ const methods: readonly StoreMethod[] = [
   'subscribe',
   'inspect',
   'history',
+  'historySize',
   'purge',
   'close',
 ];
