@@ -8,6 +8,7 @@
  *   backends/*     the backends: Procrastinate
  *   src/scheduler  the Scheduler and its machinery; it builds the built-in stores
  *   src/service    the service config: a config file read into a Scheduler and its backends
+ *   src/http       what a scheduler shows over HTTP: its Prometheus metrics (task-semaphore/http)
  *   src/testing    the published conformance suites
  *   src/cli        the command line, which puts the rest together
  */
@@ -27,19 +28,19 @@ module.exports = {
       name: 'core-is-the-base',
       severity: 'error',
       from: { path: '^src/core/' },
-      to: { path: above('src/contracts', 'slots', 'backends', 'src/scheduler', 'src/service', 'src/testing', 'src/cli') },
+      to: { path: above('src/contracts', 'slots', 'backends', 'src/scheduler', 'src/service', 'src/http', 'src/testing', 'src/cli') },
     },
     {
       name: 'contracts-need-only-core',
       severity: 'error',
       from: { path: '^src/contracts/' },
-      to: { path: above('slots', 'backends', 'src/scheduler', 'src/service', 'src/testing', 'src/cli') },
+      to: { path: above('slots', 'backends', 'src/scheduler', 'src/service', 'src/http', 'src/testing', 'src/cli') },
     },
     {
       name: 'stores-need-only-core-and-contracts',
       severity: 'error',
       from: { path: '^slots/' },
-      to: { path: [above('backends', 'src/scheduler', 'src/service', 'src/testing', 'src/cli'), '^src/index\\.ts$'] },
+      to: { path: [above('backends', 'src/scheduler', 'src/service', 'src/http', 'src/testing', 'src/cli'), '^src/index\\.ts$'] },
     },
     {
       name: 'a-store-never-reaches-into-another',
@@ -51,19 +52,26 @@ module.exports = {
       name: 'backends-need-only-core-and-contracts',
       severity: 'error',
       from: { path: '^backends/' },
-      to: { path: [above('slots', 'src/scheduler', 'src/service', 'src/testing', 'src/cli'), '^src/index\\.ts$'] },
+      to: { path: [above('slots', 'src/scheduler', 'src/service', 'src/http', 'src/testing', 'src/cli'), '^src/index\\.ts$'] },
     },
     {
       name: 'the-scheduler-knows-no-backend',
       severity: 'error',
       from: { path: '^src/scheduler/' },
-      to: { path: [above('backends', 'src/service', 'src/testing', 'src/cli'), '^src/index\\.ts$'] },
+      to: { path: [above('backends', 'src/service', 'src/http', 'src/testing', 'src/cli'), '^src/index\\.ts$'] },
     },
     {
       name: 'the-service-sits-below-the-cli',
       severity: 'error',
       comment: 'The service puts the scheduler and the backends together for the CLI; only the CLI uses it.',
       from: { path: '^src/service/' },
+      to: { path: [above('src/testing', 'src/cli'), '^src/index\\.ts$'] },
+    },
+    {
+      name: 'http-sits-below-the-cli',
+      severity: 'error',
+      comment: 'What a scheduler shows over HTTP is built on the scheduler; the CLI may serve it, never the other way.',
+      from: { path: '^src/http/' },
       to: { path: [above('src/testing', 'src/cli'), '^src/index\\.ts$'] },
     },
     {

@@ -81,6 +81,7 @@ test('the packed package installs, imports, type-checks for Redis alone, and run
     'task-semaphore/backends/procrastinate',
     'task-semaphore/testing',
     'task-semaphore/service',
+    'task-semaphore/http',
     'task-semaphore/config.schema.json',
   ]);
   t.true(
