@@ -25,6 +25,7 @@ Options: --stores=memory,redis,postgres  --slot-counts=10,100,1000,10000  --pass
          --pass-budget=60 (s per slot count: fewer passes, at least 5, when they are slow)
          --autopipelining=on|off (of the benchmarks' ioredis clients; off, the default, is what
          the store uses for a client it opens from a URL)
+         --metrics (drain: with collectMetrics() attached, to measure what the metrics cost)
          procrastinate: --jobs=20000 --slots=10 --pool-size=10 --sql-batch=10 --latency-jobs=500
          --rounds=1 --warmup-jobs=2000
          --only=sql,sql-prepared,sql-batch,sql-lockstep,sql-redis-slots,sql-pg-slots,redis,postgres,graphile,graphile-lq,graphile-lq-batch,latency
@@ -54,6 +55,7 @@ function parseArgsOrExit() {
         target: { type: 'string', default: '11000' },
         'pass-budget': { type: 'string', default: '60' },
         autopipelining: { type: 'string', default: 'off' },
+        metrics: { type: 'boolean', default: false },
         jobs: { type: 'string', default: '20000' },
         'pool-size': { type: 'string', default: '10' },
         'sql-batch': { type: 'string', default: '10' },
@@ -209,13 +211,15 @@ try {
       print(table(rows));
       for (const note of notes) print(`\nnote: ${note}`);
     } else if (name === 'drain') {
-      print(`## Drain: ${fmt(int('tasks'), 0)} no-op tasks through ${int('slots')} slots, ${int('runs')} runs per store\n`);
+      const withMetrics = values.metrics === true ? ', collectMetrics() attached' : '';
+      print(`## Drain: ${fmt(int('tasks'), 0)} no-op tasks through ${int('slots')} slots, ${int('runs')} runs per store${withMetrics}\n`);
       const { rows } = await drain(services, {
         stores,
         tasks: int('tasks'),
         slots: int('slots'),
         runs: int('runs'),
         redisTarget: int('target'),
+        metrics: values.metrics === true,
       });
       print(table(rows));
     } else {

@@ -6,6 +6,7 @@ export {
   Scheduler,
   type BackendInput,
   type DroppedTask,
+  type HistorySize,
   type InspectedSlot,
   type ShutdownOptions,
   type ShutdownReport,
@@ -15,6 +16,8 @@ export type { SchedulerOptions, ResolvedOptions } from './scheduler/options.js';
 export type { RedisClientLike, PgPoolLike } from './core/connection-options.js';
 export { defaults } from './scheduler/options.js';
 export type { SchedulerEvents } from './scheduler/events.js';
+export type { PollEnd } from './scheduler/pass-poller.js';
+export type { StoreCall, StoreMethod } from './scheduler/timed-store.js';
 export type { SlotConfigInput, SlotKwargs, SlotConfig } from './scheduler/config.js';
 export { normalizeConfig } from './scheduler/config.js';
 export { parseDuration, type Duration } from './core/duration.js';

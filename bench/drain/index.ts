@@ -5,6 +5,7 @@
  * refilled together in a round (one `startMany` on Redis and PostgreSQL) without a pass.
  * Throughput is N ÷ (time from the first `schedule()` to the N-th `stopCallback`).
  */
+import { collectMetrics } from '../../src/http/index.js';
 import { Backend, Scheduler, type SchedulerOptions, type TaskContext } from '../../src/index.js';
 import type { Row } from '../harness/format.js';
 import type { RoundTrips } from '../harness/round-trips.js';
@@ -60,6 +61,8 @@ export interface DrainOptions {
   runs: number;
   /** tasks/s the Redis drain should reach. */
   redisTarget: number;
+  /** Attach `collectMetrics()` to each scheduler: what the metrics cost. */
+  metrics?: boolean;
 }
 
 export async function drain(services: Services, options: DrainOptions): Promise<{ rows: Row[]; runs: DrainRun[] }> {
@@ -68,10 +71,10 @@ export async function drain(services: Services, options: DrainOptions): Promise<
   for (const store of options.stores) {
     const { options: storeOptions, counter } = await countedStore(services, store);
     // One short unmeasured drain first: JIT, scripts cached on the server, pool connections open.
-    await drainOnce(storeOptions, Math.min(options.tasks, 2000), options.slots, undefined);
+    await drainOnce(storeOptions, Math.min(options.tasks, 2000), options.slots, undefined, options.metrics);
     const mine: DrainRun[] = [];
     for (let run = 0; run < options.runs; run++) {
-      const result = await drainOnce(storeOptions, options.tasks, options.slots, counter);
+      const result = await drainOnce(storeOptions, options.tasks, options.slots, counter, options.metrics);
       mine.push({ store, ...result });
     }
     runs.push(...mine);
@@ -85,9 +88,11 @@ async function drainOnce(
   tasks: number,
   slots: number,
   counter: RoundTrips | undefined,
+  metrics = false,
 ): Promise<{ tasksPerSec: number; requestsPerTask: number; passes: number }> {
   const backend = new NoOp(tasks);
   const scheduler = new Scheduler({ name: uniqueName('drain'), timeout: '5m', ...storeOptions });
+  const collected = metrics ? collectMetrics(scheduler) : undefined;
   scheduler.registerBackend('NoOp', backend);
   let passes = 0;
   scheduler.on('pass:end', () => void passes++);
@@ -105,6 +110,7 @@ async function drainOnce(
     const requests = counter?.total ?? 0;
     return { tasksPerSec: (tasks / elapsedMs) * 1000, requestsPerTask: requests / tasks, passes };
   } finally {
+    collected?.close();
     await scheduler.close();
   }
 }

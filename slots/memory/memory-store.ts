@@ -337,6 +337,10 @@ export class MemorySlotStore implements SlotStore {
     return newestHistory([matching], query.limit).map((record) => ({ ...record }));
   }
 
+  async historySize(limit: number): Promise<number> {
+    return Math.min(this.ended?.length ?? 0, limit);
+  }
+
   async purge(options: { force: boolean }): Promise<PurgeResult> {
     const now = this.now();
     const running: PurgeRefused['running'] = [];

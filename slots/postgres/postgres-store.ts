@@ -427,6 +427,12 @@ export class PostgresSlotStore implements SlotStore {
     }));
   }
 
+  /** One statement (sql/history-size.sql), which counts no row past the limit. */
+  async historySize(limit: number): Promise<number> {
+    const { rows } = await this.query<{ records: string }>('historySize', [this.name, limit]);
+    return Number(rows[0]!.records);
+  }
+
   /** One statement (sql/purge.sql): every row of the name, or none. */
   async purge(options: { force: boolean }): Promise<PurgeResult> {
     const row = (await this.query<PurgeRow>('purge', [this.name, options.force])).rows[0]!;

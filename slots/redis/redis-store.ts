@@ -440,6 +440,15 @@ export class RedisSlotStore implements SlotStore {
     return newestHistory([matching], query.limit);
   }
 
+  /** The history stream's length (`XLEN`, O(1)); it may exceed `maxEntries` a little, as it is trimmed approximately. */
+  async historySize(limit: number): Promise<number> {
+    try {
+      return Math.min(await this.client.xlen(this.keys.history), limit);
+    } catch (error) {
+      throw storeFailure('Redis', this.url, 'history-size', error);
+    }
+  }
+
   /** Removes the name's keys in one run of purge-10.lua, or says what holds its slots. */
   async purge(options: { force: boolean }): Promise<PurgeResult> {
     const reply = await this.run<[number, ...unknown[]]>(scripts.purge, this.endKeys, [options.force ? '1' : '0']);

@@ -388,6 +388,13 @@ export interface SlotStore {
    */
   history?(query: NormalizedHistoryQuery): Promise<HistoryRecord[]>;
   /**
+   * Optional, with `history`: how many records of ended occupancies the store keeps for the
+   * scheduler name (running occupancies are none), counted no further than `limit`: the smaller of
+   * the two. Read only, one round trip, and bounded by `limit` however large the history: cheap
+   * enough to ask on every metrics scrape.
+   */
+  historySize?(limit: number): Promise<number>;
+  /**
    * Optional: removes everything the store keeps for the scheduler name (slots, token counter
    * where it is the name's own, ended records, outbox, delivery log, history) in one atomic
    * step, and nothing of other names. Refuses, changing nothing, while a slot is running (overdue

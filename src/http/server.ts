@@ -1,9 +1,10 @@
 /**
- * The HTTP endpoint of a scheduler, on fastify: health, the slots and history as JSON, and the
- * control API of tasks. Off unless started; bound to 127.0.0.1 unless told otherwise. Requests are
+ * The HTTP endpoint of a scheduler, on fastify: health, Prometheus metrics, the slot board, the
+ * slots and history as JSON, and the control API of tasks. Off unless started; bound to 127.0.0.1 unless told otherwise. Requests are
  * logged (method, route, status, time) at debug, never their headers: the token stays out of logs.
  */
 import Fastify, { type FastifyInstance } from 'fastify';
+import type { Registry } from 'prom-client';
 import { maxTaskIdBytes } from '../contracts/task-id.js';
 import { silentLogger, type Logger } from '../core/logger.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
@@ -12,6 +13,7 @@ import type { HttpContext } from './context.js';
 import { closeUnusedConnections } from './connections.js';
 import { errorHandler, sendError } from './errors.js';
 import { HealthMonitor } from './health.js';
+import { collectMetrics, type SchedulerMetrics } from './metrics.js';
 import { resolveHttpOptions, type HttpOptions, type ResolvedHttpOptions } from './http-options.js';
 import { boardRoutes } from './routes/board.js';
 import { readRoutes } from './routes/read.js';
@@ -20,6 +22,11 @@ import { taskRoutes } from './routes/tasks.js';
 export interface HttpServerOptions extends HttpOptions {
   /** Where request failures (and, at debug, every request) are logged. @defaultValue none */
   logger?: Logger;
+  /**
+   * The prom-client registry `/metrics` serves, the scheduler's metrics added to it: yours, to
+   * serve your own metrics beside them. @defaultValue a new one, with the process's default metrics
+   */
+  registry?: Registry;
 }
 
 /** A running endpoint. */
@@ -28,7 +35,7 @@ export class HttpServer {
     readonly app: FastifyInstance,
     /** `http://host:port`, with the port actually bound. */
     readonly url: string,
-    private readonly health: HealthMonitor,
+    private readonly parts: { health: HealthMonitor; metrics: SchedulerMetrics },
   ) {}
 
   /**
@@ -36,10 +43,10 @@ export class HttpServer {
    * @throws ConfigError for bad options; the listen error (a port in use) as is
    */
   static async start(scheduler: Scheduler, options: HttpServerOptions = {}): Promise<HttpServer> {
-    const { logger, ...http } = options;
+    const { logger, registry, ...http } = options;
     const resolved = resolveHttpOptions(http, 'http');
     const log = logger ?? silentLogger();
-    const { app, health } = buildHttpApp(scheduler, resolved, log);
+    const { app, ...parts } = buildHttpApp(scheduler, resolved, log, registry);
     if (!isLoopback(resolved.host) && !resolved.guardReads) {
       // Task ids, holders and history are the operator's business: say so when they leave the host.
       log.warn('the HTTP endpoint listens beyond this host with its read routes open: set http.guardReads, or bind 127.0.0.1', {
@@ -49,19 +56,21 @@ export class HttpServer {
     try {
       await app.listen({ host: resolved.host, port: resolved.port });
     } catch (error) {
-      health.close();
+      parts.health.close();
+      parts.metrics.close();
       await app.close();
       throw error;
     }
     const address = app.server.address();
     const port = typeof address === 'object' && address !== null ? address.port : resolved.port;
     const host = resolved.host.includes(':') ? `[${resolved.host}]` : resolved.host;
-    return new HttpServer(app, `http://${host}:${port}`, health);
+    return new HttpServer(app, `http://${host}:${port}`, parts);
   }
 
   /** Stops listening; requests under way finish first. */
   async close(): Promise<void> {
-    this.health.close();
+    this.parts.health.close();
+    this.parts.metrics.close();
     await this.app.close();
   }
 }
@@ -71,7 +80,8 @@ export function buildHttpApp(
   scheduler: Scheduler,
   options: ResolvedHttpOptions,
   logger: Logger,
-): { app: FastifyInstance; health: HealthMonitor } {
+  registry?: Registry,
+): { app: FastifyInstance; health: HealthMonitor; metrics: SchedulerMetrics } {
   const app = Fastify({
     logger: false,
     bodyLimit: options.bodyLimit,
@@ -79,8 +89,17 @@ export function buildHttpApp(
     routerOptions: { maxParamLength: 3 * maxTaskIdBytes },
   });
   const health = new HealthMonitor(scheduler, options.staleAfterMs);
+  const metrics = collectMetrics(scheduler, registry ? { registry } : { defaultMetrics: true });
   const guard = requireToken(options.token);
-  const context: HttpContext = { scheduler, options, logger, health, guard, readGuard: options.guardReads ? guard : undefined };
+  const context: HttpContext = {
+    scheduler,
+    options,
+    logger,
+    health,
+    metrics,
+    guard,
+    readGuard: options.guardReads ? guard : undefined,
+  };
 
   closeUnusedConnections(app);
   app.setErrorHandler(errorHandler(logger));
@@ -98,7 +117,7 @@ export function buildHttpApp(
   readRoutes(app, context);
   taskRoutes(app, context);
   boardRoutes(app, context);
-  return { app, health };
+  return { app, health, metrics };
 }
 
 /** Whether `host` is this machine only: the routes are then out of the network's reach. */

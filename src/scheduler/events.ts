@@ -1,6 +1,8 @@
 import type { RejectReason } from '../contracts/backend.js';
 import type { EndedOccupancy, Occupancy, SlotId } from '../contracts/store.js';
 import type { PassReport } from '../contracts/results.js';
+import type { PollEnd } from './pass-poller.js';
+import type { StoreCall } from './timed-store.js';
 import type { ShutdownReport, ShutdownTask } from './shutdown-report.js';
 
 /**
@@ -16,10 +18,21 @@ export interface SchedulerEvents {
   'task:stop': [ended: EndedOccupancy];
   /** A polled task id was not started; `reason` and `retryAfterMs` as in `RejectInfo`. */
   'task:reject': [info: { backend: string; taskId: string; slotId: SlotId; reason: RejectReason; retryAfterMs?: number }];
+  /**
+   * A backend's `poll` or `pollBatch` answered, in `durationMs`, with `found` task ids (0: it had
+   * nothing). A poll that fails emits `poll:error` instead.
+   */
+  'poll:end': [info: PollEnd];
   /** A poll threw, hung past `pollTimeout` or returned a bad value; the pass went on. */
   'poll:error': [info: { backend: string; slotId: SlotId; error: Error }];
   /** A backend callback threw or hung; the scheduler went on. */
   'callback:error': [info: { backend: string; callback: string; taskId: string; error: Error }];
+  /**
+   * A call to one of the stores this scheduler opened settled (one round trip, but for `init`
+   * and `history`), with `error` when it failed. Calls are timed only while this event has a
+   * listener.
+   */
+  'store:call': [call: StoreCall];
   /** A pass finished. */
   'pass:end': [report: PassReport];
   /** A refill round finished: slots kept by local stops were filled (or released) without a pass. */

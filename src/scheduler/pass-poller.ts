@@ -1,11 +1,27 @@
+import { performance } from 'node:perf_hooks';
 import { canPollBatch, type Backend, type PollContext } from '../contracts/backend.js';
 import type { SlotId } from '../contracts/store.js';
 import { taskIdProblem } from '../contracts/task-id.js';
 import { callWithTimeout } from '../core/call.js';
 import { PollResultError } from '../core/errors.js';
 
-/** How the poller reports a failed poll (logged and emitted by the scheduler). */
-export type PollFailure = (backend: string, slotId: SlotId, error: Error) => void;
+/** What a poll that answered reports: the scheduler emits it as `poll:end`. */
+export interface PollEnd {
+  backend: string;
+  /** The slot the poll was made for (a batch poll: the slot that asked first). */
+  slotId: SlotId;
+  durationMs: number;
+  /** How many task ids the poll returned: 0 for an empty poll; a batch poll may return several. */
+  found: number;
+}
+
+/** How the poller reports each poll to the scheduler, which logs and emits them. */
+export interface PollReports {
+  /** A poll answered (`poll:end`). */
+  answered(end: PollEnd): void;
+  /** A poll threw, hung or returned a bad value (`poll:error`). */
+  failed(backend: string, slotId: SlotId, error: Error): void;
+}
 
 /** A polled id that no slot started, with what its backend must hear (see `RejectInfo`). */
 export interface Unstarted {
@@ -51,7 +67,7 @@ export class PassPoller {
   constructor(
     private readonly backends: ReadonlyMap<string, Backend>,
     private readonly pollTimeoutMs: number,
-    private readonly onFailure: PollFailure,
+    private readonly reports: PollReports,
   ) {}
 
   /**
@@ -124,6 +140,7 @@ export class PassPoller {
     const controller = new AbortController();
     const context: PollContext = { slotId, backend: name, signal: controller.signal };
     this.polls++;
+    const began = performance.now();
     try {
       if (canPollBatch(backend) && wanted > 1) {
         const ids = await callWithTimeout(
@@ -134,9 +151,9 @@ export class PassPoller {
           controller,
         );
         if (!Array.isArray(ids)) throw new PollResultError(name, slotId, ids);
-        const valid = ids
-          .map((id) => taskIdOf(id, name, slotId))
-          .filter((id): id is string => id !== null && this.isValid(id, name, slotId));
+        const found = ids.map((id) => taskIdOf(id, name, slotId)).filter((id): id is string => id !== null);
+        this.reports.answered({ backend: name, slotId, durationMs: performance.now() - began, found: found.length });
+        const valid = found.filter((id) => this.isValid(id, name, slotId));
         // Fewer ids than asked: the backend is drained for this pass once the buffer is.
         if (valid.length < wanted) valid.push(EXHAUSTED);
         this.buffers.set(name, valid);
@@ -144,10 +161,11 @@ export class PassPoller {
       }
       const result = await callWithTimeout(() => backend.poll(context), this.pollTimeoutMs, 'poll', { backend: name, slotId }, controller);
       const taskId = taskIdOf(result, name, slotId);
+      this.reports.answered({ backend: name, slotId, durationMs: performance.now() - began, found: taskId === null ? 0 : 1 });
       // Polled again, a source that does not claim would return the same bad id: not this pass.
       return taskId === null || this.isValid(taskId, name, slotId) ? taskId : null;
     } catch (error) {
-      this.onFailure(name, slotId, error as Error);
+      this.reports.failed(name, slotId, error as Error);
       return null;
     }
   }

@@ -8,6 +8,7 @@ import type { Notify } from './events.js';
 import type { LocalTasks } from './local-tasks.js';
 import type { ResolvedOptions } from './options.js';
 import { builtinSlotClasses, type SlotClass } from './slot-classes.js';
+import { timedStore, type StoreCallWatch } from './timed-store.js';
 
 /**
  * What a Scheduler and its task path share: the registered backends and slot classes, the stores
@@ -31,9 +32,11 @@ export class SchedulerState {
   /** Set once the stores close: until then, keepalive/stop/cancel still work, so backends can end their tasks while closing. */
   storesClosed = false;
 
+  /** @param storeCalls - who hears of each call to the stores built here (`store:call`) */
   constructor(
     private readonly name: string,
     private readonly options: ResolvedOptions,
+    private readonly storeCalls: StoreCallWatch,
   ) {}
 
   /** Registers a backend under a name that slot configs list. Re-registering a name replaces it. */
@@ -48,14 +51,14 @@ export class SchedulerState {
     return slot && this.stores.get(slot.slotCls);
   }
 
-  /** The store of a slot class, built on first use. */
+  /** The store of a slot class, built on first use, its calls timed (see timed-store.ts). */
   async storeOf(slotCls: string): Promise<SlotStore> {
     let store = this.stores.get(slotCls);
     if (!store) {
       // Only defaultSlotClass can be unregistered here: load() checked the classes its config names.
       const slotClass = this.slotClasses.get(slotCls);
       if (!slotClass) throw unknownSlotClass('defaultSlotClass', slotCls, [...this.slotClasses.keys()]);
-      store = await slotClass({ name: this.name, options: this.options });
+      store = timedStore(await slotClass({ name: this.name, options: this.options }), slotCls, this.storeCalls);
       this.stores.set(slotCls, store);
     }
     return store;

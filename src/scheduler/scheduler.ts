@@ -18,7 +18,7 @@ import { SchedulerState } from './scheduler-state.js';
 import type { SlotClass } from './slot-classes.js';
 import { StoreBatches } from './store-batches.js';
 import { StoreClocks } from './store-clocks.js';
-import { purgeName, readHistory } from './store-admin.js';
+import { historySize, purgeName, readHistory, type HistorySize } from './store-admin.js';
 import { TaskPath } from './task-path.js';
 import { Passes } from './passes.js';
 import { resolveShutdownOptions, Shutdown, type ShutdownOptions, type ShutdownParts } from './shutdown.js';
@@ -27,6 +27,7 @@ import type { ShutdownReport } from './shutdown-report.js';
 export type { BackendInput } from './backend-input.js';
 export type { ShutdownOptions } from './shutdown.js';
 export type { DroppedTask, ShutdownReport, ShutdownTask } from './shutdown-report.js';
+export type { HistorySize } from './store-admin.js';
 
 /** A slot as `inspect()` shows it: the store's state plus what this scheduler's config says of it. */
 /** What `status()` says of a scheduler: its own state, without a store round trip. */
@@ -48,6 +49,12 @@ export interface InspectedSlot extends SlotState {
   /** False for a slot that is in the store but no longer in the config: it drains. */
   configured: boolean;
   backends: readonly string[];
+  /**
+   * The store's clock when the slot was read, as this process reckons it: the clock its last pass
+   * read, carried forward on this host's monotonic clock (this host's wall clock before any pass).
+   * Compare the slot's store-clock times with it, e.g. `storeNow - occupancy.lastKeepaliveAt`.
+   */
+  storeNow: number;
 }
 
 /**
@@ -85,7 +92,10 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     this.name = this.options.name;
     this.owner = this.options.owner;
     this.logger = this.options.logger.child({ scheduler: this.name });
-    this.state = new SchedulerState(this.name, this.options);
+    this.state = new SchedulerState(this.name, this.options, {
+      watched: () => this.listenerCount('store:call') > 0,
+      told: (call) => this.notify('store:call', call),
+    });
     const notify: Notify = (event, ...args) => this.notify(event, ...args);
     this.batches = new StoreBatches((error, refs) => {
       // Not lost: sent again until the scheduler closes; should their lease lapse first, the store delivers them again.
@@ -238,10 +248,12 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     await this.state.ensureStore();
     const out: InspectedSlot[] = [];
     for (const [slotCls, store] of this.state.stores) {
-      for (const state of await store.inspect()) {
+      const slots = await store.inspect();
+      const storeNow = this.storeClocks.now(store);
+      for (const state of slots) {
         const config = this.state.slots.get(state.slotId);
         const configured = config?.slotCls === slotCls;
-        out.push({ ...state, slotCls, configured, backends: configured ? config.backends : [] });
+        out.push({ ...state, slotCls, configured, backends: configured ? config.backends : [], storeNow });
       }
     }
     return out;
@@ -308,6 +320,18 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
    */
   async history(query?: HistoryQuery): Promise<HistoryRecord[]> {
     return readHistory(this.state, this.options, query);
+  }
+
+  /**
+   * How many history records each store keeps for this scheduler name, by slot class, counted no
+   * further than `limit`: a bounded count, cheap on a large PostgreSQL table too. A store that
+   * cannot count them (a slot class of your own without `historySize`) is left out. Works from any
+   * process that shares the store, as `history` does.
+   * @defaultValue limit 100000
+   * @throws {ConfigError} for a bad limit
+   */
+  async historySize(options?: { limit?: number }): Promise<HistorySize[]> {
+    return historySize(this.state, options);
   }
 
   /**

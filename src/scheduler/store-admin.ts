@@ -1,5 +1,5 @@
 /**
- * The scheduler's admin calls on its name's stores: `history()` and `purge()`. Like `keepalive`,
+ * The scheduler's admin calls on its name's stores: `history()`, `historySize()` and `purge()`. Like `keepalive`,
  * they work in a process that never loaded a config (a CLI, an admin script): the default slot
  * class's store is opened for them.
  */
@@ -7,11 +7,25 @@ import * as z from 'zod/mini';
 import { newestHistory, normalizeHistoryQuery, type HistoryQuery } from '../contracts/history.js';
 import type { HistoryRecord, PurgeResult } from '../contracts/store.js';
 import { SchedulerStateError } from '../core/errors.js';
-import { flag, parseOptions, strictObject } from '../core/option-schema.js';
+import { flag, integer, parseOptions, strictObject } from '../core/option-schema.js';
 import type { ResolvedOptions } from './options.js';
 import type { SchedulerState } from './scheduler-state.js';
 
 const purgeSchema = strictObject({ force: z._default(flag(), false) }, 'allowed: an object with force, optional');
+
+/** The most records `historySize()` counts by default: a bounded count stays cheap on a table of millions. */
+export const historySizeLimit = 100_000;
+
+const historySizeSchema = strictObject(
+  { limit: z._default(integer(1, { allowed: 'allowed: a positive integer' }), historySizeLimit) },
+  'allowed: an object with limit, optional',
+);
+
+/** How many records one slot class's store keeps (see {@link historySize}). */
+export interface HistorySize {
+  slotClass: string;
+  records: number;
+}
 
 /**
  * The records of the stores the scheduler has open that match `query`, with the occupancies
@@ -30,6 +44,21 @@ export async function readHistory(state: SchedulerState, options: ResolvedOption
     lists.push(await store.history(normalized));
   }
   return newestHistory(lists, normalized.limit);
+}
+
+/**
+ * How many history records each open store keeps for the name, counted no further than `limit`,
+ * in the order the stores opened; a store that cannot count them (no `historySize`) is left out.
+ * @throws {ConfigError} for bad options
+ */
+export async function historySize(state: SchedulerState, options?: { limit?: number }): Promise<HistorySize[]> {
+  const { limit } = parseOptions(historySizeSchema, options ?? {}, (path) => `historySize(options${path ? `.${path}` : ''})`);
+  await state.ensureStore();
+  const sizes: HistorySize[] = [];
+  for (const [slotClass, store] of state.stores) {
+    if (store.historySize) sizes.push({ slotClass, records: await store.historySize(limit) });
+  }
+  return sizes;
 }
 
 /**

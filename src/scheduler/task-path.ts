@@ -136,9 +136,12 @@ export class TaskPath {
     if (event === 'pass:end') this.passesBegun++;
     const began = performance.now();
     const report: PassReport = { started: 0, ended: 0, released: 0, polls: 0, durationMs: 0 };
-    const poller = new PassPoller(state.backends, options.pollTimeoutMs, (backend, slotId, error) => {
-      logger.error('poll failed', { backend, slotId, ...errorFields(error) });
-      notify('poll:error', { backend, slotId, error });
+    const poller = new PassPoller(state.backends, options.pollTimeoutMs, {
+      answered: (end) => notify('poll:end', end),
+      failed: (backend, slotId, error) => {
+        logger.error('poll failed', { backend, slotId, ...errorFields(error) });
+        notify('poll:error', { backend, slotId, error });
+      },
     });
     try {
       await fill(poller, report);

@@ -6,7 +6,7 @@
  * first; `purge` removes everything of one name, or nothing while its slots are busy. They check
  * stores that have `history` and `purge` (or whose factory sets `history`).
  */
-import type { Macro, TestFn } from 'ava';
+import type { ExecutionContext, Macro, TestFn } from 'ava';
 import { normalizeHistoryQuery, type HistoryQuery } from '../contracts/history.js';
 import type { EndedOccupancy, HistoryRecord, Occupancy } from '../contracts/store.js';
 import {
@@ -28,6 +28,15 @@ import {
 function history(h: Harness, query: HistoryQuery = {}): Promise<HistoryRecord[]> {
   must(h.store.history, `${h.store.kind} has no history()`);
   return h.store.history(normalizeHistoryQuery({ limit: 10_000, ...query }));
+}
+
+/** A case of a store that counts its history (`historySize`); passes on a store without it. */
+function counted(body: (t: ExecutionContext<unknown>, h: Harness, size: (limit: number) => Promise<number>) => Promise<void>): CaseBody {
+  return async (t, h) => {
+    const { store } = h;
+    if (store.historySize) await body(t, h, (limit) => store.historySize!(limit));
+    else t.pass(`${store.kind} has no historySize`);
+  };
 }
 
 function purge(h: Harness, force: boolean) {
@@ -282,6 +291,29 @@ export function registerHistoryCases<C>(test: TestFn<C>, contract: Macro<[StoreF
   );
 
   test(
+    'historySize counts the records kept, not the running occupancies, and no further than its limit',
+    contract,
+    factory,
+    counted(async (t, h, size) => {
+      await h.init(['1', '2', '3', '4']);
+      t.is(await size(100), 0, 'no record yet');
+      for (const taskId of ['task-a', 'task-b', 'task-c']) {
+        await h.run('1', taskId);
+        ok(await h.end(taskId), `end of ${taskId}`);
+      }
+      await h.run('3', 'task-running');
+      // Last: only the reaper's pass, after the wait, may reap it.
+      await h.run('2', 'task-timeout', { timeoutMs: timing.short });
+      t.is(await size(100), 3, 'three ended, two running');
+      await sleep(timing.wait);
+      await h.pass('reaper', []);
+      t.is(await size(100), 4, 'a reaped occupancy is a record too');
+      t.is(await size(2), 2, 'counted no further than the limit');
+      t.is(await size(4), 4);
+    }),
+  );
+
+  test(
     'with the history off, ends write no record; running occupancies are still listed',
     contractMacro(test, { history: false }),
     factory,
@@ -299,6 +331,7 @@ export function registerHistoryCases<C>(test: TestFn<C>, contract: Macro<[StoreF
         (await history(h)).map((r) => [r.taskId, r.outcome]),
         [['task-running', 'running']],
       );
+      if (h.store.historySize) t.is(await h.store.historySize(100), 0, 'historySize: no record');
     }),
   );
 
@@ -417,6 +450,23 @@ export function registerHistoryCases<C>(test: TestFn<C>, contract: Macro<[StoreF
   );
 
   if (factory.createPeers) {
+    test('historySize counts only its own name’s records', peersMacro(test), factory, ['a', 'b'], async (t, stores) => {
+      const [a, b] = stores as [Harness, Harness];
+      if (!a.store.historySize || !b.store.historySize) {
+        t.pass(`${a.store.kind} has no historySize`);
+        return;
+      }
+      await Promise.all([a.init(['1']), b.init(['1'])]);
+      for (const taskId of ['task-1', 'task-2']) {
+        await a.run('1', taskId);
+        ok(await a.end(taskId), `end of ${taskId}`);
+      }
+      await b.run('1', 'task-1');
+      ok(await b.end('task-1'), 'end');
+      t.is(await a.store.historySize(100), 2);
+      t.is(await b.store.historySize(100), 1);
+    });
+
     test('purge leaves the other scheduler names sharing the backing alone', peersMacro(test), factory, ['a', 'b'], async (t, stores) => {
       const [a, b] = stores as [Harness, Harness];
       if (!((a.store.history && a.store.purge) || factory.history)) {

@@ -257,3 +257,23 @@ test('an endpoint bound beyond this host with open reads is logged as a warning;
   t.deepEqual(await warnings({ host: '0.0.0.0', token, guardReads: true }), []);
   t.deepEqual(await warnings({}), [], '127.0.0.1 by default');
 });
+
+test('/metrics serves the scheduler in Prometheus text format, behind the token with guardReads', async (t) => {
+  const { scheduler } = await running(t, redisKind);
+  const { server, post } = await serve(t, scheduler);
+  await post('/tasks/task-a/stop', { status: 'succeeded' });
+  const response = await fetch(`${server.url}/metrics`);
+  t.is(response.status, 200);
+  t.regex(response.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
+  const text = await response.text();
+  const name = JSON.stringify(scheduler.name);
+  t.true(text.includes(`task_semaphore_slots{scheduler=${name},slot_class="RedisSlot",backend="work",status="running"} 1`), text);
+  t.true(text.includes(`task_semaphore_slots{scheduler=${name},slot_class="RedisSlot",backend="work",status="idle"} 2`));
+  // Counted from this process's events since the endpoint started: the stop made over HTTP.
+  t.true(text.includes(`task_semaphore_tasks_ended_total{scheduler=${name},backend="work",reason="stopped"} 1`));
+  t.regex(text, /^process_cpu_user_seconds_total /m, "the process's default metrics too");
+
+  const guarded = await serve(t, scheduler, { guardReads: true });
+  t.is((await guarded.call('/metrics')).status, 401);
+  t.is((await fetch(`${guarded.server.url}/metrics`, { headers: bearer })).status, 200);
+});

@@ -29,6 +29,13 @@ test('python-config loads a config of the Python original', async (t) => {
   t.regex(await example('python-config.js'), /2 slots loaded; pass polled 1 time/);
 });
 
+test('metrics: the counters of 3 tasks, as /metrics serves them', async (t) => {
+  t.deepEqual((await example('metrics.js')).trim().split('\n'), [
+    'task_semaphore_tasks_started_total{scheduler="reports",backend="Reports"} 3',
+    'task_semaphore_tasks_ended_total{scheduler="reports",backend="Reports",reason="stopped"} 3',
+  ]);
+});
+
 test('redis-fleet: two processes share 4 Redis slots', async (t) => {
   (await connectRedis()).disconnect();
   t.regex(await example('redis-fleet/main.js'), /12 reports done by 2 processes; at most [1-4] ran at once/);

@@ -1,5 +1,5 @@
 /**
- * `scheduler.history()` and `scheduler.purge()` on the three built-in slot kinds, on the real
+ * `scheduler.history()`, `historySize()` and `purge()` on the three built-in slot kinds, on the real
  * servers: a known sequence of tasks, read back with filters from a process that never loaded a
  * config (as the CLI reads it); bad queries; a task whose process died reported `dropped` once
  * its slot is reaped; and the option `history: false`.
@@ -62,6 +62,8 @@ for (const kind of [memoryKind, redisKind, postgresKind] as SlotKind[]) {
     t.deepEqual(await ids({ endedBefore: new Date(0) }), []);
     t.is((await admin.history({ limit: 2 })).length, 2);
     t.deepEqual(await scheduler.history({ taskId: ['ok', 'stay'] }), await admin.history({ taskId: ['ok', 'stay'] }), 'the same from both');
+    t.deepEqual(await admin.historySize(), [{ slotClass: kind.label, records: 4 }], 'four records kept; the running task is none');
+    t.deepEqual(await scheduler.historySize({ limit: 3 }), [{ slotClass: kind.label, records: 3 }], 'counted no further than the limit');
 
     // The loaded scheduler would purge its own state: refused. The admin one refuses while a task runs.
     await t.throwsAsync(scheduler.purge({ force: true }), { instanceOf: SchedulerStateError, message: /loaded a config/ });
@@ -72,6 +74,7 @@ for (const kind of [memoryKind, redisKind, postgresKind] as SlotKind[]) {
     await scheduler.close();
     t.like(await admin.purge(), { purged: true, slots: 5, dropped: [] });
     t.deepEqual(await admin.history(), []);
+    t.deepEqual(await admin.historySize(), [{ slotClass: kind.label, records: 0 }]);
   });
 
   test(`${kind.label}: a task whose process died is reported dropped once a pass reaps its slot`, async (t) => {
@@ -110,6 +113,11 @@ for (const kind of [memoryKind, redisKind, postgresKind] as SlotKind[]) {
     }
     const badId = await t.throwsAsync(admin.history({ taskId: ['fine', 'a\u0000b'] }), { instanceOf: TaskIdError });
     t.is(badId?.field, 'history(query.taskId[1])');
+    await t.throwsAsync(admin.historySize({ limit: 0 }), {
+      instanceOf: ConfigError,
+      message: /^historySize\(options\.limit\): got 0; allowed: a positive integer/,
+    });
+    await t.throwsAsync(admin.historySize({ limits: 5 } as never), { instanceOf: ConfigError, message: /^historySize\(options\.limits\)/ });
     await t.throwsAsync(admin.purge({ forse: true } as never), { instanceOf: ConfigError, message: /^purge\(options\.forse\)/ });
     await t.throwsAsync(admin.purge({ force: 'yes' } as never), {
       instanceOf: ConfigError,

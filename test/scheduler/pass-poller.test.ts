@@ -5,7 +5,7 @@
 import test from 'ava';
 import { Backend, type PollContext } from '../../src/contracts/backend.js';
 import { CallTimeoutError, PollResultError } from '../../src/core/errors.js';
-import { PassPoller } from '../../src/scheduler/pass-poller.js';
+import { PassPoller, type PollEnd } from '../../src/scheduler/pass-poller.js';
 
 /** A backend whose poll answers from a script; records every call. */
 class Scripted extends Backend {
@@ -40,12 +40,14 @@ interface Failure {
   error: Error;
 }
 
-function poller(backends: Record<string, Backend>, pollTimeoutMs = 1000): { poller: PassPoller; failures: Failure[] } {
+function poller(backends: Record<string, Backend>, pollTimeoutMs = 1000): { poller: PassPoller; failures: Failure[]; answers: PollEnd[] } {
   const failures: Failure[] = [];
-  const instance = new PassPoller(new Map(Object.entries(backends)), pollTimeoutMs, (backend, slotId, error) =>
-    failures.push({ backend, slotId, error }),
-  );
-  return { poller: instance, failures };
+  const answers: PollEnd[] = [];
+  const instance = new PassPoller(new Map(Object.entries(backends)), pollTimeoutMs, {
+    answered: (end) => answers.push(end),
+    failed: (backend, slotId, error) => failures.push({ backend, slotId, error }),
+  });
+  return { poller: instance, failures, answers };
 }
 
 /** Ids 'prefix-1', 'prefix-2', … one per call. */
@@ -411,5 +413,31 @@ test('a failed call does not block the next call for that backend, nor other bac
   const { poller: p, failures } = poller({ a, b });
   const results = await Promise.all([p.next('a', '1', 1), p.next('b', '1', 1), p.next('a', '2', 1), p.next('b', '2', 1)]);
   t.deepEqual(results, [null, 'b-1', null, 'b-2']);
+  t.is(failures.length, 1);
+});
+
+test('each poll that answers is reported with its backend, slot, duration and how many ids it found; a failed one is not', async (t) => {
+  const a = new Scripted((call) => (call === 1 ? new Promise((resolve) => setTimeout(() => resolve('a-1'), 20)) : null));
+  const b = new Batching(() => ['b-1', 'b-2', null]);
+  const c = new Scripted(() => {
+    throw new Error('down');
+  });
+  const { poller: p, answers, failures } = poller({ a, b, c });
+  t.is(await p.next('a', '1', 1), 'a-1');
+  t.is(await p.next('a', '2', 1), null);
+  t.is(await p.next('b', '3', 3), 'b-1');
+  t.is(await p.next('b', '4', 3), 'b-2');
+  t.is(await p.next('c', '5', 1), null);
+  t.deepEqual(
+    answers.map(({ backend, slotId, found }) => ({ backend, slotId, found })),
+    [
+      { backend: 'a', slotId: '1', found: 1 },
+      { backend: 'a', slotId: '2', found: 0 },
+      { backend: 'b', slotId: '3', found: 2 },
+    ],
+    'one report per call: the batch once, the failed poll not at all',
+  );
+  t.true(answers[0]!.durationMs >= 15, `the slow poll took ${answers[0]!.durationMs} ms`);
+  t.true(answers.every((answer) => answer.durationMs >= 0));
   t.is(failures.length, 1);
 });

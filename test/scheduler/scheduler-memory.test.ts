@@ -502,3 +502,22 @@ for (const how of ['throws', 'hangs'] as const) {
     t.like(backend.stopped[0], { taskId: 't-1', reason: 'start_failed' });
   });
 }
+
+test("inspect() gives the store's clock as this process last read it: host time before any pass, the store's after", async (t) => {
+  const aheadMs = 3_600_000; // a store whose clock is an hour ahead of this host's
+  const scheduler = new Scheduler({ name: schedulerName(), defaultSlotClass: 'Ahead', logger: false });
+  t.teardown(() => scheduler.close());
+  scheduler.registerSlotClass('Ahead', () => new MemorySlotStore({ now: () => Date.now() + aheadMs }));
+  scheduler.registerBackend('q', new Queue(['a-1']));
+  await scheduler.load([{ slotId: 1, backends: ['q'] }]);
+  const before = await scheduler.inspect();
+  t.true(Math.abs(before[0]!.storeNow - Date.now()) < 1000, 'no pass yet: this host’s clock');
+  await scheduler.schedule();
+  const [slot] = await scheduler.inspect();
+  t.true(
+    Math.abs(slot!.storeNow - (Date.now() + aheadMs)) < 1000,
+    `after a pass, the store's clock (${slot!.storeNow - Date.now()} ms ahead)`,
+  );
+  const age = slot!.storeNow - slot!.occupancy!.lastKeepaliveAt;
+  t.true(age >= 0 && age < 1000, `the task's keepalive age on the store's clock: ${age} ms`);
+});

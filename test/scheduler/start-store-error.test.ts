@@ -4,11 +4,8 @@
  * the pass still fails with the store's error, and once the store is back the ids run. On real
  * Redis and PostgreSQL, behind a TCP proxy that cuts the connections and refuses new ones.
  */
-import test, { type ExecutionContext } from 'ava';
-import { Redis } from 'ioredis';
-import pg from 'pg';
+import test from 'ava';
 import type { PollContext } from '../../src/contracts/backend.js';
-import type { SchedulerOptions } from '../../src/scheduler/options.js';
 import { storeErrorRetryMs } from '../../src/scheduler/task-path.js';
 import {
   ClaimingBackend,
@@ -18,39 +15,7 @@ import {
   waitFor,
   type SlotKindSetup,
 } from '../../src/testing/scheduler-kit.js';
-import { connectPostgres, connectRedis, freshSchema, uniqueName } from '../helpers/services.js';
-import { postgresProxy, redisProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
-
-/** Scheduler options whose store connections go through a proxy. */
-async function redisBehind(t: ExecutionContext): Promise<{ proxy: TcpProxy; options: Partial<SchedulerOptions> }> {
-  const { proxy, url } = await redisProxy(t);
-  const keyPrefix = uniqueName('start_error');
-  // No retries per request: a command sent while the proxy refuses fails at once.
-  const client = new Redis(url, { maxRetriesPerRequest: 0 });
-  client.on('error', () => {});
-  t.teardown(async () => {
-    client.disconnect();
-    const direct = await connectRedis();
-    const keys = await direct.keys(`{${keyPrefix}:*`);
-    if (keys.length) await direct.del(...keys);
-    direct.disconnect();
-  });
-  return { proxy, options: { redis: client, keyPrefix } };
-}
-
-async function postgresBehind(t: ExecutionContext): Promise<{ proxy: TcpProxy; options: Partial<SchedulerOptions> }> {
-  const { proxy, connection } = await postgresProxy(t);
-  const direct = await connectPostgres({ max: 1 });
-  const schema = await freshSchema(direct);
-  const pool = new pg.Pool({ ...connection, max: 4 });
-  pool.on('error', () => {}); // idle clients cut by the proxy; queries report their own errors
-  t.teardown(async () => {
-    await pool.end();
-    await direct.query(`DROP SCHEMA ${schema} CASCADE`);
-    await direct.end();
-  });
-  return { proxy, options: { postgres: pool, postgresSchema: schema } };
-}
+import { postgresBehindProxy, redisBehindProxy } from '../helpers/stores-behind-proxy.js';
 
 /** Claims a batch of ids in one call, as a database queue would; `onClaim` runs just before it answers. */
 class BatchClaiming extends ClaimingBackend {
@@ -63,8 +28,8 @@ class BatchClaiming extends ClaimingBackend {
 }
 
 for (const [label, behind, slotCls] of [
-  ['Redis', redisBehind, 'RedisSlot'],
-  ['PostgreSQL', postgresBehind, 'PostgresSlot'],
+  ['Redis', redisBehindProxy, 'RedisSlot'],
+  ['PostgreSQL', postgresBehindProxy, 'PostgresSlot'],
 ] as const) {
   test(`${label}: a start cut off from the store hands every polled id back (store_error), the pass fails, and the ids run once the store is back`, async (t) => {
     const { proxy, options } = await behind(t);

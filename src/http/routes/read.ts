@@ -8,7 +8,7 @@ import { historyQueryFromParams } from '../../views/history-query.js';
 import { servedSlotStatus } from '../../views/slot-status.js';
 import type { HttpContext } from '../context.js';
 
-export function readRoutes(app: FastifyInstance, { scheduler, health, readGuard }: HttpContext): void {
+export function readRoutes(app: FastifyInstance, { scheduler, health, metrics, readGuard }: HttpContext): void {
   const guarded = readGuard ? { preHandler: readGuard } : {};
 
   app.get('/healthz', async (_request, reply) => {
@@ -19,6 +19,11 @@ export function readRoutes(app: FastifyInstance, { scheduler, health, readGuard 
   app.get('/readyz', async (_request, reply) => {
     const report = await health.check();
     return reply.code(report.ready ? 200 : 503).send(report);
+  });
+
+  app.get('/metrics', guarded, async (_request, reply) => {
+    const { registry } = metrics;
+    return reply.type(registry.contentType).send(await registry.metrics());
   });
 
   app.get('/slots', guarded, async () => {
