@@ -96,6 +96,8 @@ export function registerFamilies(registry: Registry, prefix: string, collect: ()
   for (const metric of all.values()) registry.registerMetric(metric);
   return {
     ...families,
+    /** Adds the counts kept in plain numbers to their counters (see pending-counts.ts): run by each scrape. */
+    pendingCounts: new Set<() => void>(),
     unregister(): void {
       for (const name of all.keys()) registry.removeSingleMetric(name);
     },

@@ -86,6 +86,8 @@ export class StoreGauges {
       if (sizes) for (const { slotClass, records } of sizes) f.historyRecords.set({ scheduler: name, slot_class: slotClass }, records);
       else f.scrapeErrors.inc({ scheduler: name, read: 'history' });
     }
+    // Last, so that the scrape counts everything that happened while it read the stores.
+    for (const flush of f.pendingCounts) flush();
   }
 }
 
