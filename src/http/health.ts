@@ -5,7 +5,8 @@
  * makes progress again; `/healthz` is what an orchestrator restarts on, `/readyz` what it sends
  * work to.
  */
-import type { Scheduler } from '../scheduler/scheduler.js';
+import { settlesWithin } from '../core/call.js';
+import type { InspectedSlot, Scheduler } from '../scheduler/scheduler.js';
 import { expiryOf } from '../contracts/store.js';
 
 /** How long a store may take to answer a health check's read before it counts as unreachable. */
@@ -68,7 +69,8 @@ export class HealthMonitor {
     this.scheduler.off('pass:error', this.onError);
   }
 
-  async check(): Promise<HealthReport> {
+  /** @param inspecting - a read of the slots already under way (the board's), to judge rather than read them again */
+  async check(inspecting: Promise<InspectedSlot[]> = this.scheduler.inspect()): Promise<HealthReport> {
     const status = this.scheduler.status();
     const now = Date.now();
     const staleAfterMs = this.staleAfterMs ?? defaultStaleAfterMs(status.cronPeriodMs);
@@ -82,7 +84,7 @@ export class HealthMonitor {
       problems.push(`no successful pass for ${Math.round(sinceSuccessMs / 1000)} s (allowed: ${Math.round(staleAfterMs / 1000)} s)${last}`);
     }
 
-    const read = await this.readStores();
+    const read = await this.readStores(inspecting);
     if (read.error !== null) problems.push(`stores unreachable: ${read.error}`);
     for (const store of status.stores) {
       if (store.listening === false) problems.push(`the ${store.slotClass} store's events subscription is not listening`);
@@ -121,21 +123,20 @@ export class HealthMonitor {
     };
   }
 
-  /** One read of every store, bounded: when each overdue occupancy's expiry passed (this host's clock). */
-  private async readStores(): Promise<{ roundTripMs: number | null; error: string | null; overdueSince: number[] }> {
+  /** The read of every store, bounded: when each overdue occupancy's expiry passed (this host's clock). */
+  private async readStores(
+    inspecting: Promise<InspectedSlot[]>,
+  ): Promise<{ roundTripMs: number | null; error: string | null; overdueSince: number[] }> {
     const began = performance.now();
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer within ${storeCheckTimeoutMs} ms`)), storeCheckTimeoutMs);
-    });
+    if (!(await settlesWithin(inspecting, storeCheckTimeoutMs))) {
+      return { roundTripMs: null, error: `no answer within ${storeCheckTimeoutMs} ms`, overdueSince: [] };
+    }
     try {
-      const slots = await Promise.race([this.scheduler.inspect(), timeout]);
+      const slots = await inspecting;
       const overdueSince = slots.flatMap((slot) => (slot.overdue && slot.occupancy ? [expiryOf(slot.occupancy)] : []));
       return { roundTripMs: Math.round(performance.now() - began), error: null, overdueSince };
     } catch (error) {
       return { roundTripMs: null, error: error instanceof Error ? error.message : String(error), overdueSince: [] };
-    } finally {
-      clearTimeout(timer);
     }
   }
 }

@@ -103,10 +103,7 @@ export class Passes {
     });
     this.parts.storeClocks.observe(store, begin.now);
     report.ended += begin.ended.length;
-    const { path } = this.parts;
-    await Promise.all(
-      begin.ended.filter((ended) => path.leaseOutlastsCallbacks(store, ended, sentAt)).map((ended) => path.deliver(store, ended)),
-    );
+    await Promise.all(begin.ended.map((ended) => this.parts.path.deliverLeased(store, ended, sentAt)));
     // A store may leave the slots it just reaped idle until the next pass: make that pass now.
     if (begin.ended.length > 0 || begin.expiredReservations > 0) this.request();
     this.passWhenReapable(begin.running, begin.now);

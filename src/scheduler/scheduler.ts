@@ -29,7 +29,6 @@ export type { ShutdownOptions } from './shutdown.js';
 export type { DroppedTask, ShutdownReport, ShutdownTask } from './shutdown-report.js';
 export type { HistorySize } from './store-admin.js';
 
-/** A slot as `inspect()` shows it: the store's state plus what this scheduler's config says of it. */
 /** What `status()` says of a scheduler: its own state, without a store round trip. */
 export interface SchedulerStatus {
   /** A config is loaded (`load()`). */
@@ -44,6 +43,7 @@ export interface SchedulerStatus {
   stores: Array<{ slotClass: string; kind: string; listening: boolean | null }>;
 }
 
+/** A slot as `inspect()` shows it: the store's state plus what this scheduler's config says of it. */
 export interface InspectedSlot extends SlotState {
   slotCls: string;
   /** False for a slot that is in the store but no longer in the config: it drains. */

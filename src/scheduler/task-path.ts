@@ -511,8 +511,7 @@ export class TaskPath {
     if (!result.delivered) {
       localTasks.remove(result.ended.taskId, result.ended.token, abortCauseOfEnd(result.ended.reason));
       logger.info('task ended; callbacks left to a scheduler with its backend', fieldsOf(result.ended));
-    } else if (this.leaseOutlastsCallbacks(endedIn!, result.ended, sentAt)) await this.deliver(endedIn!, result.ended);
-    else result = { ...result, delivered: false };
+    } else if (!(await this.deliverLeased(endedIn!, result.ended, sentAt))) result = { ...result, delivered: false };
     if (keep && result.reserved) {
       if (!early) void this.keptSlots.push({ store: keep.store, slotId: result.reserved.slotId, reservation: result.reserved });
     } else if (refill && state.slots.has(result.ended.slotId)) this.parts.requestPass();
@@ -520,27 +519,30 @@ export class TaskPath {
   }
 
   /**
-   * Whether the delivery lease of an end that `store` handed to this scheduler, by a call sent at
-   * `sentAt`, still outlasts its callbacks (`timeoutCallback` and `stopCallback`, each up to
-   * `callbackTimeout`). The store leased it from no earlier than `sentAt`: a call held up on the
+   * Delivers an end that `store` leased to this scheduler by a call sent at `sentAt` (an end, or a
+   * pass), if the lease still outlasts its callbacks (`timeoutCallback` and `stopCallback`, each up
+   * to `callbackTimeout`). The store leased it from no earlier than `sentAt`: a call held up on the
    * way (a stalled store, a lock, a starved process) can answer with a lease about to lapse, or
    * lapsed, and another scheduler's pass may then take the record and run the callbacks too. Such
    * an end is left in the store's delivery log, for the pass that takes it once the lease lapses:
    * later, but once. A store without a delivery log never hands an end out again: it is run here.
+   * Returns whether the callbacks ran here.
    */
-  leaseOutlastsCallbacks(store: SlotStore, ended: EndedOccupancy, sentAt: number): boolean {
-    if (!store.acknowledge) return true;
+  async deliverLeased(store: SlotStore, ended: EndedOccupancy, sentAt: number): Promise<boolean> {
     const { callbackTimeoutMs, deliveryLeaseMs } = this.parts.options;
     const callbacksMs = (ended.reason === 'timeout' || ended.reason === 'max_runtime' ? 2 : 1) * callbackTimeoutMs;
     const waitedMs = performance.now() - sentAt;
-    if (waitedMs + callbacksMs < deliveryLeaseMs) return true;
-    this.parts.localTasks.remove(ended.taskId, ended.token, abortCauseOfEnd(ended.reason));
-    this.parts.logger.warn('end left to redelivery: the store answered too late to run its callbacks within their delivery lease', {
-      ...fieldsOf(ended),
-      waitedMs: Math.round(waitedMs),
-      deliveryLeaseMs,
-    });
-    return false;
+    if (store.acknowledge && waitedMs + callbacksMs >= deliveryLeaseMs) {
+      this.parts.localTasks.remove(ended.taskId, ended.token, abortCauseOfEnd(ended.reason));
+      this.parts.logger.warn('end left to redelivery: the store answered too late to run its callbacks within their delivery lease', {
+        ...fieldsOf(ended),
+        waitedMs: Math.round(waitedMs),
+        deliveryLeaseMs,
+      });
+      return false;
+    }
+    await this.deliver(store, ended);
+    return true;
   }
 
   /**

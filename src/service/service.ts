@@ -188,7 +188,7 @@ export class Service {
   }
 }
 
-/** The scheduler options that changed between two configs: a running scheduler cannot take them. */
+/** What changed between two configs that a running scheduler cannot take: its options, the http section, a running backend's definition. */
 function restartNeeded(previous: ServiceConfig, next: ServiceConfig): string[] {
   const out: string[] = [];
   const keys = new Set([...Object.keys(previous.scheduler), ...Object.keys(next.scheduler)]);

@@ -48,3 +48,15 @@ export function historyQueryFromParams(params: Readonly<Record<string, string | 
   }
   return query as HistoryQuery;
 }
+
+/**
+ * A `history()` error about a query field (`history(query.outcome[1])`) renamed as the user wrote
+ * the field: a flag, a URL parameter. `nameOf` gives the name of a query field, or undefined to
+ * leave the error as it is; anything but such a ConfigError is returned as it is.
+ */
+export function renameHistoryField(error: unknown, nameOf: (queryField: string) => string | undefined): unknown {
+  if (!(error instanceof ConfigError)) return error;
+  const match = /^history\(query\.(\w+)(?:\[\d+\])?\)$/.exec(error.field);
+  const name = match ? nameOf(match[1]!) : undefined;
+  return name === undefined ? error : new ConfigError(name, error.value, error.allowed, error.code);
+}

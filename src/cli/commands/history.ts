@@ -2,11 +2,10 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import type { HistoryQuery } from '../../contracts/history.js';
 import type { HistoryRecord } from '../../contracts/store.js';
-import { ConfigError } from '../../core/errors.js';
 import { askStore, withConnection, type ConnectionFlags } from '../connection.js';
 import { exitCodes, type ExitCode } from '../exit-codes.js';
 import { formatSpan, formatTime, table, writeJson, type Output } from '../output.js';
-import { readTimeBound, timeBoundAllowed } from '../../views/history-query.js';
+import { readTimeBound, renameHistoryField, timeBoundAllowed } from '../../views/history-query.js';
 import { holderOf } from '../../views/slot-status.js';
 
 interface HistoryFlags extends ConnectionFlags {
@@ -111,7 +110,8 @@ export function addHistoryCommand(program: Command, output: Output, done: (code:
       done(
         await askStore(output, flags, 'history', async (scheduler) => {
           const records = await scheduler.history(queryOf(taskIds, flags)).catch((error: unknown) => {
-            throw asFlagError(error);
+            // `history(query.outcome[0]): got …` becomes `--outcome: got …`.
+            throw renameHistoryField(error, (field) => flagOf[field]);
           });
           if (flags.json) writeJson(output, records);
           else output.out.write(render(records));
@@ -131,11 +131,3 @@ const flagOf: Record<string, string> = {
   slotId: '--slot',
   owner: '--holder',
 };
-
-/** `history(query.outcome[0]): got …` becomes `--outcome: got …`. */
-function asFlagError(error: unknown): unknown {
-  if (!(error instanceof ConfigError)) return error;
-  const match = /^history\(query\.(\w+)(?:\[\d+\])?\)$/.exec(error.field);
-  const flag = match && flagOf[match[1]!];
-  return flag ? new ConfigError(flag, error.value, error.allowed, error.code) : error;
-}

@@ -89,7 +89,9 @@ export class BoardFeed {
   }
 
   private async build(): Promise<string> {
-    const [inspected, report, history] = await Promise.all([this.scheduler.inspect(), this.health.check(), this.readHistory()]);
+    // One read of the slots, which health judges too.
+    const inspecting = this.scheduler.inspect();
+    const [inspected, report, history] = await Promise.all([inspecting, this.health.check(inspecting), this.readHistory()]);
     const at = Date.now();
     const slots = inspected.map((slot) => {
       const status = servedSlotStatus(slot, at);

@@ -3,8 +3,7 @@
  * data and filters as the command line's `status --json` and `history --json`.
  */
 import type { FastifyInstance } from 'fastify';
-import { ConfigError } from '../../core/errors.js';
-import { historyQueryFromParams } from '../../views/history-query.js';
+import { historyQueryFromParams, renameHistoryField } from '../../views/history-query.js';
 import { servedSlotStatus } from '../../views/slot-status.js';
 import type { HttpContext } from '../context.js';
 
@@ -32,15 +31,9 @@ export function readRoutes(app: FastifyInstance, { scheduler, health, metrics, r
   });
 
   app.get<{ Querystring: Record<string, string | string[]> }>('/history', guarded, async (request) => {
+    // `history(query.outcome[1])` is the URL parameter `outcome`, as the client wrote it.
     return scheduler.history(historyQueryFromParams(request.query)).catch((error: unknown) => {
-      throw asParameterError(error);
+      throw renameHistoryField(error, (field) => field);
     });
   });
-}
-
-/** `history(query.outcome[1])` becomes the URL parameter `outcome`, as the client wrote it. */
-function asParameterError(error: unknown): unknown {
-  if (!(error instanceof ConfigError)) return error;
-  const match = /^history\(query\.(\w+)(?:\[\d+\])?\)$/.exec(error.field);
-  return match ? new ConfigError(match[1]!, error.value, error.allowed, error.code) : error;
 }
