@@ -37,6 +37,7 @@ storeContractSuite(test, {
   name: 'memory',
   deliveryLog: true,
   history: true,
+  acquire: true,
   async create(_name, options) {
     return { store: new MemorySlotStore(options), cleanup: async () => {} };
   },
