@@ -14,7 +14,7 @@ export const configErrorCodes = [
   'ERR_UNKNOWN_SLOT_CLASS',
   'ERR_UNKNOWN_BACKEND',
   'ERR_DUPLICATE_SLOT_ID',
-  'ERR_EMPTY_BACKENDS',
+  'ERR_BAD_BACKENDS',
   'ERR_DUPLICATE_BACKEND',
   'ERR_CONFIG_FILE',
 ] as const;
@@ -28,6 +28,7 @@ export const schedulerErrorCodes = [
   'ERR_POLL_RESULT',
   'ERR_CALL_TIMEOUT',
   'ERR_TASK_ABORTED',
+  'ERR_NOT_ACQUIRED',
 ] as const;
 export type SchedulerErrorCode = (typeof schedulerErrorCodes)[number];
 
@@ -194,6 +195,25 @@ export class SchedulerStateError extends TaskSemaphoreError<'ERR_SCHEDULER_STATE
   override name = 'SchedulerStateError';
   constructor(message: string) {
     super('ERR_SCHEDULER_STATE', message);
+  }
+}
+
+/**
+ * `run()` took no slot: `reason` `busy` (none was free, and the wait was false or ran out) or
+ * `duplicate` (the task id holds a slot, or waits for one, elsewhere).
+ */
+export class TaskNotAcquiredError extends TaskSemaphoreError<'ERR_NOT_ACQUIRED'> {
+  override name = 'TaskNotAcquiredError';
+  readonly reason: 'busy' | 'duplicate';
+  constructor(taskId: string, reason: 'busy' | 'duplicate', slotId?: string | null) {
+    super(
+      'ERR_NOT_ACQUIRED',
+      reason === 'busy'
+        ? `task "${taskId}" got no slot: none was free within the wait`
+        : `task "${taskId}" got no slot: it already ${slotId ? `holds slot ${slotId}` : 'waits for one'} elsewhere`,
+      { taskId, ...(slotId ? { slotId } : {}) },
+    );
+    this.reason = reason;
   }
 }
 

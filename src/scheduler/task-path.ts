@@ -514,7 +514,7 @@ export class TaskPath {
     } else if (!(await this.deliverLeased(endedIn!, result.ended, sentAt))) result = { ...result, delivered: false };
     if (keep && result.reserved) {
       if (!early) void this.keptSlots.push({ store: keep.store, slotId: result.reserved.slotId, reservation: result.reserved });
-    } else if (refill && state.slots.has(result.ended.slotId)) this.parts.requestPass();
+    } else if (refill && (state.slots.get(result.ended.slotId)?.backends.length ?? 0) > 0) this.parts.requestPass();
     return result;
   }
 
@@ -607,8 +607,9 @@ export class TaskPath {
     if (state.closing || !state.loaded || this.room() < 0) return undefined;
     const local = localTasks.get(ref.taskId, ref.token);
     const slot = local && state.slots.get(local.slotId);
-    const store = slot && state.stores.get(slot.slotCls);
-    return store ? { store, slot, local: local! } : undefined;
+    // A slot no backend polls is not worth keeping: the next waiter or acquire takes it.
+    const store = slot && slot.backends.length > 0 ? state.stores.get(slot.slotCls) : undefined;
+    return store ? { store, slot: slot!, local: local! } : undefined;
   }
 
   // --- lost slots ---------------------------------------------------------------------------------
