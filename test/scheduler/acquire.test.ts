@@ -68,7 +68,7 @@ for (const kind of builtInSlotKinds) {
       [b, 'fourth'],
     ].map(([scheduler, taskId], i) =>
       (async () => {
-        await sleep(100 * i); // arrival order
+        await sleep(250 * i); // arrival order
         const got = await (scheduler as Scheduler).acquire(taskId as string);
         t.true(got.ok, `${taskId as string}: ${JSON.stringify(got)}`);
         order.push(taskId as string);
@@ -76,7 +76,7 @@ for (const kind of builtInSlotKinds) {
         await (scheduler as Scheduler).stop(taskId as string);
       })(),
     );
-    await sleep(500);
+    await sleep(1_000);
     t.deepEqual(order, [], 'all wait while the holder runs');
     const began = Date.now();
     await a.stop('holder');
@@ -112,7 +112,7 @@ for (const kind of builtInSlotKinds) {
   });
 
   test(title('run keeps the slot alive past its timeout, stops with the outcome and returns it'), async (t) => {
-    const [a] = (await schedulers(t, kind, 1, acquireOnly(1, { timeout: '1s' }), { processLease: '600ms' })) as [Scheduler];
+    const [a] = (await schedulers(t, kind, 1, acquireOnly(1, { timeout: '1s' }), { processLease: '1s' })) as [Scheduler];
     const value = await a.run('long', async (context) => {
       t.like(context, { taskId: 'long', slotId: '1' });
       await sleep(2_000);
