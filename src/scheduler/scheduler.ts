@@ -339,8 +339,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       stopClaiming: async () => {
         this.state.closing = true;
         this.cron?.stop();
-        await this.acquirer.closeAll();
-        await Promise.allSettled([this.passes.settle(), this.path.refillsDrained()]);
+        await Promise.allSettled([this.acquirer.closeAll(), this.passes.settle(), this.path.refillsDrained()]);
       },
       close: (boundMs) => this.closeWithin(boundMs),
     };
