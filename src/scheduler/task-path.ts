@@ -6,6 +6,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { abortCauseOfEnd, abortCauseOfLost } from '../contracts/abort-cause.js';
+import { acquireBackend } from './acquired-tasks.js';
 import type { TaskContext } from '../contracts/backend.js';
 import type { CancelOutcome, KeepaliveOutcome, LostOutcome, PassReport, StopOptions, StopOutcomeResult } from '../contracts/results.js';
 import {
@@ -473,10 +474,12 @@ export class TaskPath {
     const { state, batches, localTasks, logger } = this.parts;
     // A task that runs here in a slot of the config: its store keeps the slot for us to refill.
     const keep = refill ? this.keepable(request) : undefined;
+    // The end of a task acquired here has no callbacks to lease: no delivery log entry, no acknowledgement.
+    const leased = localTasks.get(request.taskId, request.token)?.backend !== acquireBackend;
     const full: EndRequest = {
       ...request,
       deliverable: state.deliverable,
-      delivery: this.delivery,
+      ...(leased ? { delivery: this.delivery } : {}),
       ...(keep ? { reserve: this.reserve } : {}),
     };
     // The store that ended it, which the delivery is acknowledged to.
@@ -511,7 +514,8 @@ export class TaskPath {
     if (!result.delivered) {
       localTasks.remove(result.ended.taskId, result.ended.token, abortCauseOfEnd(result.ended.reason));
       logger.info('task ended; callbacks left to a scheduler with its backend', fieldsOf(result.ended));
-    } else if (!(await this.deliverLeased(endedIn!, result.ended, sentAt))) result = { ...result, delivered: false };
+    } else if (!leased) await this.parts.callbacks.deliver(result.ended);
+    else if (!(await this.deliverLeased(endedIn!, result.ended, sentAt))) result = { ...result, delivered: false };
     if (keep && result.reserved) {
       if (!early) void this.keptSlots.push({ store: keep.store, slotId: result.reserved.slotId, reservation: result.reserved });
     } else if (refill && (state.slots.get(result.ended.slotId)?.backends.length ?? 0) > 0) this.parts.requestPass();
