@@ -486,8 +486,14 @@ export class RedisSlotStore implements SlotStore {
         // Not ours, or malformed: events are hints, never trusted for state.
       }
     });
-    await subscription.start();
+    // Counted from now: a close() while the first SUBSCRIBE is on its way closes it too.
     this.subscriptions.add(subscription);
+    try {
+      await subscription.start();
+    } catch (error) {
+      this.subscriptions.delete(subscription);
+      throw error;
+    }
     return async () => {
       this.subscriptions.delete(subscription);
       subscription.stop();

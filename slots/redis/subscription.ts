@@ -16,6 +16,8 @@ export class RedisSubscription {
   /** Whether a SUBSCRIBE was answered on the connection now open. */
   private subscribed = false;
   private stopped = false;
+  /** Fails the first SUBSCRIBE, while start() waits for it. */
+  private onStop: (() => void) | undefined;
 
   private readonly connection: Redis | Cluster;
 
@@ -35,9 +37,23 @@ export class RedisSubscription {
     this.connection = connection;
   }
 
-  /** Subscribes, the first time; rejects when that fails. */
+  /**
+   * Subscribes, the first time. Rejects when that fails (or stop() comes first), and closes the
+   * connection then: left open, it would reconnect forever and keep the process alive.
+   */
   async start(): Promise<void> {
-    await this.connection.subscribe(this.channel);
+    // Not left to the SUBSCRIBE alone: stopped while it waits to reconnect, ioredis never settles it.
+    const stopped = new Promise<never>(
+      (_, reject) => (this.onStop = () => reject(new Error('the subscription was closed before Redis answered its SUBSCRIBE'))),
+    );
+    try {
+      await Promise.race([this.connection.subscribe(this.channel), stopped]);
+    } catch (error) {
+      this.stop();
+      throw error;
+    } finally {
+      this.onStop = undefined;
+    }
     this.opened = this.subscribed = !this.stopped;
   }
 
@@ -48,11 +64,12 @@ export class RedisSubscription {
     return this.connection.isCluster ? this.connection.status === 'ready' : this.subscribed;
   }
 
-  /** Closes the connection; a renewal's SUBSCRIBE still on its way then fails, and is ignored. */
+  /** Closes the connection. A SUBSCRIBE on its way fails: the first one fails start(); a renewal's is ignored. */
   stop(): void {
     this.stopped = true;
     this.subscribed = false;
     this.connection.disconnect();
+    this.onStop?.();
   }
 
   /** After a reconnect: the new connection listens to nothing yet. */

@@ -1,10 +1,13 @@
 /**
  * The Redis store's events subscription when its connection is lost, on a real Redis behind a TCP
  * proxy: it listens again once Redis is back, and says it listens only once it does; and a store
- * or scheduler closed meanwhile, or while Redis is away, closes cleanly, leaving no rejection
- * unhandled (which ends a Node process).
+ * or scheduler closed meanwhile, or while Redis is away, closes cleanly: no rejection left
+ * unhandled (which ends a Node process) and no connection left reconnecting (which keeps one
+ * alive: test/fixtures/subscribe-while-away).
  */
 import test, { type ExecutionContext } from 'ava';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import type { Redis } from 'ioredis';
 import { RedisSlotStore } from '../../slots/redis/index.js';
 import type { StoreEvent } from '../../src/contracts/store.js';
@@ -13,14 +16,18 @@ import type { SchedulerOptions } from '../../src/scheduler/options.js';
 import {
   ScriptedBackend,
   makeScheduler,
+  sleep,
   slots,
   uniqueSchedulerName,
   waitFor,
   type SlotKindSetup,
 } from '../../src/testing/scheduler-kit.js';
 import { startRequest } from '../../src/testing/store-suite-kit.js';
+import { freePort } from '../helpers/own-servers.js';
 import { redisBehindProxy } from '../helpers/stores-behind-proxy.js';
 import type { TcpProxy } from '../helpers/tcp-proxy.js';
+
+const awayScript = fileURLToPath(new URL('../fixtures/subscribe-while-away.js', import.meta.url));
 
 /** A SUBSCRIBE command as ioredis writes it (RESP), whatever the channel. */
 const subscribeCommand = /\r\nsubscribe\r\n/i;
@@ -126,4 +133,33 @@ test('a scheduler shut down while Redis is away finishes, and leaves no rejectio
   const report = await scheduler.shutdown({ graceful: '1s', final: '1s' });
   t.deepEqual(report.errors, []);
   t.deepEqual(rejections, []);
+});
+
+/** Runs test/fixtures/subscribe-while-away against a port where nothing listens; its exit code and output. */
+async function subscribeWhileAway(t: ExecutionContext, env: Record<string, string> = {}): Promise<{ code: unknown; out: string }> {
+  const child = spawn(process.execPath, [awayScript], {
+    env: { ...process.env, ...env, STORE_URL: `redis://127.0.0.1:${await freePort()}` },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  t.teardown(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+  const exit = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  // A bound for a hang, not a speed: the process has nothing left to do within a few seconds.
+  const code = await Promise.race([exit, sleep(20_000).then(() => 'still running 20 s later')]);
+  return { code, out };
+}
+
+test('a process whose store fails to subscribe while Redis is away exits once it has closed the store', async (t) => {
+  const { code, out } = await subscribeWhileAway(t);
+  t.regex(out, /^subscribe failed: MaxRetriesPerRequestError/);
+  t.is(code, 0, 'no connection left trying to reconnect');
+});
+
+test('a store closed while its subscribe waits for Redis ends that subscribe, and the process exits', async (t) => {
+  const { code, out } = await subscribeWhileAway(t, { WAIT: 'forever' });
+  t.regex(out, /^subscribe failed: /);
+  t.is(code, 0, 'no connection left trying to reconnect');
 });
