@@ -44,6 +44,7 @@ Returns {now, expiredReservations, ended, reserved, running}:
 -- @include free-slot.lua
 -- @include tombstones.lua
 -- @include end-occupancy.lua
+-- @include next-token.lua
 -- @include reserve-slot.lua
 -- @include lease-delivery.lua
 
@@ -99,10 +100,7 @@ if budget > 0 then
       if slot and slot.status == 'reserved' and not is_null(slot.leaseUntil) then
         score = slot.leaseUntil
       elseif slot and slot.status == 'running' and not is_null(slot.occupancy) then
-        score = slot.occupancy.deadline
-        if not is_null(slot.occupancy.maxDeadline) and slot.occupancy.maxDeadline < score then
-          score = slot.occupancy.maxDeadline
-        end
+        score = lapses_at(slot.occupancy)
       end
       if score then
         redis.call('ZADD', KEYS[4], score, slot_id)

@@ -44,6 +44,7 @@ has a reserve or delivery without owner or a finite leaseMs.
 -- @include resolve.lua
 -- @include free-slot.lua
 -- @include end-occupancy.lua
+-- @include next-token.lua
 -- @include reserve-slot.lua
 -- @include lease-delivery.lua
 
