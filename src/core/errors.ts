@@ -166,7 +166,7 @@ export class StoreUnavailableError extends TaskSemaphoreError<'ERR_STORE_UNAVAIL
 export class StoreError extends TaskSemaphoreError<'ERR_STORE'> {
   override name = 'StoreError';
   readonly url: string;
-  /** The store operation that failed, e.g. `begin-pass-10` or `end-many`. */
+  /** The store operation that failed, e.g. `begin-pass-13` or `end-many`. */
   readonly operation: string;
   constructor(kind: string, url: string, operation: string, cause: unknown) {
     const reason = cause instanceof Error ? cause.message : String(cause);

@@ -52,6 +52,7 @@ storeContractSuite(test, {
   name: 'redis',
   deliveryLog: true,
   history: true,
+  acquire: true,
   async create(name, options) {
     const client = await redis();
     const keyPrefix = uniqueName('contract');
@@ -78,6 +79,7 @@ storeContractSuite(test, {
   name: 'redis (url)',
   deliveryLog: true,
   history: true,
+  acquire: true,
   async create(name, options) {
     const client = await redis(); // fails with how to start Redis before any store exists
     const keyPrefix = uniqueName('contract');
