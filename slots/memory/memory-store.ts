@@ -321,6 +321,7 @@ export class MemorySlotStore implements SlotStore {
 
   async acquire(request: AcquireRequest): Promise<AcquireResult> {
     checkTaskId(request.taskId);
+    if (request.slots.length === 0) throw new Error('acquire: a request lists at least one slot');
     const now = this.now();
     const held = this.heldBy(request, now);
     if (held) return held;
@@ -521,7 +522,8 @@ export class MemorySlotStore implements SlotStore {
         this.waiters.delete(waiter.taskId);
         continue;
       }
-      if (!waiter.slots.some((s) => s.slotId === slotId)) continue;
+      // A waiter whose task id holds a slot already (a pass started it meanwhile) keeps its place.
+      if (!waiter.slots.some((s) => s.slotId === slotId) || this.tasks.has(waiter.taskId)) continue;
       this.waiters.delete(waiter.taskId);
       const occupancy = this.occupy(slotId, slot, waiter, now);
       this.publish({ type: 'granted', taskId: occupancy.taskId, token: occupancy.token, slotId });

@@ -192,6 +192,24 @@ export function registerAcquireCases<C>(test: TestFn<C>, contract: Macro<[StoreF
   );
 
   test(
+    'a grant passes over a waiter whose task id holds a slot already',
+    contract,
+    factory,
+    acquiring(factory, async (t, h) => {
+      await h.init(['1', '2']);
+      granted(await acquire(h, 'holder', 'H', ['1']), 'holder');
+      queued(t, await acquire(h, 'twice', 'A', ['1'], waitLong), 1, 'twice');
+      queued(t, await acquire(h, 'next', 'B', ['1'], waitLong), 2, 'next');
+      // The waiting task id starts elsewhere, through a pass: a task id holds at most one slot.
+      const started = await h.run('2', 'twice');
+      ok(await h.end('holder'), 'end of the holder');
+      t.like(await h.slot('1'), { status: 'running', occupancy: { taskId: 'next', owner: 'B' } });
+      t.like(await h.slot('2'), { status: 'running', occupancy: { taskId: 'twice', token: started.token } });
+      t.like(await acquire(h, 'twice', 'A', ['1'], waitLong), { ok: false, reason: 'duplicate', slotId: '2' });
+    }),
+  );
+
+  test(
     'an idle slot goes to an earlier waiter before a new acquire takes it',
     contract,
     factory,
