@@ -474,8 +474,9 @@ export class TaskPath {
     const { state, batches, localTasks, logger } = this.parts;
     // A task that runs here in a slot of the config: its store keeps the slot for us to refill.
     const keep = refill ? this.keepable(request) : undefined;
+    const local = localTasks.get(request.taskId, request.token);
     // The end of a task acquired here has no callbacks to lease: no delivery log entry, no acknowledgement.
-    const leased = localTasks.get(request.taskId, request.token)?.backend !== acquireBackend;
+    const leased = local?.backend !== acquireBackend;
     const full: EndRequest = {
       ...request,
       deliverable: state.deliverable,
@@ -505,8 +506,12 @@ export class TaskPath {
     } else {
       // A store this scheduler does not serve must tell the schedulers that do, so they refill at
       // once; so must any store while this scheduler closes, as it refills nothing any more.
-      const endIn = (s: SlotStore) => ((endedIn = s), s.end({ ...full, notify: state.closing || !state.servedStores.has(s) }));
-      result = store ? await endIn(store) : await state.firstAnswer(endIn);
+      const notify = (s: SlotStore) => state.closing || !state.servedStores.has(s);
+      const endIn = (s: SlotStore) => ((endedIn = s), s.end({ ...full, notify: notify(s) }));
+      // A task that runs here is in a known store: its end joins the batch of the ends under way there.
+      const localStore = !store && local ? state.storeOfSlot(local.slotId) : undefined;
+      if (localStore) result = await batches.end((endedIn = localStore), { ...full, notify: notify(localStore) });
+      else result = store ? await endIn(store) : await state.firstAnswer(endIn);
     }
     if (!result.ok) return result;
     // Callbacks first: a backend may mark the task done in stopCallback, and a poll before that

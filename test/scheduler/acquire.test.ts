@@ -49,7 +49,8 @@ for (const kind of builtInSlotKinds) {
     t.like(await scheduler!.acquire('task-2', { slots: [2, 1] }), { ok: true, slotId: '2' });
     t.like(await scheduler!.acquire('task-3', { wait: false }), { ok: false, reason: 'busy', taskId: 'task-3' });
     const stopCalls = await callsDuring(scheduler!, () => scheduler!.stop('task-1', { status: 'succeeded' }));
-    t.deepEqual(stopCalls, ['end']);
+    t.is(stopCalls.length, 1, `one round trip: ${stopCalls.join(', ')}`);
+    t.regex(stopCalls[0]!, /^end(Many)?$/);
     t.like(await scheduler!.acquire('task-3', { wait: false }), { ok: true, slotId: '1' });
     const [record] = await scheduler!.history({ taskId: 'task-1' });
     t.like(record, { taskId: 'task-1', backend: '@acquire', outcome: 'succeeded' });
