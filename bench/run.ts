@@ -3,6 +3,7 @@
  * prints the usage below.
  */
 import { parseArgs } from 'node:util';
+import { compareCommand } from './compare/index.js';
 import { cycles } from './cycles/index.js';
 import { drain } from './drain/index.js';
 import { fmt, table } from './harness/format.js';
@@ -18,6 +19,7 @@ const usage = `Usage: node dist/bench/run.js [benchmark ...] [options]     (or: 
   npm run bench -- drain --stores=redis --runs=5 # a selection
 
 Benchmarks: pass, keepalive, cycles, drain, procrastinate (default: all, in that order).
+  npm run bench -- compare --help                # task-semaphore and its peers side by side, alone
 Options: --stores=memory,redis,postgres  --slot-counts=10,100,1000,10000  --passes=20
          --warmup=3  --duration=3000 (ms per throughput measurement)  --concurrency=16
          --tasks=20000  --slots=10  --runs=3  --target=11000
@@ -31,6 +33,9 @@ Options: --stores=memory,redis,postgres  --slot-counts=10,100,1000,10000  --pass
 Services: REDIS_URL (default redis://127.0.0.1:6379), DATABASE_URL (default
 postgres://postgres@127.0.0.1:5432/test). Keys and schema are unique per run and removed after.
 `;
+
+// `compare` is a run of its own (its options, a fresh process per measurement): never mixed with the others.
+if (process.argv[2] === 'compare') process.exit(await compareCommand(process.argv.slice(3)));
 
 const benchmarks = ['pass', 'keepalive', 'cycles', 'drain', 'procrastinate'] as const;
 type Benchmark = (typeof benchmarks)[number];

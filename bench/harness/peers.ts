@@ -41,3 +41,15 @@ export function packageVersion(name: string, file: string): string {
   }
   return '?';
 }
+
+/** A peer package, required as bench/package.json would, with its version; or why it could not be. */
+export function loadPeer<T>(name: string): { module: T; version: string } | { error: string } {
+  const { require, dir } = peerRequire();
+  try {
+    const module = require(name) as T;
+    // Not every package exports its package.json: read it next to the resolved entry point.
+    return { module, version: packageVersion(name, require.resolve(name)) };
+  } catch (error) {
+    return { error: `${name} not found from ${dir} (run: npm --prefix bench install): ${(error as Error).message}` };
+  }
+}
