@@ -22,6 +22,8 @@ export interface CompareOptions {
   w4JobMs: number;
   w4Limit: number;
   w4Processes: number;
+  /** Ours in W4: each Scheduler's `maxLocalTasks` (0: unset, the default, so one process may hold every slot). */
+  w4MaxLocalTasks: number;
   /** W5: ms per measurement. */
   w5Duration: number;
   w5Callers: number;
@@ -57,6 +59,7 @@ peer taken round by round, and the targets met or missed. About 20 minutes with 
   --pgboss-jobs=200       W1, W2: jobs for pg-boss polling every 0.5 s (20 jobs/s at the most)
   --pgboss-latency-jobs=40  W3: jobs for pg-boss (each waits for a poll)
   --w4-jobs=2000  --w4-job-ms=20  --w4-limit=8  --w4-processes=4
+  --w4-max-local-tasks=0  ours in W4: maxLocalTasks of each Scheduler (0: unset, the default)
   --w5-duration=3000 (ms per measurement)  --w5-callers=16  --w5-limit=4 (under contention)
   --w6-slot-counts=10,100,1000,10000  --w6-passes=10
   --w7-processes=16  --w7-slots=64  --w7-task-ms=20  --w7-duration=10000  --w7-warmup=2000
@@ -81,6 +84,7 @@ const sizes = {
   'w4-job-ms': ['w4JobMs', 20, 1],
   'w4-limit': ['w4Limit', 8, 1],
   'w4-processes': ['w4Processes', 4, 1],
+  'w4-max-local-tasks': ['w4MaxLocalTasks', 0, 0],
   'w5-duration': ['w5Duration', 3000, 100],
   'w5-callers': ['w5Callers', 16, 2],
   'w5-limit': ['w5Limit', 4, 1],

@@ -18,7 +18,8 @@ export function deadline(ms: number, what: () => string): { promise: Promise<nev
 }
 
 const task = (taskMs: number) => (taskMs > 0 ? sleep(taskMs) : Promise.resolve());
-const chunks = <T>(items: T[], size: number) =>
+/** `items` in slices of `size`. */
+export const chunks = <T>(items: T[], size: number) =>
   Array.from({ length: Math.ceil(items.length / size) }, (_, i) => items.slice(i * size, (i + 1) * size));
 
 /**
