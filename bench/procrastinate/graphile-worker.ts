@@ -30,6 +30,7 @@ export interface GraphileRunner {
 }
 
 export interface GraphileWorkerUtils {
+  addJob(identifier: string, payload: unknown): Promise<unknown>;
   addJobs(specs: readonly GraphileJobSpec[]): Promise<readonly unknown[]>;
   release(): Promise<void>;
 }

@@ -2,8 +2,10 @@
 import type { WorkloadKey } from '../model.js';
 import type { WorkloadSpec } from '../workload.js';
 import { w1 } from './w1-drain.js';
+import { w2 } from './w2-timed.js';
+import { w3 } from './w3-latency.js';
 import { w4 } from './w4-global.js';
 import { w5 } from './w5-semaphore.js';
 
-/** W2, W3, W6 and W7 are still to come. */
-export const workloads: Partial<Record<WorkloadKey, WorkloadSpec>> = { W1: w1, W4: w4, W5: w5 };
+/** W6 and W7 are still to come. */
+export const workloads: Partial<Record<WorkloadKey, WorkloadSpec>> = { W1: w1, W2: w2, W3: w3, W4: w4, W5: w5 };

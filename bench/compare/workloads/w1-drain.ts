@@ -7,20 +7,24 @@
 import { fmt } from '../../harness/format.js';
 import type { ContenderInfo, Measured } from '../model.js';
 import { version, type RunContext, type WorkloadSpec } from '../workload.js';
+import { drainContenders } from './drain-contenders.js';
 import { oursDrain, procrastinateDrain, procrastinateSetup } from './ours-drain.js';
 import { bullDrain, pgBossDrain } from './peer-drains.js';
 
 export const w1: WorkloadSpec = {
   describe(o, peers) {
     const c = o.concurrency;
+    const [oursRedis, oursPostgres, ...peerDrains] = drainContenders(o, peers, [
+      'ours-redis',
+      'ours-postgres',
+      'bullmq',
+      'graphile',
+      'pg-boss-notify',
+      'pg-boss',
+    ]);
     const contenders: ContenderInfo[] = [
-      { key: 'ours-redis', label: `task-semaphore, ${c} Redis slots, in-memory backend`, short: 'ours, Redis slots', ours: true },
-      {
-        key: 'ours-postgres',
-        label: `task-semaphore, ${c} PostgreSQL slots, in-memory backend`,
-        short: 'ours, PostgreSQL slots',
-        ours: true,
-      },
+      oursRedis!,
+      oursPostgres!,
       {
         key: 'ours-pq-redis',
         label: `task-semaphore, ${c} Redis slots, Procrastinate backend`,
@@ -33,14 +37,7 @@ export const w1: WorkloadSpec = {
         short: 'ours, Procrastinate on PostgreSQL slots',
         ours: true,
       },
-      { key: 'bullmq', label: `BullMQ ${version(peers, 'bullmq')}, Worker concurrency ${c}`, short: 'BullMQ', ours: false, peer: 'bullmq' },
-      {
-        key: 'graphile',
-        label: `graphile-worker ${version(peers, 'graphile-worker')}, concurrency ${c}, defaults`,
-        short: 'graphile-worker defaults',
-        ours: false,
-        peer: 'graphile-worker',
-      },
+      ...peerDrains.slice(0, 2),
       {
         key: 'graphile-batched',
         label: `graphile-worker ${version(peers, 'graphile-worker')}, concurrency ${c}, localQueue ${c + 1}, completeJobBatchDelay 0`,
@@ -48,20 +45,7 @@ export const w1: WorkloadSpec = {
         ours: false,
         peer: 'graphile-worker',
       },
-      {
-        key: 'pg-boss-notify',
-        label: `pg-boss ${version(peers, 'pg-boss')}, batchSize ${c}, notifyWorker after each full batch`,
-        short: 'pg-boss notified',
-        ours: false,
-        peer: 'pg-boss',
-      },
-      {
-        key: 'pg-boss',
-        label: `pg-boss ${version(peers, 'pg-boss')}, batchSize ${c}, polling every 0.5 s (${fmt(o.pgbossJobs, 0)} jobs)`,
-        short: 'pg-boss polling',
-        ours: false,
-        peer: 'pg-boss',
-      },
+      ...peerDrains.slice(2),
     ];
     const postgresFamily = ['ours-postgres', 'ours-pq-redis', 'ours-pq-postgres'];
     return {
