@@ -25,7 +25,7 @@ async function run(spec: RunSpec): Promise<void> {
   services = new Services(false, spec.runId);
   let reply: ChildReply;
   try {
-    reply = { type: 'result', measured: await workloads[spec.workload]!.run(spec.contender, { services, options: spec.options }) };
+    reply = { type: 'result', measured: await workloads[spec.workload].run(spec.contender, { services, options: spec.options }) };
   } catch (error) {
     process.stderr.write(
       `${spec.workload} ${spec.contender}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,

@@ -5,16 +5,17 @@
  */
 import type { FleetMember, FleetMessage } from './fleet.js';
 import { w4Member, type W4Role } from './workloads/w4-global.js';
+import { w7Member, type W7Role } from './workloads/w7-fan-in.js';
 
 const send = (message: FleetMessage) => {
   if (process.connected) process.send!(message);
 };
 let member: FleetMember | undefined;
 
-async function handle(message: { type: string; role?: W4Role }): Promise<void> {
+async function handle(message: { type: string; role?: W4Role | W7Role }): Promise<void> {
   if (message.type === 'setup') {
     const role = message.role!;
-    member = await w4Member(role, send);
+    member = role.workload === 'W4' ? await w4Member(role, send) : await w7Member(role);
     send({ type: 'ready' });
   } else if (message.type === 'go') await member!.go();
   else if (message.type === 'mark') member!.mark?.();
@@ -30,7 +31,7 @@ function fail(error: unknown): void {
   setTimeout(() => process.exit(1), 200);
 }
 
-process.on('message', (message: { type: string; role?: W4Role }) => void handle(message).catch(fail));
+process.on('message', (message: { type: string; role?: W4Role | W7Role }) => void handle(message).catch(fail));
 process.on('uncaughtException', fail);
 process.on('unhandledRejection', fail);
 // The measuring process died or was interrupted: nothing here is worth finishing.

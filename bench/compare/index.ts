@@ -34,11 +34,8 @@ export async function compareCommand(argv: readonly string[]): Promise<number> {
   }
 
   const peers = peerVersions();
-  const missing = options.only.filter((key) => !workloads[key]);
-  if (missing.length > 0) progress(`not implemented yet, skipped: ${missing.join(', ')}`);
-  options = { ...options, only: options.only.filter((key) => workloads[key]) };
   const infos: WorkloadInfo[] = options.only.map((key) => {
-    const info = workloads[key]!.describe(options, peers.versions);
+    const info = workloads[key].describe(options, peers.versions);
     return { ...info, contenders: info.contenders.filter((c) => !c.peer || peers.versions[c.peer] !== undefined) };
   });
   const steps = plan(infos, options.rounds);
