@@ -58,9 +58,7 @@ export async function compareCommand(argv: readonly string[]): Promise<number> {
   machine.splice(2, 0, { item: 'nproc', value: shell('nproc') });
   machine.push({
     item: 'peers (bench/node_modules)',
-    value: Object.entries(peers.versions)
-      .map(([name, version]) => `${name} ${version}`)
-      .join(', '),
+    value: `${peers.described.join(', ')}; run on Node ${process.versions.node}`,
   });
   print(table(machine));
   print(

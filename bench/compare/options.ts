@@ -57,7 +57,7 @@ peer taken round by round, and the targets met or missed. About 20 minutes with 
   --warmup-tasks=2000     W1, W2: an unmeasured drain in each process first
   --w1-tasks=20000  --w2-tasks=4000  --w2-task-ms=5  --w3-jobs=500
   --pgboss-jobs=200       W1, W2: jobs for pg-boss polling every 0.5 s (20 jobs/s at the most)
-  --pgboss-latency-jobs=40  W3: jobs for pg-boss (each waits for a poll)
+  --pgboss-latency-jobs=20  W3: jobs for pg-boss (each waits for a poll)
   --w4-jobs=2000  --w4-job-ms=20  --w4-limit=8  --w4-processes=4
   --w4-max-local-tasks=0  ours in W4: maxLocalTasks of each Scheduler (0: unset, the default)
   --w5-duration=3000 (ms per measurement)  --w5-callers=16  --w5-limit=4 (under contention)
@@ -79,7 +79,7 @@ const sizes = {
   'w2-task-ms': ['w2TaskMs', 5, 1],
   'w3-jobs': ['w3Jobs', 500, 1],
   'pgboss-jobs': ['pgbossJobs', 200, 1],
-  'pgboss-latency-jobs': ['pgbossLatencyJobs', 40, 1],
+  'pgboss-latency-jobs': ['pgbossLatencyJobs', 20, 1],
   'w4-jobs': ['w4Jobs', 2000, 1],
   'w4-job-ms': ['w4JobMs', 20, 1],
   'w4-limit': ['w4Limit', 8, 1],

@@ -1,26 +1,23 @@
 /** The peers installed in bench/node_modules, by name, with their versions; notes for the missing. */
-import { loadRedisSemaphore } from '../../cycles/redis-semaphore.js';
-import { loadGraphileWorker } from '../../procrastinate/graphile-worker.js';
+import { loadPeer } from '../../harness/peers.js';
 import type { PeerName } from '../model.js';
-import { loadBullMQ } from './bullmq.js';
-import { loadPgBoss } from './pg-boss.js';
 
 export type PeerVersions = Partial<Record<PeerName, string>>;
 
-export function peerVersions(): { versions: PeerVersions; notes: string[] } {
+/** The peers installed, their versions, what each says of itself (`bullmq 6.7.6 (engines: node >=14.18.0)`), and notes for the missing. */
+export function peerVersions(): { versions: PeerVersions; described: string[]; notes: string[] } {
   const versions: PeerVersions = {};
+  const described: string[] = [];
   const notes: string[] = [];
-  const loaded: [PeerName, { version: string } | { error: string }][] = [
-    ['bullmq', loadBullMQ()],
-    ['pg-boss', loadPgBoss()],
-    ['graphile-worker', loadGraphileWorker()],
-    ['redis-semaphore', loadRedisSemaphore()],
-  ];
-  for (const [name, result] of loaded) {
-    if ('error' in result) notes.push(`${name} skipped: ${result.error}`);
-    else versions[name] = result.version;
+  for (const name of ['bullmq', 'pg-boss', 'graphile-worker', 'redis-semaphore'] as const) {
+    const loaded = loadPeer(name);
+    if ('error' in loaded) notes.push(`${name} skipped: ${loaded.error}`);
+    else {
+      versions[name] = loaded.version;
+      described.push(`${name} ${loaded.version}${loaded.node ? ` (engines: node ${loaded.node})` : ''}`);
+    }
   }
-  return { versions, notes };
+  return { versions, described, notes };
 }
 
 /** Loads a peer the parent found installed, or throws. */
