@@ -27,6 +27,7 @@ Options: --stores=memory,redis,postgres  --slot-counts=10,100,1000,10000  --pass
          --autopipelining=on|off (of the benchmarks' ioredis clients; off, the default, is what
          the store uses for a client it opens from a URL)
          --metrics (drain: with collectMetrics() attached, to measure what the metrics cost)
+         --no-history (drain: schedulers with history: false, to measure what the task history costs)
          procrastinate: --jobs=20000 --slots=10 --pool-size=10 --sql-batch=10 --latency-jobs=500
          --rounds=1 --warmup-jobs=2000
          --only=sql,sql-prepared,sql-batch,sql-lockstep,sql-redis-slots,sql-pg-slots,redis,postgres,graphile,graphile-lq,graphile-lq-batch,latency
@@ -60,6 +61,7 @@ function parseArgsOrExit() {
         'pass-budget': { type: 'string', default: '60' },
         autopipelining: { type: 'string', default: 'off' },
         metrics: { type: 'boolean', default: false },
+        'no-history': { type: 'boolean', default: false },
         jobs: { type: 'string', default: '20000' },
         'pool-size': { type: 'string', default: '10' },
         'sql-batch': { type: 'string', default: '10' },
@@ -167,7 +169,10 @@ try {
       for (const note of notes) print(`\nnote: ${note}`);
     } else if (name === 'drain') {
       const withMetrics = values.metrics === true ? ', collectMetrics() attached' : '';
-      print(`## Drain: ${fmt(int('tasks'), 0)} no-op tasks through ${int('slots')} slots, ${int('runs')} runs per store${withMetrics}\n`);
+      const withoutHistory = values['no-history'] === true ? ', history: false' : '';
+      print(
+        `## Drain: ${fmt(int('tasks'), 0)} no-op tasks through ${int('slots')} slots, ${int('runs')} runs per store${withMetrics}${withoutHistory}\n`,
+      );
       const { rows } = await drain(services, {
         stores,
         tasks: int('tasks'),
@@ -175,6 +180,7 @@ try {
         runs: int('runs'),
         redisTarget: int('target'),
         metrics: values.metrics === true,
+        history: values['no-history'] !== true,
       });
       print(table(rows));
     } else {

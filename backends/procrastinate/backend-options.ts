@@ -4,7 +4,7 @@
  */
 import * as z from 'zod/mini';
 import type { Duration } from '../../src/core/duration.js';
-import { ConfigError, describe } from '../../src/core/errors.js';
+import { ConfigError, configErrorsOf, describe } from '../../src/core/errors.js';
 import { loggerOption, silentLogger, type Logger } from '../../src/core/logger.js';
 import { checkedLater, duration, flag, oneOf, parseOptions, shaped, strictObject } from '../../src/core/option-schema.js';
 import type { KeepaliveOutcome } from '../../src/contracts/results.js';
@@ -218,6 +218,21 @@ const taskSchema = strictObject(
 );
 
 function resolveTasks(tasks: unknown): Map<string, ResolvedTask> {
+  checkTasksObject(tasks);
+  return new Map(Object.entries(tasks).map(([name, spec]) => [name, resolveTask(name, spec)]));
+}
+
+/**
+ * Every problem of a `tasks` option, one ConfigError each (fields `tasks[…]`), where the
+ * constructor throws the first: a config file names them all at once.
+ */
+export function tasksProblems(tasks: unknown): ConfigError<string>[] {
+  const whole = configErrorsOf(() => checkTasksObject(tasks));
+  if (whole.length > 0) return whole;
+  return Object.entries(tasks as object).flatMap(([name, spec]) => configErrorsOf(() => resolveTask(name, spec)));
+}
+
+function checkTasksObject(tasks: unknown): asserts tasks is Record<string, unknown> {
   if (typeof tasks !== 'object' || tasks === null || Array.isArray(tasks) || Object.keys(tasks).length === 0) {
     throw new ConfigError(
       'tasks',
@@ -225,16 +240,12 @@ function resolveTasks(tasks: unknown): Map<string, ResolvedTask> {
       'allowed: a non-empty object of handlers by task name, e.g. { "myapp.tasks.send": async (args, job) => {} }',
     );
   }
-  const resolved = new Map<string, ResolvedTask>();
-  for (const [name, spec] of Object.entries(tasks as Record<string, unknown>)) {
-    const field = `tasks[${describe(name)}]`;
-    checkTaskName(name, field);
-    if (typeof spec === 'function') {
-      resolved.set(name, { handler: spec as JobHandler, retry: null });
-      continue;
-    }
-    const { handler, retry } = parseOptions(taskSchema, spec, field);
-    resolved.set(name, { handler, retry: normalizeRetry(retry as RetryOption | undefined, `${field}.retry`) });
-  }
-  return resolved;
+}
+
+function resolveTask(name: string, spec: unknown): ResolvedTask {
+  const field = `tasks[${describe(name)}]`;
+  checkTaskName(name, field);
+  if (typeof spec === 'function') return { handler: spec as JobHandler, retry: null };
+  const { handler, retry } = parseOptions(taskSchema, spec, field);
+  return { handler, retry: normalizeRetry(retry as RetryOption | undefined, `${field}.retry`) };
 }

@@ -69,6 +69,8 @@ export interface DrainOptions {
   redisTarget: number;
   /** Attach `collectMetrics()` to each scheduler: what the metrics cost. */
   metrics?: boolean;
+  /** Write the task history (the default); off (`history: false`) measures what it costs. */
+  history?: boolean;
 }
 
 export async function drain(services: Services, options: DrainOptions): Promise<{ rows: Row[]; runs: DrainRun[] }> {
@@ -77,10 +79,11 @@ export async function drain(services: Services, options: DrainOptions): Promise<
   for (const store of options.stores) {
     const { options: storeOptions, counter } = await countedStore(services, store);
     // One short unmeasured drain first: JIT, scripts cached on the server, pool connections open.
-    await drainOnce(storeOptions, Math.min(options.tasks, 2000), options.slots, undefined, options.metrics);
+    const extras = { metrics: options.metrics === true, history: options.history !== false };
+    await drainOnce(storeOptions, Math.min(options.tasks, 2000), options.slots, undefined, extras);
     const mine: DrainRun[] = [];
     for (let run = 0; run < options.runs; run++) {
-      const result = await drainOnce(storeOptions, options.tasks, options.slots, counter, options.metrics);
+      const result = await drainOnce(storeOptions, options.tasks, options.slots, counter, extras);
       mine.push({ store, ...result });
     }
     runs.push(...mine);
@@ -98,11 +101,10 @@ export async function drainOnce(
   tasks: number,
   slots: number,
   counter: RoundTrips | undefined,
-  metrics = false,
-  taskMs = 0,
+  { metrics, history, taskMs = 0 }: { metrics: boolean; history: boolean; taskMs?: number },
 ): Promise<{ tasksPerSec: number; requestsPerTask: number; passes: number }> {
   const backend = new NoOp(tasks, taskMs);
-  const scheduler = new Scheduler({ name: uniqueName('drain'), timeout: '5m', ...storeOptions });
+  const scheduler = new Scheduler({ name: uniqueName('drain'), timeout: '5m', ...storeOptions, ...(!history && { history: false }) });
   const collected = metrics ? collectMetrics(scheduler) : undefined;
   scheduler.registerBackend('NoOp', backend);
   let passes = 0;

@@ -43,6 +43,7 @@ import { storeDefaults } from '../../src/contracts/store-defaults.js';
 import * as lua from './lua.generated.js';
 import { storeFailure } from '../store-failure.js';
 import { defineScript, runScript, type LuaScript, type ReplicaWait, type ScriptArg } from './run-script.js';
+import { RedisSubscription } from './subscription.js';
 
 /** Options of {@link RedisSlotStore}. */
 export interface RedisSlotStoreOptions {
@@ -145,7 +146,7 @@ const idleRecord = JSON.stringify({
  * Client settings for a store-owned client. It reconnects forever, at most a second apart, so a
  * restarted Redis is back in use within a second; meanwhile a command fails after three attempts
  * to reconnect rather than hang, so a pass during an outage fails fast and the next tick tries
- * again. The subscriber, a duplicate, inherits them (and subscribes again by itself).
+ * again. The subscriber, a duplicate, inherits them.
  */
 // No auto-pipelining: it holds replies until a whole tick's batch has answered, so Node and Redis
 // take turns instead of working at once (measured: drain ×1.77 without it, bench/RESULTS.md).
@@ -197,9 +198,7 @@ export class RedisSlotStore implements SlotStore {
   private closing: Promise<void> | undefined;
   /** Pub/sub channel of the scheduler name's events (freed slots, cancels). */
   private readonly channel: string;
-  private readonly subscribers = new Set<() => Promise<void>>();
-  /** Their clients, whose state says whether they listen. */
-  private readonly subscriberClients = new Set<Redis | Cluster>();
+  private readonly subscriptions = new Set<RedisSubscription>();
 
   /**
    * @throws {ConfigError} when an option is missing, malformed or unknown.
@@ -476,37 +475,38 @@ export class RedisSlotStore implements SlotStore {
 
   /**
    * Listens on the scheduler name's channel with a connection of its own (a duplicate of the
-   * client, closed by the returned function or by close()); ioredis subscribes again after a
-   * reconnect by itself.
+   * client, closed by the returned function or by close()), which subscribes again after each
+   * reconnect (see RedisSubscription).
    */
   async subscribe(listener: (event: StoreEvent) => void): Promise<() => Promise<void>> {
-    const subscriber = this.client.duplicate();
-    subscriber.on('error', () => {}); // reconnects by itself; a lost event is caught up by the next pass
-    subscriber.on('message', (_channel: string, message: string) => {
+    const subscription = new RedisSubscription(this.client, this.channel, (message) => {
       try {
         listener(JSON.parse(message) as StoreEvent);
       } catch {
         // Not ours, or malformed: events are hints, never trusted for state.
       }
     });
-    await subscriber.subscribe(this.channel);
-    const stop = async () => {
-      this.subscribers.delete(stop);
-      this.subscriberClients.delete(subscriber);
-      subscriber.disconnect();
+    // Counted from now: a close() while the first SUBSCRIBE is on its way closes it too.
+    this.subscriptions.add(subscription);
+    try {
+      await subscription.start();
+    } catch (error) {
+      this.subscriptions.delete(subscription);
+      throw error;
+    }
+    return async () => {
+      this.subscriptions.delete(subscription);
+      subscription.stop();
     };
-    this.subscribers.add(stop);
-    this.subscriberClients.add(subscriber);
-    return stop;
   }
 
   listening(): boolean {
-    // ioredis subscribes again by itself once a connection is back, before it is `ready`.
-    return [...this.subscriberClients].every((subscriber) => subscriber.status === 'ready');
+    return [...this.subscriptions].every((subscription) => subscription.listening);
   }
 
   private async shutdown(): Promise<void> {
-    await Promise.all([...this.subscribers].map((stop) => stop()));
+    for (const subscription of this.subscriptions) subscription.stop();
+    this.subscriptions.clear();
     if (!this.owned) return;
     const client = this.client;
     if (client.status === 'ready') {

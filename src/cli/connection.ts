@@ -83,12 +83,21 @@ export interface Connection {
 export async function connect(flags: ConnectionFlags, logger: Logger | false): Promise<Connection> {
   if (!flags.config) return { scheduler: new Scheduler({ ...optionsFromFlags(flags), logger }), config: null };
   const config = await loadConfigFile(flags.config);
+  const fallback = defaultSlotClassOf(config.scheduler);
+  const slotClasses = [...new Set([fallback, ...config.slots.map((slot) => slot.slotCls ?? slot.slot_cls ?? fallback)])];
+  if (slotClasses.every((slotClass) => slotClass === 'MemorySlot' && !config.slotClasses.has(slotClass))) {
+    // This process would open a memory store of its own, empty: every task would read as unknown.
+    throw new ConfigError(
+      '--config',
+      flags.config,
+      'its slots are all MemorySlot slots, which live in one process and cannot be reached from the shell; allowed: a config whose slots are in Redis or PostgreSQL',
+    );
+  }
   // --name (or TASK_SEMAPHORE_NAME) picks another name on the file's stores, as `purge NAME` does.
   const scheduler = new Scheduler({ ...config.scheduler, ...(flags.name ? { name: flags.name } : {}), logger });
   for (const [name, slotClass] of config.slotClasses) scheduler.registerSlotClass(name, slotClass);
   try {
-    const fallback = defaultSlotClassOf(config.scheduler);
-    await scheduler.openStores([...new Set([fallback, ...config.slots.map((slot) => slot.slotCls ?? slot.slot_cls ?? fallback)])]);
+    await scheduler.openStores(slotClasses);
   } catch (error) {
     await scheduler.close().catch(() => {});
     throw error;

@@ -99,6 +99,17 @@ export class ConfigError<Code extends string = ConfigErrorCode> extends TaskSema
   }
 }
 
+/** The ConfigError `check` throws, as a list of none or one, so that a caller can gather every problem. */
+export function configErrorsOf(check: () => unknown): ConfigError<string>[] {
+  try {
+    check();
+    return [];
+  } catch (error) {
+    if (error instanceof ConfigError) return [error];
+    throw error;
+  }
+}
+
 /**
  * A task id that breaks the task-id grammar (see `checkTaskId`), given to `keepalive`, `stop`,
  * `cancel` or a store. The message names the rule it breaks and shows the value, cut short.

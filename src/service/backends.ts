@@ -4,9 +4,14 @@
  * backend of your own comes from a module as a class, a factory or an instance.
  */
 import { ProcrastinateBackend } from '../../backends/procrastinate/backend.js';
-import type { JobHandler, ProcrastinateBackendOptions, TaskDefinition } from '../../backends/procrastinate/backend-options.js';
+import {
+  tasksProblems,
+  type JobHandler,
+  type ProcrastinateBackendOptions,
+  type TaskDefinition,
+} from '../../backends/procrastinate/backend-options.js';
 import { validateQueueName } from '../../backends/procrastinate/queues.js';
-import { ConfigError, describe } from '../core/errors.js';
+import { ConfigError, configErrorsOf, describe } from '../core/errors.js';
 import { collectOptions, fieldName } from '../core/option-schema.js';
 import { unstorableTextProblem } from '../core/storable-text.js';
 import { isBackend, isBackendClass, type BackendInput } from '../scheduler/backend-input.js';
@@ -67,18 +72,29 @@ async function readProcrastinate(entry: Record<string, unknown>, path: string, c
   const { handlers, ...options } = entry.options;
   const optionsPath = `${path}.options`;
   const queueErrors = Array.isArray(options.queues)
-    ? options.queues.flatMap((queue: unknown, i) => attempt(() => validateQueueName(queue, `${optionsPath}.queues[${i}]`)))
+    ? options.queues.flatMap((queue: unknown, i) => configErrorsOf(() => validateQueueName(queue, `${optionsPath}.queues[${i}]`)))
     : [];
   context.reportErrors(queueErrors);
 
   const handlersPath = `${optionsPath}.handlers`;
-  let tasks: unknown = handlers;
+  /** A problem the backend's checks found, named where the file has it: `tasks` are the handlers' exports. */
+  const reportChecked = (error: ConfigError<string>) => {
+    const field = error.field.startsWith('tasks') ? `${handlersPath}${error.field.slice('tasks'.length)}` : `${optionsPath}.${error.field}`;
+    const where = typeof handlers === 'string' && field.startsWith(handlersPath) ? ` (the exports of ${handlers})` : '';
+    context.report({ path: field, value: error.value, allowed: `${error.allowed}${where}`, code: error.code });
+  };
+  let tasks: unknown;
   if (typeof handlers === 'string' && handlers !== '') {
     const exports = await importOrReport(handlers, handlersPath, 'the handlers of a Procrastinate backend', context);
     if (exports === undefined) return undefined;
     tasks = handlersOf(exports);
+  } else if (context.kind === 'module' && isPlainObject(handlers)) {
+    tasks = handlers;
   }
-  if (!shape.ok || queueErrors.length > 0) return undefined;
+  // Any other `handlers` is a problem the shape named. Each bad handler is named, not only the first.
+  const handlerErrors = tasks === undefined ? [] : tasksProblems(tasks);
+  handlerErrors.forEach(reportChecked);
+  if (!shape.ok || queueErrors.length > 0 || handlerErrors.length > 0) return undefined;
 
   const resolved = { ...options, tasks } as unknown as ProcrastinateBackendOptions;
   try {
@@ -86,10 +102,7 @@ async function readProcrastinate(entry: Record<string, unknown>, path: string, c
     new ProcrastinateBackend(resolved);
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
-    // `tasks` are the handlers module's exports: the problem is named at `handlers`.
-    const field = error.field.startsWith('tasks') ? `${handlersPath}${error.field.slice('tasks'.length)}` : `${optionsPath}.${error.field}`;
-    const where = typeof handlers === 'string' && field.startsWith(handlersPath) ? ` (the exports of ${handlers})` : '';
-    context.report({ path: field, value: error.value, allowed: `${error.allowed}${where}`, code: error.code });
+    reportChecked(error);
     return undefined;
   }
   // A class, so that each scheduler made from the config gets a backend of its own.
@@ -184,16 +197,5 @@ export async function importOrReport(
   } catch (error) {
     context.report({ path, value: specifier, allowed: importProblem(specifier, context.baseDir, error), cause: error });
     return undefined;
-  }
-}
-
-/** The ConfigError `check` throws, as a list of none or one. */
-function attempt(check: () => unknown): ConfigError<string>[] {
-  try {
-    check();
-    return [];
-  } catch (error) {
-    if (error instanceof ConfigError) return [error];
-    throw error;
   }
 }

@@ -80,9 +80,9 @@ const modulePath = (example: string, what: string) =>
     description: `${what}: a path relative to the config file (.js, .mjs, .cjs; .ts, .mts with tsx installed), or a package name`,
   });
 
-/** `queues` must be given; each name is checked after (validateQueueName), so that each bad one is named. */
+/** `queues` must be a non-empty array; each name is checked after (validateQueueName), so that each bad one is named. */
 const queuesGiven = (json: JsonShape | undefined) =>
-  checked<unknown>((value) => (value === undefined ? 'allowed: a non-empty array of queue names' : undefined), json);
+  checked<unknown>((value) => (Array.isArray(value) && value.length > 0 ? undefined : 'allowed: a non-empty array of queue names'), json);
 
 /**
  * The built-in Procrastinate backend's entry: `{ type: "procrastinate", options }`, whose options

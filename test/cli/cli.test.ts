@@ -32,6 +32,17 @@ test('--help lists the commands and the exit codes; each command has its own hel
   t.regex(stop.stdout, /--status <status>/);
 });
 
+test('the help of keepalive, stop and cancel lists the exit codes a shell script branches on', async (t) => {
+  const codesOf = async (command: string) => {
+    const { code, stdout } = await run(command, '--help');
+    t.is(code, 0);
+    return [...(stdout.split('\nExit codes:\n')[1] ?? '').matchAll(/^ {2}(\d) {2}\S/gm)].map((m) => Number(m[1])).sort();
+  };
+  t.deepEqual(await codesOf('keepalive'), [0, 1, 2, 3, 4, 5]);
+  t.deepEqual(await codesOf('stop'), [0, 1, 2, 3, 4]);
+  t.deepEqual(await codesOf('cancel'), [0, 1, 2, 3, 4]);
+});
+
 test('an unknown command exits 2 and points to the help', async (t) => {
   const { code, stderr } = await run('procrastinate', 'migrate');
   t.is(code, 2);

@@ -57,7 +57,7 @@ for (const store of stores) {
     const all = await runCli(['history', ...conn]);
     t.is(all.code, 0, all.stderr);
     t.regex(all.stdout, /^TASK\s+TOKEN\s+SLOT\s+BACKEND\s+OUTCOME\s+REASON\s+STATUS\s+HOLDER\s+STARTED\s+RAN\s+KEEPALIVES\s+ERROR\n/);
-    t.regex(all.stdout, /\nbad-2\s+\d+\s+\d\s+reports\s+failed\s+stopped\s+failed\s+\S+:\d+\s+\S+\s+\S+\s+0\s+disk full\n/);
+    t.regex(all.stdout, /\nbad-2\s+\d+\s+\d\s+reports\s+failed\s+stopped\s+failed\s+\S+:\d+:[0-9a-f]+\s+\S+\s+\S+\s+0\s+disk full\n/);
     t.regex(all.stdout, /\nlong-3\s+\d+\s+\d\s+reports\s+running\s+-\s+-\s/);
     t.regex(all.stdout, /3 records\n$/);
 
@@ -68,6 +68,16 @@ for (const store of stores) {
     t.deepEqual(await json('--outcome', 'failed', '--outcome', 'succeeded'), ['bad-2', 'ok-1']);
     t.deepEqual(await json('--outcome', 'failed', '--backend', 'other'), [], 'fields are ANDed');
     t.deepEqual(await json('--status', 'succeeded'), ['ok-1']);
+    const cells = (taskId: string) =>
+      all.stdout
+        .split('\n')
+        .find((line) => line.startsWith(`${taskId} `))!
+        .split(/\s+/);
+    const holder = cells('long-3')[7]!;
+    t.is(holder, scheduler.owner, 'HOLDER shows the holder whole');
+    t.deepEqual(await json('--holder', holder, '--holder', 'elsewhere:1:a'), ['bad-2', 'long-3', 'ok-1'], 'as --holder takes it');
+    t.deepEqual(await json('--slot', `${cells('long-3')[2]},${cells('ok-1')[2]}`), ['long-3', 'ok-1']);
+    t.deepEqual(await json('--reason', 'stopped', '--ended-after', '1h', '--ended-before', '2099-01-01'), ['bad-2', 'ok-1']);
     t.deepEqual(await json('--started-after', '1h'), ['bad-2', 'long-3', 'ok-1']);
     t.deepEqual(await json('--started-after', '2099-01-01'), []);
     t.deepEqual(await json('--limit', '1').then((ids) => ids.length), 1);

@@ -203,6 +203,42 @@ test('SIGHUP reloads the file with tasks running: new slots claim, removed ones 
   t.is((await run.exited).code, 0, run.stderr);
 });
 
+test('signals while starting: SIGHUP neither kills the process nor is lost; SIGTERM shuts down once started', async (t) => {
+  const s = setup(t);
+  // A config module that takes its time, so that the signals come while `run` reads it.
+  const slow = join(s.file, '..', 'slow-config.mjs');
+  const writeSlow = (tasks: string[], slotIds: string) =>
+    writeFileSync(
+      slow,
+      `export default async () => {
+        process.stderr.write('reading the config\\n');
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+        return ${JSON.stringify(s.config(tasks, slotIds))};
+      };\n`,
+    );
+  writeSlow(['honour-1', 'honour-2'], '1');
+  const reloaded = new Run(['--config', slow]);
+  t.teardown(() => reloaded.child.kill('SIGKILL'));
+  await reloaded.until('the config being read', () => reloaded.stderr.includes('reading the config'));
+  writeSlow(['honour-1', 'honour-2'], '1-2');
+  reloaded.child.kill('SIGHUP');
+  await reloaded.until('the reload after the start', () => reloaded.count('config reloaded') === 1);
+  await reloaded.until('2 tasks started', () => reloaded.count('task started') === 2);
+  reloaded.child.kill('SIGTERM');
+  t.is((await reloaded.exited).code, 0, reloaded.stderr);
+
+  const stopped = new Run(['--config', slow]);
+  t.teardown(() => stopped.child.kill('SIGKILL'));
+  await stopped.until('the config being read', () => stopped.stderr.includes('reading the config'));
+  stopped.child.kill('SIGTERM');
+  t.is((await stopped.exited).code, 0, stopped.stderr);
+  t.true(stopped.lines.some((line) => line.message === 'signal received while starting' && line.signal === 'SIGTERM'));
+  t.true(
+    (await slotsOf(s)).slots.every((slot) => slot.status === 'idle'),
+    'no slot held by the process that left',
+  );
+});
+
 test('bad config files exit 2 listing every problem; config check says the same without running', async (t) => {
   const s = setup(t);
   const bad = s.config(['quick-1'], '1-2') as { scheduler: Record<string, unknown>; slots: Array<Record<string, unknown>> };

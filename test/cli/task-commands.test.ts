@@ -4,10 +4,15 @@
  */
 import test from 'ava';
 import { spawn } from 'node:child_process';
-import { hostname } from 'node:os';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Backend, Scheduler } from '../../src/index.js';
 import { databaseUrl, freshSchema, connectPostgres, redisUrl, uniqueName } from '../helpers/services.js';
 import { cliPath, runCli } from './run-cli.js';
+
+const workBackend = fileURLToPath(new URL('../fixtures/run/work-backend.js', import.meta.url));
 
 /** Hands out the ids it is given; the tasks run elsewhere (here: in the CLI calls of the test). */
 class Queue extends Backend {
@@ -125,6 +130,21 @@ test('bad input exits 2 naming the field, the value and what is allowed', async 
   const noStore = await runCli(['status', '--name', 'x'], { TASK_SEMAPHORE_REDIS: '', TASK_SEMAPHORE_POSTGRES: '' });
   t.is(noStore.code, 2);
   t.regex(noStore.stderr, /MemorySlot slots live in one process/);
+  // A config of memory slots: this process would read a memory store of its own, where every task is unknown.
+  const memoryConfig = join(mkdtempSync(join(tmpdir(), 'ts-cli-')), 'memory.json');
+  writeFileSync(
+    memoryConfig,
+    JSON.stringify({
+      scheduler: { name: 'x' },
+      slots: [{ slotIds: '1-2', backends: ['b'] }],
+      backends: { b: { module: workBackend, export: 'WorkBackend', options: { tasks: [] } } },
+    }),
+  );
+  for (const command of [['keepalive', 'a'], ['status']]) {
+    const memory = await runCli([...command, '--config', memoryConfig]);
+    t.is(memory.code, 2, command.join(' '));
+    t.regex(memory.stderr, /^--config: got ".*memory\.json"; its slots are all MemorySlot slots, which live in one process/);
+  }
   const badName = await runCli(['status', '--name', 'no spaces please', '--redis', redisUrl]);
   t.is(badName.code, 2);
   t.regex(badName.stderr, /name: got "no spaces please"; allowed: 1 to 100 letters/);

@@ -25,6 +25,12 @@ export interface TcpProxy {
    * work.
    */
   freeze(): void;
+  /**
+   * Holds back the service's answers on the next connection on which the client sends data that
+   * matches `sent` (that data still reaches the service), as a service that stalls right then;
+   * resolves at that moment. The connection still closes when either end closes it.
+   */
+  stallAfter(sent: RegExp): Promise<void>;
 }
 
 /** Starts a proxy to `target` on a free local port; closed at teardown. */
@@ -34,6 +40,7 @@ export async function tcpProxy(t: ExecutionContext, target: { host: string; port
   let refusing = false;
   let connections = 0;
   let refused = 0;
+  let stall: { sent: RegExp; stalled: () => void } | undefined;
   const server = net.createServer((inbound) => {
     if (refusing) {
       refused++;
@@ -45,6 +52,14 @@ export async function tcpProxy(t: ExecutionContext, target: { host: string; port
     const pair = [inbound, outbound] as const;
     pairs.add(pair);
     inbound.on('close', () => pairs.delete(pair));
+    // The service answers this data later, by which time its answers are held back.
+    inbound.on('data', (data: Buffer) => {
+      if (!stall?.sent.test(data.toString('latin1'))) return;
+      outbound.unpipe(inbound);
+      outbound.pause();
+      stall.stalled();
+      stall = undefined;
+    });
     for (const [socket, other] of [
       [inbound, outbound],
       [outbound, inbound],
@@ -87,6 +102,9 @@ export async function tcpProxy(t: ExecutionContext, target: { host: string; port
         inbound.pause();
         outbound.pause();
       }
+    },
+    stallAfter(sent) {
+      return new Promise((resolve) => (stall = { sent, stalled: resolve }));
     },
   };
 }

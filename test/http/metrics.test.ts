@@ -247,9 +247,6 @@ for (const [label, behind, slotCls] of [
     }
     t.is(down.value('task_semaphore_tasks_started_total', { scheduler: name, backend: 'work' }), 1, 'the counters are still there');
 
-    // Only on PostgreSQL: on Redis, the store's subscriber reconnects on a schedule of its own, and
-    // ioredis, disconnected at teardown while it resubscribes, rejects a promise nobody holds.
-    if (label === 'Redis') return;
     proxy.refuse(false);
     await waitFor(
       async () => (await Scrape.of(registry)).series('task_semaphore_slots').length > 0,

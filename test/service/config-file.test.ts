@@ -425,6 +425,35 @@ test('the Procrastinate backend: a bad option, a bad queue, and each bad handler
   t.true(at(t, throws, 'backends.recording.options.handlers').cause instanceof Error);
 });
 
+test('every problem of a Procrastinate backend at once: its options, its queues, and each bad handler', async (t) => {
+  const backend = (options: Record<string, unknown>) => ({
+    type: 'procrastinate',
+    options: { postgres: 'postgres://h/db', handlers: './bad-handlers.js', ...options },
+  });
+  const config = {
+    ...base(),
+    backends: {
+      recording: backend({ queues: 'q', heartbeatInterval: '1h' }),
+      other: backend({ queues: ['ok', 'x'.repeat(41)] }),
+    },
+  };
+  const issues = await issuesOf(t, parseServiceConfig(config, { baseDir: fixtures }));
+  t.deepEqual(paths(issues), [
+    'backends.recording.options.queues',
+    'backends.recording.options.heartbeatInterval',
+    'backends.recording.options.handlers["add"]',
+    'backends.recording.options.handlers["mail"].retry',
+    'backends.other.options.queues[1]',
+    'backends.other.options.handlers["add"]',
+    'backends.other.options.handlers["mail"].retry',
+  ]);
+  t.regex(at(t, issues, 'backends.recording.options.queues').message, /got "q"; allowed: a non-empty array of queue names/);
+  t.regex(
+    at(t, issues, 'backends.other.options.handlers["mail"].retry').message,
+    /got "often"; .*\(the exports of \.\/bad-handlers\.js\)$/,
+  );
+});
+
 test('handlers may be a module of named exports, and a handler may carry its retry policy', async (t) => {
   const config = await parseServiceConfig(
     {

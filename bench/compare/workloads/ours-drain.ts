@@ -23,8 +23,9 @@ export async function oursDrain(
   taskMs: number,
 ): Promise<Measured> {
   const { options, counter } = await countedStore(services, store);
-  if (warmup > 0) await drainOnce(options, warmup, slots, undefined, false, taskMs);
-  const drained = await drainOnce(options, tasks, slots, counter, false, taskMs);
+  const extras = { metrics: false, history: true, taskMs };
+  if (warmup > 0) await drainOnce(options, warmup, slots, undefined, extras);
+  const drained = await drainOnce(options, tasks, slots, counter, extras);
   return {
     metrics: { rate: drained.tasksPerSec },
     details: [`${fmt(drained.requestsPerTask, 2)} store requests/task (${counter.describe()})`],

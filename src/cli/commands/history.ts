@@ -6,7 +6,6 @@ import { askStore, withConnection, type ConnectionFlags } from '../connection.js
 import { exitCodes, type ExitCode } from '../exit-codes.js';
 import { formatSpan, formatTime, table, writeJson, type Output } from '../output.js';
 import { readTimeBound, renameHistoryField, timeBoundAllowed } from '../../views/history-query.js';
-import { holderOf } from '../../views/slot-status.js';
 
 interface HistoryFlags extends ConnectionFlags {
   outcome?: string[];
@@ -61,23 +60,21 @@ export function queryOf(taskIds: readonly string[], flags: HistoryFlags): Histor
 }
 
 function render(records: readonly HistoryRecord[]): string {
-  const rows = records.map((r) => {
-    const holder = holderOf(r.owner);
-    return [
-      r.taskId,
-      String(r.token),
-      r.slotId,
-      r.backend,
-      r.outcome,
-      r.reason ?? '-',
-      r.status ?? '-',
-      holder ? `${holder.host}${holder.pid === null ? '' : `:${holder.pid}`}` : '-',
-      formatTime(r.startedAt),
-      r.endedAt === null ? '-' : formatSpan(r.endedAt - r.startedAt),
-      String(r.keepalives),
-      r.error ?? '',
-    ];
-  });
+  const rows = records.map((r) => [
+    r.taskId,
+    String(r.token),
+    r.slotId,
+    r.backend,
+    r.outcome,
+    r.reason ?? '-',
+    r.status ?? '-',
+    // Whole, as --holder takes it: host, pid and the instance's id.
+    r.owner,
+    formatTime(r.startedAt),
+    r.endedAt === null ? '-' : formatSpan(r.endedAt - r.startedAt),
+    String(r.keepalives),
+    r.error ?? '',
+  ]);
   const header = ['TASK', 'TOKEN', 'SLOT', 'BACKEND', 'OUTCOME', 'REASON', 'STATUS', 'HOLDER', 'STARTED', 'RAN', 'KEEPALIVES', 'ERROR'];
   return `${table(header, rows)}${records.length} records\n`;
 }
@@ -98,7 +95,7 @@ export function addHistoryCommand(program: Command, output: Output, done: (code:
     .option('--status <status>', 'the status the task reported to stop (e.g. succeeded, failed)', collect)
     .option('--backend <name>', 'backend name', collect)
     .option('--slot <id>', 'slot id', collect)
-    .option('--holder <owner>', 'the scheduler instance that held the slot (<host>:<pid>:<id>)', collect)
+    .option('--holder <owner>', 'the scheduler instance that held the slot, as the HOLDER column shows it (<host>:<pid>:<id>)', collect)
     .option('--started-after <time>', 'an ISO time, or a duration ago (90m)', timeArgument)
     .option('--started-before <time>', 'an ISO time, or a duration ago', timeArgument)
     .option('--ended-after <time>', 'an ISO time, or a duration ago', timeArgument)

@@ -82,7 +82,33 @@ function httpOverrides(flags: RunFlags): { http?: HttpOptions | false; httpToken
 }
 
 async function run(flags: RunFlags, output: Output): Promise<ExitCode> {
-  let service: Service;
+  // The handlers go in before the start, so that a signal while the file is read and the stores
+  // open neither kills the process (SIGHUP's default) nor leaves tasks it started behind.
+  let service: Service | undefined;
+  const signals: NodeJS.Signals[] = [];
+  let reloadAsked = false;
+  let stopAsked!: () => void;
+  const stopped = new Promise<void>((resolve) => (stopAsked = resolve));
+  const onStop = (signal: NodeJS.Signals) => {
+    signals.push(signal);
+    if (service === undefined) {
+      // A second one while starting gives up at once, as the default would have.
+      if (signals.length > 1) {
+        process.off('SIGINT', onStop).off('SIGTERM', onStop);
+        process.kill(process.pid, signal);
+      }
+      return;
+    }
+    service.logger.info('signal received', { signal });
+    // The first starts the graceful shutdown below; a second one aborts the running tasks now.
+    if (signals.length === 1) stopAsked();
+    else void service.shutdown();
+  };
+  const onReload = () => {
+    if (service === undefined) reloadAsked = true;
+    else void service.reload();
+  };
+  process.on('SIGINT', onStop).on('SIGTERM', onStop).on('SIGHUP', onReload);
   try {
     // An empty TASK_SEMAPHORE_CONFIG counts as none.
     if (!flags.config) throw new ConfigError('--config', flags.config, 'allowed: the path of a config file (or $TASK_SEMAPHORE_CONFIG)');
@@ -94,20 +120,16 @@ async function run(flags: RunFlags, output: Output): Promise<ExitCode> {
       ...httpOverrides(flags),
     });
   } catch (error) {
+    process.off('SIGINT', onStop).off('SIGTERM', onStop).off('SIGHUP', onReload);
     return reportError(output, error, `task-semaphore run --config ${flags.config}`);
   }
-  let signals = 0;
-  const signalled = new Promise<NodeJS.Signals>((resolve) => {
-    const onStop = (signal: NodeJS.Signals) => {
-      service.logger.info('signal received', { signal });
-      // The first starts the graceful shutdown below; a second one aborts the running tasks now.
-      if (++signals === 1) resolve(signal);
-      else void service.shutdown();
-    };
-    process.on('SIGINT', onStop).on('SIGTERM', onStop);
-    process.on('SIGHUP', () => void service.reload());
-  });
-  await Promise.race([signalled, service.drained]);
+  if (signals.length > 0) {
+    service.logger.info('signal received while starting', { signal: signals[0] });
+    stopAsked();
+  } else if (reloadAsked) {
+    void service.reload();
+  }
+  await Promise.race([stopped, service.drained]);
   const report = await service.shutdown();
   service.logger.info('stopped', { ...report });
   if (report.dropped.length > 0) return exitCodes.dropped;

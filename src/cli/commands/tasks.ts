@@ -27,6 +27,20 @@ export function tokenArgument(value: string): number {
   return token;
 }
 
+/** The exit codes of a task command, for its --help: what a shell script branches on. */
+function exitCodeHelp(ok: string, extra: string[] = []): string {
+  return [
+    '',
+    'Exit codes:',
+    `  0  ${ok}`,
+    ...extra,
+    '  3  the task no longer holds its slot: it timed out or ended; stop working',
+    '  4  the task is unknown: no slot holds it and no end of it is kept',
+    '  1  the store could not be reached (or failed)',
+    '  2  bad usage: an unknown option, a bad value',
+  ].join('\n');
+}
+
 /** Registers the three task commands; each sets the exit code through `done`. */
 export function addTaskCommands(program: Command, output: Output, done: (code: ExitCode) => void): void {
   const withTask = (command: Command) =>
@@ -36,6 +50,10 @@ export function addTaskCommands(program: Command, output: Output, done: (code: E
 
   withTask(program.command('keepalive').argument('<taskId>', 'the task id'))
     .description('renew the task: its deadline moves to now + its timeout')
+    .addHelpText(
+      'after',
+      exitCodeHelp('renewed: the task holds its slot', ['  5  renewed, but a cancel was requested: stop the task, then call stop']),
+    )
     .action(async (taskId: string, flags: TaskFlags) => {
       done(
         await askStore(output, flags, 'keepalive', async (scheduler) => {
@@ -54,6 +72,7 @@ export function addTaskCommands(program: Command, output: Output, done: (code: E
 
   withTask(program.command('stop').argument('<taskId>', 'the task id'))
     .description('end the task and free its slot')
+    .addHelpText('after', exitCodeHelp('ended: its slot is free'))
     .option('--status <status>', 'what became of the task, e.g. succeeded or failed (cancelled ends it as cancelled)')
     .option('--error <message>', 'an error message for the backend')
     .action(async (taskId: string, flags: StopFlags) => {
@@ -74,6 +93,7 @@ export function addTaskCommands(program: Command, output: Output, done: (code: E
 
   withTask(program.command('cancel').argument('<taskId>', 'the task id'))
     .description('ask the task to stop: its next keepalive answers that a cancel was requested')
+    .addHelpText('after', exitCodeHelp('the cancel is requested (or already was)'))
     .action(async (taskId: string, flags: TaskFlags) => {
       done(
         await askStore(output, flags, 'cancel', async (scheduler) => {
