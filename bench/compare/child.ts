@@ -3,7 +3,7 @@
  * another's heap, JIT or connections. It gets its spec over IPC, measures one contender once
  * with keys and schemas of its own, removes them, and sends the result back.
  */
-import { Services } from '../harness/services.js';
+import { cleanupRunId, Services } from '../harness/services.js';
 import { killFleets } from './fleet.js';
 import type { Measured, WorkloadKey } from './model.js';
 import type { CompareOptions } from './options.js';
@@ -33,7 +33,12 @@ async function run(spec: RunSpec): Promise<void> {
     reply = { type: 'failed', error: error instanceof Error ? error.message : String(error) };
   }
   killFleets();
-  await services.cleanup().catch((error: unknown) => process.stderr.write(`cleanup failed: ${String(error)}\n`));
+  // The Services' own cleanup, then everything else named after the run id (a peer's keys and
+  // schemas made without it, e.g. BullMQ's): the runner's check after this process finds nothing.
+  await services
+    .cleanup()
+    .then(() => cleanupRunId(spec.runId))
+    .catch((error: unknown) => process.stderr.write(`cleanup failed: ${String(error)}\n`));
   process.send!(reply, () => process.exit(0));
 }
 

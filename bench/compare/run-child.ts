@@ -41,7 +41,7 @@ export async function runChild(step: Step, options: CompareOptions): Promise<Mea
   current = undefined;
   const seconds = (performance.now() - began) / 1000;
   const left = await cleanupRunId(runId).catch((error: unknown) => `cleanup failed: ${String(error)}`);
-  if (left) process.stderr.write(`  (cleaned up after ${step.workload} ${step.contender}: ${left})\n`);
+  if (left) process.stderr.write(`  (${step.workload} ${step.contender} left keys or schemas behind, now removed: ${left})\n`);
   const base = {
     workload: step.workload,
     contender: step.contender,
