@@ -2,13 +2,13 @@
  * Runs the benchmarks and prints Markdown tables (paste-ready for bench/RESULTS.md). `--help`
  * prints the usage below.
  */
-import { execSync } from 'node:child_process';
-import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
+import { compareCommand } from './compare/index.js';
 import { cycles } from './cycles/index.js';
 import { drain } from './drain/index.js';
-import { fmt, table, type Row } from './harness/format.js';
-import { Services, connectPostgres, connectRedis, type StoreKind } from './harness/services.js';
+import { fmt, table } from './harness/format.js';
+import { loadAverage, machineRows } from './harness/machine.js';
+import { Services, type StoreKind } from './harness/services.js';
 import { keepaliveStop } from './keepalive/index.js';
 import { passCost } from './pass/index.js';
 import { procrastinateBench } from './procrastinate/index.js';
@@ -19,6 +19,7 @@ const usage = `Usage: node dist/bench/run.js [benchmark ...] [options]     (or: 
   npm run bench -- drain --stores=redis --runs=5 # a selection
 
 Benchmarks: pass, keepalive, cycles, drain, procrastinate (default: all, in that order).
+  npm run bench -- compare --help                # task-semaphore and its peers side by side, alone
 Options: --stores=memory,redis,postgres  --slot-counts=10,100,1000,10000  --passes=20
          --warmup=3  --duration=3000 (ms per throughput measurement)  --concurrency=16
          --tasks=20000  --slots=10  --runs=3  --target=11000
@@ -33,6 +34,9 @@ Options: --stores=memory,redis,postgres  --slot-counts=10,100,1000,10000  --pass
 Services: REDIS_URL (default redis://127.0.0.1:6379), DATABASE_URL (default
 postgres://postgres@127.0.0.1:5432/test). Keys and schema are unique per run and removed after.
 `;
+
+// `compare` is a run of its own (its options, a fresh process per measurement): never mixed with the others.
+if (process.argv[2] === 'compare') process.exit(await compareCommand(process.argv.slice(3)));
 
 const benchmarks = ['pass', 'keepalive', 'cycles', 'drain', 'procrastinate'] as const;
 type Benchmark = (typeof benchmarks)[number];
@@ -104,56 +108,7 @@ const concurrency = int('concurrency');
 if (!['on', 'off'].includes(values.autopipelining!)) throw new Error('--autopipelining must be on or off');
 const autoPipelining = values.autopipelining === 'on';
 
-const load = () =>
-  loadavg()
-    .map((l) => l.toFixed(2))
-    .join(' ');
 const print = (text = '') => process.stdout.write(`${text}\n`);
-
-async function machine(): Promise<Row[]> {
-  const rows: Row[] = [
-    { item: 'date', value: new Date().toISOString() },
-    { item: 'cpus (availableParallelism)', value: `${availableParallelism()} × ${cpus()[0]?.model ?? '?'}` },
-    { item: 'memory', value: `${fmt(totalmem() / 2 ** 30, 1)} GiB` },
-    { item: 'node', value: process.version },
-  ];
-  const shell = (command: string) => {
-    try {
-      return execSync(command, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-    } catch {
-      return '?';
-    }
-  };
-  rows.push({ item: 'kernel', value: shell('uname -sr') });
-  const dirty = shell('git status --porcelain --untracked-files=no -- src slots backends')
-    ? ' (with uncommitted changes to the library)'
-    : '';
-  rows.push({ item: 'library commit', value: `${shell('git rev-parse --short HEAD')}${dirty}` });
-  if (usesRedis) {
-    const client = await connectRedis();
-    const info = await client.info('server');
-    client.disconnect();
-    rows.push({ item: 'redis', value: /redis_version:(\S+)/.exec(info)?.[1] ?? '?' });
-  }
-  if (usesPostgres) {
-    const pool = await connectPostgres(1);
-    const { rows: version } = await pool.query<{ server_version: string }>('SHOW server_version');
-    const { rows: sync } = await pool.query<{ synchronous_commit: string }>('SHOW synchronous_commit');
-    await pool.end();
-    rows.push({
-      item: 'postgresql',
-      value: `${version[0]?.server_version ?? '?'} (synchronous_commit ${sync[0]?.synchronous_commit ?? '?'})`,
-    });
-  }
-  if (usesRedis) {
-    rows.push({
-      item: 'ioredis clients',
-      value: `enableAutoPipelining: ${autoPipelining} (${autoPipelining ? '--autopipelining=on' : 'as the store’s own client from a URL'})`,
-    });
-  }
-  rows.push({ item: 'load average (1/5/15 min) at start', value: load() });
-  return rows;
-}
 
 const services = new Services(autoPipelining);
 const began = performance.now();
@@ -184,11 +139,11 @@ try {
       .map((a) => a.replace(process.cwd() + '/', ''))
       .join(' ')}\n`,
   );
-  print(table(await machine()));
+  print(table(await machineRows({ redis: usesRedis, postgres: usesPostgres, autoPipelining })));
 
   for (const name of selected) {
     const t0 = performance.now();
-    const loadBefore = load();
+    const loadBefore = loadAverage();
     print();
     if (name === 'pass') {
       print(`## Pass cost vs slot count (idle slots, empty backend; ${int('passes')} passes after ${int('warmup')} warm-up)\n`);
@@ -254,7 +209,7 @@ try {
       }
       for (const note of result.notes) print(`\nnote: ${note}`);
     }
-    print(`\n(${name}: ${fmt((performance.now() - t0) / 1000, 1)} s; load average before ${loadBefore}, after ${load()})`);
+    print(`\n(${name}: ${fmt((performance.now() - t0) / 1000, 1)} s; load average before ${loadBefore}, after ${loadAverage()})`);
   }
 } finally {
   const cleaned = await services.cleanup().catch((error: unknown) => `cleanup failed: ${String(error)}`);

@@ -17,16 +17,13 @@ import { countPostgres, countRedis, type RoundTrips } from '../harness/round-tri
 import { uniqueName, type Services, type StoreKind } from '../harness/services.js';
 import { throughput } from '../harness/timing.js';
 import { loadRedisSemaphore } from './redis-semaphore.js';
+import { storePermits, type Permits } from './store-permits.js';
 
 export interface CyclesOptions {
   stores: readonly StoreKind[];
   concurrency: readonly number[];
   durationMs: number;
 }
-
-const backend = 'bench';
-const retentionMs = 3_600_000; // the Scheduler's default endedRetention
-const leaseMs = 60_000; // its default reservationTimeout
 
 export async function cycles(services: Services, options: CyclesOptions): Promise<{ rows: Row[]; notes: string[] }> {
   const rows: Row[] = [];
@@ -37,15 +34,8 @@ export async function cycles(services: Services, options: CyclesOptions): Promis
 
   const owner = `bench:${process.pid}`;
   /** One cycle of `worker` on its own slot, with a task id unique to `i`. */
-  async function cycle(store: SlotStore, worker: number, i: number): Promise<void> {
-    const pass = await store.beginPass({ slotIds: [slotIds[worker]!], owner, leaseMs, deliverable: [backend], retentionMs, limit: 1000 });
-    const reservation = pass.reserved[0];
-    if (!reservation) throw new Error(`slot ${slotIds[worker]} was not idle`);
-    const taskId = `w${worker}-${i}`;
-    const started = await store.start({ ...reservation, taskId, backend, timeoutMs: 300_000, maxRuntimeMs: null });
-    if (!started.ok) throw new Error(`start failed: ${started.reason}`);
-    const ended = await store.end({ taskId, token: reservation.token, reason: 'stopped', status: 'succeeded', deliverable: [backend] });
-    if (!ended.ok) throw new Error(`end failed: ${ended.reason}`);
+  async function cycle(permits: readonly Permits[], worker: number, i: number): Promise<void> {
+    await permits[worker]!.release(await permits[worker]!.acquire(`w${worker}-${i}`));
   }
 
   for (const kind of options.stores) {
@@ -63,13 +53,14 @@ export async function cycles(services: Services, options: CyclesOptions): Promis
       store = new PostgresSlotStore({ name, postgres: pool, schema: services.schema });
     }
     await store.init(slotIds);
-    await cycle(store, 0, 0); // warm: scripts cached on the server, connections open
+    const permits = await Promise.all(slotIds.map((slotId) => storePermits(store, [slotId], { owner })));
+    await cycle(permits, 0, 0); // warm: scripts cached on the server, connections open
     counter?.reset();
-    await cycle(store, 0, 1);
+    await cycle(permits, 0, 1);
     const perCycle = counter ? `${counter.total} (${counter.describe()})` : 'none (in process)';
     let offset = 2; // task ids stay unique across measurements
     for (const c of options.concurrency) {
-      const result = await throughput(c, options.durationMs, (worker, i) => cycle(store, worker, offset + i));
+      const result = await throughput(c, options.durationMs, (worker, i) => cycle(permits, worker, offset + i));
       offset += 10_000_000;
       ours.set(`${kind}/${c}`, result.opsPerSec);
       rows.push({

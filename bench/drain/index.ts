@@ -22,7 +22,11 @@ class NoOp extends Backend {
   private resolve!: () => void;
   private reject!: (error: Error) => void;
 
-  constructor(private readonly total: number) {
+  /** @param taskMs - how long each task runs (a timer) before it stops; 0: it stops in a microtask. */
+  constructor(
+    private readonly total: number,
+    private readonly taskMs = 0,
+  ) {
     super();
     this.done = new Promise((resolve, reject) => {
       this.resolve = resolve;
@@ -35,14 +39,16 @@ class NoOp extends Backend {
   }
 
   startCallback(taskId: string, context: TaskContext): void {
-    queueMicrotask(() => {
+    const stop = () => {
       context.stop().then(
         (outcome) => {
           if (!outcome.ok) this.reject(new Error(`stop(${taskId}) lost: ${outcome.reason}`));
         },
         (error: unknown) => this.reject(error as Error),
       );
-    });
+    };
+    if (this.taskMs > 0) setTimeout(stop, this.taskMs);
+    else queueMicrotask(stop);
   }
 
   override stopCallback(): void {
@@ -86,14 +92,18 @@ export async function drain(services: Services, options: DrainOptions): Promise<
   return { rows, runs };
 }
 
-async function drainOnce(
+/**
+ * One drain of `tasks` tasks through `slots` slots of a fresh Scheduler on the store of
+ * `storeOptions`; `taskMs` is how long each task runs (0: no-op).
+ */
+export async function drainOnce(
   storeOptions: Omit<SchedulerOptions, 'name'>,
   tasks: number,
   slots: number,
   counter: RoundTrips | undefined,
-  { metrics, history }: { metrics: boolean; history: boolean },
+  { metrics, history, taskMs = 0 }: { metrics: boolean; history: boolean; taskMs?: number },
 ): Promise<{ tasksPerSec: number; requestsPerTask: number; passes: number }> {
-  const backend = new NoOp(tasks);
+  const backend = new NoOp(tasks, taskMs);
   const scheduler = new Scheduler({ name: uniqueName('drain'), timeout: '5m', ...storeOptions, ...(!history && { history: false }) });
   const collected = metrics ? collectMetrics(scheduler) : undefined;
   scheduler.registerBackend('NoOp', backend);

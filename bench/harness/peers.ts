@@ -29,15 +29,35 @@ export function peerRequire(): { require: NodeJS.Require; dir: string } {
   return { require: createRequire(join(dir, 'package.json')), dir };
 }
 
-/** The version in the nearest package.json named `name` above a resolved file of the package. */
-export function packageVersion(name: string, file: string): string {
+/** The nearest package.json named `name` above a resolved file of the package (empty when none is found). */
+export function packageJson(name: string, file: string): { version?: string; engines?: { node?: string } } {
   for (let dir = dirname(file); dir !== dirname(dir); dir = dirname(dir)) {
     try {
-      const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
-      if (pkg.name === name) return pkg.version ?? '?';
+      const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as {
+        name?: string;
+        version?: string;
+        engines?: { node?: string };
+      };
+      if (pkg.name === name) return pkg;
     } catch {
       // no package.json here: go up
     }
   }
-  return '?';
+  return {};
+}
+
+/**
+ * A peer package, required as bench/package.json would, with its version and the Node versions
+ * it declares (`engines.node`); or why it could not be.
+ */
+export function loadPeer<T>(name: string): { module: T; version: string; node?: string } | { error: string } {
+  const { require, dir } = peerRequire();
+  try {
+    const module = require(name) as T;
+    // Not every package exports its package.json: read it next to the resolved entry point.
+    const pkg = packageJson(name, require.resolve(name));
+    return { module, version: pkg.version ?? '?', ...(pkg.engines?.node ? { node: pkg.engines.node } : {}) };
+  } catch (error) {
+    return { error: `${name} not found from ${dir} (run: npm --prefix bench install): ${(error as Error).message}` };
+  }
 }

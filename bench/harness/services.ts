@@ -75,21 +75,58 @@ export async function dropSchema(pool: pg.Pool, schema: string): Promise<void> {
 }
 
 /**
+ * Removes what a `Services` of `runId` may have left (its process killed before its own
+ * cleanup): the keys of its prefix and every schema whose name holds the id. Returns what it did,
+ * or '' when there was nothing.
+ */
+export async function cleanupRunId(runId: string): Promise<string> {
+  const done: string[] = [];
+  const client = await connectRedis();
+  try {
+    const deleted = await deleteRedisPrefix(client, `bench_${runId}`);
+    if (deleted > 0) done.push(`deleted ${deleted} Redis keys`);
+  } finally {
+    client.disconnect();
+  }
+  const pool = await connectPostgres(1);
+  try {
+    const { rows } = await pool.query<{ nspname: string }>('SELECT nspname FROM pg_namespace WHERE strpos(nspname, $1) > 0', [runId]);
+    for (const { nspname } of rows) await dropSchema(pool, nspname);
+    if (rows.length > 0) done.push(`dropped ${rows.map((r) => r.nspname).join(', ')}`);
+  } finally {
+    await pool.end();
+  }
+  return done.join('; ');
+}
+
+/**
  * The services of one bench run: clients and pools made on demand (each benchmark gets its own,
  * so that the counters wrapped around them stay separate), one key prefix and one schema for the
  * whole run, and the cleanup that deletes both and closes every connection.
  */
 export class Services {
-  readonly keyPrefix = uniqueName('bench');
-  readonly schema = uniqueName('bench');
+  readonly keyPrefix: string;
+  readonly schema: string;
   private readonly clients: Redis[] = [];
   private readonly pools: pg.Pool[] = [];
   private schemaUsed = false;
   /** Schemas handed out by `newSchema` and not yet dropped. */
   private readonly extraSchemas = new Set<string>();
+  private schemasMade = 0;
 
-  /** @param autoPipelining - of the Redis clients handed out: off, as in the store's own client, or on. */
-  constructor(readonly autoPipelining = false) {}
+  /**
+   * @param autoPipelining - of the Redis clients handed out: off, as in the store's own client, or on.
+   * @param runId - names the key prefix and every schema after it (`bench_<runId>…`), so that a
+   *   parent that gave it can clean up after a process that died before its own cleanup
+   *   (`cleanupRunId`); random by default.
+   */
+  constructor(
+    readonly autoPipelining = false,
+    private readonly runId?: string,
+  ) {
+    this.keyPrefix = runId ? `bench_${runId}` : uniqueName('bench');
+    this.schema = runId ? `bench_${runId}` : uniqueName('bench');
+  }
 
   async redis(): Promise<Redis> {
     const client = await connectRedis({ ...storeLikeRedisOptions, enableAutoPipelining: this.autoPipelining });
@@ -110,7 +147,7 @@ export class Services {
    * dropped by `dropSchema` or, at the latest, by cleanup.
    */
   newSchema(prefix = 'bench'): string {
-    const schema = uniqueName(prefix);
+    const schema = this.runId ? `${prefix}_${this.runId}_${++this.schemasMade}` : uniqueName(prefix);
     this.extraSchemas.add(schema);
     this.schemaUsed = true;
     return schema;

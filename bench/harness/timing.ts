@@ -7,13 +7,15 @@ export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(r
  * Runs `workers` loops of `op` for `ms` milliseconds (after `warmupMs` of the same) and returns
  * completed operations per second. Each loop awaits its operation before starting the next. The
  * clock is read in the loop, not by a timer: an in-memory operation resolves in microtasks only,
- * so a timer would never get to fire.
+ * so a timer would never get to fire. `beforeMeasure` runs between the warm-up and the measured
+ * loops (e.g. to forget the warm-up's latency samples).
  */
 export async function throughput(
   workers: number,
   ms: number,
   op: (worker: number, i: number) => Promise<unknown>,
   warmupMs = Math.min(500, ms / 4),
+  beforeMeasure?: () => void,
 ): Promise<{ opsPerSec: number; ops: number; elapsedMs: number }> {
   let i = 0;
   const runFor = async (duration: number) => {
@@ -31,6 +33,7 @@ export async function throughput(
     return { ops, elapsedMs: performance.now() - began };
   };
   if (warmupMs > 0) await runFor(warmupMs);
+  beforeMeasure?.();
   const { ops, elapsedMs } = await runFor(ms);
   return { opsPerSec: (ops / elapsedMs) * 1000, ops, elapsedMs };
 }

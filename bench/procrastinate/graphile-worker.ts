@@ -3,7 +3,7 @@
  * relative to bench/package.json), typed by the little the benchmark uses.
  */
 import type { EventEmitter } from 'node:events';
-import { packageVersion, peerRequire } from '../harness/peers.js';
+import { loadPeer } from '../harness/peers.js';
 
 /** A job to add: `addJobs` takes many in one statement. */
 export interface GraphileJobSpec {
@@ -30,6 +30,7 @@ export interface GraphileRunner {
 }
 
 export interface GraphileWorkerUtils {
+  addJob(identifier: string, payload: unknown): Promise<unknown>;
   addJobs(specs: readonly GraphileJobSpec[]): Promise<readonly unknown[]>;
   release(): Promise<void>;
 }
@@ -44,13 +45,6 @@ export interface GraphileWorker {
 
 /** graphile-worker and its version, or an explanation when it is not installed. */
 export function loadGraphileWorker(): { worker: GraphileWorker; version: string } | { error: string } {
-  const { require, dir } = peerRequire();
-  try {
-    const worker = require('graphile-worker') as GraphileWorker;
-    // Its package.json is not in its exports map: read it next to the resolved entry point.
-    const version = packageVersion('graphile-worker', require.resolve('graphile-worker'));
-    return { worker, version };
-  } catch (error) {
-    return { error: `graphile-worker not found from ${dir} (run: npm --prefix bench install): ${(error as Error).message}` };
-  }
+  const loaded = loadPeer<GraphileWorker>('graphile-worker');
+  return 'error' in loaded ? loaded : { worker: loaded.module, version: loaded.version };
 }

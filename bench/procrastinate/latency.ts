@@ -16,8 +16,22 @@ import type { ProcrastinateBenchOptions } from './options.js';
 import { describe, freshQueue, queue, taskName, verify } from './queue.js';
 import { judgeLatency } from './targets.js';
 
+/** What one latency run measured: the samples in ms, and what the jobs cost. */
+export interface LatencySamples {
+  /** From `defer` returning to the handler's first line. */
+  fromReturn: number[];
+  /** From calling `defer` to the handler's first line. */
+  fromCall: number[];
+  /** Requests per job, e.g. `SQL 2.00 (…); Redis 3.00 (…)`. */
+  requests: string;
+  /** Mean ms from send to reply of those requests. */
+  latencies: string;
+  loadBefore: number;
+  loadAfter: number;
+}
+
 /** defer → handler start, one job at a time, with the Scheduler idle and listening (Redis slots). */
-export async function latencyRun(services: Services, admin: pg.Pool, options: ProcrastinateBenchOptions): Promise<Row> {
+export async function measureLatency(services: Services, admin: pg.Pool, options: ProcrastinateBenchOptions): Promise<LatencySamples> {
   const q = await freshQueue(services, admin, 0, options.poolSize);
   const client = await services.redis();
   const redisCounter = countRedis(client);
@@ -68,26 +82,32 @@ export async function latencyRun(services: Services, admin: pg.Pool, options: Pr
     const n = options.latencyJobs;
     const requests = `${describe('SQL', sqlCounter, n)}; ${describe('Redis', redisCounter, n)}`;
     const latencies = `${sqlCounter.describeLatency()}; ${redisCounter.describeLatency()}`;
-    const p50 = percentile(fromReturn, 50);
-    const p99 = percentile(fromReturn, 99);
     await scheduler.close();
     await verify(q.pool, warmup + n, 'latency');
-    return {
-      setup: `${options.slots} Redis slots, idle, LISTEN/NOTIFY; one job at a time, 3 ms apart`,
-      jobs: n,
-      'defer return → start: p50 ms': fmt(p50, 2),
-      'p99 ms': fmt(p99, 2),
-      'max ms': fmt(Math.max(...fromReturn), 2),
-      'defer call → start: p50 ms': fmt(percentile(fromCall, 50), 2),
-      'p99 ms (from call)': fmt(percentile(fromCall, 99), 2),
-      'requests/job': requests,
-      'mean ms from send to reply': latencies,
-      'load 1 min before → after': `${fmt(loadBefore, 2)} → ${fmt(loadAfter, 2)}`,
-      target: judgeLatency(p50, p99),
-    };
+    return { fromReturn, fromCall, requests, latencies, loadBefore, loadAfter };
   } finally {
     await scheduler.close().catch(() => {});
     await deferrer.close();
     await q.drop();
   }
+}
+
+/** The latency row of the Procrastinate benchmark. */
+export async function latencyRun(services: Services, admin: pg.Pool, options: ProcrastinateBenchOptions): Promise<Row> {
+  const { fromReturn, fromCall, requests, latencies, loadBefore, loadAfter } = await measureLatency(services, admin, options);
+  const p50 = percentile(fromReturn, 50);
+  const p99 = percentile(fromReturn, 99);
+  return {
+    setup: `${options.slots} Redis slots, idle, LISTEN/NOTIFY; one job at a time, 3 ms apart`,
+    jobs: options.latencyJobs,
+    'defer return → start: p50 ms': fmt(p50, 2),
+    'p99 ms': fmt(p99, 2),
+    'max ms': fmt(Math.max(...fromReturn), 2),
+    'defer call → start: p50 ms': fmt(percentile(fromCall, 50), 2),
+    'p99 ms (from call)': fmt(percentile(fromCall, 99), 2),
+    'requests/job': requests,
+    'mean ms from send to reply': latencies,
+    'load 1 min before → after': `${fmt(loadBefore, 2)} → ${fmt(loadAfter, 2)}`,
+    target: judgeLatency(p50, p99),
+  };
 }

@@ -43,14 +43,18 @@ export function graphileContenders({ services, admin, options }: Setup): { conte
   return { contenders, notes };
 }
 
-/** graphile-worker's `run` at `concurrency`, with extra preset options (undefined: its defaults). */
-async function graphileDrain(
+/**
+ * graphile-worker's `run` at `concurrency`, with extra preset options (undefined: its defaults),
+ * draining `jobs` jobs whose task is `task` (a no-op by default).
+ */
+export async function graphileDrain(
   services: Services,
   admin: pg.Pool,
   worker: GraphileWorker,
   jobs: number,
   concurrency: number,
   workerPreset: Record<string, unknown> | undefined,
+  task: () => Promise<void> = async () => {},
 ): Promise<Drain> {
   const schema = services.newSchema('bench_gw');
   // Its logger would print a line per job: a silent one, as our Scheduler's default logger.
@@ -82,7 +86,7 @@ async function graphileDrain(
       ...base,
       concurrency,
       noHandleSignals: true,
-      taskList: { noop: async () => {} },
+      taskList: { noop: task },
       events,
       ...(workerPreset ? { preset: { worker: workerPreset } } : {}),
     });
