@@ -261,8 +261,13 @@ export function registerAcquireCases<C>(test: TestFn<C>, contract: Macro<[StoreF
     acquiring(factory, async (t, h) => {
       await h.init(['1']);
       granted(await acquire(h, 'holder', 'H', ['1']), 'holder');
-      queued(t, await acquire(h, 'gone', 'A', ['1'], { wait: { leaseMs: timing.short } }), 1, 'gone');
-      queued(t, await acquire(h, 'alive', 'B', ['1'], waitLong), 2, 'alive');
+      const gone = await acquire(h, 'gone', 'A', ['1'], { wait: { leaseMs: timing.short } });
+      queued(t, gone, 1, 'gone');
+      const alive = await acquire(h, 'alive', 'B', ['1'], waitLong);
+      // Behind `gone` while its entry lives, by the store's clock: a loaded machine may take longer
+      // than its short lease between the two calls.
+      const goneLives = !gone.ok && !alive.ok && alive.now < gone.now + timing.short;
+      queued(t, alive, goneLives ? 2 : 1, 'alive');
       await sleep(timing.wait);
       queued(t, await acquire(h, 'alive', 'B', ['1'], waitLong), 1, 'a lapsed entry does not count');
       ok(await h.end('holder'), 'end');

@@ -103,6 +103,7 @@ storeContractSuite(test, {
   name: 'postgres',
   deliveryLog: true,
   history: true,
+  acquire: true,
   async create(name, options) {
     const pool = await postgres();
     const schema = await freshSchema(pool);
