@@ -510,8 +510,10 @@ export class TaskPath {
       const endIn = (s: SlotStore) => ((endedIn = s), s.end({ ...full, notify: notify(s) }));
       // A task that runs here is in a known store: its end joins the batch of the ends under way there.
       const localStore = !store && local ? state.storeOfSlot(local.slotId) : undefined;
-      if (localStore) result = await batches.end((endedIn = localStore), { ...full, notify: notify(localStore) });
-      else result = store ? await endIn(store) : await state.firstAnswer(endIn);
+      if (localStore) {
+        await state.ensureStore(); // closed: throws, as for any task
+        result = await batches.end((endedIn = localStore), { ...full, notify: notify(localStore) });
+      } else result = store ? await endIn(store) : await state.firstAnswer(endIn);
     }
     if (!result.ok) return result;
     // Callbacks first: a backend may mark the task done in stopCallback, and a poll before that
