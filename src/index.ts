@@ -4,6 +4,7 @@
  */
 export {
   Scheduler,
+  type AcquireOptions,
   type BackendInput,
   type DroppedTask,
   type HistorySize,
@@ -22,7 +23,17 @@ export type { SlotConfigInput, SlotKwargs, SlotConfig } from './scheduler/config
 export { normalizeConfig } from './scheduler/config.js';
 export { parseDuration, type Duration } from './core/duration.js';
 export type { Logger } from './core/logger.js';
-export type { CancelOutcome, KeepaliveOutcome, LostOutcome, PassReport, StopOptions, StopOutcomeResult } from './contracts/results.js';
+export type {
+  AcquireOutcome,
+  CancelOutcome,
+  KeepaliveOutcome,
+  LostOutcome,
+  PassReport,
+  RunContext,
+  StopOptions,
+  StopOutcomeResult,
+} from './contracts/results.js';
+export { acquireBackend } from './scheduler/acquired-tasks.js';
 export type { SlotClass, SlotClassContext } from './scheduler/slot-classes.js';
 export * from './core/errors.js';
 export * from './contracts/backend.js';

@@ -11,7 +11,7 @@ import { fmt } from './format.js';
 /** The store's Lua scripts by SHA1, so that EVALSHA calls are counted under the script's name. */
 const scriptNames = new Map<string, string>(
   Object.entries(lua as Record<string, string>)
-    // beginPass10 -> begin-pass-10, the script's file name.
+    // beginPass13 -> begin-pass-13, the script's file name.
     .map(([name, source]) => [
       createHash('sha1').update(source, 'utf8').digest('hex'),
       name.replace(/([A-Z]|\d+)/g, (m) => `-${m.toLowerCase()}`),

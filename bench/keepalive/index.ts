@@ -62,7 +62,7 @@ export async function keepaliveStop(services: Services, options: KeepaliveOption
       counter?.reset();
       const stopped = await scheduler.stop(taskIds[0]!, { status: 'succeeded' });
       if (!stopped.ok) throw new Error(`stop lost: ${stopped.reason}`);
-      const endRequests = counter ? (counter.byName.get(store === 'redis' ? 'end-10' : 'end') ?? 0) : 0;
+      const endRequests = counter ? (counter.byName.get(store === 'redis' ? 'end-13' : 'end') ?? 0) : 0;
       await passEnded;
       const stopTrips = counter ? `${endRequests} (stop); with the refill round it starts: ${counter.describe()}` : 'none (in process)';
 

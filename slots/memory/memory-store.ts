@@ -4,6 +4,9 @@ import { integer, parseOptions, shaped, strictObject } from '../../src/core/opti
 import {
   compareSlotIds,
   expiryOf,
+  type AcquireRequest,
+  type AcquireResult,
+  type AcquireSlot,
   type BeginPassRequest,
   type BeginPassResult,
   type CancelResult,
@@ -15,6 +18,7 @@ import {
   type EndedOccupancy,
   type HistoryRecord,
   type KeepaliveResult,
+  type LeaveQueueResult,
   type Lost,
   type NormalizedHistoryQuery,
   type Occupancy,
@@ -71,6 +75,17 @@ interface Delivery {
   record: EndedOccupancy;
   owner: string;
   dueAt: number;
+}
+
+/** A request waiting in the acquire queue for one of its slots. */
+interface Waiter {
+  taskId: string;
+  owner: string;
+  backend: string;
+  slots: readonly AcquireSlot[];
+  processLease: boolean;
+  /** Store-clock ms: the entry lapses then unless its owner asks again. */
+  leaseUntil: number;
 }
 
 /** Options of {@link MemorySlotStore}. */
@@ -131,6 +146,8 @@ export class MemorySlotStore implements SlotStore {
   private readonly ended: HistoryRecord[] | null;
   private readonly historyMax: number;
   private readonly events = new EventEmitter<{ event: [StoreEvent] }>();
+  /** The acquire queue by task id; a Map keeps arrival order, and a renewal keeps its place. */
+  private readonly waiters = new Map<string, Waiter>();
 
   /** @throws ConfigError when an option is malformed or unknown. */
   constructor(options: MemorySlotStoreOptions = {}) {
@@ -193,10 +210,13 @@ export class MemorySlotStore implements SlotStore {
       if (this.lastEnded.get(tombstone.taskId) === tombstone.token) this.lastEnded.delete(tombstone.taskId);
     }
 
+    for (const slotId of reaped) this.grant(slotId, this.slots.get(slotId)!, now);
+
     const reserved: Reservation[] = [];
     const running: Occupancy[] = [];
     for (const slotId of request.slotIds) {
       const slot = this.slot(slotId);
+      if (slot.status === 'idle') this.grant(slotId, slot, now);
       if (slot.status === 'idle') {
         if (reserved.length < (request.maxReserve ?? Number.POSITIVE_INFINITY))
           reserved.push(this.reserve(slotId, slot, request.owner, now, request.leaseMs));
@@ -247,9 +267,13 @@ export class MemorySlotStore implements SlotStore {
   }
 
   async release(reservations: readonly Reservation[]): Promise<void> {
+    const now = this.now();
     for (const { slotId, token } of reservations) {
       const slot = this.slots.get(slotId);
-      if (slot && slot.status === 'reserved' && slot.token === token) this.setIdle(slot);
+      if (slot && slot.status === 'reserved' && slot.token === token) {
+        this.setIdle(slot);
+        this.grant(slotId, slot, now);
+      }
     }
   }
 
@@ -284,6 +308,8 @@ export class MemorySlotStore implements SlotStore {
     const delivered = request.deliverable.includes(record.backend);
     if (!delivered) this.pushOutbox(record);
     const ended = delivered ? this.lease(record, request.delivery, now) : record;
+    // A waiter comes before the caller's refill: granted, the slot is neither kept nor free.
+    if (this.grant(record.slotId, slot, now)) return { ok: true, ended, delivered };
     if (request.reserve) {
       // Kept for the caller, so not free: no `freed` event, whatever `notify` says.
       const { owner, leaseMs } = request.reserve;
@@ -291,6 +317,56 @@ export class MemorySlotStore implements SlotStore {
     }
     if (request.notify) this.publish({ type: 'freed', slotId: record.slotId });
     return { ok: true, ended, delivered };
+  }
+
+  async acquire(request: AcquireRequest): Promise<AcquireResult> {
+    checkTaskId(request.taskId);
+    if (request.slots.length === 0) throw new Error('acquire: a request lists at least one slot');
+    const now = this.now();
+    const held = this.heldBy(request, now);
+    if (held) return held;
+    const own = this.waiters.get(request.taskId);
+    if (own && own.owner !== request.owner && own.leaseUntil > now) {
+      return { ok: false, reason: 'duplicate', slotId: null, expiresAt: own.leaseUntil, now };
+    }
+    for (const { slotId } of request.slots) {
+      const slot = this.slots.get(slotId);
+      if (!slot || slot.status !== 'idle') continue;
+      // Earlier waiters first (this request's own entry among them, in its place).
+      this.grant(slotId, slot, now);
+      if (slot.status === 'idle') {
+        this.waiters.delete(request.taskId);
+        return { ok: true, occupancy: { ...this.occupy(slotId, slot, toWaiter(request, now), now) } };
+      }
+      const granted = this.heldBy(request, now);
+      if (granted) return granted;
+    }
+    if (!request.wait) return { ok: false, reason: 'busy', now };
+    const leaseUntil = now + request.wait.leaseMs;
+    if (own && own.owner === request.owner && own.leaseUntil > now) own.leaseUntil = leaseUntil;
+    else {
+      this.waiters.delete(request.taskId);
+      this.waiters.set(request.taskId, { ...toWaiter(request, now), leaseUntil });
+    }
+    let position = 0;
+    for (const waiter of this.waiters.values()) {
+      if (waiter.leaseUntil > now) position++;
+      if (waiter.taskId === request.taskId) break;
+    }
+    return { ok: false, reason: 'queued', position, now };
+  }
+
+  async leaveQueue(request: { taskId: string; owner: string }): Promise<LeaveQueueResult> {
+    checkTaskId(request.taskId);
+    const now = this.now();
+    const waiter = this.waiters.get(request.taskId);
+    if (waiter && waiter.owner === request.owner) {
+      this.waiters.delete(request.taskId);
+      if (waiter.leaseUntil > now) return { left: true };
+    }
+    const slotId = this.tasks.get(request.taskId);
+    const occupancy = slotId === undefined ? null : this.slots.get(slotId)!.occupancy;
+    return { left: false, occupancy: occupancy && occupancy.owner === request.owner ? { ...occupancy } : null };
   }
 
   async acknowledge(refs: readonly DeliveryRef[]): Promise<void> {
@@ -353,7 +429,7 @@ export class MemorySlotStore implements SlotStore {
     if (!options.force && (running.length > 0 || reserved.length > 0)) return { purged: false, running, reserved };
     const slots = this.slots.size;
     // Everything of the name but the token counter, so that tokens keep growing.
-    for (const map of [this.slots, this.tasks, this.tombstones, this.lastEnded, this.deliveries]) map.clear();
+    for (const map of [this.slots, this.tasks, this.tombstones, this.lastEnded, this.deliveries, this.waiters]) map.clear();
     this.outbox.length = 0;
     if (this.ended) this.ended.length = 0;
     return { purged: true, slots, dropped: running.map(({ taskId, token }) => ({ taskId, token })) };
@@ -424,6 +500,70 @@ export class MemorySlotStore implements SlotStore {
     return { ...occupancy, reason, endedAt: now, status, error };
   }
 
+  /**
+   * The answer to an acquire of a task id that holds a slot: `ok` to its owner while the occupancy
+   * has not lapsed, else `duplicate`; undefined when the task id holds none.
+   */
+  private heldBy(request: AcquireRequest, now: number): AcquireResult | undefined {
+    const slotId = this.tasks.get(request.taskId);
+    if (slotId === undefined) return undefined;
+    const occupancy = this.slots.get(slotId)!.occupancy!;
+    if (occupancy.owner === request.owner && !expiryReason(occupancy, now)) return { ok: true, occupancy: { ...occupancy } };
+    return { ok: false, reason: 'duplicate', slotId, expiresAt: expiryOf(occupancy), now };
+  }
+
+  /**
+   * Gives an idle slot to the first live waiter whose request lists it, dropping lapsed entries on
+   * the way; publishes `granted`. Returns whether it did.
+   */
+  private grant(slotId: SlotId, slot: MemorySlot, now: number): boolean {
+    for (const waiter of this.waiters.values()) {
+      if (waiter.leaseUntil <= now) {
+        this.waiters.delete(waiter.taskId);
+        continue;
+      }
+      // A waiter whose task id holds a slot already (a pass started it meanwhile) keeps its place.
+      if (!waiter.slots.some((s) => s.slotId === slotId) || this.tasks.has(waiter.taskId)) continue;
+      this.waiters.delete(waiter.taskId);
+      const occupancy = this.occupy(slotId, slot, waiter, now);
+      this.publish({ type: 'granted', taskId: occupancy.taskId, token: occupancy.token, slotId });
+      return true;
+    }
+    return false;
+  }
+
+  /** Starts a waiter's (or an acquire's) occupancy in an idle slot, reserved and started now under the next token. */
+  private occupy(slotId: SlotId, slot: MemorySlot, waiter: Waiter, now: number): Occupancy {
+    const limits = waiter.slots.find((s) => s.slotId === slotId)!;
+    const token = ++this.lastToken;
+    const occupancy: Occupancy = {
+      slotId,
+      token,
+      taskId: waiter.taskId,
+      backend: waiter.backend,
+      owner: waiter.owner,
+      startedAt: now,
+      lastKeepaliveAt: now,
+      deadline: now + limits.timeoutMs,
+      maxDeadline: limits.maxRuntimeMs === null ? null : now + limits.maxRuntimeMs,
+      timeoutMs: limits.timeoutMs,
+      maxRuntimeMs: limits.maxRuntimeMs,
+      cancelRequested: false,
+    };
+    Object.assign(slot, {
+      status: 'running',
+      token,
+      owner: waiter.owner,
+      leaseUntil: null,
+      occupancy,
+      reservedAt: now,
+      keepalives: 0,
+      processLease: waiter.processLease,
+    } satisfies MemorySlot);
+    this.tasks.set(waiter.taskId, slotId);
+    return occupancy;
+  }
+
   /** Reserves an idle slot for `owner` under the next token: how beginPass and `end` with `reserve` both do it. */
   private reserve(slotId: SlotId, slot: MemorySlot, owner: string, now: number, leaseMs: number): Reservation {
     slot.status = 'reserved';
@@ -468,6 +608,12 @@ export class MemorySlotStore implements SlotStore {
     this.outbox.push(record);
     if (this.outbox.length > this.outboxLimit) this.outbox.shift();
   }
+}
+
+/** An acquire request as a waiter (`leaseUntil` set by the caller when it queues). */
+function toWaiter(request: AcquireRequest, now: number): Waiter {
+  const { taskId, owner, backend, slots } = request;
+  return { taskId, owner, backend, slots, processLease: request.processLease === true, leaseUntil: now };
 }
 
 /** `max_runtime` or `timeout` if the occupancy has passed that deadline at `now`, else null. */

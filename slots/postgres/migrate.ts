@@ -10,6 +10,7 @@ import {
   migrate004,
   migrate005,
   migrate006,
+  migrate007,
   migrationsApplied,
   migrationsLock,
   migrationsPrepare,
@@ -33,6 +34,7 @@ export const migrations: readonly Migration[] = Object.freeze([
   { version: 4, sql: migrate004 },
   { version: 5, sql: migrate005 },
   { version: 6, sql: migrate006 },
+  { version: 7, sql: migrate007 },
 ]);
 
 /** Replaces the schema placeholder of a statement with an escaped identifier. */

@@ -6,6 +6,8 @@ import { integer, parseOptions, storableText, strictObject } from '../../src/cor
 import { loadPeer } from '../../src/core/peers.js';
 import {
   compareSlotIds,
+  type AcquireRequest,
+  type AcquireResult,
   type BeginPassRequest,
   type BeginPassResult,
   type CancelResult,
@@ -17,6 +19,7 @@ import {
   type HistoryOutcome,
   type HistoryRecord,
   type KeepaliveResult,
+  type LeaveQueueResult,
   type Lost,
   type NormalizedHistoryQuery,
   type Occupancy,
@@ -82,8 +85,8 @@ const optionsSchema = strictObject(
 
 /**
  * How often a task statement runs again when a concurrent change made its snapshot disagree with
- * the row it locked (see {@link lostFrom}), and how often a batch call runs again when another
- * transaction made it fail (see {@link PostgresSlotStore.callBatch}). One retry settles it unless
+ * the row it locked (see {@link lostFrom}), and how often a call runs again when another
+ * transaction made it fail (see {@link PostgresSlotStore.callRetrying}). One retry settles it unless
  * the task is churning. The end function (migrate-002.sql) looks again as often, on its own.
  */
 const maxAttempts = 5;
@@ -166,6 +169,14 @@ type HistoryRow = {
   status: string | null;
   error: string | null;
 };
+type AcquireRow = {
+  outcome: 'ok' | 'queued' | 'busy' | 'duplicate';
+  occupancy: Occupancy | null;
+  queue_position: Int8 | null;
+  holder: string | null;
+  expires_at: Int8 | null;
+  now_ms: Int8;
+};
 type PurgeRow = {
   purged: boolean;
   slots: Int8;
@@ -180,7 +191,8 @@ type PurgeRow = {
  * migrate-003.sql) that acts on the requests in order: one round trip and one commit per batch.
  * The unique index on `(scheduler, task_id)` keeps a task id in at most one slot even when two
  * starts race; `FOR UPDATE SKIP LOCKED` keeps concurrent passes from reserving or reaping the
- * same slot.
+ * same slot. The acquire queue (migrate-007.sql) is served by whichever statement leaves a slot
+ * idle, in the same transaction: acquire, end, release and begin-pass.
  */
 export class PostgresSlotStore implements SlotStore {
   readonly kind = 'postgres';
@@ -263,7 +275,7 @@ export class PostgresSlotStore implements SlotStore {
   }
 
   async beginPass(request: BeginPassRequest): Promise<BeginPassResult> {
-    const { rows } = await this.query<PassRow>('beginPass', [
+    const rows = await this.callRetrying<PassRow>('beginPass', [
       this.name,
       [...request.slotIds],
       request.owner,
@@ -277,6 +289,7 @@ export class PostgresSlotStore implements SlotStore {
       request.notify === true ? this.channel : null,
       request.deliveryLeaseMs === undefined ? null : toInt8(request.deliveryLeaseMs),
       this.historyRetentionMs,
+      this.channel,
     ]);
     const result: BeginPassResult = { now: 0, ended: [], expiredReservations: 0, reserved: [], running: [] };
     // The statement orders rows within each kind as the contract wants them.
@@ -301,7 +314,7 @@ export class PostgresSlotStore implements SlotStore {
     // Refused here, before the round trip: PostgreSQL would raise on a NUL or an id too long for
     // the task index, and store a lone surrogate as U+FFFD.
     for (const r of requests) checkTaskId(r.taskId);
-    const rows = await this.callBatch<StartRow>('startMany', [
+    const rows = await this.callRetrying<StartRow>('startMany', [
       this.name,
       requests.map((r) => r.slotId),
       requests.map((r) => r.token),
@@ -324,7 +337,13 @@ export class PostgresSlotStore implements SlotStore {
 
   async release(reservations: readonly Reservation[]): Promise<void> {
     if (reservations.length === 0) return;
-    await this.query('release', [this.name, reservations.map((r) => r.slotId), reservations.map((r) => r.token)]);
+    await this.callRetrying('release', [
+      this.name,
+      reservations.map((r) => r.slotId),
+      reservations.map((r) => r.token),
+      this.tokenSequence,
+      this.channel,
+    ]);
   }
 
   async keepalive(ref: TaskRef): Promise<KeepaliveResult> {
@@ -341,7 +360,7 @@ export class PostgresSlotStore implements SlotStore {
   async endMany(requests: readonly EndRequest[]): Promise<EndResult[]> {
     if (requests.length === 0) return []; // nothing to do is not worth a round trip
     for (const r of requests) checkTaskId(r.taskId);
-    const rows = await this.callBatch<EndRow>('endMany', [
+    const rows = await this.callRetrying<EndRow>('endMany', [
       this.name,
       requests.map((r) => r.taskId),
       requests.map((r) => r.token ?? null),
@@ -379,10 +398,54 @@ export class PostgresSlotStore implements SlotStore {
     });
   }
 
+  /**
+   * One call of task_semaphore_acquire_v1 (sql/acquire.sql): an idle slot taken, a place in the
+   * queue, or why neither; the idle slots it finds go to earlier waiters first.
+   */
+  async acquire(request: AcquireRequest): Promise<AcquireResult> {
+    checkTaskId(request.taskId);
+    const [row] = await this.callRetrying<AcquireRow>('acquire', [
+      this.name,
+      request.taskId,
+      request.backend,
+      request.owner,
+      request.slots.map((s) => s.slotId),
+      request.slots.map((s) => toInt8(s.timeoutMs)),
+      request.slots.map((s) => (s.maxRuntimeMs === null ? null : toInt8(s.maxRuntimeMs))),
+      request.processLease === true,
+      request.wait ? toInt8(request.wait.leaseMs) : null,
+      this.tokenSequence,
+      this.channel,
+    ]);
+    const now = Number(row!.now_ms);
+    switch (row!.outcome) {
+      case 'ok':
+        return { ok: true, occupancy: row!.occupancy! };
+      case 'queued':
+        return { ok: false, reason: 'queued', position: Number(row!.queue_position), now };
+      case 'busy':
+        return { ok: false, reason: 'busy', now };
+      default:
+        return { ok: false, reason: 'duplicate', slotId: row!.holder, expiresAt: Number(row!.expires_at), now };
+    }
+  }
+
+  /** One call of task_semaphore_leave_queue_v1 (sql/leave-queue.sql). */
+  async leaveQueue(request: { taskId: string; owner: string }): Promise<LeaveQueueResult> {
+    checkTaskId(request.taskId);
+    const { rows } = await this.query<{ left_queue: boolean; occupancy: Occupancy | null }>('leaveQueue', [
+      this.name,
+      request.taskId,
+      request.owner,
+      this.tokenSequence,
+    ]);
+    return rows[0]!.left_queue ? { left: true } : { left: false, occupancy: rows[0]!.occupancy };
+  }
+
   /** Removes delivered records from the delivery log in one statement (retried as a batch is, on a deadlock). */
   async acknowledge(refs: readonly DeliveryRef[]): Promise<void> {
     if (refs.length === 0) return; // nothing to do is not worth a round trip
-    await this.callBatch('acknowledge', [this.name, refs.map((r) => r.taskId), refs.map((r) => r.token)]);
+    await this.callRetrying('acknowledge', [this.name, refs.map((r) => r.taskId), refs.map((r) => r.token)]);
   }
 
   async requestCancel(ref: TaskRef): Promise<CancelResult> {
@@ -500,22 +563,26 @@ export class PostgresSlotStore implements SlotStore {
   }
 
   /**
-   * Runs a batch statement (start-many, end-many, acknowledge) and returns its rows, one per request in order.
-   * The function it calls runs in the statement's transaction, so when the call fails nothing of
-   * the batch was applied, and it runs again as a whole when another transaction was in its way:
-   * - 23505 on the task index: a start of one of the task ids committed after the function looked
-   *   for a holder. The next call sees the holder and answers `duplicate`, as `start` alone would.
+   * Runs a statement that locks several rows (start-many, end-many, acknowledge, and those that
+   * may grant slots to waiters: begin-pass, release, acquire) and returns its rows. The statement
+   * is one transaction, so when the call fails nothing of it was applied, and it runs again as a
+   * whole when another transaction was in its way:
+   * - 23505 on the task index: a start of one of the task ids (or a waiter's task) committed after
+   *   the statement looked for a holder. The next call sees the holder and answers `duplicate`, as
+   *   `start` alone would, or leaves that waiter be.
    * - 40P01: PostgreSQL broke a deadlock by failing this call. A batch holds the locks of several
    *   rows (slots, index entries of the task ids it starts, delivery records it removes) until it
    *   commits, so two batches that take them in different orders can wait for each other, where a
-   *   lone start or end could not.
+   *   lone start or end could not; an acquire locks the slots it lists in slot id order.
+   * - 40001: an acquire found the queue entry it was renewing gone (see migrate-007.sql); run
+   *   again, it queues anew.
    */
-  private async callBatch<R extends pg.QueryResultRow>(operation: Statement, values: unknown[]): Promise<R[]> {
+  private async callRetrying<R extends pg.QueryResultRow>(operation: Statement, values: unknown[]): Promise<R[]> {
     for (let attempt = 1; ; attempt++) {
       try {
         return (await this.pool.query<R>(this.sql[operation], values)).rows;
       } catch (error) {
-        if ((isTaskConflict(error) || isDeadlock(error)) && attempt < maxAttempts) continue;
+        if ((isTaskConflict(error) || isTransient(error)) && attempt < maxAttempts) continue;
         if (attempt === 1 && (await this.recreatedAfter(error))) continue;
         const { code, detail } = (error ?? {}) as { code?: unknown; detail?: unknown };
         if (code === churnCode) throw churnError(String(detail));
@@ -633,9 +700,10 @@ function isTaskConflict(error: unknown): boolean {
   return code === '23505' && constraint === taskIndex;
 }
 
-/** PostgreSQL failed this transaction to break a deadlock. */
-function isDeadlock(error: unknown): boolean {
-  return (error as { code?: unknown } | null)?.code === '40P01';
+/** PostgreSQL failed this transaction to break a deadlock (40P01), or the statement asked to run again (40001). */
+function isTransient(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === '40P01' || code === '40001';
 }
 
 /** A task whose row changed under every attempt to act on it. */

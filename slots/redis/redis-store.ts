@@ -6,6 +6,8 @@ import { integer, parseOptions, storableText, strictObject } from '../../src/cor
 import { loadPeer } from '../../src/core/peers.js';
 import {
   compareSlotIds,
+  type AcquireRequest,
+  type AcquireResult,
   type BeginPassRequest,
   type BeginPassResult,
   type CancelResult,
@@ -16,6 +18,7 @@ import {
   type EndedOccupancy,
   type HistoryRecord,
   type KeepaliveResult,
+  type LeaveQueueResult,
   type Lost,
   type NormalizedHistoryQuery,
   type Occupancy,
@@ -97,15 +100,17 @@ const optionsSchema = strictObject(
 
 /** One script per atomic operation; the number is the key count, as in the file names. */
 const scripts = {
-  beginPass: defineScript('begin-pass-10', lua.beginPass10, 10),
+  beginPass: defineScript('begin-pass-13', lua.beginPass13, 13),
   start: defineScript('start-3', lua.start3, 3),
-  release: defineScript('release-2', lua.release2, 2),
+  release: defineScript('release-7', lua.release7, 7),
   keepalive: defineScript('keepalive-4', lua.keepalive4, 4),
-  end: defineScript('end-10', lua.end10, 10),
+  end: defineScript('end-13', lua.end13, 13),
+  acquire: defineScript('acquire-7', lua.acquire7, 7),
+  leaveQueue: defineScript('leave-queue-5', lua.leaveQueue5, 5),
   acknowledge: defineScript('acknowledge-2', lua.acknowledge2, 2),
   requestCancel: defineScript('request-cancel-3', lua.requestCancel3, 3),
   inspect: defineScript('inspect-1', lua.inspect1, 1),
-  purge: defineScript('purge-10', lua.purge10, 10),
+  purge: defineScript('purge-13', lua.purge13, 13),
 } as const;
 
 /** The first element of every task-script reply (see the Lua headers). */
@@ -116,6 +121,8 @@ const Reply = {
   ended: -4,
   duplicate: -5,
   reservationLost: -6,
+  queued: -7,
+  busy: -8,
 } as const;
 
 /** A reply that says why a task operation could not act: `{code, slotId?, token?, endReason?}`. */
@@ -171,7 +178,9 @@ const ownedClientOptions = {
  * - `…:deliveries` hash `<token>:<taskId>` → the ended record and its lease owner, and
  *   `…:delivery-due` zset of the same fields → when the lease lapses: the delivery log;
  * - `…:history` stream of one entry per ended occupancy, trimmed to about `history.maxEntries`
- *   (see lua/includes/end-occupancy.lua).
+ *   (see lua/includes/end-occupancy.lua);
+ * - the acquire queue (see lua/includes/waiters.lua): `…:queue` zset taskId → arrival,
+ *   `…:queue-due` zset taskId → when its entry lapses, `…:waiters` hash taskId → its request.
  *
  * It answers as `MemorySlotStore` does for the same calls, with two bounded-work differences:
  * reaping takes the slots that lapsed first (so `ended` lists reaped records in lapse order, not
@@ -187,16 +196,33 @@ export class RedisSlotStore implements SlotStore {
   /** The WAIT after each writing script, or none. */
   private readonly wait: ReplicaWait | undefined;
   private readonly keys: Readonly<
-    Record<'slots' | 'tasks' | 'ended' | 'expiry' | 'endedAt' | 'outbox' | 'token' | 'deliveries' | 'deliveryDue' | 'history', string>
+    Record<
+      | 'slots'
+      | 'tasks'
+      | 'ended'
+      | 'expiry'
+      | 'endedAt'
+      | 'outbox'
+      | 'token'
+      | 'deliveries'
+      | 'deliveryDue'
+      | 'history'
+      | 'queue'
+      | 'queueDue'
+      | 'waiters',
+      string
+    >
   >;
   /** About how many entries the history stream keeps; 0 with the history off. */
   private readonly historyMax: number;
-  /** The KEYS of the scripts that end occupancies (begin-pass-10, end-10) and of purge-10, in their order. */
+  /** The KEYS of the scripts that end occupancies (begin-pass-13, end-13) and of purge-13, in their order. */
   private readonly endKeys: readonly string[];
+  /** The KEYS of the scripts that give slots to waiters without ending any (release-7, acquire-7), in their order. */
+  private readonly grantKeys: readonly string[];
   /** The last 'error' event of an owned client: a failed connect() only says "Connection is closed". */
   private lastError: Error | undefined;
   private closing: Promise<void> | undefined;
-  /** Pub/sub channel of the scheduler name's events (freed slots, cancels). */
+  /** Pub/sub channel of the scheduler name's events (freed slots, cancels, grants). */
   private readonly channel: string;
   private readonly subscriptions = new Set<RedisSubscription>();
 
@@ -231,6 +257,9 @@ export class RedisSlotStore implements SlotStore {
       deliveries: `${ns}:deliveries`,
       deliveryDue: `${ns}:delivery-due`,
       history: `${ns}:history`,
+      queue: `${ns}:queue`,
+      queueDue: `${ns}:queue-due`,
+      waiters: `${ns}:waiters`,
     });
     const k = this.keys;
     this.endKeys = Object.freeze([
@@ -244,7 +273,11 @@ export class RedisSlotStore implements SlotStore {
       k.deliveries,
       k.deliveryDue,
       k.history,
+      k.queue,
+      k.queueDue,
+      k.waiters,
     ]);
+    this.grantKeys = Object.freeze([k.slots, k.tasks, k.expiry, k.token, k.queue, k.queueDue, k.waiters]);
     this.channel = `${ns}:events`;
   }
 
@@ -288,9 +321,10 @@ export class RedisSlotStore implements SlotStore {
       request.limit,
       this.outboxLimit,
       request.maxReserve ?? -1,
-      request.notify === true ? this.channel : '',
+      this.channel,
       request.deliveryLeaseMs ?? -1,
       this.historyMax,
+      request.notify === true ? '1' : '0',
     ]);
     const reserved: Reservation[] = [];
     for (let i = 0; i + 1 < reservedFlat.length; i += 2) {
@@ -331,7 +365,7 @@ export class RedisSlotStore implements SlotStore {
   async release(reservations: readonly Reservation[]): Promise<void> {
     if (reservations.length === 0) return; // nothing to do is not worth a round trip
     const args = reservations.flatMap(({ slotId, token }) => [slotId, token]);
-    await this.run<number>(scripts.release, [this.keys.slots, this.keys.expiry], args);
+    await this.run<number>(scripts.release, this.grantKeys, [this.channel, ...args]);
   }
 
   async keepalive(ref: TaskRef): Promise<KeepaliveResult> {
@@ -346,7 +380,7 @@ export class RedisSlotStore implements SlotStore {
     return (await this.endMany([request]))[0]!;
   }
 
-  /** All the ends in one run of end-10.lua, which acts on them in order. */
+  /** All the ends in one run of end-13.lua, which acts on them in order. */
   async endMany(requests: readonly EndRequest[]): Promise<EndResult[]> {
     if (requests.length === 0) return []; // nothing to do is not worth a round trip
     for (const r of requests) checkTaskId(r.taskId);
@@ -372,6 +406,36 @@ export class RedisSlotStore implements SlotStore {
       this.historyMax,
     ]);
     return replies.map(toEndResult);
+  }
+
+  /** Takes a slot or waits for one, in one run of acquire-7.lua. */
+  async acquire(request: AcquireRequest): Promise<AcquireResult> {
+    // Refused here, before the round trip, as every method given a task id does.
+    checkTaskId(request.taskId);
+    const args: ScriptArg[] = [
+      request.taskId,
+      request.owner,
+      request.backend,
+      request.processLease === true ? '1' : '0',
+      request.wait ? request.wait.leaseMs : '',
+      this.channel,
+    ];
+    for (const slot of request.slots) args.push(slot.slotId, slot.timeoutMs, slot.maxRuntimeMs ?? '');
+    const reply = await this.run<AcquireReply>(scripts.acquire, this.grantKeys, args);
+    return toAcquireResult(reply);
+  }
+
+  /** Removes the owner's waiter entry of the task id, in one run of leave-queue-5.lua. */
+  async leaveQueue(request: { taskId: string; owner: string }): Promise<LeaveQueueResult> {
+    checkTaskId(request.taskId);
+    const { slots, tasks, queue, queueDue, waiters } = this.keys;
+    const reply = await this.run<[number, string?]>(
+      scripts.leaveQueue,
+      [slots, tasks, queue, queueDue, waiters],
+      [request.taskId, request.owner],
+    );
+    if (reply[0] === 1) return { left: true };
+    return { left: false, occupancy: reply[1] === undefined ? null : parseOccupancy(reply[1]) };
   }
 
   /** Removes delivered records from the delivery log, in one run of acknowledge-2.lua. */
@@ -448,7 +512,7 @@ export class RedisSlotStore implements SlotStore {
     }
   }
 
-  /** Removes the name's keys in one run of purge-10.lua, or says what holds its slots. */
+  /** Removes the name's keys in one run of purge-13.lua, or says what holds its slots. */
   async purge(options: { force: boolean }): Promise<PurgeResult> {
     const reply = await this.run<[number, ...unknown[]]>(scripts.purge, this.endKeys, [options.force ? '1' : '0']);
     if (reply[0] === 1) {
@@ -581,6 +645,31 @@ function taskArgs(ref: TaskRef): ScriptArg[] {
   return [ref.taskId, ref.token ?? ''];
 }
 
+/**
+ * A reply of acquire-7.lua: `{0, occupancy}`, `{-5, holder or null, expiresAt, now}`,
+ * `{-7, position, now}` or `{-8, now}`.
+ */
+type AcquireReply = [code: number, ...rest: (string | number | null)[]];
+
+function toAcquireResult([code, ...rest]: AcquireReply): AcquireResult {
+  switch (code) {
+    case Reply.ok:
+      return { ok: true, occupancy: parseOccupancy(String(rest[0])) };
+    case Reply.duplicate:
+      return {
+        ok: false,
+        reason: 'duplicate',
+        slotId: rest[0] === null ? null : String(rest[0]),
+        expiresAt: Number(rest[1]),
+        now: Number(rest[2]),
+      };
+    case Reply.queued:
+      return { ok: false, reason: 'queued', position: Number(rest[0]), now: Number(rest[1]) };
+    default:
+      return { ok: false, reason: 'busy', now: Number(rest[0]) };
+  }
+}
+
 /** A reply of start-3.lua: `{0, occupancy}`, `{-5, holder, expiresAt, now}` or `{-6}`. */
 type StartReply = [code: number, occupancyOrHolder?: string, expiresAt?: number, now?: number];
 
@@ -596,7 +685,7 @@ function toEndResult(reply: [number, ...unknown[]]): EndResult {
   if (reply[0] !== Reply.ok) return toLost(reply as LostReply);
   const ended = parseEnded(reply[1] as string);
   const delivered = reply[2] === 1;
-  // A fourth element is the token of the slot kept for the caller (end-9.lua).
+  // A fourth element is the token of the slot kept for the caller (end-13.lua).
   return reply[3] === undefined
     ? { ok: true, ended, delivered }
     : { ok: true, ended, delivered, reserved: { slotId: ended.slotId, token: Number(reply[3]) } };

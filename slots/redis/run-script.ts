@@ -30,7 +30,7 @@ export class ReplicaWaitError extends Error {
 
 /** A Lua script with its key count and the SHA1 that EVALSHA names it by. */
 export interface LuaScript {
-  /** For error messages, e.g. `begin-pass-10`. */
+  /** For error messages, e.g. `begin-pass-13`. */
   readonly name: string;
   readonly source: string;
   readonly sha: string;

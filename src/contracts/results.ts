@@ -37,6 +37,26 @@ export interface StopOptions {
   error?: string | Error;
 }
 
+/**
+ * What `acquire` got: the occupancy of the slot the task now holds; or `busy` (no slot was free,
+ * and the call did not wait, or its wait ran out); or `duplicate` (the task id holds a slot, or
+ * waits for one, elsewhere: `slotId` null for a wait; `expiresAt` is when that holder lapses
+ * unless renewed, store-clock ms).
+ */
+export type AcquireOutcome =
+  | ({ ok: true } & Occupancy)
+  | { ok: false; reason: 'busy'; taskId: string }
+  | { ok: false; reason: 'duplicate'; taskId: string; slotId: SlotId | null; expiresAt: number };
+
+/** What `run` hands its function: the slot the task holds, and the signal to stop on. */
+export interface RunContext {
+  taskId: string;
+  slotId: SlotId;
+  token: number;
+  /** Fires when the task must stop: a cancel, its slot lost or past its max runtime, a shutdown. */
+  readonly signal: AbortSignal;
+}
+
 /** What one `schedule()` pass did. */
 export interface PassReport {
   /** Tasks started. */

@@ -183,7 +183,9 @@ export interface BeginPassResult {
   expiredReservations: number;
   /**
    * The slots of `slotIds` that were idle and are now reserved by this call, in `slotIds` order.
-   * A slot this same call reaped may be among them or may stay idle until the next pass.
+   * A slot this same call reaped may be among them or may stay idle until the next pass. Idle
+   * slots go to the acquire queue's waiters first (see {@link SlotStore.acquire}): those granted
+   * are not among them.
    */
   reserved: Reservation[];
   /** The occupancies now running in slots of `slotIds` (after reaping). */
@@ -298,9 +300,14 @@ export interface EndRequest extends TaskRef {
  * effort: an event can be lost (a connection drops), so passes stay the safety net.
  * - `freed`: a process that does not serve the slot ended its task (see {@link EndRequest.notify}),
  *   or a pass reaped it and left it idle (see {@link BeginPassRequest.notify});
- * - `cancel`: a cancel was requested for the occupancy.
+ * - `cancel`: a cancel was requested for the occupancy;
+ * - `granted`: a slot was given to a waiter of the acquire queue (see {@link SlotStore.acquire}):
+ *   its occupancy now runs under `token`, and the process waiting for it may go on.
  */
-export type StoreEvent = { type: 'freed'; slotId: SlotId } | { type: 'cancel'; taskId: string; token: number };
+export type StoreEvent =
+  | { type: 'freed'; slotId: SlotId }
+  | { type: 'cancel'; taskId: string; token: number }
+  | { type: 'granted'; taskId: string; token: number; slotId: SlotId };
 
 export type EndResult =
   | {
@@ -311,6 +318,56 @@ export type EndResult =
       reserved?: Reservation;
     }
   | Lost;
+
+/** A slot an {@link AcquireRequest} may take, with the limits its occupancy gets there. */
+export interface AcquireSlot {
+  slotId: SlotId;
+  timeoutMs: number;
+  maxRuntimeMs: number | null;
+}
+
+/**
+ * Takes a slot for a task the caller already holds, in one step: no reservation, no poll (see
+ * {@link SlotStore.acquire}).
+ */
+export interface AcquireRequest {
+  taskId: string;
+  /** Recorded as the occupancy's backend, as `start` records it. */
+  backend: string;
+  /** The caller's scheduler instance: the occupancy's owner, and the waiter's. */
+  owner: string;
+  /** The slots the task may take, in order of preference. At least one. */
+  slots: readonly AcquireSlot[];
+  /** As {@link StartRequest.processLease}. */
+  processLease?: boolean;
+  /**
+   * Wait in the name's queue when no slot is free: the store keeps the request as a waiter until
+   * now + `leaseMs`, and a later acquire of the same task id by the same owner renews it (and
+   * answers whether a slot was granted meanwhile), or, the entry having lapsed, queues it anew at
+   * the end. Without it, the answer is `busy`.
+   */
+  wait?: { leaseMs: number };
+}
+
+export type AcquireResult =
+  /** The task holds a slot: taken now, or granted to this owner while it waited. */
+  | { ok: true; occupancy: Occupancy }
+  /** Queued (or still queued): `position` 1 is next among the waiters. */
+  | { ok: false; reason: 'queued'; position: number; now: number }
+  /** No slot of the request is free (or every free one goes to an earlier waiter), and the request did not wait. */
+  | { ok: false; reason: 'busy'; now: number }
+  /**
+   * The task id runs in `slotId` for another owner, or waits in another owner's queue entry
+   * (`slotId` null); `expiresAt` is when that holder or entry lapses unless renewed.
+   */
+  | { ok: false; reason: 'duplicate'; slotId: SlotId | null; expiresAt: number; now: number };
+
+/**
+ * What {@link SlotStore.leaveQueue} did: the waiter left the queue; or it was not there, because
+ * a slot was granted to it (`occupancy`, still running, for the caller to end) or its entry
+ * lapsed (`occupancy` null).
+ */
+export type LeaveQueueResult = { left: true } | { left: false; occupancy: Occupancy | null };
 
 export type CancelResult = { ok: true; occupancy: Occupancy; alreadyRequested: boolean } | Lost;
 
@@ -364,6 +421,25 @@ export interface SlotStore {
    * callbacks loses them).
    */
   acknowledge?(refs: readonly DeliveryRef[]): Promise<void>;
+  /**
+   * Optional, with `leaveQueue`: takes a slot for a task in one round trip, first come first
+   * served. It grants the request's first idle slot (in the request's order) that no earlier live
+   * waiter may take: the occupancy starts at once, under a fresh fencing token, owned by
+   * `owner`, reserved and started at the same instant. Failing that, with `wait`, it queues the
+   * request (or renews its entry); else it answers `busy`. A task id that holds a slot answers
+   * `ok` to its owner (a grant it may not have heard of) and `duplicate` to anyone else.
+   *
+   * The queue: whenever a slot turns idle (an `end`, a `release`, a `beginPass` reaping it or
+   * finding it idle, an acquire finding it idle) the store gives it, in the same atomic step, to
+   * the first waiter, in arrival order, whose request lists it and whose entry has not lapsed;
+   * lapsed entries are dropped as they are met. The occupancy starts as the waiter's own acquire
+   * would have, a `granted` event is published, and the slot is neither reserved for the caller
+   * (an `end` with `reserve` then names no reservation) nor reserved by the pass.
+   * @throws TaskIdError for a task id outside the grammar, before any round trip
+   */
+  acquire?(request: AcquireRequest): Promise<AcquireResult>;
+  /** Optional, with `acquire`: removes the owner's waiter entry of the task id (a wait given up). One round trip. */
+  leaveQueue?(request: { taskId: string; owner: string }): Promise<LeaveQueueResult>;
   /** Flag a running occupancy so that its next keepalive reports `cancelRequested`. */
   requestCancel(ref: TaskRef): Promise<CancelResult>;
   /**
@@ -396,7 +472,7 @@ export interface SlotStore {
   historySize?(limit: number): Promise<number>;
   /**
    * Optional: removes everything the store keeps for the scheduler name (slots, token counter
-   * where it is the name's own, ended records, outbox, delivery log, history) in one atomic
+   * where it is the name's own, ended records, outbox, delivery log, history, acquire queue) in one atomic
    * step, and nothing of other names. Refuses, changing nothing, while a slot is running (overdue
    * or not) or reserved under a lease that has not lapsed, unless `force`; with `force`, the
    * running occupancies removed are listed as `dropped`. Tokens handed out afterwards still grow

@@ -14,7 +14,7 @@ export const configErrorCodes = [
   'ERR_UNKNOWN_SLOT_CLASS',
   'ERR_UNKNOWN_BACKEND',
   'ERR_DUPLICATE_SLOT_ID',
-  'ERR_EMPTY_BACKENDS',
+  'ERR_BAD_BACKENDS',
   'ERR_DUPLICATE_BACKEND',
   'ERR_CONFIG_FILE',
 ] as const;
@@ -28,6 +28,7 @@ export const schedulerErrorCodes = [
   'ERR_POLL_RESULT',
   'ERR_CALL_TIMEOUT',
   'ERR_TASK_ABORTED',
+  'ERR_NOT_ACQUIRED',
 ] as const;
 export type SchedulerErrorCode = (typeof schedulerErrorCodes)[number];
 
@@ -165,7 +166,7 @@ export class StoreUnavailableError extends TaskSemaphoreError<'ERR_STORE_UNAVAIL
 export class StoreError extends TaskSemaphoreError<'ERR_STORE'> {
   override name = 'StoreError';
   readonly url: string;
-  /** The store operation that failed, e.g. `begin-pass-10` or `end-many`. */
+  /** The store operation that failed, e.g. `begin-pass-13` or `end-many`. */
   readonly operation: string;
   constructor(kind: string, url: string, operation: string, cause: unknown) {
     const reason = cause instanceof Error ? cause.message : String(cause);
@@ -205,6 +206,25 @@ export class SchedulerStateError extends TaskSemaphoreError<'ERR_SCHEDULER_STATE
   override name = 'SchedulerStateError';
   constructor(message: string) {
     super('ERR_SCHEDULER_STATE', message);
+  }
+}
+
+/**
+ * `run()` took no slot: `reason` `busy` (none was free, and the wait was false or ran out) or
+ * `duplicate` (the task id holds a slot, or waits for one, elsewhere).
+ */
+export class TaskNotAcquiredError extends TaskSemaphoreError<'ERR_NOT_ACQUIRED'> {
+  override name = 'TaskNotAcquiredError';
+  readonly reason: 'busy' | 'duplicate';
+  constructor(taskId: string, reason: 'busy' | 'duplicate', slotId?: string | null) {
+    super(
+      'ERR_NOT_ACQUIRED',
+      reason === 'busy'
+        ? `task "${taskId}" got no slot: none was free within the wait`
+        : `task "${taskId}" got no slot: it already ${slotId ? `holds slot ${slotId}` : 'waits for one'} elsewhere`,
+      { taskId, ...(slotId ? { slotId } : {}) },
+    );
+    this.reason = reason;
   }
 }
 

@@ -15,7 +15,7 @@ export interface SlotConfigInput {
   /** A registered slot class: `MemorySlot`, `RedisSlot`, `PostgresSlot` or your own. Defaults to the scheduler's `defaultSlotClass`. */
   slotCls?: string;
   slot_cls?: string;
-  /** Backend names, polled in this order. At least one. */
+  /** Backend names, polled in this order; empty for a slot that only `acquire()` and `run()` fill. */
   backends: readonly string[];
   /** Time without keepalive after which the task times out. Defaults to the scheduler's `timeout`. */
   timeout?: Duration;
@@ -95,9 +95,8 @@ export const slotConfigShape = {
   backends: checkedLater({
     type: 'array',
     items: { type: 'string', minLength: 1 },
-    minItems: 1,
     uniqueItems: true,
-    description: 'names of registered backends, polled in this order',
+    description: 'names of registered backends, polled in this order; none for a slot that only acquire() and run() fill',
   }),
   timeout: checkedLater(durationJson({ min: minTaskTimeoutMs })),
   maxRuntime: checkedLater({ anyOf: [durationJson(), { type: 'null' }] }),
@@ -198,8 +197,15 @@ export function unknownSlotClass(field: string, value: unknown, registered: read
 
 /** The backends of a slot, or undefined after recording the problem of each bad entry in `errors`. */
 function backendsOf(value: unknown, field: string, defaults: ConfigDefaults, errors: ConfigError[]): string[] | undefined {
-  if (!Array.isArray(value) || value.length === 0) {
-    errors.push(new ConfigError(field, value, 'allowed: a non-empty array of registered backend names', 'ERR_EMPTY_BACKENDS'));
+  if (!Array.isArray(value)) {
+    errors.push(
+      new ConfigError(
+        field,
+        value,
+        'allowed: an array of registered backend names (empty: a slot only acquire() fills)',
+        'ERR_BAD_BACKENDS',
+      ),
+    );
     return undefined;
   }
   const before = errors.length;

@@ -4,6 +4,7 @@
  * tasks, and hands the reserved slots to the task path to fill. Also the pass due when another
  * process's occupancy can be reaped.
  */
+import { acquireBackend } from './acquired-tasks.js';
 import { performance } from 'node:perf_hooks';
 import type { PassReport } from '../contracts/results.js';
 import type { KeepaliveResult, Occupancy, SlotStore } from '../contracts/store.js';
@@ -86,12 +87,15 @@ export class Passes {
     const startedBefore = this.parts.localTasks.lastSeq;
     // Before the request goes: the store leases the records it hands out from no earlier than this.
     const sentAt = performance.now();
+    // Slots that list no backend (only acquire() fills them) go last, and the pass never reserves them.
+    const polled = slots.filter((slot) => slot.backends.length > 0);
+    const maxReserve = Math.min(polled.length, Math.max(0, this.parts.path.room()));
     const begin = await store.beginPass({
       // All of them, even at maxLocalTasks: the pass must see the running slots to reconcile them.
-      slotIds: slots.map((slot) => slot.slotId),
+      slotIds: [...polled, ...slots.filter((slot) => slot.backends.length === 0)].map((slot) => slot.slotId),
       // Under maxLocalTasks, only what this scheduler may fill: idle slots it holds unused would
       // hide them from the other schedulers' passes.
-      ...(Number.isFinite(this.parts.path.room()) ? { maxReserve: Math.max(0, this.parts.path.room()) } : {}),
+      ...(maxReserve < slots.length ? { maxReserve } : {}),
       owner: this.parts.owner,
       leaseMs: this.parts.options.reservationTimeoutMs,
       deliverable: this.parts.state.deliverable,
@@ -141,7 +145,7 @@ export class Passes {
     for (const occupancy of running) {
       const local = this.parts.localTasks.get(occupancy.taskId, occupancy.token);
       if (local && occupancy.cancelRequested) this.parts.localTasks.abort(local, 'cancel_requested');
-      if (!slots.get(occupancy.slotId)!.backends.includes(occupancy.backend)) {
+      if (occupancy.backend !== acquireBackend && !slots.get(occupancy.slotId)!.backends.includes(occupancy.backend)) {
         this.parts.logger.warn('backend removed from slot config; ending its task', {
           slotId: occupancy.slotId,
           taskId: occupancy.taskId,

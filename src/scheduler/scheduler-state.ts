@@ -1,6 +1,7 @@
 import type { Backend } from '../contracts/backend.js';
 import type { Lost, SlotStore } from '../contracts/store.js';
-import { SchedulerStateError } from '../core/errors.js';
+import { ConfigError, SchedulerStateError } from '../core/errors.js';
+import { AcquiredTasks, acquireBackend } from './acquired-tasks.js';
 import { toBackend, type BackendInput } from './backend-input.js';
 import { unknownSlotClass, type SlotConfig } from './config.js';
 import type { Logger } from '../core/logger.js';
@@ -17,9 +18,10 @@ import { timedStore, type StoreCallWatch } from './timed-store.js';
  * store that answers for a task id.
  */
 export class SchedulerState {
-  readonly backends = new Map<string, Backend>();
+  /** The registered backends, and the built-in one of acquired tasks. */
+  readonly backends = new Map<string, Backend>([[acquireBackend, new AcquiredTasks()]]);
   /** The names of the registered backends: what an end may deliver here (kept, not rebuilt per end). */
-  deliverable: readonly string[] = [];
+  deliverable: readonly string[] = [acquireBackend];
   readonly slotClasses = new Map<string, SlotClass>(Object.entries(builtinSlotClasses));
   /** One store per slot class in use, built on first use, closed by `close()`. */
   readonly stores = new Map<string, SlotStore>();
@@ -34,15 +36,22 @@ export class SchedulerState {
 
   /** @param storeCalls - who hears of each call to the stores built here (`store:call`) */
   constructor(
-    private readonly name: string,
+    readonly name: string,
     private readonly options: ResolvedOptions,
     private readonly storeCalls: StoreCallWatch,
   ) {}
 
   /** Registers a backend under a name that slot configs list. Re-registering a name replaces it. */
   registerBackend(name: string, backend: BackendInput): void {
+    if (name === acquireBackend)
+      throw new ConfigError('registerBackend(name)', name, 'reserved for the tasks of acquire() and run(); allowed: any other name');
     this.backends.set(name, toBackend(name, backend));
     this.deliverable = Object.freeze([...this.backends.keys()]);
+  }
+
+  /** The names slot configs may list: the registered backends. */
+  registeredBackends(): string[] {
+    return [...this.backends.keys()].filter((name) => name !== acquireBackend);
   }
 
   /** The store of a slot of the config, if the slot is there. */

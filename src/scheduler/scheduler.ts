@@ -1,12 +1,21 @@
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
-import type { CancelOutcome, KeepaliveOutcome, PassReport, StopOptions, StopOutcomeResult } from '../contracts/results.js';
+import type {
+  AcquireOutcome,
+  CancelOutcome,
+  KeepaliveOutcome,
+  PassReport,
+  RunContext,
+  StopOptions,
+  StopOutcomeResult,
+} from '../contracts/results.js';
 import type { HistoryRecord, PurgeResult, SlotState, SlotStore, StoreEvent, TaskRef } from '../contracts/store.js';
 import type { HistoryQuery } from '../contracts/history.js';
 import { checkTaskId } from '../contracts/task-id.js';
 import { settlesWithin } from '../core/call.js';
 import { CallTimeoutError, ConfigError, SchedulerStateError } from '../core/errors.js';
 import { errorFields, type Logger } from '../core/logger.js';
+import { Acquirer, type AcquireOptions } from './acquirer.js';
 import { BackendCallbacks } from './backend-callbacks.js';
 import type { BackendInput } from './backend-input.js';
 import { normalizeConfig, type SlotConfigInput } from './config.js';
@@ -24,6 +33,7 @@ import { Passes } from './passes.js';
 import { resolveShutdownOptions, Shutdown, type ShutdownOptions, type ShutdownParts } from './shutdown.js';
 import type { ShutdownReport } from './shutdown-report.js';
 
+export type { AcquireOptions } from './acquirer.js';
 export type { BackendInput } from './backend-input.js';
 export type { ShutdownOptions } from './shutdown.js';
 export type { DroppedTask, ShutdownReport, ShutdownTask } from './shutdown-report.js';
@@ -79,6 +89,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private readonly batches: StoreBatches;
   private readonly path: TaskPath;
   private readonly passes: Passes;
+  private readonly acquirer: Acquirer;
   private closing: Promise<void> | undefined;
   /** The shutdown under way or done, from the first `shutdown()` call. */
   private shuttingDown: Shutdown | undefined;
@@ -114,6 +125,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       requestPass: () => this.passes.request(),
     });
     this.passes = new Passes({ ...parts, owner: this.owner, storeClocks: this.storeClocks, path: this.path });
+    this.acquirer = new Acquirer({ ...parts, owner: this.owner, path: this.path });
   }
 
   /** Registers a backend under a name that slot configs list. Re-registering a name replaces it. */
@@ -144,7 +156,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       slotCls: this.options.defaultSlotClass,
       timeoutMs: this.options.timeoutMs,
       slotClasses: [...state.slotClasses.keys()],
-      backends: [...state.backends.keys()],
+      backends: state.registeredBackends(),
     });
     for (const slotCls of new Set(slots.map((slot) => slot.slotCls))) {
       const slotIds = slots.filter((slot) => slot.slotCls === slotCls).map((slot) => slot.slotId);
@@ -156,7 +168,10 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     for (const store of state.servedStores) await this.subscribe(store);
     state.loaded = true;
     if (!this.leaseRenewal) {
-      this.leaseRenewal = setInterval(() => void this.path.renewLeases(), this.options.processLeaseMs / 3);
+      this.leaseRenewal = setInterval(() => {
+        void this.path.renewLeases();
+        void this.acquirer.renewWaits();
+      }, this.options.processLeaseMs / 3);
       this.leaseRenewal.unref();
     }
     this.logger.info('config loaded', { slots: slots.length, slotClasses: [...state.stores.keys()] });
@@ -194,6 +209,33 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
    */
   async keepalive(taskId: string, options: { token?: number } = {}): Promise<KeepaliveOutcome> {
     return this.path.keepalive(this.taskRef(taskId, options.token));
+  }
+
+  /**
+   * Takes a slot for a task this process already holds, without a backend: one store round trip
+   * when a slot is free; else, unless `wait` is false, the call waits in the store's queue, first
+   * come first served across every process of the name, and is woken by the store when a slot is
+   * granted to it. The task then runs as a remote task does: it calls `keepalive` within its
+   * slot's timeout and `stop` when done (which frees the slot, for the next waiter first).
+   * @returns the occupancy (`ok`), or `busy` (no slot, and no wait or the wait ran out), or `duplicate`
+   * @throws ConfigError for bad options or a slot not in the config; SchedulerStateError before
+   * `load()` or once closing; rejects with the signal's reason when `signal` aborts the wait
+   */
+  async acquire(taskId: string, options: AcquireOptions = {}): Promise<AcquireOutcome> {
+    return this.acquirer.acquire(taskId, options, false);
+  }
+
+  /**
+   * Takes a slot for `taskId` as `acquire` does (waiting by default), runs `fn` in this process
+   * while holding it, then stops the task (status `succeeded`, or `failed` with the error `fn`
+   * threw) and returns what `fn` returned, or throws what it threw. The slot is held on the
+   * process lease, renewed while `fn` runs (a crash frees it within `processLease`), up to the
+   * slot's max runtime; `context.signal` fires when `fn` must stop: a cancel, the slot lost, the
+   * max runtime, a shutdown (which waits for it as for any task that runs in process).
+   * @throws TaskNotAcquiredError (`ERR_NOT_ACQUIRED`) when no slot was taken (`busy` or `duplicate`)
+   */
+  async run<T>(taskId: string, fn: (context: RunContext) => T | Promise<T>, options: AcquireOptions = {}): Promise<T> {
+    return this.acquirer.run(taskId, fn, options);
   }
 
   /**
@@ -297,7 +339,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       stopClaiming: async () => {
         this.state.closing = true;
         this.cron?.stop();
-        await Promise.allSettled([this.passes.settle(), this.path.refillsDrained()]);
+        await Promise.allSettled([this.acquirer.closeAll(), this.passes.settle(), this.path.refillsDrained()]);
       },
       close: (boundMs) => this.closeWithin(boundMs),
     };
@@ -376,6 +418,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       };
       this.state.closing = true;
       this.cron?.stop();
+      await step('giving up the waits of acquire()', this.acquirer.closeAll());
       // Awaited just before the stores close: a store that does not answer must not hold the backends back.
       const unsubscribing = Promise.allSettled([...this.unsubscribers.values()].map((off) => off()));
       await step('the pass under way', Promise.allSettled([this.passes.settle(), this.path.refillsDrained()]));
@@ -426,6 +469,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
    * maxLocalTasks; a cancel requested elsewhere reaches the task's signal.
    */
   private onStoreEvent(event: StoreEvent): void {
+    if (event.type === 'granted') return this.acquirer.onStoreEvent(event);
     if (event.type === 'freed') {
       if (this.state.slots.has(event.slotId) && this.path.room() > 0) this.passes.request();
       return;

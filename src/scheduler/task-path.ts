@@ -6,6 +6,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { abortCauseOfEnd, abortCauseOfLost } from '../contracts/abort-cause.js';
+import { acquireBackend } from './acquired-tasks.js';
 import type { TaskContext } from '../contracts/backend.js';
 import type { CancelOutcome, KeepaliveOutcome, LostOutcome, PassReport, StopOptions, StopOutcomeResult } from '../contracts/results.js';
 import {
@@ -473,10 +474,13 @@ export class TaskPath {
     const { state, batches, localTasks, logger } = this.parts;
     // A task that runs here in a slot of the config: its store keeps the slot for us to refill.
     const keep = refill ? this.keepable(request) : undefined;
+    const local = localTasks.get(request.taskId, request.token);
+    // The end of a task acquired here has no callbacks to lease: no delivery log entry, no acknowledgement.
+    const leased = local?.backend !== acquireBackend;
     const full: EndRequest = {
       ...request,
       deliverable: state.deliverable,
-      delivery: this.delivery,
+      ...(leased ? { delivery: this.delivery } : {}),
       ...(keep ? { reserve: this.reserve } : {}),
     };
     // The store that ended it, which the delivery is acknowledged to.
@@ -502,8 +506,14 @@ export class TaskPath {
     } else {
       // A store this scheduler does not serve must tell the schedulers that do, so they refill at
       // once; so must any store while this scheduler closes, as it refills nothing any more.
-      const endIn = (s: SlotStore) => ((endedIn = s), s.end({ ...full, notify: state.closing || !state.servedStores.has(s) }));
-      result = store ? await endIn(store) : await state.firstAnswer(endIn);
+      const notify = (s: SlotStore) => state.closing || !state.servedStores.has(s);
+      const endIn = (s: SlotStore) => ((endedIn = s), s.end({ ...full, notify: notify(s) }));
+      // A task that runs here is in a known store: its end joins the batch of the ends under way there.
+      const localStore = !store && local ? state.storeOfSlot(local.slotId) : undefined;
+      if (localStore) {
+        await state.ensureStore(); // closed: throws, as for any task
+        result = await batches.end((endedIn = localStore), { ...full, notify: notify(localStore) });
+      } else result = store ? await endIn(store) : await state.firstAnswer(endIn);
     }
     if (!result.ok) return result;
     // Callbacks first: a backend may mark the task done in stopCallback, and a poll before that
@@ -511,10 +521,11 @@ export class TaskPath {
     if (!result.delivered) {
       localTasks.remove(result.ended.taskId, result.ended.token, abortCauseOfEnd(result.ended.reason));
       logger.info('task ended; callbacks left to a scheduler with its backend', fieldsOf(result.ended));
-    } else if (!(await this.deliverLeased(endedIn!, result.ended, sentAt))) result = { ...result, delivered: false };
+    } else if (!leased) await this.parts.callbacks.deliver(result.ended);
+    else if (!(await this.deliverLeased(endedIn!, result.ended, sentAt))) result = { ...result, delivered: false };
     if (keep && result.reserved) {
       if (!early) void this.keptSlots.push({ store: keep.store, slotId: result.reserved.slotId, reservation: result.reserved });
-    } else if (refill && state.slots.has(result.ended.slotId)) this.parts.requestPass();
+    } else if (refill && (state.slots.get(result.ended.slotId)?.backends.length ?? 0) > 0) this.parts.requestPass();
     return result;
   }
 
@@ -607,8 +618,9 @@ export class TaskPath {
     if (state.closing || !state.loaded || this.room() < 0) return undefined;
     const local = localTasks.get(ref.taskId, ref.token);
     const slot = local && state.slots.get(local.slotId);
-    const store = slot && state.stores.get(slot.slotCls);
-    return store ? { store, slot, local: local! } : undefined;
+    // A slot no backend polls is not worth keeping: the next waiter or acquire takes it.
+    const store = slot && slot.backends.length > 0 ? state.stores.get(slot.slotCls) : undefined;
+    return store ? { store, slot: slot!, local: local! } : undefined;
   }
 
   // --- lost slots ---------------------------------------------------------------------------------

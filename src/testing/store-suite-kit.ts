@@ -62,6 +62,12 @@ export interface StoreFactory {
    * on every store that has the methods; with this set, a store without them fails them.
    */
   history?: boolean;
+  /**
+   * Optional: the store can acquire a slot in one step and keeps a queue of waiters (`acquire`,
+   * `leaveQueue`). Those cases run on every store that has the methods; with this set, a store
+   * without them fails them.
+   */
+  acquire?: boolean;
 }
 
 /** Real-time margins: long enough to survive a loaded CI machine, short enough to keep the suite quick. */

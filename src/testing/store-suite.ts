@@ -20,6 +20,7 @@
  * them (`createPeers`).
  */
 import type { TestFn } from 'ava';
+import { registerAcquireCases, registerAcquirePeerCases } from './store-suite-acquire.js';
 import { registerDeliveryCases } from './store-suite-delivery.js';
 import { registerHistoryCases } from './store-suite-history.js';
 import { registerTaskIdCases } from './store-suite-ids.js';
@@ -775,4 +776,6 @@ export function storeContractSuite<C = unknown>(test: TestFn<C>, factory: StoreF
   registerDeliveryCases(test, contract, factory);
   registerHistoryCases(test, contract, factory);
   registerPeerCases(test, factory);
+  registerAcquireCases(test, contract, factory);
+  registerAcquirePeerCases(test, factory);
 }

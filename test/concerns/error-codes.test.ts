@@ -90,6 +90,7 @@ const samples: library.TaskSemaphoreError[] = [
   new library.MissingPeerError('pg', 'PostgresSlot', new Error('not found')),
   new library.SchedulerStateError('closed'),
   new library.TaskAbortedError('timeout', { taskId: 't' }),
+  new library.TaskNotAcquiredError('t', 'busy'),
   new procrastinate.ProcrastinateSchemaError('missing'),
   new procrastinate.AlreadyEnqueuedError('lock', new Error('23505')),
   new procrastinate.JobAbortedError('shutdown', '1'),

@@ -124,22 +124,17 @@ test('duplicate slot ids are rejected, naming both slots', (t) => {
   );
 });
 
-test('an empty or missing backend list is rejected', (t) => {
-  const mentions = ['non-empty array'];
-  rejects(t, [{ slotId: 1, backends: [] }], {
-    code: 'ERR_EMPTY_BACKENDS',
-    field: 'slots[0].backends',
-    value: [],
-    mentions: ['[]', ...mentions],
-  });
+test('a missing backend list is rejected; an empty one is a slot only acquire() fills', (t) => {
+  const mentions = ['an array of registered backend names', 'acquire()'];
+  t.deepEqual(normalizeConfig([{ slotId: 1, backends: [] }], defaults)[0]!.backends, []);
   rejects(t, [{ slotId: 1 }], {
-    code: 'ERR_EMPTY_BACKENDS',
+    code: 'ERR_BAD_BACKENDS',
     field: 'slots[0].backends',
     value: undefined,
     mentions: ['undefined', ...mentions],
   });
   rejects(t, [{ slotId: 1, backends: 'MyBackend' }], {
-    code: 'ERR_EMPTY_BACKENDS',
+    code: 'ERR_BAD_BACKENDS',
     field: 'slots[0].backends',
     value: 'MyBackend',
     mentions: ['"MyBackend"', ...mentions],

@@ -41,6 +41,16 @@ test('redis-fleet: two processes share 4 Redis slots', async (t) => {
   t.regex(await example('redis-fleet/main.js'), /12 reports done by 2 processes; at most [1-4] ran at once/);
 });
 
+test('acquire: five exports through two Redis slots, never more than two at once', async (t) => {
+  (await connectRedis()).disconnect();
+  const lines = (await example('acquire.js')).trim().split('\n');
+  t.deepEqual(
+    lines.slice(0, 5).map((line) => line.replace(/slot \d/, 'slot N')),
+    ['a', 'b', 'c', 'd', 'e'].map((id) => `export ${id} done in slot N`),
+  );
+  t.regex(lines[5]!, /^nightly-report: ran in slot [12]; at most 2 exports ran at once$/);
+});
+
 test('remote-task: tasks in other processes keep alive and stop through the store', async (t) => {
   (await connectRedis()).disconnect();
   const out = await example('remote-task/main.js');

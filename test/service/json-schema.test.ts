@@ -87,7 +87,7 @@ const shapeMistakes: { what: string; change: (config: ReturnType<typeof valid>) 
   },
   { what: 'a fractional reapLimit', change: (c) => ({ ...c, scheduler: { name: 'cfg', reapLimit: 1.5 } }), path: 'scheduler.reapLimit' },
   { what: 'a slot typo', change: (c) => ({ ...c, slots: [{ slotId: 1, backend: ['recording'] }] }), path: 'slots[0]' },
-  { what: 'empty backends of a slot', change: (c) => ({ ...c, slots: [{ slotId: 1, backends: [] }] }), path: 'slots[0]' },
+  { what: 'backends of a slot not an array', change: (c) => ({ ...c, slots: [{ slotId: 1, backends: 'recording' }] }), path: 'slots[0]' },
   { what: 'no slots', change: (c) => ({ ...c, slots: [] }), path: 'slots' },
   { what: 'a backend of neither form', change: (c) => ({ ...c, backends: { recording: { modul: 'x.js' } } }), path: 'backends.recording' },
   {

@@ -10,7 +10,7 @@ import { ConfigError, StoreConflictError, StoreUnavailableError } from '../../sr
 import { PostgresSlotStore, type PostgresSlotStoreOptions } from '../../slots/postgres/index.js';
 import { bindSchema, migrations } from '../../slots/postgres/migrate.js';
 import { ensureSlots, migrationsPrepare, migrationsRecord } from '../../slots/postgres/sql.generated.js';
-import type { BeginPassRequest, EndRequest, StartResult } from '../../src/contracts/store.js';
+import type { AcquireRequest, BeginPassRequest, EndRequest, StartResult } from '../../src/contracts/store.js';
 import { endReasons, historyOutcome, normalizeHistoryQuery } from '../../src/contracts/history.js';
 import { connectPostgres, databaseUrl, freshSchema, uniqueName } from '../helpers/services.js';
 
@@ -81,6 +81,38 @@ const endOf = (taskId: string, more: Partial<EndRequest> = {}): EndRequest => ({
   deliverable: ['A'],
   ...more,
 });
+
+/** An acquire of `taskId` by `owner` over `slotIds`, waiting 30 s in the queue unless `waitMs` is null. */
+const acquireOf = (
+  taskId: string,
+  owner: string,
+  slotIds: string[],
+  waitMs: number | null = 30_000,
+  timeoutMs = 30_000,
+): AcquireRequest => ({
+  taskId,
+  backend: 'A',
+  owner,
+  slots: slotIds.map((slotId) => ({ slotId, timeoutMs, maxRuntimeMs: null })),
+  ...(waitMs === null ? {} : { wait: { leaseMs: waitMs } }),
+});
+
+/** The arguments of task_semaphore_end_v2 (v3 adds history_on) for a stop of `taskId`, as a previous release sends them. */
+const oldEndArguments = (name: string, schema: string, taskId: string, token: number | null): unknown[] => [
+  name,
+  [taskId],
+  [token],
+  ['stopped'],
+  [null],
+  [null],
+  [JSON.stringify(['A'])],
+  [false],
+  [null],
+  [null],
+  100,
+  'ch',
+  `${schema}.task_semaphore_token`,
+];
 
 /** A bigint PostgreSQL accepts, but that overflows once added to a time: fails a request part way. */
 const overflowMs = 9.223372e18;
@@ -764,11 +796,18 @@ test('init brings a schema at migration 1 to the latest, and the store then work
   await store.init(['1', '2']);
   t.deepEqual((await pool.query(`SELECT version FROM ${schema}.task_semaphore_migrations ORDER BY 1`)).rows, everyVersion);
   t.deepEqual(await functions(), [
+    'task_semaphore_acquire_v1',
     'task_semaphore_end_v1',
     'task_semaphore_end_v2',
     'task_semaphore_end_v3',
+    'task_semaphore_end_v4',
+    'task_semaphore_grant_v1',
     'task_semaphore_history_outcome_v1',
+    'task_semaphore_leave_queue_v1',
     'task_semaphore_occupancy_end_v1',
+    'task_semaphore_occupancy_v1',
+    'task_semaphore_occupy_v1',
+    'task_semaphore_release_v1',
     'task_semaphore_start_v1',
     'task_semaphore_start_v2',
     'task_semaphore_start_v3',
@@ -945,21 +984,7 @@ test('a schema at migration 5 with running tasks migrates to 6; its tasks end wi
   // A process of the previous release ends its task with its own function: no record, nothing broken.
   const ended = await pool.query(
     `SELECT acted FROM ${schema}.task_semaphore_end_v2($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
-    [
-      name,
-      ['old-2'],
-      [stillOld],
-      ['stopped'],
-      [null],
-      [null],
-      [JSON.stringify(['A'])],
-      [false],
-      [null],
-      [null],
-      100,
-      'ch',
-      `${schema}.task_semaphore_token`,
-    ],
+    oldEndArguments(name, schema, 'old-2', stillOld),
   );
   t.deepEqual(ended.rows, [{ acted: true }]);
   t.deepEqual(
@@ -971,6 +996,135 @@ test('a schema at migration 5 with running tasks migrates to 6; its tasks end wi
   const started = await store.start({ ...startOf('2', reserved[0]!.token, 'new-2'), processLease: true });
   t.true(started.ok);
   t.like(await store.history(normalizeHistoryQuery({ taskId: 'new-2' })), [{ outcome: 'running', keepalives: 0 }]);
+});
+
+test('an acquire that queues, or renews its place, never misses the slot an end, a release or a reaping pass frees at the same moment', async (t) => {
+  const { store, another } = await setup(t, ['1']);
+  const other = another();
+  let reservation = 0;
+  /** Makes slot 1 busy, and returns what frees it. */
+  const ways: Record<string, () => Promise<() => Promise<unknown>>> = {
+    end: async () => {
+      ok(await store.acquire(acquireOf('holder', 'H', ['1'], null)));
+      return async () => ok(await store.end(endOf('holder')));
+    },
+    'end that keeps the slot': async () => {
+      ok(await store.acquire(acquireOf('holder', 'H', ['1'], null)));
+      return async () => ok(await store.end(endOf('holder', { reserve: { owner: 'H', leaseMs: 30_000 } })));
+    },
+    release: async () => {
+      reservation = (await store.beginPass(pass({ slotIds: ['1'], owner: 'H' }))).reserved[0]!.token;
+      return () => store.release([{ slotId: '1', token: reservation }]);
+    },
+    'reaping pass': async () => {
+      ok(await store.acquire(acquireOf('holder', 'H', ['1'], null, shortMs)));
+      await sleep(shortMs + 20);
+      return () => store.beginPass(pass({ slotIds: [] }));
+    },
+  };
+  const outcomes = new Map<string, number>();
+  for (const [way, hold] of Object.entries(ways)) {
+    for (let round = 0; round < 16; round++) {
+      const free = await hold();
+      // Odd rounds race a renewal, which locks no slot: its entry was there all along.
+      const renewal = round % 2 === 1;
+      if (renewal) t.like(await other.acquire(acquireOf('w', 'W', ['1'])), { ok: false, reason: 'queued' });
+      const jitter = () => sleep(Math.random() * 3);
+      const [, answer] = await Promise.all([jitter().then(free), jitter().then(() => other.acquire(acquireOf('w', 'W', ['1'])))]);
+      const [slot] = await store.inspect();
+      const left = await other.leaveQueue({ taskId: 'w', owner: 'W' });
+      const what = `${way}, round ${round}: ${JSON.stringify({ answer, slot, left })}`;
+      if (left.left) t.not(slot!.status, 'idle', `${what}: queued while the slot sat idle`);
+      else t.like(slot, { status: 'running', occupancy: { taskId: 'w', owner: 'W' } }, what);
+      const outcome = `${way}${renewal ? ' (renewal)' : ''}: ${answer.ok ? 'took it' : left.left ? 'still queued' : 'granted'}`;
+      outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
+      // A pass skips a slot the acquire holds locked: its holder may be left to reap.
+      if (slot!.overdue) await store.beginPass(pass({ slotIds: [] }));
+      else if (slot!.status === 'running') ok(await store.end(endOf(slot!.occupancy!.taskId)));
+      if (slot!.status === 'reserved') await store.release([{ slotId: '1', token: slot!.token }]);
+    }
+  }
+  t.log([...outcomes].map(([outcome, n]) => `${outcome} ${n}`).join('; '));
+});
+
+test('a slot that a process of the previous release frees goes to the waiter at the next pass that finds it idle', async (t) => {
+  const { pool, schema, name, store } = await setup(t, ['1']);
+  ok(await store.acquire(acquireOf('holder', 'H', ['1'], null)));
+  t.like(await store.acquire(acquireOf('w', 'W', ['1'])), { ok: false, reason: 'queued', position: 1 });
+  // The previous release ends with task_semaphore_end_v3, which grants nothing.
+  const ended = await pool.query(
+    `SELECT acted FROM ${schema}.task_semaphore_end_v3($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+    [...oldEndArguments(name, schema, 'holder', null), true],
+  );
+  t.deepEqual(ended.rows, [{ acted: true }]);
+  t.like((await store.inspect())[0], { status: 'idle' });
+  const { reserved, running } = await store.beginPass(pass({ slotIds: ['1'] }));
+  t.deepEqual(reserved, [], 'the waiter comes first');
+  t.like(running, [{ slotId: '1', taskId: 'w', owner: 'W' }], 'and its occupancy is among those the pass lists');
+  t.like(await store.acquire(acquireOf('w', 'W', ['1'])), { ok: true, occupancy: { slotId: '1', taskId: 'w' } });
+});
+
+test('leaveQueue racing the grant of its slot either leaves the queue or names the occupancy granted', async (t) => {
+  const { store, another } = await setup(t, ['1']);
+  const other = another();
+  let left = 0;
+  for (let round = 0; round < 20; round++) {
+    ok(await store.acquire(acquireOf('holder', 'H', ['1'], null)));
+    t.like(await other.acquire(acquireOf('w', 'W', ['1'])), { ok: false, reason: 'queued', position: 1 });
+    const jitter = () => sleep(Math.random() * 3);
+    const [, leave] = await Promise.all([
+      jitter().then(() => store.end(endOf('holder'))),
+      jitter().then(() => other.leaveQueue({ taskId: 'w', owner: 'W' })),
+    ]);
+    const [slot] = await store.inspect();
+    if (leave.left) {
+      left++;
+      t.like(slot, { status: 'idle' }, `round ${round}`);
+    } else {
+      t.deepEqual(leave.occupancy, slot!.occupancy, `round ${round}: the grant it did not hear of`);
+      ok(await store.end(endOf('w')));
+    }
+  }
+  t.log(`left the queue ${left} times, granted ${20 - left}`);
+});
+
+test('ends from several processes at once serve each waiter once, in arrival order, and leave no slot idle while one waits', async (t) => {
+  const slotIds = ['1', '2', '3', '4'];
+  const { pool, store, another } = await setup(t, slotIds);
+  const stores = [store, another(), another(), another()];
+  for (const i of slotIds.keys()) ok(await stores[i]!.acquire(acquireOf(`holder-${i}`, 'H', slotIds, null)));
+  const waiters = Array.from({ length: 16 }, (_, i) => `w${i}`);
+  for (const [i, taskId] of waiters.entries()) {
+    t.like(await stores[i % 4]!.acquire(acquireOf(taskId, `owner-${i % 4}`, slotIds)), { ok: false, reason: 'queued', position: i + 1 });
+  }
+  const granted = new Map<string, number>();
+  const sent = recordQueries(pool);
+  let ended = 0;
+  for (let round = 0; ; round++) {
+    const running = (await store.inspect()).flatMap((s) => (s.occupancy ? [s.occupancy] : []));
+    for (const o of running) if (o.taskId.startsWith('w')) granted.set(o.taskId, o.token);
+    t.is(
+      running.length,
+      Math.min(slotIds.length, waiters.length + slotIds.length - 4 * round),
+      `round ${round}: every slot runs while waiters are left`,
+    );
+    if (running.length === 0) break;
+    // Each from another process than the last, all at once.
+    const ends = await Promise.all(running.map((o, i) => stores[(round + i) % 4]!.end(endOf(o.taskId, { notify: true }))));
+    t.true(
+      ends.every((e) => e.ok),
+      JSON.stringify(ends),
+    );
+    ended += ends.length;
+  }
+  t.is(sent.filter((name) => name === 'end-many').length, ended, 'no end ran twice: the grants took turns, never in one another’s way');
+  t.deepEqual([...granted.keys()].sort(), [...waiters].sort(), 'each waiter granted once');
+  const tokens = waiters.map((taskId) => granted.get(taskId)!);
+  t.deepEqual(
+    tokens,
+    [...tokens].sort((a, b) => a - b),
+    'granted in arrival order: the grants of a name take turns, and their tokens grow',
+  );
 });
 
 function ok(result: { ok: boolean }): true {

@@ -42,6 +42,7 @@ storeContractSuite(test, {
   name: 'redis cluster',
   deliveryLog: true,
   history: true,
+  acquire: true,
   async create(name, options) {
     const { client } = await setup();
     const keyPrefix = uniqueName('contract');

@@ -12,7 +12,7 @@ import { MemorySlotStore } from '../../slots/memory/memory-store.js';
 import { defineScript, runScript } from '../../slots/redis/run-script.js';
 import * as lua from '../../slots/redis/lua.generated.js';
 import { StoreUnavailableError, isTaskSemaphoreError } from '../../src/core/errors.js';
-import type { BeginPassRequest, EndRequest, SlotStore, StartRequest } from '../../src/contracts/store.js';
+import type { AcquireRequest, BeginPassRequest, EndRequest, SlotStore, StartRequest } from '../../src/contracts/store.js';
 import { normalizeHistoryQuery } from '../../src/contracts/history.js';
 import { connectRedis, redisUrl, uniqueName } from '../helpers/services.js';
 import { ownRedis } from '../helpers/own-servers.js';
@@ -47,6 +47,12 @@ function startReq(slotId: string, token: number, taskId: string, overrides: Part
 
 function endReq(taskId: string, overrides: Partial<EndRequest> = {}): EndRequest {
   return { taskId, reason: 'stopped', deliverable: ['b'], ...overrides };
+}
+
+/** An acquire of `taskId` by `owner` over `slotIds`, waiting a minute when `wait` is set. */
+function acquireReq(taskId: string, owner: string, slotIds: readonly string[], wait = false): AcquireRequest {
+  const slots = slotIds.map((slotId) => ({ slotId, timeoutMs: 10_000, maxRuntimeMs: null }));
+  return { taskId, backend: 'b', owner, slots, ...(wait ? { wait: { leaseMs: 60_000 } } : {}) };
 }
 
 /**
@@ -440,7 +446,7 @@ test('startMany and endMany of five requests are one EVALSHA each; of none, no c
       ['task-5', '5'],
     ],
   );
-  t.deepEqual(sent, ['evalsha start3', 'evalsha end10']);
+  t.deepEqual(sent, ['evalsha start3', 'evalsha end13']);
 });
 
 test('a malformed request fails the whole startMany or endMany before any request acts', async (t) => {
@@ -457,7 +463,7 @@ test('a malformed request fails the whole startMany or endMany before any reques
   t.true((await store.startMany([startReq('1', one.token, 'a'), startReq('2', two.token, 'b')])).every((r) => r.ok));
   const runningState = await store.inspect();
   await t.throwsAsync(store.endMany([endReq('a'), endReq('b', { reserve: { owner: 'k', leaseMs: NaN } })]), {
-    message: /end-10: request 2 is malformed/,
+    message: /end-13: request 2 is malformed/,
   });
   t.deepEqual(await store.inspect(), runningState, 'the valid end before it did not act');
   t.like(await store.end(endReq('a')), { ok: true, ended: { taskId: 'a' } });
@@ -560,6 +566,7 @@ test('every key lives under the one hash tag', async (t) => {
   await run(store, '3', 'delivered', { backend: 'remote' });
   await store.end({ taskId: 'delivered', reason: 'stopped', deliverable: ['remote'], delivery: { owner: 'x', leaseMs: 60_000 } }); // to the delivery log
   await store.beginPass(pass());
+  t.like(await store.acquire(acquireReq('waiting', 'w', ['1'], true)), { reason: 'queued' }); // to the acquire queue
 
   const keys: string[] = [];
   let cursor = '0';
@@ -570,7 +577,21 @@ test('every key lives under the one hash tag', async (t) => {
   } while (cursor !== '0');
   t.deepEqual(
     keys.sort(),
-    ['deliveries', 'delivery-due', 'ended', 'ended-at', 'expiry', 'history', 'outbox', 'slots', 'tasks', 'token'].map((k) => `${ns}:${k}`),
+    [
+      'deliveries',
+      'delivery-due',
+      'ended',
+      'ended-at',
+      'expiry',
+      'history',
+      'outbox',
+      'queue',
+      'queue-due',
+      'slots',
+      'tasks',
+      'token',
+      'waiters',
+    ].map((k) => `${ns}:${k}`),
   );
 });
 
@@ -588,21 +609,41 @@ test('runScript falls back to EVAL on NOSCRIPT, then runs by SHA', async (t) => 
   await t.throwsAsync(runScript(redis, script, [], []), { message: /takes 1 keys/ });
 });
 
-test('gives the same answers as MemorySlotStore for the same calls', async (t) => {
-  const { store: redisStore } = await setup(t);
+/** The fields that hold times: they differ between the two stores' clocks. */
+const timeFields = new Set(['now', 'expiresAt', 'startedAt', 'lastKeepaliveAt', 'deadline', 'maxDeadline', 'endedAt', 'leaseUntil']);
+
+/**
+ * Runs `script` on `redisStore` and on a fresh MemorySlotStore of the same slots, and checks both
+ * answer alike, times aside. The script returns what it read and the token before its first, as
+ * the stores' counters start at different values: tokens are compared as numbers past it.
+ */
+async function sameAnswers(
+  t: ExecutionContext,
+  redisStore: SlotStore,
+  script: (s: SlotStore) => Promise<{ out: unknown[]; base: number }>,
+): Promise<void> {
   const memory = new MemorySlotStore();
   await memory.init(SLOTS);
+  const run = async (s: SlotStore) => {
+    const { out, base } = await script(s);
+    // A slot never reserved keeps token 0.
+    return JSON.parse(
+      JSON.stringify(out, (key, v: unknown) =>
+        typeof v !== 'number' ? v : timeFields.has(key) ? 'T' : key === 'token' && v > 0 ? v - base : v,
+      ),
+    ) as unknown;
+  };
+  const [fromRedis, fromMemory] = [await run(redisStore), await run(memory)];
+  t.deepEqual(fromRedis, fromMemory);
+}
 
-  // Times differ between the two clocks; everything else must match.
-  const timeFields = new Set(['now', 'expiresAt', 'startedAt', 'lastKeepaliveAt', 'deadline', 'maxDeadline', 'endedAt', 'leaseUntil']);
-  const scrub = (value: unknown): unknown =>
-    JSON.parse(JSON.stringify(value, (key, v: unknown) => (timeFields.has(key) && typeof v === 'number' ? 'T' : v)));
-
-  const script = async (s: SlotStore) => {
+test('gives the same answers as MemorySlotStore for the same calls', async (t) => {
+  const { store } = await setup(t);
+  await sameAnswers(t, store, async (s) => {
     const out: unknown[] = [];
     const p1 = await s.beginPass(pass({ slotIds: ['1', '2', '3'], leaseMs: 60_000 }));
     out.push(p1);
-    // Token n of this script: the stores' counters start at different values.
+    // Token n of this script.
     const base = p1.reserved[0]!.token - 1;
     const token = (n: number) => base + n;
     out.push(await s.start(startReq('1', token(1), 'a', { maxRuntimeMs: 60_000 })));
@@ -622,11 +663,71 @@ test('gives the same answers as MemorySlotStore for the same calls', async (t) =
     out.push(await s.keepalive({ taskId: 'b', token: token(2) }));
     out.push(await s.beginPass(pass({ slotIds: ['1'], deliverable: ['remote', 'b'] })));
     out.push(await s.inspect());
-    // Tokens as script numbers; a slot never reserved keeps token 0.
-    return JSON.parse(JSON.stringify(scrub(out), (key, v: unknown) => (key === 'token' && typeof v === 'number' && v > 0 ? v - base : v)));
+    return { out, base };
+  });
+});
+
+test('acquire and its queue give the same answers as MemorySlotStore', async (t) => {
+  const { store } = await setup(t);
+  await sameAnswers(t, store, async (s) => {
+    const acquire = (request: AcquireRequest) => s.acquire!(request);
+    const out: unknown[] = [];
+    const first = await acquire({ ...acquireReq('a', 'A', ['1']), processLease: true });
+    out.push(first);
+    const base = (first.ok ? first.occupancy.token : 0) - 1;
+    out.push(await acquire({ ...acquireReq('b', 'B', ['2', '1']), slots: [{ slotId: '2', timeoutMs: 5_000, maxRuntimeMs: 9_000 }] }));
+    const held = await s.beginPass(pass({ slotIds: ['3'] }));
+    out.push(held);
+    out.push(await acquire(acquireReq('c', 'C', ['1', '3'], true)));
+    out.push(await acquire(acquireReq('d', 'D', ['2'], true)));
+    out.push(await acquire(acquireReq('e', 'E', ['3'], true)));
+    out.push(await acquire(acquireReq('c', 'X', ['1'], true)), 'waits for another owner');
+    out.push(await acquire(acquireReq('a', 'X', ['1'])), 'runs for another owner');
+    out.push(await acquire(acquireReq('c', 'C', ['1', '3'], true)), 'renewed in place');
+    out.push(await acquire(acquireReq('f', 'F', ['2'])), 'busy');
+    await s.release(held.reserved); // slot 3: to c, the first waiter listing it
+    out.push(await s.end(endReq('b', { reserve: { owner: 'P', leaseMs: 60_000 }, notify: true }))); // slot 2: to d
+    out.push(await s.leaveQueue!({ taskId: 'c', owner: 'C' }), 'granted meanwhile');
+    out.push(await s.leaveQueue!({ taskId: 'e', owner: 'E' }), 'left');
+    out.push(await s.end(endReq('a', { reserve: { owner: 'P', leaseMs: 60_000 } })), 'no waiter: kept');
+    out.push(await acquire(acquireReq('e', 'E', ['1', '2', '3'], true)), 'queued anew');
+    out.push(await s.end(endReq('d')), 'slot 2: to e');
+    out.push(await s.beginPass(pass({ slotIds: ['1', '2', '3'] })));
+    out.push(await s.inspect());
+    return { out, base };
+  });
+});
+
+test('a grant passes over a waiter whose task id holds a slot already', async (t) => {
+  const { store } = await setup(t);
+  t.like(await store.acquire(acquireReq('holder', 'H', ['1'])), { ok: true });
+  t.like(await store.acquire(acquireReq('twice', 'A', ['1'], true)), { reason: 'queued', position: 1 });
+  t.like(await store.acquire(acquireReq('next', 'B', ['1'], true)), { reason: 'queued', position: 2 });
+  // The waiting task id starts elsewhere, through a pass: a task id holds at most one slot.
+  await run(store, '2', 'twice');
+  t.like(await store.end(endReq('holder')), { ok: true });
+  const slots = await store.inspect();
+  t.like(slots[0], { slotId: '1', occupancy: { taskId: 'next', owner: 'B' } });
+  t.like(slots[1], { slotId: '2', occupancy: { taskId: 'twice', owner: 'owner-a' } });
+  t.like(await store.acquire(acquireReq('twice', 'A', ['1'], true)), { ok: false, reason: 'duplicate', slotId: '2' });
+});
+
+test('a malformed acquire fails before it acts', async (t) => {
+  const { store } = await setup(t);
+  const before = await store.inspect();
+  const nan = {
+    ...acquireReq('a', 'A', ['1', '2']),
+    slots: [
+      { slotId: '1', timeoutMs: 10_000, maxRuntimeMs: null },
+      { slotId: '2', timeoutMs: NaN, maxRuntimeMs: null },
+    ],
   };
-  const [fromRedis, fromMemory] = [await script(redisStore), await script(memory)];
-  t.deepEqual(fromRedis, fromMemory);
+  await t.throwsAsync(store.acquire(nan), { message: /acquire-7: ARGV\[11\] is not a finite number/ });
+  await t.throwsAsync(store.acquire({ ...acquireReq('a', 'A', []), wait: { leaseMs: 1_000 } }), {
+    message: /acquire-7: .*at least one slot/,
+  });
+  t.deepEqual(await store.inspect(), before);
+  t.like(await store.leaveQueue({ taskId: 'a', owner: 'A' }), { left: false, occupancy: null }, 'nothing queued');
 });
 
 test('with waitReplicas, a write no replica confirms fails as StoreUnavailableError; reads and init do not wait', async (t) => {

@@ -37,6 +37,7 @@ storeContractSuite(test, {
   name: 'memory',
   deliveryLog: true,
   history: true,
+  acquire: true,
   async create(_name, options) {
     return { store: new MemorySlotStore(options), cleanup: async () => {} };
   },
@@ -51,6 +52,7 @@ storeContractSuite(test, {
   name: 'redis',
   deliveryLog: true,
   history: true,
+  acquire: true,
   async create(name, options) {
     const client = await redis();
     const keyPrefix = uniqueName('contract');
@@ -77,6 +79,7 @@ storeContractSuite(test, {
   name: 'redis (url)',
   deliveryLog: true,
   history: true,
+  acquire: true,
   async create(name, options) {
     const client = await redis(); // fails with how to start Redis before any store exists
     const keyPrefix = uniqueName('contract');
@@ -100,6 +103,7 @@ storeContractSuite(test, {
   name: 'postgres',
   deliveryLog: true,
   history: true,
+  acquire: true,
   async create(name, options) {
     const pool = await postgres();
     const schema = await freshSchema(pool);

@@ -58,8 +58,8 @@ test('redis: a store whose keys were broken by hand rejects with StoreError nami
   await direct.set(`{${keyPrefix}:${name}}:slots`, 'not a hash');
   const error = await t.throwsAsync(scheduler.schedule(), { instanceOf: StoreError });
   t.is(error.code, 'ERR_STORE');
-  t.is(error.operation, 'begin-pass-10');
-  t.regex(error.message, /^Redis at .* failed in begin-pass-10: .*WRONGTYPE/);
+  t.is(error.operation, 'begin-pass-13');
+  t.regex(error.message, /^Redis at .* failed in begin-pass-13: .*WRONGTYPE/);
   t.regex(String((error.cause as Error).message), /WRONGTYPE/);
 });
 

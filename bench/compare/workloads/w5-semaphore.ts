@@ -34,7 +34,7 @@ export const w5: WorkloadSpec = {
     const contenders: ContenderInfo[] = [
       ...levels.map(([k, text]) => ({
         key: `ours-${k}`,
-        label: `task-semaphore, store-level cycle, ${text}`,
+        label: `task-semaphore, acquire + stop, ${text}`,
         short: `ours (${text})`,
         ours: true,
       })),
@@ -62,7 +62,7 @@ export const w5: WorkloadSpec = {
         { ours: 'ours-contended', peer: 'rs-contended', metric: 'p99' },
       ],
       notes: [
-        'Ours is the store-level cycle (beginPass reserving one idle slot of the limit’s, start, end: 3 requests), as `cycles` measures it, behind the adapter in compare/workloads/our-permits.ts; under contention an acquire that finds no idle slot waits for the store’s freed event (each release publishes one), or 50 ms at most, and tries again.',
+        'Ours is `scheduler.acquire(taskId)` then `scheduler.stop(taskId)` on Redis slots that list no backend (compare/workloads/our-permits.ts): one request each; under contention an acquire waits in the store’s queue, first come first served, woken by its `granted` event.',
         'redis-semaphore: new Semaphore(client, key, limit) per cycle, acquire(), release(), its defaults (lockTimeout 10 s, acquireTimeout 10 s, retryInterval 10 ms: a waiting acquire polls).',
       ],
     };

@@ -8,14 +8,19 @@
 --   3. take (delete) outbox entries of deliverable backends, oldest first, with what is left of $7;
 --   4. prune the ends kept that are at or before now - $6, and (with $13) at most $7 history
 --      records that started and ended at or before now - $13;
---   5. reserve, under fresh tokens, every idle slot of $2 (creating missing ones), and list the
---      running occupancies of $2;
---   6. announce the slots reaped in 1 (idle until a later pass reserves them) on channel $11.
+--   5. give the slots reaped in 1, then the idle slots of $2, to the acquire queue's waiters
+--      (task_semaphore_grant_v1, migrate-007.sql);
+--   6. reserve, under fresh tokens, every idle slot of $2 left (creating missing ones), and list the
+--      running occupancies of $2, those started in 5 among them;
+--   7. announce the slots reaped in 1 that no waiter took (idle until a later pass reserves them)
+--      on channel $11.
 -- With $12, every record returned (reaped, redelivered, taken from the outbox) is leased to $3 in
 -- the delivery log until now + $12. With $13, each occupancy reaped in 1 gets its history record
 -- (migrate-006.sql).
 -- Data-modifying CTEs all see the snapshot taken when the statement began, so a slot reaped here
 -- was not idle in it and is not reserved here (the contract allows that). No two CTEs modify one row.
+-- The grants of 5 are the one exception, made by a function in later commands of the statement:
+-- after the reaping, whose result it reads, and before the reserving, which skips what it granted.
 -- Rows are locked with SKIP LOCKED wherever a pass would otherwise wait on another: a row another
 -- transaction is changing is left for the next pass.
 --
@@ -34,27 +39,25 @@
 --               published on it (sent at commit) for each slot reaped here
 --   $12 bigint  delivery lease ms; null for none (records are handed out unlogged, as before)
 --   $13 bigint  history retention ms; null for no history (nothing written, nothing pruned)
+--   $14 text    events channel of the grants: {"scheduler", "type": "granted", "taskId", "token",
+--               "slotId"} is published on it (sent at commit) for each slot a waiter takes
 -- Returns rows tagged by kind, ordered by kind, grp, pos, slot_id:
 --   'pass'     one row: now_ms bigint, expired bigint (lapsed reservations set idle)
 --   'ended'    record jsonb (an EndedOccupancy): reaped ones (grp 0) in slot id order, then
 --              redeliveries (grp 1) by due time, then taken outbox entries (grp 2) in outbox order
 --   'reserved' slot_id text, token bigint, pos = position in $2
 --   'running'  record jsonb (an Occupancy), pos = position in $2
+-- SQLSTATE 23505 on task_semaphore_slots_task_uidx (a waiter's task started elsewhere while it was
+-- being granted) leaves nothing applied: the caller runs the call again.
 WITH clock AS (
   SELECT floor(extract(epoch FROM now()) * 1000)::bigint AS now_ms
-),
-wanted AS (
-  -- A slot id listed twice counts once, at its first position.
-  SELECT DISTINCT ON (w.slot_id) w.slot_id, w.ord
-  FROM unnest($2::text[]) WITH ORDINALITY AS w(slot_id, ord)
-  ORDER BY w.slot_id, w.ord
 ),
 positions AS MATERIALIZED (
   -- The position of each slot id in $2 (its first: the smallest is aggregated last, and wins), as
   -- one jsonb object, read through a scalar subquery (evaluated once; a join would carry the
-  -- object in every row) and looked up per row. A join with `wanted` instead left the plan to the
-  -- statistics of the slots table: taken while most slots were reserved, they made the planner
-  -- expect one idle slot and loop over `wanted` for each (12 s a pass at 10,000 slots, 150 ms now).
+  -- object in every row) and looked up per row. A join with the slot ids of $2 instead left the
+  -- plan to the statistics of the slots table: taken while most slots were reserved, they made the
+  -- planner expect one idle slot and loop over $2 for each (12 s a pass at 10,000 slots, 150 ms now).
   SELECT jsonb_object_agg(w.slot_id, w.ord ORDER BY w.ord DESC) AS of
   FROM unnest($2::text[]) WITH ORDINALITY AS w(slot_id, ord)
 ),
@@ -82,6 +85,16 @@ reaped AS (
   FROM victims AS v
   WHERE s.scheduler = $1::text AND s.slot_id = v.slot_id
   RETURNING v.*
+),
+grants AS MATERIALIZED (
+  -- Volatile: its queries read fresh snapshots, which hold the reaping above (the array is read in
+  -- full first). Slots it grants are running from then on, left alone by `free` and announced by
+  -- no `freed`. A slot both reaped and listed in $2 is offered once, with the reaped.
+  SELECT g.granted_slot, g.occupancy
+  FROM __SCHEMA__.task_semaphore_grant_v1(
+    $1::text, ARRAY(SELECT r.slot_id FROM reaped AS r ORDER BY r.slot_id) || $2::text[], NULL,
+    $9::regclass, $14::text
+  ) AS g
 ),
 records AS (
   SELECT r.slot_id, r.task_id, r.token, r.backend, r.reason,
@@ -237,9 +250,12 @@ free AS MATERIALIZED (
   -- Only as many as the caller may reserve are locked, first in config order (the lock is taken
   -- row by row as the limit pulls them): a pass at its maxReserve must not hold idle slots that a
   -- concurrent pass of a scheduler with room would take (passes on one cron tick run together).
+  -- The slots granted above read idle in this snapshot: the array (evaluated once, before any row
+  -- is locked) leaves them out, and so does their lock, which finds them changed by this transaction.
   SELECT s.slot_id, ((SELECT p.of FROM positions AS p) ->> s.slot_id)::bigint AS ord
   FROM __SCHEMA__.task_semaphore_slots AS s
   WHERE s.scheduler = $1::text AND s.slot_id = ANY ($2::text[]) AND s.status = 'idle'
+    AND s.slot_id <> ALL (ARRAY(SELECT g.granted_slot FROM grants AS g))
   ORDER BY 2
   LIMIT $10::bigint
   FOR UPDATE OF s SKIP LOCKED
@@ -260,14 +276,17 @@ reserved AS (
 ),
 created AS (
   -- Slots of $2 the store does not know yet are created already reserved, as the memory store
-  -- does. A concurrent creator wins the row; this pass then leaves it alone.
+  -- does. A concurrent creator wins the row; this pass then leaves it alone. EXCEPT, a set
+  -- operation (hashed or sorted, never a loop), rather than an anti-join, whose plan followed the
+  -- statistics of the slots table: on a table not yet analysed the planner expected 14 slots of
+  -- the name and looped over them for each of $2 (9 s a pass at 10,000 slots).
   INSERT INTO __SCHEMA__.task_semaphore_slots (scheduler, slot_id, status, token, owner, lease_until, reserved_at)
-  SELECT $1::text, w.slot_id, 'reserved', nextval($9::regclass), $3::text, c.now_ms + $4::bigint, c.now_ms
-  FROM wanted AS w CROSS JOIN clock AS c
-  WHERE NOT EXISTS (
-    SELECT 1 FROM __SCHEMA__.task_semaphore_slots AS s
-    WHERE s.scheduler = $1::text AND s.slot_id = w.slot_id)
-  ORDER BY w.slot_id
+  SELECT $1::text, m.slot_id, 'reserved', nextval($9::regclass), $3::text, c.now_ms + $4::bigint, c.now_ms
+  FROM (SELECT w.slot_id FROM unnest($2::text[]) AS w(slot_id)
+        EXCEPT
+        SELECT s.slot_id FROM __SCHEMA__.task_semaphore_slots AS s WHERE s.scheduler = $1::text) AS m
+  CROSS JOIN clock AS c
+  ORDER BY m.slot_id
   LIMIT greatest(coalesce($10::bigint, 9223372036854775807) - (SELECT count(*) FROM tokens), 0)
   ON CONFLICT (scheduler, slot_id) DO NOTHING
   RETURNING slot_id, token
@@ -278,6 +297,7 @@ announced AS MATERIALIZED (
   SELECT pg_notify($11::text, json_build_object('scheduler', $1::text, 'type', 'freed', 'slotId', r.slot_id)::text) AS sent
   FROM reaped AS r
   WHERE $11::text IS NOT NULL
+    AND r.slot_id NOT IN (SELECT g.granted_slot FROM grants AS g)
 ),
 running AS (
   -- Running in the snapshot and not reaped above.
@@ -310,4 +330,9 @@ SELECT 'reserved', 0, ((SELECT p.of FROM positions AS p) ->> r.slot_id)::bigint,
 FROM (SELECT slot_id, token FROM reserved UNION ALL SELECT slot_id, token FROM created) AS r
 UNION ALL
 SELECT 'running', 0, r.ord, r.slot_id, NULL, r.record, NULL, NULL FROM running AS r
+UNION ALL
+SELECT 'running', 0, ((SELECT p.of FROM positions AS p) ->> g.granted_slot)::bigint, g.granted_slot, NULL,
+       g.occupancy, NULL, NULL
+FROM grants AS g
+WHERE (SELECT p.of FROM positions AS p) ? g.granted_slot
 ORDER BY kind, grp, pos, slot_id;

@@ -1,10 +1,12 @@
 -- end-many: ends running occupancies, one request after the other in the order given (a later
--- request sees what an earlier one did), in one call of task_semaphore_end_v3 (migrate-006.sql):
--- one round trip, one transaction. Each request acts as end does alone: see that function for what
--- it writes. In the same statement, each delivered record of a request with a delivery owner is
--- leased to that owner in the delivery log (migrate-004.sql) until now + its lease, and the records
--- the requests acknowledge leave the log. SQLSTATE 40P01
--- (a deadlock with another batch) leaves nothing applied: the caller runs the call again; TS001
+-- request sees what an earlier one did), in one call of task_semaphore_end_v4 (migrate-007.sql):
+-- one round trip, one transaction. Each request acts as end does alone: see that function and
+-- task_semaphore_end_v3 (migrate-006.sql) for what it writes; the slots it frees or keeps go to
+-- the acquire queue's waiters first. In the same statement, each delivered record of a request
+-- with a delivery owner is leased to that owner in the delivery log (migrate-004.sql) until now +
+-- its lease, and the records the requests acknowledge leave the log. SQLSTATE 40P01 (a deadlock
+-- with another batch) or 23505 on task_semaphore_slots_task_uidx (a waiter's task started
+-- elsewhere while it was granted) leaves nothing applied: the caller runs the call again; TS001
 -- (a task kept changing under 5 looks) leaves nothing applied either.
 --
 -- Parameters, one array element per request except $11 to $13:
@@ -15,13 +17,13 @@
 --   $5 text[]    statuses reported by the tasks, or nulls
 --   $6 text[]    error messages, or nulls
 --   $7 jsonb[]   deliverable backends, each a JSON array of names
---   $8 boolean[] notify: when the request acts without a reserve owner, publish
---                {"scheduler", "type": "freed", "slotId"} on channel $12
+--   $8 boolean[] notify: when the request acts without a reserve owner, and no waiter takes the
+--                slot, publish {"scheduler", "type": "freed", "slotId"} on channel $12
 --   $9 text[]    reserve owners: when the request acts, its slot becomes reserved by it (and
 --                nothing is published: the slot is not free); null elements free the slot
 --   $10 bigint[] lease ms of those reservations (ignored where the owner is null)
 --   $11 bigint   outbox limit
---   $12 text     events channel
+--   $12 text     events channel (`freed` above; `granted` for each slot a waiter takes)
 --   $13 regclass the token sequence (a parameter, so no schema name sits inside a string literal)
 --   $14 text[]   delivery owners: when the request acts and delivered is true, the record is
 --                leased to it in the delivery log; null elements (or a null array) log nothing
@@ -32,11 +34,11 @@
 -- Returns one row per request, in request order:
 --   ord int (the request's position, from 1); acted boolean; ended jsonb (the EndedOccupancy) and
 --   delivered boolean when acted; reserved_token bigint: the reservation's token when it acted with
---   a reserve owner, else null; and, when not acted, the lookup columns described in keepalive.sql
---   (the ended_* ones read by task_semaphore_end_v2, after the ends acted).
+--   a reserve owner and no waiter took the slot, else null; and, when not acted, the lookup columns
+--   described in keepalive.sql (the ended_* ones read by task_semaphore_end_v2, after the ends acted).
 WITH r AS MATERIALIZED (
   SELECT *
-  FROM __SCHEMA__.task_semaphore_end_v3(
+  FROM __SCHEMA__.task_semaphore_end_v4(
     $1::text, $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::jsonb[], $8::boolean[],
     $9::text[], $10::bigint[], $11::bigint, $12::text, $13::regclass, $18::boolean
   )

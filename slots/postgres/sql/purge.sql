@@ -1,7 +1,8 @@
 -- purge: removes every row of one scheduler name (slots, ends kept, outbox, delivery log,
--- history) in one statement, and no row of another name; the token sequence, shared by the names
--- of the schema, goes on growing. It refuses, removing nothing, while a slot is running (overdue
--- or not: its end was never delivered) or reserved under a lease that has not lapsed, unless $2.
+-- history, acquire queue) in one statement, and no row of another name; the token sequence,
+-- shared by the names of the schema, goes on growing. It refuses, removing nothing, while a slot
+-- is running (overdue or not: its end was never delivered) or reserved under a lease that has not
+-- lapsed, unless $2.
 -- The name's slots are locked first, so the check reads them as they are, and a pass or start of
 -- the name waits for the purge to commit.
 --
@@ -51,6 +52,9 @@ gone_deliveries AS (
 ),
 gone_history AS (
   DELETE FROM __SCHEMA__.task_semaphore_history AS h WHERE h.scheduler = $1::text AND (SELECT ok FROM go)
+),
+gone_waiters AS (
+  DELETE FROM __SCHEMA__.task_semaphore_waiters AS w WHERE w.scheduler = $1::text AND (SELECT ok FROM go)
 )
 SELECT (SELECT ok FROM go) AS purged,
        (SELECT count(*) FROM gone_slots) AS slots,

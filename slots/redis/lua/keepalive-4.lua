@@ -29,9 +29,7 @@ local occ = slot.occupancy
 slot.keepalives = (tonumber(slot.keepalives) or 0) + 1
 occ.lastKeepaliveAt = now
 occ.deadline = now + occ.timeoutMs
-local expires = occ.deadline
-if not is_null(occ.maxDeadline) and occ.maxDeadline < expires then expires = occ.maxDeadline end
 
 redis.call('HSET', KEYS[1], slot_id, cjson.encode(slot))
-redis.call('ZADD', KEYS[4], expires, slot_id)
+redis.call('ZADD', KEYS[4], lapses_at(occ), slot_id)
 return { 0, cjson.encode(occ) }

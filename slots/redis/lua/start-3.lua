@@ -28,6 +28,10 @@ maxRuntimeMs is not a finite number.
 ]]
 
 -- @include clock.lua
+-- @include finite-arg.lua
+-- @include occupy-slot.lua
+
+local keys = { slots = KEYS[1], tasks = KEYS[2], expiry = KEYS[3] }
 
 local function start_slot(slot_id, token, task_id, backend, timeout_ms, max_runtime_ms, process_lease, now)
   local raw = redis.call('HGET', KEYS[1], slot_id)
@@ -38,64 +42,22 @@ local function start_slot(slot_id, token, task_id, backend, timeout_ms, max_runt
     return { -6 }
   end
 
-  -- The uniqueness index: a task id holds at most one slot, overdue or not, until it ends.
-  local holder = redis.call('HGET', KEYS[2], task_id)
-  if holder then
-    -- When the holder ends by itself; a record without its occupancy (never written so) says now.
-    local held_raw = redis.call('HGET', KEYS[1], holder)
-    local held = held_raw and cjson.decode(held_raw).occupancy
-    local expires_at = now
-    if held and not is_null(held) then
-      expires_at = held.deadline
-      if not is_null(held.maxDeadline) and held.maxDeadline < expires_at then expires_at = held.maxDeadline end
-    end
-    return { -5, holder, expires_at, now }
-  end
+  local holder, _, expires_at = holder_of(keys, task_id, now)
+  if holder then return { -5, holder, expires_at, now } end
 
-  local occ = {
-    slotId = slot_id,
-    token = slot.token,
-    taskId = task_id,
-    backend = backend,
-    owner = slot.owner,
-    startedAt = now,
-    lastKeepaliveAt = now,
-    deadline = now + timeout_ms,
-    maxDeadline = max_runtime_ms and (now + max_runtime_ms) or cjson.null,
-    timeoutMs = timeout_ms,
-    maxRuntimeMs = max_runtime_ms or cjson.null,
-    cancelRequested = false,
-  }
-  local occ_json = cjson.encode(occ)
-  -- The slot record around the occupancy's JSON, which the reply carries too: encoded once.
-  local slot_json = '{"status":"running","token":' .. cjson.encode(slot.token) .. ',"owner":' .. cjson.encode(slot.owner)
-    .. ',"leaseUntil":null,"reservedAt":' .. cjson.encode(slot.reservedAt) .. ',"keepalives":0,"processLease":'
-    .. (process_lease and 'true' or 'false') .. ',"occupancy":' .. occ_json .. '}'
-
-  local expires = occ.deadline
-  if max_runtime_ms and occ.maxDeadline < expires then expires = occ.maxDeadline end
-
-  redis.call('HSET', KEYS[1], slot_id, slot_json)
-  redis.call('HSET', KEYS[2], task_id, slot_id)
-  redis.call('ZADD', KEYS[3], expires, slot_id)
-
-  return { 0, occ_json }
+  return { 0, occupy_slot(keys, slot_id, {
+    token = slot.token, owner = slot.owner, reservedAt = slot.reservedAt, processLease = process_lease,
+    taskId = task_id, backend = backend, timeoutMs = timeout_ms, maxRuntimeMs = max_runtime_ms,
+  }, now) }
 end
 
--- A script that fails half way keeps what it wrote, so every request is checked before any acts.
-local function finite(i)
-  local n = tonumber(ARGV[i])
-  if not n or n ~= n or n == math.huge or n == -math.huge then
-    error('start-3: ARGV[' .. i .. '] is not a finite number: ' .. tostring(ARGV[i]))
-  end
-  return n
-end
+-- Every request is checked before any acts: a script that fails half way keeps what it wrote.
 if #ARGV % 7 ~= 0 then error('start-3: expected 7 ARGV per request, got ' .. #ARGV) end
 local requests = {}
 for i = 1, #ARGV, 7 do
   requests[#requests + 1] = {
-    ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2], ARGV[i + 3], finite(i + 4),
-    ARGV[i + 5] ~= '' and finite(i + 5) or nil, ARGV[i + 6] == '1',
+    ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2], ARGV[i + 3], finite_arg('start-3', i + 4),
+    ARGV[i + 5] ~= '' and finite_arg('start-3', i + 5) or nil, ARGV[i + 6] == '1',
   }
 end
 

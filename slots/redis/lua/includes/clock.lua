@@ -16,3 +16,9 @@ local function expiry_reason(occ, now)
   if occ.deadline <= now then return 'timeout' end
   return nil
 end
+
+-- When an occupancy ends by itself unless renewed: the earlier of its deadline and max deadline.
+local function lapses_at(occ)
+  if not is_null(occ.maxDeadline) and occ.maxDeadline < occ.deadline then return occ.maxDeadline end
+  return occ.deadline
+end

@@ -13,13 +13,14 @@
 
 -- Ends the running occupancy of a slot: frees the slot, drops the task from the index, keeps its
 -- tombstone, appends its history entry (unless history_max is 0: history off), and queues the
--- ended record in the outbox unless `delivered`. Returns the record JSON. With `kept`, the slot
--- record is left unwritten (its occupancy cleared in `slot`) for the caller to reserve at once.
-local function end_occupancy(slot_id, slot, reason, status, err, now, delivered, outbox_limit, history_max, kept)
+-- ended record in the outbox unless `delivered`. Returns the record JSON. With `deferred`, the
+-- slot record is left unwritten (its occupancy cleared in `slot`) for the caller to write next, as
+-- it grants, reserves or frees the slot.
+local function end_occupancy(slot_id, slot, reason, status, err, now, delivered, outbox_limit, history_max, deferred)
   local occ = slot.occupancy
   local reserved_at, keepalives, process_lease = slot.reservedAt, slot.keepalives, slot.processLease
-  if kept then
-    -- The caller reserves the slot next and writes it then: one write of the record, not two.
+  if deferred then
+    -- The caller writes the slot next: one write of the record, not two.
     slot.occupancy = cjson.null
     slot.keepalives = nil
     slot.processLease = nil

@@ -1,9 +1,11 @@
 --[[
 Starts a schedule() pass for one scheduler name, atomically: reaps lapsed reservations and
 timed-out occupancies (any slot of the name), takes deliverable records whose delivery lease
-lapsed and deliverable outbox entries, prunes old tombstones, reserves every idle slot of the
-caller's list, then announces the reaped slots it left idle. With a delivery lease (ARGV[10]),
-every record it returns is leased to the caller in the delivery log until acknowledged or due.
+lapsed and deliverable outbox entries, prunes old tombstones, gives the reaped slots to the
+waiters of the acquire queue, reserves every idle slot of the caller's list that no waiter takes
+(includes/grant-waiter.lua), then announces the reaped slots it left idle. With a delivery lease
+(ARGV[10]), every record it returns is leased to the caller in the delivery log until
+acknowledged or due.
 
 KEYS[1] slots     hash   slotId -> slot record JSON
 KEYS[2] tasks     hash   taskId -> slotId of its running occupancy
@@ -15,6 +17,9 @@ KEYS[7] token     string fencing-token counter
 KEYS[8] deliveries     hash  "<token>:<taskId>" -> {"owner":..., "record": ended-occupancy}
 KEYS[9] delivery-due   zset  the same fields, scored by when their lease lapses
 KEYS[10] history       stream one entry per ended occupancy (includes/end-occupancy.lua)
+KEYS[11] queue         zset  waiting taskId scored by arrival (includes/waiters.lua)
+KEYS[12] queue-due     zset  waiting taskId scored by when its entry lapses
+KEYS[13] waiters       hash  waiting taskId -> its request
 
 ARGV[1] slot ids to reserve, JSON array of strings, in config order
 ARGV[2] owner (scheduler instance id)
@@ -25,11 +30,13 @@ ARGV[6] limit: most reaps, redeliveries and outbox takes in this call (also the 
         pruned)
 ARGV[7] outboxLimit
 ARGV[8] maxReserve: most idle slots to reserve, first in ARGV[1] order; -1 for all
-ARGV[9] events channel, or '' for none: {"type":"freed","slotId":...} is published on it for
-        each slot this call reaps and leaves idle (not reserved by step 4)
+ARGV[9] events channel: {"type":"granted","taskId":...,"token":...,"slotId":...} is published on
+        it for each slot given to a waiter, and with ARGV[12], {"type":"freed","slotId":...} for
+        each slot this call reaps and leaves idle (not granted, nor reserved by step 6)
 ARGV[10] delivery lease ms; -1 (or absent) for none: records are then handed out unlogged, and
          no lapsed delivery is taken
 ARGV[11] history max entries (about how many the stream keeps); 0 (or absent) for no history
+ARGV[12] '1' to publish freed (see ARGV[9]), else '0'
 
 Returns {now, expiredReservations, ended, reserved, running}:
   now                  integer ms, Redis TIME
@@ -37,16 +44,20 @@ Returns {now, expiredReservations, ended, reserved, running}:
   ended                array of ended-occupancy JSON strings: reaped first, then redeliveries
                        (oldest due first, with redelivered = true), then outbox takes
   reserved             flat array slotId1, token1, slotId2, token2, ... in ARGV[1] order
-  running              array of occupancy JSON strings, in ARGV[1] order
+  running              array of occupancy JSON strings, in ARGV[1] order (granted ones
+                       included)
 ]]
 
 -- @include clock.lua
 -- @include free-slot.lua
 -- @include tombstones.lua
 -- @include end-occupancy.lua
+-- @include next-token.lua
 -- @include reserve-slot.lua
 -- @include lease-delivery.lua
-
+-- @include occupy-slot.lua
+-- @include waiters.lua
+-- @include grant-waiter.lua
 
 local now = now_ms()
 local slot_ids = cjson.decode(ARGV[1])
@@ -58,10 +69,14 @@ local retention_ms = tonumber(ARGV[5])
 local limit = tonumber(ARGV[6])
 local outbox_limit = tonumber(ARGV[7])
 local max_reserve = tonumber(ARGV[8] or '-1')
-local channel = ARGV[9] or ''
 local delivery_lease_ms = tonumber(ARGV[10] or '-1')
 local leasing = delivery_lease_ms >= 0
 local history_max = tonumber(ARGV[11] or '0')
+local q = {
+  slots = KEYS[1], tasks = KEYS[2], expiry = KEYS[4], token = KEYS[7],
+  queue = KEYS[11], due = KEYS[12], waiters = KEYS[13], channel = ARGV[9],
+}
+local notify = ARGV[12] == '1'
 
 local budget = limit
 local expired = 0
@@ -99,10 +114,7 @@ if budget > 0 then
       if slot and slot.status == 'reserved' and not is_null(slot.leaseUntil) then
         score = slot.leaseUntil
       elseif slot and slot.status == 'running' and not is_null(slot.occupancy) then
-        score = slot.occupancy.deadline
-        if not is_null(slot.occupancy.maxDeadline) and slot.occupancy.maxDeadline < score then
-          score = slot.occupancy.maxDeadline
-        end
+        score = lapses_at(slot.occupancy)
       end
       if score then
         redis.call('ZADD', KEYS[4], score, slot_id)
@@ -176,7 +188,10 @@ end
 -- 4. Prune tombstones ended at or before now - retentionMs, a bounded number per pass.
 if limit > 0 then prune_ends(now - retention_ms, limit) end
 
--- 5. Reserve the idle slots of the caller's list; report the running ones.
+-- 5. Give the reaped slots to the acquire queue's waiters, which come before any reservation.
+for _, slot_id in ipairs(reaped) do grant_waiter(q, slot_id, now) end
+
+-- 6. Reserve the idle slots of the caller's list that no waiter takes; report the running ones.
 local reserved = {}
 local running = {}
 for _, slot_id in ipairs(slot_ids) do
@@ -187,21 +202,26 @@ for _, slot_id in ipairs(slot_ids) do
   else
     slot = { status = 'idle', token = 0, owner = cjson.null, leaseUntil = cjson.null, occupancy = cjson.null }
   end
-  if slot.status == 'idle' and (max_reserve < 0 or #reserved / 2 < max_reserve) then
-    reserved[#reserved + 1] = slot_id
-    reserved[#reserved + 1] = reserve_slot(slot_id, slot, owner, now, now + lease_ms)
+  local granted = slot.status == 'idle' and grant_waiter(q, slot_id, now)
+  if granted then
+    running[#running + 1] = granted
+  elseif slot.status == 'idle' then
+    if max_reserve < 0 or #reserved / 2 < max_reserve then
+      reserved[#reserved + 1] = slot_id
+      reserved[#reserved + 1] = reserve_slot(slot_id, slot, owner, now, now + lease_ms)
+    end
   elseif slot.status == 'running' and not is_null(slot.occupancy) then
     running[#running + 1] = cjson.encode(slot.occupancy)
   end
 end
 
--- 5. Tell the schedulers of the name about reaped slots still idle: the caller, at its maxReserve or
+-- 7. Tell the schedulers of the name about reaped slots still idle: the caller, at its maxReserve or
 -- not serving them, leaves them to the others, which would otherwise wait for their next tick.
-if channel ~= '' then
+if notify then
   for _, slot_id in ipairs(reaped) do
     local raw = redis.call('HGET', KEYS[1], slot_id)
     if raw and cjson.decode(raw).status == 'idle' then
-      redis.call('PUBLISH', channel, cjson.encode({ type = 'freed', slotId = slot_id }))
+      redis.call('PUBLISH', q.channel, cjson.encode({ type = 'freed', slotId = slot_id }))
     end
   end
 end

@@ -1,9 +1,11 @@
 --[[
 Ends running occupancies (stop, start failure, backend removal), one end request after the other
-in the order given: each frees its slot, or keeps it reserved for the caller under a fresh token,
-keeps a tombstone of the task, and queues the ended record in the outbox when the caller cannot
-deliver its backend's callbacks, or, when it can and asks for a delivery lease, leases the record to
-it in the delivery log. One request or many, so that tasks finishing together cost one round trip.
+in the order given: each gives its slot to the first waiter of the acquire queue that lists it
+(includes/grant-waiter.lua), else keeps it reserved for the caller under a fresh token when
+asked, else frees it; keeps a tombstone of the task, and queues the ended record in the outbox
+when the caller cannot deliver its backend's callbacks, or, when it can and asks for a delivery
+lease, leases the record to it in the delivery log. One request or many, so that tasks finishing
+together cost one round trip.
 
 KEYS[1] slots     hash   slotId -> slot record JSON
 KEYS[2] tasks     hash   taskId -> slotId of its running occupancy
@@ -11,10 +13,13 @@ KEYS[3] ended     hash   taskId -> ends kept of its occupancies (includes/tombst
 KEYS[4] expiry    zset   slotId scored by when its current state lapses
 KEYS[5] ended-at  zset   taskId scored by its oldest end kept
 KEYS[6] outbox    list   ended-occupancy JSON, oldest first
-KEYS[7] token     string fencing-token counter (the one begin-pass-9 INCRs)
+KEYS[7] token     string fencing-token counter (the one begin-pass INCRs)
 KEYS[8] deliveries     hash  "<token>:<taskId>" -> {"owner":..., "record": ended-occupancy}
 KEYS[9] delivery-due   zset  the same fields, scored by when their lease lapses
 KEYS[10] history       stream one entry per ended occupancy (includes/end-occupancy.lua)
+KEYS[11] queue         zset  waiting taskId scored by arrival (includes/waiters.lua)
+KEYS[12] queue-due     zset  waiting taskId scored by when its entry lapses
+KEYS[13] waiters       hash  waiting taskId -> its request
 
 ARGV[1] JSON array of requests, each {taskId, token?, reason, status, error, deliverable: [backend...],
         notify, reserve: {owner, leaseMs} or null, delivery: {owner, leaseMs} or null} (status
@@ -22,16 +27,18 @@ ARGV[1] JSON array of requests, each {taskId, token?, reason, status, error, del
         delivery, a delivered record is leased to its owner until now + leaseMs in the delivery
         log; the fields of acknowledge leave the log first, whether or not the end acts.
 ARGV[2] outboxLimit
-ARGV[3] events channel: for each request with notify and no reserve that ends an occupancy,
-        {"type":"freed","slotId":...} is published on it
+ARGV[3] events channel: {"type":"granted","taskId":...,"token":...,"slotId":...} is published
+        on it for each slot given to a waiter, and {"type":"freed","slotId":...} for each request
+        with notify and no reserve that ends an occupancy and leaves its slot idle
 ARGV[4] history max entries (about how many the stream keeps); 0 (or absent) for no history
 
 Returns one reply per request, in order, each one of:
-  {0, ended-occupancy JSON, delivered}         ended, slot idle; delivered is 1 (leased to
-                                               delivery.owner when given), or 0 when queued
-                                               in the outbox
-  {0, ended-occupancy JSON, delivered, token}  ended with reserve: the slot is reserved by
-                                               reserve.owner under token until now + leaseMs
+  {0, ended-occupancy JSON, delivered}         ended, slot idle or granted to a waiter;
+                                               delivered is 1 (leased to delivery.owner when
+                                               given), or 0 when queued in the outbox
+  {0, ended-occupancy JSON, delivered, token}  ended with reserve and no waiter took the slot:
+                                               it is reserved by reserve.owner under token
+                                               until now + leaseMs
   {-1}                                         unknown
   {-3, slotId, token, endReason}               timed_out
   {-4, slotId, token, endReason}               ended
@@ -44,8 +51,17 @@ has a reserve or delivery without owner or a finite leaseMs.
 -- @include resolve.lua
 -- @include free-slot.lua
 -- @include end-occupancy.lua
+-- @include next-token.lua
 -- @include reserve-slot.lua
 -- @include lease-delivery.lua
+-- @include occupy-slot.lua
+-- @include waiters.lua
+-- @include grant-waiter.lua
+
+local q = {
+  slots = KEYS[1], tasks = KEYS[2], expiry = KEYS[4], token = KEYS[7],
+  queue = KEYS[11], due = KEYS[12], waiters = KEYS[13], channel = ARGV[3],
+}
 
 local function end_task(req, now, outbox_limit, history_max)
   if type(req.acknowledge) == 'table' then forget_deliveries(req.acknowledge) end
@@ -63,17 +79,20 @@ local function end_task(req, now, outbox_limit, history_max)
   for _, backend in ipairs(req.deliverable) do
     if backend == occ.backend then delivered = true end
   end
-  local keep = not is_null(req.reserve)
+  -- The slot record is written once, below: granted, reserved or freed.
   local record = end_occupancy(slot_id, slot, reason, is_null(req.status) and cjson.null or req.status,
-    is_null(req.error) and cjson.null or req.error, now, delivered, outbox_limit, history_max, keep)
+    is_null(req.error) and cjson.null or req.error, now, delivered, outbox_limit, history_max, true)
   if delivered and not is_null(req.delivery) then
     lease_delivery(record, occ.taskId, occ.token, req.delivery.owner, now + req.delivery.leaseMs)
   end
-  if keep then
+  -- A waiter comes before the caller's refill: granted, the slot is neither kept nor free.
+  if grant_waiter(q, slot_id, now) then return { 0, record, delivered and 1 or 0 } end
+  if not is_null(req.reserve) then
     -- Kept for the caller, so not free: nothing is published, whatever notify says.
     local token = reserve_slot(slot_id, slot, req.reserve.owner, now, now + req.reserve.leaseMs)
     return { 0, record, delivered and 1 or 0, token }
   end
+  free_slot(KEYS[1], KEYS[4], slot_id, slot)
   if req.notify == true then
     redis.call('PUBLISH', ARGV[3], cjson.encode({ type = 'freed', slotId = slot_id }))
   end
@@ -92,7 +111,7 @@ local requests = cjson.decode(ARGV[1])
 for i, req in ipairs(requests) do
   if type(req.taskId) ~= 'string' or type(req.reason) ~= 'string' or type(req.deliverable) ~= 'table'
     or not valid_lease(req.reserve) or not valid_lease(req.delivery) then
-    error('end-10: request ' .. i .. ' is malformed: ' .. cjson.encode(req))
+    error('end-13: request ' .. i .. ' is malformed: ' .. cjson.encode(req))
   end
 end
 

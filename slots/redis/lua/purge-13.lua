@@ -1,9 +1,10 @@
 --[[
-Removes everything kept for one scheduler name, atomically: its ten keys, and nothing else (the
-name's keys are known, so nothing is scanned). Refuses, changing nothing, while a slot is running
-(overdue or not: its end was never delivered) or reserved under a lease that has not lapsed,
-unless forced. The token counter goes too: the next reservation seeds it from the clock (see
-includes/reserve-slot.lua), so tokens keep growing past those handed out before.
+Removes everything kept for one scheduler name, atomically: its thirteen keys (the acquire
+queue's waiters too), and nothing else (the name's keys are known, so nothing is scanned).
+Refuses, changing nothing, while a slot is running (overdue or not: its end was never delivered)
+or reserved under a lease that has not lapsed, unless forced. The token counter goes too: the
+next reservation seeds it from the clock (see includes/next-token.lua), so tokens keep growing
+past those handed out before.
 
 KEYS[1] slots     hash   slotId -> slot record JSON
 KEYS[2] tasks     hash   taskId -> slotId of its running occupancy
@@ -15,6 +16,9 @@ KEYS[7] token     string fencing-token counter
 KEYS[8] deliveries     hash  the delivery log
 KEYS[9] delivery-due   zset  its due times
 KEYS[10] history       stream the history
+KEYS[11] queue         zset  the acquire queue (includes/waiters.lua)
+KEYS[12] queue-due     zset  when its entries lapse
+KEYS[13] waiters       hash  the waiting requests
 
 ARGV[1] '1' to purge even while slots are running or reserved, else '0'
 
