@@ -105,7 +105,7 @@ export class Passes {
       notify: true,
       deliveryLeaseMs: this.parts.options.deliveryLeaseMs,
     });
-    this.parts.storeClocks.observe(store, begin.now);
+    this.parts.storeClocks.observe(store, begin.now, sentAt);
     report.ended += begin.ended.length;
     await Promise.all(begin.ended.map((ended) => this.parts.path.deliverLeased(store, ended, sentAt)));
     // A store may leave the slots it just reaped idle until the next pass: make that pass now.

@@ -11,9 +11,14 @@ export class StoreClocks {
   /** Store ms minus `performance.now()` at its last reading. */
   private readonly offsets = new WeakMap<SlotStore, number>();
 
-  /** The store answered with its clock reading `storeNow`. */
-  observe(store: SlotStore, storeNow: number): void {
-    this.offsets.set(store, storeNow - performance.now());
+  /**
+   * The store answered a call sent at `sentAt` (`performance.now()`) with its clock reading
+   * `storeNow`. The store read it after the call went, so counting from the send time never
+   * puts the store's clock behind what it has stamped since: an age read off it is never
+   * negative, and too long by at most one round trip.
+   */
+  observe(store: SlotStore, storeNow: number, sentAt: number): void {
+    this.offsets.set(store, storeNow - sentAt);
   }
 
   /** The store's clock now as last read, or this host's wall clock before the store first answered. */
