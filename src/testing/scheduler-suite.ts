@@ -182,11 +182,12 @@ export function schedulerConformanceSuite(test: TestFn, kind: SlotKind): void {
   test(title('a late stop with an old token never frees the next occupant'), async (t) => {
     const h = await harness(t, kind);
     const backend = new ScriptedBackend(['t1']);
-    const s = h.scheduler({ A: backend }, { timeout: '200ms' });
+    // Long enough that a loaded machine starts the task within it (a start past it is not launched).
+    const s = h.scheduler({ A: backend }, { timeout: '600ms' });
     await s.load(slots(1, ['A']));
     await s.schedule();
     const oldToken = backend.started[0]!.token;
-    await sleep(400);
+    await sleep(1_000);
     backend.queue.push('t1'); // the same task id comes back and starts again
     await s.schedule();
     await waitFor(() => backend.started.length === 2, 't1 to restart');
