@@ -243,26 +243,7 @@ export class MemorySlotStore implements SlotStore {
       return { ok: false, reason: 'duplicate', slotId: holder, expiresAt, now };
     }
 
-    const occupancy: Occupancy = {
-      slotId: request.slotId,
-      token: slot.token,
-      taskId: request.taskId,
-      backend: request.backend,
-      owner: slot.owner!,
-      startedAt: now,
-      lastKeepaliveAt: now,
-      deadline: now + request.timeoutMs,
-      maxDeadline: request.maxRuntimeMs === null ? null : now + request.maxRuntimeMs,
-      timeoutMs: request.timeoutMs,
-      maxRuntimeMs: request.maxRuntimeMs,
-      cancelRequested: false,
-    };
-    slot.status = 'running';
-    slot.leaseUntil = null;
-    slot.occupancy = occupancy;
-    slot.keepalives = 0;
-    slot.processLease = request.processLease === true;
-    this.tasks.set(request.taskId, request.slotId);
+    const occupancy = this.startIn(request.slotId, slot, request, now);
     return { ok: true, occupancy: { ...occupancy } };
   }
 
@@ -535,32 +516,37 @@ export class MemorySlotStore implements SlotStore {
   /** Starts a waiter's (or an acquire's) occupancy in an idle slot, reserved and started now under the next token. */
   private occupy(slotId: SlotId, slot: MemorySlot, waiter: Waiter, now: number): Occupancy {
     const limits = waiter.slots.find((s) => s.slotId === slotId)!;
-    const token = ++this.lastToken;
+    this.reserve(slotId, slot, waiter.owner, now, 0);
+    return this.startIn(slotId, slot, { ...waiter, ...limits }, now);
+  }
+
+  /** Turns the slot's reservation into a running occupancy of the task: what `start` and a grant both do. */
+  private startIn(
+    slotId: SlotId,
+    slot: MemorySlot,
+    task: Pick<StartRequest, 'taskId' | 'backend' | 'timeoutMs' | 'maxRuntimeMs' | 'processLease'>,
+    now: number,
+  ): Occupancy {
     const occupancy: Occupancy = {
       slotId,
-      token,
-      taskId: waiter.taskId,
-      backend: waiter.backend,
-      owner: waiter.owner,
+      token: slot.token,
+      taskId: task.taskId,
+      backend: task.backend,
+      owner: slot.owner!,
       startedAt: now,
       lastKeepaliveAt: now,
-      deadline: now + limits.timeoutMs,
-      maxDeadline: limits.maxRuntimeMs === null ? null : now + limits.maxRuntimeMs,
-      timeoutMs: limits.timeoutMs,
-      maxRuntimeMs: limits.maxRuntimeMs,
+      deadline: now + task.timeoutMs,
+      maxDeadline: task.maxRuntimeMs === null ? null : now + task.maxRuntimeMs,
+      timeoutMs: task.timeoutMs,
+      maxRuntimeMs: task.maxRuntimeMs,
       cancelRequested: false,
     };
-    Object.assign(slot, {
-      status: 'running',
-      token,
-      owner: waiter.owner,
-      leaseUntil: null,
-      occupancy,
-      reservedAt: now,
-      keepalives: 0,
-      processLease: waiter.processLease,
-    } satisfies MemorySlot);
-    this.tasks.set(waiter.taskId, slotId);
+    slot.status = 'running';
+    slot.leaseUntil = null;
+    slot.occupancy = occupancy;
+    slot.keepalives = 0;
+    slot.processLease = task.processLease === true;
+    this.tasks.set(task.taskId, slotId);
     return occupancy;
   }
 

@@ -6,6 +6,7 @@
  * They check stores that have `acquire` (or whose factory sets `acquire`).
  */
 import type { ExecutionContext, Macro, TestFn } from 'ava';
+import { normalizeHistoryQuery } from '../contracts/history.js';
 import type { AcquireRequest, AcquireResult, Occupancy, StoreEvent } from '../contracts/store.js';
 import { backend, must, ok, peersMacro, sleep, timing, type CaseBody, type Harness, type StoreFactory } from './store-suite-kit.js';
 
@@ -308,20 +309,7 @@ export function registerAcquireCases<C>(test: TestFn<C>, contract: Macro<[StoreF
       await h.init(['1']);
       const occupancy = granted(await acquire(h, 'task-a', 'A', ['1'], { processLease: true }), 'acquire');
       const ended = ok(await h.end('task-a', { status: 'succeeded' }), 'end').ended;
-      const [record] = await h.store.history({
-        taskId: ['task-a'],
-        outcome: null,
-        reason: null,
-        status: null,
-        backend: null,
-        slotId: null,
-        owner: null,
-        startedAfter: null,
-        startedBefore: null,
-        endedAfter: null,
-        endedBefore: null,
-        limit: 10,
-      });
+      const [record] = await h.store.history(normalizeHistoryQuery({ taskId: 'task-a', limit: 10 }));
       t.like(record, {
         taskId: 'task-a',
         token: occupancy.token,
