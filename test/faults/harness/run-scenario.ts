@@ -53,7 +53,13 @@ export async function runScenario(scenario: Scenario, options: RunOptions): Prom
   options.teardown.teardown(() => fleet.killAll());
   await fleet.start();
   const feeder = feed(source, journal, 2 * shape.slots);
-  const canceller = new Canceller(store.workerStore, config.name, journal, () => feeder.fed());
+  const canceller = new Canceller(
+    store.workerStore,
+    config.name,
+    journal,
+    () => feeder.fed(),
+    () => source.cancelled(),
+  );
   options.teardown.teardown(() => canceller.close());
 
   // Warm up to a full fleet, inject, then let the fleet show it recovers while work keeps coming.

@@ -132,6 +132,11 @@ export class TaskSource {
     return { fed: Number(fed ?? 0), done: Number(done ?? 0) + Number(cancelled ?? 0) };
   }
 
+  /** How many tasks honoured a cancel (recorded cancelled). */
+  async cancelled(): Promise<number> {
+    return Number((await this.redis.get(keys.cancelled)) ?? 0);
+  }
+
   /** Every id neither done nor cancelled, with its state; entries of `!anomalies` say how many stale queue entries pop skipped. */
   async notDone(): Promise<Array<{ taskId: string; state: string }>> {
     return Object.entries(await this.redis.hgetall(keys.state))
