@@ -75,7 +75,7 @@ export class JobStore {
   /** Finishes not sent yet: the next claim takes them, or they go alone after this turn. */
   private pending: PendingFinish[] = [];
   private aloneQueued = false;
-  /** Job writes sent and not answered yet (settled, never rejecting): a claim goes after them. */
+  /** Job writes sent and not answered yet, claims that carry finishes among them (settled, never rejecting): a claim goes after them. */
   private readonly writesInFlight = new Set<Promise<void>>();
   /** How claimed rows are read: args with integers a JavaScript number would change come back unreadable. */
   private readonly argsTypes = argsTypes();
@@ -103,7 +103,10 @@ export class JobStore {
     if (this.writesInFlight.size > 0) await Promise.all([...this.writesInFlight]);
     let rows: StatementRow[];
     try {
-      rows = await this.run(finishes, workerId, max);
+      // A claim that carries finishes is a job write too: a claim sent while it runs (another
+      // refill round's) waits for it, so a slot's next job is never claimed before its last finished.
+      const statement = this.run(finishes, workerId, max);
+      rows = await (finishes.length > 0 ? this.track(statement) : statement);
     } catch (error) {
       // Nothing was written. The finishes go alone (each alone if need be), so that one at fault
       // cannot fail every claim; the next claim waits for them.

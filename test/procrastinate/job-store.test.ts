@@ -4,7 +4,7 @@
  * first) and goes after the job writes already sent; an error in one job's finish fails only that
  * job; the hot statement is prepared unless turned off.
  */
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import type pg from 'pg';
 import { JobStore } from '../../backends/procrastinate/job-store.js';
 import type { EndStatus } from '../../backends/procrastinate/job-store.js';
@@ -20,6 +20,15 @@ function recordQueries(pool: pg.Pool): Array<{ name?: string; text: string }> {
     return query(...args);
   };
   return sent;
+}
+
+/** Locks a job row from another session until the returned function lets go (a finish of it then waits). */
+async function holdRow(t: ExecutionContext, pool: pg.Pool, id: string): Promise<() => Promise<void>> {
+  const blocker = await pool.connect();
+  t.teardown(() => blocker.release());
+  await blocker.query('BEGIN');
+  await blocker.query('SELECT 1 FROM procrastinate_jobs WHERE id = $1 FOR UPDATE', [id]);
+  return async () => void (await blocker.query('COMMIT'));
 }
 
 test('finishes that pile up go in one statement, each job under its own guard', async (t) => {
@@ -114,10 +123,7 @@ test('a finish no claim takes goes alone after the turn; a claim waits for the j
   await deferMany(pool, [{}, {}, {}]);
   const [first, second] = await store.fetchBatch(me, 2);
   // Another session holds the first row, so its finish stays in flight until it lets go.
-  const blocker = await pool.connect();
-  t.teardown(() => blocker.release());
-  await blocker.query('BEGIN');
-  await blocker.query('SELECT 1 FROM procrastinate_jobs WHERE id = $1 FOR UPDATE', [first!.id]);
+  const letGo = await holdRow(t, pool, first!.id);
   const sent = recordQueries(pool);
   const finished = store.finish(first!, me, 'succeeded', false);
   await new Promise((resolve) => setTimeout(resolve, 50));
@@ -129,11 +135,39 @@ test('a finish no claim takes goes alone after the turn; a claim waits for the j
   await new Promise((resolve) => setTimeout(resolve, 200));
   t.is(sent.length, 2, 'the claim is held while the finish is in flight');
   t.false(claimSent);
-  await blocker.query('COMMIT');
+  await letGo();
   t.true(await finished);
   t.is(await retried, 'retried');
   t.is((await claim).length, 1);
   t.is(sent.length, 3);
+  t.like(await jobRow(pool, first!.id), { status: 'succeeded' });
+});
+
+test('a claim that carries finishes is a job write too: a claim sent meanwhile waits for it', async (t) => {
+  const { pool } = await procrastinateDb(t);
+  const store = new JobStore(pool, ['default']);
+  const me = await registerWorker(pool);
+  await deferMany(pool, [{}, {}, {}]);
+  const [first] = await store.fetchBatch(me, 1);
+  // Another session holds the first row: the claim that carries its finish stays in flight.
+  const letGo = await holdRow(t, pool, first!.id);
+  const sent = recordQueries(pool);
+  const finished = store.finish(first!, me, 'succeeded', false);
+  // Taken in the same turn (before the finish could go alone), as a refill round's claim takes it.
+  const carrying = store.fetchBatch(me, 1);
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  t.is(sent.length, 1, 'the first claim went, with the finish');
+  // A second refill round's claim, for another slot: it must not commit before that finish.
+  let secondSent = false;
+  const second = store.fetchBatch(me, 1).then((jobs) => ((secondSent = true), jobs));
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  t.is(sent.length, 1, 'the second claim is held while the first, with its finish, is in flight');
+  t.false(secondSent);
+  await letGo();
+  t.true(await finished);
+  t.is((await carrying).length, 1);
+  t.is((await second).length, 1);
+  t.is(sent.length, 2);
   t.like(await jobRow(pool, first!.id), { status: 'succeeded' });
 });
 
