@@ -294,7 +294,9 @@ export class MemorySlotStore implements SlotStore {
     if (request.reserve) {
       // Kept for the caller, so not free: no `freed` event, whatever `notify` says.
       const { owner, leaseMs } = request.reserve;
-      return { ok: true, ended, delivered, reserved: this.reserve(record.slotId, slot, owner, now, leaseMs) };
+      const reserved = this.reserve(record.slotId, slot, owner, now, leaseMs);
+      if (!request.next) return { ok: true, ended, delivered, reserved };
+      return { ok: true, ended, delivered, reserved, next: await this.start({ ...request.next, ...reserved }) };
     }
     if (request.notify) this.publish({ type: 'freed', slotId: record.slotId });
     return { ok: true, ended, delivered };

@@ -382,7 +382,7 @@ export class PostgresSlotStore implements SlotStore {
       requests.flatMap((r) => r.acknowledge?.map((ref) => ref.token) ?? []),
       this.historyRetentionMs !== null,
     ]);
-    return rows.map((row, i): EndResult => {
+    const results = rows.map((row, i): EndResult => {
       const request = requests[i]!;
       if (!row.acted) {
         // The function looks again while the task shows live and matching, and raises TS001 rather
@@ -396,6 +396,30 @@ export class PostgresSlotStore implements SlotStore {
       const token = row.reserved_token;
       return token === null ? result : { ...result, reserved: { slotId: ended.slotId, token: Number(token) } };
     });
+    return this.startNext(requests, results);
+  }
+
+  /**
+   * Starts the `next` tasks of the ends that kept their slot, all in one more round trip (the
+   * end's function does not start them itself): the outcome of `start` on each reservation, or
+   * none when that round trip failed.
+   */
+  private async startNext(requests: readonly EndRequest[], results: EndResult[]): Promise<EndResult[]> {
+    const kept = results.flatMap((result, i) => {
+      const next = requests[i]!.next;
+      return result.ok && result.reserved && next ? [{ i, start: { ...next, ...result.reserved } }] : [];
+    });
+    if (kept.length === 0) return results;
+    let started: StartResult[];
+    try {
+      started = await this.startMany(kept.map((k) => k.start));
+    } catch {
+      // The ends happened and must be told as such: without `next` the caller starts the tasks
+      // itself (and meets the store's error there, where a failed start is handled).
+      return results;
+    }
+    kept.forEach(({ i }, j) => (results[i] = { ...(results[i] as Extract<EndResult, { ok: true }>), next: started[j]! }));
+    return results;
   }
 
   /**

@@ -30,6 +30,7 @@ import {
   type SlotStore,
   type StartRequest,
   type StartResult,
+  type NextStart,
   type StoreEvent,
   type TaskRef,
 } from '../../src/contracts/store.js';
@@ -383,7 +384,10 @@ export class RedisSlotStore implements SlotStore {
   /** All the ends in one run of end-13.lua, which acts on them in order. */
   async endMany(requests: readonly EndRequest[]): Promise<EndResult[]> {
     if (requests.length === 0) return []; // nothing to do is not worth a round trip
-    for (const r of requests) checkTaskId(r.taskId);
+    for (const r of requests) {
+      checkTaskId(r.taskId);
+      if (r.next) checkTaskId(r.next.taskId);
+    }
     // One JSON argument keeps null apart from '' for status and error.
     const payload = JSON.stringify(
       requests.map((r) => ({
@@ -397,6 +401,7 @@ export class RedisSlotStore implements SlotStore {
         reserve: r.reserve ? { owner: r.reserve.owner, leaseMs: r.reserve.leaseMs } : null,
         delivery: r.delivery ? { owner: r.delivery.owner, leaseMs: r.delivery.leaseMs } : null,
         acknowledge: r.acknowledge?.map(deliveryField),
+        next: r.next && r.reserve ? nextStart(r.next) : undefined,
       })),
     );
     const replies = await this.run<[number, ...unknown[]][]>(scripts.end, this.endKeys, [
@@ -685,10 +690,22 @@ function toEndResult(reply: [number, ...unknown[]]): EndResult {
   if (reply[0] !== Reply.ok) return toLost(reply as LostReply);
   const ended = parseEnded(reply[1] as string);
   const delivered = reply[2] === 1;
-  // A fourth element is the token of the slot kept for the caller (end-13.lua).
-  return reply[3] === undefined
-    ? { ok: true, ended, delivered }
-    : { ok: true, ended, delivered, reserved: { slotId: ended.slotId, token: Number(reply[3]) } };
+  // A fourth element is the token of the slot kept for the caller, a fifth how the next task started there (end-13.lua).
+  if (reply[3] === undefined) return { ok: true, ended, delivered };
+  const reserved = { slotId: ended.slotId, token: Number(reply[3]) };
+  if (reply[4] === undefined) return { ok: true, ended, delivered, reserved };
+  return { ok: true, ended, delivered, reserved, next: toStartResult(reply[4] as StartReply) };
+}
+
+/** The `next` of an end request as end-13.lua reads it. */
+function nextStart(next: NextStart): Record<string, unknown> {
+  return {
+    taskId: next.taskId,
+    backend: next.backend,
+    timeoutMs: next.timeoutMs,
+    maxRuntimeMs: next.maxRuntimeMs,
+    processLease: next.processLease === true,
+  };
 }
 
 function toLost([code, slotId, token, endReason]: LostReply): Lost {

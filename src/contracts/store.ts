@@ -207,6 +207,9 @@ export interface StartRequest {
   processLease?: boolean;
 }
 
+/** A start that rides on an end, in the slot the end keeps (see {@link EndRequest.next}). */
+export type NextStart = Omit<StartRequest, 'slotId' | 'token'>;
+
 /** Why an operation on a task id could not act. */
 export type LostReason =
   /**
@@ -281,6 +284,15 @@ export interface EndRequest extends TaskRef {
    */
   reserve?: { owner: string; leaseMs: number };
   /**
+   * With `reserve`: a task to start in the kept slot, in the same call, exactly as `start` would
+   * with the reservation: one round trip between two tasks where an end then a start take two.
+   * The result's `next` says how that start went; one refused (`duplicate`) leaves the slot
+   * reserved under `reserved`, as a refused `start` does. Nothing starts when the end does not
+   * act or a waiter takes the slot (no `reserved` then). A store may send the start as a second
+   * round trip; the outcome is the same.
+   */
+  next?: NextStart;
+  /**
    * Lease the ended record to the caller in the delivery log, in the same atomic step, when the
    * end acts and its backend is deliverable: the record stays there, due at now + `leaseMs`
    * (store clock), until `acknowledge` names it. A `beginPass` with `deliveryLeaseMs` takes it
@@ -314,8 +326,13 @@ export type EndResult =
       ok: true;
       ended: EndedOccupancy;
       delivered: boolean;
-      /** The slot kept for the caller, exactly when the request had `reserve`. */
+      /** The slot kept for the caller, when the request had `reserve` and no waiter took the slot. */
       reserved?: Reservation;
+      /**
+       * How the request's `next` started in the kept slot, when `reserved` is set and the request
+       * had `next`; absent if the store could not start it with the end (the caller then calls `start`).
+       */
+      next?: StartResult;
     }
   | Lost;
 

@@ -151,8 +151,11 @@ export function registerAcquireCases<C>(test: TestFn<C>, contract: Macro<[StoreF
       t.like(await acquire(h, 'w3', 'C', ['1']), { ok: false, reason: 'busy' }, 'no jumping the queue without waiting');
 
       // A pass's refill asked to keep the slot: the waiter comes first, and no reservation is named.
-      const end = ok(await h.end('holder', { reserve: { owner: 'H', leaseMs: timing.long } }), 'end of the holder');
+      const next = { taskId: 'refill', backend, timeoutMs: timing.long, maxRuntimeMs: null };
+      const end = ok(await h.end('holder', { reserve: { owner: 'H', leaseMs: timing.long }, next }), 'end of the holder');
       t.is(end.reserved, undefined, 'the slot went to the waiter, not back to the caller');
+      t.is(end.next, undefined, "the caller's next task did not start");
+      t.like(await h.store.keepalive({ taskId: 'refill' }), { ok: false, reason: 'unknown' });
       const slot = await h.slot('1');
       must(slot.occupancy, `slot 1 holds no occupancy after the end: ${JSON.stringify(slot)}`);
       t.like(slot, { status: 'running', owner: 'A', occupancy: { taskId: 'w1', owner: 'A', startedAt: end.ended.endedAt } });

@@ -573,6 +573,74 @@ export function storeContractSuite<C = unknown>(test: TestFn<C>, factory: StoreF
     );
   });
 
+  test('end with reserve and next starts the next task in the kept slot, as start would', contract, factory, async (t, h) => {
+    await h.init(['1', '2']);
+    const first = await h.run('1', 'task-1');
+    const next = { taskId: 'task-2', backend, timeoutMs: 9_000, maxRuntimeMs: 20_000, processLease: true };
+    const result = ok(await h.end('task-1', { status: 'succeeded', reserve: { owner: 'K', leaseMs: timing.long }, next }), 'end');
+    t.like(result.ended, { ...first, reason: 'stopped', status: 'succeeded' });
+    const kept = result.reserved;
+    must(kept, `end with reserve names the reservation: ${JSON.stringify(result)}`);
+    t.true(kept.token > first.token);
+    const started = ok(result.next ?? { ok: false }, `next started: ${JSON.stringify(result)}`).occupancy;
+    // Started with the end, or just after it where the store sends the start on its own.
+    const at = started.startedAt;
+    t.true(at >= result.ended.endedAt, `started at ${at}, ended at ${result.ended.endedAt}`);
+    t.deepEqual(started, {
+      slotId: '1',
+      token: kept.token,
+      taskId: 'task-2',
+      backend,
+      owner: 'K',
+      startedAt: at,
+      lastKeepaliveAt: at,
+      deadline: at + 9_000,
+      maxDeadline: at + 20_000,
+      timeoutMs: 9_000,
+      maxRuntimeMs: 20_000,
+      cancelRequested: false,
+    });
+    t.like(await h.slot('1'), { status: 'running', token: kept.token, owner: 'K', leaseUntil: null, occupancy: started });
+    t.deepEqual(await h.start(kept, 'task-x'), { ok: false, reason: 'reservation_lost' }, 'the reservation was used by next');
+    t.like(await h.store.keepalive({ taskId: 'task-2' }), { ok: true, occupancy: { token: kept.token } });
+    t.like(ok(await h.end('task-2'), 'end of the next task').ended, { slotId: '1', token: kept.token, reason: 'stopped' });
+    t.like(await h.slot('1'), { status: 'idle' });
+  });
+
+  test(
+    'a next task that holds a slot already is refused as a duplicate, and the kept slot stays reserved',
+    contract,
+    factory,
+    async (t, h) => {
+      await h.init(['1', '2']);
+      await h.run('1', 'task-1');
+      const elsewhere = await h.run('2', 'task-2');
+      const next = { taskId: 'task-2', backend, timeoutMs: 9_000, maxRuntimeMs: null };
+      const result = ok(await h.end('task-1', { reserve: { owner: 'K', leaseMs: timing.long }, next }), 'end');
+      const kept = result.reserved;
+      must(kept, 'slot 1 kept');
+      const refused = result.next;
+      must(refused && !refused.ok && refused.reason === 'duplicate', `next refused as a duplicate: ${JSON.stringify(result)}`);
+      t.is(refused.slotId, '2');
+      t.is(refused.expiresAt, elsewhere.deadline);
+      t.true(refused.now >= result.ended.endedAt);
+      t.like(await h.slot('1'), { status: 'reserved', owner: 'K', token: kept.token, occupancy: null });
+      t.like(await h.slot('2'), { status: 'running', occupancy: elsewhere });
+      t.like(await h.start(kept, 'task-3'), { ok: true, occupancy: { slotId: '1', token: kept.token, taskId: 'task-3' } });
+    },
+  );
+
+  test('an end that does not act starts no next task', contract, factory, async (t, h) => {
+    await h.init(['1']);
+    await h.run('1', 'task-1');
+    ok(await h.end('task-1'), 'end');
+    const next = { taskId: 'task-2', backend, timeoutMs: 9_000, maxRuntimeMs: null };
+    const again = await h.end('task-1', { reserve: { owner: 'K', leaseMs: timing.long }, next });
+    t.like(again, { ok: false, reason: 'ended' });
+    t.like(await h.slot('1'), { status: 'idle', occupancy: null });
+    t.like(await h.store.keepalive({ taskId: 'task-2' }), { ok: false, reason: 'unknown' }, 'task-2 never started');
+  });
+
   test('end with reserve still queues an undeliverable record and keeps the tombstone', contract, factory, async (t, h) => {
     await h.init(['1']);
     const occupancy = await h.run('1', 'task-x', { backend: 'x' });

@@ -23,7 +23,8 @@ KEYS[13] waiters       hash  waiting taskId -> its request
 
 ARGV[1] JSON array of requests, each {taskId, token?, reason, status, error, deliverable: [backend...],
         notify, reserve: {owner, leaseMs} or null, delivery: {owner, leaseMs} or null} (status
-        and error are strings or null, acknowledge: ["<token>:<taskId>", ...] or absent). With
+        and error are strings or null, acknowledge: ["<token>:<taskId>", ...] or absent, next:
+        {taskId, backend, timeoutMs, maxRuntimeMs, processLease} or absent, only with reserve). With
         delivery, a delivered record is leased to its owner until now + leaseMs in the delivery
         log; the fields of acknowledge leave the log first, whether or not the end acts.
 ARGV[2] outboxLimit
@@ -39,6 +40,12 @@ Returns one reply per request, in order, each one of:
   {0, ended-occupancy JSON, delivered, token}  ended with reserve and no waiter took the slot:
                                                it is reserved by reserve.owner under token
                                                until now + leaseMs
+  {0, ended-occupancy JSON, delivered, token, start reply}
+                                               the same with next: the start reply is start-3's
+                                               for that reservation, {0, occupancy JSON} (the
+                                               slot runs next under token) or {-5, slotId,
+                                               expiresAt, now} (a duplicate: the slot stays
+                                               reserved)
   {-1}                                         unknown
   {-3, slotId, token, endReason}               timed_out
   {-4, slotId, token, endReason}               ended
@@ -89,8 +96,22 @@ local function end_task(req, now, outbox_limit, history_max)
   if grant_waiter(q, slot_id, now) then return { 0, record, delivered and 1 or 0 } end
   if not is_null(req.reserve) then
     -- Kept for the caller, so not free: nothing is published, whatever notify says.
-    local token = reserve_slot(slot_id, slot, req.reserve.owner, now, now + req.reserve.leaseMs)
-    return { 0, record, delivered and 1 or 0, token }
+    local nxt = req.next
+    if nxt == nil or is_null(nxt) then
+      return { 0, record, delivered and 1 or 0, reserve_slot(slot_id, slot, req.reserve.owner, now, now + req.reserve.leaseMs) }
+    end
+    -- The next task starts as start-3 would on the reservation: refused when it holds a slot.
+    local holder, _, expires_at = holder_of(q, nxt.taskId, now)
+    if holder then
+      local token = reserve_slot(slot_id, slot, req.reserve.owner, now, now + req.reserve.leaseMs)
+      return { 0, record, delivered and 1 or 0, token, { -5, holder, expires_at, now } }
+    end
+    -- Reserved and started at once: the slot record is written once, running.
+    local token = next_token(KEYS[7])
+    return { 0, record, delivered and 1 or 0, token, { 0, occupy_slot(q, slot_id, {
+      token = token, owner = req.reserve.owner, reservedAt = now, processLease = nxt.processLease == true,
+      taskId = nxt.taskId, backend = nxt.backend, timeoutMs = nxt.timeoutMs, maxRuntimeMs = nxt.maxRuntimeMs,
+    }, now) } }
   end
   free_slot(KEYS[1], KEYS[4], slot_id, slot)
   if req.notify == true then
@@ -99,18 +120,29 @@ local function end_task(req, now, outbox_limit, history_max)
   return { 0, record, delivered and 1 or 0 }
 end
 
+local function finite(n)
+  return type(n) == 'number' and n == n and n ~= math.huge and n ~= -math.huge
+end
+
 -- A lease ({owner, leaseMs}) is absent, or has a string owner and a finite leaseMs.
 local function valid_lease(lease)
   if is_null(lease) then return true end
-  local ms = lease.leaseMs
-  return type(lease.owner) == 'string' and type(ms) == 'number' and ms == ms and ms ~= math.huge and ms ~= -math.huge
+  return type(lease.owner) == 'string' and finite(lease.leaseMs)
+end
+
+-- A next start is absent, or comes with a reserve and has what start-3 checks.
+local function valid_next(req)
+  local n = req.next
+  if n == nil or is_null(n) then return true end
+  return not is_null(req.reserve) and type(n.taskId) == 'string' and type(n.backend) == 'string'
+    and finite(n.timeoutMs) and (is_null(n.maxRuntimeMs) or finite(n.maxRuntimeMs))
 end
 
 -- A script that fails half way keeps what it wrote, so every request is checked before any acts.
 local requests = cjson.decode(ARGV[1])
 for i, req in ipairs(requests) do
   if type(req.taskId) ~= 'string' or type(req.reason) ~= 'string' or type(req.deliverable) ~= 'table'
-    or not valid_lease(req.reserve) or not valid_lease(req.delivery) then
+    or not valid_lease(req.reserve) or not valid_lease(req.delivery) or not valid_next(req) then
     error('end-13: request ' .. i .. ' is malformed: ' .. cjson.encode(req))
   end
 end
