@@ -16,7 +16,11 @@ import { drainRow, type DrainRun } from './table.js';
 export type { DrainRun } from './table.js';
 
 class NoOp extends Backend {
+  /** Its poll claims (hands each id out once), as an in-memory queue's does: see Backend.claimsTasks. */
+  override readonly claimsTasks = true;
   private next = 0;
+  /** Ids handed back by rejectCallback, polled again first. */
+  private readonly returned: string[] = [];
   private stopped = 0;
   readonly done: Promise<void>;
   private resolve!: () => void;
@@ -35,7 +39,12 @@ class NoOp extends Backend {
   }
 
   poll(): string | null {
+    if (this.returned.length > 0) return this.returned.shift()!;
     return this.next < this.total ? `t${++this.next}` : null;
+  }
+
+  override rejectCallback(taskId: string): void {
+    this.returned.push(taskId);
   }
 
   startCallback(taskId: string, context: TaskContext): void {

@@ -17,6 +17,7 @@ import {
   type EndResult,
   type KeepaliveResult,
   type Lost,
+  type NextStart,
   type Occupancy,
   type Reservation,
   type SlotStore,
@@ -52,6 +53,51 @@ export interface PendingSlot {
    * against `maxLocalTasks`, its place is this slot's, so the slot needs no room of its own.
    */
   ending?: { taskId: string; token: number };
+  /** That end, when it waits for the slot's poll to carry the next task (see {@link PendingEnd}). */
+  handover?: PendingEnd;
+}
+
+/**
+ * An end that keeps its slot, held back until the refill round has polled the slot's first
+ * backend, so that it carries the task polled (`EndRequest.next`): the end and the next start
+ * then cost one round trip. Sent once: with the task polled, or as it is when there is none (or
+ * the slot is released, or the round fails); `reservation` and `result` settle after that.
+ */
+export class PendingEnd {
+  private sent: Promise<EndResult> | undefined;
+  private settle!: (result: Promise<EndResult>) => void;
+  /** The end's result, once sent and answered. */
+  readonly result = new Promise<EndResult>((resolve) => (this.settle = resolve));
+  /** Settles once the ending task's callbacks ran (or were left to another process): the next task's start waits for it. */
+  readonly finished: Promise<void>;
+  /** Settles {@link finished}. */
+  readonly finish: () => void;
+
+  constructor(private readonly send: (next?: NextStart) => Promise<EndResult>) {
+    let finish!: () => void;
+    this.finished = new Promise((resolve) => (finish = resolve));
+    this.finish = finish;
+  }
+
+  get unsent(): boolean {
+    return this.sent === undefined;
+  }
+
+  /** Sends the end, carrying `next` if given; after the first call, the same end. */
+  go(next?: NextStart): Promise<EndResult> {
+    if (!this.sent) {
+      this.sent = this.send(next);
+      this.settle(this.sent);
+    }
+    return this.sent;
+  }
+}
+
+/** A pending slot's reservation, once known: an end held back for the slot's poll is sent first. */
+function reservationOf(slot: PendingSlot): Reservation | Promise<Reservation | null> {
+  // Its failure reaches the stop that waits for it, and the reservation reads it as null.
+  void slot.handover?.go();
+  return slot.reservation;
 }
 
 /** What a stop reported, carried to the stopCallback when the occupancy turns out lost. */
@@ -208,7 +254,7 @@ export class TaskPath {
 
   /** Releases these slots once their reservations are known (one round trip); counts them. */
   async releaseAll(store: SlotStore, pending: readonly PendingSlot[], report: PassReport): Promise<void> {
-    const reservations = (await Promise.all(pending.map((slot) => slot.reservation))).filter((r): r is Reservation => r !== null);
+    const reservations = (await Promise.all(pending.map(reservationOf))).filter((r): r is Reservation => r !== null);
     report.released += reservations.length;
     if (reservations.length > 0) await store.release(reservations);
   }
@@ -247,29 +293,37 @@ export class TaskPath {
           await callbacks.reject(backend, taskId, 'unused', pending.slotId, 0);
           return 'empty';
         }
-        const reservation = await pending.reservation;
+        // A task that runs in process holds its slot on the process lease, which this scheduler
+        // renews while the task is within the slot's timeout: a crash frees the slot sooner.
+        const inProcess = state.backends.get(backend)!.runsInProcess && options.processLeaseMs < slot.timeoutMs;
+        const next: NextStart = {
+          taskId,
+          backend,
+          timeoutMs: inProcess ? options.processLeaseMs : slot.timeoutMs,
+          maxRuntimeMs: slot.maxRuntimeMs,
+          // The store's history tells a lapsed process lease (`dropped`) from the task's own timeout.
+          processLease: inProcess,
+        };
+        // Before the request goes: the store's deadline is at least this plus the timeout.
+        const sentAt = performance.now();
+        let result: StartResult | undefined;
+        let reservation: Reservation | null;
+        const handover = pending.handover?.unsent ? pending.handover : undefined;
+        if (handover) {
+          // The end that keeps the slot goes now, with this task to start in it.
+          const ended = await handover.go(next).catch(() => null);
+          reservation = (ended?.ok && ended.reserved) || null;
+          if (ended?.ok) result = ended.next;
+        } else reservation = await reservationOf(pending);
         if (reservation === null) {
-          // Polled early, and the end that was to keep the slot did not act: not ours to fill.
+          // Polled before the end that was to keep the slot, and that end did not act (or failed): not ours to fill.
           poller.settled(taskId, 0);
           await callbacks.reject(backend, taskId, 'reservation_lost', pending.slotId, 0);
           return 'lost';
         }
-        // Before the request goes: the store's deadline is at least this plus the timeout.
-        const sentAt = performance.now();
-        // A task that runs in process holds its slot on the process lease, which this scheduler
-        // renews while the task is within the slot's timeout: a crash frees the slot sooner.
-        const inProcess = state.backends.get(backend)!.runsInProcess && options.processLeaseMs < slot.timeoutMs;
-        let result: StartResult;
         try {
-          result = await batches.start(store, {
-            ...reservation,
-            taskId,
-            backend,
-            timeoutMs: inProcess ? options.processLeaseMs : slot.timeoutMs,
-            maxRuntimeMs: slot.maxRuntimeMs,
-            // The store's history tells a lapsed process lease (`dropped`) from the task's own timeout.
-            processLease: inProcess,
-          });
+          // Unless it started with the end: a store may leave that to a start of its own.
+          result ??= await batches.start(store, { ...reservation, ...next });
         } catch (error) {
           // Claimed, maybe started, surely not launched: the backend must have it back.
           poller.settled(taskId, storeErrorRetryMs);
@@ -278,6 +332,8 @@ export class TaskPath {
         }
         if (result.ok) {
           poller.settled(taskId, expiryOf(result.occupancy) - result.occupancy.startedAt);
+          // The slot's last task is told it ended before its next one starts.
+          if (handover) await handover.finished;
           return this.launch(store, result.occupancy, sentAt, inProcess ? slot.timeoutMs : undefined);
         }
         // The holder of a duplicate ends by itself by then, by the store's clock.
@@ -471,7 +527,7 @@ export class TaskPath {
    * callbacks here when the store says this process can, and refills the freed slot.
    */
   async end(request: Omit<EndRequest, 'deliverable' | 'delivery' | 'reserve'>, store?: SlotStore, refill = true): Promise<EndResult> {
-    const { state, batches, localTasks, logger } = this.parts;
+    const { state, localTasks } = this.parts;
     // A task that runs here in a slot of the config: its store keeps the slot for us to refill.
     const keep = refill ? this.keepable(request) : undefined;
     const local = localTasks.get(request.taskId, request.token);
@@ -483,6 +539,27 @@ export class TaskPath {
       ...(leased ? { delivery: this.delivery } : {}),
       ...(keep ? { reserve: this.reserve } : {}),
     };
+    // An end held back for the refill's poll (see PendingEnd): finished once its callbacks ran.
+    let handover: PendingEnd | undefined;
+    try {
+      return await this.endAndDeliver(request, full, keep, store, refill, (h) => (handover = h));
+    } finally {
+      handover?.finish();
+    }
+  }
+
+  /** {@link end}'s body; `held` is told of an end held back for the refill's poll. */
+  private async endAndDeliver(
+    request: Omit<EndRequest, 'deliverable' | 'delivery' | 'reserve'>,
+    full: EndRequest,
+    keep: ReturnType<TaskPath['keepable']>,
+    store: SlotStore | undefined,
+    refill: boolean,
+    held: (handover: PendingEnd) => void,
+  ): Promise<EndResult> {
+    const { state, batches, localTasks, logger } = this.parts;
+    const local = localTasks.get(request.taskId, request.token);
+    const leased = full.delivery !== undefined;
     // The store that ended it, which the delivery is acknowledged to.
     let endedIn = keep?.store ?? store;
     let early = false;
@@ -490,19 +567,21 @@ export class TaskPath {
     // Before the request goes: the store leases the ended record from no earlier than this.
     const sentAt = performance.now();
     if (keep) {
-      const ending = batches.end(keep.store, full);
-      // A first backend that claims what it polls may be polled now, beside the end (Backend.claimsTasks).
+      // A first backend that claims what it polls may be polled before the end (Backend.claimsTasks),
+      // which then waits for that poll to carry the task polled: one round trip between two tasks.
       early = state.backends.get(keep.slot.backends[0]!)?.claimsTasks === true;
       if (early) {
-        const reservation = ending.then(
+        const handover = new PendingEnd((next) => batches.end(keep.store, next ? { ...full, next } : full));
+        held(handover);
+        const reservation = handover.result.then(
           (r) => (r.ok && r.reserved) || null,
           () => null,
         );
         // The ending task's place is the kept slot's before the end lands, at maxLocalTasks too.
         const { taskId, token } = keep.local;
-        void this.keptSlots.push({ store: keep.store, slotId: keep.slot.slotId, reservation, ending: { taskId, token } });
-      }
-      result = await ending;
+        void this.keptSlots.push({ store: keep.store, slotId: keep.slot.slotId, reservation, ending: { taskId, token }, handover });
+        result = await handover.result;
+      } else result = await batches.end(keep.store, full);
     } else {
       // A store this scheduler does not serve must tell the schedulers that do, so they refill at
       // once; so must any store while this scheduler closes, as it refills nothing any more.
@@ -602,6 +681,9 @@ export class TaskPath {
         notify('pass:error', toError(error));
       }
     });
+    // Every end held back for a poll is sent by now (the fill or the release sends it); should the
+    // round have failed before either, it goes as it is rather than leave its stop waiting.
+    for (const k of kept) void k.handover?.go();
     // A pass that ran meanwhile (a wake-up: new work) found these slots held, and a poll here may
     // have looked before that work was visible: look again now that they are free.
     if (report.released > 0 && this.passesBegun !== passesBefore) this.parts.requestPass();

@@ -518,10 +518,15 @@ export function schedulerConformanceSuite(test: TestFn, kind: SlotKind): void {
     await s.load(slots(2, ['A']));
     let passes = 0;
     s.on('pass:end', () => passes++);
+    const calls: string[] = [];
+    s.on('store:call', (call) => calls.push(call.method));
     // One pass, and no tick: only refills can start the other five.
     t.like(await s.schedule(), { started: 1 });
     await waitFor(() => backend.stopped.length === 6, 'the six tasks to run back to back');
     t.is(passes, 1, 'no pass after the first');
+    // Each stop's end carried the next task polled for its slot (EndRequest.next).
+    t.is(calls.filter((m) => m === 'start' || m === 'startMany').length, 1, `only the pass started a task itself: ${calls.join(' ')}`);
+    // A task is told it ended before the next one starts in its slot.
     t.is(backend.maxRunning, 1);
     t.deepEqual(backend.rejected, []);
   });
