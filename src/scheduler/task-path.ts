@@ -132,11 +132,12 @@ export class TaskPath {
   private passesBegun = 0;
   /**
    * Slots that a local task's stop kept reserved for this scheduler, refilled in rounds without a
-   * pass: one round at a time, and the slots freed during a round go together in the next, so
-   * their polls batch. This is the hot path of a busy scheduler: no reserve round trip, and no
-   * wait for the pass under way.
+   * pass: two rounds at a time, so that this process works on one round's tasks while the other's
+   * store call is on its way; the slots freed meanwhile go together in the next, so their polls
+   * and store calls batch. This is the hot path of a busy scheduler: no reserve round trip, and
+   * no wait for the pass under way.
    */
-  private readonly keptSlots = new BatchQueue<KeptSlot, void>((kept) => this.refill(kept));
+  private readonly keptSlots = new BatchQueue<KeptSlot, void>((kept) => this.refill(kept), 2);
   /** How `end` asks a store to keep a freed slot for this scheduler. */
   private readonly reserve: NonNullable<EndRequest['reserve']>;
   /** How `end` asks a store to lease the ended records this scheduler delivers (see EndRequest.delivery). */

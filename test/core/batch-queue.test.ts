@@ -38,17 +38,30 @@ test('items pushed in one tick go together at once; items that arrive meanwhile 
   await queue.drained();
 });
 
-test('batches hold at most maxBatch items', async (t) => {
+test('with two lanes, the items of one tick are spread over both at once; later items wait for a free lane', async (t) => {
   const { batches, run, open } = gatedRunner();
   const queue = new BatchQueue(run, 2);
-  const all = [1, 2, 3, 4, 5, 6].map((n) => queue.push(n));
-  for (let i = 0; i < 3; i++) await open();
-  t.deepEqual(await Promise.all(all), [10, 20, 30, 40, 50, 60]);
+  const first = [1, 2, 3, 4, 5].map((n) => queue.push(n));
+  await new Promise((resolve) => setImmediate(resolve));
   t.deepEqual(batches, [
-    [1, 2],
-    [3, 4],
-    [5, 6],
+    [1, 2, 3],
+    [4, 5],
   ]);
+  const later = [queue.push(6), queue.push(7)];
+  await new Promise((resolve) => setImmediate(resolve));
+  t.is(batches.length, 2, 'both lanes busy: the later items wait');
+  await open();
+  t.deepEqual(await Promise.all(first.slice(0, 3)), [10, 20, 30]);
+  await new Promise((resolve) => setImmediate(resolve));
+  t.deepEqual(batches[2], [6, 7], 'the lane freed takes every item waiting');
+  await open();
+  await open();
+  t.deepEqual(await Promise.all([...first, ...later]), [10, 20, 30, 40, 50, 60, 70]);
+  let drained = false;
+  const draining = queue.drained().then(() => (drained = true));
+  await new Promise((resolve) => setImmediate(resolve));
+  t.true(drained);
+  await draining;
 });
 
 test('a failed batch runs again item by item: only the item at fault sees the error', async (t) => {
