@@ -136,7 +136,17 @@ type StartRow = {
 };
 type KeepaliveRow = LookupRow & OccupancyRow;
 type CancelRow = LookupRow & OccupancyRow & { already_requested: boolean };
-type EndRow = LookupRow & { ended: EndedOccupancy | null; delivered: boolean | null; reserved_token: Int8 | null };
+type EndRow = LookupRow & {
+  ended: EndedOccupancy | null;
+  delivered: boolean | null;
+  reserved_token: Int8 | null;
+  /** Null when the request started no next task; else start-many's columns for it. */
+  next_valid: boolean | null;
+  next_holder: string | null;
+  next_occupancy: Occupancy | null;
+  next_expires_at: Int8 | null;
+  next_now: Int8 | null;
+};
 type InspectRow = Nullable<OccupancyRow> & {
   slot_id: string;
   status: SlotState['status'];
@@ -324,15 +334,7 @@ export class PostgresSlotStore implements SlotStore {
       requests.map((r) => (r.maxRuntimeMs === null ? null : toInt8(r.maxRuntimeMs))),
       requests.map((r) => r.processLease === true),
     ]);
-    return rows.map((row): StartResult => {
-      if (row.occupancy !== null) return { ok: true, occupancy: row.occupancy };
-      if (row.reservation_valid && row.holder !== null) {
-        return { ok: false, reason: 'duplicate', slotId: row.holder, expiresAt: Number(row.holder_expires_at), now: Number(row.now_ms) };
-      }
-      // Either the reservation had lapsed or moved on, or it was valid when read but released,
-      // reaped or started before the update could lock it: lost either way.
-      return { ok: false, reason: 'reservation_lost' };
-    });
+    return rows.map(toStartResult);
   }
 
   async release(reservations: readonly Reservation[]): Promise<void> {
@@ -356,7 +358,7 @@ export class PostgresSlotStore implements SlotStore {
     return (await this.endMany([request]))[0]!;
   }
 
-  /** All the ends in one call of task_semaphore_end_v3, which acts on them in order. */
+  /** All the ends in one call of task_semaphore_end_v4, which acts on them in order, and the next tasks they carry started in the same statement. */
   async endMany(requests: readonly EndRequest[]): Promise<EndResult[]> {
     if (requests.length === 0) return []; // nothing to do is not worth a round trip
     for (const r of requests) checkTaskId(r.taskId);
@@ -381,8 +383,14 @@ export class PostgresSlotStore implements SlotStore {
       requests.flatMap((r) => r.acknowledge?.map((ref) => ref.taskId) ?? []),
       requests.flatMap((r) => r.acknowledge?.map((ref) => ref.token) ?? []),
       this.historyRetentionMs !== null,
+      // The next tasks, started in the same statement in the slots their ends keep.
+      requests.map((r) => (r.reserve && r.next ? r.next.taskId : null)),
+      requests.map((r) => r.next?.backend ?? null),
+      requests.map((r) => (r.next ? toInt8(r.next.timeoutMs) : null)),
+      requests.map((r) => (r.next && r.next.maxRuntimeMs !== null ? toInt8(r.next.maxRuntimeMs) : null)),
+      requests.map((r) => r.next?.processLease === true),
     ]);
-    const results = rows.map((row, i): EndResult => {
+    return rows.map((row, i): EndResult => {
       const request = requests[i]!;
       if (!row.acted) {
         // The function looks again while the task shows live and matching, and raises TS001 rather
@@ -394,32 +402,18 @@ export class PostgresSlotStore implements SlotStore {
       const ended = row.ended!;
       const result = { ok: true as const, ended, delivered: row.delivered === true };
       const token = row.reserved_token;
-      return token === null ? result : { ...result, reserved: { slotId: ended.slotId, token: Number(token) } };
+      if (token === null) return result;
+      const reserved = { slotId: ended.slotId, token: Number(token) };
+      if (row.next_valid === null) return { ...result, reserved };
+      const next = toStartResult({
+        reservation_valid: row.next_valid,
+        holder: row.next_holder,
+        occupancy: row.next_occupancy,
+        holder_expires_at: row.next_expires_at,
+        now_ms: row.next_now!,
+      });
+      return { ...result, reserved, next };
     });
-    return this.startNext(requests, results);
-  }
-
-  /**
-   * Starts the `next` tasks of the ends that kept their slot, all in one more round trip (the
-   * end's function does not start them itself): the outcome of `start` on each reservation, or
-   * none when that round trip failed.
-   */
-  private async startNext(requests: readonly EndRequest[], results: EndResult[]): Promise<EndResult[]> {
-    const kept = results.flatMap((result, i) => {
-      const next = requests[i]!.next;
-      return result.ok && result.reserved && next ? [{ i, start: { ...next, ...result.reserved } }] : [];
-    });
-    if (kept.length === 0) return results;
-    let started: StartResult[];
-    try {
-      started = await this.startMany(kept.map((k) => k.start));
-    } catch {
-      // The ends happened and must be told as such: without `next` the caller starts the tasks
-      // itself (and meets the store's error there, where a failed start is handled).
-      return results;
-    }
-    kept.forEach(({ i }, j) => (results[i] = { ...(results[i] as Extract<EndResult, { ok: true }>), next: started[j]! }));
-    return results;
   }
 
   /**
@@ -659,6 +653,17 @@ export class PostgresSlotStore implements SlotStore {
       if (attempt >= maxAttempts) throw churnError(ref.taskId);
     }
   }
+}
+
+/** A start-many row (or an end's next_* columns) as a StartResult. */
+function toStartResult(row: StartRow): StartResult {
+  if (row.occupancy !== null) return { ok: true, occupancy: row.occupancy };
+  if (row.reservation_valid && row.holder !== null) {
+    return { ok: false, reason: 'duplicate', slotId: row.holder, expiresAt: Number(row.holder_expires_at), now: Number(row.now_ms) };
+  }
+  // Either the reservation had lapsed or moved on, or it was valid when read but released,
+  // reaped or started before the update could lock it: lost either way.
+  return { ok: false, reason: 'reservation_lost' };
 }
 
 /**

@@ -7,7 +7,9 @@
 -- its lease, and the records the requests acknowledge leave the log. SQLSTATE 40P01 (a deadlock
 -- with another batch) or 23505 on task_semaphore_slots_task_uidx (a waiter's task started
 -- elsewhere while it was granted) leaves nothing applied: the caller runs the call again; TS001
--- (a task kept changing under 5 looks) leaves nothing applied either.
+-- (a task kept changing under 5 looks) leaves nothing applied either. Then, still in the same
+-- statement, the next task of each request that kept its slot starts there, as start-many.sql
+-- would start it on that reservation (task_semaphore_start_v3 sees what the ends wrote).
 --
 -- Parameters, one array element per request except $11 to $13:
 --   $1 text      scheduler name
@@ -31,11 +33,16 @@
 --   $16 text[]   acknowledged task ids and $17 bigint[] their tokens, pairwise, of every request
 --                together: their records leave the delivery log, whether or not the ends act
 --   $18 boolean  write the history record of each occupancy ended
+--   $19 text[]   next task ids (EndRequest.next), null elements for none: started in the slot the
+--                request kept; $20 text[] their backends, $21 bigint[] timeout ms, $22 bigint[]
+--                max runtime ms (null elements: no cap), $23 boolean[] process lease
 -- Returns one row per request, in request order:
 --   ord int (the request's position, from 1); acted boolean; ended jsonb (the EndedOccupancy) and
 --   delivered boolean when acted; reserved_token bigint: the reservation's token when it acted with
 --   a reserve owner and no waiter took the slot, else null; and, when not acted, the lookup columns
---   described in keepalive.sql (the ended_* ones read by task_semaphore_end_v2, after the ends acted).
+--   described in keepalive.sql (the ended_* ones read by task_semaphore_end_v2, after the ends acted);
+--   for a next task started or refused, next_valid, next_holder, next_occupancy, next_expires_at and
+--   next_now: start-many.sql's columns for it (null when there was no next task to start).
 WITH r AS MATERIALIZED (
   SELECT *
   FROM __SCHEMA__.task_semaphore_end_v4(
@@ -57,8 +64,32 @@ acknowledged AS (
   DELETE FROM __SCHEMA__.task_semaphore_deliveries AS d
   USING unnest($16::text[], $17::bigint[]) AS a(task_id, token)
   WHERE d.scheduler = $1::text AND d.task_id = a.task_id AND d.token = a.token
+),
+nexts AS MATERIALIZED (
+  -- The requests that kept their slot and carry a next task, numbered in request order.
+  SELECT r.ord, row_number() OVER (ORDER BY r.ord)::integer AS n, r.ended ->> 'slotId' AS slot_id, r.reserved_token AS token,
+         ($19::text[])[r.ord] AS task_id, ($20::text[])[r.ord] AS backend, ($21::bigint[])[r.ord] AS timeout_ms,
+         ($22::bigint[])[r.ord] AS max_runtime_ms, ($23::boolean[])[r.ord] AS process_lease
+  FROM r
+  WHERE r.acted AND r.reserved_token IS NOT NULL AND ($19::text[])[r.ord] IS NOT NULL
+),
+started AS MATERIALIZED (
+  -- Called only when there is a next task to start (the lateral call runs once per row of go).
+  SELECT st.*
+  FROM (SELECT 1 WHERE EXISTS (SELECT 1 FROM nexts)) AS go
+  CROSS JOIN LATERAL __SCHEMA__.task_semaphore_start_v3(
+    $1::text,
+    ARRAY(SELECT slot_id FROM nexts ORDER BY n), ARRAY(SELECT token FROM nexts ORDER BY n),
+    ARRAY(SELECT task_id FROM nexts ORDER BY n), ARRAY(SELECT backend FROM nexts ORDER BY n),
+    ARRAY(SELECT timeout_ms FROM nexts ORDER BY n), ARRAY(SELECT max_runtime_ms FROM nexts ORDER BY n),
+    ARRAY(SELECT process_lease FROM nexts ORDER BY n)
+  ) AS st
 )
 SELECT r.ord, r.acted, r.ended, r.delivered, r.reserved_token,
-       r.cur_slot_id, r.cur_token, r.cur_expiry, r.ended_slot_id, r.ended_token, r.ended_reason
+       r.cur_slot_id, r.cur_token, r.cur_expiry, r.ended_slot_id, r.ended_token, r.ended_reason,
+       started.reservation_valid AS next_valid, started.holder AS next_holder, started.occupancy AS next_occupancy,
+       started.holder_expires_at AS next_expires_at, started.now_ms AS next_now
 FROM r
+LEFT JOIN nexts ON nexts.ord = r.ord
+LEFT JOIN started ON started.ord = nexts.n
 ORDER BY r.ord;
