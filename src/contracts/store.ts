@@ -400,6 +400,14 @@ export type CancelResult = { ok: true; occupancy: Occupancy; alreadyRequested: b
 export interface SlotStore {
   /** A short label for logs and errors, e.g. `redis` or `postgres`. */
   readonly kind: string;
+  /**
+   * Optional: how many batches of a scheduler's refills (and of their ends) may be on their way to
+   * this store at once. More than one pays where a batch mostly waits for the round trip, and the
+   * scheduler can work on one batch's tasks while the other is on its way (Redis); one where each
+   * call costs the server more work than the wait, so that smaller batches only add work
+   * (PostgreSQL). @defaultValue 1
+   */
+  readonly batchLanes?: number;
   /** Prepare the store (connect, migrate) and make sure these slots exist. Idempotent. */
   init(slotIds: readonly SlotId[]): Promise<void>;
   /**

@@ -6,8 +6,8 @@ import { BatchQueue } from '../core/batch-queue.js';
  * Sends a scheduler's starts, and its ends that keep their slot, to each store in batches when the
  * store can take several per round trip (`startMany`, `endMany`): the starts of one refill round,
  * and the stops of tasks that finish in the same tick, then cost one round trip instead of one
- * each. Two batches of ends may be on their way at once (the two refill rounds' ends, see
- * TaskPath). Stores without those methods get one call per request, as before. Acknowledgements of
+ * each. As many batches of ends may be on their way at once as the store has lanes
+ * (SlotStore.batchLanes): one per refill round under way. Stores without those methods get one call per request, as before. Acknowledgements of
  * delivered ends ride on those batches of ends (see {@link Acknowledgements}).
  */
 export class StoreBatches {
@@ -32,7 +32,7 @@ export class StoreBatches {
     let batch = this.ends.get(store);
     if (!batch) {
       const run = (requests: EndRequest[]) => this.acks.carry(store, requests, () => store.endMany!(requests));
-      this.ends.set(store, (batch = new BatchQueue(run, 2)));
+      this.ends.set(store, (batch = new BatchQueue(run, store.batchLanes ?? 1)));
     }
     return batch.push(request);
   }

@@ -132,12 +132,16 @@ export class TaskPath {
   private passesBegun = 0;
   /**
    * Slots that a local task's stop kept reserved for this scheduler, refilled in rounds without a
-   * pass: two rounds at a time, so that this process works on one round's tasks while the other's
-   * store call is on its way; the slots freed meanwhile go together in the next, so their polls
-   * and store calls batch. This is the hot path of a busy scheduler: no reserve round trip, and
-   * no wait for the pass under way.
+   * pass, per store: as many rounds at a time as the store has lanes (SlotStore.batchLanes), so
+   * that with two this process works on one round's tasks while the other's store call is on its
+   * way; the slots freed meanwhile go together in the next round, so their polls and store calls
+   * batch. This is the hot path of a busy scheduler: no reserve round trip, and no wait for the
+   * pass under way.
    */
-  private readonly keptSlots = new BatchQueue<KeptSlot, void>((kept) => this.refill(kept), 2);
+  private readonly keptSlots = new Map<SlotStore, BatchQueue<KeptSlot, void>>();
+  /** Ends held back for their slot's poll in this turn of the event loop (see {@link holdBack}). */
+  private readonly heldEnds = new Set<PendingEnd>();
+  private heldEndsSweep: NodeJS.Immediate | undefined;
   /** How `end` asks a store to keep a freed slot for this scheduler. */
   private readonly reserve: NonNullable<EndRequest['reserve']>;
   /** How `end` asks a store to lease the ended records this scheduler delivers (see EndRequest.delivery). */
@@ -155,7 +159,7 @@ export class TaskPath {
 
   /** Resolves once no refill round is under way or waiting. */
   refillsDrained(): Promise<void> {
-    return this.keptSlots.drained();
+    return Promise.all([...this.keptSlots.values()].map((queue) => queue.drained())).then(() => {});
   }
 
   /**
@@ -580,7 +584,8 @@ export class TaskPath {
         );
         // The ending task's place is the kept slot's before the end lands, at maxLocalTasks too.
         const { taskId, token } = keep.local;
-        void this.keptSlots.push({ store: keep.store, slotId: keep.slot.slotId, reservation, ending: { taskId, token }, handover });
+        void this.keepSlot({ store: keep.store, slotId: keep.slot.slotId, reservation, ending: { taskId, token }, handover });
+        this.holdBack(handover);
         result = await handover.result;
       } else result = await batches.end(keep.store, full);
     } else {
@@ -604,9 +609,30 @@ export class TaskPath {
     } else if (!leased) await this.parts.callbacks.deliver(result.ended);
     else if (!(await this.deliverLeased(endedIn!, result.ended, sentAt))) result = { ...result, delivered: false };
     if (keep && result.reserved) {
-      if (!early) void this.keptSlots.push({ store: keep.store, slotId: result.reserved.slotId, reservation: result.reserved });
+      if (!early) void this.keepSlot({ store: keep.store, slotId: result.reserved.slotId, reservation: result.reserved });
     } else if (refill && (state.slots.get(result.ended.slotId)?.backends.length ?? 0) > 0) this.parts.requestPass();
     return result;
+  }
+
+  /** Queues a kept slot for its store's next refill round. */
+  private keepSlot(kept: KeptSlot): Promise<void> {
+    let queue = this.keptSlots.get(kept.store);
+    if (!queue) this.keptSlots.set(kept.store, (queue = new BatchQueue((slots) => this.refill(slots), kept.store.batchLanes ?? 1)));
+    return queue.push(kept);
+  }
+
+  /**
+   * Holds an end back for its slot's poll until the end of this turn of the event loop: a poll
+   * that answers later (a database claim, say) would only delay it, so the ends still unsent then
+   * go alone, beside their polls, and their slots' starts follow. They go together, in one batch.
+   */
+  private holdBack(handover: PendingEnd): void {
+    this.heldEnds.add(handover);
+    this.heldEndsSweep ??= setImmediate(() => {
+      this.heldEndsSweep = undefined;
+      for (const held of this.heldEnds) void held.go();
+      this.heldEnds.clear();
+    });
   }
 
   /**

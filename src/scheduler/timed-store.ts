@@ -8,7 +8,7 @@ import type { SlotStore } from '../contracts/store.js';
 import { toError } from '../core/errors.js';
 
 /** A store method a scheduler calls. */
-export type StoreMethod = Exclude<keyof SlotStore, 'kind' | 'listening'>;
+export type StoreMethod = Exclude<keyof SlotStore, 'kind' | 'batchLanes' | 'listening'>;
 
 /** One settled call to a store, as `store:call` tells it. */
 export interface StoreCall {
@@ -61,9 +61,12 @@ type Method = (...args: unknown[]) => Promise<unknown>;
  * one extra function call and the `watched()` check: this is the hot path of every task.
  */
 export function timedStore(store: SlotStore, slotClass: string, watch: StoreCallWatch): SlotStore {
-  const timed: Partial<Record<StoreMethod, Method>> & { readonly kind: string } = {
+  const timed: Partial<Record<StoreMethod, Method>> & Pick<SlotStore, 'kind' | 'batchLanes'> = {
     get kind() {
       return store.kind;
+    },
+    get batchLanes() {
+      return store.batchLanes;
     },
   };
   for (const method of methods) {

@@ -441,6 +441,49 @@ test('an id polled early for a stop whose end does not act goes back to its back
   );
 });
 
+/** A memory store that keeps every end request it is sent. */
+class RecordingEnds extends MemorySlotStore {
+  readonly ends: EndRequest[] = [];
+  override async end(request: EndRequest) {
+    this.ends.push(request);
+    return super.end(request);
+  }
+}
+
+test('a stop does not wait for a poll that answers late: its end goes alone, and the task polled starts after it', async (t) => {
+  let gate: Promise<void> | undefined;
+  class SlowPoll extends ClaimingQueue {
+    override async poll() {
+      if (gate) await gate;
+      return super.poll();
+    }
+  }
+  const store = new RecordingEnds();
+  const { scheduler, backend } = await oneSlotWith(t, () => store, new SlowPoll(['t-1', 't-2']));
+  const { ends } = store;
+  let open: () => void = () => {};
+  gate = new Promise((resolve) => (open = resolve));
+  // The poll for the slot hangs: the stop is answered all the same, its end carrying no task.
+  t.like(await scheduler.stop('t-1'), { ok: true, taskId: 't-1' });
+  t.is(ends.length, 1);
+  t.is(ends[0]!.next, undefined);
+  t.like(await scheduler.inspect(), [{ slotId: '1', status: 'reserved' }], 'the slot is kept for the poll');
+  open();
+  while (backend.started.length < 2) await delay(5);
+  t.like(backend.started[1], { taskId: 't-2', context: { slotId: '1' } });
+  t.deepEqual(backend.rejected, []);
+});
+
+test('a stop whose poll answers at once carries the task polled: its end starts it', async (t) => {
+  const store = new RecordingEnds();
+  const { scheduler, backend } = await oneSlotWith(t, () => store, new ClaimingQueue(['t-1', 't-2']));
+  const { ends } = store;
+  t.like(await scheduler.stop('t-1'), { ok: true, taskId: 't-1' });
+  while (backend.started.length < 2) await delay(5);
+  t.like(ends, [{ taskId: 't-1', next: { taskId: 't-2', backend: 'q' } }]);
+  t.like(backend.started[1], { taskId: 't-2', context: { slotId: '1' } });
+});
+
 test("a task's onAbort hears a cancel without its signal being read; one added after the cancel runs at once", async (t) => {
   const { scheduler, backend } = await oneSlotWith(t, () => new MemorySlotStore());
   const context = backend.started[0]!.context;

@@ -7,7 +7,7 @@ import test from 'ava';
 import { MemorySlotStore } from '../../slots/memory/index.js';
 import type { KeepaliveResult, TaskRef } from '../../src/contracts/store.js';
 import { Scheduler } from '../../src/scheduler/scheduler.js';
-import type { StoreCall } from '../../src/scheduler/timed-store.js';
+import { timedStore, type StoreCall } from '../../src/scheduler/timed-store.js';
 import { ScriptedBackend, uniqueSchedulerName } from '../../src/testing/scheduler-kit.js';
 
 /** A memory store whose keepalive fails, as a store that lost its connection would. */
@@ -61,4 +61,13 @@ test('a call that fails is told with its error, and the caller gets the same err
   const failed = calls.filter((call) => call.error !== undefined);
   t.is(failed.length, 1);
   t.like(failed[0], { slotClass: 'Mine', method: 'keepalive', error: store.failure });
+});
+
+test('the timed store passes on how many batches the store takes at once', (t) => {
+  class TwoLanes extends MemorySlotStore {
+    readonly batchLanes = 2;
+  }
+  const watch = { watched: () => false, told: () => {} };
+  t.is(timedStore(new TwoLanes(), 'Mine', watch).batchLanes, 2);
+  t.is(timedStore(new MemorySlotStore(), 'Mine', watch).batchLanes, undefined);
 });
