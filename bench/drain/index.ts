@@ -1,8 +1,8 @@
 /**
- * Drain: N no-op tasks through S slots, end to end through the Scheduler. The backend is in memory:
- * `poll` returns the next id, `startCallback` stops the task in a microtask. Each task costs a
- * `start` and an `end` request; each `end` keeps its slot, and the slots freed in one tick are
- * refilled together in a round (one `startMany` on Redis and PostgreSQL) without a pass.
+ * Drain: N no-op tasks through S slots, end to end through the Scheduler. The backend is an
+ * in-memory queue that claims what it polls: `poll` hands out the next id, `startCallback` stops
+ * the task in a microtask. Each `end` keeps its slot and carries the next id polled for it, which
+ * the store starts there (EndRequest.next): one request per task, batched per refill round.
  * Throughput is N ÷ (time from the first `schedule()` to the N-th `stopCallback`).
  */
 import { collectMetrics } from '../../src/http/index.js';
