@@ -100,13 +100,18 @@ export class JobStore {
     // Taken now: the finishes of the jobs whose slots this claim refills must not go alone meanwhile.
     const finishes = this.pending.splice(0, maxFinishesPerStatement);
     // Only the writes sent so far: waiting for later ones too could starve the claim under load.
-    if (this.writesInFlight.size > 0) await Promise.all([...this.writesInFlight]);
+    const earlier = [...this.writesInFlight];
+    const statement = (async () => {
+      if (earlier.length > 0) await Promise.all(earlier);
+      return this.run(finishes, workerId, max);
+    })();
+    // A claim that carries finishes is a job write too, from now on (while it waits as well): a
+    // claim made meanwhile (another refill round's) goes after it, so a slot's next job is never
+    // claimed before its last one is finished.
+    if (finishes.length > 0) void this.track(statement);
     let rows: StatementRow[];
     try {
-      // A claim that carries finishes is a job write too: a claim sent while it runs (another
-      // refill round's) waits for it, so a slot's next job is never claimed before its last finished.
-      const statement = this.run(finishes, workerId, max);
-      rows = await (finishes.length > 0 ? this.track(statement) : statement);
+      rows = await statement;
     } catch (error) {
       // Nothing was written. The finishes go alone (each alone if need be), so that one at fault
       // cannot fail every claim; the next claim waits for them.

@@ -272,6 +272,7 @@ export class MemorySlotStore implements SlotStore {
 
   async end(request: EndRequest): Promise<EndResult> {
     checkTaskId(request.taskId);
+    if (request.next) checkTaskId(request.next.taskId);
     if (request.acknowledge) this.forget(request.acknowledge);
     const now = this.now();
     const found = this.resolve(request, now);

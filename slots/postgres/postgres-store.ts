@@ -361,7 +361,10 @@ export class PostgresSlotStore implements SlotStore {
   /** All the ends in one call of task_semaphore_end_v4, which acts on them in order, and the next tasks they carry started in the same statement. */
   async endMany(requests: readonly EndRequest[]): Promise<EndResult[]> {
     if (requests.length === 0) return []; // nothing to do is not worth a round trip
-    for (const r of requests) checkTaskId(r.taskId);
+    for (const r of requests) {
+      checkTaskId(r.taskId);
+      if (r.next) checkTaskId(r.next.taskId);
+    }
     const rows = await this.callRetrying<EndRow>('endMany', [
       this.name,
       requests.map((r) => r.taskId),

@@ -158,8 +158,12 @@ export class TaskPath {
   }
 
   /** Resolves once no refill round is under way or waiting. */
-  refillsDrained(): Promise<void> {
-    return Promise.all([...this.keptSlots.values()].map((queue) => queue.drained())).then(() => {});
+  async refillsDrained(): Promise<void> {
+    // A store's first kept slot may make its queue while the others drain.
+    for (let seen = -1; seen !== this.keptSlots.size;) {
+      seen = this.keptSlots.size;
+      await Promise.all([...this.keptSlots.values()].map((queue) => queue.drained()));
+    }
   }
 
   /**
@@ -237,13 +241,19 @@ export class TaskPath {
       room--;
       return true;
     });
-    if (spare.length > 0) await this.releaseAll(store, spare, report);
+    // Counted now: a round running beside this one sees the room these slots take.
+    this.filling += pending.length;
+    try {
+      if (spare.length > 0) await this.releaseAll(store, spare, report);
+    } catch (error) {
+      this.filling -= pending.length;
+      throw error;
+    }
     // How many reserved slots list each backend: the most ids a batch poll should ask for.
     const wanted = new Map<string, number>();
     for (const { slotId } of pending) {
       for (const backend of slots.get(slotId)!.backends) wanted.set(backend, (wanted.get(backend) ?? 0) + 1);
     }
-    this.filling += pending.length;
     const outcomes = await Promise.allSettled(
       pending.map((slot) => this.fill(store, slot, slots.get(slot.slotId)!, poller, wanted).finally(() => this.filling--)),
     );
@@ -288,6 +298,12 @@ export class TaskPath {
   ): Promise<'started' | 'failed' | 'empty' | 'lost'> {
     const { state, options, callbacks, batches } = this.parts;
     for (const backend of slot.backends) {
+      // Only a backend that claims what it polls is polled before the end that keeps the slot:
+      // another may still offer the ending task, until its callbacks ran (a stopCallback may mark it done).
+      if (pending.handover && !state.backends.get(backend)!.claimsTasks) {
+        void reservationOf(pending);
+        await pending.handover.finished;
+      }
       for (;;) {
         // A shutdown began: nothing more is claimed, and the slot goes back (released as empty).
         if (state.closing) return 'empty';
@@ -315,10 +331,20 @@ export class TaskPath {
         let reservation: Reservation | null;
         const handover = pending.handover?.unsent ? pending.handover : undefined;
         if (handover) {
-          // The end that keeps the slot goes now, with this task to start in it.
-          const ended = await handover.go(next).catch(() => null);
-          reservation = (ended?.ok && ended.reserved) || null;
-          if (ended?.ok) result = ended.next;
+          // The end that keeps the slot goes now, with this task to start in it. Its answer is
+          // read after the stop's own reading of it: the ending task's callbacks begin first.
+          void handover.go(next);
+          let ended: EndResult;
+          try {
+            ended = await handover.result;
+          } catch (error) {
+            // The end failed, the task with it maybe started: the backend must have it back.
+            poller.settled(taskId, storeErrorRetryMs);
+            await callbacks.reject(backend, taskId, 'store_error', pending.slotId, storeErrorRetryMs);
+            throw error;
+          }
+          reservation = (ended.ok && ended.reserved) || null;
+          if (ended.ok) result = ended.next;
         } else reservation = await reservationOf(pending);
         if (reservation === null) {
           // Polled before the end that was to keep the slot, and that end did not act (or failed): not ours to fill.
@@ -337,8 +363,6 @@ export class TaskPath {
         }
         if (result.ok) {
           poller.settled(taskId, expiryOf(result.occupancy) - result.occupancy.startedAt);
-          // The slot's last task is told it ended before its next one starts.
-          if (handover) await handover.finished;
           return this.launch(store, result.occupancy, sentAt, inProcess ? slot.timeoutMs : undefined);
         }
         // The holder of a duplicate ends by itself by then, by the store's clock.

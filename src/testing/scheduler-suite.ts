@@ -526,7 +526,7 @@ export function schedulerConformanceSuite(test: TestFn, kind: SlotKind): void {
     t.is(passes, 1, 'no pass after the first');
     // Each stop's end carried the next task polled for its slot (EndRequest.next).
     t.is(calls.filter((m) => m === 'start' || m === 'startMany').length, 1, `only the pass started a task itself: ${calls.join(' ')}`);
-    // A task is told it ended before the next one starts in its slot.
+    // The ended task's stopCallback (synchronous here) is called before the next startCallback.
     t.is(backend.maxRunning, 1);
     t.deepEqual(backend.rejected, []);
   });

@@ -171,6 +171,33 @@ test('a claim that carries finishes is a job write too: a claim sent meanwhile w
   t.like(await jobRow(pool, first!.id), { status: 'succeeded' });
 });
 
+test('a claim that carries finishes counts as a write while it waits for earlier ones too', async (t) => {
+  const { pool } = await procrastinateDb(t);
+  const store = new JobStore(pool, ['default']);
+  const me = await registerWorker(pool);
+  await deferMany(pool, [{}, {}, {}, {}]);
+  const [first, second] = await store.fetchBatch(me, 2);
+  const letFirstGo = await holdRow(t, pool, first!.id);
+  const letSecondGo = await holdRow(t, pool, second!.id);
+  const sent = recordQueries(pool);
+  // A write in flight (held by the lock on its row) when the claim that carries a finish is made.
+  const retried = store.retry(second!, me, 0);
+  const finished = store.finish(first!, me, 'succeeded', false);
+  const carrying = store.fetchBatch(me, 1);
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  // Another round's claim, made while the carrying one waits for the retry.
+  const other = store.fetchBatch(me, 1);
+  await letSecondGo();
+  t.is(await retried, 'retried');
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  t.is(sent.length, 2, 'the retry, then the claim carrying the finish (held by the lock on its row); not the other claim');
+  await letFirstGo();
+  t.true(await finished);
+  t.is((await carrying).length, 1);
+  t.is((await other).length, 1);
+  t.is(sent.length, 3);
+});
+
 test('an error in one job of a batch fails only that job; the others are written', async (t) => {
   const { pool } = await procrastinateDb(t);
   const store = new JobStore(pool, ['default']);

@@ -23,7 +23,7 @@ class Queue extends Backend {
   startCallback(taskId: string, context: TaskContext): void {
     this.started.push({ taskId, context });
   }
-  override stopCallback(taskId: string, outcome: StopOutcome): void {
+  override stopCallback(taskId: string, outcome: StopOutcome): void | Promise<void> {
     this.stopped.push({ taskId, outcome });
   }
 }
@@ -482,6 +482,59 @@ test('a stop whose poll answers at once carries the task polled: its end starts 
   while (backend.started.length < 2) await delay(5);
   t.like(ends, [{ taskId: 't-1', next: { taskId: 't-2', backend: 'q' } }]);
   t.like(backend.started[1], { taskId: 't-2', context: { slotId: '1' } });
+});
+
+test('a slow stopCallback holds back neither the next task of its slot nor the refill round', async (t) => {
+  let callbackDone = false;
+  class SlowStop extends ClaimingQueue {
+    override async stopCallback(taskId: string, outcome: StopOutcome) {
+      if (taskId === 't-1') await delay(400);
+      callbackDone = true;
+      await super.stopCallback(taskId, outcome);
+    }
+  }
+  const { scheduler, backend } = await oneSlotWith(t, () => new MemorySlotStore(), new SlowStop(['t-1', 't-2']));
+  const stopping = scheduler.stop('t-1');
+  const began = Date.now();
+  while (backend.started.length < 2) await delay(5);
+  t.true(Date.now() - began < 300, `t-2 started ${Date.now() - began} ms after the stop`);
+  t.false(callbackDone, "t-2 did not wait for t-1's stopCallback");
+  t.like(await stopping, { ok: true });
+});
+
+test('a backend that does not claim is polled for a kept slot only after the end and its callbacks', async (t) => {
+  // Offers each task until its stopCallback ran, as a backend that marks tasks done there does.
+  class MarksDone extends Queue {
+    readonly done = new Set<string>();
+    override poll(): string | null {
+      return this.ids.find((id) => !this.done.has(id)) ?? null;
+    }
+    override async stopCallback(taskId: string, outcome: StopOutcome): Promise<void> {
+      this.done.add(taskId);
+      await super.stopCallback(taskId, outcome);
+    }
+  }
+  const first = new ClaimingQueue([]);
+  const second = new MarksDone(['t-1', 't-2']);
+  const scheduler = new Scheduler({ name: schedulerName(), defaultSlotClass: 'Custom' });
+  t.teardown(() => scheduler.close());
+  scheduler
+    .registerSlotClass('Custom', () => new MemorySlotStore())
+    .registerBackend('q', first)
+    .registerBackend('b', second);
+  await scheduler.load([{ slotId: 1, backends: ['q', 'b'] }]);
+  await scheduler.schedule();
+  t.deepEqual(
+    second.started.map((s) => s.taskId),
+    ['t-1'],
+  );
+  t.like(await scheduler.stop('t-1'), { ok: true });
+  while (second.started.length < 2) await delay(5);
+  t.deepEqual(
+    second.started.map((s) => s.taskId),
+    ['t-1', 't-2'],
+    't-1 is not started again in the slot its stop kept',
+  );
 });
 
 test("a task's onAbort hears a cancel without its signal being read; one added after the cancel runs at once", async (t) => {
