@@ -641,7 +641,8 @@ export class TaskPath {
   /** Queues a kept slot for its store's next refill round. */
   private keepSlot(kept: KeptSlot): Promise<void> {
     let queue = this.keptSlots.get(kept.store);
-    if (!queue) this.keptSlots.set(kept.store, (queue = new BatchQueue((slots) => this.refill(slots), kept.store.batchLanes ?? 1)));
+    if (!queue)
+      this.keptSlots.set(kept.store, (queue = new BatchQueue((slots) => this.refill(kept.store, slots), kept.store.batchLanes ?? 1)));
     return queue.push(kept);
   }
 
@@ -712,21 +713,18 @@ export class TaskPath {
    * in the config, or kept while closing, are released. Never throws: failures are logged and
    * emitted as `pass:error`, and the slots' leases are the safety net.
    */
-  private async refill(kept: readonly KeptSlot[]): Promise<void[]> {
+  private async refill(store: SlotStore, kept: readonly KeptSlot[]): Promise<void[]> {
     const { state, logger, notify } = this.parts;
     const config = state.slots;
     const passesBefore = this.passesBegun;
     const report = await this.round('refill:end', async (poller, report) => {
       try {
-        for (const store of new Set(kept.map((k) => k.store))) {
-          const mine = kept.filter((k) => k.store === store);
-          const fillable = state.closing
-            ? []
-            : mine.filter((k) => config.get(k.slotId)?.slotCls !== undefined && state.stores.get(config.get(k.slotId)!.slotCls) === store);
-          const dropped = mine.filter((k) => !fillable.includes(k));
-          if (dropped.length > 0) await this.releaseAll(store, dropped, report);
-          await this.fillReserved(store, fillable, config, poller, report);
-        }
+        const fillable = state.closing
+          ? []
+          : kept.filter((k) => config.get(k.slotId)?.slotCls !== undefined && state.stores.get(config.get(k.slotId)!.slotCls) === store);
+        const dropped = kept.filter((k) => !fillable.includes(k));
+        if (dropped.length > 0) await this.releaseAll(store, dropped, report);
+        await this.fillReserved(store, fillable, config, poller, report);
       } catch (error) {
         logger.error('refill of freed slots failed', errorFields(error));
         notify('pass:error', toError(error));
