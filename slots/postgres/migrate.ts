@@ -11,6 +11,7 @@ import {
   migrate005,
   migrate006,
   migrate007,
+  migrate008,
   migrationsApplied,
   migrationsLock,
   migrationsPrepare,
@@ -35,6 +36,7 @@ export const migrations: readonly Migration[] = Object.freeze([
   { version: 5, sql: migrate005 },
   { version: 6, sql: migrate006 },
   { version: 7, sql: migrate007 },
+  { version: 8, sql: migrate008 },
 ]);
 
 /** Replaces the schema placeholder of a statement with an escaped identifier. */

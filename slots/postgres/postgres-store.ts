@@ -318,7 +318,7 @@ export class PostgresSlotStore implements SlotStore {
     return (await this.startMany([request]))[0]!;
   }
 
-  /** All the starts in one call of task_semaphore_start_v3, which acts on them in order. */
+  /** All the starts in one call of task_semaphore_start_v4, which acts on them in order. */
   async startMany(requests: readonly StartRequest[]): Promise<StartResult[]> {
     if (requests.length === 0) return []; // nothing to do is not worth a round trip
     // Refused here, before the round trip: PostgreSQL would raise on a NUL or an id too long for
@@ -358,7 +358,7 @@ export class PostgresSlotStore implements SlotStore {
     return (await this.endMany([request]))[0]!;
   }
 
-  /** All the ends in one call of task_semaphore_end_v4, which acts on them in order, and the next tasks they carry started in the same statement. */
+  /** All the ends in one call of task_semaphore_end_v5, which acts on them in order, and the next tasks they carry started in the same statement. */
   async endMany(requests: readonly EndRequest[]): Promise<EndResult[]> {
     if (requests.length === 0) return []; // nothing to do is not worth a round trip
     for (const r of requests) {

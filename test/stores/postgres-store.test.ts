@@ -801,6 +801,7 @@ test('init brings a schema at migration 1 to the latest, and the store then work
     'task_semaphore_end_v2',
     'task_semaphore_end_v3',
     'task_semaphore_end_v4',
+    'task_semaphore_end_v5',
     'task_semaphore_grant_v1',
     'task_semaphore_history_outcome_v1',
     'task_semaphore_leave_queue_v1',
@@ -811,6 +812,7 @@ test('init brings a schema at migration 1 to the latest, and the store then work
     'task_semaphore_start_v1',
     'task_semaphore_start_v2',
     'task_semaphore_start_v3',
+    'task_semaphore_start_v4',
   ]);
   t.deepEqual(await store.keepalive({ taskId: 'done-task', token: 3 }), {
     ok: false,

@@ -1,15 +1,15 @@
 -- end-many: ends running occupancies, one request after the other in the order given (a later
--- request sees what an earlier one did), in one call of task_semaphore_end_v4 (migrate-007.sql):
--- one round trip, one transaction. Each request acts as end does alone: see that function and
--- task_semaphore_end_v3 (migrate-006.sql) for what it writes; the slots it frees or keeps go to
--- the acquire queue's waiters first. In the same statement, each delivered record of a request
--- with a delivery owner is leased to that owner in the delivery log (migrate-004.sql) until now +
--- its lease, and the records the requests acknowledge leave the log. SQLSTATE 40P01 (a deadlock
--- with another batch) or 23505 on task_semaphore_slots_task_uidx (a waiter's task started
--- elsewhere while it was granted) leaves nothing applied: the caller runs the call again; TS001
--- (a task kept changing under 5 looks) leaves nothing applied either. Then, still in the same
--- statement, the next task of each request that kept its slot starts there, as start-many.sql
--- would start it on that reservation (task_semaphore_start_v3 sees what the ends wrote).
+-- request sees what an earlier one did), in one call of task_semaphore_end_v5 (migrate-008.sql):
+-- one round trip, one transaction. Each request acts as end does alone: see that function for
+-- what it writes; the slots it frees or keeps go to the acquire queue's waiters first. In the
+-- same statement, each delivered record of a request with a delivery owner is leased to that
+-- owner in the delivery log (migrate-004.sql) until now + its lease, and the records the
+-- requests acknowledge leave the log. SQLSTATE 40P01 (a deadlock with another batch) or 23505
+-- on task_semaphore_slots_task_uidx (a waiter's task started elsewhere while it was granted)
+-- leaves nothing applied: the caller runs the call again; TS001 (a task kept changing under 5
+-- looks) leaves nothing applied either. Then, still in the same statement, the next task of
+-- each request that kept its slot starts there, as start-many.sql would start it on that
+-- reservation (task_semaphore_start_v4 sees what the ends wrote).
 --
 -- Parameters, one array element per request except $11 to $13:
 --   $1 text      scheduler name
@@ -40,12 +40,12 @@
 --   ord int (the request's position, from 1); acted boolean; ended jsonb (the EndedOccupancy) and
 --   delivered boolean when acted; reserved_token bigint: the reservation's token when it acted with
 --   a reserve owner and no waiter took the slot, else null; and, when not acted, the lookup columns
---   described in keepalive.sql (the ended_* ones read by task_semaphore_end_v2, after the ends acted);
+--   described in keepalive.sql (the ended_* ones read by task_semaphore_end_v5 after the request's own look);
 --   for a next task started or refused, next_valid, next_holder, next_occupancy, next_expires_at and
 --   next_now: start-many.sql's columns for it (null when there was no next task to start).
 WITH r AS MATERIALIZED (
   SELECT *
-  FROM __SCHEMA__.task_semaphore_end_v4(
+  FROM __SCHEMA__.task_semaphore_end_v5(
     $1::text, $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::jsonb[], $8::boolean[],
     $9::text[], $10::bigint[], $11::bigint, $12::text, $13::regclass, $18::boolean
   )
@@ -77,7 +77,7 @@ started AS MATERIALIZED (
   -- Called only when there is a next task to start (the lateral call runs once per row of go).
   SELECT st.*
   FROM (SELECT 1 WHERE EXISTS (SELECT 1 FROM nexts)) AS go
-  CROSS JOIN LATERAL __SCHEMA__.task_semaphore_start_v3(
+  CROSS JOIN LATERAL __SCHEMA__.task_semaphore_start_v4(
     $1::text,
     ARRAY(SELECT slot_id FROM nexts ORDER BY n), ARRAY(SELECT token FROM nexts ORDER BY n),
     ARRAY(SELECT task_id FROM nexts ORDER BY n), ARRAY(SELECT backend FROM nexts ORDER BY n),
