@@ -12,7 +12,7 @@ export async function callWithTimeout<T>(
   /** The backend method called, e.g. `startCallback`: named in the timeout error. */
   method: string,
   context: ErrorContext & { backend: string },
-  controller?: AbortController,
+  controller?: Pick<AbortController, 'abort'>,
 ): Promise<T> {
   let result: T | Promise<T>;
   try {

@@ -4,6 +4,7 @@ import type { SlotId } from '../contracts/store.js';
 import { taskIdProblem } from '../contracts/task-id.js';
 import { callWithTimeout } from '../core/call.js';
 import { PollResultError } from '../core/errors.js';
+import { LazyAbortController } from '../core/lazy-abort.js';
 
 /** What a poll that answered reports: the scheduler emits it as `poll:end`. */
 export interface PollEnd {
@@ -137,8 +138,15 @@ export class PassPoller {
 
   private async poll(name: string, slotId: SlotId, wanted: number): Promise<string | null> {
     const backend = this.backends.get(name)!;
-    const controller = new AbortController();
-    const context: PollContext = { slotId, backend: name, signal: controller.signal };
+    // Lazy: most backends never read the signal, and making one costs more than a memory poll.
+    const controller = new LazyAbortController();
+    const context: PollContext = {
+      slotId,
+      backend: name,
+      get signal() {
+        return controller.signal;
+      },
+    };
     this.polls++;
     const began = performance.now();
     try {
