@@ -10,10 +10,20 @@
 -- of 10 ends. The start builds its occupancy in the UPDATE itself: returning it through
 -- task_semaphore_occupancy_v1(s) cost about 80 us a row there, eight times the UPDATE's own.
 --
--- What they leave out: the task_semaphore_ended tombstones, which v1 wrote and nothing has read
--- since migrate-005.sql (task_semaphore_occupancy_ends answers), as task_semaphore_occupy_v1
--- already did. begin-pass.sql still prunes what is there. The earlier versions stay, for
--- processes of an older library sharing the schema.
+-- Where they differ from the versions they replace:
+-- - No task_semaphore_ended tombstones: an end no longer writes one nor a start deletes one.
+--   Nothing reads them since migrate-005.sql (task_semaphore_occupancy_ends answers), and
+--   task_semaphore_occupy_v1 already left them alone; begin-pass.sql still prunes what is
+--   there. Processes from before migrate-005 read them: they would miss the ends made here.
+-- - A start writes the process-lease flag either way (v3 only ever set it): a flag left set by
+--   a process from before migrate-006 no longer outlives the occupancy it belonged to.
+-- - A request that cannot act reads where the task is and the end kept of the occupancy it
+--   named in one snapshot, right after its own look (v2 read the end once every request of the
+--   call had acted); a start reads a holder's expiry right after its own look likewise. Only a
+--   transaction committing in between can tell.
+-- - An end whose slot a waiter takes in the same call publishes `granted` only; with a waiter
+--   that queued while the call ran, v4 published a stale `freed` before it.
+-- The earlier versions stay, for processes of an older library sharing the schema.
 
 -- task_semaphore_start_v4: starts as task_semaphore_start_v3 does (migrate-002.sql explains the
 -- batch, the snapshots and the 23505 retry; migrate-003.sql the holder's expiry; migrate-006.sql
