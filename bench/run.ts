@@ -22,7 +22,7 @@ Benchmarks: pass, keepalive, cycles, drain, procrastinate (default: all, in that
   npm run bench -- compare --help                # task-semaphore and its peers side by side, alone
 Options: --stores=memory,redis,postgres  --slot-counts=10,100,1000,10000  --passes=20
          --warmup=3  --duration=3000 (ms per throughput measurement)  --concurrency=16
-         --tasks=20000  --slots=10  --runs=3  --target=11000
+         --tasks=20000  --slots=10  --runs=3
          --pass-budget=60 (s per slot count: fewer passes, at least 5, when they are slow)
          --autopipelining=on|off (of the benchmarks' ioredis clients; off, the default, is what
          the store uses for a client it opens from a URL)
@@ -57,7 +57,6 @@ function parseArgsOrExit() {
         tasks: { type: 'string', default: '20000' },
         slots: { type: 'string', default: '10' },
         runs: { type: 'string', default: '3' },
-        target: { type: 'string', default: '11000' },
         'pass-budget': { type: 'string', default: '60' },
         autopipelining: { type: 'string', default: 'off' },
         metrics: { type: 'boolean', default: false },
@@ -178,7 +177,6 @@ try {
         tasks: int('tasks'),
         slots: int('slots'),
         runs: int('runs'),
-        redisTarget: int('target'),
         metrics: values.metrics === true,
         history: values['no-history'] !== true,
       });

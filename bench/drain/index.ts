@@ -74,8 +74,6 @@ export interface DrainOptions {
   tasks: number;
   slots: number;
   runs: number;
-  /** tasks/s the Redis drain should reach. */
-  redisTarget: number;
   /** Attach `collectMetrics()` to each scheduler: what the metrics cost. */
   metrics?: boolean;
   /** Write the task history (the default); off (`history: false`) measures what it costs. */

@@ -2,7 +2,6 @@
 import { fmt, type Row } from '../harness/format.js';
 import type { StoreKind } from '../harness/services.js';
 import { summarize } from '../harness/stats.js';
-import { judgeRedisDrain } from './targets.js';
 
 /** One measured drain. */
 export interface DrainRun {
@@ -14,14 +13,10 @@ export interface DrainRun {
 
 /**
  * The row of one store: each run's rate, their median and spread, requests per task (`-` when
- * the store sends none), and for Redis the verdict on `redisTarget`.
+ * the store sends none). No target: a rate is judged only against peers measured in the same
+ * run (`compare`).
  */
-export function drainRow(
-  store: StoreKind,
-  sizes: { tasks: number; slots: number; redisTarget: number },
-  runs: readonly DrainRun[],
-  counted: boolean,
-): Row {
+export function drainRow(store: StoreKind, sizes: { tasks: number; slots: number }, runs: readonly DrainRun[], counted: boolean): Row {
   const rate = summarize(runs.map((r) => r.tasksPerSec));
   return {
     store,
@@ -32,6 +27,5 @@ export function drainRow(
     'spread (max−min)/median': `${fmt(((rate.max - rate.min) / rate.median) * 100, 1)}%`,
     'requests/task': counted ? fmt(summarize(runs.map((r) => r.requestsPerTask)).median, 2) : '-',
     'passes + refill rounds/run': fmt(summarize(runs.map((r) => r.passes)).median, 0),
-    target: store === 'redis' ? judgeRedisDrain(rate.median, sizes.redisTarget) : '',
   };
 }
