@@ -9,7 +9,7 @@ import { loadAverage, machineRows, shell } from '../harness/machine.js';
 import type { Measurement, WorkloadInfo } from './model.js';
 import { compareUsage, parseCompareOptions, type CompareOptions } from './options.js';
 import { peerVersions } from './peers/index.js';
-import { plan } from './plan.js';
+import { plan, selectContenders } from './plan.js';
 import { runChild, runningChild } from './run-child.js';
 import { contenderRows, detailLines, ratioRows, Results } from './table.js';
 import { judgeAll } from './targets.js';
@@ -34,10 +34,16 @@ export async function compareCommand(argv: readonly string[]): Promise<number> {
   }
 
   const peers = peerVersions();
-  const infos: WorkloadInfo[] = options.only.map((key) => {
+  let infos: WorkloadInfo[] = options.only.map((key) => {
     const info = workloads[key].describe(options, peers.versions);
     return { ...info, contenders: info.contenders.filter((c) => !c.peer || peers.versions[c.peer] !== undefined) };
   });
+  try {
+    infos = selectContenders(infos, options.contenders);
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n`);
+    return 2;
+  }
   const steps = plan(infos, options.rounds);
 
   let interrupted = false;
@@ -86,7 +92,11 @@ export async function compareCommand(argv: readonly string[]): Promise<number> {
     `\nload average (1/5/15 min) at the end: ${loadAverage()}${interrupted ? ' (INTERRUPTED: the tables hold the rounds run so far)' : ''}`,
   );
   for (const info of infos) print(workloadSection(info, results));
-  const judged = judgeAll(results, options.only, options);
+  const judged = judgeAll(
+    results,
+    infos.map((info) => info.key),
+    options,
+  );
   print('\n## Targets\n');
   print('Judged on the medians of this run (ratios: the median of the per-round ratios); not asserted anywhere.\n');
   print(table(judged.rows));

@@ -6,6 +6,8 @@ export interface CompareOptions {
   /** Each round runs every contender of every workload once; at least 3. */
   rounds: number;
   only: WorkloadKey[];
+  /** Only these contenders of the selected workloads (their keys, as the progress lines print them); undefined: all. */
+  contenders: string[] | undefined;
   /** W1–W3: our slots, the peers' concurrency. */
   concurrency: number;
   /** W1, W2: the unmeasured drain each child runs before its measured one. */
@@ -53,6 +55,9 @@ peer taken round by round, and the targets met or missed. About 20 minutes with 
   --only=W1,W4            workloads (default all): W1 drain-noop, W2 5 ms tasks, W3 enqueue→start
                           latency, W4 global limit across processes, W5 semaphore cycle,
                           W6 pass cost vs slot count, W7 fan-in
+  --contenders=ours-redis,bullmq
+                          only these contenders of those workloads (default all), by the key the
+                          progress lines print: an A/B of one contender needs no full run
   --concurrency=10        W1–W3: slots, and the peers' concurrency
   --warmup-tasks=2000     W1, W2: an unmeasured drain in each process first
   --w1-tasks=20000  --w2-tasks=4000  --w2-task-ms=5  --w3-jobs=500
@@ -106,6 +111,7 @@ export function parseCompareOptions(argv: readonly string[]): CompareOptions | '
     options: {
       ...Object.fromEntries(Object.keys(sizes).map((name) => [name, { type: 'string' as const }])),
       only: { type: 'string' },
+      contenders: { type: 'string' },
       'w6-slot-counts': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -128,9 +134,12 @@ export function parseCompareOptions(argv: readonly string[]): CompareOptions | '
   const counts = list(values['w6-slot-counts'] ?? '10,100,1000,10000').map(Number);
   if (counts.length === 0 || counts.some((n) => !Number.isSafeInteger(n) || n < 1))
     throw new Error(`--w6-slot-counts must be whole numbers of at least 1, got ${values['w6-slot-counts']}`);
+  const contenders = values.contenders === undefined ? undefined : list(values.contenders);
+  if (contenders?.length === 0) throw new Error('--contenders names no contender');
   return {
-    ...(options as Omit<CompareOptions, 'only' | 'w6SlotCounts'>),
+    ...(options as Omit<CompareOptions, 'only' | 'contenders' | 'w6SlotCounts'>),
     only: workloadKeys.filter((w) => only.includes(w)),
+    contenders,
     w6SlotCounts: counts,
   };
 }

@@ -8,6 +8,27 @@ export function rotate<T>(items: readonly T[], round: number): T[] {
   return [...items.slice(start), ...items.slice(0, start)];
 }
 
+/**
+ * The workloads with only the contenders named (all when `names` is undefined), and only the
+ * ratios between two of them; a workload left with none is dropped. Throws naming a key no
+ * selected workload has, and the keys they have.
+ */
+export function selectContenders(workloads: readonly WorkloadInfo[], names: readonly string[] | undefined): WorkloadInfo[] {
+  if (names === undefined) return [...workloads];
+  const known = new Set(workloads.flatMap((info) => info.contenders.map((c) => c.key)));
+  const unknown = names.filter((name) => !known.has(name));
+  if (unknown.length > 0) {
+    throw new Error(`--contenders: no selected workload has ${unknown.map((n) => `"${n}"`).join(', ')}; known: ${[...known].join(', ')}`);
+  }
+  return workloads
+    .map((info) => ({
+      ...info,
+      contenders: info.contenders.filter((c) => names.includes(c.key)),
+      pairs: info.pairs.filter((pair) => names.includes(pair.ours) && names.includes(pair.peer)),
+    }))
+    .filter((info) => info.contenders.length > 0);
+}
+
 export interface Step {
   round: number;
   workload: WorkloadKey;

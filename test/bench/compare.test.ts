@@ -5,7 +5,7 @@
 import test from 'ava';
 import type { Measurement, WorkloadInfo, WorkloadKey } from '../../bench/compare/model.js';
 import { parseCompareOptions, type CompareOptions } from '../../bench/compare/options.js';
-import { plan, rotate } from '../../bench/compare/plan.js';
+import { plan, rotate, selectContenders } from '../../bench/compare/plan.js';
 import { contenderRows, detailLines, ratioRows, Results, spread } from '../../bench/compare/table.js';
 import {
   judgeAll,
@@ -57,6 +57,25 @@ test('options: sizes default, at least 3 rounds, workloads by name, nothing unkn
   t.throws(() => parseCompareOptions(['--tasks=5']), { message: /Unknown option '--tasks'/ });
   t.throws(() => parseCompareOptions(['drain']), { message: 'compare takes no other benchmark names, got: drain' });
   t.is(parseCompareOptions(['--help']), 'help');
+  t.is(defaults.contenders, undefined, 'every contender by default');
+  t.deepEqual(options(['--contenders=ours-redis, bullmq']).contenders, ['ours-redis', 'bullmq']);
+  t.throws(() => parseCompareOptions(['--contenders=,']), { message: '--contenders names no contender' });
+});
+
+test('--contenders keeps only the contenders named, drops a workload left with none, and refuses an unknown one', (t) => {
+  const w2: WorkloadInfo = { ...w1, key: 'W2', contenders: [w1.contenders[1]!] };
+  t.deepEqual(selectContenders([w1, w2], undefined), [w1, w2]);
+  const picked = selectContenders([w1, w2], ['ours-redis']);
+  t.deepEqual(
+    picked.map((info) => [info.key, info.contenders.map((c) => c.key), info.pairs.length]),
+    [['W1', ['ours-redis'], 0]],
+    'no ratio without its peer',
+  );
+  t.deepEqual(selectContenders([w1], ['ours-redis', 'bullmq'])[0]!.pairs, w1.pairs);
+  t.deepEqual(plan(picked, 3).length, 3, 'one measurement a round');
+  t.throws(() => selectContenders([w1], ['ours-redis', 'graphile']), {
+    message: '--contenders: no selected workload has "graphile"; known: ours-redis, bullmq',
+  });
 });
 
 test('each round runs every contender once, starting one later than the round before', (t) => {
