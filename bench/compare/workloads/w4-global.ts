@@ -5,7 +5,10 @@
  * Schedulers of one name sharing L slots, whose backend pops job ids from one Redis list
  * (examples/lib/redis-list-backend.ts), on Redis slots and on PostgreSQL slots. Peers:
  * redis-semaphore (in each process, L loops of pop → acquire → job → release) and BullMQ with a
- * global concurrency of L (`queue.setGlobalConcurrency`), P worker processes.
+ * global concurrency of L (`queue.setGlobalConcurrency`), P worker processes. And the job alone:
+ * L loops of pop → job spread over the P processes, with no semaphore: the most efficiency the
+ * job itself allows on the machine (its timer and probe round trips), against which to read the
+ * others' and the targets.
  */
 import { RedisListBackend } from '../../../examples/lib/redis-list-backend.js';
 import { Scheduler, type TaskContext } from '../../../src/index.js';
@@ -20,7 +23,7 @@ import { version, type RunContext, type WorkloadSpec } from '../workload.js';
 import { countingLogger, probedJobs } from './fleet-common.js';
 import { chunks, deadline } from './peer-drains.js';
 
-type Contender = 'ours-redis' | 'ours-postgres' | 'redis-semaphore' | 'bullmq';
+type Contender = 'ours-redis' | 'ours-postgres' | 'redis-semaphore' | 'bullmq' | 'job-alone';
 
 /** What each W4 process is given. */
 export interface W4Role {
@@ -30,6 +33,8 @@ export interface W4Role {
   jobs: number;
   jobMs: number;
   limit: number;
+  /** How many processes the fleet has (the job alone spreads its loops over them). */
+  processes: number;
   keys: { list: string; probe: string; done: string; semaphore: string };
   keyPrefix: string;
   /** Ours on PostgreSQL slots: the schema of the slots. */
@@ -66,6 +71,12 @@ export const w4: WorkloadSpec = {
         ours: false,
         peer: 'bullmq',
       },
+      {
+        key: 'job-alone',
+        label: `the job alone: ${o.w4Limit} loops of pop → job over ${p} processes, no semaphore (the ceiling)`,
+        short: 'job alone',
+        ours: false,
+      },
     ];
     return {
       key: 'W4',
@@ -82,6 +93,7 @@ export const w4: WorkloadSpec = {
       ),
       notes: [
         `Timed from the go sent to the ${p} ready processes until the process that ended the last job says so. Each job: INCR of a probe key, a ${o.w4JobMs} ms timer, then DECR with an INCR of a done counter (one pipeline): two Redis round trips a job, the same for every contender.`,
+        `The job alone has no limit to keep but its ${o.w4Limit} loops, and no handover but the next LPOP: its efficiency is the most any contender can reach here, short of 1 by the timer's lateness and the probe's round trips.`,
         `Ours: a Scheduler of one name in each process, ${o.w4Limit} slots (Redis slots from REDIS_URL, or PostgreSQL slots from DATABASE_URL), a RedisListBackend popping job ids, start({ cron: '*/1 * * * * *' })${o.w4MaxLocalTasks > 0 ? `, maxLocalTasks ${o.w4MaxLocalTasks}` : ' (no maxLocalTasks: a process keeps the slots its own tasks free, so one may hold them all)'}; each task stops itself after its job. redis-semaphore: ${o.w4Limit} loops per process of LPOP → new Semaphore(client, key, ${o.w4Limit}).acquire() → job → release(), its defaults (a waiting acquire polls every 10 ms). BullMQ: jobs added with addBulk, queue.setGlobalConcurrency(${o.w4Limit}), a Worker of concurrency ${o.w4Limit} in each process (made with autorun: false, run() at go).`,
       ],
     };
@@ -97,6 +109,7 @@ export const w4: WorkloadSpec = {
       jobs: o.w4Jobs,
       jobMs: o.w4JobMs,
       limit: o.w4Limit,
+      processes: o.w4Processes,
       keys: { list: `${base}:jobs`, probe: `${base}:probe`, done: `${base}:done`, semaphore: base },
       keyPrefix: services.keyPrefix,
       schema: c === 'ours-postgres' ? services.newSchema('bench_w4') : '',
@@ -168,6 +181,24 @@ export async function w4Member(role: W4Role, send: Send): Promise<FleetMember> {
       report,
       close: async () => {
         await worker.close();
+        probe.close();
+      },
+    };
+  }
+  if (role.contender === 'job-alone') {
+    const client = await connectRedis();
+    let loops: Promise<void>[] = [];
+    const loop = async () => {
+      while (await client.lpop(role.keys.list)) await probe.job();
+    };
+    // The limit's loops spread over the processes, as evenly as they go.
+    const count = Math.floor(role.limit / role.processes) + (role.index < role.limit % role.processes ? 1 : 0);
+    return {
+      go: () => void (loops = Array.from({ length: count }, () => loop().catch(() => void errors++))),
+      report,
+      close: async () => {
+        await Promise.all(loops);
+        client.disconnect();
         probe.close();
       },
     };
