@@ -83,6 +83,9 @@ export class PendingEnd {
     return this.sent === undefined;
   }
 
+  /** Set once the refill round asked the slot's backend for its next task: the end may wait a turn for the answer. */
+  polling = false;
+
   /** Sends the end, carrying `next` if given; after the first call, the same end. */
   go(next?: NextStart): Promise<EndResult> {
     if (!this.sent) {
@@ -307,6 +310,7 @@ export class TaskPath {
       for (;;) {
         // A shutdown began: nothing more is claimed, and the slot goes back (released as empty).
         if (state.closing) return 'empty';
+        if (pending.handover?.unsent) pending.handover.polling = true;
         const taskId = await poller.next(backend, pending.slotId, wanted.get(backend)!);
         if (taskId === null) break;
         if (state.closing) {
@@ -647,16 +651,23 @@ export class TaskPath {
   }
 
   /**
-   * Holds an end back for its slot's poll until the end of this turn of the event loop: a poll
-   * that answers later (a database claim, say) would only delay it, so the ends still unsent then
+   * Holds an end back for its slot's poll: to the end of this turn of the event loop, and one
+   * turn more for an end whose poll is under way, since the replies that came in while this turn
+   * ran (a Redis LPOP's, say) are read in the next. A poll that answers by then rides on the end;
+   * one that answers later (a database claim) would only delay it, so the ends still unsent then
    * go alone, beside their polls, and their slots' starts follow. They go together, in one batch.
    */
   private holdBack(handover: PendingEnd): void {
     this.heldEnds.add(handover);
     this.heldEndsSweep ??= setImmediate(() => {
       this.heldEndsSweep = undefined;
-      for (const held of this.heldEnds) void held.go();
+      const polling: PendingEnd[] = [];
+      for (const held of this.heldEnds) {
+        if (held.polling && held.unsent) polling.push(held);
+        else void held.go();
+      }
       this.heldEnds.clear();
+      if (polling.length > 0) setImmediate(() => polling.forEach((held) => void held.go()));
     });
   }
 

@@ -484,6 +484,22 @@ test('a stop whose poll answers at once carries the task polled: its end starts 
   t.like(backend.started[1], { taskId: 't-2', context: { slotId: '1' } });
 });
 
+test('a stop whose poll answers in the next turn of the event loop (a reply read then) still carries the task polled', async (t) => {
+  // As a Redis LPOP answers: its reply arrives while the stop's turn runs, and is read in the next.
+  class NextTurnPoll extends ClaimingQueue {
+    override async poll() {
+      await new Promise((resolve) => setImmediate(resolve));
+      return super.poll();
+    }
+  }
+  const store = new RecordingEnds();
+  const { scheduler, backend } = await oneSlotWith(t, () => store, new NextTurnPoll(['t-1', 't-2']));
+  t.like(await scheduler.stop('t-1'), { ok: true, taskId: 't-1' });
+  while (backend.started.length < 2) await delay(5);
+  t.like(store.ends, [{ taskId: 't-1', next: { taskId: 't-2', backend: 'q' } }]);
+  t.like(backend.started[1], { taskId: 't-2', context: { slotId: '1' } });
+});
+
 test('a slow stopCallback holds back neither the next task of its slot nor the refill round', async (t) => {
   let callbackDone = false;
   class SlowStop extends ClaimingQueue {
