@@ -19,6 +19,8 @@ export interface ConnectionFlags {
   postgres?: string;
   keyPrefix?: string;
   postgresSchema?: string;
+  /** False with `--no-postgres-prepared-statements`. */
+  postgresPreparedStatements?: boolean;
 }
 
 /** Adds the connection options to a command. */
@@ -31,6 +33,12 @@ export function withConnection(command: Command): Command {
     .addOption(new Option('--key-prefix <prefix>', 'prefix of the Redis keys (default: task-semaphore)').env('TASK_SEMAPHORE_KEY_PREFIX'))
     .addOption(
       new Option('--postgres-schema <schema>', 'schema of the PostgreSQL tables (default: public)').env('TASK_SEMAPHORE_POSTGRES_SCHEMA'),
+    )
+    .addOption(
+      new Option(
+        '--no-postgres-prepared-statements',
+        'send PostgreSQL statements unprepared, as PgBouncer in transaction mode before 1.21 needs (without --config)',
+      ),
     )
     .hook('preAction', (self) => {
       // Store flags typed on the command line win over a config file named only by the environment;
@@ -66,6 +74,7 @@ export function optionsFromFlags(given: ConnectionFlags): SchedulerOptions {
     ...(flags.postgres !== undefined && { postgres: flags.postgres }),
     ...(flags.keyPrefix !== undefined && { keyPrefix: flags.keyPrefix }),
     ...(flags.postgresSchema !== undefined && { postgresSchema: flags.postgresSchema }),
+    ...(flags.postgresPreparedStatements === false && { postgresPreparedStatements: false }),
   };
 }
 

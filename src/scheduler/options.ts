@@ -11,6 +11,7 @@ import {
   duration,
   durationJson,
   falseOr,
+  flag,
   integer,
   optionalDuration,
   storableText,
@@ -40,6 +41,13 @@ export interface SchedulerOptions {
    * @defaultValue `'public'`
    */
   postgresSchema?: string;
+  /**
+   * `PostgresSlot`: send the store's statements as named prepared statements, parsed and planned
+   * once per connection. Turn off behind a pooler that does not keep them across transactions
+   * (PgBouncer in transaction mode before 1.21, or with `max_prepared_statements = 0`).
+   * @defaultValue `true`
+   */
+  postgresPreparedStatements?: boolean;
   /**
    * Prefix of every Redis key.
    * @defaultValue `'task-semaphore'`
@@ -159,6 +167,7 @@ export interface ResolvedOptions {
   redis: string | RedisClientLike | undefined;
   postgres: string | PgPoolLike | undefined;
   postgresSchema: string;
+  postgresPreparedStatements: boolean;
   keyPrefix: string;
   redisWaitReplicas: number;
   defaultSlotClass: string;
@@ -181,6 +190,7 @@ export interface ResolvedOptions {
 
 export const defaults = Object.freeze({
   postgresSchema: 'public',
+  postgresPreparedStatements: true,
   keyPrefix: 'task-semaphore',
   redisWaitReplicas: 0,
   timeout: '5m',
@@ -209,6 +219,7 @@ export const schedulerOptionShape = {
   redis: z.optional(redisOption()),
   postgres: z.optional(postgresOption()),
   postgresSchema: z._default(schemaNameOption(), defaults.postgresSchema),
+  postgresPreparedStatements: z._default(flag(), defaults.postgresPreparedStatements),
   keyPrefix: z._default(text(namePattern, nameAllowed), defaults.keyPrefix),
   redisWaitReplicas: z._default(integer(0, { allowed: 'allowed: a whole number of replicas, 0 for no wait' }), defaults.redisWaitReplicas),
   defaultSlotClass: z.optional(text(/./, 'allowed: the name of a slot class')),
@@ -308,6 +319,7 @@ export function checkOptions(options: SchedulerOptions, section?: string): { res
       redis: parsed.redis,
       postgres: parsed.postgres,
       postgresSchema: parsed.postgresSchema,
+      postgresPreparedStatements: parsed.postgresPreparedStatements,
       keyPrefix: parsed.keyPrefix,
       redisWaitReplicas: parsed.redisWaitReplicas,
       defaultSlotClass: defaultSlotClassOf(parsed),

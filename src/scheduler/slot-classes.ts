@@ -56,6 +56,7 @@ export const builtinSlotClasses: Readonly<Record<string, SlotClass>> = {
       name,
       postgres: options.postgres as PostgresSlotStoreOptions['postgres'],
       schema: options.postgresSchema,
+      preparedStatements: options.postgresPreparedStatements,
       history: options.history,
     });
   },
