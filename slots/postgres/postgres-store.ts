@@ -70,7 +70,8 @@ export interface PostgresSlotStoreOptions {
    * behind a pooler that hands each transaction a different server connection without tracking
    * prepared statements (PgBouncer in transaction mode before 1.21, or with
    * `max_prepared_statements = 0`): there a statement prepared on one server connection is
-   * missing on the next.
+   * missing on the next. The store also turns to unnamed statements by itself at the first sign
+   * of such a pooler (see {@link PostgresSlotStore.unpreparedAfter}).
    * @defaultValue true
    */
   preparedStatements?: boolean;
@@ -102,6 +103,12 @@ const optionsSchema = strictObject(
  * the task is churning. The end function (migrate-002.sql) looks again as often, on its own.
  */
 const maxAttempts = 5;
+
+/**
+ * SQLSTATEs of a prepared statement missing on the connection (26000) or already there under its
+ * name (42P05): what a pooler that does not keep prepared statements causes.
+ */
+const lostPreparedCodes = new Set(['26000', '42P05']);
 
 /** The unique index that lets only one of two concurrent starts of a task id commit. */
 const taskIndex = 'task_semaphore_slots_task_uidx';
@@ -233,8 +240,11 @@ export class PostgresSlotStore implements SlotStore {
   private readonly tokenSequence: string;
   /** Every statement with the schema bound, once. */
   private readonly sql: typeof statements;
-  /** Each statement's name as a prepared statement; null when they go unnamed (see `preparedStatements`). */
-  private readonly statementNames: Readonly<Record<Statement, string>> | null;
+  /**
+   * Each statement's name as a prepared statement; null when they go unnamed (see
+   * `preparedStatements`), and from the first sign of a pooler that loses them (see {@link unpreparedAfter}).
+   */
+  private statementNames: Readonly<Record<Statement, string>> | null;
   private closing: Promise<void> | undefined;
   /** NOTIFY channel of the events of every scheduler name in the database; payloads say whose. */
   private readonly channel: string;
@@ -623,6 +633,10 @@ export class PostgresSlotStore implements SlotStore {
         return (await this.pool.query<R>(this.statement(operation, values))).rows;
       } catch (error) {
         if ((isTaskConflict(error) || isTransient(error)) && attempt < maxAttempts) continue;
+        if (this.unpreparedAfter(error)) {
+          attempt--;
+          continue;
+        }
         if (attempt === 1 && (await this.recreatedAfter(error))) continue;
         const { code, detail } = (error ?? {}) as { code?: unknown; detail?: unknown };
         if (code === churnCode) throw churnError(String(detail));
@@ -632,6 +646,18 @@ export class PostgresSlotStore implements SlotStore {
   }
 
   /** Runs one of the store's statements; a failure reaches the caller explained (see storeFailure). */
+  /**
+   * True when `error` says a connection lacks a statement this store prepared, or has one of its
+   * name already: a pooler handing each transaction a different server connection (PgBouncer in
+   * transaction mode before 1.21). Nothing ran; from then on the statements go unnamed, and the
+   * caller sends this one again.
+   */
+  private unpreparedAfter(error: unknown): boolean {
+    if (this.statementNames === null || !lostPreparedCodes.has((error as { code?: unknown } | null)?.code as string)) return false;
+    this.statementNames = null;
+    return true;
+  }
+
   /** One call of a statement: named, so that each connection prepares it once, unless turned off. */
   private statement(operation: Statement, values: unknown[]): pg.QueryConfig {
     const name = this.statementNames?.[operation];
@@ -643,6 +669,10 @@ export class PostgresSlotStore implements SlotStore {
       try {
         return await this.pool.query<R>(this.statement(operation, values));
       } catch (error) {
+        if (this.unpreparedAfter(error)) {
+          attempt--;
+          continue;
+        }
         if (attempt === 1 && (await this.recreatedAfter(error))) continue;
         throw storeFailure('PostgreSQL', this.target, operation, error);
       }

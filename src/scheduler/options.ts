@@ -44,7 +44,8 @@ export interface SchedulerOptions {
   /**
    * `PostgresSlot`: send the store's statements as named prepared statements, parsed and planned
    * once per connection. Turn off behind a pooler that does not keep them across transactions
-   * (PgBouncer in transaction mode before 1.21, or with `max_prepared_statements = 0`).
+   * (PgBouncer in transaction mode before 1.21, or with `max_prepared_statements = 0`); the store
+   * also turns them off by itself at the first statement such a pooler loses.
    * @defaultValue `true`
    */
   postgresPreparedStatements?: boolean;
