@@ -80,9 +80,10 @@ export interface PostgresSlotStoreOptions {
 const defaults = Object.freeze({
   schema: 'public',
   outboxLimit: storeDefaults.outboxLimit,
+  preparedStatements: true,
   /** Pool settings when the store opens its own pool from a URL. */
   pool: Object.freeze({ max: 10, connectionTimeoutMillis: 5000 }),
-}) satisfies Required<Pick<PostgresSlotStoreOptions, 'schema' | 'outboxLimit'>> & { pool: pg.PoolConfig };
+}) satisfies Required<Pick<PostgresSlotStoreOptions, 'schema' | 'outboxLimit' | 'preparedStatements'>> & { pool: pg.PoolConfig };
 
 const optionsSchema = strictObject(
   {
@@ -91,7 +92,7 @@ const optionsSchema = strictObject(
     schema: z._default(schemaNameOption(), defaults.schema),
     outboxLimit: z._default(integer(0), defaults.outboxLimit),
     history: storeHistoryOption(),
-    preparedStatements: z._default(flag(), true),
+    preparedStatements: z._default(flag(), defaults.preparedStatements),
   },
   'allowed: an object with name and postgres',
 );
@@ -645,7 +646,6 @@ export class PostgresSlotStore implements SlotStore {
     }
   }
 
-  /** Runs one of the store's statements; a failure reaches the caller explained (see storeFailure). */
   /**
    * True when `error` says a connection lacks a statement this store prepared, or has one of its
    * name already: a pooler handing each transaction a different server connection (PgBouncer in
@@ -664,6 +664,7 @@ export class PostgresSlotStore implements SlotStore {
     return name === undefined ? { text: this.sql[operation], values } : { name, text: this.sql[operation], values };
   }
 
+  /** Runs one of the store's statements; a failure reaches the caller explained (see storeFailure). */
   private async query<R extends pg.QueryResultRow>(operation: Statement, values: unknown[]): Promise<pg.QueryResult<R>> {
     for (let attempt = 1; ; attempt++) {
       try {

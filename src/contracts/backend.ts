@@ -128,10 +128,9 @@ export abstract class Backend {
    * polls for the slot before the stop's end is sent: a poll that answers within that turn of
    * the event loop or the next (an in-memory queue, a Redis LPOP) rides on the end, which starts
    * the task in the slot it keeps (one round trip between two tasks instead of two); a later
-   * answer starts it once the end is back. The next
-   * task's startCallback may then run before the ended task's stopCallback completes. If that
-   * end does not act (the task had timed out, say), the polled id comes back through
-   * `rejectCallback` (`reservation_lost`).
+   * answer starts it once the end is back. The next task's startCallback may then run before the
+   * ended task's stopCallback completes. If that end does not act (the task had timed out, say),
+   * the polled id comes back through `rejectCallback` (`reservation_lost`).
    * @defaultValue false
    */
   readonly claimsTasks: boolean = false;
