@@ -9,7 +9,7 @@ import pg from 'pg';
 import { ConfigError, StoreConflictError, StoreUnavailableError } from '../../src/core/errors.js';
 import { PostgresSlotStore, type PostgresSlotStoreOptions } from '../../slots/postgres/index.js';
 import { bindSchema, migrations } from '../../slots/postgres/migrate.js';
-import { ensureSlots, migrationsPrepare, migrationsRecord } from '../../slots/postgres/sql.generated.js';
+import { acknowledge, endMany, ensureSlots, migrationsPrepare, migrationsRecord } from '../../slots/postgres/sql.generated.js';
 import type { AcquireRequest, BeginPassRequest, EndRequest, StartResult } from '../../src/contracts/store.js';
 import { endReasons, historyOutcome, normalizeHistoryQuery } from '../../src/contracts/history.js';
 import { connectPostgres, databaseUrl, freshSchema, uniqueName } from '../helpers/services.js';
@@ -1133,3 +1133,84 @@ function ok(result: { ok: boolean }): true {
   if (!result.ok) throw new Error(`expected ok: ${JSON.stringify(result)}`);
   return true;
 }
+
+/** Index entries a plan read from the tables named: each index scan's rows times its loops. */
+function indexEntriesRead(plan: Record<string, unknown>, table: string): number {
+  const own =
+    typeof plan['Index Name'] === 'string' && (plan['Index Name'] as string).startsWith(table)
+      ? (plan['Actual Rows'] as number) * (plan['Actual Loops'] as number)
+      : 0;
+  const children = (plan['Plans'] as Record<string, unknown>[] | undefined) ?? [];
+  return own + children.reduce((sum, child) => sum + indexEntriesRead(child, table), 0);
+}
+
+test('acknowledging deliveries reads only their own records, however many were deleted since the last vacuum', async (t) => {
+  const { pool, schema, name, store } = await setup(t);
+  const table = `${schema}.task_semaphore_deliveries`;
+  const churn = async (from: number) => {
+    await pool.query(
+      `INSERT INTO ${table} SELECT $1, 'gone-' || i, i, 'A', 'owner-1', 1000 + i, '{}' FROM generate_series($2::int, $2::int + 2999) AS i`,
+      [name, from],
+    );
+    await pool.query(`DELETE FROM ${table}`);
+  };
+  // What a busy log looks like to the planner: autovacuum found few live records in many pages,
+  // and records delivered since then left their index entries behind.
+  await churn(1);
+  await pool.query(`VACUUM ANALYZE ${table}`);
+  await churn(10_000);
+  await pool.query(`INSERT INTO ${table} SELECT $1, 'live-' || i, i, 'A', 'owner-1', 1000 + i, '{}' FROM generate_series(1, 10) AS i`, [
+    name,
+  ]);
+  const taskIds = Array.from({ length: 5 }, (_, i) => `live-${i + 1}`);
+  const tokens = taskIds.map((_, i) => i + 1);
+  const client = await pool.connect();
+  t.teardown(() => client.release());
+  // The plan a long-lived connection keeps for a prepared statement.
+  await client.query('SET plan_cache_mode = force_generic_plan');
+  const explain = async (sql: string, params: unknown[]) => {
+    await client.query('BEGIN');
+    try {
+      const { rows } = await client.query(`EXPLAIN (ANALYZE, FORMAT JSON) ${bindSchema(sql, schema)}`, params);
+      return (rows[0]['QUERY PLAN'] as Array<{ Plan: Record<string, unknown> }>)[0]!.Plan;
+    } finally {
+      await client.query('ROLLBACK');
+    }
+  };
+  const alone = await explain(acknowledge, [name, taskIds, tokens]);
+  t.true(indexEntriesRead(alone, 'task_semaphore_deliveries') <= 2 * taskIds.length, JSON.stringify(alone));
+  // The same deletion rides on end-many (here with no end of its own).
+  const none: unknown[] = [];
+  const withEnds = await explain(endMany, [
+    name,
+    none,
+    none,
+    none,
+    none,
+    none,
+    none,
+    none,
+    none,
+    none,
+    100,
+    'unused',
+    `${schema}.task_semaphore_token`,
+    null,
+    null,
+    taskIds,
+    tokens,
+    false,
+    none,
+    none,
+    none,
+    none,
+    none,
+  ]);
+  t.true(indexEntriesRead(withEnds, 'task_semaphore_deliveries') <= 2 * taskIds.length, JSON.stringify(withEnds));
+  // And the records go.
+  await store.acknowledge(taskIds.map((taskId, i) => ({ taskId, token: tokens[i]! })));
+  t.deepEqual(
+    (await pool.query(`SELECT task_id FROM ${table} ORDER BY token`)).rows.map((row) => row.task_id),
+    Array.from({ length: 5 }, (_, i) => `live-${i + 6}`),
+  );
+});

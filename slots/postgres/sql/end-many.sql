@@ -60,10 +60,17 @@ leased AS (
   ON CONFLICT (scheduler, task_id, token) DO NOTHING
 ),
 acknowledged AS (
-  -- Records delivered before this call: none is among those the ends above log.
+  -- Records delivered before this call: none is among those the ends above log. Found one by
+  -- one through the primary key, as acknowledge.sql explains.
   DELETE FROM __SCHEMA__.task_semaphore_deliveries AS d
   USING unnest($16::text[], $17::bigint[]) AS a(task_id, token)
-  WHERE d.scheduler = $1::text AND d.task_id = a.task_id AND d.token = a.token
+  CROSS JOIN LATERAL (
+    SELECT x.ctid AS tid
+    FROM __SCHEMA__.task_semaphore_deliveries AS x
+    WHERE x.scheduler = $1::text AND x.task_id = a.task_id AND x.token = a.token
+    LIMIT 1
+  ) AS k
+  WHERE d.ctid = k.tid
 ),
 nexts AS MATERIALIZED (
   -- The requests that kept their slot and carry a next task, numbered in request order.
