@@ -422,6 +422,7 @@ export class PostgresSlotStore implements SlotStore {
       requests.map((r) => (r.next ? toInt8(r.next.timeoutMs) : null)),
       requests.map((r) => (r.next && r.next.maxRuntimeMs !== null ? toInt8(r.next.maxRuntimeMs) : null)),
       requests.map((r) => r.next?.processLease === true),
+      this.historyRetentionMs,
     ]);
     return rows.map((row, i): EndResult => {
       const request = requests[i]!;

@@ -411,6 +411,7 @@ export class RedisSlotStore implements SlotStore {
       this.outboxLimit,
       this.channel,
       this.historyMax,
+      requests.find((r) => r.retentionMs !== undefined)?.retentionMs ?? -1,
     ]);
     return replies.map(toEndResult);
   }

@@ -305,6 +305,13 @@ export interface EndRequest extends TaskRef {
    * its ends at no cost of their own. Only stores that have `acknowledge` are sent any.
    */
   acknowledge?: readonly DeliveryRef[];
+  /**
+   * How long ends are kept, as {@link BeginPassRequest.retentionMs}. A store that prunes the ends
+   * kept a bounded number per pass also prunes, with each end call, up to twice as many due ends
+   * as the call ends: a name that ends more tasks between two passes than a pass may prune would
+   * otherwise keep ever more of them. Without it an end prunes nothing.
+   */
+  retentionMs?: number;
 }
 
 /**

@@ -559,7 +559,11 @@ export class TaskPath {
    * Ends an occupancy in its store (or the first store that knows the task), then delivers the
    * callbacks here when the store says this process can, and refills the freed slot.
    */
-  async end(request: Omit<EndRequest, 'deliverable' | 'delivery' | 'reserve'>, store?: SlotStore, refill = true): Promise<EndResult> {
+  async end(
+    request: Omit<EndRequest, 'deliverable' | 'delivery' | 'reserve' | 'retentionMs'>,
+    store?: SlotStore,
+    refill = true,
+  ): Promise<EndResult> {
     const { state, localTasks } = this.parts;
     // A task that runs here in a slot of the config: its store keeps the slot for us to refill.
     const keep = refill ? this.keepable(request) : undefined;
@@ -569,6 +573,7 @@ export class TaskPath {
     const full: EndRequest = {
       ...request,
       deliverable: state.deliverable,
+      retentionMs: this.parts.options.endedRetentionMs,
       ...(leased ? { delivery: this.delivery } : {}),
       ...(keep ? { reserve: this.reserve } : {}),
     };
@@ -583,7 +588,7 @@ export class TaskPath {
 
   /** {@link end}'s body; `held` is told of an end held back for the refill's poll. */
   private async endAndDeliver(
-    request: Omit<EndRequest, 'deliverable' | 'delivery' | 'reserve'>,
+    request: Omit<EndRequest, 'deliverable' | 'delivery' | 'reserve' | 'retentionMs'>,
     full: EndRequest,
     keep: ReturnType<TaskPath['keepable']>,
     store: SlotStore | undefined,

@@ -1181,17 +1181,12 @@ test('acknowledging deliveries reads only their own records, however many were d
   t.true(indexEntriesRead(alone, 'task_semaphore_deliveries') <= 2 * taskIds.length, JSON.stringify(alone));
   // The same deletion rides on end-many (here with no end of its own).
   const none: unknown[] = [];
+  // $1, then no ends ($2 to $10), the call's settings ($11 to $15), the acknowledgements ($16,
+  // $17), no history ($18), no next tasks ($19 to $23) and no history retention ($24).
+  const noEnds = (n: number) => Array.from({ length: n }, () => none);
   const withEnds = await explain(endMany, [
     name,
-    none,
-    none,
-    none,
-    none,
-    none,
-    none,
-    none,
-    none,
-    none,
+    ...noEnds(9),
     100,
     'unused',
     `${schema}.task_semaphore_token`,
@@ -1200,11 +1195,8 @@ test('acknowledging deliveries reads only their own records, however many were d
     taskIds,
     tokens,
     false,
-    none,
-    none,
-    none,
-    none,
-    none,
+    ...noEnds(5),
+    null,
   ]);
   t.true(indexEntriesRead(withEnds, 'task_semaphore_deliveries') <= 2 * taskIds.length, JSON.stringify(withEnds));
   // And the records go.
@@ -1213,4 +1205,24 @@ test('acknowledging deliveries reads only their own records, however many were d
     (await pool.query(`SELECT task_id FROM ${table} ORDER BY token`)).rows.map((row) => row.task_id),
     Array.from({ length: 5 }, (_, i) => `live-${i + 6}`),
   );
+});
+
+test('each end call deletes up to twice as many due history records as it ends, oldest first: they cannot outgrow the passes', async (t) => {
+  const { pool, schema, name, store } = await setup(t, ['1', '2', '3'], { history: { retentionMs: 1000 } });
+  const runAndEnd = async (taskIds: string[]) => {
+    const { reserved } = await store.beginPass(pass({ limit: 0 })); // limit 0: the pass deletes nothing
+    for (const [i, taskId] of taskIds.entries()) ok(await store.start(startOf(reserved[i]!.slotId, reserved[i]!.token, taskId)));
+    await store.release(reserved.slice(taskIds.length));
+    await store.endMany(taskIds.map((taskId) => endOf(taskId)));
+  };
+  const kept = async () =>
+    (
+      await pool.query(`SELECT task_id FROM ${schema}.task_semaphore_history WHERE scheduler = $1 ORDER BY started_at, task_id`, [name])
+    ).rows.map((row) => row.task_id);
+  for (const taskId of ['old-1', 'old-2', 'old-3', 'old-4', 'old-5']) await runAndEnd([taskId]);
+  await sleep(1100);
+  await runAndEnd(['new-1']);
+  t.deepEqual(await kept(), ['old-3', 'old-4', 'old-5', 'new-1']);
+  await runAndEnd(['new-2', 'new-3']);
+  t.deepEqual(await kept(), ['new-1', 'new-2', 'new-3']);
 });

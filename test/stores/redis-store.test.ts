@@ -350,6 +350,28 @@ test('tombstones are pruned after retentionMs, then the task is unknown', async 
   t.deepEqual(await store.keepalive({ taskId: 'gone' }), { ok: false, reason: 'unknown' });
 });
 
+test('each end call prunes up to twice as many due tombstones as it ends, oldest first: they cannot outgrow the passes', async (t) => {
+  const { store, redis, ns } = await setup(t);
+  for (const taskId of ['old-1', 'old-2', 'old-3', 'old-4', 'old-5', 'old-6', 'old-7']) {
+    await run(store, '1', taskId);
+    await store.end(endReq(taskId)); // no retentionMs: prunes nothing
+  }
+  t.is(await redis.hlen(`${ns}:ended`), 7);
+  await sleep(1100);
+  await run(store, '1', 'new-1');
+  await store.end(endReq('new-1', { retentionMs: 1000 }));
+  t.is(await redis.hlen(`${ns}:ended`), 6, 'one end: two pruned, one kept');
+  t.deepEqual(await store.keepalive({ taskId: 'old-2' }), { ok: false, reason: 'unknown' });
+  t.like(await store.keepalive({ taskId: 'old-3' }), { reason: 'ended' });
+  await runAll(store, { '1': ['new-2'], '2': ['new-3'] });
+  await store.endMany([endReq('new-2', { retentionMs: 1000 }), endReq('new-3', { retentionMs: 1000 })]);
+  t.deepEqual((await redis.hkeys(`${ns}:ended`)).sort(), ['new-1', 'new-2', 'new-3', 'old-7']);
+  // Within retention nothing goes, whatever the call ends.
+  await run(store, '1', 'new-4');
+  await store.end(endReq('new-4', { retentionMs: 60_000 }));
+  t.is(await redis.hlen(`${ns}:ended`), 5);
+});
+
 test('starting a task again keeps the end of its earlier occupancy, in the same field', async (t) => {
   const { redis, store, ns } = await setup(t);
   const first = await run(store, '1', 'again');

@@ -36,6 +36,10 @@
 --   $19 text[]   next task ids (EndRequest.next), null elements for none: started in the slot the
 --                request kept; $20 text[] their backends, $21 bigint[] timeout ms, $22 bigint[]
 --                max runtime ms (null elements: no cap), $23 boolean[] process lease
+--   $24 bigint   history retention ms, or null: up to twice as many history records as there are
+--                requests, the oldest first, that started and ended before now - $24 are deleted,
+--                as begin-pass.sql deletes a bounded batch of them: a name that ends more tasks
+--                between two passes than a pass deletes would otherwise keep ever more
 -- Returns one row per request, in request order:
 --   ord int (the request's position, from 1); acted boolean; ended jsonb (the EndedOccupancy) and
 --   delivered boolean when acted; reserved_token bigint: the reservation's token when it acted with
@@ -71,6 +75,21 @@ acknowledged AS (
     LIMIT 1
   ) AS k
   WHERE d.ctid = k.tid
+),
+pruned_history AS (
+  -- By row address: the records are found, locked and deleted by the same rows' addresses, and
+  -- nothing ever updates a history record, so no address moves in between.
+  DELETE FROM __SCHEMA__.task_semaphore_history AS h
+  WHERE $24::bigint IS NOT NULL
+    AND h.ctid = ANY (ARRAY(
+      SELECT p.ctid
+      FROM __SCHEMA__.task_semaphore_history AS p
+      WHERE p.scheduler = $1::text
+        AND p.started_at <= floor(extract(epoch FROM now()) * 1000)::bigint - $24::bigint
+        AND p.ended_at <= floor(extract(epoch FROM now()) * 1000)::bigint - $24::bigint
+      ORDER BY p.started_at
+      LIMIT 2 * cardinality($2::text[])
+      FOR UPDATE OF p SKIP LOCKED))
 ),
 nexts AS MATERIALIZED (
   -- The requests that kept their slot and carry a next task, numbered in request order.

@@ -32,6 +32,9 @@ ARGV[3] events channel: {"type":"granted","taskId":...,"token":...,"slotId":...}
         on it for each slot given to a waiter, and {"type":"freed","slotId":...} for each request
         with notify and no reserve that ends an occupancy and leaves its slot idle
 ARGV[4] history max entries (about how many the stream keeps); 0 (or absent) for no history
+ARGV[5] retention ms of the ends kept (begin-pass-13's ARGV[5]): up to twice as many tombstones
+        ended before now - retention as there are requests are pruned, so that they cannot pile
+        up faster than the passes, a bounded number each, prune them; -1 (or absent) for none
 
 Returns one reply per request, in order, each one of:
   {0, ended-occupancy JSON, delivered}         ended, slot idle or granted to a waiter;
@@ -154,4 +157,6 @@ local replies = {}
 for i, req in ipairs(requests) do
   replies[i] = end_task(req, now, outbox_limit, history_max)
 end
+local retention_ms = tonumber(ARGV[5] or '-1')
+if retention_ms >= 0 then prune_ends(now - retention_ms, 2 * #requests) end
 return replies
