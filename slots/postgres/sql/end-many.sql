@@ -76,20 +76,27 @@ acknowledged AS (
   ) AS k
   WHERE d.ctid = k.tid
 ),
+history_due AS MATERIALIZED (
+  -- Locked here, deleted below by row address: nothing ever updates a history record, so no
+  -- address moves in between.
+  SELECT ARRAY(
+    SELECT p.ctid
+    FROM __SCHEMA__.task_semaphore_history AS p
+    WHERE $24::bigint IS NOT NULL
+      AND p.scheduler = $1::text
+      AND p.started_at <= floor(extract(epoch FROM now()) * 1000)::bigint - $24::bigint
+      AND p.ended_at <= floor(extract(epoch FROM now()) * 1000)::bigint - $24::bigint
+    ORDER BY p.started_at
+    LIMIT 2 * cardinality($2::text[])
+    FOR UPDATE OF p SKIP LOCKED) AS tids
+),
 pruned_history AS (
-  -- By row address: the records are found, locked and deleted by the same rows' addresses, and
-  -- nothing ever updates a history record, so no address moves in between.
+  -- The cardinality test is decided once, before any row is read: with nothing due (the usual
+  -- case) the table is not scanned, whatever plan the statement keeps. A plan made while the
+  -- table was small reads it whole rather than by address.
   DELETE FROM __SCHEMA__.task_semaphore_history AS h
-  WHERE $24::bigint IS NOT NULL
-    AND h.ctid = ANY (ARRAY(
-      SELECT p.ctid
-      FROM __SCHEMA__.task_semaphore_history AS p
-      WHERE p.scheduler = $1::text
-        AND p.started_at <= floor(extract(epoch FROM now()) * 1000)::bigint - $24::bigint
-        AND p.ended_at <= floor(extract(epoch FROM now()) * 1000)::bigint - $24::bigint
-      ORDER BY p.started_at
-      LIMIT 2 * cardinality($2::text[])
-      FOR UPDATE OF p SKIP LOCKED))
+  WHERE cardinality((SELECT d.tids FROM history_due AS d)) > 0
+    AND h.ctid = ANY ((SELECT d.tids FROM history_due AS d)::tid[])
 ),
 nexts AS MATERIALIZED (
   -- The requests that kept their slot and carry a next task, numbered in request order.
