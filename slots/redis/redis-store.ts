@@ -411,7 +411,8 @@ export class RedisSlotStore implements SlotStore {
       this.outboxLimit,
       this.channel,
       this.historyMax,
-      requests.find((r) => r.retentionMs !== undefined)?.retentionMs ?? -1,
+      // The longest retention asked for: no end goes sooner than any request wants.
+      Math.max(-1, ...requests.map((r) => r.retentionMs ?? -1)),
     ]);
     return replies.map(toEndResult);
   }

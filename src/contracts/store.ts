@@ -306,10 +306,11 @@ export interface EndRequest extends TaskRef {
    */
   acknowledge?: readonly DeliveryRef[];
   /**
-   * How long ends are kept, as {@link BeginPassRequest.retentionMs}. A store that prunes the ends
-   * kept a bounded number per pass also prunes, with each end call, up to twice as many due ends
-   * as the call ends: a name that ends more tasks between two passes than a pass may prune would
-   * otherwise keep ever more of them. Without it an end prunes nothing.
+   * How long ends are kept, as {@link BeginPassRequest.retentionMs} (0 or more; with 0, the ends
+   * of the call itself go). A store that prunes the ends kept a bounded number per pass (Redis)
+   * also prunes, with each end call, up to twice as many due ends as the call has requests, taking
+   * the longest retention its requests give: a name that ends more tasks between two passes than
+   * a pass may prune would otherwise keep ever more of them. Without it an end prunes no ends kept.
    */
   retentionMs?: number;
 }

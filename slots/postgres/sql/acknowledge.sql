@@ -10,8 +10,9 @@
 -- go with every task. Such a scan visits each entry of a record deleted since the last vacuum and
 -- never marks one dead. In the drain benchmark the same delete in end-many.sql read 31,800
 -- index entries and 1,564 heap pages a call after 30,000 tasks, half of that statement's time.
--- A record a pass leased again meanwhile (its lease lapsed) is left to that pass, which delivers it
--- and acknowledges it in turn.
+-- A record that a pass leased again meanwhile (its lease lapsed) may be deleted or left to that
+-- pass, depending on the plan and the server's minor version; either way that pass delivers it
+-- again, as it would have before this statement took this shape.
 DELETE FROM __SCHEMA__.task_semaphore_deliveries AS d
 USING unnest($2::text[], $3::bigint[]) AS a(task_id, token)
 CROSS JOIN LATERAL (

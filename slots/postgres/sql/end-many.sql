@@ -11,7 +11,10 @@
 -- each request that kept its slot starts there, as start-many.sql would start it on that
 -- reservation (task_semaphore_start_v4 sees what the ends wrote).
 --
--- Parameters, one array element per request except $11 to $13:
+-- Then, also in the same statement, up to twice as many history records as there are requests are
+-- deleted once past their retention ($24), the oldest first.
+--
+-- Parameters, one array element per request except $11 to $13, $18 and $24:
 --   $1 text      scheduler name
 --   $2 text[]    task ids
 --   $3 bigint[]  tokens, null elements for whichever occupancy holds the task
@@ -86,14 +89,15 @@ history_due AS MATERIALIZED (
       AND p.scheduler = $1::text
       AND p.started_at <= floor(extract(epoch FROM now()) * 1000)::bigint - $24::bigint
       AND p.ended_at <= floor(extract(epoch FROM now()) * 1000)::bigint - $24::bigint
-    ORDER BY p.started_at
-    LIMIT 2 * cardinality($2::text[])
+    ORDER BY p.started_at, p.token
+    LIMIT 2 * coalesce(cardinality($2::text[]), 0)
     FOR UPDATE OF p SKIP LOCKED) AS tids
 ),
 pruned_history AS (
-  -- The cardinality test is decided once, before any row is read: with nothing due (the usual
-  -- case) the table is not scanned, whatever plan the statement keeps. A plan made while the
-  -- table was small reads it whole rather than by address.
+  -- The cardinality test is decided once, before the table is read: with nothing due (the usual
+  -- case) it is not, whatever plan the statement keeps; a plan made while the table was small
+  -- would read it whole rather than by address. history_due itself reads the index range before
+  -- the cutoff, which then holds only the entries of records deleted since the last vacuum.
   DELETE FROM __SCHEMA__.task_semaphore_history AS h
   WHERE cardinality((SELECT d.tids FROM history_due AS d)) > 0
     AND h.ctid = ANY ((SELECT d.tids FROM history_due AS d)::tid[])
