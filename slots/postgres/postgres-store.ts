@@ -415,14 +415,14 @@ export class PostgresSlotStore implements SlotStore {
       // The acknowledgements of every request together: each names a record of an earlier call.
       requests.flatMap((r) => r.acknowledge?.map((ref) => ref.taskId) ?? []),
       requests.flatMap((r) => r.acknowledge?.map((ref) => ref.token) ?? []),
-      this.historyRetentionMs !== null,
+      // With it, history is written (and pruned past it); null writes none.
+      this.historyRetentionMs,
       // The next tasks, started in the same statement in the slots their ends keep.
       requests.map((r) => (r.reserve && r.next ? r.next.taskId : null)),
       requests.map((r) => r.next?.backend ?? null),
       requests.map((r) => (r.next ? toInt8(r.next.timeoutMs) : null)),
       requests.map((r) => (r.next && r.next.maxRuntimeMs !== null ? toInt8(r.next.maxRuntimeMs) : null)),
       requests.map((r) => r.next?.processLease === true),
-      this.historyRetentionMs,
     ]);
     return rows.map((row, i): EndResult => {
       const request = requests[i]!;

@@ -1204,7 +1204,7 @@ test('acknowledging deliveries reads only their own records, however many were d
   // The same deletion rides on end-many (here with no end of its own).
   const none: unknown[] = [];
   // $1, then no ends ($2 to $10), the call's settings ($11 to $15), the acknowledgements ($16,
-  // $17), no history ($18), no next tasks ($19 to $23) and no history retention ($24).
+  // $17), no history ($18) and no next tasks ($19 to $23).
   const noEnds = (n: number) => Array.from({ length: n }, () => none);
   const withEnds = await explain(endMany, [
     name,
@@ -1216,9 +1216,8 @@ test('acknowledging deliveries reads only their own records, however many were d
     null,
     taskIds,
     tokens,
-    false,
-    ...noEnds(5),
     null,
+    ...noEnds(5),
   ]);
   t.true(indexEntriesRead(withEnds, 'task_semaphore_deliveries') <= 2 * taskIds.length, JSON.stringify(withEnds));
   t.deepEqual(wholeTableReads(withEnds, 'task_semaphore_deliveries'), [], JSON.stringify(withEnds));

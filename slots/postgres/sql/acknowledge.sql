@@ -2,23 +2,9 @@
 -- callbacks ran. Records the log does not hold are ignored.
 -- Parameters: $1 text: scheduler name; $2 text[]: task ids; $3 bigint[]: tokens, pairwise with $2.
 -- Returns: nothing.
---
--- Each record is found alone through the primary key (a LATERAL with LIMIT: the planner cannot
--- turn it into a join over the whole scheduler), then deleted by its row address. A join of the
--- task ids to the table let the planner read every row of the scheduler name, as a bitmap scan,
--- whenever its statistics showed a small table, which a delivery log always is: records come and
--- go with every task. Such a scan visits each entry of a record deleted since the last vacuum and
--- never marks one dead. In the drain benchmark the same delete in end-many.sql read 31,800
--- index entries and 1,564 heap pages a call after 30,000 tasks, half of that statement's time.
--- A record that a pass leased again meanwhile (its lease lapsed) may be deleted or left to that
--- pass, depending on the plan and the server's minor version; either way that pass delivers it
--- again, as it would have before this statement took this shape.
-DELETE FROM __SCHEMA__.task_semaphore_deliveries AS d
-USING unnest($2::text[], $3::bigint[]) AS a(task_id, token)
-CROSS JOIN LATERAL (
-  SELECT x.ctid AS tid
-  FROM __SCHEMA__.task_semaphore_deliveries AS x
-  WHERE x.scheduler = $1::text AND x.task_id = a.task_id AND x.token = a.token
-  LIMIT 1
-) AS k
-WHERE d.ctid = k.tid;
+-- How it finds them: includes/delete-acknowledged.sql.
+WITH acked AS (
+  SELECT * FROM unnest($2::text[], $3::bigint[]) AS a(task_id, token)
+)
+-- @include delete-acknowledged.sql
+;

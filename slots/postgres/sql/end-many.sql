@@ -12,9 +12,9 @@
 -- reservation (task_semaphore_start_v4 sees what the ends wrote).
 --
 -- Then, also in the same statement, up to twice as many history records as there are requests are
--- deleted once past their retention ($24), the oldest first.
+-- deleted once past their retention ($18), the oldest first.
 --
--- Parameters, one array element per request except $11 to $13, $18 and $24:
+-- Parameters, one array element per request except $11 to $13 and $18:
 --   $1 text      scheduler name
 --   $2 text[]    task ids
 --   $3 bigint[]  tokens, null elements for whichever occupancy holds the task
@@ -35,14 +35,14 @@
 --   $15 bigint[] delivery lease ms (ignored where the owner is null)
 --   $16 text[]   acknowledged task ids and $17 bigint[] their tokens, pairwise, of every request
 --                together: their records leave the delivery log, whether or not the ends act
---   $18 boolean  write the history record of each occupancy ended
+--   $18 bigint   history retention ms, or null for no history: with it, each occupancy ended
+--                leaves its history record, and up to twice as many records as there are
+--                requests that started and ended before now - $18 are deleted, as begin-pass.sql
+--                deletes a bounded batch of them: a name that ends more tasks between two passes
+--                than a pass deletes would otherwise keep ever more
 --   $19 text[]   next task ids (EndRequest.next), null elements for none: started in the slot the
 --                request kept; $20 text[] their backends, $21 bigint[] timeout ms, $22 bigint[]
 --                max runtime ms (null elements: no cap), $23 boolean[] process lease
---   $24 bigint   history retention ms, or null: up to twice as many history records as there are
---                requests, the oldest first, that started and ended before now - $24 are deleted,
---                as begin-pass.sql deletes a bounded batch of them: a name that ends more tasks
---                between two passes than a pass deletes would otherwise keep ever more
 -- Returns one row per request, in request order:
 --   ord int (the request's position, from 1); acted boolean; ended jsonb (the EndedOccupancy) and
 --   delivered boolean when acted; reserved_token bigint: the reservation's token when it acted with
@@ -54,7 +54,7 @@ WITH r AS MATERIALIZED (
   SELECT *
   FROM __SCHEMA__.task_semaphore_end_v5(
     $1::text, $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::jsonb[], $8::boolean[],
-    $9::text[], $10::bigint[], $11::bigint, $12::text, $13::regclass, $18::boolean
+    $9::text[], $10::bigint[], $11::bigint, $12::text, $13::regclass, $18::bigint IS NOT NULL
   )
 ),
 leased AS (
@@ -66,18 +66,12 @@ leased AS (
   WHERE r.acted AND r.delivered AND ($14::text[])[r.ord] IS NOT NULL
   ON CONFLICT (scheduler, task_id, token) DO NOTHING
 ),
+acked AS (
+  SELECT * FROM unnest($16::text[], $17::bigint[]) AS a(task_id, token)
+),
 acknowledged AS (
-  -- Records delivered before this call: none is among those the ends above log. Found one by
-  -- one through the primary key, as acknowledge.sql explains.
-  DELETE FROM __SCHEMA__.task_semaphore_deliveries AS d
-  USING unnest($16::text[], $17::bigint[]) AS a(task_id, token)
-  CROSS JOIN LATERAL (
-    SELECT x.ctid AS tid
-    FROM __SCHEMA__.task_semaphore_deliveries AS x
-    WHERE x.scheduler = $1::text AND x.task_id = a.task_id AND x.token = a.token
-    LIMIT 1
-  ) AS k
-  WHERE d.ctid = k.tid
+  -- Records delivered before this call: none is among those the ends above log.
+-- @include delete-acknowledged.sql
 ),
 history_due AS MATERIALIZED (
   -- Locked here, deleted below by row address: nothing ever updates a history record, so no
@@ -85,10 +79,10 @@ history_due AS MATERIALIZED (
   SELECT ARRAY(
     SELECT p.ctid
     FROM __SCHEMA__.task_semaphore_history AS p
-    WHERE $24::bigint IS NOT NULL
+    WHERE $18::bigint IS NOT NULL
       AND p.scheduler = $1::text
-      AND p.started_at <= floor(extract(epoch FROM now()) * 1000)::bigint - $24::bigint
-      AND p.ended_at <= floor(extract(epoch FROM now()) * 1000)::bigint - $24::bigint
+      AND p.started_at <= floor(extract(epoch FROM now()) * 1000)::bigint - $18::bigint
+      AND p.ended_at <= floor(extract(epoch FROM now()) * 1000)::bigint - $18::bigint
     ORDER BY p.started_at, p.token
     LIMIT 2 * coalesce(cardinality($2::text[]), 0)
     FOR UPDATE OF p SKIP LOCKED) AS tids
