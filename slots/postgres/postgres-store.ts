@@ -631,11 +631,12 @@ export class PostgresSlotStore implements SlotStore {
    */
   private async callRetrying<R extends pg.QueryResultRow>(operation: Statement, values: unknown[]): Promise<R[]> {
     for (let attempt = 1; ; attempt++) {
+      const statement = this.statement(operation, values);
       try {
-        return (await this.pool.query<R>(this.statement(operation, values))).rows;
+        return (await this.pool.query<R>(statement)).rows;
       } catch (error) {
         if ((isTaskConflict(error) || isTransient(error)) && attempt < maxAttempts) continue;
-        if (this.unpreparedAfter(error)) {
+        if (this.unpreparedAfter(error, statement)) {
           attempt--;
           continue;
         }
@@ -651,10 +652,11 @@ export class PostgresSlotStore implements SlotStore {
    * True when `error` says a connection lacks a statement this store prepared, or has one of its
    * name already: a pooler handing each transaction a different server connection (PgBouncer in
    * transaction mode before 1.21). Nothing ran; from then on the statements go unnamed, and the
-   * caller sends this one again.
+   * caller sends this one again. Every named statement already on its way may fail so, not only
+   * the first: each is sent again.
    */
-  private unpreparedAfter(error: unknown): boolean {
-    if (this.statementNames === null || !lostPreparedCodes.has((error as { code?: unknown } | null)?.code as string)) return false;
+  private unpreparedAfter(error: unknown, sent: pg.QueryConfig): boolean {
+    if (sent.name === undefined || !lostPreparedCodes.has((error as { code?: unknown } | null)?.code as string)) return false;
     this.statementNames = null;
     return true;
   }
@@ -668,10 +670,11 @@ export class PostgresSlotStore implements SlotStore {
   /** Runs one of the store's statements; a failure reaches the caller explained (see storeFailure). */
   private async query<R extends pg.QueryResultRow>(operation: Statement, values: unknown[]): Promise<pg.QueryResult<R>> {
     for (let attempt = 1; ; attempt++) {
+      const statement = this.statement(operation, values);
       try {
-        return await this.pool.query<R>(this.statement(operation, values));
+        return await this.pool.query<R>(statement);
       } catch (error) {
-        if (this.unpreparedAfter(error)) {
+        if (this.unpreparedAfter(error, statement)) {
           attempt--;
           continue;
         }

@@ -10,6 +10,7 @@ import { chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { PostgresSlotStore } from '../../slots/postgres/index.js';
 import { Backend, Scheduler, type Logger, type TaskContext } from '../../src/index.js';
 import { exited, freePort, until, type Teardown } from '../helpers/own-servers.js';
 import { connectPostgres, freshSchema, uniqueName } from '../helpers/services.js';
@@ -102,4 +103,27 @@ test('behind PgBouncer in transaction mode, with prepared statements on (the def
   await until(async () => started.length === ids.length, 'every task to start', 30_000);
   t.deepEqual([...started].sort(), [...ids].sort());
   t.deepEqual(errors, []);
+});
+
+test('behind PgBouncer in transaction mode, named statements that fail together on their first calls are each sent again', async (t) => {
+  const url = await ownPgBouncer(t);
+  const admin = await connectPostgres();
+  t.teardown(() => admin.end());
+  const schema = await freshSchema(admin);
+  const name = uniqueName('pooler');
+  const setup = new PostgresSlotStore({ name, postgres: admin, schema });
+  await setup.init(['1', '2', '3']);
+  await setup.close();
+  // A fresh store, its statements still named: its first calls go out at once, on up to ten
+  // connections that PgBouncer maps onto two server connections, so several fail with 26000
+  // or 42P05 before any of them has turned the store to unnamed statements.
+  const pool = new pg.Pool({ connectionString: url, max: 10 });
+  t.teardown(() => pool.end());
+  const store = new PostgresSlotStore({ name, postgres: pool, schema });
+  const calls = await Promise.allSettled(Array.from({ length: 40 }, (_, i) => store.keepalive({ taskId: `task-${i}` })));
+  t.deepEqual(
+    calls.filter((call) => call.status === 'rejected').map((call) => String((call as PromiseRejectedResult).reason)),
+    [],
+  );
+  t.true(calls.every((call) => call.status === 'fulfilled' && !call.value.ok && call.value.reason === 'unknown'));
 });
