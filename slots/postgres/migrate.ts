@@ -12,6 +12,7 @@ import {
   migrate006,
   migrate007,
   migrate008,
+  migrate009,
   migrationsApplied,
   migrationsLock,
   migrationsPrepare,
@@ -37,6 +38,7 @@ export const migrations: readonly Migration[] = Object.freeze([
   { version: 6, sql: migrate006 },
   { version: 7, sql: migrate007 },
   { version: 8, sql: migrate008 },
+  { version: 9, sql: migrate009 },
 ]);
 
 /** Replaces the schema placeholder of a statement with an escaped identifier. */

@@ -388,7 +388,7 @@ export class PostgresSlotStore implements SlotStore {
     return (await this.endMany([request]))[0]!;
   }
 
-  /** All the ends in one call of task_semaphore_end_v5, which acts on them in order, and the next tasks they carry started in the same statement. */
+  /** All the ends in one call of task_semaphore_end_v6, which acts on them in order, each starting the next task it carries. */
   async endMany(requests: readonly EndRequest[]): Promise<EndResult[]> {
     if (requests.length === 0) return []; // nothing to do is not worth a round trip
     for (const r of requests) {

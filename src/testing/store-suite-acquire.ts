@@ -8,7 +8,18 @@
 import type { ExecutionContext, Macro, TestFn } from 'ava';
 import { normalizeHistoryQuery } from '../contracts/history.js';
 import type { AcquireRequest, AcquireResult, Occupancy, StoreEvent } from '../contracts/store.js';
-import { backend, must, ok, peersMacro, sleep, timing, type CaseBody, type Harness, type StoreFactory } from './store-suite-kit.js';
+import {
+  backend,
+  endRequest,
+  must,
+  ok,
+  peersMacro,
+  sleep,
+  timing,
+  type CaseBody,
+  type Harness,
+  type StoreFactory,
+} from './store-suite-kit.js';
 
 /** An acquire of `taskId` by `owner` over `slotIds`, long timeout, no runtime cap. */
 function request(taskId: string, owner: string, slotIds: readonly string[], overrides: Partial<AcquireRequest> = {}): AcquireRequest {
@@ -192,6 +203,32 @@ export function registerAcquireCases<C>(test: TestFn<C>, contract: Macro<[StoreF
       queued(t, await acquire(h, 'wants-any', 'C', ['2', '1'], waitLong), 2, 'wants-any second');
       ok(await h.end('in-1'), 'end in 1');
       t.like(await h.slot('1'), { status: 'running', occupancy: { taskId: 'wants-1' } });
+    }),
+  );
+
+  test(
+    'an end that keeps a slot no waiter lists starts its next task there, or refuses a duplicate, with waiters queued',
+    contract,
+    factory,
+    acquiring(factory, async (t, h) => {
+      await h.init(['1', '2', '3']);
+      await h.run('1', 'task-a');
+      await h.run('2', 'task-b');
+      await h.run('3', 'task-c');
+      queued(t, await acquire(h, 'wants-3', 'W', ['3'], waitLong), 1, 'wants-3');
+      const keep = { owner: 'K', leaseMs: timing.long };
+      const nextOf = (taskId: string) => ({ taskId, backend, timeoutMs: timing.long, maxRuntimeMs: null });
+      const [a, b] = await h.endMany([
+        endRequest('task-a', { reserve: keep, next: nextOf('task-d') }),
+        endRequest('task-b', { reserve: keep, next: nextOf('task-c') }),
+      ]);
+      t.like(ok(a!, 'end of task-a').next, { ok: true, occupancy: { slotId: '1', taskId: 'task-d', owner: 'K' } });
+      const refused = ok(b!, 'end of task-b');
+      t.like(refused.next, { ok: false, reason: 'duplicate', slotId: '3' });
+      t.like(await h.slot('2'), { status: 'reserved', owner: 'K', token: refused.reserved?.token });
+      queued(t, await acquire(h, 'wants-3', 'W', ['3'], waitLong), 1, 'wants-3 still waits for slot 3');
+      ok(await h.end('task-c'), 'end of task-c');
+      t.like(await h.slot('3'), { status: 'running', occupancy: { taskId: 'wants-3', owner: 'W' } });
     }),
   );
 

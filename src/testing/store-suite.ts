@@ -630,6 +630,24 @@ export function storeContractSuite<C = unknown>(test: TestFn<C>, factory: StoreF
     },
   );
 
+  test('in endMany, each next task is looked at right after its own end, before the next request acts', contract, factory, async (t, h) => {
+    await h.init(['1', '2']);
+    await h.run('1', 'task-a');
+    await h.run('2', 'task-b');
+    const keep = { owner: 'K', leaseMs: timing.long };
+    const nextOf = (taskId: string) => ({ taskId, backend, timeoutMs: 9_000, maxRuntimeMs: null });
+    // task-a's next is task-b, which the second request ends only afterwards.
+    const [first, second] = await h.endMany([
+      endRequest('task-a', { reserve: keep, next: nextOf('task-b') }),
+      endRequest('task-b', { reserve: keep, next: nextOf('task-c') }),
+    ]);
+    const a = ok(first!, 'end of task-a');
+    must(a.reserved && a.next && !a.next.ok, `task-b still ran in slot 2 when task-a ended: ${JSON.stringify(a)}`);
+    t.like(a.next, { reason: 'duplicate', slotId: '2' });
+    t.like(ok(second!, 'end of task-b').next, { ok: true, occupancy: { slotId: '2', taskId: 'task-c' } });
+    t.like(await h.slot('1'), { status: 'reserved', owner: 'K', token: a.reserved.token, occupancy: null });
+  });
+
   test('an end that does not act starts no next task', contract, factory, async (t, h) => {
     await h.init(['1']);
     await h.run('1', 'task-1');

@@ -802,6 +802,7 @@ test('init brings a schema at migration 1 to the latest, and the store then work
     'task_semaphore_end_v3',
     'task_semaphore_end_v4',
     'task_semaphore_end_v5',
+    'task_semaphore_end_v6',
     'task_semaphore_grant_v1',
     'task_semaphore_history_outcome_v1',
     'task_semaphore_leave_queue_v1',
@@ -1247,4 +1248,78 @@ test('each end call deletes up to twice as many due history records as it ends, 
   t.deepEqual(await kept(), ['old-3', 'old-4', 'old-5', 'new-1']);
   await runAndEnd(['new-2', 'new-3']);
   t.deepEqual(await kept(), ['new-1', 'new-2', 'new-3']);
+});
+
+/** Every plan auto_explain reports on the pool's connections, nested statements included (JSON). */
+async function explainedPool(t: ExecutionContext): Promise<{ pool: pg.Pool; plans: Array<Record<string, unknown>> }> {
+  const settings = {
+    session_preload_libraries: 'auto_explain',
+    'auto_explain.log_min_duration': '0',
+    'auto_explain.log_nested_statements': 'on',
+    'auto_explain.log_level': 'notice',
+    'auto_explain.log_format': 'json',
+    // The plan a long-lived connection keeps, whatever values the first calls bring.
+    plan_cache_mode: 'force_generic_plan',
+  };
+  const options = Object.entries(settings)
+    .map(([key, value]) => `-c ${key}=${value}`)
+    .join(' ');
+  const pool = new pg.Pool({ connectionString: databaseUrl, options });
+  t.teardown(() => pool.end());
+  const plans: Array<Record<string, unknown>> = [];
+  pool.on('connect', (client) =>
+    client.on('notice', (notice) => {
+      const json = notice.message?.match(/plan:\n([\s\S]*)$/)?.[1];
+      if (json) plans.push((JSON.parse(json) as { Plan: Record<string, unknown> }).Plan);
+    }),
+  );
+  return { pool, plans };
+}
+
+/** The plan's scans of a table: each node's type and index, if any. */
+function scansOf(plan: Record<string, unknown>, table: string): string[] {
+  const own =
+    plan['Relation Name'] === table ? [`${plan['Node Type'] as string} ${(plan['Index Name'] as string | undefined) ?? ''}`.trim()] : [];
+  const children = (plan['Plans'] as Record<string, unknown>[] | undefined) ?? [];
+  return [...own, ...children.flatMap((child) => scansOf(child, table))];
+}
+
+test('an end that starts the next task in the slot it keeps writes the row once, where its lock found it: a long transaction’s old versions are not read', async (t) => {
+  const { pool, schema, name, store } = await setup(t, ['1']);
+  // What a report left open in the same database does: every version of the slot's row written
+  // from now on stays, and a lookup by slot id, or a new entry in the primary key, reads them all.
+  const report = await pool.connect();
+  t.teardown(() => report.release());
+  await report.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
+  t.teardown(() => report.query('ROLLBACK'));
+  await report.query('SELECT 1');
+
+  const { pool: explained, plans } = await explainedPool(t);
+  const watched = new PostgresSlotStore({ name, postgres: explained, schema });
+  t.teardown(() => watched.close());
+  const { reserved } = await store.beginPass(pass({ slotIds: ['1'] }));
+  ok(await store.start(startOf('1', reserved[0]!.token, 'task-0')));
+  const endAndNext = async (i: number) => {
+    const [result] = await watched.endMany([
+      endOf(`task-${i}`, {
+        reserve: { owner: 'owner-1', leaseMs: 30_000 },
+        next: { taskId: `task-${i + 1}`, backend: 'A', timeoutMs: 30_000, maxRuntimeMs: null },
+      }),
+    ]);
+    if (!result?.ok || !result.next?.ok) throw new Error(`task-${i + 1} did not start: ${JSON.stringify(result)}`);
+  };
+  // Enough calls for the statements inside the function to keep their generic plans.
+  for (let i = 0; i < 200; i++) await endAndNext(i);
+  plans.length = 0;
+  await endAndNext(200);
+  t.like(await store.keepalive({ taskId: 'task-201' }), { ok: true, occupancy: { slotId: '1' } });
+
+  const scans = plans.flatMap((plan) => scansOf(plan, 'task_semaphore_slots'));
+  t.is(scans.filter((scan) => scan === 'ModifyTable').length, 1, `one write of the slot per task: ${scans.join('; ')}`);
+  t.true(scans.includes('Tid Scan'), scans.join('; '));
+  t.deepEqual(
+    scans.filter((scan) => scan.includes('pkey')),
+    [],
+    'no statement of an end with a next looks a slot up by its id',
+  );
 });

@@ -1,5 +1,5 @@
 -- end-many: ends running occupancies, one request after the other in the order given (a later
--- request sees what an earlier one did), in one call of task_semaphore_end_v5 (migrate-008.sql):
+-- request sees what an earlier one did), in one call of task_semaphore_end_v6 (migrate-009.sql):
 -- one round trip, one transaction. Each request acts as end does alone: see that function for
 -- what it writes; the slots it frees or keeps go to the acquire queue's waiters first. In the
 -- same statement, each delivered record of a request with a delivery owner is leased to that
@@ -7,9 +7,9 @@
 -- requests acknowledge leave the log. SQLSTATE 40P01 (a deadlock with another batch) or 23505
 -- on task_semaphore_slots_task_uidx (a waiter's task started elsewhere while it was granted)
 -- leaves nothing applied: the caller runs the call again; TS001 (a task kept changing under 5
--- looks) leaves nothing applied either. Then, still in the same statement, the next task of
--- each request that kept its slot starts there, as start-many.sql would start it on that
--- reservation (task_semaphore_start_v4 sees what the ends wrote).
+-- looks) leaves nothing applied either. The same call starts the next task of each request that
+-- keeps its slot there, as start-many.sql would start it on that reservation: mostly in the end's
+-- own write, else once every end is done (task_semaphore_end_v6 says when).
 --
 -- Then, also in the same statement, up to twice as many history records as there are requests are
 -- deleted once past their retention ($18), the oldest first.
@@ -47,14 +47,15 @@
 --   ord int (the request's position, from 1); acted boolean; ended jsonb (the EndedOccupancy) and
 --   delivered boolean when acted; reserved_token bigint: the reservation's token when it acted with
 --   a reserve owner and no waiter took the slot, else null; and, when not acted, the lookup columns
---   described in keepalive.sql (the ended_* ones read by task_semaphore_end_v5 after the request's own look);
+--   described in keepalive.sql (the ended_* ones read by task_semaphore_end_v6 after the request's own look);
 --   for a next task started or refused, next_valid, next_holder, next_occupancy, next_expires_at and
 --   next_now: start-many.sql's columns for it (null when there was no next task to start).
 WITH r AS MATERIALIZED (
   SELECT *
-  FROM __SCHEMA__.task_semaphore_end_v5(
+  FROM __SCHEMA__.task_semaphore_end_v6(
     $1::text, $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::jsonb[], $8::boolean[],
-    $9::text[], $10::bigint[], $11::bigint, $12::text, $13::regclass, $18::bigint IS NOT NULL
+    $9::text[], $10::bigint[], $11::bigint, $12::text, $13::regclass, $18::bigint IS NOT NULL,
+    $19::text[], $20::text[], $21::bigint[], $22::bigint[], $23::boolean[]
   )
 ),
 leased AS (
@@ -95,32 +96,9 @@ pruned_history AS (
   DELETE FROM __SCHEMA__.task_semaphore_history AS h
   WHERE cardinality((SELECT d.tids FROM history_due AS d)) > 0
     AND h.ctid = ANY ((SELECT d.tids FROM history_due AS d)::tid[])
-),
-nexts AS MATERIALIZED (
-  -- The requests that kept their slot and carry a next task, numbered in request order.
-  SELECT r.ord, row_number() OVER (ORDER BY r.ord)::integer AS n, r.ended ->> 'slotId' AS slot_id, r.reserved_token AS token,
-         ($19::text[])[r.ord] AS task_id, ($20::text[])[r.ord] AS backend, ($21::bigint[])[r.ord] AS timeout_ms,
-         ($22::bigint[])[r.ord] AS max_runtime_ms, ($23::boolean[])[r.ord] AS process_lease
-  FROM r
-  WHERE r.acted AND r.reserved_token IS NOT NULL AND ($19::text[])[r.ord] IS NOT NULL
-),
-started AS MATERIALIZED (
-  -- Called only when there is a next task to start (the lateral call runs once per row of go).
-  SELECT st.*
-  FROM (SELECT 1 WHERE EXISTS (SELECT 1 FROM nexts)) AS go
-  CROSS JOIN LATERAL __SCHEMA__.task_semaphore_start_v4(
-    $1::text,
-    ARRAY(SELECT slot_id FROM nexts ORDER BY n), ARRAY(SELECT token FROM nexts ORDER BY n),
-    ARRAY(SELECT task_id FROM nexts ORDER BY n), ARRAY(SELECT backend FROM nexts ORDER BY n),
-    ARRAY(SELECT timeout_ms FROM nexts ORDER BY n), ARRAY(SELECT max_runtime_ms FROM nexts ORDER BY n),
-    ARRAY(SELECT process_lease FROM nexts ORDER BY n)
-  ) AS st
 )
 SELECT r.ord, r.acted, r.ended, r.delivered, r.reserved_token,
        r.cur_slot_id, r.cur_token, r.cur_expiry, r.ended_slot_id, r.ended_token, r.ended_reason,
-       started.reservation_valid AS next_valid, started.holder AS next_holder, started.occupancy AS next_occupancy,
-       started.holder_expires_at AS next_expires_at, started.now_ms AS next_now
+       r.next_valid, r.next_holder, r.next_occupancy, r.next_expires_at, r.next_now
 FROM r
-LEFT JOIN nexts ON nexts.ord = r.ord
-LEFT JOIN started ON started.ord = nexts.n
 ORDER BY r.ord;
