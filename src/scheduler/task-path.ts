@@ -86,6 +86,9 @@ export class PendingEnd {
   /** Set once the refill round asked the slot's backend for its next task: the end may wait a turn for the answer. */
   polling = false;
 
+  /** Set while the slot waits for a refill round behind the one under way: that round sends the end (see {@link TaskPath.holdBack}). */
+  awaitingRound = false;
+
   /** Sends the end, carrying `next` if given; after the first call, the same end. */
   go(next?: NextStart): Promise<EndResult> {
     if (!this.sent) {
@@ -617,6 +620,7 @@ export class TaskPath {
         );
         // The ending task's place is the kept slot's before the end lands, at maxLocalTasks too.
         const { taskId, token } = keep.local;
+        handover.awaitingRound = true;
         void this.keepSlot({ store: keep.store, slotId: keep.slot.slotId, reservation, ending: { taskId, token }, handover });
         this.holdBack(handover);
         result = await handover.result;
@@ -668,6 +672,9 @@ export class TaskPath {
       this.heldEndsSweep = undefined;
       const polling: PendingEnd[] = [];
       for (const held of this.heldEnds) {
+        // Its round, once it begins, holds it back again for its poll: sent alone now, the end
+        // would only wait behind the round under way, and the start follow as a call of its own.
+        if (held.awaitingRound && held.unsent) continue;
         if (held.polling && held.unsent) polling.push(held);
         else void held.go();
       }
@@ -733,6 +740,11 @@ export class TaskPath {
     const { state, logger, notify } = this.parts;
     const config = state.slots;
     const passesBefore = this.passesBegun;
+    for (const k of kept) {
+      if (!k.handover?.awaitingRound) continue;
+      k.handover.awaitingRound = false;
+      this.holdBack(k.handover);
+    }
     const report = await this.round('refill:end', async (poller, report) => {
       try {
         const fillable = state.closing

@@ -500,6 +500,60 @@ test('a stop whose poll answers in the next turn of the event loop (a reply read
   t.like(backend.started[1], { taskId: 't-2', context: { slotId: '1' } });
 });
 
+test('a stop while another slot’s refill round is under way waits for its own round, and its end carries the task polled', async (t) => {
+  let gate: Promise<void> | undefined;
+  // Holds the end of a-1 (and so its refill round) until the gate opens.
+  class GatedEnds extends RecordingEnds {
+    override async end(request: EndRequest) {
+      if (request.taskId === 'a-1' && gate) {
+        this.ends.push(request);
+        await gate;
+        return MemorySlotStore.prototype.end.call(this, request);
+      }
+      return super.end(request);
+    }
+  }
+  const store = new GatedEnds();
+  const backend = new ClaimingQueue(['a-1', 'b-1', 'a-2', 'b-2']);
+  const scheduler = new Scheduler({ name: schedulerName(), defaultSlotClass: 'Custom' });
+  t.teardown(() => scheduler.close());
+  scheduler.registerSlotClass('Custom', () => store).registerBackend('q', backend);
+  await scheduler.load([
+    { slotId: 1, backends: ['q'] },
+    { slotId: 2, backends: ['q'] },
+  ]);
+  await scheduler.schedule();
+  t.deepEqual(
+    backend.started.map((s) => [s.taskId, s.context.slotId]),
+    [
+      ['a-1', '1'],
+      ['b-1', '2'],
+    ],
+  );
+  let open: () => void = () => {};
+  gate = new Promise((resolve) => (open = resolve));
+  // A failed assertion ends the test: the held end must not keep the scheduler's close waiting.
+  t.teardown(() => open());
+  const stoppingA = scheduler.stop('a-1');
+  while (store.ends.length < 1) await delay(5);
+  t.like(store.ends, [{ taskId: 'a-1', next: { taskId: 'a-2' } }], "a-1's round is under way, its end held at the store");
+  const stoppingB = scheduler.stop('b-1');
+  await delay(30);
+  t.is(store.ends.length, 1, 'the end of b-1 waits for its own round rather than go alone');
+  open();
+  t.like(await stoppingA, { ok: true });
+  t.like(await stoppingB, { ok: true });
+  while (backend.started.length < 4) await delay(5);
+  t.like(store.ends[1], { taskId: 'b-1', next: { taskId: 'b-2', backend: 'q' } }, 'one call ended b-1 and started b-2');
+  t.deepEqual(
+    backend.started.slice(2).map((s) => [s.taskId, s.context.slotId]),
+    [
+      ['a-2', '1'],
+      ['b-2', '2'],
+    ],
+  );
+});
+
 test('a slow stopCallback holds back neither the next task of its slot nor the refill round', async (t) => {
   let callbackDone = false;
   class SlowStop extends ClaimingQueue {
