@@ -34,6 +34,11 @@ export class BatchQueue<T, R> {
     });
   }
 
+  /** While every lane is busy, a promise that settles once one of them is done; otherwise undefined. */
+  full(): Promise<void> | undefined {
+    return this.running.size >= this.lanes ? Promise.race(this.running) : undefined;
+  }
+
   /** Resolves once nothing is queued or running. */
   async drained(): Promise<void> {
     while (this.running.size > 0 || this.flushQueued) {

@@ -37,6 +37,11 @@ export class StoreBatches {
     return batch.push(request);
   }
 
+  /** While every lane of the store's ends is taken, a promise that settles once one is free; otherwise undefined. */
+  endsBusy(store: SlotStore): Promise<void> | undefined {
+    return this.ends.get(store)?.full();
+  }
+
   /** Acknowledges a delivered end to a store that keeps a delivery log (on its next ends, or soon alone). */
   acknowledge(store: SlotStore, ref: DeliveryRef): void {
     this.acks.push(store, ref);

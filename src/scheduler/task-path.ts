@@ -86,8 +86,8 @@ export class PendingEnd {
   /** Set once the refill round asked the slot's backend for its next task: the end may wait a turn for the answer. */
   polling = false;
 
-  /** Set while the slot waits for a refill round behind the one under way: that round sends the end (see {@link TaskPath.holdBack}). */
-  awaitingRound = false;
+  /** The store whose refill queue the slot waits in, behind the round under way (see {@link TaskPath.holdBack}). */
+  awaitingRound: SlotStore | undefined;
 
   /** Sends the end, carrying `next` if given; after the first call, the same end. */
   go(next?: NextStart): Promise<EndResult> {
@@ -620,7 +620,7 @@ export class TaskPath {
         );
         // The ending task's place is the kept slot's before the end lands, at maxLocalTasks too.
         const { taskId, token } = keep.local;
-        handover.awaitingRound = true;
+        handover.awaitingRound = keep.store;
         void this.keepSlot({ store: keep.store, slotId: keep.slot.slotId, reservation, ending: { taskId, token }, handover });
         this.holdBack(handover);
         result = await handover.result;
@@ -672,9 +672,16 @@ export class TaskPath {
       this.heldEndsSweep = undefined;
       const polling: PendingEnd[] = [];
       for (const held of this.heldEnds) {
-        // Its round, once it begins, holds it back again for its poll: sent alone now, the end
-        // would only wait behind the round under way, and the start follow as a call of its own.
-        if (held.awaitingRound && held.unsent) continue;
+        // Its slot's round waits behind the one under way. While the store's ends are all on
+        // their way (that round's, say), an end sent alone would only wait behind them, and its
+        // start follow as a call of its own: it waits for its round, which holds it back again
+        // for its poll. No longer than that, since the round under way may wait for it (a task
+        // that stops itself in its startCallback): once a lane is free, a turn later, it goes.
+        const busy = held.awaitingRound && held.unsent ? this.parts.batches.endsBusy(held.awaitingRound) : undefined;
+        if (busy) {
+          void busy.then(() => setImmediate(() => held.awaitingRound && void held.go()));
+          continue;
+        }
         if (held.polling && held.unsent) polling.push(held);
         else void held.go();
       }
@@ -742,7 +749,7 @@ export class TaskPath {
     const passesBefore = this.passesBegun;
     for (const k of kept) {
       if (!k.handover?.awaitingRound) continue;
-      k.handover.awaitingRound = false;
+      k.handover.awaitingRound = undefined;
       this.holdBack(k.handover);
     }
     const report = await this.round('refill:end', async (poller, report) => {

@@ -7,7 +7,7 @@ import { Backend, type BackendContext, type StopOutcome, type TaskContext } from
 import { ConfigError, SchedulerStateError, isTaskSemaphoreError } from '../../src/core/errors.js';
 import { Scheduler } from '../../src/scheduler/scheduler.js';
 import { MemorySlotStore } from '../../slots/memory/memory-store.js';
-import type { BeginPassRequest, EndRequest } from '../../src/contracts/store.js';
+import type { BeginPassRequest, EndRequest, EndResult } from '../../src/contracts/store.js';
 
 /** Hands out the ids it was given, one per poll, and records its callbacks. */
 class Queue extends Backend {
@@ -20,7 +20,7 @@ class Queue extends Backend {
   poll(): string | null | Promise<string | null> {
     return this.ids.shift() ?? null;
   }
-  startCallback(taskId: string, context: TaskContext): void {
+  startCallback(taskId: string, context: TaskContext): void | Promise<void> {
     this.started.push({ taskId, context });
   }
   override stopCallback(taskId: string, outcome: StopOutcome): void | Promise<void> {
@@ -502,8 +502,14 @@ test('a stop whose poll answers in the next turn of the event loop (a reply read
 
 test('a stop while another slot’s refill round is under way waits for its own round, and its end carries the task polled', async (t) => {
   let gate: Promise<void> | undefined;
-  // Holds the end of a-1 (and so its refill round) until the gate opens.
+  // Holds the end of a-1 (and so its refill round) until the gate opens. Its ends go in batches,
+  // as on Redis and PostgreSQL: an end sent alone would wait behind a-1's batch.
   class GatedEnds extends RecordingEnds {
+    async endMany(requests: readonly EndRequest[]) {
+      const results: EndResult[] = [];
+      for (const request of requests) results.push(await this.end(request));
+      return results;
+    }
     override async end(request: EndRequest) {
       if (request.taskId === 'a-1' && gate) {
         this.ends.push(request);
@@ -552,6 +558,31 @@ test('a stop while another slot’s refill round is under way waits for its own 
       ['b-2', '2'],
     ],
   );
+});
+
+test('a task that stops itself inside its startCallback, started by a refill round, is not held for that round', async (t) => {
+  // The round that started t-2 waits for t-2's startCallback, which waits for t-2's stop: the
+  // stop's end must not wait for a round behind that one.
+  class StopsAtStart extends ClaimingQueue {
+    override async startCallback(taskId: string, context: TaskContext) {
+      await super.startCallback(taskId, context);
+      if (taskId === 't-2') await context.stop();
+    }
+  }
+  const scheduler = new Scheduler({ name: schedulerName(), defaultSlotClass: 'Custom', callbackTimeout: 20_000 });
+  t.teardown(() => scheduler.close());
+  const backend = new StopsAtStart(['t-1', 't-2', 't-3']);
+  scheduler.registerSlotClass('Custom', () => new MemorySlotStore()).registerBackend('q', backend);
+  await scheduler.load([{ slotId: 1, backends: ['q'] }]);
+  await scheduler.schedule();
+  const began = Date.now();
+  await scheduler.stop('t-1');
+  while (backend.started.length < 3 && Date.now() - began < 5_000) await delay(5);
+  t.deepEqual(
+    backend.started.map((s) => s.taskId),
+    ['t-1', 't-2', 't-3'],
+  );
+  t.true(Date.now() - began < 1_000, `t-3 started ${Date.now() - began} ms after the stop of t-1`);
 });
 
 test('a slow stopCallback holds back neither the next task of its slot nor the refill round', async (t) => {

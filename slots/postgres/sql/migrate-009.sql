@@ -34,6 +34,10 @@
 --      slot holds it, it is refused as a duplicate and the slot stays reserved; when a waiter is
 --      queued for the name, it is left to phase 3, since the waiters come first (phase 2);
 --      otherwise it starts. A waiter that queues after that look found the slot busy, as it stays.
+--      A fused start takes its task id's entry in the task index before the later requests lock
+--      their slots (end_v5 and start_v4 took it last): two calls that carry one next task in
+--      crossing orders can deadlock, and PostgreSQL fails one with 40P01, which the caller runs
+--      again, as for any deadlock between batches.
 --   2. as end_v5's second phase, once every end holds its slot's lock: the history records of the
 --      call; each freed or kept slot, but those running a fused start, offered to the waiters
 --      (a slot a waiter takes starts nothing, and refuses nothing); the `freed` events;
