@@ -1135,22 +1135,26 @@ function ok(result: { ok: boolean }): true {
   return true;
 }
 
+type PlanNode = Record<string, unknown>;
+
+/** A plan's nodes, the plan itself first, then each subplan's in order (EXPLAIN's JSON "Plans"). */
+function planNodes(plan: PlanNode): PlanNode[] {
+  return [plan, ...((plan['Plans'] as PlanNode[] | undefined) ?? []).flatMap(planNodes)];
+}
+
 /** Index entries a plan read from the tables named: each index scan's rows times its loops. */
-function indexEntriesRead(plan: Record<string, unknown>, table: string): number {
-  const own =
-    typeof plan['Index Name'] === 'string' && (plan['Index Name'] as string).startsWith(table)
-      ? (plan['Actual Rows'] as number) * (plan['Actual Loops'] as number)
-      : 0;
-  const children = (plan['Plans'] as Record<string, unknown>[] | undefined) ?? [];
-  return own + children.reduce((sum, child) => sum + indexEntriesRead(child, table), 0);
+function indexEntriesRead(plan: PlanNode, table: string): number {
+  return planNodes(plan)
+    .filter((node) => typeof node['Index Name'] === 'string' && (node['Index Name'] as string).startsWith(table))
+    .reduce((sum, node) => sum + (node['Actual Rows'] as number) * (node['Actual Loops'] as number), 0);
 }
 
 /** The plan's scans that read a table whole, or a whole index range of it through a bitmap: their node types. */
-function wholeTableReads(plan: Record<string, unknown>, table: string): string[] {
-  const type = plan['Node Type'] as string;
-  const own = plan['Relation Name'] === table && (type === 'Seq Scan' || type === 'Bitmap Heap Scan') ? [type] : [];
-  const children = (plan['Plans'] as Record<string, unknown>[] | undefined) ?? [];
-  return [...own, ...children.flatMap((child) => wholeTableReads(child, table))];
+function wholeTableReads(plan: PlanNode, table: string): string[] {
+  return planNodes(plan)
+    .filter((node) => node['Relation Name'] === table)
+    .map((node) => node['Node Type'] as string)
+    .filter((type) => type === 'Seq Scan' || type === 'Bitmap Heap Scan');
 }
 
 test('acknowledging deliveries reads only their own records, however many were deleted since the last vacuum', async (t) => {
@@ -1256,7 +1260,7 @@ test('each end call deletes up to twice as many due history records as it ends, 
 });
 
 /** Every plan auto_explain reports on the pool's connections, nested statements included (JSON). */
-async function explainedPool(t: ExecutionContext): Promise<{ pool: pg.Pool; plans: Array<Record<string, unknown>> }> {
+async function explainedPool(t: ExecutionContext): Promise<{ pool: pg.Pool; plans: PlanNode[] }> {
   const settings = {
     session_preload_libraries: 'auto_explain',
     'auto_explain.log_min_duration': '0',
@@ -1271,22 +1275,21 @@ async function explainedPool(t: ExecutionContext): Promise<{ pool: pg.Pool; plan
     .join(' ');
   const pool = new pg.Pool({ connectionString: databaseUrl, options });
   t.teardown(() => pool.end());
-  const plans: Array<Record<string, unknown>> = [];
+  const plans: PlanNode[] = [];
   pool.on('connect', (client) =>
     client.on('notice', (notice) => {
       const json = notice.message?.match(/plan:\n([\s\S]*)$/)?.[1];
-      if (json) plans.push((JSON.parse(json) as { Plan: Record<string, unknown> }).Plan);
+      if (json) plans.push((JSON.parse(json) as { Plan: PlanNode }).Plan);
     }),
   );
   return { pool, plans };
 }
 
 /** The plan's scans of a table: each node's type and index, if any. */
-function scansOf(plan: Record<string, unknown>, table: string): string[] {
-  const own =
-    plan['Relation Name'] === table ? [`${plan['Node Type'] as string} ${(plan['Index Name'] as string | undefined) ?? ''}`.trim()] : [];
-  const children = (plan['Plans'] as Record<string, unknown>[] | undefined) ?? [];
-  return [...own, ...children.flatMap((child) => scansOf(child, table))];
+function scansOf(plan: PlanNode, table: string): string[] {
+  return planNodes(plan)
+    .filter((node) => node['Relation Name'] === table)
+    .map((node) => `${node['Node Type'] as string} ${(node['Index Name'] as string | undefined) ?? ''}`.trim());
 }
 
 test('an end that starts the next task in the slot it keeps writes the row once, where its lock found it: a long transaction’s old versions are not read', async (t) => {
