@@ -42,6 +42,8 @@ export interface CompareOptions {
   w7Pool: number;
   /** A child still running after this many seconds is stopped and its measurement failed. */
   childTimeout: number;
+  /** Where each measuring process writes a V8 CPU profile (node --cpu-prof); undefined: none. */
+  cpuProfDir: string | undefined;
 }
 
 export const compareUsage = `Usage: node dist/bench/run.js compare [options]     (or: npm run bench -- compare ...)
@@ -70,6 +72,8 @@ peer taken round by round, and the targets met or missed. About 20 minutes with 
   --w7-processes=16  --w7-slots=64  --w7-task-ms=20  --w7-duration=10000  --w7-warmup=2000
   --w7-pool=2             connections of each W7 process's PostgreSQL pool
   --child-timeout=600     seconds before a measurement is stopped and counted failed
+  --cpu-prof=/tmp/prof    each measuring process writes a V8 CPU profile (.cpuprofile) into
+                          this directory (node --cpu-prof); profiling slows the contenders
 Services: REDIS_URL, DATABASE_URL as for the other benchmarks. Keys and schemas are unique per
 measurement and removed after it.
 `;
@@ -113,6 +117,7 @@ export function parseCompareOptions(argv: readonly string[]): CompareOptions | '
       only: { type: 'string' },
       contenders: { type: 'string' },
       'w6-slot-counts': { type: 'string' },
+      'cpu-prof': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -136,11 +141,14 @@ export function parseCompareOptions(argv: readonly string[]): CompareOptions | '
     throw new Error(`--w6-slot-counts must be whole numbers of at least 1, got ${values['w6-slot-counts']}`);
   const contenders = values.contenders === undefined ? undefined : list(values.contenders);
   if (contenders?.length === 0) throw new Error('--contenders names no contender');
+  const cpuProfDir = values['cpu-prof'];
+  if (cpuProfDir === '') throw new Error('--cpu-prof needs a directory, e.g. --cpu-prof=/tmp/prof');
   return {
-    ...(options as Omit<CompareOptions, 'only' | 'contenders' | 'w6SlotCounts'>),
+    ...(options as Omit<CompareOptions, 'only' | 'contenders' | 'w6SlotCounts' | 'cpuProfDir'>),
     only: workloadKeys.filter((w) => only.includes(w)),
     contenders,
     w6SlotCounts: counts,
+    cpuProfDir,
   };
 }
 

@@ -24,7 +24,8 @@ export async function runChild(step: Step, options: CompareOptions): Promise<Mea
   const spec: RunSpec = { workload: step.workload, contender: step.contender, runId, options };
   const loadBefore = loadavg()[0]!;
   const began = performance.now();
-  const child = fork(childPath, [], { stdio: ['ignore', 2, 2, 'ipc'], execArgv: [] });
+  const execArgv = options.cpuProfDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfDir}`];
+  const child = fork(childPath, [], { stdio: ['ignore', 2, 2, 'ipc'], execArgv });
   current = child;
   let reply: ChildReply | undefined;
   child.on('message', (message: ChildReply) => (reply ??= message));

@@ -60,6 +60,9 @@ test('options: sizes default, at least 3 rounds, workloads by name, nothing unkn
   t.is(defaults.contenders, undefined, 'every contender by default');
   t.deepEqual(options(['--contenders=ours-redis, bullmq']).contenders, ['ours-redis', 'bullmq']);
   t.throws(() => parseCompareOptions(['--contenders=,']), { message: '--contenders names no contender' });
+  t.is(defaults.cpuProfDir, undefined, 'no profile by default');
+  t.is(options(['--cpu-prof=/tmp/prof']).cpuProfDir, '/tmp/prof');
+  t.throws(() => parseCompareOptions(['--cpu-prof=']), { message: /--cpu-prof needs a directory/ });
 });
 
 test('--contenders keeps only the contenders named, drops a workload left with none, and refuses an unknown one', (t) => {
