@@ -1,13 +1,14 @@
 /**
  * W2 timed tasks: N tasks that each await a D ms timer, at concurrency C; efficiency = tasks/s ÷
  * (C / D). Ours on Redis and on PostgreSQL slots (in-memory backend); BullMQ; graphile-worker
- * (defaults); pg-boss (notified, and polling).
+ * (defaults); pg-boss (notified, and polling). And the job alone: C loops awaiting the same timer,
+ * no queue and no slots, the most any contender can reach.
  */
 import { fmt } from '../../harness/format.js';
 import { sleep } from '../../harness/timing.js';
 import { graphileDrain } from '../../procrastinate/contenders/graphile.js';
 import { loadGraphileWorker } from '../../procrastinate/graphile-worker.js';
-import type { Measured } from '../model.js';
+import type { ContenderInfo, Measured } from '../model.js';
 import { required } from '../peers/index.js';
 import type { RunContext, WorkloadSpec } from '../workload.js';
 import { drainContenders } from './drain-contenders.js';
@@ -20,7 +21,15 @@ const ideal = (concurrency: number, taskMs: number) => (concurrency * 1000) / ta
 export const w2: WorkloadSpec = {
   describe(o, peers) {
     const c = o.concurrency;
-    const contenders = drainContenders(o, peers, ['ours-redis', 'ours-postgres', 'bullmq', 'graphile', 'pg-boss-notify', 'pg-boss']);
+    const contenders: ContenderInfo[] = [
+      ...drainContenders(o, peers, ['ours-redis', 'ours-postgres', 'bullmq', 'graphile', 'pg-boss-notify', 'pg-boss']),
+      {
+        key: 'job-alone',
+        label: `the job alone: ${c} loops awaiting the ${o.w2TaskMs} ms timer, no queue, no slots (the ceiling)`,
+        short: 'job alone',
+        ours: false,
+      },
+    ];
     return {
       key: 'W2',
       title: `W2 timed tasks: ${fmt(o.w2Tasks, 0)} tasks of ${o.w2TaskMs} ms, concurrency ${c}, efficiency vs ${fmt(ideal(c, o.w2TaskMs), 0)}/s`,
@@ -37,6 +46,7 @@ export const w2: WorkloadSpec = {
       ],
       notes: [
         `Each task awaits a ${o.w2TaskMs} ms setTimeout. Timed as in W1, after an unmeasured drain of a quarter of the tasks at most (${fmt(warmupOf(o.w2Tasks, o.warmupTasks), 0)}); pg-boss runs each batch's tasks together (Promise.all), so a batch lasts its slowest task.`,
+        `The job alone hands nothing over: each of its ${c} loops awaits the next timer at once. Its efficiency is the most any contender can reach here, short of 1 by the timers' lateness alone.`,
       ],
     };
   },
@@ -69,6 +79,10 @@ export const w2: WorkloadSpec = {
       case 'pg-boss':
         measured = await pgBossDrain(services, o.pgbossJobs, Math.ceil(o.pgbossJobs / 10), c, ms, false);
         break;
+      case 'job-alone':
+        await timersAlone(warmup, c, ms);
+        measured = { metrics: { rate: await timersAlone(n, c, ms) } };
+        break;
       default:
         throw new Error(`W2 has no contender ${contender}`);
     }
@@ -77,3 +91,18 @@ export const w2: WorkloadSpec = {
 };
 
 const warmupOf = (tasks: number, warmupTasks: number) => Math.min(warmupTasks, Math.ceil(tasks / 4));
+
+/** Tasks/s of `tasks` awaits of a `taskMs` timer by `concurrency` loops, each starting its next at once. */
+async function timersAlone(tasks: number, concurrency: number, taskMs: number): Promise<number> {
+  let left = tasks;
+  const began = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (left > 0) {
+        left--;
+        await sleep(taskMs);
+      }
+    }),
+  );
+  return (tasks / (performance.now() - began)) * 1000;
+}
