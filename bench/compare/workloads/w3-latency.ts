@@ -4,7 +4,9 @@
  * first line on one clock (the enqueue's own round trip included: a peer's handler may start
  * before its enqueue returns). Ours: an in-memory backend whose enqueue calls the scheduler's
  * `requestPass` (Redis slots, PostgreSQL slots), and Procrastinate's defer (Redis slots,
- * LISTEN/NOTIFY); BullMQ's add; graphile-worker's addJob; pg-boss's send (polling).
+ * LISTEN/NOTIFY); BullMQ's add; graphile-worker's addJob; pg-boss's send (polling). And the
+ * Procrastinate floor: its defer, then at once the claim any worker of that schema must make, no
+ * NOTIFY and no slots: what no Procrastinate worker can beat.
  */
 import { EventEmitter } from 'node:events';
 import { Backend, Scheduler, type BackendContext, type TaskContext } from '../../../src/index.js';
@@ -13,8 +15,11 @@ import { databaseUrl, uniqueName, type Services } from '../../harness/services.j
 import { percentile } from '../../harness/stats.js';
 import { countedStore } from '../../harness/store.js';
 import { sleep } from '../../harness/timing.js';
+import { ProcrastinateClient } from '../../../backends/procrastinate/index.js';
 import { loadGraphileWorker } from '../../procrastinate/graphile-worker.js';
 import { measureLatency } from '../../procrastinate/latency.js';
+import { freshQueue, queue, taskName, verify } from '../../procrastinate/queue.js';
+import { sql } from '../../procrastinate/statements.js';
 import type { ContenderInfo, Measured } from '../model.js';
 import type { CompareOptions } from '../options.js';
 import { bullConnection, loadBullMQ } from '../peers/bullmq.js';
@@ -80,6 +85,12 @@ export const w3: WorkloadSpec = {
       },
       { key: 'ours-pq', label: `task-semaphore, ${c} Redis slots, Procrastinate defer`, short: 'ours, Procrastinate', ours: true },
       {
+        key: 'pq-floor',
+        label: 'the Procrastinate floor: defer, then one claim (fetch_job_v2) at once, no NOTIFY, no slots',
+        short: 'Procrastinate floor',
+        ours: false,
+      },
+      {
         key: 'bullmq',
         label: `BullMQ ${version(peers, 'bullmq')}, add, Worker concurrency ${c}`,
         short: 'BullMQ',
@@ -120,6 +131,7 @@ export const w3: WorkloadSpec = {
       ],
       notes: [
         `From the enqueue call to the handler's first line, one clock; the next enqueue once the job ended and ${gapMs} ms passed; ${warmupJobs} unmeasured jobs first (pg-boss: 3).`,
+        'The Procrastinate floor is timed from the defer call to the claim’s answer: the two statements of Procrastinate’s schema that any worker of it makes before a job runs, back to back in one process. A worker woken by NOTIFY, as ours, adds the notification and its own bookkeeping to it.',
         'pg-boss has no wake-up on send: its worker polls every pollingIntervalSeconds (0.5, its minimum), so its latency is polling-bound. Here each send follows the previous job by 3 ms, just after a poll, so it waits about a whole interval; sends at random times would wait half of one on average.',
       ],
     };
@@ -136,6 +148,8 @@ export const w3: WorkloadSpec = {
         const measured = await measureLatency(services, setup.admin, { ...setup.options, latencyJobs: o.w3Jobs });
         return summary(measured.fromCall, [`requests/job: ${measured.requests}`]);
       }
+      case 'pq-floor':
+        return procrastinateFloor(services, o);
       case 'bullmq':
         return bullLatency(services, o);
       case 'graphile':
@@ -190,6 +204,32 @@ async function oursLatency(services: Services, store: 'redis' | 'postgres', o: C
     return summary(samples, [`store requests/job: ${fmt(counter.total / o.w3Jobs, 2)} (${counter.describe()})`]);
   } finally {
     await scheduler.close();
+  }
+}
+
+/** Defer, then claim at once, one job at a time: the floor of `ours-pq` (see the notes). */
+async function procrastinateFloor(services: Services, o: CompareOptions): Promise<Measured> {
+  const q = await freshQueue(services, await services.postgres(1), 0, 2);
+  const client = new ProcrastinateClient({ postgres: q.pool });
+  const claimer = await q.pool.connect();
+  const sampler = new Sampler();
+  try {
+    const workerId = (await claimer.query<{ worker_id: string }>(sql.register)).rows[0]!.worker_id;
+    const samples = await sampler.sample(o.w3Jobs, warmupJobs, async (i) => {
+      await client.defer(taskName, {}, { queue });
+      const { rows } = await claimer.query<{ id: string }>(sql.fetch, [[queue], workerId]);
+      if (rows[0]?.id === undefined) throw new Error(`the floor's claim of job ${i + 1} found none`);
+      sampler.started();
+      await claimer.query(sql.finish, [rows[0].id, 'succeeded', false]);
+      sampler.ended();
+    });
+    await verify(q.pool, warmupJobs + o.w3Jobs, 'the Procrastinate floor');
+    await claimer.query(sql.unregister, [workerId]);
+    return summary(samples);
+  } finally {
+    claimer.release();
+    await client.close();
+    await q.drop();
   }
 }
 
