@@ -18,13 +18,15 @@ export function uniqueName(prefix: string): string {
 
 /**
  * The options RedisSlotStore uses for a client it opens from a URL (see `ownedClientOptions` in
- * slots/redis/redis-store.ts), so that a client passed in by a benchmark behaves the same.
+ * slots/redis/redis-store.ts), so that a client passed in by a benchmark behaves the same. No
+ * auto-pipelining, as there and as ioredis has it by default: with it, a command waits until
+ * every reply of the batch already sent on its connection is in, so the jobs of one process
+ * sharing a client (W4's and W7's probe) would wait for each other.
  */
 export const storeLikeRedisOptions: RedisOptions = {
   maxRetriesPerRequest: 3,
   connectTimeout: 5000,
   lazyConnect: true,
-  enableAutoPipelining: true,
 };
 
 export async function connectRedis(options: RedisOptions = storeLikeRedisOptions): Promise<Redis> {
