@@ -21,7 +21,7 @@ export function uniqueName(prefix: string): string {
  * slots/redis/redis-store.ts), so that a client passed in by a benchmark behaves the same. No
  * auto-pipelining, as there and as ioredis has it by default: with it, a command waits until
  * every reply of the batch already sent on its connection is in, so the jobs of one process
- * sharing a client (W4's and W7's probe) would wait for each other.
+ * sharing a client (W4's probe, its job-alone and redis-semaphore loops) would wait for each other.
  */
 export const storeLikeRedisOptions: RedisOptions = {
   maxRetriesPerRequest: 3,

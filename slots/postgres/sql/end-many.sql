@@ -18,7 +18,7 @@
 -- cannot fold into constants. A prepared statement is planned anew at each call for as long as a
 -- plan made for its parameters looks cheaper than the generic one, and for a call of one or two
 -- ends it always did: pg_stat_statements counted 1,372 plans in 1,370 such calls, 0.195 ms each,
--- a third of the statement's time in the server. Hidden so, the parameters change no estimate,
+-- a third of the statement's time in the server. Hidden so, the batch size changes no estimate,
 -- and the generic plan is kept from the sixth call on (pg_prepared_statements: 7 generic plans in
 -- 12 calls of one end), whatever the batch size. It runs as a custom one would: acknowledged
 -- records are found one by one through the primary key (includes/delete-acknowledged.sql), and
