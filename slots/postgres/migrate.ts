@@ -13,12 +13,14 @@ import {
   migrate007,
   migrate008,
   migrate009,
+  migrate010,
   migrationsApplied,
   migrationsLock,
   migrationsPrepare,
   migrationsRecord,
   migrationsSchema,
   migrationsState,
+  setPersistence,
 } from './sql.generated.js';
 
 /** One numbered schema change. */
@@ -39,6 +41,7 @@ export const migrations: readonly Migration[] = Object.freeze([
   { version: 7, sql: migrate007 },
   { version: 8, sql: migrate008 },
   { version: 9, sql: migrate009 },
+  { version: 10, sql: migrate010 },
 ]);
 
 /** Replaces the schema placeholder of a statement with an escaped identifier. */
@@ -52,12 +55,17 @@ export function bindSchema(sql: string, schemaIdentifier: string): string {
  * concurrent runs from several processes take turns: the later ones find everything in place and
  * record nothing. Versions newer than this library knows are left alone, since migrations only add.
  *
+ * Then, when `unlogged` is given, makes the store's tables unlogged (true) or logged (false), in
+ * the same transaction: what the last process to start with the option asked for holds.
+ *
  * @param client - a connected client, not in a transaction; it is left outside one.
  * @param schema - the schema name, unescaped.
  * @param schemaIdentifier - the same name escaped with `pg.escapeIdentifier`.
+ * @param unlogged - the tables' persistence to set; undefined leaves it as it is.
+ * @returns the tables whose persistence changed.
  * @throws whatever PostgreSQL raises; the transaction is then rolled back.
  */
-export async function migrate(client: pg.ClientBase, schema: string, schemaIdentifier: string): Promise<void> {
+export async function migrate(client: pg.ClientBase, schema: string, schemaIdentifier: string, unlogged?: boolean): Promise<string[]> {
   await client.query('BEGIN');
   try {
     await client.query(migrationsLock, [schema]);
@@ -72,7 +80,12 @@ export async function migrate(client: pg.ClientBase, schema: string, schemaIdent
       await client.query(bindSchema(sql, schemaIdentifier));
       await client.query(bindSchema(migrationsRecord, schemaIdentifier), [version]);
     }
+    const changed =
+      unlogged === undefined
+        ? []
+        : (await client.query<{ name: string }>(bindSchema(setPersistence, schemaIdentifier), [schema, unlogged])).rows;
     await client.query('COMMIT');
+    return changed.map((row) => row.name);
   } catch (error) {
     // A broken connection cannot roll back; the server does it when the session ends.
     await client.query('ROLLBACK').catch(() => {});

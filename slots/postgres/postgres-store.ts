@@ -75,6 +75,16 @@ export interface PostgresSlotStoreOptions {
    * @defaultValue true
    */
   preparedStatements?: boolean;
+  /**
+   * The persistence of the store's tables, set by `init()`: `true` makes them `UNLOGGED` (no
+   * write-ahead log: a commit does not wait for a flush to disk), `false` makes them logged again,
+   * and leaving it out keeps them as they are. Unlogged, the slots are as durable as in Redis
+   * without persistence: a clean restart keeps them, but a crash of PostgreSQL (an immediate
+   * shutdown, a killed server process, a power loss) empties them, and a standby never has them.
+   * The fleet then goes on as after a Redis restart without persistence; tokens keep growing.
+   * @defaultValue undefined (as they are: logged when the store creates them)
+   */
+  unlogged?: boolean;
 }
 
 const defaults = Object.freeze({
@@ -93,6 +103,7 @@ const optionsSchema = strictObject(
     outboxLimit: z._default(integer(0), defaults.outboxLimit),
     history: storeHistoryOption(),
     preparedStatements: z._default(flag(), defaults.preparedStatements),
+    unlogged: z.optional(flag()),
   },
   'allowed: an object with name and postgres',
 );
@@ -237,6 +248,8 @@ export class PostgresSlotStore implements SlotStore {
   private readonly outboxLimit: number;
   /** How long history records are kept, in ms; null with the history off. */
   private readonly historyRetentionMs: number | null;
+  /** The tables' persistence `init()` sets: see the `unlogged` option. */
+  private readonly unlogged: boolean | undefined;
   /** The token sequence, passed as a regclass parameter so no schema name sits in a string literal. */
   private readonly tokenSequence: string;
   /** Every statement with the schema bound, once. */
@@ -260,12 +273,13 @@ export class PostgresSlotStore implements SlotStore {
    * @throws MissingPeerError when `pg` is not installed.
    */
   constructor(options: PostgresSlotStoreOptions) {
-    const { name, postgres, schema, outboxLimit, history, preparedStatements } = parseOptions(
+    const { name, postgres, schema, outboxLimit, history, preparedStatements, unlogged } = parseOptions(
       optionsSchema,
       options,
       'PostgresSlotStoreOptions',
     );
     this.historyRetentionMs = history === false ? null : history.retentionMs;
+    this.unlogged = unlogged;
     const pg = loadPeer('pg', 'PostgresSlot');
     if (typeof postgres === 'string') {
       this.pool = poolFromUrl(postgres, defaults.pool, 'PostgresSlot');
@@ -290,8 +304,8 @@ export class PostgresSlotStore implements SlotStore {
   }
 
   /**
-   * Migrates the schema (creating it if missing) and adds the missing slots as idle. Safe to run
-   * from many processes at once.
+   * Migrates the schema (creating it if missing), sets the tables' persistence when `unlogged` is
+   * given, and adds the missing slots as idle. Safe to run from many processes at once.
    * @throws StoreUnavailableError when no connection can be made.
    */
   async init(slotIds: readonly SlotId[]): Promise<void> {
@@ -303,8 +317,8 @@ export class PostgresSlotStore implements SlotStore {
     }
     try {
       await checkIsolation(client);
-      await migrate(client, this.schema, this.schemaIdentifier);
-      await client.query(this.sql.ensureSlots, [this.name, [...slotIds]]);
+      await migrate(client, this.schema, this.schemaIdentifier, this.unlogged);
+      await client.query(this.sql.ensureSlots, [this.name, [...slotIds], this.tokenSequence]);
       client.release();
       this.initialisedSlots ??= new Set();
       for (const slotId of slotIds) this.initialisedSlots.add(slotId);

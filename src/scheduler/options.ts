@@ -50,6 +50,15 @@ export interface SchedulerOptions {
    */
   postgresPreparedStatements?: boolean;
   /**
+   * `PostgresSlot`: the persistence of the store's tables, set when the scheduler loads: `true`
+   * makes them `UNLOGGED` (no write-ahead log, so a commit waits for no flush to disk), `false`
+   * makes them logged again, and leaving it out keeps them as they are (logged when created).
+   * Unlogged, the slots are as durable as in Redis without persistence: a clean restart of
+   * PostgreSQL keeps them, a crash empties them, a standby never has them (see the README's
+   * State loss and persistence).
+   */
+  postgresUnlogged?: boolean;
+  /**
    * Prefix of every Redis key.
    * @defaultValue `'task-semaphore'`
    */
@@ -169,6 +178,7 @@ export interface ResolvedOptions {
   postgres: string | PgPoolLike | undefined;
   postgresSchema: string;
   postgresPreparedStatements: boolean;
+  postgresUnlogged: boolean | undefined;
   keyPrefix: string;
   redisWaitReplicas: number;
   defaultSlotClass: string;
@@ -221,6 +231,7 @@ export const schedulerOptionShape = {
   postgres: z.optional(postgresOption()),
   postgresSchema: z._default(schemaNameOption(), defaults.postgresSchema),
   postgresPreparedStatements: z._default(flag(), defaults.postgresPreparedStatements),
+  postgresUnlogged: z.optional(flag()),
   keyPrefix: z._default(text(namePattern, nameAllowed), defaults.keyPrefix),
   redisWaitReplicas: z._default(integer(0, { allowed: 'allowed: a whole number of replicas, 0 for no wait' }), defaults.redisWaitReplicas),
   defaultSlotClass: z.optional(text(/./, 'allowed: the name of a slot class')),
@@ -321,6 +332,7 @@ export function checkOptions(options: SchedulerOptions, section?: string): { res
       postgres: parsed.postgres,
       postgresSchema: parsed.postgresSchema,
       postgresPreparedStatements: parsed.postgresPreparedStatements,
+      postgresUnlogged: parsed.postgresUnlogged,
       keyPrefix: parsed.keyPrefix,
       redisWaitReplicas: parsed.redisWaitReplicas,
       defaultSlotClass: defaultSlotClassOf(parsed),

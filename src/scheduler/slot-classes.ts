@@ -57,6 +57,7 @@ export const builtinSlotClasses: Readonly<Record<string, SlotClass>> = {
       postgres: options.postgres as PostgresSlotStoreOptions['postgres'],
       schema: options.postgresSchema,
       preparedStatements: options.postgresPreparedStatements,
+      ...(options.postgresUnlogged === undefined ? {} : { unlogged: options.postgresUnlogged }),
       history: options.history,
     });
   },

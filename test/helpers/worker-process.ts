@@ -142,7 +142,11 @@ const scheduler = new Scheduler({
   name: env('NAME'),
   ...(kind === 'redis'
     ? { redis: storeUrl ?? redisUrl, keyPrefix: env('KEY_PREFIX') }
-    : { postgres: storeUrl ?? databaseUrl, postgresSchema: env('SCHEMA') }),
+    : {
+        postgres: storeUrl ?? databaseUrl,
+        postgresSchema: env('SCHEMA'),
+        ...(process.env.POSTGRES_UNLOGGED ? { postgresUnlogged: process.env.POSTGRES_UNLOGGED === '1' } : {}),
+      }),
   timeout: env('TIMEOUT'),
   ...(process.env.PROCESS_LEASE ? { processLease: process.env.PROCESS_LEASE } : {}),
   ...(process.env.CALLBACK_TIMEOUT ? { callbackTimeout: process.env.CALLBACK_TIMEOUT } : {}),

@@ -9,7 +9,7 @@ import pg from 'pg';
 import { ConfigError, StoreConflictError, StoreUnavailableError } from '../../src/core/errors.js';
 import { PostgresSlotStore, type PostgresSlotStoreOptions } from '../../slots/postgres/index.js';
 import { bindSchema, migrations } from '../../slots/postgres/migrate.js';
-import { acknowledge, endMany, ensureSlots, migrationsPrepare, migrationsRecord } from '../../slots/postgres/sql.generated.js';
+import { acknowledge, endMany, migrationsPrepare, migrationsRecord } from '../../slots/postgres/sql.generated.js';
 import type { AcquireRequest, BeginPassRequest, EndRequest, StartResult } from '../../src/contracts/store.js';
 import { endReasons, historyOutcome, normalizeHistoryQuery } from '../../src/contracts/history.js';
 import { connectPostgres, databaseUrl, freshSchema, uniqueName } from '../helpers/services.js';
@@ -760,6 +760,11 @@ test('a startMany refused by the task index, or failed to break a deadlock, runs
   }
 });
 
+/** Idle slots, as every release has added them to a schema it migrated (ensure-slots.sql needs migrate-010). */
+async function addIdleSlots(pool: pg.Pool, schema: string, name: string, slotIds: string[]): Promise<void> {
+  await pool.query(`INSERT INTO ${schema}.task_semaphore_slots (scheduler, slot_id) SELECT $1, unnest($2::text[])`, [name, slotIds]);
+}
+
 test('init brings a schema at migration 1 to the latest, and the store then works on the state it finds', async (t) => {
   const pool = await connectPostgres();
   t.teardown(() => pool.end());
@@ -769,7 +774,7 @@ test('init brings a schema at migration 1 to the latest, and the store then work
   await pool.query(bindSchema(migrationsPrepare, schema));
   await pool.query(bindSchema(migrations.find((m) => m.version === 1)!.sql, schema));
   await pool.query(bindSchema(migrationsRecord, schema), [1]);
-  await pool.query(bindSchema(ensureSlots, schema), [name, ['1', '2']]);
+  await addIdleSlots(pool, schema, name, ['1', '2']);
   await pool.query(
     `UPDATE ${schema}.task_semaphore_slots
      SET status = 'running', token = nextval('${schema}.task_semaphore_token'), owner = 'old', task_id = 'old-task', backend = 'A',
@@ -810,10 +815,13 @@ test('init brings a schema at migration 1 to the latest, and the store then work
     'task_semaphore_occupancy_v1',
     'task_semaphore_occupy_v1',
     'task_semaphore_release_v1',
+    'task_semaphore_set_persistence_v1',
+    'task_semaphore_slot_token_v1',
     'task_semaphore_start_v1',
     'task_semaphore_start_v2',
     'task_semaphore_start_v3',
     'task_semaphore_start_v4',
+    'task_semaphore_token_floor_v1',
   ]);
   t.deepEqual(await store.keepalive({ taskId: 'done-task', token: 3 }), {
     ok: false,
@@ -946,7 +954,7 @@ test('a schema at migration 5 with running tasks migrates to 6; its tasks end wi
     await pool.query(bindSchema(sql, schema));
     await pool.query(bindSchema(migrationsRecord, schema), [version]);
   }
-  await pool.query(bindSchema(ensureSlots, schema), [name, ['1', '2', '3']]);
+  await addIdleSlots(pool, schema, name, ['1', '2', '3']);
   const reserve = (slotId: string) =>
     pool.query<{ token: string }>(
       `UPDATE ${schema}.task_semaphore_slots SET status = 'reserved', token = nextval('${schema}.task_semaphore_token'),

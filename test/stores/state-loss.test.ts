@@ -1,7 +1,8 @@
 /**
  * A fleet of scheduler processes (test/helpers/worker-process) whose store loses its state or
  * restarts under it, as in operation: its own redis-server restarted without persistence, then
- * flushed; its own PostgreSQL cluster stopped fast, then immediately, and started again. Every
+ * flushed; its own PostgreSQL cluster stopped fast, then immediately, and started again, with its
+ * tables logged, and unlogged (`postgresUnlogged`), which the immediate stop empties. Every
  * process must reconnect by itself, the tasks running across the loss must learn it, each
  * occupancy must get exactly one stopCallback, and the fleet must run N tasks again, under
  * `maxLocalTasks`, within a timeout and a pass.
@@ -183,5 +184,51 @@ test('PostgreSQL: a fleet whose PostgreSQL restarts (fast, then immediate) runs 
   t.true(
     aborts.every((a) => a.cause === 'lost' || a.cause === 'timeout'),
     JSON.stringify(aborts),
+  );
+});
+
+test('PostgreSQL with unlogged tables: a fast restart keeps the slots, a crash empties them; the fleet runs N again, tells the tasks that lost their slot, and tokens keep growing', async (t) => {
+  const server = await ownPostgres(t);
+  const name = uniqueName('sl');
+  const env = { KIND: 'postgres', SCHEMA: 'slots', STORE_URL: server.url, NAME: name, POSTGRES_UNLOGGED: '1' };
+  const store = new PostgresSlotStore({ name, postgres: server.url, schema: 'slots', unlogged: true });
+  t.teardown(() => store.close());
+  await store.init([]);
+  const admin = new pg.Pool({ connectionString: server.url, max: 1 });
+  admin.on('error', () => {});
+  t.teardown(() => admin.end());
+  const { rows } = await admin.query<{ relpersistence: string }>(
+    "SELECT relpersistence FROM pg_class WHERE oid = 'slots.task_semaphore_slots'::regclass",
+  );
+  t.is(rows[0]!.relpersistence, 'u');
+  const listening = async () =>
+    Number((await admin.query<{ n: string }>("SELECT count(*) AS n FROM pg_stat_activity WHERE query LIKE 'LISTEN %'")).rows[0]!.n);
+  const { starts, stops, lossesAt } = await runThrough(t, env, { store, listening }, [
+    ['a fast restart', () => server.restart('fast', 1500)],
+    // Crash recovery resets every unlogged table to empty, as a restart without persistence does Redis.
+    ['an immediate stop (a crash)', () => server.restart('immediate', 1500)],
+  ]);
+  const key = (e: Entry) => `${e.taskId}/${e.token}`;
+  const startOf = (s: Entry) => starts.find((start) => key(start) === key(s))!;
+  const [fast, crash] = lossesAt as [number, number];
+  t.true(
+    stops.every((s) => s.reason === 'stopped' || s.reason === 'timeout' || s.reason === 'lost'),
+    JSON.stringify(stops.filter((s) => s.reason !== 'stopped')),
+  );
+  // The fast restart lost nothing: no occupancy that ran across it, and ended before the crash, was lost.
+  t.false(
+    stops.some((s) => s.reason === 'lost' && startOf(s).at < fast && s.at < crash),
+    'no occupancy lost to the fast restart',
+  );
+  // The crash emptied the slots: the tasks that ran across it learnt it, with stopCallback reason lost.
+  t.true(
+    stops.some((s) => s.reason === 'lost' && startOf(s).at < crash && s.at > crash),
+    'occupancies running at the crash ended lost',
+  );
+  // Tokens keep growing across the crash, though the sequence may resume below the last ones.
+  const before = Math.max(...starts.filter((s) => s.at < crash).map((s) => s.token));
+  t.true(
+    starts.filter((s) => s.at > crash + 100).every((s) => s.token > before),
+    'tokens after the crash exceed those before it',
   );
 });

@@ -286,9 +286,12 @@ created AS (
   -- does. A concurrent creator wins the row; this pass then leaves it alone. EXCEPT, a set
   -- operation (hashed or sorted, never a loop), rather than an anti-join, whose plan followed the
   -- statistics of the slots table: on a table not yet analysed the planner expected 14 slots of
-  -- the name and looped over them for each of $2 (9 s a pass at 10,000 slots).
+  -- the name and looped over them for each of $2 (9 s a pass at 10,000 slots). Their tokens come
+  -- from the sequence raised to the clock first (migrate-010.sql): slots missing since the tables
+  -- were emptied (a crash with `unlogged`) take none below those handed out before.
   INSERT INTO __SCHEMA__.task_semaphore_slots (scheduler, slot_id, status, token, owner, lease_until, reserved_at)
-  SELECT $1::text, m.slot_id, 'reserved', nextval($9::regclass), $3::text, c.now_ms + $4::bigint, c.now_ms
+  SELECT $1::text, m.slot_id, 'reserved', __SCHEMA__.task_semaphore_slot_token_v1($9::regclass), $3::text,
+         c.now_ms + $4::bigint, c.now_ms
   FROM (SELECT w.slot_id FROM unnest($2::text[]) AS w(slot_id)
         EXCEPT
         SELECT s.slot_id FROM __SCHEMA__.task_semaphore_slots AS s WHERE s.scheduler = $1::text) AS m

@@ -1,0 +1,118 @@
+/**
+ * The PostgreSQL store's `unlogged` option (the scheduler's `postgresUnlogged`): what `init()`
+ * makes of the tables' persistence, and the token floor that keeps tokens growing once a crash has
+ * emptied unlogged tables. The crash itself, under a fleet of processes: state-loss.test.ts.
+ */
+import test from 'ava';
+import type pg from 'pg';
+import { PostgresSlotStore } from '../../slots/postgres/postgres-store.js';
+import { Scheduler } from '../../src/scheduler/scheduler.js';
+import { ScriptedBackend, slots } from '../../src/testing/scheduler-kit.js';
+import { connectPostgres, databaseUrl, freshSchema, uniqueName } from '../helpers/services.js';
+
+/** The persistence of each table and sequence of the schema, by name: 'u' unlogged, 'p' logged. */
+async function persistence(pool: pg.Pool, schema: string): Promise<Record<string, string>> {
+  const { rows } = await pool.query<{ relname: string; relpersistence: string }>(
+    `SELECT c.relname, c.relpersistence FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
+     WHERE n.nspname = $1 AND c.relkind IN ('r', 'S') ORDER BY c.relname`,
+    [schema],
+  );
+  return Object.fromEntries(rows.map((r) => [r.relname, r.relpersistence]));
+}
+
+/** Inits a store of `schema` with these options and closes it. */
+async function initWith(schema: string, options: { unlogged?: boolean }): Promise<void> {
+  const store = new PostgresSlotStore({ name: uniqueName('p'), postgres: databaseUrl, schema, ...options });
+  try {
+    await store.init(['1']);
+  } finally {
+    await store.close();
+  }
+}
+
+const storeTables = [
+  'task_semaphore_deliveries',
+  'task_semaphore_ended',
+  'task_semaphore_history',
+  'task_semaphore_occupancy_ends',
+  'task_semaphore_outbox',
+  'task_semaphore_slots',
+  'task_semaphore_waiters',
+];
+
+test('unlogged: true makes the tables unlogged, false logged again, and left out keeps them as they are', async (t) => {
+  const pool = await connectPostgres();
+  t.teardown(() => pool.end());
+  const schema = await freshSchema(pool);
+  t.teardown(() => pool.query(`DROP SCHEMA ${schema} CASCADE`));
+  const of = async () => {
+    const all = await persistence(pool, schema);
+    return storeTables.map((table) => all[table]).join('');
+  };
+
+  await initWith(schema, {});
+  t.is(await of(), 'ppppppp', 'created logged');
+  await initWith(schema, { unlogged: true });
+  t.is(await of(), 'uuuuuuu');
+  await initWith(schema, {});
+  t.is(await of(), 'uuuuuuu', 'a store without the option leaves them unlogged');
+  // What a crash must not take: which migrations the schema has, and how far the tokens went.
+  const all = await persistence(pool, schema);
+  t.is(all.task_semaphore_migrations, 'p');
+  t.is(all.task_semaphore_token, 'p');
+  await initWith(schema, { unlogged: false });
+  t.is(await of(), 'ppppppp');
+});
+
+test('unlogged is a boolean: any other value is refused, naming the option', (t) => {
+  const error = t.throws(() => new PostgresSlotStore({ name: 'n', postgres: databaseUrl, unlogged: 'yes' as unknown as boolean }));
+  t.is(error!.message, 'PostgresSlotStoreOptions.unlogged: got "yes"; allowed: true or false');
+  const fromScheduler = t.throws(
+    () => new Scheduler({ name: 'n', postgres: databaseUrl, postgresUnlogged: 1 as unknown as boolean, logger: false }),
+  );
+  t.is(fromScheduler!.message, 'postgresUnlogged: got 1; allowed: true or false');
+});
+
+test('slots created again after their rows were lost take tokens above every token handed out before, though the sequence went back', async (t) => {
+  const pool = await connectPostgres();
+  t.teardown(() => pool.end());
+  const schema = await freshSchema(pool);
+  t.teardown(() => pool.query(`DROP SCHEMA ${schema} CASCADE`));
+  const name = uniqueName('floor');
+  const backend = new ScriptedBackend(['a', 'b', 'c', 'd', 'e', 'f']);
+  const scheduler = new Scheduler({ name, postgres: databaseUrl, postgresSchema: schema, postgresUnlogged: true, logger: false });
+  scheduler.registerBackend('B', backend);
+  t.teardown(() => scheduler.close());
+  await scheduler.load(slots(2, ['B']));
+  await scheduler.schedule();
+  const before = Math.max(...backend.started.map((s) => s.token));
+
+  // What a crash leaves: the unlogged tables empty (as after recovery) and the logged sequence
+  // back where its last flushed WAL record put it, here lower than any token handed out.
+  await pool.query(`TRUNCATE ${schema}.task_semaphore_slots`);
+  await pool.query(`SELECT setval('${schema}.task_semaphore_token', 1)`);
+  // The next pass recreates the slots (begin-pass), from a sequence raised to the clock first,
+  // and finds that a and b lost theirs; the pass after it fills them.
+  await scheduler.schedule();
+  await scheduler.schedule();
+  const afterPass = backend.started.slice(2).map((s) => s.token);
+  t.is(afterPass.length, 2);
+  t.true(
+    afterPass.every((token) => token > before),
+    `tokens ${afterPass.join(', ')} after the loss exceed ${before}`,
+  );
+
+  // The same through init(), which creates the slots idle (ensure-slots), for a pass to reserve.
+  const highest = Math.max(...afterPass);
+  await pool.query(`TRUNCATE ${schema}.task_semaphore_slots`);
+  await pool.query(`SELECT setval('${schema}.task_semaphore_token', 1)`);
+  const store = new PostgresSlotStore({ name, postgres: databaseUrl, schema });
+  t.teardown(() => store.close());
+  await store.init(['1', '2']);
+  const pass = await store.beginPass({ slotIds: ['1', '2'], owner: 'o', leaseMs: 5000, deliverable: [], retentionMs: 1000, limit: 10 });
+  t.is(pass.reserved.length, 2);
+  t.true(
+    pass.reserved.every((r) => r.token > highest),
+    `tokens ${pass.reserved.map((r) => r.token).join(', ')} exceed ${highest}`,
+  );
+});
