@@ -5,7 +5,7 @@ import type { CompareOptions } from '../options.js';
 import type { PeerVersions } from '../peers/index.js';
 import { version } from '../workload.js';
 
-export type DrainContender = 'ours-redis' | 'ours-postgres' | 'bullmq' | 'graphile' | 'pg-boss-notify' | 'pg-boss';
+export type DrainContender = 'ours-redis' | 'ours-postgres' | 'ours-pg-unlogged' | 'bullmq' | 'graphile' | 'pg-boss-notify' | 'pg-boss';
 
 /** The contenders `keys`, in that order, at the concurrency and sizes of `o`. */
 export function drainContenders(o: CompareOptions, peers: PeerVersions, keys: readonly DrainContender[]): ContenderInfo[] {
@@ -21,6 +21,12 @@ export function drainContenders(o: CompareOptions, peers: PeerVersions, keys: re
       key: 'ours-postgres',
       label: `task-semaphore, ${c} PostgreSQL slots, in-memory backend`,
       short: 'ours, PostgreSQL slots',
+      ours: true,
+    },
+    'ours-pg-unlogged': {
+      key: 'ours-pg-unlogged',
+      label: `task-semaphore, ${c} PostgreSQL slots on unlogged tables (postgresUnlogged), in-memory backend`,
+      short: 'ours, PostgreSQL slots, unlogged',
       ours: true,
     },
     bullmq: {

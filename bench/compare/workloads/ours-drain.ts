@@ -13,16 +13,21 @@ import { oursContenders } from '../../procrastinate/contenders/ours.js';
 import type { Setup } from '../../procrastinate/drain.js';
 import type { Measured } from '../model.js';
 
-/** `tasks` tasks of `taskMs` (0: no-op) through `slots` slots, after a drain of `warmup`. */
+/**
+ * `tasks` tasks of `taskMs` (0: no-op) through `slots` slots, after a drain of `warmup`;
+ * `postgres-unlogged`: PostgreSQL slots with `postgresUnlogged`.
+ */
 export async function oursDrain(
   services: Services,
-  store: 'redis' | 'postgres',
+  store: 'redis' | 'postgres' | 'postgres-unlogged',
   tasks: number,
   warmup: number,
   slots: number,
   taskMs: number,
 ): Promise<Measured> {
-  const { options, counter } = await countedStore(services, store);
+  const counted = await countedStore(services, store === 'postgres-unlogged' ? 'postgres' : store);
+  const { counter } = counted;
+  const options = store === 'postgres-unlogged' ? { ...counted.options, postgresUnlogged: true } : counted.options;
   const extras = { metrics: false, history: true, taskMs };
   if (warmup > 0) await drainOnce(options, warmup, slots, undefined, extras);
   const drained = await drainOnce(options, tasks, slots, counter, extras);

@@ -22,7 +22,7 @@ export const w2: WorkloadSpec = {
   describe(o, peers) {
     const c = o.concurrency;
     const contenders: ContenderInfo[] = [
-      ...drainContenders(o, peers, ['ours-redis', 'ours-postgres', 'bullmq', 'graphile', 'pg-boss-notify', 'pg-boss']),
+      ...drainContenders(o, peers, ['ours-redis', 'ours-postgres', 'ours-pg-unlogged', 'bullmq', 'graphile', 'pg-boss-notify', 'pg-boss']),
       {
         key: 'job-alone',
         label: `the job alone: ${c} loops awaiting the ${o.w2TaskMs} ms timer, no queue, no slots (the ceiling)`,
@@ -41,6 +41,7 @@ export const w2: WorkloadSpec = {
       pairs: [
         { ours: 'ours-redis', peer: 'bullmq', metric: 'rate' },
         { ours: 'ours-postgres', peer: 'graphile', metric: 'rate' },
+        { ours: 'ours-pg-unlogged', peer: 'graphile', metric: 'rate' },
         { ours: 'ours-postgres', peer: 'pg-boss-notify', metric: 'rate' },
         { ours: 'ours-postgres', peer: 'pg-boss', metric: 'rate' },
       ],
@@ -59,8 +60,13 @@ export const w2: WorkloadSpec = {
     let measured: Measured;
     switch (contender) {
       case 'ours-redis':
+        measured = await oursDrain(services, 'redis', n, warmup, c, ms);
+        break;
       case 'ours-postgres':
-        measured = await oursDrain(services, contender === 'ours-redis' ? 'redis' : 'postgres', n, warmup, c, ms);
+        measured = await oursDrain(services, 'postgres', n, warmup, c, ms);
+        break;
+      case 'ours-pg-unlogged':
+        measured = await oursDrain(services, 'postgres-unlogged', n, warmup, c, ms);
         break;
       case 'bullmq':
         measured = await bullDrain(services, n, warmup, c, ms);

@@ -23,7 +23,7 @@ import { version, type RunContext, type WorkloadSpec } from '../workload.js';
 import { countingLogger, probedJobs } from './fleet-common.js';
 import { chunks, deadline } from './peer-drains.js';
 
-type Contender = 'ours-redis' | 'ours-postgres' | 'redis-semaphore' | 'bullmq' | 'job-alone';
+type Contender = 'ours-redis' | 'ours-postgres' | 'ours-pg-unlogged' | 'redis-semaphore' | 'bullmq' | 'job-alone';
 
 /** What each W4 process is given. */
 export interface W4Role {
@@ -58,6 +58,12 @@ export const w4: WorkloadSpec = {
         ours: true,
       },
       {
+        key: 'ours-pg-unlogged',
+        label: `task-semaphore, ${p} processes, ${o.w4Limit} PostgreSQL slots on unlogged tables (postgresUnlogged)`,
+        short: 'ours, PostgreSQL slots, unlogged',
+        ours: true,
+      },
+      {
         key: 'redis-semaphore',
         label: `redis-semaphore ${version(peers, 'redis-semaphore')}, ${p} processes × ${o.w4Limit} loops`,
         short: 'redis-semaphore',
@@ -89,12 +95,12 @@ export const w4: WorkloadSpec = {
       ],
       contenders,
       pairs: ['redis-semaphore', 'bullmq'].flatMap((peer) =>
-        ['ours-redis', 'ours-postgres'].map((ours) => ({ ours, peer, metric: 'rate' })),
+        ['ours-redis', 'ours-postgres', 'ours-pg-unlogged'].map((ours) => ({ ours, peer, metric: 'rate' })),
       ),
       notes: [
         `Timed from the go sent to the ${p} ready processes until the process that ended the last job says so. Each job: INCR of a probe key, a ${o.w4JobMs} ms timer, then DECR with an INCR of a done counter (one pipeline): two Redis round trips a job, the same for every contender.`,
         `The job alone has no limit to keep but its ${o.w4Limit} loops, and no handover but the next LPOP: its efficiency is the most any contender can reach here, short of 1 by the timer's lateness and the probe's round trips.`,
-        `Ours: a Scheduler of one name in each process, ${o.w4Limit} slots (Redis slots from REDIS_URL, or PostgreSQL slots from DATABASE_URL), a RedisListBackend popping job ids, start({ cron: '*/1 * * * * *' })${o.w4MaxLocalTasks > 0 ? `, maxLocalTasks ${o.w4MaxLocalTasks}` : ' (no maxLocalTasks: a process keeps the slots its own tasks free, so one may hold them all)'}; each task stops itself after its job. redis-semaphore: ${o.w4Limit} loops per process of LPOP → new Semaphore(client, key, ${o.w4Limit}).acquire() → job → release(), its defaults (a waiting acquire polls every 10 ms). BullMQ: jobs added with addBulk, queue.setGlobalConcurrency(${o.w4Limit}), a Worker of concurrency ${o.w4Limit} in each process (made with autorun: false, run() at go).`,
+        `Ours: a Scheduler of one name in each process, ${o.w4Limit} slots (Redis slots from REDIS_URL, or PostgreSQL slots from DATABASE_URL, on unlogged tables for ours-pg-unlogged), a RedisListBackend popping job ids, start({ cron: '*/1 * * * * *' })${o.w4MaxLocalTasks > 0 ? `, maxLocalTasks ${o.w4MaxLocalTasks}` : ' (no maxLocalTasks: a process keeps the slots its own tasks free, so one may hold them all)'}; each task stops itself after its job. redis-semaphore: ${o.w4Limit} loops per process of LPOP → new Semaphore(client, key, ${o.w4Limit}).acquire() → job → release(), its defaults (a waiting acquire polls every 10 ms). BullMQ: jobs added with addBulk, queue.setGlobalConcurrency(${o.w4Limit}), a Worker of concurrency ${o.w4Limit} in each process (made with autorun: false, run() at go).`,
       ],
     };
   },
@@ -112,7 +118,7 @@ export const w4: WorkloadSpec = {
       processes: o.w4Processes,
       keys: { list: `${base}:jobs`, probe: `${base}:probe`, done: `${base}:done`, semaphore: base },
       keyPrefix: services.keyPrefix,
-      schema: c === 'ours-postgres' ? services.newSchema('bench_w4') : '',
+      schema: c === 'ours-postgres' || c === 'ours-pg-unlogged' ? services.newSchema('bench_w4') : '',
       name: uniqueName('w4'),
       bullPrefix: `${services.keyPrefix}:bull`,
       maxLocalTasks: o.w4MaxLocalTasks,
@@ -233,7 +239,11 @@ export async function w4Member(role: W4Role, send: Send): Promise<FleetMember> {
     name: role.name,
     ...(role.contender === 'ours-redis'
       ? { redis: redisUrl, keyPrefix: role.keyPrefix }
-      : { postgres: databaseUrl, postgresSchema: role.schema }),
+      : {
+          postgres: databaseUrl,
+          postgresSchema: role.schema,
+          ...(role.contender === 'ours-pg-unlogged' ? { postgresUnlogged: true } : {}),
+        }),
     timeout: '1m',
     logger,
     ...(role.maxLocalTasks > 0 ? { maxLocalTasks: role.maxLocalTasks } : {}),
