@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import * as z from 'zod/mini';
 import { postgresOption } from '../../src/core/connection-options.js';
-import { ConfigError, StoreConflictError, StoreUnavailableError } from '../../src/core/errors.js';
+import { ConfigError, StoreConflictError, StoreError, StoreUnavailableError } from '../../src/core/errors.js';
 import { flag, integer, parseOptions, storableText, strictObject } from '../../src/core/option-schema.js';
 import { loadPeer } from '../../src/core/peers.js';
 import {
@@ -317,7 +317,12 @@ export class PostgresSlotStore implements SlotStore {
     }
     try {
       await checkIsolation(client);
-      await migrate(client, this.schema, this.schemaIdentifier, this.unlogged);
+      await migrate(client, this.schema, this.schemaIdentifier, this.unlogged).catch((error: unknown) => {
+        // Raised inside set-persistence's function: say what was asked, and of which option.
+        if (!String((error as { where?: unknown }).where).includes('task_semaphore_set_persistence_v1')) throw error;
+        const asked = `making the store's tables ${this.unlogged ? 'unlogged' : 'logged'} (option unlogged: ${String(this.unlogged)})`;
+        throw new StoreError('PostgreSQL', this.target, `init, ${asked}`, error);
+      });
       await client.query(this.sql.ensureSlots, [this.name, [...slotIds], this.tokenSequence]);
       client.release();
       this.initialisedSlots ??= new Set();

@@ -116,3 +116,33 @@ test('slots created again after their rows were lost take tokens above every tok
     `tokens ${pass.reserved.map((r) => r.token).join(', ')} exceed ${highest}`,
   );
 });
+
+test('a role that may use the tables but does not own them is told what the option asked, and why it could not', async (t) => {
+  const pool = await connectPostgres();
+  t.teardown(() => pool.end());
+  const schema = await freshSchema(pool);
+  const role = uniqueName('tenant');
+  t.teardown(async () => {
+    await pool.query(`DROP SCHEMA ${schema} CASCADE`);
+    await pool.query(`DROP ROLE ${role}`);
+  });
+  await initWith(schema, {});
+  await pool.query(`CREATE ROLE ${role} LOGIN`);
+  await pool.query(`GRANT USAGE ON SCHEMA ${schema} TO ${role}`);
+  for (const kind of ['TABLES', 'SEQUENCES', 'FUNCTIONS']) await pool.query(`GRANT ALL ON ALL ${kind} IN SCHEMA ${schema} TO ${role}`);
+  const url = new URL(databaseUrl);
+  url.username = role;
+  const store = new PostgresSlotStore({ name: uniqueName('p'), postgres: url.toString(), schema, unlogged: true });
+  t.teardown(() => store.close());
+  const error = await t.throwsAsync(store.init(['1']));
+  t.is(error!.name, 'StoreError');
+  t.regex(
+    error!.message,
+    /failed in init, making the store's tables unlogged \(option unlogged: true\): must be owner of table task_semaphore_\w+$/,
+  );
+  // Without the option, the same role loads the schema as it is.
+  const plain = new PostgresSlotStore({ name: uniqueName('p'), postgres: url.toString(), schema });
+  t.teardown(() => plain.close());
+  await plain.init(['1']);
+  t.is((await persistence(pool, schema)).task_semaphore_slots, 'p');
+});
