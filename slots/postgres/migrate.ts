@@ -20,7 +20,9 @@ import {
   migrationsRecord,
   migrationsSchema,
   migrationsState,
-  setPersistence,
+  persistenceState,
+  setLogged,
+  setUnlogged,
 } from './sql.generated.js';
 
 /** One numbered schema change. */
@@ -44,6 +46,16 @@ export const migrations: readonly Migration[] = Object.freeze([
   { version: 10, sql: migrate010 },
 ]);
 
+/** What failed in {@link migrate} was setting the tables' persistence: the store says so, naming its option. */
+export class PersistenceChangeError extends Error {
+  constructor(
+    readonly unlogged: boolean,
+    cause: unknown,
+  ) {
+    super(cause instanceof Error ? cause.message : String(cause), { cause });
+  }
+}
+
 /** Replaces the schema placeholder of a statement with an escaped identifier. */
 export function bindSchema(sql: string, schemaIdentifier: string): string {
   return sql.replaceAll('__SCHEMA__', schemaIdentifier);
@@ -62,10 +74,10 @@ export function bindSchema(sql: string, schemaIdentifier: string): string {
  * @param schema - the schema name, unescaped.
  * @param schemaIdentifier - the same name escaped with `pg.escapeIdentifier`.
  * @param unlogged - the tables' persistence to set; undefined leaves it as it is.
- * @returns the tables whose persistence changed.
- * @throws whatever PostgreSQL raises; the transaction is then rolled back.
+ * @throws PersistenceChangeError when setting the persistence failed (a role that does not own
+ *   the tables, say); otherwise whatever PostgreSQL raises. The transaction is then rolled back.
  */
-export async function migrate(client: pg.ClientBase, schema: string, schemaIdentifier: string, unlogged?: boolean): Promise<string[]> {
+export async function migrate(client: pg.ClientBase, schema: string, schemaIdentifier: string, unlogged?: boolean): Promise<void> {
   await client.query('BEGIN');
   try {
     await client.query(migrationsLock, [schema]);
@@ -80,12 +92,16 @@ export async function migrate(client: pg.ClientBase, schema: string, schemaIdent
       await client.query(bindSchema(sql, schemaIdentifier));
       await client.query(bindSchema(migrationsRecord, schemaIdentifier), [version]);
     }
-    const changed =
-      unlogged === undefined
-        ? []
-        : (await client.query<{ name: string }>(bindSchema(setPersistence, schemaIdentifier), [schema, unlogged])).rows;
+    if (unlogged !== undefined) {
+      // Read first: tables already as asked take no exclusive lock.
+      const persistence = await client.query<{ differing: string }>(persistenceState, [schema, unlogged]);
+      if (Number(persistence.rows[0]!.differing) > 0) {
+        await client.query(bindSchema(unlogged ? setUnlogged : setLogged, schemaIdentifier)).catch((error: unknown) => {
+          throw new PersistenceChangeError(unlogged, error);
+        });
+      }
+    }
     await client.query('COMMIT');
-    return changed.map((row) => row.name);
   } catch (error) {
     // A broken connection cannot roll back; the server does it when the session ends.
     await client.query('ROLLBACK').catch(() => {});

@@ -37,7 +37,7 @@ import {
 import { checkTaskId } from '../../src/contracts/task-id.js';
 import { storeHistoryOption, type StoreHistoryOptions } from '../../src/contracts/history.js';
 import { storeDefaults } from '../../src/contracts/store-defaults.js';
-import { bindSchema, migrate } from './migrate.js';
+import { bindSchema, migrate, PersistenceChangeError } from './migrate.js';
 import { PgListener } from '../../src/core/postgres/listener.js';
 import { poolFromUrl } from '../../src/core/postgres/pool.js';
 import { schemaNameOption } from '../../src/core/postgres/schema-name.js';
@@ -318,10 +318,9 @@ export class PostgresSlotStore implements SlotStore {
     try {
       await checkIsolation(client);
       await migrate(client, this.schema, this.schemaIdentifier, this.unlogged).catch((error: unknown) => {
-        // Raised inside set-persistence's function: say what was asked, and of which option.
-        if (!String((error as { where?: unknown }).where).includes('task_semaphore_set_persistence_v1')) throw error;
-        const asked = `making the store's tables ${this.unlogged ? 'unlogged' : 'logged'} (option unlogged: ${String(this.unlogged)})`;
-        throw new StoreError('PostgreSQL', this.target, `init, ${asked}`, error);
+        if (!(error instanceof PersistenceChangeError)) throw error;
+        const asked = `making the store's tables ${error.unlogged ? 'unlogged' : 'logged'} (option unlogged: ${String(error.unlogged)})`;
+        throw new StoreError('PostgreSQL', this.target, `init, ${asked}`, error.cause);
       });
       await client.query(this.sql.ensureSlots, [this.name, [...slotIds], this.tokenSequence]);
       client.release();

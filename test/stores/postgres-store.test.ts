@@ -815,7 +815,6 @@ test('init brings a schema at migration 1 to the latest, and the store then work
     'task_semaphore_occupancy_v1',
     'task_semaphore_occupy_v1',
     'task_semaphore_release_v1',
-    'task_semaphore_set_persistence_v1',
     'task_semaphore_slot_token_v1',
     'task_semaphore_start_v1',
     'task_semaphore_start_v2',

@@ -1,4 +1,4 @@
--- migrate-010: the token floor and the tables' persistence (the store's `unlogged` option).
+-- migrate-010: the token floor, for the store's `unlogged` option.
 -- Idempotent (CREATE OR REPLACE); run by init() under migrations-lock. Parameters: none (several
 -- statements). Returns: nothing.
 --
@@ -33,34 +33,5 @@ LANGUAGE plpgsql VOLATILE AS $task_semaphore$
 BEGIN
   PERFORM __SCHEMA__.task_semaphore_token_floor_v1(token_sequence);
   RETURN nextval(token_sequence);
-END
-$task_semaphore$;
-
--- task_semaphore_set_persistence_v1: makes the store's tables of schema_name unlogged or logged
--- (ALTER TABLE ... SET UNLOGGED | LOGGED, which rewrites a table under an exclusive lock), those
--- not so already; returns the names of the tables changed. Left logged whatever the option: the
--- migrations table (what a schema holds must outlive a crash) and the token sequence (see above).
-CREATE OR REPLACE FUNCTION __SCHEMA__.task_semaphore_set_persistence_v1(schema_name text, unlogged boolean)
-RETURNS SETOF text
-LANGUAGE plpgsql VOLATILE AS $task_semaphore$
-DECLARE
-  wanted "char" := CASE WHEN unlogged THEN 'u' ELSE 'p' END;
-  tbl text;
-BEGIN
-  FOR tbl IN
-    SELECT c.relname
-    FROM pg_catalog.pg_class AS c
-    JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
-    WHERE n.nspname = schema_name
-      AND c.relkind = 'r'
-      AND c.relname IN ('task_semaphore_slots', 'task_semaphore_ended', 'task_semaphore_outbox',
-                        'task_semaphore_deliveries', 'task_semaphore_occupancy_ends',
-                        'task_semaphore_history', 'task_semaphore_waiters')
-      AND c.relpersistence <> wanted
-    ORDER BY c.relname
-  LOOP
-    EXECUTE format('ALTER TABLE %I.%I SET %s', schema_name, tbl, CASE WHEN unlogged THEN 'UNLOGGED' ELSE 'LOGGED' END);
-    RETURN NEXT tbl;
-  END LOOP;
 END
 $task_semaphore$;
