@@ -21,8 +21,7 @@ import {
   migrationsSchema,
   migrationsState,
   persistenceState,
-  setLogged,
-  setUnlogged,
+  setPersistence,
 } from './sql.generated.js';
 
 /** One numbered schema change. */
@@ -96,7 +95,8 @@ export async function migrate(client: pg.ClientBase, schema: string, schemaIdent
       // Read first: tables already as asked take no exclusive lock.
       const persistence = await client.query<{ differing: string }>(persistenceState, [schema, unlogged]);
       if (Number(persistence.rows[0]!.differing) > 0) {
-        await client.query(bindSchema(unlogged ? setUnlogged : setLogged, schemaIdentifier)).catch((error: unknown) => {
+        const statement = bindSchema(setPersistence, schemaIdentifier).replaceAll('__PERSISTENCE__', unlogged ? 'UNLOGGED' : 'LOGGED');
+        await client.query(statement).catch((error: unknown) => {
           throw new PersistenceChangeError(unlogged, error);
         });
       }
