@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import * as z from 'zod/mini';
 import { postgresOption } from '../../src/core/connection-options.js';
-import { ConfigError, StoreConflictError, StoreError, StoreUnavailableError } from '../../src/core/errors.js';
+import { ConfigError, StoreConflictError, StoreUnavailableError } from '../../src/core/errors.js';
 import { flag, integer, parseOptions, storableText, strictObject } from '../../src/core/option-schema.js';
 import { loadPeer } from '../../src/core/peers.js';
 import {
@@ -320,9 +320,9 @@ export class PostgresSlotStore implements SlotStore {
       await migrate(client, this.schema, this.schemaIdentifier, this.unlogged).catch((error: unknown) => {
         if (!(error instanceof PersistenceChangeError)) throw error;
         const asked = `making the store's tables ${error.unlogged ? 'unlogged' : 'logged'} (option unlogged: ${String(error.unlogged)})`;
-        throw new StoreError('PostgreSQL', this.target, `init, ${asked}`, error.cause);
+        throw storeFailure('PostgreSQL', this.target, `init, ${asked}`, error.cause);
       });
-      await client.query(this.sql.ensureSlots, [this.name, [...slotIds], this.tokenSequence]);
+      await client.query(this.sql.ensureSlots, [this.name, [...slotIds]]);
       client.release();
       this.initialisedSlots ??= new Set();
       for (const slotId of slotIds) this.initialisedSlots.add(slotId);

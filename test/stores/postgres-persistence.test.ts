@@ -3,7 +3,7 @@
  * makes of the tables' persistence, and the token floor that keeps tokens growing once a crash has
  * emptied unlogged tables. The crash itself, under a fleet of processes: state-loss.test.ts.
  */
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import type pg from 'pg';
 import { PostgresSlotStore } from '../../slots/postgres/postgres-store.js';
 import { Scheduler } from '../../src/scheduler/scheduler.js';
@@ -117,11 +117,15 @@ test('slots created again after their rows were lost take tokens above every tok
   );
 });
 
-test('a role that may use the tables but does not own them is told what the option asked, and why it could not', async (t) => {
+/**
+ * A migrated schema of its own and a role that does not own it, granted `grants` (statements with
+ * `{schema}` and `{role}` in them); returns a URL that logs in as that role.
+ */
+async function asOtherRole(t: ExecutionContext, grants: string[]): Promise<{ pool: pg.Pool; schema: string; url: string }> {
   const pool = await connectPostgres();
   t.teardown(() => pool.end());
   const schema = await freshSchema(pool);
-  const role = uniqueName('tenant');
+  const role = uniqueName('role');
   t.teardown(async () => {
     await pool.query(`DROP SCHEMA ${schema} CASCADE`);
     await pool.query(`DROP ROLE ${role}`);
@@ -129,10 +133,16 @@ test('a role that may use the tables but does not own them is told what the opti
   await initWith(schema, {});
   await pool.query(`CREATE ROLE ${role} LOGIN`);
   await pool.query(`GRANT USAGE ON SCHEMA ${schema} TO ${role}`);
-  for (const kind of ['TABLES', 'SEQUENCES', 'FUNCTIONS']) await pool.query(`GRANT ALL ON ALL ${kind} IN SCHEMA ${schema} TO ${role}`);
+  for (const grant of grants) await pool.query(grant.replaceAll('{schema}', schema).replaceAll('{role}', role));
   const url = new URL(databaseUrl);
   url.username = role;
-  const store = new PostgresSlotStore({ name: uniqueName('p'), postgres: url.toString(), schema, unlogged: true });
+  return { pool, schema, url: url.toString() };
+}
+
+test('a role that may use the tables but does not own them is told what the option asked, and why it could not', async (t) => {
+  const all = ['TABLES', 'SEQUENCES', 'FUNCTIONS'].map((kind) => `GRANT ALL ON ALL ${kind} IN SCHEMA {schema} TO {role}`);
+  const { pool, schema, url } = await asOtherRole(t, all);
+  const store = new PostgresSlotStore({ name: uniqueName('p'), postgres: url, schema, unlogged: true });
   t.teardown(() => store.close());
   const error = await t.throwsAsync(store.init(['1']));
   t.is(error!.name, 'StoreError');
@@ -141,8 +151,56 @@ test('a role that may use the tables but does not own them is told what the opti
     /failed in init, making the store's tables unlogged \(option unlogged: true\): must be owner of table task_semaphore_\w+$/,
   );
   // Without the option, the same role loads the schema as it is.
-  const plain = new PostgresSlotStore({ name: uniqueName('p'), postgres: url.toString(), schema });
+  const plain = new PostgresSlotStore({ name: uniqueName('p'), postgres: url, schema });
   t.teardown(() => plain.close());
   await plain.init(['1']);
   t.is((await persistence(pool, schema)).task_semaphore_slots, 'p');
+});
+
+test('a role with only USAGE on the token sequence still creates slots: the raise runs with the owner’s rights', async (t) => {
+  const { pool, schema, url } = await asOtherRole(t, [
+    'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {role}',
+    'GRANT USAGE ON ALL SEQUENCES IN SCHEMA {schema} TO {role}',
+  ]);
+  await pool.query(`SELECT setval('${schema}.task_semaphore_token', 1)`);
+  const store = new PostgresSlotStore({ name: uniqueName('p'), postgres: url, schema });
+  t.teardown(() => store.close());
+  await store.init(['1', '2']);
+  const pass = await store.beginPass({
+    slotIds: ['1', '2', '3'],
+    owner: 'o',
+    leaseMs: 5000,
+    deliverable: [],
+    retentionMs: 1000,
+    limit: 10,
+  });
+  t.is(pass.reserved.length, 3);
+  const clock = Date.now() * 10;
+  t.true(
+    pass.reserved.every((r) => r.token > clock - 600_000),
+    `tokens ${pass.reserved.map((r) => r.token).join(', ')} raised to the clock`,
+  );
+});
+
+test('processes that recreate their slots at once after a loss never share a token, and none goes back', async (t) => {
+  const pool = await connectPostgres();
+  t.teardown(() => pool.end());
+  const schema = await freshSchema(pool);
+  t.teardown(() => pool.query(`DROP SCHEMA ${schema} CASCADE`));
+  const stores = Array.from({ length: 6 }, () => new PostgresSlotStore({ name: uniqueName('race'), postgres: databaseUrl, schema }));
+  t.teardown(() => Promise.all(stores.map((s) => s.close())));
+  await stores[0]!.init([]);
+  const slotIds = Array.from({ length: 5 }, (_, i) => String(i + 1));
+  const pass = (store: PostgresSlotStore) =>
+    store.beginPass({ slotIds, owner: 'o', leaseMs: 5000, deliverable: [], retentionMs: 1000, limit: 10 });
+  const before = (await Promise.all(stores.map(pass))).flatMap((p) => p.reserved.map((r) => r.token));
+  for (let round = 0; round < 5; round++) {
+    // The loss: no slot rows, and the sequence back below the tokens handed out.
+    await pool.query(`TRUNCATE ${schema}.task_semaphore_slots`);
+    await pool.query(`SELECT setval('${schema}.task_semaphore_token', 1)`);
+    const after = (await Promise.all(stores.map(pass))).flatMap((p) => p.reserved.map((r) => r.token));
+    t.is(new Set(after).size, after.length, `round ${round}: no token twice`);
+    t.true(Math.min(...after) > Math.max(...before), `round ${round}: every token above those handed out before`);
+    before.push(...after);
+  }
 });

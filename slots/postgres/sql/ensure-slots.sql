@@ -4,7 +4,7 @@
 -- (task_semaphore_token_floor_v1, migrate-010.sql) before another transaction can see them:
 -- slots missing after the tables were emptied (a crash with `unlogged`) take no token below
 -- those handed out before.
--- Parameters: $1 text: scheduler name; $2 text[]: slot ids; $3 regclass: the token sequence.
+-- Parameters: $1 text: scheduler name; $2 text[]: slot ids.
 -- Returns: no row, or one when it added slots.
 WITH added AS (
   INSERT INTO __SCHEMA__.task_semaphore_slots (scheduler, slot_id)
@@ -14,5 +14,5 @@ WITH added AS (
   ON CONFLICT (scheduler, slot_id) DO NOTHING
   RETURNING slot_id
 )
-SELECT __SCHEMA__.task_semaphore_token_floor_v1($3::regclass)
+SELECT __SCHEMA__.task_semaphore_token_floor_v1()
 FROM (SELECT 1 FROM added LIMIT 1) AS any_added;
