@@ -21,6 +21,8 @@ export interface PostgresPlacement {
   max?: number;
   /** A schema of its own, from `services.newSchema` (default: the run's schema). */
   schema?: string;
+  /** The store's tables `UNLOGGED` (the `postgresUnlogged` option); default: as created, logged. */
+  unlogged?: boolean;
 }
 
 /** A client or pool of the run for `kind`, with a counter around it. */
@@ -37,7 +39,12 @@ export async function countedStore(services: Services, kind: StoreKind, postgres
   }
   if (kind === 'postgres') {
     const pool = await services.postgres(postgres.max);
-    return { options: { postgres: pool, postgresSchema: postgres.schema ?? services.schema }, counter: countPostgres(pool), pool };
+    const options = {
+      postgres: pool,
+      postgresSchema: postgres.schema ?? services.schema,
+      ...(postgres.unlogged === undefined ? {} : { postgresUnlogged: postgres.unlogged }),
+    };
+    return { options, counter: countPostgres(pool), pool };
   }
   return { options: {}, counter: undefined };
 }

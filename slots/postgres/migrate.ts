@@ -47,10 +47,7 @@ export const migrations: readonly Migration[] = Object.freeze([
 
 /** What failed in {@link migrate} was setting the tables' persistence: the store says so, naming its option. */
 export class PersistenceChangeError extends Error {
-  constructor(
-    readonly unlogged: boolean,
-    cause: unknown,
-  ) {
+  constructor(cause: unknown) {
     super(cause instanceof Error ? cause.message : String(cause), { cause });
   }
 }
@@ -97,7 +94,7 @@ export async function migrate(client: pg.ClientBase, schema: string, schemaIdent
       if (Number(persistence.rows[0]!.differing) > 0) {
         const statement = bindSchema(setPersistence, schemaIdentifier).replaceAll('__PERSISTENCE__', unlogged ? 'UNLOGGED' : 'LOGGED');
         await client.query(statement).catch((error: unknown) => {
-          throw new PersistenceChangeError(unlogged, error);
+          throw new PersistenceChangeError(error);
         });
       }
     }

@@ -319,7 +319,7 @@ export class PostgresSlotStore implements SlotStore {
       await checkIsolation(client);
       await migrate(client, this.schema, this.schemaIdentifier, this.unlogged).catch((error: unknown) => {
         if (!(error instanceof PersistenceChangeError)) throw error;
-        const asked = `making the store's tables ${error.unlogged ? 'unlogged' : 'logged'} (option unlogged: ${String(error.unlogged)})`;
+        const asked = `making the store's tables ${this.unlogged ? 'unlogged' : 'logged'} (option unlogged: ${String(this.unlogged)})`;
         throw storeFailure('PostgreSQL', this.target, `init, ${asked}`, error.cause);
       });
       await client.query(this.sql.ensureSlots, [this.name, [...slotIds]]);

@@ -115,6 +115,31 @@ async function runThrough(
   return { starts, stops, aborts, lossesAt };
 }
 
+/** Whether every occupancy started after `at` (and 100 ms to settle) has a token above all started before it. */
+function tokensGrewAcross(starts: readonly Entry[], at: number): boolean {
+  const before = Math.max(...starts.filter((s) => s.at < at).map((s) => s.token));
+  return starts.filter((s) => s.at > at + 100).every((s) => s.token > before);
+}
+
+/**
+ * A fleet's environment on its own PostgreSQL cluster, schema `slots`, with the tables
+ * `unlogged` or not, and the store and event listeners as the test sees them.
+ */
+async function postgresFleet(t: ExecutionContext, unlogged: boolean) {
+  const server = await ownPostgres(t);
+  const name = uniqueName('sl');
+  const env = { KIND: 'postgres', SCHEMA: 'slots', STORE_URL: server.url, NAME: name, ...(unlogged ? { POSTGRES_UNLOGGED: '1' } : {}) };
+  const store = new PostgresSlotStore({ name, postgres: server.url, schema: 'slots', ...(unlogged ? { unlogged } : {}) });
+  t.teardown(() => store.close());
+  await store.init([]);
+  const admin = new pg.Pool({ connectionString: server.url, max: 1 });
+  admin.on('error', () => {});
+  t.teardown(() => admin.end());
+  const listening = async () =>
+    Number((await admin.query<{ n: string }>("SELECT count(*) AS n FROM pg_stat_activity WHERE query LIKE 'LISTEN %'")).rows[0]!.n);
+  return { server, env, admin, view: { store, listening } };
+}
+
 test('Redis: a fleet on a Redis that loses every key (restart without persistence, FLUSHALL) runs N again and tells the tasks that lost their slot', async (t) => {
   const server = await ownRedis(t);
   const keyPrefix = uniqueName('sl');
@@ -152,27 +177,12 @@ test('Redis: a fleet on a Redis that loses every key (restart without persistenc
     t.is(stops.find((s) => key(s) === key(abort))?.reason, 'lost', `${key(abort)} ended lost`);
   }
   // Tokens keep growing across the losses: they are the idempotency key of the stop callbacks.
-  const byStart = [...starts].sort((a, b) => a.at - b.at);
-  const before = Math.max(...byStart.filter((s) => s.at < lossesAt[0]!).map((s) => s.token));
-  t.true(
-    byStart.filter((s) => s.at > lossesAt[0]! + 100).every((s) => s.token > before),
-    'tokens after the loss exceed those before it',
-  );
+  t.true(tokensGrewAcross(starts, lossesAt[0]!), 'tokens after the loss exceed those before it');
 });
 
 test('PostgreSQL: a fleet whose PostgreSQL restarts (fast, then immediate) runs N again within a timeout and a pass', async (t) => {
-  const server = await ownPostgres(t);
-  const name = uniqueName('sl');
-  const env = { KIND: 'postgres', SCHEMA: 'slots', STORE_URL: server.url, NAME: name };
-  const store = new PostgresSlotStore({ name, postgres: server.url, schema: 'slots' });
-  t.teardown(() => store.close());
-  await store.init([]);
-  const admin = new pg.Pool({ connectionString: server.url, max: 1 });
-  admin.on('error', () => {});
-  t.teardown(() => admin.end());
-  const listening = async () =>
-    Number((await admin.query<{ n: string }>("SELECT count(*) AS n FROM pg_stat_activity WHERE query LIKE 'LISTEN %'")).rows[0]!.n);
-  const { stops, aborts } = await runThrough(t, env, { store, listening }, [
+  const { server, env, view } = await postgresFleet(t, false);
+  const { stops, aborts } = await runThrough(t, env, view, [
     ['a fast restart', () => server.restart('fast', 1500)],
     ['an immediate restart', () => server.restart('immediate', 1500)],
   ]);
@@ -188,22 +198,12 @@ test('PostgreSQL: a fleet whose PostgreSQL restarts (fast, then immediate) runs 
 });
 
 test('PostgreSQL with unlogged tables: a fast restart keeps the slots, a crash empties them; the fleet runs N again, tells the tasks that lost their slot, and tokens keep growing', async (t) => {
-  const server = await ownPostgres(t);
-  const name = uniqueName('sl');
-  const env = { KIND: 'postgres', SCHEMA: 'slots', STORE_URL: server.url, NAME: name, POSTGRES_UNLOGGED: '1' };
-  const store = new PostgresSlotStore({ name, postgres: server.url, schema: 'slots', unlogged: true });
-  t.teardown(() => store.close());
-  await store.init([]);
-  const admin = new pg.Pool({ connectionString: server.url, max: 1 });
-  admin.on('error', () => {});
-  t.teardown(() => admin.end());
+  const { server, env, admin, view } = await postgresFleet(t, true);
   const { rows } = await admin.query<{ relpersistence: string }>(
     "SELECT relpersistence FROM pg_class WHERE oid = 'slots.task_semaphore_slots'::regclass",
   );
   t.is(rows[0]!.relpersistence, 'u');
-  const listening = async () =>
-    Number((await admin.query<{ n: string }>("SELECT count(*) AS n FROM pg_stat_activity WHERE query LIKE 'LISTEN %'")).rows[0]!.n);
-  const { starts, stops, lossesAt } = await runThrough(t, env, { store, listening }, [
+  const { starts, stops, lossesAt } = await runThrough(t, env, view, [
     ['a fast restart', () => server.restart('fast', 1500)],
     // Crash recovery resets every unlogged table to empty, as a restart without persistence does Redis.
     ['an immediate stop (a crash)', () => server.restart('immediate', 1500)],
@@ -228,9 +228,5 @@ test('PostgreSQL with unlogged tables: a fast restart keeps the slots, a crash e
   // Tokens keep growing across the crash. The sequence usually resumes at or above its last value
   // here, so this is the end-to-end check; that the slots' raise holds when it does not is
   // postgres-persistence.test.ts's.
-  const before = Math.max(...starts.filter((s) => s.at < crash).map((s) => s.token));
-  t.true(
-    starts.filter((s) => s.at > crash + 100).every((s) => s.token > before),
-    'tokens after the crash exceed those before it',
-  );
+  t.true(tokensGrewAcross(starts, crash), 'tokens after the crash exceed those before it');
 });

@@ -7,27 +7,23 @@ import type pg from 'pg';
 import { drainOnce } from '../../drain/index.js';
 import { fmt } from '../../harness/format.js';
 import type { Services } from '../../harness/services.js';
-import { countedStore } from '../../harness/store.js';
+import { countedStore, type PostgresPlacement } from '../../harness/store.js';
 import { graphileContenders } from '../../procrastinate/contenders/graphile.js';
 import { oursContenders } from '../../procrastinate/contenders/ours.js';
 import type { Setup } from '../../procrastinate/drain.js';
 import type { Measured } from '../model.js';
 
-/**
- * `tasks` tasks of `taskMs` (0: no-op) through `slots` slots, after a drain of `warmup`;
- * `postgres-unlogged`: PostgreSQL slots with `postgresUnlogged`.
- */
+/** `tasks` tasks of `taskMs` (0: no-op) through `slots` slots, after a drain of `warmup`. */
 export async function oursDrain(
   services: Services,
-  store: 'redis' | 'postgres' | 'postgres-unlogged',
+  store: 'redis' | 'postgres',
   tasks: number,
   warmup: number,
   slots: number,
   taskMs: number,
+  postgres: PostgresPlacement = {},
 ): Promise<Measured> {
-  const counted = await countedStore(services, store === 'postgres-unlogged' ? 'postgres' : store);
-  const { counter } = counted;
-  const options = store === 'postgres-unlogged' ? { ...counted.options, postgresUnlogged: true } : counted.options;
+  const { options, counter } = await countedStore(services, store, postgres);
   const extras = { metrics: false, history: true, taskMs };
   if (warmup > 0) await drainOnce(options, warmup, slots, undefined, extras);
   const drained = await drainOnce(options, tasks, slots, counter, extras);

@@ -66,7 +66,7 @@ export const w2: WorkloadSpec = {
         measured = await oursDrain(services, 'postgres', n, warmup, c, ms);
         break;
       case 'ours-pg-unlogged':
-        measured = await oursDrain(services, 'postgres-unlogged', n, warmup, c, ms);
+        measured = await oursDrain(services, 'postgres', n, warmup, c, ms, { unlogged: true });
         break;
       case 'bullmq':
         measured = await bullDrain(services, n, warmup, c, ms);
