@@ -351,12 +351,16 @@ test('Procrastinate backend options: accepted, or a ConfigError naming the optio
         outcomeOf(
           t,
           () => new ProcrastinateBackend(input as never),
-          fieldsOf(input, extra, [...keys, /queues\[\d+\]/, /tasks\[".*"(…\(\d+ characters\))?\](\.\w+)*/]),
+          // Inside a task: `.handler`, `.$` (identifiers, as fieldName writes them) or `["odd key"]`.
+          fieldsOf(input, extra, [...keys, /queues\[\d+\]/, /tasks\[".*"(…\(\d+ characters\))?\](\.[\w$]+|\[".*"\])*/]),
         ).ok
       )
         accepted++;
     }),
-    fuzzParameters(300),
+    fuzzParameters<[{ input: unknown; extra: string | undefined }]>(300, {
+      // A key `$` inside a task's options is named `tasks[" "].$`, as JavaScript would write it.
+      examples: [[{ input: { postgres: databaseUrl, queues: ['default'], tasks: { ' ': { $: null, 'a b': 1 } } }, extra: undefined }]],
+    }),
   );
   t.true(accepted >= 30, `${accepted} accepted`);
 });
