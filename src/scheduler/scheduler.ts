@@ -421,7 +421,9 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       await step('giving up the waits of acquire()', this.acquirer.closeAll());
       // Awaited just before the stores close: a store that does not answer must not hold the backends back.
       const unsubscribing = Promise.allSettled([...this.unsubscribers.values()].map((off) => off()));
-      await step('the pass under way', Promise.allSettled([this.passes.settle(), this.path.refillsDrained()]));
+      // Keepalives, stops and cancels sent before close() land first, their stop callbacks run
+      // while the backends are open, and the slots their ends kept go back to the fleet.
+      await step('the pass under way', Promise.allSettled([this.passes.settle(), this.path.callsSettled()]));
       // Backends close in the reverse order of opening, before the stores they may still use.
       for (const name of this.openedBackends.reverse()) {
         await step(
@@ -430,6 +432,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         );
       }
       clearInterval(this.leaseRenewal);
+      // The stops a backend sent while closing (it may end its tasks there) land before the stores close.
+      await step('the stops under way', this.path.callsSettled());
       // What the backends' last stops delivered is acknowledged before the stores close.
       await step('acknowledging delivered ends', this.batches.acknowledged());
       await step('unsubscribing from store events', unsubscribing);

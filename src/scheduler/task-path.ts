@@ -145,6 +145,8 @@ export class TaskPath {
    * pass under way.
    */
   private readonly keptSlots = new Map<SlotStore, BatchQueue<KeptSlot, void>>();
+  /** Keepalives, stops and cancels on their way to a store: close() lets them land (see {@link callsSettled}). */
+  private readonly callsUnderWay = new Set<Promise<unknown>>();
   /** Ends held back for their slot's poll in this turn of the event loop (see {@link holdBack}). */
   private readonly heldEnds = new Set<PendingEnd>();
   private heldEndsSweep: NodeJS.Immediate | undefined;
@@ -170,6 +172,25 @@ export class TaskPath {
       seen = this.keptSlots.size;
       await Promise.all([...this.keptSlots.values()].map((queue) => queue.drained()));
     }
+  }
+
+  /**
+   * Resolves once the keepalives, stops and cancels sent so far have landed, and the refill rounds
+   * their ends began are done (while closing, a round gives its kept slots back): before the
+   * stores close, so that a task stopped just before close() ends `stopped`, its slot free, rather
+   * than its end failing on a closed connection and the slot left reserved.
+   */
+  async callsSettled(): Promise<void> {
+    while (this.callsUnderWay.size > 0) await Promise.allSettled(this.callsUnderWay);
+    await this.refillsDrained();
+  }
+
+  /** `call`, counted among the calls under way until it settles. */
+  private underWay<T>(call: Promise<T>): Promise<T> {
+    this.callsUnderWay.add(call);
+    const settled = () => this.callsUnderWay.delete(call);
+    call.then(settled, settled);
+    return call;
   }
 
   /**
@@ -455,7 +476,11 @@ export class TaskPath {
   // --- keepalive, stop, cancel --------------------------------------------------------------------
 
   /** The Scheduler's `keepalive`, for a reference it checked. */
-  async keepalive(ref: TaskRef): Promise<KeepaliveOutcome> {
+  keepalive(ref: TaskRef): Promise<KeepaliveOutcome> {
+    return this.underWay(this.sendKeepalive(ref));
+  }
+
+  private async sendKeepalive(ref: TaskRef): Promise<KeepaliveOutcome> {
     const { state, localTasks, callbacks } = this.parts;
     const renewing = localTasks.get(ref.taskId, ref.token);
     const sentAt = renewing ? localTasks.renewalSent(renewing) : 0;
@@ -483,7 +508,11 @@ export class TaskPath {
   }
 
   /** The Scheduler's `stop`, for a reference it checked, and a task context's. */
-  async stop(ref: TaskRef, options: StopOptions): Promise<StopOutcomeResult> {
+  stop(ref: TaskRef, options: StopOptions): Promise<StopOutcomeResult> {
+    return this.underWay(this.sendStop(ref, options));
+  }
+
+  private async sendStop(ref: TaskRef, options: StopOptions): Promise<StopOutcomeResult> {
     if (options.status !== undefined && typeof options.status !== 'string') {
       throw new ConfigError('stop(options.status)', options.status, 'allowed: a string such as "succeeded" or "failed"');
     }
@@ -510,7 +539,11 @@ export class TaskPath {
   }
 
   /** The Scheduler's `cancel`, for a reference it checked. */
-  async cancel(ref: TaskRef): Promise<CancelOutcome> {
+  cancel(ref: TaskRef): Promise<CancelOutcome> {
+    return this.underWay(this.sendCancel(ref));
+  }
+
+  private async sendCancel(ref: TaskRef): Promise<CancelOutcome> {
     const { state, localTasks, logger } = this.parts;
     const result = await state.firstAnswer((store) => store.requestCancel(ref));
     if (!result.ok) return this.lost(ref.taskId, result, ref.token);

@@ -97,6 +97,36 @@ function shutdownCases(kind: SlotKind): void {
     },
   );
 
+  test(title('close() lets the stops under way end their tasks first: each ends stopped, none rejects'), async (t) => {
+    const h = await harness(t, kind);
+    const taskIds = Array.from({ length: 8 }, (_, i) => `t${i + 1}`);
+    const backend = new ScriptedBackend(taskIds);
+    const s = await runningScheduler(h, 'P', backend, taskIds.length);
+    // One stop a turn apart, as tasks finish: on a store that batches ends, the later ones queue
+    // behind the batch on its way when close() begins.
+    const stops: Array<Promise<unknown>> = [];
+    for (const taskId of taskIds) {
+      stops.push(backend.contexts.get(taskId)!.stop({ status: 'succeeded' }));
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await s.close();
+    const outcomes = await Promise.allSettled(stops);
+    t.deepEqual(
+      outcomes.filter((o) => o.status === 'rejected').map((o) => String((o as PromiseRejectedResult).reason)),
+      [],
+    );
+    t.deepEqual(backend.stopped.map((stop) => stop.taskId).sort(), taskIds);
+    t.true(
+      backend.stopped.every((stop) => stop.outcome.reason === 'stopped'),
+      JSON.stringify(backend.stopped),
+    );
+    const seen = await slotsSeenFrom(h);
+    t.true(
+      seen.every(([, status]) => status === 'idle'),
+      JSON.stringify(seen),
+    );
+  });
+
   test(title('tasks that honour the abort: signal reason TaskAbortedError, cause shutdown; counted aborted'), async (t) => {
     const h = await harness(t, kind);
     const backend = new InProcessBackend(['t1', 't2']);
@@ -118,7 +148,11 @@ function shutdownCases(kind: SlotKind): void {
       t.like(backend.stopsOf(taskId), [{ reason: 'stopped', status: 'aborted' }]);
     }
     t.deepEqual(events, ['shutdown:begin', 'shutdown:abort', 'shutdown:end']);
-    t.true((await slotsSeenFrom(h)).every(([, status]) => status === 'idle'));
+    const seen = await slotsSeenFrom(h);
+    t.true(
+      seen.every(([, status]) => status === 'idle'),
+      JSON.stringify(seen),
+    );
     // The slots go to the fleet, and the other schedulers hear of it at once.
     await waitFor(() => storeNews.filter((e) => e.type === 'freed').length === 2, 'a freed event per slot');
     t.deepEqual(storeNews.map((e) => (e.type === 'freed' ? e.slotId : e.type)).sort(), ['1', '2']);
