@@ -12,6 +12,8 @@ import { connectRedis, redisUrl, uniqueName } from '../helpers/services.js';
 /** Remembers what it was given to start; `stops` says whether each task stops itself at once. */
 class Recording extends RedisListBackend {
   readonly started: string[] = [];
+  /** What each stop came back with: `stopped`, or what it rejected with. */
+  readonly stopOutcomes: string[] = [];
   constructor(
     queue: string,
     private readonly stops: boolean,
@@ -20,7 +22,15 @@ class Recording extends RedisListBackend {
   }
   protected launch(taskId: string, task: TaskContext): void {
     this.started.push(taskId);
-    if (this.stops) setImmediate(() => void task.stop());
+    if (this.stops) {
+      setImmediate(
+        () =>
+          void task.stop().then(
+            () => this.stopOutcomes.push('stopped'),
+            (error: unknown) => this.stopOutcomes.push(String(error)),
+          ),
+      );
+    }
   }
 }
 
@@ -90,9 +100,14 @@ test('two schedulers drain 300 ids through 4 shared slots: each runs once, none 
   const ids = Array.from({ length: 300 }, (_, i) => `job-${i}`);
   await redis.rpush(queue, ...ids);
   const started = () => fleet.flatMap(({ backend }) => backend.started);
+  const stops = () => fleet.flatMap(({ backend }) => backend.stopOutcomes);
   for (const { scheduler } of fleet) scheduler.start({ cron: '*/1 * * * * *' });
   const deadline = Date.now() + 30_000;
-  while (started().length < ids.length && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+  while (stops().length < ids.length && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
   t.deepEqual([...started()].sort(), [...ids].sort());
+  t.deepEqual(
+    stops().filter((outcome) => outcome !== 'stopped'),
+    [],
+  );
   t.is(await redis.llen(queue), 0);
 });
