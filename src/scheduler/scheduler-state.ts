@@ -25,6 +25,10 @@ export class SchedulerState {
   readonly slotClasses = new Map<string, SlotClass>(Object.entries(builtinSlotClasses));
   /** One store per slot class in use, built on first use, closed by `close()`. */
   readonly stores = new Map<string, SlotStore>();
+  /** Stores being built, so that calls that come meanwhile share the one store (and its client). */
+  private readonly building = new Map<string, Promise<SlotStore>>();
+  /** The default store's opening by {@link ensureStore}, which the calls that come meanwhile wait for. */
+  private openingDefault: Promise<void> | undefined;
   /** The config: slots by id. */
   slots = new Map<string, SlotConfig>();
   /** Stores holding at least one slot of the config: this scheduler refills what they free. */
@@ -60,28 +64,55 @@ export class SchedulerState {
     return slot && this.stores.get(slot.slotCls);
   }
 
-  /** The store of a slot class, built on first use, its calls timed (see timed-store.ts). */
-  async storeOf(slotCls: string): Promise<SlotStore> {
-    let store = this.stores.get(slotCls);
-    if (!store) {
-      // Only defaultSlotClass can be unregistered here: load() checked the classes its config names.
-      const slotClass = this.slotClasses.get(slotCls);
-      if (!slotClass) throw unknownSlotClass('defaultSlotClass', slotCls, [...this.slotClasses.keys()]);
-      store = timedStore(await slotClass({ name: this.name, options: this.options }), slotCls, this.storeCalls);
-      this.stores.set(slotCls, store);
+  /**
+   * The store of a slot class, built on first use, its calls timed (see timed-store.ts). Calls that
+   * come while it is being built get the same store: each build opens a client that only `close()`
+   * would end, and `close()` closes the stores of the map.
+   */
+  storeOf(slotCls: string): Promise<SlotStore> {
+    const store = this.stores.get(slotCls);
+    if (store) return Promise.resolve(store);
+    let building = this.building.get(slotCls);
+    if (!building) {
+      building = this.build(slotCls).finally(() => this.building.delete(slotCls));
+      this.building.set(slotCls, building);
     }
+    return building;
+  }
+
+  private async build(slotCls: string): Promise<SlotStore> {
+    // Only defaultSlotClass can be unregistered here: load() checked the classes its config names.
+    const slotClass = this.slotClasses.get(slotCls);
+    if (!slotClass) throw unknownSlotClass('defaultSlotClass', slotCls, [...this.slotClasses.keys()]);
+    const store = timedStore(await slotClass({ name: this.name, options: this.options }), slotCls, this.storeCalls);
+    this.stores.set(slotCls, store);
     return store;
   }
 
-  /** keepalive/stop/cancel work in a process that never loaded a config: they open the default slot class. */
+  /**
+   * keepalive/stop/cancel work in a process that never loaded a config: they open the default
+   * slot class, once, and every call waits until its store is ready (init done).
+   */
   async ensureStore(): Promise<void> {
     // While closing, backends may still end their tasks (a graceful shutdown), on the stores already open.
     if (this.storesClosed || (this.closing && this.stores.size === 0)) {
       throw new SchedulerStateError(`scheduler "${this.name}" is closed`);
     }
-    if (this.stores.size === 0) {
-      const store = await this.storeOf(this.options.defaultSlotClass);
+    if (this.stores.size > 0 && !this.openingDefault) return;
+    this.openingDefault ??= this.openDefault().finally(() => (this.openingDefault = undefined));
+    await this.openingDefault;
+  }
+
+  private async openDefault(): Promise<void> {
+    const slotCls = this.options.defaultSlotClass;
+    const store = await this.storeOf(slotCls);
+    try {
       await store.init([]);
+    } catch (error) {
+      // Not left half open: the next call builds the store afresh and prepares it again.
+      if (this.stores.get(slotCls) === store) this.stores.delete(slotCls);
+      await store.close().catch(() => undefined);
+      throw error;
     }
   }
 

@@ -1,6 +1,7 @@
 /** A process that loads no config reaches the stores of every slot class it opens (the CLI given a config file). */
 import test from 'ava';
 import { Backend, Scheduler } from '../../src/index.js';
+import { builtinSlotClasses } from '../../src/scheduler/slot-classes.js';
 import { connectPostgres, databaseUrl, freshSchema, redisUrl, uniqueName } from '../helpers/services.js';
 
 class Once extends Backend {
@@ -53,3 +54,36 @@ test('openStores: keepalive and inspect reach tasks in Redis and PostgreSQL slot
     message: /openStores\(slotClasses\): got "RedisSlto"; unknown slot class/,
   });
 });
+
+for (const slotCls of ['RedisSlot', 'PostgresSlot'] as const) {
+  test(`${slotCls}: calls that come at once to a process that loads no config share one store, prepared before any is sent`, async (t) => {
+    // A schema no process has prepared yet: a call sent before the migrations would find no table.
+    const pool = await connectPostgres({ max: 1 });
+    const postgresSchema = await freshSchema(pool);
+    await pool.end();
+    const reporter = new Scheduler({
+      name: uniqueName('open'),
+      redis: redisUrl,
+      keyPrefix: uniqueName('open'),
+      postgres: databaseUrl,
+      postgresSchema,
+      defaultSlotClass: slotCls,
+      logger: false,
+    });
+    let built = 0;
+    // The built-in class, counted: each store it builds opens its own client.
+    reporter.registerSlotClass(slotCls, (context) => {
+      built++;
+      return builtinSlotClasses[slotCls]!(context);
+    });
+    t.teardown(() => reporter.close());
+    const answers = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? reporter.stop(`task-${i}`) : reporter.keepalive(`task-${i}`))),
+    );
+    t.true(
+      answers.every((answer) => !answer.ok && answer.reason === 'unknown'),
+      JSON.stringify(answers),
+    );
+    t.is(built, 1, 'one store, so close() ends every client the calls opened');
+  });
+}
