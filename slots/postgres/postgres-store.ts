@@ -611,8 +611,14 @@ export class PostgresSlotStore implements SlotStore {
         }
       },
     });
-    await pgListener.start();
+    // Known before it connects: a close() meanwhile stops it, rather than leave it listening.
     this.listeners.add(pgListener);
+    try {
+      await pgListener.start();
+    } catch (error) {
+      this.listeners.delete(pgListener);
+      throw error;
+    }
     return async () => {
       this.listeners.delete(pgListener);
       await pgListener.stop();

@@ -1338,3 +1338,21 @@ test('an end that starts the next task in the slot it keeps writes the row once,
     'no statement of an end with a next looks a slot up by its id',
   );
 });
+
+test('close() while subscribe() still connects ends that connection: no LISTEN is left behind', async (t) => {
+  const admin = await connectPostgres();
+  t.teardown(() => admin.end());
+  const schema = await freshSchema(admin);
+  const store = new PostgresSlotStore({ name: uniqueName('pg'), postgres: databaseUrl, schema });
+  await store.init([]);
+  const subscribing = store.subscribe(() => {});
+  await store.close();
+  // Closed, the store owes its caller no unsubscribe() call: it ends what it opened.
+  await subscribing.catch(() => undefined);
+  const listening = `LISTEN "${`task_semaphore_events:${schema}`.slice(0, 63)}"`;
+  const left = async () =>
+    Number((await admin.query<{ n: string }>('SELECT count(*) AS n FROM pg_stat_activity WHERE query = $1', [listening])).rows[0]!.n);
+  // An ended connection leaves pg_stat_activity a moment later; one left open never does.
+  for (let waited = 0; waited < 2000 && (await left()) > 0; waited += 50) await sleep(50);
+  t.is(await left(), 0);
+});
