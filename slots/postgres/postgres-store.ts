@@ -631,8 +631,12 @@ export class PostgresSlotStore implements SlotStore {
 
   /** Ends the pool the store created from a URL; a pool passed in is left open. Idempotent. */
   async close(): Promise<void> {
-    await Promise.all([...this.listeners].map((listener) => listener.stop()));
-    this.listeners.clear();
+    // A subscribe() begun meanwhile adds its listener while these stop: stop it too.
+    while (this.listeners.size > 0) {
+      const listeners = [...this.listeners];
+      this.listeners.clear();
+      await Promise.all(listeners.map((listener) => listener.stop()));
+    }
     if (!this.ownsPool) return;
     this.closing ??= this.pool.end();
     await this.closing;

@@ -27,8 +27,10 @@ export class SchedulerState {
   readonly stores = new Map<string, SlotStore>();
   /** Stores being built, so that calls that come meanwhile share the one store (and its client). */
   private readonly building = new Map<string, Promise<SlotStore>>();
-  /** The default store's opening by {@link ensureStore}, which the calls that come meanwhile wait for. */
-  private openingDefault: Promise<void> | undefined;
+  /** Stores whose `init` has succeeded: ready for calls. */
+  private readonly prepared = new Set<SlotStore>();
+  /** The default store's preparation by {@link ensureStore}, which the calls that come meanwhile wait for. */
+  private openingDefault: Promise<unknown> | undefined;
   /** The config: slots by id. */
   slots = new Map<string, SlotConfig>();
   /** Stores holding at least one slot of the config: this scheduler refills what they free. */
@@ -85,44 +87,46 @@ export class SchedulerState {
     const slotClass = this.slotClasses.get(slotCls);
     if (!slotClass) throw unknownSlotClass('defaultSlotClass', slotCls, [...this.slotClasses.keys()]);
     const store = timedStore(await slotClass({ name: this.name, options: this.options }), slotCls, this.storeCalls);
+    // Built after close() closed the stores of the map: nobody else would close this one.
+    if (this.storesClosed) {
+      await store.close().catch(() => undefined);
+      throw new SchedulerStateError(`scheduler "${this.name}" is closed`);
+    }
     this.stores.set(slotCls, store);
     return store;
   }
 
+  /** The store of a slot class, built if need be, prepared (`init`: migrations, and these slots). */
+  async prepare(slotCls: string, slotIds: readonly string[]): Promise<SlotStore> {
+    const store = await this.storeOf(slotCls);
+    await store.init(slotIds);
+    this.prepared.add(store);
+    return store;
+  }
+
   /**
-   * keepalive/stop/cancel work in a process that never loaded a config: they open the default
-   * slot class, once, and every call waits until its store is ready (init done).
+   * keepalive/stop/cancel work in a process that never loaded a config: until a store is prepared,
+   * they prepare the default slot class's, once for all the calls that come meanwhile (a failed
+   * preparation is tried again by the next call).
    */
   async ensureStore(): Promise<void> {
     // While closing, backends may still end their tasks (a graceful shutdown), on the stores already open.
     if (this.storesClosed || (this.closing && this.stores.size === 0)) {
       throw new SchedulerStateError(`scheduler "${this.name}" is closed`);
     }
-    if (this.stores.size > 0 && !this.openingDefault) return;
-    this.openingDefault ??= this.openDefault().finally(() => (this.openingDefault = undefined));
+    if (this.prepared.size > 0) return;
+    this.openingDefault ??= this.prepare(this.options.defaultSlotClass, []).finally(() => (this.openingDefault = undefined));
     await this.openingDefault;
-  }
-
-  private async openDefault(): Promise<void> {
-    const slotCls = this.options.defaultSlotClass;
-    const store = await this.storeOf(slotCls);
-    try {
-      await store.init([]);
-    } catch (error) {
-      // Not left half open: the next call builds the store afresh and prepares it again.
-      if (this.stores.get(slotCls) === store) this.stores.delete(slotCls);
-      await store.close().catch(() => undefined);
-      throw error;
-    }
   }
 
   /** Opens and prepares the stores of these slot classes, for a process that loads no config. */
   async openStores(slotClasses: readonly string[]): Promise<void> {
     if (this.storesClosed || this.closing) throw new SchedulerStateError(`scheduler "${this.name}" is closed`);
     for (const slotCls of slotClasses) {
-      if (this.stores.has(slotCls)) continue;
+      const built = this.stores.get(slotCls);
+      if (built && this.prepared.has(built)) continue;
       if (!this.slotClasses.has(slotCls)) throw unknownSlotClass('openStores(slotClasses)', slotCls, [...this.slotClasses.keys()]);
-      await (await this.storeOf(slotCls)).init([]);
+      await this.prepare(slotCls, []);
     }
   }
 

@@ -160,9 +160,12 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     });
     for (const slotCls of new Set(slots.map((slot) => slot.slotCls))) {
       const slotIds = slots.filter((slot) => slot.slotCls === slotCls).map((slot) => slot.slotId);
-      await (await state.storeOf(slotCls)).init(slotIds);
+      await state.prepare(slotCls, slotIds);
     }
+    // A close() that ran while the stores prepared has closed them: open no backend, LISTEN on nothing.
+    this.assertOpen();
     for (const name of new Set(slots.flatMap((slot) => slot.backends))) await this.openBackend(name);
+    this.assertOpen();
     state.slots = new Map(slots.map((slot) => [slot.slotId, slot]));
     state.servedStores = new Set(slots.map((slot) => state.stores.get(slot.slotCls)!));
     for (const store of state.servedStores) await this.subscribe(store);
@@ -388,8 +391,9 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   }
 
   /**
-   * Stops the cron tick, waits for the pass under way, closes the backends (whose `close` may end
-   * their running tasks: `stop` and `keepalive` work until the stores close), sends the pending
+   * Stops the cron tick, waits for the pass under way and for the keepalive, stop and cancel calls
+   * already sent (those up to `callbackTimeout`), closes the backends (whose `close` may end their
+   * running tasks: `stop`, `keepalive` and `cancel` work until the stores close), sends the pending
    * acknowledgements of ends delivered here, then closes the stores (and the connections they
    * opened; never a client you passed in). Tasks still running stay tracked in the store.
    * Idempotent. During a `shutdown()`, cuts it short (abort and drop at once) and resolves once it
@@ -412,18 +416,26 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     this.closing ??= (async () => {
       const end = performance.now() + boundMs;
       const failures: unknown[] = [];
-      const step = async (what: string, work: Promise<unknown>): Promise<void> => {
-        if (!(await settlesWithin(work, end - performance.now()))) failures.push(new CallTimeoutError(what, Math.round(boundMs), {}));
+      // A step waits no longer than `withinMs`, nor than what is left of the bound.
+      const step = async (what: string, work: Promise<unknown>, withinMs = Infinity): Promise<void> => {
+        const leftMs = Math.min(withinMs, end - performance.now());
+        if (!(await settlesWithin(work, leftMs))) failures.push(new CallTimeoutError(what, Math.round(Math.min(withinMs, boundMs)), {}));
         else await work.catch((error: unknown) => failures.push(error));
       };
+      // Keepalives, stops and cancels sent before close() land first, their stop callbacks run
+      // while the backends are open, and the slots their ends kept go back to the fleet. A store
+      // that does not answer holds them up to callbackTimeout, and then the stores close anyway.
+      const callsLanded = () =>
+        step('the keepalive, stop and cancel calls under way', this.path.callsSettled(), this.options.callbackTimeoutMs);
       this.state.closing = true;
       this.cron?.stop();
       await step('giving up the waits of acquire()', this.acquirer.closeAll());
       // Awaited just before the stores close: a store that does not answer must not hold the backends back.
       const unsubscribing = Promise.allSettled([...this.unsubscribers.values()].map((off) => off()));
-      // Keepalives, stops and cancels sent before close() land first, their stop callbacks run
-      // while the backends are open, and the slots their ends kept go back to the fleet.
-      await step('the pass under way', Promise.allSettled([this.passes.settle(), this.path.callsSettled()]));
+      await Promise.all([
+        step('the pass under way', Promise.allSettled([this.passes.settle(), this.path.refillsDrained()])),
+        callsLanded(),
+      ]);
       // Backends close in the reverse order of opening, before the stores they may still use.
       for (const name of this.openedBackends.reverse()) {
         await step(
@@ -433,7 +445,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       }
       clearInterval(this.leaseRenewal);
       // The stops a backend sent while closing (it may end its tasks there) land before the stores close.
-      await step('the stops under way', this.path.callsSettled());
+      await callsLanded();
       // What the backends' last stops delivered is acknowledged before the stores close.
       await step('acknowledging delivered ends', this.batches.acknowledged());
       await step('unsubscribing from store events', unsubscribing);

@@ -175,13 +175,14 @@ export class TaskPath {
   }
 
   /**
-   * Resolves once the keepalives, stops and cancels sent so far have landed, and the refill rounds
-   * their ends began are done (while closing, a round gives its kept slots back): before the
-   * stores close, so that a task stopped just before close() ends `stopped`, its slot free, rather
-   * than its end failing on a closed connection and the slot left reserved.
+   * Resolves once the keepalives, stops and cancels sent so far have landed (not those sent
+   * meanwhile: a process that forwards a stream of them would hold it forever), and the refill
+   * rounds their ends began are done (while closing, a round gives its kept slots back): before
+   * the stores close, so that a task stopped just before close() ends `stopped`, its slot free,
+   * rather than its end failing on a closed connection and the slot left reserved.
    */
   async callsSettled(): Promise<void> {
-    while (this.callsUnderWay.size > 0) await Promise.allSettled(this.callsUnderWay);
+    await Promise.allSettled([...this.callsUnderWay]);
     await this.refillsDrained();
   }
 
