@@ -109,5 +109,6 @@ test('two schedulers drain 300 ids through 4 shared slots: each runs once, none 
     stops().filter((outcome) => outcome !== 'stopped'),
     [],
   );
+  t.is(stops().length, ids.length, 'every stop came back');
   t.is(await redis.llen(queue), 0);
 });

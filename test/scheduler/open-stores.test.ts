@@ -87,3 +87,33 @@ for (const slotCls of ['RedisSlot', 'PostgresSlot'] as const) {
     t.is(built, 1, 'one store, so close() ends every client the calls opened');
   });
 }
+
+test('close() while load() prepares a PostgreSQL store: load() rejects, no backend opens, no connection is left', async (t) => {
+  const admin = await connectPostgres({ max: 1 });
+  t.teardown(() => admin.end());
+  // A schema no process has prepared: load() spends a while in the migrations.
+  const postgresSchema = await freshSchema(admin);
+  const scheduler = new Scheduler({ name: uniqueName('open'), postgres: databaseUrl, postgresSchema, logger: false });
+  let opened = 0;
+  class Counted extends Once {
+    override open() {
+      opened++;
+    }
+  }
+  scheduler.registerBackend('jobs', new Counted([]));
+  const loading = scheduler.load([{ slotId: 1, slotCls: 'PostgresSlot', backends: ['jobs'] }]);
+  await scheduler.close();
+  await t.throwsAsync(loading);
+  t.is(opened, 0, 'no backend opened after close()');
+  const left = async () =>
+    Number(
+      (
+        await admin.query<{ n: string }>(
+          "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN %' AND query LIKE $1",
+          [`%${postgresSchema}%`],
+        )
+      ).rows[0]!.n,
+    );
+  for (let waited = 0; waited < 10_000 && (await left()) > 0; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
+  t.is(await left(), 0, 'no LISTEN connection left');
+});
