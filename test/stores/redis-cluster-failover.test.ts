@@ -51,7 +51,8 @@ async function storeWithTasks(
 /** Renews every task until `done` settles; returns what each renewal answered or threw. */
 async function renewWhile(store: RedisSlotStore, running: readonly Occupancy[], done: Promise<unknown>): Promise<Array<boolean | unknown>> {
   let over = false;
-  void done.finally(() => (over = true));
+  const end = () => (over = true);
+  done.then(end, end); // not .finally: its copy of a rejection would go unhandled
   const outcomes: Array<boolean | unknown> = [];
   while (!over) {
     for (const o of running)

@@ -82,7 +82,8 @@ export class Canceller {
       (error: unknown) => void this.journal.write({ ev: 'cancel-result', taskId, asked, ok: false, error: String(error).slice(0, 300) }),
     );
     this.pending.add(answer);
-    void answer.finally(() => this.pending.delete(answer));
+    const settled = () => this.pending.delete(answer);
+    answer.then(settled, settled); // not .finally: its copy of a rejection would go unhandled
     await within(answer);
   }
 }
