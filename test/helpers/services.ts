@@ -53,3 +53,16 @@ export async function freshSchema(pool: pg.Pool): Promise<string> {
   await pool.query(`CREATE SCHEMA ${schema}`);
   return schema;
 }
+
+/**
+ * How many connections still LISTEN for the store events of `schema` (the PostgreSQL store's
+ * channel, as postgres-store.ts names it), once those that are ending have gone: an ended
+ * connection leaves pg_stat_activity a moment later, one left open never does (waits up to 10 s).
+ */
+export async function storeListenersLeft(admin: pg.Pool, schema: string): Promise<number> {
+  const listening = `LISTEN "${`task_semaphore_events:${schema}`.slice(0, 63)}"`;
+  const count = async () =>
+    Number((await admin.query<{ n: string }>('SELECT count(*) AS n FROM pg_stat_activity WHERE query = $1', [listening])).rows[0]!.n);
+  for (let waited = 0; waited < 10_000 && (await count()) > 0; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
+  return count();
+}

@@ -2,7 +2,7 @@
 import test from 'ava';
 import { Backend, Scheduler } from '../../src/index.js';
 import { builtinSlotClasses } from '../../src/scheduler/slot-classes.js';
-import { connectPostgres, databaseUrl, freshSchema, redisUrl, uniqueName } from '../helpers/services.js';
+import { connectPostgres, databaseUrl, freshSchema, redisUrl, storeListenersLeft, uniqueName } from '../helpers/services.js';
 
 class Once extends Backend {
   constructor(private readonly ids: string[]) {
@@ -105,15 +105,5 @@ test('close() while load() prepares a PostgreSQL store: load() rejects, no backe
   await scheduler.close();
   await t.throwsAsync(loading);
   t.is(opened, 0, 'no backend opened after close()');
-  const left = async () =>
-    Number(
-      (
-        await admin.query<{ n: string }>(
-          "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN %' AND query LIKE $1",
-          [`%${postgresSchema}%`],
-        )
-      ).rows[0]!.n,
-    );
-  for (let waited = 0; waited < 10_000 && (await left()) > 0; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
-  t.is(await left(), 0, 'no LISTEN connection left');
+  t.is(await storeListenersLeft(admin, postgresSchema), 0, 'no LISTEN connection left');
 });

@@ -30,6 +30,20 @@ async function initWith(schema: string, options: { unlogged?: boolean }): Promis
   }
 }
 
+/**
+ * What a crash leaves of unlogged tables: no slot rows (as after recovery), and the logged token
+ * sequence back where its last flushed WAL record put it, here below every token handed out.
+ */
+async function loseSlots(pool: pg.Pool, schema: string): Promise<void> {
+  await pool.query(`TRUNCATE ${schema}.task_semaphore_slots`);
+  await pool.query(`SELECT setval('${schema}.task_semaphore_token', 1)`);
+}
+
+/** A pass of `store` over `slotIds` that reserves what is idle (and creates what is missing). */
+function passOver(store: PostgresSlotStore, slotIds: string[]) {
+  return store.beginPass({ slotIds, owner: 'o', leaseMs: 5000, deliverable: [], retentionMs: 1000, limit: 10 });
+}
+
 const storeTables = [
   'task_semaphore_deliveries',
   'task_semaphore_ended',
@@ -87,10 +101,7 @@ test('slots created again after their rows were lost take tokens above every tok
   await scheduler.schedule();
   const before = Math.max(...backend.started.map((s) => s.token));
 
-  // What a crash leaves: the unlogged tables empty (as after recovery) and the logged sequence
-  // back where its last flushed WAL record put it, here lower than any token handed out.
-  await pool.query(`TRUNCATE ${schema}.task_semaphore_slots`);
-  await pool.query(`SELECT setval('${schema}.task_semaphore_token', 1)`);
+  await loseSlots(pool, schema);
   // The next pass recreates the slots (begin-pass), from a sequence raised to the clock first,
   // and finds that a and b lost theirs; the pass after it fills them.
   await scheduler.schedule();
@@ -104,12 +115,11 @@ test('slots created again after their rows were lost take tokens above every tok
 
   // The same through init(), which creates the slots idle (ensure-slots), for a pass to reserve.
   const highest = Math.max(...afterPass);
-  await pool.query(`TRUNCATE ${schema}.task_semaphore_slots`);
-  await pool.query(`SELECT setval('${schema}.task_semaphore_token', 1)`);
+  await loseSlots(pool, schema);
   const store = new PostgresSlotStore({ name, postgres: databaseUrl, schema });
   t.teardown(() => store.close());
   await store.init(['1', '2']);
-  const pass = await store.beginPass({ slotIds: ['1', '2'], owner: 'o', leaseMs: 5000, deliverable: [], retentionMs: 1000, limit: 10 });
+  const pass = await passOver(store, ['1', '2']);
   t.is(pass.reserved.length, 2);
   t.true(
     pass.reserved.every((r) => r.token > highest),
@@ -166,14 +176,7 @@ test('a role with only USAGE on the token sequence still creates slots: the rais
   const store = new PostgresSlotStore({ name: uniqueName('p'), postgres: url, schema });
   t.teardown(() => store.close());
   await store.init(['1', '2']);
-  const pass = await store.beginPass({
-    slotIds: ['1', '2', '3'],
-    owner: 'o',
-    leaseMs: 5000,
-    deliverable: [],
-    retentionMs: 1000,
-    limit: 10,
-  });
+  const pass = await passOver(store, ['1', '2', '3']);
   t.is(pass.reserved.length, 3);
   const clock = Date.now() * 10;
   t.true(
@@ -191,13 +194,10 @@ test('processes that recreate their slots at once after a loss never share a tok
   t.teardown(() => Promise.all(stores.map((s) => s.close())));
   await stores[0]!.init([]);
   const slotIds = Array.from({ length: 5 }, (_, i) => String(i + 1));
-  const pass = (store: PostgresSlotStore) =>
-    store.beginPass({ slotIds, owner: 'o', leaseMs: 5000, deliverable: [], retentionMs: 1000, limit: 10 });
+  const pass = (store: PostgresSlotStore) => passOver(store, slotIds);
   const before = (await Promise.all(stores.map(pass))).flatMap((p) => p.reserved.map((r) => r.token));
   for (let round = 0; round < 5; round++) {
-    // The loss: no slot rows, and the sequence back below the tokens handed out.
-    await pool.query(`TRUNCATE ${schema}.task_semaphore_slots`);
-    await pool.query(`SELECT setval('${schema}.task_semaphore_token', 1)`);
+    await loseSlots(pool, schema);
     const after = (await Promise.all(stores.map(pass))).flatMap((p) => p.reserved.map((r) => r.token));
     t.is(new Set(after).size, after.length, `round ${round}: no token twice`);
     t.true(Math.min(...after) > Math.max(...before), `round ${round}: every token above those handed out before`);

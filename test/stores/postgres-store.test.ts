@@ -12,7 +12,7 @@ import { bindSchema, migrations } from '../../slots/postgres/migrate.js';
 import { acknowledge, endMany, migrationsPrepare, migrationsRecord } from '../../slots/postgres/sql.generated.js';
 import type { AcquireRequest, BeginPassRequest, EndRequest, StartResult } from '../../src/contracts/store.js';
 import { endReasons, historyOutcome, normalizeHistoryQuery } from '../../src/contracts/history.js';
-import { connectPostgres, databaseUrl, freshSchema, uniqueName } from '../helpers/services.js';
+import { connectPostgres, databaseUrl, freshSchema, storeListenersLeft, uniqueName } from '../helpers/services.js';
 
 /** The rows of the migrations table once init has applied every migration this library has. */
 const everyVersion = migrations.map((m) => ({ version: m.version }));
@@ -1350,10 +1350,5 @@ test('close() while subscribe() still connects ends that connection: no LISTEN i
   // Closed, the store owes its caller no unsubscribe() call: it ends what it opened.
   const unsubscribe = await subscribing.catch(() => undefined);
   t.teardown(() => unsubscribe?.()); // should the connection be left, it must not hold the test run
-  const listening = `LISTEN "${`task_semaphore_events:${schema}`.slice(0, 63)}"`;
-  const left = async () =>
-    Number((await admin.query<{ n: string }>('SELECT count(*) AS n FROM pg_stat_activity WHERE query = $1', [listening])).rows[0]!.n);
-  // An ended connection leaves pg_stat_activity a moment later; one left open never does.
-  for (let waited = 0; waited < 10_000 && (await left()) > 0; waited += 50) await sleep(50);
-  t.is(await left(), 0);
+  t.is(await storeListenersLeft(admin, schema), 0);
 });
